@@ -1,0 +1,137 @@
+/**
+ * The backend contract. Everything above (DFU engines, jobs, RPC) sees Bluetooth LE only through
+ * these interfaces; every backend (our HCI host stack, the Nordic connectivity firmware, …)
+ * implements them. All waits take an AbortSignal; a lost link aborts `Connection.closed` with a
+ * LINK_LOST BledfuError (facts.hciStatus = the disconnect reason) and fails everything pending.
+ */
+import type { DeviceAddress } from './address.js';
+import type { Uuid } from './uuid.js';
+
+export interface ManufacturerData {
+  readonly companyId: number;
+  readonly data: Uint8Array;
+}
+
+export interface Advertisement {
+  readonly address: DeviceAddress;
+  readonly rssi: number;
+  readonly name?: string;
+  readonly serviceUuids: readonly Uuid[];
+  readonly manufacturerData: readonly ManufacturerData[];
+  readonly connectable: boolean;
+  /** Advertising data, with the scan response appended when one was received. */
+  readonly data: Uint8Array;
+  /** Milliseconds since the epoch. */
+  readonly receivedAt: number;
+}
+
+export interface ScanParams {
+  /** Send scan requests (to get scan responses). */
+  readonly active: boolean;
+  /** Ends the scan; the iterator then finishes normally. */
+  readonly signal: AbortSignal;
+}
+
+export interface ConnectParams {
+  readonly signal?: AbortSignal;
+  /** Give up connecting after this long (CONNECT_FAILED). Default 10 000 ms. */
+  readonly timeoutMs?: number;
+  /** ATT MTU to ask for once connected. Default 247. */
+  readonly mtu?: number;
+}
+
+export interface ConnectionParameters {
+  readonly intervalUs: number;
+  readonly latency: number;
+  readonly supervisionTimeoutMs: number;
+}
+
+/** Characteristic property bits (Core Vol 3, Part G, 3.3.1.1). */
+export const CharProps = {
+  broadcast: 0x01,
+  read: 0x02,
+  writeWithoutResponse: 0x04,
+  write: 0x08,
+  notify: 0x10,
+  indicate: 0x20,
+  authenticatedSignedWrites: 0x40,
+  extendedProperties: 0x80,
+} as const;
+
+export interface GattCharacteristic {
+  readonly uuid: Uuid;
+  /** Handle of the characteristic declaration. */
+  readonly handle: number;
+  readonly valueHandle: number;
+  /** CharProps bit mask. */
+  readonly properties: number;
+  /** Client Characteristic Configuration descriptor, when there is one. */
+  readonly cccdHandle?: number;
+}
+
+export interface GattService {
+  readonly uuid: Uuid;
+  readonly startHandle: number;
+  readonly endHandle: number;
+  readonly characteristics: readonly GattCharacteristic[];
+}
+
+/** Values the peer sends by notification or indication, in order. */
+export interface Subscription extends AsyncIterable<Uint8Array> {
+  /** The next value; rejects with LINK_LOST if the link drops, or the abort reason. */
+  receive(signal?: AbortSignal): Promise<Uint8Array>;
+  /** Stops delivery here (the CCCD is left as it is: the peer may be gone). */
+  close(): void;
+}
+
+export interface Connection {
+  readonly address: DeviceAddress;
+  /** Negotiated ATT MTU. */
+  readonly mtu: number;
+  readonly parameters: ConnectionParameters;
+  /** Aborts when the link goes down; `reason` is a LINK_LOST BledfuError. */
+  readonly closed: AbortSignal;
+  discoverServices(signal?: AbortSignal): Promise<readonly GattService[]>;
+  read(valueHandle: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** ATT Write Request: resolves on the Write Response, rejects with ATT_ERROR naming the code. */
+  write(valueHandle: number, value: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /**
+   * ATT Write Command. Resolves once the stack has accepted it for transmission: callers are
+   * flow-controlled by the controller's buffers, so awaiting each call never overruns anything.
+   */
+  writeWithoutResponse(valueHandle: number, value: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /** Writes the CCCD (notify 0x0001 / indicate 0x0002) and delivers the values. */
+  subscribe(characteristic: GattCharacteristic, mode: 'notify' | 'indicate', signal?: AbortSignal): Promise<Subscription>;
+  /** Terminates the link (no-op when already down). Resolves when it is down. */
+  disconnect(): Promise<void>;
+}
+
+export type AdapterKind = 'simulated' | 'hci-uart' | 'nordic-connectivity';
+export type AdapterState = 'opening' | 'ready' | 'failed' | 'closed';
+
+export interface AdapterInfo {
+  readonly id: string;
+  readonly kind: AdapterKind;
+  readonly spec: string;
+  readonly state: AdapterState;
+  readonly address?: DeviceAddress;
+  /** Controller identity in words (HCI version, manufacturer, firmware). */
+  readonly identity: string;
+  readonly activeConnections: number;
+  readonly maxConnections: number;
+  readonly error?: import('../common/errors.js').BledfuError;
+}
+
+export interface Adapter {
+  readonly id: string;
+  info(): AdapterInfo;
+  /** Advertisements as they arrive (duplicates included; filtering is the caller's). */
+  scan(params: ScanParams): AsyncIterable<Advertisement>;
+  connect(address: DeviceAddress, params?: ConnectParams): Promise<Connection>;
+  /**
+   * For simulated adapters: the modelled radio clock in milliseconds, so jobs can report the air
+   * time a DFU would take on real hardware. Undefined on real dongles.
+   */
+  modelledTimeMs?(): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,82 @@
+/**
+ * What every DFU engine offers the job layer, and the events it reports. Engines see Bluetooth
+ * only through ble/ (Adapter, Connection), never a backend.
+ */
+import type { DeviceAddress } from '../ble/address.js';
+
+/** Image kinds in the order they are sent (spec §7.3). */
+export const IMAGE_KINDS = ['softdevice_bootloader', 'softdevice', 'bootloader', 'application'] as const;
+export type ImageKind = (typeof IMAGE_KINDS)[number];
+
+/** What the init packet of one image says, for display and for checks before connecting. */
+export interface ImageSummary {
+  readonly kind: ImageKind;
+  readonly size: number;
+  readonly fwVersion: number | undefined;
+  readonly hwVersion: number | undefined;
+  readonly sdReq: readonly number[];
+  /** SHA-256 of the .bin, hex, normal byte order. */
+  readonly sha256: string;
+  readonly signed: boolean;
+  readonly isDebug: boolean;
+}
+
+export type DfuTarget =
+  | { readonly kind: 'address'; readonly address: DeviceAddress }
+  | { readonly kind: 'name'; readonly name: string };
+
+export type ButtonlessMode = 'auto' | 'required' | 'off';
+
+export interface DfuOptions {
+  /** Packet receipt notification interval; 0 = none (the transport's flow control suffices). */
+  readonly prn: number;
+  /** ATT MTU to request. */
+  readonly mtu: number;
+  /** Attempts per object (CRC mismatch) and reconnects after a link loss. */
+  readonly retries: number;
+  readonly buttonless: ButtonlessMode;
+  /** Looking for the device, and for the bootloader after a jump or reset. */
+  readonly scanTimeoutMs: number;
+  /** Waiting for each control point response. */
+  readonly requestTimeoutMs: number;
+  readonly disableResume: boolean;
+  /** Pause before looking for the bootloader after a reset (the device reboots). */
+  readonly rebootDelayMs: number;
+}
+
+export const DEFAULT_DFU_OPTIONS: DfuOptions = {
+  prn: 0,
+  mtu: 247,
+  retries: 3,
+  buttonless: 'auto',
+  scanTimeoutMs: 10_000,
+  requestTimeoutMs: 20_000,
+  disableResume: false,
+  rebootDelayMs: 500,
+};
+
+/** Phases a DFU goes through; the job layer turns them into job states. */
+export type DfuPhase = 'connecting' | 'entering-bootloader' | 'transferring' | 'resuming' | 'activating';
+
+export type DfuEvent =
+  | { readonly kind: 'phase'; readonly phase: DfuPhase; readonly detail: string }
+  /** The application (or bootloader) answering to the target was found at this address. */
+  | { readonly kind: 'device'; readonly address: DeviceAddress }
+  /** Bytes the device has confirmed (by CRC/PRN), per image and over the package. */
+  | {
+      readonly kind: 'progress';
+      readonly imageIndex: number;
+      readonly imageCount: number;
+      readonly imageKind: ImageKind;
+      readonly imageBytesSent: number;
+      readonly imageBytesTotal: number;
+      readonly totalBytesSent: number;
+      readonly totalBytesTotal: number;
+    };
+
+export interface DfuOutcome {
+  /** Address of the updated device's application. */
+  readonly address: DeviceAddress;
+  /** Firmware Revision String the device reports afterwards, when it has one. */
+  readonly firmwareRevision?: string;
+}

@@ -1,0 +1,16 @@
+/**
+ * A byte pipe to a dongle (serial port, pty, in-memory pair to the simulator). Framing (H4, SLIP)
+ * sits on top; this knows nothing about packets.
+ */
+export interface ByteDuplex {
+  /**
+   * Chunks as they arrive, in order, for one consumer. Ends normally on close(); fails with
+   * TRANSPORT_CLOSED (cause attached) when the far end goes away.
+   */
+  readable(): AsyncIterable<Uint8Array>;
+  /** Resolves once the bytes are handed to the OS/peer (drained), so writers are flow-controlled. */
+  write(bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  /** Aborts when the pipe is closed from either side; reason is a BledfuError. */
+  readonly closed: AbortSignal;
+}
