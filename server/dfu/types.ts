@@ -80,3 +80,36 @@ export interface DfuOutcome {
   /** Firmware Revision String the device reports afterwards, when it has one. */
   readonly firmwareRevision?: string;
 }
+
+/** One image of a package, ready to send. */
+export interface PackageImage {
+  readonly summary: ImageSummary;
+  /** Firmware bytes (.bin). */
+  readonly bin: Uint8Array;
+  /** Init packet bytes (.dat), sent verbatim. */
+  readonly dat: Uint8Array;
+}
+
+/** A parsed, validated nrfutil package; images in sending order (spec §7.3). */
+export interface DfuPackage {
+  readonly images: readonly PackageImage[];
+  /** SHA-256 of the .zip file, hex. */
+  readonly sha256: string;
+  /** Size of the .zip file in bytes. */
+  readonly size: number;
+}
+
+export interface DfuContext {
+  readonly signal: AbortSignal;
+  readonly logger: import('../common/logger.js').Logger;
+  readonly onEvent: (event: DfuEvent) => void;
+}
+
+/** The shape of a DFU engine as the job layer calls it. */
+export type DfuRunner = (
+  adapter: import('../ble/types.js').Adapter,
+  pkg: DfuPackage,
+  target: DfuTarget,
+  options: DfuOptions,
+  context: DfuContext,
+) => Promise<DfuOutcome>;
