@@ -1,0 +1,219 @@
+/**
+ * One DFU job's mutable record. Only the JobManager changes it; everything leaves as immutable
+ * snapshots and events. The record enforces the state machine's one rule that matters most to
+ * clients: a job reaches exactly one terminal state, and nothing changes after that.
+ */
+import type { Adapter } from '../ble/types.js';
+import type { DeviceAddress } from '../ble/address.js';
+import type { BledfuError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget } from '../dfu/types.js';
+import { RateMeter } from './rate.js';
+import type { WatchStream } from './watchStream.js';
+import {
+  isTerminal,
+  type ActiveJobState,
+  type JobEvent,
+  type JobId,
+  type JobProgress,
+  type JobResult,
+  type JobSnapshot,
+  type JobState,
+  type TerminalJobState,
+} from './types.js';
+
+export interface JobInit {
+  readonly id: JobId;
+  readonly pkg: DfuPackage;
+  readonly target: DfuTarget;
+  readonly options: DfuOptions;
+  readonly adapter: Adapter;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly historyLimit: number;
+}
+
+export function stateForPhase(phase: DfuPhase): ActiveJobState {
+  switch (phase) {
+    case 'connecting':
+      return 'connecting';
+    case 'entering-bootloader':
+      return 'entering-bootloader';
+    case 'transferring':
+      return 'transferring';
+    case 'resuming':
+      return 'resuming';
+    case 'activating':
+      return 'activating';
+    default:
+      return assertNever(phase);
+  }
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unhandled case: ${String(value)}`);
+}
+
+export class Job {
+  readonly id: JobId;
+  readonly pkg: DfuPackage;
+  readonly target: DfuTarget;
+  readonly options: DfuOptions;
+  readonly adapter: Adapter;
+  readonly logger: Logger;
+  readonly createdAt: number;
+  /** Aborted to cancel the runner. */
+  readonly controller = new AbortController();
+  cancelRequested = false;
+
+  readonly #now: () => number;
+  readonly #historyLimit: number;
+  readonly #history: JobEvent[] = [];
+  readonly #watchers = new Set<WatchStream>();
+  readonly #rate = new RateMeter();
+  #state: JobState = 'queued';
+  #detail = 'waiting for a free slot on the adapter';
+  #deviceAddress: DeviceAddress | undefined;
+  #progress: JobProgress | undefined;
+  #result: JobResult | undefined;
+  #startedAt: number | undefined;
+  #finishedAt: number | undefined;
+  #modelledStartMs: number | undefined;
+
+  constructor(init: JobInit) {
+    this.id = init.id;
+    this.pkg = init.pkg;
+    this.target = init.target;
+    this.options = init.options;
+    this.adapter = init.adapter;
+    this.logger = init.logger;
+    this.#now = init.now;
+    this.#historyLimit = init.historyLimit;
+    this.createdAt = init.now();
+    if (init.target.kind === 'address') this.#deviceAddress = init.target.address;
+  }
+
+  get state(): JobState {
+    return this.#state;
+  }
+  get finished(): boolean {
+    return isTerminal(this.#state);
+  }
+  get history(): readonly JobEvent[] {
+    return this.#history;
+  }
+
+  snapshot(): JobSnapshot {
+    return {
+      id: this.id,
+      state: this.#state,
+      target: this.target,
+      adapterId: this.adapter.id,
+      deviceAddress: this.#deviceAddress,
+      images: this.pkg.images.map((i) => i.summary),
+      packageSha256: this.pkg.sha256,
+      createdAt: this.createdAt,
+      finishedAt: this.#finishedAt,
+      progress: this.#progress,
+      result: this.#result,
+    };
+  }
+
+  /** Registers a watcher and hands it the snapshot first, atomically, so no event falls between. */
+  addWatcher(stream: WatchStream): void {
+    stream.push({ kind: 'snapshot', jobId: this.id, time: this.#now(), job: this.snapshot() });
+    if (this.#result !== undefined) {
+      stream.push({ kind: 'finished', jobId: this.id, time: this.#finishedAt ?? this.#now(), result: this.#result });
+      return;
+    }
+    this.#watchers.add(stream);
+  }
+
+  removeWatcher(stream: WatchStream): void {
+    this.#watchers.delete(stream);
+  }
+
+  markStarted(): void {
+    this.#startedAt = this.#now();
+    this.#modelledStartMs = this.adapter.modelledTimeMs?.();
+    this.#setState('connecting', 'starting');
+  }
+
+  /** Applies an engine event; ignored once the job has ended (a runner must not revive it). */
+  applyDfuEvent(event: DfuEvent): void {
+    if (this.finished) return;
+    switch (event.kind) {
+      case 'phase':
+        this.#setState(stateForPhase(event.phase), event.detail);
+        return;
+      case 'device':
+        if (this.#deviceAddress?.value !== event.address.value) {
+          this.logger.setBindings({ address: event.address.value });
+        }
+        this.#deviceAddress = event.address;
+        return;
+      case 'progress': {
+        const at = this.#now();
+        const rates = this.#rate.update(at, event.totalBytesSent, event.totalBytesTotal);
+        this.#progress = {
+          imageIndex: event.imageIndex,
+          imageCount: event.imageCount,
+          imageKind: event.imageKind,
+          imageBytesSent: event.imageBytesSent,
+          imageBytesTotal: event.imageBytesTotal,
+          totalBytesSent: event.totalBytesSent,
+          totalBytesTotal: event.totalBytesTotal,
+          currentRate: rates.current,
+          averageRate: rates.average,
+          etaMs: rates.etaMs,
+        };
+        this.#emit({ kind: 'progress', jobId: this.id, time: at, progress: this.#progress });
+        return;
+      }
+      default:
+        assertNever(event);
+    }
+  }
+
+  /** Ends the job. Returns false (and changes nothing) if it had already ended. */
+  finish(
+    state: TerminalJobState,
+    outcome: { error?: BledfuError; firmwareRevision?: string; address?: DeviceAddress },
+  ): boolean {
+    if (this.finished) return false;
+    const at = this.#now();
+    const modelledEnd = this.adapter.modelledTimeMs?.();
+    if (outcome.address !== undefined) this.#deviceAddress = outcome.address;
+    this.#finishedAt = at;
+    this.#result = {
+      success: state === 'succeeded',
+      error: outcome.error,
+      durationMs: this.#startedAt === undefined ? 0 : at - this.#startedAt,
+      firmwareRevision: outcome.firmwareRevision,
+      modelledAirTimeMs:
+        this.#modelledStartMs !== undefined && modelledEnd !== undefined ? modelledEnd - this.#modelledStartMs : undefined,
+    };
+    this.#setState(state, outcome.error?.message ?? 'update complete');
+    this.#emit({ kind: 'finished', jobId: this.id, time: at, result: this.#result });
+    for (const w of this.#watchers) w.close();
+    this.#watchers.clear();
+    return true;
+  }
+
+  #setState(state: JobState, detail: string): void {
+    if (state === this.#state && detail === this.#detail) return;
+    this.#state = state;
+    this.#detail = detail;
+    this.#emit({ kind: 'state', jobId: this.id, time: this.#now(), state, detail });
+  }
+
+  #emit(event: JobEvent): void {
+    const last = this.#history[this.#history.length - 1];
+    if (event.kind === 'progress' && last?.kind === 'progress') this.#history[this.#history.length - 1] = event;
+    else {
+      this.#history.push(event);
+      if (this.#history.length > this.#historyLimit) this.#history.shift();
+    }
+    for (const w of this.#watchers) w.push(event);
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * Runs DFU jobs: queues them per adapter, drives each through the injected DfuRunner, turns the
+ * runner's events into job states and progress, and lets any number of watchers come and go.
+ * A job belongs to the server, not to the call that started it: nothing a client does (other
+ * than CancelJob) stops it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Adapter } from '../ble/types.js';
+import { BledfuError, isBledfuError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
+import { Job } from './job.js';
+import { isTerminal, type JobEvent, type JobId, type JobSnapshot } from './types.js';
+import { WatchStream } from './watchStream.js';
+
+export interface JobManagerOptions {
+  readonly runner: DfuRunner;
+  readonly logger: Logger;
+  /** Jobs running at once on one adapter; the rest wait in QUEUED. */
+  readonly maxConcurrentPerAdapter: number;
+  /** Finished jobs kept for GetJob/ListJobs/WatchJob; the oldest are forgotten first. */
+  readonly retainFinished: number;
+  /** Events kept per job (progress is coalesced, so this bounds state changes). */
+  readonly historyLimit?: number;
+  /** Milliseconds clock for timestamps and rates; injectable so tests need no real time. */
+  readonly now?: () => number;
+  readonly newId?: () => string;
+}
+
+export interface CreateJobRequest {
+  readonly pkg: DfuPackage;
+  readonly target: DfuTarget;
+  readonly options: DfuOptions;
+  readonly adapter: Adapter;
+}
+
+export class JobManager {
+  readonly #opts: JobManagerOptions;
+  readonly #now: () => number;
+  readonly #newId: () => string;
+  readonly #jobs = new Map<JobId, Job>();
+  /** Ids of finished jobs, oldest first, for retention. */
+  readonly #finishedOrder: JobId[] = [];
+  readonly #running = new Map<string, Set<Job>>();
+  readonly #queued = new Map<string, Job[]>();
+  readonly #done = new Map<JobId, Promise<void>>();
+  #closing = false;
+
+  constructor(options: JobManagerOptions) {
+    if (!Number.isInteger(options.maxConcurrentPerAdapter) || options.maxConcurrentPerAdapter < 1) {
+      throw new BledfuError('INVALID_ARGUMENT', 'maxConcurrentPerAdapter must be a positive integer', { layer: 'jobs' });
+    }
+    this.#opts = options;
+    this.#now = options.now ?? Date.now;
+    this.#newId = options.newId ?? randomUUID;
+  }
+
+  /** Creates a job; it starts at once if its adapter has a free slot, else waits in QUEUED. */
+  create(request: CreateJobRequest): JobSnapshot {
+    if (this.#closing) {
+      throw new BledfuError('ADAPTER_UNAVAILABLE', 'the server is shutting down', {
+        layer: 'jobs',
+        remedy: 'retry once the server is back',
+      });
+    }
+    const id = this.#newId() as JobId;
+    const bindings: Record<string, string> = { jobId: id, adapterId: request.adapter.id };
+    if (request.target.kind === 'address') bindings['address'] = request.target.address.value;
+    const job = new Job({
+      id,
+      pkg: request.pkg,
+      target: request.target,
+      options: request.options,
+      adapter: request.adapter,
+      logger: this.#opts.logger.child(bindings),
+      now: this.#now,
+      historyLimit: this.#opts.historyLimit ?? 500,
+    });
+    this.#jobs.set(id, job);
+    job.logger.info(
+      { target: request.target.kind === 'name' ? request.target.name : undefined, packageSha256: request.pkg.sha256 },
+      'job created',
+    );
+    const running = this.#runningOn(request.adapter.id);
+    if (running.size < this.#opts.maxConcurrentPerAdapter) this.#start(job);
+    else {
+      const queue = this.#queued.get(request.adapter.id) ?? [];
+      queue.push(job);
+      this.#queued.set(request.adapter.id, queue);
+    }
+    return job.snapshot();
+  }
+
+  get(id: string): JobSnapshot {
+    return this.#job(id).snapshot();
+  }
+
+  list(filter: { activeOnly?: boolean } = {}): JobSnapshot[] {
+    const all = [...this.#jobs.values()].map((j) => j.snapshot());
+    return filter.activeOnly === true ? all.filter((j) => !isTerminal(j.state)) : all;
+  }
+
+  /** The events this job has produced so far (progress coalesced), oldest first. */
+  history(id: string): readonly JobEvent[] {
+    return [...this.#job(id).history];
+  }
+
+  /**
+   * The job's events from now on: a snapshot first, then live events, ending after `finished`
+   * or when `signal` aborts. Throws JOB_NOT_FOUND at once rather than on first iteration, so a
+   * caller can report a bad id before it starts streaming.
+   */
+  watch(id: string, signal: AbortSignal): AsyncIterable<JobEvent> {
+    const job = this.#job(id);
+    const stream: WatchStream = new WatchStream(signal, () => job.removeWatcher(stream));
+    job.addWatcher(stream);
+    return stream;
+  }
+
+  /** Requests cancellation. A queued job ends at once; a running one once its runner has returned. */
+  cancel(id: string): JobSnapshot {
+    const job = this.#job(id);
+    this.#cancel(job, new BledfuError('CANCELLED', 'job cancelled by request', { layer: 'jobs' }));
+    return job.snapshot();
+  }
+
+  /** Resolves when the job has ended (at once for an unknown or finished job). */
+  async whenDone(id: string): Promise<void> {
+    await this.#done.get(id as JobId);
+  }
+
+  /** Cancels every job and waits for all runners to return. New jobs are refused from now on. */
+  async shutdown(): Promise<void> {
+    this.#closing = true;
+    const reason = new BledfuError('CANCELLED', 'job cancelled: the server is shutting down', {
+      layer: 'jobs',
+      remedy: 'start the DFU again once the server is back; the device resumes where it stopped',
+    });
+    for (const job of this.#jobs.values()) this.#cancel(job, reason);
+    await Promise.all(this.#done.values());
+  }
+
+  #job(id: string): Job {
+    const job = this.#jobs.get(id as JobId);
+    if (job === undefined) {
+      throw new BledfuError('JOB_NOT_FOUND', `no job with id "${id}"`, {
+        layer: 'jobs',
+        remedy: 'list jobs to see the ids this server knows; finished jobs are forgotten after a while',
+      });
+    }
+    return job;
+  }
+
+  #runningOn(adapterId: string): Set<Job> {
+    let set = this.#running.get(adapterId);
+    if (set === undefined) {
+      set = new Set();
+      this.#running.set(adapterId, set);
+    }
+    return set;
+  }
+
+  #cancel(job: Job, reason: BledfuError): void {
+    if (job.finished || job.cancelRequested) return;
+    job.cancelRequested = true;
+    if (job.state === 'queued') {
+      const queue = this.#queued.get(job.adapter.id) ?? [];
+      const at = queue.indexOf(job);
+      if (at >= 0) queue.splice(at, 1);
+      this.#end(job, 'cancelled', { error: reason });
+      return;
+    }
+    job.logger.info({ reason: reason.message }, 'cancelling job');
+    job.controller.abort(reason);
+  }
+
+  #start(job: Job): void {
+    this.#runningOn(job.adapter.id).add(job);
+    job.markStarted();
+    job.logger.info('job started');
+    const done = this.#run(job).finally(() => {
+      this.#runningOn(job.adapter.id).delete(job);
+      this.#done.delete(job.id);
+      this.#startNext(job.adapter.id);
+    });
+    this.#done.set(job.id, done);
+  }
+
+  async #run(job: Job): Promise<void> {
+    try {
+      const outcome = await this.#opts.runner(job.adapter, job.pkg, job.target, job.options, {
+        signal: job.controller.signal,
+        logger: job.logger,
+        onEvent: (event) => job.applyDfuEvent(event),
+      });
+      // A runner that finished the update despite a late cancel did update the device; saying
+      // CANCELLED would be a lie about the device's state.
+      this.#end(job, 'succeeded', {
+        address: outcome.address,
+        ...(outcome.firmwareRevision === undefined ? {} : { firmwareRevision: outcome.firmwareRevision }),
+      });
+    } catch (e) {
+      if (job.cancelRequested || (isBledfuError(e) && e.code === 'CANCELLED')) {
+        const reason: unknown = job.controller.signal.reason;
+        const error = isBledfuError(e) && e.code === 'CANCELLED' ? e : isBledfuError(reason) ? reason : cancelled(e);
+        this.#end(job, 'cancelled', { error });
+      } else if (isBledfuError(e)) {
+        this.#end(job, 'failed', { error: e });
+      } else {
+        job.logger.error({ err: e }, 'DFU runner failed with an unexpected error');
+        this.#end(job, 'failed', {
+          error: new BledfuError('INTERNAL', 'internal error', { layer: 'jobs', cause: e }),
+        });
+      }
+    }
+  }
+
+  #end(job: Job, state: 'succeeded' | 'failed' | 'cancelled', outcome: Parameters<Job['finish']>[1]): void {
+    if (!job.finish(state, outcome)) return;
+    const error = outcome.error;
+    job.logger.info(
+      error === undefined ? { state } : { state, code: error.code, error: error.message },
+      `job ${state}`,
+    );
+    this.#finishedOrder.push(job.id);
+    while (this.#finishedOrder.length > this.#opts.retainFinished) {
+      const old = this.#finishedOrder.shift();
+      if (old !== undefined) this.#jobs.delete(old);
+    }
+  }
+
+  #startNext(adapterId: string): void {
+    const queue = this.#queued.get(adapterId);
+    while (queue !== undefined && queue.length > 0 && this.#runningOn(adapterId).size < this.#opts.maxConcurrentPerAdapter) {
+      const next = queue.shift() as Job;
+      this.#start(next);
+    }
+  }
+}
+
+function cancelled(cause: unknown): BledfuError {
+  return new BledfuError('CANCELLED', 'job cancelled', { layer: 'jobs', cause });
+}

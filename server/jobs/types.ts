@@ -1,0 +1,93 @@
+/**
+ * The job layer's own vocabulary. The RPC layer maps these to proto; nothing here knows gRPC.
+ */
+import type { Adapter } from '../ble/types.js';
+import type { DeviceAddress } from '../ble/address.js';
+import type { BledfuError } from '../common/errors.js';
+import type { DfuTarget, ImageKind, ImageSummary } from '../dfu/types.js';
+
+/** A job id; branded so a package id or adapter id cannot be passed where a job id is expected. */
+export type JobId = string & { readonly __brand: 'JobId' };
+
+export const ACTIVE_JOB_STATES = [
+  'queued',
+  'connecting',
+  'entering-bootloader',
+  'transferring',
+  'resuming',
+  'activating',
+] as const;
+export const TERMINAL_JOB_STATES = ['succeeded', 'failed', 'cancelled'] as const;
+
+export type ActiveJobState = (typeof ACTIVE_JOB_STATES)[number];
+export type TerminalJobState = (typeof TERMINAL_JOB_STATES)[number];
+export type JobState = ActiveJobState | TerminalJobState;
+
+export function isTerminal(state: JobState): state is TerminalJobState {
+  return (TERMINAL_JOB_STATES as readonly string[]).includes(state);
+}
+
+export interface JobProgress {
+  readonly imageIndex: number;
+  readonly imageCount: number;
+  readonly imageKind: ImageKind;
+  readonly imageBytesSent: number;
+  readonly imageBytesTotal: number;
+  readonly totalBytesSent: number;
+  readonly totalBytesTotal: number;
+  /** Bytes per second over the last few seconds. */
+  readonly currentRate: number;
+  /** Bytes per second since the first progress report. */
+  readonly averageRate: number;
+  /** Estimated milliseconds to the end of the package; undefined while no rate is known. */
+  readonly etaMs: number | undefined;
+}
+
+export interface JobResult {
+  readonly success: boolean;
+  /** Why it failed or that it was cancelled; undefined on success. */
+  readonly error: BledfuError | undefined;
+  readonly durationMs: number;
+  readonly firmwareRevision: string | undefined;
+  /** Radio time the simulated adapter modelled between start and end; undefined on real dongles. */
+  readonly modelledAirTimeMs: number | undefined;
+}
+
+/** The job as it is at one moment; immutable, safe to hand to any number of watchers. */
+export interface JobSnapshot {
+  readonly id: JobId;
+  readonly state: JobState;
+  readonly target: DfuTarget;
+  readonly adapterId: string;
+  readonly deviceAddress: DeviceAddress | undefined;
+  readonly images: readonly ImageSummary[];
+  readonly packageSha256: string;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+  readonly finishedAt: number | undefined;
+  readonly progress: JobProgress | undefined;
+  readonly result: JobResult | undefined;
+}
+
+/** What a watcher receives, in order: always a snapshot first, `finished` last. */
+export type JobEvent =
+  | { readonly kind: 'snapshot'; readonly jobId: JobId; readonly time: number; readonly job: JobSnapshot }
+  | {
+      readonly kind: 'state';
+      readonly jobId: JobId;
+      readonly time: number;
+      readonly state: JobState;
+      readonly detail: string;
+    }
+  | { readonly kind: 'progress'; readonly jobId: JobId; readonly time: number; readonly progress: JobProgress }
+  | { readonly kind: 'finished'; readonly jobId: JobId; readonly time: number; readonly result: JobResult };
+
+/**
+ * The adapters a job or an RPC may use. The composition root supplies the real registry; tests
+ * supply a fake.
+ */
+export interface AdapterDirectory {
+  list(): readonly Adapter[];
+  /** The adapter with this id, or the first ready one when `id` is empty/undefined. Throws ADAPTER_NOT_FOUND. */
+  get(id?: string): Adapter;
+}
