@@ -1,0 +1,77 @@
+/**
+ * An in-memory byte pipe joining two ends, used by the simulator and by tests in place of a
+ * serial port. Delivery is asynchronous (a microtask later) so that neither side can re-enter the
+ * other from inside write(), just as with a real port.
+ */
+import { AsyncQueue } from '../common/asyncQueue.js';
+import { BledfuError } from '../common/errors.js';
+import type { ByteDuplex } from './types.js';
+
+interface End {
+  readonly inbox: AsyncQueue<Uint8Array>;
+  readerTaken: boolean;
+}
+
+function closedError(detail: string): BledfuError {
+  return new BledfuError('TRANSPORT_CLOSED', `memory transport closed (${detail})`, { layer: 'transport' });
+}
+
+class MemoryDuplex implements ByteDuplex {
+  readonly #self: End;
+  readonly #peer: End;
+  readonly #shared: AbortController;
+
+  constructor(self: End, peer: End, shared: AbortController) {
+    this.#self = self;
+    this.#peer = peer;
+    this.#shared = shared;
+  }
+
+  get closed(): AbortSignal {
+    return this.#shared.signal;
+  }
+
+  readable(): AsyncIterable<Uint8Array> {
+    if (this.#self.readerTaken) {
+      throw new BledfuError('INTERNAL', 'memory transport readable() called twice', { layer: 'transport' });
+    }
+    this.#self.readerTaken = true;
+    return this.#self.inbox;
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.#shared.signal.aborted) return Promise.reject(this.#shared.signal.reason);
+    // Copy: the writer may reuse its buffer as soon as the promise resolves.
+    const copy = bytes.slice();
+    const peer = this.#peer;
+    return new Promise((resolve) => {
+      queueMicrotask(() => {
+        peer.inbox.push(copy);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.#shared.signal.aborted) return Promise.resolve();
+    this.#shared.abort(closedError('closed by this end'));
+    const self = this.#self;
+    const peer = this.#peer;
+    // Queued behind any write still in flight, so the peer receives everything written before close.
+    return new Promise((resolve) => {
+      queueMicrotask(() => {
+        self.inbox.end();
+        peer.inbox.fail(closedError('closed by the far end'));
+        resolve();
+      });
+    });
+  }
+}
+
+/** Two connected ends: bytes written to one are read, in order, from the other. */
+export function createMemoryDuplexPair(): [ByteDuplex, ByteDuplex] {
+  const shared = new AbortController();
+  const a: End = { inbox: new AsyncQueue<Uint8Array>(), readerTaken: false };
+  const b: End = { inbox: new AsyncQueue<Uint8Array>(), readerTaken: false };
+  return [new MemoryDuplex(a, b, shared), new MemoryDuplex(b, a, shared)];
+}
