@@ -1,0 +1,61 @@
+/**
+ * manifest.json of an nrfutil package (spec §7.2). Only the four Secure DFU image keys are
+ * used; unknown keys are ignored, legacy (nrfutil 0.5) manifests are recognised and refused.
+ */
+import { IMAGE_KINDS, type ImageKind } from '../types.js';
+import { packageInvalid, packageLegacy } from '../errors.js';
+
+export interface ManifestEntry {
+  readonly kind: ImageKind;
+  readonly binFile: string;
+  readonly datFile: string;
+}
+
+/** Keys some custom bootloaders accept for one combined transfer; nrfutil never writes them. */
+const COMBINED_KEYS = ['softdevice_application', 'bootloader_application', 'softdevice_bootloader_application'] as const;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Parses manifest.json text into its entries, in sending order (spec §7.3). */
+export function parseManifest(text: string): readonly ManifestEntry[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw packageInvalid(`manifest.json is not valid JSON (${cause instanceof Error ? cause.message : String(cause)})`, undefined, cause);
+  }
+  if (!isRecord(json) || !isRecord(json['manifest'])) {
+    throw packageInvalid('manifest.json has no "manifest" object');
+  }
+  const manifest = json['manifest'];
+  const legacy =
+    'dfu_version' in manifest ||
+    Object.values(manifest).some((entry) => isRecord(entry) && 'init_packet_data' in entry);
+  if (legacy) {
+    throw packageLegacy(
+      'this package was made for the legacy DFU of nRF5 SDK ≤ 11 (manifest has dfu_version/init_packet_data); ' +
+        'legacy DFU is not supported yet; regenerate the package with nrfutil pkg generate for a Secure DFU bootloader',
+    );
+  }
+  const combined = COMBINED_KEYS.filter((k) => k in manifest);
+  if (combined.length > 0) {
+    throw packageInvalid(`manifest uses ${combined.join(', ')}: combined images for custom bootloaders are not supported`);
+  }
+  const entries: ManifestEntry[] = [];
+  for (const kind of IMAGE_KINDS) {
+    const entry = manifest[kind];
+    if (entry === undefined) continue;
+    if (!isRecord(entry)) throw packageInvalid(`manifest entry "${kind}" is not an object`);
+    const binFile = entry['bin_file'];
+    const datFile = entry['dat_file'];
+    if (typeof binFile !== 'string' || binFile === '') throw packageInvalid(`manifest entry "${kind}" has no bin_file`);
+    if (typeof datFile !== 'string' || datFile === '') throw packageInvalid(`manifest entry "${kind}" has no dat_file`);
+    entries.push({ kind, binFile, datFile });
+  }
+  if (entries.length === 0) {
+    throw packageInvalid(`manifest names no image (expected one of ${IMAGE_KINDS.join(', ')})`);
+  }
+  return entries;
+}
