@@ -1,0 +1,610 @@
+/**
+ * The shared radio. It joins centrals (virtual HCI controllers) and peripherals (simulated
+ * devices): advertising events at each advertiser's interval, connections with connection events
+ * at the negotiated interval, as many packet exchanges per event as fit in the event length at
+ * the current PHY and data length, delivery both ways at those events, and supervision timeouts
+ * when one side goes quiet. Everything happens at modelled times on the scheduler.
+ */
+import type { DeviceAddress } from '../ble/address.js';
+import { decodeL2capFrame, encodeL2capFrame, l2capFrameLength } from '../host/l2cap/frames.js';
+import type { Logger } from '../common/logger.js';
+import type { AdvertisingParams, LinkParameters, PeripheralLink, PeripheralLinkHandler, SimPeripheral } from './peripheral.js';
+import { DEFAULT_RADIO, pduAirTimeUs, type Phy, type RadioConfig } from './radio.js';
+import type { SimScheduler, TimerHandle } from './scheduler.js';
+
+/** HCI reason codes the air produces (Core Vol 1, Part F). */
+export const REASON = {
+  unknownConnection: 0x02,
+  connectionTimeout: 0x08,
+  remoteUserTerminated: 0x13,
+  localHostTerminated: 0x16,
+} as const satisfies Record<string, number>;
+
+export interface AirAdvertisement {
+  readonly kind: 'adv' | 'scanRsp';
+  readonly address: DeviceAddress;
+  readonly connectable: boolean;
+  readonly data: Uint8Array;
+  readonly rssi: number;
+}
+
+/** What a central (a virtual controller) hears from the air. */
+export interface CentralNode {
+  /** The address the central uses on the air (public or its random address). */
+  readonly address: DeviceAddress;
+  onAdvertisement(adv: AirAdvertisement): void;
+}
+
+export interface CentralLinkObserver {
+  onConnected(link: AirLink): void;
+  /** One LL PDU payload from the peripheral; `start` = first fragment of an L2CAP PDU. */
+  onData(link: AirLink, fragment: Uint8Array, start: boolean): void;
+  onParametersUpdated(link: AirLink): void;
+  onDataLengthChanged(link: AirLink): void;
+  onPhyUpdated(link: AirLink): void;
+  onDisconnected(link: AirLink, reason: number): void;
+}
+
+export type FrameDirection = 'toPeripheral' | 'toCentral';
+
+/** What happens to one L2CAP PDU on its way (fault injection). */
+export type FrameFate =
+  | { readonly kind: 'deliver' }
+  | { readonly kind: 'drop' }
+  | { readonly kind: 'corrupt'; readonly bytes: Uint8Array }
+  | { readonly kind: 'delay'; readonly ms: number };
+
+export interface AirFaultHooks {
+  frameFate(direction: FrameDirection, link: AirLink, cid: number, payload: Uint8Array): FrameFate;
+}
+
+export interface ConnectRequest {
+  readonly intervalMs: number;
+  readonly latency: number;
+  readonly supervisionTimeoutMs: number;
+}
+
+export interface Initiation {
+  cancel(): void;
+}
+
+interface TxItem {
+  readonly bytes: Uint8Array;
+  /** Whether bytes[0] starts an L2CAP PDU (LLID "start"). */
+  readonly start: boolean;
+  offset: number;
+  readonly enqueuedAt: number;
+  readonly onSent: (() => void) | undefined;
+}
+
+interface PendingUpdate {
+  readonly instant: number;
+  readonly params: ConnectRequest;
+}
+
+
+export class AirLink {
+  readonly id: number;
+  readonly central: CentralNode;
+  readonly peripheral: SimPeripheral;
+  readonly peripheralAddress: DeviceAddress;
+  readonly #air: SimAir;
+  readonly #observer: CentralLinkObserver;
+  #handler: PeripheralLinkHandler | undefined;
+  #state: 'open' | 'closed' = 'open';
+  #peripheralGone = false;
+  #centralGone = false;
+  #hostAskedTerminate: number | undefined;
+  #peripheralAskedTerminate: number | undefined;
+  #intervalMs: number;
+  #latency: number;
+  #timeoutMs: number;
+  #anchor: number;
+  #lastEventAt: number;
+  #phy: Phy = '1M';
+  #c2pOctets: number;
+  #p2cOctets: number;
+  #pendingDataLength: number | undefined;
+  #pendingPhy: { readonly tx: number; readonly rx: number } | undefined;
+  #pendingUpdate: PendingUpdate | undefined;
+  #eventTimer: TimerHandle | undefined;
+  #supervisionTimer: TimerHandle | undefined;
+  readonly #c2p: TxItem[] = [];
+  readonly #p2c: TxItem[] = [];
+  #rx: { buffer: Uint8Array; filled: number } | undefined;
+
+  constructor(
+    air: SimAir,
+    id: number,
+    central: CentralNode,
+    peripheral: SimPeripheral,
+    peripheralAddress: DeviceAddress,
+    request: ConnectRequest,
+    observer: CentralLinkObserver,
+    connectedAt: number,
+  ) {
+    this.#air = air;
+    this.id = id;
+    this.central = central;
+    this.peripheral = peripheral;
+    this.peripheralAddress = peripheralAddress;
+    this.#observer = observer;
+    this.#intervalMs = request.intervalMs;
+    this.#latency = request.latency;
+    this.#timeoutMs = request.supervisionTimeoutMs;
+    // CONNECT_IND, then the transmit window: the first anchor follows 1.25 ms + one window later.
+    this.#anchor = connectedAt + 2.5;
+    this.#lastEventAt = connectedAt;
+    this.#c2pOctets = air.radio.defaultDataLength;
+    this.#p2cOctets = air.radio.defaultDataLength;
+  }
+
+  get open(): boolean {
+    return this.#state === 'open';
+  }
+
+  parameters(): LinkParameters {
+    return {
+      intervalMs: this.#intervalMs,
+      latency: this.#latency,
+      supervisionTimeoutMs: this.#timeoutMs,
+      txPhy: this.#phy,
+      rxPhy: this.#phy,
+      maxTxOctets: this.#p2cOctets,
+      maxRxOctets: this.#c2pOctets,
+    };
+  }
+
+  /** From the central's point of view: its TX is the peripheral's RX. */
+  get centralTxOctets(): number {
+    return this.#c2pOctets;
+  }
+  get centralRxOctets(): number {
+    return this.#p2cOctets;
+  }
+  get phy(): Phy {
+    return this.#phy;
+  }
+
+  attach(handler: PeripheralLinkHandler): void {
+    this.#handler = handler;
+  }
+
+  /** The view handed to the device. */
+  peripheralView(): PeripheralLink {
+    return {
+      peerAddress: this.central.address,
+      parameters: () => this.parameters(),
+      sendL2cap: (cid, payload, onSent) => this.#peripheralSend(cid, payload, onSent),
+      disconnect: (reason) => {
+        if (this.#state !== 'open' || this.#peripheralGone) return;
+        this.#peripheralAskedTerminate = reason;
+        this.#wake();
+      },
+      vanish: () => this.peripheralVanished(),
+    };
+  }
+
+  // --- central side -------------------------------------------------------------------------
+
+  /** One host ACL packet's data; `onAcked` runs when all of it went over the air. */
+  sendFromCentral(data: Uint8Array, start: boolean, onAcked: () => void): void {
+    if (this.#state !== 'open') return;
+    this.#c2p.push({ bytes: data, start, offset: 0, enqueuedAt: this.#air.scheduler.nowMs(), onSent: onAcked });
+    this.#wake();
+  }
+
+  terminate(reason: number): void {
+    if (this.#state !== 'open') return;
+    this.#hostAskedTerminate = reason;
+    this.#wake();
+  }
+
+  updateParameters(params: ConnectRequest): void {
+    if (this.#state !== 'open') return;
+    const now = this.#air.scheduler.nowMs();
+    this.#pendingUpdate = { instant: this.#eventCounterAfter(now) + this.#air.radio.updateInstantEvents, params };
+    this.#wake();
+  }
+
+  requestDataLength(txOctets: number): void {
+    if (this.#state !== 'open') return;
+    this.#pendingDataLength = txOctets;
+    this.#wake();
+  }
+
+  requestPhy(txPhys: number, rxPhys: number): void {
+    if (this.#state !== 'open') return;
+    this.#pendingPhy = { tx: txPhys, rx: rxPhys };
+    this.#wake();
+  }
+
+  /** The controller was reset or closed: the peripheral only notices by supervision timeout. */
+  centralVanished(): void {
+    if (this.#state !== 'open' || this.#centralGone) return;
+    this.#centralGone = true;
+    this.#c2p.length = 0;
+    this.#armSupervision();
+  }
+
+  peripheralVanished(): void {
+    if (this.#state !== 'open' || this.#peripheralGone) return;
+    this.#peripheralGone = true;
+    // The device forgets the link at once (it reset); only the central waits for the timeout.
+    this.#handler = undefined;
+    this.#p2c.length = 0;
+    this.#armSupervision();
+  }
+
+  /** Fault: the radio path breaks; both sides see a supervision timeout. */
+  lose(): void {
+    if (this.#state !== 'open') return;
+    this.#peripheralGone = true;
+    this.#centralGone = true;
+    this.#armSupervision();
+  }
+
+  // --- internals ------------------------------------------------------------------------------
+
+  #peripheralSend(cid: number, payload: Uint8Array, onSent?: () => void): void {
+    if (this.#state !== 'open' || this.#peripheralGone) return;
+    const send = (bytes: Uint8Array): void => {
+      if (this.#state !== 'open' || this.#peripheralGone) return;
+      this.#p2c.push({ bytes: encodeL2capFrame({ cid, payload: bytes }), start: true, offset: 0, enqueuedAt: this.#air.scheduler.nowMs(), onSent });
+      this.#wake();
+    };
+    const fate = this.#air.faults?.frameFate('toCentral', this, cid, payload) ?? { kind: 'deliver' };
+    switch (fate.kind) {
+      case 'deliver':
+        send(payload);
+        return;
+      case 'drop':
+        onSent?.();
+        return;
+      case 'corrupt':
+        send(fate.bytes);
+        return;
+      case 'delay':
+        this.#air.scheduler.after(fate.ms, () => send(payload), 'fault: delayed frame to central');
+        return;
+      default: {
+        const never: never = fate;
+        throw new Error(`unreachable ${String(never)}`);
+      }
+    }
+  }
+
+  #eventCounterAfter(t: number): number {
+    return Math.max(0, Math.floor((t - this.#anchor) / this.#intervalMs) + 1);
+  }
+
+  #hasWork(): boolean {
+    return (
+      this.#c2p.length > 0 ||
+      this.#p2c.length > 0 ||
+      this.#hostAskedTerminate !== undefined ||
+      this.#peripheralAskedTerminate !== undefined ||
+      this.#pendingDataLength !== undefined ||
+      this.#pendingPhy !== undefined ||
+      this.#pendingUpdate !== undefined
+    );
+  }
+
+  /** Schedules the next connection event if there is something to exchange. */
+  #wake(): void {
+    if (this.#state !== 'open' || this.#eventTimer?.pending === true || !this.#hasWork()) return;
+    if (this.#peripheralGone || this.#centralGone) return;
+    const now = this.#air.scheduler.nowMs();
+    const k = this.#eventCounterAfter(now);
+    const at = this.#anchor + k * this.#intervalMs;
+    this.#eventTimer = this.#air.scheduler.at(at, () => this.#connectionEvent(k, at), `conn event link ${this.id}`);
+  }
+
+  #armSupervision(): void {
+    if (this.#supervisionTimer?.pending === true) return;
+    this.#eventTimer?.cancel();
+    const at = Math.max(this.#air.scheduler.nowMs(), this.#lastEventAt + this.#timeoutMs);
+    this.#supervisionTimer = this.#air.scheduler.at(at, () => this.#supervisionTimeout(), `supervision timeout link ${this.id}`);
+  }
+
+  #supervisionTimeout(): void {
+    if (this.#state !== 'open') return;
+    const centralReason = this.#hostAskedTerminate !== undefined ? REASON.localHostTerminated : REASON.connectionTimeout;
+    this.#close(this.#centralGone ? undefined : centralReason, this.#peripheralGone ? undefined : REASON.connectionTimeout);
+  }
+
+  #close(centralReason: number | undefined, peripheralReason: number | undefined): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#eventTimer?.cancel();
+    this.#supervisionTimer?.cancel();
+    this.#c2p.length = 0;
+    this.#p2c.length = 0;
+    const handler = this.#handler;
+    this.#handler = undefined;
+    this.#air.linkClosed(this);
+    if (peripheralReason !== undefined) handler?.onDisconnected(peripheralReason);
+    if (centralReason !== undefined) this.#observer.onDisconnected(this, centralReason);
+  }
+
+  #connectionEvent(counter: number, at: number): void {
+    if (this.#state !== 'open' || this.#peripheralGone || this.#centralGone) return;
+    this.#lastEventAt = at;
+    const radio = this.#air.radio;
+    let usedUs = 0;
+
+    if (this.#pendingUpdate !== undefined && counter >= this.#pendingUpdate.instant) {
+      const p = this.#pendingUpdate.params;
+      this.#pendingUpdate = undefined;
+      this.#anchor = at;
+      this.#intervalMs = p.intervalMs;
+      this.#latency = p.latency;
+      this.#timeoutMs = p.supervisionTimeoutMs;
+      this.#observer.onParametersUpdated(this);
+      this.#handler?.onParametersChanged();
+    }
+
+    if (this.#hostAskedTerminate !== undefined) {
+      this.#close(REASON.localHostTerminated, this.#hostAskedTerminate);
+      return;
+    }
+    if (this.#peripheralAskedTerminate !== undefined) {
+      this.#close(this.#peripheralAskedTerminate, REASON.localHostTerminated);
+      return;
+    }
+
+    // LL control procedures: a request and a response, then the new values apply.
+    if (this.#pendingDataLength !== undefined) {
+      const wanted = Math.min(Math.max(this.#pendingDataLength, 27), radio.maxDataLength);
+      this.#pendingDataLength = undefined;
+      usedUs += 2 * (pduAirTimeUs(9, this.#phy) + radio.ifsUs);
+      // The SoftDevice answers LL_LENGTH_REQ with its own maximum (AUTO) in both directions.
+      const changed = wanted !== this.#c2pOctets || radio.maxDataLength !== this.#p2cOctets;
+      this.#c2pOctets = wanted;
+      this.#p2cOctets = radio.maxDataLength;
+      if (changed) {
+        this.#observer.onDataLengthChanged(this);
+        this.#handler?.onParametersChanged();
+      }
+    }
+    if (this.#pendingPhy !== undefined) {
+      const prefers2M = (this.#pendingPhy.tx & 0x02) !== 0 && (this.#pendingPhy.rx & 0x02) !== 0;
+      this.#pendingPhy = undefined;
+      usedUs += 2 * (pduAirTimeUs(2, this.#phy) + radio.ifsUs);
+      this.#phy = prefers2M ? '2M' : '1M';
+      this.#observer.onPhyUpdated(this);
+      this.#handler?.onParametersChanged();
+    }
+
+    const budgetUs = Math.min(radio.eventLengthMs, this.#intervalMs) * 1000;
+    let exchanges = 0;
+    for (;;) {
+      if (this.#state !== 'open' || this.#peripheralGone || this.#centralGone) return;
+      const c = this.#eligible(this.#c2p, at);
+      const p = this.#eligible(this.#p2c, at);
+      if (c === undefined && p === undefined) break;
+      const cLen = c === undefined ? 0 : Math.min(this.#c2pOctets, c.bytes.length - c.offset);
+      const pLen = p === undefined ? 0 : Math.min(this.#p2cOctets, p.bytes.length - p.offset);
+      const costUs = pduAirTimeUs(cLen, this.#phy) + pduAirTimeUs(pLen, this.#phy) + 2 * radio.ifsUs;
+      if (exchanges > 0 && usedUs + costUs > budgetUs) break;
+      usedUs += costUs;
+      exchanges++;
+      if (c !== undefined) this.#deliverToPeripheral(c, cLen);
+      if (p !== undefined && this.#state === 'open' && !this.#centralGone) this.#deliverToCentral(p, pLen);
+    }
+    this.#wake();
+  }
+
+  #eligible(queue: TxItem[], eventStart: number): TxItem | undefined {
+    const head = queue[0];
+    // Data queued during an event waits for the next one, as on a real link layer.
+    return head !== undefined && head.enqueuedAt < eventStart ? head : undefined;
+  }
+
+  #deliverToPeripheral(item: TxItem, len: number): void {
+    const start = item.start && item.offset === 0;
+    const chunk = item.bytes.subarray(item.offset, item.offset + len);
+    item.offset += len;
+    if (item.offset >= item.bytes.length) {
+      this.#c2p.shift();
+      item.onSent?.();
+    }
+    this.#reassemble(chunk, start);
+  }
+
+  #deliverToCentral(item: TxItem, len: number): void {
+    const start = item.start && item.offset === 0;
+    const chunk = item.bytes.slice(item.offset, item.offset + len);
+    item.offset += len;
+    if (item.offset >= item.bytes.length) {
+      this.#p2c.shift();
+      item.onSent?.();
+    }
+    this.#observer.onData(this, chunk, start);
+  }
+
+  #reassemble(chunk: Uint8Array, start: boolean): void {
+    if (start) {
+      const length = l2capFrameLength(chunk);
+      if (length === undefined) return;
+      this.#rx = { buffer: new Uint8Array(length), filled: 0 };
+    }
+    const rx = this.#rx;
+    if (rx === undefined) return; // continuation without a start: the peripheral drops it
+    const n = Math.min(chunk.length, rx.buffer.length - rx.filled);
+    rx.buffer.set(chunk.subarray(0, n), rx.filled);
+    rx.filled += n;
+    if (rx.filled < rx.buffer.length || rx.buffer.length < 4) return;
+    this.#rx = undefined;
+    const { cid, payload } = decodeL2capFrame(rx.buffer);
+    const fate = this.#air.faults?.frameFate('toPeripheral', this, cid, payload) ?? { kind: 'deliver' };
+    switch (fate.kind) {
+      case 'deliver':
+        this.#handler?.onL2cap(cid, payload);
+        return;
+      case 'drop':
+        return;
+      case 'corrupt':
+        this.#handler?.onL2cap(cid, fate.bytes);
+        return;
+      case 'delay':
+        this.#air.scheduler.after(fate.ms, () => this.#handler?.onL2cap(cid, payload), 'fault: delayed frame to peripheral');
+        return;
+      default: {
+        const never: never = fate;
+        throw new Error(`unreachable ${String(never)}`);
+      }
+    }
+  }
+}
+
+interface Advertiser {
+  readonly peripheral: SimPeripheral;
+  readonly phaseMs: number;
+  timer: TimerHandle | undefined;
+}
+
+interface PendingInitiation {
+  readonly central: CentralNode;
+  readonly target: DeviceAddress;
+  readonly request: ConnectRequest;
+  readonly observer: CentralLinkObserver;
+}
+
+export class SimAir {
+  readonly scheduler: SimScheduler;
+  readonly radio: RadioConfig;
+  readonly #logger: Logger | undefined;
+  faults: AirFaultHooks | undefined;
+  readonly #advertisers: Advertiser[] = [];
+  readonly #scanners = new Map<CentralNode, { readonly active: boolean }>();
+  readonly #initiations = new Set<PendingInitiation>();
+  readonly #links = new Set<AirLink>();
+  #nextLinkId = 1;
+  // Deterministic advDelay (0–10 ms) so runs are reproducible.
+  #rng = 0x2545f491;
+
+  constructor(scheduler: SimScheduler, radio: RadioConfig = DEFAULT_RADIO, logger?: Logger) {
+    this.scheduler = scheduler;
+    this.radio = radio;
+    this.#logger = logger;
+  }
+
+  /** True while any central has something under way on the air (see scheduler "parked"). */
+  get busy(): boolean {
+    return this.#scanners.size > 0 || this.#initiations.size > 0 || this.#links.size > 0;
+  }
+
+  get links(): readonly AirLink[] {
+    return [...this.#links];
+  }
+
+  addPeripheral(peripheral: SimPeripheral): void {
+    const index = this.#advertisers.length;
+    const advertiser: Advertiser = { peripheral, phaseMs: 3 + ((index * 7.3) % 17), timer: undefined };
+    this.#advertisers.push(advertiser);
+    peripheral.attachRadio({ advertisingChanged: () => this.#refresh(advertiser) });
+    this.#refresh(advertiser);
+  }
+
+  setScanning(central: CentralNode, scan: { readonly active: boolean } | undefined): void {
+    if (scan === undefined) this.#scanners.delete(central);
+    else this.#scanners.set(central, scan);
+    this.#refreshAll();
+  }
+
+  initiate(central: CentralNode, target: DeviceAddress, request: ConnectRequest, observer: CentralLinkObserver): Initiation {
+    const pending: PendingInitiation = { central, target, request, observer };
+    this.#initiations.add(pending);
+    this.#refreshAll();
+    return {
+      cancel: () => {
+        this.#initiations.delete(pending);
+        this.#refreshAll();
+      },
+    };
+  }
+
+  /** Everything a central had on the air ends silently (controller reset or closed). */
+  centralGone(central: CentralNode): void {
+    this.#scanners.delete(central);
+    for (const i of [...this.#initiations]) if (i.central === central) this.#initiations.delete(i);
+    for (const link of this.#links) if (link.central === central) link.centralVanished();
+    this.#refreshAll();
+  }
+
+  linkClosed(link: AirLink): void {
+    this.#links.delete(link);
+  }
+
+  close(): void {
+    for (const a of this.#advertisers) a.timer?.cancel();
+    this.#scanners.clear();
+    this.#initiations.clear();
+    this.#links.clear();
+  }
+
+  #refreshAll(): void {
+    for (const a of this.#advertisers) this.#refresh(a);
+  }
+
+  #listening(): boolean {
+    return this.#scanners.size > 0 || this.#initiations.size > 0;
+  }
+
+  /** Advertising events are modelled only while someone listens: nobody could tell otherwise. */
+  #refresh(a: Advertiser): void {
+    const adv = a.peripheral.advertising();
+    if (adv === undefined || !this.#listening()) {
+      a.timer?.cancel();
+      a.timer = undefined;
+      return;
+    }
+    if (a.timer?.pending === true) return;
+    const delay = a.phaseMs % adv.intervalMs;
+    a.timer = this.scheduler.after(delay, () => this.#advertisingEvent(a), `adv ${a.peripheral.label}`);
+  }
+
+  #advDelayMs(): number {
+    this.#rng = (Math.imul(this.#rng, 1103515245) + 12345) >>> 0;
+    return ((this.#rng >>> 8) % 10001) / 1000;
+  }
+
+  #advertisingEvent(a: Advertiser): void {
+    a.timer = undefined;
+    const adv = a.peripheral.advertising();
+    if (adv === undefined || !this.#listening()) return;
+    for (const [central, scan] of this.#scanners) {
+      central.onAdvertisement({ kind: 'adv', address: adv.address, connectable: adv.connectable, data: adv.data, rssi: a.peripheral.rssi });
+      if (scan.active) {
+        central.onAdvertisement({
+          kind: 'scanRsp',
+          address: adv.address,
+          connectable: adv.connectable,
+          data: adv.scanResponse,
+          rssi: a.peripheral.rssi,
+        });
+      }
+    }
+    if (adv.connectable) {
+      const initiation = [...this.#initiations].find((i) => i.target.value === adv.address.value);
+      if (initiation !== undefined) {
+        this.#initiations.delete(initiation);
+        this.#connect(initiation, a.peripheral, adv);
+        this.#refreshAll();
+        return;
+      }
+    }
+    if (a.timer === undefined) {
+      a.timer = this.scheduler.after(adv.intervalMs + this.#advDelayMs(), () => this.#advertisingEvent(a), `adv ${a.peripheral.label}`);
+    }
+  }
+
+  #connect(i: PendingInitiation, peripheral: SimPeripheral, adv: AdvertisingParams): void {
+    const link = new AirLink(this, this.#nextLinkId++, i.central, peripheral, adv.address, i.request, i.observer, this.scheduler.nowMs());
+    this.#links.add(link);
+    this.#logger?.debug({ link: link.id, peripheral: adv.address.value }, 'sim: connected');
+    i.observer.onConnected(link);
+    link.attach(peripheral.accept(link.peripheralView()));
+  }
+}
