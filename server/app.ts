@@ -1,0 +1,116 @@
+/**
+ * Composition root: wires config and the injected pieces (adapters, DFU engine, package reader,
+ * device finder) into the job layer and the gRPC service. Tests and server/main.ts both build the
+ * server through here, so what tests exercise is what production runs.
+ */
+import { createServer } from 'nice-grpc';
+import { errorDetailsServerMiddleware } from 'nice-grpc-error-details';
+import { BledfuServiceDefinition } from '../proto/gen/bledfu/v1/service.js';
+import type { Logger } from './common/logger.js';
+import type { Config } from './config/settings.js';
+import type { DfuRunner } from './dfu/types.js';
+import { JobManager } from './jobs/manager.js';
+import { PackageStore, type ReadPackage } from './jobs/packageStore.js';
+import type { AdapterDirectory } from './jobs/types.js';
+import type { FindDevice } from './rpc/deps.js';
+import { createBledfuService } from './rpc/service.js';
+
+export type AppConfig = Pick<
+  Config,
+  'listen' | 'maxConcurrentDfus' | 'maxRequestBytes' | 'packageStoreBytes' | 'jobRetention' | 'shutdownGraceMs'
+>;
+
+export interface AppDeps {
+  readonly adapters: AdapterDirectory;
+  readonly runner: DfuRunner;
+  readonly readPackage: ReadPackage;
+  readonly findDevice: FindDevice;
+  readonly logger: Logger;
+  /** Clock for job timestamps and rates (default Date.now). */
+  readonly now?: () => number;
+}
+
+export interface App {
+  readonly jobs: JobManager;
+  /** Binds and serves; `address` is host:port with the real port (useful with port 0). */
+  start(): Promise<{ readonly address: string; readonly port: number }>;
+  /**
+   * Stops accepting calls, cancels jobs (each engine leaves its device resumable) and waits for
+   * them, ends open streams, then closes the server. Adapters belong to the caller.
+   */
+  stop(): Promise<void>;
+}
+
+/** Room in a StartDfu message for the fields around the package bytes. */
+const REQUEST_OVERHEAD_BYTES = 64 * 1024;
+
+export function createApp(config: AppConfig, deps: AppDeps): App {
+  const logger = deps.logger;
+  const stopping = new AbortController();
+  const jobs = new JobManager({
+    runner: deps.runner,
+    logger: logger.child({ component: 'jobs' }),
+    maxConcurrentPerAdapter: config.maxConcurrentDfus,
+    retainFinished: config.jobRetention,
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  });
+  const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
+  const server = createServer({
+    'grpc.max_receive_message_length': config.maxRequestBytes + REQUEST_OVERHEAD_BYTES,
+  }).use(errorDetailsServerMiddleware);
+  server.add(
+    BledfuServiceDefinition,
+    createBledfuService({
+      adapters: deps.adapters,
+      jobs,
+      packages,
+      readPackage: deps.readPackage,
+      findDevice: deps.findDevice,
+      logger: logger.child({ component: 'rpc' }),
+      maxPackageBytes: config.maxRequestBytes,
+      stopping: stopping.signal,
+    }),
+  );
+
+  let stopped: Promise<void> | undefined;
+
+  return {
+    jobs,
+    async start() {
+      const port = await server.listen(config.listen);
+      const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+      const address = `${host}:${port}`;
+      logger.info({ address }, 'listening');
+      return { address, port };
+    },
+    stop() {
+      stopped ??= (async () => {
+        logger.info('stopping: no new calls, cancelling jobs');
+        const closed = server.shutdown();
+        if (!(await within(jobs.shutdown(), config.shutdownGraceMs))) {
+          logger.warn({ graceMs: config.shutdownGraceMs }, 'jobs did not end within the grace period');
+        }
+        stopping.abort();
+        if (!(await within(closed, config.shutdownGraceMs))) {
+          logger.warn('calls still open after the grace period: closing them');
+          server.forceShutdown();
+        }
+        logger.info('stopped');
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** True if `promise` settled within `ms`; the timer never outlives the wait. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const, () => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Every setting of the server, declared once: its default, its type and what it does. Flags,
+ * environment variables, the JSON file and `--help` are all derived from this table, so a
+ * setting cannot exist in one place and be missing in another.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+interface Base {
+  readonly description: string;
+}
+export type SettingSpec =
+  | (Base & { readonly kind: 'string'; readonly default: string })
+  | (Base & { readonly kind: 'list'; readonly default: readonly string[] })
+  | (Base & { readonly kind: 'integer'; readonly default: number; readonly min: number })
+  /** A byte count; accepts suffixes K/M/G (binary: KiB, MiB, GiB). */
+  | (Base & { readonly kind: 'bytes'; readonly default: number; readonly min: number })
+  | (Base & { readonly kind: 'enum'; readonly default: string; readonly values: readonly string[] });
+
+const MiB = 1024 * 1024;
+
+export const SETTINGS = {
+  listen: {
+    kind: 'string',
+    default: '127.0.0.1:50051',
+    description: 'gRPC listen address host:port (loopback by default: the API has no authentication)',
+  },
+  adapters: {
+    kind: 'list',
+    default: ['sim:'],
+    description: 'adapters to open, comma-separated specs: "sim:", "hci:<port>?baud=1000000", "nrf:<port>"',
+  },
+  logLevel: { kind: 'enum', default: 'info', values: LOG_LEVELS, description: 'log level (JSON lines on stdout)' },
+  maxConcurrentDfus: {
+    kind: 'integer',
+    default: 4,
+    min: 1,
+    description: 'DFU jobs running at once per adapter; further jobs wait in QUEUED',
+  },
+  maxRequestBytes: {
+    kind: 'bytes',
+    default: 64 * MiB,
+    min: 1024,
+    description: 'largest package accepted in StartDfu or UploadPackage (suffixes K, M, G)',
+  },
+  packageStoreBytes: {
+    kind: 'bytes',
+    default: 256 * MiB,
+    min: 1024,
+    description: 'memory for uploaded packages; the least recently used are dropped first',
+  },
+  jobRetention: {
+    kind: 'integer',
+    default: 200,
+    min: 0,
+    description: 'finished jobs kept for GetJob/ListJobs/WatchJob',
+  },
+  shutdownGraceMs: {
+    kind: 'integer',
+    default: 10_000,
+    min: 0,
+    description: 'on SIGINT/SIGTERM, how long to wait for cancelled jobs and open calls before closing',
+  },
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+type ValueOf<S extends SettingSpec> = S extends { kind: 'list' }
+  ? readonly string[]
+  : S extends { kind: 'integer' | 'bytes' }
+    ? number
+    : S extends { kind: 'enum'; values: readonly (infer V)[] }
+      ? V
+      : string;
+
+export type Config = { readonly [K in SettingName]: ValueOf<(typeof SETTINGS)[K]> };
+
+export const DEFAULT_CONFIG: Config = Object.freeze(
+  Object.fromEntries(Object.entries(SETTINGS).map(([k, s]) => [k, s.default])) as unknown as Config,
+);
+
+/** "maxRequestBytes" → "--max-request-bytes" */
+export function flagName(name: SettingName): string {
+  return `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** "maxRequestBytes" → "BLEDFU_MAX_REQUEST_BYTES" */
+export function envName(name: SettingName): string {
+  return `BLEDFU_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}

@@ -1,0 +1,63 @@
+/**
+ * The server process: the only module that touches process.* (argv, env, signals, exit code)
+ * or reads the config file. Everything else is built by createApp from what this file hands it.
+ */
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { createApp } from './app.js';
+import { openAdapters } from './backends/registry.js';
+import { findDevice } from './ble/discovery.js';
+import { isBledfuError } from './common/errors.js';
+import { loadConfig } from './config/load.js';
+import { readPackage } from './dfu/package/package.js';
+import { runSecureDfu } from './dfu/secure/engine.js';
+
+async function main(): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
+  } catch (e) {
+    process.stderr.write(`bledfud: ${isBledfuError(e) ? `${e.message}${e.remedy ? ` (${e.remedy})` : ''}` : String(e)}\n`);
+    return 2;
+  }
+  if (loaded.kind === 'help') {
+    process.stdout.write(loaded.text);
+    return 0;
+  }
+  const config = loaded.config;
+  const logger = pino({ level: config.logLevel, base: { service: 'bledfud' } });
+  logger.info({ config }, 'starting');
+
+  const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
+  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, logger });
+  try {
+    await app.start();
+  } catch (e) {
+    logger.fatal({ err: e, listen: config.listen }, 'cannot listen');
+    await adapters.close();
+    return 1;
+  }
+
+  const signalled = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  logger.info({ signal: signalled }, 'shutting down (a second signal exits at once)');
+  const force = (): never => process.exit(1);
+  process.once('SIGINT', force);
+  process.once('SIGTERM', force);
+  await app.stop();
+  await adapters.close();
+  logger.info('bye');
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`bledfud: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

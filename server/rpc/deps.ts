@@ -1,0 +1,28 @@
+/** What the RPC handlers need, injected by the composition root (or a test). */
+import type { DeviceAddress } from '../ble/address.js';
+import type { Adapter } from '../ble/types.js';
+import type { Logger } from '../common/logger.js';
+import type { DfuTarget } from '../dfu/types.js';
+import type { JobManager } from '../jobs/manager.js';
+import type { PackageStore, ReadPackage } from '../jobs/packageStore.js';
+import type { AdapterDirectory } from '../jobs/types.js';
+
+/** Looks for the target by scanning; rejects with DEVICE_NOT_FOUND after `timeoutMs`. */
+export type FindDevice = (
+  adapter: Adapter,
+  match: DfuTarget,
+  options: { readonly timeoutMs: number; readonly signal: AbortSignal },
+) => Promise<{ readonly address: DeviceAddress }>;
+
+export interface ServiceDeps {
+  readonly adapters: AdapterDirectory;
+  readonly jobs: JobManager;
+  readonly packages: PackageStore;
+  readonly readPackage: ReadPackage;
+  readonly findDevice: FindDevice;
+  readonly logger: Logger;
+  /** Largest package accepted inline in StartDfu or through UploadPackage, in bytes. */
+  readonly maxPackageBytes: number;
+  /** Aborts when the server stops, ending streams that would otherwise run forever (Scan, Connect, watches). */
+  readonly stopping: AbortSignal;
+}

@@ -1,0 +1,84 @@
+/** UploadPackage and StartDfu, plus the job event stream StartDfu and WatchJob share. */
+import type {
+  StartDfuRequest,
+  UploadPackageRequest,
+  UploadPackageResponse,
+  JobEvent as JobEventMessage,
+} from '../../proto/gen/bledfu/v1/dfu.js';
+import { BledfuError } from '../common/errors.js';
+import type { DfuPackage } from '../dfu/types.js';
+import { validatePackage } from '../jobs/packageStore.js';
+import type { ServiceDeps } from './deps.js';
+import { targetFromProto } from './mapBle.js';
+import { dfuOptionsFromProto, imageInfoToProto, jobEventToProto } from './mapJobs.js';
+
+function tooLarge(size: number, limit: number): BledfuError {
+  return new BledfuError('PACKAGE_TOO_LARGE', `package of ${size} bytes or more exceeds the limit of ${limit} bytes`, {
+    layer: 'rpc',
+    remedy: 'check that this is the right file, or raise the server\'s request size limit (BLEDFU_MAX_REQUEST_BYTES)',
+  });
+}
+
+export async function uploadPackage(
+  deps: ServiceDeps,
+  requests: AsyncIterable<UploadPackageRequest>,
+): Promise<UploadPackageResponse> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const { chunk } of requests) {
+    size += chunk.length;
+    // Refuse as soon as the limit is passed rather than buffering an oversized upload.
+    if (size > deps.maxPackageBytes) throw tooLarge(size, deps.maxPackageBytes);
+    chunks.push(chunk);
+  }
+  if (size === 0) throw new BledfuError('INVALID_ARGUMENT', 'no package bytes were sent', { layer: 'rpc' });
+  const stored = await deps.packages.put(Buffer.concat(chunks, size));
+  deps.logger.info({ packageId: stored.id, size: stored.size, images: stored.pkg.images.length }, 'package uploaded');
+  return {
+    packageId: stored.id,
+    size: stored.size,
+    sha256: stored.sha256,
+    images: stored.pkg.images.map((i) => imageInfoToProto(i.summary)),
+  };
+}
+
+async function packageOf(deps: ServiceDeps, request: StartDfuRequest): Promise<DfuPackage> {
+  const source = request.package;
+  switch (source?.$case) {
+    case 'packageData':
+      if (source.packageData.length > deps.maxPackageBytes) throw tooLarge(source.packageData.length, deps.maxPackageBytes);
+      return validatePackage(deps.readPackage, source.packageData);
+    case 'packageId':
+      return deps.packages.get(source.packageId).pkg;
+    case undefined:
+      throw new BledfuError('INVALID_ARGUMENT', 'a package is required: set package_data or package_id', { layer: 'rpc' });
+  }
+}
+
+/**
+ * Everything is checked before the job exists, so a bad request never reaches a device and
+ * never shows up as a failed job.
+ */
+export async function* startDfu(deps: ServiceDeps, request: StartDfuRequest, callSignal: AbortSignal): AsyncGenerator<JobEventMessage> {
+  const adapter = deps.adapters.get(request.adapterId);
+  const target = targetFromProto(request.target);
+  const options = dfuOptionsFromProto(request.options);
+  const pkg = await packageOf(deps, request);
+  const job = deps.jobs.create({ pkg, target, options, adapter });
+  yield* streamJob(deps, job.id, callSignal);
+}
+
+/**
+ * A job's events for one call: snapshot first, then live events. If the job did not succeed, the
+ * call ends with the job's error as its status after the `finished` event. The call going away
+ * only stops this stream; the job carries on.
+ */
+export async function* streamJob(deps: ServiceDeps, jobId: string, callSignal: AbortSignal): AsyncGenerator<JobEventMessage> {
+  const events = deps.jobs.watch(jobId, AbortSignal.any([callSignal, deps.stopping]));
+  for await (const event of events) {
+    yield jobEventToProto(event);
+    if (event.kind === 'finished' && !event.result.success) {
+      throw event.result.error ?? new BledfuError('INTERNAL', 'internal error', { layer: 'rpc' });
+    }
+  }
+}

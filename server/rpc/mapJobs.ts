@@ -1,0 +1,159 @@
+/** proto ⇄ jobs/ and dfu/ values: jobs, events, progress, results, images, DFU options. */
+import {
+  ButtonlessMode,
+  ImageType,
+  JobState,
+  type DfuOptions as DfuOptionsMessage,
+  type DfuProgress,
+  type ImageInfo,
+  type Job,
+  type JobEvent as JobEventMessage,
+  type JobResult as JobResultMessage,
+} from '../../proto/gen/bledfu/v1/dfu.js';
+import { BledfuError } from '../common/errors.js';
+import { DEFAULT_DFU_OPTIONS, type ButtonlessMode as DomainButtonlessMode, type DfuOptions, type ImageKind, type ImageSummary } from '../dfu/types.js';
+import type { JobEvent, JobProgress, JobResult, JobSnapshot, JobState as DomainJobState } from '../jobs/types.js';
+import { durationFromMs, msFromDuration } from './duration.js';
+import { addressToProto, targetToProto } from './mapBle.js';
+import { errorDetailFor } from './status.js';
+
+const JOB_STATES = {
+  queued: JobState.JOB_STATE_QUEUED,
+  connecting: JobState.JOB_STATE_CONNECTING,
+  'entering-bootloader': JobState.JOB_STATE_ENTERING_BOOTLOADER,
+  transferring: JobState.JOB_STATE_TRANSFERRING,
+  resuming: JobState.JOB_STATE_RESUMING,
+  activating: JobState.JOB_STATE_ACTIVATING,
+  succeeded: JobState.JOB_STATE_SUCCEEDED,
+  failed: JobState.JOB_STATE_FAILED,
+  cancelled: JobState.JOB_STATE_CANCELLED,
+} as const satisfies Record<DomainJobState, JobState>;
+
+const IMAGE_TYPES = {
+  softdevice_bootloader: ImageType.IMAGE_TYPE_SOFTDEVICE_BOOTLOADER,
+  softdevice: ImageType.IMAGE_TYPE_SOFTDEVICE,
+  bootloader: ImageType.IMAGE_TYPE_BOOTLOADER,
+  application: ImageType.IMAGE_TYPE_APPLICATION,
+} as const satisfies Record<ImageKind, ImageType>;
+
+export function jobStateToProto(state: DomainJobState): JobState {
+  return JOB_STATES[state];
+}
+
+export function imageInfoToProto(s: ImageSummary): ImageInfo {
+  return {
+    type: IMAGE_TYPES[s.kind],
+    size: s.size,
+    fwVersion: s.fwVersion ?? 0,
+    hwVersion: s.hwVersion ?? 0,
+    sdReq: [...s.sdReq],
+    sha256: s.sha256,
+    signed: s.signed,
+    isDebug: s.isDebug,
+  };
+}
+
+export function progressToProto(p: JobProgress): DfuProgress {
+  return {
+    imageIndex: p.imageIndex,
+    imageCount: p.imageCount,
+    imageType: IMAGE_TYPES[p.imageKind],
+    imageBytesSent: p.imageBytesSent,
+    imageBytesTotal: p.imageBytesTotal,
+    totalBytesSent: p.totalBytesSent,
+    totalBytesTotal: p.totalBytesTotal,
+    currentRate: p.currentRate,
+    averageRate: p.averageRate,
+    eta: p.etaMs === undefined ? undefined : durationFromMs(p.etaMs),
+  };
+}
+
+export function resultToProto(r: JobResult): JobResultMessage {
+  return {
+    success: r.success,
+    error: r.error === undefined ? undefined : errorDetailFor(r.error),
+    duration: durationFromMs(r.durationMs),
+    firmwareRevision: r.firmwareRevision ?? '',
+    modelledAirTime: r.modelledAirTimeMs === undefined ? undefined : durationFromMs(r.modelledAirTimeMs),
+  };
+}
+
+export function jobToProto(j: JobSnapshot): Job {
+  return {
+    jobId: j.id,
+    state: jobStateToProto(j.state),
+    target: targetToProto(j.target),
+    adapterId: j.adapterId,
+    deviceAddress: j.deviceAddress === undefined ? undefined : addressToProto(j.deviceAddress),
+    images: j.images.map(imageInfoToProto),
+    packageSha256: j.packageSha256,
+    createdAt: new Date(j.createdAt),
+    finishedAt: j.finishedAt === undefined ? undefined : new Date(j.finishedAt),
+    progress: j.progress === undefined ? undefined : progressToProto(j.progress),
+    result: j.result === undefined ? undefined : resultToProto(j.result),
+  };
+}
+
+export function jobEventToProto(e: JobEvent): JobEventMessage {
+  const base = { jobId: e.jobId, time: new Date(e.time) };
+  switch (e.kind) {
+    case 'snapshot':
+      return { ...base, kind: { $case: 'snapshot', snapshot: jobToProto(e.job) } };
+    case 'state':
+      return { ...base, kind: { $case: 'stateChanged', stateChanged: { state: jobStateToProto(e.state), detail: e.detail } } };
+    case 'progress':
+      return { ...base, kind: { $case: 'progress', progress: progressToProto(e.progress) } };
+    case 'finished':
+      return { ...base, kind: { $case: 'finished', finished: resultToProto(e.result) } };
+  }
+}
+
+function buttonlessFromProto(mode: ButtonlessMode): DomainButtonlessMode {
+  switch (mode) {
+    case ButtonlessMode.BUTTONLESS_MODE_UNSPECIFIED:
+      return DEFAULT_DFU_OPTIONS.buttonless;
+    case ButtonlessMode.BUTTONLESS_MODE_AUTO:
+      return 'auto';
+    case ButtonlessMode.BUTTONLESS_MODE_REQUIRED:
+      return 'required';
+    case ButtonlessMode.BUTTONLESS_MODE_OFF:
+      return 'off';
+    default:
+      throw new BledfuError('INVALID_ARGUMENT', `unknown buttonless mode ${String(mode)}`, { layer: 'rpc' });
+  }
+}
+
+/** ATT MTU bounds: the spec's minimum, and the largest an LE link negotiates (Core Vol 3, Part F, 3.2.8/9). */
+const MTU_MIN = 23;
+const MTU_MAX = 517;
+
+/** A requested ATT MTU; 0 means the default. */
+export function mtuFromProto(mtu: number): number {
+  if (mtu === 0) return DEFAULT_DFU_OPTIONS.mtu;
+  if (mtu < MTU_MIN || mtu > MTU_MAX) {
+    throw new BledfuError('INVALID_ARGUMENT', `mtu ${mtu} is out of range ${MTU_MIN}..${MTU_MAX}`, {
+      layer: 'rpc',
+      remedy: 'leave mtu at 0 for the default (247)',
+    });
+  }
+  return mtu;
+}
+
+/** Options from a request; zero/unset fields take DEFAULT_DFU_OPTIONS. */
+export function dfuOptionsFromProto(o: DfuOptionsMessage | undefined): DfuOptions {
+  const d = DEFAULT_DFU_OPTIONS;
+  if (o === undefined) return d;
+  if (o.prn > 0xffff) {
+    throw new BledfuError('INVALID_ARGUMENT', `prn ${o.prn} is out of range 0..65535`, { layer: 'rpc' });
+  }
+  return {
+    prn: o.prn,
+    mtu: mtuFromProto(o.mtu),
+    retries: o.retries === 0 ? d.retries : o.retries,
+    buttonless: buttonlessFromProto(o.buttonless),
+    scanTimeoutMs: msFromDuration(o.scanTimeout, d.scanTimeoutMs),
+    requestTimeoutMs: msFromDuration(o.requestTimeout, d.requestTimeoutMs),
+    disableResume: o.disableResume,
+    rebootDelayMs: d.rebootDelayMs,
+  };
+}

@@ -1,0 +1,45 @@
+/** Scan: filtered advertisements until the duration ends or the call is cancelled. */
+import type { ScanFilter, ScanRequest, ScanResponse } from '../../proto/gen/bledfu/v1/scan.js';
+import { parseAddress } from '../ble/address.js';
+import type { Advertisement } from '../ble/types.js';
+import { normalizeUuid } from '../ble/uuid.js';
+import type { ServiceDeps } from './deps.js';
+import { msFromDuration } from './duration.js';
+import { advertisementToProto, isDfuBootloader } from './mapBle.js';
+
+export type AdvertisementFilter = (ad: Advertisement) => boolean;
+
+/** Compiles the request's filter once; malformed address/UUID fail the call with INVALID_ARGUMENT. */
+export function compileFilter(filter: ScanFilter | undefined): AdvertisementFilter {
+  if (filter === undefined) return () => true;
+  const address = filter.address === '' ? undefined : parseAddress(filter.address).value;
+  const service = filter.serviceUuid === '' ? undefined : normalizeUuid(filter.serviceUuid);
+  const { name, namePrefix, minRssi, dfuBootloaderOnly } = filter;
+  return (ad) =>
+    (name === '' || ad.name === name) &&
+    (namePrefix === '' || (ad.name ?? '').startsWith(namePrefix)) &&
+    (address === undefined || ad.address.value === address) &&
+    (service === undefined || ad.serviceUuids.includes(service)) &&
+    (minRssi === undefined || ad.rssi >= minRssi) &&
+    (!dfuBootloaderOnly || isDfuBootloader(ad));
+}
+
+export async function* scan(deps: ServiceDeps, request: ScanRequest, callSignal: AbortSignal): AsyncGenerator<ScanResponse> {
+  const adapter = deps.adapters.get(request.adapterId);
+  const accept = compileFilter(request.filter);
+  const durationMs = msFromDuration(request.duration, 0);
+  const signals = [callSignal, deps.stopping];
+  if (durationMs > 0) signals.push(AbortSignal.timeout(durationMs));
+  const signal = AbortSignal.any(signals);
+  const seen = new Set<string>();
+  for await (const ad of adapter.scan({ active: request.active, signal })) {
+    if (signal.aborted) return;
+    if (!accept(ad)) continue;
+    if (!request.allowDuplicates) {
+      const key = `${ad.address.type}/${ad.address.value}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    yield { advertisement: advertisementToProto(ad) };
+  }
+}

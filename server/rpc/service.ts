@@ -1,0 +1,55 @@
+/**
+ * BledfuService: each RPC delegates to its module; this file only adds the error rule (every
+ * failure leaves through toServerError) and a per-call child logger.
+ */
+import type { CallContext, ServiceImplementation } from 'nice-grpc';
+import type { BledfuServiceDefinition } from '../../proto/gen/bledfu/v1/service.js';
+import type { Logger } from '../common/logger.js';
+import { listAdapters } from './adapters.js';
+import { connect } from './connect.js';
+import type { ServiceDeps } from './deps.js';
+import { startDfu, streamJob, uploadPackage } from './dfu.js';
+import { cancelJob, getJob, listJobs } from './jobs.js';
+import { scan } from './scan.js';
+import { toServerError } from './status.js';
+
+export function createBledfuService(deps: ServiceDeps): ServiceImplementation<BledfuServiceDefinition> {
+  const unary = async <T>(method: string, fn: () => T | Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      throw toServerError(e, deps.logger.child({ method }));
+    }
+  };
+  async function* streaming<T>(method: string, context: CallContext, fn: () => AsyncGenerator<T>): AsyncGenerator<T> {
+    const log: Logger = deps.logger.child({ method });
+    try {
+      yield* fn();
+    } catch (e) {
+      // The client is gone: nobody would read the status, and the abort is not a failure.
+      if (context.signal.aborted) return;
+      throw toServerError(e, log);
+    }
+  }
+
+  return {
+    listAdapters: () => unary('ListAdapters', () => listAdapters(deps)),
+    scan: (request, context) =>
+      streaming('Scan', context, async function* () {
+        for await (const r of scan(deps, request, context.signal)) yield r;
+      }),
+    connect: (request, context) => streaming('Connect', context, () => connect(deps, request, context.signal)),
+    uploadPackage: (requests) => unary('UploadPackage', () => uploadPackage(deps, requests)),
+    startDfu: (request, context) =>
+      streaming('StartDfu', context, async function* () {
+        for await (const event of startDfu(deps, request, context.signal)) yield { event };
+      }),
+    listJobs: (request) => unary('ListJobs', () => listJobs(deps, request)),
+    getJob: (request) => unary('GetJob', () => getJob(deps, request)),
+    watchJob: (request, context) =>
+      streaming('WatchJob', context, async function* () {
+        for await (const event of streamJob(deps, request.jobId, context.signal)) yield { event };
+      }),
+    cancelJob: (request) => unary('CancelJob', () => cancelJob(deps, request)),
+  };
+}
