@@ -1,0 +1,349 @@
+/**
+ * The host side of HCI: sends commands under the controller's flow control and matches each
+ * Command Complete/Status to the command waiting for it; sends ACL data within the controller's
+ * buffers and reassembles what arrives. Everything else the controller reports goes to listeners.
+ */
+import { BledfuError, isBledfuError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { encodeH4, readH4Packets, type H4Packet } from '../../transport/h4.js';
+import type { ByteDuplex } from '../../transport/types.js';
+import { HCI_COMMANDS, decodeReturnParameters, encodeCommand, type CommandParams, type CommandReturn, type HciCommandName } from './commands.js';
+import { Credits } from './credits.js';
+import { hciError, hciTimeout } from './errors.js';
+import { decodeEvent, type HciEvent } from './events.js';
+import { ACL_PB, decodeAclPacket, decodeEventPacket, encodeAclPacket, encodeCommandPacket } from './packets.js';
+import { realTimers, type Timers } from './timers.js';
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
+
+export interface HciHostOptions {
+  readonly logger: Logger;
+  readonly commandTimeoutMs?: number;
+  readonly timers?: Timers;
+}
+
+export type HciEventListener = (event: HciEvent) => void;
+/** A complete L2CAP frame (basic header included) received on a connection handle. */
+export type AclFrameSink = (handle: number, frame: Uint8Array) => void;
+
+interface PendingCommand {
+  readonly opcode: number;
+  readonly name: string;
+  readonly completion: 'complete' | 'status';
+  readonly settle: (event: Extract<HciEvent, { kind: 'commandComplete' | 'commandStatus' }>) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface Reassembly {
+  readonly parts: Uint8Array[];
+  received: number;
+}
+
+export class HciHost {
+  readonly #transport: ByteDuplex;
+  readonly #log: Logger;
+  readonly #commandTimeoutMs: number;
+  readonly #timers: Timers;
+  // The controller may accept one command before it has told us anything (Core Vol 4, Part E, 4.4).
+  readonly #commandCredits = new Credits(1);
+  readonly #pending: PendingCommand[] = [];
+  readonly #listeners = new Set<HciEventListener>();
+  readonly #failed = new AbortController();
+  #aclSink: AclFrameSink | undefined;
+  #aclCredits: Credits | undefined;
+  #aclMaxData = 27;
+  readonly #aclInFlight = new Map<number, number>();
+  // Fragments of one L2CAP PDU must reach the controller back to back.
+  readonly #aclTurn = new Credits(1);
+  readonly #reassembly = new Map<number, Reassembly>();
+  #writeChain: Promise<void> = Promise.resolve();
+  #started = false;
+
+  constructor(transport: ByteDuplex, options: HciHostOptions) {
+    this.#transport = transport;
+    this.#log = options.logger;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.#timers = options.timers ?? realTimers;
+  }
+
+  /** Aborts (reason ADAPTER_UNAVAILABLE) when the transport closes or the controller fails. */
+  get failed(): AbortSignal {
+    return this.#failed.signal;
+  }
+
+  get aclMaxDataLength(): number {
+    return this.#aclMaxData;
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    void this.#readLoop();
+    if (this.#transport.closed.aborted) this.#onTransportClosed(this.#transport.closed.reason);
+    else this.#transport.closed.addEventListener('abort', () => this.#onTransportClosed(this.#transport.closed.reason), { once: true });
+  }
+
+  onEvent(listener: HciEventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  onAclFrame(sink: AclFrameSink): void {
+    this.#aclSink = sink;
+  }
+
+  /**
+   * Sends a command and resolves with its return parameters (Command Complete) or once the
+   * controller accepted it (Command Status). A non-zero status rejects with HCI_ERROR naming
+   * the command; no answer within the command timeout rejects with HCI_TIMEOUT.
+   */
+  async send<K extends HciCommandName>(name: K, params: CommandParams<K>, signal?: AbortSignal): Promise<CommandReturn<K>> {
+    const spec = HCI_COMMANDS[name];
+    await this.#commandCredits.acquire(signal);
+    const packet = encodeCommand(name, params);
+    const event = await new Promise<Extract<HciEvent, { kind: 'commandComplete' | 'commandStatus' }>>((resolve, reject) => {
+      const timer = this.#timers.setTimeout(() => {
+        remove();
+        // The command is lost; without giving its credit back nothing else could ever be sent.
+        this.#commandCredits.set(Math.max(1, this.#commandCredits.available));
+        reject(hciTimeout(spec.name, this.#commandTimeoutMs));
+      }, this.#commandTimeoutMs);
+      const pending: PendingCommand = {
+        opcode: spec.opcode,
+        name: spec.name,
+        completion: spec.completion,
+        settle: (e) => {
+          this.#timers.clearTimeout(timer);
+          resolve(e);
+        },
+        reject: (e) => {
+          this.#timers.clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const remove = (): void => {
+        const i = this.#pending.indexOf(pending);
+        if (i >= 0) this.#pending.splice(i, 1);
+      };
+      this.#pending.push(pending);
+      this.#log.trace({ command: spec.name }, 'hci command');
+      this.#write({ type: 'command', bytes: encodeCommandPacket(packet) }).catch((e: unknown) => {
+        remove();
+        pending.reject(e);
+      });
+    });
+    if (event.kind === 'commandStatus') {
+      if (event.status !== 0) throw hciError(spec.name, event.status);
+      return {} as CommandReturn<K>;
+    }
+    const result = decodeReturnParameters(name, event.returnParameters);
+    if (result.status !== 0) throw hciError(spec.name, result.status);
+    return result.value as CommandReturn<K>;
+  }
+
+  /** Buffer geometry from (LE) Read Buffer Size; must be called before sendAcl. */
+  configureAcl(maxDataLength: number, totalPackets: number): void {
+    this.#aclMaxData = maxDataLength;
+    this.#aclCredits = new Credits(totalPackets);
+    if (this.#failed.signal.aborted) this.#aclCredits.fail(this.#failed.signal.reason);
+  }
+
+  /** Free controller ACL buffers right now (0 when sending would wait). */
+  get aclCreditsAvailable(): number {
+    return this.#aclCredits?.available ?? 0;
+  }
+
+  /**
+   * Sends one L2CAP frame, fragmented to the controller's buffer size, taking one controller
+   * buffer per fragment. Resolves when the last fragment is handed to the transport. The signal
+   * is honoured only until the first fragment goes out: a half-sent PDU would corrupt the link.
+   */
+  async sendAcl(handle: number, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const credits = this.#aclCredits;
+    if (credits === undefined) throw new BledfuError('INTERNAL', 'ACL buffers not configured', { layer: 'hci' });
+    await this.#aclTurn.acquire(signal);
+    try {
+      for (let at = 0; at < frame.length || at === 0; at += this.#aclMaxData) {
+        await credits.acquire(at === 0 ? signal : undefined);
+        const data = frame.subarray(at, at + this.#aclMaxData);
+        this.#aclInFlight.set(handle, (this.#aclInFlight.get(handle) ?? 0) + 1);
+        const pb = at === 0 ? ACL_PB.firstNonFlushable : ACL_PB.continuing;
+        await this.#write({ type: 'acl', bytes: encodeAclPacket({ handle, pb, bc: 0, data }) });
+        if (frame.length === 0) break;
+      }
+    } finally {
+      this.#aclTurn.release();
+    }
+  }
+
+  /** Call when a link is gone: its unacknowledged buffers count as freed (Core Vol 4, Part E, 4.3). */
+  #releaseHandle(handle: number): void {
+    const inFlight = this.#aclInFlight.get(handle) ?? 0;
+    this.#aclInFlight.delete(handle);
+    this.#reassembly.delete(handle);
+    if (inFlight > 0) this.#aclCredits?.release(inFlight);
+  }
+
+  async close(): Promise<void> {
+    this.#fail(new BledfuError('ADAPTER_UNAVAILABLE', 'HCI host closed', { layer: 'hci' }));
+    await this.#transport.close();
+  }
+
+  #write(packet: H4Packet): Promise<void> {
+    const bytes = encodeH4(packet);
+    const next = this.#writeChain.then(() => {
+      if (this.#failed.signal.aborted) throw this.#failed.signal.reason;
+      return this.#transport.write(bytes);
+    });
+    this.#writeChain = next.catch(() => undefined);
+    return next;
+  }
+
+  async #readLoop(): Promise<void> {
+    try {
+      for await (const packet of readH4Packets(this.#transport.readable())) {
+        if (this.#failed.signal.aborted) return;
+        this.#onPacket(packet);
+      }
+      this.#onTransportClosed(undefined);
+    } catch (e) {
+      this.#onTransportClosed(e);
+    }
+  }
+
+  #onTransportClosed(cause: unknown): void {
+    if (this.#failed.signal.aborted) return;
+    const detail = isBledfuError(cause) ? `: ${cause.message}` : '';
+    this.#fail(
+      new BledfuError('ADAPTER_UNAVAILABLE', `HCI transport closed${detail}`, {
+        layer: 'hci',
+        remedy: 'check that the dongle is still plugged in',
+        cause,
+      }),
+    );
+  }
+
+  #fail(error: BledfuError): void {
+    if (this.#failed.signal.aborted) return;
+    this.#failed.abort(error);
+    for (const p of this.#pending.splice(0)) p.reject(error);
+    this.#commandCredits.fail(error);
+    this.#aclCredits?.fail(error);
+    this.#aclTurn.fail(error);
+  }
+
+  #onPacket(packet: H4Packet): void {
+    switch (packet.type) {
+      case 'event':
+        this.#onEvent(decodeEvent(decodeEventPacket(packet.bytes)));
+        return;
+      case 'acl':
+        this.#onAcl(packet.bytes);
+        return;
+      case 'command':
+      case 'sco':
+      case 'iso':
+        this.#log.debug({ type: packet.type }, 'ignoring unexpected HCI packet type');
+        return;
+      default: {
+        const never: never = packet.type;
+        throw new Error(`unreachable ${String(never)}`);
+      }
+    }
+  }
+
+  #onEvent(event: HciEvent): void {
+    switch (event.kind) {
+      case 'commandComplete':
+      case 'commandStatus': {
+        this.#commandCredits.set(event.numHciCommandPackets);
+        // Opcode 0 only announces credits (e.g. after power-up).
+        if (event.opcode === 0) return;
+        const i = this.#pending.findIndex((p) => p.opcode === event.opcode);
+        const pending = i >= 0 ? this.#pending.splice(i, 1)[0] : undefined;
+        if (pending === undefined) {
+          this.#log.warn({ opcode: event.opcode, kind: event.kind }, 'HCI answer for no pending command');
+          return;
+        }
+        // A 'complete' command may legitimately be refused by Command Status (e.g. Unknown HCI Command).
+        if (event.kind === 'commandStatus' && pending.completion === 'complete' && event.status === 0) {
+          this.#log.warn({ command: pending.name }, 'Command Status success for a command expecting Command Complete');
+        }
+        pending.settle(event);
+        return;
+      }
+      case 'numberOfCompletedPackets':
+        for (const { handle, count } of event.entries) {
+          const inFlight = this.#aclInFlight.get(handle) ?? 0;
+          const freed = Math.min(inFlight, count);
+          if (freed > 0) {
+            this.#aclInFlight.set(handle, inFlight - freed);
+            this.#aclCredits?.release(freed);
+          }
+        }
+        return;
+      case 'disconnectionComplete':
+        if (event.status === 0) this.#releaseHandle(event.handle);
+        break;
+      case 'hardwareError':
+        this.#emit(event);
+        this.#fail(
+          new BledfuError('ADAPTER_UNAVAILABLE', `controller reported hardware error 0x${event.hardwareCode.toString(16)}`, {
+            layer: 'hci',
+            remedy: 'unplug and replug the dongle',
+          }),
+        );
+        return;
+      default:
+        break;
+    }
+    this.#emit(event);
+  }
+
+  #emit(event: HciEvent): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (e) {
+        this.#log.error({ err: e, event: event.kind }, 'HCI event listener threw');
+      }
+    }
+  }
+
+  #onAcl(bytes: Uint8Array): void {
+    const packet = decodeAclPacket(bytes);
+    const isStart = packet.pb === ACL_PB.firstFlushable || packet.pb === ACL_PB.firstNonFlushable;
+    let r = this.#reassembly.get(packet.handle);
+    if (isStart) {
+      if (r !== undefined) this.#log.warn({ handle: packet.handle }, 'dropping incomplete L2CAP PDU');
+      r = { parts: [], received: 0 };
+      this.#reassembly.set(packet.handle, r);
+    } else if (r === undefined) {
+      this.#log.warn({ handle: packet.handle }, 'ACL continuation without a start; dropped');
+      return;
+    }
+    r.parts.push(packet.data.slice());
+    r.received += packet.data.length;
+    const joined = r.parts.length === 1 ? (r.parts[0] as Uint8Array) : concat(r.parts, r.received);
+    if (r.parts.length > 1) {
+      r.parts.length = 0;
+      r.parts.push(joined);
+    }
+    if (joined.length < 4) return;
+    const expected = 4 + ((joined[0] ?? 0) | ((joined[1] ?? 0) << 8));
+    if (joined.length < expected) return;
+    this.#reassembly.delete(packet.handle);
+    if (joined.length > expected) this.#log.warn({ handle: packet.handle }, 'ACL data beyond the L2CAP frame; truncated');
+    this.#aclSink?.(packet.handle, joined.subarray(0, expected));
+  }
+}
+
+function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
