@@ -1,0 +1,153 @@
+/**
+ * Buttonless jump from the application into the Secure DFU bootloader (spec §4), and the match
+ * used to find the bootloader afterwards (spec §4.2).
+ */
+import { bootloaderAddress, type DeviceAddress } from '../../ble/address.js';
+import type { DeviceMatch } from '../../ble/discovery.js';
+import type { Connection, GattCharacteristic } from '../../ble/types.js';
+import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
+import { toHex } from '../../common/bytes.js';
+import { abortReason, hasCode, isBledfuError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { timeoutSignal } from '../../common/time.js';
+import { buttonlessFailed } from '../errors.js';
+
+export const BUTTONLESS_OPCODE = { ENTER_BOOTLOADER: 0x01, SET_NAME: 0x02, RESPONSE: 0x20 } as const satisfies Record<string, number>;
+
+export const BUTTONLESS_RESULT = {
+  0x01: { name: 'SUCCESS', message: 'success' },
+  0x02: { name: 'OP_CODE_NOT_SUPPORTED', message: 'the application does not support this request' },
+  0x04: { name: 'OPERATION_FAILED', message: 'the application could not hand over to the bootloader' },
+  0x05: { name: 'INVALID_ADV_NAME', message: 'invalid bootloader name (1..20 characters)' },
+  0x06: { name: 'BUSY', message: 'the application is busy with a previous request' },
+  0x07: { name: 'NOT_BONDED', message: 'the link is not bonded, which this buttonless service requires' },
+} as const satisfies Record<number, { name: string; message: string }>;
+
+const REMEDIES: Readonly<Record<number, string>> = {
+  0x07: 'bond the device first (pair with it from this adapter), then retry',
+  0x04: 'the application was built without bootloader hand-over support; put the device into DFU mode by hand (button) and retry',
+  0x06: 'wait a moment and retry',
+};
+
+function resultName(code: number): string {
+  return (BUTTONLESS_RESULT as Record<number, { name: string }>)[code]?.name ?? `0x${code.toString(16).padStart(2, '0')}`;
+}
+
+export interface EnterBootloaderOptions {
+  readonly bonded: boolean;
+  /** Name the bootloader should advertise (without-bonds variant only); skipped when refused. */
+  readonly bootloaderName?: string | undefined;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+export interface EnterBootloaderResult {
+  /** The name the bootloader will advertise, when the application accepted it. */
+  readonly bootloaderName: string | undefined;
+}
+
+/** A random "Dfu" + 5 digits name, as the iOS library uses: unique enough to find the right bootloader. */
+export function randomBootloaderName(): string {
+  return `Dfu${Math.floor(Math.random() * 100_000)
+    .toString()
+    .padStart(5, '0')}`;
+}
+
+/**
+ * Enables indications, optionally sets the bootloader name, writes Enter Bootloader and waits
+ * for `20 01 01` and/or the disconnect. Leaves the link down.
+ */
+export async function enterBootloader(conn: Connection, characteristic: GattCharacteristic, options: EnterBootloaderOptions): Promise<EnterBootloaderResult> {
+  const log = options.logger;
+  const linkOrCancel = AbortSignal.any([options.signal, conn.closed]);
+  const sub = await conn.subscribe(characteristic, 'indicate', linkOrCancel).catch((e: unknown) => {
+    throw buttonlessFailed(
+      `cannot enable indications on the buttonless DFU characteristic: ${e instanceof Error ? e.message : String(e)}`,
+      options.bonded ? 'bond the device first (its buttonless service needs an encrypted link)' : 'retry; if it persists, restart the device',
+      isBledfuError(e) ? e.facts : undefined,
+    );
+  });
+  const request = async (value: Uint8Array): Promise<number | 'disconnected'> => {
+    const t = timeoutSignal(
+      { ms: options.timeoutMs, code: 'BUTTONLESS_FAILED', layer: 'dfu', message: `no answer to buttonless request ${toHex(value)}`, remedy: 'restart the device and retry' },
+      options.signal,
+    );
+    const waitSignal = AbortSignal.any([t.signal, conn.closed]);
+    try {
+      await conn.write(characteristic.valueHandle, value, waitSignal);
+      const ind = await sub.receive(waitSignal);
+      if (ind.length < 3 || ind[0] !== BUTTONLESS_OPCODE.RESPONSE || ind[1] !== value[0]) {
+        throw buttonlessFailed(`unexpected buttonless indication ${toHex(ind, ' ')}`, 'retry; if it persists, put the device into DFU mode by hand');
+      }
+      return ind[2] as number;
+    } catch (e) {
+      if (options.signal.aborted) throw abortReason(options.signal);
+      // The device may reset before (or instead of) indicating: that is the expected outcome of 0x01.
+      if (conn.closed.aborted || hasCode(e, 'LINK_LOST')) return 'disconnected';
+      if (hasCode(e, 'ATT_ERROR') && e.facts.attError === 0xfd) {
+        throw buttonlessFailed('the buttonless characteristic refused the write: indications are not enabled (ATT 0xFD)', 'retry; the client must enable indications first', e.facts);
+      }
+      throw e;
+    } finally {
+      t.dispose();
+    }
+  };
+
+  let name: string | undefined;
+  try {
+    if (options.bootloaderName !== undefined && !options.bonded) {
+      const bytes = new TextEncoder().encode(options.bootloaderName);
+      const r = await request(Uint8Array.of(BUTTONLESS_OPCODE.SET_NAME, bytes.length, ...bytes));
+      if (r === 'disconnected') {
+        throw buttonlessFailed('the device disconnected when asked to set the bootloader name', 'retry; the application may not support naming the bootloader');
+      }
+      if (r === 0x01) name = options.bootloaderName;
+      else log.debug({ result: resultName(r) }, 'buttonless: bootloader name not accepted, continuing without it');
+    }
+    const r = await request(Uint8Array.of(BUTTONLESS_OPCODE.ENTER_BOOTLOADER));
+    if (r !== 'disconnected' && r !== 0x01) {
+      const info = (BUTTONLESS_RESULT as Record<number, { name: string; message: string }>)[r];
+      throw buttonlessFailed(
+        `the application refused to enter the bootloader: ${resultName(r)}${info === undefined ? '' : ` (${info.message})`}`,
+        REMEDIES[r] ?? 'put the device into DFU mode by hand and retry',
+        { context: { buttonlessResult: resultName(r) } },
+      );
+    }
+    log.debug({ result: r === 'disconnected' ? 'disconnected' : 'SUCCESS' }, 'buttonless: entering bootloader');
+    // The device resets after the indication was confirmed; give it a moment to drop the link.
+    if (!conn.closed.aborted) {
+      const t = timeoutSignal({ ms: Math.min(options.timeoutMs, 3000), code: 'TIMEOUT', layer: 'dfu', message: 'no disconnect' }, options.signal);
+      await new Promise<void>((resolve) => {
+        const done = (): void => resolve();
+        if (t.signal.aborted || conn.closed.aborted) resolve();
+        t.signal.addEventListener('abort', done, { once: true });
+        conn.closed.addEventListener('abort', done, { once: true });
+      });
+      t.dispose();
+      if (options.signal.aborted) throw abortReason(options.signal);
+    }
+  } finally {
+    sub.close();
+    await conn.disconnect();
+  }
+  return { bootloaderName: name };
+}
+
+/**
+ * How to recognise the bootloader after the jump: FE59 advertised and address = app + 1, or the
+ * chosen name; the same address as the app also counts (bonded bootloaders and custom addresses).
+ */
+export function bootloaderMatch(app: DeviceAddress, name: string | undefined): DeviceMatch {
+  const bl = bootloaderAddress(app);
+  const fe59 = normalizeUuid(UUIDS.secureDfuService);
+  return {
+    kind: 'predicate',
+    description: `Secure DFU bootloader (FE59 at ${bl.value}${name === undefined ? '' : ` or named "${name}"`}, or at ${app.value})`,
+    test: (adv) => {
+      const hasFe59 = adv.serviceUuids.some((u) => normalizeUuid(u) === fe59);
+      if (name !== undefined && adv.name === name) return true;
+      return hasFe59 && (adv.address.value === bl.value || adv.address.value === app.value);
+    },
+  };
+}

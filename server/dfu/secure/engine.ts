@@ -1,0 +1,442 @@
+/**
+ * The Secure DFU procedure (spec §3, §4): find the device, jump to the bootloader if needed,
+ * send every image of the package with resume and retries, then wait for the new application.
+ */
+import type { DeviceAddress } from '../../ble/address.js';
+import { findDevice, type DeviceMatch } from '../../ble/discovery.js';
+import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
+import { UUIDS } from '../../ble/uuid.js';
+import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { sleep, timeoutSignal } from '../../common/time.js';
+import { crc32 } from '../../common/crc32.js';
+import { detectDfu, findCharacteristic } from '../buttonless/detect.js';
+import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
+import { dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
+import type { DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
+import { OBJECT_TYPE, RESULT } from './controlPoint.js';
+import { BootloaderLink, remoteError, type StepContext } from './link.js';
+import { judgeChecksum, objectAt, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
+
+/** How long to wait for the device to drop the link after the final Execute before hanging up ourselves. */
+export const ACTIVATION_GRACE_MS = 3000;
+
+interface Run {
+  readonly adapter: Adapter;
+  readonly pkg: DfuPackage;
+  readonly options: DfuOptions;
+  readonly ctx: DfuContext;
+  readonly log: Logger;
+  readonly signal: AbortSignal;
+  readonly totalBytes: number;
+  /** Where the bootloader is expected: refined once it was seen. */
+  bootloader: DeviceMatch;
+  /** The application's address, when known (for the final check). */
+  appAddress: DeviceAddress | undefined;
+  /** The address the bootloader was last found at. */
+  bootloaderAddress: DeviceAddress | undefined;
+}
+
+/** A Create that was accepted but whose object was not executed yet (for the cancel log). */
+interface Announced {
+  type: 'command' | 'data';
+  start: number;
+  end: number;
+  sent: number;
+}
+
+function emit(run: Run, event: DfuEvent): void {
+  try {
+    run.ctx.onEvent(event);
+  } catch (e) {
+    run.log.warn({ err: e }, 'DFU event handler threw');
+  }
+}
+
+function phase(run: Run, p: 'connecting' | 'entering-bootloader' | 'transferring' | 'resuming' | 'activating', detail: string): void {
+  run.log.info({ phase: p }, detail);
+  emit(run, { kind: 'phase', phase: p, detail });
+}
+
+function targetMatch(target: DfuTarget): DeviceMatch {
+  return target.kind === 'address' ? { kind: 'address', address: target.address } : { kind: 'name', name: target.name };
+}
+
+async function connect(run: Run, address: DeviceAddress): Promise<Connection> {
+  return run.adapter.connect(address, { signal: run.signal, mtu: run.options.mtu, timeoutMs: Math.max(run.options.scanTimeoutMs, 5000) });
+}
+
+async function safeDisconnect(conn: Connection | undefined): Promise<void> {
+  await conn?.disconnect().catch(() => undefined);
+}
+
+function isLinkFailure(e: unknown): boolean {
+  return hasCode(e, 'LINK_LOST') || hasCode(e, 'CONNECT_FAILED') || hasCode(e, 'DFU_TIMEOUT') || hasCode(e, 'ATT_TIMEOUT');
+}
+
+/**
+ * Finds the target, and if it runs an application with buttonless DFU, makes it jump.
+ * Returns the connection to the bootloader.
+ */
+async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Connection; link: BootloaderLink }> {
+  const { options } = run;
+  phase(run, 'connecting', `looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`}`);
+  const adv = await findDevice(run.adapter, targetMatch(target), { timeoutMs: options.scanTimeoutMs, signal: run.signal });
+  emit(run, { kind: 'device', address: adv.address });
+  const conn = await connect(run, adv.address);
+  try {
+    const services = await conn.discoverServices(run.signal);
+    const cap = detectDfu(services);
+    run.log.debug({ capability: cap.kind, address: adv.address.value }, 'DFU capability detected');
+    switch (cap.kind) {
+      case 'bootloader':
+        if (options.buttonless === 'required') run.log.info('the device is already in DFU mode: no buttonless entry needed');
+        run.bootloaderAddress = adv.address;
+        run.bootloader = { kind: 'address', address: adv.address };
+        // The application usually lives at the bootloader address − 1 (spec §4.2); best effort.
+        run.appAddress ??= adv.address;
+        return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
+      case 'buttonless': {
+        if (options.buttonless === 'off') {
+          throw serviceMissing(
+            `${adv.address.value} runs an application with buttonless DFU, but buttonless entry is switched off`,
+            'put the device into DFU mode by hand, or allow buttonless entry',
+          );
+        }
+        phase(run, 'entering-bootloader', `asking the application at ${adv.address.value} to enter its bootloader`);
+        run.appAddress = adv.address;
+        const entered = await enterBootloader(conn, cap.characteristic, {
+          bonded: cap.bonded,
+          bootloaderName: cap.bonded ? undefined : randomBootloaderName(),
+          timeoutMs: options.requestTimeoutMs,
+          signal: run.signal,
+          logger: run.log,
+        });
+        run.bootloader = bootloaderMatch(adv.address, entered.bootloaderName);
+        return await reconnectBootloader(run, 'after the buttonless jump');
+      }
+      case 'experimental':
+      case 'legacy':
+      case 'none': {
+        const what =
+          cap.kind === 'legacy'
+            ? 'offers only the legacy DFU service (SDK ≤ 11), which is not supported yet'
+            : cap.kind === 'experimental'
+              ? 'offers only the SDK 12 experimental buttonless service, which is not enabled'
+              : 'has neither a Secure DFU bootloader nor a buttonless DFU service';
+        throw serviceMissing(`${adv.address.value} ${what}`, 'put the device into DFU mode by hand (usually a button held at reset) and retry');
+      }
+    }
+  } catch (e) {
+    await safeDisconnect(conn);
+    throw e;
+  }
+}
+
+async function openLink(run: Run, conn: Connection, cp: import('../../ble/types.js').GattCharacteristic, dp: import('../../ble/types.js').GattCharacteristic): Promise<BootloaderLink> {
+  return BootloaderLink.open(conn, cp, dp, {
+    requestTimeoutMs: run.options.requestTimeoutMs,
+    packetSize: packetSizeForMtu(conn.mtu),
+    signal: run.signal,
+    logger: run.log,
+  });
+}
+
+/** Scans for the bootloader (after a jump, a reset or a link loss) and opens a link to it. */
+async function reconnectBootloader(run: Run, why: string): Promise<{ conn: Connection; link: BootloaderLink }> {
+  await sleep(run.options.rebootDelayMs, run.signal);
+  let adv: Advertisement;
+  try {
+    adv = await findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
+  } catch (e) {
+    if (hasCode(e, 'DEVICE_NOT_FOUND')) {
+      throw new BledfuError('DEVICE_NOT_FOUND', `bootloader not found ${why}: ${e.message}`, {
+        layer: 'dfu',
+        remedy: 'the device may need longer to reboot, or it whitelists another central (bonded bootloader); retry, or put it into DFU mode by hand',
+        facts: e.facts,
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  run.bootloaderAddress = adv.address;
+  run.bootloader = { kind: 'address', address: adv.address };
+  run.log.debug({ address: adv.address.value, why }, 'bootloader found');
+  const conn = await connect(run, adv.address);
+  try {
+    const services = await conn.discoverServices(run.signal);
+    const cp = findCharacteristic(services, UUIDS.secureDfuService, UUIDS.dfuControlPoint);
+    const dp = findCharacteristic(services, UUIDS.secureDfuService, UUIDS.dfuPacket);
+    if (cp === undefined || dp === undefined) {
+      throw serviceMissing(`${adv.address.value} advertises like a bootloader but has no DFU control point/packet characteristics`, 'retry; if it persists, restart the device');
+    }
+    return { conn, link: await openLink(run, conn, cp, dp) };
+  } catch (e) {
+    await safeDisconnect(conn);
+    throw e;
+  }
+}
+
+interface ImageProgress {
+  readonly index: number;
+  readonly image: PackageImage;
+  readonly before: number;
+}
+
+function progress(run: Run, p: ImageProgress, sent: number): void {
+  emit(run, {
+    kind: 'progress',
+    imageIndex: p.index,
+    imageCount: run.pkg.images.length,
+    imageKind: p.image.summary.kind,
+    imageBytesSent: sent,
+    imageBytesTotal: p.image.bin.length,
+    totalBytesSent: p.before + sent,
+    totalBytesTotal: run.totalBytes,
+  });
+}
+
+/** One pass over an image on one link; resumes from whatever the bootloader holds. Returns when the final Execute succeeded. */
+async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, resume: boolean, announced: { current: Announced | undefined }): Promise<void> {
+  const { options, log } = run;
+  const { dat, bin, summary } = p.image;
+  const step = (what: string): StepContext => ({ what: `${what} of the ${summary.kind} image`, image: summary });
+
+  // --- command object (spec §3.2)
+  const sel = await link.expect({ op: 'select', objectType: OBJECT_TYPE.COMMAND }, step('Select command object'));
+  if (sel.kind !== 'select') throw remoteError(sel, step('Select command object'));
+  if (dat.length > sel.maxSize) {
+    throw new BledfuError('PACKAGE_TOO_LARGE', `init packet of the ${summary.kind} image is ${dat.length} bytes; this bootloader takes at most ${sel.maxSize}`, {
+      layer: 'dfu',
+      remedy: 'regenerate the package without optional fields (e.g. fewer sd_req or boot_validation entries) or update the bootloader',
+    });
+  }
+  let plan = planCommand(dat, sel, resume);
+  const datPrefix = new PrefixCrc(dat);
+  for (let attempt = 1; ; attempt++) {
+    log.debug({ object: 'command', plan: plan.action, offset: sel.offset }, 'command object');
+    if (plan.action === 'create') {
+      await link.expect({ op: 'setPrn', interval: 0 }, step('Set PRN'));
+      await link.expect({ op: 'create', objectType: OBJECT_TYPE.COMMAND, size: dat.length }, step('Create command object'));
+      announced.current = { type: 'command', start: 0, end: dat.length, sent: 0 };
+    }
+    if (plan.action !== 'execute') {
+      const from = plan.action === 'continue' ? plan.offset : 0;
+      await link.stream(dat, from, dat.length, 0, datPrefix, () => undefined);
+      const crc = await link.expect({ op: 'calcChecksum' }, step('CRC of the init packet'));
+      if (crc.kind !== 'checksum') throw remoteError(crc, step('CRC of the init packet'));
+      const v = judgeChecksum(datPrefix, crc, dat.length);
+      if (!v.ok) {
+        const detail = v.reason === 'mismatch' ? v.detail : `only ${v.offset} of ${dat.length} bytes arrived`;
+        log.warn({ attempt, detail }, 'init packet CRC mismatch');
+        if (attempt >= options.retries) throw dfuCrcMismatch(`init packet of the ${summary.kind} image did not arrive intact after ${attempt} attempts: ${detail}`);
+        plan = { action: 'create' };
+        continue;
+      }
+    }
+    break;
+  }
+  await link.expect({ op: 'execute' }, step('init packet (Execute)'));
+  announced.current = undefined;
+  log.debug({ object: 'command' }, 'init packet executed');
+
+  // --- data objects (spec §3.3)
+  await link.expect({ op: 'setPrn', interval: options.prn }, step('Set PRN'));
+  const dsel = await link.expect({ op: 'select', objectType: OBJECT_TYPE.DATA }, step('Select data object'));
+  if (dsel.kind !== 'select') throw remoteError(dsel, step('Select data object'));
+  const maxSize = dsel.maxSize;
+  if (maxSize <= 0) throw dfuProtocolError(`Select data object reported max size ${maxSize}`);
+  const prefix = new PrefixCrc(bin);
+  const confirmed = (offset: number): void => {
+    if (announced.current !== undefined) announced.current.sent = offset;
+    progress(run, p, offset);
+  };
+  const execute = async (start: number, end: number, tolerateNotPermitted: boolean): Promise<void> => {
+    const last = end === bin.length;
+    const res = await link.request({ op: 'execute' });
+    const ok = res.kind === 'success' || (tolerateNotPermitted && res.kind === 'error' && res.result === RESULT.OPERATION_NOT_PERMITTED);
+    if (!ok) throw remoteError(res, step(last ? 'the image (final Execute)' : `data object ${start}–${end} (Execute)`));
+    if (res.kind !== 'success') log.debug({ offset: end }, 'boundary re-Execute answered 0x08: the object was already executed');
+    announced.current = undefined;
+    log.debug({ object: 'data', start, end, last }, 'data object executed');
+    progress(run, p, end);
+  };
+
+  let pos = 0;
+  const dplan = planData(bin, dsel, resume);
+  log.debug({ object: 'data', plan: dplan.action, offset: dsel.offset, crc: dsel.crc, maxSize }, 'data resume plan');
+  switch (dplan.action) {
+    case 'create':
+      pos = dplan.from;
+      break;
+    case 'execute': {
+      const start = dplan.offset === bin.length ? objectAt(bin.length - 1, bin.length, maxSize).start : dplan.offset - maxSize;
+      await execute(start, dplan.offset, true);
+      pos = dplan.offset;
+      break;
+    }
+    case 'continue': {
+      const obj = dplan.object;
+      announced.current = { type: 'data', start: obj.start, end: obj.end, sent: dplan.offset };
+      prefix.advanceTo(dplan.offset);
+      const r = await link.stream(bin, dplan.offset, obj.end, options.prn, prefix, confirmed);
+      const crc = await link.expect({ op: 'calcChecksum' }, step('CRC'));
+      if (r.ok && crc.kind === 'checksum' && judgeChecksum(prefix, crc, obj.end).ok) {
+        await execute(obj.start, obj.end, false);
+        pos = obj.end;
+      } else {
+        log.warn({ start: obj.start, end: obj.end }, 'resumed object did not check out; sending it again');
+        pos = obj.start;
+      }
+      break;
+    }
+  }
+
+  while (pos < bin.length) {
+    const end = Math.min(bin.length, pos + maxSize);
+    for (let attempt = 1; ; attempt++) {
+      await link.expect({ op: 'create', objectType: OBJECT_TYPE.DATA, size: end - pos }, step(`Create data object ${pos}–${end}`));
+      announced.current = { type: 'data', start: pos, end, sent: pos };
+      log.debug({ object: 'data', start: pos, end, attempt }, 'data object created');
+      let from = pos;
+      let verdict: string | undefined;
+      // Bytes lost inside the host stack: continue once from what arrived (spec §3.3 step 5).
+      for (let pass = 0; pass < 2; pass++) {
+        let stale: string | undefined;
+        const r = await link.stream(bin, from, end, options.prn, prefix, confirmed);
+        const crc = await link.expect({ op: 'calcChecksum' }, step('CRC'), (late) => {
+          const lv = judgeChecksum(prefix, late, late.offset);
+          if (!lv.ok && lv.reason === 'mismatch') stale ??= `PRN: ${lv.detail}`;
+        });
+        if (crc.kind !== 'checksum') throw remoteError(crc, step('CRC'));
+        const v = judgeChecksum(prefix, crc, end, pos);
+        if (!r.ok) verdict = r.detail;
+        else if (stale !== undefined) verdict = stale;
+        else if (v.ok) verdict = undefined;
+        else if (v.reason === 'short' && pass === 0) {
+          log.warn({ reported: v.offset, sent: end }, 'bytes lost on the way; continuing from the reported offset');
+          from = v.offset;
+          continue;
+        } else verdict = v.reason === 'mismatch' ? v.detail : `only ${v.offset} of ${end} bytes arrived`;
+        break;
+      }
+      if (verdict === undefined) break;
+      log.warn({ start: pos, end, attempt, detail: verdict }, 'data object CRC mismatch');
+      if (attempt >= options.retries) {
+        throw dfuCrcMismatch(`data object ${pos}–${end} of the ${summary.kind} image did not arrive intact after ${attempt} attempts: ${verdict}`, {
+          image: summary.kind,
+        });
+      }
+    }
+    progress(run, p, end);
+    await execute(pos, end, false);
+    pos = end;
+  }
+}
+
+/** Waits for the post-Execute reset to drop the link, hanging up ourselves after a grace period. */
+async function awaitReset(run: Run, conn: Connection): Promise<void> {
+  if (!conn.closed.aborted) {
+    const t = timeoutSignal({ ms: ACTIVATION_GRACE_MS, code: 'TIMEOUT', layer: 'dfu', message: 'no reset' }, run.signal);
+    await new Promise<void>((resolve) => {
+      if (t.signal.aborted || conn.closed.aborted) return resolve();
+      t.signal.addEventListener('abort', () => resolve(), { once: true });
+      conn.closed.addEventListener('abort', () => resolve(), { once: true });
+    });
+    t.dispose();
+    if (!conn.closed.aborted) run.log.debug('device did not drop the link after the final Execute; disconnecting');
+  }
+  await safeDisconnect(conn);
+  if (run.signal.aborted) throw abortReason(run.signal);
+}
+
+/** Sends one image, reconnecting and resuming after link losses (up to options.retries times). */
+async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLink } | undefined, p: ImageProgress): Promise<void> {
+  const { options, log } = run;
+  let current = first;
+  const announced: { current: Announced | undefined } = { current: undefined };
+  for (let reconnects = 0; ; ) {
+    try {
+      current ??= await reconnectBootloader(run, `for the ${p.image.summary.kind} image`);
+      phase(run, reconnects === 0 ? 'transferring' : 'resuming', `sending the ${p.image.summary.kind} image (${p.index + 1}/${run.pkg.images.length}, ${p.image.bin.length} bytes) to ${current.conn.address.value}`);
+      await transferImage(run, current.link, p, !options.disableResume, announced);
+      current.link.close();
+      await awaitReset(run, current.conn);
+      return;
+    } catch (e) {
+      current?.link.close();
+      await safeDisconnect(current?.conn);
+      if (run.signal.aborted) {
+        const a = announced.current;
+        if (a !== undefined) {
+          log.warn(
+            { object: a.type, start: a.start, end: a.end, confirmed: a.sent },
+            `cancelled with the ${a.type} object ${a.start}–${a.end} created but not executed; the bootloader discards it on the next Create (or resumes it)`,
+          );
+        }
+        throw abortReason(run.signal);
+      }
+      if (!isLinkFailure(e) || reconnects >= options.retries) throw e;
+      reconnects++;
+      const err = isBledfuError(e) ? e : undefined;
+      log.warn({ code: err?.code, reconnect: reconnects, of: options.retries }, `link failure during the ${p.image.summary.kind} image: ${err?.message ?? String(e)}`);
+      current = undefined;
+    }
+  }
+}
+
+/** Looks for the updated application and reads its Firmware Revision String (best effort). */
+async function readFirmwareRevision(run: Run): Promise<string | undefined> {
+  const app = run.appAddress;
+  if (app === undefined) return undefined;
+  let conn: Connection | undefined;
+  try {
+    await sleep(run.options.rebootDelayMs, run.signal);
+    const adv = await findDevice(run.adapter, { kind: 'address', address: app }, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
+    conn = await connect(run, adv.address);
+    const services = await conn.discoverServices(run.signal);
+    const ch = findCharacteristic(services, UUIDS.deviceInformationService, UUIDS.firmwareRevision);
+    if (ch === undefined) return undefined;
+    const value = await conn.read(ch.valueHandle, run.signal);
+    return new TextDecoder().decode(value).replace(/\0+$/, '');
+  } catch (e) {
+    if (run.signal.aborted) throw abortReason(run.signal);
+    run.log.info({ err: isBledfuError(e) ? e.message : String(e) }, 'could not read the firmware revision of the updated application');
+    return undefined;
+  } finally {
+    await safeDisconnect(conn);
+  }
+}
+
+export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, context): Promise<DfuOutcome> => {
+  const run: Run = {
+    adapter,
+    pkg,
+    options,
+    ctx: context,
+    log: context.logger,
+    signal: context.signal,
+    totalBytes: pkg.images.reduce((n, i) => n + i.bin.length, 0),
+    bootloader: targetMatch(target),
+    appAddress: target.kind === 'address' ? target.address : undefined,
+    bootloaderAddress: undefined,
+  };
+  if (pkg.images.length === 0) throw new BledfuError('PACKAGE_INVALID', 'package has no images', { layer: 'package' });
+  try {
+    let before = 0;
+    for (const [index, image] of pkg.images.entries()) {
+      const first = index === 0 ? await reachBootloader(run, target) : undefined;
+      run.log.debug({ image: image.summary.kind, size: image.bin.length, crc32: crc32(image.bin).toString(16) }, 'image');
+      await sendImage(run, first, { index, image, before });
+      before += image.bin.length;
+    }
+    phase(run, 'activating', 'waiting for the device to start the new firmware');
+    const firmwareRevision = await readFirmwareRevision(run);
+    const address = run.appAddress ?? run.bootloaderAddress;
+    if (address === undefined) throw new BledfuError('INTERNAL', 'no device address after a DFU', { layer: 'dfu' });
+    return firmwareRevision === undefined ? { address } : { address, firmwareRevision };
+  } catch (e) {
+    if (context.signal.aborted) throw abortReason(context.signal);
+    throw e;
+  }
+};

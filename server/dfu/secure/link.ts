@@ -1,0 +1,220 @@
+/**
+ * One connection to a Secure DFU bootloader: control point requests (one in flight, each with a
+ * timeout), DP streaming with PRN validation, and the translation of failure responses into
+ * DFU_REMOTE_ERROR. Notifications are pumped into a queue so PRNs that arrive while streaming
+ * can be checked without blocking.
+ */
+import type { Connection, GattCharacteristic, Subscription } from '../../ble/types.js';
+import { AsyncQueue } from '../../common/asyncQueue.js';
+import { toHex } from '../../common/bytes.js';
+import { abortReason, BledfuError, isBledfuError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { timeoutSignal } from '../../common/time.js';
+import { dfuProtocolError, dfuRemoteError } from '../errors.js';
+import type { ImageSummary } from '../types.js';
+import {
+  decodeResponse,
+  describeFailure,
+  encodeRequest,
+  EXT_ERROR,
+  OPCODE,
+  opcodeName,
+  RESULT,
+  responseRequest,
+  type ControlPointRequest,
+  type ControlPointResponse,
+} from './controlPoint.js';
+import { judgeChecksum, packets, type PrefixCrc } from './objects.js';
+
+export interface LinkOptions {
+  readonly requestTimeoutMs: number;
+  readonly packetSize: number;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+/** What the failing step was about, for the error message. */
+export interface StepContext {
+  readonly what: string;
+  readonly image: ImageSummary;
+}
+
+const PACKAGE_RELEVANT_EXT: ReadonlySet<number> = new Set([
+  EXT_ERROR.INIT_COMMAND_INVALID,
+  EXT_ERROR.FW_VERSION_FAILURE,
+  EXT_ERROR.HW_VERSION_FAILURE,
+  EXT_ERROR.SD_VERSION_FAILURE,
+]);
+
+function packageFacts(image: ImageSummary): string {
+  const hex = (n: number): string => `0x${n.toString(16).toUpperCase()}`;
+  return `package ${image.kind}: fw_version ${image.fwVersion ?? 'absent'}, hw_version ${image.hwVersion ?? 'absent'}, sd_req [${image.sdReq.map(hex).join(', ')}]`;
+}
+
+/** DFU_REMOTE_ERROR for a failure response, naming codes, the package facts where relevant, and a remedy. */
+export function remoteError(res: ControlPointResponse, step: StepContext): BledfuError {
+  const d = describeFailure(res);
+  if (d === undefined) return dfuProtocolError(`${step.what}: success treated as failure`);
+  const ext = d.extended;
+  const codeText = ext === undefined ? `${d.result.name} (0x${d.result.code.toString(16).padStart(2, '0')})` : `${ext.name} (extended error 0x${ext.code.toString(16).padStart(2, '0')})`;
+  const relevant = (ext !== undefined && PACKAGE_RELEVANT_EXT.has(ext.code)) || (ext === undefined && d.result.code === RESULT.OPERATION_FAILED);
+  const message =
+    `the bootloader rejected ${step.what}: ${codeText} — ${(ext ?? d.result).message}` + (relevant ? `; ${packageFacts(step.image)}` : '');
+  return dfuRemoteError(
+    message,
+    {
+      dfuResult: d.result.code,
+      dfuResultName: d.result.name,
+      ...(ext === undefined ? {} : { dfuExtended: ext.code, dfuExtendedName: ext.name }),
+      context: { request: opcodeName(responseRequest(res)), image: step.image.kind },
+    },
+    (ext ?? d.result).remedy,
+  );
+}
+
+export class BootloaderLink {
+  readonly conn: Connection;
+  readonly #cp: GattCharacteristic;
+  readonly #dp: GattCharacteristic;
+  readonly #sub: Subscription;
+  readonly #queue = new AsyncQueue<Uint8Array>();
+  readonly #options: LinkOptions;
+  /** Aborts on cancel or link loss. */
+  readonly signal: AbortSignal;
+
+  private constructor(conn: Connection, cp: GattCharacteristic, dp: GattCharacteristic, sub: Subscription, options: LinkOptions) {
+    this.conn = conn;
+    this.#cp = cp;
+    this.#dp = dp;
+    this.#sub = sub;
+    this.#options = options;
+    this.signal = AbortSignal.any([options.signal, conn.closed]);
+    void this.#pump();
+  }
+
+  /** Enables CP notifications (before any CP write, spec §3.1 step 5). */
+  static async open(conn: Connection, cp: GattCharacteristic, dp: GattCharacteristic, options: LinkOptions): Promise<BootloaderLink> {
+    const sub = await conn.subscribe(cp, 'notify', AbortSignal.any([options.signal, conn.closed]));
+    return new BootloaderLink(conn, cp, dp, sub, options);
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      for (;;) this.#queue.push(await this.#sub.receive(this.signal));
+    } catch (e) {
+      this.#queue.fail(this.#failure(e));
+    }
+  }
+
+  /** Cancel wins over link loss, link loss over whatever the aborted operation threw. */
+  #failure(e: unknown): unknown {
+    if (this.#options.signal.aborted) return abortReason(this.#options.signal);
+    if (this.conn.closed.aborted) return abortReason(this.conn.closed);
+    return e;
+  }
+
+  close(): void {
+    this.#sub.close();
+  }
+
+  #timeout(what: string): { signal: AbortSignal; dispose: () => void } {
+    return timeoutSignal(
+      {
+        ms: this.#options.requestTimeoutMs,
+        code: 'DFU_TIMEOUT',
+        layer: 'dfu',
+        message: `no answer to ${what} within ${this.#options.requestTimeoutMs} ms`,
+        remedy: 'the device stopped answering; check that it is in range and still in DFU mode, then retry',
+      },
+      this.signal,
+    );
+  }
+
+  /**
+   * Sends one CP request and returns its response (failures included). Stale checksum
+   * notifications (a PRN due on the last packet of an object) are checked by `onStalePrn` and skipped.
+   */
+  async request(req: ControlPointRequest, onStalePrn?: (r: { offset: number; crc: number }) => void): Promise<ControlPointResponse> {
+    const bytes = encodeRequest(req);
+    const op = bytes[0] as number;
+    const t = this.#timeout(`${opcodeName(op)} (${toHex(bytes)})`);
+    try {
+      await this.conn.write(this.#cp.valueHandle, bytes, t.signal);
+      for (;;) {
+        const raw = await this.#queue.receive(t.signal);
+        const res = decodeResponse(raw);
+        const answers = responseRequest(res);
+        if (answers === op) return res;
+        if (answers === OPCODE.CALC_CHECKSUM && res.kind === 'checksum') {
+          onStalePrn?.(res);
+          continue;
+        }
+        if (answers === OPCODE.CALC_CHECKSUM) return res; // a PRN carrying a packet-write error
+        throw dfuProtocolError(`expected a response to ${opcodeName(op)}, got ${toHex(raw, ' ')}`, { notification: toHex(raw) });
+      }
+    } catch (e) {
+      throw isBledfuError(e) && e.code === 'DFU_TIMEOUT' && !this.signal.aborted ? e : this.#failure(e);
+    } finally {
+      t.dispose();
+    }
+  }
+
+  /** Like request(), but any failure response throws DFU_REMOTE_ERROR. */
+  async expect(req: ControlPointRequest, step: StepContext, onStalePrn?: (r: { offset: number; crc: number }) => void): Promise<ControlPointResponse> {
+    const res = await this.request(req, onStalePrn);
+    if (res.kind === 'error' || res.kind === 'extendedError') throw remoteError(res, step);
+    return res;
+  }
+
+  /**
+   * Writes data[from, to) to DP in packets. With PRN n > 0, at most n packets go out past the
+   * last PRN before waiting for the next one; each PRN is validated against the offset it
+   * reports (`base` is the image offset of data[0], so PRN offsets map into `prefix`).
+   * Returns the PRN verdicts' first failure, if any, instead of throwing.
+   */
+  async stream(
+    data: Uint8Array,
+    from: number,
+    to: number,
+    prn: number,
+    prefix: PrefixCrc,
+    onConfirmed: (offset: number) => void,
+  ): Promise<{ ok: true } | { ok: false; detail: string }> {
+    let sinceConfirm = 0;
+    let failure: string | undefined;
+    const handle = (raw: Uint8Array): void => {
+      const res = decodeResponse(raw);
+      if (res.kind === 'checksum') {
+        sinceConfirm = 0;
+        const v = judgeChecksum(prefix, res, res.offset);
+        if (v.ok) onConfirmed(res.offset);
+        else failure ??= `PRN: ${v.reason === 'mismatch' ? v.detail : 'short'}`;
+      } else if (res.kind === 'error' || res.kind === 'extendedError') {
+        failure ??= `PRN reported an error writing data: ${toHex(raw, ' ')}`;
+      } else {
+        throw dfuProtocolError(`unexpected notification while streaming: ${toHex(raw, ' ')}`, { notification: toHex(raw) });
+      }
+    };
+    for (const p of packets(data, from, to, this.#options.packetSize)) {
+      if (this.signal.aborted) throw this.#failure(abortReason(this.signal));
+      await this.conn.writeWithoutResponse(this.#dp.valueHandle, p.bytes, this.signal).catch((e: unknown) => {
+        throw this.#failure(e);
+      });
+      prefix.advanceTo(p.start + p.bytes.length);
+      sinceConfirm++;
+      while (this.#queue.size > 0) handle(await this.#queue.receive(this.signal));
+      if (prn > 0 && sinceConfirm >= prn) {
+        const t = this.#timeout('a packet receipt notification');
+        try {
+          handle(await this.#queue.receive(t.signal));
+        } catch (e) {
+          throw isBledfuError(e) && e.code === 'DFU_TIMEOUT' && !this.signal.aborted ? e : this.#failure(e);
+        } finally {
+          t.dispose();
+        }
+      }
+      if (failure !== undefined) return { ok: false, detail: failure };
+    }
+    return { ok: true };
+  }
+}
