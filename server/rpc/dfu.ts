@@ -74,7 +74,9 @@ export async function* startDfu(deps: ServiceDeps, request: StartDfuRequest, cal
  * only stops this stream; the job carries on.
  */
 export async function* streamJob(deps: ServiceDeps, jobId: string, callSignal: AbortSignal): AsyncGenerator<JobEventMessage> {
-  const events = deps.jobs.watch(jobId, AbortSignal.any([callSignal, deps.stopping]));
+  // Not tied to deps.stopping: on shutdown every job ends first, so watchers get their
+  // `finished` event (CANCELLED) instead of a silently cut stream.
+  const events = deps.jobs.watch(jobId, callSignal);
   for await (const event of events) {
     yield jobEventToProto(event);
     if (event.kind === 'finished' && !event.result.success) {

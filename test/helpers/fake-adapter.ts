@@ -72,9 +72,18 @@ export class FakeAdapter implements Adapter {
   readonly id: string;
   modelledMs = 0;
   readonly connections: FakeConnection[] = [];
+  readonly #connectWaiters: ((c: FakeConnection) => void)[] = [];
+
+  /** The n-th connection (0-based), waiting for it. */
+  connection(n = 0): Promise<FakeConnection> {
+    const c = this.connections[n];
+    if (c !== undefined) return Promise.resolve(c);
+    return new Promise((resolve) => this.#connectWaiters.push(() => this.connections[n] !== undefined && resolve(this.connections[n] as FakeConnection)));
+  }
   readonly #scanners = new Set<AsyncQueue<Advertisement>>();
   scanCount = 0;
   closed = false;
+  readonly #scanWaiters: (() => void)[] = [];
 
   constructor(id = 'fake0') {
     this.id = id;
@@ -112,18 +121,38 @@ export class FakeAdapter implements Adapter {
     for (const q of this.#scanners) q.push(full);
   }
 
+  /** Resolves once `n` scans have been started in total. */
+  scanStarted(n = 1): Promise<void> {
+    if (this.scanCount >= n) return Promise.resolve();
+    return new Promise((resolve) => this.#scanWaiters.push(() => this.scanCount >= n && resolve()));
+  }
+
+  /** Resolves once no scan is open (each scan's consumer stopped or its signal aborted). */
+  scansStopped(): Promise<void> {
+    if (this.#scanners.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#stopWaiters.push(resolve));
+  }
+  readonly #stopWaiters: (() => void)[] = [];
+
   scan(params: ScanParams): AsyncIterable<Advertisement> {
     this.scanCount++;
-    const q: AsyncQueue<Advertisement> = new AsyncQueue({ onReturn: () => this.#scanners.delete(q) });
+    const q: AsyncQueue<Advertisement> = new AsyncQueue({
+      onReturn: () => {
+        this.#scanners.delete(q);
+        if (this.#scanners.size === 0) for (const w of this.#stopWaiters.splice(0)) w();
+      },
+    });
     this.#scanners.add(q);
     if (params.signal.aborted) q.end();
     else params.signal.addEventListener('abort', () => q.end(), { once: true });
+    for (const w of this.#scanWaiters) w();
     return q;
   }
 
   async connect(address: DeviceAddress, params?: ConnectParams): Promise<Connection> {
     const c = new FakeConnection(address, params?.mtu ?? 247, DFU_SERVICES);
     this.connections.push(c);
+    for (const w of this.#connectWaiters) w(c);
     return c;
   }
 

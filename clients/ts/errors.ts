@@ -1,0 +1,110 @@
+/**
+ * Turns whatever a call threw into one plain shape a program can branch on: the server's stable
+ * code (ErrorInfo reason) when it sent one, else a code derived from the gRPC status.
+ */
+import { ClientError, Status } from 'nice-grpc';
+import { ErrorInfo, RichClientError } from 'nice-grpc-error-details';
+import type { ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
+
+export const ERROR_DOMAIN = 'bledfu';
+
+export interface DecodedError {
+  /** The server's reason (e.g. "DEVICE_NOT_FOUND"), or SERVER_UNREACHABLE / the gRPC status name. */
+  readonly code: string;
+  readonly grpcCode: Status;
+  readonly grpcCodeName: string;
+  readonly message: string;
+  readonly remedy?: string;
+  /** Server layer that raised it (e.g. "dfu", "att"). */
+  readonly layer?: string;
+  readonly dfuResult?: number;
+  readonly dfuResultName?: string;
+  readonly dfuExtended?: number;
+  readonly dfuExtendedName?: string;
+  readonly attError?: number;
+  readonly hciStatus?: number;
+  /** Every ErrorInfo metadata entry, for fields this client does not know yet. */
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+function statusName(code: Status): string {
+  return Status[code] ?? `STATUS_${code}`;
+}
+
+function numberOf(metadata: Readonly<Record<string, string>>, key: string): number | undefined {
+  const v = metadata[key];
+  return v === undefined || !/^\d+$/.test(v) ? undefined : Number(v);
+}
+
+function withOptional<T extends object>(base: T, extra: Record<string, string | number | undefined>): T {
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== '') out[k] = v;
+  return out as T;
+}
+
+function isAbort(e: unknown): boolean {
+  return e instanceof Error && e.name === 'AbortError';
+}
+
+export function decodeError(e: unknown): DecodedError {
+  if (e instanceof ClientError) {
+    const info =
+      e instanceof RichClientError
+        ? e.extra.find((d): d is ErrorInfo => d.$type === ErrorInfo.$type && d.domain === ERROR_DOMAIN)
+        : undefined;
+    if (info !== undefined) {
+      const m = info.metadata;
+      return withOptional(
+        { code: info.reason, grpcCode: e.code, grpcCodeName: statusName(e.code), message: e.details, metadata: { ...m } },
+        {
+          remedy: m['remedy'],
+          layer: m['layer'],
+          dfuResult: numberOf(m, 'dfu_result'),
+          dfuResultName: m['dfu_result_name'],
+          dfuExtended: numberOf(m, 'dfu_extended_error'),
+          dfuExtendedName: m['dfu_extended_error_name'],
+          attError: numberOf(m, 'att_error'),
+          hciStatus: numberOf(m, 'hci_status'),
+        },
+      );
+    }
+    // UNAVAILABLE without our ErrorInfo comes from the channel itself: no server answered.
+    const code = e.code === Status.UNAVAILABLE ? 'SERVER_UNREACHABLE' : statusName(e.code);
+    return withOptional(
+      { code, grpcCode: e.code, grpcCodeName: statusName(e.code), message: e.details, metadata: {} },
+      { remedy: code === 'SERVER_UNREACHABLE' ? 'check that bledfud is running and --server / BLEDFU_SERVER points at it' : undefined },
+    );
+  }
+  if (isAbort(e)) {
+    return { code: 'CANCELLED', grpcCode: Status.CANCELLED, grpcCodeName: 'CANCELLED', message: 'cancelled', metadata: {} };
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return { code: 'UNKNOWN', grpcCode: Status.UNKNOWN, grpcCodeName: 'UNKNOWN', message, metadata: {} };
+}
+
+/** The same shape from an ErrorDetail carried in a message (JobResult.error, Adapter.error). */
+export function decodeErrorDetail(detail: ErrorDetail, grpcCode: Status = Status.UNKNOWN): DecodedError {
+  return withOptional(
+    { code: detail.reason, grpcCode, grpcCodeName: statusName(grpcCode), message: detail.message, metadata: {} },
+    {
+      remedy: detail.remedy,
+      dfuResult: detail.dfuResult || undefined,
+      dfuResultName: detail.dfuResultName,
+      dfuExtended: detail.dfuExtendedError || undefined,
+      dfuExtendedName: detail.dfuExtendedErrorName,
+      attError: detail.attError || undefined,
+      hciStatus: detail.hciStatus || undefined,
+    },
+  );
+}
+
+/** A one-line description for people: message, protocol codes and the remedy. */
+export function formatError(d: DecodedError): string {
+  const facts: string[] = [];
+  if (d.dfuResult !== undefined) facts.push(`DFU result ${d.dfuResultName ?? d.dfuResult}`);
+  if (d.dfuExtended !== undefined) facts.push(`extended error ${d.dfuExtendedName ?? d.dfuExtended}`);
+  if (d.attError !== undefined) facts.push(`ATT error 0x${d.attError.toString(16).padStart(2, '0')}`);
+  if (d.hciStatus !== undefined) facts.push(`HCI status 0x${d.hciStatus.toString(16).padStart(2, '0')}`);
+  const head = `${d.code}: ${d.message}${facts.length > 0 ? ` [${facts.join(', ')}]` : ''}`;
+  return d.remedy === undefined ? head : `${head}\n  remedy: ${d.remedy}`;
+}

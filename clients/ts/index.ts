@@ -1,0 +1,30 @@
+/** The bledfu TypeScript client: the only module a program (or the CLI) needs to import. */
+export { createBledfuClient, DEFAULT_SERVER, type BledfuClient, type BledfuClientOptions } from './client.js';
+export { decodeError, decodeErrorDetail, formatError, type DecodedError } from './errors.js';
+export {
+  jobStateName,
+  startDfu,
+  toDfuEvent,
+  uploadPackage,
+  watchJob,
+  type DfuEvent,
+  type PackageSource,
+  type StartDfuParams,
+} from './dfu.js';
+export { Status } from 'nice-grpc';
+export { AdapterKind, AdapterState, adapterKindToJSON, adapterStateToJSON, type Adapter } from '../../proto/gen/bledfu/v1/adapter.js';
+export { AddressType, type Address, type Target, type ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
+export {
+  ButtonlessMode,
+  ImageType,
+  JobState,
+  imageTypeToJSON,
+  type DfuOptions,
+  type DfuProgress,
+  type ImageInfo,
+  type Job,
+  type JobResult,
+} from '../../proto/gen/bledfu/v1/dfu.js';
+export { characteristicPropertyToJSON, type ConnectResponse, type GattService } from '../../proto/gen/bledfu/v1/connect.js';
+export type { Advertisement, ScanFilter } from '../../proto/gen/bledfu/v1/scan.js';
+export type { Duration } from '../../proto/gen/google/protobuf/duration.js';
