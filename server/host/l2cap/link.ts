@@ -3,6 +3,7 @@
  * (connection parameter updates) and SMP (we do not pair), and sends frames for the layers above.
  */
 import type { Logger } from '../../common/logger.js';
+import { isAcceptableConnectionParameters, type ConnectionParameterRequest } from '../hci/connectionParameters.js';
 import type { HciHost } from '../hci/controller.js';
 import {
   COMMAND_REJECT_REASONS,
@@ -19,27 +20,7 @@ import {
   type SignalingCommand,
 } from './frames.js';
 
-export interface ConnectionParameterRequest {
-  /** Units of 1.25 ms. */
-  readonly intervalMin: number;
-  readonly intervalMax: number;
-  readonly latency: number;
-  /** Units of 10 ms. */
-  readonly timeout: number;
-}
-
-/**
- * The ranges Core Vol 6, Part B, 4.5.1/4.5.2 allow, plus the rule that the supervision timeout
- * must outlast the longest gap latency permits.
- */
-export function isAcceptableConnectionParameters(p: ConnectionParameterRequest): boolean {
-  if (p.intervalMin < 6 || p.intervalMax > 3200 || p.intervalMin > p.intervalMax) return false;
-  if (p.latency > 499) return false;
-  if (p.timeout < 10 || p.timeout > 3200) return false;
-  const timeoutMs = p.timeout * 10;
-  const worstGapMs = (1 + p.latency) * p.intervalMax * 1.25 * 2;
-  return timeoutMs > worstGapMs;
-}
+export { isAcceptableConnectionParameters, type ConnectionParameterRequest };
 
 export interface L2capLinkOptions {
   readonly handle: number;

@@ -1,0 +1,301 @@
+/**
+ * An Adapter over our own BLE host stack, talking HCI (H4) to a controller through any byte
+ * transport: a UART dongle, or the simulator's in-memory pipe.
+ */
+import type { DeviceAddress } from '../../ble/address.js';
+import type { Adapter, AdapterInfo, AdapterKind, AdapterState, Advertisement, ConnectParams, Connection, ScanParams } from '../../ble/types.js';
+import { BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { AttBearer } from '../../host/att/bearer.js';
+import { ATT_ERROR } from '../../host/att/errors.js';
+import { GapCentral, type GapLink } from '../../host/gap/central.js';
+import { GattClient } from '../../host/gatt/client.js';
+import { EVENT_MASK_BITS, hasBit, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
+import { HciHost } from '../../host/hci/controller.js';
+import { HCI_STATUS } from '../../host/hci/errors.js';
+import type { Timers } from '../../host/hci/timers.js';
+import { L2capLink } from '../../host/l2cap/link.js';
+import type { ByteDuplex } from '../../transport/types.js';
+import { failLinkStack, HciConnection, type LinkStack } from './connection.js';
+import { describeController } from './identity.js';
+
+export interface HciAdapterOptions {
+  readonly id: string;
+  readonly spec: string;
+  readonly kind: AdapterKind;
+  readonly logger: Logger;
+  readonly maxConnections?: number;
+  readonly commandTimeoutMs?: number;
+  readonly attTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  /** For tests: timers driving HCI, ATT and connect timeouts. */
+  readonly timers?: Timers;
+}
+
+const LE_MAX_TX_OCTETS = 251;
+const LE_MAX_TX_TIME_US = 2120;
+
+class HciAdapter implements Adapter {
+  readonly id: string;
+  readonly #options: HciAdapterOptions;
+  readonly #log: Logger;
+  readonly #hci: HciHost;
+  readonly #gap: GapCentral;
+  readonly #stacks = new Map<number, LinkStack>();
+  #state: AdapterState = 'opening';
+  #error: BledfuError | undefined;
+  #identity = 'unknown controller';
+  #address: DeviceAddress | undefined;
+  #leFeatures = 0n;
+
+  constructor(transport: ByteDuplex, options: HciAdapterOptions) {
+    this.id = options.id;
+    this.#options = options;
+    this.#log = options.logger.child({ adapter: options.id });
+    this.#hci = new HciHost(transport, {
+      logger: this.#log,
+      ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+    });
+    this.#gap = new GapCentral(this.#hci, {
+      logger: this.#log,
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      onLinkUp: (link) => this.#onLinkUp(link),
+      onLinkDown: (link, error) => {
+        const stack = this.#stacks.get(link.handle);
+        this.#stacks.delete(link.handle);
+        if (stack !== undefined) failLinkStack(stack, error);
+        this.#log.info({ address: link.address.value, reason: error.message }, 'link down');
+      },
+    });
+    this.#hci.onAclFrame((handle, frame) => {
+      const stack = this.#stacks.get(handle);
+      if (stack === undefined) return;
+      try {
+        stack.l2cap.receive(frame);
+      } catch (e) {
+        this.#log.debug({ err: e, handle }, 'malformed L2CAP frame dropped');
+      }
+    });
+    this.#hci.failed.addEventListener(
+      'abort',
+      () => {
+        if (this.#state === 'closed') return;
+        this.#state = 'failed';
+        this.#error = this.#hci.failed.reason as BledfuError;
+        this.#log.error({ err: this.#error }, 'adapter failed');
+      },
+      { once: true },
+    );
+  }
+
+  async open(): Promise<void> {
+    this.#hci.start();
+    const hci = this.#hci;
+    await hci.send('reset', {});
+    const version = await hci.send('readLocalVersionInformation', {});
+    this.#identity = describeController(version);
+    const { address } = await hci.send('readBdAddr', {});
+    this.#address = { value: address, type: 'public' };
+    await hci.send('setEventMask', {
+      mask: maskOf([
+        EVENT_MASK_BITS.disconnectionComplete,
+        EVENT_MASK_BITS.encryptionChange,
+        EVENT_MASK_BITS.hardwareError,
+        EVENT_MASK_BITS.dataBufferOverflow,
+        EVENT_MASK_BITS.encryptionKeyRefreshComplete,
+        EVENT_MASK_BITS.leMeta,
+      ]),
+    });
+    await hci.send('leSetEventMask', {
+      mask: maskOf([
+        LE_EVENT_MASK_BITS.connectionComplete,
+        LE_EVENT_MASK_BITS.advertisingReport,
+        LE_EVENT_MASK_BITS.connectionUpdateComplete,
+        LE_EVENT_MASK_BITS.remoteConnectionParameterRequest,
+        LE_EVENT_MASK_BITS.dataLengthChange,
+        LE_EVENT_MASK_BITS.phyUpdateComplete,
+      ]),
+    });
+    const le = await hci.send('leReadBufferSize', {});
+    if (le.leAclDataPacketLength === 0 || le.totalNumLeAclDataPackets === 0) {
+      // LE shares the BR/EDR buffers on this controller (Core Vol 4, Part E, 7.8.2).
+      const shared = await hci.send('readBufferSize', {});
+      hci.configureAcl(shared.aclDataPacketLength, shared.totalNumAclDataPackets);
+    } else {
+      hci.configureAcl(le.leAclDataPacketLength, le.totalNumLeAclDataPackets);
+    }
+    this.#leFeatures = (await hci.send('leReadLocalSupportedFeatures', {})).leFeatures;
+    if (hasBit(this.#leFeatures, LE_FEATURE_BITS.dataPacketLengthExtension)) {
+      await this.#optional('leWriteSuggestedDefaultDataLength', () =>
+        hci.send('leWriteSuggestedDefaultDataLength', { suggestedMaxTxOctets: LE_MAX_TX_OCTETS, suggestedMaxTxTime: LE_MAX_TX_TIME_US }),
+      );
+    }
+    this.#state = 'ready';
+    this.#log.info({ identity: this.#identity, address }, 'adapter ready');
+  }
+
+  /** Runs a command the controller may refuse; a refusal is logged and skipped. */
+  async #optional(what: string, fn: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      if (hasCode(e, 'HCI_ERROR')) {
+        this.#log.debug({ err: e }, `${what} refused by the controller; skipped`);
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  info(): AdapterInfo {
+    return {
+      id: this.id,
+      kind: this.#options.kind,
+      spec: this.#options.spec,
+      state: this.#state,
+      ...(this.#address === undefined ? {} : { address: this.#address }),
+      identity: this.#identity,
+      activeConnections: this.#stacks.size,
+      maxConnections: this.#maxConnections,
+      ...(this.#error === undefined ? {} : { error: this.#error }),
+    };
+  }
+
+  get #maxConnections(): number {
+    return this.#options.maxConnections ?? 4;
+  }
+
+  #checkReady(): void {
+    if (this.#state === 'ready') return;
+    throw (
+      this.#error ??
+      new BledfuError('ADAPTER_UNAVAILABLE', `adapter ${this.id} is ${this.#state}`, { layer: 'backend' })
+    );
+  }
+
+  scan(params: ScanParams): AsyncIterable<Advertisement> {
+    this.#checkReady();
+    return this.#gap.scan(params.active, params.signal);
+  }
+
+  #onLinkUp(link: GapLink): void {
+    const l2cap = new L2capLink({
+      handle: link.handle,
+      hci: this.#hci,
+      logger: this.#log.child({ handle: link.handle }),
+      updateConnection: async (p) => {
+        await this.#hci.send('leConnectionUpdate', {
+          handle: link.handle,
+          connIntervalMin: p.intervalMin,
+          connIntervalMax: p.intervalMax,
+          maxLatency: p.latency,
+          supervisionTimeout: p.timeout,
+          minCeLength: 0,
+          maxCeLength: 0,
+        });
+      },
+    });
+    const bearer = new AttBearer(
+      { send: (pdu, signal) => l2cap.sendAtt(pdu, signal) },
+      {
+        logger: this.#log,
+        ...(this.#options.attTimeoutMs === undefined ? {} : { timeoutMs: this.#options.attTimeoutMs }),
+        ...(this.#options.timers === undefined ? {} : { timers: this.#options.timers }),
+        onTimeout: () => {
+          // ATT allows nothing more on a bearer after a timeout: drop the link.
+          this.#gap.disconnect(link.handle).catch(() => undefined);
+        },
+      },
+    );
+    l2cap.onAtt((pdu) => bearer.receive(pdu));
+    const gatt = new GattClient(bearer);
+    this.#stacks.set(link.handle, { link, l2cap, bearer, gatt });
+  }
+
+  async connect(address: DeviceAddress, params: ConnectParams = {}): Promise<Connection> {
+    this.#checkReady();
+    if (this.#stacks.size >= this.#maxConnections) {
+      throw new BledfuError('ADAPTER_BUSY', `adapter ${this.id} already has ${this.#stacks.size} connection(s)`, {
+        layer: 'backend',
+        remedy: 'wait for a running job to finish or raise maxConnections',
+      });
+    }
+    const link = await this.#gap.connect(address, {
+      timeoutMs: params.timeoutMs ?? this.#options.connectTimeoutMs ?? 10_000,
+      ...(params.signal === undefined ? {} : { signal: params.signal }),
+    });
+    const stack = this.#stacks.get(link.handle);
+    if (stack === undefined) throw link.closed.reason ?? new BledfuError('INTERNAL', 'link without a stack', { layer: 'backend' });
+    const connection = new HciConnection(stack, () => this.#gap.disconnect(link.handle));
+    try {
+      await this.#setUp(stack, params);
+    } catch (e) {
+      if (link.closed.aborted) {
+        const lost = link.closed.reason as BledfuError;
+        throw new BledfuError('CONNECT_FAILED', `connected to ${address.value} but ${lost.message}`, {
+          layer: 'backend',
+          facts: lost.facts,
+          cause: e,
+        });
+      }
+      await connection.disconnect().catch(() => undefined);
+      throw e;
+    }
+    return connection;
+  }
+
+  async #setUp(stack: LinkStack, params: ConnectParams): Promise<void> {
+    const { link, bearer } = stack;
+    const signal = params.signal === undefined ? link.closed : AbortSignal.any([link.closed, params.signal]);
+    try {
+      await bearer.exchangeMtu(params.mtu ?? 247, signal);
+    } catch (e) {
+      if (!(hasCode(e, 'ATT_ERROR') && e.facts.attError === ATT_ERROR.requestNotSupported)) throw e;
+      this.#log.debug('peer does not support Exchange MTU; staying at 23');
+    }
+    if (hasBit(this.#leFeatures, LE_FEATURE_BITS.dataPacketLengthExtension)) {
+      await this.#optional('LE Set Data Length', () =>
+        this.#hci.send('leSetDataLength', { handle: link.handle, txOctets: LE_MAX_TX_OCTETS, txTime: LE_MAX_TX_TIME_US }, signal),
+      );
+    }
+    if (hasBit(this.#leFeatures, LE_FEATURE_BITS.le2mPhy)) {
+      await this.#optional('LE Set PHY', () =>
+        this.#hci.send(
+          'leSetPhy',
+          { handle: link.handle, allPhys: 0, txPhys: PHY_MASK.le2m, rxPhys: PHY_MASK.le2m, phyOptions: 0 },
+          signal,
+        ),
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    const wasUsable = this.#state === 'ready';
+    this.#state = 'closed';
+    if (wasUsable) {
+      await Promise.all(
+        [...this.#stacks.values()].map((s) =>
+          this.#gap.disconnect(s.link.handle, HCI_STATUS.remoteUserTerminated).catch((e: unknown) => {
+            this.#log.debug({ err: isBledfuError(e) ? e.message : e }, 'disconnect on close failed');
+          }),
+        ),
+      );
+    }
+    await this.#hci.close();
+  }
+}
+
+/** Opens the controller (Reset, identity, buffers, event masks) and returns a ready adapter. */
+export async function createHciAdapter(transport: ByteDuplex, options: HciAdapterOptions): Promise<Adapter> {
+  const adapter = new HciAdapter(transport, options);
+  try {
+    await adapter.open();
+  } catch (e) {
+    await adapter.close().catch(() => undefined);
+    throw e;
+  }
+  return adapter;
+}
