@@ -35,6 +35,8 @@ interface Run {
   appAddress: DeviceAddress | undefined;
   /** The address the bootloader was last found at. */
   bootloaderAddress: DeviceAddress | undefined;
+  /** The target was already in DFU mode, so the application's address is a guess. */
+  startedInBootloader: boolean;
 }
 
 /** A Create that was accepted but whose object was not executed yet (for the cancel log). */
@@ -93,8 +95,9 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
         if (options.buttonless === 'required') run.log.info('the device is already in DFU mode: no buttonless entry needed');
         run.bootloaderAddress = adv.address;
         run.bootloader = { kind: 'address', address: adv.address };
-        // The application usually lives at the bootloader address − 1 (spec §4.2); best effort.
-        run.appAddress ??= adv.address;
+        // The application usually lives at the bootloader address − 1 (spec §4.2); checked at the end.
+        run.startedInBootloader = true;
+        run.appAddress = adv.address;
         return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
       case 'buttonless': {
         if (options.buttonless === 'off') {
@@ -385,20 +388,32 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
   }
 }
 
+/** The address the application would have if `bl` is a no-bonds bootloader (last octet − 1, wrapping). */
+function appAddressBelow(bl: DeviceAddress): DeviceAddress {
+  const octets = bl.value.split(':');
+  octets[5] = ((parseInt(octets[5] as string, 16) + 255) & 0xff).toString(16).padStart(2, '0').toUpperCase();
+  return { value: octets.join(':'), type: bl.type };
+}
+
 /** Looks for the updated application and reads its Firmware Revision String (best effort). */
-async function readFirmwareRevision(run: Run): Promise<string | undefined> {
+async function readFirmwareRevision(run: Run): Promise<{ address: DeviceAddress; revision: string | undefined } | undefined> {
   const app = run.appAddress;
   if (app === undefined) return undefined;
+  const candidates = run.startedInBootloader ? [app.value, appAddressBelow(app).value] : [app.value];
   let conn: Connection | undefined;
   try {
     await sleep(run.options.rebootDelayMs, run.signal);
-    const adv = await findDevice(run.adapter, { kind: 'address', address: app }, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
+    const adv = await findDevice(
+      run.adapter,
+      { kind: 'predicate', description: `the updated application at ${candidates.join(' or ')}`, test: (a) => candidates.includes(a.address.value) && !(run.startedInBootloader && a.address.value === app.value && a.serviceUuids.includes(UUIDS.secureDfuService) && a.name === 'DfuTarg') },
+      { timeoutMs: run.options.scanTimeoutMs, signal: run.signal },
+    );
     conn = await connect(run, adv.address);
     const services = await conn.discoverServices(run.signal);
     const ch = findCharacteristic(services, UUIDS.deviceInformationService, UUIDS.firmwareRevision);
-    if (ch === undefined) return undefined;
+    if (ch === undefined) return { address: adv.address, revision: undefined };
     const value = await conn.read(ch.valueHandle, run.signal);
-    return new TextDecoder().decode(value).replace(/\0+$/, '');
+    return { address: adv.address, revision: new TextDecoder().decode(value).replace(/\0+$/, '') };
   } catch (e) {
     if (run.signal.aborted) throw abortReason(run.signal);
     run.log.info({ err: isBledfuError(e) ? e.message : String(e) }, 'could not read the firmware revision of the updated application');
@@ -420,6 +435,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     bootloader: targetMatch(target),
     appAddress: target.kind === 'address' ? target.address : undefined,
     bootloaderAddress: undefined,
+    startedInBootloader: false,
   };
   if (pkg.images.length === 0) throw new BledfuError('PACKAGE_INVALID', 'package has no images', { layer: 'package' });
   try {
@@ -431,10 +447,10 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
       before += image.bin.length;
     }
     phase(run, 'activating', 'waiting for the device to start the new firmware');
-    const firmwareRevision = await readFirmwareRevision(run);
-    const address = run.appAddress ?? run.bootloaderAddress;
+    const found = await readFirmwareRevision(run);
+    const address = found?.address ?? run.appAddress ?? run.bootloaderAddress;
     if (address === undefined) throw new BledfuError('INTERNAL', 'no device address after a DFU', { layer: 'dfu' });
-    return firmwareRevision === undefined ? { address } : { address, firmwareRevision };
+    return found?.revision === undefined ? { address } : { address, firmwareRevision: found.revision };
   } catch (e) {
     if (context.signal.aborted) throw abortReason(context.signal);
     throw e;

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { hasCode } from '../../../../server/common/errors.js';
+import { silentLogger } from '../../../../server/common/logger.js';
+import { readPackage } from '../../../../server/dfu/package/package.js';
+import { runSecureDfu } from '../../../../server/dfu/secure/engine.js';
+import { EXT_ERROR } from '../../../../server/dfu/secure/controlPoint.js';
+import { DEFAULT_DFU_OPTIONS, type DfuEvent, type DfuOptions, type DfuPackage } from '../../../../server/dfu/types.js';
+import { FakeNrfDevice, type FakeDeviceOptions } from '../../../helpers/dfu-fake-target.js';
+import { addr, FakeAdapter } from '../../../helpers/fake-ble.js';
+import { fixtureBytes, fixtureText, PEMS } from '../../../helpers/dfu-fixtures.js';
+
+const APP = addr('C0:11:22:33:44:FF');
+const OPTS: DfuOptions = { ...DEFAULT_DFU_OPTIONS, rebootDelayMs: 1, scanTimeoutMs: 500, requestTimeoutMs: 2000 };
+
+async function pkg(name: string): Promise<DfuPackage> {
+  return readPackage(fixtureBytes(name));
+}
+
+function world(o: Partial<FakeDeviceOptions> = {}): { adapter: FakeAdapter; device: FakeNrfDevice } {
+  const device = new FakeNrfDevice({ appAddress: APP, startIn: 'app', buttonless: 'without-bonds', sdFwid: 0x100, ...o });
+  return { adapter: new FakeAdapter([device]), device };
+}
+
+async function run(adapter: FakeAdapter, p: DfuPackage, options: Partial<DfuOptions> = {}, signal = new AbortController().signal) {
+  const events: DfuEvent[] = [];
+  const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, { ...OPTS, ...options }, { signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
+  return { outcome, events };
+}
+
+const phases = (events: DfuEvent[]) => events.flatMap((e) => (e.kind === 'phase' ? [e.phase] : []));
+const lastProgress = (events: DfuEvent[]) => events.filter((e) => e.kind === 'progress').at(-1);
+
+describe('runSecureDfu against a fake SDK 17 device', () => {
+  it('blinky: buttonless jump to app+1, one object, firmware revision read back', async () => {
+    const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.sdk16) });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    const { outcome, events } = await run(adapter, p);
+    assert.equal(outcome.address.value, APP.value);
+    assert.equal(outcome.firmwareRevision, 'new-1');
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.installed[0]!.sha256, p.images[0]!.summary.sha256);
+    assert.deepEqual(adapter.connects, [APP.value, 'C0:11:22:33:44:00', APP.value]);
+    assert.deepEqual(phases(events), ['connecting', 'entering-bootloader', 'transferring', 'activating']);
+    assert.deepEqual(events.find((e) => e.kind === 'device'), { kind: 'device', address: APP });
+    const lp = lastProgress(events);
+    assert.ok(lp?.kind === 'progress' && lp.imageBytesSent === 1508 && lp.totalBytesSent === 1508 && lp.totalBytesTotal === 1508);
+    // the CP trace of spec §2.2 (with CCCD enabled first)
+    const cp = device.log.filter((l) => !l.startsWith('connect') && l !== 'disconnect' && !l.startsWith('jump') && !l.startsWith('reset'));
+    assert.deepEqual(cp, ['select 1', 'prn 0', 'create 1 139', 'crc', 'execute 1', 'prn 0', 'select 2', 'create 2 1508', 'crc', 'execute 2']);
+    assert.equal(adapter.activeScans, 0);
+  });
+
+  it('hrs: 25 objects (last 640 B) with PRN 4, progress after PRNs and CRCs', async () => {
+    const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.sdk17) });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    const { events } = await run(adapter, p, { prn: 4 });
+    assert.equal(device.installed.length, 1);
+    const creates = device.log.filter((l) => l.startsWith('create 2'));
+    assert.equal(creates.length, 25);
+    assert.equal(creates[24], 'create 2 640');
+    const progress = events.filter((e) => e.kind === 'progress');
+    assert.ok(progress.length > 25 * 2);
+    const sent = progress.map((e) => (e.kind === 'progress' ? e.imageBytesSent : 0));
+    assert.deepEqual([...sent].sort((a, b) => a - b), sent, 'progress never goes backwards');
+    assert.equal(sent.at(-1), 98944);
+  });
+
+  it('multi-image iosdfu: SD+BL first, rediscover the bootloader, then the application', async () => {
+    const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.iosdfu) });
+    const p = await pkg('iosdfu_nrf52840_sdk_17.1_sd_bl_app.zip');
+    const { outcome, events } = await run(adapter, p);
+    assert.deepEqual(device.installed.map((i) => i.type), [3, 0]);
+    assert.equal(outcome.firmwareRevision, 'new-1');
+    const imgs = events.flatMap((e) => (e.kind === 'progress' ? [e.imageKind] : []));
+    assert.equal(imgs[0], 'softdevice_bootloader');
+    assert.equal(imgs.at(-1), 'application');
+    const lp = lastProgress(events);
+    assert.ok(lp?.kind === 'progress' && lp.totalBytesSent === 177352 + 53624 && lp.imageIndex === 1 && lp.imageCount === 2);
+  });
+
+  it('starts directly in the bootloader when the target already is one', async () => {
+    const device = new FakeNrfDevice({ appAddress: APP, startIn: 'bootloader', sdFwid: 0x100 });
+    const adapter = new FakeAdapter([device]);
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    const events: DfuEvent[] = [];
+    const outcome = await runSecureDfu(adapter, p, { kind: 'name', name: 'DfuTarg' }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
+    assert.equal(device.installed.length, 1);
+    assert.equal(outcome.address.value, APP.value, 'the application is found at bootloader address − 1');
+    assert.equal(outcome.firmwareRevision, 'new-1');
+  });
+
+  it('resumes after a link loss mid-object (data progress kept, SDK 15 style)', async () => {
+    const { adapter, device } = world({ keepDataProgress: true, faults: { dropAtDataOffset: [8192 + 244 * 5] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    const { events } = await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    assert.ok(phases(events).includes('resuming'));
+    // after the reconnect: the init packet is executed again without Create, object 2 is continued without Create
+    const afterDrop = device.log.slice(device.log.findIndex((l) => l.startsWith('fault')));
+    assert.ok(!afterDrop.includes('create 1 144'));
+    assert.equal(afterDrop.filter((l) => l.startsWith('create 2')).length, 22); // objects 3..24; object 2 continued without Create
+  });
+
+  it('resumes after a link loss with SDK 16+ progress reload (init kept, data from 0)', async () => {
+    const { adapter, device } = world({ faults: { dropAtDataOffset: [4096 + 244 * 3] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    const afterDrop = device.log.slice(device.log.findIndex((l) => l.startsWith('fault')));
+    assert.ok(!afterDrop.includes('create 1 144'), 'init packet not sent again');
+    assert.equal(afterDrop.filter((l) => l.startsWith('create 2')).length, 25);
+  });
+
+  it('resumes on an object boundary after a Create was accepted: the 0x08 re-Execute counts as executed', async () => {
+    const { adapter, device } = world({ keepDataProgress: true, faults: { dropAfterCreateAt: [8192] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    const afterDrop = device.log.slice(device.log.findIndex((l) => l.startsWith('fault')));
+    assert.deepEqual(afterDrop.slice(afterDrop.indexOf('select 2'), afterDrop.indexOf('select 2') + 3), ['select 2', 'execute 2', 'create 2 4096']);
+    assert.equal(afterDrop.filter((l) => l.startsWith('create 2')).length, 23);
+  });
+
+  it('retries an object whose CRC does not match', async () => {
+    const { adapter, device } = world({ faults: { corruptAtDataOffset: [5000] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.log.filter((l) => l === 'create 2 4096').length, 25);
+  });
+
+  it('detects corruption through a PRN and fails after the retries are used up', async () => {
+    const { adapter } = world({ faults: { corruptAtDataOffset: [100, 150, 200] } });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p, { prn: 1, retries: 3 }), (e: unknown) => hasCode(e, 'DFU_CRC_MISMATCH') && /after 3 attempts/.test(e.message));
+  });
+
+  it('surfaces remote extended errors by name with the package facts', async () => {
+    const { adapter } = world({ sdFwid: 0xb6 });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    await assert.rejects(run(adapter, p), (e: unknown) =>
+      hasCode(e, 'DFU_REMOTE_ERROR') &&
+      e.facts.dfuResult === 0x0b && e.facts.dfuExtended === EXT_ERROR.SD_VERSION_FAILURE && e.facts.dfuExtendedName === 'SD_VERSION_FAILURE' &&
+      /sd_req \[0x100, 0xCAFE\]/.test(e.message) && /--sd-req/.test(e.remedy ?? ''),
+    );
+  });
+
+  it('unsigned package on a signing bootloader → SIGNATURE_MISSING with the nrfutil remedy', async () => {
+    const { adapter } = world({ publicKeyPem: fixtureText(PEMS.sdk17), sdFwid: 0x8c });
+    const p = await pkg('nrfutil_test_package_unsigned.zip');
+    await assert.rejects(run(adapter, p), (e: unknown) => hasCode(e, 'DFU_REMOTE_ERROR') && e.facts.dfuExtendedName === 'SIGNATURE_MISSING' && /--key-file/.test(e.remedy ?? ''));
+  });
+
+  it('wrong key → INVALID_OBJECT', async () => {
+    const { adapter } = world({ publicKeyPem: fixtureText(PEMS.sdk17) });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p), (e: unknown) => hasCode(e, 'DFU_REMOTE_ERROR') && e.facts.dfuResultName === 'INVALID_OBJECT');
+  });
+
+  it('cancel mid-transfer → CANCELLED, link closed', async () => {
+    const { adapter, device } = world();
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    const ac = new AbortController();
+    const events: DfuEvent[] = [];
+    const promise = runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      signal: ac.signal,
+      logger: silentLogger(),
+      onEvent: (e) => {
+        events.push(e);
+        if (e.kind === 'progress' && e.imageBytesSent >= 20000) ac.abort();
+      },
+    });
+    await assert.rejects(promise, (e: unknown) => hasCode(e, 'CANCELLED'));
+    assert.equal(device.installed.length, 0);
+    assert.equal(device.log.at(-1), 'disconnect');
+    assert.equal(adapter.activeScans, 0);
+  });
+
+  it('device not found → DEVICE_NOT_FOUND naming what was looked for', async () => {
+    const adapter = new FakeAdapter([]);
+    adapter.bystanders.push({ address: addr('AA:BB:CC:DD:EE:01'), name: 'Thermo', serviceUuids: [] });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p, { scanTimeoutMs: 50 }), (e: unknown) =>
+      hasCode(e, 'DEVICE_NOT_FOUND') && /C0:11:22:33:44:FF/.test(e.message) && /50 ms/.test(e.message) && /Thermo/.test(e.message),
+    );
+  });
+
+  it('bonded buttonless on an unbonded link → BUTTONLESS_FAILED with a remedy', async () => {
+    const { adapter } = world({ buttonless: 'with-bonds' });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p), (e: unknown) => hasCode(e, 'BUTTONLESS_FAILED') && /NOT_BONDED/.test(e.message) && /bond/.test(e.remedy ?? ''));
+  });
+
+  it('buttonless off → GATT_SERVICE_MISSING', async () => {
+    const { adapter } = world();
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p, { buttonless: 'off' }), (e: unknown) => hasCode(e, 'GATT_SERVICE_MISSING'));
+  });
+});
