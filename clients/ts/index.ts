@@ -12,19 +12,19 @@ export {
   type StartDfuParams,
 } from './dfu.js';
 export { Status } from 'nice-grpc';
-export { AdapterKind, AdapterState, adapterKindToJSON, adapterStateToJSON, type Adapter } from '../../proto/gen/bledfu/v1/adapter.js';
+export { Adapter, AdapterKind, AdapterState, adapterKindToJSON, adapterStateToJSON } from '../../proto/gen/bledfu/v1/adapter.js';
 export { AddressType, type Address, type Target, type ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
 export {
   ButtonlessMode,
   ImageType,
   JobState,
   imageTypeToJSON,
+  DfuProgress,
+  ImageInfo,
+  Job,
+  JobResult,
   type DfuOptions,
-  type DfuProgress,
-  type ImageInfo,
-  type Job,
-  type JobResult,
 } from '../../proto/gen/bledfu/v1/dfu.js';
-export { characteristicPropertyToJSON, type ConnectResponse, type GattService } from '../../proto/gen/bledfu/v1/connect.js';
-export type { Advertisement, ScanFilter } from '../../proto/gen/bledfu/v1/scan.js';
+export { characteristicPropertyToJSON, ConnectResponse, type GattService } from '../../proto/gen/bledfu/v1/connect.js';
+export { Advertisement, type ScanFilter } from '../../proto/gen/bledfu/v1/scan.js';
 export type { Duration } from '../../proto/gen/google/protobuf/duration.js';

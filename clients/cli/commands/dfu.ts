@@ -1,0 +1,127 @@
+/** `bledfu dfu` and `bledfu jobs watch`: run or follow a job until it ends. */
+import {
+  ButtonlessMode,
+  decodeError,
+  startDfu,
+  uploadPackage,
+  watchJob,
+  type BledfuClient,
+  type DfuEvent,
+  type DfuOptions,
+} from '../../ts/index.js';
+import { parseNumber, targetFrom, UsageError, type CliContext } from '../context.js';
+import { EXIT, type ExitCode } from '../exitCodes.js';
+import { durationFromSeconds } from '../format.js';
+import { JobDisplay } from '../progress.js';
+
+export interface DfuFlags {
+  readonly address?: string;
+  readonly name?: string;
+  readonly adapter?: string;
+  readonly prn?: string;
+  readonly mtu?: string;
+  readonly retries?: string;
+  readonly buttonless?: string;
+  readonly scanTimeout?: string;
+  readonly resume: boolean;
+  readonly upload?: boolean;
+  readonly detach?: boolean;
+}
+
+const BUTTONLESS: Readonly<Record<string, ButtonlessMode>> = {
+  auto: ButtonlessMode.BUTTONLESS_MODE_AUTO,
+  required: ButtonlessMode.BUTTONLESS_MODE_REQUIRED,
+  off: ButtonlessMode.BUTTONLESS_MODE_OFF,
+};
+
+function optionsFrom(flags: DfuFlags): Partial<DfuOptions> {
+  const options: { -readonly [K in keyof DfuOptions]?: DfuOptions[K] } = { disableResume: !flags.resume };
+  const prn = parseNumber('--prn', flags.prn, 0, 65535);
+  if (prn !== undefined) options.prn = prn;
+  const mtu = parseNumber('--mtu', flags.mtu, 23, 517);
+  if (mtu !== undefined) options.mtu = mtu;
+  const retries = parseNumber('--retries', flags.retries, 1, 100);
+  if (retries !== undefined) options.retries = retries;
+  const scan = parseNumber('--scan-timeout', flags.scanTimeout, 0.1, 3600);
+  if (scan !== undefined) options.scanTimeout = durationFromSeconds(scan);
+  if (flags.buttonless !== undefined) {
+    const mode = BUTTONLESS[flags.buttonless];
+    if (mode === undefined) throw new UsageError(`--buttonless must be auto, required or off, got "${flags.buttonless}"`);
+    options.buttonless = mode;
+  }
+  return options;
+}
+
+export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags): Promise<ExitCode> {
+  const target = targetFrom(flags);
+  const options = optionsFrom(flags);
+  let data: Uint8Array;
+  try {
+    data = await ctx.readFile(file);
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`, 'give the path of an nrfutil .zip package');
+  }
+  let source: { data: Uint8Array } | { packageId: string } = { data };
+  if (flags.upload === true) {
+    const uploaded = await uploadPackage(ctx.client, data, { signal: ctx.forced });
+    ctx.out.line(`uploaded ${file}: package ${uploaded.packageId}`);
+    ctx.out.record({ type: 'uploaded', packageId: uploaded.packageId, size: uploaded.size });
+    source = { packageId: uploaded.packageId };
+  }
+  const events = startDfu(
+    ctx.client,
+    { package: source, target, options, ...(flags.adapter === undefined ? {} : { adapterId: flags.adapter }) },
+    { signal: ctx.forced },
+  );
+  return follow(ctx, events, flags.detach === true);
+}
+
+export async function watchCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
+  return follow(ctx, watchJob(ctx.client, jobId, { signal: ctx.forced }), false);
+}
+
+/**
+ * Shows events until the job ends. The first Ctrl-C cancels the job and keeps watching so the
+ * user sees it end (the device is left resumable); a second one stops watching at once.
+ */
+async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, detach: boolean): Promise<ExitCode> {
+  const display = new JobDisplay(ctx.out);
+  let jobId: string | undefined;
+  const onInterrupt = (): void => {
+    if (jobId === undefined) return;
+    ctx.out.line(`cancelling job ${jobId} (Ctrl-C again to stop watching; the job then continues on the server)`);
+    void cancelJobQuietly(ctx.client, jobId);
+  };
+  ctx.interrupted.addEventListener('abort', onInterrupt, { once: true });
+  try {
+    for await (const e of events) {
+      display.show(e);
+      if (e.type === 'snapshot') {
+        jobId = e.jobId;
+        if (detach) {
+          ctx.out.line(`job ${jobId} started; follow it with: bledfu jobs watch ${jobId}`);
+          return EXIT.ok;
+        }
+        if (ctx.interrupted.aborted) onInterrupt();
+      }
+      if (e.type === 'finished' && e.result.success) return EXIT.ok;
+    }
+    return EXIT.ok;
+  } catch (e) {
+    display.stop();
+    if (ctx.forced.aborted && jobId !== undefined) ctx.out.line(`stopped watching; job ${jobId} continues on the server`);
+    return ctx.out.error(decodeError(e));
+  } finally {
+    display.stop();
+    ctx.interrupted.removeEventListener('abort', onInterrupt);
+  }
+}
+
+/** Cancels a job, ignoring failures: the watch stream reports how the job ended anyway. */
+async function cancelJobQuietly(client: BledfuClient, jobId: string): Promise<void> {
+  try {
+    await client.cancelJob({ jobId });
+  } catch {
+    // the job may have ended meanwhile
+  }
+}

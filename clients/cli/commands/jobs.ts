@@ -1,0 +1,43 @@
+/** `bledfu jobs list|cancel` (watch lives with dfu). */
+import { Job, jobStateName, type Job as JobMessage } from '../../ts/index.js';
+import type { CliContext } from '../context.js';
+import { EXIT, type ExitCode } from '../exitCodes.js';
+import { formatBytes } from '../format.js';
+
+function targetText(job: JobMessage): string {
+  const s = job.target?.selector;
+  switch (s?.$case) {
+    case 'address':
+      return s.address.value;
+    case 'name':
+      return `name=${s.name}`;
+    case undefined:
+      return '?';
+  }
+}
+
+function summary(job: JobMessage): string {
+  const p = job.progress;
+  const progress = p === undefined ? '' : ` ${formatBytes(p.totalBytesSent)}/${formatBytes(p.totalBytesTotal)}`;
+  const err = job.result?.error === undefined ? '' : ` ${job.result.error.reason}: ${job.result.error.message}`;
+  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${progress}${err}`;
+}
+
+export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean }): Promise<ExitCode> {
+  const { jobs } = await ctx.client.listJobs({ activeOnly: flags.active === true }, { signal: ctx.forced });
+  for (const job of jobs) {
+    ctx.out.line(summary(job));
+    ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+  }
+  if (jobs.length === 0) ctx.out.line('no jobs');
+  return EXIT.ok;
+}
+
+export async function cancelJobCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
+  const { job } = await ctx.client.cancelJob({ jobId }, { signal: ctx.forced });
+  if (job !== undefined) {
+    ctx.out.line(`cancel requested: ${summary(job)}`);
+    ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+  }
+  return EXIT.ok;
+}

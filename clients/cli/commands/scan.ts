@@ -1,0 +1,58 @@
+/** `bledfu scan` */
+import { Advertisement, decodeError, type ScanFilter } from '../../ts/index.js';
+import { parseNumber, type CliContext } from '../context.js';
+import { EXIT, type ExitCode } from '../exitCodes.js';
+import { durationFromSeconds } from '../format.js';
+
+export interface ScanFlags {
+  readonly name?: string;
+  readonly prefix?: string;
+  readonly address?: string;
+  readonly service?: string;
+  readonly minRssi?: string;
+  readonly duration: string;
+  readonly dfuOnly?: boolean;
+  readonly active?: boolean;
+  readonly duplicates?: boolean;
+  readonly adapter?: string;
+}
+
+export async function scanCommand(ctx: CliContext, flags: ScanFlags): Promise<ExitCode> {
+  const seconds = parseNumber('--duration', flags.duration, 0, 86_400) ?? 10;
+  const minRssi = parseNumber('--min-rssi', flags.minRssi, -127, 20);
+  const filter: ScanFilter = {
+    name: flags.name ?? '',
+    namePrefix: flags.prefix ?? '',
+    address: flags.address ?? '',
+    serviceUuid: flags.service ?? '',
+    minRssi,
+    dfuBootloaderOnly: flags.dfuOnly === true,
+  };
+  // Ctrl-C ends a scan normally: it is how an open-ended scan is meant to stop.
+  const stream = ctx.client.scan(
+    {
+      adapterId: flags.adapter ?? '',
+      filter,
+      duration: seconds === 0 ? undefined : durationFromSeconds(seconds),
+      allowDuplicates: flags.duplicates === true,
+      active: flags.active === true,
+    },
+    { signal: ctx.interrupted },
+  );
+  let count = 0;
+  try {
+    for await (const { advertisement: ad } of stream) {
+      if (ad === undefined) continue;
+      count++;
+      const tags = [ad.dfuBootloader ? 'DFU' : '', ad.connectable ? '' : 'non-connectable'].filter(Boolean).join(',');
+      ctx.out.line(
+        `${ad.address?.value ?? '?'}  ${String(ad.rssi).padStart(4)} dBm  ${ad.name || '(no name)'}${tags === '' ? '' : `  [${tags}]`}${ad.serviceUuids.length > 0 ? `  ${ad.serviceUuids.join(' ')}` : ''}`,
+      );
+      ctx.out.record({ type: 'advertisement', advertisement: Advertisement.toJSON(ad) });
+    }
+  } catch (e) {
+    if (!ctx.interrupted.aborted) return ctx.out.error(decodeError(e));
+  }
+  ctx.out.line(`${count} device(s)`);
+  return EXIT.ok;
+}

@@ -1,0 +1,51 @@
+/** What every command receives: the client, the output, and the user's interrupts. */
+import { Status, type BledfuClient, type DecodedError, type Target } from '../ts/index.js';
+import { AddressType } from '../ts/index.js';
+import type { Output } from './output.js';
+
+export interface CliContext {
+  readonly client: BledfuClient;
+  readonly out: Output;
+  /** Aborted on the first Ctrl-C: commands stop gracefully (a DFU is cancelled and awaited). */
+  readonly interrupted: AbortSignal;
+  /** Aborted on the second Ctrl-C: stop waiting at once. */
+  readonly forced: AbortSignal;
+  readonly readFile: (path: string) => Promise<Uint8Array>;
+}
+
+/** A mistake in the command line, reported like a server INVALID_ARGUMENT (exit code 2). */
+export function usageError(message: string, remedy?: string): DecodedError {
+  return {
+    code: 'USAGE',
+    grpcCode: Status.INVALID_ARGUMENT,
+    grpcCodeName: 'INVALID_ARGUMENT',
+    message,
+    ...(remedy === undefined ? {} : { remedy }),
+    metadata: {},
+  };
+}
+
+export class UsageError extends Error {
+  readonly decoded: DecodedError;
+  constructor(message: string, remedy?: string) {
+    super(message);
+    this.decoded = usageError(message, remedy);
+  }
+}
+
+export function targetFrom(opts: { address?: string; name?: string }): Target {
+  if ((opts.address === undefined) === (opts.name === undefined)) {
+    throw new UsageError('give exactly one of --address or --name');
+  }
+  if (opts.address !== undefined) {
+    return { selector: { $case: 'address', address: { value: opts.address, type: AddressType.ADDRESS_TYPE_UNSPECIFIED } } };
+  }
+  return { selector: { $case: 'name', name: opts.name as string } };
+}
+
+export function parseNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag} must be a number from ${min} to ${max}, got "${text}"`);
+  return n;
+}

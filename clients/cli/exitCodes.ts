@@ -1,0 +1,40 @@
+/**
+ * Exit codes by failure kind, so scripts can react without parsing text. Derived from the gRPC
+ * status (which the server derives from its stable error code), so the table stays small and
+ * holds for codes added later. Documented in README.md; keep both in step.
+ */
+import { Status, type DecodedError } from '../ts/index.js';
+
+export const EXIT = {
+  ok: 0,
+  other: 1,
+  usage: 2,
+  notFound: 3,
+  deviceRejected: 4,
+  linkOrAdapter: 5,
+  cancelled: 6,
+  serverUnreachable: 7,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export function exitCodeFor(error: DecodedError): ExitCode {
+  if (error.code === 'SERVER_UNREACHABLE') return EXIT.serverUnreachable;
+  switch (error.grpcCode) {
+    case Status.INVALID_ARGUMENT:
+      return EXIT.usage;
+    case Status.NOT_FOUND:
+      return EXIT.notFound;
+    case Status.FAILED_PRECONDITION:
+    case Status.DATA_LOSS:
+      return EXIT.deviceRejected;
+    case Status.UNAVAILABLE:
+    case Status.RESOURCE_EXHAUSTED:
+    case Status.DEADLINE_EXCEEDED:
+      return EXIT.linkOrAdapter;
+    case Status.CANCELLED:
+      return EXIT.cancelled;
+    default:
+      return EXIT.other;
+  }
+}

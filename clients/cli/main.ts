@@ -1,0 +1,27 @@
+/** The `bledfu` process: binds runCli to argv, stdio, the environment and Ctrl-C. */
+import { readFile } from 'node:fs/promises';
+import { runCli } from './program.js';
+
+const interrupted = new AbortController();
+const forced = new AbortController();
+process.on('SIGINT', () => {
+  if (!interrupted.signal.aborted) interrupted.abort();
+  else if (!forced.signal.aborted) forced.abort();
+  else process.exit(130);
+});
+
+runCli(process.argv.slice(2), {
+  io: { stdout: process.stdout, stderr: process.stderr },
+  env: process.env,
+  readFile: async (path) => readFile(path),
+  interrupted: interrupted.signal,
+  forced: forced.signal,
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`bledfu: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,140 @@
+/**
+ * The bledfu command line, as a function of argv, streams and environment so it can be tested
+ * in-process; main.ts binds it to the real process.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { createBledfuClient, decodeError, DEFAULT_SERVER, type BledfuClient } from '../ts/index.js';
+import { adaptersCommand } from './commands/adapters.js';
+import { connectCommand, type ConnectFlags } from './commands/connect.js';
+import { dfuCommand, watchCommand, type DfuFlags } from './commands/dfu.js';
+import { cancelJobCommand, listJobsCommand } from './commands/jobs.js';
+import { scanCommand, type ScanFlags } from './commands/scan.js';
+import { UsageError, type CliContext } from './context.js';
+import { EXIT, type ExitCode } from './exitCodes.js';
+import { Output, type Io } from './output.js';
+
+export interface CliEnvironment {
+  readonly io: Io;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly readFile: (path: string) => Promise<Uint8Array>;
+  readonly interrupted: AbortSignal;
+  readonly forced: AbortSignal;
+}
+
+interface GlobalFlags {
+  readonly server: string;
+  readonly json?: boolean;
+}
+
+export async function runCli(argv: readonly string[], environment: CliEnvironment): Promise<ExitCode> {
+  let exitCode: ExitCode = EXIT.ok;
+  let client: BledfuClient | undefined;
+  const program = new Command('bledfu');
+
+  /** Wraps a command: builds the context, maps any failure to an exit code. */
+  const run =
+    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<ExitCode>) =>
+    async (...args: A): Promise<void> => {
+      const flags = program.opts<GlobalFlags>();
+      const out = new Output(environment.io, flags.json === true);
+      try {
+        client = createBledfuClient(flags.server);
+        exitCode = await fn(
+          { client, out, interrupted: environment.interrupted, forced: environment.forced, readFile: environment.readFile },
+          ...args,
+        );
+      } catch (e) {
+        exitCode = out.error(e instanceof UsageError ? e.decoded : decodeError(e));
+      }
+    };
+
+  program
+    .description('Firmware-update Nordic nRF5 devices over Bluetooth LE through a bledfu server')
+    .addOption(
+      new Option('--server <host:port>', 'bledfu server address (env BLEDFU_SERVER)').default(
+        environment.env['BLEDFU_SERVER'] ?? DEFAULT_SERVER,
+      ),
+    )
+    .option('--json', 'print NDJSON records (one JSON object per line) instead of text')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => environment.io.stdout.write(s),
+      writeErr: (s) => environment.io.stderr.write(s),
+    })
+    .showHelpAfterError();
+
+  program.command('adapters').description('list the server\'s Bluetooth adapters').action(run((ctx) => adaptersCommand(ctx)));
+
+  program
+    .command('scan')
+    .description('list advertising devices')
+    .option('--name <name>', 'exact advertised name')
+    .option('--prefix <prefix>', 'advertised name prefix')
+    .option('--address <address>', 'device address AA:BB:CC:DD:EE:FF')
+    .option('--service <uuid>', 'advertised service UUID (16-bit "FE59" or 128-bit)')
+    .option('--min-rssi <dBm>', 'minimum signal strength')
+    .option('--duration <seconds>', 'how long to scan; 0 = until Ctrl-C', '10')
+    .option('--dfu-only', 'only DFU bootloaders')
+    .option('--active', 'send scan requests (to see names in scan responses)')
+    .option('--duplicates', 'report every advertisement, not one per device')
+    .option('--adapter <id>', 'adapter to use (default: the first ready one)')
+    .action(run((ctx, flags: ScanFlags) => scanCommand(ctx, flags)));
+
+  program
+    .command('connect')
+    .description('connect to a device and show its GATT layout; Ctrl-C disconnects')
+    .option('--address <address>', 'device address')
+    .option('--name <name>', 'exact advertised name')
+    .option('--adapter <id>', 'adapter to use')
+    .option('--mtu <bytes>', 'ATT MTU to request')
+    .option('--scan-timeout <seconds>', 'how long to look for the device')
+    .option('--once', 'disconnect right after showing the layout')
+    .action(run((ctx, flags: ConnectFlags) => connectCommand(ctx, flags)));
+
+  program
+    .command('dfu')
+    .description('update a device with an nrfutil package (.zip)')
+    .argument('<package>', 'nrfutil DFU package (.zip)')
+    .option('--address <address>', 'device address (the bootloader\'s address + 1 is handled by the server)')
+    .option('--name <name>', 'exact advertised name')
+    .option('--adapter <id>', 'adapter to use')
+    .option('--prn <n>', 'packet receipt notification interval (0 = none)')
+    .option('--mtu <bytes>', 'ATT MTU to request (default 247)')
+    .option('--retries <n>', 'attempts per object and reconnects after a link loss (default 3)')
+    .addOption(new Option('--buttonless <mode>', 'how to enter the bootloader').choices(['auto', 'required', 'off']))
+    .option('--scan-timeout <seconds>', 'how long to look for the device and its bootloader (default 10)')
+    .option('--no-resume', 'start from scratch even if the device could resume')
+    .option('--upload', 'upload the package first (UploadPackage), then start by id')
+    .option('--detach', 'print the job id and exit once the job has started')
+    .action(run((ctx, file: string, flags: DfuFlags) => dfuCommand(ctx, file, flags)));
+
+  const jobs = program.command('jobs').description('DFU jobs on the server');
+  jobs
+    .command('list')
+    .description('list jobs')
+    .option('--active', 'only jobs that have not ended')
+    .action(run((ctx, flags: { active?: boolean }) => listJobsCommand(ctx, flags)));
+  jobs
+    .command('watch')
+    .description('follow a job until it ends')
+    .argument('<id>', 'job id')
+    .action(run((ctx, id: string) => watchCommand(ctx, id)));
+  jobs
+    .command('cancel')
+    .description('cancel a job (the device is left able to resume)')
+    .argument('<id>', 'job id')
+    .action(run((ctx, id: string) => cancelJobCommand(ctx, id)));
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are successful exits; everything else is a command-line mistake.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw e;
+  } finally {
+    client?.close();
+  }
+  return exitCode;
+}
