@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { BledfuError } from '../../server/common/errors.js';
+import { fakePackageBytes, progress } from '../helpers/fake-adapter-runner.js';
+import { DEVICE, startHarness, type Harness } from '../helpers/rpc-harness.js';
+
+const BIN = fileURLToPath(new URL('../../bin/bledfu.js', import.meta.url));
+
+interface CliRun {
+  readonly code: number | null;
+  readonly records: Record<string, unknown>[];
+  readonly stderr: string;
+}
+
+/** Spawns the real CLI launcher; resolves when the process has exited. */
+function cli(args: readonly string[]): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BLEDFU_SERVER: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      try {
+        const records = stdout
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        resolve({ code, records, stderr });
+      } catch (e) {
+        reject(new Error(`stdout is not NDJSON: ${stdout}\n${String(e)}`));
+      }
+    });
+  });
+}
+
+describe('bledfu CLI (spawned) against a real server', () => {
+  let h: Harness;
+  let dir: string;
+  let pkgFile: string;
+  let badFile: string;
+  before(async () => {
+    h = await startHarness();
+    dir = await mkdtemp(join(tmpdir(), 'bledfu-cli-'));
+    pkgFile = join(dir, 'app.zip');
+    badFile = join(dir, 'bad.zip');
+    await writeFile(pkgFile, fakePackageBytes(2048));
+    await writeFile(badFile, 'not a zip');
+  });
+  after(async () => {
+    await h.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs a DFU with --json: NDJSON events ending in finished, exit 0', async () => {
+    const n = h.runner.calls.length;
+    const running = cli(['--server', h.address, '--json', 'dfu', pkgFile, '--address', DEVICE.value, '--prn', '12']);
+    const run = await h.runner.call(n);
+    assert.equal(run.options.prn, 12);
+    run.emit({ kind: 'phase', phase: 'transferring', detail: 'sending' });
+    run.emit(progress(1000, 1000));
+    run.succeed();
+    const r = await running;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.records[0]?.['type'], 'snapshot');
+    const last = r.records.at(-1);
+    assert.equal(last?.['type'], 'finished');
+    assert.equal(last?.['success'], true);
+  });
+
+  it('exits 4 with the error record and remedy when the device rejects the update', async () => {
+    const n = h.runner.calls.length;
+    const running = cli(['--server', h.address, '--json', 'dfu', pkgFile, '--address', DEVICE.value, '--upload']);
+    (await h.runner.call(n)).fail(
+      new BledfuError('DFU_REMOTE_ERROR', 'init packet rejected', {
+        layer: 'dfu',
+        remedy: 'use a package signed with the bootloader\'s key',
+        facts: { dfuResult: 11, dfuResultName: 'EXT_ERROR', dfuExtended: 3, dfuExtendedName: 'UNKNOWN_COMMAND' },
+      }),
+    );
+    const r = await running;
+    assert.equal(r.code, 4, r.stderr);
+    assert.equal(r.records[0]?.['type'], 'uploaded');
+    const kinds = r.records.map((x) => x['type']);
+    assert.ok(kinds.includes('finished'));
+    const error = r.records.at(-1);
+    assert.equal(error?.['type'], 'error');
+    assert.equal(error?.['code'], 'DFU_REMOTE_ERROR');
+    assert.equal(error?.['remedy'], 'use a package signed with the bootloader\'s key');
+    assert.equal(error?.['dfuExtendedName'], 'UNKNOWN_COMMAND');
+    assert.equal(error?.['exitCode'], 4);
+  });
+
+  it('exits 2 for an invalid package and 2 for a command-line mistake', async () => {
+    const calls = h.runner.calls.length;
+    const bad = await cli(['--server', h.address, '--json', 'dfu', badFile, '--address', DEVICE.value]);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.records.at(-1)?.['code'], 'PACKAGE_INVALID');
+    assert.equal(h.runner.calls.length, calls);
+    const usage = await cli(['--server', h.address, '--json', 'dfu', pkgFile]);
+    assert.equal(usage.code, 2);
+    assert.equal(usage.records.at(-1)?.['code'], 'USAGE');
+  });
+
+  it('exits 3 for an unknown job and 5 when the device cannot be reached (link problem)', async () => {
+    const watch = await cli(['--server', h.address, '--json', 'jobs', 'watch', 'no-such-job']);
+    assert.equal(watch.code, 3);
+    assert.equal(watch.records.at(-1)?.['code'], 'JOB_NOT_FOUND');
+
+    const n = h.runner.calls.length;
+    const running = cli(['--server', h.address, '--json', 'dfu', pkgFile, '--name', 'DfuTarg']);
+    (await h.runner.call(n)).fail(new BledfuError('LINK_LOST', 'link lost (0x08)', { layer: 'ble', facts: { hciStatus: 8 } }));
+    const r = await running;
+    assert.equal(r.code, 5);
+    assert.equal(r.records.at(-1)?.['hciStatus'], 8);
+  });
+
+  it('exits 6 when the job is cancelled', async () => {
+    const n = h.runner.calls.length;
+    const running = cli(['--server', h.address, '--json', 'dfu', pkgFile, '--address', DEVICE.value]);
+    const run = await h.runner.call(n);
+    const jobId = h.app.jobs.list({ activeOnly: true })[0]?.id;
+    assert.ok(jobId !== undefined);
+    const cancel = await cli(['--server', h.address, '--json', 'jobs', 'cancel', jobId]);
+    assert.equal(cancel.code, 0);
+    assert.equal(run.context.signal.aborted, true);
+    const r = await running;
+    assert.equal(r.code, 6);
+    assert.equal(r.records.at(-1)?.['code'], 'CANCELLED');
+  });
+
+  it('lists adapters and jobs, and exits 7 when no server answers', async () => {
+    const adapters = await cli(['--server', h.address, '--json', 'adapters']);
+    assert.equal(adapters.code, 0);
+    assert.equal((adapters.records[0]?.['adapter'] as Record<string, unknown>)['id'], 'fake0');
+    const jobs = await cli(['--server', h.address, '--json', 'jobs', 'list']);
+    assert.equal(jobs.code, 0);
+    assert.ok(jobs.records.length >= 4);
+    const down = await cli(['--server', '127.0.0.1:1', '--json', 'adapters']);
+    assert.equal(down.code, 7);
+    assert.equal(down.records.at(-1)?.['code'], 'SERVER_UNREACHABLE');
+  });
+});
