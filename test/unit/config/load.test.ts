@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { hasCode } from '../../../server/common/errors.js';
+import { loadConfig, type ConfigSources } from '../../../server/config/load.js';
+import { DEFAULT_CONFIG, envName, flagName, SETTINGS, type SettingName } from '../../../server/config/settings.js';
+
+const sources = (over: Partial<ConfigSources> = {}): ConfigSources => ({
+  argv: [],
+  env: {},
+  readFile: () => {
+    throw new Error('no file expected');
+  },
+  ...over,
+});
+
+function load(over: Partial<ConfigSources> = {}) {
+  const r = loadConfig(sources(over));
+  assert.equal(r.kind, 'config');
+  return r.kind === 'config' ? r.config : DEFAULT_CONFIG;
+}
+
+describe('config', () => {
+  it('defaults to loopback, the simulator and a 64 MiB request limit, frozen', () => {
+    const c = load();
+    assert.equal(c.listen, '127.0.0.1:50051');
+    assert.deepEqual(c.adapters, ['sim:']);
+    assert.equal(c.maxRequestBytes, 64 * 1024 * 1024);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('derives flag and env names from the table', () => {
+    assert.equal(flagName('maxRequestBytes'), '--max-request-bytes');
+    assert.equal(envName('maxRequestBytes'), 'BLEDFU_MAX_REQUEST_BYTES');
+    for (const name of Object.keys(SETTINGS) as SettingName[]) assert.ok(SETTINGS[name].description.length > 10, name);
+  });
+
+  it('applies file < env < flags', () => {
+    const c = load({
+      argv: ['--config', 'conf.json', '--log-level=debug', '--adapters', 'sim:,hci:/dev/ttyACM0?baud=1000000'],
+      env: { BLEDFU_LOG_LEVEL: 'warn', BLEDFU_MAX_CONCURRENT_DFUS: '2', BLEDFU_MAX_REQUEST_BYTES: '8M' },
+      readFile: (p) => {
+        assert.equal(p, 'conf.json');
+        return JSON.stringify({ logLevel: 'error', jobRetention: 5, maxConcurrentDfus: 7, listen: '0.0.0.0:6000' });
+      },
+    });
+    assert.equal(c.logLevel, 'debug');
+    assert.equal(c.maxConcurrentDfus, 2);
+    assert.equal(c.jobRetention, 5);
+    assert.equal(c.listen, '0.0.0.0:6000');
+    assert.equal(c.maxRequestBytes, 8 * 1024 * 1024);
+    assert.deepEqual(c.adapters, ['sim:', 'hci:/dev/ttyACM0?baud=1000000']);
+  });
+
+  it('rejects unknown options, unknown file keys and bad values with INVALID_ARGUMENT', () => {
+    const bad = (over: Partial<ConfigSources>): void =>
+      assert.throws(() => loadConfig(sources(over)), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && e.layer === 'config');
+    bad({ argv: ['--nope', '1'] });
+    bad({ argv: ['--max-concurrent-dfus', '0'] });
+    bad({ argv: ['--log-level', 'loud'] });
+    bad({ env: { BLEDFU_MAX_REQUEST_BYTES: 'lots' } });
+    bad({ argv: ['--listen'] });
+    bad({ env: { BLEDFU_CONFIG: 'c.json' }, readFile: () => '{"colour":"blue"}' });
+    bad({ env: { BLEDFU_CONFIG: 'c.json' }, readFile: () => 'not json' });
+  });
+
+  it('--help returns the settings table with every flag, env name and default', () => {
+    const r = loadConfig(sources({ argv: ['--help'] }));
+    assert.equal(r.kind, 'help');
+    if (r.kind !== 'help') return;
+    for (const name of Object.keys(SETTINGS) as SettingName[]) {
+      assert.ok(r.text.includes(flagName(name)), name);
+      assert.ok(r.text.includes(envName(name)), name);
+    }
+    assert.ok(r.text.includes('127.0.0.1:50051'));
+  });
+});
