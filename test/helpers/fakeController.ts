@@ -40,6 +40,8 @@ export interface FakeControllerOptions {
   readonly leFeatures?: bigint;
   /** Answers ATT requests from the host (per handle); undefined = no answer. */
   readonly att?: (pdu: AttPdu, handle: number) => AttPdu | undefined;
+  /** Report each ACL packet transmitted at once (Number Of Completed Packets). Default true. */
+  readonly completeAcl?: boolean;
 }
 
 const DEFAULT_RETURNS: Partial<{ [K in HciCommandName]: CommandReturn<K> }> = {
@@ -174,6 +176,10 @@ export class FakeController {
     const status = reply.kind === 'status' ? reply.status : 0;
     const value = reply.kind === 'ok' ? (reply.value ?? this.#defaultReturn(command.name)) : undefined;
     await this.completeCommand(command.name, status, status === 0 ? value : undefined, reply.credits ?? 1);
+    // Like a real controller: the link goes down after a successful Disconnect.
+    if (command.name === 'disconnect' && status === 0) {
+      await this.sendEvent({ kind: 'disconnectionComplete', status: 0, handle: command.params.handle, reason: 0x16 });
+    }
   }
 
   #defaultReturn(name: HciCommandName): unknown {
@@ -202,6 +208,9 @@ export class FakeController {
     for (const w of this.#aclWaiters.splice(0)) {
       if (w.match(packet)) w.resolve(packet);
       else this.#aclWaiters.push(w);
+    }
+    if (this.#options.completeAcl ?? true) {
+      await this.sendEvent({ kind: 'numberOfCompletedPackets', entries: [{ handle: packet.handle, count: 1 }] });
     }
     const att = this.#options.att;
     if (att === undefined || packet.pb !== ACL_PB.firstNonFlushable) return;

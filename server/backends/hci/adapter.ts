@@ -11,9 +11,9 @@ import { ATT_ERROR } from '../../host/att/errors.js';
 import { GapCentral, type GapLink } from '../../host/gap/central.js';
 import { GattClient } from '../../host/gatt/client.js';
 import { EVENT_MASK_BITS, hasBit, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
-import { HciHost } from '../../host/hci/controller.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, HciHost } from '../../host/hci/controller.js';
 import { HCI_STATUS } from '../../host/hci/errors.js';
-import type { Timers } from '../../host/hci/timers.js';
+import { realTimers, type Timers } from '../../host/hci/timers.js';
 import { L2capLink } from '../../host/l2cap/link.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import { failLinkStack, HciConnection, type LinkStack } from './connection.js';
@@ -271,6 +271,16 @@ class HciAdapter implements Adapter {
     }
   }
 
+  /** Closing must finish even if the controller never reports the link down. */
+  #bounded(work: Promise<void>): Promise<void> {
+    const timers = this.#options.timers ?? realTimers;
+    let timer: unknown;
+    const limit = new Promise<void>((resolve) => {
+      timer = timers.setTimeout(resolve, this.#options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    });
+    return Promise.race([work, limit]).finally(() => timers.clearTimeout(timer));
+  }
+
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     const wasUsable = this.#state === 'ready';
@@ -278,7 +288,7 @@ class HciAdapter implements Adapter {
     if (wasUsable) {
       await Promise.all(
         [...this.#stacks.values()].map((s) =>
-          this.#gap.disconnect(s.link.handle, HCI_STATUS.remoteUserTerminated).catch((e: unknown) => {
+          this.#bounded(this.#gap.disconnect(s.link.handle, HCI_STATUS.remoteUserTerminated)).catch((e: unknown) => {
             this.#log.debug({ err: isBledfuError(e) ? e.message : e }, 'disconnect on close failed');
           }),
         ),

@@ -9,7 +9,7 @@ import { FakeController } from '../../../helpers/fakeController.js';
 import { ManualTimers, settle } from '../../../helpers/manualTimers.js';
 
 function setup(timers = new ManualTimers()): { fake: FakeController; hci: HciHost; timers: ManualTimers } {
-  const fake = new FakeController();
+  const fake = new FakeController({ completeAcl: false });
   const hci = new HciHost(fake.host, { logger: silentLogger(), commandTimeoutMs: 1000, timers });
   hci.start();
   return { fake, hci, timers };
