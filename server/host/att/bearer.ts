@@ -7,8 +7,7 @@
 import { abortReason, BledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { realTimers, type Timers } from '../hci/timers.js';
-import { ATT_ERROR } from './errors.js';
-import { attError, attTimeout } from './errors.js';
+import { ATT_ERROR, attError, attTimeout } from './errors.js';
 import {
   ATT_DEFAULT_MTU,
   ATT_OP_LABELS,
@@ -80,7 +79,7 @@ export class AttBearer {
   readonly #localMtu: number;
   readonly #onTimeout: ((error: BledfuError) => void) | undefined;
   readonly #queue: Queued[] = [];
-  #outstanding: { readonly item: Queued; readonly timer: unknown; settled: boolean } | undefined;
+  #outstanding: { readonly item: Queued; readonly timer: unknown } | undefined;
   #mtu = ATT_DEFAULT_MTU;
   #failure: BledfuError | undefined;
   #valueHandler: ValueHandler | undefined;
@@ -264,7 +263,7 @@ export class AttBearer {
       this.fail(error);
       this.#onTimeout?.(error);
     }, this.#timeoutMs);
-    this.#outstanding = { item, timer, settled: false };
+    this.#outstanding = { item, timer };
     this.#channel.send(encodeAttPdu(item.request)).catch((e: unknown) => {
       if (this.#outstanding?.item !== item) return;
       this.#complete(() => item.reject(e));
