@@ -34,10 +34,7 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
 
   return {
     listAdapters: () => unary('ListAdapters', () => listAdapters(deps)),
-    scan: (request, context) =>
-      streaming('Scan', context, async function* () {
-        for await (const r of scan(deps, request, context.signal)) yield r;
-      }),
+    scan: (request, context) => streaming('Scan', context, () => scan(deps, request, context.signal)),
     connect: (request, context) => streaming('Connect', context, () => connect(deps, request, context.signal)),
     uploadPackage: (requests) => unary('UploadPackage', () => uploadPackage(deps, requests)),
     startDfu: (request, context) =>
