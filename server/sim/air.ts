@@ -182,6 +182,7 @@ export class AirLink {
         this.#wake();
       },
       vanish: () => this.peripheralVanished(),
+      lose: () => this.lose(),
     };
   }
 

@@ -41,6 +41,11 @@ export interface PeripheralLink {
    * notices only by supervision timeout.
    */
   vanish(): void;
+  /**
+   * Fault injection: the radio path breaks while both chips keep running; each side notices by
+   * supervision timeout (a real controller's peripheral role can only approximate this).
+   */
+  lose(): void;
 }
 
 /** What the device does with a link. */

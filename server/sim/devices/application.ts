@@ -1,0 +1,170 @@
+/**
+ * The nRF5 SDK buttonless example application (ble_app_buttonless_dfu, without bonds): advertises
+ * its name with FE59, exposes GAP, GATT, Device Information (with a Firmware Revision String that
+ * identifies the running image) and the buttonless DFU characteristic 8EC90003 (spec §1.2, §4.1).
+ */
+import { AD_FLAGS, AD_TYPES, encodeAdStructures } from '../../ble/advertising.js';
+import type { DeviceAddress } from '../../ble/address.js';
+import { CharProps } from '../../ble/types.js';
+import { UUIDS, uuidToBytes } from '../../ble/uuid.js';
+import { ATT_ERROR } from '../../host/att/errors.js';
+import type { AdvertisingParams } from '../peripheral.js';
+import type { InstalledImage } from './chip.js';
+import type { Firmware, LinkSession } from './firmware.js';
+import { GattDatabase, type MtuPolicy } from './gattServer.js';
+
+/** The identity string of an application image: "app v<fw_version> <first 8 hex of its SHA-256>". */
+export function firmwareRevisionOf(image: InstalledImage): string {
+  return `app v${image.fwVersion ?? 0} ${image.sha256.slice(0, 8)}`;
+}
+
+export const BUTTONLESS = {
+  enterBootloader: 0x01,
+  setName: 0x02,
+  response: 0x20,
+} as const satisfies Record<string, number>;
+
+export const BUTTONLESS_RESULT = {
+  success: 0x01,
+  opCodeNotSupported: 0x02,
+  operationFailed: 0x04,
+  invalidAdvName: 0x05,
+} as const satisfies Record<string, number>;
+
+export interface ApplicationHooks {
+  readonly address: DeviceAddress;
+  readonly name: string;
+  readonly advertisingIntervalMs: number;
+  readonly image: InstalledImage;
+  /** Buttonless 0x02 stores the bootloader's advertising name. */
+  setBootloaderName(name: string): void;
+  /** Runs soon: lets the write response go out before the indication. */
+  defer(fn: () => void): void;
+  /** Disconnect done: reset into the bootloader. */
+  enterBootloader(): void;
+}
+
+const textBytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+export class Application implements Firmware {
+  readonly mode = 'application' as const;
+  readonly database: GattDatabase;
+  /** NRF_SDH_BLE_GATT_MAX_MTU_SIZE = 247 in the example. */
+  readonly mtuPolicy: MtuPolicy = (client) => Math.min(247, Math.max(23, client));
+  readonly #hooks: ApplicationHooks;
+  readonly #advData: Uint8Array;
+  readonly #scanResponse: Uint8Array;
+  #connected = false;
+  #enteringBootloader: LinkSession | undefined;
+  readonly firmwareRevision: string;
+
+  constructor(hooks: ApplicationHooks) {
+    this.#hooks = hooks;
+    this.firmwareRevision = firmwareRevisionOf(hooks.image);
+    this.#advData = encodeAdStructures([
+      { type: AD_TYPES.flags, data: Uint8Array.of(AD_FLAGS.leGeneralDiscoverable | AD_FLAGS.brEdrNotSupported) },
+      { type: AD_TYPES.completeUuid16, data: uuidToBytes(UUIDS.secureDfuService) },
+      { type: AD_TYPES.completeLocalName, data: textBytes(hooks.name) },
+    ]);
+    this.#scanResponse = encodeAdStructures([{ type: AD_TYPES.txPowerLevel, data: Uint8Array.of(0) }]);
+    let session: LinkSession | undefined;
+    const bind = (s: LinkSession): void => {
+      session = s;
+    };
+    this.#bindSession = bind;
+    this.database = new GattDatabase([
+      {
+        uuid: UUIDS.genericAccessService,
+        characteristics: [
+          { uuid: UUIDS.deviceName, properties: CharProps.read, read: () => textBytes(hooks.name) },
+          { uuid: '2A01', properties: CharProps.read, read: () => Uint8Array.of(0, 0) },
+        ],
+      },
+      { uuid: UUIDS.genericAttributeService, characteristics: [{ uuid: UUIDS.serviceChanged, properties: CharProps.indicate }] },
+      {
+        uuid: UUIDS.deviceInformationService,
+        characteristics: [
+          { uuid: '2A29', properties: CharProps.read, read: () => textBytes('Nordic Semiconductor (simulated)') },
+          { uuid: '2A24', properties: CharProps.read, read: () => textBytes('nRF52840 (bledfu simulator)') },
+          { uuid: UUIDS.firmwareRevision, properties: CharProps.read, read: () => textBytes(this.firmwareRevision) },
+        ],
+      },
+      {
+        uuid: UUIDS.secureDfuService,
+        characteristics: [
+          {
+            uuid: UUIDS.buttonlessWithoutBonds,
+            properties: CharProps.write | CharProps.indicate,
+            write: (value, ctx) => {
+              // Authorized only with indications enabled (notifications are not enough).
+              if ((ctx.cccd & 0x0002) === 0) return ATT_ERROR.cccdImproperlyConfigured;
+              const s = session;
+              if (s !== undefined) hooks.defer(() => this.#buttonless(s, value));
+              return undefined;
+            },
+          },
+        ],
+      },
+    ]);
+  }
+
+  readonly #bindSession: (s: LinkSession) => void;
+
+  advertising(): AdvertisingParams | undefined {
+    if (this.#connected) return undefined;
+    return {
+      address: this.#hooks.address,
+      intervalMs: this.#hooks.advertisingIntervalMs,
+      data: this.#advData,
+      scanResponse: this.#scanResponse,
+      connectable: true,
+    };
+  }
+
+  onConnected(session: LinkSession): void {
+    this.#connected = true;
+    this.#bindSession(session);
+  }
+
+  onDisconnected(session: LinkSession): void {
+    this.#connected = false;
+    if (this.#enteringBootloader === session) {
+      this.#enteringBootloader = undefined;
+      this.#hooks.enterBootloader();
+    }
+  }
+
+  stop(): void {
+    this.#connected = false;
+  }
+
+  #buttonless(session: LinkSession, value: Uint8Array): void {
+    const handle = this.database.handlesOf(UUIDS.buttonlessWithoutBonds)?.value;
+    if (handle === undefined) return;
+    const op = value[0] ?? 0;
+    const respond = (result: number, onConfirmed?: () => void): void => {
+      session.gatt.indicate(handle, Uint8Array.of(BUTTONLESS.response, op, result), onConfirmed);
+    };
+    switch (op) {
+      case BUTTONLESS.setName: {
+        const len = value[1] ?? 0;
+        if (len < 1 || len > 20 || value.length < 2 + len) {
+          respond(BUTTONLESS_RESULT.invalidAdvName);
+          return;
+        }
+        this.#hooks.setBootloaderName(new TextDecoder().decode(value.subarray(2, 2 + len)));
+        respond(BUTTONLESS_RESULT.success);
+        return;
+      }
+      case BUTTONLESS.enterBootloader:
+        // The example disconnects all links once the host confirmed, then resets.
+        respond(BUTTONLESS_RESULT.success, () => {
+          this.#enteringBootloader = session;
+          session.link.disconnect(0x13);
+        });
+        return;
+      default:
+        respond(BUTTONLESS_RESULT.opCodeNotSupported);
+    }
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * One simulated nRF52840 board: the chip (flash + settings that survive resets) and the firmware
+ * running on it, the application or the bootloader. It is a SimPeripheral, so the same object can
+ * sit on the simulated air or behind any other radio that implements peripheral.ts.
+ *
+ * L2CAP endpoint per link: ATT on CID 4 to the firmware's GATT server, LE signaling on CID 5
+ * (requests we do not serve are rejected), SMP on CID 6 (pairing is never supported).
+ */
+import type { DeviceAddress } from '../../ble/address.js';
+import type { Logger } from '../../common/logger.js';
+import { FW_TYPE } from '../../dfu/package/initPacket.js';
+import {
+  COMMAND_REJECT_REASONS,
+  decodeSignalingCommand,
+  encodeSignalingCommand,
+  encodeSmpPairingFailed,
+  L2CAP_CID,
+  SMP_CODES,
+  SMP_REASON_PAIRING_NOT_SUPPORTED,
+} from '../../host/l2cap/frames.js';
+import type { AdvertisingParams, PeripheralLink, PeripheralLinkHandler, PeripheralRadio, SimPeripheral } from '../peripheral.js';
+import type { SimScheduler } from '../scheduler.js';
+import { Application, firmwareRevisionOf } from './application.js';
+import { Bootloader, type DfuFaultHooks } from './bootloader.js';
+import { imageIdentity, LAYOUT, NrfChip, type InstalledImage } from './chip.js';
+import type { DfuTargetConfig } from './dfuTarget.js';
+import type { Firmware, LinkSession } from './firmware.js';
+import { GattServer } from './gattServer.js';
+
+export interface NrfDeviceOptions {
+  readonly label: string;
+  readonly address: DeviceAddress;
+  readonly name: string;
+  readonly rssi: number;
+  readonly appAdvertisingIntervalMs: number;
+  readonly target: DfuTargetConfig;
+  readonly inactivityTimeoutMs: number;
+  readonly continuationTimeoutMs: number;
+  /** Time from reset to advertising, not counting image activation. */
+  readonly bootMs: number;
+  readonly scheduler: SimScheduler;
+  readonly faults: DfuFaultHooks & { isAbsent(): boolean };
+  readonly logger?: Logger;
+}
+
+export type DeviceMode = 'application' | 'bootloader' | 'off';
+
+export class NrfDevice implements SimPeripheral {
+  readonly label: string;
+  readonly rssi: number;
+  readonly chip = new NrfChip();
+  readonly #o: NrfDeviceOptions;
+  #firmware: Firmware | undefined;
+  #radio: PeripheralRadio | undefined;
+  readonly #links = new Set<PeripheralLink>();
+  #resets = 0;
+
+  constructor(options: NrfDeviceOptions) {
+    this.#o = options;
+    this.label = options.label;
+    this.rssi = options.rssi;
+    this.#firmware = this.#start();
+  }
+
+  get address(): DeviceAddress {
+    return this.#o.address;
+  }
+  get mode(): DeviceMode {
+    return this.#firmware?.mode ?? 'off';
+  }
+  get resets(): number {
+    return this.#resets;
+  }
+  /** The address the device currently advertises (address + 1 in the bootloader). */
+  get currentAddress(): DeviceAddress {
+    return this.#firmware instanceof Bootloader ? this.#firmware.address : this.#o.address;
+  }
+  get currentName(): string {
+    return this.#firmware instanceof Bootloader ? this.#firmware.name : this.#o.name;
+  }
+  get firmwareRevision(): string | undefined {
+    const app = this.chip.settings.app;
+    return this.chip.settings.appValid && app !== undefined ? firmwareRevisionOf(app) : undefined;
+  }
+  get bootloader(): Bootloader | undefined {
+    return this.#firmware instanceof Bootloader ? this.#firmware : undefined;
+  }
+
+  attachRadio(radio: PeripheralRadio): void {
+    this.#radio = radio;
+  }
+
+  /** Re-evaluate advertising (e.g. after the "absent" fault was toggled). */
+  advertisingChanged(): void {
+    this.#radio?.advertisingChanged();
+  }
+
+  advertising(): AdvertisingParams | undefined {
+    if (this.#o.faults.isAbsent()) return undefined;
+    return this.#firmware?.advertising();
+  }
+
+  accept(link: PeripheralLink): PeripheralLinkHandler {
+    const firmware = this.#firmware;
+    if (firmware === undefined) {
+      // Connected to an advertisement the chip no longer makes (it just reset): it never answers.
+      link.vanish();
+      return { onL2cap: () => undefined, onParametersChanged: () => undefined, onDisconnected: () => undefined };
+    }
+    this.#links.add(link);
+    const gatt = new GattServer({
+      database: firmware.database,
+      mtuPolicy: firmware.mtuPolicy,
+      send: (pdu, onSent) => link.sendL2cap(L2CAP_CID.att, pdu, onSent),
+    });
+    const session: LinkSession = { link, gatt, signal: (payload) => link.sendL2cap(L2CAP_CID.leSignaling, payload) };
+    firmware.onConnected(session);
+    this.advertisingChanged();
+    return {
+      onL2cap: (cid, payload) => {
+        if (this.#firmware !== firmware) return;
+        this.#onL2cap(session, cid, payload);
+      },
+      onParametersChanged: () => undefined,
+      onDisconnected: (reason) => {
+        this.#links.delete(link);
+        if (this.#firmware === firmware) {
+          firmware.onDisconnected(session, reason);
+          this.advertisingChanged();
+        }
+      },
+    };
+  }
+
+  #onL2cap(session: LinkSession, cid: number, payload: Uint8Array): void {
+    switch (cid) {
+      case L2CAP_CID.att:
+        session.gatt.receive(payload);
+        return;
+      case L2CAP_CID.leSignaling: {
+        let command;
+        try {
+          command = decodeSignalingCommand(payload);
+        } catch {
+          return;
+        }
+        if (command.kind === 'connectionParameterUpdateResponse' || command.kind === 'commandReject') return;
+        session.signal(
+          encodeSignalingCommand({
+            kind: 'commandReject',
+            identifier: command.identifier,
+            reason: COMMAND_REJECT_REASONS.commandNotUnderstood,
+            data: new Uint8Array(0),
+          }),
+        );
+        return;
+      }
+      case L2CAP_CID.smp:
+        if (payload[0] === SMP_CODES.pairingRequest || payload[0] === SMP_CODES.securityRequest) {
+          session.link.sendL2cap(L2CAP_CID.smp, encodeSmpPairingFailed(SMP_REASON_PAIRING_NOT_SUPPORTED));
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  /**
+   * Resets the chip: links drop without a terminate, then (after boot time and any image
+   * activation) the application or the bootloader starts.
+   */
+  reset(options: { readonly enterBootloader?: boolean } = {}): void {
+    this.#resets++;
+    if (options.enterBootloader === true) this.chip.retained.enterBootloader = true;
+    this.#firmware?.stop();
+    this.#firmware = undefined;
+    for (const link of this.#links) link.vanish();
+    this.#links.clear();
+    this.advertisingChanged();
+    const activationMs = this.#activate();
+    this.#o.scheduler.after(this.#o.bootMs + activationMs, () => {
+      this.#firmware = this.#start();
+      this.advertisingChanged();
+    }, `${this.label}: boot`);
+  }
+
+  /** What the bootloader does first after a reset: install a received image. Returns its cost. */
+  #activate(): number {
+    const s = this.chip.settings;
+    const p = s.pending;
+    if (p === undefined) return 0;
+    s.pending = undefined;
+    const flash = this.chip.flash;
+    const image = flash.read(p.bankAddress, p.size);
+    let cost = 0;
+    const copy = (to: number, bytes: Uint8Array): InstalledImage => {
+      if (to !== p.bankAddress) cost += flash.program(to, bytes);
+      return imageIdentity(bytes, p.fwVersion);
+    };
+    const afterSoftDevice = (): void => {
+      // An application stays valid only if the new SoftDevice ends where it starts.
+      s.appValid = s.appValid && this.chip.softDeviceEnd() === LAYOUT.appStart;
+      this.chip.retained.continuation = s.appValid;
+      this.chip.retained.enterBootloader = true;
+    };
+    switch (p.fwType) {
+      case FW_TYPE.APPLICATION:
+        s.app = copy(LAYOUT.appStart, image);
+        s.appValid = true;
+        if (!p.isDebug && p.fwVersion !== undefined) s.appVersion = p.fwVersion;
+        break;
+      case FW_TYPE.SOFTDEVICE:
+        s.softDevice = copy(LAYOUT.softDeviceStart, image);
+        afterSoftDevice();
+        break;
+      case FW_TYPE.BOOTLOADER:
+        s.bootloader = copy(LAYOUT.bootloaderStart, image);
+        if (!p.isDebug && p.fwVersion !== undefined) s.bootloaderVersion = p.fwVersion;
+        break;
+      case FW_TYPE.SOFTDEVICE_BOOTLOADER:
+        s.softDevice = copy(LAYOUT.softDeviceStart, image.subarray(0, p.sdSize));
+        s.bootloader = copy(LAYOUT.bootloaderStart, image.subarray(p.sdSize));
+        if (!p.isDebug && p.fwVersion !== undefined) s.bootloaderVersion = p.fwVersion;
+        afterSoftDevice();
+        break;
+      default:
+        break;
+    }
+    return cost + this.chip.saveSettings();
+  }
+
+  #start(): Firmware {
+    const r = this.chip.retained;
+    const s = this.chip.settings;
+    const app = s.app;
+    if (r.enterBootloader || !s.appValid || app === undefined) {
+      const bootloader = new Bootloader({
+        chip: this.chip,
+        scheduler: this.#o.scheduler,
+        appAddress: this.#o.address,
+        target: this.#o.target,
+        inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
+        continuationTimeoutMs: this.#o.continuationTimeoutMs,
+        faults: this.#o.faults,
+        reset: () => this.reset(),
+      });
+      r.enterBootloader = false;
+      r.continuation = false;
+      this.#o.logger?.debug({ device: this.label, address: bootloader.address.value }, 'sim: bootloader started');
+      return bootloader;
+    }
+    // The application erases the name buttonless stored for the bootloader when it boots normally.
+    s.advName = undefined;
+    this.#o.logger?.debug({ device: this.label }, 'sim: application started');
+    return new Application({
+      address: this.#o.address,
+      name: this.#o.name,
+      advertisingIntervalMs: this.#o.appAdvertisingIntervalMs,
+      image: app,
+      setBootloaderName: (name) => {
+        s.advName = name;
+      },
+      defer: (fn) => this.#o.scheduler.after(0, fn, `${this.label}: buttonless`),
+      enterBootloader: () => this.reset({ enterBootloader: true }),
+    });
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The simulated world: one air, the simulated nRF5 devices on it, and a virtual HCI controller
+ * per host transport opened. Several worlds can live in one process; nothing here is global.
+ */
+import { parseAddress, type DeviceAddress } from '../ble/address.js';
+import { BledfuError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { createMemoryDuplexPair } from '../transport/memory.js';
+import type { ByteDuplex } from '../transport/types.js';
+import { SimAir } from './air.js';
+import { VirtualController } from './controller/controller.js';
+import type { InstalledImage } from './devices/chip.js';
+import { loadPolicyKey } from './devices/initValidation.js';
+import { NrfDevice, type DeviceMode } from './devices/nrfDevice.js';
+import { SimFaults } from './faults.js';
+import { DEFAULT_SIM_KEY, isSimKeyName, simPublicKey } from './keys.js';
+import { DEFAULT_RADIO, type RadioConfig } from './radio.js';
+import { SimScheduler } from './scheduler.js';
+
+export interface SimDeviceConfig {
+  /** Application address (random static); the bootloader uses address + 1. */
+  readonly address: string;
+  readonly name: string;
+  /** dBm reported in advertising reports. */
+  readonly rssi: number;
+  /** Trusted public key: a name from keys.ts or PEM text. Default the SDK 17.0.2 debug key. */
+  readonly key: string;
+  /** Debug bootloader (skips version checks for is_debug packets), like the DK image. */
+  readonly debugBootloader: boolean;
+  /** NRF_DFU_REQUIRE_SIGNED_APP_UPDATE. */
+  readonly requireSignedApp: boolean;
+  /** Data progress after a disconnect: 'keep' (SAVE_PROGRESS_IN_FLASH=1) or 'reload' (SDK 16+ default). */
+  readonly progressOnDisconnect: 'keep' | 'reload';
+  readonly hwVersion: number;
+  readonly appAdvertisingIntervalMs: number;
+}
+
+export interface SimConfig {
+  /** The simulated devices; default one device. */
+  readonly devices: readonly Partial<SimDeviceConfig>[];
+  /** 1 = real time (demo); Infinity = as fast as possible (tests, CI). Default Infinity. */
+  readonly speed: number;
+  /** Public address of the first virtual controller (later ones count up). */
+  readonly controllerAddress: string;
+  /** LE ACL buffers the controller announces: 251 bytes × 8. */
+  readonly aclDataLength: number;
+  readonly aclBuffers: number;
+  /** Link-layer numbers (IFS, event length, data lengths). */
+  readonly radio: RadioConfig;
+  /** Bootloader timers (spec §8.2). */
+  readonly inactivityTimeoutMs: number;
+  readonly continuationTimeoutMs: number;
+  /** Reset-to-advertising time of a chip, excluding image activation. */
+  readonly bootMs: number;
+  /** SHA-256 throughput of the final Execute, bytes per ms (UNVERIFIED; CC310-class). */
+  readonly sha256BytesPerMs: number;
+}
+
+export const DEFAULT_SIM_CONFIG: SimConfig = {
+  devices: [{}],
+  speed: Number.POSITIVE_INFINITY,
+  controllerAddress: '00:1B:DC:F0:00:01',
+  aclDataLength: 251,
+  aclBuffers: 8,
+  radio: DEFAULT_RADIO,
+  inactivityTimeoutMs: 120_000,
+  continuationTimeoutMs: 10_000,
+  bootMs: 50,
+  sha256BytesPerMs: 20_000,
+};
+
+/** Defaults of device `index` (0-based): F0:0D:C0:DE:00:01, "bledfu-sim-1", … */
+export function defaultDeviceConfig(index: number): SimDeviceConfig {
+  const n = index + 1;
+  return {
+    address: `F0:0D:C0:DE:${((n >> 8) & 0xff).toString(16).padStart(2, '0').toUpperCase()}:${(n & 0xff).toString(16).padStart(2, '0').toUpperCase()}`,
+    name: `bledfu-sim-${n}`,
+    rssi: -40 - 3 * index,
+    key: DEFAULT_SIM_KEY,
+    debugBootloader: true,
+    requireSignedApp: true,
+    progressOnDisconnect: 'keep',
+    hwVersion: 52,
+    appAdvertisingIntervalMs: 100,
+  };
+}
+
+export interface SimDeviceImages {
+  readonly application: InstalledImage | undefined;
+  readonly applicationValid: boolean;
+  readonly softDevice: InstalledImage | undefined;
+  readonly softDeviceFwid: number | undefined;
+  readonly bootloader: InstalledImage | undefined;
+  readonly appVersion: number;
+  readonly bootloaderVersion: number;
+}
+
+/** A device as tests and the demo see it. */
+export interface SimDeviceView {
+  readonly label: string;
+  /** The application's address. */
+  readonly address: DeviceAddress;
+  /** What it advertises now (address + 1 in the bootloader). */
+  currentAddress(): DeviceAddress;
+  currentName(): string;
+  mode(): DeviceMode;
+  /** Firmware Revision String of the installed application ("app v1 7f030207"). */
+  firmwareRevision(): string | undefined;
+  images(): SimDeviceImages;
+  resets(): number;
+  /** The underlying device, for white-box tests of the simulator itself. */
+  readonly device: NrfDevice;
+}
+
+export interface SimWorld {
+  /** A new virtual controller on this world's air; the HCI backend attaches to the returned end. */
+  openHostTransport(): ByteDuplex;
+  readonly devices: readonly SimDeviceView[];
+  readonly faults: SimFaults;
+  readonly scheduler: SimScheduler;
+  readonly air: SimAir;
+  nowMs(): number;
+  close(): Promise<void>;
+}
+
+export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger): SimWorld {
+  const c: SimConfig = { ...DEFAULT_SIM_CONFIG, ...config };
+  const scheduler = new SimScheduler({
+    speed: c.speed,
+    onError: (error, label) => logger?.error({ err: error, event: label }, 'sim: event failed'),
+  });
+  const air = new SimAir(scheduler, c.radio, logger);
+  const devices: NrfDevice[] = [];
+  const faults = new SimFaults(() => {
+    for (const d of devices) d.advertisingChanged();
+  });
+  air.faults = faults;
+  const controllers: { controller: VirtualController; hostEnd: ByteDuplex }[] = [];
+
+  const views: SimDeviceView[] = c.devices.map((partial, index) => {
+    const d: SimDeviceConfig = { ...defaultDeviceConfig(index), ...partial };
+    const address = parseAddress(d.address, 'random');
+    const faultDevice = { label: d.name, appAddress: address.value };
+    const hooks = faults.dfuHooks(faultDevice);
+    const device = new NrfDevice({
+      label: d.name,
+      address,
+      name: d.name,
+      rssi: d.rssi,
+      appAdvertisingIntervalMs: d.appAdvertisingIntervalMs,
+      target: {
+        hwVersion: d.hwVersion,
+        debug: d.debugBootloader,
+        requireSignedApp: d.requireSignedApp,
+        publicKey: loadPolicyKey(simPublicKey(d.key)),
+        maxInitPacket: 512,
+        dataObjectMax: 4096,
+        progressOnDisconnect: d.progressOnDisconnect,
+        sha256BytesPerMs: c.sha256BytesPerMs,
+      },
+      inactivityTimeoutMs: c.inactivityTimeoutMs,
+      continuationTimeoutMs: c.continuationTimeoutMs,
+      bootMs: c.bootMs,
+      scheduler,
+      faults: { ...hooks, isAbsent: () => faults.isAbsent(faultDevice) },
+      ...(logger === undefined ? {} : { logger }),
+    });
+    devices.push(device);
+    air.addPeripheral(device);
+    return {
+      label: d.name,
+      address,
+      currentAddress: () => device.currentAddress,
+      currentName: () => device.currentName,
+      mode: () => device.mode,
+      firmwareRevision: () => device.firmwareRevision,
+      resets: () => device.resets,
+      images: () => {
+        const s = device.chip.settings;
+        return {
+          application: s.app,
+          applicationValid: s.appValid,
+          softDevice: s.softDevice,
+          softDeviceFwid: device.chip.softDeviceFwid(),
+          bootloader: s.bootloader,
+          appVersion: s.appVersion,
+          bootloaderVersion: s.bootloaderVersion,
+        };
+      },
+      device,
+    };
+  });
+  faults.deviceOfLink = (link) => {
+    const v = views.find((view) => view.device === link.peripheral);
+    return v === undefined ? undefined : { label: v.label, appAddress: v.address.value };
+  };
+
+  scheduler.setLivenessProbe(() => air.busy);
+  let closed = false;
+
+  return {
+    devices: views,
+    faults,
+    scheduler,
+    air,
+    nowMs: () => scheduler.nowMs(),
+    openHostTransport: () => {
+      if (closed) throw new BledfuError('TRANSPORT_CLOSED', 'simulator world is closed', { layer: 'sim' });
+      const [hostEnd, controllerEnd] = createMemoryDuplexPair();
+      const base = parseAddress(c.controllerAddress, 'public');
+      const octets = base.value.split(':');
+      const last = (parseInt(octets[5] as string, 16) + controllers.length) & 0xff;
+      octets[5] = last.toString(16).padStart(2, '0').toUpperCase();
+      const controller = new VirtualController({
+        air,
+        scheduler,
+        address: { value: octets.join(':'), type: 'public' },
+        aclDataLength: c.aclDataLength,
+        aclBuffers: c.aclBuffers,
+        identity: 'bledfu simulator',
+        ...(logger === undefined ? {} : { logger }),
+      });
+      controller.attach(controllerEnd);
+      controllers.push({ controller, hostEnd });
+      return hostEnd;
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const { controller, hostEnd } of controllers) {
+        controller.detach();
+        await hostEnd.close();
+      }
+      air.close();
+      scheduler.close();
+    },
+  };
+}
+
+const truthy = (v: string): boolean => v === '1' || v === 'true' || v === 'yes';
+
+/**
+ * Adapter specs such as `sim:`, `sim:?devices=3&speed=1&key=sdk17.0.2&progress=reload&debug=0`.
+ * Unknown parameters are errors: a typo should not silently give the defaults.
+ */
+export function parseSimSpec(spec: string): Partial<SimConfig> {
+  const m = /^sim:(?:\/\/)?([^?]*)(?:\?(.*))?$/.exec(spec.trim());
+  if (m === null) {
+    throw new BledfuError('INVALID_ARGUMENT', `not a simulator spec: "${spec}"`, { layer: 'sim', remedy: 'write e.g. "sim:" or "sim:?devices=2&speed=1"' });
+  }
+  const params = new URLSearchParams(m[2] ?? '');
+  let count = 1;
+  let speed: number | undefined;
+  const device: { -readonly [K in keyof SimDeviceConfig]?: SimDeviceConfig[K] } = {};
+  const bad = (key: string, value: string): BledfuError =>
+    new BledfuError('INVALID_ARGUMENT', `simulator spec: bad value "${value}" for ${key}`, { layer: 'sim' });
+  for (const [key, value] of params) {
+    switch (key) {
+      case 'devices': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 0 || n > 64) throw bad(key, value);
+        count = n;
+        break;
+      }
+      case 'speed': {
+        const n = value === 'max' || value === 'inf' || value === 'Infinity' ? Number.POSITIVE_INFINITY : Number(value);
+        if (!(n > 0)) throw bad(key, value);
+        speed = n;
+        break;
+      }
+      case 'key':
+        if (!isSimKeyName(value)) throw bad(key, value);
+        device.key = value;
+        break;
+      case 'progress':
+        if (value !== 'keep' && value !== 'reload') throw bad(key, value);
+        device.progressOnDisconnect = value;
+        break;
+      case 'debug':
+        device.debugBootloader = truthy(value);
+        break;
+      case 'signedApp':
+        device.requireSignedApp = truthy(value);
+        break;
+      default:
+        throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
+          layer: 'sim',
+          remedy: 'known parameters: devices, speed, key, progress, debug, signedApp',
+        });
+    }
+  }
+  return {
+    devices: Array.from({ length: count }, () => ({ ...device })),
+    ...(speed === undefined ? {} : { speed }),
+  };
+}
