@@ -4,13 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { createApp } from './app.js';
-import { openAdapters } from './backends/registry.js';
-import { findDevice } from './ble/discovery.js';
 import { isBledfuError } from './common/errors.js';
 import { loadConfig } from './config/load.js';
-import { readPackage } from './dfu/package/package.js';
-import { runSecureDfu } from './dfu/secure/engine.js';
 
 async function main(): Promise<number> {
   let loaded;
@@ -28,6 +23,15 @@ async function main(): Promise<number> {
   const logger = pino({ level: config.logLevel, base: { service: 'bledfud' } });
   logger.info({ config }, 'starting');
 
+  // Loaded only now so that --help and config errors work even when a backend cannot load
+  // (e.g. the serial port's native binding is missing on this machine).
+  const [{ createApp }, { openAdapters }, { findDevice }, { readPackage }, { runSecureDfu }] = await Promise.all([
+    import('./app.js'),
+    import('./backends/registry.js'),
+    import('./ble/discovery.js'),
+    import('./dfu/package/package.js'),
+    import('./dfu/secure/engine.js'),
+  ]);
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
   const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, logger });
   try {

@@ -157,7 +157,7 @@ export function helpText(): string {
     const spec: SettingSpec = SETTINGS[n];
     return [`${flagName(n)} <value>`, envName(n), formatDefault(spec), spec.description] as const;
   });
-  rows.unshift([`${CONFIG_FLAG} <file>`, CONFIG_ENV, '', 'JSON file with any of the settings below (keys as in the file column)']);
+  rows.unshift([`${CONFIG_FLAG} <file>`, CONFIG_ENV, '', 'JSON object file; keys are the setting names listed above']);
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
   const w2 = Math.max(...rows.map((r) => r[2].length), 'default'.length);

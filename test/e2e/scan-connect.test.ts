@@ -130,3 +130,20 @@ describe('ListAdapters, Scan and Connect over gRPC', () => {
     }
   });
 });
+
+describe('server stop with open streams', () => {
+  it('ends an open-ended scan and a live connection instead of hanging', async () => {
+    const h = await startHarness();
+    const scan = (async () => {
+      for await (const _ of h.client.scan({ adapterId: '', filter: undefined, duration: undefined, allowDuplicates: false, active: false })) void _;
+    })();
+    const connect = h.client.connect({ adapterId: '', target: TARGET, scanTimeout: undefined, mtu: 0 })[Symbol.asyncIterator]();
+    await connect.next();
+    await h.adapter.scanStarted(1);
+    await h.close();
+    await scan;
+    assert.equal((await connect.next()).done, true);
+    assert.equal(h.adapter.connections[0]?.disconnectCalls, 1);
+    assert.equal(h.adapter.activeScans, 0);
+  });
+});
