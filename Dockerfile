@@ -1,0 +1,36 @@
+# bledfu in a container, for lab stations.
+#
+#   docker build -t bledfu .
+#   docker run --rm -p 127.0.0.1:50051:50051 bledfu                      # built-in simulator
+#   docker run --rm --device /dev/ttyACM0 -p 127.0.0.1:50051:50051 \
+#     bledfu --adapters hci:/dev/ttyACM0                                 # a real dongle (later issue)
+#
+# The build stage has the toolchain (npm, buf, ts-proto, tsc); the final image has only Node, the
+# compiled server and its runtime dependencies, and runs as a non-root user in the group that owns
+# serial devices (dialout on Debian), so a passed-through dongle can be opened without root.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json buf.yaml buf.gen.yaml ./
+COPY scripts ./scripts
+COPY proto ./proto
+# `npm ci` runs `prepare`, which generates the TypeScript code from proto/.
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY server ./server
+COPY clients ./clients
+RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+RUN useradd --system --no-create-home --gid dialout --shell /usr/sbin/nologin bledfu
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+USER bledfu
+EXPOSE 50051
+ENTRYPOINT ["node", "dist/server/main.js"]
+# Inside a container the port must be reachable from outside it; publish it on the host's loopback
+# (as above) unless the network in front of it is trusted.
+CMD ["--listen", "0.0.0.0:50051"]
