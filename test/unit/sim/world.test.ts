@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { bootloaderMtuPolicy } from '../../../server/sim/devices/bootloader.js';
+import { Flash } from '../../../server/sim/devices/flash.js';
+import { NrfChip } from '../../../server/sim/devices/chip.js';
+import { createSimWorld, parseSimSpec } from '../../../server/sim/world.js';
+import { SimScheduler } from '../../../server/sim/scheduler.js';
+
+describe('bootloader MTU reply (spec §3.1)', () => {
+  it('accepts up to 247 and word-aligns smaller requests', () => {
+    assert.equal(bootloaderMtuPolicy(247), 247);
+    assert.equal(bootloaderMtuPolicy(517), 247);
+    assert.equal(bootloaderMtuPolicy(185), 183);
+    assert.equal(bootloaderMtuPolicy(23), 23);
+    assert.equal(bootloaderMtuPolicy(100), 99);
+    for (let m = 24; m < 247; m++) assert.equal((bootloaderMtuPolicy(m) - 3) % 4, 0);
+  });
+});
+
+describe('flash model', () => {
+  it('costs ≈85 ms per page erase and ≈41 µs per word, and only clears bits when written unerased', () => {
+    const f = new Flash();
+    assert.equal(f.erase(0x27000, 4097), 170);
+    assert.ok(Math.abs(f.write(0x27000, new Uint8Array(4096)) - 1024 * 0.041) < 1e-9);
+    f.write(0x28000, Uint8Array.of(0xf0));
+    f.write(0x28000, Uint8Array.of(0x0f));
+    assert.equal(f.read(0x28000, 1)[0], 0x00);
+  });
+
+  it('reads the installed SoftDevice FWID from its info struct (DK image: S140 7.2.0 = 0x100)', () => {
+    assert.equal(new NrfChip().softDeviceFwid(), 0x100);
+  });
+});
+
+describe('device reboot', () => {
+  it('keeps flash and settings across a reset, and comes back in the application', async () => {
+    const world = createSimWorld({});
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const chip = dev.device.chip;
+    chip.flash.program(0xe0000, Uint8Array.of(1, 2, 3, 4));
+    chip.settings.appVersion = 7;
+    dev.device.reset();
+    assert.equal(dev.mode(), 'off');
+    // Parked worlds stand still; let the host "scan" so time moves and the chip boots.
+    world.air.setScanning({ address: { value: '00:00:00:00:00:01', type: 'public' }, onAdvertisement: () => undefined }, { active: false });
+    await new Promise<void>((resolve) => {
+      const poll = (): void => (dev.mode() === 'off' ? void setImmediate(poll) : resolve());
+      poll();
+    });
+    assert.equal(dev.mode(), 'application');
+    assert.deepEqual([...chip.flash.read(0xe0000, 4)], [1, 2, 3, 4]);
+    assert.equal(chip.settings.appVersion, 7);
+    assert.equal(dev.firmwareRevision(), 'app v1 7f030207');
+    assert.ok(world.nowMs() >= 50);
+    await world.close();
+  });
+
+  it('the "absent" fault silences a device', async () => {
+    const world = createSimWorld({});
+    const dev = world.devices[0];
+    assert.ok(dev);
+    assert.ok(dev.device.advertising() !== undefined);
+    const h = world.faults.inject({ kind: 'absent' });
+    assert.equal(dev.device.advertising(), undefined);
+    h.remove();
+    assert.ok(dev.device.advertising() !== undefined);
+    await world.close();
+  });
+});
+
+describe('scheduler', () => {
+  it('runs events in modelled-time order, ties in scheduling order, without waiting in real time', async () => {
+    const s = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
+    const seen: string[] = [];
+    s.after(60_000, () => seen.push('c'));
+    s.after(10, () => seen.push('a'));
+    s.after(10, () => seen.push('b'));
+    const cancelled = s.after(5, () => seen.push('x'));
+    cancelled.cancel();
+    await new Promise<void>((resolve) => s.after(120_000, resolve));
+    assert.deepEqual(seen, ['a', 'b', 'c']);
+    assert.equal(s.nowMs(), 120_000);
+    assert.equal(s.pendingCount(), 0);
+    s.close();
+  });
+});
+
+describe('parseSimSpec', () => {
+  it('reads devices, speed and key', () => {
+    const c = parseSimSpec('sim:?devices=3&speed=1&key=sdk17.0.2');
+    assert.equal(c.devices?.length, 3);
+    assert.equal(c.speed, 1);
+    assert.equal(c.devices?.[0]?.key, 'sdk17.0.2');
+    assert.deepEqual(parseSimSpec('sim:'), { devices: [{}] });
+    assert.equal(parseSimSpec('sim:?progress=reload').devices?.[0]?.progressOnDisconnect, 'reload');
+  });
+  it('rejects unknown parameters and bad values', () => {
+    assert.throws(() => parseSimSpec('sim:?devcies=2'), /unknown parameter/);
+    assert.throws(() => parseSimSpec('sim:?key=nope'), /bad value/);
+    assert.throws(() => parseSimSpec('hci:/dev/ttyACM0'), /not a simulator spec/);
+  });
+  it('gives each default device its own address and name', () => {
+    const world = createSimWorld(parseSimSpec('sim:?devices=2'));
+    assert.deepEqual(
+      world.devices.map((d) => [d.address.value, d.label]),
+      [
+        ['F0:0D:C0:DE:00:01', 'bledfu-sim-1'],
+        ['F0:0D:C0:DE:00:02', 'bledfu-sim-2'],
+      ],
+    );
+    void world.close();
+  });
+});
