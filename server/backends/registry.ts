@@ -115,7 +115,7 @@ async function openOne(
   switch (scheme) {
     case 'sim': {
       const fromSpec = parseSimSpec(spec);
-      const world = createSimWorld({ ...fromSpec, ...options.sim }, logger.child({ component: 'sim', adapter: id }));
+      const world = createSimWorld({ ...fromSpec, ...options.sim }, logger.child({ adapter: id, component: 'sim' }));
       try {
         const inner = await createHciAdapter(world.openHostTransport(), {
           id,
@@ -158,7 +158,8 @@ export async function openAdapters(
     const id = `${scheme}${n}`;
     const log = logger.child({ adapter: id });
     try {
-      adapters.push(await openOne(spec, id, log, options));
+      // The HCI adapter binds its id to its own logger; hand it the unbound one.
+      adapters.push(await openOne(spec, id, logger, options));
       log.info({ spec }, 'adapter ready');
     } catch (e) {
       const error = isBledfuError(e)

@@ -42,12 +42,13 @@ describe('HCI backend on the simulator', () => {
     assert.match(info.identity, /./);
   });
 
-  it('a scan finds the simulated device with its name, FE59 and RSSI', async () => {
+  it('a scan finds the simulated device with its name, DIS (not FE59: only bootloaders advertise it) and RSSI', async () => {
     const dev = world.devices[0];
     assert.ok(dev);
     const adv = await firstAdvertisement(adapter, (a) => a.address.value === dev.address.value);
     assert.equal(adv.name, 'bledfu-sim-1');
-    assert.ok(adv.serviceUuids.includes(UUIDS.secureDfuService));
+    assert.ok(adv.serviceUuids.includes(UUIDS.deviceInformationService));
+    assert.ok(!adv.serviceUuids.includes(UUIDS.secureDfuService));
     assert.equal(adv.rssi, -40);
     assert.equal(adv.connectable, true);
   });

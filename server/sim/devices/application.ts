@@ -1,6 +1,7 @@
 /**
  * The nRF5 SDK buttonless example application (ble_app_buttonless_dfu, without bonds): advertises
- * its name with FE59, exposes GAP, GATT, Device Information (with a Firmware Revision String that
+ * its name and the Device Information service (as the SDK examples do; only the bootloader
+ * advertises FE59), exposes GAP, GATT, Device Information (with a Firmware Revision String that
  * identifies the running image) and the buttonless DFU characteristic 8EC90003 (spec §1.2, §4.1).
  */
 import { AD_FLAGS, AD_TYPES, encodeAdStructures } from '../../ble/advertising.js';
@@ -63,7 +64,7 @@ export class Application implements Firmware {
     this.firmwareRevision = firmwareRevisionOf(hooks.image);
     this.#advData = encodeAdStructures([
       { type: AD_TYPES.flags, data: Uint8Array.of(AD_FLAGS.leGeneralDiscoverable | AD_FLAGS.brEdrNotSupported) },
-      { type: AD_TYPES.completeUuid16, data: uuidToBytes(UUIDS.secureDfuService) },
+      { type: AD_TYPES.completeUuid16, data: uuidToBytes(UUIDS.deviceInformationService) },
       { type: AD_TYPES.completeLocalName, data: textBytes(hooks.name) },
     ]);
     this.#scanResponse = encodeAdStructures([{ type: AD_TYPES.txPowerLevel, data: Uint8Array.of(0) }]);
