@@ -18,9 +18,6 @@ import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
 import { judgeChecksum, objectAt, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
 
-/** How long to wait for the device to drop the link after the final Execute before hanging up ourselves. */
-export const ACTIVATION_GRACE_MS = 3000;
-
 interface Run {
   readonly adapter: Adapter;
   readonly pkg: DfuPackage;
@@ -337,19 +334,20 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   }
 }
 
-/** Waits for the post-Execute reset to drop the link, hanging up ourselves after a grace period. */
-async function awaitReset(run: Run, conn: Connection): Promise<void> {
-  if (!conn.closed.aborted) {
-    const t = timeoutSignal({ ms: ACTIVATION_GRACE_MS, code: 'TIMEOUT', layer: 'dfu', message: 'no reset' }, run.signal);
-    await new Promise<void>((resolve) => {
-      if (t.signal.aborted || conn.closed.aborted) return resolve();
-      t.signal.addEventListener('abort', () => resolve(), { once: true });
-      conn.closed.addEventListener('abort', () => resolve(), { once: true });
-    });
-    t.dispose();
-    if (!conn.closed.aborted) run.log.debug('device did not drop the link after the final Execute; disconnecting');
+/**
+ * After the final Execute the device resets without an LL terminate (spec §3.5), so the link would
+ * only drop at the supervision timeout (up to 6 s). Hang up at once, as nrfutil does. After the
+ * last image nothing else needs this link, so its teardown finishes in the background; between
+ * images it is awaited, because the next image goes to the same bootloader address and
+ * controllers refuse a second link to a peer they still think is connected.
+ */
+async function hangUpAfterActivation(run: Run, conn: Connection, lastImage: boolean): Promise<void> {
+  if (lastImage) {
+    phase(run, 'activating', 'waiting for the device to start the new firmware');
+    void conn.disconnect().catch((e: unknown) => run.log.debug({ err: e }, 'disconnect after the final Execute'));
+  } else {
+    await safeDisconnect(conn);
   }
-  await safeDisconnect(conn);
   if (run.signal.aborted) throw abortReason(run.signal);
 }
 
@@ -364,7 +362,7 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
       phase(run, reconnects === 0 ? 'transferring' : 'resuming', `sending the ${p.image.summary.kind} image (${p.index + 1}/${run.pkg.images.length}, ${p.image.bin.length} bytes) to ${current.conn.address.value}`);
       await transferImage(run, current.link, p, !options.disableResume, announced);
       current.link.close();
-      await awaitReset(run, current.conn);
+      await hangUpAfterActivation(run, current.conn, p.index === run.pkg.images.length - 1);
       return;
     } catch (e) {
       current?.link.close();
@@ -446,7 +444,6 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
       await sendImage(run, first, { index, image, before });
       before += image.bin.length;
     }
-    phase(run, 'activating', 'waiting for the device to start the new firmware');
     const found = await readFirmwareRevision(run);
     const address = found?.address ?? run.appAddress ?? run.bootloaderAddress;
     if (address === undefined) throw new BledfuError('INTERNAL', 'no device address after a DFU', { layer: 'dfu' });
