@@ -58,21 +58,22 @@ export const DEFAULT_DFU_OPTIONS: DfuOptions = {
 /** Phases a DFU goes through; the job layer turns them into job states. */
 export type DfuPhase = 'connecting' | 'entering-bootloader' | 'transferring' | 'resuming' | 'activating';
 
+/** Bytes the device has confirmed (by CRC/PRN), per image and over the package. */
+export interface DfuProgress {
+  readonly imageIndex: number;
+  readonly imageCount: number;
+  readonly imageKind: ImageKind;
+  readonly imageBytesSent: number;
+  readonly imageBytesTotal: number;
+  readonly totalBytesSent: number;
+  readonly totalBytesTotal: number;
+}
+
 export type DfuEvent =
   | { readonly kind: 'phase'; readonly phase: DfuPhase; readonly detail: string }
   /** The application (or bootloader) answering to the target was found at this address. */
   | { readonly kind: 'device'; readonly address: DeviceAddress }
-  /** Bytes the device has confirmed (by CRC/PRN), per image and over the package. */
-  | {
-      readonly kind: 'progress';
-      readonly imageIndex: number;
-      readonly imageCount: number;
-      readonly imageKind: ImageKind;
-      readonly imageBytesSent: number;
-      readonly imageBytesTotal: number;
-      readonly totalBytesSent: number;
-      readonly totalBytesTotal: number;
-    };
+  | ({ readonly kind: 'progress' } & DfuProgress);
 
 export interface DfuOutcome {
   /** Address of the updated device's application. */

@@ -4,7 +4,7 @@
 import type { Adapter } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import type { BledfuError } from '../common/errors.js';
-import type { DfuTarget, ImageKind, ImageSummary } from '../dfu/types.js';
+import type { DfuProgress, DfuTarget, ImageSummary } from '../dfu/types.js';
 
 /** A job id; branded so a package id or adapter id cannot be passed where a job id is expected. */
 export type JobId = string & { readonly __brand: 'JobId' };
@@ -27,14 +27,7 @@ export function isTerminal(state: JobState): state is TerminalJobState {
   return (TERMINAL_JOB_STATES as readonly string[]).includes(state);
 }
 
-export interface JobProgress {
-  readonly imageIndex: number;
-  readonly imageCount: number;
-  readonly imageKind: ImageKind;
-  readonly imageBytesSent: number;
-  readonly imageBytesTotal: number;
-  readonly totalBytesSent: number;
-  readonly totalBytesTotal: number;
+export interface JobProgress extends DfuProgress {
   /** Bytes per second over the last few seconds. */
   readonly currentRate: number;
   /** Bytes per second since the first progress report. */
