@@ -214,7 +214,8 @@ class HciAdapter implements Adapter {
     this.#stacks.set(link.handle, { link, l2cap, bearer, gatt });
   }
 
-  async connect(address: DeviceAddress, params: ConnectParams = {}): Promise<Connection> {
+  /** The connection limit is real, so reaching it fails at once rather than waiting. */
+  #checkCanConnect(): void {
     this.#checkReady();
     if (this.#stacks.size >= this.#maxConnections) {
       throw new BledfuError('ADAPTER_BUSY', `adapter ${this.id} already has ${this.#stacks.size} connection(s)`, {
@@ -222,9 +223,16 @@ class HciAdapter implements Adapter {
         remedy: 'wait for a running job to finish or raise maxConnections',
       });
     }
+  }
+
+  async connect(address: DeviceAddress, params: ConnectParams = {}): Promise<Connection> {
+    this.#checkCanConnect();
+    // Attempts queue for the controller (one LE Create Connection at a time); the ones ahead
+    // may take the last free slot or the adapter may close meanwhile, so check again on our turn.
     const link = await this.#gap.connect(address, {
       timeoutMs: params.timeoutMs ?? this.#options.connectTimeoutMs ?? 10_000,
       ...(params.signal === undefined ? {} : { signal: params.signal }),
+      admit: () => this.#checkCanConnect(),
     });
     const stack = this.#stacks.get(link.handle);
     if (stack === undefined) throw link.closed.reason ?? new BledfuError('INTERNAL', 'link without a stack', { layer: 'backend' });

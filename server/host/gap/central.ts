@@ -2,6 +2,11 @@
  * GAP central role over HCI: scanning (advertising reports → Advertisement, scan responses
  * merged when scanning actively), connecting with a timeout and a cancel, the table of links,
  * and disconnecting. Link loss aborts the link's `closed` signal with LINK_LOST naming the reason.
+ *
+ * One dongle serves several consumers at once (a user's Scan RPC next to DFU jobs looking for
+ * their device), so neither scanning nor connecting is exclusive: any number of scan() calls
+ * share one controller scan, and connection attempts wait their turn for the controller's single
+ * LE Create Connection.
  */
 import { parseAdvertisingData } from '../../ble/advertising.js';
 import { addressFromBytes, addressToBytes, type DeviceAddress } from '../../ble/address.js';
@@ -12,6 +17,7 @@ import type { Logger } from '../../common/logger.js';
 import type { HciHost } from '../hci/controller.js';
 import { hciStatusName, HCI_STATUS } from '../hci/errors.js';
 import { ADV_EVENT_TYPES, type HciEvent } from '../hci/events.js';
+import { Credits } from '../hci/credits.js';
 import { realTimers, type Timers } from '../hci/timers.js';
 import { isAcceptableConnectionParameters } from '../hci/connectionParameters.js';
 
@@ -35,12 +41,34 @@ export interface GapLink {
   readonly closed: AbortSignal;
 }
 
+/** What the controller was last told to do; 'active' also serves passive consumers. */
+type ScanMode = 'off' | 'passive' | 'active';
+
+interface ScanConsumer {
+  readonly queue: AsyncQueue<Advertisement>;
+  readonly active: boolean;
+  /** Reports this consumer missed because it fell behind. */
+  dropped: number;
+}
+
+/** Per consumer: a few seconds of a busy neighbourhood, so only a stalled consumer loses reports. */
+const SCAN_QUEUE_CAPACITY = 1024;
+
 interface LinkRecord {
   readonly link: GapLink;
   readonly controller: AbortController;
 }
 
 type ConnectionCompleteEvent = Extract<HciEvent, { kind: 'leConnectionComplete' | 'leEnhancedConnectionComplete' }>;
+
+export interface GapConnectOptions {
+  /** Give up (CONNECT_FAILED) this long after LE Create Connection was sent. */
+  readonly timeoutMs?: number;
+  /** Leaves the line, or cancels the attempt once it runs. */
+  readonly signal?: AbortSignal;
+  /** Runs when this attempt's turn comes; throwing refuses the attempt without sending anything. */
+  readonly admit?: () => void;
+}
 
 export interface GapCentralOptions {
   readonly logger: Logger;
@@ -71,8 +99,14 @@ export class GapCentral {
   readonly #timers: Timers;
   readonly #options: GapCentralOptions;
   readonly #links = new Map<number, LinkRecord>();
-  #scanQueue: { readonly queue: AsyncQueue<Advertisement>; readonly active: boolean } | undefined;
+  readonly #scanConsumers = new Set<ScanConsumer>();
+  #scanMode: ScanMode = 'off';
+  // Changes to the controller's scan state run one after another, each deciding from the
+  // consumers present when it runs; a change never interleaves with another's commands.
+  #scanChanges: Promise<void> = Promise.resolve();
   readonly #lastAdvertising = new Map<string, Uint8Array>();
+  // Controllers run one LE Create Connection at a time; this is the line for it.
+  readonly #connectTurn = new Credits(1);
   #connecting: ((event: ConnectionCompleteEvent) => void) | undefined;
 
   constructor(hci: HciHost, options: GapCentralOptions) {
@@ -92,58 +126,124 @@ export class GapCentral {
     return this.#links.get(handle)?.link;
   }
 
+  /** True while at least one consumer is scanning. */
   get scanning(): boolean {
-    return this.#scanQueue !== undefined;
+    return this.#scanConsumers.size > 0;
   }
 
-  /** Scans until `signal` aborts or the consumer stops; scanning is switched off in a finally. */
+  /**
+   * Scans until `signal` aborts or the consumer stops. Consumers share one controller scan: the
+   * first starts it, the last one leaving stops it, and an active consumer joining a passive scan
+   * switches it to active. Each consumer gets every report in its own bounded queue.
+   */
   async *scan(active: boolean, signal: AbortSignal): AsyncGenerator<Advertisement> {
-    if (this.#scanQueue !== undefined) {
-      throw new BledfuError('ADAPTER_BUSY', 'a scan is already running on this adapter', { layer: 'ble' });
-    }
-    const queue = new AsyncQueue<Advertisement>({ capacity: 1024 });
-    this.#scanQueue = { queue, active };
-    this.#lastAdvertising.clear();
-    const onAbort = (): void => queue.end();
+    if (this.#hci.failed.aborted) throw this.#hci.failed.reason;
+    if (signal.aborted) return;
+    const consumer: ScanConsumer = { queue: new AsyncQueue<Advertisement>({ capacity: SCAN_QUEUE_CAPACITY }), active, dropped: 0 };
+    // In the set before the controller is told anything, so no report after the enable is missed.
+    this.#scanConsumers.add(consumer);
+    const onAbort = (): void => consumer.queue.end();
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.#hci.send('leSetScanParameters', {
-        scanType: active ? 1 : 0,
-        scanInterval: 0x0060,
-        scanWindow: 0x0030,
-        ownAddressType: 0,
-        filterPolicy: 0,
-      });
-      await this.#hci.send('leSetScanEnable', { enable: 1, filterDuplicates: 0 });
-      if (signal.aborted) return;
-      signal.addEventListener('abort', onAbort, { once: true });
-      const failed = this.#hci.failed;
-      const onFail = (): void => queue.fail(failed.reason);
-      failed.addEventListener('abort', onFail, { once: true });
-      try {
-        for await (const adv of queue) yield adv;
-      } finally {
-        failed.removeEventListener('abort', onFail);
-      }
+      // The consumer's abort ends this wait at once, and an aborted scan finishes normally even
+      // if the start it asked for then fails. Leaving still queues its stop behind that start,
+      // so the controller never sees them interleaved (each command is bounded by its timeout).
+      await settledOrAborted(this.#applyScanMode(), signal);
+      for await (const adv of consumer.queue) yield adv;
     } finally {
       signal.removeEventListener('abort', onAbort);
-      this.#scanQueue = undefined;
-      queue.end();
-      if (!this.#hci.failed.aborted) {
-        await this.#hci.send('leSetScanEnable', { enable: 0, filterDuplicates: 0 }).catch((e: unknown) => {
-          this.#log.warn({ err: e }, 'could not stop scanning');
-        });
+      this.#scanConsumers.delete(consumer);
+      consumer.queue.end();
+      if (consumer.dropped > 0) {
+        this.#log.debug({ dropped: consumer.dropped }, 'scan consumer was too slow; it missed some advertisements');
       }
+      await this.#applyScanMode().catch((e: unknown) => this.#scanChangeFailed(e));
     }
+  }
+
+  /** Queues a change of the controller scan to what the present consumers need. */
+  #applyScanMode(): Promise<void> {
+    const change = this.#scanChanges.then(() => this.#reconcileScan());
+    // The caller sees the failure; the chain itself must go on for the next change.
+    this.#scanChanges = change.catch(() => undefined);
+    return change;
+  }
+
+  /**
+   * Brings the controller to the scan the consumers need. `#scanMode` moves only once the
+   * controller acknowledged, so after a refused command we still know what it is doing.
+   */
+  async #reconcileScan(): Promise<void> {
+    if (this.#hci.failed.aborted) {
+      this.#scanMode = 'off';
+      return;
+    }
+    const consumers = [...this.#scanConsumers];
+    const wanted: ScanMode = consumers.length === 0 ? 'off' : consumers.some((c) => c.active) ? 'active' : 'passive';
+    const current = this.#scanMode;
+    if (wanted === current) return;
+    if (wanted === 'off') {
+      await this.#hci.send('leSetScanEnable', { enable: 0, filterDuplicates: 0 });
+      this.#scanMode = 'off';
+      return;
+    }
+    // Active scanning reports everything a passive one does (plus scan responses); switching
+    // back down would only restart the scan, so an active scan stays active until it stops.
+    if (current === 'active') return;
+    if (current === 'passive') {
+      // Scan parameters may only be set while scanning is off (Core Vol 4, Part E, 7.8.10).
+      this.#log.debug('switching the running scan from passive to active');
+      await this.#hci.send('leSetScanEnable', { enable: 0, filterDuplicates: 0 });
+      this.#scanMode = 'off';
+    } else {
+      // A fresh scan: responses must not be merged with what an earlier scan heard.
+      this.#lastAdvertising.clear();
+      this.#connectableByKey.clear();
+    }
+    await this.#hci.send('leSetScanParameters', {
+      scanType: wanted === 'active' ? 1 : 0,
+      scanInterval: 0x0060,
+      scanWindow: 0x0030,
+      ownAddressType: 0,
+      filterPolicy: 0,
+    });
+    await this.#hci.send('leSetScanEnable', { enable: 1, filterDuplicates: 0 });
+    this.#scanMode = wanted;
+  }
+
+  /**
+   * A change nobody awaits failed (a stop, or restoring the scan after a consumer's failed
+   * upgrade). Consumers left without a controller scan would wait forever: fail them instead.
+   */
+  #scanChangeFailed(error: unknown): void {
+    this.#log.warn({ err: error }, 'could not change scanning');
+    if (this.#scanMode !== 'off') return;
+    for (const consumer of this.#scanConsumers) consumer.queue.fail(error);
   }
 
   /**
    * LE Create Connection; on timeout or abort, LE Create Connection Cancel and CONNECT_FAILED
    * (or the abort reason). The link is in the table (and onLinkUp has run) when this resolves.
+   *
+   * While another attempt is in progress this one waits its turn (`signal` takes it out of the
+   * line); `timeoutMs` counts from when it reaches the controller. `admit` runs when the turn
+   * comes, before anything is sent: it may throw to refuse (e.g. the connection limit was reached
+   * while waiting). A running scan is left running; controllers scan and initiate side by side.
    */
-  async connect(address: DeviceAddress, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<GapLink> {
-    if (this.#connecting !== undefined) {
-      throw new BledfuError('ADAPTER_BUSY', 'another connection is being established on this adapter', { layer: 'ble' });
+  async connect(address: DeviceAddress, options: GapConnectOptions = {}): Promise<GapLink> {
+    if (this.#connectTurn.available === 0) {
+      this.#log.debug({ address: address.value }, 'another connection is being established; waiting for it');
     }
+    await this.#connectTurn.acquire(options.signal);
+    try {
+      options.admit?.();
+      return await this.#connectNow(address, options);
+    } finally {
+      this.#connectTurn.release();
+    }
+  }
+
+  async #connectNow(address: DeviceAddress, options: GapConnectOptions): Promise<GapLink> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     let onComplete!: (e: ConnectionCompleteEvent) => void;
     const completed = new Promise<ConnectionCompleteEvent>((resolve) => (onComplete = resolve));
@@ -310,8 +410,7 @@ export class GapCentral {
   }
 
   #onReport(report: Extract<HciEvent, { kind: 'leAdvertisingReport' }>['reports'][number]): void {
-    const scan = this.#scanQueue;
-    if (scan === undefined) return;
+    if (this.#scanConsumers.size === 0) return;
     const key = `${report.addressType}/${report.address}`;
     let data = report.data;
     let connectable = report.eventType === ADV_EVENT_TYPES.advInd || report.eventType === ADV_EVENT_TYPES.advDirectInd;
@@ -339,16 +438,47 @@ export class GapCentral {
       data,
       receivedAt: Date.now(),
     };
-    if (!scan.queue.push(advertisement)) this.#log.debug('scan consumer too slow; advertisement dropped');
+    for (const consumer of this.#scanConsumers) {
+      // A full queue drops the newest report for this consumer only: the others and the
+      // controller never wait for the slowest reader.
+      if (consumer.queue.push(advertisement) || consumer.queue.ended) continue;
+      consumer.dropped++;
+      if (consumer.dropped === 1) this.#log.debug('scan consumer too slow; dropping advertisements for it until it catches up');
+    }
   }
 
   readonly #connectableByKey = new Map<string, boolean>();
 
   #failAll(error: BledfuError): void {
+    this.#scanMode = 'off';
+    for (const consumer of this.#scanConsumers) consumer.queue.fail(error);
+    this.#connectTurn.fail(error);
     for (const [handle, record] of [...this.#links]) {
       this.#links.delete(handle);
       record.controller.abort(error);
       this.#options.onLinkDown?.(record.link, error);
     }
   }
+}
+
+/**
+ * Resolves when `work` settles, or as soon as `signal` aborts (then `work` goes on unobserved,
+ * its failure swallowed); rejects with `work`'s failure otherwise.
+ */
+function settledOrAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve();
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }

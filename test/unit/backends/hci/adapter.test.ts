@@ -84,6 +84,7 @@ function attServer(pdu: AttPdu): AttPdu | undefined {
 async function open(
   options: FakeControllerOptions = {},
   timers?: ManualTimers,
+  maxConnections?: number,
 ): Promise<{ fake: FakeController; adapter: Adapter }> {
   const fake = new FakeController({ att: attServer, ...options });
   const adapter = await createHciAdapter(fake.host, {
@@ -94,6 +95,7 @@ async function open(
     commandTimeoutMs: 1000,
     attTimeoutMs: 30_000,
     ...(timers === undefined ? {} : { timers }),
+    ...(maxConnections === undefined ? {} : { maxConnections }),
   });
   return { fake, adapter };
 }
@@ -304,6 +306,70 @@ describe('HCI adapter', () => {
     await settle();
     const enables = fake.commands.filter((c) => c.name === 'leSetScanEnable').map((c) => (c.params as { enable: number }).enable);
     assert.deepEqual(enables, [1, 0]);
+    await adapter.close();
+  });
+
+  it('lets two scans share the controller scan: one enable, one disable after both stop', async () => {
+    const { fake, adapter } = await open();
+    const from = fake.commands.length;
+    const scanners = [new AbortController(), new AbortController()].map((ac) => {
+      const seen: string[] = [];
+      const done = (async () => {
+        for await (const adv of adapter.scan({ active: true, signal: ac.signal })) seen.push(`${adv.address.value} ${adv.name ?? '-'}`);
+      })();
+      return { ac, seen, done };
+    });
+    await settle();
+    await fake.sendEvent({
+      kind: 'leAdvertisingReport',
+      reports: [
+        { eventType: 0, addressType: 1, address: PEER, data: fromHex('0201060303 59fe'.replace(/ /g, '')), rssi: -50 },
+        { eventType: 4, addressType: 1, address: PEER, data: fromHex('080944667554617267'), rssi: -51 },
+      ],
+    });
+    await settle();
+    const enables = (): number[] =>
+      fake.commands.slice(from).flatMap((c) => (c.name === 'leSetScanEnable' ? [c.params.enable] : []));
+    for (const s of scanners) assert.deepEqual(s.seen, [`${PEER} -`, `${PEER} DfuTarg`]);
+    scanners[0]?.ac.abort();
+    await scanners[0]?.done;
+    assert.deepEqual(enables(), [1]);
+    scanners[1]?.ac.abort();
+    await scanners[1]?.done;
+    assert.deepEqual(enables(), [1, 0]);
+    await adapter.close();
+  });
+
+  it('queues a second connect behind the first and connects both in turn', async () => {
+    const { fake, adapter } = await open();
+    const other = 'F0:12:34:56:78:9B';
+    const first = adapter.connect(parseAddress(PEER));
+    const second = adapter.connect(parseAddress(other));
+    await fake.waitForCommand('leCreateConnection');
+    await settle();
+    const creates = (): string[] => fake.commands.flatMap((c) => (c.name === 'leCreateConnection' ? [c.params.peerAddress] : []));
+    assert.deepEqual(creates(), [PEER]);
+    await fake.sendEvent(connectionComplete(HANDLE, PEER));
+    await settle();
+    assert.deepEqual(creates(), [PEER, other], 'the second LE Create Connection follows the first completion');
+    await fake.sendEvent(connectionComplete(HANDLE + 1, other));
+    const [a, b] = await Promise.all([first, second]);
+    assert.equal(a.address.value, PEER);
+    assert.equal(b.address.value, other);
+    assert.equal(adapter.info().activeConnections, 2);
+    await adapter.close();
+  });
+
+  it('still refuses with ADAPTER_BUSY at maxConnections, also for an attempt that waited in line', async () => {
+    const { fake, adapter } = await open({}, undefined, 1);
+    const first = adapter.connect(parseAddress(PEER));
+    const second = adapter.connect(parseAddress('F0:12:34:56:78:9B'));
+    await fake.waitForCommand('leCreateConnection');
+    await fake.sendEvent(connectionComplete(HANDLE, PEER));
+    await first;
+    await assert.rejects(second, (e: unknown) => hasCode(e, 'ADAPTER_BUSY'));
+    await assert.rejects(adapter.connect(parseAddress('F0:12:34:56:78:9C')), (e: unknown) => hasCode(e, 'ADAPTER_BUSY'));
+    assert.equal(fake.commands.filter((c) => c.name === 'leCreateConnection').length, 1);
     await adapter.close();
   });
 
