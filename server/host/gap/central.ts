@@ -53,6 +53,8 @@ interface ScanConsumer {
 
 /** Per consumer: a few seconds of a busy neighbourhood, so only a stalled consumer loses reports. */
 const SCAN_QUEUE_CAPACITY = 1024;
+/** Advertisers whose last advertising PDU is kept for merging scan responses. */
+const MAX_REMEMBERED_ADVERTISERS = 4096;
 
 interface LinkRecord {
   readonly link: GapLink;
@@ -104,7 +106,9 @@ export class GapCentral {
   // Changes to the controller's scan state run one after another, each deciding from the
   // consumers present when it runs; a change never interleaves with another's commands.
   #scanChanges: Promise<void> = Promise.resolve();
-  readonly #lastAdvertising = new Map<string, Uint8Array>();
+  // Last advertising PDU per advertiser, to append its scan response to. Bounded (oldest
+  // advertiser forgotten first): a station's shared scan can run for days among many devices.
+  readonly #lastAdvertising = new Map<string, { readonly data: Uint8Array; readonly connectable: boolean }>();
   // Controllers run one LE Create Connection at a time; this is the line for it.
   readonly #connectTurn = new Credits(1);
   #connecting: ((event: ConnectionCompleteEvent) => void) | undefined;
@@ -198,7 +202,6 @@ export class GapCentral {
     } else {
       // A fresh scan: responses must not be merged with what an earlier scan heard.
       this.#lastAdvertising.clear();
-      this.#connectableByKey.clear();
     }
     await this.#hci.send('leSetScanParameters', {
       scanType: wanted === 'active' ? 1 : 0,
@@ -418,14 +421,19 @@ export class GapCentral {
       // A scan response only follows scannable advertising; append it to what that said.
       const adv = this.#lastAdvertising.get(key);
       if (adv !== undefined) {
-        data = new Uint8Array(adv.length + report.data.length);
-        data.set(adv);
-        data.set(report.data, adv.length);
+        data = new Uint8Array(adv.data.length + report.data.length);
+        data.set(adv.data);
+        data.set(report.data, adv.data.length);
       }
-      connectable = this.#connectableByKey.get(key) ?? false;
+      connectable = adv?.connectable ?? false;
     } else {
-      this.#lastAdvertising.set(key, report.data);
-      this.#connectableByKey.set(key, connectable);
+      // Re-insert so the Map's order stays least-recently-heard first.
+      this.#lastAdvertising.delete(key);
+      this.#lastAdvertising.set(key, { data: report.data, connectable });
+      if (this.#lastAdvertising.size > MAX_REMEMBERED_ADVERTISERS) {
+        const oldest = this.#lastAdvertising.keys().next();
+        if (oldest.done !== true) this.#lastAdvertising.delete(oldest.value);
+      }
     }
     const fields = parseAdvertisingData(data);
     const advertisement: Advertisement = {
@@ -446,8 +454,6 @@ export class GapCentral {
       if (consumer.dropped === 1) this.#log.debug('scan consumer too slow; dropping advertisements for it until it catches up');
     }
   }
-
-  readonly #connectableByKey = new Map<string, boolean>();
 
   #failAll(error: BledfuError): void {
     this.#scanMode = 'off';

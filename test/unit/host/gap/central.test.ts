@@ -162,6 +162,31 @@ describe('GAP central: scan fan-out', () => {
     await hci.close();
   });
 
+  it('merges scan responses for recent advertisers but forgets the oldest beyond 4096, so a long scan stays bounded', async () => {
+    const { fake, hci, gap } = setup();
+    const scan = consume(gap, true);
+    await settle();
+    await fake.sendEvent(advReport(PEER_A));
+    for (let i = 0; i < 4096; i++) {
+      await fake.sendEvent(advReport(`F1:00:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0').toUpperCase()}:${(i & 0xff).toString(16).padStart(2, '0').toUpperCase()}`));
+    }
+    await fake.sendEvent(scanResponse(PEER_A));
+    await fake.sendEvent(scanResponse('F1:00:00:00:0F:FF'));
+    await settle();
+    const [forgotten, recent] = scan.seen.slice(-2);
+    // PEER_A's advertising was pushed out: its scan response stands alone (no FE59, not connectable).
+    assert.equal(forgotten?.name, 'DfuTarg');
+    assert.deepEqual(forgotten?.serviceUuids, []);
+    assert.equal(forgotten?.connectable, false);
+    // The most recent advertiser's response is still merged with what it advertised.
+    assert.equal(recent?.name, 'DfuTarg');
+    assert.deepEqual(recent?.serviceUuids, ['FE59']);
+    assert.equal(recent?.connectable, true);
+    scan.stop.abort();
+    await scan.done;
+    await hci.close();
+  });
+
   it('gives a consumer the error when the controller refuses to start, and the next scan starts afresh', async () => {
     const { fake, hci, gap } = setup();
     fake.on('leSetScanEnable', () => ({ kind: 'status', status: 0x0c }));
