@@ -1,0 +1,54 @@
+/**
+ * bledfu's layering rule, checked on every `npm run lint`: a layer imports only the layers below
+ * it (README "Architecture"). Each rule names the layer and what it must not reach.
+ */
+const layer = (name, path, mayNot, comment) => ({
+  name,
+  comment,
+  severity: 'error',
+  from: { path },
+  to: { path: mayNot },
+});
+
+module.exports = {
+  forbidden: [
+    layer('common-is-the-bottom', '^server/common/', '^(server/(?!common/)|clients/)', 'common/ imports nothing else of bledfu'),
+    layer('transport-only-common', '^server/transport/', '^(server/(?!(common|transport)/)|clients/)', 'transports know bytes, not protocols'),
+    layer('ble-contract-only-common', '^server/ble/', '^(server/(?!(common|ble)/)|clients/)', 'the backend contract depends on nothing but common/'),
+    layer('host-below-dfu', '^server/host/', '^(server/(dfu|jobs|rpc|backends|sim|config)/|clients/)', 'the host stack knows nothing above ble/'),
+    layer('dfu-sees-only-ble', '^server/dfu/', '^(server/(host|backends|transport|sim|jobs|rpc|config)/|clients/)', 'DFU engines talk to ble/ interfaces only, so every backend runs them'),
+    layer('jobs-below-rpc', '^server/jobs/', '^(server/(host|backends|transport|sim|rpc|config)/|clients/)', 'jobs run engines on ble/ adapters'),
+    layer('rpc-no-stack', '^server/rpc/', '^(server/(host|transport|sim)/|clients/)', 'the RPC layer reaches the stack only through jobs/ and the adapter directory'),
+    layer('config-only-common', '^server/config/', '^(server/(?!(common|config)/)|clients/)', 'configuration is read once and handed down'),
+    {
+      name: 'sim-uses-codecs-only',
+      comment: 'the simulator reuses pure codecs, never stateful host or backend code',
+      severity: 'error',
+      from: { path: '^server/sim/' },
+      to: {
+        path: '^(server/(backends|jobs|rpc|config)/|server/host/(gap|gatt)/|server/host/att/bearer|server/host/hci/controller|server/dfu/(secure/(engine|link)|buttonless)|clients/)',
+      },
+    },
+    layer('ts-client-only-generated-code', '^clients/ts/', '^(server/|clients/cli/)', 'the client depends only on the generated code'),
+    layer('cli-only-ts-client', '^clients/cli/', '^(server/|proto/gen/)', 'the CLI is a thin layer over clients/ts'),
+    {
+      name: 'serialport-in-transport-only',
+      severity: 'error',
+      from: { path: '^server/', pathNot: '^server/transport/serial' },
+      to: { path: 'node_modules/(serialport|@serialport)/' },
+    },
+    {
+      name: 'jszip-in-package-reader-only',
+      severity: 'error',
+      from: { path: '^server/', pathNot: '^server/dfu/package/' },
+      to: { path: 'node_modules/jszip/' },
+    },
+    { name: 'no-cycles', severity: 'error', from: { path: '^(server|clients)/' }, to: { circular: true } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+  },
+};
