@@ -7,7 +7,8 @@
  * On top, a passive observer of the simulated air and devices, so tests can assert what reached
  * a device without trusting the server's own account of it: scans and connection attempts made
  * by the controller, connections each device accepted, and the bytes written to its DFU Packet
- * characteristic (split by the object type the bootloader had selected).
+ * characteristic (split by the object type the bootloader had selected). It can also cut a
+ * device's link at a precise point of a transfer (cutLink).
  */
 import { readFileSync } from 'node:fs';
 import { createApp, type App, type AppConfig } from '../../server/app.js';
@@ -56,6 +57,8 @@ export interface SimServer {
   observed(index?: number): Readonly<DeviceObservation>;
   /** Resolves when the device's next connection ends with the device still running (not by a reset). */
   nextDisconnection(index?: number): Promise<void>;
+  /** Arms a one-shot link cut for the device (replacing any armed before). */
+  cutLink(trigger: LinkCut, index?: number): { readonly fired: boolean };
   newClient(): BledfuClient;
   close(): Promise<void>;
 }
@@ -81,30 +84,80 @@ export function fixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(new URL(name, FIXTURES)));
 }
 
-function observeDevice(view: SimDeviceView, obs: DeviceObservation, onDisconnected: () => void): void {
+/**
+ * Breaks the link of a device in the middle of a DFU, from the test side: once the trigger fires
+ * nothing more crosses the link in either direction, and the device ends it with reason 0x08
+ * (what the host reports after a supervision timeout). It stands in for the simulator's own
+ * dropLink* faults while those cannot end a link (see the `todo` test in sim-resume.test.ts).
+ */
+export type LinkCut =
+  /** Once this many firmware bytes reached the DFU Packet characteristic (counted since the server started). */
+  | { readonly kind: 'afterDataBytes'; readonly bytes: number }
+  /** Right after the n-th Execute of a data object reached the device (1-based): it executes, its answer is lost. */
+  | { readonly kind: 'afterDataExecute'; readonly occurrence: number };
+
+const ATT_WRITE_REQUEST = 0x12;
+const CP_EXECUTE = 0x04;
+const HCI_CONNECTION_TIMEOUT = 0x08;
+
+interface Observer {
+  readonly obs: DeviceObservation;
+  cut: { readonly trigger: LinkCut; fired: boolean; executes: number } | undefined;
+  readonly waiters: (() => void)[];
+}
+
+function observeDevice(view: SimDeviceView, o: Observer): void {
   const device = view.device;
   const accept = device.accept.bind(device);
   device.accept = (link: PeripheralLink): PeripheralLinkHandler => {
-    const inner = accept(link);
-    obs.connections++;
+    let broken = false;
+    const inner = accept({
+      ...link,
+      sendL2cap: (cid, payload, onSent) => {
+        if (broken) onSent?.();
+        else link.sendL2cap(cid, payload, onSent);
+      },
+    });
+    o.obs.connections++;
+    const breakNow = (): void => {
+      broken = true;
+      link.disconnect(HCI_CONNECTION_TIMEOUT);
+    };
     return {
       onL2cap: (cid, payload) => {
+        if (broken) return;
         const bootloader = device.bootloader;
-        if (cid === ATT_CID && payload[0] === ATT_WRITE_COMMAND && bootloader !== undefined && payload.length >= 3) {
+        let after: (() => void) | undefined;
+        if (cid === ATT_CID && bootloader !== undefined && payload.length >= 3) {
           const handle = (payload[1] as number) | ((payload[2] as number) << 8);
-          if (handle === bootloader.database.handlesOf(UUIDS.dfuPacket)?.value) {
+          const dataSelected = bootloader.target.snapshot.currentType === 'data';
+          const cut = o.cut;
+          if (payload[0] === ATT_WRITE_COMMAND && handle === bootloader.database.handlesOf(UUIDS.dfuPacket)?.value) {
             const n = payload.length - 3;
-            if (bootloader.target.snapshot.currentType === 'data') obs.dataBytes += n;
-            else obs.commandBytes += n;
+            if (dataSelected) o.obs.dataBytes += n;
+            else o.obs.commandBytes += n;
+            if (cut?.trigger.kind === 'afterDataBytes' && !cut.fired && o.obs.dataBytes >= cut.trigger.bytes) after = breakNow;
+          } else if (
+            payload[0] === ATT_WRITE_REQUEST &&
+            payload[3] === CP_EXECUTE &&
+            dataSelected &&
+            handle === bootloader.database.handlesOf(UUIDS.dfuControlPoint)?.value &&
+            cut?.trigger.kind === 'afterDataExecute' &&
+            !cut.fired &&
+            ++cut.executes === cut.trigger.occurrence
+          ) {
+            after = breakNow;
           }
+          if (after !== undefined && cut !== undefined) cut.fired = true;
         }
         inner.onL2cap(cid, payload);
+        after?.();
       },
       onParametersChanged: () => inner.onParametersChanged(),
       onDisconnected: (reason) => {
-        obs.disconnections++;
+        o.obs.disconnections++;
         inner.onDisconnected(reason);
-        onDisconnected();
+        for (const w of o.waiters.splice(0)) w();
       },
     };
   };
@@ -130,13 +183,12 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
     air.initiations++;
     return initiate(...args);
   };
-  const observations = world.devices.map(() => ({ connections: 0, disconnections: 0, commandBytes: 0, dataBytes: 0 }));
-  const waiters = world.devices.map(() => [] as (() => void)[]);
-  world.devices.forEach((view, i) =>
-    observeDevice(view, observations[i] as DeviceObservation, () => {
-      for (const w of (waiters[i] as (() => void)[]).splice(0)) w();
-    }),
-  );
+  const observers: Observer[] = world.devices.map(() => ({
+    obs: { connections: 0, disconnections: 0, commandBytes: 0, dataBytes: 0 },
+    cut: undefined,
+    waiters: [],
+  }));
+  world.devices.forEach((view, i) => observeDevice(view, observers[i] as Observer));
 
   const app = createApp({ ...APP_CONFIG, ...config }, { adapters: registry, runner: runSecureDfu, readPackage, findDevice, logger });
   let address: string;
@@ -166,8 +218,13 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
     client: newClient(),
     air,
     device: (index = 0) => pick(world.devices, index),
-    observed: (index = 0) => pick(observations, index),
-    nextDisconnection: (index = 0) => new Promise<void>((resolve) => pick(waiters, index).push(resolve)),
+    observed: (index = 0) => pick(observers, index).obs,
+    nextDisconnection: (index = 0) => new Promise<void>((resolve) => pick(observers, index).waiters.push(resolve)),
+    cutLink: (trigger, index = 0) => {
+      const cut = { trigger, fired: false, executes: 0 };
+      pick(observers, index).cut = cut;
+      return { get fired() { return cut.fired; } };
+    },
     newClient,
     close() {
       closed ??= (async () => {

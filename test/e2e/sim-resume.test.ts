@@ -1,0 +1,122 @@
+/**
+ * Acceptance: a link lost in the middle of a DFU is resumed through the real stack. What the
+ * device received is counted on the simulated air, independently of the engine's own progress.
+ *
+ * The link is cut by the test helper (cutLink: nothing more crosses, the device ends the link
+ * with 0x08) rather than by the simulator's dropLink* faults: those break the radio path but
+ * never end the link on either side (server/sim/air.ts AirLink.lose(), see the `todo` test at
+ * the end), so a DFU hangs. Once that is fixed, the faults can replace cutLink one for one.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { startDfu } from '../../clients/ts/index.js';
+import type { SimDeviceConfig } from '../../server/sim/world.js';
+import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, startSimServer, type Drained, type LinkCut } from '../helpers/sim-server.js';
+
+/** ORIGIN.md §3.1: 24 objects of 4 096 B and one of 640 B; .dat of 144 B. */
+const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, datSize: 144, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
+const OBJECT = 4096;
+/** DP payload at the negotiated MTU 247. */
+const PACKET = 244;
+
+interface Outcome {
+  readonly r: Drained;
+  readonly fired: boolean;
+  readonly commandBytes: number;
+  readonly dataBytes: number;
+}
+
+async function dfuWithCut(cut: LinkCut, progress: SimDeviceConfig['progressOnDisconnect']): Promise<Outcome> {
+  const s = await startSimServer({ devices: [{ key: 'sdk17.0.2', progressOnDisconnect: progress }] });
+  try {
+    const dev = s.device();
+    const handle = s.cutLink(cut);
+    const r = await drain(
+      startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(25_000) }),
+    );
+    assert.equal(r.error, undefined, `the call failed: ${String(r.error)}`);
+    const f = finished(r.events);
+    assert.equal(f?.result.success, true, f?.error?.message);
+    // The right image, and it boots.
+    assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
+    assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
+    assert.equal(dev.images().application?.sha256, HRS.sha256);
+    assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
+    const last = progresses(r.events).at(-1);
+    assert.equal(last?.totalBytesSent, HRS.size);
+    return { r, fired: handle.fired, commandBytes: s.observed().commandBytes, dataBytes: s.observed().dataBytes };
+  } finally {
+    await s.close();
+  }
+}
+
+function assertMonotonic(r: Drained): void {
+  const sent = progresses(r.events).map((p) => p.totalBytesSent);
+  for (let i = 1; i < sent.length; i++) assert.ok((sent[i] as number) >= (sent[i - 1] as number), `progress went back at event ${i}: ${sent[i - 1]} → ${sent[i]}`);
+}
+
+describe('resume after a link loss, over gRPC on the simulator', () => {
+  it('inside an object (progress kept): continues from the offset the device reports, nothing is sent twice', { timeout: 30_000 }, async () => {
+    const o = await dfuWithCut({ kind: 'afterDataBytes', bytes: 2 * OBJECT + 1_808 }, 'keep');
+    assert.equal(o.fired, true, 'the link was cut');
+    assert.equal(o.dataBytes, HRS.size, 'every firmware byte crossed the air exactly once');
+    assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet was not sent again');
+    assertMonotonic(o.r);
+  });
+
+  it('on an object boundary, all of its data there but not executed (progress kept): Execute, then go on', { timeout: 30_000 }, async () => {
+    const o = await dfuWithCut({ kind: 'afterDataBytes', bytes: 2 * OBJECT }, 'keep');
+    assert.equal(o.fired, true, 'the link was cut');
+    assert.equal(o.dataBytes, HRS.size);
+    assert.equal(o.commandBytes, HRS.datSize);
+    assertMonotonic(o.r);
+  });
+
+  it('on an object boundary, the Execute answer lost with the link (progress kept): not sent again', { timeout: 30_000 }, async () => {
+    const o = await dfuWithCut({ kind: 'afterDataExecute', occurrence: 2 }, 'keep');
+    assert.equal(o.fired, true, 'the link was cut');
+    assert.equal(o.dataBytes, HRS.size);
+    assert.equal(o.commandBytes, HRS.datSize);
+    assertMonotonic(o.r);
+  });
+
+  it("progressOnDisconnect 'reload': the device forgets its data offset, so the data starts over (the init packet does not)", { timeout: 30_000 }, async () => {
+    const dropAt = 2 * OBJECT + 1_808;
+    const o = await dfuWithCut({ kind: 'afterDataBytes', bytes: dropAt }, 'reload');
+    assert.equal(o.fired, true, 'the link was cut');
+    // What arrived before the drop (up to the end of the packet that crossed the limit), then the whole image again.
+    assert.ok(o.dataBytes >= HRS.size + dropAt && o.dataBytes < HRS.size + dropAt + PACKET, `data bytes on the air: ${o.dataBytes}`);
+    assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet survives the disconnect');
+  });
+});
+
+describe('simulator fault injection', () => {
+  // KNOWN BUG (reported, not ours to fix): server/sim/air.ts AirLink.lose() marks both sides
+  // "gone" (#peripheralGone, #centralGone) before arming the supervision timer, and
+  // #supervisionTimeout() only reports to sides that are not gone — so neither the controller
+  // (no HCI Disconnection Complete) nor the device (no onDisconnected: a bootloader keeps its
+  // session and never advertises again) learns that the link ended. Every dropLink* fault
+  // (dropLinkAfterDataBytes, dropLinkAfterRequest) therefore hangs a DFU. Remove `todo` once fixed.
+  it('a lost radio path ends the link on both sides by supervision timeout (AirLink.lose)', { timeout: 10_000, todo: 'server/sim/air.ts AirLink.lose() never reports the disconnection' }, async () => {
+    // A short grace: with the bug, the server's disconnect on the way out never completes either.
+    const s = await startSimServer({}, { shutdownGraceMs: 500 });
+    try {
+      const dev = s.device();
+      const stream = s.client
+        .connect({ adapterId: '', target: addressTarget(dev.address.value), scanTimeout: undefined, mtu: 0 }, { signal: AbortSignal.timeout(1_000) })
+        [Symbol.asyncIterator]();
+      assert.equal((await stream.next()).value?.event?.$case, 'connected');
+      const link = s.world.air.links[0];
+      assert.ok(link, 'one link on the air');
+      const deviceSide = s.nextDisconnection();
+      link.lose();
+      const next = (await stream.next()).value?.event;
+      assert.equal(next?.$case, 'disconnected', 'the host is told the link ended');
+      if (next?.$case === 'disconnected') assert.equal(next.disconnected.reason, 0x08);
+      await deviceSide;
+      assert.equal(dev.device.advertising() !== undefined, true, 'the device advertises again');
+    } finally {
+      await s.close();
+    }
+  });
+});
