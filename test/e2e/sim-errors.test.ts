@@ -67,7 +67,7 @@ describe('refused packages never reach the device', () => {
         assert.ok(d.remedy !== undefined && d.remedy.length > 0, 'a remedy is given');
         assert.deepEqual((await s.client.listJobs({ activeOnly: false })).jobs, []);
         // The simulated air: the controller never scanned nor tried to connect; the device saw nothing.
-        assert.deepEqual({ ...s.air }, { scans: 0, initiations: 0 });
+        assert.deepEqual({ ...s.air }, { scans: 0, scanning: false, initiations: 0 });
         assert.equal(s.observed().connections, 0);
         assert.equal(dev.resets(), resets);
         assert.equal(dev.mode(), 'application');

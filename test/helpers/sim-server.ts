@@ -42,6 +42,8 @@ export interface DeviceObservation {
 export interface AirObservation {
   /** Times the controller started scanning. */
   scans: number;
+  /** Whether the controller is scanning now. */
+  scanning: boolean;
   /** Connection attempts the controller put on the air. */
   initiations: number;
 }
@@ -57,6 +59,8 @@ export interface SimServer {
   observed(index?: number): Readonly<DeviceObservation>;
   /** Resolves when the device's next connection ends with the device still running (not by a reset). */
   nextDisconnection(index?: number): Promise<void>;
+  /** Resolves once the controller is not scanning (at once if it is not). */
+  scanStopped(): Promise<void>;
   /** Arms a one-shot link cut for the device (replacing any armed before). */
   cutLink(trigger: LinkCut, index?: number): { readonly fired: boolean };
   newClient(): BledfuClient;
@@ -172,11 +176,14 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
     throw new Error('the sim: adapter did not open');
   }
 
-  const air: AirObservation = { scans: 0, initiations: 0 };
+  const air: AirObservation = { scans: 0, scanning: false, initiations: 0 };
+  const scanStopWaiters: (() => void)[] = [];
   const setScanning = world.air.setScanning.bind(world.air);
   world.air.setScanning = (central, scan) => {
-    if (scan !== undefined) air.scans++;
+    if (scan !== undefined && !air.scanning) air.scans++;
+    air.scanning = scan !== undefined;
     setScanning(central, scan);
+    if (!air.scanning) for (const w of scanStopWaiters.splice(0)) w();
   };
   const initiate = world.air.initiate.bind(world.air);
   world.air.initiate = (...args) => {
@@ -220,6 +227,7 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
     device: (index = 0) => pick(world.devices, index),
     observed: (index = 0) => pick(observers, index).obs,
     nextDisconnection: (index = 0) => new Promise<void>((resolve) => pick(observers, index).waiters.push(resolve)),
+    scanStopped: () => new Promise<void>((resolve) => (air.scanning ? scanStopWaiters.push(resolve) : resolve())),
     cutLink: (trigger, index = 0) => {
       const cut = { trigger, fired: false, executes: 0 };
       pick(observers, index).cut = cut;
