@@ -11,6 +11,7 @@
  * device's link at a precise point of a transfer (cutLink).
  */
 import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { createApp, type App, type AppConfig } from '../../server/app.js';
 import { openAdapters, type AdapterRegistry } from '../../server/backends/registry.js';
 import { findDevice } from '../../server/ble/discovery.js';
@@ -21,7 +22,6 @@ import { runSecureDfu } from '../../server/dfu/secure/engine.js';
 import type { PeripheralLink, PeripheralLinkHandler } from '../../server/sim/peripheral.js';
 import type { SimConfig, SimDeviceView, SimWorld } from '../../server/sim/world.js';
 import { AddressType, createBledfuClient, jobStateName, type BledfuClient, type DfuEvent, type DfuProgress, type Target } from '../../clients/ts/index.js';
-import { pino } from 'pino';
 
 /** ATT Write Command (what the engine uses for the DFU Packet characteristic). */
 const ATT_WRITE_COMMAND = 0x52;
