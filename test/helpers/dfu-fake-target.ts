@@ -27,6 +27,11 @@ export interface DeviceFaults {
   rejectInitWithExt?: number;
   /** Never drop the link after the final Execute. */
   noResetAfterFinal?: boolean;
+  /**
+   * An application built without the SVCI hand-over (spec §4.1 step 3): buttonless set-name is
+   * answered `20 02 04` ('refuse'), or the application resets and comes back as itself ('reset').
+   */
+  setName?: 'refuse' | 'reset';
 }
 
 export interface FakeDeviceOptions {
@@ -120,7 +125,12 @@ export class FakeNrfDevice implements FakePeripheral {
           if (h !== H.buttonless) throw attError(0x03, 'not writable');
           if (blCccd !== 2) throw attError(0xfd, 'CCCD improperly configured');
           const op = v[0];
-          if (op === 0x02) {
+          if (op === 0x02 && this.faults.setName === 'refuse') {
+            link.notify(H.buttonless, Uint8Array.of(0x20, 0x02, 0x04));
+          } else if (op === 0x02 && this.faults.setName === 'reset') {
+            this.log.push('reset on set-name');
+            link.drop();
+          } else if (op === 0x02) {
             this.bootloaderName = new TextDecoder().decode(v.subarray(2, 2 + (v[1] ?? 0)));
             link.notify(H.buttonless, Uint8Array.of(0x20, 0x02, 0x01));
           } else if (op === 0x01) {

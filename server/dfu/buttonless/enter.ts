@@ -42,10 +42,19 @@ export interface EnterBootloaderOptions {
   readonly logger: Logger;
 }
 
-export interface EnterBootloaderResult {
-  /** The name the bootloader will advertise, when the application accepted it. */
-  readonly bootloaderName: string | undefined;
-}
+export type EnterBootloaderResult =
+  /** The application accepted 0x01 (or reset on it): the bootloader comes up next. */
+  | {
+      readonly outcome: 'entered';
+      /** The name the bootloader will advertise, when the application accepted it. */
+      readonly bootloaderName: string | undefined;
+    }
+  /**
+   * The application reset or dropped the link when asked to name the bootloader (built without
+   * the SVCI hand-over, spec §4.1 step 3). It comes back as the application, not the bootloader:
+   * the caller reconnects to it and enters without a name.
+   */
+  | { readonly outcome: 'reset-on-name' };
 
 /** A random "Dfu" + 5 digits name, as the iOS library uses: unique enough to find the right bootloader. */
 export function randomBootloaderName(): string {
@@ -56,7 +65,8 @@ export function randomBootloaderName(): string {
 
 /**
  * Enables indications, optionally sets the bootloader name, writes Enter Bootloader and waits
- * for `20 01 01` and/or the disconnect. Leaves the link down.
+ * for `20 01 01` and/or the disconnect. Leaves the link down. A refused name (`20 02 xx`) is
+ * skipped; a reset on the name request ends here with 'reset-on-name' (nothing left to write to).
  */
 export async function enterBootloader(conn: Connection, characteristic: GattCharacteristic, options: EnterBootloaderOptions): Promise<EnterBootloaderResult> {
   const log = options.logger;
@@ -100,7 +110,8 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       const bytes = new TextEncoder().encode(options.bootloaderName);
       const r = await request(Uint8Array.of(BUTTONLESS_OPCODE.SET_NAME, bytes.length, ...bytes));
       if (r === 'disconnected') {
-        throw buttonlessFailed('the device disconnected when asked to set the bootloader name', 'retry; the application may not support naming the bootloader');
+        log.info('buttonless: the application reset when asked to name the bootloader (no SVCI hand-over); it has to be entered without a name');
+        return { outcome: 'reset-on-name' };
       }
       if (r === 0x01) name = options.bootloaderName;
       else log.debug({ result: resultName(r) }, 'buttonless: bootloader name not accepted, continuing without it');
@@ -131,7 +142,7 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
     sub.close();
     await conn.disconnect();
   }
-  return { bootloaderName: name };
+  return { outcome: 'entered', bootloaderName: name };
 }
 
 /**

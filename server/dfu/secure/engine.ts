@@ -80,56 +80,69 @@ function isLinkFailure(e: unknown): boolean {
 async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Connection; link: BootloaderLink }> {
   const { options } = run;
   phase(run, 'connecting', `looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`}`);
-  const adv = await findDevice(run.adapter, targetMatch(target), { timeoutMs: options.scanTimeoutMs, signal: run.signal });
-  emit(run, { kind: 'device', address: adv.address });
-  const conn = await connect(run, adv.address);
-  try {
-    const services = await conn.discoverServices(run.signal);
-    const cap = detectDfu(services);
-    run.log.debug({ capability: cap.kind, address: adv.address.value }, 'DFU capability detected');
-    switch (cap.kind) {
-      case 'bootloader':
-        if (options.buttonless === 'required') run.log.info('the device is already in DFU mode: no buttonless entry needed');
-        run.bootloaderAddress = adv.address;
-        run.bootloader = { kind: 'address', address: adv.address };
-        // The application usually lives at the bootloader address − 1 (spec §4.2); checked at the end.
-        run.startedInBootloader = true;
-        run.appAddress = adv.address;
-        return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
-      case 'buttonless': {
-        if (options.buttonless === 'off') {
-          throw serviceMissing(
-            `${adv.address.value} runs an application with buttonless DFU, but buttonless entry is switched off`,
-            'put the device into DFU mode by hand, or allow buttonless entry',
-          );
+  let match = targetMatch(target);
+  // Cleared when the application reset on the set-name request (spec §4.1 step 3): it is then
+  // found again at the same address and asked to enter without a name, so this loop runs twice at most.
+  let nameTheBootloader = true;
+  for (;;) {
+    const adv = await findDevice(run.adapter, match, { timeoutMs: options.scanTimeoutMs, signal: run.signal });
+    if (nameTheBootloader) emit(run, { kind: 'device', address: adv.address });
+    const conn = await connect(run, adv.address);
+    try {
+      const services = await conn.discoverServices(run.signal);
+      const cap = detectDfu(services);
+      run.log.debug({ capability: cap.kind, address: adv.address.value }, 'DFU capability detected');
+      switch (cap.kind) {
+        case 'bootloader':
+          if (options.buttonless === 'required') run.log.info('the device is already in DFU mode: no buttonless entry needed');
+          run.bootloaderAddress = adv.address;
+          run.bootloader = { kind: 'address', address: adv.address };
+          // The application usually lives at the bootloader address − 1 (spec §4.2); checked at the end.
+          run.startedInBootloader = true;
+          run.appAddress = adv.address;
+          return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
+        case 'buttonless': {
+          if (options.buttonless === 'off') {
+            throw serviceMissing(
+              `${adv.address.value} runs an application with buttonless DFU, but buttonless entry is switched off`,
+              'put the device into DFU mode by hand, or allow buttonless entry',
+            );
+          }
+          phase(run, 'entering-bootloader', `asking the application at ${adv.address.value} to enter its bootloader`);
+          run.appAddress = adv.address;
+          const entered = await enterBootloader(conn, cap.characteristic, {
+            bonded: cap.bonded,
+            bootloaderName: cap.bonded || !nameTheBootloader ? undefined : randomBootloaderName(),
+            timeoutMs: options.requestTimeoutMs,
+            signal: run.signal,
+            logger: run.log,
+          });
+          if (entered.outcome === 'reset-on-name') {
+            run.log.warn({ address: adv.address.value }, 'the application reset when asked to name its bootloader; reconnecting to it to enter without a name (the bootloader will advertise "DfuTarg")');
+            nameTheBootloader = false;
+            match = { kind: 'address', address: adv.address };
+            await sleep(options.rebootDelayMs, run.signal);
+            continue;
+          }
+          run.bootloader = bootloaderMatch(adv.address, entered.bootloaderName);
+          return await reconnectBootloader(run, 'after the buttonless jump');
         }
-        phase(run, 'entering-bootloader', `asking the application at ${adv.address.value} to enter its bootloader`);
-        run.appAddress = adv.address;
-        const entered = await enterBootloader(conn, cap.characteristic, {
-          bonded: cap.bonded,
-          bootloaderName: cap.bonded ? undefined : randomBootloaderName(),
-          timeoutMs: options.requestTimeoutMs,
-          signal: run.signal,
-          logger: run.log,
-        });
-        run.bootloader = bootloaderMatch(adv.address, entered.bootloaderName);
-        return await reconnectBootloader(run, 'after the buttonless jump');
+        case 'experimental':
+        case 'legacy':
+        case 'none': {
+          const what =
+            cap.kind === 'legacy'
+              ? 'offers only the legacy DFU service (SDK ≤ 11), which is not supported yet'
+              : cap.kind === 'experimental'
+                ? 'offers only the SDK 12 experimental buttonless service, which is not enabled'
+                : 'has neither a Secure DFU bootloader nor a buttonless DFU service';
+          throw serviceMissing(`${adv.address.value} ${what}`, 'put the device into DFU mode by hand (usually a button held at reset) and retry');
+        }
       }
-      case 'experimental':
-      case 'legacy':
-      case 'none': {
-        const what =
-          cap.kind === 'legacy'
-            ? 'offers only the legacy DFU service (SDK ≤ 11), which is not supported yet'
-            : cap.kind === 'experimental'
-              ? 'offers only the SDK 12 experimental buttonless service, which is not enabled'
-              : 'has neither a Secure DFU bootloader nor a buttonless DFU service';
-        throw serviceMissing(`${adv.address.value} ${what}`, 'put the device into DFU mode by hand (usually a button held at reset) and retry');
-      }
+    } catch (e) {
+      await safeDisconnect(conn);
+      throw e;
     }
-  } catch (e) {
-    await safeDisconnect(conn);
-    throw e;
   }
 }
 

@@ -198,3 +198,27 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     await assert.rejects(run(adapter, p, { buttonless: 'off' }), (e: unknown) => hasCode(e, 'GATT_SERVICE_MISSING'));
   });
 });
+
+describe('buttonless set-name fallback (spec §4.1 step 3)', () => {
+  const BL = 'C0:11:22:33:44:00';
+
+  it('20 02 04 (name refused): enters without a name, the bootloader is found as "DfuTarg" at app + 1', async () => {
+    const { adapter, device } = world({ faults: { setName: 'refuse' } });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.bootloaderName, undefined);
+    assert.deepEqual(adapter.connects, [APP.value, BL, APP.value]);
+  });
+
+  it('reset on the name request: reconnects to the application and enters without a name', async () => {
+    const { adapter, device } = world({ faults: { setName: 'reset' } });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    const { events } = await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.bootloaderName, undefined);
+    assert.deepEqual(adapter.connects, [APP.value, APP.value, BL, APP.value]);
+    assert.deepEqual(device.log.slice(0, 4), ['connect app', 'reset on set-name', 'connect app', 'jump to bootloader']);
+    assert.deepEqual(phases(events), ['connecting', 'entering-bootloader', 'entering-bootloader', 'transferring', 'activating']);
+  });
+});
