@@ -23,6 +23,11 @@ export interface DeviceFaults {
   dropAfterCreateAt?: number[];
   /** Corrupt one byte at this image offset, once (as lost/corrupted radio data would). */
   corruptAtDataOffset?: number[];
+  /**
+   * The host stack silently loses `count` DP writes once the firmware offset reaches `at` (spec §9
+   * item 5): they never reach the device, which neither stores nor counts them for PRN.
+   */
+  loseDataPackets?: { at: number; count: number }[];
   /** Answer the command Execute with this extended error. */
   rejectInitWithExt?: number;
   /** Never drop the link after the final Execute. */
@@ -336,7 +341,21 @@ export class FakeNrfDevice implements FakePeripheral {
     return true;
   }
 
+  #losing = 0;
+
   #packet(v: Uint8Array): void {
+    if (this.#current === 2) {
+      const loss = this.faults.loseDataPackets?.find((l) => l.at === this.#fwOffset);
+      if (loss !== undefined) {
+        this.faults.loseDataPackets?.splice(this.faults.loseDataPackets.indexOf(loss), 1);
+        this.#losing = loss.count;
+      }
+      if (this.#losing > 0) {
+        this.#losing--;
+        this.log.push(`fault: lost a packet at ${this.#fwOffset}`);
+        return;
+      }
+    }
     this.dpWrites++;
     let error: number | undefined;
     if (this.#current === 1) {

@@ -34,6 +34,11 @@ interface Run {
   bootloaderAddress: DeviceAddress | undefined;
   /** The target was already in DFU mode, so the application's address is a guess. */
   startedInBootloader: boolean;
+  /**
+   * PRN interval in use: options.prn until bytes were lost on the way (spec §3.3 step 5), then 1
+   * for the rest of the run, since the host stack evidently drops writes without flow control.
+   */
+  prn: number;
 }
 
 /** A Create that was accepted but whose object was not executed yet (for the cancel log). */
@@ -209,6 +214,17 @@ function progress(run: Run, p: ImageProgress, sent: number): void {
   });
 }
 
+/**
+ * After a loss, a PRN after every packet (as the Android library does): the device then confirms
+ * each write, so the host stack cannot run ahead of it again. Kept for the rest of the run.
+ */
+async function lowerPrnAfterLoss(run: Run, link: BootloaderLink, step: StepContext): Promise<void> {
+  if (run.prn === 1) return;
+  run.log.warn({ from: run.prn, to: 1 }, 'data was lost in the host stack: packet receipt notification after every packet from now on');
+  await link.expect({ op: 'setPrn', interval: 1 }, step);
+  run.prn = 1;
+}
+
 /** One pass over an image on one link; resumes from whatever the bootloader holds. Returns when the final Execute succeeded. */
 async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, resume: boolean, announced: { current: Announced | undefined }): Promise<void> {
   const { options, log } = run;
@@ -254,7 +270,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   log.debug({ object: 'command' }, 'init packet executed');
 
   // --- data objects (spec §3.3)
-  await link.expect({ op: 'setPrn', interval: options.prn }, step('Set PRN'));
+  await link.expect({ op: 'setPrn', interval: run.prn }, step('Set PRN'));
   const dsel = await link.expect({ op: 'select', objectType: OBJECT_TYPE.DATA }, step('Select data object'));
   if (dsel.kind !== 'select') throw remoteError(dsel, step('Select data object'));
   const maxSize = dsel.maxSize;
@@ -292,7 +308,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       const obj = dplan.object;
       announced.current = { type: 'data', start: obj.start, end: obj.end, sent: dplan.offset };
       prefix.advanceTo(dplan.offset);
-      const r = await link.stream(bin, dplan.offset, obj.end, options.prn, prefix, confirmed);
+      const r = await link.stream(bin, dplan.offset, obj.end, run.prn, prefix, confirmed);
       const crc = await link.expect({ op: 'calcChecksum' }, step('CRC'));
       if (r.ok && crc.kind === 'checksum' && judgeChecksum(prefix, crc, obj.end).ok) {
         await execute(obj.start, obj.end, false);
@@ -313,10 +329,12 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       log.debug({ object: 'data', start: pos, end, attempt }, 'data object created');
       let from = pos;
       let verdict: string | undefined;
-      // Bytes lost inside the host stack: continue once from what arrived (spec §3.3 step 5).
-      for (let pass = 0; pass < 2; pass++) {
+      // Bytes lost inside the host stack (spec §3.3 step 5): while the device reports fewer bytes
+      // than were sent but the CRC of what it holds is right, continue from there inside the same
+      // object. Each pass must get further, so this ends within the object.
+      for (;;) {
         let stale: string | undefined;
-        const r = await link.stream(bin, from, end, options.prn, prefix, confirmed);
+        const r = await link.stream(bin, from, end, run.prn, prefix, confirmed);
         const crc = await link.expect({ op: 'calcChecksum' }, step('CRC'), (late) => {
           const lv = judgeChecksum(prefix, late, late.offset);
           if (!lv.ok && lv.reason === 'mismatch') stale ??= `PRN: ${lv.detail}`;
@@ -326,9 +344,10 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
         if (!r.ok) verdict = r.detail;
         else if (stale !== undefined) verdict = stale;
         else if (v.ok) verdict = undefined;
-        else if (v.reason === 'short' && pass === 0) {
+        else if (v.reason === 'short' && v.offset > from) {
           log.warn({ reported: v.offset, sent: end }, 'bytes lost on the way; continuing from the reported offset');
           from = v.offset;
+          await lowerPrnAfterLoss(run, link, step('Set PRN'));
           continue;
         } else verdict = v.reason === 'mismatch' ? v.detail : `only ${v.offset} of ${end} bytes arrived`;
         break;
@@ -447,6 +466,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     appAddress: target.kind === 'address' ? target.address : undefined,
     bootloaderAddress: undefined,
     startedInBootloader: false,
+    prn: options.prn,
   };
   if (pkg.images.length === 0) throw new BledfuError('PACKAGE_INVALID', 'package has no images', { layer: 'package' });
   try {

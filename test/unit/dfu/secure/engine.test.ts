@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
 import { hasCode } from '../../../../server/common/errors.js';
 import { silentLogger } from '../../../../server/common/logger.js';
 import { readPackage } from '../../../../server/dfu/package/package.js';
@@ -22,10 +23,11 @@ function world(o: Partial<FakeDeviceOptions> = {}): { adapter: FakeAdapter; devi
   return { adapter: new FakeAdapter([device]), device };
 }
 
-async function run(adapter: FakeAdapter, p: DfuPackage, options: Partial<DfuOptions> = {}, signal = new AbortController().signal) {
+async function run(adapter: FakeAdapter, p: DfuPackage, options: Partial<DfuOptions> = {}, signal = new AbortController().signal, logs: { level: number; msg: string }[] = []) {
   const events: DfuEvent[] = [];
-  const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, { ...OPTS, ...options }, { signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
-  return { outcome, events };
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as { level: number; msg: string }) });
+  const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, { ...OPTS, ...options }, { signal, logger, onEvent: (e) => events.push(e) });
+  return { outcome, events, logs };
 }
 
 const phases = (events: DfuEvent[]) => events.flatMap((e) => (e.kind === 'phase' ? [e.phase] : []));
@@ -220,5 +222,30 @@ describe('buttonless set-name fallback (spec §4.1 step 3)', () => {
     assert.deepEqual(adapter.connects, [APP.value, APP.value, BL, APP.value]);
     assert.deepEqual(device.log.slice(0, 4), ['connect app', 'reset on set-name', 'connect app', 'jump to bootloader']);
     assert.deepEqual(phases(events), ['connecting', 'entering-bootloader', 'entering-bootloader', 'transferring', 'activating']);
+  });
+});
+
+describe('bytes lost in the host stack (spec §3.3 step 5)', () => {
+  // hrs objects are 4096 B = 16 packets of 244 B + one of 192 B at MTU 247.
+  it('short CRC with a matching prefix: continues inside the object from the reported offset, then PRN 1', async () => {
+    const { adapter, device } = world({ faults: { loseDataPackets: [{ at: 4096 + 3660, count: 2 }] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    const { logs } = await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.log.filter((l) => l === 'create 2 4096').length, 24, 'no object created twice');
+    const lost = device.log.indexOf('fault: lost a packet at 7756');
+    assert.deepEqual(device.log.slice(lost, lost + 6), ['fault: lost a packet at 7756', 'fault: lost a packet at 7756', 'crc', 'prn 1', 'crc', 'execute 2']);
+    assert.ok(logs.some((l) => /packet receipt notification after every packet/.test(l.msg)), 'the PRN change is logged');
+    // every later object is confirmed packet by packet: 17 PRN-paced packets for each full object
+    assert.ok(device.log.slice(lost).filter((l) => l.startsWith('prn')).every((l) => l === 'prn 1'));
+  });
+
+  it('short CRC whose prefix does not match (a packet lost mid-object): the object is created again', async () => {
+    const { adapter, device } = world({ faults: { loseDataPackets: [{ at: 4096 + 976, count: 1 }] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.log.filter((l) => l === 'create 2 4096').length, 25);
+    assert.ok(!device.log.includes('prn 1'));
   });
 });
