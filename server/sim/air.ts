@@ -92,8 +92,11 @@ export class AirLink {
   readonly #observer: CentralLinkObserver;
   #handler: PeripheralLinkHandler | undefined;
   #state: 'open' | 'closed' = 'open';
+  // "Gone" sides have reset or left: they are not told when the link ends. A lost path is
+  // different: both sides are still there, nothing crosses, and both see the supervision timeout.
   #peripheralGone = false;
   #centralGone = false;
+  #pathLost = false;
   #hostAskedTerminate: number | undefined;
   #peripheralAskedTerminate: number | undefined;
   #intervalMs: number;
@@ -177,7 +180,7 @@ export class AirLink {
       parameters: () => this.parameters(),
       sendL2cap: (cid, payload, onSent) => this.#peripheralSend(cid, payload, onSent),
       disconnect: (reason) => {
-        if (this.#state !== 'open' || this.#peripheralGone) return;
+        if (this.#state !== 'open' || this.#silent) return;
         this.#peripheralAskedTerminate = reason;
         this.#wake();
       },
@@ -239,18 +242,24 @@ export class AirLink {
 
   /** Fault: the radio path breaks; both sides see a supervision timeout. */
   lose(): void {
-    if (this.#state !== 'open') return;
-    this.#peripheralGone = true;
-    this.#centralGone = true;
+    if (this.#state !== 'open' || this.#pathLost) return;
+    this.#pathLost = true;
+    this.#c2p.length = 0;
+    this.#p2c.length = 0;
     this.#armSupervision();
+  }
+
+  /** Nothing can cross: a side left, or the path is lost. */
+  get #silent(): boolean {
+    return this.#peripheralGone || this.#centralGone || this.#pathLost;
   }
 
   // --- internals ------------------------------------------------------------------------------
 
   #peripheralSend(cid: number, payload: Uint8Array, onSent?: () => void): void {
-    if (this.#state !== 'open' || this.#peripheralGone) return;
+    if (this.#state !== 'open' || this.#silent) return;
     const send = (bytes: Uint8Array): void => {
-      if (this.#state !== 'open' || this.#peripheralGone) return;
+      if (this.#state !== 'open' || this.#silent) return;
       this.#p2c.push({ bytes: encodeL2capFrame({ cid, payload: bytes }), start: true, offset: 0, enqueuedAt: this.#air.scheduler.nowMs(), onSent });
       this.#wake();
     };
@@ -294,7 +303,7 @@ export class AirLink {
   /** Schedules the next connection event if there is something to exchange. */
   #wake(): void {
     if (this.#state !== 'open' || this.#eventTimer?.pending === true || !this.#hasWork()) return;
-    if (this.#peripheralGone || this.#centralGone) return;
+    if (this.#silent) return;
     const now = this.#air.scheduler.nowMs();
     const k = this.#eventCounterAfter(now);
     const at = this.#anchor + k * this.#intervalMs;
@@ -329,7 +338,7 @@ export class AirLink {
   }
 
   #connectionEvent(counter: number, at: number): void {
-    if (this.#state !== 'open' || this.#peripheralGone || this.#centralGone) return;
+    if (this.#state !== 'open' || this.#silent) return;
     this.#lastEventAt = at;
     const radio = this.#air.radio;
     let usedUs = 0;
@@ -380,7 +389,7 @@ export class AirLink {
     const budgetUs = Math.min(radio.eventLengthMs, this.#intervalMs) * 1000;
     let exchanges = 0;
     for (;;) {
-      if (this.#state !== 'open' || this.#peripheralGone || this.#centralGone) return;
+      if (this.#state !== 'open' || this.#silent) return;
       const c = this.#eligible(this.#c2p, at);
       const p = this.#eligible(this.#p2c, at);
       if (c === undefined && p === undefined) break;
@@ -391,7 +400,7 @@ export class AirLink {
       usedUs += costUs;
       exchanges++;
       if (c !== undefined) this.#deliverToPeripheral(c, cLen);
-      if (p !== undefined && this.#state === 'open' && !this.#centralGone) this.#deliverToCentral(p, pLen);
+      if (p !== undefined && this.#state === 'open' && !this.#silent) this.#deliverToCentral(p, pLen);
     }
     this.#wake();
   }

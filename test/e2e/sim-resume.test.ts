@@ -2,16 +2,15 @@
  * Acceptance: a link lost in the middle of a DFU is resumed through the real stack. What the
  * device received is counted on the simulated air, independently of the engine's own progress.
  *
- * The link is cut by the test helper (cutLink: nothing more crosses, the device ends the link
- * with 0x08) rather than by the simulator's dropLink* faults: those break the radio path but
- * never end the link on either side (server/sim/air.ts AirLink.lose(), see the `todo` test at
- * the end), so a DFU hangs. Once that is fixed, the faults can replace cutLink one for one.
+ * The link is broken by the simulator's own fault injection (the radio path is lost, both sides
+ * see a supervision timeout), exactly as a user of the shipped simulator would provoke it.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startDfu } from '../../clients/ts/index.js';
+import type { SimFault } from '../../server/sim/faults.js';
 import type { SimDeviceConfig } from '../../server/sim/world.js';
-import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, startSimServer, type Drained, type LinkCut } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, startSimServer, type Drained } from '../helpers/sim-server.js';
 
 /** ORIGIN.md §3.1: 24 objects of 4 096 B and one of 640 B; .dat of 144 B. */
 const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, datSize: 144, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
@@ -26,11 +25,11 @@ interface Outcome {
   readonly dataBytes: number;
 }
 
-async function dfuWithCut(cut: LinkCut, progress: SimDeviceConfig['progressOnDisconnect']): Promise<Outcome> {
+async function dfuWithCut(cut: SimFault, progress: SimDeviceConfig['progressOnDisconnect']): Promise<Outcome> {
   const s = await startSimServer({ devices: [{ key: 'sdk17.0.2', progressOnDisconnect: progress }] });
   try {
     const dev = s.device();
-    const handle = s.cutLink(cut);
+    const handle = s.world.faults.inject(cut);
     const r = await drain(
       startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(25_000) }),
     );
@@ -44,7 +43,7 @@ async function dfuWithCut(cut: LinkCut, progress: SimDeviceConfig['progressOnDis
     assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
     const last = progresses(r.events).at(-1);
     assert.equal(last?.totalBytesSent, HRS.size);
-    return { r, fired: handle.fired, commandBytes: s.observed().commandBytes, dataBytes: s.observed().dataBytes };
+    return { r, fired: handle.fired > 0, commandBytes: s.observed().commandBytes, dataBytes: s.observed().dataBytes };
   } finally {
     await s.close();
   }
@@ -57,7 +56,7 @@ function assertMonotonic(r: Drained): void {
 
 describe('resume after a link loss, over gRPC on the simulator', () => {
   it('inside an object (progress kept): continues from the offset the device reports, nothing is sent twice', { timeout: 30_000 }, async () => {
-    const o = await dfuWithCut({ kind: 'afterDataBytes', bytes: 2 * OBJECT + 1_808 }, 'keep');
+    const o = await dfuWithCut({ kind: 'dropLinkAfterDataBytes', bytes: 2 * OBJECT + 1_808 }, 'keep');
     assert.equal(o.fired, true, 'the link was cut');
     assert.equal(o.dataBytes, HRS.size, 'every firmware byte crossed the air exactly once');
     assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet was not sent again');
@@ -65,7 +64,7 @@ describe('resume after a link loss, over gRPC on the simulator', () => {
   });
 
   it('on an object boundary, all of its data there but not executed (progress kept): Execute, then go on', { timeout: 30_000 }, async () => {
-    const o = await dfuWithCut({ kind: 'afterDataBytes', bytes: 2 * OBJECT }, 'keep');
+    const o = await dfuWithCut({ kind: 'dropLinkAfterDataBytes', bytes: 2 * OBJECT }, 'keep');
     assert.equal(o.fired, true, 'the link was cut');
     assert.equal(o.dataBytes, HRS.size);
     assert.equal(o.commandBytes, HRS.datSize);
@@ -73,7 +72,7 @@ describe('resume after a link loss, over gRPC on the simulator', () => {
   });
 
   it('on an object boundary, the Execute answer lost with the link (progress kept): not sent again', { timeout: 30_000 }, async () => {
-    const o = await dfuWithCut({ kind: 'afterDataExecute', occurrence: 2 }, 'keep');
+    const o = await dfuWithCut({ kind: 'dropLinkAfterRequest', op: 'execute', objectType: 'data', occurrence: 2 }, 'keep');
     assert.equal(o.fired, true, 'the link was cut');
     assert.equal(o.dataBytes, HRS.size);
     assert.equal(o.commandBytes, HRS.datSize);
@@ -82,7 +81,7 @@ describe('resume after a link loss, over gRPC on the simulator', () => {
 
   it("progressOnDisconnect 'reload': the device forgets its data offset, so the data starts over (the init packet does not)", { timeout: 30_000 }, async () => {
     const dropAt = 2 * OBJECT + 1_808;
-    const o = await dfuWithCut({ kind: 'afterDataBytes', bytes: dropAt }, 'reload');
+    const o = await dfuWithCut({ kind: 'dropLinkAfterDataBytes', bytes: dropAt }, 'reload');
     assert.equal(o.fired, true, 'the link was cut');
     // What arrived before the drop (up to the end of the packet that crossed the limit), then the whole image again.
     assert.ok(o.dataBytes >= HRS.size + dropAt && o.dataBytes < HRS.size + dropAt + PACKET, `data bytes on the air: ${o.dataBytes}`);
@@ -91,13 +90,7 @@ describe('resume after a link loss, over gRPC on the simulator', () => {
 });
 
 describe('simulator fault injection', () => {
-  // KNOWN BUG (reported, not ours to fix): server/sim/air.ts AirLink.lose() marks both sides
-  // "gone" (#peripheralGone, #centralGone) before arming the supervision timer, and
-  // #supervisionTimeout() only reports to sides that are not gone — so neither the controller
-  // (no HCI Disconnection Complete) nor the device (no onDisconnected: a bootloader keeps its
-  // session and never advertises again) learns that the link ended. Every dropLink* fault
-  // (dropLinkAfterDataBytes, dropLinkAfterRequest) therefore hangs a DFU. Remove `todo` once fixed.
-  it('a lost radio path ends the link on both sides by supervision timeout (AirLink.lose)', { timeout: 10_000, todo: 'server/sim/air.ts AirLink.lose() never reports the disconnection' }, async () => {
+  it('a lost radio path ends the link on both sides by supervision timeout (AirLink.lose)', { timeout: 10_000 }, async () => {
     // A short grace: with the bug, the server's disconnect on the way out never completes either.
     const s = await startSimServer({}, { shutdownGraceMs: 500 });
     try {

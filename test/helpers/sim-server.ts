@@ -7,8 +7,8 @@
  * On top, a passive observer of the simulated air and devices, so tests can assert what reached
  * a device without trusting the server's own account of it: scans and connection attempts made
  * by the controller, connections each device accepted, and the bytes written to its DFU Packet
- * characteristic (split by the object type the bootloader had selected). It can also cut a
- * device's link at a precise point of a transfer (cutLink).
+ * characteristic (split by the object type the bootloader had selected). Links are broken with
+ * the simulator's own fault injection (`world.faults`).
  */
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
@@ -61,8 +61,6 @@ export interface SimServer {
   nextDisconnection(index?: number): Promise<void>;
   /** Resolves once the controller is not scanning (at once if it is not). */
   scanStopped(): Promise<void>;
-  /** Arms a one-shot link cut for the device (replacing any armed before). */
-  cutLink(trigger: LinkCut, index?: number): { readonly fired: boolean };
   newClient(): BledfuClient;
   close(): Promise<void>;
 }
@@ -88,25 +86,9 @@ export function fixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(new URL(name, FIXTURES)));
 }
 
-/**
- * Breaks the link of a device in the middle of a DFU, from the test side: once the trigger fires
- * nothing more crosses the link in either direction, and the device ends it with reason 0x08
- * (what the host reports after a supervision timeout). It stands in for the simulator's own
- * dropLink* faults while those cannot end a link (see the `todo` test in sim-resume.test.ts).
- */
-export type LinkCut =
-  /** Once this many firmware bytes reached the DFU Packet characteristic (counted since the server started). */
-  | { readonly kind: 'afterDataBytes'; readonly bytes: number }
-  /** Right after the n-th Execute of a data object reached the device (1-based): it executes, its answer is lost. */
-  | { readonly kind: 'afterDataExecute'; readonly occurrence: number };
-
-const ATT_WRITE_REQUEST = 0x12;
-const CP_EXECUTE = 0x04;
-const HCI_CONNECTION_TIMEOUT = 0x08;
 
 interface Observer {
   readonly obs: DeviceObservation;
-  cut: { readonly trigger: LinkCut; fired: boolean; executes: number } | undefined;
   readonly waiters: (() => void)[];
 }
 
@@ -114,48 +96,20 @@ function observeDevice(view: SimDeviceView, o: Observer): void {
   const device = view.device;
   const accept = device.accept.bind(device);
   device.accept = (link: PeripheralLink): PeripheralLinkHandler => {
-    let broken = false;
-    const inner = accept({
-      ...link,
-      sendL2cap: (cid, payload, onSent) => {
-        if (broken) onSent?.();
-        else link.sendL2cap(cid, payload, onSent);
-      },
-    });
+    const inner = accept(link);
     o.obs.connections++;
-    const breakNow = (): void => {
-      broken = true;
-      link.disconnect(HCI_CONNECTION_TIMEOUT);
-    };
     return {
       onL2cap: (cid, payload) => {
-        if (broken) return;
         const bootloader = device.bootloader;
-        let after: (() => void) | undefined;
-        if (cid === ATT_CID && bootloader !== undefined && payload.length >= 3) {
+        if (cid === ATT_CID && bootloader !== undefined && payload.length >= 3 && payload[0] === ATT_WRITE_COMMAND) {
           const handle = (payload[1] as number) | ((payload[2] as number) << 8);
-          const dataSelected = bootloader.target.snapshot.currentType === 'data';
-          const cut = o.cut;
-          if (payload[0] === ATT_WRITE_COMMAND && handle === bootloader.database.handlesOf(UUIDS.dfuPacket)?.value) {
+          if (handle === bootloader.database.handlesOf(UUIDS.dfuPacket)?.value) {
             const n = payload.length - 3;
-            if (dataSelected) o.obs.dataBytes += n;
+            if (bootloader.target.snapshot.currentType === 'data') o.obs.dataBytes += n;
             else o.obs.commandBytes += n;
-            if (cut?.trigger.kind === 'afterDataBytes' && !cut.fired && o.obs.dataBytes >= cut.trigger.bytes) after = breakNow;
-          } else if (
-            payload[0] === ATT_WRITE_REQUEST &&
-            payload[3] === CP_EXECUTE &&
-            dataSelected &&
-            handle === bootloader.database.handlesOf(UUIDS.dfuControlPoint)?.value &&
-            cut?.trigger.kind === 'afterDataExecute' &&
-            !cut.fired &&
-            ++cut.executes === cut.trigger.occurrence
-          ) {
-            after = breakNow;
           }
-          if (after !== undefined && cut !== undefined) cut.fired = true;
         }
         inner.onL2cap(cid, payload);
-        after?.();
       },
       onParametersChanged: () => inner.onParametersChanged(),
       onDisconnected: (reason) => {
@@ -192,7 +146,6 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
   };
   const observers: Observer[] = world.devices.map(() => ({
     obs: { connections: 0, disconnections: 0, commandBytes: 0, dataBytes: 0 },
-    cut: undefined,
     waiters: [],
   }));
   world.devices.forEach((view, i) => observeDevice(view, observers[i] as Observer));
@@ -228,11 +181,6 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
     observed: (index = 0) => pick(observers, index).obs,
     nextDisconnection: (index = 0) => new Promise<void>((resolve) => pick(observers, index).waiters.push(resolve)),
     scanStopped: () => new Promise<void>((resolve) => (air.scanning ? scanStopWaiters.push(resolve) : resolve())),
-    cutLink: (trigger, index = 0) => {
-      const cut = { trigger, fired: false, executes: 0 };
-      pick(observers, index).cut = cut;
-      return { get fired() { return cut.fired; } };
-    },
     newClient,
     close() {
       closed ??= (async () => {
