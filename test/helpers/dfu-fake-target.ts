@@ -28,6 +28,17 @@ export interface DeviceFaults {
    * item 5): they never reach the device, which neither stores nor counts them for PRN.
    */
   loseDataPackets?: { at: number; count: number }[];
+  /**
+   * PRN counting restarts only on Create, not on Set PRN: the pitfall of spec §3.6, where PRNs
+   * after resuming inside an object arrive at positions the host's own count does not expect.
+   */
+  prnCountOnlyResetByCreate?: boolean;
+  /**
+   * Each PRN leaves the device only after this many further DP writes (as when it is sent from a
+   * flash-write callback), or ahead of the next CP response (notifications keep their order), or
+   * after 5 ms when nothing else comes.
+   */
+  delayPrns?: number;
   /** Answer the command Execute with this extended error. */
   rejectInitWithExt?: number;
   /** Never drop the link after the final Execute. */
@@ -50,6 +61,12 @@ export interface FakeDeviceOptions {
   readonly keepDataProgress?: boolean;
   readonly faults?: DeviceFaults;
   readonly firmwareRevision?: string;
+}
+
+interface HeldPrn {
+  readonly bytes: Uint8Array;
+  writesLeft: number;
+  readonly timer: NodeJS.Timeout;
 }
 
 const MAX_CMD = 512;
@@ -177,6 +194,7 @@ export class FakeNrfDevice implements FakePeripheral {
         }
         if (h !== H.cp) throw attError(0x03, 'not writable');
         if (cpCccd !== 1) throw attError(0xfd, 'CCCD improperly configured');
+        this.#flushPrns();
         const res = this.#request(v);
         if (res !== undefined) link.notify(H.cp, encodeResponse(res));
         this.#afterRequest?.();
@@ -188,6 +206,7 @@ export class FakeNrfDevice implements FakePeripheral {
       onDisconnect: () => {
         drop();
         this.log.push('disconnect');
+        for (const p of this.#heldPrns.splice(0)) clearTimeout(p.timer);
         if (!this.options.keepDataProgress) {
           // SDK 16+: RAM state reloaded from flash; the executed init packet survives, data does not.
           this.#fwOffset = this.#fwOffsetLast = 0;
@@ -221,7 +240,7 @@ export class FakeNrfDevice implements FakePeripheral {
       case 'setPrn':
         this.log.push(`prn ${req.interval}`);
         this.#prnTarget = req.interval;
-        this.#prnCount = 0;
+        if (!this.faults.prnCountOnlyResetByCreate) this.#prnCount = 0;
         return this.#ok(2);
       case 'create':
         this.log.push(`create ${req.objectType} ${req.size}`);
@@ -342,6 +361,36 @@ export class FakeNrfDevice implements FakePeripheral {
   }
 
   #losing = 0;
+  /** PRNs held back by `delayPrns`, each with the DP writes it still waits for. */
+  readonly #heldPrns: HeldPrn[] = [];
+
+  #sendPrn(bytes: Uint8Array): void {
+    const delay = this.faults.delayPrns ?? 0;
+    if (delay <= 0) {
+      this.#link?.notify(H.cp, bytes);
+      return;
+    }
+    const timer = setTimeout(() => this.#flushPrns(), 5);
+    this.#heldPrns.push({ bytes, writesLeft: delay, timer });
+  }
+
+  /** Sends every held PRN, oldest first. */
+  #flushPrns(): void {
+    for (const p of this.#heldPrns.splice(0)) {
+      clearTimeout(p.timer);
+      this.#link?.notify(H.cp, p.bytes);
+    }
+  }
+
+  /** One more DP write arrived: release the held PRNs that waited for it (in order). */
+  #agePrns(): void {
+    for (const p of this.#heldPrns) p.writesLeft--;
+    while (this.#heldPrns[0] !== undefined && this.#heldPrns[0].writesLeft <= 0) {
+      const p = this.#heldPrns.shift() as HeldPrn;
+      clearTimeout(p.timer);
+      this.#link?.notify(H.cp, p.bytes);
+    }
+  }
 
   #packet(v: Uint8Array): void {
     if (this.#current === 2) {
@@ -357,6 +406,7 @@ export class FakeNrfDevice implements FakePeripheral {
       }
     }
     this.dpWrites++;
+    this.#agePrns();
     let error: number | undefined;
     if (this.#current === 1) {
       if (this.#cmdOffset + v.length > this.#cmdSize) error = RESULT.INVALID_PARAMETER;
@@ -388,7 +438,7 @@ export class FakeNrfDevice implements FakePeripheral {
           : this.#current === 1
             ? { kind: 'checksum', offset: this.#cmdOffset, crc: crc32(this.#cmd.subarray(0, this.#cmdOffset)) }
             : { kind: 'checksum', offset: this.#fwOffset, crc: this.#fwCrc };
-      this.#link?.notify(H.cp, encodeResponse(res));
+      this.#sendPrn(encodeResponse(res));
     }
     if (this.#current === 2 && this.#takeFault(this.faults.dropAtDataOffset, this.#fwOffset)) this.#dropLink(`fault: drop at ${this.#fwOffset}`);
   }

@@ -252,8 +252,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
     if (plan.action !== 'execute') {
       const from = plan.action === 'continue' ? plan.offset : 0;
       await link.stream(dat, from, dat.length, 0, datPrefix, () => undefined);
-      const crc = await link.expect({ op: 'calcChecksum' }, step('CRC of the init packet'));
-      if (crc.kind !== 'checksum') throw remoteError(crc, step('CRC of the init packet'));
+      const crc = await link.checksum(dat.length, step('CRC of the init packet'));
       const v = judgeChecksum(datPrefix, crc, dat.length);
       if (!v.ok) {
         const detail = v.reason === 'mismatch' ? v.detail : `only ${v.offset} of ${dat.length} bytes arrived`;
@@ -309,8 +308,8 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       announced.current = { type: 'data', start: obj.start, end: obj.end, sent: dplan.offset };
       prefix.advanceTo(dplan.offset);
       const r = await link.stream(bin, dplan.offset, obj.end, run.prn, prefix, confirmed);
-      const crc = await link.expect({ op: 'calcChecksum' }, step('CRC'));
-      if (r.ok && crc.kind === 'checksum' && judgeChecksum(prefix, crc, obj.end).ok) {
+      const crc = await link.checksum(obj.end, step('CRC'));
+      if (r.ok && judgeChecksum(prefix, crc, obj.end).ok) {
         await execute(obj.start, obj.end, false);
         pos = obj.end;
       } else {
@@ -335,11 +334,10 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       for (;;) {
         let stale: string | undefined;
         const r = await link.stream(bin, from, end, run.prn, prefix, confirmed);
-        const crc = await link.expect({ op: 'calcChecksum' }, step('CRC'), (late) => {
+        const crc = await link.checksum(end, step('CRC'), (late) => {
           const lv = judgeChecksum(prefix, late, late.offset);
           if (!lv.ok && lv.reason === 'mismatch') stale ??= `PRN: ${lv.detail}`;
         });
-        if (crc.kind !== 'checksum') throw remoteError(crc, step('CRC'));
         const v = judgeChecksum(prefix, crc, end, pos);
         if (!r.ok) verdict = r.detail;
         else if (stale !== undefined) verdict = stale;

@@ -167,6 +167,33 @@ export class BootloaderLink {
   }
 
   /**
+   * CRC request (03) whose answer is told apart from PRNs, which look exactly the same (spec §2.5):
+   * a PRN the streaming loop did not wait for (the device's count is off the host's, spec §3.6,
+   * or the PRN left the device late) can still be queued ahead of the answer. A report of `sent`
+   * bytes is the answer (a PRN for the last packet says the same). One reporting fewer is either
+   * such a PRN or a device that really holds fewer bytes: ask again. The device repeats its answer
+   * exactly only in the second case, since no data is in flight; a late PRN is followed by
+   * something else (the next PRN or the real answer). Surplus answers stay queued and are skipped
+   * as stale checksums by the next request.
+   */
+  async checksum(sent: number, step: StepContext, onStalePrn?: (r: { offset: number; crc: number }) => void): Promise<{ offset: number; crc: number }> {
+    const ask = async (): Promise<{ offset: number; crc: number }> => {
+      const res = await this.expect({ op: 'calcChecksum' }, step, onStalePrn);
+      if (res.kind !== 'checksum') throw dfuProtocolError(`${step.what}: expected a checksum, got a ${res.kind} response`);
+      return res;
+    };
+    let res = await ask();
+    while (res.offset < sent) {
+      const again = await ask();
+      if (again.offset === res.offset && again.crc === res.crc) return res;
+      this.#options.logger.debug({ offset: res.offset, sent }, 'a late packet receipt notification came before the CRC answer');
+      onStalePrn?.(res);
+      res = again;
+    }
+    return res;
+  }
+
+  /**
    * Writes data[from, to) to DP in packets. With PRN n > 0, at most n packets go out past the
    * last PRN before waiting for the next one; each PRN is validated against the offset it
    * reports (`base` is the image offset of data[0], so PRN offsets map into `prefix`).
