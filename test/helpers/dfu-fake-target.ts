@@ -39,6 +39,11 @@ export interface DeviceFaults {
    * after 5 ms when nothing else comes.
    */
   delayPrns?: number;
+  /**
+   * CP requests (as logged: "execute 2", "select 2", …) whose response is lost `times` times: the
+   * device acts on them but the notification never reaches the host.
+   */
+  unanswered?: { request: string; times: number }[];
   /** Answer the command Execute with this extended error. */
   rejectInitWithExt?: number;
   /** Never drop the link after the final Execute. */
@@ -196,7 +201,11 @@ export class FakeNrfDevice implements FakePeripheral {
         if (cpCccd !== 1) throw attError(0xfd, 'CCCD improperly configured');
         this.#flushPrns();
         const res = this.#request(v);
-        if (res !== undefined) link.notify(H.cp, encodeResponse(res));
+        const lost = this.faults.unanswered?.find((u) => u.request === this.log.at(-1) && u.times > 0);
+        if (lost !== undefined) {
+          lost.times--;
+          this.log.push('fault: response lost');
+        } else if (res !== undefined) link.notify(H.cp, encodeResponse(res));
         this.#afterRequest?.();
         this.#afterRequest = undefined;
       },

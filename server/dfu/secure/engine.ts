@@ -281,9 +281,10 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   };
   const execute = async (start: number, end: number, tolerateNotPermitted: boolean): Promise<void> => {
     const last = end === bin.length;
-    const res = await link.request({ op: 'execute' });
+    const what = step(last ? 'the image (final Execute)' : `data object ${start}–${end} (Execute)`);
+    const res = await link.request({ op: 'execute' }, undefined, what);
     const ok = res.kind === 'success' || (tolerateNotPermitted && res.kind === 'error' && res.result === RESULT.OPERATION_NOT_PERMITTED);
-    if (!ok) throw remoteError(res, step(last ? 'the image (final Execute)' : `data object ${start}–${end} (Execute)`));
+    if (!ok) throw remoteError(res, what);
     if (res.kind !== 'success') log.debug({ offset: end }, 'boundary re-Execute answered 0x08: the object was already executed');
     announced.current = undefined;
     log.debug({ object: 'data', start, end, last }, 'data object executed');
@@ -381,6 +382,17 @@ async function hangUpAfterActivation(run: Run, conn: Connection, lastImage: bool
   if (run.signal.aborted) throw abortReason(run.signal);
 }
 
+/** The last link failure, same code and facts, saying that the reconnects were used up. */
+function gaveUp(e: unknown, reconnects: number): unknown {
+  if (!isBledfuError(e) || reconnects === 0) return e;
+  return new BledfuError(e.code, `${e.message} (gave up after ${reconnects} reconnect${reconnects === 1 ? '' : 's'})`, {
+    layer: e.layer,
+    facts: e.facts,
+    cause: e,
+    ...(e.remedy === undefined ? {} : { remedy: e.remedy }),
+  });
+}
+
 /** Sends one image, reconnecting and resuming after link losses (up to options.retries times). */
 async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLink } | undefined, p: ImageProgress): Promise<void> {
   const { options, log } = run;
@@ -407,7 +419,8 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
         }
         throw abortReason(run.signal);
       }
-      if (!isLinkFailure(e) || reconnects >= options.retries) throw e;
+      if (!isLinkFailure(e)) throw e;
+      if (reconnects >= options.retries) throw gaveUp(e, reconnects);
       reconnects++;
       const err = isBledfuError(e) ? e : undefined;
       log.warn({ code: err?.code, reconnect: reconnects, of: options.retries }, `link failure during the ${p.image.summary.kind} image: ${err?.message ?? String(e)}`);

@@ -134,10 +134,10 @@ export class BootloaderLink {
    * Sends one CP request and returns its response (failures included). Stale checksum
    * notifications (a PRN due on the last packet of an object) are checked by `onStalePrn` and skipped.
    */
-  async request(req: ControlPointRequest, onStalePrn?: (r: { offset: number; crc: number }) => void): Promise<ControlPointResponse> {
+  async request(req: ControlPointRequest, onStalePrn?: (r: { offset: number; crc: number }) => void, step?: StepContext): Promise<ControlPointResponse> {
     const bytes = encodeRequest(req);
     const op = bytes[0] as number;
-    const t = this.#timeout(`${opcodeName(op)} (${toHex(bytes)})`);
+    const t = this.#timeout(`${opcodeName(op)} (${toHex(bytes, ' ')})${step === undefined ? '' : ` — ${step.what} —`}`);
     try {
       await this.conn.write(this.#cp.valueHandle, bytes, t.signal);
       for (;;) {
@@ -161,7 +161,7 @@ export class BootloaderLink {
 
   /** Like request(), but any failure response throws DFU_REMOTE_ERROR. */
   async expect(req: ControlPointRequest, step: StepContext, onStalePrn?: (r: { offset: number; crc: number }) => void): Promise<ControlPointResponse> {
-    const res = await this.request(req, onStalePrn);
+    const res = await this.request(req, onStalePrn, step);
     if (res.kind === 'error' || res.kind === 'extendedError') throw remoteError(res, step);
     return res;
   }

@@ -274,3 +274,31 @@ describe('PRNs that arrive late or off the host\'s count (spec §2.5, §3.6)', (
     assert.ok(!logs.some((l) => /did not check out|CRC mismatch|bytes lost/.test(l.msg)));
   });
 });
+
+describe('CP request timeout (spec §3.4, §9 item 7)', () => {
+  it('a lost response is a link failure: reconnect and resume where the device is', async () => {
+    const { adapter, device } = world({ keepDataProgress: true, faults: { unanswered: [{ request: 'execute 2', times: 1 }] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    const { events, logs } = await run(adapter, p, { requestTimeoutMs: 100 });
+    assert.equal(device.installed.length, 1);
+    assert.ok(phases(events).includes('resuming'));
+    const lost = device.log.indexOf('fault: response lost');
+    const after = device.log.slice(lost);
+    // the first object was executed although its answer was lost: re-Execute on the boundary, go on with the second
+    assert.deepEqual(after.slice(after.indexOf('select 2'), after.indexOf('select 2') + 3), ['select 2', 'execute 2', 'create 2 4096']);
+    assert.equal(device.log.filter((l) => l.startsWith('create 2')).length, 25, 'no object sent twice');
+    assert.ok(logs.some((l) => /link failure/.test(l.msg) && /no answer to EXECUTE/.test(l.msg)));
+  });
+
+  it('after `retries` reconnects: DFU_TIMEOUT (not LINK_LOST) naming the request and the timeout', async () => {
+    const { adapter, device } = world({ faults: { unanswered: [{ request: 'select 2', times: 99 }] } });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p, { requestTimeoutMs: 100, retries: 2 }), (e: unknown) =>
+      hasCode(e, 'DFU_TIMEOUT') &&
+      /no answer to SELECT \(06 02\) — Select data object of the application image — within 100 ms/.test(e.message) &&
+      /gave up after 2 reconnects/.test(e.message) &&
+      e.remedy !== undefined,
+    );
+    assert.equal(device.log.filter((l) => l === 'select 2').length, 3, 'first attempt + 2 reconnects');
+  });
+});
