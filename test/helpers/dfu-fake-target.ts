@@ -44,6 +44,8 @@ export interface DeviceFaults {
    * device acts on them but the notification never reaches the host.
    */
   unanswered?: { request: string; times: number }[];
+  /** CCCD writes are acknowledged but not applied in this mode, so value writes get ATT 0xFD (spec §1.1, §1.2). */
+  cccdIgnored?: 'app' | 'bootloader';
   /** Answer the command Execute with this extended error. */
   rejectInitWithExt?: number;
   /** Never drop the link after the final Execute. */
@@ -146,7 +148,7 @@ export class FakeNrfDevice implements FakePeripheral {
         },
         write: (h, v) => {
           if (h === H.buttonlessCccd) {
-            blCccd = v[0] ?? 0;
+            if (this.faults.cccdIgnored !== 'app') blCccd = v[0] ?? 0;
             return;
           }
           if (h !== H.buttonless) throw attError(0x03, 'not writable');
@@ -194,7 +196,7 @@ export class FakeNrfDevice implements FakePeripheral {
       },
       write: (h, v) => {
         if (h === H.cpCccd) {
-          cpCccd = v[0] ?? 0;
+          if (this.faults.cccdIgnored !== 'bootloader') cpCccd = v[0] ?? 0;
           return;
         }
         if (h !== H.cp) throw attError(0x03, 'not writable');

@@ -95,8 +95,16 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       if (options.signal.aborted) throw abortReason(options.signal);
       // The device may reset before (or instead of) indicating: that is the expected outcome of 0x01.
       if (conn.closed.aborted || hasCode(e, 'LINK_LOST')) return 'disconnected';
+      // Indications were enabled just before, so 0xFD means the device did not keep that
+      // subscription (spec §1.2): for it the write is unauthorised, and nothing we resend fixes it.
       if (hasCode(e, 'ATT_ERROR') && e.facts.attError === 0xfd) {
-        throw buttonlessFailed('the buttonless characteristic refused the write: indications are not enabled (ATT 0xFD)', 'retry; the client must enable indications first', e.facts);
+        throw buttonlessFailed(
+          `the buttonless characteristic refused request ${toHex(value, ' ')}: the device has no indications enabled for this link (ATT error 0xFD, CCCD improperly configured)`,
+          options.bonded
+            ? 'its buttonless service needs an encrypted link for the subscription: bond the device from this adapter, then retry'
+            : 'the subscription did not take effect on the device: restart the device and retry; if it persists, put it into DFU mode by hand',
+          e.facts,
+        );
       }
       throw e;
     } finally {

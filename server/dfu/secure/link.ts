@@ -7,7 +7,7 @@
 import type { Connection, GattCharacteristic, Subscription } from '../../ble/types.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
 import { toHex } from '../../common/bytes.js';
-import { abortReason, BledfuError, isBledfuError } from '../../common/errors.js';
+import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { timeoutSignal } from '../../common/time.js';
 import { dfuProtocolError, dfuRemoteError } from '../errors.js';
@@ -153,6 +153,20 @@ export class BootloaderLink {
         throw dfuProtocolError(`expected a response to ${opcodeName(op)}, got ${toHex(raw, ' ')}`, { notification: toHex(raw) });
       }
     } catch (e) {
+      // Notifications were enabled when the link opened, so 0xFD means the bootloader did not keep
+      // that subscription (spec §1.1): it refuses every CP write, and no retry on this link helps.
+      if (hasCode(e, 'ATT_ERROR') && e.facts.attError === 0xfd && !this.signal.aborted) {
+        throw new BledfuError(
+          'DFU_PROTOCOL_ERROR',
+          `the bootloader refused ${opcodeName(op)} (${toHex(bytes, ' ')}): control point notifications are not enabled for this link (ATT error 0xFD, CCCD improperly configured)`,
+          {
+            layer: 'dfu',
+            facts: e.facts,
+            cause: e,
+            remedy: 'the subscription did not take effect on the device (a stale GATT cache can do this): restart the device and retry; for a bonded bootloader, bond from this adapter first',
+          },
+        );
+      }
       throw isBledfuError(e) && e.code === 'DFU_TIMEOUT' && !this.signal.aborted ? e : this.#failure(e);
     } finally {
       t.dispose();

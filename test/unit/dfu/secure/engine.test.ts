@@ -302,3 +302,24 @@ describe('CP request timeout (spec §3.4, §9 item 7)', () => {
     assert.equal(device.log.filter((l) => l === 'select 2').length, 3, 'first attempt + 2 reconnects');
   });
 });
+
+describe('ATT 0xFD: the device did not take the subscription (spec §1.1, §1.2, §9 item 4)', () => {
+  it('on the buttonless write → BUTTONLESS_FAILED naming the indications, with a remedy', async () => {
+    const { adapter } = world({ faults: { cccdIgnored: 'app' } });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p), (e: unknown) =>
+      hasCode(e, 'BUTTONLESS_FAILED') && /0xFD/.test(e.message) && /indications/.test(e.message) && e.facts.attError === 0xfd && /restart the device/.test(e.remedy ?? ''),
+    );
+  });
+
+  it('on a control point write → DFU_PROTOCOL_ERROR naming the notifications and the request, with a remedy', async () => {
+    // in DFU mode at APP (its application would be at APP − 1)
+    const device = new FakeNrfDevice({ appAddress: addr('C0:11:22:33:44:FE'), startIn: 'bootloader', sdFwid: 0x100, faults: { cccdIgnored: 'bootloader' } });
+    const adapter = new FakeAdapter([device]);
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p), (e: unknown) =>
+      hasCode(e, 'DFU_PROTOCOL_ERROR') && /0xFD/.test(e.message) && /notifications/.test(e.message) && /SELECT/.test(e.message) && e.facts.attError === 0xfd && /restart the device/.test(e.remedy ?? ''),
+    );
+    assert.equal(device.log.filter((l) => l === 'connect bootloader').length, 1, 'not retried as a link failure');
+  });
+});
