@@ -60,7 +60,8 @@ export interface DeviceFaults {
 export interface FakeDeviceOptions {
   readonly appAddress: DeviceAddress;
   readonly startIn: 'app' | 'bootloader';
-  readonly buttonless?: 'without-bonds' | 'with-bonds' | 'none';
+  /** 'legacy': the application offers the legacy DFU service 1530 instead (spec §1.3). */
+  readonly buttonless?: 'without-bonds' | 'with-bonds' | 'none' | 'legacy';
   readonly publicKeyPem?: string;
   readonly hwVersion?: number;
   readonly sdFwid?: number;
@@ -122,7 +123,7 @@ export class FakeNrfDevice implements FakePeripheral {
   advertising(): FakeAdvertising | undefined {
     if (this.#link !== undefined) return undefined;
     return this.mode === 'app'
-      ? { address: this.options.appAddress, name: 'Nordic_Buttonless', serviceUuids: this.options.buttonless === 'none' ? [] : [UUIDS.secureDfuService] }
+      ? { address: this.options.appAddress, name: 'Nordic_Buttonless', serviceUuids: this.options.buttonless === 'none' || this.options.buttonless === 'legacy' ? [] : [UUIDS.secureDfuService] }
       : { address: this.bootloaderAddress, name: this.bootloaderName ?? 'DfuTarg', serviceUuids: [UUIDS.secureDfuService] };
   }
 
@@ -136,7 +137,19 @@ export class FakeNrfDevice implements FakePeripheral {
     };
     if (this.mode === 'app') {
       const services: GattService[] = [{ uuid: UUIDS.deviceInformationService, startHandle: 29, endHandle: 31, characteristics: [{ uuid: UUIDS.firmwareRevision, handle: 30, valueHandle: H.fwRev, properties: CharProps.read }] }];
-      if (this.options.buttonless !== 'none') {
+      if (this.options.buttonless === 'legacy') {
+        const legacy = (n: string): string => `0000${n}-1212-EFDE-1523-785FEABCD123`;
+        services.unshift({
+          uuid: UUIDS.legacyDfuService,
+          startHandle: 19,
+          endHandle: 26,
+          characteristics: [
+            { uuid: legacy('1532'), handle: 20, valueHandle: 21, properties: CharProps.writeWithoutResponse },
+            { uuid: legacy('1531'), handle: 22, valueHandle: 23, properties: CharProps.write | CharProps.notify, cccdHandle: 24 },
+            { uuid: legacy('1534'), handle: 25, valueHandle: 26, properties: CharProps.read },
+          ],
+        });
+      } else if (this.options.buttonless !== 'none') {
         const uuid = this.options.buttonless === 'with-bonds' ? UUIDS.buttonlessWithBonds : UUIDS.buttonlessWithoutBonds;
         services.unshift({ uuid: UUIDS.secureDfuService, startHandle: 19, endHandle: 22, characteristics: [{ uuid, handle: 20, valueHandle: H.buttonless, properties: CharProps.write | CharProps.indicate, cccdHandle: H.buttonlessCccd }] });
       }

@@ -40,3 +40,26 @@ export function detectDfu(services: readonly GattService[]): DfuCapability {
   if (services.some((s) => normalizeUuid(s.uuid) === normalizeUuid(UUIDS.legacyDfuService))) return { kind: 'legacy' };
   return { kind: 'none' };
 }
+
+/** Names for the services a DFU client may meet (spec §1), for "what was found" in errors. */
+const SERVICE_NAMES: ReadonlyMap<string, string> = new Map([
+  [normalizeUuid(UUIDS.secureDfuService), 'Secure DFU'],
+  [normalizeUuid(UUIDS.legacyDfuService), 'legacy DFU (nRF5 SDK ≤ 11), not supported yet'],
+  [normalizeUuid(UUIDS.experimentalButtonless), 'SDK 12 experimental buttonless DFU'],
+  [normalizeUuid('8D53DC1D-1DB7-4CD3-868B-8A527460AA84'), 'MCUboot SMP (nRF Connect SDK), not supported'],
+  [normalizeUuid(UUIDS.genericAccessService), 'Generic Access'],
+  [normalizeUuid(UUIDS.genericAttributeService), 'Generic Attribute'],
+  [normalizeUuid(UUIDS.deviceInformationService), 'Device Information'],
+]);
+
+/** The device's services in words, e.g. "180A (Device Information), 1234", or "no services". */
+export function describeServices(services: readonly GattService[]): string {
+  if (services.length === 0) return 'no services';
+  return services
+    .map((s) => {
+      const uuid = normalizeUuid(s.uuid);
+      const name = SERVICE_NAMES.get(uuid);
+      return name === undefined ? uuid : `${uuid} (${name})`;
+    })
+    .join(', ');
+}

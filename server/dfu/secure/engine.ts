@@ -10,7 +10,7 @@ import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/e
 import type { Logger } from '../../common/logger.js';
 import { sleep, timeoutSignal } from '../../common/time.js';
 import { crc32 } from '../../common/crc32.js';
-import { detectDfu, findCharacteristic } from '../buttonless/detect.js';
+import { describeServices, detectDfu, findCharacteristic } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
 import { dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
 import type { DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
@@ -109,8 +109,8 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
         case 'buttonless': {
           if (options.buttonless === 'off') {
             throw serviceMissing(
-              `${adv.address.value} runs an application with buttonless DFU, but buttonless entry is switched off`,
-              'put the device into DFU mode by hand, or allow buttonless entry',
+              `${adv.address.value} is running its application, not the DFU bootloader: it offers buttonless DFU (${cap.bonded ? 'with' : 'without'} bonds), but buttonless entry is switched off (--buttonless off)`,
+              'let bledfu ask the application to enter its bootloader (--buttonless auto), or put the device into DFU mode by hand (usually a button held at reset) and retry',
             );
           }
           phase(run, 'entering-bootloader', `asking the application at ${adv.address.value} to enter its bootloader`);
@@ -137,11 +137,17 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
         case 'none': {
           const what =
             cap.kind === 'legacy'
-              ? 'offers only the legacy DFU service (SDK ≤ 11), which is not supported yet'
+              ? 'offers only legacy DFU (service 1530, nRF5 SDK ≤ 11), which is not supported yet'
               : cap.kind === 'experimental'
                 ? 'offers only the SDK 12 experimental buttonless service, which is not enabled'
                 : 'has neither a Secure DFU bootloader nor a buttonless DFU service';
-          throw serviceMissing(`${adv.address.value} ${what}`, 'put the device into DFU mode by hand (usually a button held at reset) and retry');
+          const mode = options.buttonless === 'required' ? ' (buttonless entry is required)' : '';
+          throw serviceMissing(
+            `${adv.address.value} ${what}${mode}; found: ${describeServices(services)}`,
+            cap.kind === 'legacy'
+              ? 'update it with a legacy DFU tool (nrfutil ≤ 0.5, nRF Connect), or flash a Secure DFU bootloader first'
+              : 'check that this is the device to update; if it is, put it into DFU mode by hand (usually a button held at reset) and retry',
+          );
         }
       }
     } catch (e) {

@@ -194,10 +194,29 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     await assert.rejects(run(adapter, p), (e: unknown) => hasCode(e, 'BUTTONLESS_FAILED') && /NOT_BONDED/.test(e.message) && /bond/.test(e.remedy ?? ''));
   });
 
-  it('buttonless off → GATT_SERVICE_MISSING', async () => {
-    const { adapter } = world();
+  it('buttonless off against an application with only the buttonless service → GATT_SERVICE_MISSING saying it runs its application, remedy --buttonless auto', async () => {
+    const { adapter, device } = world();
     const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
-    await assert.rejects(run(adapter, p, { buttonless: 'off' }), (e: unknown) => hasCode(e, 'GATT_SERVICE_MISSING'));
+    await assert.rejects(run(adapter, p, { buttonless: 'off' }), (e: unknown) =>
+      hasCode(e, 'GATT_SERVICE_MISSING') && /running its application/.test(e.message) && /--buttonless off/.test(e.message) && /--buttonless auto/.test(e.remedy ?? ''),
+    );
+    assert.ok(!device.log.includes('jump to bootloader'));
+  });
+
+  it('buttonless required against a device without any DFU service → GATT_SERVICE_MISSING naming what was found', async () => {
+    const { adapter } = world({ buttonless: 'none' });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p, { buttonless: 'required' }), (e: unknown) =>
+      hasCode(e, 'GATT_SERVICE_MISSING') && /neither a Secure DFU bootloader nor a buttonless DFU service/.test(e.message) && /found: 180A \(Device Information\)$/.test(e.message),
+    );
+  });
+
+  it('buttonless required against a legacy DFU application (service 1530) → named as legacy DFU, not supported yet', async () => {
+    const { adapter } = world({ buttonless: 'legacy' });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    await assert.rejects(run(adapter, p, { buttonless: 'required' }), (e: unknown) =>
+      hasCode(e, 'GATT_SERVICE_MISSING') && /found: 00001530-1212-EFDE-1523-785FEABCD123 \(legacy DFU \(nRF5 SDK ≤ 11\), not supported yet\), 180A/.test(e.message) && /legacy DFU tool/.test(e.remedy ?? ''),
+    );
   });
 });
 
