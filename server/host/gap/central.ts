@@ -15,7 +15,7 @@ import { AsyncQueue } from '../../common/asyncQueue.js';
 import { abortReason, BledfuError, hasCode } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { HciHost } from '../hci/controller.js';
-import { hciStatusName, HCI_STATUS } from '../hci/errors.js';
+import { hciStatusName, HCI_STATUS, linkLostError } from '../hci/errors.js';
 import { ADV_EVENT_TYPES, type HciEvent } from '../hci/events.js';
 import { Credits } from '../hci/credits.js';
 import { realTimers, type Timers } from '../hci/timers.js';
@@ -88,12 +88,7 @@ function parametersOf(interval: number, latency: number, timeout: number): Conne
   return { intervalUs: interval * 1250, latency, supervisionTimeoutMs: timeout * 10 };
 }
 
-export function linkLostError(reason: number): BledfuError {
-  return new BledfuError('LINK_LOST', `link lost: ${hciStatusName(reason)}`, {
-    layer: 'hci',
-    facts: { hciStatus: reason },
-  });
-}
+export { linkLostError };
 
 export class GapCentral {
   readonly #hci: HciHost;

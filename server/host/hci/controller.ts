@@ -9,7 +9,7 @@ import { encodeH4, readH4Packets, type H4Packet } from '../../transport/h4.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import { HCI_COMMANDS, decodeReturnParameters, encodeCommand, type CommandParams, type CommandReturn, type HciCommandName } from './commands.js';
 import { Credits } from './credits.js';
-import { hciError, hciTimeout } from './errors.js';
+import { hciError, hciTimeout, linkLostError } from './errors.js';
 import { decodeEvent, type HciEvent } from './events.js';
 import { ACL_PB, decodeAclPacket, decodeEventPacket, encodeAclPacket, encodeCommandPacket } from './packets.js';
 import { realTimers, type Timers } from './timers.js';
@@ -53,6 +53,10 @@ export class HciHost {
   #aclCredits: Credits | undefined;
   #aclMaxData = 27;
   readonly #aclInFlight = new Map<number, number>();
+  // Per handle with a send under way: aborted (LINK_LOST) when Disconnection Complete reports it.
+  readonly #linkDown = new Map<number, AbortController>();
+  // Handles reported down and not connected again since: nothing may be sent on them.
+  readonly #deadHandles = new Map<number, BledfuError>();
   // Fragments of one L2CAP PDU must reach the controller back to back.
   readonly #aclTurn = new Credits(1);
   readonly #reassembly = new Map<number, Reassembly>();
@@ -161,10 +165,27 @@ export class HciHost {
   async sendAcl(handle: number, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
     const credits = this.#aclCredits;
     if (credits === undefined) throw new BledfuError('INTERNAL', 'ACL buffers not configured', { layer: 'hci' });
+    const dead = this.#deadHandles.get(handle);
+    if (dead !== undefined) throw dead;
+    // A link that goes down while we wait or between fragments ends the send: a controller
+    // discards data for a handle it no longer has and never reports it completed, so a buffer
+    // spent on it would be lost for good.
+    let down = this.#linkDown.get(handle);
+    if (down === undefined) {
+      down = new AbortController();
+      this.#linkDown.set(handle, down);
+    }
+    const gone = down.signal;
     await this.#aclTurn.acquire(signal);
     try {
       for (let at = 0; at < frame.length || at === 0; at += this.#aclMaxData) {
-        await credits.acquire(at === 0 ? signal : undefined);
+        if (gone.aborted) throw gone.reason;
+        // The caller's signal counts until the first fragment; after that only the link's end does.
+        await credits.acquire(at === 0 ? signal : gone);
+        if (gone.aborted) {
+          credits.release();
+          throw gone.reason;
+        }
         const data = frame.subarray(at, at + this.#aclMaxData);
         this.#aclInFlight.set(handle, (this.#aclInFlight.get(handle) ?? 0) + 1);
         const pb = at === 0 ? ACL_PB.firstNonFlushable : ACL_PB.continuing;
@@ -177,7 +198,11 @@ export class HciHost {
   }
 
   /** Call when a link is gone: its unacknowledged buffers count as freed (Core Vol 4, Part E, 4.3). */
-  #releaseHandle(handle: number): void {
+  #releaseHandle(handle: number, reason: number): void {
+    const error = linkLostError(reason);
+    this.#deadHandles.set(handle, error);
+    this.#linkDown.get(handle)?.abort(error);
+    this.#linkDown.delete(handle);
     const inFlight = this.#aclInFlight.get(handle) ?? 0;
     this.#aclInFlight.delete(handle);
     this.#reassembly.delete(handle);
@@ -283,7 +308,12 @@ export class HciHost {
         }
         return;
       case 'disconnectionComplete':
-        if (event.status === 0) this.#releaseHandle(event.handle);
+        if (event.status === 0) this.#releaseHandle(event.handle, event.reason);
+        break;
+      case 'leConnectionComplete':
+      case 'leEnhancedConnectionComplete':
+        // The handle may be one an earlier link used.
+        if (event.status === 0) this.#deadHandles.delete(event.handle);
         break;
       case 'hardwareError':
         this.#emit(event);

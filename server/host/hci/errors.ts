@@ -124,3 +124,11 @@ export function hciTimeout(command: string, ms: number): BledfuError {
 export function hciMalformed(message: string): BledfuError {
   return new BledfuError('MALFORMED_PACKET', message, { layer: 'hci' });
 }
+
+/** A link went down (Disconnection Complete with this reason). */
+export function linkLostError(reason: number): BledfuError {
+  return new BledfuError('LINK_LOST', `link lost: ${hciStatusName(reason)}`, {
+    layer: 'hci',
+    facts: { hciStatus: reason },
+  });
+}

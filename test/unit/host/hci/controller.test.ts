@@ -137,6 +137,43 @@ describe('HciHost ACL', () => {
     await hci.close();
   });
 
+  it('stops a PDU whose link went down between fragments, and keeps the credit the disconnect returned', async () => {
+    const { fake, hci } = setup();
+    hci.configureAcl(27, 1);
+    const sending = hci.sendAcl(1, new Uint8Array(60));
+    await settle();
+    assert.equal(fake.acl.length, 1);
+    // The link goes before the controller reports the first fragment: that buffer counts as freed.
+    await fake.sendEvent({ kind: 'disconnectionComplete', status: 0, handle: 1, reason: 0x08 });
+    await assert.rejects(sending, (e: unknown) => hasCode(e, 'LINK_LOST'));
+    await settle();
+    // No fragment went to the dead handle (no controller would ever report it completed).
+    assert.equal(fake.acl.length, 1);
+    assert.equal(hci.aclCreditsAvailable, 1);
+    await hci.close();
+  });
+
+  it('refuses a PDU for a handle that went down while it waited its turn, without taking a buffer', async () => {
+    const { fake, hci } = setup();
+    hci.configureAcl(27, 1);
+    await hci.sendAcl(1, new Uint8Array(4));
+    const waiting = hci.sendAcl(1, new Uint8Array(4));
+    await fake.sendEvent({ kind: 'disconnectionComplete', status: 0, handle: 1, reason: 0x08 });
+    await assert.rejects(waiting, (e: unknown) => hasCode(e, 'LINK_LOST'));
+    await settle();
+    assert.equal(fake.acl.length, 1);
+    assert.equal(hci.aclCreditsAvailable, 1);
+    // A later link on the same handle sends normally.
+    await fake.sendEvent({
+      kind: 'leConnectionComplete', status: 0, handle: 1, role: 0, peerAddressType: 0, peerAddress: '00:11:22:33:44:55',
+      connInterval: 24, connLatency: 0, supervisionTimeout: 400, centralClockAccuracy: 0,
+    });
+    await settle();
+    await hci.sendAcl(1, new Uint8Array(4));
+    assert.equal(fake.acl.length, 2);
+    await hci.close();
+  });
+
   it('reassembles continuation fragments into one L2CAP frame', async () => {
     const { fake, hci } = setup();
     const frames: string[] = [];
