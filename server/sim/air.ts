@@ -313,7 +313,11 @@ export class AirLink {
   #armSupervision(): void {
     if (this.#supervisionTimer?.pending === true) return;
     this.#eventTimer?.cancel();
-    const at = Math.max(this.#air.scheduler.nowMs(), this.#lastEventAt + this.#timeoutMs);
+    const now = this.#air.scheduler.nowMs();
+    // Until now the link was healthy, so both sides met at every anchor, also the ones with
+    // nothing to send that are not modelled as events: the timeout counts from the latest.
+    const lastAnchor = now >= this.#anchor ? this.#anchor + Math.floor((now - this.#anchor) / this.#intervalMs) * this.#intervalMs : this.#lastEventAt;
+    const at = Math.max(now, Math.max(this.#lastEventAt, lastAnchor) + this.#timeoutMs);
     this.#supervisionTimer = this.#air.scheduler.at(at, () => this.#supervisionTimeout(), `supervision timeout link ${this.id}`);
   }
 
