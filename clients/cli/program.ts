@@ -26,6 +26,27 @@ interface GlobalFlags {
   readonly json?: boolean;
 }
 
+/** gRPC target schemes passed through as given (unix:/path, dns:///host:port, …). */
+const TARGET_SCHEME = /^(?:dns|unix|unix-abstract|ipv4|ipv6|vsock):/;
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):(\d{1,5})$/;
+
+/**
+ * The --server value as a channel target. A malformed one is a usage error: given to the channel
+ * as is, an empty host makes grpc-js wait forever instead of failing.
+ */
+export function serverAddress(text: string): string {
+  const value = text.trim();
+  if (TARGET_SCHEME.test(value)) return value;
+  const port = HOST_PORT.exec(value)?.[1];
+  if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
+    throw new UsageError(
+      `--server must be host:port, got "${text}"`,
+      `for example --server ${DEFAULT_SERVER}, or set BLEDFU_SERVER (unset or empty means ${DEFAULT_SERVER})`,
+    );
+  }
+  return value;
+}
+
 export async function runCli(argv: readonly string[], environment: CliEnvironment): Promise<ExitCode> {
   let exitCode: ExitCode = EXIT.ok;
   let client: BledfuClient | undefined;
@@ -38,7 +59,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       const flags = program.opts<GlobalFlags>();
       const out = new Output(environment.io, flags.json === true);
       try {
-        client = createBledfuClient(flags.server);
+        client = createBledfuClient(serverAddress(flags.server));
         exitCode = await fn(
           { client, out, interrupted: environment.interrupted, forced: environment.forced, readFile: environment.readFile },
           ...args,
@@ -51,8 +72,9 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
   program
     .description('Firmware-update Nordic nRF5 devices over Bluetooth LE through a bledfu server')
     .addOption(
+      // An empty BLEDFU_SERVER is unset, as for the server's own BLEDFU_* variables.
       new Option('--server <host:port>', 'bledfu server address (env BLEDFU_SERVER)').default(
-        environment.env['BLEDFU_SERVER'] ?? DEFAULT_SERVER,
+        environment.env['BLEDFU_SERVER']?.trim() || DEFAULT_SERVER,
       ),
     )
     .option('--json', 'print NDJSON records (one JSON object per line) instead of text')

@@ -17,16 +17,21 @@ interface CliRun {
   readonly stderr: string;
 }
 
-/** Spawns the real CLI launcher; resolves when the process has exited. */
-function cli(args: readonly string[]): Promise<CliRun> {
+/**
+ * Spawns the real CLI launcher; resolves when the process has exited. A CLI still running after
+ * `timeoutMs` is killed and reported with code null (a hang fails the test instead of the suite).
+ */
+function cli(args: readonly string[], env: Readonly<Record<string, string>> = { BLEDFU_SERVER: '' }, timeoutMs = 15_000): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BLEDFU_SERVER: '' } });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
+      clearTimeout(timer);
       try {
         const records = stdout
           .split('\n')
@@ -145,5 +150,22 @@ describe('bledfu CLI (spawned) against a real server', () => {
     const down = await cli(['--server', '127.0.0.1:1', '--json', 'adapters']);
     assert.equal(down.code, 7);
     assert.equal(down.records.at(-1)?.['code'], 'SERVER_UNREACHABLE');
+  });
+
+  it('takes the server from BLEDFU_SERVER, treats an empty one as unset, and refuses an empty --server with exit 2', async () => {
+    const fromEnv = await cli(['--json', 'adapters'], { BLEDFU_SERVER: h.address });
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    assert.equal((fromEnv.records[0]?.['adapter'] as Record<string, unknown>)['id'], 'fake0');
+
+    // Unset and empty are the same: the default address, answered one way or the other, never a hang.
+    const empty = await cli(['--json', 'adapters'], { BLEDFU_SERVER: '' }, 8_000);
+    assert.notEqual(empty.code, null, 'the CLI hung with BLEDFU_SERVER=""');
+    if (empty.code !== 0) assert.match(String(empty.records.at(-1)?.['message']), /127\.0\.0\.1:50051/);
+
+    for (const server of ['', '  ', ':50051', 'localhost:', 'localhost:99999']) {
+      const r = await cli(['--server', server, '--json', 'adapters'], { BLEDFU_SERVER: '' }, 8_000);
+      assert.equal(r.code, 2, `--server "${server}": ${r.stderr}`);
+      assert.equal(r.records.at(-1)?.['code'], 'USAGE');
+    }
   });
 });
