@@ -20,6 +20,8 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export function exitCodeFor(error: DecodedError): ExitCode {
   if (error.code === 'SERVER_UNREACHABLE') return EXIT.serverUnreachable;
+  // A request gRPC refused for its size: the input is too large (RESOURCE_EXHAUSTED would say "busy").
+  if (error.code === 'MESSAGE_TOO_LARGE') return EXIT.usage;
   switch (error.grpcCode) {
     case Status.INVALID_ARGUMENT:
       return EXIT.usage;

@@ -9,7 +9,10 @@ import type { ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
 export const ERROR_DOMAIN = 'bledfu';
 
 export interface DecodedError {
-  /** The server's reason (e.g. "DEVICE_NOT_FOUND"), or SERVER_UNREACHABLE / the gRPC status name. */
+  /**
+   * The server's reason (e.g. "DEVICE_NOT_FOUND"); for a status gRPC raised itself,
+   * SERVER_UNREACHABLE (UNAVAILABLE), MESSAGE_TOO_LARGE (RESOURCE_EXHAUSTED) or the status name.
+   */
   readonly code: string;
   readonly grpcCode: Status;
   readonly grpcCodeName: string;
@@ -26,6 +29,18 @@ export interface DecodedError {
   /** Every ErrorInfo metadata entry, for fields this client does not know yet. */
   readonly metadata: Readonly<Record<string, string>>;
 }
+
+const TRANSPORT_ERRORS: Partial<Record<Status, { readonly code: string; readonly remedy: string }>> = {
+  [Status.UNAVAILABLE]: {
+    code: 'SERVER_UNREACHABLE',
+    remedy: 'check that bledfud is running and --server / BLEDFU_SERVER points at it',
+  },
+  [Status.RESOURCE_EXHAUSTED]: {
+    code: 'MESSAGE_TOO_LARGE',
+    remedy:
+      'check that this is the right file; the server accepts packages up to its BLEDFU_MAX_REQUEST_BYTES (--max-request-bytes)',
+  },
+};
 
 function statusName(code: Status): string {
   return Status[code] ?? `STATUS_${code}`;
@@ -68,11 +83,14 @@ export function decodeError(e: unknown): DecodedError {
         },
       );
     }
-    // UNAVAILABLE without our ErrorInfo comes from the channel itself: no server answered.
-    const code = e.code === Status.UNAVAILABLE ? 'SERVER_UNREACHABLE' : statusName(e.code);
+    // Without our ErrorInfo the status comes from gRPC itself, not from a handler: UNAVAILABLE
+    // means no server answered; RESOURCE_EXHAUSTED means a message over the size limit of the
+    // receiving side (for StartDfu: a package larger than the server accepts), refused before
+    // any handler could say so.
+    const transport = TRANSPORT_ERRORS[e.code];
     return withOptional(
-      { code, grpcCode: e.code, grpcCodeName: statusName(e.code), message: e.details, metadata: {} },
-      { remedy: code === 'SERVER_UNREACHABLE' ? 'check that bledfud is running and --server / BLEDFU_SERVER points at it' : undefined },
+      { code: transport?.code ?? statusName(e.code), grpcCode: e.code, grpcCodeName: statusName(e.code), message: e.details, metadata: {} },
+      { remedy: transport?.remedy },
     );
   }
   if (isAbort(e)) {

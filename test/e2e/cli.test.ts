@@ -113,6 +113,19 @@ describe('bledfu CLI (spawned) against a real server', () => {
     assert.equal(usage.records.at(-1)?.['code'], 'USAGE');
   });
 
+  it('exits 2 for a package larger than the server accepts in one message, with a remedy', async () => {
+    // The harness accepts 1 MiB packages; grpc-js refuses a message this size before any handler.
+    const big = join(dir, 'big.zip');
+    await writeFile(big, new Uint8Array(3 * 1024 * 1024));
+    const calls = h.runner.calls.length;
+    const r = await cli(['--server', h.address, '--json', 'dfu', big, '--address', DEVICE.value]);
+    assert.equal(r.code, 2, r.stderr);
+    const error = r.records.at(-1);
+    assert.equal(error?.['code'], 'MESSAGE_TOO_LARGE');
+    assert.match(String(error?.['remedy']), /BLEDFU_MAX_REQUEST_BYTES/);
+    assert.equal(h.runner.calls.length, calls);
+  });
+
   it('exits 3 for an unknown job and 5 when the device cannot be reached (link problem)', async () => {
     const watch = await cli(['--server', h.address, '--json', 'jobs', 'watch', 'no-such-job']);
     assert.equal(watch.code, 3);
