@@ -97,6 +97,25 @@ export class FakeController {
     return this.#end.write(encodeH4({ type: 'acl', bytes: encodeAclPacket(packet) }));
   }
 
+  /**
+   * Several packets in one chunk, as a UART read on real hardware delivers them: the host parses
+   * them back to back, with no chance to act between them.
+   */
+  sendTogether(...packets: ({ readonly event: HciEvent } | { readonly acl: HciAclPacket })[]): Promise<void> {
+    const parts = packets.map((p) =>
+      'event' in p
+        ? encodeH4({ type: 'event', bytes: encodeEventPacket(encodeEvent(p.event)) })
+        : encodeH4({ type: 'acl', bytes: encodeAclPacket(p.acl) }),
+    );
+    const chunk = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      chunk.set(p, at);
+      at += p.length;
+    }
+    return this.#end.write(chunk);
+  }
+
   /** One L2CAP frame in a single ACL packet. */
   sendL2cap(handle: number, cid: number, payload: Uint8Array): Promise<void> {
     return this.sendAclPacket({ handle, pb: ACL_PB.firstFlushable, bc: 0, data: encodeL2capFrame({ cid, payload }) });

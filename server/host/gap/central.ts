@@ -63,6 +63,12 @@ interface LinkRecord {
 
 type ConnectionCompleteEvent = Extract<HciEvent, { kind: 'leConnectionComplete' | 'leEnhancedConnectionComplete' }>;
 
+/** The attempt's outcome as the controller reported it; `link` is set when it succeeded. */
+interface Completion {
+  readonly event: ConnectionCompleteEvent;
+  readonly link: GapLink | undefined;
+}
+
 export interface GapConnectOptions {
   /** Give up (CONNECT_FAILED) this long after LE Create Connection was sent. */
   readonly timeoutMs?: number;
@@ -106,7 +112,7 @@ export class GapCentral {
   readonly #lastAdvertising = new Map<string, { readonly data: Uint8Array; readonly connectable: boolean }>();
   // Controllers run one LE Create Connection at a time; this is the line for it.
   readonly #connectTurn = new Credits(1);
-  #connecting: ((event: ConnectionCompleteEvent) => void) | undefined;
+  #connecting: ((completion: Completion) => void) | undefined;
 
   constructor(hci: HciHost, options: GapCentralOptions) {
     this.#hci = hci;
@@ -243,8 +249,8 @@ export class GapCentral {
 
   async #connectNow(address: DeviceAddress, options: GapConnectOptions): Promise<GapLink> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    let onComplete!: (e: ConnectionCompleteEvent) => void;
-    const completed = new Promise<ConnectionCompleteEvent>((resolve) => (onComplete = resolve));
+    let onComplete!: (c: Completion) => void;
+    const completed = new Promise<Completion>((resolve) => (onComplete = resolve));
     this.#connecting = onComplete;
     try {
       await this.#hci.send(
@@ -261,17 +267,16 @@ export class GapCentral {
         options.signal,
       );
       const outcome = await this.#race(completed, timeoutMs, options.signal);
-      if (outcome.kind === 'complete') return this.#linkFrom(outcome.event, address);
+      if (outcome.kind === 'complete') return this.#linkFrom(outcome.completion, address);
       // Timed out or aborted: cancel; the controller then reports a connection complete anyway
       // (status Unknown Connection Identifier), or a real one if the link won the race.
       await this.#hci.send('leCreateConnectionCancel', {}).catch((e: unknown) => {
         this.#log.debug({ err: e }, 'LE Create Connection Cancel refused');
       });
       const late = await this.#race(completed, 2_000, undefined);
-      if (late.kind === 'complete' && late.event.status === 0) {
-        this.#log.debug({ handle: late.event.handle }, 'connection completed while cancelling; disconnecting');
-        this.#linkFrom(late.event, address);
-        await this.disconnect(late.event.handle).catch(() => undefined);
+      if (late.kind === 'complete' && late.completion.link !== undefined) {
+        this.#log.debug({ handle: late.completion.link.handle }, 'connection completed while cancelling; disconnecting');
+        await this.disconnect(late.completion.link.handle).catch(() => undefined);
       }
       if (outcome.kind === 'aborted') throw outcome.error;
       throw new BledfuError('CONNECT_FAILED', `could not connect to ${address.value} within ${timeoutMs} ms`, {
@@ -284,10 +289,10 @@ export class GapCentral {
   }
 
   #race(
-    completed: Promise<ConnectionCompleteEvent>,
+    completed: Promise<Completion>,
     ms: number,
     signal: AbortSignal | undefined,
-  ): Promise<{ kind: 'complete'; event: ConnectionCompleteEvent } | { kind: 'timeout' } | { kind: 'aborted'; error: BledfuError }> {
+  ): Promise<{ kind: 'complete'; completion: Completion } | { kind: 'timeout' } | { kind: 'aborted'; error: BledfuError }> {
     return new Promise((resolve, reject) => {
       const failed = this.#hci.failed;
       const cleanup = (): void => {
@@ -311,20 +316,27 @@ export class GapCentral {
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       failed.addEventListener('abort', onFail, { once: true });
-      void completed.then((event) => {
+      void completed.then((completion) => {
         cleanup();
-        resolve({ kind: 'complete', event });
+        resolve({ kind: 'complete', completion });
       });
     });
   }
 
-  #linkFrom(event: ConnectionCompleteEvent, address: DeviceAddress): GapLink {
-    if (event.status !== 0) {
-      throw new BledfuError('CONNECT_FAILED', `could not connect to ${address.value}: ${hciStatusName(event.status)}`, {
-        layer: 'hci',
-        facts: { hciStatus: event.status },
-      });
-    }
+  /** The attempt's link, or CONNECT_FAILED naming the controller's status. */
+  #linkFrom({ event, link }: Completion, address: DeviceAddress): GapLink {
+    if (link !== undefined) return link;
+    throw new BledfuError('CONNECT_FAILED', `could not connect to ${address.value}: ${hciStatusName(event.status)}`, {
+      layer: 'hci',
+      facts: { hciStatus: event.status },
+    });
+  }
+
+  /**
+   * Enters a new link in the table (and runs onLinkUp) as its Connection Complete is handled, so
+   * that a Disconnection Complete or data the controller sends right behind it finds the link.
+   */
+  #linkUp(event: ConnectionCompleteEvent): GapLink {
     const existing = this.#links.get(event.handle);
     if (existing !== undefined) return existing.link;
     const controller = new AbortController();
@@ -357,8 +369,12 @@ export class GapCentral {
     switch (event.kind) {
       case 'leConnectionComplete':
       case 'leEnhancedConnectionComplete':
-        if (this.#connecting !== undefined) this.#connecting(event);
-        else if (event.status === 0) {
+        if (this.#connecting !== undefined) {
+          // One LE Create Connection, one Connection Complete: any other is unexpected.
+          const complete = this.#connecting;
+          this.#connecting = undefined;
+          complete({ event, link: event.status === 0 ? this.#linkUp(event) : undefined });
+        } else if (event.status === 0) {
           this.#log.warn({ handle: event.handle }, 'unexpected connection (we never advertise); disconnecting');
           void this.#hci.send('disconnect', { handle: event.handle, reason: HCI_STATUS.remoteUserTerminated }).catch(() => undefined);
         }

@@ -6,7 +6,7 @@ import type { Advertisement } from '../../../../server/ble/types.js';
 import { fromHex } from '../../../../server/common/bytes.js';
 import { hasCode } from '../../../../server/common/errors.js';
 import { silentLogger, type Logger } from '../../../../server/common/logger.js';
-import { GapCentral } from '../../../../server/host/gap/central.js';
+import { GapCentral, type GapLink } from '../../../../server/host/gap/central.js';
 import type { DecodedCommand } from '../../../../server/host/hci/commands.js';
 import { HciHost } from '../../../../server/host/hci/controller.js';
 import type { HciEvent } from '../../../../server/host/hci/events.js';
@@ -17,13 +17,15 @@ const PEER_A = 'F0:00:00:00:00:0A';
 const PEER_B = 'F0:00:00:00:00:0B';
 const PEER_C = 'F0:00:00:00:00:0C';
 
-function setup(options: { logger?: Logger } = {}): { fake: FakeController; hci: HciHost; gap: GapCentral; timers: ManualTimers } {
+function setup(
+  options: { logger?: Logger; onLinkDown?: (link: GapLink) => void } = {},
+): { fake: FakeController; hci: HciHost; gap: GapCentral; timers: ManualTimers } {
   const timers = new ManualTimers();
   const fake = new FakeController();
   const logger = options.logger ?? silentLogger();
   const hci = new HciHost(fake.host, { logger, commandTimeoutMs: 1000, timers });
   hci.start();
-  const gap = new GapCentral(hci, { logger, timers });
+  const gap = new GapCentral(hci, { logger, timers, ...(options.onLinkDown === undefined ? {} : { onLinkDown: options.onLinkDown }) });
   return { fake, hci, gap, timers };
 }
 
@@ -294,6 +296,35 @@ describe('GAP central: connect queue', () => {
     await settle();
     assert.equal(timers.fire(7000), 1);
     await assert.rejects(second, (e: unknown) => hasCode(e, 'CONNECT_FAILED') && /within 7000 ms/.test(e.message));
+    await hci.close();
+  });
+
+  it('a link that comes up while cancelling and drops at once is not left in the table, and the next connect runs', async () => {
+    const downs: string[] = [];
+    const { fake, hci, gap, timers } = setup({ onLinkDown: (l) => downs.push(`down 0x${l.handle.toString(16)}`) });
+    // The link won the race against the cancel, then dropped (e.g. the peer reset): a real
+    // controller delivers all three in one read, before the host has done anything.
+    fake.on('leCreateConnectionCancel', () => {
+      void fake.sendTogether(
+        { event: connectionComplete(0x40, PEER_A) },
+        { event: { kind: 'commandComplete', numHciCommandPackets: 1, opcode: 0x200e, returnParameters: Uint8Array.of(0x0c) } },
+        { event: { kind: 'disconnectionComplete', status: 0, handle: 0x40, reason: 0x3e } },
+      );
+      return { kind: 'silent' };
+    });
+    fake.on('disconnect', () => ({ kind: 'status', status: 0x02 }));
+    const first = gap.connect(parseAddress(PEER_A), { timeoutMs: 5000 });
+    await fake.waitForCommand('leCreateConnection');
+    await settle();
+    assert.equal(timers.fire(5000), 1);
+    await assert.rejects(first, (e: unknown) => hasCode(e, 'CONNECT_FAILED'));
+    assert.deepEqual(gap.links, []);
+    assert.deepEqual(downs, ['down 0x40']);
+    // The turn was given back: the next attempt reaches the controller.
+    const second = gap.connect(parseAddress(PEER_B));
+    await settle();
+    await fake.sendEvent(connectionComplete(0x41, PEER_B));
+    assert.equal((await second).handle, 0x41);
     await hci.close();
   });
 
