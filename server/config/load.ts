@@ -31,8 +31,12 @@ function parseText(name: SettingName, spec: SettingSpec, text: string, origin: s
     case 'string':
       if (text.trim() === '') throw invalid(`${where} must not be empty`);
       return text.trim();
+    case 'hostPort':
+      return checkHostPort(where, text.trim());
     case 'list':
-      return Object.freeze(
+      return checkPrefixes(
+        where,
+        spec.prefixes,
         text
           .split(',')
           .map((s) => s.trim())
@@ -53,6 +57,25 @@ function parseText(name: SettingName, spec: SettingSpec, text: string, origin: s
   }
 }
 
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):(\d{1,5})$/;
+
+function checkHostPort(where: string, value: string): string {
+  const port = HOST_PORT.exec(value)?.[1];
+  if (port === undefined || Number(port) > 65535) {
+    throw invalid(`${where} must be host:port with a port from 0 to 65535 (an IPv6 host in brackets), got "${value}"`);
+  }
+  return value;
+}
+
+function checkPrefixes(where: string, prefixes: readonly string[] | undefined, items: readonly string[]): readonly string[] {
+  for (const item of items) {
+    if (prefixes !== undefined && !prefixes.some((p) => item.toLowerCase().startsWith(p))) {
+      throw invalid(`${where}: unknown adapter spec "${item}"; a spec starts with one of ${prefixes.join(', ')}`);
+    }
+  }
+  return Object.freeze([...items]);
+}
+
 function checkMin(where: string, min: number, value: number): number {
   if (!Number.isSafeInteger(value) || value < min) throw invalid(`${where} must be at least ${min}`);
   return value;
@@ -61,7 +84,7 @@ function checkMin(where: string, min: number, value: number): number {
 function fromJson(name: SettingName, spec: SettingSpec, value: unknown, origin: string): Config[SettingName] {
   if (spec.kind === 'list') {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw invalid(`${name} (from ${origin}) must be a list of strings`);
-    return Object.freeze([...(value as string[])]);
+    return checkPrefixes(`${name} (from ${origin})`, spec.prefixes, value as string[]);
   }
   if (typeof value === 'number' && (spec.kind === 'integer' || spec.kind === 'bytes')) return parseText(name, spec, String(value), origin);
   if (typeof value === 'string') return parseText(name, spec, value, origin);
@@ -143,6 +166,7 @@ function formatDefault(spec: SettingSpec): string {
   switch (spec.kind) {
     case 'list':
       return spec.default.join(',');
+    case 'hostPort':
     case 'integer':
     case 'bytes':
     case 'string':

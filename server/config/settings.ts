@@ -11,7 +11,10 @@ interface Base {
 }
 export type SettingSpec =
   | (Base & { readonly kind: 'string'; readonly default: string })
-  | (Base & { readonly kind: 'list'; readonly default: readonly string[] })
+  /** host:port, the port 0..65535 (0: any free port); an IPv6 host in brackets. */
+  | (Base & { readonly kind: 'hostPort'; readonly default: string })
+  /** Comma-separated; each item must start with one of `prefixes` (case-insensitive). */
+  | (Base & { readonly kind: 'list'; readonly default: readonly string[]; readonly prefixes?: readonly string[] })
   | (Base & { readonly kind: 'integer'; readonly default: number; readonly min: number })
   /** A byte count; accepts suffixes K/M/G (binary: KiB, MiB, GiB). */
   | (Base & { readonly kind: 'bytes'; readonly default: number; readonly min: number })
@@ -21,13 +24,16 @@ const MiB = 1024 * 1024;
 
 export const SETTINGS = {
   listen: {
-    kind: 'string',
+    kind: 'hostPort',
     default: '127.0.0.1:50051',
     description: 'gRPC listen address host:port (loopback by default: the API has no authentication)',
   },
   adapters: {
     kind: 'list',
     default: ['sim:'],
+    // Every scheme the registry knows, usable or not yet: a typo stops the server at startup
+    // instead of leaving a FAILED adapter of a made-up kind.
+    prefixes: ['sim:', 'hci:', 'nrf:'],
     description: 'adapters to open, comma-separated specs: "sim:", "hci:<port>?baud=1000000", "nrf:<port>"',
   },
   logLevel: { kind: 'enum', default: 'info', values: LOG_LEVELS, description: 'log level (JSON lines on stdout)' },

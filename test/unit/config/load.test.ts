@@ -63,6 +63,29 @@ describe('config', () => {
     bad({ env: { BLEDFU_CONFIG: 'c.json' }, readFile: () => 'not json' });
   });
 
+  it('refuses a listen address that is not host:port with a port 0..65535, naming the setting', () => {
+    for (const listen of ['foo', ':50051', 'localhost:', '127.0.0.1:99999', '127.0.0.1:50051x', '::1:50051']) {
+      assert.throws(
+        () => loadConfig(sources({ argv: ['--listen', listen] })),
+        (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && e.message.includes('listen') && e.message.includes(listen),
+        listen,
+      );
+    }
+    for (const listen of ['0.0.0.0:0', 'localhost:6000', '[::1]:50051', '[::]:50051']) assert.equal(load({ argv: ['--listen', listen] }).listen, listen);
+  });
+
+  it('refuses an adapter spec with an unknown scheme, naming the known ones', () => {
+    for (const spec of ['sin:', 'sim', '/dev/ttyACM0', 'usb:1']) {
+      assert.throws(
+        () => loadConfig(sources({ argv: ['--adapters', `sim:,${spec}`] })),
+        (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && e.message.includes(`"${spec}"`) && e.message.includes('sim:'),
+        spec,
+      );
+    }
+    assert.throws(() => loadConfig(sources({ env: { BLEDFU_CONFIG: 'c.json' }, readFile: () => '{"adapters":["sin:"]}' })), /sin:/);
+    assert.deepEqual(load({ argv: ['--adapters', 'SIM:?devices=2,hci:/dev/ttyACM0,nrf:COM3'] }).adapters, ['SIM:?devices=2', 'hci:/dev/ttyACM0', 'nrf:COM3']);
+  });
+
   it('--help returns the settings table with every flag, env name and default', () => {
     const r = loadConfig(sources({ argv: ['--help'] }));
     assert.equal(r.kind, 'help');
