@@ -53,7 +53,7 @@ export const SETTINGS = {
     kind: 'bytes',
     default: 256 * MiB,
     min: 1024,
-    description: 'memory for uploaded packages; the least recently used are dropped first',
+    description: 'memory for uploaded packages, counted as their unpacked images; the least recently used are dropped first',
   },
   jobRetention: {
     kind: 'integer',

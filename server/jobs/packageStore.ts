@@ -19,14 +19,17 @@ export interface StoredPackage {
 
 export interface PackageStoreOptions {
   readonly readPackage: ReadPackage;
-  /** Sum of .zip sizes kept at once. */
+  /**
+   * Memory for stored packages: the sum of their unpacked images (.bin and .dat), which is what
+   * the store holds; the .zip itself is not kept, and is smaller (it is compressed).
+   */
   readonly maxTotalBytes: number;
 }
 
 export class PackageStore {
   readonly #opts: PackageStoreOptions;
   /** Insertion order is recency order: a hit is re-inserted at the end. */
-  readonly #packages = new Map<string, StoredPackage>();
+  readonly #packages = new Map<string, { readonly stored: StoredPackage; readonly heldBytes: number }>();
   #totalBytes = 0;
 
   constructor(options: PackageStoreOptions) {
@@ -39,32 +42,30 @@ export class PackageStore {
 
   /** Validates and stores a package; returns the existing entry when the same bytes were stored before. */
   async put(bytes: Uint8Array): Promise<StoredPackage> {
-    if (bytes.length > this.#opts.maxTotalBytes) {
-      throw new BledfuError(
-        'PACKAGE_TOO_LARGE',
-        `package of ${bytes.length} bytes exceeds the package store's capacity of ${this.#opts.maxTotalBytes} bytes`,
-        { layer: 'jobs', remedy: 'send the package inline with StartDfu or raise the server\'s package store size' },
-      );
-    }
+    // Unpacked images are at least as large as a .zip that is mostly firmware: refuse early.
+    if (bytes.length > this.#opts.maxTotalBytes) throw this.#tooLarge(`package of ${bytes.length} bytes exceeds`);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const existing = this.#packages.get(sha256);
     if (existing !== undefined) {
-      this.#touch(existing);
-      return existing;
+      this.#touch(existing.stored);
+      return existing.stored;
     }
     const pkg = await validatePackage(this.#opts.readPackage, bytes);
-    const stored: StoredPackage = { id: sha256, sha256, size: bytes.length, pkg };
+    const heldBytes = pkg.images.reduce((n, i) => n + i.bin.length + i.dat.length, 0);
+    if (heldBytes > this.#opts.maxTotalBytes) {
+      throw this.#tooLarge(`package of ${bytes.length} bytes unpacks to ${heldBytes} bytes of images, more than`);
+    }
     // Another upload of the same file may have finished while this one was being parsed.
     if (!this.#packages.has(sha256)) {
-      while (this.#totalBytes + stored.size > this.#opts.maxTotalBytes) this.#evictOldest();
-      this.#packages.set(sha256, stored);
-      this.#totalBytes += stored.size;
+      while (this.#totalBytes + heldBytes > this.#opts.maxTotalBytes) this.#evictOldest();
+      this.#packages.set(sha256, { stored: { id: sha256, sha256, size: bytes.length, pkg }, heldBytes });
+      this.#totalBytes += heldBytes;
     }
-    return this.#packages.get(sha256) as StoredPackage;
+    return this.get(sha256);
   }
 
   get(id: string): StoredPackage {
-    const stored = this.#packages.get(id.toLowerCase());
+    const stored = this.#packages.get(id.toLowerCase())?.stored;
     if (stored === undefined) {
       throw new BledfuError('PACKAGE_NOT_FOUND', `no uploaded package with id "${id}"`, {
         layer: 'jobs',
@@ -75,16 +76,25 @@ export class PackageStore {
     return stored;
   }
 
+  #tooLarge(what: string): BledfuError {
+    return new BledfuError('PACKAGE_TOO_LARGE', `${what} the package store's capacity of ${this.#opts.maxTotalBytes} bytes`, {
+      layer: 'jobs',
+      remedy: 'send the package inline with StartDfu or raise the server\'s package store size (BLEDFU_PACKAGE_STORE_BYTES)',
+    });
+  }
+
   #touch(stored: StoredPackage): void {
+    const entry = this.#packages.get(stored.id);
+    if (entry === undefined) return;
     this.#packages.delete(stored.id);
-    this.#packages.set(stored.id, stored);
+    this.#packages.set(stored.id, entry);
   }
 
   #evictOldest(): void {
     const oldest = this.#packages.values().next();
     if (oldest.done === true) return;
-    this.#packages.delete(oldest.value.id);
-    this.#totalBytes -= oldest.value.size;
+    this.#packages.delete(oldest.value.stored.id);
+    this.#totalBytes -= oldest.value.heldBytes;
   }
 }
 
