@@ -5,7 +5,7 @@ import type {
   UploadPackageResponse,
   JobEvent as JobEventMessage,
 } from '../../proto/gen/bledfu/v1/dfu.js';
-import { BledfuError } from '../common/errors.js';
+import { BledfuError, throwIfAborted } from '../common/errors.js';
 import type { DfuPackage } from '../dfu/types.js';
 import { validatePackage } from '../jobs/packageStore.js';
 import type { ServiceDeps } from './deps.js';
@@ -64,6 +64,9 @@ export async function* startDfu(deps: ServiceDeps, request: StartDfuRequest, cal
   const target = targetFromProto(request.target);
   const options = dfuOptionsFromProto(request.options);
   const pkg = await packageOf(deps, request);
+  // A client that left while its package was being read never learns the job's id: a job
+  // started now would update the device with nobody able to follow or cancel it.
+  throwIfAborted(callSignal);
   const job = deps.jobs.create({ pkg, target, options, adapter });
   yield* streamJob(deps, job.id, callSignal);
 }
