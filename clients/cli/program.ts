@@ -9,7 +9,7 @@ import { connectCommand, type ConnectFlags } from './commands/connect.js';
 import { dfuCommand, watchCommand, type DfuFlags } from './commands/dfu.js';
 import { cancelJobCommand, listJobsCommand } from './commands/jobs.js';
 import { scanCommand, type ScanFlags } from './commands/scan.js';
-import { UsageError, type CliContext } from './context.js';
+import { usageError, UsageError, type CliContext } from './context.js';
 import { EXIT, type ExitCode } from './exitCodes.js';
 import { Output, type Io } from './output.js';
 
@@ -151,8 +151,13 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     await program.parseAsync([...argv], { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      // Help and version are successful exits; everything else is a command-line mistake.
-      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      // Help and version are successful exits; everything else is a command-line mistake. The
+      // parser has told a person on stderr; a script reading --json gets its error record too.
+      if (e.exitCode === 0) return EXIT.ok;
+      if (program.opts<GlobalFlags>().json === true || argv.includes('--json')) {
+        return new Output(environment.io, true).error(usageError(e.message.replace(/^error: /, ''), 'run bledfu --help'));
+      }
+      return EXIT.usage;
     }
     throw e;
   } finally {

@@ -113,6 +113,18 @@ describe('bledfu CLI (spawned) against a real server', () => {
     assert.equal(usage.records.at(-1)?.['code'], 'USAGE');
   });
 
+  it('with --json, a command line the parser refuses still ends stdout with an error record (exit 2)', async () => {
+    for (const args of [['dfu'], ['dfu', pkgFile, '--address', DEVICE.value, '--buttonless', 'bogus'], ['frobnicate'], ['scan', '--nope']]) {
+      const r = await cli(['--server', h.address, '--json', ...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      const error = r.records.at(-1);
+      assert.equal(error?.['type'], 'error', args.join(' '));
+      assert.equal(error?.['code'], 'USAGE');
+      assert.equal(error?.['exitCode'], 2);
+      assert.ok(String(error?.['message']).length > 0);
+    }
+  });
+
   it('exits 2 for a package larger than the server accepts in one message, with a remedy', async () => {
     // The harness accepts 1 MiB packages; grpc-js refuses a message this size before any handler.
     const big = join(dir, 'big.zip');
