@@ -5,6 +5,7 @@ import { parseAddress } from '../../../server/ble/address.js';
 import type { Advertisement } from '../../../server/ble/types.js';
 import { hasCode } from '../../../server/common/errors.js';
 import { DEFAULT_DFU_OPTIONS } from '../../../server/dfu/types.js';
+import { msFromDuration } from '../../../server/rpc/duration.js';
 import { dfuOptionsFromProto } from '../../../server/rpc/mapJobs.js';
 import { targetFromProto } from '../../../server/rpc/mapBle.js';
 import { compileFilter } from '../../../server/rpc/scan.js';
@@ -52,6 +53,23 @@ describe('DFU options from proto', () => {
     );
     assert.throws(
       () => dfuOptionsFromProto({ ...DEFAULTS, mtu: 1000 }),
+      (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'),
+    );
+  });
+});
+
+describe('durations from proto', () => {
+  it('refuses a duration longer than a timer can wait (2^31-1 ms) instead of letting it fire at once', () => {
+    assert.equal(msFromDuration({ seconds: 2_147_483, nanos: 0 }, 7), 2_147_483_000);
+    for (const seconds of [2_147_484, 30 * 86_400, Number.MAX_SAFE_INTEGER]) {
+      assert.throws(
+        () => msFromDuration({ seconds, nanos: 0 }, 7),
+        (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /24 days/.test(e.message),
+        String(seconds),
+      );
+    }
+    assert.throws(
+      () => dfuOptionsFromProto({ ...DEFAULTS, scanTimeout: { seconds: 30 * 86_400, nanos: 0 } }),
       (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'),
     );
   });
