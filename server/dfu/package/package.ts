@@ -44,14 +44,43 @@ export function summarizeImage(kind: ImageKind, bin: Uint8Array, dat: Uint8Array
   };
 }
 
-async function readEntry(zip: JSZip, name: string, kind: ImageKind): Promise<Uint8Array> {
+/**
+ * Unpacked-size caps, checked while inflating: a small zip can expand to gigabytes (a "zip bomb"),
+ * and the .zip size limit does not bound that. No nRF5 has more than 1 MiB of flash, an init
+ * packet is at most 512 bytes (spec §10), and nrfutil's manifest is a few hundred bytes.
+ */
+export const MAX_UNPACKED_BYTES = { bin: 4 * 1024 * 1024, dat: 4096, manifest: 64 * 1024 } as const;
+
+/** Inflates one entry, refusing it as soon as it grows past `limit` bytes. */
+function extract(file: JSZip.JSZipObject, limit: number, what: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stream = file.nodeStream('nodebuffer');
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        stream.removeAllListeners('data');
+        stream.pause();
+        reject(
+          packageInvalid(
+            `${what} unpacks to more than ${limit} bytes, more than any nRF5 image can be`,
+            'check that this is an nrfutil DFU package; a damaged or malicious zip can expand without bound',
+          ),
+        );
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on('error', (cause: unknown) => reject(packageInvalid(`cannot extract ${what} from the package (corrupt zip entry)`, undefined, cause)));
+    stream.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks, size))));
+  });
+}
+
+async function readEntry(zip: JSZip, name: string, kind: ImageKind, limit: number): Promise<Uint8Array> {
   const file = zip.file(name);
   if (file === null) throw packageInvalid(`package is missing ${name}, named by the manifest for the ${kind} image`);
-  try {
-    return await file.async('uint8array');
-  } catch (cause) {
-    throw packageInvalid(`cannot extract ${name} from the package (corrupt zip entry)`, undefined, cause);
-  }
+  return extract(file, limit, name);
 }
 
 /** Checks one image against its init packet; throws PACKAGE_INVALID/PACKAGE_LEGACY naming the file. */
@@ -108,11 +137,11 @@ export async function readPackage(bytes: Uint8Array): Promise<DfuPackage> {
   if (manifestFile === null) {
     throw packageInvalid('package has no manifest.json at its root', 'pass the .zip produced by nrfutil pkg generate, not a .hex or a re-zipped folder');
   }
-  const entries = parseManifest(await manifestFile.async('string'));
+  const entries = parseManifest(new TextDecoder().decode(await extract(manifestFile, MAX_UNPACKED_BYTES.manifest, 'manifest.json')));
   const images: PackageImage[] = [];
   for (const entry of entries) {
-    const bin = await readEntry(zip, entry.binFile, entry.kind);
-    const dat = await readEntry(zip, entry.datFile, entry.kind);
+    const bin = await readEntry(zip, entry.binFile, entry.kind, MAX_UNPACKED_BYTES.bin);
+    const dat = await readEntry(zip, entry.datFile, entry.kind, MAX_UNPACKED_BYTES.dat);
     const decoded = checkImage(entry, bin, dat);
     images.push({ summary: summarizeImage(entry.kind, bin, dat, decoded), bin, dat });
   }

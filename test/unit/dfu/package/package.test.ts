@@ -69,6 +69,15 @@ describe('readPackage on broken packages', () => {
     await assert.rejects(readPackage(new TextEncoder().encode('hello, not a zip')), invalid(/not a readable zip/));
     await assert.rejects(readPackage(fixtureBytes('nrfutil_blinky_mbr_sdk160.zip').subarray(0, 500)), invalid(/zip/));
   });
+  it('a small zip whose image inflates past any nRF5 flash size (zip bomb) is refused while inflating', async () => {
+    const zip = new JSZip();
+    for (const [name, data] of await zipEntries('nrfutil_blinky_mbr_sdk160.zip')) zip.file(name, data);
+    // 8 MiB of zeros deflate to a few KiB: the .zip is tiny, the image is not.
+    zip.file('nrf52840_xxaa.bin', new Uint8Array(8 * 1024 * 1024));
+    const bytes = await zip.generateAsync({ type: 'uint8array', compression: 'DEFLATE' });
+    assert.ok(bytes.length < 64 * 1024, `the bomb is small: ${bytes.length} bytes`);
+    await assert.rejects(readPackage(bytes), invalid(/nrf52840_xxaa\.bin unpacks to more than 4194304 bytes/));
+  });
   it('missing manifest', async () => {
     const bytes = await rezip('nrfutil_blinky_mbr_sdk160.zip', (f) => f.delete('manifest.json'));
     await assert.rejects(readPackage(bytes), invalid(/no manifest\.json/));
