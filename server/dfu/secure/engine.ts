@@ -382,9 +382,11 @@ async function hangUpAfterActivation(run: Run, conn: Connection, lastImage: bool
   if (lastImage) {
     phase(run, 'activating', 'waiting for the device to start the new firmware');
     void conn.disconnect().catch((e: unknown) => run.log.debug({ err: e }, 'disconnect after the final Execute'));
-  } else {
-    await safeDisconnect(conn);
+    // No cancel check here: the device has accepted the whole package and is activating it, so
+    // from now on the update has happened whatever the caller does.
+    return;
   }
+  await safeDisconnect(conn);
   if (run.signal.aborted) throw abortReason(run.signal);
 }
 
@@ -462,7 +464,12 @@ async function readFirmwareRevision(run: Run): Promise<{ address: DeviceAddress;
     const value = await conn.read(ch.valueHandle, run.signal);
     return { address: adv.address, revision: new TextDecoder().decode(value).replace(/\0+$/, '') };
   } catch (e) {
-    if (run.signal.aborted) throw abortReason(run.signal);
+    // Only reached after the last image was accepted: a cancel now skips the read-back but must
+    // not report the update as cancelled — the device has the new firmware.
+    if (run.signal.aborted) {
+      run.log.info('cancelled after the update completed; not reading the firmware revision back');
+      return undefined;
+    }
     run.log.info({ err: isBledfuError(e) ? e.message : String(e) }, 'could not read the firmware revision of the updated application');
     return undefined;
   } finally {

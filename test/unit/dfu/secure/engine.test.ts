@@ -179,6 +179,25 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     assert.equal(adapter.activeScans, 0);
   });
 
+  it('a cancel once the last image was accepted does not report CANCELLED: the device has the new firmware', async () => {
+    const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.sdk16) });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    const ac = new AbortController();
+    const events: DfuEvent[] = [];
+    const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      signal: ac.signal,
+      logger: silentLogger(),
+      onEvent: (e) => {
+        events.push(e);
+        if (e.kind === 'phase' && e.phase === 'activating') ac.abort();
+      },
+    });
+    assert.equal(outcome.address.value, APP.value);
+    assert.equal(outcome.firmwareRevision, undefined, 'the read-back was skipped');
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.installed[0]!.sha256, p.images[0]!.summary.sha256);
+  });
+
   it('device not found → DEVICE_NOT_FOUND naming what was looked for', async () => {
     const adapter = new FakeAdapter([]);
     adapter.bystanders.push({ address: addr('AA:BB:CC:DD:EE:01'), name: 'Thermo', serviceUuids: [] });
