@@ -28,7 +28,7 @@ const logger = silentLogger();
 let peakHeap = 0;
 const sampler = setInterval(() => {
   peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
-}, 5);
+}, 50);
 
 const zip = new Uint8Array(readFileSync(PACKAGE));
 const pkg = await readPackage(zip);
@@ -125,6 +125,6 @@ console.log(`  modelled transfer time       ${fmt(modelled.transferMs)}  (first 
 console.log(`  model lower bound            ${fmt(boundMs)}  (radio ${fmt(bound.radio)} at 2M/DLE 251/15 ms + flash ${fmt(bound.flash)})`);
 console.log(`  ratio transfer / bound       ${(modelled.transferMs / boundMs).toFixed(2)}`);
 console.log(`  modelled whole job           ${fmt(modelled.jobMs)}  (buttonless entry, rescans, reconnects, activation, reading the new revision)`);
-console.log(`  host CPU per MB (via gRPC)   ${median(cpuPerMb).toFixed(0)} ms/MB  (median of ${RUNS}; runs: ${cpuPerMb.map((c) => c.toFixed(0)).join(', ')})`);
+console.log(`  host CPU per MB (via gRPC)   ${median(cpuPerMb).toFixed(0)} ms/MB  (median of ${RUNS}; runs: ${cpuPerMb.map((c) => c.toFixed(0)).join(', ')}; server, client and simulator share the process)`);
 console.log(`  wall time per DFU (via gRPC) ${median(grpc.map((g) => g.wallMs).sort((a, b) => a - b)).toFixed(0)} ms`);
 console.log(`  peak memory                  heap ${(peakHeap / 2 ** 20).toFixed(1)} MiB, RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MiB`);
