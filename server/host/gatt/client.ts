@@ -6,7 +6,7 @@
 import { CharProps, type GattCharacteristic, type GattService, type Subscription } from '../../ble/types.js';
 import { uuidFromBytes, UUIDS } from '../../ble/uuid.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
-import { ByteReader } from '../../common/bytes.js';
+import { ByteReader, concatBytes } from '../../common/bytes.js';
 import { BledfuError, hasCode } from '../../common/errors.js';
 import type { AttBearer, ValueKind } from '../att/bearer.js';
 import { ATT_ERROR } from '../att/errors.js';
@@ -135,13 +135,7 @@ export class GattClient {
       total += value.length;
       last = value.length;
     }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 
   #checkLength(value: Uint8Array, what: string): void {

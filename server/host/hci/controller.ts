@@ -3,6 +3,7 @@
  * Command Complete/Status to the command waiting for it; sends ACL data within the controller's
  * buffers and reassembles what arrives. Everything else the controller reports goes to listeners.
  */
+import { concatBytes } from '../../common/bytes.js';
 import { BledfuError, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { encodeH4, readH4Packets, type H4Packet } from '../../transport/h4.js';
@@ -354,7 +355,7 @@ export class HciHost {
     }
     r.parts.push(packet.data.slice());
     r.received += packet.data.length;
-    const joined = r.parts.length === 1 ? (r.parts[0] as Uint8Array) : concat(r.parts, r.received);
+    const joined = r.parts.length === 1 ? (r.parts[0] as Uint8Array) : concatBytes(r.parts);
     if (r.parts.length > 1) {
       r.parts.length = 0;
       r.parts.push(joined);
@@ -368,12 +369,3 @@ export class HciHost {
   }
 }
 
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
