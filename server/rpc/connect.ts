@@ -2,6 +2,7 @@
 import type { ConnectRequest, ConnectResponse } from '../../proto/gen/bledfu/v1/connect.js';
 import { isBledfuError } from '../common/errors.js';
 import { whenAborted } from '../common/time.js';
+import { linkSignals } from '../common/signals.js';
 import { DEFAULT_DFU_OPTIONS } from '../dfu/types.js';
 import type { ServiceDeps } from './deps.js';
 import { msFromDuration } from './duration.js';
@@ -12,42 +13,49 @@ export async function* connect(deps: ServiceDeps, request: ConnectRequest, callS
   const adapter = deps.adapters.get(request.adapterId);
   const target = targetFromProto(request.target);
   const mtu = mtuFromProto(request.mtu);
-  const signal = AbortSignal.any([callSignal, deps.stopping]);
-  const found = await deps.findDevice(adapter, target, {
-    timeoutMs: msFromDuration(request.scanTimeout, DEFAULT_DFU_OPTIONS.scanTimeoutMs),
-    signal,
-  });
-  const connection = await adapter.connect(found.address, { signal, mtu });
-  const log = deps.logger.child({ address: connection.address.value, adapterId: adapter.id });
+  const linked = linkSignals(callSignal, deps.stopping);
+  const signal = linked.signal;
   try {
-    const services = await connection.discoverServices(signal);
-    log.info({ services: services.length, mtu: connection.mtu }, 'connected');
-    yield {
-      event: {
-        $case: 'connected',
-        connected: {
-          address: addressToProto(connection.address),
-          mtu: connection.mtu,
-          parameters: {
-            intervalUs: connection.parameters.intervalUs,
-            peripheralLatency: connection.parameters.latency,
-            supervisionTimeoutMs: connection.parameters.supervisionTimeoutMs,
+    const found = await deps.findDevice(adapter, target, {
+      timeoutMs: msFromDuration(request.scanTimeout, DEFAULT_DFU_OPTIONS.scanTimeoutMs),
+      signal,
+    });
+    const connection = await adapter.connect(found.address, { signal, mtu });
+    const log = deps.logger.child({ address: connection.address.value, adapterId: adapter.id });
+    try {
+      const services = await connection.discoverServices(signal);
+      log.info({ services: services.length, mtu: connection.mtu }, 'connected');
+      yield {
+        event: {
+          $case: 'connected',
+          connected: {
+            address: addressToProto(connection.address),
+            mtu: connection.mtu,
+            parameters: {
+              intervalUs: connection.parameters.intervalUs,
+              peripheralLatency: connection.parameters.latency,
+              supervisionTimeoutMs: connection.parameters.supervisionTimeoutMs,
+            },
+            services: gattToProto(services),
           },
-          services: gattToProto(services),
         },
-      },
-    };
-    await whenAborted(AbortSignal.any([connection.closed, signal]));
-    if (connection.closed.aborted) {
-      const reason: unknown = connection.closed.reason;
-      const hciStatus = isBledfuError(reason) ? (reason.facts.hciStatus ?? 0) : 0;
-      log.info({ hciStatus }, 'disconnected');
-      yield { event: { $case: 'disconnected', disconnected: { reason: hciStatus, reasonText: disconnectReasonText(hciStatus) } } };
+      };
+      const untilDown = linkSignals(connection.closed, signal);
+      await whenAborted(untilDown.signal);
+      untilDown.dispose();
+      if (connection.closed.aborted) {
+        const reason: unknown = connection.closed.reason;
+        const hciStatus = isBledfuError(reason) ? (reason.facts.hciStatus ?? 0) : 0;
+        log.info({ hciStatus }, 'disconnected');
+        yield { event: { $case: 'disconnected', disconnected: { reason: hciStatus, reasonText: disconnectReasonText(hciStatus) } } };
+      }
+    } finally {
+      if (!connection.closed.aborted) {
+        log.info('call ended: disconnecting');
+        await connection.disconnect();
+      }
     }
   } finally {
-    if (!connection.closed.aborted) {
-      log.info('call ended: disconnecting');
-      await connection.disconnect();
-    }
+    linked.dispose();
   }
 }

@@ -1,4 +1,5 @@
 /** Scan: filtered advertisements until the duration ends or the call is cancelled. */
+import { linkSignals } from '../common/signals.js';
 import type { ScanFilter, ScanRequest, ScanResponse } from '../../proto/gen/bledfu/v1/scan.js';
 import { parseAddress } from '../ble/address.js';
 import type { Advertisement } from '../ble/types.js';
@@ -30,16 +31,22 @@ export async function* scan(deps: ServiceDeps, request: ScanRequest, callSignal:
   const durationMs = msFromDuration(request.duration, 0);
   const signals = [callSignal, deps.stopping];
   if (durationMs > 0) signals.push(AbortSignal.timeout(durationMs));
-  const signal = AbortSignal.any(signals);
+  // Linked, not AbortSignal.any: deps.stopping lives as long as the server (see common/signals.ts).
+  const linked = linkSignals(...signals);
+  const signal = linked.signal;
   const seen = new Set<string>();
-  for await (const ad of adapter.scan({ active: request.active, signal })) {
-    if (signal.aborted) return;
-    if (!accept(ad)) continue;
-    if (!request.allowDuplicates) {
-      const key = `${ad.address.type}/${ad.address.value}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
+  try {
+    for await (const ad of adapter.scan({ active: request.active, signal })) {
+      if (signal.aborted) return;
+      if (!accept(ad)) continue;
+      if (!request.allowDuplicates) {
+        const key = `${ad.address.type}/${ad.address.value}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+      }
+      yield { advertisement: advertisementToProto(ad) };
     }
-    yield { advertisement: advertisementToProto(ad) };
+  } finally {
+    linked.dispose();
   }
 }

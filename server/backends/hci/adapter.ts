@@ -6,6 +6,7 @@ import type { DeviceAddress } from '../../ble/address.js';
 import type { Adapter, AdapterInfo, AdapterKind, AdapterState, Advertisement, ConnectParams, Connection, ScanParams } from '../../ble/types.js';
 import { BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
+import { withLinkedSignal } from '../../common/signals.js';
 import { AttBearer } from '../../host/att/bearer.js';
 import { ATT_ERROR } from '../../host/att/errors.js';
 import { GapCentral, type GapLink } from '../../host/gap/central.js';
@@ -256,27 +257,28 @@ class HciAdapter implements Adapter {
 
   async #setUp(stack: LinkStack, params: ConnectParams): Promise<void> {
     const { link, bearer } = stack;
-    const signal = params.signal === undefined ? link.closed : AbortSignal.any([link.closed, params.signal]);
-    try {
-      await bearer.exchangeMtu(params.mtu ?? 247, signal);
-    } catch (e) {
-      if (!(hasCode(e, 'ATT_ERROR') && e.facts.attError === ATT_ERROR.requestNotSupported)) throw e;
-      this.#log.debug('peer does not support Exchange MTU; staying at 23');
-    }
-    if (hasBit(this.#leFeatures, LE_FEATURE_BITS.dataPacketLengthExtension)) {
-      await this.#optional('LE Set Data Length', () =>
-        this.#hci.send('leSetDataLength', { handle: link.handle, txOctets: LE_MAX_TX_OCTETS, txTime: LE_MAX_TX_TIME_US }, signal),
-      );
-    }
-    if (hasBit(this.#leFeatures, LE_FEATURE_BITS.le2mPhy)) {
-      await this.#optional('LE Set PHY', () =>
-        this.#hci.send(
-          'leSetPhy',
-          { handle: link.handle, allPhys: 0, txPhys: PHY_MASK.le2m, rxPhys: PHY_MASK.le2m, phyOptions: 0 },
-          signal,
-        ),
-      );
-    }
+    await withLinkedSignal([link.closed, params.signal], async (signal) => {
+      try {
+        await bearer.exchangeMtu(params.mtu ?? 247, signal);
+      } catch (e) {
+        if (!(hasCode(e, 'ATT_ERROR') && e.facts.attError === ATT_ERROR.requestNotSupported)) throw e;
+        this.#log.debug('peer does not support Exchange MTU; staying at 23');
+      }
+      if (hasBit(this.#leFeatures, LE_FEATURE_BITS.dataPacketLengthExtension)) {
+        await this.#optional('LE Set Data Length', () =>
+          this.#hci.send('leSetDataLength', { handle: link.handle, txOctets: LE_MAX_TX_OCTETS, txTime: LE_MAX_TX_TIME_US }, signal),
+        );
+      }
+      if (hasBit(this.#leFeatures, LE_FEATURE_BITS.le2mPhy)) {
+        await this.#optional('LE Set PHY', () =>
+          this.#hci.send(
+            'leSetPhy',
+            { handle: link.handle, allPhys: 0, txPhys: PHY_MASK.le2m, rxPhys: PHY_MASK.le2m, phyOptions: 0 },
+            signal,
+          ),
+        );
+      }
+    });
   }
 
   /** Closing must finish even if the controller never reports the link down. */

@@ -2,6 +2,7 @@
 import type { DeviceAddress } from '../../ble/address.js';
 import type { Connection, ConnectionParameters, GattCharacteristic, GattService, Subscription } from '../../ble/types.js';
 import { abortReason, type BledfuError } from '../../common/errors.js';
+import { withLinkedSignal } from '../../common/signals.js';
 import type { AttBearer } from '../../host/att/bearer.js';
 import type { GapLink } from '../../host/gap/central.js';
 import type { GattClient } from '../../host/gatt/client.js';
@@ -36,15 +37,16 @@ export class HciConnection implements Connection {
     return this.#stack.link.closed;
   }
 
-  /** The caller's signal joined with link loss, so every wait ends when the link does. */
-  #signal(signal: AbortSignal | undefined): AbortSignal {
-    return signal === undefined ? this.closed : AbortSignal.any([this.closed, signal]);
-  }
-
+  /**
+   * Runs one operation with the caller's signal joined to link loss, so every wait ends when the
+   * link does. Joined per operation and detached after it: a DFU makes thousands of them on one link.
+   */
   async #guard<T>(signal: AbortSignal | undefined, fn: (s: AbortSignal) => Promise<T>): Promise<T> {
-    const s = this.#signal(signal);
-    if (s.aborted) throw abortReason(s);
-    return fn(s);
+    if (signal === undefined) {
+      if (this.closed.aborted) throw abortReason(this.closed);
+      return fn(this.closed);
+    }
+    return withLinkedSignal([this.closed, signal], fn);
   }
 
   discoverServices(signal?: AbortSignal): Promise<readonly GattService[]> {
