@@ -4,6 +4,7 @@ import {
   decodeError,
   startDfu,
   uploadPackage,
+  Status,
   watchJob,
   type BledfuClient,
   type DfuEvent,
@@ -84,7 +85,7 @@ export async function watchCommand(ctx: CliContext, jobId: string): Promise<Exit
  * Shows events until the job ends. The first Ctrl-C cancels the job and keeps watching so the
  * user sees it end (the device is left resumable); a second one stops watching at once.
  */
-async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, detach: boolean): Promise<ExitCode> {
+export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, detach: boolean): Promise<ExitCode> {
   const display = new JobDisplay(ctx.out);
   let jobId: string | undefined;
   const onInterrupt = (): void => {
@@ -106,7 +107,16 @@ async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, detach: 
       }
       if (e.type === 'finished' && e.result.success) return EXIT.ok;
     }
-    return EXIT.ok;
+    // A failed job ends the stream with its status (caught below); ending without any result
+    // means we do not know how the job ended, and a script must not read that as success.
+    return ctx.out.error({
+      code: 'NO_RESULT',
+      grpcCode: Status.UNKNOWN,
+      grpcCodeName: 'UNKNOWN',
+      message: `the server ended the job stream without reporting how job ${jobId ?? '(unknown)'} ended`,
+      remedy: jobId === undefined ? 'see bledfu jobs list' : `see bledfu jobs watch ${jobId}`,
+      metadata: {},
+    });
   } catch (e) {
     display.stop();
     if (ctx.forced.aborted && jobId !== undefined) ctx.out.line(`stopped watching; job ${jobId} continues on the server`);
