@@ -7,6 +7,7 @@ import type {
   ListJobsRequest,
   ListJobsResponse,
 } from '../../proto/gen/bledfu/v1/dfu.js';
+import { BledfuError } from '../common/errors.js';
 import type { ServiceDeps } from './deps.js';
 import { jobToProto } from './mapJobs.js';
 
@@ -14,10 +15,21 @@ export function listJobs(deps: ServiceDeps, request: ListJobsRequest): ListJobsR
   return { jobs: deps.jobs.list({ activeOnly: request.activeOnly }).map(jobToProto) };
 }
 
+/** A job id from a request: an empty one is the caller's mistake, not an unknown job. */
+export function requiredJobId(jobId: string): string {
+  if (jobId === '') {
+    throw new BledfuError('INVALID_ARGUMENT', 'job_id is required', {
+      layer: 'rpc',
+      remedy: 'use the id from the first event of StartDfu, or one listed by ListJobs',
+    });
+  }
+  return jobId;
+}
+
 export function getJob(deps: ServiceDeps, request: GetJobRequest): GetJobResponse {
-  return { job: jobToProto(deps.jobs.get(request.jobId)) };
+  return { job: jobToProto(deps.jobs.get(requiredJobId(request.jobId))) };
 }
 
 export function cancelJob(deps: ServiceDeps, request: CancelJobRequest): CancelJobResponse {
-  return { job: jobToProto(deps.jobs.cancel(request.jobId)) };
+  return { job: jobToProto(deps.jobs.cancel(requiredJobId(request.jobId))) };
 }

@@ -9,7 +9,7 @@ import { listAdapters } from './adapters.js';
 import { connect } from './connect.js';
 import type { ServiceDeps } from './deps.js';
 import { startDfu, streamJob, uploadPackage } from './dfu.js';
-import { cancelJob, getJob, listJobs } from './jobs.js';
+import { cancelJob, getJob, listJobs, requiredJobId } from './jobs.js';
 import { scan } from './scan.js';
 import { toServerError } from './status.js';
 
@@ -45,7 +45,7 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
     getJob: (request) => unary('GetJob', () => getJob(deps, request)),
     watchJob: (request, context) =>
       streaming('WatchJob', context, async function* () {
-        for await (const event of streamJob(deps, request.jobId, context.signal)) yield { event };
+        for await (const event of streamJob(deps, requiredJobId(request.jobId), context.signal)) yield { event };
       }),
     cancelJob: (request) => unary('CancelJob', () => cancelJob(deps, request)),
   };

@@ -224,6 +224,16 @@ describe('StartDfu over gRPC', () => {
     assert.equal(decodeError(adapter.error).code, 'ADAPTER_NOT_FOUND');
   });
 
+  it('refuses an empty job id with INVALID_ARGUMENT (a caller mistake, not an unknown job)', async () => {
+    for (const call of [() => h.client.getJob({ jobId: '' }), () => h.client.cancelJob({ jobId: '' })]) {
+      const e = decodeError(await call().catch((x: unknown) => x));
+      assert.equal(e.grpcCode, Status.INVALID_ARGUMENT);
+      assert.match(e.message, /job_id is required/);
+    }
+    const { error } = await drain(watchJob(h.client, ''));
+    assert.equal(decodeError(error).grpcCode, Status.INVALID_ARGUMENT);
+  });
+
   it('lists jobs, active only on request', async () => {
     const all = await h.client.listJobs({ activeOnly: false });
     assert.ok(all.jobs.length >= 5);
