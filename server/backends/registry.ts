@@ -162,10 +162,15 @@ export async function openAdapters(
       adapters.push(await openOne(spec, id, logger, options));
       log.info({ spec }, 'adapter ready');
     } catch (e) {
+      // Our own errors are written for users; anything else is a bug whose text stays in the log
+      // (with its stack) rather than in ListAdapters.
       const error = isBledfuError(e)
         ? e
-        : new BledfuError('ADAPTER_UNAVAILABLE', `cannot open ${spec}: ${String(e)}`, { layer: 'backend', cause: e });
-      log.error({ spec, err: error, remedy: error.remedy }, 'adapter failed to open');
+        : new BledfuError('ADAPTER_UNAVAILABLE', `cannot open ${spec}: internal error (details in the server log)`, {
+            layer: 'backend',
+            cause: e,
+          });
+      log.error({ spec, err: isBledfuError(e) ? error : e, remedy: error.remedy }, 'adapter failed to open');
       const kind: AdapterInfo['kind'] = scheme === 'sim' ? 'simulated' : scheme === 'nrf' ? 'nordic-connectivity' : 'hci-uart';
       adapters.push(new FailedAdapter(id, spec, kind, error));
     }
