@@ -36,9 +36,14 @@ export interface DeviceFaults {
   /**
    * Each PRN leaves the device only after this many further DP writes (as when it is sent from a
    * flash-write callback), or ahead of the next CP response (notifications keep their order), or
-   * after 5 ms when nothing else comes.
+   * after `prnHoldMs` when nothing else comes.
    */
   delayPrns?: number;
+  /**
+   * How long a PRN held by `delayPrns` waits when no DP write or CP request comes (default 5 ms).
+   * A long hold makes the PRN miss the host's bounded wait, leaving it to arrive ahead of the CRC answer.
+   */
+  prnHoldMs?: number;
   /**
    * CP requests (as logged: "execute 2", "select 2", …) whose response is lost `times` times: the
    * device acts on them but the notification never reaches the host.
@@ -394,7 +399,7 @@ export class FakeNrfDevice implements FakePeripheral {
       this.#link?.notify(H.cp, bytes);
       return;
     }
-    const timer = setTimeout(() => this.#flushPrns(), 5);
+    const timer = setTimeout(() => this.#flushPrns(), this.faults.prnHoldMs ?? 5);
     this.#heldPrns.push({ bytes, writesLeft: delay, timer });
   }
 

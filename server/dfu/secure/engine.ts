@@ -337,11 +337,13 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       let verdict: string | undefined;
       // Bytes lost inside the host stack (spec §3.3 step 5): while the device reports fewer bytes
       // than were sent but the CRC of what it holds is right, continue from there inside the same
-      // object. Each pass must get further, so this ends within the object.
+      // object. Each pass must get further, so this ends within the object. A stream cut short
+      // by an overdue PRN (r.sent < end) lands here too: the CRC answer says whether a packet
+      // was lost or the PRN was only late.
       for (;;) {
         let stale: string | undefined;
         const r = await link.stream(bin, from, end, run.prn, prefix, confirmed);
-        const crc = await link.checksum(end, step('CRC'), (late) => {
+        const crc = await link.checksum(r.ok ? r.sent : end, step('CRC'), (late) => {
           const lv = judgeChecksum(prefix, late, late.offset);
           if (!lv.ok && lv.reason === 'mismatch') stale ??= `PRN: ${lv.detail}`;
         });
@@ -350,9 +352,14 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
         else if (stale !== undefined) verdict = stale;
         else if (v.ok) verdict = undefined;
         else if (v.reason === 'short' && v.offset > from) {
-          log.warn({ reported: v.offset, sent: end }, 'bytes lost on the way; continuing from the reported offset');
           from = v.offset;
-          await lowerPrnAfterLoss(run, link, step('Set PRN'));
+          if (v.offset < r.sent) {
+            log.warn({ reported: v.offset, sent: r.sent }, 'bytes lost on the way; continuing from the reported offset');
+            await lowerPrnAfterLoss(run, link, step('Set PRN'));
+          } else {
+            // Everything sent arrived: only the PRN was late (or the device counts from elsewhere, §3.6).
+            log.debug({ offset: v.offset }, 'the device holds all that was sent; its PRN was late');
+          }
           continue;
         } else verdict = v.reason === 'mismatch' ? v.detail : `only ${v.offset} of ${end} bytes arrived`;
         break;

@@ -4,7 +4,7 @@
  * DFU_REMOTE_ERROR. Notifications are pumped into a queue so PRNs that arrive while streaming
  * can be checked without blocking.
  */
-import type { Connection, GattCharacteristic, Subscription } from '../../ble/types.js';
+import type { Connection, ConnectionParameters, GattCharacteristic, Subscription } from '../../ble/types.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
 import { toHex } from '../../common/bytes.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
@@ -72,6 +72,27 @@ export function remoteError(res: ControlPointResponse, step: StepContext): Bledf
   );
 }
 
+const PRN_WAIT_EXTRA_EVENTS = 4;
+const PRN_WAIT_MIN_MS = 100;
+const PRN_WAIT_MAX_MS = 2000;
+
+/**
+ * How long to wait for a due PRN before asking the device where it is instead (spec §3.3 step 5).
+ * A PRN that is not coming (its packet was lost, or the device's count is off ours, §3.6) would
+ * otherwise hold the transfer for the whole request timeout and end in a reconnect. Waiting too
+ * little costs only a CRC round trip, since the answer tells both cases apart, so the bound is a
+ * few connection events: up to `prn` packets may still sit in the controller's buffers (one per
+ * event in the worst case), then the device's notification needs about two more (doubled for
+ * link-layer retransmissions); peripheral latency lets the device skip events. The floor covers
+ * host-side delays (HCI transport, event loop) on fast links; the ceiling keeps slow links from
+ * waiting long on a lost packet. The interval is read at each wait: it changes after updates.
+ */
+export function prnWaitMs(params: ConnectionParameters, prn: number, requestTimeoutMs: number): number {
+  const eventMs = (params.intervalUs / 1000) * (1 + params.latency);
+  const wanted = Math.ceil((prn + PRN_WAIT_EXTRA_EVENTS) * eventMs);
+  return Math.min(requestTimeoutMs, PRN_WAIT_MAX_MS, Math.max(PRN_WAIT_MIN_MS, wanted));
+}
+
 export class BootloaderLink {
   readonly conn: Connection;
   readonly #cp: GattCharacteristic;
@@ -117,13 +138,13 @@ export class BootloaderLink {
     this.#sub.close();
   }
 
-  #timeout(what: string): { signal: AbortSignal; dispose: () => void } {
+  #timeout(what: string, ms = this.#options.requestTimeoutMs): { signal: AbortSignal; dispose: () => void } {
     return timeoutSignal(
       {
-        ms: this.#options.requestTimeoutMs,
+        ms,
         code: 'DFU_TIMEOUT',
         layer: 'dfu',
-        message: `no answer to ${what} within ${this.#options.requestTimeoutMs} ms`,
+        message: `no answer to ${what} within ${ms} ms`,
         remedy: 'the device stopped answering; check that it is in range and still in DFU mode, then retry',
       },
       this.signal,
@@ -210,8 +231,10 @@ export class BootloaderLink {
   /**
    * Writes data[from, to) to DP in packets. With PRN n > 0, at most n packets go out past the
    * last PRN before waiting for the next one; each PRN is validated against the offset it
-   * reports (`base` is the image offset of data[0], so PRN offsets map into `prefix`).
-   * Returns the PRN verdicts' first failure, if any, instead of throwing.
+   * reports (offsets in `data` are image offsets, as in `prefix`). A due PRN that does not come
+   * within prnWaitMs() ends the stream early: `sent` is then below `to`, and the caller's CRC
+   * request tells where the device really is (only a dead link runs into the request timeout,
+   * on that request). Returns the PRN verdicts' first failure, if any, instead of throwing.
    */
   async stream(
     data: Uint8Array,
@@ -220,7 +243,7 @@ export class BootloaderLink {
     prn: number,
     prefix: PrefixCrc,
     onConfirmed: (offset: number) => void,
-  ): Promise<{ ok: true } | { ok: false; detail: string }> {
+  ): Promise<{ ok: true; sent: number } | { ok: false; detail: string }> {
     let sinceConfirm = 0;
     let failure: string | undefined;
     const handle = (raw: Uint8Array): void => {
@@ -245,17 +268,22 @@ export class BootloaderLink {
       sinceConfirm++;
       while (this.#queue.size > 0) handle(await this.#queue.receive(this.signal));
       if (prn > 0 && sinceConfirm >= prn) {
-        const t = this.#timeout('a packet receipt notification');
+        const waitMs = prnWaitMs(this.conn.parameters, prn, this.#options.requestTimeoutMs);
+        const t = this.#timeout('a packet receipt notification', waitMs);
         try {
           handle(await this.#queue.receive(t.signal));
         } catch (e) {
-          throw isBledfuError(e) && e.code === 'DFU_TIMEOUT' && !this.signal.aborted ? e : this.#failure(e);
+          // Only our own timer aborted: the PRN is overdue, not the link gone.
+          if (this.signal.aborted || !t.signal.aborted) throw this.#failure(e);
+          const sent = p.start + p.bytes.length;
+          this.#options.logger.debug({ waitMs, prn, sent }, `no packet receipt notification within ${waitMs} ms: asking the device for its CRC`);
+          return { ok: true, sent };
         } finally {
           t.dispose();
         }
       }
       if (failure !== undefined) return { ok: false, detail: failure };
     }
-    return { ok: true };
+    return { ok: true, sent: to };
   }
 }

@@ -313,6 +313,60 @@ describe('PRNs that arrive late or off the host\'s count (spec §2.5, §3.6)', (
   });
 });
 
+describe('a due PRN that does not come (spec §3.3 step 5, §3.6, §9 item 5)', () => {
+  // Far above the PRN wait the fake's 15 ms connection interval gives, so a run that ends in
+  // this timeout (and a reconnect) instead of the short wait fails the connect-log checks.
+  const TIMEOUT = 5000;
+  const prnWaits = (logs: { msg: string }[]): number[] =>
+    logs.flatMap((l) => (/no packet receipt notification within/.test(l.msg) ? [(l as { waitMs?: number }).waitMs ?? Number.NaN] : []));
+  const noReconnect = (adapter: FakeAdapter, device: FakeNrfDevice, events: DfuEvent[]): void => {
+    assert.deepEqual(device.log.filter((l) => l.startsWith('connect')), ['connect app', 'connect bootloader', 'connect app'], 'one bootloader connection');
+    assert.deepEqual(adapter.connects, [APP.value, 'C0:11:22:33:44:00', APP.value]);
+    assert.ok(!phases(events).includes('resuming'));
+  };
+
+  it('PRN 1, a packet lost mid-object: a short wait, then the CRC, then on from the reported offset in the same object', async () => {
+    const { adapter, device } = world({ faults: { loseDataPackets: [{ at: 4096 + 244 * 5, count: 1 }] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    const { events, logs } = await run(adapter, p, { prn: 1, requestTimeoutMs: TIMEOUT });
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.installed[0]!.sha256, p.images[0]!.summary.sha256);
+    noReconnect(adapter, device, events);
+    const waits = prnWaits(logs);
+    assert.equal(waits.length, 1, 'one PRN wait ran out: the one for the lost packet');
+    assert.ok(waits[0]! > 0 && waits[0]! < TIMEOUT, `PRN wait ${waits[0]} ms is bounded below the request timeout`);
+    const lost = device.log.indexOf('fault: lost a packet at 5316');
+    // straight after the lost packet: the CRC (asked twice, the short answer is believed once repeated), no Create
+    assert.deepEqual(device.log.slice(lost, lost + 3), ['fault: lost a packet at 5316', 'crc', 'crc']);
+    assert.equal(device.log.filter((l) => l === 'create 2 4096').length, 24, 'no object created twice');
+    assert.ok(logs.some((l) => /bytes lost on the way/.test(l.msg)));
+  });
+
+  it('PRN 4, a packet lost inside a batch: the CRC after the short wait does not match, the object is created again, no reconnect', async () => {
+    const { adapter, device } = world({ faults: { loseDataPackets: [{ at: 4096 + 244, count: 1 }] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    const { events, logs } = await run(adapter, p, { prn: 4, requestTimeoutMs: TIMEOUT });
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.installed[0]!.sha256, p.images[0]!.summary.sha256);
+    noReconnect(adapter, device, events);
+    assert.equal(prnWaits(logs).length, 1);
+    assert.equal(device.log.filter((l) => l === 'create 2 4096').length, 25, 'the damaged object was created again');
+    assert.ok(logs.some((l) => /data object CRC mismatch/.test(l.msg)));
+  });
+
+  it('a PRN held by the device past the wait: the CRC request brings it, nothing was lost, the transfer goes on as it was', async () => {
+    const { adapter, device } = world({ faults: { delayPrns: 1, prnHoldMs: 60_000 } });
+    const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
+    const { events, logs } = await run(adapter, p, { prn: 2, requestTimeoutMs: TIMEOUT });
+    assert.equal(device.installed.length, 1);
+    noReconnect(adapter, device, events);
+    assert.ok(prnWaits(logs).length >= 1);
+    assert.equal(device.log.filter((l) => l.startsWith('create 2')).length, 1);
+    assert.ok(!device.log.includes('prn 1'), 'a late PRN is no loss: the PRN interval stays');
+    assert.ok(!logs.some((l) => /did not check out|CRC mismatch|bytes lost/.test(l.msg)));
+  });
+});
+
 describe('CP request timeout (spec §3.4, §9 item 7)', () => {
   it('a lost response is a link failure: reconnect and resume where the device is', async () => {
     const { adapter, device } = world({ keepDataProgress: true, faults: { unanswered: [{ request: 'execute 2', times: 1 }] } });
