@@ -69,11 +69,16 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   sha256BytesPerMs: 20_000,
 };
 
-/** Defaults of device `index` (0-based): F0:0D:C0:DE:00:01, "bledfu-sim-1", … */
+/**
+ * Defaults of device `index` (0-based): F0:0D:C0:DE:00:01 "bledfu-sim-1", F0:0D:C0:DE:00:03
+ * "bledfu-sim-2", … Odd last octets only: each bootloader advertises at its app's address + 1
+ * (spec §4.2), which must not be another device's application.
+ */
 export function defaultDeviceConfig(index: number): SimDeviceConfig {
   const n = index + 1;
+  const hex = (v: number): string => v.toString(16).padStart(2, '0').toUpperCase();
   return {
-    address: `F0:0D:C0:DE:${((n >> 8) & 0xff).toString(16).padStart(2, '0').toUpperCase()}:${(n & 0xff).toString(16).padStart(2, '0').toUpperCase()}`,
+    address: `F0:0D:C0:DE:${hex(index >> 7)}:${hex(((2 * index) & 0xff) + 1)}`,
     name: `bledfu-sim-${n}`,
     rssi: -40 - 3 * index,
     key: DEFAULT_SIM_KEY,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { bootloaderAddress } from '../../../server/ble/address.js';
 import { describe, it } from 'node:test';
 import { bootloaderMtuPolicy } from '../../../server/sim/devices/bootloader.js';
 import { Flash } from '../../../server/sim/devices/flash.js';
@@ -106,9 +107,16 @@ describe('parseSimSpec', () => {
       world.devices.map((d) => [d.address.value, d.label]),
       [
         ['F0:0D:C0:DE:00:01', 'bledfu-sim-1'],
-        ['F0:0D:C0:DE:00:02', 'bledfu-sim-2'],
+        ['F0:0D:C0:DE:00:03', 'bledfu-sim-2'],
       ],
     );
+    void world.close();
+  });
+  it("never puts a device's application at another device's bootloader address (app + 1)", () => {
+    const world = createSimWorld(parseSimSpec('sim:?devices=64'));
+    const apps = world.devices.map((d) => d.address);
+    const all = new Set([...apps.map((a) => a.value), ...apps.map((a) => bootloaderAddress(a).value)]);
+    assert.equal(all.size, 2 * apps.length, 'every application and bootloader address is distinct');
     void world.close();
   });
 });
