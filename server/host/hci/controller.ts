@@ -35,11 +35,6 @@ interface PendingCommand {
   readonly reject: (e: unknown) => void;
 }
 
-interface Reassembly {
-  readonly parts: Uint8Array[];
-  received: number;
-}
-
 export class HciHost {
   readonly #transport: ByteDuplex;
   readonly #log: Logger;
@@ -60,7 +55,8 @@ export class HciHost {
   readonly #deadHandles = new Map<number, BledfuError>();
   // Fragments of one L2CAP PDU must reach the controller back to back.
   readonly #aclTurn = new Credits(1);
-  readonly #reassembly = new Map<number, Reassembly>();
+  /** Per handle, the bytes of the L2CAP PDU received so far. */
+  readonly #reassembly = new Map<number, Uint8Array>();
   #writeChain: Promise<void> = Promise.resolve();
   #started = false;
 
@@ -344,22 +340,18 @@ export class HciHost {
   #onAcl(bytes: Uint8Array): void {
     const packet = decodeAclPacket(bytes);
     const isStart = packet.pb === ACL_PB.firstFlushable || packet.pb === ACL_PB.firstNonFlushable;
-    let r = this.#reassembly.get(packet.handle);
+    const before = this.#reassembly.get(packet.handle);
+    let joined: Uint8Array;
     if (isStart) {
-      if (r !== undefined) this.#log.warn({ handle: packet.handle }, 'dropping incomplete L2CAP PDU');
-      r = { parts: [], received: 0 };
-      this.#reassembly.set(packet.handle, r);
-    } else if (r === undefined) {
+      if (before !== undefined) this.#log.warn({ handle: packet.handle }, 'dropping incomplete L2CAP PDU');
+      joined = packet.data.slice();
+    } else if (before === undefined) {
       this.#log.warn({ handle: packet.handle }, 'ACL continuation without a start; dropped');
       return;
+    } else {
+      joined = concatBytes([before, packet.data]);
     }
-    r.parts.push(packet.data.slice());
-    r.received += packet.data.length;
-    const joined = r.parts.length === 1 ? (r.parts[0] as Uint8Array) : concatBytes(r.parts);
-    if (r.parts.length > 1) {
-      r.parts.length = 0;
-      r.parts.push(joined);
-    }
+    this.#reassembly.set(packet.handle, joined);
     if (joined.length < 4) return;
     const expected = 4 + ((joined[0] ?? 0) | ((joined[1] ?? 0) << 8));
     if (joined.length < expected) return;
