@@ -36,15 +36,20 @@ export function addressFromBytes(bytes: Uint8Array, type: AddressType): DeviceAd
   return { value, type };
 }
 
+/** `address` with `delta` added to its least significant octet (the last one written), wrapping without carry. */
+export function offsetLastOctet(address: DeviceAddress, delta: number): DeviceAddress {
+  const octets = address.value.split(':');
+  const last = (parseInt(octets[5] as string, 16) + delta) & 0xff;
+  octets[5] = last.toString(16).padStart(2, '0').toUpperCase();
+  return { value: octets.join(':'), type: address.type };
+}
+
 /**
  * The address a Secure DFU bootloader built without bonds advertises: the least significant
  * octet (the last one written) plus one, wrapping without carry (spec §4.2).
  */
 export function bootloaderAddress(app: DeviceAddress): DeviceAddress {
-  const octets = app.value.split(':');
-  const last = (parseInt(octets[5] as string, 16) + 1) & 0xff;
-  octets[5] = last.toString(16).padStart(2, '0').toUpperCase();
-  return { value: octets.join(':'), type: app.type };
+  return offsetLastOctet(app, 1);
 }
 
 /** Same device address; the type is compared too only when both sides know it. */

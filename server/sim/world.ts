@@ -2,7 +2,7 @@
  * The simulated world: one air, the simulated nRF5 devices on it, and a virtual HCI controller
  * per host transport opened. Several worlds can live in one process; nothing here is global.
  */
-import { parseAddress, type DeviceAddress } from '../ble/address.js';
+import { offsetLastOctet, parseAddress, type DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { createMemoryDuplexPair } from '../transport/memory.js';
@@ -212,14 +212,11 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
     openHostTransport: () => {
       if (closed) throw new BledfuError('TRANSPORT_CLOSED', 'simulator world is closed', { layer: 'sim' });
       const [hostEnd, controllerEnd] = createMemoryDuplexPair();
-      const base = parseAddress(c.controllerAddress, 'public');
-      const octets = base.value.split(':');
-      const last = (parseInt(octets[5] as string, 16) + controllers.length) & 0xff;
-      octets[5] = last.toString(16).padStart(2, '0').toUpperCase();
+      const address = offsetLastOctet(parseAddress(c.controllerAddress, 'public'), controllers.length);
       const controller = new VirtualController({
         air,
         scheduler,
-        address: { value: octets.join(':'), type: 'public' },
+        address,
         aclDataLength: c.aclDataLength,
         aclBuffers: c.aclBuffers,
         identity: 'bledfu simulator',

@@ -2,7 +2,7 @@
  * The Secure DFU procedure (spec §3, §4): find the device, jump to the bootloader if needed,
  * send every image of the package with resume and retries, then wait for the new application.
  */
-import type { DeviceAddress } from '../../ble/address.js';
+import { offsetLastOctet, type DeviceAddress } from '../../ble/address.js';
 import { findDevice, type DeviceMatch } from '../../ble/discovery.js';
 import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
 import { UUIDS } from '../../ble/uuid.js';
@@ -446,9 +446,7 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
 
 /** The address the application would have if `bl` is a no-bonds bootloader (last octet − 1, wrapping). */
 function appAddressBelow(bl: DeviceAddress): DeviceAddress {
-  const octets = bl.value.split(':');
-  octets[5] = ((parseInt(octets[5] as string, 16) + 255) & 0xff).toString(16).padStart(2, '0').toUpperCase();
-  return { value: octets.join(':'), type: bl.type };
+  return offsetLastOctet(bl, -1);
 }
 
 /** Looks for the updated application and reads its Firmware Revision String (best effort). */
