@@ -305,8 +305,15 @@ export class AirLink {
     if (this.#state !== 'open' || this.#eventTimer?.pending === true || !this.#hasWork()) return;
     if (this.#silent) return;
     const now = this.#air.scheduler.nowMs();
-    const k = this.#eventCounterAfter(now);
-    const at = this.#anchor + k * this.#intervalMs;
+    let k = this.#eventCounterAfter(now);
+    let at = this.#anchor + k * this.#intervalMs;
+    // Right after an event, (now − anchor) / interval can round to just below its counter, which
+    // would schedule the event that just ran again at the same instant, forever (seen with two
+    // links at once). The next event is always strictly after the last one.
+    if (at <= this.#lastEventAt) {
+      k += 1;
+      at = this.#anchor + k * this.#intervalMs;
+    }
     this.#eventTimer = this.#air.scheduler.at(at, () => this.#connectionEvent(k, at), `conn event link ${this.id}`);
   }
 

@@ -13,6 +13,32 @@ const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, datSize: 
 const DK_APP_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 
 describe('jobs on the simulator, over gRPC', () => {
+  it('three devices updated in parallel through one adapter, each job on its own link, all succeed', { timeout: 30_000 }, async () => {
+    const s = await startSimServer({ devices: [{}, {}, {}] }, { maxConcurrentDfus: 3 });
+    try {
+      const devices = [0, 1, 2].map((i) => s.device(i));
+      const runs = await Promise.all(
+        devices.map((dev) =>
+          drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(25_000) })),
+        ),
+      );
+      for (const [i, r] of runs.entries()) {
+        assert.equal(r.error, undefined, `device ${i + 1}: ${String(r.error)}`);
+        assert.equal(finished(r.events)?.result.success, true);
+        assert.equal(devices[i]?.firmwareRevision(), revisionOf(1, HRS.sha256));
+        assert.equal(s.observed(i).dataBytes, HRS.size, `device ${i + 1} got every byte once`);
+      }
+      // They really overlapped: every job was transferring before any of them finished.
+      const firstFinish = Math.min(...runs.map((r) => finished(r.events)?.time?.getTime() ?? Number.POSITIVE_INFINITY));
+      for (const r of runs) {
+        const started = r.events.find((e) => e.type === 'progress')?.time?.getTime() ?? Number.POSITIVE_INFINITY;
+        assert.ok(started < firstFinish, 'the transfers ran at the same time');
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a client that goes away mid-DFU does not stop the job; another client watches it succeed', { timeout: 30_000 }, async () => {
     const s = await startSimServer();
     try {
