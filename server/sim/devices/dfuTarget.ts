@@ -5,6 +5,7 @@
  * answer when the work would really be done.
  */
 import { createHash } from 'node:crypto';
+import { bytesEqual } from '../../common/bytes.js';
 import { crc32 } from '../../common/crc32.js';
 import { decodeInitPacket, FW_TYPE, VALIDATION_TYPE, type InitPacket } from '../../dfu/package/initPacket.js';
 import { reverseHalves } from '../../dfu/package/signature.js';
@@ -338,7 +339,7 @@ export class DfuTarget {
     const digest = createHash('sha256').update(image).digest();
     const stored = init.init.hash?.bytes ?? new Uint8Array(0);
     const expected = Uint8Array.from(digest).reverse();
-    if (stored.length !== 32 || !stored.every((b, i) => b === expected[i])) {
+    if (stored.length !== 32 || !bytesEqual(stored, expected)) {
       return failExt(EXT_ERROR.VERIFICATION_FAILED);
     }
     if (!this.#postValidate(init, image, digest)) return fail(RESULT.INVALID_OBJECT);
@@ -378,7 +379,7 @@ export class DfuTarget {
           break;
         case VALIDATION_TYPE.VALIDATE_SHA256: {
           const want = Uint8Array.from(createHash('sha256').update(signedPart).digest()).reverse();
-          if (bv.bytes.length !== 32 || !bv.bytes.every((b, i) => b === want[i])) return false;
+          if (bv.bytes.length !== 32 || !bytesEqual(bv.bytes, want)) return false;
           break;
         }
         case VALIDATION_TYPE.VALIDATE_ECDSA_P256_SHA256:

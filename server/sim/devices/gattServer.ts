@@ -7,7 +7,7 @@
  */
 import { CharProps } from '../../ble/types.js';
 import { normalizeUuid, uuidToBytes, type Uuid } from '../../ble/uuid.js';
-import { ByteWriter } from '../../common/bytes.js';
+import { bytesEqual, ByteWriter } from '../../common/bytes.js';
 import { ATT_ERROR } from '../../host/att/errors.js';
 import { ATT_DEFAULT_MTU, decodeAttPdu, encodeAttPdu, isAttCommand, type AttPdu } from '../../host/att/pdu.js';
 
@@ -253,7 +253,7 @@ export class GattServer {
           .filter((a) => a.type === pdu.type && a.handle >= pdu.startHandle && a.handle <= pdu.endHandle)
           .filter((a) => {
             const v = a.read(this);
-            return typeof v !== 'number' && v.length === pdu.value.length && v.every((b, i) => b === pdu.value[i]);
+            return typeof v !== 'number' && bytesEqual(v, pdu.value);
           })
           .map((a) => ({ foundHandle: a.handle, groupEndHandle: a.type === TYPE.primaryService ? a.endHandle : a.handle }))
           .slice(0, Math.floor((this.#mtu - 1) / 4));
