@@ -51,8 +51,3 @@ export function offsetLastOctet(address: DeviceAddress, delta: number): DeviceAd
 export function bootloaderAddress(app: DeviceAddress): DeviceAddress {
   return offsetLastOctet(app, 1);
 }
-
-/** Same device address; the type is compared too only when both sides know it. */
-export function sameAddress(a: DeviceAddress, b: DeviceAddress): boolean {
-  return a.value === b.value && a.type === b.type;
-}

@@ -110,10 +110,6 @@ export function hasCode(value: unknown, code: ErrorCode): value is BledfuError {
   return isBledfuError(value) && value.code === code;
 }
 
-export function cancelledError(what = 'operation'): BledfuError {
-  return new BledfuError('CANCELLED', `${what} cancelled`, { layer: 'jobs' });
-}
-
 /** The error to throw when `signal` aborted: its reason if that is ours, else CANCELLED. */
 export function abortReason(signal: AbortSignal): BledfuError {
   const reason: unknown = signal.reason;

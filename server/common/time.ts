@@ -53,20 +53,6 @@ export function timeoutSignal(spec: TimeoutSpec, parent?: AbortSignal): { signal
   };
 }
 
-/** Runs `fn` with a signal that also aborts after the timeout. */
-export async function withTimeout<T>(
-  spec: TimeoutSpec,
-  parent: AbortSignal | undefined,
-  fn: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  const t = timeoutSignal(spec, parent);
-  try {
-    return await fn(t.signal);
-  } finally {
-    t.dispose();
-  }
-}
-
 /** Resolves when `signal` aborts (never rejects); for racing against long waits. */
 export function whenAborted(signal: AbortSignal): Promise<unknown> {
   if (signal.aborted) return Promise.resolve(signal.reason);

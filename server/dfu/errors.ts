@@ -37,13 +37,6 @@ export function dfuCrcMismatch(message: string, context?: Record<string, string>
   });
 }
 
-export function dfuTimeout(message: string): BledfuError {
-  return new BledfuError('DFU_TIMEOUT', message, {
-    layer: 'dfu',
-    remedy: 'the device stopped answering; check that it is in range and still in DFU mode, then retry',
-  });
-}
-
 export function dfuRemoteError(message: string, facts: ErrorFacts, remedy: string | undefined): BledfuError {
   return new BledfuError('DFU_REMOTE_ERROR', message, {
     layer: 'dfu',

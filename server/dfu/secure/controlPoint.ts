@@ -34,10 +34,6 @@ export function opcodeName(op: number): string {
   return hit ?? `OPCODE_0x${op.toString(16).padStart(2, '0')}`;
 }
 
-export function objectTypeName(type: number): string {
-  return type === OBJECT_TYPE.COMMAND ? 'command' : type === OBJECT_TYPE.DATA ? 'data' : `type 0x${type.toString(16)}`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Requests (host → target)
 

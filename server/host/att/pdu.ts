@@ -131,10 +131,6 @@ const OP_BY_CODE: ReadonlyMap<number, AttOpName> = new Map(
   (Object.keys(ATT_OPCODES) as AttOpName[]).map((op) => [ATT_OPCODES[op], op]),
 );
 
-export function attOpName(opcode: number): AttOpName | undefined {
-  return OP_BY_CODE.get(opcode);
-}
-
 export function attOpLabel(opcode: number): string {
   const op = OP_BY_CODE.get(opcode);
   return op === undefined ? `ATT opcode 0x${opcode.toString(16).padStart(2, '0')}` : ATT_OP_LABELS[op];

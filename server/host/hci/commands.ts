@@ -221,10 +221,6 @@ const NAME_BY_OPCODE: ReadonlyMap<number, HciCommandName> = new Map(
   (Object.keys(HCI_COMMANDS) as HciCommandName[]).map((name) => [HCI_COMMANDS[name].opcode, name]),
 );
 
-export function commandNameForOpcode(opcode: number): HciCommandName | undefined {
-  return NAME_BY_OPCODE.get(opcode);
-}
-
 /** The spec's name for an opcode, for logs and error messages. */
 export function describeOpcode(opcode: number): string {
   const name = NAME_BY_OPCODE.get(opcode);
