@@ -61,7 +61,9 @@ export type ErrorLayer =
   | 'transport'
   | 'sim'
   | 'config'
-  | 'backend';
+  | 'backend'
+  /** Nordic connectivity firmware: SLIP, H5 link, SoftDevice serialization. */
+  | 'nrf';
 
 /** Protocol codes the remote or the controller reported, kept next to our own code. */
 export interface ErrorFacts {
