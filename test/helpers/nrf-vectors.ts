@@ -126,3 +126,51 @@ export const NRF_DECODER_ERRORS: Readonly<Record<number, string>> = {
   11: 'NRF_ERROR_INVALID_DATA',
   12: 'NRF_ERROR_DATA_SIZE',
 };
+
+// ---- typed access to vector fields: a missing or mistyped field fails the test loudly ----
+
+function field(o: JsonObject, key: string): Json {
+  const v = o[key];
+  if (v === undefined) throw new Error(`vector field ${key} is missing in ${JSON.stringify(o).slice(0, 200)}`);
+  return v;
+}
+
+export function num(o: JsonObject, key: string): number {
+  const v = field(o, key);
+  if (typeof v !== 'number') throw new Error(`vector field ${key} is not a number: ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function str(o: JsonObject, key: string): string {
+  const v = field(o, key);
+  if (typeof v !== 'string') throw new Error(`vector field ${key} is not a string: ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** 0/1 (Nordic's bitfields) or true/false, as a boolean. */
+export function flagOf(o: JsonObject, key: string): boolean {
+  const v = field(o, key);
+  if (v === 0 || v === false) return false;
+  if (v === 1 || v === true) return true;
+  throw new Error(`vector field ${key} is not a flag: ${JSON.stringify(v)}`);
+}
+
+export function obj(o: JsonObject, key: string): JsonObject {
+  const v = field(o, key);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`vector field ${key} is not an object`);
+  return v;
+}
+
+/** An object field that may be null (a NULL pointer in the C call). */
+export function objOrNull(o: JsonObject, key: string): JsonObject | null {
+  return field(o, key) === null ? null : obj(o, key);
+}
+
+export function list(o: JsonObject, key: string): JsonObject[] {
+  const v = field(o, key);
+  if (!Array.isArray(v)) throw new Error(`vector field ${key} is not a list`);
+  return v.map((item) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new Error(`vector field ${key} holds a non-object`);
+    return item;
+  });
+}
