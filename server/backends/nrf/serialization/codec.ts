@@ -41,31 +41,26 @@ export function unencodable(message: string): BledfuError {
   return new BledfuError('INVALID_ARGUMENT', message, { layer: 'nrf' });
 }
 
-function integer(bits: 8 | 16 | 32, signed: boolean): Codec<number> {
-  const min = signed ? -(2 ** (bits - 1)) : 0;
-  const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
-  const name = `${signed ? 'i' : 'u'}${bits}`;
-  const check = (v: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) throw unencodable(`${String(v)} does not fit in ${name}`);
+function integer(
+  name: string,
+  min: number,
+  max: number,
+  put: (w: ByteWriter, v: number) => unknown,
+  get: (r: ByteReader) => number,
+): Codec<number> {
+  return {
+    write: (w, v) => {
+      if (!Number.isInteger(v) || v < min || v > max) throw unencodable(`${String(v)} does not fit in ${name}`);
+      put(w, v);
+    },
+    read: get,
   };
-  switch (name) {
-    case 'u8':
-      return { write: (w, v) => (check(v), w.u8(v)), read: (r) => r.u8() };
-    case 'i8':
-      return { write: (w, v) => (check(v), w.i8(v)), read: (r) => r.i8() };
-    case 'u16':
-      return { write: (w, v) => (check(v), w.u16le(v)), read: (r) => r.u16le() };
-    case 'u32':
-      return { write: (w, v) => (check(v), w.u32le(v)), read: (r) => r.u32le() };
-    default:
-      throw new Error(`no ${name} codec`);
-  }
 }
 
-export const u8 = integer(8, false);
-export const i8 = integer(8, true);
-export const u16 = integer(16, false);
-export const u32 = integer(32, false);
+export const u8 = integer('u8', 0, 0xff, (w, v) => w.u8(v), (r) => r.u8());
+export const i8 = integer('i8', -0x80, 0x7f, (w, v) => w.i8(v), (r) => r.i8());
+export const u16 = integer('u16', 0, 0xffff, (w, v) => w.u16le(v), (r) => r.u16le());
+export const u32 = integer('u32', 0, 0xffffffff, (w, v) => w.u32le(v), (r) => r.u32le());
 
 /** A byte that is a C bool: exactly 0 or 1. */
 export const bool8: Codec<boolean> = {

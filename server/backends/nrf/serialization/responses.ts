@@ -3,18 +3,8 @@
  * NRF_SUCCESS the output parameters. A response is matched to the one outstanding command, so
  * decoding takes the kind that command had and checks the opcode against it.
  */
-import {
-  cond,
-  decodeExactly,
-  encodeWith,
-  present,
-  serializationMalformed,
-  struct,
-  u32,
-  u8,
-  unencodable,
-  type Codec,
-} from './codec.js';
+import { ByteWriter } from '../../../common/bytes.js';
+import { cond, decodeExactly, present, serializationMalformed, struct, u32, u8, unencodable, type Codec } from './codec.js';
 import { NRF_SUCCESS, SD_FUNCTIONS, type ApiVersion, type CommandKind } from './constants.js';
 import {
   bleVersion,
@@ -101,16 +91,8 @@ export function decodeResponse<K extends CommandKind>(api: ApiVersion, expected:
 
 export function encodeResponse(api: ApiVersion, response: NrfResponse): Uint8Array {
   const { kind, ...body } = response;
-  return encodeWith(
-    {
-      write: (w, v: ResponseBody) => {
-        u8.write(w, apiTable(api).opcodes[kind]);
-        bodyCodec(kind).write(w, v);
-      },
-      read: () => {
-        throw new Error('write only');
-      },
-    },
-    body,
-  );
+  const w = new ByteWriter();
+  w.u8(apiTable(api).opcodes[kind]);
+  bodyCodec(kind).write(w, body);
+  return w.finish();
 }
