@@ -89,13 +89,14 @@ class SocketDuplex implements ByteDuplex {
     if (!this.#closed.signal.aborted) {
       this.#closed.abort(closedError(this.#where, 'closed by this end'));
       this.#inbox.end();
-      // end() flushes what was written before close; destroy() follows if the peer lingers.
+      // Whatever was written before close reaches the OS first; we do not wait for the peer
+      // to close its side (btvirt, for one, never answers a half-close).
+      const flushed = new Promise<void>((resolve) => {
+        this.#socket.once('finish', resolve);
+        this.#socket.once('close', resolve);
+      });
       this.#socket.end();
-      const lingering = setTimeout(() => this.#socket.destroy(), 1_000);
-      lingering.unref();
-      await this.#gone;
-      clearTimeout(lingering);
-      return;
+      await flushed;
     }
     this.#socket.destroy();
     await this.#gone;
