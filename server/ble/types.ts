@@ -155,6 +155,13 @@ export interface Adapter {
    */
   modelledTimeMs?(): number;
   /**
+   * Aborts when the adapter stopped working for good (transport closed = dongle unplugged,
+   * controller hardware error) or was closed; reason an ADAPTER_UNAVAILABLE BledfuError. Every
+   * link, scan and pending call has failed by then. A supervised adapter (the registry's) never
+   * fails for good: it reopens its dongle, so its signal aborts only on close().
+   */
+  readonly failed: AbortSignal;
+  /**
    * Starts recording the adapter's HCI traffic from now on, headed by the exchange that set the
    * controller up. Undefined, or returning undefined, where the backend has no HCI to record.
    */

@@ -83,6 +83,8 @@ export class FakeAdapter implements Adapter {
   readonly #scanners = new Set<AsyncQueue<Advertisement>>();
   scanCount = 0;
   closed = false;
+  /** Never fails: tests of link loss drop links, not the adapter. */
+  readonly failed: AbortSignal = new AbortController().signal;
   readonly #scanWaiters: (() => void)[] = [];
 
   constructor(id = 'fake0') {

@@ -89,7 +89,8 @@ class HciAdapter implements Adapter {
         if (this.#state === 'closed') return;
         this.#state = 'failed';
         this.#error = this.#hci.failed.reason as BledfuError;
-        this.#log.error({ err: this.#error }, 'adapter failed');
+        // The registry's supervisor reports the loss to the user; this is the host stack's view.
+        this.#log.debug({ err: this.#error }, 'HCI host failed');
       },
       { once: true },
     );
@@ -172,6 +173,10 @@ class HciAdapter implements Adapter {
       maxConnections: this.#maxConnections,
       ...(this.#error === undefined ? {} : { error: this.#error }),
     };
+  }
+
+  get failed(): AbortSignal {
+    return this.#hci.failed;
   }
 
   get #maxConnections(): number {
