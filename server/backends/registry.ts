@@ -16,12 +16,7 @@ import type { Timers } from '../host/hci/timers.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 import { parseSimSpec, createSimWorld, type SimConfig, type SimWorld } from '../sim/world.js';
 import { createHciAdapter, type HciAdapterOptions } from './hci/adapter.js';
-
-/** What the serial backend parses from an `hci:` spec (subset used here). */
-interface HciSerialSpec {
-  readonly path: string;
-  readonly maxConnections?: number;
-}
+import { openHciSerialAdapter, parseHciSpec, type HciSerialSpec } from './hci/serial.js';
 import { SupervisedAdapter } from './supervisor.js';
 
 export interface AdapterRegistry extends AdapterDirectory {
@@ -34,7 +29,7 @@ export interface AdapterRegistry extends AdapterDirectory {
 export interface HciOpener {
   readonly parse: (spec: string) => HciSerialSpec;
   readonly open: (serial: HciSerialSpec, options: Omit<HciAdapterOptions, 'kind'>, signal?: AbortSignal) => Promise<Adapter>;
-  /** Cheap check before a reopening attempt. Default: the port's path exists (when it is a path). */
+  /** Cheap check before a reopening attempt. Default: the port's device file exists. */
   readonly present?: (serial: HciSerialSpec) => boolean;
 }
 
@@ -53,14 +48,9 @@ export interface OpenAdaptersOptions {
 const SCHEMES = ['sim', 'hci'] as const;
 
 const SERIAL_HCI: HciOpener = {
-  parse: () => {
-    throw new BledfuError('ADAPTER_UNAVAILABLE', 'the hci: backend (serial dongles) is not available in this version', {
-      layer: 'backend',
-      remedy: 'use the built-in simulator ("sim:") for now',
-    });
-  },
-  open: () => Promise.reject(new Error('unreachable')),
-  present: (serial) => !serial.path.startsWith('/') || existsSync(serial.path),
+  parse: parseHciSpec,
+  open: openHciSerialAdapter,
+  present: (serial) => existsSync(serial.path),
 };
 
 function schemeOf(spec: string): string {
@@ -117,6 +107,17 @@ interface Entry {
   readonly world?: SimWorld;
 }
 
+/**
+ * The capture file of the dongle's n-th session: the spec's name for the first, then "x-2.btsnoop",
+ * "x-3.btsnoop"…, so a replugged dongle does not overwrite what was recorded up to the unplug.
+ */
+export function captureFileOf(file: string, session: number): string {
+  if (session <= 1) return file;
+  const dot = file.lastIndexOf('.');
+  const slash = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
+  return dot > slash + 1 ? `${file.slice(0, dot)}-${session}${file.slice(dot)}` : `${file}-${session}`;
+}
+
 function kindOf(scheme: string): AdapterInfo['kind'] {
   return scheme === 'sim' ? 'simulated' : scheme === 'nrf' ? 'nordic-connectivity' : 'hci-uart';
 }
@@ -156,17 +157,18 @@ function supervise(spec: string, id: string, logger: Logger, options: OpenAdapte
       const hci = options.hci ?? SERIAL_HCI;
       const serial = hci.parse(spec);
       const maxConnections = serial.maxConnections ?? options.maxConnections;
-      const adapterOptions: Omit<HciAdapterOptions, 'kind'> = {
+      const adapterOptions = (session: number): Omit<HciAdapterOptions, 'kind'> => ({
         id,
         spec,
         logger,
         ...(maxConnections === undefined ? {} : { maxConnections }),
-      };
+        ...(serial.capture === undefined ? {} : { capture: captureFileOf(serial.capture, session) }),
+      });
       const present = hci.present ?? SERIAL_HCI.present;
       const adapter = new SupervisedAdapter({
         ...common,
         kind: 'hci-uart',
-        open: (signal) => hci.open(serial, adapterOptions, signal),
+        open: (signal, session) => hci.open(serial, adapterOptions(session), signal),
         ...(present === undefined ? {} : { canOpen: () => present(serial) }),
         ...(maxConnections === undefined ? {} : { maxConnections }),
       });
