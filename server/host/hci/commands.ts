@@ -217,14 +217,18 @@ export const HCI_COMMANDS = {
     name: 'HCI_LE_Remote_Connection_Parameter_Request_Reply',
     completion: 'complete',
     params: struct({ handle: u16, ...connectionParams }),
-    returns: handleOnly,
+    // Spec: Connection_Handle follows the status; BlueZ's btvirt sends the status alone. The
+    // handle is the one we sent, so nothing is lost by not reading it.
+    returns: empty,
   },
   leRemoteConnectionParameterRequestNegativeReply: {
     opcode: 0x2021,
     name: 'HCI_LE_Remote_Connection_Parameter_Request_Negative_Reply',
     completion: 'complete',
     params: struct({ handle: u16, reason: u8 }),
-    returns: handleOnly,
+    // Spec: Connection_Handle follows the status; BlueZ's btvirt sends the status alone. The
+    // handle is the one we sent, so nothing is lost by not reading it.
+    returns: empty,
   },
   leSetDataLength: {
     opcode: 0x2022,

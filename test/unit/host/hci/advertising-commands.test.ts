@@ -6,6 +6,7 @@ import {
   ADVERTISING_CHANNELS_ALL,
   ADVERTISING_TYPES,
   decodeCommand,
+  decodeReturnParameters,
   describeOpcode,
   encodeCommand,
   OWN_ADDRESS_TYPES,
@@ -57,5 +58,15 @@ describe('HCI LE advertising commands', () => {
   it('LE Set Advertising Enable', () => {
     assert.equal(cmdHex('leSetAdvertisingEnable', { enable: 1 }), '0a 20 01 01');
     assert.equal(cmdHex('leSetAdvertisingEnable', { enable: 0 }), '0a 20 01 00');
+  });
+});
+
+describe('HCI return parameters from controllers that leave fields out', () => {
+  it('accepts an LE Remote Connection Parameter Request (Negative) Reply completed with the status alone (btvirt)', () => {
+    // BlueZ 5.66 btvirt answers 0x2020/0x2021 with Command Complete carrying only the status.
+    assert.deepEqual(decodeReturnParameters('leRemoteConnectionParameterRequestReply', Uint8Array.of(0x00)), { status: 0, value: {} });
+    assert.deepEqual(decodeReturnParameters('leRemoteConnectionParameterRequestNegativeReply', Uint8Array.of(0x00)), { status: 0, value: {} });
+    // The spec's layout (status, handle) still decodes.
+    assert.equal(decodeReturnParameters('leRemoteConnectionParameterRequestReply', Uint8Array.of(0x00, 0x40, 0x00)).status, 0);
   });
 });
