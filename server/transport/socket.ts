@@ -17,6 +17,23 @@ export type SocketTarget = { readonly path: string } | { readonly host: string; 
 const PAUSE_AT_CHUNKS = 256;
 const RESUME_AT_CHUNKS = 16;
 
+/**
+ * "host:port" (TCP; IPv6 hosts in brackets, "[::1]:5000") or a unix socket path (anything with
+ * a slash). INVALID_ARGUMENT otherwise.
+ */
+export function parseSocketTarget(text: string): SocketTarget {
+  if (text.includes('/')) return { path: text };
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port < 1 || port > 65535) {
+    throw new BledfuError('INVALID_ARGUMENT', `not a socket address: "${text}"`, {
+      layer: 'transport',
+      remedy: 'write host:port for TCP (e.g. 192.168.1.20:4000) or a path for a unix socket',
+    });
+  }
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
 export function describeSocketTarget(target: SocketTarget): string {
   return 'path' in target ? target.path : `${target.host}:${target.port}`;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { concatBytes } from '../../../server/common/bytes.js';
 import { hasCode } from '../../../server/common/errors.js';
-import { openSocketTransport, socketDuplex, type SocketTarget } from '../../../server/transport/socket.js';
+import { openSocketTransport, parseSocketTarget, socketDuplex, type SocketTarget } from '../../../server/transport/socket.js';
 
 interface Peer {
   readonly server: Server;
@@ -179,5 +179,19 @@ describe('socket transport', () => {
     const ac = new AbortController();
     ac.abort();
     await assert.rejects(openSocketTransport({ path }, ac.signal), (e: unknown) => hasCode(e, 'CANCELLED'));
+  });
+});
+
+describe('socket targets', () => {
+  it('reads paths, host:port and bracketed IPv6', () => {
+    assert.deepEqual(parseSocketTarget('./ctl.sock'), { path: './ctl.sock' });
+    assert.deepEqual(parseSocketTarget('dongles.lan:4000'), { host: 'dongles.lan', port: 4000 });
+    assert.deepEqual(parseSocketTarget('[::1]:5000'), { host: '::1', port: 5000 });
+  });
+
+  it('refuses what is neither', () => {
+    for (const bad of ['ctl.sock', 'host:', 'host:0', 'host:70000', ':22']) {
+      assert.throws(() => parseSocketTarget(bad), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'), bad);
+    }
   });
 });
