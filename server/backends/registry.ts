@@ -16,7 +16,7 @@ import type { Timers } from '../host/hci/timers.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 import { parseSimSpec, createSimWorld, type SimConfig, type SimWorld } from '../sim/world.js';
 import { createHciAdapter, type HciAdapterOptions } from './hci/adapter.js';
-import { openHciSerialAdapter, parseHciSpec, type HciSerialSpec } from './hci/serial.js';
+import type { HciSerialSpec } from './hci/serial.js';
 import { SupervisedAdapter } from './supervisor.js';
 
 export interface AdapterRegistry extends AdapterDirectory {
@@ -47,11 +47,45 @@ export interface OpenAdaptersOptions {
 
 const SCHEMES = ['sim', 'hci'] as const;
 
-const SERIAL_HCI: HciOpener = {
-  parse: parseHciSpec,
-  open: openHciSerialAdapter,
-  present: (serial) => existsSync(serial.path),
-};
+const portPresent = (serial: HciSerialSpec): boolean => existsSync(serial.path);
+
+/**
+ * The serial backend, loaded only when an `hci:` spec needs it: the serial port library has a
+ * native part, and a machine without it should still run the simulator.
+ */
+async function loadSerialHci(): Promise<HciOpener> {
+  try {
+    const serial = await import('./hci/serial.js');
+    return { parse: serial.parseHciSpec, open: serial.openHciSerialAdapter, present: portPresent };
+  } catch (e) {
+    throw new BledfuError('ADAPTER_UNAVAILABLE', `the serial port library cannot be loaded on this machine: ${e instanceof Error ? e.message : String(e)}`, {
+      layer: 'backend',
+      remedy: 'reinstall bledfu here (npm ci) so that serialport gets its native part for this platform',
+      cause: e,
+    });
+  }
+}
+
+/** The `hci:` opener for `specs`: the injected one, the serial backend, or why there is none. */
+async function hciOpenerFor(specs: readonly string[], injected: HciOpener | undefined): Promise<HciOpener | BledfuError | undefined> {
+  if (injected !== undefined) return injected;
+  if (!specs.some((spec) => schemeOf(spec) === 'hci')) return undefined;
+  return loadSerialHci().catch((e: unknown) => e as BledfuError);
+}
+
+/**
+ * Refuses a malformed `sim:` or `hci:` spec (INVALID_ARGUMENT naming it), so that a typo stops the
+ * server at startup rather than leaving an adapter that can never open. Schemes are checked by
+ * the config; a serial backend that cannot load is not a spec error (the adapter is listed failed).
+ */
+export async function checkAdapterSpecs(specs: readonly string[], hci?: HciOpener): Promise<void> {
+  const opener = await hciOpenerFor(specs, hci);
+  for (const spec of specs) {
+    const scheme = schemeOf(spec);
+    if (scheme === 'sim') parseSimSpec(spec);
+    else if (scheme === 'hci' && opener !== undefined && !isBledfuError(opener)) opener.parse(spec);
+  }
+}
 
 function schemeOf(spec: string): string {
   const i = spec.indexOf(':');
@@ -123,7 +157,13 @@ function kindOf(scheme: string): AdapterInfo['kind'] {
 }
 
 /** Builds the supervised adapter for a spec (not opened yet); throws for a spec that can never open. */
-function supervise(spec: string, id: string, logger: Logger, options: OpenAdaptersOptions): Entry & { adapter: SupervisedAdapter } {
+function supervise(
+  spec: string,
+  id: string,
+  logger: Logger,
+  options: OpenAdaptersOptions,
+  hciOpener: HciOpener | BledfuError | undefined,
+): Entry & { adapter: SupervisedAdapter } {
   const scheme = schemeOf(spec);
   const common = {
     id,
@@ -154,7 +194,10 @@ function supervise(spec: string, id: string, logger: Logger, options: OpenAdapte
       return { adapter, world };
     }
     case 'hci': {
-      const hci = options.hci ?? SERIAL_HCI;
+      if (hciOpener === undefined || isBledfuError(hciOpener)) {
+        throw hciOpener ?? new BledfuError('INTERNAL', 'no serial backend for hci:', { layer: 'backend' });
+      }
+      const hci = hciOpener;
       const serial = hci.parse(spec);
       const maxConnections = serial.maxConnections ?? options.maxConnections;
       const adapterOptions = (session: number): Omit<HciAdapterOptions, 'kind'> => ({
@@ -164,12 +207,12 @@ function supervise(spec: string, id: string, logger: Logger, options: OpenAdapte
         ...(maxConnections === undefined ? {} : { maxConnections }),
         ...(serial.capture === undefined ? {} : { capture: captureFileOf(serial.capture, session) }),
       });
-      const present = hci.present ?? SERIAL_HCI.present;
+      const present = hci.present ?? portPresent;
       const adapter = new SupervisedAdapter({
         ...common,
         kind: 'hci-uart',
         open: (signal, session) => hci.open(serial, adapterOptions(session), signal),
-        ...(present === undefined ? {} : { canOpen: () => present(serial) }),
+        canOpen: () => present(serial),
         ...(maxConnections === undefined ? {} : { maxConnections }),
       });
       return { adapter };
@@ -194,6 +237,7 @@ export async function openAdapters(
 ): Promise<AdapterRegistry> {
   const counters = new Map<string, number>();
   const entries: Entry[] = [];
+  const hciOpener = await hciOpenerFor(specs, options.hci);
   for (const spec of specs) {
     const scheme = schemeOf(spec) || 'adapter';
     const n = counters.get(scheme) ?? 0;
@@ -201,7 +245,7 @@ export async function openAdapters(
     const id = `${scheme}${n}`;
     let entry: ReturnType<typeof supervise>;
     try {
-      entry = supervise(spec, id, logger, options);
+      entry = supervise(spec, id, logger, options, hciOpener);
     } catch (e) {
       // Our own errors are written for users; anything else is a bug whose text stays in the log
       // (with its stack) rather than in ListAdapters.

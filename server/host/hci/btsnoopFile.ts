@@ -3,11 +3,8 @@
  * queued to the file stream and written behind it. A disk slower than the traffic costs records
  * (counted in the format's cumulative-drops field), never memory without bound; a write error is
  * logged once and ends the capture, never the adapter.
- *
- * An existing capture file of the same format is appended to, not replaced: after a server
- * restart, the traffic that led to it is what one wants to look at.
  */
-import { closeSync, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Logger } from '../../common/logger.js';
 import { encodeBtsnoopHeader, encodeBtsnoopRecord, type HciTrafficPacket } from './btsnoop.js';
@@ -34,14 +31,11 @@ export class BtsnoopFileWriter {
     this.path = path;
     this.#log = options.logger;
     this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
-    const header = encodeBtsnoopHeader();
-    const append = startsWith(path, header);
-    const stream = createWriteStream(path, { flags: append ? 'a' : 'w' });
+    const stream = createWriteStream(path, { flags: 'w' });
     this.#stream = stream;
     // Kept for the stream's life: a second error with no listener would crash the process.
     stream.on('error', (e) => this.#fail(e));
-    if (!append) stream.write(header);
-    this.#log.info({ path, append }, 'HCI capture to file');
+    stream.write(encodeBtsnoopHeader());
   }
 
   /** False once the capture has stopped for an error or been closed. */
@@ -90,19 +84,5 @@ export class BtsnoopFileWriter {
       { err: error, path: this.path },
       'HCI capture stopped: cannot write the capture file (the adapter keeps working); check the path and free space',
     );
-  }
-}
-
-/** Whether the file exists and begins with these bytes (read once, when the adapter opens). */
-function startsWith(path: string, prefix: Uint8Array): boolean {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, 'r');
-    const head = new Uint8Array(prefix.length);
-    return readSync(fd, head, 0, head.length, 0) === head.length && Buffer.compare(head, prefix) === 0;
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

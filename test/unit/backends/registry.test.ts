@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { HciAdapterOptions } from '../../../server/backends/hci/adapter.js';
 import { createHciAdapter } from '../../../server/backends/hci/adapter.js';
 import type { HciSerialSpec } from '../../../server/backends/hci/serial.js';
-import { captureFileOf, openAdapters, type HciOpener } from '../../../server/backends/registry.js';
+import { captureFileOf, checkAdapterSpecs, openAdapters, type HciOpener } from '../../../server/backends/registry.js';
 import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
@@ -157,6 +157,19 @@ describe('adapter registry', () => {
     } finally {
       await registry.close();
     }
+  });
+
+  it('checks specs before anything opens: a malformed sim: or hci: spec is INVALID_ARGUMENT naming it', async () => {
+    await checkAdapterSpecs(['sim:?devices=2', 'hci:/dev/ttyACM0?baud=115200&rtscts=off&max=2', 'nrf:/dev/ttyACM1']);
+    await assert.rejects(
+      checkAdapterSpecs(['sim:', 'hci:/dev/ttyACM0?baud=fast']),
+      (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /hci:\/dev\/ttyACM0\?baud=fast/.test(e.message) && /baud/.test(e.message) && (e.remedy ?? '') !== '',
+    );
+    await assert.rejects(checkAdapterSpecs(['hci:/dev/ttyACM0?max=0']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /max/.test(e.message));
+    await assert.rejects(checkAdapterSpecs(['sim:?devices=many']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /devices/.test(e.message));
+    const ports = new FakePorts();
+    await assert.rejects(checkAdapterSpecs(['hci:'], ports), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
+    assert.equal(ports.opened.length, 0, 'checking opens nothing');
   });
 
   it('gives each session of a dongle its own capture file', () => {
