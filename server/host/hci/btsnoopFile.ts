@@ -3,8 +3,11 @@
  * queued to the file stream and written behind it. A disk slower than the traffic costs records
  * (counted in the format's cumulative-drops field), never memory without bound; a write error is
  * logged once and ends the capture, never the adapter.
+ *
+ * An existing capture file of the same format is appended to, not replaced: after a server
+ * restart, the traffic that led to it is what one wants to look at.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Logger } from '../../common/logger.js';
 import { encodeBtsnoopHeader, encodeBtsnoopRecord, type HciTrafficPacket } from './btsnoop.js';
@@ -31,11 +34,14 @@ export class BtsnoopFileWriter {
     this.path = path;
     this.#log = options.logger;
     this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
-    const stream = createWriteStream(path, { flags: 'w' });
+    const header = encodeBtsnoopHeader();
+    const append = startsWith(path, header);
+    const stream = createWriteStream(path, { flags: append ? 'a' : 'w' });
     this.#stream = stream;
     // Kept for the stream's life: a second error with no listener would crash the process.
     stream.on('error', (e) => this.#fail(e));
-    stream.write(encodeBtsnoopHeader());
+    if (!append) stream.write(header);
+    this.#log.info({ path, append }, 'HCI capture to file');
   }
 
   /** False once the capture has stopped for an error or been closed. */
@@ -84,5 +90,19 @@ export class BtsnoopFileWriter {
       { err: error, path: this.path },
       'HCI capture stopped: cannot write the capture file (the adapter keeps working); check the path and free space',
     );
+  }
+}
+
+/** Whether the file exists and begins with these bytes (read once, when the adapter opens). */
+function startsWith(path: string, prefix: Uint8Array): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = new Uint8Array(prefix.length);
+    return readSync(fd, head, 0, head.length, 0) === head.length && Buffer.compare(head, prefix) === 0;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

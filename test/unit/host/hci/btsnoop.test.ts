@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -156,6 +156,28 @@ describe('BtsnoopFileWriter', () => {
     const bytes = await readFile(path);
     const expected = Buffer.concat([encodeBtsnoopHeader(), ...[reset, resetComplete, aclOut, aclIn].map((t) => encodeBtsnoopRecord(t))]);
     assert.equal(bytes.compare(expected), 0);
+  });
+
+  it('appends to an existing capture of the same format (a reopened dongle, a restarted server) and replaces anything else', async () => {
+    const path = join(dir, 'again.btsnoop');
+    for (const t of [reset, resetComplete]) {
+      const w = new BtsnoopFileWriter(path, { logger: pino({ level: 'silent' }) });
+      w.write(t);
+      await w.close();
+    }
+    assert.deepEqual(
+      parseBtsnoop(await readFile(path)).records.map((r) => r.flags),
+      [2, 3],
+    );
+    const other = join(dir, 'other.btsnoop');
+    await writeFile(other, 'not a capture at all');
+    const w = new BtsnoopFileWriter(other, { logger: pino({ level: 'silent' }) });
+    w.write(aclIn);
+    await w.close();
+    assert.deepEqual(
+      parseBtsnoop(await readFile(other)).records.map((r) => r.flags),
+      [1],
+    );
   });
 
   it('a disk that falls behind costs records, counted in the drops field, not memory', async () => {
