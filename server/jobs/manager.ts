@@ -285,15 +285,6 @@ export class JobManager {
     return links > 0 ? Math.min(this.#opts.maxConcurrentPerAdapter, links) : this.#opts.maxConcurrentPerAdapter;
   }
 
-  /**
-   * Jobs that may run at once on `adapter`: the setting, but no more than the links the adapter
-   * can hold (an `hci:` spec's max=), so the rest wait in QUEUED instead of failing ADAPTER_BUSY.
-   */
-  #slots(adapter: Adapter): number {
-    const links = adapter.info().maxConnections;
-    return links > 0 ? Math.min(this.#opts.maxConcurrentPerAdapter, links) : this.#opts.maxConcurrentPerAdapter;
-  }
-
   #startNext(adapterId: string): void {
     const queue = this.#queued.get(adapterId);
     while (queue !== undefined && queue.length > 0 && this.#runningOn(adapterId).size < this.#slots((queue[0] as Job).adapter)) {
