@@ -141,17 +141,6 @@ interface Entry {
   readonly world?: SimWorld;
 }
 
-/**
- * The capture file of the dongle's n-th session: the spec's name for the first, then "x-2.btsnoop",
- * "x-3.btsnoop"…, so a replugged dongle does not overwrite what was recorded up to the unplug.
- */
-export function captureFileOf(file: string, session: number): string {
-  if (session <= 1) return file;
-  const dot = file.lastIndexOf('.');
-  const slash = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
-  return dot > slash + 1 ? `${file.slice(0, dot)}-${session}${file.slice(dot)}` : `${file}-${session}`;
-}
-
 function kindOf(scheme: string): AdapterInfo['kind'] {
   return scheme === 'sim' ? 'simulated' : scheme === 'nrf' ? 'nordic-connectivity' : 'hci-uart';
 }
@@ -200,18 +189,19 @@ function supervise(
       const hci = hciOpener;
       const serial = hci.parse(spec);
       const maxConnections = serial.maxConnections ?? options.maxConnections;
-      const adapterOptions = (session: number): Omit<HciAdapterOptions, 'kind'> => ({
+      // A reopened dongle appends to the same capture file, after what was recorded up to the loss.
+      const adapterOptions: Omit<HciAdapterOptions, 'kind'> = {
         id,
         spec,
         logger,
         ...(maxConnections === undefined ? {} : { maxConnections }),
-        ...(serial.capture === undefined ? {} : { capture: captureFileOf(serial.capture, session) }),
-      });
+        ...(serial.capture === undefined ? {} : { capture: serial.capture }),
+      };
       const present = hci.present ?? portPresent;
       const adapter = new SupervisedAdapter({
         ...common,
         kind: 'hci-uart',
-        open: (signal, session) => hci.open(serial, adapterOptions(session), signal),
+        open: (signal) => hci.open(serial, adapterOptions, signal),
         canOpen: () => present(serial),
         ...(maxConnections === undefined ? {} : { maxConnections }),
       });

@@ -37,12 +37,8 @@ export interface SupervisorOptions {
   readonly spec: string;
   readonly kind: AdapterKind;
   readonly logger: Logger;
-  /**
-   * Opens a fresh adapter; rejects with a typed error (port missing, busy, no answer, …).
-   * `session` counts the times the dongle was there: 1 until it first opened, then 2 after its
-   * first loss, and so on (e.g. to give each session its own capture file).
-   */
-  readonly open: (signal: AbortSignal, session: number) => Promise<Adapter>;
+  /** Opens a fresh adapter; rejects with a typed error (port missing, busy, no answer, …). */
+  readonly open: (signal: AbortSignal) => Promise<Adapter>;
   /**
    * Cheap check before a retry (e.g. the port path exists); false skips the attempt and keeps
    * the latest error, so a missing dongle costs no port opening every few seconds.
@@ -149,8 +145,6 @@ export class SupervisedAdapter implements Adapter {
   readonly #stop = new AbortController();
   #state: SupervisorState = 'opening';
   #generation: Generation | undefined;
-  /** Openings that succeeded so far. */
-  #sessions = 0;
   #error: BledfuError | undefined;
   /** What the last working controller said about itself, kept for info() while it is away. */
   #lastInfo: AdapterInfo | undefined;
@@ -272,7 +266,7 @@ export class SupervisedAdapter implements Adapter {
     if (!first) this.#state = 'reopening';
     let adapter: Adapter;
     try {
-      adapter = await this.#options.open(this.#stop.signal, this.#sessions + 1);
+      adapter = await this.#options.open(this.#stop.signal);
     } catch (e) {
       if (this.#state === 'closed') return false;
       const error = typedOpenError(this.#options.spec, e);
@@ -296,7 +290,6 @@ export class SupervisedAdapter implements Adapter {
 
   #adopt(adapter: Adapter, first: boolean): void {
     const gen = new Generation(adapter, this.id);
-    this.#sessions++;
     this.#generation = gen;
     this.#state = 'ready';
     this.#error = undefined;

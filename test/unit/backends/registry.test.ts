@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { HciAdapterOptions } from '../../../server/backends/hci/adapter.js';
 import { createHciAdapter } from '../../../server/backends/hci/adapter.js';
 import type { HciSerialSpec } from '../../../server/backends/hci/serial.js';
-import { captureFileOf, checkAdapterSpecs, openAdapters, type HciOpener } from '../../../server/backends/registry.js';
+import { checkAdapterSpecs, openAdapters, type HciOpener } from '../../../server/backends/registry.js';
 import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
@@ -170,12 +170,5 @@ describe('adapter registry', () => {
     const ports = new FakePorts();
     await assert.rejects(checkAdapterSpecs(['hci:'], ports), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
     assert.equal(ports.opened.length, 0, 'checking opens nothing');
-  });
-
-  it('gives each session of a dongle its own capture file', () => {
-    assert.equal(captureFileOf('trace.btsnoop', 1), 'trace.btsnoop');
-    assert.equal(captureFileOf('trace.btsnoop', 2), 'trace-2.btsnoop');
-    assert.equal(captureFileOf('logs/v1.2/trace', 3), 'logs/v1.2/trace-3');
-    assert.equal(captureFileOf('.hidden', 2), '.hidden-2');
   });
 });
