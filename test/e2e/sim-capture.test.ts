@@ -1,10 +1,8 @@
 /**
  * Acceptance: a DFU job's HCI capture through every layer — StartDfu(capture_hci) → job →
- * adapter recording → GetJobCapture stream → client, and the CLI's `dfu --capture` and
- * `jobs capture`. The file is checked with our own btsnoop reader and decoded by BlueZ's btmon.
- *
- * The server is built like bledfud builds it, except that its one adapter is the HCI adapter
- * over the simulator itself rather than the registry's wrapper of it.
+ * the registry's supervised adapter → HCI adapter recording → GetJobCapture stream → client, and
+ * the CLI's `dfu --capture` and `jobs capture`. The file is checked with our own btsnoop reader
+ * and decoded by BlueZ's btmon.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,69 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import {
-  CaptureState,
-  createBledfuClient,
-  decodeError,
-  downloadJobCapture,
-  startDfu,
-  Status,
-  type BledfuClient,
-} from '../../clients/ts/index.js';
-import { createApp, type App } from '../../server/app.js';
-import { createHciAdapter } from '../../server/backends/hci/adapter.js';
-import { findDevice } from '../../server/ble/discovery.js';
-import type { Adapter } from '../../server/ble/types.js';
-import { silentLogger } from '../../server/common/logger.js';
-import { readPackage } from '../../server/dfu/package/package.js';
-import { runSecureDfu } from '../../server/dfu/secure/engine.js';
-import { createSimWorld, type SimWorld } from '../../server/sim/world.js';
+import { CaptureState, decodeError, downloadJobCapture, startDfu, Status } from '../../clients/ts/index.js';
 import { btmonDecode, hex, parseBtsnoop, type BtsnoopFile } from '../helpers/btsnoop.js';
-import { addressTarget, drain, finished, fixture } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, fixture, startSimServer } from '../helpers/sim-server.js';
 
 const BLINKY = 'nrfutil_blinky_mbr_sdk160.zip';
 const BIN = fileURLToPath(new URL('../../bin/bledfu.js', import.meta.url));
 const TEST_TIMEOUT_MS = 60_000;
 const H4_ACL = 0x02;
 const ATT_WRITE_COMMAND = 0x52;
-
-interface CaptureServer {
-  readonly world: SimWorld;
-  readonly address: string;
-  readonly client: BledfuClient;
-  close(): Promise<void>;
-}
-
-async function startCaptureServer(): Promise<CaptureServer> {
-  const logger = silentLogger();
-  const world = createSimWorld({ devices: [{ key: 'sdk16.0.0' }] });
-  let adapter: Adapter | undefined;
-  let app: App | undefined;
-  let client: BledfuClient | undefined;
-  const close = async (): Promise<void> => {
-    client?.close();
-    try {
-      await app?.stop();
-    } finally {
-      await adapter?.close();
-      await world.close();
-    }
-  };
-  try {
-    const opened = await createHciAdapter(world.openHostTransport(), { id: 'sim0', spec: 'sim:', kind: 'simulated', logger });
-    adapter = opened;
-    app = createApp(
-      { listen: '127.0.0.1:0', maxConcurrentDfus: 2, maxRequestBytes: 4 << 20, packageStoreBytes: 16 << 20, jobRetention: 50, shutdownGraceMs: 5_000 },
-      { adapters: { list: () => [opened], get: () => opened }, runner: runSecureDfu, readPackage, findDevice, logger },
-    );
-    const { address } = await app.start();
-    client = createBledfuClient(address);
-    return { world, address, client, close };
-  } catch (e) {
-    await close();
-    throw e;
-  }
-}
 
 /** Every ATT Write Command the host sent: the DFU's firmware bytes go out as these. */
 function attWriteCommandsSent(file: BtsnoopFile): number {
@@ -121,12 +65,12 @@ describe('HCI capture of a DFU job over gRPC (simulator)', () => {
   });
 
   it('StartDfu(capture_hci) → GetJobCapture: a btsnoop file of the whole job that btmon decodes', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startCaptureServer();
+    const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] });
     try {
       const r = await drain(
         startDfu(
           s.client,
-          { package: { data: fixture(BLINKY) }, target: addressTarget(s.world.devices[0]?.address.value ?? ''), captureHci: true },
+          { package: { data: fixture(BLINKY) }, target: addressTarget(s.device().address.value), captureHci: true },
           { signal: AbortSignal.timeout(30_000) },
         ),
       );
@@ -157,7 +101,7 @@ describe('HCI capture of a DFU job over gRPC (simulator)', () => {
   });
 
   it('a failed job keeps its capture; a job started without one answers NOT_FOUND / CAPTURE_NOT_FOUND', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startCaptureServer();
+    const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] });
     try {
       const nobody = addressTarget('F0:00:00:00:00:01');
       const failed = await drain(
@@ -180,12 +124,12 @@ describe('HCI capture of a DFU job over gRPC (simulator)', () => {
   });
 
   it('CLI: dfu --capture saves the file when the job ends; jobs capture downloads the same bytes', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startCaptureServer();
+    const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] });
     try {
       const pkg = join(dir, 'blinky.zip');
       await writeFile(pkg, fixture(BLINKY));
       const saved = join(dir, 'cli.btsnoop');
-      const run = await cli(['--server', s.address, 'dfu', pkg, '--address', s.world.devices[0]?.address.value ?? '', '--capture', saved]);
+      const run = await cli(['--server', s.address, 'dfu', pkg, '--address', s.device().address.value, '--capture', saved]);
       assert.equal(run.code, 0, run.stderr);
       const captureRecord = run.records.find((r) => r['type'] === 'capture');
       assert.ok(captureRecord, JSON.stringify(run.records.at(-1)));
