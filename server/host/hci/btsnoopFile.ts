@@ -4,8 +4,8 @@
  * (counted in the format's cumulative-drops field), never memory without bound; a write error is
  * logged once and ends the capture, never the adapter.
  *
- * An existing capture file of the same format is appended to, not replaced: after a server
- * restart, the traffic that led to it is what one wants to look at.
+ * An existing capture file of the same format is appended to, not replaced: after a reopened
+ * dongle or a server restart, the traffic that led there is what one wants to look at.
  */
 import { closeSync, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
