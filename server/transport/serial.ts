@@ -3,11 +3,12 @@
  * `serialport` package. Every way opening or using a port can fail ends in a BledfuError a user
  * can act on (serialErrors.ts); nothing the port does can throw past this module.
  */
-import { realpath } from 'node:fs/promises';
-import { SerialPort } from 'serialport';
+import { realpath, stat } from 'node:fs/promises';
+import type { SerialPort } from 'serialport';
 import { AsyncQueue } from '../common/asyncQueue.js';
 import { abortReason, BledfuError, throwIfAborted } from '../common/errors.js';
 import { findPortHolders } from './portHolders.js';
+import { createSerialPort } from './serialBinding.js';
 import { listSerialPorts, pathExists } from './ports.js';
 import {
   inspectDeviceAccess,
@@ -169,9 +170,6 @@ class SerialDuplex implements ByteDuplex {
 /** Turns what serialport/the OS said about a failed open into an error naming the fix. */
 export async function diagnoseOpenFailure(path: string, cause: unknown): Promise<BledfuError> {
   const detail = errorText(cause);
-  if (!(await pathExists(path))) {
-    return portNotFoundError(path, await listSerialPorts(), { inContainer: await runningInContainer(), cause });
-  }
   if (/permission denied|EACCES|EPERM|operation not permitted/i.test(detail)) {
     const device = await realpath(path).catch(() => path);
     const port = (await listSerialPorts()).find((p) => p.path === device);
@@ -180,6 +178,9 @@ export async function diagnoseOpenFailure(path: string, cause: unknown): Promise
       inContainer: await runningInContainer(),
       cause,
     });
+  }
+  if (!(await pathExists(path))) {
+    return portNotFoundError(path, await listSerialPorts(), { inContainer: await runningInContainer(), cause });
   }
   // serialport takes flock(LOCK_EX|LOCK_NB) on open: "Cannot lock port" (EWOULDBLOCK). EBUSY comes
   // from a port another program opened exclusively (TIOCEXCL).
@@ -231,13 +232,17 @@ export async function openSerialPort(options: SerialOptions, signal?: AbortSigna
   const { path, baudRate, rtscts } = options;
   if (typeof path !== 'string' || path.trim() === '') throw invalid('serial port path is empty');
   if (!Number.isInteger(baudRate) || baudRate <= 0) throw invalid(`baud rate must be a positive integer, got ${String(baudRate)}`);
+  const node = await stat(path).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+  if (node instanceof Error) throw await diagnoseOpenFailure(path, node);
+  // serialport would "open" a regular file too, then spin reading its end forever.
+  if (!node.isCharacterDevice()) throw portNotFoundError(path, await listSerialPorts(), { notATty: true });
   // Touching a port someone else uses already changes its line settings under them: look first.
   const before = await findPortHolders(path);
   if (before.holders.length > 0) throw portBusyError(path, before);
   throwIfAborted(signal);
   let port: SerialPort;
   try {
-    port = new SerialPort({ path, baudRate, rtscts, autoOpen: false, lock: true, hupcl: true });
+    port = createSerialPort({ path, baudRate, rtscts, autoOpen: false, lock: true, hupcl: true });
   } catch (e) {
     throw invalid(`cannot open serial port ${path}: ${errorText(e)}`);
   }
