@@ -294,7 +294,8 @@ export class SupervisedAdapter implements Adapter {
     this.#state = 'ready';
     this.#error = undefined;
     this.#lastInfo = adapter.info();
-    this.#log.info({ spec: this.#options.spec, identity: this.#lastInfo.identity }, first ? 'adapter ready' : 'adapter is back');
+    const { identity, address } = this.#lastInfo;
+    this.#log.info({ spec: this.#options.spec, identity, address: address?.value }, first ? 'adapter ready' : 'adapter is back');
     const onFailed = (): void => this.#onLost(gen);
     if (adapter.failed.aborted) onFailed();
     else adapter.failed.addEventListener('abort', onFailed, { once: true });

@@ -140,7 +140,8 @@ class HciAdapter implements Adapter {
     }
     this.#state = 'ready';
     this.#capture.sealPrelude();
-    this.#log.info({ identity: this.#identity, address }, 'adapter ready');
+    // The registry's supervisor says so to the user (once per opening, not per attempt).
+    this.#log.debug({ identity: this.#identity, address }, 'controller set up');
   }
 
   /** Runs a command the controller may refuse; a refusal is logged and skipped. */
