@@ -32,7 +32,10 @@ const PTY_SLAVE = /^\/dev\/pts\/(\d+)$/;
 
 async function listPids(procRoot: string): Promise<number[]> {
   const entries = await readdir(procRoot).catch(() => [] as string[]);
-  return entries.filter((e) => /^\d+$/.test(e)).map(Number);
+  return entries
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 async function fdTargets(procRoot: string, pid: number): Promise<{ fd: string; target: string }[] | undefined> {

@@ -13,6 +13,7 @@ import { parseHciSpec, openHciSerialAdapter } from '../../server/backends/hci/se
 import { hasCode, isBledfuError, type BledfuError } from '../../server/common/errors.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { openSerialPort } from '../../server/transport/serial.js';
+import { createSerialPort } from '../../server/transport/serialBinding.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
 
@@ -257,6 +258,25 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
     assert.ok(hasCode(await readerEnd, 'TRANSPORT_CLOSED'));
     await assert.rejects(port.write(Uint8Array.of(1)), (e: unknown) => hasCode(e, 'TRANSPORT_CLOSED'));
     await port.close();
+  });
+});
+
+describe('a serial port whose far end hung up before anything was read', { skip: skip ?? false }, () => {
+  it('reports the disconnect instead of spinning on 0-byte reads', { timeout: 10_000 }, async () => {
+    const pair = await startPtyPair();
+    try {
+      // No reader yet: serialport issues its first read only after the tty hung up.
+      const port = createSerialPort({ path: pair.a, baudRate: 1_000_000, rtscts: false, autoOpen: false });
+      await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+      await pair.kill();
+      const closed = new Promise<unknown>((resolve) => port.once('close', resolve));
+      port.on('data', () => undefined);
+      const error = await closed;
+      assert.equal((error as { disconnected?: boolean }).disconnected, true);
+      assert.match(String(error), /hung up/);
+    } finally {
+      await pair.close();
+    }
   });
 });
 
