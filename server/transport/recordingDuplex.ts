@@ -9,6 +9,10 @@ import { BledfuError } from '../common/errors.js';
 import { linkSignals } from '../common/signals.js';
 import type { ByteDuplex } from './types.js';
 
+/** Chunks queued for a slow reader before the pump stops pulling from the inner pipe. */
+const PAUSE_AT_CHUNKS = 256;
+const RESUME_AT_CHUNKS = 16;
+
 function closedHere(): BledfuError {
   return new BledfuError('TRANSPORT_CLOSED', 'transport closed (closed by this end)', { layer: 'transport' });
 }
@@ -17,7 +21,9 @@ export class RecordingDuplex implements ByteDuplex {
   readonly #inner: ByteDuplex;
   readonly #limit: number;
   readonly #recorded: number[] = [];
-  readonly #outbox = new AsyncQueue<Uint8Array>();
+  // Ending (reader gone, or close) wakes a pump waiting for room.
+  readonly #outbox = new AsyncQueue<Uint8Array>({ onReturn: () => this.#wakePump() });
+  #pumpWaiting: (() => void) | undefined;
   readonly #self = new AbortController();
   readonly #closed: AbortSignal;
   readonly #listeners = new Set<() => void>();
@@ -41,6 +47,12 @@ export class RecordingDuplex implements ByteDuplex {
           this.#notify();
         }
         this.#outbox.push(chunk);
+        // Keep the inner pipe's backpressure: a reader that falls behind stops the pump.
+        if (this.#outbox.size >= PAUSE_AT_CHUNKS && !this.#outbox.ended) {
+          await new Promise<void>((resolve) => {
+            this.#pumpWaiting = resolve;
+          });
+        }
       }
       this.#outbox.end();
     } catch (e) {
@@ -49,6 +61,12 @@ export class RecordingDuplex implements ByteDuplex {
       this.#innerEnded = true;
       this.#notify();
     }
+  }
+
+  #wakePump(): void {
+    const wake = this.#pumpWaiting;
+    this.#pumpWaiting = undefined;
+    wake?.();
   }
 
   #notify(): void {
@@ -97,7 +115,14 @@ export class RecordingDuplex implements ByteDuplex {
       throw new BledfuError('INTERNAL', 'recording transport readable() called twice', { layer: 'transport' });
     }
     this.#readerTaken = true;
-    return this.#outbox;
+    return this.#read();
+  }
+
+  async *#read(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of this.#outbox) {
+      if (this.#outbox.size <= RESUME_AT_CHUNKS) this.#wakePump();
+      yield chunk;
+    }
   }
 
   write(bytes: Uint8Array): Promise<void> {

@@ -167,6 +167,13 @@ class SerialDuplex implements ByteDuplex {
   }
 }
 
+async function notFound(path: string, reason: 'missing' | 'not-a-tty' | 'no-device', cause?: unknown): Promise<BledfuError> {
+  const ports = await listSerialPorts();
+  const withoutNode = new Set<string>();
+  for (const p of ports) if (!(await pathExists(p.path))) withoutNode.add(p.path);
+  return portNotFoundError(path, ports, { reason, withoutNode, inContainer: await runningInContainer(), ...(cause === undefined ? {} : { cause }) });
+}
+
 /** Turns what serialport/the OS said about a failed open into an error naming the fix. */
 export async function diagnoseOpenFailure(path: string, cause: unknown): Promise<BledfuError> {
   const detail = errorText(cause);
@@ -179,18 +186,16 @@ export async function diagnoseOpenFailure(path: string, cause: unknown): Promise
       cause,
     });
   }
-  if (!(await pathExists(path))) {
-    return portNotFoundError(path, await listSerialPorts(), { inContainer: await runningInContainer(), cause });
-  }
+  if (!(await pathExists(path))) return notFound(path, 'missing', cause);
   // serialport takes flock(LOCK_EX|LOCK_NB) on open: "Cannot lock port" (EWOULDBLOCK). EBUSY comes
   // from a port another program opened exclusively (TIOCEXCL).
   const locked = /cannot lock port|resource temporarily unavailable/i.test(detail);
   if (locked || /device or resource busy|EBUSY/i.test(detail)) {
     return portBusyError(path, await findPortHolders(path), { locked, cause });
   }
-  if (/inappropriate ioctl|not a typewriter|ENOTTY/i.test(detail)) {
-    return portNotFoundError(path, await listSerialPorts(), { notATty: true, cause });
-  }
+  if (/inappropriate ioctl|not a typewriter|ENOTTY/i.test(detail)) return notFound(path, 'not-a-tty', cause);
+  // A node left behind by an unplugged device (a static /dev in a container, a stale mknod).
+  if (/no such device|ENXIO|ENODEV/i.test(detail)) return notFound(path, 'no-device', cause);
   return openFailedError(path, detail, cause);
 }
 
@@ -235,7 +240,7 @@ export async function openSerialPort(options: SerialOptions, signal?: AbortSigna
   const node = await stat(path).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
   if (node instanceof Error) throw await diagnoseOpenFailure(path, node);
   // serialport would "open" a regular file too, then spin reading its end forever.
-  if (!node.isCharacterDevice()) throw portNotFoundError(path, await listSerialPorts(), { notATty: true });
+  if (!node.isCharacterDevice()) throw await notFound(path, 'not-a-tty');
   // Touching a port someone else uses already changes its line settings under them: look first.
   const before = await findPortHolders(path);
   if (before.holders.length > 0) throw portBusyError(path, before);

@@ -90,22 +90,38 @@ export async function runningInContainer(root = '/'): Promise<boolean> {
   return /docker|kubepods|containerd|libpod/.test(cgroup);
 }
 
-function listPorts(ports: readonly SerialPortInfo[]): string {
+function listPorts(ports: readonly SerialPortInfo[], withoutNode: ReadonlySet<string>): string {
   if (ports.length === 0) return 'no serial ports exist on this machine';
-  return `serial ports here: ${ports.map(describePort).join('; ')}`;
+  const describe = (p: SerialPortInfo): string => describePort(p) + (withoutNode.has(p.path) ? ' [no device node here]' : '');
+  return `serial ports here: ${ports.map(describe).join('; ')}`;
 }
 
-export function portNotFoundError(
-  path: string,
-  ports: readonly SerialPortInfo[],
-  options: { readonly notATty?: boolean; readonly inContainer?: boolean; readonly cause?: unknown } = {},
-): BledfuError {
-  const what = options.notATty === true ? `${path} is not a serial port` : `serial port ${path} does not exist`;
+export interface PortNotFoundOptions {
+  /** Why the path is no port: it does not exist (default), it is no tty, or no device is behind the node. */
+  readonly reason?: 'missing' | 'not-a-tty' | 'no-device';
+  /** Ports the kernel has (sysfs) whose /dev node is missing here: a container started without --device. */
+  readonly withoutNode?: ReadonlySet<string>;
+  readonly inContainer?: boolean;
+  readonly cause?: unknown;
+}
+
+export function portNotFoundError(path: string, ports: readonly SerialPortInfo[], options: PortNotFoundOptions = {}): BledfuError {
+  const withoutNode = options.withoutNode ?? new Set<string>();
+  const what =
+    options.reason === 'not-a-tty'
+      ? `${path} is not a serial port`
+      : options.reason === 'no-device'
+        ? `no device is behind ${path} (unplugged?)`
+        : `serial port ${path} does not exist`;
+  const usable = ports.filter((p) => !withoutNode.has(p.path));
   const remedies = [
-    ports.length > 0 ? 'use one of the ports listed (the /dev/serial/by-id names stay the same across replugs)' : 'plug the dongle in',
+    usable.length > 0 ? 'use one of the ports listed (the /dev/serial/by-id names stay the same across replugs)' : 'plug the dongle in',
   ];
-  if (options.inContainer === true) remedies.push(`in a container, pass the device in (docker run --device ${path})`);
-  return new BledfuError('SERIAL_PORT_NOT_FOUND', `${what}; ${listPorts(ports)}`, {
+  if (options.inContainer === true || withoutNode.size > 0) {
+    const hidden = ports.find((p) => withoutNode.has(p.path))?.path ?? path;
+    remedies.push(`in a container, pass the device in (docker run --device ${hidden})`);
+  }
+  return new BledfuError('SERIAL_PORT_NOT_FOUND', `${what}; ${listPorts(ports, withoutNode)}`, {
     layer: 'transport',
     remedy: remedies.join('; '),
     facts: { context: { port: path, available: ports.map((p) => p.byIdPath ?? p.path).join(' ') } },
@@ -174,7 +190,8 @@ export function portBusyError(path: string, found: PortHolders, options: { reado
       : found.self
         ? 'configure each port for one adapter only'
         : 'close the program using it (a terminal, nrfutil, nRF Connect, ModemManager) or use another port';
-  return new BledfuError('SERIAL_PORT_BUSY', `serial port ${path} is ${who}; two programs on one UART corrupt each other's data`, {
+  const why = found.self ? '' : "; two programs on one UART corrupt each other's data";
+  return new BledfuError('SERIAL_PORT_BUSY', `serial port ${path} is ${who}${why}`, {
     layer: 'transport',
     remedy: `${stop}. ${NRFUTIL_SYMPTOM}`,
     facts: {

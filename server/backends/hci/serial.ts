@@ -181,6 +181,7 @@ export async function openHciSerialAdapter(
   try {
     const adapter = await createHciAdapter(tap, {
       ...(serial.maxConnections === undefined ? {} : { maxConnections: serial.maxConnections }),
+      ...(serial.capture === undefined ? {} : { capture: serial.capture }),
       ...options,
       kind: 'hci-uart',
     });

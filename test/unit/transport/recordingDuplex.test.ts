@@ -42,6 +42,21 @@ describe('RecordingDuplex', () => {
     await near.close();
   });
 
+  it('stops pulling from a reader that falls behind and resumes when it catches up', { timeout: 5_000 }, async () => {
+    const [near, far] = createMemoryDuplexPair();
+    const tap = new RecordingDuplex(near, 4);
+    // More chunks than the tap queues before it pauses, none read yet.
+    for (let i = 0; i < 600; i++) await far.write(Uint8Array.of(i & 0xff, i >> 8));
+    await new Promise((r) => setTimeout(r, 10));
+    const values: number[] = [];
+    for await (const c of tap.readable()) {
+      values.push((c[0] as number) | ((c[1] as number) << 8));
+      if (values.length === 600) break;
+    }
+    assert.deepEqual(values, Array.from({ length: 600 }, (_, i) => i));
+    await near.close();
+  });
+
   it('waitForRecording gives up after its time, or when the inner pipe ends', async () => {
     const [near, far] = createMemoryDuplexPair();
     const tap = new RecordingDuplex(near, 16);

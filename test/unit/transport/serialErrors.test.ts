@@ -40,6 +40,15 @@ describe('serial error messages', () => {
     assert.match(portNotFoundError('/dev/ttyACM3', [], { inContainer: true }).remedy ?? '', /plug the dongle in; in a container, pass the device in \(docker run --device \/dev\/ttyACM3\)/);
   });
 
+  it('not found in a container without --device: the kernel has the port but /dev does not', () => {
+    const e = portNotFoundError('/dev/ttyACM0', [{ path: '/dev/ttyACM0', vendorId: '1915' }], {
+      withoutNode: new Set(['/dev/ttyACM0']),
+    });
+    assert.equal(e.message, 'serial port /dev/ttyACM0 does not exist; serial ports here: /dev/ttyACM0 [no device node here]');
+    assert.equal(e.remedy, 'plug the dongle in; in a container, pass the device in (docker run --device /dev/ttyACM0)');
+    assert.match(portNotFoundError('/dev/ttyACM0', [], { reason: 'no-device' }).message, /^no device is behind \/dev\/ttyACM0 \(unplugged\?\)/);
+  });
+
   it('permission denied: a user outside the group is told to join it or add a udev rule', () => {
     const e = permissionDeniedError('/dev/ttyACM0', access({}), { vendorId: '2fe3' });
     assert.equal(e.code, 'SERIAL_PERMISSION_DENIED');
