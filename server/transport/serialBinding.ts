@@ -60,6 +60,9 @@ async function readUntilHangup(port: UnixPortBinding, buffer: Buffer, offset: nu
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK' && code !== 'EINTR') throw e;
+      // Closed while the read was in the thread pool: the poller is destroyed, and polling a
+      // destroyed poller crashes the process (segfault in the native part).
+      if (!port.isOpen || port.fd === null) throw canceled();
       await readable(port);
     }
   }

@@ -261,6 +261,26 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
   });
 });
 
+describe('closing a serial port right after it delivered data', { skip: skip ?? false }, () => {
+  it('does not crash the process (the next read is still in the thread pool)', async () => {
+    const pair = await startPtyPair();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const a = await openSerialPort({ path: pair.a, baudRate: 1_000_000, rtscts: false });
+        const b = await openSerialPort({ path: pair.b, baudRate: 1_000_000, rtscts: false });
+        const reader = b.readable()[Symbol.asyncIterator]();
+        await a.write(new Uint8Array(256).fill(round));
+        let got = 0;
+        while (got < 256) got += ((await reader.next()).value as Uint8Array).length;
+        await a.close();
+        await b.close();
+      }
+    } finally {
+      await pair.close();
+    }
+  });
+});
+
 describe('a serial port whose far end hung up before anything was read', { skip: skip ?? false }, () => {
   it('reports the disconnect instead of spinning on 0-byte reads', { timeout: 10_000 }, async () => {
     const pair = await startPtyPair();
