@@ -7,13 +7,18 @@ import { pino } from 'pino';
 import { isBledfuError } from './common/errors.js';
 import { loadConfig } from './config/load.js';
 
+/** A setting the user got wrong: one line on stderr, exit code 2. */
+function refuseSetting(e: unknown): number {
+  process.stderr.write(`bledfud: ${isBledfuError(e) ? `${e.message}${e.remedy ? ` (${e.remedy})` : ''}` : String(e)}\n`);
+  return 2;
+}
+
 async function main(): Promise<number> {
   let loaded;
   try {
     loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
   } catch (e) {
-    process.stderr.write(`bledfud: ${isBledfuError(e) ? `${e.message}${e.remedy ? ` (${e.remedy})` : ''}` : String(e)}\n`);
-    return 2;
+    return refuseSetting(e);
   }
   if (loaded.kind === 'help') {
     process.stdout.write(loaded.text);
@@ -25,13 +30,18 @@ async function main(): Promise<number> {
 
   // Loaded only now so that --help and config errors work even when a backend cannot load
   // (e.g. the serial port's native binding is missing on this machine).
-  const [{ createApp }, { openAdapters }, { findDevice }, { readPackage }, { runSecureDfu }] = await Promise.all([
+  const [{ createApp }, { checkAdapterSpecs, openAdapters }, { findDevice }, { readPackage }, { runSecureDfu }] = await Promise.all([
     import('./app.js'),
     import('./backends/registry.js'),
     import('./ble/discovery.js'),
     import('./dfu/package/package.js'),
     import('./dfu/secure/engine.js'),
   ]);
+  try {
+    await checkAdapterSpecs(config.adapters);
+  } catch (e) {
+    return refuseSetting(e);
+  }
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
   const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, logger });
   try {

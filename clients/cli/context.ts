@@ -11,6 +11,8 @@ export interface CliContext {
   /** Aborted on the second Ctrl-C: stop waiting at once. */
   readonly forced: AbortSignal;
   readonly readFile: (path: string) => Promise<Uint8Array>;
+  /** Creates or replaces the file. */
+  readonly writeFile: (path: string, data: Uint8Array) => Promise<void>;
 }
 
 /** A mistake in the command line, reported like a server INVALID_ARGUMENT (exit code 2). */

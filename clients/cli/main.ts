@@ -1,5 +1,5 @@
 /** The `bledfu` process: binds runCli to argv, stdio, the environment and Ctrl-C. */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { runCli } from './program.js';
 
 const interrupted = new AbortController();
@@ -14,6 +14,7 @@ runCli(process.argv.slice(2), {
   io: { stdout: process.stdout, stderr: process.stderr },
   env: process.env,
   readFile: async (path) => readFile(path),
+  writeFile: async (path, data) => writeFile(path, data),
   interrupted: interrupted.signal,
   forced: forced.signal,
 }).then(

@@ -33,6 +33,12 @@ export class Output {
     if (this.json) this.io.stdout.write(`${JSON.stringify(value)}\n`);
   }
 
+  /** Reports a failure that does not decide the exit code (the command's outcome does). */
+  warning(error: DecodedError): void {
+    if (this.json) this.record({ type: 'warning', ...error });
+    else this.io.stderr.write(`warning: ${formatError(error)}\n`);
+  }
+
   /** Reports a failure and returns the exit code for it. */
   error(error: DecodedError): ExitCode {
     const exitCode = exitCodeFor(error);

@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createBledfuClient, decodeError, DEFAULT_SERVER, type BledfuClient } from '../ts/index.js';
 import { adaptersCommand } from './commands/adapters.js';
+import { jobCaptureCommand } from './commands/capture.js';
 import { connectCommand, type ConnectFlags } from './commands/connect.js';
 import { dfuCommand, watchCommand, type DfuFlags } from './commands/dfu.js';
 import { cancelJobCommand, listJobsCommand } from './commands/jobs.js';
@@ -17,6 +18,7 @@ export interface CliEnvironment {
   readonly io: Io;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly readFile: (path: string) => Promise<Uint8Array>;
+  readonly writeFile: (path: string, data: Uint8Array) => Promise<void>;
   readonly interrupted: AbortSignal;
   readonly forced: AbortSignal;
 }
@@ -61,7 +63,14 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       try {
         client = createBledfuClient(serverAddress(flags.server));
         exitCode = await fn(
-          { client, out, interrupted: environment.interrupted, forced: environment.forced, readFile: environment.readFile },
+          {
+            client,
+            out,
+            interrupted: environment.interrupted,
+            forced: environment.forced,
+            readFile: environment.readFile,
+            writeFile: environment.writeFile,
+          },
           ...args,
         );
       } catch (e) {
@@ -128,6 +137,10 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--no-resume', 'start from scratch even if the device could resume')
     .option('--upload', 'upload the package first (UploadPackage), then start by id')
     .option('--detach', 'print the job id and exit once the job has started')
+    .option(
+      '--capture <file>',
+      'record the adapter\'s HCI traffic during the job and save it (btsnoop) when the job ends, failed or not',
+    )
     .action(run((ctx, file: string, flags: DfuFlags) => dfuCommand(ctx, file, flags)));
 
   const jobs = program.command('jobs').description('DFU jobs on the server');
@@ -141,6 +154,12 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .description('follow a job until it ends')
     .argument('<id>', 'job id')
     .action(run((ctx, id: string) => watchCommand(ctx, id)));
+  jobs
+    .command('capture')
+    .description('save a job\'s HCI capture (btsnoop file for Wireshark or btmon -r); the job must have been started with --capture')
+    .argument('<id>', 'job id')
+    .argument('<file>', 'file to write')
+    .action(run((ctx, id: string, file: string) => jobCaptureCommand(ctx, id, file)));
   jobs
     .command('cancel')
     .description('cancel a job (the device is left able to resume)')

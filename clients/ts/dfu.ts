@@ -71,6 +71,11 @@ export interface StartDfuParams {
   readonly target: Target;
   readonly adapterId?: string;
   readonly options?: Partial<DfuOptions>;
+  /**
+   * Record the adapter's HCI traffic while the job runs; fetch it with downloadJobCapture. It
+   * holds everything on the adapter meanwhile, other jobs' links and scans included.
+   */
+  readonly captureHci?: boolean;
 }
 
 /**
@@ -97,6 +102,7 @@ export async function* startDfu(client: BledfuClient, params: StartDfuParams, ca
         disableResume: false,
         ...params.options,
       },
+      captureHci: params.captureHci ?? false,
     },
     call.signal === undefined ? {} : { signal: call.signal },
   );

@@ -1,5 +1,6 @@
 /** The bledfu TypeScript client: the only module a program (or the CLI) needs to import. */
 export { createBledfuClient, DEFAULT_SERVER, type BledfuClient, type BledfuClientOptions } from './client.js';
+export { downloadJobCapture } from './capture.js';
 export { decodeError, decodeErrorDetail, formatError, type DecodedError } from './errors.js';
 export {
   jobStateName,
@@ -16,12 +17,15 @@ export { Adapter, AdapterKind, AdapterState, adapterKindToJSON, adapterStateToJS
 export { AddressType, type Address, type Target, type ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
 export {
   ButtonlessMode,
+  CaptureState,
   ImageType,
   JobState,
+  captureStateToJSON,
   imageTypeToJSON,
   DfuProgress,
   ImageInfo,
   Job,
+  JobCapture,
   JobResult,
   type DfuOptions,
 } from '../../proto/gen/bledfu/v1/dfu.js';

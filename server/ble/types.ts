@@ -122,6 +122,27 @@ export interface AdapterInfo {
   readonly error?: import('../common/errors.js').BledfuError;
 }
 
+export interface HciCaptureOptions {
+  /** Largest file to record, in bytes; traffic past it is not recorded (`truncated`). */
+  readonly maxBytes: number;
+}
+
+/**
+ * A recording, in memory, of an adapter's HCI traffic as a btsnoop file (HCI UART / H4
+ * datalink): every link and scan on the adapter, not one connection's traffic only.
+ */
+export interface HciCapture {
+  /** Bytes of the file recorded so far. */
+  readonly size: number;
+  /** The size limit was reached: nothing after that point was recorded. */
+  readonly truncated: boolean;
+  /** False once stopped (by stop(), the size limit, or the adapter closing). */
+  readonly recording: boolean;
+  /** The file so far, in order. The pieces stay valid and unchanged while recording goes on. */
+  chunks(): readonly Uint8Array[];
+  stop(): void;
+}
+
 export interface Adapter {
   readonly id: string;
   info(): AdapterInfo;
@@ -133,5 +154,17 @@ export interface Adapter {
    * time a DFU would take on real hardware. Undefined on real dongles.
    */
   modelledTimeMs?(): number;
+  /**
+   * Aborts when the adapter stopped working for good (transport closed = dongle unplugged,
+   * controller hardware error) or was closed; reason an ADAPTER_UNAVAILABLE BledfuError. Every
+   * link, scan and pending call has failed by then. A supervised adapter (the registry's) never
+   * fails for good: it reopens its dongle, so its signal aborts only on close().
+   */
+  readonly failed: AbortSignal;
+  /**
+   * Starts recording the adapter's HCI traffic from now on, headed by the exchange that set the
+   * controller up. Undefined, or returning undefined, where the backend has no HCI to record.
+   */
+  captureHci?(options: HciCaptureOptions): HciCapture | undefined;
   close(): Promise<void>;
 }

@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'DEVICE_NOT_FOUND',
   'JOB_NOT_FOUND',
   'PACKAGE_NOT_FOUND',
+  'CAPTURE_NOT_FOUND',
   'GATT_SERVICE_MISSING',
   // serial port / dongle
   'SERIAL_PORT_NOT_FOUND',

@@ -34,14 +34,15 @@ export const SETTINGS = {
     // Every scheme the registry knows, usable or not yet: a typo stops the server at startup
     // instead of leaving a FAILED adapter of a made-up kind.
     prefixes: ['sim:', 'hci:', 'nrf:'],
-    description: 'adapters to open, comma-separated specs: "sim:", "hci:<port>?baud=1000000", "nrf:<port>"',
+    description:
+      'adapters to open, comma-separated specs: "sim:", "hci:<port>[?baud=1000000&rtscts=on|off&max=<links>&capture=<file.btsnoop>]" (a serial HCI dongle; max= its connection limit, default 4), "nrf:<port>" (not yet)',
   },
   logLevel: { kind: 'enum', default: 'info', values: LOG_LEVELS, description: 'log level (JSON lines on stdout)' },
   maxConcurrentDfus: {
     kind: 'integer',
     default: 4,
     min: 1,
-    description: 'DFU jobs running at once per adapter; further jobs wait in QUEUED',
+    description: "DFU jobs running at once per adapter, never more than the adapter's connection limit (hci: max=); further jobs wait in QUEUED",
   },
   maxRequestBytes: {
     kind: 'bytes',

@@ -3,9 +3,9 @@
  * snapshots and events. The record enforces the state machine's one rule that matters most to
  * clients: a job reaches exactly one terminal state, and nothing changes after that.
  */
-import type { Adapter } from '../ble/types.js';
+import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
-import type { BledfuError } from '../common/errors.js';
+import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget } from '../dfu/types.js';
 import { RateMeter } from './rate.js';
@@ -13,6 +13,7 @@ import type { WatchStream } from './watchStream.js';
 import {
   isTerminal,
   type ActiveJobState,
+  type JobCaptureInfo,
   type JobEvent,
   type JobId,
   type JobProgress,
@@ -31,6 +32,8 @@ export interface JobInit {
   readonly logger: Logger;
   readonly now: () => number;
   readonly historyLimit: number;
+  /** Record the adapter's HCI traffic while the job runs. */
+  readonly captureHci?: boolean;
 }
 
 export function stateForPhase(phase: DfuPhase): ActiveJobState {
@@ -65,6 +68,7 @@ export class Job {
   /** Aborted to cancel the runner. */
   readonly controller = new AbortController();
   cancelRequested = false;
+  readonly captureRequested: boolean;
 
   readonly #now: () => number;
   readonly #historyLimit: number;
@@ -79,6 +83,9 @@ export class Job {
   #startedAt: number | undefined;
   #finishedAt: number | undefined;
   #modelledStartMs: number | undefined;
+  #capture: HciCapture | undefined;
+  #captureState: JobCaptureInfo['state'] = 'pending';
+  #captureUnavailable = 'the adapter could not record HCI traffic (see the server log)';
 
   constructor(init: JobInit) {
     this.id = init.id;
@@ -90,6 +97,7 @@ export class Job {
     this.#now = init.now;
     this.#historyLimit = init.historyLimit;
     this.createdAt = init.now();
+    this.captureRequested = init.captureHci === true;
     if (init.target.kind === 'address') this.#deviceAddress = init.target.address;
   }
 
@@ -116,7 +124,76 @@ export class Job {
       finishedAt: this.#finishedAt,
       progress: this.#progress,
       result: this.#result,
+      capture: this.captureInfo(),
     };
+  }
+
+  captureInfo(): JobCaptureInfo | undefined {
+    if (!this.captureRequested) return undefined;
+    const c = this.#capture;
+    return { state: this.#captureState, size: c?.size ?? 0, truncated: c?.truncated ?? false };
+  }
+
+  /** The btsnoop file so far (while recording) or in full; CAPTURE_NOT_FOUND when there is none. */
+  captureChunks(): readonly Uint8Array[] {
+    const missing = (why: string, remedy?: string): BledfuError =>
+      new BledfuError('CAPTURE_NOT_FOUND', `job ${this.id} has no HCI capture: ${why}`, {
+        layer: 'jobs',
+        ...(remedy === undefined ? {} : { remedy }),
+      });
+    if (!this.captureRequested) throw missing('it was started without one', 'start the DFU with capture_hci (CLI: --capture <file>)');
+    switch (this.#captureState) {
+      case 'recording':
+      case 'complete':
+        return this.#capture?.chunks() ?? [];
+      case 'pending':
+        throw missing('the job is still queued; recording starts when it does', 'ask again once the job has started');
+      case 'discarded':
+        throw missing(
+          'it was discarded to keep the server\'s memory bounded (the oldest finished jobs\' captures go first)',
+          'download captures soon after their jobs end',
+        );
+      case 'unavailable':
+        throw missing(this.#captureUnavailable);
+      default:
+        return assertNever(this.#captureState);
+    }
+  }
+
+  /** Starts the HCI capture the job asked for; a capture that cannot start never stops the job. */
+  startCapture(maxBytes: number): void {
+    if (!this.captureRequested || this.#captureState !== 'pending') return;
+    try {
+      this.#capture = this.adapter.captureHci?.({ maxBytes });
+    } catch (e) {
+      this.logger.warn({ err: e }, 'HCI capture could not start; the job runs without it');
+    }
+    this.#captureState = this.#capture === undefined ? 'unavailable' : 'recording';
+  }
+
+  /** Frees a finished job's capture; returns the bytes freed. */
+  discardCapture(): number {
+    const capture = this.#capture;
+    if (capture === undefined || this.#captureState !== 'complete') return 0;
+    this.#capture = undefined;
+    this.#captureState = 'discarded';
+    return capture.size;
+  }
+
+  #stopCapture(): void {
+    const capture = this.#capture;
+    if (capture === undefined || this.#captureState !== 'recording') {
+      if (this.#captureState === 'pending') {
+        this.#captureState = 'unavailable';
+        this.#captureUnavailable = 'the job ended before it started';
+      }
+      return;
+    }
+    capture.stop();
+    this.#captureState = 'complete';
+    if (capture.truncated) {
+      this.logger.warn({ size: capture.size }, 'HCI capture reached its size limit: the end of the job is missing from it');
+    }
   }
 
   /** Registers a watcher and hands it the snapshot first, atomically, so no event falls between. */
@@ -181,6 +258,7 @@ export class Job {
     outcome: { error?: BledfuError; firmwareRevision?: string; address?: DeviceAddress },
   ): boolean {
     if (this.finished) return false;
+    this.#stopCapture();
     const at = this.#now();
     const modelledEnd = this.adapter.modelledTimeMs?.();
     if (outcome.address !== undefined) this.#deviceAddress = outcome.address;

@@ -25,13 +25,28 @@ export interface JobManagerOptions {
   /** Milliseconds clock for timestamps and rates; injectable so tests need no real time. */
   readonly now?: () => number;
   readonly newId?: () => string;
+  /** Largest HCI capture one job records (default 32 MiB); past it the capture is truncated. */
+  readonly captureMaxBytes?: number;
+  /**
+   * HCI captures of finished jobs kept in memory, in total (default 256 MiB); past it the oldest
+   * are discarded. Running jobs' captures are bounded by captureMaxBytes each.
+   */
+  readonly captureRetainBytes?: number;
 }
+
+export const DEFAULT_CAPTURE_MAX_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_CAPTURE_RETAIN_BYTES = 256 * 1024 * 1024;
 
 export interface CreateJobRequest {
   readonly pkg: DfuPackage;
   readonly target: DfuTarget;
   readonly options: DfuOptions;
   readonly adapter: Adapter;
+  /**
+   * Record the adapter's HCI traffic while the job runs (btsnoop, downloadable with capture()).
+   * It holds everything on the adapter meanwhile, other jobs' links and scans included.
+   */
+  readonly captureHci?: boolean;
 }
 
 export class JobManager {
@@ -63,6 +78,12 @@ export class JobManager {
         remedy: 'retry once the server is back',
       });
     }
+    if (request.captureHci === true && request.adapter.captureHci === undefined) {
+      throw new BledfuError('INVALID_ARGUMENT', `adapter ${request.adapter.id} cannot capture HCI traffic`, {
+        layer: 'jobs',
+        remedy: 'start without an HCI capture, or use an adapter that talks HCI (sim:, hci:)',
+      });
+    }
     const id = this.#newId() as JobId;
     const bindings: Record<string, string> = { jobId: id, adapterId: request.adapter.id };
     if (request.target.kind === 'address') bindings['address'] = request.target.address.value;
@@ -75,6 +96,7 @@ export class JobManager {
       logger: this.#opts.logger.child(bindings),
       now: this.#now,
       historyLimit: this.#opts.historyLimit ?? 500,
+      captureHci: request.captureHci === true,
     });
     this.#jobs.set(id, job);
     job.logger.info(
@@ -82,7 +104,7 @@ export class JobManager {
       'job created',
     );
     const running = this.#runningOn(request.adapter.id);
-    if (running.size < this.#opts.maxConcurrentPerAdapter) this.#start(job);
+    if (running.size < this.#slots(request.adapter)) this.#start(job);
     else {
       const queue = this.#queued.get(request.adapter.id) ?? [];
       queue.push(job);
@@ -115,6 +137,14 @@ export class JobManager {
     const stream: WatchStream = new WatchStream(signal, () => job.removeWatcher(stream));
     job.addWatcher(stream);
     return stream;
+  }
+
+  /**
+   * The job's HCI capture as btsnoop file pieces, in order: all of it once the job has ended,
+   * what was recorded so far while it runs. Throws JOB_NOT_FOUND or CAPTURE_NOT_FOUND.
+   */
+  capture(id: string): readonly Uint8Array[] {
+    return this.#job(id).captureChunks();
   }
 
   /** Requests cancellation. A queued job ends at once; a running one once its runner has returned. */
@@ -176,6 +206,7 @@ export class JobManager {
 
   #start(job: Job): void {
     this.#runningOn(job.adapter.id).add(job);
+    job.startCapture(this.#opts.captureMaxBytes ?? DEFAULT_CAPTURE_MAX_BYTES);
     job.markStarted();
     job.logger.info('job started');
     const done = this.#run(job).finally(() => {
@@ -227,11 +258,36 @@ export class JobManager {
       const old = this.#finishedOrder.shift();
       if (old !== undefined) this.#jobs.delete(old);
     }
+    this.#trimCaptures();
+  }
+
+  /** Keeps finished jobs' captures within their budget, discarding the oldest first. */
+  #trimCaptures(): void {
+    const budget = this.#opts.captureRetainBytes ?? DEFAULT_CAPTURE_RETAIN_BYTES;
+    const finished = this.#finishedOrder.map((id) => this.#jobs.get(id)).filter((j): j is Job => j !== undefined);
+    let total = 0;
+    for (const j of finished) total += j.captureInfo()?.state === 'complete' ? (j.captureInfo()?.size ?? 0) : 0;
+    // The job that just ended keeps its capture whatever its size: its client is about to ask for it.
+    for (const j of finished.slice(0, -1)) {
+      if (total <= budget) return;
+      const freed = j.discardCapture();
+      if (freed > 0) j.logger.info({ bytes: freed }, 'HCI capture discarded to stay within the capture memory budget');
+      total -= freed;
+    }
+  }
+
+  /**
+   * Jobs that may run at once on `adapter`: the setting, but no more than the links the adapter
+   * can hold (an `hci:` spec's max=), so the rest wait in QUEUED instead of failing ADAPTER_BUSY.
+   */
+  #slots(adapter: Adapter): number {
+    const links = adapter.info().maxConnections;
+    return links > 0 ? Math.min(this.#opts.maxConcurrentPerAdapter, links) : this.#opts.maxConcurrentPerAdapter;
   }
 
   #startNext(adapterId: string): void {
     const queue = this.#queued.get(adapterId);
-    while (queue !== undefined && queue.length > 0 && this.#runningOn(adapterId).size < this.#opts.maxConcurrentPerAdapter) {
+    while (queue !== undefined && queue.length > 0 && this.#runningOn(adapterId).size < this.#slots((queue[0] as Job).adapter)) {
       const next = queue.shift() as Job;
       this.#start(next);
     }

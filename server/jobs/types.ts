@@ -36,6 +36,21 @@ export interface JobProgress extends DfuProgress {
   readonly etaMs: number | undefined;
 }
 
+/**
+ * A job's HCI capture (asked for with the job): pending while the job is queued, recording while
+ * it runs, complete once it ended. Discarded when newer captures needed the memory; unavailable
+ * when the adapter could not record.
+ */
+export type JobCaptureState = 'pending' | 'recording' | 'complete' | 'discarded' | 'unavailable';
+
+export interface JobCaptureInfo {
+  readonly state: JobCaptureState;
+  /** Bytes of the btsnoop file recorded so far. */
+  readonly size: number;
+  /** The size limit was reached: traffic after that point is missing. */
+  readonly truncated: boolean;
+}
+
 export interface JobResult {
   readonly success: boolean;
   /** Why it failed or that it was cancelled; undefined on success. */
@@ -60,6 +75,8 @@ export interface JobSnapshot {
   readonly finishedAt: number | undefined;
   readonly progress: JobProgress | undefined;
   readonly result: JobResult | undefined;
+  /** Undefined when the job was started without an HCI capture. */
+  readonly capture: JobCaptureInfo | undefined;
 }
 
 /** What a watcher receives, in order: always a snapshot first, `finished` last. */

@@ -67,7 +67,7 @@ export async function* startDfu(deps: ServiceDeps, request: StartDfuRequest, cal
   // A client that left while its package was being read never learns the job's id: a job
   // started now would update the device with nobody able to follow or cancel it.
   throwIfAborted(callSignal);
-  const job = deps.jobs.create({ pkg, target, options, adapter });
+  const job = deps.jobs.create({ pkg, target, options, adapter, captureHci: request.captureHci });
   yield* streamJob(deps, job.id, callSignal);
 }
 

@@ -2,6 +2,8 @@
 import type {
   CancelJobRequest,
   CancelJobResponse,
+  GetJobCaptureRequest,
+  GetJobCaptureResponse,
   GetJobRequest,
   GetJobResponse,
   ListJobsRequest,
@@ -28,6 +30,13 @@ export function requiredJobId(jobId: string): string {
 
 export function getJob(deps: ServiceDeps, request: GetJobRequest): GetJobResponse {
   return { job: jobToProto(deps.jobs.get(requiredJobId(request.jobId))) };
+}
+
+/** A job's HCI capture, one message per recorded piece (64 KiB each, the last one shorter). */
+export async function* getJobCapture(deps: ServiceDeps, request: GetJobCaptureRequest): AsyncGenerator<GetJobCaptureResponse> {
+  // Taken at once: pieces recorded after this call are not part of this download.
+  const chunks = deps.jobs.capture(requiredJobId(request.jobId));
+  for (const c of chunks) yield { chunk: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
 }
 
 export function cancelJob(deps: ServiceDeps, request: CancelJobRequest): CancelJobResponse {

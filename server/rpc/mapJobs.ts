@@ -1,18 +1,28 @@
 /** proto ⇄ jobs/ and dfu/ values: jobs, events, progress, results, images, DFU options. */
 import {
   ButtonlessMode,
+  CaptureState,
   ImageType,
   JobState,
   type DfuOptions as DfuOptionsMessage,
   type DfuProgress,
   type ImageInfo,
   type Job,
+  type JobCapture,
   type JobEvent as JobEventMessage,
   type JobResult as JobResultMessage,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 import { BledfuError } from '../common/errors.js';
 import { DEFAULT_DFU_OPTIONS, type ButtonlessMode as DomainButtonlessMode, type DfuOptions, type ImageKind, type ImageSummary } from '../dfu/types.js';
-import type { JobEvent, JobProgress, JobResult, JobSnapshot, JobState as DomainJobState } from '../jobs/types.js';
+import type {
+  JobCaptureInfo,
+  JobCaptureState,
+  JobEvent,
+  JobProgress,
+  JobResult,
+  JobSnapshot,
+  JobState as DomainJobState,
+} from '../jobs/types.js';
 import { durationFromMs, msFromDuration } from './duration.js';
 import { addressToProto, targetToProto } from './mapBle.js';
 import { errorDetailFor } from './status.js';
@@ -28,6 +38,18 @@ const JOB_STATES = {
   failed: JobState.JOB_STATE_FAILED,
   cancelled: JobState.JOB_STATE_CANCELLED,
 } as const satisfies Record<DomainJobState, JobState>;
+
+const CAPTURE_STATES = {
+  pending: CaptureState.CAPTURE_STATE_PENDING,
+  recording: CaptureState.CAPTURE_STATE_RECORDING,
+  complete: CaptureState.CAPTURE_STATE_COMPLETE,
+  discarded: CaptureState.CAPTURE_STATE_DISCARDED,
+  unavailable: CaptureState.CAPTURE_STATE_UNAVAILABLE,
+} as const satisfies Record<JobCaptureState, CaptureState>;
+
+export function captureToProto(c: JobCaptureInfo): JobCapture {
+  return { state: CAPTURE_STATES[c.state], size: c.size, truncated: c.truncated };
+}
 
 const IMAGE_TYPES = {
   softdevice_bootloader: ImageType.IMAGE_TYPE_SOFTDEVICE_BOOTLOADER,
@@ -91,6 +113,7 @@ export function jobToProto(j: JobSnapshot): Job {
     finishedAt: j.finishedAt === undefined ? undefined : new Date(j.finishedAt),
     progress: j.progress === undefined ? undefined : progressToProto(j.progress),
     result: j.result === undefined ? undefined : resultToProto(j.result),
+    capture: j.capture === undefined ? undefined : captureToProto(j.capture),
   };
 }
 

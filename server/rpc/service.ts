@@ -9,7 +9,7 @@ import { listAdapters } from './adapters.js';
 import { connect } from './connect.js';
 import type { ServiceDeps } from './deps.js';
 import { startDfu, streamJob, uploadPackage } from './dfu.js';
-import { cancelJob, getJob, listJobs, requiredJobId } from './jobs.js';
+import { cancelJob, getJob, getJobCapture, listJobs, requiredJobId } from './jobs.js';
 import { scan } from './scan.js';
 import { toServerError } from './status.js';
 
@@ -48,5 +48,6 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
         for await (const event of streamJob(deps, requiredJobId(request.jobId), context.signal)) yield { event };
       }),
     cancelJob: (request) => unary('CancelJob', () => cancelJob(deps, request)),
+    getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, request)),
   };
 }

@@ -21,6 +21,8 @@ export const STATUS_BY_CODE = {
   DEVICE_NOT_FOUND: Status.NOT_FOUND,
   JOB_NOT_FOUND: Status.NOT_FOUND,
   PACKAGE_NOT_FOUND: Status.NOT_FOUND,
+  // The job exists but has no HCI capture to download (not asked for, not started, discarded).
+  CAPTURE_NOT_FOUND: Status.NOT_FOUND,
   // The device is there but is not what a DFU needs (no DFU service): retrying will not help.
   GATT_SERVICE_MISSING: Status.FAILED_PRECONDITION,
   SERIAL_PORT_NOT_FOUND: Status.UNAVAILABLE,

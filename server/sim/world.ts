@@ -118,8 +118,19 @@ export interface SimDeviceView {
 }
 
 export interface SimWorld {
-  /** A new virtual controller on this world's air; the HCI backend attaches to the returned end. */
+  /**
+   * A new virtual controller on this world's air; the HCI backend attaches to the returned end.
+   * Throws ADAPTER_UNAVAILABLE while the dongle is unplugged, as opening a missing port does.
+   */
   openHostTransport(): ByteDuplex;
+  /**
+   * Pulls the virtual dongle out: every host transport fails with TRANSPORT_CLOSED and the links
+   * on the air end (the devices see a supervision timeout and keep their flash).
+   */
+  unplugDongle(): void;
+  /** Plugs it back in: the next openHostTransport() gets a fresh controller with the same address. */
+  replugDongle(): void;
+  readonly donglePlugged: boolean;
   readonly devices: readonly SimDeviceView[];
   readonly faults: SimFaults;
   readonly scheduler: SimScheduler;
@@ -140,7 +151,8 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
     for (const d of devices) d.advertisingChanged();
   });
   air.faults = faults;
-  const controllers: { controller: VirtualController; hostEnd: ByteDuplex }[] = [];
+  const controllers: { controller: VirtualController; hostEnd: ByteDuplex; controllerEnd: ByteDuplex }[] = [];
+  let plugged = true;
 
   const views: SimDeviceView[] = c.devices.map((partial, index) => {
     const d: SimDeviceConfig = { ...defaultDeviceConfig(index), ...partial };
@@ -211,6 +223,9 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
     nowMs: () => scheduler.nowMs(),
     openHostTransport: () => {
       if (closed) throw new BledfuError('TRANSPORT_CLOSED', 'simulator world is closed', { layer: 'sim' });
+      if (!plugged) {
+        throw new BledfuError('ADAPTER_UNAVAILABLE', 'the simulated dongle is unplugged', { layer: 'sim', remedy: 'plug it back in (replugDongle)' });
+      }
       const [hostEnd, controllerEnd] = createMemoryDuplexPair();
       const address = offsetLastOctet(parseAddress(c.controllerAddress, 'public'), controllers.length);
       const controller = new VirtualController({
@@ -223,8 +238,23 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
         ...(logger === undefined ? {} : { logger }),
       });
       controller.attach(controllerEnd);
-      controllers.push({ controller, hostEnd });
+      controllers.push({ controller, hostEnd, controllerEnd });
       return hostEnd;
+    },
+    unplugDongle: () => {
+      plugged = false;
+      // Closed from the controller's side, so the host reads "closed by the far end" like a
+      // serial port whose device vanished. Forgotten, so the replugged one gets the same address.
+      for (const { controller, controllerEnd } of controllers.splice(0)) {
+        controller.detach();
+        void controllerEnd.close();
+      }
+    },
+    replugDongle: () => {
+      plugged = true;
+    },
+    get donglePlugged() {
+      return plugged;
     },
     close: async () => {
       if (closed) return;

@@ -83,6 +83,10 @@ export class FakeAdapter implements Adapter {
   readonly #scanners = new Set<AsyncQueue<Advertisement>>();
   scanCount = 0;
   closed = false;
+  /** What info() reports as the adapter's connection limit. */
+  maxConnections = 4;
+  /** Never fails: tests of link loss drop links, not the adapter. */
+  readonly failed: AbortSignal = new AbortController().signal;
   readonly #scanWaiters: (() => void)[] = [];
 
   constructor(id = 'fake0') {
@@ -98,7 +102,7 @@ export class FakeAdapter implements Adapter {
       address: { value: 'C0:00:00:00:00:01', type: 'random' },
       identity: 'fake adapter for tests',
       activeConnections: this.connections.filter((c) => !c.closed.aborted).length,
-      maxConnections: 4,
+      maxConnections: this.maxConnections,
     };
   }
 

@@ -136,6 +136,8 @@ export class FakeAdapter implements Adapter {
   connects: string[] = [];
   scans = 0;
   activeScans = 0;
+  /** Never fails: tests of link loss drop links, not the adapter. */
+  readonly failed: AbortSignal = new AbortController().signal;
 
   constructor(peripherals: FakePeripheral[]) {
     this.peripherals = peripherals;

@@ -7,6 +7,7 @@ import {
   Status,
   watchJob,
   type BledfuClient,
+  type DecodedError,
   type DfuEvent,
   type DfuOptions,
 } from '../../ts/index.js';
@@ -14,6 +15,7 @@ import { parseNumber, targetFrom, UsageError, type CliContext } from '../context
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationFromSeconds } from '../format.js';
 import { JobDisplay } from '../progress.js';
+import { checkWritable, saveCapture } from './capture.js';
 
 export interface DfuFlags {
   readonly address?: string;
@@ -27,6 +29,7 @@ export interface DfuFlags {
   readonly resume: boolean;
   readonly upload?: boolean;
   readonly detach?: boolean;
+  readonly capture?: string;
 }
 
 const BUTTONLESS: Readonly<Record<string, ButtonlessMode>> = {
@@ -62,6 +65,8 @@ export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags)
   } catch (e) {
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`, 'give the path of an nrfutil .zip package');
   }
+  const capture = flags.capture;
+  if (capture !== undefined) await checkWritable(ctx, capture);
   let source: { data: Uint8Array } | { packageId: string } = { data };
   if (flags.upload === true) {
     const uploaded = await uploadPackage(ctx.client, data, { signal: ctx.forced });
@@ -71,10 +76,28 @@ export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags)
   }
   const events = startDfu(
     ctx.client,
-    { package: source, target, options, ...(flags.adapter === undefined ? {} : { adapterId: flags.adapter }) },
+    {
+      package: source,
+      target,
+      options,
+      captureHci: capture !== undefined,
+      ...(flags.adapter === undefined ? {} : { adapterId: flags.adapter }),
+    },
     { signal: ctx.forced },
   );
-  return follow(ctx, events, flags.detach === true);
+  if (capture === undefined) return follow(ctx, events, flags.detach === true);
+  return follow(ctx, events, flags.detach === true, {
+    onDetach: (jobId) => ctx.out.line(`save its HCI capture once it has ended with: bledfu jobs capture ${jobId} ${capture}`),
+    // Saved whether the job succeeded or not: a failure is what a capture is for.
+    onEnd: (jobId) => saveCapture(ctx, jobId, capture),
+  });
+}
+
+/** What follow() does besides showing events, for `dfu --capture`. */
+export interface FollowHooks {
+  readonly onDetach?: (jobId: string) => void;
+  /** Runs once the job has ended, before its outcome is reported; returns what went wrong, if anything. */
+  readonly onEnd?: (jobId: string) => Promise<DecodedError | undefined>;
 }
 
 export async function watchCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
@@ -85,9 +108,10 @@ export async function watchCommand(ctx: CliContext, jobId: string): Promise<Exit
  * Shows events until the job ends. The first Ctrl-C cancels the job and keeps watching so the
  * user sees it end (the device is left resumable); a second one stops watching at once.
  */
-export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, detach: boolean): Promise<ExitCode> {
+export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, detach: boolean, hooks: FollowHooks = {}): Promise<ExitCode> {
   const display = new JobDisplay(ctx.out);
   let jobId: string | undefined;
+  let ended = false;
   const onInterrupt = (): void => {
     if (jobId === undefined) return;
     ctx.out.line(`cancelling job ${jobId} (Ctrl-C again to stop watching; the job then continues on the server)`);
@@ -101,11 +125,19 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, d
         jobId = e.jobId;
         if (detach) {
           ctx.out.line(`job ${jobId} started; follow it with: bledfu jobs watch ${jobId}`);
+          hooks.onDetach?.(jobId);
           return EXIT.ok;
         }
         if (ctx.interrupted.aborted) onInterrupt();
       }
-      if (e.type === 'finished' && e.result.success) return EXIT.ok;
+      if (e.type === 'finished') {
+        ended = true;
+        if (e.result.success) {
+          display.stop();
+          const failure = jobId === undefined ? undefined : await hooks.onEnd?.(jobId);
+          return failure === undefined ? EXIT.ok : ctx.out.error(failure);
+        }
+      }
     }
     // A failed job ends the stream with its status (caught below); ending without any result
     // means we do not know how the job ended, and a script must not read that as success.
@@ -120,6 +152,11 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, d
   } catch (e) {
     display.stop();
     if (ctx.forced.aborted && jobId !== undefined) ctx.out.line(`stopped watching; job ${jobId} continues on the server`);
+    // The job's failure decides the exit code; failing to save its capture is only a warning.
+    if (ended && jobId !== undefined && !ctx.forced.aborted) {
+      const failure = await hooks.onEnd?.(jobId);
+      if (failure !== undefined) ctx.out.warning(failure);
+    }
     return ctx.out.error(decodeError(e));
   } finally {
     display.stop();

@@ -1,5 +1,5 @@
-/** `bledfu jobs list|cancel` (watch lives with dfu). */
-import { Job, jobStateName, type Job as JobMessage } from '../../ts/index.js';
+/** `bledfu jobs list|cancel` (watch lives with dfu, capture in capture.ts). */
+import { captureStateToJSON, Job, jobStateName, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import type { CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { formatBytes } from '../format.js';
@@ -16,11 +16,18 @@ function targetText(job: JobMessage): string {
   }
 }
 
+/** "CAPTURE_STATE_COMPLETE" → "complete" */
+function captureStateName(state: CaptureState): string {
+  return captureStateToJSON(state).replace(/^CAPTURE_STATE_/, '').toLowerCase();
+}
+
 function summary(job: JobMessage): string {
   const p = job.progress;
   const progress = p === undefined ? '' : ` ${formatBytes(p.totalBytesSent)}/${formatBytes(p.totalBytesTotal)}`;
   const err = job.result?.error === undefined ? '' : ` ${job.result.error.reason}: ${job.result.error.message}`;
-  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${progress}${err}`;
+  const c = job.capture;
+  const capture = c === undefined ? '' : ` capture=${captureStateName(c.state)}/${formatBytes(c.size)}${c.truncated ? '(truncated)' : ''}`;
+  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${progress}${capture}${err}`;
 }
 
 export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean }): Promise<ExitCode> {

@@ -3,7 +3,7 @@
  * transport: a UART dongle, or the simulator's in-memory pipe.
  */
 import type { DeviceAddress } from '../../ble/address.js';
-import type { Adapter, AdapterInfo, AdapterKind, AdapterState, Advertisement, ConnectParams, Connection, ScanParams } from '../../ble/types.js';
+import type { Adapter, AdapterInfo, AdapterKind, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
 import { BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { withLinkedSignal } from '../../common/signals.js';
@@ -11,6 +11,7 @@ import { AttBearer } from '../../host/att/bearer.js';
 import { ATT_ERROR } from '../../host/att/errors.js';
 import { GapCentral, type GapLink } from '../../host/gap/central.js';
 import { GattClient } from '../../host/gatt/client.js';
+import { HciCaptureHub } from '../../host/hci/capture.js';
 import { EVENT_MASK_BITS, hasBit, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, HciHost } from '../../host/hci/controller.js';
 import { HCI_STATUS } from '../../host/hci/errors.js';
@@ -31,6 +32,8 @@ export interface HciAdapterOptions {
   readonly connectTimeoutMs?: number;
   /** For tests: timers driving HCI, ATT and connect timeouts. */
   readonly timers?: Timers;
+  /** Path of a btsnoop file (HCI UART) receiving all HCI traffic while the adapter is open. */
+  readonly capture?: string;
 }
 
 const LE_MAX_TX_OCTETS = 251;
@@ -42,6 +45,7 @@ class HciAdapter implements Adapter {
   readonly #log: Logger;
   readonly #hci: HciHost;
   readonly #gap: GapCentral;
+  readonly #capture: HciCaptureHub;
   readonly #stacks = new Map<number, LinkStack>();
   #state: AdapterState = 'opening';
   #error: BledfuError | undefined;
@@ -58,6 +62,7 @@ class HciAdapter implements Adapter {
       ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
       ...(options.timers === undefined ? {} : { timers: options.timers }),
     });
+    this.#capture = new HciCaptureHub(this.#hci, { logger: this.#log, ...(options.capture === undefined ? {} : { file: options.capture }) });
     this.#gap = new GapCentral(this.#hci, {
       logger: this.#log,
       ...(options.timers === undefined ? {} : { timers: options.timers }),
@@ -84,7 +89,8 @@ class HciAdapter implements Adapter {
         if (this.#state === 'closed') return;
         this.#state = 'failed';
         this.#error = this.#hci.failed.reason as BledfuError;
-        this.#log.error({ err: this.#error }, 'adapter failed');
+        // The registry's supervisor reports the loss to the user; this is the host stack's view.
+        this.#log.debug({ err: this.#error }, 'HCI host failed');
       },
       { once: true },
     );
@@ -133,7 +139,9 @@ class HciAdapter implements Adapter {
       );
     }
     this.#state = 'ready';
-    this.#log.info({ identity: this.#identity, address }, 'adapter ready');
+    this.#capture.sealPrelude();
+    // The registry's supervisor says so to the user (once per opening, not per attempt).
+    this.#log.debug({ identity: this.#identity, address }, 'controller set up');
   }
 
   /** Runs a command the controller may refuse; a refusal is logged and skipped. */
@@ -150,6 +158,10 @@ class HciAdapter implements Adapter {
     }
   }
 
+  captureHci(options: HciCaptureOptions): HciCapture {
+    return this.#capture.record(options);
+  }
+
   info(): AdapterInfo {
     return {
       id: this.id,
@@ -162,6 +174,10 @@ class HciAdapter implements Adapter {
       maxConnections: this.#maxConnections,
       ...(this.#error === undefined ? {} : { error: this.#error }),
     };
+  }
+
+  get failed(): AbortSignal {
+    return this.#hci.failed;
   }
 
   get #maxConnections(): number {
@@ -304,7 +320,11 @@ class HciAdapter implements Adapter {
         ),
       );
     }
-    await this.#hci.close();
+    try {
+      await this.#hci.close();
+    } finally {
+      await this.#capture.close();
+    }
   }
 }
 

@@ -49,6 +49,12 @@ interface ScanConsumer {
   readonly active: boolean;
   /** Reports this consumer missed because it fell behind. */
   dropped: number;
+  /**
+   * Joined after the controller's scan was last enabled. Controllers that filter duplicates
+   * (and BlueZ's emulator) report each advertiser once per scan enable, so such a consumer
+   * would never hear the devices already reported: the scan is restarted for it.
+   */
+  joinedLate: boolean;
 }
 
 /** Per consumer: a few seconds of a busy neighbourhood, so only a stalled consumer loses reports. */
@@ -138,13 +144,20 @@ export class GapCentral {
 
   /**
    * Scans until `signal` aborts or the consumer stops. Consumers share one controller scan: the
-   * first starts it, the last one leaving stops it, and an active consumer joining a passive scan
-   * switches it to active. Each consumer gets every report in its own bounded queue.
+   * first starts it, the last one leaving stops it, an active consumer joining a passive scan
+   * switches it to active, and any other consumer joining a running scan restarts it (disable,
+   * enable) so that it hears every advertiser again. Each consumer gets every report in its own
+   * bounded queue; the others see the re-reported advertisers twice (duplicates are theirs to filter).
    */
   async *scan(active: boolean, signal: AbortSignal): AsyncGenerator<Advertisement> {
     if (this.#hci.failed.aborted) throw this.#hci.failed.reason;
     if (signal.aborted) return;
-    const consumer: ScanConsumer = { queue: new AsyncQueue<Advertisement>({ capacity: SCAN_QUEUE_CAPACITY }), active, dropped: 0 };
+    const consumer: ScanConsumer = {
+      queue: new AsyncQueue<Advertisement>({ capacity: SCAN_QUEUE_CAPACITY }),
+      active,
+      dropped: 0,
+      joinedLate: true,
+    };
     // In the set before the controller is told anything, so no report after the enable is missed.
     this.#scanConsumers.add(consumer);
     const onAbort = (): void => consumer.queue.end();
@@ -186,15 +199,18 @@ export class GapCentral {
     const consumers = [...this.#scanConsumers];
     const wanted: ScanMode = consumers.length === 0 ? 'off' : consumers.some((c) => c.active) ? 'active' : 'passive';
     const current = this.#scanMode;
-    if (wanted === current) return;
     if (wanted === 'off') {
+      if (current === 'off') return;
       await this.#hci.send('leSetScanEnable', { enable: 0, filterDuplicates: 0 });
       this.#scanMode = 'off';
       return;
     }
     // Active scanning reports everything a passive one does (plus scan responses); switching
     // back down would only restart the scan, so an active scan stays active until it stops.
-    if (current === 'active') return;
+    if (current === 'active' || current === wanted) {
+      if (consumers.some((c) => c.joinedLate)) await this.#restartScan(current);
+      return;
+    }
     if (current === 'passive') {
       // Scan parameters may only be set while scanning is off (Core Vol 4, Part E, 7.8.10).
       this.#log.debug('switching the running scan from passive to active');
@@ -211,8 +227,26 @@ export class GapCentral {
       ownAddressType: 0,
       filterPolicy: 0,
     });
-    await this.#hci.send('leSetScanEnable', { enable: 1, filterDuplicates: 0 });
+    await this.#enableScan();
     this.#scanMode = wanted;
+  }
+
+  /**
+   * Disable + enable with the parameters in force, so the controller reports every advertiser
+   * afresh. The scan-response cache stays: the controller re-sends advertising before responses.
+   */
+  async #restartScan(mode: Exclude<ScanMode, 'off'>): Promise<void> {
+    this.#log.debug('restarting the running scan for a consumer that joined it');
+    await this.#hci.send('leSetScanEnable', { enable: 0, filterDuplicates: 0 });
+    this.#scanMode = 'off';
+    await this.#enableScan();
+    this.#scanMode = mode;
+  }
+
+  /** Every consumer present when the enable goes out hears each advertiser's first report. */
+  async #enableScan(): Promise<void> {
+    for (const c of this.#scanConsumers) c.joinedLate = false;
+    await this.#hci.send('leSetScanEnable', { enable: 1, filterDuplicates: 0 });
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import { ByteReader, ByteWriter } from '../../common/bytes.js';
 import { bdAddr, type Codec, type CodecValue, empty, fixedBytes, struct, u16, u64, u8 } from './codec.js';
+import { hciMalformed } from './errors.js';
 import type { HciCommandPacket } from './packets.js';
 
 /** 'complete': answered by Command Complete; 'status': Command Status, then an event later. */
@@ -29,6 +30,23 @@ const connectionParams = {
 } as const;
 
 const handleOnly = struct({ handle: u16 });
+
+/** Legacy advertising and scan response data: a length octet, then always 31 octets, zero-padded. */
+const ADVERTISING_DATA_OCTETS = 31;
+const advertisingData: Codec<Uint8Array> = {
+  encode: (w, v) => {
+    if (v.length > ADVERTISING_DATA_OCTETS) throw hciMalformed(`advertising data is ${v.length} octets, at most ${ADVERTISING_DATA_OCTETS} fit`);
+    const padded = new Uint8Array(ADVERTISING_DATA_OCTETS);
+    padded.set(v);
+    w.u8(v.length).bytes(padded);
+  },
+  decode: (r) => {
+    const length = r.u8();
+    const padded = r.bytes(ADVERTISING_DATA_OCTETS);
+    if (length > ADVERTISING_DATA_OCTETS) throw hciMalformed(`advertising data length ${length} exceeds ${ADVERTISING_DATA_OCTETS}`);
+    return padded.slice(0, length);
+  },
+};
 
 export const HCI_COMMANDS = {
   disconnect: {
@@ -114,6 +132,43 @@ export const HCI_COMMANDS = {
     params: struct({ address: bdAddr }),
     returns: empty,
   },
+  leSetAdvertisingParameters: {
+    opcode: 0x2006,
+    name: 'HCI_LE_Set_Advertising_Parameters',
+    completion: 'complete',
+    params: struct({
+      advertisingIntervalMin: u16,
+      advertisingIntervalMax: u16,
+      advertisingType: u8,
+      ownAddressType: u8,
+      peerAddressType: u8,
+      peerAddress: bdAddr,
+      channelMap: u8,
+      filterPolicy: u8,
+    }),
+    returns: empty,
+  },
+  leSetAdvertisingData: {
+    opcode: 0x2008,
+    name: 'HCI_LE_Set_Advertising_Data',
+    completion: 'complete',
+    params: struct({ data: advertisingData }),
+    returns: empty,
+  },
+  leSetScanResponseData: {
+    opcode: 0x2009,
+    name: 'HCI_LE_Set_Scan_Response_Data',
+    completion: 'complete',
+    params: struct({ data: advertisingData }),
+    returns: empty,
+  },
+  leSetAdvertisingEnable: {
+    opcode: 0x200a,
+    name: 'HCI_LE_Set_Advertising_Enable',
+    completion: 'complete',
+    params: struct({ enable: u8 }),
+    returns: empty,
+  },
   leSetScanParameters: {
     opcode: 0x200b,
     name: 'HCI_LE_Set_Scan_Parameters',
@@ -162,14 +217,18 @@ export const HCI_COMMANDS = {
     name: 'HCI_LE_Remote_Connection_Parameter_Request_Reply',
     completion: 'complete',
     params: struct({ handle: u16, ...connectionParams }),
-    returns: handleOnly,
+    // Spec: Connection_Handle follows the status; BlueZ's btvirt sends the status alone. The
+    // handle is the one we sent, so nothing is lost by not reading it.
+    returns: empty,
   },
   leRemoteConnectionParameterRequestNegativeReply: {
     opcode: 0x2021,
     name: 'HCI_LE_Remote_Connection_Parameter_Request_Negative_Reply',
     completion: 'complete',
     params: struct({ handle: u16, reason: u8 }),
-    returns: handleOnly,
+    // Spec: Connection_Handle follows the status; BlueZ's btvirt sends the status alone. The
+    // handle is the one we sent, so nothing is lost by not reading it.
+    returns: empty,
   },
   leSetDataLength: {
     opcode: 0x2022,
@@ -330,6 +389,21 @@ export function maskOf(bits: readonly number[]): bigint {
 export function hasBit(mask: bigint, bit: number): boolean {
   return ((mask >> BigInt(bit)) & 1n) === 1n;
 }
+
+/** Advertising_Type of LE Set Advertising Parameters (legacy advertising). */
+export const ADVERTISING_TYPES = {
+  advInd: 0x00,
+  advDirectIndHighDuty: 0x01,
+  advScanInd: 0x02,
+  advNonconnInd: 0x03,
+  advDirectIndLowDuty: 0x04,
+} as const satisfies Record<string, number>;
+
+/** Own_Address_Type / Peer_Address_Type codes. */
+export const OWN_ADDRESS_TYPES = { public: 0x00, random: 0x01 } as const satisfies Record<string, number>;
+
+/** All three primary advertising channels (37, 38, 39). */
+export const ADVERTISING_CHANNELS_ALL = 0x07;
 
 /** PHY bit masks for LE Set PHY / LE Set Default PHY. */
 export const PHY_MASK = { le1m: 0x01, le2m: 0x02, leCoded: 0x04 } as const satisfies Record<string, number>;

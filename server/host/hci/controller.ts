@@ -13,6 +13,7 @@ import { Credits } from './credits.js';
 import { hciError, hciTimeout, linkLostError } from './errors.js';
 import { decodeEvent, type HciEvent } from './events.js';
 import { ACL_PB, decodeAclPacket, decodeEventPacket, encodeAclPacket, encodeCommandPacket } from './packets.js';
+import { wallClockUs, type HciDirection, type HciTrafficPacket } from './btsnoop.js';
 import { realTimers, type Timers } from './timers.js';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
@@ -26,6 +27,8 @@ export interface HciHostOptions {
 export type HciEventListener = (event: HciEvent) => void;
 /** A complete L2CAP frame (basic header included) received on a connection handle. */
 export type AclFrameSink = (handle: number, frame: Uint8Array) => void;
+/** Sees every H4 packet exchanged with the controller (HCI capture). */
+export type HciTrafficTap = (traffic: HciTrafficPacket) => void;
 
 interface PendingCommand {
   readonly opcode: number;
@@ -44,6 +47,7 @@ export class HciHost {
   readonly #commandCredits = new Credits(1);
   readonly #pending: PendingCommand[] = [];
   readonly #listeners = new Set<HciEventListener>();
+  readonly #taps = new Set<HciTrafficTap>();
   readonly #failed = new AbortController();
   #aclSink: AclFrameSink | undefined;
   #aclCredits: Credits | undefined;
@@ -91,6 +95,12 @@ export class HciHost {
 
   onAclFrame(sink: AclFrameSink): void {
     this.#aclSink = sink;
+  }
+
+  /** Every packet each way, in the order the transport carries them; a tap that throws is logged. */
+  onTraffic(tap: HciTrafficTap): () => void {
+    this.#taps.add(tap);
+    return () => this.#taps.delete(tap);
   }
 
   /**
@@ -215,6 +225,7 @@ export class HciHost {
     const bytes = encodeH4(packet);
     const next = this.#writeChain.then(() => {
       if (this.#failed.signal.aborted) throw this.#failed.signal.reason;
+      this.#tap('sent', packet);
       return this.#transport.write(bytes);
     });
     this.#writeChain = next.catch(() => undefined);
@@ -225,11 +236,24 @@ export class HciHost {
     try {
       for await (const packet of readH4Packets(this.#transport.readable())) {
         if (this.#failed.signal.aborted) return;
+        this.#tap('received', packet);
         this.#onPacket(packet);
       }
       this.#onTransportClosed(undefined);
     } catch (e) {
       this.#onTransportClosed(e);
+    }
+  }
+
+  #tap(direction: HciDirection, packet: H4Packet): void {
+    if (this.#taps.size === 0) return;
+    const traffic: HciTrafficPacket = { direction, packet, timestampUs: wallClockUs() };
+    for (const tap of [...this.#taps]) {
+      try {
+        tap(traffic);
+      } catch (e) {
+        this.#log.error({ err: e }, 'HCI traffic tap threw');
+      }
     }
   }
 

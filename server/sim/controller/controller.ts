@@ -393,6 +393,13 @@ export class VirtualController implements CentralNode {
         conn.link.requestPhy(tx, rx);
         return;
       }
+      case 'leSetAdvertisingParameters':
+      case 'leSetAdvertisingData':
+      case 'leSetScanResponseData':
+      case 'leSetAdvertisingEnable':
+        // A central only: the simulated devices advertise on the air themselves.
+        this.#complete(command.opcode, Uint8Array.of(STATUS.unknownCommand));
+        return;
       case 'unknown':
         this.#onUnmodelledCommand(command.opcode, command.params);
         return;

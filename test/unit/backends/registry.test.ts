@@ -1,13 +1,41 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { openAdapters } from '../../../server/backends/registry.js';
+import type { HciAdapterOptions } from '../../../server/backends/hci/adapter.js';
+import { createHciAdapter } from '../../../server/backends/hci/adapter.js';
+import type { HciSerialSpec } from '../../../server/backends/hci/serial.js';
+import { checkAdapterSpecs, openAdapters, type HciOpener } from '../../../server/backends/registry.js';
 import { parseAddress } from '../../../server/ble/address.js';
-import { hasCode } from '../../../server/common/errors.js';
+import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
+import { FakeController } from '../../helpers/fakeController.js';
+import { ManualTimers, settle } from '../../helpers/manualTimers.js';
+
+/** `hci:` dongles on fake serial ports: what the registry asked to open, and controllers behind them. */
+class FakePorts implements HciOpener {
+  readonly opened: { serial: HciSerialSpec; options: Omit<HciAdapterOptions, 'kind'> }[] = [];
+  readonly missing = new Set<string>();
+
+  readonly parse = (spec: string): HciSerialSpec => {
+    const m = /^hci:([^?]+)(?:\?max=(\d+))?$/.exec(spec);
+    if (m === null) throw new BledfuError('INVALID_ARGUMENT', `bad adapter spec "${spec}"`, { layer: 'backend' });
+    return { path: m[1] as string, baudRate: 1_000_000, rtscts: true, ...(m[2] === undefined ? {} : { maxConnections: Number(m[2]) }), capture: 'hci.btsnoop' };
+  };
+
+  readonly open = async (serial: HciSerialSpec, options: Omit<HciAdapterOptions, 'kind'>) => {
+    this.opened.push({ serial, options });
+    if (this.missing.has(serial.path)) {
+      throw new BledfuError('SERIAL_PORT_NOT_FOUND', `serial port ${serial.path} does not exist`, { layer: 'transport', remedy: 'plug the dongle in' });
+    }
+    const { capture: _capture, ...rest } = options;
+    return createHciAdapter(new FakeController().host, { ...rest, kind: 'hci-uart' });
+  };
+
+  readonly present = (serial: HciSerialSpec): boolean => !this.missing.has(serial.path);
+}
 
 describe('adapter registry', () => {
-  it('opens sim: adapters, keeps an adapter that failed listed with its error, and finds adapters by id', async () => {
-    const registry = await openAdapters(['sim:', 'hci:/dev/ttyACM0', 'sim:?devices=2'], silentLogger());
+  it('opens sim: and hci: adapters, keeps an adapter that failed listed with its error, and finds adapters by id', async () => {
+    const registry = await openAdapters(['sim:', 'hci:/dev/ttyNOPE-bledfu-test', 'sim:?devices=2'], silentLogger());
     try {
       const infos = registry.list().map((a) => a.info());
       assert.deepEqual(
@@ -18,16 +46,105 @@ describe('adapter registry', () => {
           ['sim1', 'simulated', 'ready'],
         ],
       );
+      // The real serial backend's typed error, with its remedy.
       const failed = infos[1];
-      assert.ok(failed?.error !== undefined && hasCode(failed.error, 'ADAPTER_UNAVAILABLE'));
-      assert.match(failed.error.remedy ?? '', /sim:/);
+      assert.ok(failed?.error !== undefined && hasCode(failed.error, 'SERIAL_PORT_NOT_FOUND'), String(failed?.error?.message));
+      assert.ok((failed.error.remedy ?? '') !== '');
       assert.equal(registry.get().id, 'sim0', 'no id: the first ready adapter');
       assert.equal(registry.get('sim1').id, 'sim1');
       assert.equal(registry.simWorld('sim1')?.devices.length, 2);
       assert.equal(registry.simWorld('hci0'), undefined);
-      await assert.rejects(registry.get('hci0').connect(parseAddress('F0:0D:C0:DE:00:01')), (e: unknown) => hasCode(e, 'ADAPTER_UNAVAILABLE'));
+      await assert.rejects(
+        registry.get('hci0').connect(parseAddress('F0:0D:C0:DE:00:01')),
+        (e: unknown) => hasCode(e, 'ADAPTER_UNAVAILABLE') && /not usable: serial port \/dev\/ttyNOPE-bledfu-test does not exist/.test(e.message),
+      );
       assert.throws(() => registry.get('nope'), (e: unknown) => hasCode(e, 'ADAPTER_NOT_FOUND') && /sim0, hci0, sim1/.test(e.remedy ?? ''));
       assert.equal(typeof registry.get('sim0').modelledTimeMs?.(), 'number');
+      assert.equal(registry.get('hci0').modelledTimeMs, undefined, 'a real dongle models no air time');
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('opens hci: through the serial opener with the spec’s max= as the connection limit', async () => {
+    const ports = new FakePorts();
+    const registry = await openAdapters(['hci:/dev/ttyACM7?max=1', 'hci:/dev/ttyACM8'], silentLogger(), { hci: ports, maxConnections: 3 });
+    try {
+      const [limited, other] = registry.list().map((a) => a.info());
+      assert.deepEqual([limited?.id, limited?.kind, limited?.state, limited?.spec], ['hci0', 'hci-uart', 'ready', 'hci:/dev/ttyACM7?max=1']);
+      assert.equal(limited?.maxConnections, 1, 'max= is honoured');
+      assert.equal(other?.maxConnections, 3, 'without max=, the server-wide limit');
+      assert.equal(ports.opened[0]?.serial.path, '/dev/ttyACM7');
+      assert.equal(ports.opened[0]?.options.capture, 'hci.btsnoop');
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('refuses a malformed hci: spec for good, and nrf: with a clear message', async () => {
+    const ports = new FakePorts();
+    const timers = new ManualTimers();
+    const registry = await openAdapters(['hci:', 'nrf:/dev/ttyACM1'], silentLogger(), { hci: ports, timers });
+    try {
+      const [bad, nrf] = registry.list().map((a) => a.info());
+      assert.equal(bad?.state, 'failed');
+      assert.ok(hasCode(bad?.error, 'INVALID_ARGUMENT'));
+      assert.equal(nrf?.kind, 'nordic-connectivity');
+      assert.ok(hasCode(nrf?.error, 'ADAPTER_UNAVAILABLE'));
+      assert.match(nrf?.error?.message ?? '', /nrf: backend .* not available/);
+      assert.match(nrf?.error?.remedy ?? '', /hci:/);
+      assert.equal(ports.opened.length, 0);
+      assert.equal(timers.pending, 0, 'nothing to retry');
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('brings a missing hci: dongle up once it is plugged in, skipping openings while its port is absent', async () => {
+    const ports = new FakePorts();
+    ports.missing.add('/dev/ttyACM9');
+    const timers = new ManualTimers();
+    const registry = await openAdapters(['hci:/dev/ttyACM9'], silentLogger(), { hci: ports, timers });
+    try {
+      assert.equal(registry.get('hci0').info().state, 'failed');
+      assert.ok(hasCode(registry.get('hci0').info().error, 'SERIAL_PORT_NOT_FOUND'));
+      assert.equal(timers.fire(500), 1);
+      await settle();
+      assert.equal(ports.opened.length, 1, 'the port is still absent: no opening tried');
+      ports.missing.delete('/dev/ttyACM9');
+      assert.equal(timers.fire(1000), 1);
+      await settle();
+      assert.equal(registry.get().id, 'hci0');
+      assert.equal(registry.get('hci0').info().state, 'ready');
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('unplugging the simulated dongle fails the sim: adapter clearly; replugged, it is ready again with a fresh controller', async () => {
+    const timers = new ManualTimers();
+    const registry = await openAdapters(['sim:'], silentLogger(), { timers });
+    try {
+      const world = registry.simWorld('sim0');
+      assert.ok(world !== undefined);
+      const adapter = registry.get('sim0');
+      const address = adapter.info().address?.value;
+      world.unplugDongle();
+      await settle();
+      const info = adapter.info();
+      assert.equal(info.state, 'failed');
+      assert.ok(hasCode(info.error, 'ADAPTER_UNAVAILABLE'));
+      assert.equal(info.error.message, 'dongle sim0 went away (unplugged?)');
+      assert.throws(() => registry.get(), (e: unknown) => hasCode(e, 'ADAPTER_NOT_FOUND') && /sim0 failed/.test(e.remedy ?? ''));
+      assert.equal(timers.fire(500), 1);
+      await settle();
+      assert.equal(adapter.info().state, 'failed', 'still unplugged');
+      world.replugDongle();
+      assert.equal(timers.fire(1000), 1);
+      await settle();
+      assert.equal(adapter.info().state, 'ready');
+      assert.equal(adapter.info().address?.value, address, 'the same dongle, the same address');
+      assert.equal(registry.get(), adapter, 'the same adapter object, under the same id');
     } finally {
       await registry.close();
     }
@@ -40,5 +157,18 @@ describe('adapter registry', () => {
     } finally {
       await registry.close();
     }
+  });
+
+  it('checks specs before anything opens: a malformed sim: or hci: spec is INVALID_ARGUMENT naming it', async () => {
+    await checkAdapterSpecs(['sim:?devices=2', 'hci:/dev/ttyACM0?baud=115200&rtscts=off&max=2', 'nrf:/dev/ttyACM1']);
+    await assert.rejects(
+      checkAdapterSpecs(['sim:', 'hci:/dev/ttyACM0?baud=fast']),
+      (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /hci:\/dev\/ttyACM0\?baud=fast/.test(e.message) && /baud/.test(e.message) && (e.remedy ?? '') !== '',
+    );
+    await assert.rejects(checkAdapterSpecs(['hci:/dev/ttyACM0?max=0']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /max/.test(e.message));
+    await assert.rejects(checkAdapterSpecs(['sim:?devices=many']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /devices/.test(e.message));
+    const ports = new FakePorts();
+    await assert.rejects(checkAdapterSpecs(['hci:'], ports), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
+    assert.equal(ports.opened.length, 0, 'checking opens nothing');
   });
 });

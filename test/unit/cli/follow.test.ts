@@ -17,6 +17,7 @@ function context(): { ctx: CliContext; stdout: string[] } {
     interrupted: new AbortController().signal,
     forced: new AbortController().signal,
     readFile: async () => new Uint8Array(),
+    writeFile: async () => undefined,
   };
   return { ctx, stdout };
 }

@@ -17,6 +17,7 @@ const REQUEST: StartDfuRequest = {
   target: { selector: { $case: 'address', address: { value: 'F0:12:34:56:78:9A', type: AddressType.ADDRESS_TYPE_RANDOM } } },
   adapterId: '',
   options: undefined,
+  captureHci: false,
 };
 
 describe('StartDfu handler', () => {

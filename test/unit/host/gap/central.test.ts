@@ -252,6 +252,110 @@ describe('GAP central: scan fan-out', () => {
   });
 });
 
+describe('GAP central: a consumer joining a running scan', () => {
+  /**
+   * Like BlueZ's btvirt or a controller filtering duplicates: every advertiser in `nearby` is
+   * reported once when scanning is enabled (with its scan response when the scan is active),
+   * and never again while it runs.
+   */
+  function reportOncePerEnable(fake: FakeController, nearby: readonly string[]): void {
+    let active = false;
+    fake.on('leSetScanParameters', (c) => {
+      if (c.name === 'leSetScanParameters') active = c.params.scanType === 1;
+    });
+    fake.on('leSetScanEnable', (c) => {
+      if (c.name === 'leSetScanEnable' && c.params.enable === 1) {
+        // After the Command Complete, as a controller does.
+        setImmediate(() => {
+          void (async () => {
+            for (const address of nearby) {
+              await fake.sendEvent(advReport(address));
+              if (active) await fake.sendEvent(scanResponse(address));
+            }
+          })();
+        });
+      }
+    });
+  }
+
+  it('restarts the controller scan, so a late joiner hears a device whose advertising was reported only once', async () => {
+    const { fake, hci, gap } = setup();
+    reportOncePerEnable(fake, [PEER_A]);
+    const first = consume(gap, false);
+    await settle();
+    await new Promise((r) => setImmediate(r));
+    await settle();
+    assert.deepEqual(first.seen.map(describeAdv), [`${PEER_A} -`]);
+    const late = consume(gap, false, 1);
+    await late.done;
+    assert.deepEqual(late.seen.map(describeAdv), [`${PEER_A} -`], 'the late joiner heard the device');
+    assert.deepEqual(scanCommands(fake), ['params passive', 'enable 1', 'enable 0', 'enable 1'], 'a restart with the parameters in force');
+    await settle();
+    // The earlier consumer kept its scan and simply heard the device again.
+    assert.deepEqual(first.seen.map(describeAdv), [`${PEER_A} -`, `${PEER_A} -`]);
+    first.stop.abort();
+    await first.done;
+    assert.deepEqual(scanCommands(fake).at(-1), 'enable 0');
+    await hci.close();
+  });
+
+  it('keeps merging scan responses across the restart, and a passive joiner leaves an active scan active', async () => {
+    const { fake, hci, gap } = setup();
+    reportOncePerEnable(fake, [PEER_A, PEER_B]);
+    const active = consume(gap, true);
+    await settle();
+    await new Promise((r) => setImmediate(r));
+    await settle();
+    assert.deepEqual(active.seen.map(describeAdv), [`${PEER_A} -`, `${PEER_A} DfuTarg`, `${PEER_B} -`, `${PEER_B} DfuTarg`]);
+    const passive = consume(gap, false, 4);
+    await passive.done;
+    assert.deepEqual(passive.seen.map(describeAdv), [`${PEER_A} -`, `${PEER_A} DfuTarg`, `${PEER_B} -`, `${PEER_B} DfuTarg`]);
+    const merged = passive.seen[1];
+    assert.deepEqual(merged?.serviceUuids, ['FE59'], 'the scan response is merged with the advertising heard before it');
+    assert.equal(merged?.connectable, true);
+    assert.deepEqual(scanCommands(fake), ['params active', 'enable 1', 'enable 0', 'enable 1']);
+    active.stop.abort();
+    await active.done;
+    await hci.close();
+  });
+
+  it('restarts once for several consumers joining together, and not at all for consumers present at the enable', async () => {
+    const { fake, hci, gap } = setup();
+    const first = consume(gap, false);
+    const alsoFirst = consume(gap, false);
+    await settle();
+    assert.deepEqual(scanCommands(fake), ['params passive', 'enable 1']);
+    const joiners = [consume(gap, false), consume(gap, false), consume(gap, false)];
+    await settle();
+    assert.deepEqual(scanCommands(fake), ['params passive', 'enable 1', 'enable 0', 'enable 1']);
+    await fake.sendEvent(advReport(PEER_C));
+    await settle();
+    for (const c of [first, alsoFirst, ...joiners]) assert.deepEqual(c.seen.map(describeAdv), [`${PEER_C} -`]);
+    for (const c of [first, alsoFirst, ...joiners]) c.stop.abort();
+    await Promise.all([first, alsoFirst, ...joiners].map((c) => c.done));
+    assert.deepEqual(scanCommands(fake), ['params passive', 'enable 1', 'enable 0', 'enable 1', 'enable 0']);
+    await hci.close();
+  });
+
+  it('gives a joiner the error when the restart is refused, and brings the scan back for the others', async () => {
+    const { fake, hci, gap } = setup();
+    const first = consume(gap, false);
+    await settle();
+    let refuse = true;
+    fake.on('leSetScanEnable', (c) => (c.name === 'leSetScanEnable' && c.params.enable === 1 && refuse ? ((refuse = false), { kind: 'status', status: 0x0c }) : undefined));
+    const late = consume(gap, false);
+    await assert.rejects(late.done, (e: unknown) => hasCode(e, 'HCI_ERROR') && e.facts.hciStatus === 0x0c);
+    await settle();
+    assert.deepEqual(scanCommands(fake), ['params passive', 'enable 1', 'enable 0', 'enable 1', 'params passive', 'enable 1']);
+    await fake.sendEvent(advReport(PEER_A));
+    await settle();
+    assert.deepEqual(first.seen.map(describeAdv), [`${PEER_A} -`], 'the first consumer is still served');
+    first.stop.abort();
+    await first.done;
+    await hci.close();
+  });
+});
+
 describe('GAP central: connect queue', () => {
   const creates = (fake: FakeController): string[] =>
     fake.commands.flatMap((c) => (c.name === 'leCreateConnection' ? [c.params.peerAddress] : []));
