@@ -1,0 +1,523 @@
+/**
+ * An Adapter over Nordic's connectivity firmware: the SoftDevice runs the BLE host and controller
+ * on the dongle, and we drive it through its serialized API (rpc.ts) over the H5 link (link.ts).
+ * Above this, DFU engines and the gRPC API see the same Adapter/Connection as with the HCI
+ * backend. Besides our own calls, the SoftDevice asks the central to answer its peers' requests
+ * (MTU, connection parameters, data length, PHY, system attributes, user memory): answered here.
+ */
+import { addressToBytes, type DeviceAddress } from '../../ble/address.js';
+import type { Adapter, AdapterInfo, AdapterKind, AdapterState, Advertisement, ConnectParams, Connection, ScanParams } from '../../ble/types.js';
+import { UUIDS, uuidToBytes } from '../../ble/uuid.js';
+import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { withLinkedSignal } from '../../common/signals.js';
+import { ATT_ERROR } from '../../host/att/errors.js';
+import { isAcceptableConnectionParameters } from '../../host/hci/connectionParameters.js';
+import { Credits } from '../../host/hci/credits.js';
+import { HCI_STATUS, linkLostError } from '../../host/hci/errors.js';
+import { realTimers, type Timers } from '../../host/hci/timers.js';
+import type { ByteDuplex } from '../../transport/types.js';
+import { NrfConnection, parametersOf, type NrfLinkRecord } from './connection.js';
+import { NrfGattClient, type GattcEvent } from './gattc.js';
+import type { H5LinkOptions } from './h5Link.js';
+import { NrfLink } from './link.js';
+import { nrfCallError, NrfRpc } from './rpc.js';
+import { NrfScanner, sdScanParams } from './scanner.js';
+import { CONN_CFG_TAG, deviceAddressOf, setUpSoftDevice, type SoftDeviceSetup } from './setup.js';
+import { GAP_ROLE, GAP_TIMEOUT_SRC, NRF_SUCCESS, type ApiVersion } from './serialization/constants.js';
+import type { EventOf, NrfEvent } from './serialization/events.js';
+import type { ConnParams, GapAddr } from './serialization/structs.js';
+
+export interface NrfAdapterOptions {
+  readonly id: string;
+  readonly spec: string;
+  readonly kind: AdapterKind;
+  readonly logger: Logger;
+  /** The SoftDevice API the firmware must speak; undefined = whichever it speaks (5 or 6). */
+  readonly api?: ApiVersion;
+  readonly maxConnections?: number;
+  readonly connectTimeoutMs?: number;
+  readonly attTimeoutMs?: number;
+  readonly responseTimeoutMs?: number;
+  /** H5 link timing (retransmission, reset wait, open deadline). */
+  readonly link?: H5LinkOptions;
+  /** For tests: timers driving every timeout here. */
+  readonly timers?: Timers;
+}
+
+const BLE_ERROR_INVALID_CONN_HANDLE = 0x3002;
+/** What a DFU needs (spec §5.3/5.4): the largest MTU, a connection event fitting 251-byte PDUs. */
+const ATT_MTU = 247;
+const EVENT_LENGTH = 6;
+const WRITE_CMD_QUEUE = 8;
+const LE_MAX_OCTETS = 251;
+const PHY_2M = 2;
+const DEFAULT_MAX_CONNECTIONS = 4;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const ATT_TIMEOUT_MS = 30_000;
+/** After a connection attempt's own timeout, how long the SoftDevice gets to report it. */
+const CONNECT_GRACE_MS = 2_000;
+/** Longest wait for a link-layer procedure (data length, PHY) to report its end. */
+const LL_PROCEDURE_WAIT_MS = 2_000;
+/** Closing must finish even if the SoftDevice never reports a link down. */
+const DISCONNECT_WAIT_MS = 3_000;
+/** Central defaults as the HCI backend asks: 7.5–30 ms, no latency, 4 s supervision timeout. */
+const CONN_PARAMS: ConnParams = { minConnInterval: 6, maxConnInterval: 24, slaveLatency: 0, connSupTimeout: 400 };
+/** The Secure DFU base, registered so the DFU characteristics come back with their 16-bit alias. */
+const VENDOR_BASES = [uuidToBytes(UUIDS.dfuControlPoint)];
+
+/** The SoftDevice's address kind for ours: random addresses say theirs in the top two bits. */
+function gapAddrOf(address: DeviceAddress): GapAddr {
+  const bytes = addressToBytes(address);
+  if (address.type === 'public') return { idPeer: false, type: 0, address: bytes };
+  const top = (bytes[5] as number) >>> 6;
+  return { idPeer: false, type: top === 3 ? 1 : top === 1 ? 2 : 3, address: bytes };
+}
+
+type ConnectOutcome = { readonly kind: 'connected'; readonly link: NrfLinkRecord } | { readonly kind: 'timeout' };
+
+interface LinkWaiters {
+  dataLength?: () => void;
+  phy?: () => void;
+}
+
+class NrfAdapter implements Adapter {
+  readonly id: string;
+  readonly #o: NrfAdapterOptions;
+  readonly #log: Logger;
+  readonly #timers: Timers;
+  readonly #link: NrfLink;
+  readonly #rpc: NrfRpc;
+  readonly #failed = new AbortController();
+  readonly #links = new Map<number, NrfLinkRecord>();
+  readonly #llWaiters = new Map<number, LinkWaiters>();
+  readonly #connectTurn = new Credits(1);
+  #connecting: ((outcome: ConnectOutcome) => void) | undefined;
+  #scanner: NrfScanner | undefined;
+  #setup: SoftDeviceSetup | undefined;
+  #state: AdapterState = 'opening';
+  #error: BledfuError | undefined;
+
+  constructor(transport: ByteDuplex, options: NrfAdapterOptions) {
+    this.id = options.id;
+    this.#o = options;
+    this.#log = options.logger.child({ adapter: options.id });
+    this.#timers = options.timers ?? realTimers;
+    this.#link = new NrfLink(transport, { ...options.link, logger: this.#log, ...(options.timers === undefined ? {} : { timers: options.timers }) });
+    this.#rpc = new NrfRpc(this.#link, {
+      logger: this.#log,
+      ...(options.api === undefined ? {} : { api: options.api }),
+      ...(options.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: options.responseTimeoutMs }),
+      ...(options.timers === undefined ? {} : { timers: options.timers }),
+    });
+    this.#rpc.onEvent((e) => this.#onEvent(e));
+    const onFailed = (): void => this.#fail(this.#rpc.failed.reason as BledfuError);
+    this.#rpc.failed.addEventListener('abort', onFailed, { once: true });
+  }
+
+  /** Link up, SoftDevice configured and enabled. */
+  async open(signal?: AbortSignal): Promise<void> {
+    await this.#link.open(signal);
+    const setup = await withLinkedSignal([signal, this.#rpc.failed], (s) =>
+      setUpSoftDevice(this.#rpc, {
+        api: this.#o.api,
+        maxConnections: this.#o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+        attMtu: ATT_MTU,
+        eventLength: EVENT_LENGTH,
+        writeCmdQueue: WRITE_CMD_QUEUE,
+        vendorBases: VENDOR_BASES,
+        logger: this.#log,
+        signal: s,
+      }),
+    );
+    this.#setup = setup;
+    this.#scanner = new NrfScanner(this.#rpc, setup.api, this.#log);
+    if (this.#state !== 'opening') throw this.#error ?? abortReason(this.#failed.signal);
+    this.#state = 'ready';
+    this.#log.debug(
+      { identity: setup.identity, address: setup.address.value, links: setup.maxConnections, writeQueue: setup.writeCmdQueue },
+      'connectivity firmware set up',
+    );
+  }
+
+  get failed(): AbortSignal {
+    return this.#failed.signal;
+  }
+
+  info(): AdapterInfo {
+    return {
+      id: this.id,
+      kind: this.#o.kind,
+      spec: this.#o.spec,
+      state: this.#state,
+      ...(this.#setup === undefined ? {} : { address: this.#setup.address }),
+      identity: this.#setup?.identity ?? 'Nordic connectivity firmware',
+      activeConnections: this.#links.size,
+      maxConnections: this.#setup?.maxConnections ?? this.#o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      ...(this.#error === undefined ? {} : { error: this.#error }),
+    };
+  }
+
+  #ready(): { setup: SoftDeviceSetup; scanner: NrfScanner } {
+    const setup = this.#setup;
+    const scanner = this.#scanner;
+    if (this.#state === 'ready' && setup !== undefined && scanner !== undefined) return { setup, scanner };
+    throw this.#error ?? new BledfuError('ADAPTER_UNAVAILABLE', `adapter ${this.id} is ${this.#state}`, { layer: 'backend' });
+  }
+
+  scan(params: ScanParams): AsyncIterable<Advertisement> {
+    return this.#ready().scanner.scan(params.active, params.signal);
+  }
+
+  #checkCanConnect(): SoftDeviceSetup {
+    const { setup } = this.#ready();
+    if (this.#links.size >= setup.maxConnections) {
+      throw new BledfuError('ADAPTER_BUSY', `adapter ${this.id} already has ${this.#links.size} connection(s)`, {
+        layer: 'backend',
+        remedy: 'wait for a running job to finish or raise max= in the adapter spec',
+      });
+    }
+    return setup;
+  }
+
+  async connect(address: DeviceAddress, params: ConnectParams = {}): Promise<Connection> {
+    this.#checkCanConnect();
+    // One sd_ble_gap_connect at a time; those ahead may take the last slot meanwhile.
+    await this.#connectTurn.acquire(params.signal);
+    let link: NrfLinkRecord;
+    try {
+      const setup = this.#checkCanConnect();
+      link = await this.#connectNow(address, params.timeoutMs ?? this.#o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, setup, params.signal);
+    } finally {
+      this.#connectTurn.release();
+    }
+    const connection = new NrfConnection(link, () => this.#disconnect(link));
+    try {
+      await this.#setUpLink(link, params);
+    } catch (e) {
+      if (link.closed.aborted) {
+        const lost = link.closed.reason as BledfuError;
+        throw new BledfuError('CONNECT_FAILED', `connected to ${address.value} but ${lost.message}`, { layer: 'backend', facts: lost.facts, cause: e });
+      }
+      await connection.disconnect().catch(() => undefined);
+      throw e;
+    }
+    return connection;
+  }
+
+  async #connectNow(address: DeviceAddress, timeoutMs: number, setup: SoftDeviceSetup, signal: AbortSignal | undefined): Promise<NrfLinkRecord> {
+    const scanner = this.#ready().scanner;
+    let onOutcome!: (o: ConnectOutcome) => void;
+    const outcome = new Promise<ConnectOutcome>((resolve) => (onOutcome = resolve));
+    try {
+      await scanner.pause();
+      this.#connecting = onOutcome;
+      await this.#rpc.invoke(
+        { kind: 'gapConnect', peerAddr: gapAddrOf(address), scanParams: sdScanParams(setup.api, false, timeoutMs), connParams: CONN_PARAMS, connCfgTag: CONN_CFG_TAG },
+        signal,
+        { code: 'CONNECT_FAILED', what: `connecting to ${address.value}` },
+      );
+      const first = await this.#race(outcome, timeoutMs + CONNECT_GRACE_MS, signal);
+      if (first.kind === 'connected') return first.link;
+      if (first.kind === 'deadline' || first.kind === 'aborted') {
+        // The SoftDevice did not end the attempt in time, or the caller gave up: cancel it. A link
+        // that won the race is dropped.
+        const cancelled = await this.#rpc.call({ kind: 'gapConnectCancel' }).catch(() => undefined);
+        if (cancelled?.result === NRF_SUCCESS) this.#connecting = undefined;
+        else {
+          const late = await this.#race(outcome, CONNECT_GRACE_MS, undefined);
+          if (late.kind === 'connected') {
+            this.#log.debug({ handle: late.link.handle }, 'connection completed while cancelling; disconnecting');
+            await this.#disconnect(late.link).catch(() => undefined);
+          }
+        }
+        if (first.kind === 'aborted') throw first.error;
+      }
+      throw new BledfuError('CONNECT_FAILED', `could not connect to ${address.value} within ${timeoutMs} ms`, {
+        layer: 'ble',
+        remedy: 'check that the device is advertising, connectable and in range',
+      });
+    } finally {
+      this.#connecting = undefined;
+      scanner.resume();
+    }
+  }
+
+  #race(
+    outcome: Promise<ConnectOutcome>,
+    ms: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ConnectOutcome | { kind: 'deadline' } | { kind: 'aborted'; error: BledfuError }> {
+    return new Promise((resolve, reject) => {
+      const failed = this.#failed.signal;
+      const cleanup = (): void => {
+        this.#timers.clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        failed.removeEventListener('abort', onFail);
+      };
+      const timer = this.#timers.setTimeout(() => {
+        cleanup();
+        resolve({ kind: 'deadline' });
+      }, ms);
+      const onAbort = (): void => {
+        cleanup();
+        resolve({ kind: 'aborted', error: abortReason(signal as AbortSignal) });
+      };
+      const onFail = (): void => {
+        cleanup();
+        reject(abortReason(failed));
+      };
+      if (failed.aborted) return onFail();
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      failed.addEventListener('abort', onFail, { once: true });
+      void outcome.then((o) => {
+        cleanup();
+        resolve(o);
+      });
+    });
+  }
+
+  /** MTU, data length and PHY, as the HCI backend negotiates them; a peer refusing is no failure. */
+  async #setUpLink(link: NrfLinkRecord, params: ConnectParams): Promise<void> {
+    await withLinkedSignal([link.closed, params.signal], async (signal) => {
+      const mtu = Math.max(23, Math.min(ATT_MTU, params.mtu ?? ATT_MTU));
+      try {
+        await link.gatt.exchangeMtu(mtu, signal);
+      } catch (e) {
+        if (hasCode(e, 'ATT_ERROR') && e.facts.attError === ATT_ERROR.requestNotSupported) this.#log.debug('peer does not support Exchange MTU; staying at 23');
+        else if (hasCode(e, 'ATT_ERROR') && e.facts.context?.['nrfResult'] !== undefined) this.#log.debug({ err: e.message }, 'MTU exchange refused; keeping the MTU the peer set');
+        else throw e;
+      }
+      await this.#llProcedure(link, 'dataLength', signal, () =>
+        this.#rpc.call(
+          {
+            kind: 'gapDataLengthUpdate',
+            connHandle: link.handle,
+            params: { maxTxOctets: LE_MAX_OCTETS, maxRxOctets: LE_MAX_OCTETS, maxTxTimeUs: 0, maxRxTimeUs: 0 },
+            wantLimitation: true,
+          },
+          signal,
+        ),
+      );
+      await this.#llProcedure(link, 'phy', signal, () =>
+        this.#rpc.call({ kind: 'gapPhyUpdate', connHandle: link.handle, phys: { txPhys: PHY_2M, rxPhys: PHY_2M } }, signal),
+      );
+    });
+  }
+
+  /** Starts a link-layer procedure and waits (bounded) for the event that ends it. */
+  async #llProcedure(link: NrfLinkRecord, which: keyof LinkWaiters, signal: AbortSignal, start: () => Promise<{ result: number }>): Promise<void> {
+    const waiters = this.#llWaiters.get(link.handle);
+    if (waiters === undefined) return;
+    let timer: unknown;
+    let onAbort: (() => void) | undefined;
+    const done = new Promise<void>((resolve) => {
+      waiters[which] = resolve;
+      timer = this.#timers.setTimeout(() => {
+        this.#log.debug({ procedure: which }, 'link-layer procedure did not report its end; going on');
+        resolve();
+      }, LL_PROCEDURE_WAIT_MS);
+      onAbort = resolve;
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const r = await start();
+      if (r.result !== NRF_SUCCESS) {
+        this.#log.debug({ procedure: which, result: r.result }, 'link-layer procedure refused; skipped');
+        return;
+      }
+      await done;
+      if (signal.aborted) throw abortReason(signal);
+    } finally {
+      this.#timers.clearTimeout(timer);
+      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+      delete waiters[which];
+    }
+  }
+
+  async #disconnect(link: NrfLinkRecord, reason: number = HCI_STATUS.remoteUserTerminated): Promise<void> {
+    if (link.closed.aborted) return;
+    const down = new Promise<void>((resolve) => link.closed.addEventListener('abort', () => resolve(), { once: true }));
+    const r = await this.#rpc.call({ kind: 'gapDisconnect', connHandle: link.handle, hciStatusCode: reason });
+    // An invalid handle: it is gone already and DISCONNECTED is on its way.
+    if (r.result !== NRF_SUCCESS && r.result !== BLE_ERROR_INVALID_CONN_HANDLE) {
+      throw nrfCallError(this.#rpc.api ?? 6, 'gapDisconnect', r.result, { what: `disconnecting ${link.address.value}` });
+    }
+    await down;
+  }
+
+  // --- events ---------------------------------------------------------------------------------
+
+  #onEvent(event: NrfEvent): void {
+    switch (event.kind) {
+      case 'gapAdvReport':
+        this.#scanner?.onEvent(event);
+        return;
+      case 'gapTimeout':
+        if (event.src === GAP_TIMEOUT_SRC.conn) this.#connecting?.({ kind: 'timeout' });
+        else this.#scanner?.onEvent(event);
+        return;
+      case 'gapConnected':
+        this.#onConnected(event);
+        return;
+      case 'gapDisconnected': {
+        const link = this.#links.get(event.connHandle);
+        if (link === undefined) return;
+        const error = linkLostError(event.reason);
+        link.close(error);
+        this.#log.info({ address: link.address.value, reason: error.message }, 'link down');
+        return;
+      }
+      case 'gapConnParamUpdate': {
+        const link = this.#links.get(event.connHandle);
+        if (link !== undefined) link.parameters = parametersOf(event.connParams);
+        return;
+      }
+      case 'gapConnParamUpdateRequest': {
+        const p = event.connParams;
+        const ok = isAcceptableConnectionParameters({ intervalMin: p.minConnInterval, intervalMax: p.maxConnInterval, latency: p.slaveLatency, timeout: p.connSupTimeout });
+        this.#answer('accepting connection parameters', { kind: 'gapConnParamUpdate', connHandle: event.connHandle, connParams: ok ? p : null });
+        return;
+      }
+      case 'gapDataLengthUpdateRequest':
+        this.#answer('answering a data length request', { kind: 'gapDataLengthUpdate', connHandle: event.connHandle, params: null, wantLimitation: false });
+        return;
+      case 'gapPhyUpdateRequest':
+        this.#answer('answering a PHY request', { kind: 'gapPhyUpdate', connHandle: event.connHandle, phys: event.peerPreferredPhys });
+        return;
+      case 'gapDataLengthUpdate':
+        this.#llWaiters.get(event.connHandle)?.dataLength?.();
+        return;
+      case 'gapPhyUpdate':
+        this.#llWaiters.get(event.connHandle)?.phy?.();
+        return;
+      case 'gattsExchangeMtuRequest': {
+        const link = this.#links.get(event.connHandle);
+        if (link !== undefined) link.gatt.mtu = Math.max(23, Math.min(ATT_MTU, event.clientRxMtu));
+        this.#answer('answering an MTU exchange', { kind: 'gattsExchangeMtuReply', connHandle: event.connHandle, serverRxMtu: ATT_MTU });
+        return;
+      }
+      case 'gattsSysAttrMissing':
+        this.#answer('initialising system attributes', { kind: 'gattsSysAttrSet', connHandle: event.connHandle, sysAttrData: null, flags: 0 });
+        return;
+      case 'userMemRequest':
+        this.#answer('answering a user memory request', { kind: 'userMemReply', connHandle: event.connHandle });
+        return;
+      case 'gattsHvnTxComplete':
+        return;
+      default:
+        this.#links.get(event.connHandle)?.gatt.onEvent(event as GattcEvent);
+    }
+  }
+
+  #answer(what: string, command: Parameters<NrfRpc['call']>[0]): void {
+    this.#rpc.call(command).then(
+      (r) => {
+        if (r.result !== NRF_SUCCESS) this.#log.debug({ result: r.result }, `${what} failed`);
+      },
+      (e: unknown) => this.#log.debug({ err: isBledfuError(e) ? e.message : e }, `${what} failed`),
+    );
+  }
+
+  #onConnected(event: EventOf<'gapConnected'>): void {
+    const setup = this.#setup;
+    if (event.role !== GAP_ROLE.central || setup === undefined || this.#connecting === undefined) {
+      this.#log.warn({ handle: event.connHandle, role: event.role }, 'unexpected connection (we never advertise); disconnecting');
+      this.#answer('refusing a connection', { kind: 'gapDisconnect', connHandle: event.connHandle, hciStatusCode: HCI_STATUS.remoteUserTerminated });
+      return;
+    }
+    const closed = new AbortController();
+    const gatt = new NrfGattClient({
+      rpc: this.#rpc,
+      api: setup.api,
+      connHandle: event.connHandle,
+      logger: this.#log.child({ handle: event.connHandle }),
+      closed: closed.signal,
+      writeCmdQueue: setup.writeCmdQueue,
+      vendorBases: setup.vendorBases,
+      attTimeoutMs: this.#o.attTimeoutMs ?? ATT_TIMEOUT_MS,
+      ...(this.#o.timers === undefined ? {} : { timers: this.#o.timers }),
+      onAttTimeout: () => {
+        const link = this.#links.get(event.connHandle);
+        if (link !== undefined) this.#disconnect(link).catch(() => undefined);
+      },
+    });
+    const link: NrfLinkRecord = {
+      handle: event.connHandle,
+      address: deviceAddressOf(event.peerAddr),
+      parameters: parametersOf(event.connParams),
+      closed: closed.signal,
+      gatt,
+      close: (error) => {
+        if (closed.signal.aborted) return;
+        this.#links.delete(event.connHandle);
+        this.#llWaiters.delete(event.connHandle);
+        closed.abort(error);
+        gatt.fail(error);
+      },
+    };
+    this.#links.set(event.connHandle, link);
+    this.#llWaiters.set(event.connHandle, {});
+    this.#connecting({ kind: 'connected', link });
+    this.#connecting = undefined;
+  }
+
+  // --- failure and close ------------------------------------------------------------------------
+
+  #fail(cause: BledfuError): void {
+    if (this.#state === 'closed' || this.#failed.signal.aborted) return;
+    const error = new BledfuError('ADAPTER_UNAVAILABLE', cause.message, { layer: 'nrf', ...(cause.remedy === undefined ? {} : { remedy: cause.remedy }), cause });
+    this.#state = 'failed';
+    this.#error = error;
+    this.#failAll(error);
+    this.#log.debug({ err: cause }, 'connectivity firmware link failed');
+  }
+
+  #failAll(error: BledfuError): void {
+    this.#scanner?.fail(error);
+    this.#connectTurn.fail(error);
+    for (const link of [...this.#links.values()]) link.close(error);
+    if (!this.#failed.signal.aborted) this.#failed.abort(error);
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    const wasUsable = this.#state === 'ready';
+    this.#state = 'closed';
+    if (wasUsable) {
+      await Promise.all(
+        [...this.#links.values()].map((link) =>
+          this.#bounded(this.#disconnect(link)).catch((e: unknown) => this.#log.debug({ err: isBledfuError(e) ? e.message : e }, 'disconnect on close failed')),
+        ),
+      );
+    }
+    this.#failAll(new BledfuError('ADAPTER_UNAVAILABLE', `adapter ${this.id} is closed`, { layer: 'backend' }));
+    await this.#link.close();
+  }
+
+  #bounded(work: Promise<void>): Promise<void> {
+    let timer: unknown;
+    const limit = new Promise<void>((resolve) => {
+      timer = this.#timers.setTimeout(resolve, DISCONNECT_WAIT_MS);
+    });
+    return Promise.race([work, limit]).finally(() => this.#timers.clearTimeout(timer));
+  }
+}
+
+/**
+ * Brings the link up, identifies and configures the connectivity firmware, and returns a ready
+ * adapter. Fails with the link's error (SERIAL_NO_RESPONSE when the link never comes up,
+ * TRANSPORT_CLOSED, …) or SERIAL_WRONG_PROTOCOL naming the firmware to flash. Closing the
+ * adapter closes the transport.
+ */
+export async function createNrfAdapter(transport: ByteDuplex, options: NrfAdapterOptions, signal?: AbortSignal): Promise<Adapter> {
+  const adapter = new NrfAdapter(transport, options);
+  try {
+    await adapter.open(signal);
+  } catch (e) {
+    await adapter.close().catch(() => undefined);
+    throw e;
+  }
+  return adapter;
+}
