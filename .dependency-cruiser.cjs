@@ -29,6 +29,19 @@ module.exports = {
         path: '^(server/(backends|jobs|rpc|config)/|server/host/(gap|gatt)/|server/host/att/bearer|server/host/hci/controller|server/dfu/(secure/(engine|link)|buttonless)|clients/)',
       },
     },
+    layer(
+      'simnrf-on-sim-and-codecs',
+      '^server/simnrf/',
+      '^(server/(backends/(?!nrf/(slip|crc16|h5|serialization/[^/]+)\\.ts$)|dfu|jobs|rpc|config)|clients/)',
+      'the simulated connectivity dongle builds on sim/, host/ and the pure nrf codecs, never on the backend it is tested against',
+    ),
+    {
+      name: 'simnrf-only-from-registry',
+      comment: 'the simulated dongle is wiring for sim: adapters, reached only through the registry',
+      severity: 'error',
+      from: { path: '^server/', pathNot: '^server/(simnrf/|backends/(registry|simDongle)\\.ts$)' },
+      to: { path: '^server/simnrf/' },
+    },
     layer('ts-client-only-generated-code', '^clients/ts/', '^(server/|clients/cli/)', 'the client depends only on the generated code'),
     layer('cli-only-ts-client', '^clients/cli/', '^(server/|proto/gen/)', 'the CLI is a thin layer over clients/ts'),
     {
