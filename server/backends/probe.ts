@@ -145,3 +145,26 @@ export function describePortReply(reply: PortReply): string {
     }
   }
 }
+
+/**
+ * Which backend to open after an HCI Reset probe (`auto:`): an HCI controller answers it; Nordic's
+ * connectivity firmware ignores it (no SLIP delimiter) unless it is re-syncing, and a board that
+ * says nothing may still be connectivity firmware waiting for our SYNC, so silence means "try
+ * nrf:". Text and unknown bytes are neither: undefined.
+ */
+export function backendForReply(reply: PortReply): 'hci' | 'nrf' | undefined {
+  switch (reply.kind) {
+    case 'hci':
+      return 'hci';
+    case 'nordic-connectivity':
+    case 'silent':
+      return 'nrf';
+    case 'text':
+    case 'unknown':
+      return undefined;
+    default: {
+      const never: never = reply;
+      return never;
+    }
+  }
+}

@@ -14,7 +14,7 @@ import { realTimers, type Timers } from '../../host/hci/timers.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import { decodeH5Header, H5_PACKET_TYPE, decodeLinkControl } from './h5.js';
 import { H5Link, type H5LinkAction, type H5LinkDownReason, type H5LinkOptions, type H5LinkState, type H5TimerName } from './h5Link.js';
-import { SlipDecoder } from './slip.js';
+import { SlipDecoder, SLIP_END } from './slip.js';
 
 export interface NrfLinkOptions extends H5LinkOptions {
   readonly logger: Logger;
@@ -112,6 +112,9 @@ export class NrfLink {
     else signal?.addEventListener('abort', onAbort, { once: true });
     if (!this.#down.signal.aborted) {
       this.#startReading();
+      // A lone delimiter first ends whatever half frame the device's decoder holds (a probe's
+      // bytes, a previous session's last write), so our RESET is read as a frame of its own.
+      this.#transport.write(Uint8Array.of(SLIP_END)).catch(() => undefined);
       this.#run(this.#h5.handle({ type: 'open' }));
     }
     return opened.finally(() => signal?.removeEventListener('abort', onAbort));

@@ -174,9 +174,9 @@ describe('nrf adapter: bring-up', () => {
     }
     assert.ok(host.closed.aborted);
     await reading;
-    // RESET, then three SYNCs.
-    assert.deepEqual(heard.slice(0, 6), [0xc0, 0x00, 0x05, 0x00, 0xfb, 0xc0]);
-    assert.equal(heard.length, 6 + 3 * 8);
+    // A delimiter, RESET, then three SYNCs.
+    assert.deepEqual(heard.slice(0, 7), [0xc0, 0xc0, 0x00, 0x05, 0x00, 0xfb, 0xc0]);
+    assert.equal(heard.length, 1 + 6 + 3 * 8);
   });
 });
 
