@@ -1,9 +1,12 @@
 /**
  * Opens adapters from spec strings and owns their lifetimes. One scheme per backend:
- *   sim:[?devices=N&speed=S&key=…]          the built-in simulator (virtual HCI controller + simulated nRF5 devices)
+ *   sim:[?devices=N&speed=S&key=…&dongle=hci|nrf&api=5|6]  the built-in simulator: simulated nRF5 devices, and
+ *                                           as dongle a virtual HCI controller (default) or a simulated
+ *                                           Nordic connectivity-firmware dongle (dongle=nrf, API v6 unless api=5)
  *   hci:<port>[?baud=B&rtscts=on&max=N]     a standard HCI controller (H4) on a serial port
- * `nrf:<port>` (Nordic connectivity firmware) is refused with a clear message until its backend
- * lands. Every adapter that can open is supervised (supervisor.ts): when its dongle goes away its
+ *   nrf:<port>[?baud=B&api=auto|5|6&max=N]  an nRF52 board running Nordic's connectivity firmware
+ *   auto:<port>[?…]                         probe the port, then open it as hci: or nrf:
+ * Every adapter that can open is supervised (supervisor.ts): when its dongle goes away its
  * jobs fail with a clear error, and it comes back under the same id once the dongle is back. An
  * adapter that fails to open stays listed in state "failed" with its error, so ListAdapters tells
  * the user why, and the rest of the server keeps working.
@@ -15,8 +18,15 @@ import type { Logger } from '../common/logger.js';
 import type { Timers } from '../host/hci/timers.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 import { parseSimSpec, createSimWorld, type SimConfig, type SimWorld } from '../sim/world.js';
+import type { AutoAdapterOptions } from './autoSerial.js';
 import { createHciAdapter, type HciAdapterOptions } from './hci/adapter.js';
 import type { HciSerialSpec } from './hci/serial.js';
+import type { NrfAdapterOptions } from './nrf/adapter.js';
+import type { ApiVersion } from './nrf/serialization/constants.js';
+import { parseAutoSpec, parseNrfSpec, type AutoSerialSpec, type NrfSerialSpec } from './serialSpec.js';
+import { parseSimDongle } from './simDongle.js';
+import { attachNrfAdapter } from './nrf/attach.js';
+import { openSimNrfDongle, type SimNrfDongle, type SimNrfDongleOptions } from '../simnrf/dongle.js';
 import { SupervisedAdapter } from './supervisor.js';
 
 export interface AdapterRegistry extends AdapterDirectory {
@@ -33,32 +43,50 @@ export interface HciOpener {
   readonly present?: (serial: HciSerialSpec) => boolean;
 }
 
+/** How `nrf:` dongles are opened; tests inject fakes. */
+export interface NrfOpener {
+  readonly open: (serial: NrfSerialSpec, options: Omit<NrfAdapterOptions, 'kind' | 'api'>, signal?: AbortSignal) => Promise<Adapter>;
+  /** Cheap check before a reopening attempt. Default: the port's device file exists. */
+  readonly present?: (serial: NrfSerialSpec) => boolean;
+}
+
+/** How `auto:` ports are probed and opened; tests inject fakes. */
+export interface AutoOpener {
+  readonly open: (spec: AutoSerialSpec, options: AutoAdapterOptions, signal?: AbortSignal) => Promise<Adapter>;
+}
+
 export interface OpenAdaptersOptions {
   /** Merged over what a `sim:` spec says (tests use it to configure devices precisely). */
   readonly sim?: Partial<SimConfig>;
+  /**
+   * Options of every simulated connectivity dongle a `sim:?dongle=nrf` adapter opens (line faults,
+   * line speed; the spec's api= wins), and a hook receiving each one opened (tests drive faults).
+   */
+  readonly simNrf?: Partial<SimNrfDongleOptions> & { readonly onOpen?: (dongle: SimNrfDongle) => void };
   /** Connection limit of every adapter whose spec does not set one (`max=`). */
   readonly maxConnections?: number;
   readonly hci?: HciOpener;
+  readonly nrf?: NrfOpener;
+  readonly auto?: AutoOpener;
   /** Reopening a lost dongle: first delay, doubled up to max. Default 500 ms to 5 s. */
   readonly retryDelayMs?: { readonly first: number; readonly max: number };
   /** For tests: timers driving the reopening delays. */
   readonly timers?: Timers;
 }
 
-const SCHEMES = ['sim', 'hci'] as const;
+const SCHEMES = ['sim', 'hci', 'nrf', 'auto'] as const;
 
-const portPresent = (serial: HciSerialSpec): boolean => existsSync(serial.path);
+const portPresent = (serial: { readonly path: string }): boolean => existsSync(serial.path);
 
 /**
- * The serial backend, loaded only when an `hci:` spec needs it: the serial port library has a
- * native part, and a machine without it should still run the simulator.
+ * A serial backend, loaded only when a spec needs it: the serial port library has a native part,
+ * and a machine without it should still run the simulator.
  */
-async function loadSerialHci(): Promise<HciOpener> {
+async function loadSerial<T>(load: () => Promise<T>): Promise<T | BledfuError> {
   try {
-    const serial = await import('./hci/serial.js');
-    return { parse: serial.parseHciSpec, open: serial.openHciSerialAdapter, present: portPresent };
+    return await load();
   } catch (e) {
-    throw new BledfuError('ADAPTER_UNAVAILABLE', `the serial port library cannot be loaded on this machine: ${e instanceof Error ? e.message : String(e)}`, {
+    return new BledfuError('ADAPTER_UNAVAILABLE', `the serial port library cannot be loaded on this machine: ${e instanceof Error ? e.message : String(e)}`, {
       layer: 'backend',
       remedy: 'reinstall bledfu here (npm ci) so that serialport gets its native part for this platform',
       cause: e,
@@ -66,24 +94,44 @@ async function loadSerialHci(): Promise<HciOpener> {
   }
 }
 
-/** The `hci:` opener for `specs`: the injected one, the serial backend, or why there is none. */
-async function hciOpenerFor(specs: readonly string[], injected: HciOpener | undefined): Promise<HciOpener | BledfuError | undefined> {
-  if (injected !== undefined) return injected;
-  if (!specs.some((spec) => schemeOf(spec) === 'hci')) return undefined;
-  return loadSerialHci().catch((e: unknown) => e as BledfuError);
+interface SerialOpeners {
+  readonly hci: HciOpener | BledfuError | undefined;
+  readonly nrf: NrfOpener | BledfuError | undefined;
+  readonly auto: AutoOpener | BledfuError | undefined;
+}
+
+/** The serial openers `specs` need: injected ones, the serial backends, or why there are none. */
+async function serialOpenersFor(specs: readonly string[], injected: Pick<OpenAdaptersOptions, 'hci' | 'nrf' | 'auto'>): Promise<SerialOpeners> {
+  const needs = (scheme: string): boolean => specs.some((spec) => schemeOf(spec) === scheme);
+  return {
+    hci:
+      injected.hci ??
+      (needs('hci')
+        ? await loadSerial(async () => {
+            const serial = await import('./hci/serial.js');
+            return { parse: serial.parseHciSpec, open: serial.openHciSerialAdapter, present: portPresent };
+          })
+        : undefined),
+    nrf:
+      injected.nrf ??
+      (needs('nrf') ? await loadSerial(async () => ({ open: (await import('./nrf/open.js')).openNrfSerialAdapter, present: portPresent })) : undefined),
+    auto: injected.auto ?? (needs('auto') ? await loadSerial(async () => ({ open: (await import('./autoSerial.js')).openAutoSerialAdapter })) : undefined),
+  };
 }
 
 /**
- * Refuses a malformed `sim:` or `hci:` spec (INVALID_ARGUMENT naming it), so that a typo stops the
- * server at startup rather than leaving an adapter that can never open. Schemes are checked by
- * the config; a serial backend that cannot load is not a spec error (the adapter is listed failed).
+ * Refuses a malformed spec (INVALID_ARGUMENT naming it), so that a typo stops the server at
+ * startup rather than leaving an adapter that can never open. Schemes are checked by the config;
+ * a serial backend that cannot load is not a spec error (the adapter is listed failed).
  */
 export async function checkAdapterSpecs(specs: readonly string[], hci?: HciOpener): Promise<void> {
-  const opener = await hciOpenerFor(specs, hci);
+  const openers = await serialOpenersFor(specs, hci === undefined ? {} : { hci });
   for (const spec of specs) {
     const scheme = schemeOf(spec);
-    if (scheme === 'sim') parseSimSpec(spec);
-    else if (scheme === 'hci' && opener !== undefined && !isBledfuError(opener)) opener.parse(spec);
+    if (scheme === 'sim') parseSimSpec(parseSimDongle(spec).simSpec);
+    else if (scheme === 'hci' && openers.hci !== undefined && !isBledfuError(openers.hci)) openers.hci.parse(spec);
+    else if (scheme === 'nrf') parseNrfSpec(spec);
+    else if (scheme === 'auto') parseAutoSpec(spec);
   }
 }
 
@@ -145,13 +193,20 @@ function kindOf(scheme: string): AdapterInfo['kind'] {
   return scheme === 'sim' ? 'simulated' : scheme === 'nrf' ? 'nordic-connectivity' : 'hci-uart';
 }
 
+function usable<T>(opener: T | BledfuError | undefined, scheme: string): T {
+  if (opener === undefined || isBledfuError(opener)) {
+    throw opener ?? new BledfuError('INTERNAL', `no serial backend for ${scheme}:`, { layer: 'backend' });
+  }
+  return opener;
+}
+
 /** Builds the supervised adapter for a spec (not opened yet); throws for a spec that can never open. */
 function supervise(
   spec: string,
   id: string,
   logger: Logger,
   options: OpenAdaptersOptions,
-  hciOpener: HciOpener | BledfuError | undefined,
+  openers: SerialOpeners,
 ): Entry & { adapter: SupervisedAdapter } {
   const scheme = schemeOf(spec);
   const common = {
@@ -163,7 +218,8 @@ function supervise(
   };
   switch (scheme) {
     case 'sim': {
-      const world = createSimWorld({ ...parseSimSpec(spec), ...options.sim }, logger.child({ adapter: id, component: 'sim' }));
+      const { dongle, api, simSpec } = parseSimDongle(spec);
+      const world = createSimWorld({ ...parseSimSpec(simSpec), ...options.sim }, logger.child({ adapter: id, component: 'sim' }));
       const adapterOptions: HciAdapterOptions = {
         id,
         spec,
@@ -174,8 +230,11 @@ function supervise(
       const adapter = new SupervisedAdapter({
         ...common,
         kind: 'simulated',
-        // Each opening is a fresh virtual controller on the same air: the devices and their flash stay.
-        open: async () => createHciAdapter(world.openHostTransport(), adapterOptions),
+        // Each opening is a fresh dongle on the same air: the devices and their flash stay.
+        open:
+          dongle === 'nrf'
+            ? (signal) => openSimNrf(world, api, adapterOptions, options, signal)
+            : async () => createHciAdapter(world.openHostTransport(), adapterOptions),
         canOpen: () => world.donglePlugged,
         modelledTimeMs: () => world.nowMs(),
         ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
@@ -183,10 +242,7 @@ function supervise(
       return { adapter, world };
     }
     case 'hci': {
-      if (hciOpener === undefined || isBledfuError(hciOpener)) {
-        throw hciOpener ?? new BledfuError('INTERNAL', 'no serial backend for hci:', { layer: 'backend' });
-      }
-      const hci = hciOpener;
+      const hci = usable(openers.hci, 'hci');
       const serial = hci.parse(spec);
       const maxConnections = serial.maxConnections ?? options.maxConnections;
       // A reopened dongle appends to the same capture file, after what was recorded up to the loss.
@@ -207,11 +263,36 @@ function supervise(
       });
       return { adapter };
     }
-    case 'nrf':
-      throw new BledfuError('ADAPTER_UNAVAILABLE', 'the nrf: backend (Nordic connectivity firmware) is not available in this version', {
-        layer: 'backend',
-        remedy: 'flash the dongle with an HCI controller firmware (e.g. Zephyr hci_uart) and use "hci:<port>", or use the simulator ("sim:")',
+    case 'nrf': {
+      const serial = parseNrfSpec(spec);
+      const nrf = usable(openers.nrf, 'nrf');
+      const maxConnections = serial.maxConnections ?? options.maxConnections;
+      const adapterOptions = { id, spec, logger, ...(maxConnections === undefined ? {} : { maxConnections }) };
+      const present = nrf.present ?? portPresent;
+      const adapter = new SupervisedAdapter({
+        ...common,
+        kind: 'nordic-connectivity',
+        open: (signal) => nrf.open(serial, adapterOptions, signal),
+        canOpen: () => present(serial),
+        ...(maxConnections === undefined ? {} : { maxConnections }),
       });
+      return { adapter };
+    }
+    case 'auto': {
+      const serial = parseAutoSpec(spec);
+      const auto = usable(openers.auto, 'auto');
+      const maxConnections = serial.maxConnections ?? options.maxConnections;
+      const adapterOptions = { id, spec, logger, ...(maxConnections === undefined ? {} : { maxConnections }) };
+      const adapter = new SupervisedAdapter({
+        ...common,
+        // Until the probe said what is there; info() then shows the opened backend's kind.
+        kind: 'hci-uart',
+        open: (signal) => auto.open(serial, adapterOptions, signal),
+        canOpen: () => portPresent(serial),
+        ...(maxConnections === undefined ? {} : { maxConnections }),
+      });
+      return { adapter };
+    }
     default:
       throw new BledfuError('INVALID_ARGUMENT', `unknown adapter spec "${spec}"`, {
         layer: 'config',
@@ -227,7 +308,7 @@ export async function openAdapters(
 ): Promise<AdapterRegistry> {
   const counters = new Map<string, number>();
   const entries: Entry[] = [];
-  const hciOpener = await hciOpenerFor(specs, options.hci);
+  const openers = await serialOpenersFor(specs, options);
   for (const spec of specs) {
     const scheme = schemeOf(spec) || 'adapter';
     const n = counters.get(scheme) ?? 0;
@@ -235,7 +316,7 @@ export async function openAdapters(
     const id = `${scheme}${n}`;
     let entry: ReturnType<typeof supervise>;
     try {
-      entry = supervise(spec, id, logger, options, hciOpener);
+      entry = supervise(spec, id, logger, options, openers);
     } catch (e) {
       // Our own errors are written for users; anything else is a bug whose text stays in the log
       // (with its stack) rather than in ListAdapters.
@@ -288,4 +369,27 @@ export async function openAdapters(
       );
     },
   };
+}
+
+/** A `sim:?dongle=nrf` opening: a fresh simulated connectivity dongle, driven by the nrf backend. */
+async function openSimNrf(
+  world: SimWorld,
+  api: ApiVersion,
+  adapterOptions: HciAdapterOptions,
+  options: OpenAdaptersOptions,
+  signal: AbortSignal,
+): Promise<Adapter> {
+  const { onOpen, ...dongleOptions } = options.simNrf ?? {};
+  const dongle = openSimNrfDongle(world, { ...dongleOptions, api }, adapterOptions.logger.child({ adapter: adapterOptions.id, component: 'simnrf' }));
+  onOpen?.(dongle);
+  let adapter: Adapter;
+  try {
+    adapter = await attachNrfAdapter(dongle.transport, { where: 'the simulated dongle', specPath: adapterOptions.spec }, { ...adapterOptions, kind: 'simulated' }, signal);
+  } catch (e) {
+    await dongle.close();
+    throw e;
+  }
+  // Closed or failed for good: this dongle is done; the next opening makes a fresh one.
+  adapter.failed.addEventListener('abort', () => void dongle.close(), { once: true });
+  return adapter;
 }

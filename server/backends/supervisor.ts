@@ -186,7 +186,8 @@ export class SupervisedAdapter implements Adapter {
     const last = this.#lastInfo;
     return {
       id: this.id,
-      kind: this.#options.kind,
+      // An auto: adapter is of whichever kind it last opened as.
+      kind: last?.kind ?? this.#options.kind,
       spec: this.#options.spec,
       state: this.#state === 'reopening' ? 'failed' : this.#state,
       ...(last?.address === undefined ? {} : { address: last.address }),

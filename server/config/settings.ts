@@ -33,9 +33,12 @@ export const SETTINGS = {
     default: ['sim:'],
     // Every scheme the registry knows, usable or not yet: a typo stops the server at startup
     // instead of leaving a FAILED adapter of a made-up kind.
-    prefixes: ['sim:', 'hci:', 'nrf:'],
+    prefixes: ['sim:', 'hci:', 'nrf:', 'auto:'],
     description:
-      'adapters to open, comma-separated specs: "sim:", "hci:<port>[?baud=1000000&rtscts=on|off&max=<links>&capture=<file.btsnoop>]" (a serial HCI dongle; max= its connection limit, default 4), "nrf:<port>" (not yet)',
+      'adapters to open, comma-separated specs: "sim:[?dongle=hci|nrf&api=5|6]" (the simulator; dongle=nrf puts a simulated Nordic connectivity dongle on it), ' +
+      '"hci:<port>[?baud=1000000&rtscts=on|off&max=<links>&capture=<file.btsnoop>]" (a serial HCI dongle; max= its connection limit, default 4), ' +
+      '"nrf:<port>[?baud=1000000&api=auto|5|6&rtscts=off&max=<links>]" (a board running Nordic connectivity firmware 4.1.x), ' +
+      '"auto:<port>[?…]" (probe the port, then open it as hci: or nrf:)',
   },
   logLevel: { kind: 'enum', default: 'info', values: LOG_LEVELS, description: 'log level (JSON lines on stdout)' },
   maxConcurrentDfus: {

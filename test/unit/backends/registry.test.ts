@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import type { HciAdapterOptions } from '../../../server/backends/hci/adapter.js';
 import { createHciAdapter } from '../../../server/backends/hci/adapter.js';
 import type { HciSerialSpec } from '../../../server/backends/hci/serial.js';
-import { checkAdapterSpecs, openAdapters, type HciOpener } from '../../../server/backends/registry.js';
+import { createNrfAdapter, type NrfAdapterOptions } from '../../../server/backends/nrf/adapter.js';
+import { checkAdapterSpecs, openAdapters, type HciOpener, type NrfOpener } from '../../../server/backends/registry.js';
+import type { NrfSerialSpec } from '../../../server/backends/serialSpec.js';
+import { FakeNrfDongle } from '../../helpers/nrfFakeDongle.js';
 import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
@@ -31,6 +34,26 @@ class FakePorts implements HciOpener {
   };
 
   readonly present = (serial: HciSerialSpec): boolean => !this.missing.has(serial.path);
+}
+
+/** `nrf:` dongles on fake serial ports: scripted connectivity firmware behind each opening. */
+class FakeNrfPorts implements NrfOpener {
+  readonly opened: { serial: NrfSerialSpec; options: Omit<NrfAdapterOptions, 'kind' | 'api'> }[] = [];
+  readonly dongles: FakeNrfDongle[] = [];
+
+  readonly open = async (serial: NrfSerialSpec, options: Omit<NrfAdapterOptions, 'kind' | 'api'>) => {
+    this.opened.push({ serial, options });
+    const dongle = new FakeNrfDongle({ api: 6 });
+    this.dongles.push(dongle);
+    return createNrfAdapter(dongle.host, {
+      ...options,
+      kind: 'nordic-connectivity',
+      link: { resetWaitMs: 1, retransmitMs: 20 },
+      ...(serial.maxConnections === undefined ? {} : { maxConnections: serial.maxConnections }),
+    });
+  };
+
+  readonly present = (): boolean => true;
 }
 
 describe('adapter registry', () => {
@@ -81,20 +104,47 @@ describe('adapter registry', () => {
     }
   });
 
-  it('refuses a malformed hci: spec for good, and nrf: with a clear message', async () => {
+  it('refuses a malformed hci: or nrf: spec for good, without opening anything', async () => {
     const ports = new FakePorts();
+    const nrf = new FakeNrfPorts();
     const timers = new ManualTimers();
-    const registry = await openAdapters(['hci:', 'nrf:/dev/ttyACM1'], silentLogger(), { hci: ports, timers });
+    const registry = await openAdapters(['hci:', 'nrf:/dev/ttyACM1?api=7'], silentLogger(), { hci: ports, nrf, timers });
     try {
-      const [bad, nrf] = registry.list().map((a) => a.info());
+      const [bad, badNrf] = registry.list().map((a) => a.info());
       assert.equal(bad?.state, 'failed');
       assert.ok(hasCode(bad?.error, 'INVALID_ARGUMENT'));
-      assert.equal(nrf?.kind, 'nordic-connectivity');
-      assert.ok(hasCode(nrf?.error, 'ADAPTER_UNAVAILABLE'));
-      assert.match(nrf?.error?.message ?? '', /nrf: backend .* not available/);
-      assert.match(nrf?.error?.remedy ?? '', /hci:/);
-      assert.equal(ports.opened.length, 0);
+      assert.equal(badNrf?.kind, 'nordic-connectivity');
+      assert.ok(hasCode(badNrf?.error, 'INVALID_ARGUMENT'));
+      assert.match(badNrf?.error?.message ?? '', /api must be auto, 5 or 6/);
+      assert.equal(ports.opened.length + nrf.opened.length, 0);
       assert.equal(timers.pending, 0, 'nothing to retry');
+    } finally {
+      await registry.close();
+    }
+  });
+
+  it('opens nrf: through the serial opener: spec parameters reach it, max= is the connection limit, the adapter is supervised', async () => {
+    const nrf = new FakeNrfPorts();
+    const timers = new ManualTimers();
+    const registry = await openAdapters(['nrf:ttyACM3?api=6&max=2', 'nrf:by-id/usb-Nordic_dongle?baud=115200&rtscts=on'], silentLogger(), { nrf, timers, maxConnections: 3 });
+    try {
+      const [a, b] = registry.list().map((x) => x.info());
+      assert.deepEqual([a?.id, a?.kind, a?.state, a?.maxConnections], ['nrf0', 'nordic-connectivity', 'ready', 2]);
+      assert.deepEqual([b?.id, b?.state, b?.maxConnections], ['nrf1', 'ready', 3]);
+      assert.match(a?.identity ?? '', /S140 6\.1\.1/);
+      assert.deepEqual(nrf.opened.map((o) => o.serial), [
+        { path: '/dev/ttyACM3', baudRate: 1_000_000, rtscts: false, api: 6, maxConnections: 2 },
+        { path: '/dev/serial/by-id/usb-Nordic_dongle', baudRate: 115_200, rtscts: true },
+      ]);
+      // The dongle goes away: the supervisor reopens it under the same id.
+      await nrf.dongles[0]?.close();
+      await settle();
+      assert.equal(registry.get('nrf0').info().state, 'failed');
+      assert.match(registry.get('nrf0').info().error?.message ?? '', /dongle nrf0 went away/);
+      assert.equal(timers.fire(500), 1);
+      await settle(200);
+      assert.equal(registry.get('nrf0').info().state, 'ready');
+      assert.equal(nrf.opened.length, 3);
     } finally {
       await registry.close();
     }
@@ -160,7 +210,19 @@ describe('adapter registry', () => {
   });
 
   it('checks specs before anything opens: a malformed sim: or hci: spec is INVALID_ARGUMENT naming it', async () => {
-    await checkAdapterSpecs(['sim:?devices=2', 'hci:/dev/ttyACM0?baud=115200&rtscts=off&max=2', 'nrf:/dev/ttyACM1']);
+    await checkAdapterSpecs([
+      'sim:?devices=2',
+      'sim:?dongle=nrf&api=5&devices=2',
+      'hci:/dev/ttyACM0?baud=115200&rtscts=off&max=2',
+      'nrf:/dev/ttyACM1',
+      'nrf:ttyACM1?api=auto&max=2',
+      'auto:/dev/ttyACM2?capture=x.btsnoop&api=5',
+    ]);
+    await assert.rejects(checkAdapterSpecs(['nrf:/dev/ttyACM1?capture=x']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /unknown parameter "capture"/.test(e.message));
+    await assert.rejects(checkAdapterSpecs(['nrf:']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /no serial port/.test(e.message));
+    await assert.rejects(checkAdapterSpecs(['auto:/dev/x?baud=0']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /baud/.test(e.message));
+    await assert.rejects(checkAdapterSpecs(['sim:?dongle=usb']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /dongle must be hci or nrf/.test(e.message));
+    await assert.rejects(checkAdapterSpecs(['sim:?api=5']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /dongle=nrf only/.test(e.message));
     await assert.rejects(
       checkAdapterSpecs(['sim:', 'hci:/dev/ttyACM0?baud=fast']),
       (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /hci:\/dev\/ttyACM0\?baud=fast/.test(e.message) && /baud/.test(e.message) && (e.remedy ?? '') !== '',
