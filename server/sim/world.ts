@@ -35,7 +35,14 @@ export interface SimDeviceConfig {
   readonly appAdvertisingIntervalMs: number;
 }
 
+/**
+ * The dongle a `sim:` adapter uses: the virtual HCI controller, or a Nordic connectivity-firmware
+ * dongle speaking SoftDevice API v5 or v6 (built by the adapter registry, not by the world).
+ */
+export type SimDongleKind = { readonly kind: 'hci' } | { readonly kind: 'nrf'; readonly api: 5 | 6 };
+
 export interface SimConfig {
+  readonly dongle: SimDongleKind;
   /** The simulated devices; default one device. */
   readonly devices: readonly Partial<SimDeviceConfig>[];
   /** 1 = real time (demo); Infinity = as fast as possible (tests, CI). Default Infinity. */
@@ -57,6 +64,7 @@ export interface SimConfig {
 }
 
 export const DEFAULT_SIM_CONFIG: SimConfig = {
+  dongle: { kind: 'hci' },
   devices: [{}],
   speed: Number.POSITIVE_INFINITY,
   controllerAddress: '00:1B:DC:F0:00:01',
@@ -117,6 +125,14 @@ export interface SimDeviceView {
   readonly device: NrfDevice;
 }
 
+/** A dongle other than the virtual HCI controller, as the world sees it. */
+export interface AttachedDongle {
+  /** Something is under way that needs modelled time to move (bytes on its serial line). */
+  readonly busy: boolean;
+  /** Pulled out: close the line; the links it had on the air are gone. */
+  unplug(): void;
+}
+
 export interface SimWorld {
   /**
    * A new virtual controller on this world's air; the HCI backend attaches to the returned end.
@@ -131,6 +147,12 @@ export interface SimWorld {
   /** Plugs it back in: the next openHostTransport() gets a fresh controller with the same address. */
   replugDongle(): void;
   readonly donglePlugged: boolean;
+  /**
+   * Puts another kind of dongle on this world (the simulated connectivity-firmware dongle): it is
+   * pulled out by unplugDongle() and close() like the virtual controllers, and keeps modelled time
+   * running while it says it is busy. Returns the detach function.
+   */
+  attachDongle(dongle: AttachedDongle): () => void;
   readonly devices: readonly SimDeviceView[];
   readonly faults: SimFaults;
   readonly scheduler: SimScheduler;
@@ -212,7 +234,8 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
     return v === undefined ? undefined : { label: v.label, appAddress: v.address.value };
   };
 
-  scheduler.setLivenessProbe(() => air.busy);
+  const attached = new Set<AttachedDongle>();
+  scheduler.setLivenessProbe(() => air.busy || [...attached].some((d) => d.busy));
   let closed = false;
 
   return {
@@ -249,6 +272,13 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
         controller.detach();
         void controllerEnd.close();
       }
+      for (const d of [...attached]) d.unplug();
+    },
+    attachDongle: (dongle) => {
+      attached.add(dongle);
+      return () => {
+        attached.delete(dongle);
+      };
     },
     replugDongle: () => {
       plugged = true;
@@ -263,6 +293,7 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
         controller.detach();
         await hostEnd.close();
       }
+      for (const d of [...attached]) d.unplug();
       air.close();
       scheduler.close();
     },
@@ -272,7 +303,9 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
 const truthy = (v: string): boolean => v === '1' || v === 'true' || v === 'yes';
 
 /**
- * Adapter specs such as `sim:`, `sim:?devices=3&speed=1&key=sdk17.0.2&progress=reload&debug=0`.
+ * Adapter specs such as `sim:`, `sim:?devices=3&speed=1&key=sdk17.0.2&progress=reload&debug=0`,
+ * `sim:?dongle=nrf&api=5` (a connectivity-firmware dongle instead of the HCI controller; API v6
+ * unless api says otherwise).
  * Unknown parameters are errors: a typo should not silently give the defaults.
  */
 export function parseSimSpec(spec: string): Partial<SimConfig> {
@@ -283,6 +316,8 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
   const params = new URLSearchParams(m[2] ?? '');
   let count = 1;
   let speed: number | undefined;
+  let dongle: 'hci' | 'nrf' | undefined;
+  let api: 5 | 6 | undefined;
   const device: { -readonly [K in keyof SimDeviceConfig]?: SimDeviceConfig[K] } = {};
   const bad = (key: string, value: string): BledfuError =>
     new BledfuError('INVALID_ARGUMENT', `simulator spec: bad value "${value}" for ${key}`, { layer: 'sim' });
@@ -314,15 +349,30 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
       case 'signedApp':
         device.requireSignedApp = truthy(value);
         break;
+      case 'dongle':
+        if (value !== 'hci' && value !== 'nrf') throw bad(key, value);
+        dongle = value;
+        break;
+      case 'api':
+        if (value !== '5' && value !== '6') throw bad(key, value);
+        api = value === '5' ? 5 : 6;
+        break;
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, speed, key, progress, debug, signedApp',
+          remedy: 'known parameters: devices, speed, key, progress, debug, signedApp, dongle, api',
         });
     }
+  }
+  if (api !== undefined && dongle !== 'nrf') {
+    throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: api= applies only to dongle=nrf', {
+      layer: 'sim',
+      remedy: 'write e.g. "sim:?dongle=nrf&api=5"',
+    });
   }
   return {
     devices: Array.from({ length: count }, () => ({ ...device })),
     ...(speed === undefined ? {} : { speed }),
+    ...(dongle === undefined ? {} : { dongle: dongle === 'nrf' ? { kind: 'nrf', api: api ?? 6 } : { kind: 'hci' } }),
   };
 }

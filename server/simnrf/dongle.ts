@@ -5,41 +5,22 @@
  * simulated air and devices as the virtual HCI controller. Faults on the line (lost, corrupted and
  * garbage frames, a device that never syncs, a device reset) are set at open and changed at run time.
  */
+import { parseAddress } from '../ble/address.js';
+import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Timers } from '../host/hci/timers.js';
+import { SlipDecoder } from '../backends/nrf/slip.js';
 import type { SimWorld } from '../sim/world.js';
+import { createMemoryDuplexPair } from '../transport/memory.js';
 import type { ByteDuplex } from '../transport/types.js';
+import { Connectivity } from './connectivity.js';
+import { DeviceH5Link } from './h5Device.js';
+import { VirtualLine, type LineCounters } from './line.js';
+import { LineFaultState } from './lineFaults.js';
+import { SimSoftDevice } from './softDevice.js';
+import type { H5LineFaults, SimNrfApi, SimNrfLinkState } from './types.js';
 
-export type SimNrfApi = 5 | 6;
-
-/** Which way a line fault applies. */
-export type LineDirection = 'toHost' | 'toDevice' | 'both';
-
-/**
- * Faults of the serial line and the device's link layer. Rates are shares of SLIP frames (0..1),
- * drawn from a seeded generator so a run can be repeated.
- */
-export interface H5LineFaults {
-  /** Frames that vanish on the line. */
-  readonly lossRate?: number;
-  /** Frames that arrive with a bad CRC / header checksum (always detectable, never a valid other frame). */
-  readonly corruptRate?: number;
-  /** Frames preceded by a burst of random bytes (which may contain 0xC0 and 0xDB). */
-  readonly garbageRate?: number;
-  /** Length of each garbage burst; default 8. */
-  readonly garbageBytes?: number;
-  /** Where loss, corruption and garbage apply; default both directions. */
-  readonly direction?: LineDirection;
-  /** The device never answers SYNC and never sends one: no connectivity firmware, or a board stuck after a crash. */
-  readonly noSync?: boolean;
-  /**
-   * The device resets (as after a crash or watchdog: connections, configuration and link state
-   * gone, then it sends SYNC) once it has received this many more serialization packets. One shot.
-   */
-  readonly resetAfterPackets?: number;
-  /** Seed of the fault generator; default 1. */
-  readonly seed?: number;
-}
+export type { H5LineFaults, LineDirection, SimNrfApi, SimNrfLinkState } from './types.js';
 
 export interface SimNrfDongleOptions {
   readonly api: SimNrfApi;
@@ -63,8 +44,6 @@ export interface SimNrfDongleOptions {
   /** Time the device is deaf after a reset before it starts sending SYNC, ms. Default 50. */
   readonly bootMs?: number;
 }
-
-export type SimNrfLinkState = 'booting' | 'uninitialized' | 'initialized' | 'active';
 
 /** Counters for tests and benchmarks. */
 export interface SimNrfDongleStats {
@@ -105,14 +84,178 @@ export interface SimNrfDongle {
   close(): Promise<void>;
 }
 
+export const SIM_NRF_DEFAULTS = {
+  baud: 1_000_000,
+  address: 'C2:4E:52:46:00:01',
+  retransmitMs: 400,
+  maxTransmissions: 5,
+  bootMs: 50,
+  garbageInjectBytes: 16,
+} as const;
+
+/** Real timers that do not keep the process alive: a dongle nobody closed must not hang node. */
+const backgroundTimers: Timers = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 /**
  * A connectivity-firmware dongle on a simulated world; returns the host end of a virtual serial
  * line. Each call is a fresh dongle (the host's H5 RESET wipes its state anyway). Throws
  * ADAPTER_UNAVAILABLE while the world's dongle is unplugged; world.unplugDongle() closes it.
  */
 export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, logger?: Logger): SimNrfDongle {
-  void world;
-  void options;
-  void logger;
-  throw new Error('openSimNrfDongle: not implemented yet');
+  if (!world.donglePlugged) {
+    throw new BledfuError('ADAPTER_UNAVAILABLE', 'the simulated nRF dongle is unplugged', { layer: 'sim', remedy: 'plug it back in (replugDongle)' });
+  }
+  if (options.api !== 5 && options.api !== 6) {
+    throw new BledfuError('INVALID_ARGUMENT', `simulated nRF dongle: API v${String(options.api)} is not simulated`, { layer: 'sim', remedy: 'use api 5 or 6' });
+  }
+  const api = options.api;
+  const scheduler = world.scheduler;
+  const log = logger?.child({ component: 'simnrf' });
+  const faults = new LineFaultState();
+  const counters: LineCounters & { deviceRetransmissions: number; deviceDropped: number; resets: number; commands: number; events: number } = {
+    framesToHost: 0,
+    framesToDevice: 0,
+    lost: 0,
+    corrupted: 0,
+    garbageBursts: 0,
+    deviceRetransmissions: 0,
+    deviceDropped: 0,
+    resets: 0,
+    commands: 0,
+    events: 0,
+  };
+  const [hostEnd, deviceEnd] = createMemoryDuplexPair();
+  let closed = false;
+  let resetCountdown: number | undefined;
+
+  const line = new VirtualLine({
+    scheduler,
+    baud: options.baud ?? SIM_NRF_DEFAULTS.baud,
+    faults,
+    counters,
+    toHost: (bytes) => {
+      if (closed) return;
+      scheduler.noteHostActivity();
+      deviceEnd.write(bytes).catch(() => undefined);
+    },
+  });
+
+  const resetDevice = (why: string): void => {
+    if (closed) return;
+    counters.resets++;
+    log?.debug({ why }, 'simnrf: device reset');
+    softDevice.reset();
+    link.reset();
+  };
+
+  const connectivity = new Connectivity({
+    api,
+    send: (payload) => link.send(payload),
+    reset: resetDevice,
+    onCommand: () => counters.commands++,
+    onEvent: () => counters.events++,
+    ...(log === undefined ? {} : { logger: log }),
+  });
+
+  const link = new DeviceH5Link({
+    timers: options.timers ?? backgroundTimers,
+    retransmitMs: options.retransmitMs ?? SIM_NRF_DEFAULTS.retransmitMs,
+    maxTransmissions: options.maxTransmissions ?? SIM_NRF_DEFAULTS.maxTransmissions,
+    bootMs: options.bootMs ?? SIM_NRF_DEFAULTS.bootMs,
+    write: (packet) => line.sendToHost(packet),
+    deliver: (payload) => {
+      if (resetCountdown !== undefined && --resetCountdown <= 0) {
+        resetCountdown = undefined;
+        resetDevice('fault: resetAfterPackets');
+        return;
+      }
+      connectivity.packet(payload);
+    },
+    onResetRequested: () => resetDevice('H5 RESET from the host'),
+    onRetransmit: () => counters.deviceRetransmissions++,
+    onDropped: () => counters.deviceDropped++,
+  });
+
+  const softDevice = new SimSoftDevice({
+    api,
+    air: world.air,
+    scheduler,
+    address: parseAddress(options.address ?? SIM_NRF_DEFAULTS.address, 'random'),
+    emit: (event) => connectivity.event(event),
+    ...(log === undefined ? {} : { logger: log }),
+  });
+  connectivity.attach(softDevice);
+
+  const setFaults = (f: H5LineFaults): void => {
+    faults.set(f);
+    link.silent = f.noSync === true;
+    resetCountdown = f.resetAfterPackets;
+  };
+  setFaults(options.faults ?? {});
+
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    detach();
+    line.close();
+    link.close();
+    softDevice.close();
+    await deviceEnd.close();
+  };
+  const detach = world.attachDongle({
+    get busy() {
+      return line.busy;
+    },
+    unplug: () => void close(),
+  });
+
+  const decoder = new SlipDecoder();
+  void (async () => {
+    try {
+      for await (const chunk of deviceEnd.readable()) {
+        scheduler.noteHostActivity();
+        line.carry('toDevice', chunk.length, () => {
+          for (const frame of decoder.feed(chunk)) line.frameToDevice(frame, (f) => link.frame(f));
+        });
+      }
+    } catch (error) {
+      if (!(isBledfuError(error) && error.code === 'TRANSPORT_CLOSED')) log?.warn({ err: error }, 'simnrf: host stream failed');
+    } finally {
+      // The host closed its end: like pulling the dongle, nothing of it stays on the air.
+      await close();
+    }
+  })();
+
+  // Power on.
+  link.reset();
+
+  const control: SimNrfDongleControl = {
+    api,
+    get faults() {
+      return faults.faults;
+    },
+    setFaults,
+    clearFaults: () => setFaults({}),
+    injectGarbage: (bytes) => {
+      counters.garbageBursts++;
+      line.rawToHost(bytes ?? faults.randomBytes(SIM_NRF_DEFAULTS.garbageInjectBytes));
+    },
+    reset: () => resetDevice('control: reset'),
+    get linkState() {
+      const state = link.state;
+      return state === 'off' ? 'booting' : state;
+    },
+    get stats() {
+      return { ...counters };
+    },
+  };
+
+  return { transport: hostEnd, control, close };
 }

@@ -96,6 +96,15 @@ describe('parseSimSpec', () => {
     assert.deepEqual(parseSimSpec('sim:'), { devices: [{}] });
     assert.equal(parseSimSpec('sim:?progress=reload').devices?.[0]?.progressOnDisconnect, 'reload');
   });
+  it('reads which dongle: the HCI controller by default, a connectivity dongle with its API (v6 unless api=5)', () => {
+    assert.equal(parseSimSpec('sim:').dongle, undefined);
+    assert.deepEqual(parseSimSpec('sim:?dongle=hci').dongle, { kind: 'hci' });
+    assert.deepEqual(parseSimSpec('sim:?dongle=nrf').dongle, { kind: 'nrf', api: 6 });
+    assert.deepEqual(parseSimSpec('sim:?dongle=nrf&api=5&devices=2').dongle, { kind: 'nrf', api: 5 });
+    assert.throws(() => parseSimSpec('sim:?dongle=nrf&api=4'), /bad value "4" for api/);
+    assert.throws(() => parseSimSpec('sim:?dongle=usb'), /bad value "usb" for dongle/);
+    assert.throws(() => parseSimSpec('sim:?api=5'), /only to dongle=nrf/);
+  });
   it('rejects unknown parameters and bad values', () => {
     assert.throws(() => parseSimSpec('sim:?devcies=2'), /unknown parameter/);
     assert.throws(() => parseSimSpec('sim:?key=nope'), /bad value/);
