@@ -163,9 +163,9 @@ describe('device H5 link', () => {
     bringUp(r);
     const good = encodeH5(vendorPacket(0, 0, Uint8Array.of(0x00, 0x60)));
     const badCrc = good.slice();
-    badCrc[badCrc.length - 1] ^= 1;
+    badCrc[badCrc.length - 1] = (badCrc.at(-1) as number) ^ 1;
     const badHeader = good.slice();
-    badHeader[3] ^= 1;
+    badHeader[3] = (badHeader[3] as number) ^ 1;
     r.feed(slipEncode(badCrc));
     r.feed(slipEncode(badHeader));
     r.feed(h5Frame({ ...vendorPacket(0, 0, Uint8Array.of(0x00, 0x60)), dataIntegrity: false }));
