@@ -4,6 +4,11 @@
  * Above this, DFU engines and the gRPC API see the same Adapter/Connection as with the HCI
  * backend. Besides our own calls, the SoftDevice asks the central to answer its peers' requests
  * (MTU, connection parameters, data length, PHY, system attributes, user memory): answered here.
+ *
+ * A device that restarts (crash, watchdog) loses every link and its configuration; the link layer
+ * re-syncs by itself. The adapter then drops its links (LINK_LOST, so a DFU reconnects and
+ * resumes as after any link loss), sets the SoftDevice up again, and lets scans and connection
+ * attempts that came meanwhile wait for it, instead of failing for good.
  */
 import { addressToBytes, type DeviceAddress } from '../../ble/address.js';
 import type { Adapter, AdapterInfo, AdapterKind, AdapterState, Advertisement, ConnectParams, Connection, ScanParams } from '../../ble/types.js';
@@ -21,7 +26,7 @@ import { NrfConnection, parametersOf, type NrfLinkRecord } from './connection.js
 import { NrfGattClient, type GattcEvent } from './gattc.js';
 import type { H5LinkOptions } from './h5Link.js';
 import { NrfLink } from './link.js';
-import { nrfCallError, NrfRpc } from './rpc.js';
+import { nrfCallError, NrfRpc, raceAbort } from './rpc.js';
 import { NrfScanner, sdScanParams } from './scanner.js';
 import { CONN_CFG_TAG, deviceAddressOf, setUpSoftDevice, type SoftDeviceSetup } from './setup.js';
 import { GAP_ROLE, GAP_TIMEOUT_SRC, NRF_SUCCESS, type ApiVersion } from './serialization/constants.js';
@@ -74,7 +79,21 @@ function gapAddrOf(address: DeviceAddress): GapAddr {
   return { idPeer: false, type: top === 3 ? 1 : top === 1 ? 2 : 3, address: bytes };
 }
 
-type ConnectOutcome = { readonly kind: 'connected'; readonly link: NrfLinkRecord } | { readonly kind: 'timeout' };
+type ConnectOutcome =
+  | { readonly kind: 'connected'; readonly link: NrfLinkRecord }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'restarted'; readonly error: BledfuError };
+
+/** How long scans and connection attempts wait for a restarted device to be set up again. */
+const RECOVERY_WAIT_MS = 10_000;
+
+function restartedLinkError(cause: BledfuError): BledfuError {
+  return new BledfuError('LINK_LOST', 'link lost: the nRF dongle restarted (its links are gone)', {
+    layer: 'nrf',
+    remedy: 'the dongle is set up again by itself; reconnect',
+    cause,
+  });
+}
 
 interface LinkWaiters {
   dataLength?: () => void;
@@ -97,6 +116,10 @@ class NrfAdapter implements Adapter {
   #setup: SoftDeviceSetup | undefined;
   #state: AdapterState = 'opening';
   #error: BledfuError | undefined;
+  /** Set while a restarted device is being set up again; resolves when it is ready (or failed). */
+  #recovery: Promise<void> | undefined;
+  /** Device restarts so far: a connection attempt spanning one failed because of it. */
+  #restarts = 0;
 
   constructor(transport: ByteDuplex, options: NrfAdapterOptions) {
     this.id = options.id;
@@ -111,6 +134,7 @@ class NrfAdapter implements Adapter {
       ...(options.timers === undefined ? {} : { timers: options.timers }),
     });
     this.#rpc.onEvent((e) => this.#onEvent(e));
+    this.#rpc.onRestart((e) => this.#onDeviceRestart(e));
     const onFailed = (): void => this.#fail(this.#rpc.failed.reason as BledfuError);
     this.#rpc.failed.addEventListener('abort', onFailed, { once: true });
   }
@@ -118,9 +142,22 @@ class NrfAdapter implements Adapter {
   /** Link up, SoftDevice configured and enabled. */
   async open(signal?: AbortSignal): Promise<void> {
     await this.#link.open(signal);
-    const setup = await withLinkedSignal([signal, this.#rpc.failed], (s) =>
+    const setup = await this.#setUpSoftDevice(signal);
+    this.#setup = setup;
+    this.#scanner = new NrfScanner(this.#rpc, setup.api, this.#log);
+    if (this.#state !== 'opening') throw this.#error ?? abortReason(this.#failed.signal);
+    this.#state = 'ready';
+    this.#log.debug(
+      { identity: setup.identity, address: setup.address.value, links: setup.maxConnections, writeQueue: setup.writeCmdQueue },
+      'connectivity firmware set up',
+    );
+  }
+
+  #setUpSoftDevice(signal?: AbortSignal): Promise<SoftDeviceSetup> {
+    return withLinkedSignal([signal, this.#rpc.failed], (s) =>
       setUpSoftDevice(this.#rpc, {
-        api: this.#o.api,
+        // Once known, the API cannot change under us: the same firmware restarted.
+        api: this.#rpc.api ?? this.#o.api,
         maxConnections: this.#o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
         attMtu: ATT_MTU,
         eventLength: EVENT_LENGTH,
@@ -130,14 +167,52 @@ class NrfAdapter implements Adapter {
         signal: s,
       }),
     );
-    this.#setup = setup;
-    this.#scanner = new NrfScanner(this.#rpc, setup.api, this.#log);
-    if (this.#state !== 'opening') throw this.#error ?? abortReason(this.#failed.signal);
-    this.#state = 'ready';
-    this.#log.debug(
-      { identity: setup.identity, address: setup.address.value, links: setup.maxConnections, writeQueue: setup.writeCmdQueue },
-      'connectivity firmware set up',
-    );
+  }
+
+  /** The device restarted: links are gone; set it up again once the link is back. */
+  #onDeviceRestart(cause: BledfuError): void {
+    if (this.#state !== 'ready') return;
+    this.#restarts++;
+    this.#state = 'opening';
+    const lost = restartedLinkError(cause);
+    this.#scanner?.suspend();
+    this.#connecting?.({ kind: 'restarted', error: lost });
+    for (const link of [...this.#links.values()]) link.close(lost);
+    this.#recovery = new Promise<void>((resolve) => {
+      const off = this.#rpc.onUp(() => {
+        off();
+        this.#setUpSoftDevice()
+          .then((setup) => {
+            if (this.#state !== 'opening') return;
+            this.#setup = setup;
+            this.#state = 'ready';
+            this.#scanner?.restore();
+            this.#log.info({ identity: setup.identity }, 'the nRF dongle restarted and is set up again');
+          })
+          .catch((e: unknown) => this.#fail(isBledfuError(e) ? e : new BledfuError('ADAPTER_UNAVAILABLE', String(e), { layer: 'nrf', cause: e })))
+          .finally(() => {
+            this.#recovery = undefined;
+            resolve();
+          });
+      });
+    });
+  }
+
+  /** Waits for a restarted device to be set up again; throws when the adapter is not usable. */
+  async #whenReady(signal: AbortSignal | undefined): Promise<void> {
+    const recovery = this.#recovery;
+    if (recovery !== undefined) {
+      let timer: unknown;
+      const limit = new Promise<void>((resolve) => {
+        timer = this.#timers.setTimeout(resolve, RECOVERY_WAIT_MS);
+      });
+      try {
+        await withLinkedSignal([signal, this.#failed.signal], (s) => raceAbort(Promise.race([recovery, limit]), s));
+      } finally {
+        this.#timers.clearTimeout(timer);
+      }
+    }
+    this.#ready();
   }
 
   get failed(): AbortSignal {
@@ -166,7 +241,13 @@ class NrfAdapter implements Adapter {
   }
 
   scan(params: ScanParams): AsyncIterable<Advertisement> {
-    return this.#ready().scanner.scan(params.active, params.signal);
+    if (this.#recovery === undefined) return this.#ready().scanner.scan(params.active, params.signal);
+    return this.#scanWhenReady(params);
+  }
+
+  async *#scanWhenReady(params: ScanParams): AsyncGenerator<Advertisement> {
+    await this.#whenReady(params.signal);
+    yield* this.#ready().scanner.scan(params.active, params.signal);
   }
 
   #checkCanConnect(): SoftDeviceSetup {
@@ -181,6 +262,7 @@ class NrfAdapter implements Adapter {
   }
 
   async connect(address: DeviceAddress, params: ConnectParams = {}): Promise<Connection> {
+    await this.#whenReady(params.signal);
     this.#checkCanConnect();
     // One sd_ble_gap_connect at a time; those ahead may take the last slot meanwhile.
     await this.#connectTurn.acquire(params.signal);
@@ -209,6 +291,25 @@ class NrfAdapter implements Adapter {
     const scanner = this.#ready().scanner;
     let onOutcome!: (o: ConnectOutcome) => void;
     const outcome = new Promise<ConnectOutcome>((resolve) => (onOutcome = resolve));
+    const restarts = this.#restarts;
+    try {
+      return await this.#attempt(address, timeoutMs, setup, signal, scanner, outcome, onOutcome);
+    } catch (e) {
+      // The device restarted under the attempt: a failed attempt the caller may retry.
+      if (this.#restarts === restarts || hasCode(e, 'CANCELLED')) throw e;
+      throw new BledfuError('CONNECT_FAILED', `could not connect to ${address.value}: the nRF dongle restarted meanwhile`, { layer: 'nrf', cause: e });
+    }
+  }
+
+  async #attempt(
+    address: DeviceAddress,
+    timeoutMs: number,
+    setup: SoftDeviceSetup,
+    signal: AbortSignal | undefined,
+    scanner: NrfScanner,
+    outcome: Promise<ConnectOutcome>,
+    onOutcome: (o: ConnectOutcome) => void,
+  ): Promise<NrfLinkRecord> {
     try {
       await scanner.pause();
       this.#connecting = onOutcome;
@@ -219,6 +320,7 @@ class NrfAdapter implements Adapter {
       );
       const first = await this.#race(outcome, timeoutMs + CONNECT_GRACE_MS, signal);
       if (first.kind === 'connected') return first.link;
+      if (first.kind === 'restarted') throw first.error;
       if (first.kind === 'deadline' || first.kind === 'aborted') {
         // The SoftDevice did not end the attempt in time, or the caller gave up: cancel it. A link
         // that won the race is dropped.

@@ -3,10 +3,11 @@
  * H5Link state machine with frames and timer expiries, and carries out its actions (writes, timers,
  * deliveries). It owns the transport: closing the link closes the pipe.
  *
- * The link reports itself up once and down once. A device that restarts (SYNC while active) or
- * loses the sequence state takes the link down for good here, although H5Link would re-sync on
- * its own: all the device's BLE state is gone by then, so the layer above must start from scratch
- * anyway, and doing that from a fresh open keeps one path for it.
+ * The link goes down for good once: the transport closed, or the device stopped answering. A
+ * device that restarts (SYNC while active: a crash, a watchdog) or loses the sequence state is
+ * not that: H5Link establishes the link again by itself, and this reports a restart (everything
+ * pending failed, the device's BLE state gone) and then the link up again, so the layer above
+ * can configure the device afresh without reopening the port.
  */
 import { abortReason, BledfuError, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -51,10 +52,14 @@ export class NrfLink {
   readonly #sends = new Map<number, { resolve: () => void; reject: (e: BledfuError) => void }>();
   readonly #down = new AbortController();
   readonly #packetListeners = new Set<(payload: Uint8Array) => void>();
+  readonly #restartListeners = new Set<(error: BledfuError) => void>();
+  readonly #upListeners = new Set<() => void>();
   #nextId = 1;
   #up = false;
   #opening: { resolve: () => void; reject: (e: BledfuError) => void } | undefined;
   #reading = false;
+  /** The device restarted and the link is being established again. */
+  #restarting = false;
   #downReason: NrfLinkDown | undefined;
   #traffic = { bytesIn: 0, h5Frames: 0, badFrames: 0, retransmissions: 0, linkControl: {} as Record<string, number> };
 
@@ -70,7 +75,7 @@ export class NrfLink {
   }
 
   get isUp(): boolean {
-    return this.#up && !this.#down.signal.aborted;
+    return this.#up && !this.#restarting && !this.#down.signal.aborted;
   }
 
   /** Aborts once the link is down for good (after it was up, or when opening failed); reason: NrfLinkDown's error. */
@@ -91,6 +96,21 @@ export class NrfLink {
   onPacket(listener: (payload: Uint8Array) => void): () => void {
     this.#packetListeners.add(listener);
     return () => this.#packetListeners.delete(listener);
+  }
+
+  /**
+   * The device restarted while the link was up: every send pending has failed with `error`, the
+   * device's state is gone, and the link is being established again (onUp says when it is).
+   */
+  onRestart(listener: (error: BledfuError) => void): () => void {
+    this.#restartListeners.add(listener);
+    return () => this.#restartListeners.delete(listener);
+  }
+
+  /** The link is up again after a restart. */
+  onUp(listener: () => void): () => void {
+    this.#upListeners.add(listener);
+    return () => this.#upListeners.delete(listener);
   }
 
   /**
@@ -211,14 +231,24 @@ export class NrfLink {
             }
           }
           break;
-        case 'linkUp':
+        case 'linkUp': {
+          const again = this.#up;
           this.#up = true;
+          this.#restarting = false;
           this.#opening?.resolve();
           this.#opening = undefined;
+          if (again) this.#notify(this.#upListeners, undefined);
           break;
+        }
         case 'linkDown':
+          if (this.#up && !this.#restarting && (action.reason === 'peerReset' || action.reason === 'outOfSync')) {
+            // H5Link is establishing the link again (the actions that follow do it).
+            this.#restarting = true;
+            this.#log.info({ reason: action.reason }, 'the nRF device restarted; re-establishing the link');
+            this.#notify(this.#restartListeners, action.error);
+            break;
+          }
           this.#goDown({ reason: action.reason, error: action.error });
-          // H5Link may go on re-establishing (peerReset, outOfSync): stop it, see the file comment.
           return;
         case 'sendDone':
           this.#sends.get(action.id)?.resolve();
@@ -235,6 +265,16 @@ export class NrfLink {
           const never: never = action;
           throw new Error(`unreachable ${String(never)}`);
         }
+      }
+    }
+  }
+
+  #notify<T>(listeners: ReadonlySet<(arg: T) => void>, arg: T): void {
+    for (const listener of [...listeners]) {
+      try {
+        listener(arg);
+      } catch (e) {
+        this.#log.warn({ err: e }, 'nrf link: listener threw');
       }
     }
   }

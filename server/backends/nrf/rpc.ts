@@ -41,6 +41,7 @@ interface Outstanding {
   readonly kind: CommandKind;
   readonly opcode: number;
   readonly resolve: (body: Uint8Array) => void;
+  readonly reject: (error: BledfuError) => void;
 }
 
 /** A SoftDevice call that returned an error: `sd_ble_gap_connect failed: NRF_ERROR_INVALID_STATE (8)`. */
@@ -65,6 +66,7 @@ export class NrfRpc {
   readonly #responseTimeoutMs: number;
   readonly #turn = new Credits(1);
   readonly #eventListeners = new Set<(event: NrfEvent) => void>();
+  readonly #restartListeners = new Set<(error: BledfuError) => void>();
   readonly #failed = new AbortController();
   #api: ApiVersion | undefined;
   #outstanding: Outstanding | undefined;
@@ -76,6 +78,12 @@ export class NrfRpc {
     this.#responseTimeoutMs = options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS;
     this.#api = options.api;
     link.onPacket((payload) => this.#onPacket(payload));
+    link.onRestart((error) => {
+      // Listeners first: the adapter drops its links before the calls they made fail, so those
+      // calls end with the links' LINK_LOST rather than this error.
+      for (const listener of [...this.#restartListeners]) listener(error);
+      this.#outstanding?.reject(error);
+    });
     const onDown = (): void => this.#fail(link.down.reason as BledfuError);
     if (link.down.aborted) onDown();
     else link.down.addEventListener('abort', onDown, { once: true });
@@ -99,6 +107,16 @@ export class NrfRpc {
   onEvent(listener: (event: NrfEvent) => void): () => void {
     this.#eventListeners.add(listener);
     return () => this.#eventListeners.delete(listener);
+  }
+
+  /** The device restarted (link.ts): calls pending fail, then the link comes up again (onUp). */
+  onRestart(listener: (error: BledfuError) => void): () => void {
+    this.#restartListeners.add(listener);
+    return () => this.#restartListeners.delete(listener);
+  }
+
+  onUp(listener: () => void): () => void {
+    return this.#link.onUp(listener);
   }
 
   /**
@@ -166,6 +184,10 @@ export class NrfRpc {
         resolve: (body) => {
           cleanup();
           resolve(body);
+        },
+        reject: (error) => {
+          cleanup();
+          reject(error);
         },
       };
       this.#outstanding = outstanding;
@@ -247,7 +269,7 @@ function isRoleCount(command: CommandOf<CommandKind>): boolean {
 }
 
 /** `work`, or the abort reason as soon as `signal` aborts (`work` then goes on unobserved). */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return work;
   if (signal.aborted) {
     work.catch(() => undefined);

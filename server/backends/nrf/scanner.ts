@@ -67,6 +67,8 @@ export class NrfScanner {
   #paused = 0;
   #changes: Promise<void> = Promise.resolve();
   #failure: BledfuError | undefined;
+  /** The device restarted and is being set up again: nothing to tell it until restore(). */
+  #suspended = false;
   readonly #lastAdvertising = new Map<string, { readonly data: Uint8Array; readonly connectable: boolean }>();
 
   constructor(rpc: NrfRpc, api: ApiVersion, logger: Logger) {
@@ -84,7 +86,8 @@ export class NrfScanner {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       await this.#apply().catch((e: unknown) => {
-        if (!signal.aborted) throw e;
+        // A device restart: the scan starts again once the device is set up (restore()).
+        if (!signal.aborted && !this.#suspended) throw e;
       });
       for await (const adv of consumer.queue) yield adv;
     } finally {
@@ -104,6 +107,18 @@ export class NrfScanner {
 
   resume(): void {
     this.#paused--;
+    this.#apply().catch((e: unknown) => this.#failConsumers(e as BledfuError));
+  }
+
+  /** The device restarted: its scan is gone. Consumers stay and wait for restore(). */
+  suspend(): void {
+    this.#suspended = true;
+    this.#mode = 'off';
+  }
+
+  /** The device is set up again: scan again for the consumers there are. */
+  restore(): void {
+    this.#suspended = false;
     this.#apply().catch((e: unknown) => this.#failConsumers(e as BledfuError));
   }
 
@@ -129,7 +144,7 @@ export class NrfScanner {
   #continue(): void {
     // Queued like any change, so a stop asked for before this report is not undone by it.
     const next = this.#changes.then(async () => {
-      if (this.#mode === 'off') return;
+      if (this.#mode === 'off' || this.#suspended) return;
       const r = await this.#rpc.call({ kind: 'gapScanStart', params: null, reportBuffer: REPORT_BUFFER });
       // Stopped meanwhile (a connect, a timeout): nothing to continue.
       if (r.result !== NRF_SUCCESS && r.result !== NRF_ERROR.invalidState) this.#log.debug({ result: r.result }, 'continuing the scan failed');
@@ -144,7 +159,7 @@ export class NrfScanner {
   }
 
   async #reconcile(): Promise<void> {
-    if (this.#failure !== undefined) return;
+    if (this.#failure !== undefined || this.#suspended) return;
     const consumers = [...this.#consumers];
     const wanted: Mode = consumers.length === 0 || this.#paused > 0 ? 'off' : consumers.some((c) => c.active) ? 'active' : 'passive';
     const current = this.#mode;
@@ -210,6 +225,8 @@ export class NrfScanner {
   }
 
   #failConsumers(error: BledfuError): void {
+    // A call cut short by a device restart is no failure of the scan: restore() starts it again.
+    if (this.#suspended) return;
     this.#log.warn({ err: error }, 'scanning failed');
     for (const c of this.#consumers) c.queue.fail(error);
   }

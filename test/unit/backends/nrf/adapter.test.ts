@@ -506,12 +506,35 @@ describe('nrf adapter: failure', () => {
     await adapter.close();
   });
 
-  it('the device restarting (SYNC while active) fails the adapter: its BLE state is gone', async () => {
+  it('the device restarting (SYNC while active): links are LINK_LOST, the SoftDevice is set up again, scans and connects wait for it', async () => {
     const { dongle, adapter } = await open({ api: 6 });
-    dongle.restart();
-    await settle();
-    assert.ok(adapter.failed.aborted);
-    assert.match((adapter.failed.reason as BledfuError).message, /restarted/);
-    await adapter.close();
+    connectingDongle(dongle, 6);
+    try {
+      const conn = await adapter.connect(PEER);
+      const before = dongle.commands.length;
+      dongle.restart();
+      await settle();
+      assert.ok(conn.closed.aborted);
+      assert.equal((conn.closed.reason as BledfuError).code, 'LINK_LOST');
+      assert.match((conn.closed.reason as BledfuError).message, /restarted/);
+      // Asked meanwhile: waits for the set-up instead of failing.
+      const stop = new AbortController();
+      const scanning = (async () => {
+        for await (const _ of adapter.scan({ active: false, signal: stop.signal })) break;
+      })();
+      const again = adapter.connect(PEER);
+      const conn2 = await again;
+      assert.equal(adapter.info().state, 'ready');
+      assert.equal(adapter.failed.aborted, false);
+      assert.equal(dongle.resets, 2, 'the link was re-established from an H5 RESET');
+      const after = dongle.commands.slice(before).map((c) => c.kind);
+      assert.deepEqual(after.slice(0, 8), ['versionGet', 'cfgSet', 'cfgSet', 'cfgSet', 'cfgSet', 'enable', 'uuidVsAdd', 'gapAddrGet']);
+      assert.ok(after.includes('gapScanStart'), 'the waiting scan started once the device was set up');
+      assert.equal(conn2.closed.aborted, false);
+      stop.abort();
+      await scanning;
+    } finally {
+      await adapter.close();
+    }
   });
 });
