@@ -17,7 +17,7 @@ import {
   journey,
   progresses,
   revisionOf,
-  startSimServer,
+  SIM_DONGLES, startSimServer,
   type Drained,
   type SimServer,
 } from '../helpers/sim-server.js';
@@ -69,105 +69,107 @@ function assertSucceeded(r: Drained): NonNullable<ReturnType<typeof finished>> {
   return f;
 }
 
-describe('Secure DFU over gRPC on the simulator', () => {
-  it('blinky (SDK 16.0.0 key): buttonless entry, one object, the new image boots', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] });
-    try {
-      const dev = s.device();
-      assert.equal(dev.firmwareRevision(), revisionOf(1, DK_APP_SHA256));
-      const resetsBefore = dev.resets();
-      const r = await dfu(s, BLINKY.zip);
-      const f = assertSucceeded(r);
-      const expected = revisionOf(BLINKY.fwVersion, BLINKY.sha256);
-      // What the engine read over DIS after the update, and what the simulated chip runs.
-      assert.equal(f.result.firmwareRevision, expected);
-      assert.equal(dev.firmwareRevision(), expected);
-      assert.equal(dev.mode(), 'application');
-      const app = dev.images().application;
-      assert.equal(app?.sha256, BLINKY.sha256);
-      assert.equal(app?.size, BLINKY.size);
-      assert.equal(app?.crc32, BLINKY.crc32);
-      // Buttonless jump (one reset) and activation (one more).
-      assert.equal(dev.resets() - resetsBefore, 2);
-      assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
-      assertProgressMonotonic(r.events, BLINKY.size);
-      // Everything was sent once: no retransmission on a clean link.
-      assert.equal(s.observed().dataBytes, BLINKY.size);
-      const job = (await s.client.getJob({ jobId: f.jobId })).job;
-      assert.equal(job?.state, JobState.JOB_STATE_SUCCEEDED);
-      assert.equal(job?.deviceAddress?.value, dev.address.value);
-      assert.ok((f.result.modelledAirTime?.seconds ?? 0) > 0, 'the simulated adapter reports modelled air time');
-    } finally {
-      await s.close();
-    }
-  });
+for (const dongle of SIM_DONGLES) {
+  describe(`Secure DFU over gRPC on the simulator (${dongle.label})`, () => {
+    it('blinky (SDK 16.0.0 key): buttonless entry, one object, the new image boots', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] }, {}, dongle);
+      try {
+        const dev = s.device();
+        assert.equal(dev.firmwareRevision(), revisionOf(1, DK_APP_SHA256));
+        const resetsBefore = dev.resets();
+        const r = await dfu(s, BLINKY.zip);
+        const f = assertSucceeded(r);
+        const expected = revisionOf(BLINKY.fwVersion, BLINKY.sha256);
+        // What the engine read over DIS after the update, and what the simulated chip runs.
+        assert.equal(f.result.firmwareRevision, expected);
+        assert.equal(dev.firmwareRevision(), expected);
+        assert.equal(dev.mode(), 'application');
+        const app = dev.images().application;
+        assert.equal(app?.sha256, BLINKY.sha256);
+        assert.equal(app?.size, BLINKY.size);
+        assert.equal(app?.crc32, BLINKY.crc32);
+        // Buttonless jump (one reset) and activation (one more).
+        assert.equal(dev.resets() - resetsBefore, 2);
+        assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
+        assertProgressMonotonic(r.events, BLINKY.size);
+        // Everything was sent once: no retransmission on a clean link.
+        assert.equal(s.observed().dataBytes, BLINKY.size);
+        const job = (await s.client.getJob({ jobId: f.jobId })).job;
+        assert.equal(job?.state, JobState.JOB_STATE_SUCCEEDED);
+        assert.equal(job?.deviceAddress?.value, dev.address.value);
+        assert.ok((f.result.modelledAirTime?.seconds ?? 0) > 0, 'the simulated adapter reports modelled air time');
+      } finally {
+        await s.close();
+      }
+    });
 
-  it('hrs application (SDK 17.0.2 key): 25 objects, progress to the end, new revision', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] });
-    try {
-      const dev = s.device();
-      const r = await dfu(s, HRS.zip);
-      const f = assertSucceeded(r);
-      const expected = revisionOf(HRS.fwVersion, HRS.sha256);
-      assert.equal(f.result.firmwareRevision, expected);
-      assert.equal(dev.firmwareRevision(), expected);
-      assert.equal(dev.images().application?.sha256, HRS.sha256);
-      assert.equal(dev.images().application?.crc32, HRS.crc32);
-      assertProgressMonotonic(r.events, HRS.size);
-      assert.ok(progresses(r.events).every((p) => p.imageType === ImageType.IMAGE_TYPE_APPLICATION && p.imageCount === 1 && p.imageIndex === 0));
-      assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
-      assert.equal(s.observed().dataBytes, HRS.size);
-    } finally {
-      await s.close();
-    }
-  });
+    it('hrs application (SDK 17.0.2 key): 25 objects, progress to the end, new revision', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, dongle);
+      try {
+        const dev = s.device();
+        const r = await dfu(s, HRS.zip);
+        const f = assertSucceeded(r);
+        const expected = revisionOf(HRS.fwVersion, HRS.sha256);
+        assert.equal(f.result.firmwareRevision, expected);
+        assert.equal(dev.firmwareRevision(), expected);
+        assert.equal(dev.images().application?.sha256, HRS.sha256);
+        assert.equal(dev.images().application?.crc32, HRS.crc32);
+        assertProgressMonotonic(r.events, HRS.size);
+        assert.ok(progresses(r.events).every((p) => p.imageType === ImageType.IMAGE_TYPE_APPLICATION && p.imageCount === 1 && p.imageIndex === 0));
+        assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
+        assert.equal(s.observed().dataBytes, HRS.size);
+      } finally {
+        await s.close();
+      }
+    });
 
-  it('multi-image iosdfu package: SoftDevice+bootloader, then the application', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startSimServer({ devices: [{ key: 'iosdfu' }] });
-    try {
-      const dev = s.device();
-      const before = dev.images();
-      assert.equal(before.bootloaderVersion, 1);
-      const r = await dfu(s, IOS.zip, 25_000);
-      const f = assertSucceeded(r);
-      const total = IOS.sdBl.size + IOS.app.size;
-      assertProgressMonotonic(r.events, total);
-      const ps = progresses(r.events);
-      // Image 0 (SD+BL) strictly before image 1 (app), each reported with its own type and size.
-      const firstApp = ps.findIndex((p) => p.imageIndex === 1);
-      assert.ok(firstApp > 0, 'progress of both images');
-      assert.ok(ps.slice(0, firstApp).every((p) => p.imageIndex === 0 && p.imageType === ImageType.IMAGE_TYPE_SOFTDEVICE_BOOTLOADER && p.imageBytesTotal === IOS.sdBl.size));
-      assert.ok(ps.slice(firstApp).every((p) => p.imageIndex === 1 && p.imageType === ImageType.IMAGE_TYPE_APPLICATION && p.imageBytesTotal === IOS.app.size));
-      assert.ok(ps.every((p) => p.imageCount === 2));
-      assert.equal(ps[firstApp - 1]?.imageBytesSent, IOS.sdBl.size, 'the SD+BL image was complete before the app started');
-      assert.equal(ps[firstApp - 1]?.totalBytesSent, IOS.sdBl.size);
+    it('multi-image iosdfu package: SoftDevice+bootloader, then the application', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const s = await startSimServer({ devices: [{ key: 'iosdfu' }] }, {}, dongle);
+      try {
+        const dev = s.device();
+        const before = dev.images();
+        assert.equal(before.bootloaderVersion, 1);
+        const r = await dfu(s, IOS.zip, 25_000);
+        const f = assertSucceeded(r);
+        const total = IOS.sdBl.size + IOS.app.size;
+        assertProgressMonotonic(r.events, total);
+        const ps = progresses(r.events);
+        // Image 0 (SD+BL) strictly before image 1 (app), each reported with its own type and size.
+        const firstApp = ps.findIndex((p) => p.imageIndex === 1);
+        assert.ok(firstApp > 0, 'progress of both images');
+        assert.ok(ps.slice(0, firstApp).every((p) => p.imageIndex === 0 && p.imageType === ImageType.IMAGE_TYPE_SOFTDEVICE_BOOTLOADER && p.imageBytesTotal === IOS.sdBl.size));
+        assert.ok(ps.slice(firstApp).every((p) => p.imageIndex === 1 && p.imageType === ImageType.IMAGE_TYPE_APPLICATION && p.imageBytesTotal === IOS.app.size));
+        assert.ok(ps.every((p) => p.imageCount === 2));
+        assert.equal(ps[firstApp - 1]?.imageBytesSent, IOS.sdBl.size, 'the SD+BL image was complete before the app started');
+        assert.equal(ps[firstApp - 1]?.totalBytesSent, IOS.sdBl.size);
 
-      const expected = revisionOf(IOS.app.fwVersion, IOS.app.sha256);
-      assert.equal(f.result.firmwareRevision, expected);
-      assert.equal(dev.firmwareRevision(), expected);
-      assert.equal(dev.mode(), 'application');
-      const after = dev.images();
-      assert.equal(after.application?.sha256, IOS.app.sha256);
-      assert.equal(after.application?.crc32, IOS.app.crc32);
-      // The flash view: the SoftDevice and the bootloader were replaced by the package's parts.
-      const sdBl = await readSdBl();
-      assert.equal(after.softDevice?.size, IOS.sdBl.sdSize);
-      assert.equal(after.softDevice?.sha256, sdBl.sd);
-      assert.notEqual(after.softDevice?.sha256, before.softDevice?.sha256);
-      assert.equal(after.softDeviceFwid, 0x100, 'the iosdfu SoftDevice carries the real S140 7.2.0 FWID');
-      assert.equal(after.bootloader?.size, IOS.sdBl.blSize);
-      assert.equal(after.bootloader?.sha256, sdBl.bl);
-      assert.notEqual(after.bootloader?.sha256, before.bootloader?.sha256);
-      assert.equal(after.bootloaderVersion, IOS.sdBl.fwVersion);
-      assert.equal(s.observed().dataBytes, total);
-      assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
-      const job = (await s.client.getJob({ jobId: f.jobId })).job;
-      assert.deepEqual(job?.images.map((i) => i.type), [ImageType.IMAGE_TYPE_SOFTDEVICE_BOOTLOADER, ImageType.IMAGE_TYPE_APPLICATION]);
-    } finally {
-      await s.close();
-    }
+        const expected = revisionOf(IOS.app.fwVersion, IOS.app.sha256);
+        assert.equal(f.result.firmwareRevision, expected);
+        assert.equal(dev.firmwareRevision(), expected);
+        assert.equal(dev.mode(), 'application');
+        const after = dev.images();
+        assert.equal(after.application?.sha256, IOS.app.sha256);
+        assert.equal(after.application?.crc32, IOS.app.crc32);
+        // The flash view: the SoftDevice and the bootloader were replaced by the package's parts.
+        const sdBl = await readSdBl();
+        assert.equal(after.softDevice?.size, IOS.sdBl.sdSize);
+        assert.equal(after.softDevice?.sha256, sdBl.sd);
+        assert.notEqual(after.softDevice?.sha256, before.softDevice?.sha256);
+        assert.equal(after.softDeviceFwid, 0x100, 'the iosdfu SoftDevice carries the real S140 7.2.0 FWID');
+        assert.equal(after.bootloader?.size, IOS.sdBl.blSize);
+        assert.equal(after.bootloader?.sha256, sdBl.bl);
+        assert.notEqual(after.bootloader?.sha256, before.bootloader?.sha256);
+        assert.equal(after.bootloaderVersion, IOS.sdBl.fwVersion);
+        assert.equal(s.observed().dataBytes, total);
+        assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
+        const job = (await s.client.getJob({ jobId: f.jobId })).job;
+        assert.deepEqual(job?.images.map((i) => i.type), [ImageType.IMAGE_TYPE_SOFTDEVICE_BOOTLOADER, ImageType.IMAGE_TYPE_APPLICATION]);
+      } finally {
+        await s.close();
+      }
+    });
   });
-});
+}
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 

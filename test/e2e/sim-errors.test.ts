@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import JSZip from 'jszip';
 import { decodeError, startDfu, Status } from '../../clients/ts/index.js';
-import { addressTarget, drain, finished, fixture, journey, revisionOf, startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, fixture, journey, revisionOf, SIM_DONGLES, startSimServer, type SimServer } from '../helpers/sim-server.js';
 
 const DK_APP_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 
@@ -36,122 +36,128 @@ async function zipWithoutManifest(): Promise<Uint8Array> {
   return out.generateAsync({ type: 'uint8array' });
 }
 
-describe('refused packages never reach the device', () => {
-  const cases: { name: string; bytes: () => Promise<Uint8Array>; code: string; message: RegExp }[] = [
-    {
-      name: 'a corrupt (truncated) zip',
-      bytes: async () => fixture('sdk17.0.2_hrs_application_s140.zip').subarray(0, 40_000),
-      code: 'PACKAGE_INVALID',
-      message: /not a readable zip/,
-    },
-    { name: 'a zip without manifest.json', bytes: zipWithoutManifest, code: 'PACKAGE_INVALID', message: /no manifest\.json/ },
-    {
-      name: 'a legacy (SDK 11) package',
-      bytes: async () => fixture('legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip'),
-      code: 'PACKAGE_LEGACY',
-      message: /legacy DFU of nRF5 SDK ≤ 11/,
-    },
-  ];
-  for (const c of cases) {
-    it(`${c.name}: INVALID_ARGUMENT ${c.code}, no scan, no connection, no reset`, { timeout: 15_000 }, async () => {
-      const s = await startSimServer();
+for (const dongle of SIM_DONGLES) {
+  describe(`refused packages never reach the device (${dongle.label})`, () => {
+    const cases: { name: string; bytes: () => Promise<Uint8Array>; code: string; message: RegExp }[] = [
+      {
+        name: 'a corrupt (truncated) zip',
+        bytes: async () => fixture('sdk17.0.2_hrs_application_s140.zip').subarray(0, 40_000),
+        code: 'PACKAGE_INVALID',
+        message: /not a readable zip/,
+      },
+      { name: 'a zip without manifest.json', bytes: zipWithoutManifest, code: 'PACKAGE_INVALID', message: /no manifest\.json/ },
+      {
+        name: 'a legacy (SDK 11) package',
+        bytes: async () => fixture('legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip'),
+        code: 'PACKAGE_LEGACY',
+        message: /legacy DFU of nRF5 SDK ≤ 11/,
+      },
+    ];
+    for (const c of cases) {
+      it(`${c.name}: INVALID_ARGUMENT ${c.code}, no scan, no connection, no reset`, { timeout: 15_000 }, async () => {
+        const s = await startSimServer({}, {}, dongle);
+        try {
+          const dev = s.device();
+          const resets = dev.resets();
+          const { events, error } = await dfu(s, await c.bytes());
+          assert.deepEqual(events, [], 'refused before any job exists');
+          const d = decodeError(error);
+          assert.equal(d.grpcCode, Status.INVALID_ARGUMENT);
+          assert.equal(d.code, c.code);
+          assert.match(d.message, c.message);
+          assert.ok(d.remedy !== undefined && d.remedy.length > 0, 'a remedy is given');
+          assert.deepEqual((await s.client.listJobs({ activeOnly: false })).jobs, []);
+          // The simulated air: the controller never scanned nor tried to connect; the device saw nothing.
+          assert.deepEqual({ ...s.air }, { scans: 0, scanning: false, initiations: 0 });
+          assert.equal(s.observed().connections, 0);
+          assert.equal(dev.resets(), resets);
+          assert.equal(dev.mode(), 'application');
+          assert.equal(dev.images().application?.sha256, DK_APP_SHA256);
+        } finally {
+          await s.close();
+        }
+      });
+    }
+  });
+}
+
+for (const dongle of SIM_DONGLES) {
+  describe(`the device's rejections, by name (${dongle.label})`, () => {
+    it('wrong key (blinky, signed with the SDK 16.0.0 key, on a bootloader trusting SDK 17.0.2): INVALID_OBJECT, FAILED_PRECONDITION', { timeout: 20_000 }, async () => {
+      const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, dongle);
       try {
         const dev = s.device();
-        const resets = dev.resets();
-        const { events, error } = await dfu(s, await c.bytes());
-        assert.deepEqual(events, [], 'refused before any job exists');
+        const { events, error } = await dfu(s, fixture('nrfutil_blinky_mbr_sdk160.zip'));
         const d = decodeError(error);
-        assert.equal(d.grpcCode, Status.INVALID_ARGUMENT);
-        assert.equal(d.code, c.code);
-        assert.match(d.message, c.message);
-        assert.ok(d.remedy !== undefined && d.remedy.length > 0, 'a remedy is given');
-        assert.deepEqual((await s.client.listJobs({ activeOnly: false })).jobs, []);
-        // The simulated air: the controller never scanned nor tried to connect; the device saw nothing.
-        assert.deepEqual({ ...s.air }, { scans: 0, scanning: false, initiations: 0 });
-        assert.equal(s.observed().connections, 0);
-        assert.equal(dev.resets(), resets);
-        assert.equal(dev.mode(), 'application');
+        assert.equal(d.grpcCode, Status.FAILED_PRECONDITION);
+        assert.equal(d.code, 'DFU_REMOTE_ERROR');
+        assert.equal(d.dfuResult, 5);
+        assert.equal(d.dfuResultName, 'INVALID_OBJECT');
+        assert.equal(d.dfuExtended, undefined);
+        assert.match(d.message, /INVALID_OBJECT/);
+        // The job's own record says the same.
+        const f = finished(events);
+        assert.equal(f?.result.success, false);
+        assert.equal(f?.error?.code, 'DFU_REMOTE_ERROR');
+        assert.equal(f?.error?.dfuResultName, 'INVALID_OBJECT');
+        assert.equal(journey(events).at(-1), 'FAILED');
+        // Refused at the init packet: not a byte of firmware was sent, the old application stays.
+        assert.ok(s.observed().commandBytes > 0);
+        assert.equal(s.observed().dataBytes, 0);
         assert.equal(dev.images().application?.sha256, DK_APP_SHA256);
+        assert.equal(dev.firmwareRevision(), revisionOf(1, DK_APP_SHA256));
       } finally {
         await s.close();
       }
     });
-  }
-});
 
-describe("the device's rejections, by name", () => {
-  it('wrong key (blinky, signed with the SDK 16.0.0 key, on a bootloader trusting SDK 17.0.2): INVALID_OBJECT, FAILED_PRECONDITION', { timeout: 20_000 }, async () => {
-    const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] });
-    try {
-      const dev = s.device();
-      const { events, error } = await dfu(s, fixture('nrfutil_blinky_mbr_sdk160.zip'));
-      const d = decodeError(error);
-      assert.equal(d.grpcCode, Status.FAILED_PRECONDITION);
-      assert.equal(d.code, 'DFU_REMOTE_ERROR');
-      assert.equal(d.dfuResult, 5);
-      assert.equal(d.dfuResultName, 'INVALID_OBJECT');
-      assert.equal(d.dfuExtended, undefined);
-      assert.match(d.message, /INVALID_OBJECT/);
-      // The job's own record says the same.
-      const f = finished(events);
-      assert.equal(f?.result.success, false);
-      assert.equal(f?.error?.code, 'DFU_REMOTE_ERROR');
-      assert.equal(f?.error?.dfuResultName, 'INVALID_OBJECT');
-      assert.equal(journey(events).at(-1), 'FAILED');
-      // Refused at the init packet: not a byte of firmware was sent, the old application stays.
-      assert.ok(s.observed().commandBytes > 0);
-      assert.equal(s.observed().dataBytes, 0);
-      assert.equal(dev.images().application?.sha256, DK_APP_SHA256);
-      assert.equal(dev.firmwareRevision(), revisionOf(1, DK_APP_SHA256));
-    } finally {
-      await s.close();
-    }
+    it('unsigned package on a bootloader that requires signed apps: EXT_ERROR SIGNATURE_MISSING (8)', { timeout: 20_000 }, async () => {
+      const s = await startSimServer({}, {}, dongle);
+      try {
+        const { events, error } = await dfu(s, fixture('nrfutil_test_package_unsigned.zip'));
+        const d = decodeError(error);
+        assert.equal(d.grpcCode, Status.FAILED_PRECONDITION);
+        assert.equal(d.code, 'DFU_REMOTE_ERROR');
+        assert.equal(d.dfuResult, 0x0b);
+        assert.equal(d.dfuResultName, 'EXT_ERROR');
+        assert.equal(d.dfuExtended, 8);
+        assert.equal(d.dfuExtendedName, 'SIGNATURE_MISSING');
+        assert.match(d.message, /SIGNATURE_MISSING/);
+        assert.equal(finished(events)?.error?.dfuExtendedName, 'SIGNATURE_MISSING');
+        assert.equal(s.observed().dataBytes, 0);
+      } finally {
+        await s.close();
+      }
+    });
   });
+}
 
-  it('unsigned package on a bootloader that requires signed apps: EXT_ERROR SIGNATURE_MISSING (8)', { timeout: 20_000 }, async () => {
-    const s = await startSimServer();
-    try {
-      const { events, error } = await dfu(s, fixture('nrfutil_test_package_unsigned.zip'));
-      const d = decodeError(error);
-      assert.equal(d.grpcCode, Status.FAILED_PRECONDITION);
-      assert.equal(d.code, 'DFU_REMOTE_ERROR');
-      assert.equal(d.dfuResult, 0x0b);
-      assert.equal(d.dfuResultName, 'EXT_ERROR');
-      assert.equal(d.dfuExtended, 8);
-      assert.equal(d.dfuExtendedName, 'SIGNATURE_MISSING');
-      assert.match(d.message, /SIGNATURE_MISSING/);
-      assert.equal(finished(events)?.error?.dfuExtendedName, 'SIGNATURE_MISSING');
-      assert.equal(s.observed().dataBytes, 0);
-    } finally {
-      await s.close();
-    }
+for (const dongle of SIM_DONGLES) {
+  describe(`a device that is not there (${dongle.label})`, () => {
+    it('unknown address: NOT_FOUND DEVICE_NOT_FOUND after the scan timeout', { timeout: 15_000 }, async () => {
+      const s = await startSimServer({}, {}, dongle);
+      try {
+        const scanTimeoutMs = 400;
+        const nobody = 'C0:FF:EE:00:00:01';
+        const t0 = performance.now();
+        const { events, error } = await dfu(s, fixture('nrfutil_blinky_mbr_sdk160.zip'), addressTarget(nobody), scanTimeoutMs);
+        const elapsed = performance.now() - t0;
+        const d = decodeError(error);
+        assert.equal(d.grpcCode, Status.NOT_FOUND);
+        assert.equal(d.code, 'DEVICE_NOT_FOUND');
+        assert.match(d.message, new RegExp(nobody));
+        assert.ok(elapsed >= scanTimeoutMs, `gave up after ${elapsed.toFixed(0)} ms, before the ${scanTimeoutMs} ms scan timeout`);
+        assert.ok(elapsed < 5_000, `took ${elapsed.toFixed(0)} ms: the short scan_timeout was not used`);
+        const f = finished(events);
+        assert.equal(f?.result.success, false);
+        assert.equal(f?.error?.code, 'DEVICE_NOT_FOUND');
+        // It scanned (and heard the real device), but connected to nothing.
+        assert.ok(s.air.scans > 0);
+        assert.equal(s.air.initiations, 0);
+        assert.equal(s.observed().connections, 0);
+      } finally {
+        await s.close();
+      }
+    });
   });
-});
-
-describe('a device that is not there', () => {
-  it('unknown address: NOT_FOUND DEVICE_NOT_FOUND after the scan timeout', { timeout: 15_000 }, async () => {
-    const s = await startSimServer();
-    try {
-      const scanTimeoutMs = 400;
-      const nobody = 'C0:FF:EE:00:00:01';
-      const t0 = performance.now();
-      const { events, error } = await dfu(s, fixture('nrfutil_blinky_mbr_sdk160.zip'), addressTarget(nobody), scanTimeoutMs);
-      const elapsed = performance.now() - t0;
-      const d = decodeError(error);
-      assert.equal(d.grpcCode, Status.NOT_FOUND);
-      assert.equal(d.code, 'DEVICE_NOT_FOUND');
-      assert.match(d.message, new RegExp(nobody));
-      assert.ok(elapsed >= scanTimeoutMs, `gave up after ${elapsed.toFixed(0)} ms, before the ${scanTimeoutMs} ms scan timeout`);
-      assert.ok(elapsed < 5_000, `took ${elapsed.toFixed(0)} ms: the short scan_timeout was not used`);
-      const f = finished(events);
-      assert.equal(f?.result.success, false);
-      assert.equal(f?.error?.code, 'DEVICE_NOT_FOUND');
-      // It scanned (and heard the real device), but connected to nothing.
-      assert.ok(s.air.scans > 0);
-      assert.equal(s.air.initiations, 0);
-      assert.equal(s.observed().connections, 0);
-    } finally {
-      await s.close();
-    }
-  });
-});
+}

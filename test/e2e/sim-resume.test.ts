@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { startDfu } from '../../clients/ts/index.js';
 import type { SimFault } from '../../server/sim/faults.js';
 import type { SimDeviceConfig } from '../../server/sim/world.js';
-import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, startSimServer, type Drained } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, type Drained, type SimDongle } from '../helpers/sim-server.js';
 
 /** ORIGIN.md §3.1: 24 objects of 4 096 B and one of 640 B; .dat of 144 B. */
 const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, datSize: 144, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
@@ -25,8 +25,8 @@ interface Outcome {
   readonly dataBytes: number;
 }
 
-async function dfuWithCut(cut: SimFault, progress: SimDeviceConfig['progressOnDisconnect']): Promise<Outcome> {
-  const s = await startSimServer({ devices: [{ key: 'sdk17.0.2', progressOnDisconnect: progress }] });
+async function dfuWithCut(dongle: SimDongle, cut: SimFault, progress: SimDeviceConfig['progressOnDisconnect']): Promise<Outcome> {
+  const s = await startSimServer({ devices: [{ key: 'sdk17.0.2', progressOnDisconnect: progress }] }, {}, dongle);
   try {
     const dev = s.device();
     const handle = s.world.faults.inject(cut);
@@ -54,62 +54,66 @@ function assertMonotonic(r: Drained): void {
   for (let i = 1; i < sent.length; i++) assert.ok((sent[i] as number) >= (sent[i - 1] as number), `progress went back at event ${i}: ${sent[i - 1]} → ${sent[i]}`);
 }
 
-describe('resume after a link loss, over gRPC on the simulator', () => {
-  it('inside an object (progress kept): continues from the offset the device reports, nothing is sent twice', { timeout: 30_000 }, async () => {
-    const o = await dfuWithCut({ kind: 'dropLinkAfterDataBytes', bytes: 2 * OBJECT + 1_808 }, 'keep');
-    assert.equal(o.fired, true, 'the link was cut');
-    assert.equal(o.dataBytes, HRS.size, 'every firmware byte crossed the air exactly once');
-    assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet was not sent again');
-    assertMonotonic(o.r);
-  });
+for (const dongle of SIM_DONGLES) {
+  describe(`resume after a link loss, over gRPC on the simulator (${dongle.label})`, () => {
+    it('inside an object (progress kept): continues from the offset the device reports, nothing is sent twice', { timeout: 30_000 }, async () => {
+      const o = await dfuWithCut(dongle, { kind: 'dropLinkAfterDataBytes', bytes: 2 * OBJECT + 1_808 }, 'keep');
+      assert.equal(o.fired, true, 'the link was cut');
+      assert.equal(o.dataBytes, HRS.size, 'every firmware byte crossed the air exactly once');
+      assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet was not sent again');
+      assertMonotonic(o.r);
+    });
 
-  it('on an object boundary, all of its data there but not executed (progress kept): Execute, then go on', { timeout: 30_000 }, async () => {
-    const o = await dfuWithCut({ kind: 'dropLinkAfterDataBytes', bytes: 2 * OBJECT }, 'keep');
-    assert.equal(o.fired, true, 'the link was cut');
-    assert.equal(o.dataBytes, HRS.size);
-    assert.equal(o.commandBytes, HRS.datSize);
-    assertMonotonic(o.r);
-  });
+    it('on an object boundary, all of its data there but not executed (progress kept): Execute, then go on', { timeout: 30_000 }, async () => {
+      const o = await dfuWithCut(dongle, { kind: 'dropLinkAfterDataBytes', bytes: 2 * OBJECT }, 'keep');
+      assert.equal(o.fired, true, 'the link was cut');
+      assert.equal(o.dataBytes, HRS.size);
+      assert.equal(o.commandBytes, HRS.datSize);
+      assertMonotonic(o.r);
+    });
 
-  it('on an object boundary, the Execute answer lost with the link (progress kept): not sent again', { timeout: 30_000 }, async () => {
-    const o = await dfuWithCut({ kind: 'dropLinkAfterRequest', op: 'execute', objectType: 'data', occurrence: 2 }, 'keep');
-    assert.equal(o.fired, true, 'the link was cut');
-    assert.equal(o.dataBytes, HRS.size);
-    assert.equal(o.commandBytes, HRS.datSize);
-    assertMonotonic(o.r);
-  });
+    it('on an object boundary, the Execute answer lost with the link (progress kept): not sent again', { timeout: 30_000 }, async () => {
+      const o = await dfuWithCut(dongle, { kind: 'dropLinkAfterRequest', op: 'execute', objectType: 'data', occurrence: 2 }, 'keep');
+      assert.equal(o.fired, true, 'the link was cut');
+      assert.equal(o.dataBytes, HRS.size);
+      assert.equal(o.commandBytes, HRS.datSize);
+      assertMonotonic(o.r);
+    });
 
-  it("progressOnDisconnect 'reload': the device forgets its data offset, so the data starts over (the init packet does not)", { timeout: 30_000 }, async () => {
-    const dropAt = 2 * OBJECT + 1_808;
-    const o = await dfuWithCut({ kind: 'dropLinkAfterDataBytes', bytes: dropAt }, 'reload');
-    assert.equal(o.fired, true, 'the link was cut');
-    // What arrived before the drop (up to the end of the packet that crossed the limit), then the whole image again.
-    assert.ok(o.dataBytes >= HRS.size + dropAt && o.dataBytes < HRS.size + dropAt + PACKET, `data bytes on the air: ${o.dataBytes}`);
-    assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet survives the disconnect');
+    it("progressOnDisconnect 'reload': the device forgets its data offset, so the data starts over (the init packet does not)", { timeout: 30_000 }, async () => {
+      const dropAt = 2 * OBJECT + 1_808;
+      const o = await dfuWithCut(dongle, { kind: 'dropLinkAfterDataBytes', bytes: dropAt }, 'reload');
+      assert.equal(o.fired, true, 'the link was cut');
+      // What arrived before the drop (up to the end of the packet that crossed the limit), then the whole image again.
+      assert.ok(o.dataBytes >= HRS.size + dropAt && o.dataBytes < HRS.size + dropAt + PACKET, `data bytes on the air: ${o.dataBytes}`);
+      assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet survives the disconnect');
+    });
   });
-});
+}
 
-describe('simulator fault injection', () => {
-  it('a lost radio path ends the link on both sides by supervision timeout (AirLink.lose)', { timeout: 10_000 }, async () => {
-    // A short grace: with the bug, the server's disconnect on the way out never completes either.
-    const s = await startSimServer({}, { shutdownGraceMs: 500 });
-    try {
-      const dev = s.device();
-      const stream = s.client
-        .connect({ adapterId: '', target: addressTarget(dev.address.value), scanTimeout: undefined, mtu: 0 }, { signal: AbortSignal.timeout(1_000) })
-        [Symbol.asyncIterator]();
-      assert.equal((await stream.next()).value?.event?.$case, 'connected');
-      const link = s.world.air.links[0];
-      assert.ok(link, 'one link on the air');
-      const deviceSide = s.nextDisconnection();
-      link.lose();
-      const next = (await stream.next()).value?.event;
-      assert.equal(next?.$case, 'disconnected', 'the host is told the link ended');
-      if (next?.$case === 'disconnected') assert.equal(next.disconnected.reason, 0x08);
-      await deviceSide;
-      assert.equal(dev.device.advertising() !== undefined, true, 'the device advertises again');
-    } finally {
-      await s.close();
-    }
+for (const dongle of SIM_DONGLES) {
+  describe(`simulator fault injection (${dongle.label})`, () => {
+    it('a lost radio path ends the link on both sides by supervision timeout (AirLink.lose)', { timeout: 10_000 }, async () => {
+      // A short grace: with the bug, the server's disconnect on the way out never completes either.
+      const s = await startSimServer({}, { shutdownGraceMs: 500 }, dongle);
+      try {
+        const dev = s.device();
+        const stream = s.client
+          .connect({ adapterId: '', target: addressTarget(dev.address.value), scanTimeout: undefined, mtu: 0 }, { signal: AbortSignal.timeout(1_000) })
+          [Symbol.asyncIterator]();
+        assert.equal((await stream.next()).value?.event?.$case, 'connected');
+        const link = s.world.air.links[0];
+        assert.ok(link, 'one link on the air');
+        const deviceSide = s.nextDisconnection();
+        link.lose();
+        const next = (await stream.next()).value?.event;
+        assert.equal(next?.$case, 'disconnected', 'the host is told the link ended');
+        if (next?.$case === 'disconnected') assert.equal(next.disconnected.reason, 0x08);
+        await deviceSide;
+        assert.equal(dev.device.advertising() !== undefined, true, 'the device advertises again');
+      } finally {
+        await s.close();
+      }
+    });
   });
-});
+}

@@ -1,7 +1,7 @@
 /**
  * The whole server on the accelerated simulator, as bledfud builds it (server/main.ts): the
- * adapter registry opens `sim:` (virtual HCI controller over H4 bytes, simulated air and nRF5
- * devices), createApp wires the real job manager, Secure DFU engine, package reader and device
+ * adapter registry opens `sim:` (virtual HCI controller over H4 bytes, or with `dongle` the
+ * simulated Nordic connectivity dongle over SLIP/H5; simulated air and nRF5 devices), createApp wires the real job manager, Secure DFU engine, package reader and device
  * finder, and a generated client talks to it over gRPC on 127.0.0.1.
  *
  * On top, a passive observer of the simulated air and devices, so tests can assert what reached
@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { createApp, type App, type AppConfig } from '../../server/app.js';
-import { openAdapters, type AdapterRegistry } from '../../server/backends/registry.js';
+import { openAdapters, type AdapterRegistry, type OpenAdaptersOptions } from '../../server/backends/registry.js';
 import { findDevice } from '../../server/ble/discovery.js';
 import { UUIDS } from '../../server/ble/uuid.js';
 import { silentLogger, type Logger } from '../../server/common/logger.js';
@@ -121,13 +121,40 @@ function observeDevice(view: SimDeviceView, o: Observer): void {
   };
 }
 
-export async function startSimServer(sim: Partial<SimConfig> = {}, config: Partial<AppConfig> = {}): Promise<SimServer> {
+/**
+ * The dongle the simulated server drives: the virtual HCI controller (bledfu's own host stack), or
+ * the simulated Nordic connectivity dongle (the nrf backend, byte for byte over SLIP/H5).
+ */
+export type SimDongle =
+  | { readonly kind: 'hci' }
+  | {
+      readonly kind: 'nrf';
+      readonly api: 5 | 6;
+      /** Line faults, line speed… of every dongle opened; `onOpen` receives each one. */
+      readonly simNrf?: OpenAdaptersOptions['simNrf'];
+    };
+
+/** The dongles every end-to-end DFU scenario runs on. */
+export const SIM_DONGLES: readonly (SimDongle & { readonly label: string })[] = [
+  { kind: 'hci', label: 'HCI controller' },
+  { kind: 'nrf', api: 6, label: 'nRF connectivity dongle' },
+];
+
+function simSpec(dongle: SimDongle): string {
+  return dongle.kind === 'hci' ? 'sim:' : `sim:?dongle=nrf&api=${dongle.api}`;
+}
+
+export async function startSimServer(sim: Partial<SimConfig> = {}, config: Partial<AppConfig> = {}, dongle: SimDongle = { kind: 'hci' }): Promise<SimServer> {
   const logger = testLogger();
-  const registry = await openAdapters(['sim:'], logger.child({ component: 'adapters' }), { sim });
+  const registry = await openAdapters([simSpec(dongle)], logger.child({ component: 'adapters' }), {
+    sim,
+    ...(dongle.kind === 'nrf' && dongle.simNrf !== undefined ? { simNrf: dongle.simNrf } : {}),
+  });
   const world = registry.simWorld('sim0');
-  if (world === undefined) {
+  const opened = registry.list()[0]?.info();
+  if (world === undefined || opened?.state !== 'ready') {
     await registry.close();
-    throw new Error('the sim: adapter did not open');
+    throw new Error(`the sim: adapter did not open: ${opened?.error?.message ?? 'no world'}`);
   }
 
   const air: AirObservation = { scans: 0, scanning: false, initiations: 0 };
