@@ -24,7 +24,6 @@ import type { HciSerialSpec } from './hci/serial.js';
 import type { NrfAdapterOptions } from './nrf/adapter.js';
 import type { ApiVersion } from './nrf/serialization/constants.js';
 import { parseAutoSpec, parseNrfSpec, type AutoSerialSpec, type NrfSerialSpec } from './serialSpec.js';
-import { parseSimDongle } from './simDongle.js';
 import { attachNrfAdapter } from './nrf/attach.js';
 import { openSimNrfDongle, type SimNrfDongle, type SimNrfDongleOptions } from '../simnrf/dongle.js';
 import { SupervisedAdapter } from './supervisor.js';
@@ -128,7 +127,7 @@ export async function checkAdapterSpecs(specs: readonly string[], hci?: HciOpene
   const openers = await serialOpenersFor(specs, hci === undefined ? {} : { hci });
   for (const spec of specs) {
     const scheme = schemeOf(spec);
-    if (scheme === 'sim') parseSimSpec(parseSimDongle(spec).simSpec);
+    if (scheme === 'sim') parseSimSpec(spec);
     else if (scheme === 'hci' && openers.hci !== undefined && !isBledfuError(openers.hci)) openers.hci.parse(spec);
     else if (scheme === 'nrf') parseNrfSpec(spec);
     else if (scheme === 'auto') parseAutoSpec(spec);
@@ -218,8 +217,9 @@ function supervise(
   };
   switch (scheme) {
     case 'sim': {
-      const { dongle, api, simSpec } = parseSimDongle(spec);
-      const world = createSimWorld({ ...parseSimSpec(simSpec), ...options.sim }, logger.child({ adapter: id, component: 'sim' }));
+      const config = { ...parseSimSpec(spec), ...options.sim };
+      const dongle = config.dongle ?? { kind: 'hci' };
+      const world = createSimWorld(config, logger.child({ adapter: id, component: 'sim' }));
       const adapterOptions: HciAdapterOptions = {
         id,
         spec,
@@ -232,8 +232,8 @@ function supervise(
         kind: 'simulated',
         // Each opening is a fresh dongle on the same air: the devices and their flash stay.
         open:
-          dongle === 'nrf'
-            ? (signal) => openSimNrf(world, api, adapterOptions, options, signal)
+          dongle.kind === 'nrf'
+            ? (signal) => openSimNrf(world, dongle.api, adapterOptions, options, signal)
             : async () => createHciAdapter(world.openHostTransport(), adapterOptions),
         canOpen: () => world.donglePlugged,
         modelledTimeMs: () => world.nowMs(),

@@ -221,8 +221,8 @@ describe('adapter registry', () => {
     await assert.rejects(checkAdapterSpecs(['nrf:/dev/ttyACM1?capture=x']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /unknown parameter "capture"/.test(e.message));
     await assert.rejects(checkAdapterSpecs(['nrf:']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /no serial port/.test(e.message));
     await assert.rejects(checkAdapterSpecs(['auto:/dev/x?baud=0']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /baud/.test(e.message));
-    await assert.rejects(checkAdapterSpecs(['sim:?dongle=usb']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /dongle must be hci or nrf/.test(e.message));
-    await assert.rejects(checkAdapterSpecs(['sim:?api=5']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /dongle=nrf only/.test(e.message));
+    await assert.rejects(checkAdapterSpecs(['sim:?dongle=usb']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /bad value "usb" for dongle/.test(e.message));
+    await assert.rejects(checkAdapterSpecs(['sim:?api=5']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /api= applies only to dongle=nrf/.test(e.message));
     await assert.rejects(
       checkAdapterSpecs(['sim:', 'hci:/dev/ttyACM0?baud=fast']),
       (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /hci:\/dev\/ttyACM0\?baud=fast/.test(e.message) && /baud/.test(e.message) && (e.remedy ?? '') !== '',
