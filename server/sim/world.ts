@@ -129,6 +129,12 @@ export interface SimDeviceView {
 export interface AttachedDongle {
   /** Something is under way that needs modelled time to move (bytes on its serial line). */
   readonly busy: boolean;
+  /**
+   * It waits for its host in real time (a frame was lost and a retransmission timer of the host
+   * or the dongle will repeat it): in accelerated mode modelled time must not run ahead meanwhile,
+   * or a 300 ms wait of the host would let device-side timers of minutes expire.
+   */
+  readonly holdsTime?: boolean;
   /** Pulled out: close the line; the links it had on the air are gone. */
   unplug(): void;
 }
@@ -235,7 +241,10 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
   };
 
   const attached = new Set<AttachedDongle>();
-  scheduler.setLivenessProbe(() => air.busy || [...attached].some((d) => d.busy));
+  scheduler.setLivenessProbe(() => {
+    const dongles = [...attached];
+    return !dongles.some((d) => d.holdsTime === true) && (air.busy || dongles.some((d) => d.busy));
+  });
   let closed = false;
 
   return {

@@ -135,8 +135,10 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
   let closed = false;
   let resetCountdown: number | undefined;
 
+  const timers = options.timers ?? backgroundTimers;
   const line = new VirtualLine({
     scheduler,
+    timers,
     baud: options.baud ?? SIM_NRF_DEFAULTS.baud,
     faults,
     counters,
@@ -145,6 +147,7 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
       scheduler.noteHostActivity();
       deviceEnd.write(bytes).catch(() => undefined);
     },
+    deviceAwaitingAck: () => link.awaitingAck,
   });
 
   const resetDevice = (why: string): void => {
@@ -153,6 +156,7 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
     log?.debug({ why }, 'simnrf: device reset');
     softDevice.reset();
     link.reset();
+    line.forgetPending();
   };
 
   const connectivity = new Connectivity({
@@ -165,7 +169,7 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
   });
 
   const link = new DeviceH5Link({
-    timers: options.timers ?? backgroundTimers,
+    timers,
     retransmitMs: options.retransmitMs ?? SIM_NRF_DEFAULTS.retransmitMs,
     maxTransmissions: options.maxTransmissions ?? SIM_NRF_DEFAULTS.maxTransmissions,
     bootMs: options.bootMs ?? SIM_NRF_DEFAULTS.bootMs,
@@ -212,6 +216,9 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
   const detach = world.attachDongle({
     get busy() {
       return line.busy;
+    },
+    get holdsTime() {
+      return line.holding;
     },
     unplug: () => void close(),
   });

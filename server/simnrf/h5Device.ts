@@ -78,6 +78,11 @@ export class DeviceH5Link {
     return this.#queue.length + (this.#outstanding === undefined ? 0 : 1);
   }
 
+  /** One of its packets waits for the host's ACK. */
+  get awaitingAck(): boolean {
+    return this.#outstanding !== undefined;
+  }
+
   /** Whether data can flow (both sides finished the handshake). */
   get up(): boolean {
     return this.#state === 'active' && this.#hostActive;

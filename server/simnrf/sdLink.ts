@@ -180,6 +180,7 @@ export class SdLink {
   connParamUpdate(params: ConnParams | null): number {
     const request = this.#peerParamRequest;
     if (params !== null && !validConnParams(params)) return NRF_ERROR.invalidParam;
+    if (params !== null && this.#updating) return NRF_ERROR.busy;
     if (request !== undefined) {
       this.#peerParamRequest = undefined;
       this.#signal({
@@ -191,7 +192,6 @@ export class SdLink {
     } else if (params === null) {
       return NRF_ERROR.invalidParam;
     }
-    if (this.#updating) return NRF_ERROR.busy;
     this.#updating = true;
     this.air.updateParameters({
       intervalMs: params.minConnInterval * 1.25,

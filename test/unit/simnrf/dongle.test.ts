@@ -323,4 +323,21 @@ describe('simulated connectivity dongle: line faults and resets', () => {
     // Each call: command (≥ 11 bytes) + its ACK (6) + response (≥ 17) + ACK (6), 10 bits a byte.
     assert.ok(world.nowMs() - start >= (20 * 40 * 10) / 1000, `modelled ${world.nowMs() - start} ms`);
   });
+
+  it('holds modelled time while a lost frame waits for its real-time retransmission', async () => {
+    const { world, dongle, host } = await setup(6);
+    await enable(host);
+    await connect(host, 6);
+    // Something far ahead that modelled time would jump to if it ran free while the host waits.
+    world.scheduler.after(60_000, () => undefined, 'test: far event');
+    dongle.control.setFaults({ lossRate: 1, direction: 'toDevice' });
+    const t0 = world.nowMs();
+    const answer = host.ok({ kind: 'versionGet' });
+    await host.until(() => dongle.control.stats.lost > 0, 'the command to be lost');
+    await new Promise((r) => setTimeout(r, 100)); // the host's retransmission interval, in real time
+    assert.ok(world.nowMs() - t0 < 1000, `modelled time ran ${world.nowMs() - t0} ms while the host waited`);
+    dongle.control.clearFaults();
+    await answer;
+    assert.ok(!(world.scheduler.nowMs() >= 60_000), 'the far event did not come due');
+  });
 });
