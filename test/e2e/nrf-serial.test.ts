@@ -1,0 +1,254 @@
+/**
+ * nrf: and auto: on real serial ports (socat ptys): the simulated connectivity dongle behind a
+ * pty carries a DFU through the serial port library exactly as a USB dongle would; a port held by
+ * another program, a port we may not open, and an HCI controller (BlueZ's btvirt) where
+ * connectivity firmware was expected each get their own diagnosis; auto: tells the two apart.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, chown, readFile, realpath, stat } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startDfu } from '../../clients/ts/index.js';
+import { createApp } from '../../server/app.js';
+import { openNrfSerialAdapter } from '../../server/backends/nrf/open.js';
+import { openAdapters } from '../../server/backends/registry.js';
+import { parseNrfSpec } from '../../server/backends/serialSpec.js';
+import { findDevice } from '../../server/ble/discovery.js';
+import { isBledfuError, type BledfuError } from '../../server/common/errors.js';
+import { silentLogger } from '../../server/common/logger.js';
+import { readPackage } from '../../server/dfu/package/package.js';
+import { runSecureDfu } from '../../server/dfu/secure/engine.js';
+import { createSimWorld, type SimWorld } from '../../server/sim/world.js';
+import { openSimNrfDongle, type SimNrfDongle } from '../../server/simnrf/dongle.js';
+import { openSerialPort } from '../../server/transport/serial.js';
+import type { ByteDuplex } from '../../server/transport/types.js';
+import { btvirtSkipReason, startEmulator } from '../helpers/btvirt/emulator.js';
+import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
+import { addressTarget, drain, finished, fixture, revisionOf } from '../helpers/sim-server.js';
+
+const skip = ptySkipReason();
+const BLINKY = { zip: 'nrfutil_blinky_mbr_sdk160.zip', sha256: 'f5cd0c481fa612d0bce150a727cef633e03fb30eef49d77548c081ace80973e9' };
+const options = { id: 'nrf0', spec: 'nrf:test', logger: silentLogger() };
+
+/** Copies bytes both ways until either end closes. */
+function bridge(a: ByteDuplex, b: ByteDuplex): Promise<void> {
+  const pump = async (from: ByteDuplex, to: ByteDuplex): Promise<void> => {
+    try {
+      for await (const chunk of from.readable()) await to.write(chunk);
+    } catch {
+      // one end went away
+    }
+  };
+  return Promise.all([pump(a, b), pump(b, a)]).then(() => undefined);
+}
+
+/**
+ * A simulated world whose connectivity dongle sits at the far end of `pair` (the host opens
+ * pair.a). Paced in real time: the accelerated clock assumes a host that answers within a few
+ * event-loop turns, which bytes crossing two ptys do not.
+ */
+async function dongleBehind(pair: PtyPair, api: 5 | 6 = 6): Promise<{ world: SimWorld; dongle: SimNrfDongle; close: () => Promise<void> }> {
+  const world = createSimWorld({ devices: [{ key: 'sdk16.0.0' }], speed: 1 });
+  const dongle = openSimNrfDongle(world, { api });
+  const port = await openSerialPort({ path: pair.b, baudRate: 1_000_000, rtscts: false });
+  const bridged = bridge(dongle.transport, port);
+  return {
+    world,
+    dongle,
+    close: async () => {
+      await dongle.close();
+      await port.close();
+      await bridged;
+      await world.close();
+    },
+  };
+}
+
+async function expectError(work: Promise<{ close(): Promise<void> }>): Promise<BledfuError> {
+  try {
+    const opened = await work;
+    await opened.close();
+  } catch (e) {
+    assert.ok(isBledfuError(e), `expected a BledfuError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail('expected a failure');
+}
+
+async function holdPort(command: string, args: readonly string[]): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before holding the port`)));
+    child.stdout?.on('data', (c: Buffer) => {
+      if (c.toString().includes('ready')) resolve();
+    });
+  });
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const running = child.exitCode === null && child.signalCode === null;
+  const gone = running ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve();
+  try {
+    process.kill(-(child.pid as number), 'SIGKILL');
+  } catch {
+    // gone already
+  }
+  await gone;
+}
+
+describe('nrf: on a serial port, with the simulated connectivity dongle behind it', { skip: skip ?? false }, () => {
+  let pair: PtyPair;
+  before(async () => {
+    pair = await startPtyPair();
+  });
+  after(async () => {
+    await pair.close();
+  });
+
+  it('a DFU (blinky, buttonless entry) over gRPC, through serialport, SLIP/H5 and the SoftDevice serialization', { timeout: 60_000 }, async () => {
+    const sim = await dongleBehind(pair);
+    const registry = await openAdapters([`nrf:${pair.a}`], silentLogger());
+    const app = createApp(
+      { listen: '127.0.0.1:0', maxConcurrentDfus: 1, maxRequestBytes: 4 << 20, packageStoreBytes: 16 << 20, jobRetention: 10, shutdownGraceMs: 2_000 },
+      { adapters: registry, runner: runSecureDfu, readPackage, findDevice, logger: silentLogger() },
+    );
+    try {
+      const info = registry.get('nrf0').info();
+      assert.equal(info.state, 'ready', info.error?.message);
+      assert.equal(info.kind, 'nordic-connectivity');
+      const { address } = await app.start();
+      const { createBledfuClient } = await import('../../clients/ts/index.js');
+      const client = createBledfuClient(address);
+      try {
+        const dev = sim.world.devices[0];
+        assert.ok(dev);
+        const r = await drain(startDfu(client, { package: { data: fixture(BLINKY.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(50_000) }));
+        assert.equal(r.error, undefined, String(r.error));
+        assert.equal(finished(r.events)?.result.success, true);
+        assert.equal(dev.firmwareRevision(), revisionOf(1, BLINKY.sha256));
+      } finally {
+        client.close();
+      }
+    } finally {
+      await app.stop();
+      await registry.close();
+      await sim.close();
+    }
+  });
+
+  it('auto: finds no HCI controller there and opens it as nrf:', { timeout: 30_000 }, async () => {
+    const sim = await dongleBehind(pair, 5);
+    const registry = await openAdapters([`auto:${pair.a}`], silentLogger());
+    try {
+      const info = registry.get('auto0').info();
+      assert.equal(info.state, 'ready', info.error?.message);
+      assert.equal(info.kind, 'nordic-connectivity');
+      assert.match(info.identity, /API v5/);
+    } finally {
+      await registry.close();
+      await sim.close();
+    }
+  });
+
+  it('a port another program holds is SERIAL_PORT_BUSY naming it, with the nrfutil symptom', { timeout: 15_000 }, async () => {
+    const holder = await holdPort('flock', ['--nonblock', pair.a, 'sh', '-c', 'echo ready; exec sleep 60']);
+    try {
+      const e = await expectError(openNrfSerialAdapter(parseNrfSpec(`nrf:${pair.a}`), options));
+      assert.equal(e.code, 'SERIAL_PORT_BUSY');
+      assert.match(e.message, /in use by .*sleep \(pid \d+\)/);
+      assert.match(e.remedy ?? '', /Failed to open\. Error code: 13/);
+    } finally {
+      await stopChild(holder);
+    }
+  });
+
+  it('a port we may not open is SERIAL_PERMISSION_DENIED naming the group and the fix', { timeout: 30_000 }, async () => {
+    const device = await realpath(pair.a);
+    const original = await stat(device);
+    const groups = (await readFile('/etc/group', 'utf8')).split('\n').map((l) => l.split(':'));
+    let groupName: string;
+    let result: { code?: string; message?: string; remedy?: string };
+    try {
+      if (process.getuid?.() === 0) {
+        // Root opens anything: the opening side runs as nobody, the node belongs to a group nobody is not in.
+        const passwd = (await readFile('/etc/passwd', 'utf8')).split('\n').map((l) => l.split(':'));
+        const nobody = passwd.find((p) => p[0] === 'nobody');
+        assert.ok(nobody !== undefined, 'this test needs the user nobody');
+        const group = groups.find((g) => g[0] === 'dialout' && !(g[3] ?? '').split(',').includes('nobody')) ?? ['root', 'x', '0'];
+        groupName = group[0] as string;
+        await chown(device, 0, Number(group[2]));
+        await chmod(device, 0o660);
+        result = await openNrfInChild(device, Number(nobody[2]), Number(nobody[3]));
+      } else {
+        await chmod(device, 0o000);
+        groupName = groups.find((g) => Number(g[2]) === original.gid)?.[0] ?? String(original.gid);
+        const e = await expectError(openNrfSerialAdapter(parseNrfSpec(`nrf:${device}`), options));
+        result = { code: e.code, message: e.message, ...(e.remedy === undefined ? {} : { remedy: e.remedy }) };
+      }
+    } finally {
+      await chown(device, original.uid, original.gid).catch(() => undefined);
+      await chmod(device, original.mode & 0o7777);
+    }
+    assert.equal(result.code, 'SERIAL_PERMISSION_DENIED', JSON.stringify(result));
+    assert.ok(result.message?.includes(`group ${groupName}`), result.message);
+    assert.match(result.remedy ?? '', /usermod -aG|udev rule|log out and in/);
+  });
+});
+
+describe('nrf: and auto: on an HCI controller (BlueZ btvirt behind a pty)', { skip: btvirtSkipReason() ?? false }, () => {
+  it('nrf: says an HCI controller answers there and to use hci:; auto: opens it as hci:', { timeout: 30_000 }, async () => {
+    const emu = await startEmulator();
+    try {
+      const controller = await emu.addController();
+      const e = await expectError(openNrfSerialAdapter(parseNrfSpec(`nrf:${controller.path}`), options));
+      assert.equal(e.code, 'SERIAL_WRONG_PROTOCOL');
+      assert.match(e.message, /an HCI controller answers there/);
+      assert.ok(e.remedy?.includes(`hci:${controller.path}`), e.remedy);
+      assert.equal(e.facts.context?.['hciProbe'], 'hci');
+
+      const registry = await openAdapters([`auto:${controller.path}?rtscts=off`], silentLogger());
+      try {
+        const info = registry.get('auto0').info();
+        assert.equal(info.state, 'ready', info.error?.message);
+        assert.equal(info.kind, 'hci-uart');
+        assert.equal(info.address?.value, controller.address);
+      } finally {
+        await registry.close();
+      }
+    } finally {
+      await emu.stop();
+    }
+  });
+});
+
+/** Opens `device` with the nrf: backend in a child process running as uid/gid; returns its error. */
+async function openNrfInChild(device: string, uid: number, gid: number): Promise<{ code?: string; message?: string; remedy?: string }> {
+  const open = new URL('../../server/backends/nrf/open.ts', import.meta.url).href;
+  const spec = new URL('../../server/backends/serialSpec.ts', import.meta.url).href;
+  const logger = new URL('../../server/common/logger.ts', import.meta.url).href;
+  const script =
+    `const { openNrfSerialAdapter } = await import(${JSON.stringify(open)});` +
+    `const { parseNrfSpec } = await import(${JSON.stringify(spec)});` +
+    `const { silentLogger } = await import(${JSON.stringify(logger)});` +
+    `try { const a = await openNrfSerialAdapter(parseNrfSpec(${JSON.stringify(`nrf:${device}`)}), { id: 'nrf0', spec: 'nrf:x', logger: silentLogger() }); await a.close(); console.log(JSON.stringify({ code: 'OPENED' })); }` +
+    `catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, remedy: e.remedy })); }`;
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    uid,
+    gid,
+    env: { ...process.env, HOME: '/' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const line = out.trim().split('\n').pop() ?? '';
+  assert.ok(line.startsWith('{'), `the child (uid ${uid}) printed no result (exit ${code}): ${err || out}`);
+  return JSON.parse(line) as { code?: string; message?: string; remedy?: string };
+}
