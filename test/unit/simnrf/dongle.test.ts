@@ -7,6 +7,9 @@ import type { ConnParams, GapAddr } from '../../../server/backends/nrf/serializa
 import type { ScanParams } from '../../../server/backends/nrf/serialization/versions.js';
 import { openSimNrfDongle, type SimNrfDongle, type SimNrfDongleOptions } from '../../../server/simnrf/dongle.js';
 import { createSimWorld, type SimWorld } from '../../../server/sim/world.js';
+import { fromHex, toHex } from '../../../server/common/bytes.js';
+import { ManualTimers, settle } from '../../helpers/manualTimers.js';
+import { h5LinkVectors } from '../../helpers/nrf-vectors.js';
 import { TestNrfHost } from '../../helpers/simnrf-host.js';
 
 const DEVICE = 'F0:0D:C0:DE:00:01';
@@ -339,5 +342,39 @@ describe('simulated connectivity dongle: line faults and resets', () => {
     dongle.control.clearFaults();
     await answer;
     assert.ok(!(world.scheduler.nowMs() >= 60_000), 'the far event did not come due');
+  });
+
+  it('answers the first-contact transcript byte for byte through its SoftDevice (API v6)', async () => {
+    const world = createSimWorld({ devices: [{}] });
+    const timers = new ManualTimers();
+    const dongle = openSimNrfDongle(world, { api: 6, baud: 0, timers, bootMs: 50, retransmitMs: 400 });
+    const received: string[] = [];
+    void (async () => {
+      try {
+        for await (const chunk of dongle.transport.readable()) received.push(toHex(chunk));
+      } catch {
+        // closed at the end of the test
+      }
+    })();
+    const transcript = h5LinkVectors().transcript_first_contact;
+    const frame = (step: number): Uint8Array => fromHex(transcript.find((s) => s.step === step)?.slip_frame_hex ?? '');
+    const host = async (step: number): Promise<void> => {
+      await dongle.transport.write(frame(step));
+      await settle(5);
+    };
+    try {
+      timers.fire(50); // power-on boot
+      await host(0); // RESET: the device reboots…
+      await host(1); // …so this SYNC is not heard; the host repeats it below
+      timers.fire(50);
+      timers.fire(400);
+      await settle(5);
+      for (const step of [3, 1, 5, 7, 5, 9, 12, 13, 16]) await host(step);
+      const expected = transcript.filter((s) => s.direction === 'device->host' && s.step <= 15).map((s) => s.slip_frame_hex);
+      assert.deepEqual(received, expected);
+    } finally {
+      await dongle.close();
+      await world.close();
+    }
   });
 });
