@@ -1,11 +1,15 @@
 /**
  * `npm run bench`: the hrs application package (98 944 B, 25 objects) updated on the accelerated
- * simulator through every real layer. Prints numbers; asserts nothing (speed goals are not tests).
+ * simulator through every real layer, once per backend side by side: the HCI backend on the
+ * virtual HCI controller, and the nrf backend on the simulated Nordic connectivity dongle (SLIP/H5
+ * over a 1 Mbaud line modelled in time). Prints numbers; asserts nothing (speed goals are not tests).
  *
  *  - modelled time of the transfer (first Create to last Execute answer) and of the whole job
  *    (buttonless entry, scans, reconnects, activation included), vs a lower bound from the same
  *    radio and flash model: every DP packet packed into connection events at the link's PHY and
  *    data length, plus every page erase and word write, with no round trips at all;
+ *    for the nrf backend also the serial line's own bound: every write command, its response and
+ *    their acknowledgements, one after another at 1 Mbaud (one call at a time, H5 window 1);
  *  - host CPU time per MB transferred, in-process through the gRPC service and client;
  *  - peak memory.
  */
@@ -20,6 +24,19 @@ import { DEFAULT_DFU_OPTIONS, type DfuEvent } from '../../server/dfu/types.js';
 import { DEFAULT_RADIO, pduAirTimeUs } from '../../server/sim/radio.js';
 import { NRF52840_FLASH } from '../../server/sim/devices/flash.js';
 import { createBledfuClient } from '../../clients/ts/index.js';
+import { ackPacket, h5Frame, vendorPacket } from '../../server/backends/nrf/h5.js';
+import { commandPacket, encodeSerPacket } from '../../server/backends/nrf/serialization/packets.js';
+import { encodeResponse } from '../../server/backends/nrf/serialization/responses.js';
+
+interface Backend {
+  readonly label: string;
+  readonly spec: string;
+}
+const BACKENDS: readonly Backend[] = [
+  { label: 'HCI backend', spec: 'sim:' },
+  { label: 'nrf backend', spec: 'sim:?dongle=nrf&api=6' },
+];
+const NRF_BAUD = 1_000_000;
 
 const PACKAGE = 'test/fixtures/dfu/sdk17.0.2_hrs_application_s140.zip';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -50,8 +67,30 @@ function lowerBoundMs(phy: '1M' | '2M', intervalMs: number, mtu: number): { radi
   return { radio, flash };
 }
 
-async function modelledRun(): Promise<{ transferMs: number; jobMs: number }> {
-  const registry = await openAdapters(['sim:'], logger);
+/**
+ * The serial line's floor for the nrf backend: per DP packet the write command frame, the
+ * device's ACK and response frames and our ACK, back to back (10 bits per byte), as the firmware
+ * takes one call at a time. Frames built with the real codecs over the real image bytes (SLIP
+ * escapes included).
+ */
+function serialBoundMs(mtu: number): number {
+  const payload = mtu - 3;
+  const data = [image!.dat, image!.bin];
+  let bytes = 0;
+  const ack = h5Frame(ackPacket(1)).length;
+  const response = h5Frame(vendorPacket(0, 0, encodeSerPacket({ kind: 'response', body: encodeResponse(6, { kind: 'gattcWrite', result: 0 }) }))).length;
+  for (const part of data) {
+    for (let at = 0; at < part.length; at += payload) {
+      const value = part.subarray(at, at + payload);
+      const command = commandPacket(6, { kind: 'gattcWrite', connHandle: 0, params: { writeOp: 2, flags: 0, handle: 0x10, offset: 0, value } });
+      bytes += h5Frame(vendorPacket(0, 0, command)).length + ack + response + ack;
+    }
+  }
+  return (bytes * 10 * 1000) / NRF_BAUD;
+}
+
+async function modelledRun(spec: string): Promise<{ transferMs: number; jobMs: number }> {
+  const registry = await openAdapters([spec], logger);
   const adapter = registry.get('sim0');
   const world = registry.simWorld('sim0');
   if (!world) throw new Error('no simulated world');
@@ -74,8 +113,8 @@ async function modelledRun(): Promise<{ transferMs: number; jobMs: number }> {
   return { transferMs: transferEnd - transferStart, jobMs };
 }
 
-async function grpcRun(): Promise<{ cpuMs: number; wallMs: number }> {
-  const registry = await openAdapters(['sim:'], logger);
+async function grpcRun(spec: string): Promise<{ cpuMs: number; wallMs: number }> {
+  const registry = await openAdapters([spec], logger);
   const app = createApp(
     {
       listen: '127.0.0.1:0',
@@ -108,23 +147,40 @@ async function grpcRun(): Promise<{ cpuMs: number; wallMs: number }> {
 }
 
 const fmt = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
-const modelled = await modelledRun();
-const grpc: { cpuMs: number; wallMs: number }[] = [];
-for (let i = 0; i < RUNS; i++) grpc.push(await grpcRun());
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const mb = bytes / 1e6;
+
+interface Result {
+  readonly modelled: { transferMs: number; jobMs: number };
+  readonly cpuPerMb: number[];
+  readonly wallMs: number[];
+}
+const results: Result[] = [];
+for (const backend of BACKENDS) {
+  const modelled = await modelledRun(backend.spec);
+  const grpc: { cpuMs: number; wallMs: number }[] = [];
+  for (let i = 0; i < RUNS; i++) grpc.push(await grpcRun(backend.spec));
+  results.push({ modelled, cpuPerMb: grpc.map((g) => g.cpuMs / mb), wallMs: grpc.map((g) => g.wallMs) });
+}
 clearInterval(sampler);
 
-// The bootloader asks for 15 ms; the HCI backend negotiates 2M PHY, DLE 251 and MTU 247.
+// The bootloader asks for 15 ms; both backends negotiate 2M PHY, DLE 251 and MTU 247.
 const bound = lowerBoundMs('2M', 15, 247);
-const boundMs = bound.radio + bound.flash;
-const mb = bytes / 1e6;
-const cpuPerMb = grpc.map((g) => g.cpuMs / mb).sort((a, b) => a - b);
-const median = (xs: number[]): number => xs[Math.floor(xs.length / 2)] ?? Number.NaN;
+const serial = serialBoundMs(247);
+// Radio and serial line work side by side (the SoftDevice queues write commands); flash after.
+const bounds = [bound.radio + bound.flash, Math.max(bound.radio, serial) + bound.flash];
 
+const row = (name: string, cells: readonly string[]): string => `  ${name.padEnd(30)}${cells.map((c) => c.padEnd(34)).join('')}`;
 console.log(`bledfu bench — ${PACKAGE} (${image.bin.length} B image + ${image.dat.length} B init packet), simulator accelerated`);
-console.log(`  modelled transfer time       ${fmt(modelled.transferMs)}  (first Select/Create to final Execute answer)`);
-console.log(`  model lower bound            ${fmt(boundMs)}  (radio ${fmt(bound.radio)} at 2M/DLE 251/15 ms + flash ${fmt(bound.flash)})`);
-console.log(`  ratio transfer / bound       ${(modelled.transferMs / boundMs).toFixed(2)}`);
-console.log(`  modelled whole job           ${fmt(modelled.jobMs)}  (buttonless entry, rescans, reconnects, activation, reading the new revision)`);
-console.log(`  host CPU per MB (via gRPC)   ${median(cpuPerMb).toFixed(0)} ms/MB  (median of ${RUNS}; runs: ${cpuPerMb.map((c) => c.toFixed(0)).join(', ')}; server, client and simulator share the process)`);
-console.log(`  wall time per DFU (via gRPC) ${median(grpc.map((g) => g.wallMs).sort((a, b) => a - b)).toFixed(0)} ms`);
+console.log(row('', BACKENDS.map((b) => b.label)));
+console.log(row('modelled transfer time', results.map((r) => fmt(r.modelled.transferMs))));
+console.log(row('model lower bound', bounds.map((b) => fmt(b))));
+console.log(row('ratio transfer / bound', results.map((r, i) => (r.modelled.transferMs / (bounds[i] as number)).toFixed(2))));
+console.log(row('modelled whole job', results.map((r) => fmt(r.modelled.jobMs))));
+console.log(row('host CPU per MB (via gRPC)', results.map((r) => `${median(r.cpuPerMb).toFixed(0)} ms/MB (${r.cpuPerMb.map((c) => c.toFixed(0)).join(', ')})`)));
+console.log(row('wall time per DFU (via gRPC)', results.map((r) => `${median(r.wallMs).toFixed(0)} ms`)));
+console.log('');
+console.log(`  transfer: first Select/Create to final Execute answer; whole job: buttonless entry, rescans, reconnects, activation, reading the new revision`);
+console.log(`  bounds: radio ${fmt(bound.radio)} at 2M/DLE 251/15 ms, flash ${fmt(bound.flash)}; nrf also the 1 Mbaud serial line, ${fmt(serial)} (write command + response + ACKs per packet, one at a time)`);
+console.log(`  CPU: median of ${RUNS} runs; server, client and simulator (for nrf: the simulated dongle's codecs and line too) share the process`);
 console.log(`  peak memory                  heap ${(peakHeap / 2 ** 20).toFixed(1)} MiB, RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(1)} MiB`);
