@@ -15,7 +15,15 @@ import { createMemoryDuplexPair } from '../../server/transport/memory.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
 
 /** What the dongle does with a command: answer (result + output), then send these events; or stay silent. */
-export type FakeReply = { readonly result?: number; readonly output?: unknown; readonly events?: readonly NrfEvent[] } | 'silent';
+export type FakeReply =
+  | {
+      readonly result?: number;
+      readonly output?: unknown;
+      readonly events?: readonly NrfEvent[];
+      /** The response is lost on the line (the events still come). */
+      readonly responseLost?: boolean;
+    }
+  | 'silent';
 export type FakeHandler = (command: NrfCommand) => FakeReply | undefined;
 
 export interface FakeDongleOptions {
@@ -142,7 +150,7 @@ export class FakeNrfDongle {
     if (reply === 'silent') return;
     const result = reply.result ?? 0;
     const response = { kind: command.kind, result, ...(result === 0 && 'output' in reply ? { output: reply.output } : outputFor(command, result)) } as NrfResponse;
-    this.#sendVendor(encodeSerPacket({ kind: 'response', body: encodeResponse(api, response) }));
+    if (reply.responseLost !== true) this.#sendVendor(encodeSerPacket({ kind: 'response', body: encodeResponse(api, response) }));
     for (const event of reply.events ?? []) this.emit(event);
   }
 

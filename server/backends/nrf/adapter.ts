@@ -46,8 +46,14 @@ export interface NrfAdapterOptions {
   readonly responseTimeoutMs?: number;
   /** H5 link timing (retransmission, reset wait, open deadline). */
   readonly link?: H5LinkOptions;
-  /** For tests: timers driving every timeout here. */
+  /** Timers of every wait here (responses, ATT, connecting, write slots); default real time. */
   readonly timers?: Timers;
+  /**
+   * Timers of the H5 link (retransmission, open deadline); default `timers`. The simulator keeps
+   * these real while the rest follow its modelled clock: a lost frame holds that clock until the
+   * link repairs it.
+   */
+  readonly linkTimers?: Timers;
 }
 
 const BLE_ERROR_INVALID_CONN_HANDLE = 0x3002;
@@ -126,7 +132,8 @@ class NrfAdapter implements Adapter {
     this.#o = options;
     this.#log = options.logger.child({ adapter: options.id });
     this.#timers = options.timers ?? realTimers;
-    this.#link = new NrfLink(transport, { ...options.link, logger: this.#log, ...(options.timers === undefined ? {} : { timers: options.timers }) });
+    const linkTimers = options.linkTimers ?? options.timers;
+    this.#link = new NrfLink(transport, { ...options.link, logger: this.#log, ...(linkTimers === undefined ? {} : { timers: linkTimers }) });
     this.#rpc = new NrfRpc(this.#link, {
       logger: this.#log,
       ...(options.api === undefined ? {} : { api: options.api }),

@@ -27,8 +27,8 @@ const LAST_HANDLE = 0xffff;
 const UUID_TYPE_SIG = 1;
 const UUID_TYPE_UNKNOWN = 0;
 const CCCD_16 = 0x2902;
-/** How often a write command is retried after the SoftDevice said its queue was full. */
-const RESOURCES_RETRIES = 10;
+/** How long a write command waits for a free queue slot before asking the SoftDevice anyway. */
+const SLOT_PROBE_MS = 500;
 
 type GattcEventKind =
   | 'gattcPrimSrvcDiscRsp'
@@ -293,20 +293,51 @@ export class NrfGattClient {
       params: { writeOp: GATT_WRITE_OP.writeCmd, flags: 0, handle, offset: 0, value },
     };
     for (let attempt = 0; ; attempt++) {
-      await this.#withLink(signal, (s) => this.#writeSlots.acquire(s));
+      const slot = await this.#withLink(signal, (s) => this.#freeSlot(s));
       let result: number;
       try {
         ({ result } = await this.#withLink(signal, (s) => this.#o.rpc.call(command, s)));
       } catch (e) {
-        this.#writeSlots.release();
+        // The device took the packet but its answer was lost on the line: the SoftDevice queued
+        // the write (a lost write would show in the DFU object's CRC anyway); its TX_COMPLETE
+        // gives the slot back.
+        if (hasCode(e, 'SERIAL_NO_RESPONSE') && !this.#o.closed.aborted) return;
+        if (slot) this.#writeSlots.release();
         throw e;
       }
       if (result === NRF_SUCCESS) return;
-      // Queue full although our count said otherwise: the slot we took is not there. Keep it
-      // taken and wait for the next TX_COMPLETE to hand one back.
-      if (result === NRF_ERROR.resources && attempt < RESOURCES_RETRIES) continue;
-      this.#writeSlots.release();
+      if (result === NRF_ERROR.resources) {
+        // Queue full although our count said otherwise: the slot we took is not there. Keep it
+        // taken and wait for the next TX_COMPLETE to hand one back. A queue that stays full for
+        // the ATT timeout means nothing reaches the peer: the link is as good as lost.
+        if (attempt * SLOT_PROBE_MS < this.#o.attTimeoutMs) continue;
+        this.#o.onAttTimeout();
+        throw attTimeout('Write Command', this.#o.attTimeoutMs);
+      }
+      if (slot) this.#writeSlots.release();
       throw this.#refused('gattcWrite', result, 'Write Command');
+    }
+  }
+
+  /**
+   * Takes a free slot of the SoftDevice's queue (true), or, after waiting SLOT_PROBE_MS for one,
+   * goes ahead without (false): a WRITE_CMD_TX_COMPLETE the device gave up sending on a noisy
+   * line would otherwise keep its slots away for good. The SoftDevice answers RESOURCES if the
+   * queue really is full.
+   */
+  async #freeSlot(signal: AbortSignal): Promise<boolean> {
+    const probe = new AbortController();
+    const timer = this.#timers.setTimeout(() => probe.abort(), SLOT_PROBE_MS);
+    const linked = linkSignals(signal, probe.signal);
+    try {
+      await this.#writeSlots.acquire(linked.signal);
+      return true;
+    } catch (e) {
+      if (probe.signal.aborted && !signal.aborted) return false;
+      throw e;
+    } finally {
+      this.#timers.clearTimeout(timer);
+      linked.dispose();
     }
   }
 
@@ -439,6 +470,12 @@ export class NrfGattClient {
       // Waiting before the command goes out: the event may be dispatched before the response resolves.
       this.#pending = pending;
       signal.addEventListener('abort', onAbort, { once: true });
+      const awaitEvent = (): void => {
+        timer = this.#timers.setTimeout(() => {
+          pending.reject(attTimeout(request, this.#o.attTimeoutMs));
+          this.#o.onAttTimeout();
+        }, this.#o.attTimeoutMs);
+      };
       this.#o.rpc.call(command, signal).then(
         (r) => {
           if (this.#pending !== pending) return;
@@ -446,12 +483,15 @@ export class NrfGattClient {
             pending.reject(this.#refused(command.kind, r.result, request));
             return;
           }
-          timer = this.#timers.setTimeout(() => {
-            pending.reject(attTimeout(request, this.#o.attTimeoutMs));
-            this.#o.onAttTimeout();
-          }, this.#o.attTimeoutMs);
+          awaitEvent();
         },
-        (e: unknown) => pending.reject(e as BledfuError),
+        (e: unknown) => {
+          if (this.#pending !== pending) return;
+          // The device took the command but its answer was lost on the line: the procedure runs
+          // all the same and its event still comes (or the ATT timeout says it does not).
+          if (hasCode(e, 'SERIAL_NO_RESPONSE')) awaitEvent();
+          else pending.reject(e as BledfuError);
+        },
       );
     });
   }

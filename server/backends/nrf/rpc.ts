@@ -2,8 +2,9 @@
  * SoftDevice calls over the H5 link, as pc-ble-driver makes them: one command at a time (the
  * connectivity firmware answers each before it takes the next), its response matched by opcode,
  * events dispatched in arrival order whenever they come — also between a command and its
- * response. A response that never comes means the device and we no longer agree on anything: the
- * RPC layer then fails for good and the adapter is reopened from scratch.
+ * response. A response that never comes fails that call with SERIAL_NO_RESPONSE (the firmware
+ * drops a packet whose ACKs got lost five times); several in a row mean the device no longer
+ * answers, and the RPC layer fails for good so that the adapter is reopened from scratch.
  */
 import { abortReason, BledfuError, isBledfuError, type ErrorCode, type ErrorLayer } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -22,6 +23,8 @@ import { nrfResultName } from './serialization/versions.js';
  * up to 5 times, so on a noisy line its last try lands after ~1.6 s. Wait for all of them.
  */
 export const DEFAULT_RESPONSE_TIMEOUT_MS = 2_500;
+/** Unanswered calls in a row after which the device counts as gone (the adapter is reopened). */
+const MAX_LOST_RESPONSES = 3;
 
 /**
  * Calls that encode the same in API v5 and v6, so they may be made before the firmware's API
@@ -70,6 +73,8 @@ export class NrfRpc {
   readonly #failed = new AbortController();
   #api: ApiVersion | undefined;
   #outstanding: Outstanding | undefined;
+  /** Calls in a row whose answer never came. */
+  #lostResponses = 0;
 
   constructor(link: NrfLink, options: NrfRpcOptions) {
     this.#link = link;
@@ -197,13 +202,19 @@ export class NrfRpc {
           if (this.#outstanding !== outstanding) return;
           timer = this.#timers.setTimeout(() => {
             const fn = SD_FUNCTIONS[kind];
-            this.#fail(
-              new BledfuError('SERIAL_NO_RESPONSE', `the nRF device acknowledged ${fn} but did not answer it within ${this.#responseTimeoutMs} ms`, {
-                layer: 'nrf',
-                remedy: `the connectivity firmware may not speak SoftDevice API v${api}, or it crashed; bledfu reopens the dongle by itself — if this repeats, unplug and replug it`,
-                facts: { context: { call: fn } },
-              }),
-            );
+            const error = new BledfuError('SERIAL_NO_RESPONSE', `the nRF device acknowledged ${fn} but did not answer it within ${this.#responseTimeoutMs} ms`, {
+              layer: 'nrf',
+              remedy: `the connectivity firmware may not speak SoftDevice API v${api}, or it crashed; bledfu reopens the dongle by itself — if this repeats, unplug and replug it`,
+              facts: { context: { call: fn } },
+            });
+            // One lost answer is the device giving up on a packet our ACKs never reached (a noisy
+            // line); only several in a row mean it no longer answers at all.
+            this.#lostResponses++;
+            if (this.#lostResponses >= MAX_LOST_RESPONSES) this.#fail(error);
+            else {
+              this.#log.warn({ call: fn }, 'the nRF device did not answer a call; going on');
+              outstanding.reject(error);
+            }
           }, this.#responseTimeoutMs);
         },
         (e: unknown) => {
@@ -228,6 +239,7 @@ export class NrfRpc {
         this.#log.debug({ opcode: packet.body[0], expected: outstanding?.opcode }, 'nrf rpc: response to no outstanding command skipped');
         return;
       }
+      this.#lostResponses = 0;
       outstanding.resolve(packet.body);
       return;
     }

@@ -490,6 +490,51 @@ describe('nrf adapter: GATT client', () => {
   });
 });
 
+describe('nrf adapter: a noisy line', () => {
+  it('a lost answer to a write command or a write request: the write went out, the procedure still ends on its event', async () => {
+    const { dongle, adapter } = await open({ api: 6 }, { responseTimeoutMs: 50 });
+    connectingDongle(dongle, 6);
+    try {
+      const conn = await adapter.connect(PEER);
+      dongle.on('gattcWrite', (c) =>
+        c.params.writeOp === 1
+          ? {
+              responseLost: true,
+              events: [{ kind: 'gattcWriteRsp', connHandle: HANDLE, gattStatus: 0, errorHandle: 0, handle: c.params.handle, writeOp: 1, offset: 0, data: new Uint8Array() }],
+            }
+          : { responseLost: true },
+      );
+      await conn.writeWithoutResponse(0x15, Uint8Array.of(1));
+      await conn.write(0x12, Uint8Array.of(2));
+      assert.equal(adapter.failed.aborted, false);
+      assert.equal(conn.closed.aborted, false);
+    } finally {
+      await adapter.close();
+    }
+  });
+
+  it('a WRITE_CMD_TX_COMPLETE that never comes does not stop write commands for good: after a while the SoftDevice is asked anyway', async () => {
+    const dongle = new FakeNrfDongle({ api: 6 });
+    dongle.on('cfgSet', (c) => (c.config.id === 'connGattc' && c.config.writeCmdTxQueueSize > 1 ? { result: 4 } : undefined));
+    const adapter = await createNrfAdapter(dongle.host, options());
+    connectingDongle(dongle, 6);
+    try {
+      const conn = await adapter.connect(PEER);
+      await conn.writeWithoutResponse(0x15, Uint8Array.of(1));
+      // Its TX_COMPLETE was lost: the next write waits, then asks; the queue is free, so it goes.
+      let sent = false;
+      const second = conn.writeWithoutResponse(0x15, Uint8Array.of(2)).then(() => (sent = true));
+      await settle();
+      assert.equal(sent, false, 'it waits for a slot first');
+      assert.equal(dongle.of('gattcWrite').length, 1);
+      await second;
+      assert.equal(dongle.of('gattcWrite').length, 2);
+    } finally {
+      await adapter.close();
+    }
+  });
+});
+
 describe('nrf adapter: failure', () => {
   it('the transport closing fails the adapter with the transport error as cause, and its links', async () => {
     const { dongle, adapter } = await open({ api: 6 });

@@ -46,14 +46,23 @@ describe('nrf link + rpc on a scripted dongle', () => {
     }
   });
 
-  it('an acknowledged command that is never answered fails the RPC layer for good with SERIAL_NO_RESPONSE', async () => {
+  it('an acknowledged command that is never answered fails with SERIAL_NO_RESPONSE; three in a row fail the RPC layer for good', async () => {
     const dongle = new FakeNrfDongle({ api: 6 });
     const { link, rpc } = await openRpc(dongle, 50);
     try {
       dongle.on('gapScanStop', () => 'silent');
-      const first = rpc.call({ kind: 'gapScanStop' });
+      const lost = (e: unknown): boolean => hasCode(e, 'SERIAL_NO_RESPONSE') && /sd_ble_gap_scan_stop/.test(e.message);
+      await assert.rejects(rpc.call({ kind: 'gapScanStop' }), lost);
+      await assert.rejects(rpc.call({ kind: 'gapScanStop' }), lost);
+      assert.equal(rpc.failed.aborted, false, 'a lost answer or two: the line is noisy, the device is there');
+      // An answer in between starts the count again.
+      assert.equal((await rpc.call({ kind: 'gapConnectCancel' })).result, 0);
+      await assert.rejects(rpc.call({ kind: 'gapScanStop' }), lost);
+      await assert.rejects(rpc.call({ kind: 'gapScanStop' }), lost);
+      assert.equal(rpc.failed.aborted, false);
+      const last = rpc.call({ kind: 'gapScanStop' });
       const queued = rpc.call({ kind: 'gapConnectCancel' });
-      await assert.rejects(first, (e: unknown) => hasCode(e, 'SERIAL_NO_RESPONSE') && /sd_ble_gap_scan_stop/.test(e.message));
+      await assert.rejects(last, lost);
       await assert.rejects(queued, (e: unknown) => hasCode(e, 'SERIAL_NO_RESPONSE'));
       assert.ok(rpc.failed.aborted);
       assert.equal((rpc.failed.reason as BledfuError).code, 'SERIAL_NO_RESPONSE');
