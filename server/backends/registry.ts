@@ -15,13 +15,14 @@ import { existsSync } from 'node:fs';
 import type { Adapter, AdapterInfo } from '../ble/types.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { Timers } from '../host/hci/timers.js';
+import { realTimers, type Timers } from '../host/hci/timers.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 import { parseSimSpec, createSimWorld, type SimConfig, type SimWorld } from '../sim/world.js';
 import type { AutoAdapterOptions } from './autoSerial.js';
 import { createHciAdapter, type HciAdapterOptions } from './hci/adapter.js';
 import type { HciSerialSpec } from './hci/serial.js';
 import type { NrfAdapterOptions } from './nrf/adapter.js';
+import type { H5LinkOptions } from './nrf/h5Link.js';
 import type { ApiVersion } from './nrf/serialization/constants.js';
 import { parseAutoSpec, parseNrfSpec, type AutoSerialSpec, type NrfSerialSpec } from './serialSpec.js';
 import { attachNrfAdapter } from './nrf/attach.js';
@@ -59,9 +60,13 @@ export interface OpenAdaptersOptions {
   readonly sim?: Partial<SimConfig>;
   /**
    * Options of every simulated connectivity dongle a `sim:?dongle=nrf` adapter opens (line faults,
-   * line speed; the spec's api= wins), and a hook receiving each one opened (tests drive faults).
+   * line speed, device timing; the spec's api= wins), a hook receiving each one opened (tests drive
+   * faults), and the host side's H5 timing for it (tests shorten retransmission with the device's).
    */
-  readonly simNrf?: Partial<SimNrfDongleOptions> & { readonly onOpen?: (dongle: SimNrfDongle) => void };
+  readonly simNrf?: Partial<SimNrfDongleOptions> & {
+    readonly onOpen?: (dongle: SimNrfDongle) => void;
+    readonly hostLink?: H5LinkOptions;
+  };
   /** Connection limit of every adapter whose spec does not set one (`max=`). */
   readonly maxConnections?: number;
   readonly hci?: HciOpener;
@@ -371,6 +376,33 @@ export async function openAdapters(
   };
 }
 
+/**
+ * Timers that fire after `ms` of modelled time, or of real time when the world stands still (no
+ * radio activity: accelerated time is parked then), whichever comes first.
+ */
+function modelledTimers(world: SimWorld): Timers {
+  return {
+    setTimeout: (fn, ms) => {
+      let done = false;
+      const fire = (): void => {
+        if (done) return;
+        done = true;
+        modelled.cancel();
+        clearTimeout(real);
+        fn();
+      };
+      const modelled = world.scheduler.after(ms, fire, 'host timer');
+      const real = setTimeout(fire, ms);
+      return () => {
+        done = true;
+        modelled.cancel();
+        clearTimeout(real);
+      };
+    },
+    clearTimeout: (handle) => (handle as () => void)(),
+  };
+}
+
 /** A `sim:?dongle=nrf` opening: a fresh simulated connectivity dongle, driven by the nrf backend. */
 async function openSimNrf(
   world: SimWorld,
@@ -379,12 +411,25 @@ async function openSimNrf(
   options: OpenAdaptersOptions,
   signal: AbortSignal,
 ): Promise<Adapter> {
-  const { onOpen, ...dongleOptions } = options.simNrf ?? {};
+  const { onOpen, hostLink, ...dongleOptions } = options.simNrf ?? {};
   const dongle = openSimNrfDongle(world, { ...dongleOptions, api }, adapterOptions.logger.child({ adapter: adapterOptions.id, component: 'simnrf' }));
   onOpen?.(dongle);
   let adapter: Adapter;
   try {
-    adapter = await attachNrfAdapter(dongle.transport, { where: 'the simulated dongle', specPath: adapterOptions.spec }, { ...adapterOptions, kind: 'simulated' }, signal);
+    adapter = await attachNrfAdapter(
+      dongle.transport,
+      { where: 'the simulated dongle', specPath: adapterOptions.spec },
+      {
+        ...adapterOptions,
+        kind: 'simulated',
+        ...(hostLink === undefined ? {} : { link: hostLink }),
+        // The host's waits count in modelled time, as the device's timers do: a wait for a write
+        // slot or an answer must not let minutes of bootloader time pass in a few real ms.
+        timers: modelledTimers(world),
+        linkTimers: realTimers,
+      },
+      signal,
+    );
   } catch (e) {
     await dongle.close();
     throw e;
