@@ -20,4 +20,19 @@ describe('bledfud startup', () => {
     assert.match(r.stderr, /^bledfud: bad adapter spec "hci:\/dev\/ttyACM0\?baud=fast": baud must be a positive integer/m);
     assert.match(r.stderr, /write it as hci:/);
   });
+
+  it('exits 2 for a malformed nrf: or auto: spec too', () => {
+    for (const [spec, why] of [
+      ['nrf:/dev/ttyACM0?api=7', /^bledfud: bad adapter spec "nrf:\/dev\/ttyACM0\?api=7": api must be auto, 5 or 6/m],
+      ['auto:/dev/ttyACM0?flow=on', /^bledfud: bad adapter spec "auto:\/dev\/ttyACM0\?flow=on": unknown parameter "flow"/m],
+    ] as const) {
+      const r = spawnSync(process.execPath, [BLEDFUD, '--listen', '127.0.0.1:0', '--log-level', 'silent', '--adapters', `sim:,${spec}`], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        killSignal: 'SIGKILL',
+      });
+      assert.equal(r.status, 2, `stderr: ${r.stderr}`);
+      assert.match(r.stderr, why);
+    }
+  });
 });
