@@ -77,7 +77,7 @@ const CONN_PARAMS: ConnParams = { minConnInterval: 6, maxConnInterval: 24, slave
 /** The Secure DFU base, registered so the DFU characteristics come back with their 16-bit alias. */
 const VENDOR_BASES = [uuidToBytes(UUIDS.dfuControlPoint)];
 
-/** The SoftDevice's address kind for ours: random addresses say theirs in the top two bits. */
+/** The SoftDevice's address for ours: a random address says its kind in its two most significant bits (Core Vol 6, Part B, 1.3.2). */
 function gapAddrOf(address: DeviceAddress): GapAddr {
   const bytes = addressToBytes(address);
   if (address.type === 'public') return { idPeer: false, type: 0, address: bytes };

@@ -126,7 +126,7 @@ export class NrfScanner {
   fail(error: BledfuError): void {
     this.#failure ??= error;
     this.#mode = 'off';
-    this.#failConsumers(error);
+    for (const c of this.#consumers) c.queue.fail(error);
   }
 
   onEvent(event: EventOf<'gapAdvReport'> | EventOf<'gapTimeout'>): void {

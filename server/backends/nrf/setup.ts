@@ -56,7 +56,7 @@ function describe(version: BleVersion): string {
   return `Nordic connectivity firmware, ${describeSoftDevice(version.subversionNumber)}${core === undefined ? '' : `, Bluetooth ${core}`}`;
 }
 
-/** A random address's kind is in its two most significant bits (Core Vol 6, Part B, 1.3.2). */
+/** bledfu's address from the SoftDevice's: every kind of random address (static, resolvable, non-resolvable) is 'random'. */
 export function deviceAddressOf(addr: GapAddr): DeviceAddress {
   return addressFromBytes(addr.address, addr.type === 0 ? 'public' : 'random');
 }
