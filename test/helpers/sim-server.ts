@@ -150,7 +150,14 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
   }));
   world.devices.forEach((view, i) => observeDevice(view, observers[i] as Observer));
 
-  const app = createApp({ ...APP_CONFIG, ...config }, { adapters: registry, runner: runSecureDfu, readPackage, findDevice, logger });
+  const app = createApp({ ...APP_CONFIG, ...config }, {
+    adapters: registry,
+    runner: runSecureDfu,
+    readPackage,
+    findDevice,
+    listSerialPorts: async () => [],
+    logger,
+  });
   let address: string;
   try {
     ({ address } = await app.start());
