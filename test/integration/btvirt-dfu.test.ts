@@ -48,13 +48,17 @@ async function withBench(count: number, outOfProcess: boolean, body: (b: Bench) 
   }
 }
 
-async function resumesAfter(t: TestContext, fault: SimFault, what: string): Promise<void> {
-  await withBench(1, false, async ({ central, devices }) => {
+async function resumesAfter(t: TestContext, fault: SimFault, what: string, outOfProcess: boolean): Promise<void> {
+  await withBench(1, outOfProcess, async ({ central, devices }) => {
     const disarm = await devices.inject(fault);
     const run = await dfu(central.adapter, APP, logger);
     const fired = await disarm();
     assert.equal(fired, 1, 'the link was dropped once');
     assert.ok(phases(run.events).includes('resuming'), `resumed (${phases(run.events).join(' → ')})`);
+    // Both data objects executed before the drop were kept: the transfer went on from there.
+    const resumedAt = run.events.findIndex((e) => e.kind === 'phase' && e.phase === 'resuming');
+    const next = run.events.slice(resumedAt).find((e) => e.kind === 'progress');
+    assert.ok(next?.kind === 'progress' && next.totalBytesSent >= 8192, `first progress after resuming: ${next?.kind === 'progress' ? next.totalBytesSent : 'none'}`);
     assert.equal(run.outcome.firmwareRevision, HRS.revision);
     const [status] = await devices.status();
     assert.equal(status?.firmwareRevision, HRS.revision);
@@ -88,13 +92,13 @@ describe('Secure DFU over btvirt', { skip }, () => {
     });
   });
 
-  it('resumes after the peripheral drops the link mid-object', TIMEOUT, async (t) => {
+  it('resumes after the peripheral drops the link mid-object (devices out of process, fault armed over their control channel)', TIMEOUT, async (t) => {
     // 10 000 bytes: inside the third 4 KiB data object.
-    await resumesAfter(t, { kind: 'dropLinkAfterDataBytes', bytes: 10_000 }, 'mid-object');
+    await resumesAfter(t, { kind: 'dropLinkAfterDataBytes', bytes: 10_000 }, 'mid-object', true);
   });
 
   it('resumes after the peripheral drops the link at an object boundary', TIMEOUT, async (t) => {
-    await resumesAfter(t, { kind: 'dropLinkAfterRequest', op: 'execute', objectType: 'data', occurrence: 2 }, 'after the 2nd data Execute');
+    await resumesAfter(t, { kind: 'dropLinkAfterRequest', op: 'execute', objectType: 'data', occurrence: 2 }, 'after the 2nd data Execute', false);
   });
 
   it('updates three devices in parallel through one emulated dongle (devices out of process)', TIMEOUT, async (t) => {
