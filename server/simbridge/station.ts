@@ -20,7 +20,12 @@ export interface StationConfig {
   readonly transports: readonly ByteDuplex[];
   /** Per device, overrides of defaultDeviceConfig(index); as many as transports. */
   readonly devices: readonly Partial<SimDeviceConfig>[];
-  /** Modelled time per real time; must be finite (real controllers run in real time). */
+  /**
+   * Modelled time per real time; finite (real controllers run in real time). The host's own
+   * waits are real time, so keep them well inside the devices' modelled timeouts: at 1000× the
+   * DFU engine's 0.5 s reboot pause is 500 modelled seconds and the bootloader's 120 s inactivity
+   * timeout has long reset it. 50 keeps a DFU quick with realistic ordering.
+   */
   readonly speed: number;
   readonly inactivityTimeoutMs?: number;
   readonly continuationTimeoutMs?: number;
