@@ -54,6 +54,8 @@ export interface Emulator {
   connectController(): Promise<SocketController>;
   /** btvirt's own output so far (for failure messages). */
   log(): Promise<string>;
+  /** Process ids of btvirt and the running socat relays (a benchmark reads their CPU time). */
+  processIds(): { readonly btvirt: number | undefined; readonly relays: readonly number[] };
   /** Stops the relays, then btvirt, each by its pid; removes the directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -284,6 +286,7 @@ export async function startEmulator(): Promise<Emulator> {
     dir,
     socketPath,
     log: () => readFile(join(dir, 'btvirt.log'), 'utf8').catch(() => ''),
+    processIds: () => ({ btvirt: btvirt?.pid, relays: [...relays].flatMap((r) => (r.pid === undefined ? [] : [r.pid])) }),
     stop,
     connectController: () =>
       inTurn(async () => {
