@@ -42,6 +42,15 @@ module.exports = {
       from: { path: '^server/', pathNot: '^server/(simnrf/|backends/(registry|simDongle)\\.ts$)' },
       to: { path: '^server/simnrf/' },
     },
+    layer('simbridge-carries-sim-devices', '^server/simbridge/', '^(server/(backends|jobs|rpc|config|dfu)/|clients/)', 'the bridge puts simulated devices on controllers through the host stack; it knows no backend, job or RPC'),
+    {
+      name: 'simbridge-is-a-leaf',
+      comment: 'simulated devices on real controllers are a test and bench tool; the server never depends on them',
+      severity: 'error',
+      from: { path: '^server/', pathNot: '^server/simbridge/' },
+      to: { path: '^server/simbridge/' },
+    },
+    { name: 'server-never-imports-tests', severity: 'error', from: { path: '^server/' }, to: { path: '^test/' } },
     layer('ts-client-only-generated-code', '^clients/ts/', '^(server/|clients/cli/)', 'the client depends only on the generated code'),
     layer('cli-only-ts-client', '^clients/cli/', '^(server/|proto/gen/)', 'the CLI is a thin layer over clients/ts'),
     {

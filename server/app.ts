@@ -12,7 +12,7 @@ import type { DfuRunner } from './dfu/types.js';
 import { JobManager } from './jobs/manager.js';
 import { PackageStore, type ReadPackage } from './jobs/packageStore.js';
 import type { AdapterDirectory } from './jobs/types.js';
-import type { FindDevice } from './rpc/deps.js';
+import type { FindDevice, SerialPortListing } from './rpc/deps.js';
 import { createBledfuService } from './rpc/service.js';
 
 export type AppConfig = Pick<
@@ -25,6 +25,8 @@ export interface AppDeps {
   readonly runner: DfuRunner;
   readonly readPackage: ReadPackage;
   readonly findDevice: FindDevice;
+  /** The host's serial ports; tests give a fixed list. */
+  readonly listSerialPorts: () => Promise<readonly SerialPortListing[]>;
   readonly logger: Logger;
   /** Clock for job timestamps and rates (default Date.now). */
   readonly now?: () => number;
@@ -66,6 +68,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       packages,
       readPackage: deps.readPackage,
       findDevice: deps.findDevice,
+      listSerialPorts: deps.listSerialPorts,
       logger: logger.child({ component: 'rpc' }),
       maxPackageBytes: config.maxRequestBytes,
       stopping: stopping.signal,

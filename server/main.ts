@@ -30,12 +30,13 @@ async function main(): Promise<number> {
 
   // Loaded only now so that --help and config errors work even when a backend cannot load
   // (e.g. the serial port's native binding is missing on this machine).
-  const [{ createApp }, { checkAdapterSpecs, openAdapters }, { findDevice }, { readPackage }, { runSecureDfu }] = await Promise.all([
+  const [{ createApp }, { checkAdapterSpecs, openAdapters }, { findDevice }, { readPackage }, { runSecureDfu }, { listSerialPorts }] = await Promise.all([
     import('./app.js'),
     import('./backends/registry.js'),
     import('./ble/discovery.js'),
     import('./dfu/package/package.js'),
     import('./dfu/secure/engine.js'),
+    import('./transport/ports.js'),
   ]);
   try {
     await checkAdapterSpecs(config.adapters);
@@ -43,7 +44,7 @@ async function main(): Promise<number> {
     return refuseSetting(e);
   }
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
-  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, logger });
+  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger });
   try {
     await app.start();
   } catch (e) {

@@ -2,6 +2,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { runCli } from './program.js';
 
+// A reader that stops early (`bledfu scan | head`) is not a failure of ours: end quietly.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 const interrupted = new AbortController();
 const forced = new AbortController();
 process.on('SIGINT', () => {

@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createBledfuClient, decodeError, DEFAULT_SERVER, type BledfuClient } from '../ts/index.js';
 import { adaptersCommand } from './commands/adapters.js';
+import { portsCommand } from './commands/ports.js';
 import { jobCaptureCommand } from './commands/capture.js';
 import { connectCommand, type ConnectFlags } from './commands/connect.js';
 import { dfuCommand, watchCommand, type DfuFlags } from './commands/dfu.js';
@@ -95,6 +96,10 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .showHelpAfterError();
 
   program.command('adapters').description('list the server\'s Bluetooth adapters').action(run((ctx) => adaptersCommand(ctx)));
+  program
+    .command('ports')
+    .description('list the serial ports of the server\'s host (candidate dongles for hci:/nrf: adapter specs)')
+    .action(run((ctx) => portsCommand(ctx)));
 
   program
     .command('scan')

@@ -313,6 +313,7 @@ export async function openAdapters(
 ): Promise<AdapterRegistry> {
   const counters = new Map<string, number>();
   const entries: Entry[] = [];
+  const starting: Promise<void>[] = [];
   const openers = await serialOpenersFor(specs, options);
   for (const spec of specs) {
     const scheme = schemeOf(spec) || 'adapter';
@@ -333,9 +334,11 @@ export async function openAdapters(
       continue;
     }
     entries.push(entry);
-    // Opened one after another, so the first ready adapter is the first listed that opened.
-    await entry.adapter.start();
+    starting.push(entry.adapter.start());
   }
+  // All at once: a port that never answers costs its command timeout, which must not hold up the
+  // others. The default adapter is still the first *listed* that is ready (get() below).
+  await Promise.all(starting);
   const adapters = entries.map((e) => e.adapter);
 
   return {

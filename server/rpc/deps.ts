@@ -14,12 +14,27 @@ export type FindDevice = (
   options: { readonly timeoutMs: number; readonly signal: AbortSignal },
 ) => Promise<{ readonly address: DeviceAddress }>;
 
+/** A serial port of the host, as the transport layer enumerates it (see transport/ports.ts). */
+export interface SerialPortListing {
+  readonly path: string;
+  readonly byIdPath?: string;
+  readonly vendorId?: string;
+  readonly productId?: string;
+  readonly serialNumber?: string;
+  readonly manufacturer?: string;
+  readonly product?: string;
+  readonly driver?: string;
+  readonly known?: { readonly name: string; readonly hint: string };
+}
+
 export interface ServiceDeps {
   readonly adapters: AdapterDirectory;
   readonly jobs: JobManager;
   readonly packages: PackageStore;
   readonly readPackage: ReadPackage;
   readonly findDevice: FindDevice;
+  /** The host's serial ports (candidate dongles). */
+  readonly listSerialPorts: () => Promise<readonly SerialPortListing[]>;
   readonly logger: Logger;
   /** Largest package accepted inline in StartDfu or through UploadPackage, in bytes. */
   readonly maxPackageBytes: number;

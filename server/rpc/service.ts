@@ -5,7 +5,7 @@
 import type { CallContext, ServiceImplementation } from 'nice-grpc';
 import type { BledfuServiceDefinition } from '../../proto/gen/bledfu/v1/service.js';
 import type { Logger } from '../common/logger.js';
-import { listAdapters } from './adapters.js';
+import { listAdapters, listSerialPorts } from './adapters.js';
 import { connect } from './connect.js';
 import type { ServiceDeps } from './deps.js';
 import { startDfu, streamJob, uploadPackage } from './dfu.js';
@@ -34,6 +34,7 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
 
   return {
     listAdapters: () => unary('ListAdapters', () => listAdapters(deps)),
+    listSerialPorts: () => unary('ListSerialPorts', () => listSerialPorts(deps)),
     scan: (request, context) => streaming('Scan', context, () => scan(deps, request, context.signal)),
     connect: (request, context) => streaming('Connect', context, () => connect(deps, request, context.signal)),
     uploadPackage: (requests) => unary('UploadPackage', () => uploadPackage(deps, requests)),

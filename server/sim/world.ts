@@ -167,6 +167,70 @@ export interface SimWorld {
   close(): Promise<void>;
 }
 
+/** What a simulated device shares with the others of its world, whatever radio carries it. */
+export interface SimDeviceEnvironment {
+  readonly scheduler: SimScheduler;
+  readonly faults: SimFaults;
+  readonly timing: Pick<SimConfig, 'inactivityTimeoutMs' | 'continuationTimeoutMs' | 'bootMs' | 'sha256BytesPerMs'>;
+  readonly logger?: Logger;
+}
+
+/**
+ * Device `index` of a world (defaults from defaultDeviceConfig, overridden by `partial`), not yet
+ * on any radio: the caller attaches it (the simulated air, or a real controller's peripheral role).
+ */
+export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>, env: SimDeviceEnvironment): SimDeviceView {
+  const d: SimDeviceConfig = { ...defaultDeviceConfig(index), ...partial };
+  const address = parseAddress(d.address, 'random');
+  const faultDevice = { label: d.name, appAddress: address.value };
+  const hooks = env.faults.dfuHooks(faultDevice);
+  const device = new NrfDevice({
+    label: d.name,
+    address,
+    name: d.name,
+    rssi: d.rssi,
+    appAdvertisingIntervalMs: d.appAdvertisingIntervalMs,
+    target: {
+      hwVersion: d.hwVersion,
+      debug: d.debugBootloader,
+      requireSignedApp: d.requireSignedApp,
+      publicKey: loadPolicyKey(simPublicKey(d.key)),
+      maxInitPacket: 512,
+      dataObjectMax: 4096,
+      progressOnDisconnect: d.progressOnDisconnect,
+      sha256BytesPerMs: env.timing.sha256BytesPerMs,
+    },
+    inactivityTimeoutMs: env.timing.inactivityTimeoutMs,
+    continuationTimeoutMs: env.timing.continuationTimeoutMs,
+    bootMs: env.timing.bootMs,
+    scheduler: env.scheduler,
+    faults: { ...hooks, isAbsent: () => env.faults.isAbsent(faultDevice) },
+    ...(env.logger === undefined ? {} : { logger: env.logger }),
+  });
+  return {
+    label: d.name,
+    address,
+    currentAddress: () => device.currentAddress,
+    currentName: () => device.currentName,
+    mode: () => device.mode,
+    firmwareRevision: () => device.firmwareRevision,
+    resets: () => device.resets,
+    images: () => {
+      const s = device.chip.settings;
+      return {
+        application: s.app,
+        applicationValid: s.appValid,
+        softDevice: s.softDevice,
+        softDeviceFwid: device.chip.softDeviceFwid(),
+        bootloader: s.bootloader,
+        appVersion: s.appVersion,
+        bootloaderVersion: s.bootloaderVersion,
+      };
+    },
+    device,
+  };
+}
+
 export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger): SimWorld {
   const c: SimConfig = { ...DEFAULT_SIM_CONFIG, ...config };
   const scheduler = new SimScheduler({
@@ -183,57 +247,10 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
   let plugged = true;
 
   const views: SimDeviceView[] = c.devices.map((partial, index) => {
-    const d: SimDeviceConfig = { ...defaultDeviceConfig(index), ...partial };
-    const address = parseAddress(d.address, 'random');
-    const faultDevice = { label: d.name, appAddress: address.value };
-    const hooks = faults.dfuHooks(faultDevice);
-    const device = new NrfDevice({
-      label: d.name,
-      address,
-      name: d.name,
-      rssi: d.rssi,
-      appAdvertisingIntervalMs: d.appAdvertisingIntervalMs,
-      target: {
-        hwVersion: d.hwVersion,
-        debug: d.debugBootloader,
-        requireSignedApp: d.requireSignedApp,
-        publicKey: loadPolicyKey(simPublicKey(d.key)),
-        maxInitPacket: 512,
-        dataObjectMax: 4096,
-        progressOnDisconnect: d.progressOnDisconnect,
-        sha256BytesPerMs: c.sha256BytesPerMs,
-      },
-      inactivityTimeoutMs: c.inactivityTimeoutMs,
-      continuationTimeoutMs: c.continuationTimeoutMs,
-      bootMs: c.bootMs,
-      scheduler,
-      faults: { ...hooks, isAbsent: () => faults.isAbsent(faultDevice) },
-      ...(logger === undefined ? {} : { logger }),
-    });
-    devices.push(device);
-    air.addPeripheral(device);
-    return {
-      label: d.name,
-      address,
-      currentAddress: () => device.currentAddress,
-      currentName: () => device.currentName,
-      mode: () => device.mode,
-      firmwareRevision: () => device.firmwareRevision,
-      resets: () => device.resets,
-      images: () => {
-        const s = device.chip.settings;
-        return {
-          application: s.app,
-          applicationValid: s.appValid,
-          softDevice: s.softDevice,
-          softDeviceFwid: device.chip.softDeviceFwid(),
-          bootloader: s.bootloader,
-          appVersion: s.appVersion,
-          bootloaderVersion: s.bootloaderVersion,
-        };
-      },
-      device,
-    };
+    const view = createSimDevice(index, partial, { scheduler, faults, timing: c, ...(logger === undefined ? {} : { logger }) });
+    devices.push(view.device);
+    air.addPeripheral(view.device);
+    return view;
   });
   faults.deviceOfLink = (link) => {
     const v = views.find((view) => view.device === link.peripheral);

@@ -70,8 +70,9 @@ const ENTRIES: readonly Entry[] = [
     vendorId: '2fe3',
     device: { name: 'Zephyr sample application', hint: 'use hci:<port> if it runs an HCI UART firmware (hci_uart)' },
   },
-  // SEGGER's vendor id (1366) on the J-Link OB of every Nordic DK (nrf-udev and pc-ble-driver docs
-  // refer to the J-Link VCOM); the product id varies with the OB firmware.
+  // shared/spec/nrf-connectivity.md §1.3: 1366:xxxx with manufacturer "SEGGER" is a Nordic DK's
+  // J-Link OB VCOM (pc-ble-driver's docs also run over the "Segger J-Link USB CDC UART"); the
+  // product id varies with the OB firmware, so only the vendor is matched.
   {
     vendorId: '1366',
     device: {

@@ -124,7 +124,7 @@ async function grpcRun(spec: string): Promise<{ cpuMs: number; wallMs: number }>
       jobRetention: 10,
       shutdownGraceMs: 5_000,
     },
-    { adapters: registry, runner: runSecureDfu, readPackage, findDevice, logger },
+    { adapters: registry, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger },
   );
   const { address } = await app.start();
   const client = createBledfuClient(address);

@@ -172,6 +172,13 @@ describe('bledfu CLI (spawned) against a real server', () => {
     const jobs = await cli(['--server', h.address, '--json', 'jobs', 'list']);
     assert.equal(jobs.code, 0);
     assert.ok(jobs.records.length >= 4);
+    h.serialPorts = [{ path: '/dev/ttyACM0', vendorId: '1915', productId: 'c00a', known: { name: 'nRF connectivity', hint: 'nrf:' } }];
+    const ports = await cli(['--server', h.address, '--json', 'ports']);
+    assert.equal(ports.code, 0, ports.stderr);
+    const port = ports.records[0]?.['port'] as Record<string, unknown>;
+    assert.equal(port['path'], '/dev/ttyACM0');
+    assert.equal(port['productId'], 'c00a');
+    assert.equal(port['hint'], 'nrf:');
     const down = await cli(['--server', '127.0.0.1:1', '--json', 'adapters']);
     assert.equal(down.code, 7);
     assert.equal(down.records.at(-1)?.['code'], 'SERVER_UNREACHABLE');

@@ -113,7 +113,7 @@ describe('nrf: on a serial port, with the simulated connectivity dongle behind i
     const registry = await openAdapters([`nrf:${pair.a}`], silentLogger());
     const app = createApp(
       { listen: '127.0.0.1:0', maxConcurrentDfus: 1, maxRequestBytes: 4 << 20, packageStoreBytes: 16 << 20, jobRetention: 10, shutdownGraceMs: 2_000 },
-      { adapters: registry, runner: runSecureDfu, readPackage, findDevice, logger: silentLogger() },
+      { adapters: registry, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger: silentLogger() },
     );
     try {
       const info = registry.get('nrf0').info();

@@ -23,6 +23,30 @@ describe('ListAdapters, Scan and Connect over gRPC', () => {
     assert.equal(adapters[0]?.kind, AdapterKind.ADAPTER_KIND_SIMULATED);
   });
 
+  it('lists the host\'s serial ports with what bledfu knows of their USB ids', async () => {
+    h.serialPorts = [
+      {
+        path: '/dev/ttyACM0',
+        byIdPath: '/dev/serial/by-id/usb-ZEPHYR_HCI_UART_1234-if00',
+        vendorId: '2fe3',
+        productId: '0100',
+        serialNumber: '1234',
+        driver: 'cdc_acm',
+        known: { name: 'Zephyr USB device', hint: 'hci:' },
+      },
+      { path: '/dev/ttyAMA0', driver: 'uart-pl011' },
+    ];
+    const { ports } = await h.client.listSerialPorts({});
+    assert.equal(ports.length, 2);
+    assert.equal(ports[0]?.byIdPath, '/dev/serial/by-id/usb-ZEPHYR_HCI_UART_1234-if00');
+    assert.equal(ports[0]?.vendorId, '2fe3');
+    assert.equal(ports[0]?.knownName, 'Zephyr USB device');
+    assert.equal(ports[0]?.hint, 'hci:');
+    assert.equal(ports[1]?.path, '/dev/ttyAMA0');
+    assert.equal(ports[1]?.vendorId, '');
+    assert.equal(ports[1]?.knownName, '');
+  });
+
   it('filters, suppresses duplicates by address, and stops the adapter scan when cancelled', async () => {
     const stop = new AbortController();
     const stream = h.client.scan(

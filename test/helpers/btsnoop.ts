@@ -2,6 +2,7 @@
  * A deliberately independent reader for btsnoop files (written from the format description, not
  * from our writer), plus BlueZ's btmon as a second, external decoder.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 
@@ -43,6 +44,51 @@ export function parseBtsnoop(bytes: Uint8Array): BtsnoopFile {
 }
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+const H4_ACL = 0x02;
+const ACL_CONTINUATION = 1;
+const ATT_CID = 0x0004;
+const ATT_WRITE_COMMAND = 0x52;
+
+export interface AttPdu {
+  readonly opcode: number;
+  /** The PDU's length (opcode included), from its L2CAP header: whole even when fragmented. */
+  readonly length: number;
+}
+
+/**
+ * The ATT PDUs the host sent, read from the L2CAP header in each PDU's first ACL fragment, so a
+ * PDU split over several ACL packets (controllers with small buffers) counts once.
+ */
+export function attPdusSent(file: BtsnoopFile): AttPdu[] {
+  return file.records.flatMap((r) => {
+    const d = r.data;
+    if (!r.sent || d[0] !== H4_ACL || d.length < 10) return [];
+    const pb = ((d[2] as number) >> 4) & 0x3;
+    const cid = (d[7] as number) | ((d[8] as number) << 8);
+    if (pb === ACL_CONTINUATION || cid !== ATT_CID) return [];
+    return [{ opcode: d[9] as number, length: (d[5] as number) | ((d[6] as number) << 8) }];
+  });
+}
+
+/** Every ATT Write Command the host sent: the DFU's firmware bytes go out as these. */
+export const attWriteCommandsSent = (file: BtsnoopFile): AttPdu[] => attPdusSent(file).filter((p) => p.opcode === ATT_WRITE_COMMAND);
+
+/**
+ * A job's capture as the server hands it out: H4 datalink, the controller setup from HCI Reset
+ * on first, ACL both ways, the firmware in ATT Write Commands, and time never going back.
+ */
+export function assertDfuCapture(file: BtsnoopFile): void {
+  assert.equal(file.datalink, 1002);
+  const first = file.records[0];
+  assert.ok(first?.sent, 'the first record is a packet the host sent');
+  assert.equal(hex(first.data), '01030c00', 'the first packet sent is HCI Reset');
+  assert.ok(file.records.some((r) => !r.sent && r.data[0] === H4_ACL), 'ACL received');
+  assert.ok(attWriteCommandsSent(file).length > 0, 'the firmware went out as ATT Write Commands');
+  for (let i = 1; i < file.records.length; i++) {
+    assert.ok((file.records[i]?.timestamp ?? 0n) >= (file.records[i - 1]?.timestamp ?? 0n), `time goes back at record ${i}`);
+  }
+}
 
 function run(command: string, args: readonly string[], timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {

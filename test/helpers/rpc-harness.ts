@@ -7,7 +7,7 @@ import { parseAddress } from '../../server/ble/address.js';
 import { createApp, type App, type AppConfig } from '../../server/app.js';
 import { BledfuError } from '../../server/common/errors.js';
 import { silentLogger, type Logger } from '../../server/common/logger.js';
-import type { FindDevice } from '../../server/rpc/deps.js';
+import type { FindDevice, SerialPortListing } from '../../server/rpc/deps.js';
 import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
 import { FakeAdapter, FakeAdapterDirectory } from './fake-adapter.js';
 import { ControlledRunner, fakeReadPackage } from './fake-adapter-runner.js';
@@ -24,6 +24,8 @@ export interface Harness {
   readonly reader: ReturnType<typeof fakeReadPackage>;
   /** Replace to make Connect's device lookup fail in a particular way. */
   findDevice: FindDevice;
+  /** What ListSerialPorts reports. */
+  serialPorts: SerialPortListing[];
   newClient(): BledfuClient;
   close(): Promise<void>;
 }
@@ -41,7 +43,7 @@ export async function startHarness(config: Partial<AppConfig> = {}, logger: Logg
   const runner = new ControlledRunner();
   const reader = fakeReadPackage();
   const clients: BledfuClient[] = [];
-  const harness: { findDevice: FindDevice } = { findDevice: fakeFindDevice };
+  const harness: { findDevice: FindDevice; serialPorts: SerialPortListing[] } = { findDevice: fakeFindDevice, serialPorts: [] };
   const app = createApp(
     {
       listen: '127.0.0.1:0',
@@ -57,6 +59,7 @@ export async function startHarness(config: Partial<AppConfig> = {}, logger: Logg
       runner: runner.run,
       readPackage: reader.read,
       findDevice: (a, m, o) => harness.findDevice(a, m, o),
+      listSerialPorts: async () => harness.serialPorts,
       logger,
     },
   );

@@ -10,18 +10,17 @@
  * characteristic (split by the object type the bootloader had selected). Links are broken with
  * the simulator's own fault injection (`world.faults`).
  */
-import { readFileSync } from 'node:fs';
-import { pino } from 'pino';
-import { createApp, type App, type AppConfig } from '../../server/app.js';
+import type { App, AppConfig } from '../../server/app.js';
 import { openAdapters, type AdapterRegistry, type OpenAdaptersOptions } from '../../server/backends/registry.js';
-import { findDevice } from '../../server/ble/discovery.js';
 import { UUIDS } from '../../server/ble/uuid.js';
-import { silentLogger, type Logger } from '../../server/common/logger.js';
-import { readPackage } from '../../server/dfu/package/package.js';
-import { runSecureDfu } from '../../server/dfu/secure/engine.js';
 import type { PeripheralLink, PeripheralLinkHandler } from '../../server/sim/peripheral.js';
 import type { SimConfig, SimDeviceView, SimWorld } from '../../server/sim/world.js';
-import { AddressType, createBledfuClient, jobStateName, type BledfuClient, type DfuEvent, type DfuProgress, type Target } from '../../clients/ts/index.js';
+import type { BledfuClient } from '../../clients/ts/index.js';
+import { serveRegistry, testLogger } from './app-server.js';
+
+export { fixtureBytes as fixture } from './dfu-fixtures.js';
+// The stream helpers predate job-events.ts; the simulator's tests keep importing them from here.
+export { addressTarget, drain, finished, journey, progresses, revisionOf, states, until, type Drained } from './job-events.js';
 
 /** ATT Write Command (what the engine uses for the DFU Packet characteristic). */
 const ATT_WRITE_COMMAND = 0x52;
@@ -64,28 +63,6 @@ export interface SimServer {
   newClient(): BledfuClient;
   close(): Promise<void>;
 }
-
-const APP_CONFIG: AppConfig = {
-  listen: '127.0.0.1:0',
-  maxConcurrentDfus: 2,
-  maxRequestBytes: 4 * 1024 * 1024,
-  packageStoreBytes: 16 * 1024 * 1024,
-  jobRetention: 50,
-  shutdownGraceMs: 5_000,
-};
-
-/** BLEDFU_TEST_LOG=debug (or info, …) shows the server's and the simulator's logs on stderr. */
-function testLogger(): Logger {
-  const level = process.env['BLEDFU_TEST_LOG'];
-  return level === undefined || level === '' ? silentLogger() : pino({ level }, pino.destination(2));
-}
-
-const FIXTURES = new URL('../fixtures/dfu/', import.meta.url);
-
-export function fixture(name: string): Uint8Array {
-  return new Uint8Array(readFileSync(new URL(name, FIXTURES)));
-}
-
 
 interface Observer {
   readonly obs: DeviceObservation;
@@ -177,20 +154,13 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
   }));
   world.devices.forEach((view, i) => observeDevice(view, observers[i] as Observer));
 
-  const app = createApp({ ...APP_CONFIG, ...config }, { adapters: registry, runner: runSecureDfu, readPackage, findDevice, logger });
-  let address: string;
+  let served;
   try {
-    ({ address } = await app.start());
+    served = await serveRegistry(registry, logger, config);
   } catch (e) {
     await registry.close();
     throw e;
   }
-  const clients: BledfuClient[] = [];
-  const newClient = (): BledfuClient => {
-    const c = createBledfuClient(address);
-    clients.push(c);
-    return c;
-  };
   const pick = <T>(xs: readonly T[], index: number): T => {
     const x = xs[index];
     if (x === undefined) throw new Error(`no simulated device ${index}`);
@@ -200,81 +170,24 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
   return {
     registry,
     world,
-    app,
-    address,
-    client: newClient(),
+    app: served.app,
+    address: served.address,
+    client: served.client,
     air,
     device: (index = 0) => pick(world.devices, index),
     observed: (index = 0) => pick(observers, index).obs,
     nextDisconnection: (index = 0) => new Promise<void>((resolve) => pick(observers, index).waiters.push(resolve)),
     scanStopped: () => new Promise<void>((resolve) => (air.scanning ? scanStopWaiters.push(resolve) : resolve())),
-    newClient,
+    newClient: served.newClient,
     close() {
       closed ??= (async () => {
         try {
-          await app.stop();
+          await served.close();
         } finally {
-          for (const c of clients) c.close();
           await registry.close();
         }
       })();
       return closed;
     },
   };
-}
-
-// --- job streams -----------------------------------------------------------------------------
-
-export interface Drained {
-  readonly events: DfuEvent[];
-  /** What the stream threw at its end (a failed job ends its call with the job's error). */
-  readonly error: unknown;
-}
-
-/** Collects a stream's events and how it ended. */
-export async function drain(events: AsyncIterable<DfuEvent>): Promise<Drained> {
-  const out: DfuEvent[] = [];
-  try {
-    for await (const e of events) out.push(e);
-    return { events: out, error: undefined };
-  } catch (error) {
-    return { events: out, error };
-  }
-}
-
-/** Reads up to the first event satisfying `pred`, leaving the iterator open; collects what it read. */
-export async function until(it: AsyncIterator<DfuEvent>, pred: (e: DfuEvent) => boolean, seen?: DfuEvent[]): Promise<DfuEvent> {
-  for (;;) {
-    const r = await it.next();
-    if (r.done === true) throw new Error('stream ended before the awaited event');
-    seen?.push(r.value);
-    if (pred(r.value)) return r.value;
-  }
-}
-
-export const states = (events: readonly DfuEvent[]): string[] => events.flatMap((e) => (e.type === 'state' ? [e.stateName] : []));
-export const progresses = (events: readonly DfuEvent[]): DfuProgress[] => events.flatMap((e) => (e.type === 'progress' ? [e.progress] : []));
-export function finished(events: readonly DfuEvent[]): Extract<DfuEvent, { type: 'finished' }> | undefined {
-  const last = events.at(-1);
-  return last?.type === 'finished' ? last : undefined;
-}
-
-/** A target by address, as a user would type it (the simulated devices use random static addresses). */
-export function addressTarget(value: string): Target {
-  return { selector: { $case: 'address', address: { value, type: AddressType.ADDRESS_TYPE_RANDOM } } };
-}
-
-/** "app v<fw_version> <first 8 hex of the SHA-256>": how the simulated application names its image. */
-export function revisionOf(fwVersion: number, sha256: string): string {
-  return `app v${fwVersion} ${sha256.slice(0, 8)}`;
-}
-
-/** The states a job went through as one stream saw them: the snapshot's, then each change (QUEUED left out). */
-export function journey(events: readonly DfuEvent[]): string[] {
-  const out: string[] = [];
-  for (const e of events) {
-    const name = e.type === 'snapshot' ? jobStateName(e.job.state) : e.type === 'state' ? e.stateName : undefined;
-    if (name !== undefined && name !== 'QUEUED' && out.at(-1) !== name) out.push(name);
-  }
-  return out;
 }

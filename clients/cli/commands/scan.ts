@@ -4,6 +4,9 @@ import { parseNumber, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationFromSeconds } from '../format.js';
 
+/** HCI's "RSSI not available" (Core Vol 4, Part E, 7.7.65.2); emulated controllers always send it. */
+const RSSI_NOT_AVAILABLE = 127;
+
 export interface ScanFlags {
   readonly name?: string;
   readonly prefix?: string;
@@ -46,7 +49,7 @@ export async function scanCommand(ctx: CliContext, flags: ScanFlags): Promise<Ex
       count++;
       const tags = [ad.dfuBootloader ? 'DFU' : '', ad.connectable ? '' : 'non-connectable'].filter(Boolean).join(',');
       ctx.out.line(
-        `${ad.address?.value ?? '?'}  ${String(ad.rssi).padStart(4)} dBm  ${ad.name || '(no name)'}${tags === '' ? '' : `  [${tags}]`}${ad.serviceUuids.length > 0 ? `  ${ad.serviceUuids.join(' ')}` : ''}`,
+        `${ad.address?.value ?? '?'}  ${ad.rssi === RSSI_NOT_AVAILABLE ? ' n/a    ' : `${String(ad.rssi).padStart(4)} dBm`}  ${ad.name || '(no name)'}${tags === '' ? '' : `  [${tags}]`}${ad.serviceUuids.length > 0 ? `  ${ad.serviceUuids.join(' ')}` : ''}`,
       );
       ctx.out.record({ type: 'advertisement', advertisement: Advertisement.toJSON(ad) });
     }

@@ -20,6 +20,14 @@
  *    real link would.
  * 6. SIGPIPE is ignored: otherwise a host closing while btvirt writes to it kills the emulator
  *    with all its controllers.
+ * 7. Connection handles (BlueZ 5.66): btvirt allocates a link's handle on each controller
+ *    separately (the lowest free one from 0x002A), but tells the peripheral the central's handle
+ *    and stamps forwarded ACL data, and some events, with the sender's handle. Once a central has
+ *    a second link the two differ: the peripheral's data is dropped (its controller does not know
+ *    the handle it was given) or reaches the central under another link's handle. btvirt is
+ *    single-threaded and forwards while it handles the sender's packet, so we know the sender of
+ *    every packet it writes: we keep a table of links (each side's fd and true handle) and
+ *    rewrite handles of packets crossing from one host to the other into the receiver's handle.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -250,6 +258,180 @@ static double seconds_since(const struct timespec *t)
 	return (double) (now.tv_sec - t->tv_sec) + (double) (now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
+
+/* ---- 7. connection handles ----------------------------------------------------------------- */
+
+#define FIRST_ACL_HANDLE 0x002a
+#define MAX_LINKS 64
+
+struct link {
+	int used;
+	int fd[2];              /* 0: central's host, 1: peripheral's host */
+	unsigned int handle[2]; /* the handle each side's controller has for the link */
+};
+
+static struct link links[MAX_LINKS];
+/* The host whose packet btvirt is handling: everything it sends now was caused by that packet. */
+static int current_fd = -1;
+
+static void drop_links_of(int fd)
+{
+	int i;
+
+	for (i = 0; i < MAX_LINKS; i++)
+		if (links[i].used && (links[i].fd[0] == fd || links[i].fd[1] == fd))
+			links[i].used = 0;
+}
+
+static int handle_in_use(int fd, unsigned int handle)
+{
+	int i, side;
+
+	for (i = 0; i < MAX_LINKS; i++)
+		for (side = 0; side < 2; side++)
+			if (links[i].used && links[i].fd[side] == fd && links[i].handle[side] == handle)
+				return 1;
+	return 0;
+}
+
+/* The handle btvirt gives a new link on this controller: the lowest free one from 0x002A. */
+static unsigned int next_handle(int fd)
+{
+	unsigned int h = FIRST_ACL_HANDLE;
+
+	while (handle_in_use(fd, h))
+		h++;
+	return h;
+}
+
+/* The receiver's handle for the link that `from` knows as `handle`; 0 when there is none. */
+static unsigned int translate(int from, unsigned int handle, int to)
+{
+	int i;
+
+	for (i = 0; i < MAX_LINKS; i++) {
+		struct link *l = &links[i];
+
+		if (!l->used)
+			continue;
+		if (l->fd[0] == from && l->handle[0] == handle && l->fd[1] == to)
+			return l->handle[1];
+		if (l->fd[1] == from && l->handle[1] == handle && l->fd[0] == to)
+			return l->handle[0];
+	}
+	return 0;
+}
+
+static void add_link(int central, unsigned int central_handle, int peripheral, unsigned int peripheral_handle)
+{
+	int i;
+
+	for (i = 0; i < MAX_LINKS; i++) {
+		if (!links[i].used) {
+			links[i].used = 1;
+			links[i].fd[0] = central;
+			links[i].handle[0] = central_handle;
+			links[i].fd[1] = peripheral;
+			links[i].handle[1] = peripheral_handle;
+			return;
+		}
+	}
+}
+
+static void drop_link(int fd, unsigned int handle)
+{
+	int i, side;
+
+	for (i = 0; i < MAX_LINKS; i++)
+		for (side = 0; side < 2; side++)
+			if (links[i].used && links[i].fd[side] == fd && links[i].handle[side] == handle)
+				links[i].used = 0;
+}
+
+static unsigned int get16(const unsigned char *p)
+{
+	return (unsigned int) p[0] | ((unsigned int) p[1] << 8);
+}
+
+static void put16(unsigned char *p, unsigned int v)
+{
+	p[0] = v & 0xff;
+	p[1] = (v >> 8) & 0xff;
+}
+
+/* Rewrites one H4 packet btvirt is about to write to host `to`; returns 1 when it changed. */
+static int fix_handles(unsigned char *pkt, size_t n, int to)
+{
+	int from = current_fd;
+	unsigned int h, mine;
+
+	if (n >= 5 && pkt[0] == 0x02) {
+		if (from < 0 || from == to)
+			return 0;
+		h = get16(pkt + 1) & 0x0fff;
+		mine = translate(from, h, to);
+		if (mine == 0 || mine == h)
+			return 0;
+		put16(pkt + 1, (get16(pkt + 1) & 0xf000) | mine);
+		return 1;
+	}
+	if (n < 4 || pkt[0] != 0x04)
+		return 0;
+	if (pkt[1] == 0x05 && n >= 6) {
+		/* Disconnection Complete: btvirt already uses each side's own handle. */
+		if (pkt[3] == 0x00)
+			drop_link(to, get16(pkt + 4));
+		return 0;
+	}
+	if (pkt[1] != 0x3e || from < 0 || from == to)
+		return 0;
+	switch (pkt[3]) {
+	case 0x01: /* LE Connection Complete */
+	case 0x0a: /* LE Enhanced Connection Complete */
+		if (n < 8 || pkt[4] != 0x00 || pkt[7] != 0x01)
+			return 0;
+		h = get16(pkt + 5);
+		mine = next_handle(to);
+		add_link(from, h, to, mine);
+		put16(pkt + 5, mine);
+		return mine != h;
+	case 0x03: /* LE Connection Update Complete: status, handle */
+		if (n < 7)
+			return 0;
+		mine = translate(from, get16(pkt + 5), to);
+		if (mine == 0)
+			return 0;
+		put16(pkt + 5, mine);
+		return 1;
+	case 0x06: /* LE Remote Connection Parameter Request: handle */
+		if (n < 6)
+			return 0;
+		mine = translate(from, get16(pkt + 4), to);
+		if (mine == 0)
+			return 0;
+		put16(pkt + 4, mine);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Commands in bytes a host sent: HCI Reset drops the controller's links without a word. */
+static void note_commands(int fd, const unsigned char *buf, size_t n, unsigned int owed)
+{
+	size_t at = owed < n ? owed : n;
+
+	while (at < n) {
+		size_t hs = header_size(buf[at]);
+
+		if (hs == 0 || n - at < hs)
+			return;
+		if (buf[at] == 0x01 && get16(buf + at + 1) == 0x0c03)
+			drop_links_of(fd);
+		at += hs + body_size(buf + at);
+	}
+}
+
 ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
 	struct host_conn *c = conn_of(fd);
@@ -257,6 +439,8 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 	size_t safe;
 	ssize_t n;
 
+	if (c != NULL && !(flags & MSG_PEEK))
+		current_fd = fd;
 	if (c == NULL || c->raw || len == 0 || (flags & MSG_PEEK))
 		return NEXT(recv)(fd, buf, len, flags);
 
@@ -284,6 +468,8 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 	}
 	c->partial = 0;
 	n = NEXT(recv)(fd, buf, safe, flags);
+	if (n > 0)
+		note_commands(fd, buf, (size_t) n, c->body_owed);
 	if (n == (ssize_t) safe) {
 		c->body_owed = owed;
 	} else if (n > 0) {
@@ -295,12 +481,38 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 	return n;
 }
 
+/* One H4 packet as btvirt writes it (1 type octet, ACL header and up to 65535 octets of data). */
+static unsigned char packet[1 + 4 + 65535];
+
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	struct host_conn *c = conn_of(fd);
+	struct msghdr fixed;
+	struct iovec fixed_iov;
 	struct timespec start;
 	ssize_t n;
 
+	if (c != NULL && msg != NULL && msg->msg_iovlen > 0) {
+		size_t n = 0, i;
+
+		for (i = 0; i < msg->msg_iovlen; i++)
+			n += msg->msg_iov[i].iov_len;
+		if (n <= sizeof(packet)) {
+			n = 0;
+			for (i = 0; i < msg->msg_iovlen; i++) {
+				memcpy(packet + n, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+				n += msg->msg_iov[i].iov_len;
+			}
+			if (fix_handles(packet, n, fd)) {
+				fixed_iov.iov_base = packet;
+				fixed_iov.iov_len = n;
+				fixed = *msg;
+				fixed.msg_iov = &fixed_iov;
+				fixed.msg_iovlen = 1;
+				msg = &fixed;
+			}
+		}
+	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		long left_ms;
@@ -327,4 +539,16 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 			return n;
 		}
 	}
+}
+
+/* A host went away: btvirt destroys its controller and, with it, the links on both sides. */
+int close(int fd)
+{
+	if (conn_of(fd) != NULL) {
+		drop_links_of(fd);
+		conns[fd].accepted = 0;
+		if (current_fd == fd)
+			current_fd = -1;
+	}
+	return NEXT(close)(fd);
 }

@@ -54,6 +54,8 @@ export interface Emulator {
   connectController(): Promise<SocketController>;
   /** btvirt's own output so far (for failure messages). */
   log(): Promise<string>;
+  /** Process ids of btvirt and the running socat relays (a benchmark reads their CPU time). */
+  processIds(): { readonly btvirt: number | undefined; readonly relays: readonly number[] };
   /** Stops the relays, then btvirt, each by its pid; removes the directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -75,20 +77,31 @@ export function btvirtSkipReason(): string | undefined {
   return message;
 }
 
-// One build of the preload library per test process, shared by its emulators.
-let preloadBuild: Promise<string> | undefined;
+// The preload library is compiled once per test process; each emulator gets a copy in its own
+// directory, so nothing outlives the emulator that used it.
+let preloadBuild: Promise<Uint8Array> | undefined;
 
-function buildPreload(): Promise<string> {
+function compilePreload(dir: string): Promise<Uint8Array> {
   preloadBuild ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'bledfu-btvirt-lib-'));
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const source = fileURLToPath(new URL('./btvirt-preload.c', import.meta.url));
-    const out = join(dir, 'btvirt-preload.so');
+    const out = join(dir, 'btvirt-preload-build.so');
     const cc = await run('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-o', out, source, '-ldl']);
     if (cc.code !== 0) throw new Error(`building the btvirt preload library failed:\n${cc.output}`);
-    return out;
+    const bytes = new Uint8Array(await readFile(out));
+    await rm(out, { force: true });
+    return bytes;
   })();
+  // A failed build is not cached: the next emulator reports the compiler's output again.
+  preloadBuild.catch(() => {
+    preloadBuild = undefined;
+  });
   return preloadBuild;
+}
+
+async function installPreload(dir: string): Promise<string> {
+  const path = join(dir, 'btvirt-preload.so');
+  await writeFile(path, await compilePreload(dir), { mode: 0o755 });
+  return path;
 }
 
 function run(command: string, args: readonly string[]): Promise<{ code: number | null; output: string }> {
@@ -199,9 +212,18 @@ export async function startEmulator(): Promise<Emulator> {
   // Controllers are created one after another: btvirt gives each the lowest free slot.
   let creation: Promise<unknown> = Promise.resolve();
 
+  // A test process that exits without stop() (process.exit, a runner giving up) still leaves
+  // nothing behind: btvirt and the relays are signalled by pid, the directory removed.
+  const onExit = (): void => {
+    for (const child of [...relays, btvirt]) child?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    process.off('exit', onExit);
     for (const s of sockets) s.destroy();
     await Promise.all([...relays].map((r) => terminate(r)));
     if (btvirt !== undefined) await terminate(btvirt);
@@ -212,7 +234,7 @@ export async function startEmulator(): Promise<Emulator> {
     if (join(dir, LONGEST_SERVER_SOCKET).length > MAX_SOCKET_PATH) {
       throw new Error(`socket paths under ${dir} would exceed ${MAX_SOCKET_PATH} bytes; set TMPDIR to a shorter directory (e.g. /tmp)`);
     }
-    const preload = await buildPreload();
+    const preload = await installPreload(dir);
     const logPath = join(dir, 'btvirt.log');
     await writeFile(logPath, '');
     const logFd = openSync(logPath, 'a');
@@ -264,6 +286,7 @@ export async function startEmulator(): Promise<Emulator> {
     dir,
     socketPath,
     log: () => readFile(join(dir, 'btvirt.log'), 'utf8').catch(() => ''),
+    processIds: () => ({ btvirt: btvirt?.pid, relays: [...relays].flatMap((r) => (r.pid === undefined ? [] : [r.pid])) }),
     stop,
     connectController: () =>
       inTurn(async () => {

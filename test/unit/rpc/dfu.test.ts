@@ -37,6 +37,7 @@ describe('StartDfu handler', () => {
       packages: new PackageStore({ readPackage, maxTotalBytes: 1 << 20 }),
       readPackage,
       findDevice: fakeFindDevice,
+      listSerialPorts: async () => [],
       logger: silentLogger(),
       maxPackageBytes: 1 << 20,
       stopping: new AbortController().signal,

@@ -1,0 +1,72 @@
+/**
+ * The gRPC service as bledfud builds it (server/main.ts), on whatever adapter registry a test
+ * opened: createApp with the real job manager, Secure DFU engine, package reader and device
+ * finder, listening on 127.0.0.1, and generated clients for it.
+ */
+import { pino } from 'pino';
+import { createApp, type App, type AppConfig } from '../../server/app.js';
+import type { AdapterRegistry } from '../../server/backends/registry.js';
+import { findDevice } from '../../server/ble/discovery.js';
+import { silentLogger, type Logger } from '../../server/common/logger.js';
+import { readPackage } from '../../server/dfu/package/package.js';
+import { runSecureDfu } from '../../server/dfu/secure/engine.js';
+import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
+
+export const TEST_APP_CONFIG: AppConfig = {
+  listen: '127.0.0.1:0',
+  maxConcurrentDfus: 2,
+  maxRequestBytes: 4 * 1024 * 1024,
+  packageStoreBytes: 16 * 1024 * 1024,
+  jobRetention: 50,
+  shutdownGraceMs: 5_000,
+};
+
+/** BLEDFU_TEST_LOG=debug (or info, …) shows the server's and the simulator's logs on stderr. */
+export function testLogger(): Logger {
+  const level = process.env['BLEDFU_TEST_LOG'];
+  return level === undefined || level === '' ? silentLogger() : pino({ level }, pino.destination(2));
+}
+
+export interface ServedApp {
+  readonly app: App;
+  readonly address: string;
+  readonly client: BledfuClient;
+  newClient(): BledfuClient;
+  /** Stops the service and closes its clients; the registry stays the caller's to close. */
+  close(): Promise<void>;
+}
+
+export async function serveRegistry(registry: AdapterRegistry, logger: Logger, config: Partial<AppConfig> = {}): Promise<ServedApp> {
+  const app = createApp({ ...TEST_APP_CONFIG, ...config }, {
+    adapters: registry,
+    runner: runSecureDfu,
+    readPackage,
+    findDevice,
+    listSerialPorts: async () => [],
+    logger,
+  });
+  const { address } = await app.start();
+  const clients: BledfuClient[] = [];
+  const newClient = (): BledfuClient => {
+    const c = createBledfuClient(address);
+    clients.push(c);
+    return c;
+  };
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    address,
+    client: newClient(),
+    newClient,
+    close() {
+      closed ??= (async () => {
+        try {
+          await app.stop();
+        } finally {
+          for (const c of clients) c.close();
+        }
+      })();
+      return closed;
+    },
+  };
+}
