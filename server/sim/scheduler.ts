@@ -148,25 +148,35 @@ export class SimScheduler {
     }
   }
 
+  // One pump at a time: `#pumping` stays set while the event runs, so the `at()` or
+  // `noteHostActivity()` it calls does not arm a second pump beside this one. (Each extra pump
+  // would run events too and arm more of its own: their number doubled every turn while the world
+  // stayed live, racing modelled time and piling up immediates without bound.)
   #pumpAccelerated(): void {
     this.#immediate = undefined;
-    this.#pumping = false;
-    if (this.#closed) return;
+    if (this.#closed) {
+      this.#pumping = false;
+      return;
+    }
     this.#dropCancelledHead();
     const next = this.#peek();
-    if (next === undefined) return;
-    if (next.at > this.#now) {
+    if (next !== undefined && next.at > this.#now) {
       if (this.#idleTurns < HOST_REACTION_TURNS) {
         this.#idleTurns++;
-        this.#pumping = true;
         this.#immediate = setImmediate(() => this.#pumpAccelerated());
         return;
       }
-      // Parked: time stands still until the host acts (noteHostActivity kicks us again).
-      if (!this.#isLive()) return;
+    }
+    // Nothing to run, or parked: time stands still until the host acts (noteHostActivity kicks us again).
+    if (next === undefined || (next.at > this.#now && !this.#isLive())) {
+      this.#pumping = false;
+      return;
     }
     this.#runNext();
-    this.#pumping = true;
+    if (this.#closed) {
+      this.#pumping = false;
+      return;
+    }
     this.#immediate = setImmediate(() => this.#pumpAccelerated());
   }
 
