@@ -343,6 +343,12 @@ export async function openAdapters(
 
   return {
     list: () => adapters,
+    onChange: (listener: () => void) => {
+      const offs = entries.flatMap((e) => (e.adapter instanceof SupervisedAdapter ? [e.adapter.onStateChange(() => listener())] : []));
+      return () => {
+        for (const off of offs) off();
+      };
+    },
     get: (id?: string) => {
       if (id === undefined || id === '') {
         const ready = adapters.find((a) => a.info().state === 'ready');

@@ -144,6 +144,7 @@ export class SupervisedAdapter implements Adapter {
   readonly #timers: Timers;
   readonly #stop = new AbortController();
   #state: SupervisorState = 'opening';
+  readonly #listeners = new Set<(state: SupervisorState) => void>();
   #generation: Generation | undefined;
   #error: BledfuError | undefined;
   /** What the last working controller said about itself, kept for info() while it is away. */
@@ -161,6 +162,27 @@ export class SupervisedAdapter implements Adapter {
 
   get state(): SupervisorState {
     return this.#state;
+  }
+
+  /**
+   * Calls `listener` after every state change (unplugged, back, closed, …), so health reporting
+   * follows the dongle without polling. Returns the unsubscribe function.
+   */
+  onStateChange(listener: (state: SupervisorState) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #setState(state: SupervisorState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(state);
+      } catch (e) {
+        this.#log.error({ err: e }, 'state listener failed');
+      }
+    }
   }
 
   /** A supervised adapter never fails for good: it reopens. This aborts only on close(). */
@@ -228,7 +250,7 @@ export class SupervisedAdapter implements Adapter {
 
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
-    this.#state = 'closed';
+    this.#setState('closed');
     this.#stop.abort(new BledfuError('ADAPTER_UNAVAILABLE', `adapter ${this.id} is closed`, { layer: 'backend' }));
     await this.#work;
     const gen = this.#generation;
@@ -264,7 +286,7 @@ export class SupervisedAdapter implements Adapter {
   /** One opening; true when the adapter is ready. */
   async #attempt(): Promise<boolean> {
     const first = this.#state === 'opening';
-    if (!first) this.#state = 'reopening';
+    if (!first) this.#setState('reopening');
     let adapter: Adapter;
     try {
       adapter = await this.#options.open(this.#stop.signal);
@@ -273,7 +295,7 @@ export class SupervisedAdapter implements Adapter {
       const error = typedOpenError(this.#options.spec, e);
       const changed = this.#error?.code !== error.code || first;
       this.#error = error;
-      this.#state = 'failed';
+      this.#setState('failed');
       const details = { spec: this.#options.spec, err: isBledfuError(e) ? error : e, remedy: error.remedy };
       // A dongle left unplugged fails the same way every few seconds: say it once, not each time.
       if (first) this.#log.error(details, 'adapter failed to open');
@@ -292,7 +314,7 @@ export class SupervisedAdapter implements Adapter {
   #adopt(adapter: Adapter, first: boolean): void {
     const gen = new Generation(adapter, this.id);
     this.#generation = gen;
-    this.#state = 'ready';
+    this.#setState('ready');
     this.#error = undefined;
     this.#lastInfo = adapter.info();
     const { identity, address } = this.#lastInfo;
@@ -308,7 +330,7 @@ export class SupervisedAdapter implements Adapter {
     this.#lastInfo = gen.adapter.info();
     this.#generation = undefined;
     this.#error = error;
-    this.#state = 'failed';
+    this.#setState('failed');
     this.#log.error({ err: error, cause: isBledfuError(error.cause) ? error.cause.message : undefined }, 'adapter lost; reopening it when it is back');
     // Its links and calls have failed already; closing frees the port for the next opening.
     gen.closing = true;

@@ -100,4 +100,9 @@ export interface AdapterDirectory {
   list(): readonly Adapter[];
   /** The adapter with this id, or the first ready one when `id` is empty/undefined. Throws ADAPTER_NOT_FOUND. */
   get(id?: string): Adapter;
+  /**
+   * Calls `listener` whenever an adapter may have changed state (dongle unplugged, back, closed);
+   * returns the unsubscribe function. Absent where adapters never change (fixed test fakes).
+   */
+  onChange?(listener: () => void): () => void;
 }
