@@ -4,6 +4,7 @@
  * server through here, so what tests exercise is what production runs.
  */
 import { createServer } from 'nice-grpc';
+import type { CallContext, ServerMiddlewareCall } from 'nice-grpc-common';
 import { errorDetailsServerMiddleware } from 'nice-grpc-error-details';
 import { BledfuServiceDefinition } from '../proto/gen/bledfu/v1/service.js';
 import type { Logger } from './common/logger.js';
@@ -15,6 +16,8 @@ import type { AdapterDirectory } from './jobs/types.js';
 import type { FindDevice, SerialPortListing } from './rpc/deps.js';
 import { createHealthService, HealthDefinition } from './rpc/health.js';
 import { createBledfuService } from './rpc/service.js';
+import { tokenAuthMiddleware, type TokenTable } from './rpc/auth.js';
+import type { ServerCredentials } from '@grpc/grpc-js';
 
 export type AppConfig = Pick<
   Config,
@@ -31,6 +34,8 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Clock for job timestamps and rates (default Date.now). */
   readonly now?: () => number;
+  /** TLS and tokens (server/rpc/security.ts); default plaintext and open, for loopback. */
+  readonly security?: { readonly credentials: ServerCredentials; readonly tokens: TokenTable | undefined };
 }
 
 export interface App {
@@ -60,7 +65,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
   const server = createServer({
     'grpc.max_receive_message_length': config.maxRequestBytes + REQUEST_OVERHEAD_BYTES,
-  }).use(errorDetailsServerMiddleware);
+  })
+    .use(errorDetailsServerMiddleware)
+    .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })));
   server.add(
     BledfuServiceDefinition,
     createBledfuService({
@@ -83,7 +90,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   return {
     jobs,
     async start() {
-      const port = await server.listen(config.listen);
+      const port = await server.listen(config.listen, deps.security?.credentials);
       const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
       const address = `${host}:${port}`;
       logger.info({ address }, 'listening');
@@ -106,6 +113,13 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       return stopped;
     },
   };
+}
+
+async function* passThrough<Request, Response>(
+  call: ServerMiddlewareCall<Request, Response>,
+  context: CallContext,
+): AsyncGenerator<Response, Response | void, undefined> {
+  return yield* call.next(call.request, context);
 }
 
 /** True if `promise` settled within `ms`; the timer never outlives the wait. */

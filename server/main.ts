@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { isBledfuError } from './common/errors.js';
 import { loadConfig } from './config/load.js';
+import { loadServerSecurity, type ServerSecurity } from './rpc/security.js';
 
 /** A setting the user got wrong: one line on stderr, exit code 2. */
 function refuseSetting(e: unknown): number {
@@ -27,6 +28,19 @@ async function main(): Promise<number> {
   const config = loaded.config;
   const logger = pino({ level: config.logLevel, base: { service: 'bledfud' } });
   logger.info({ config }, 'starting');
+  let security: ServerSecurity;
+  try {
+    security = loadServerSecurity(config, (p) => readFileSync(p));
+  } catch (e) {
+    return refuseSetting(e);
+  }
+  if (security.exposedInsecurely) {
+    process.stderr.write(`bledfud: WARNING: ${config.listen} is served with neither TLS nor tokens (--insecure)\n`);
+    logger.warn(
+      { listen: config.listen },
+      'INSECURE: listening beyond loopback with neither TLS nor tokens (--insecure): anyone who can reach this port can flash firmware',
+    );
+  }
 
   // Loaded only now so that --help and config errors work even when a backend cannot load
   // (e.g. the serial port's native binding is missing on this machine).
@@ -44,7 +58,7 @@ async function main(): Promise<number> {
     return refuseSetting(e);
   }
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
-  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger });
+  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security });
   try {
     await app.start();
   } catch (e) {

@@ -17,6 +17,9 @@ export const ERROR_CODES = [
   'PACKAGE_NOT_FOUND',
   'CAPTURE_NOT_FOUND',
   'GATT_SERVICE_MISSING',
+  // access control
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
   // serial port / dongle
   'SERIAL_PORT_NOT_FOUND',
   'SERIAL_PORT_BUSY',

@@ -31,6 +31,14 @@ function parseText(name: SettingName, spec: SettingSpec, text: string, origin: s
     case 'string':
       if (text.trim() === '') throw invalid(`${where} must not be empty`);
       return text.trim();
+    case 'path':
+      return text.trim();
+    case 'boolean': {
+      const v = text.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      throw invalid(`${where} must be true or false, got "${text}"`);
+    }
     case 'hostPort':
       return checkHostPort(where, text.trim());
     case 'list':
@@ -87,6 +95,7 @@ function fromJson(name: SettingName, spec: SettingSpec, value: unknown, origin: 
     return checkPrefixes(`${name} (from ${origin})`, spec.prefixes, value as string[]);
   }
   if (typeof value === 'number' && (spec.kind === 'integer' || spec.kind === 'bytes')) return parseText(name, spec, String(value), origin);
+  if (typeof value === 'boolean' && spec.kind === 'boolean') return value;
   if (typeof value === 'string') return parseText(name, spec, value, origin);
   throw invalid(`${name} (from ${origin}) has the wrong type`);
 }
@@ -122,7 +131,8 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     }
     const name = byFlag.get(flag);
     if (name === undefined) throw invalid(`unknown option "${arg}"`);
-    values.set(name, takeValue());
+    // A switch takes no separate value: `--insecure`, or `--insecure=false`.
+    values.set(name, SETTINGS[name].kind === 'boolean' && eq < 0 ? 'true' : takeValue());
   }
   return { values, configPath, help };
 }
@@ -170,6 +180,8 @@ function formatDefault(spec: SettingSpec): string {
     case 'integer':
     case 'bytes':
     case 'string':
+    case 'path':
+    case 'boolean':
     case 'enum':
       return String(spec.default);
   }
@@ -179,7 +191,7 @@ function formatDefault(spec: SettingSpec): string {
 export function helpText(): string {
   const rows: (readonly [string, string, string, string])[] = NAMES.map((n) => {
     const spec: SettingSpec = SETTINGS[n];
-    return [`${flagName(n)} <value>`, envName(n), formatDefault(spec), spec.description] as const;
+    return [spec.kind === 'boolean' ? flagName(n) : `${flagName(n)} <value>`, envName(n), formatDefault(spec), spec.description] as const;
   });
   rows.unshift([`${CONFIG_FLAG} <file>`, CONFIG_ENV, '', 'JSON object file; keys are the setting names listed above']);
   const w0 = Math.max(...rows.map((r) => r[0].length));

@@ -11,6 +11,10 @@ interface Base {
 }
 export type SettingSpec =
   | (Base & { readonly kind: 'string'; readonly default: string })
+  /** A file path; '' (the default) = not set. */
+  | (Base & { readonly kind: 'path'; readonly default: '' })
+  /** A switch: the bare flag means true; env and file take true/false. */
+  | (Base & { readonly kind: 'boolean'; readonly default: boolean })
   /** host:port, the port 0..65535 (0: any free port); an IPv6 host in brackets. */
   | (Base & { readonly kind: 'hostPort'; readonly default: string })
   /** Comma-separated; each item must start with one of `prefixes` (case-insensitive). */
@@ -26,7 +30,24 @@ export const SETTINGS = {
   listen: {
     kind: 'hostPort',
     default: '127.0.0.1:50051',
-    description: 'gRPC listen address host:port (loopback by default: the API has no authentication)',
+    description: 'gRPC listen address host:port; beyond loopback the server requires TLS or tokens (see --insecure)',
+  },
+  tlsCert: { kind: 'path', default: '', description: 'server certificate chain (PEM); with --tls-key, serves TLS' },
+  tlsKey: { kind: 'path', default: '', description: 'private key of --tls-cert (PEM)' },
+  tlsClientCa: {
+    kind: 'path',
+    default: '',
+    description: 'CA bundle (PEM) for mutual TLS: clients must present a certificate it signed',
+  },
+  tokensFile: {
+    kind: 'path',
+    default: '',
+    description: 'bearer tokens file, lines "<role> <token>" (role observe or operate); set = every BledfuService call needs a token',
+  },
+  insecure: {
+    kind: 'boolean',
+    default: false,
+    description: 'allow listening beyond loopback with neither TLS nor tokens (logs a warning)',
   },
   adapters: {
     kind: 'list',
@@ -77,6 +98,8 @@ export type SettingName = keyof typeof SETTINGS;
 
 type ValueOf<S extends SettingSpec> = S extends { kind: 'list' }
   ? readonly string[]
+  : S extends { kind: 'boolean' }
+    ? boolean
   : S extends { kind: 'integer' | 'bytes' }
     ? number
     : S extends { kind: 'enum'; values: readonly (infer V)[] }

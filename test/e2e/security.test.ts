@@ -1,0 +1,219 @@
+/**
+ * Security of the gRPC endpoint, through a real server and the TypeScript client: TLS and mutual
+ * TLS with openssl-made certificates, bearer tokens with observe/operate roles, and bledfud's
+ * refusal to listen beyond loopback unprotected.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { createApp, type App } from '../../server/app.js';
+import { silentLogger } from '../../server/common/logger.js';
+import { loadServerSecurity, type SecuritySettings } from '../../server/rpc/security.js';
+import { createBledfuClient, decodeError, Status, type BledfuClient, type BledfuClientOptions } from '../../clients/ts/index.js';
+import { FakeAdapter, FakeAdapterDirectory } from '../helpers/fake-adapter.js';
+import { ControlledRunner, fakeReadPackage } from '../helpers/fake-adapter-runner.js';
+import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
+
+const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
+const OBSERVE_TOKEN = 'observe-token-0123456789abcdef';
+const OPERATE_TOKEN = 'operate-token-0123456789abcdef';
+
+const missing = opensslMissing();
+// Under CI a missing openssl is a broken setup, not a reason to skip.
+if (missing !== undefined && process.env['CI']) throw new Error(`security tests need openssl under CI: ${missing}`);
+const skip = missing === undefined ? false : `${missing}; install it (Debian: apt-get install openssl)`;
+
+const NO_SECURITY: SecuritySettings = { listen: '127.0.0.1:0', tlsCert: '', tlsKey: '', tlsClientCa: '', tokensFile: '', insecure: false };
+
+interface Served {
+  readonly address: string;
+  client(options?: BledfuClientOptions): BledfuClient;
+  close(): Promise<void>;
+}
+
+async function serve(settings: Partial<SecuritySettings>): Promise<Served> {
+  const security = loadServerSecurity({ ...NO_SECURITY, ...settings }, (p) => readFileSync(p));
+  const app: App = createApp(
+    { listen: '127.0.0.1:0', maxConcurrentDfus: 1, maxRequestBytes: 1024 * 1024, packageStoreBytes: 4 * 1024 * 1024, jobRetention: 10, shutdownGraceMs: 2_000 },
+    {
+      adapters: new FakeAdapterDirectory([new FakeAdapter('fake0')]),
+      runner: new ControlledRunner().run,
+      readPackage: fakeReadPackage().read,
+      findDevice: async () => {
+        throw new Error('not used');
+      },
+      listSerialPorts: async () => [],
+      logger: silentLogger(),
+      security,
+    },
+  );
+  const { address } = await app.start();
+  const clients: BledfuClient[] = [];
+  return {
+    address,
+    client(options = {}) {
+      const c = createBledfuClient(address, options);
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      try {
+        await app.stop();
+      } finally {
+        for (const c of clients) c.close();
+      }
+    },
+  };
+}
+
+async function failure(call: Promise<unknown>): Promise<ReturnType<typeof decodeError>> {
+  try {
+    await call;
+  } catch (e) {
+    return decodeError(e);
+  }
+  assert.fail('the call succeeded');
+}
+
+async function drainStream(stream: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of stream) void _;
+}
+
+const quick = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(10_000) });
+
+describe('TLS and mutual TLS', { skip }, () => {
+  let pki: TestPki;
+  before(() => {
+    pki = makeTestPki();
+  });
+  after(() => pki?.remove());
+
+  it('a client trusting the CA is served; one trusting another CA or speaking plaintext is refused', async () => {
+    const s = await serve({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey });
+    try {
+      const ok = await s.client({ ca: pki.read(pki.files.ca) }).listAdapters({}, quick());
+      assert.deepEqual(ok.adapters.map((a) => a.id), ['fake0']);
+
+      const untrusted = await failure(s.client({ ca: pki.read(pki.files.otherCa) }).listAdapters({}, quick()));
+      assert.equal(untrusted.grpcCode, Status.UNAVAILABLE, untrusted.message);
+      const plaintext = await failure(s.client().listAdapters({}, quick()));
+      assert.equal(plaintext.grpcCode, Status.UNAVAILABLE, plaintext.message);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('with a client CA, a client without a certificate is refused and one with a signed certificate is served', async () => {
+    const s = await serve({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tlsClientCa: pki.files.ca });
+    try {
+      const noCert = await failure(s.client({ ca: pki.read(pki.files.ca) }).listAdapters({}, quick()));
+      assert.equal(noCert.grpcCode, Status.UNAVAILABLE, noCert.message);
+      const withCert = s.client({ ca: pki.read(pki.files.ca), cert: pki.read(pki.files.clientCert), key: pki.read(pki.files.clientKey) });
+      assert.equal((await withCert.listAdapters({}, quick())).adapters.length, 1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('incomplete TLS settings are refused before listening', () => {
+    assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tlsCert: pki.files.serverCert }, (p) => readFileSync(p)), /tlsCert and tlsKey go together/);
+    assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tlsClientCa: pki.files.ca }, (p) => readFileSync(p)), /needs TLS/);
+  });
+});
+
+describe('bearer tokens', () => {
+  let dir: string;
+  let tokensFile: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bledfu-tokens-'));
+    tokensFile = join(dir, 'tokens');
+    writeFileSync(tokensFile, `# role token\nobserve ${OBSERVE_TOKEN}\noperate ${OPERATE_TOKEN}\n`);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('no token or a wrong one: UNAUTHENTICATED; observe may list but not start a DFU; operate may', async () => {
+    const s = await serve({ tokensFile });
+    try {
+      const none = await failure(s.client().listAdapters({}, quick()));
+      assert.equal(none.grpcCode, Status.UNAUTHENTICATED);
+      assert.equal(none.code, 'UNAUTHENTICATED');
+      assert.match(none.remedy ?? '', /--token/);
+      const wrong = await failure(s.client({ token: `${OPERATE_TOKEN}x` }).listAdapters({}, quick()));
+      assert.equal(wrong.code, 'UNAUTHENTICATED');
+
+      const observer = s.client({ token: OBSERVE_TOKEN });
+      assert.equal((await observer.listAdapters({}, quick())).adapters.length, 1);
+      const denied = await failure(drainStream(observer.startDfu({}, quick())));
+      assert.equal(denied.grpcCode, Status.PERMISSION_DENIED);
+      assert.equal(denied.code, 'PERMISSION_DENIED');
+      assert.equal(denied.metadata['context_method'], 'StartDfu');
+      const deniedCapture = await failure(drainStream(observer.getJobCapture({ jobId: 'nope' }, quick())));
+      assert.equal(deniedCapture.code, 'PERMISSION_DENIED');
+
+      // operate reaches the handlers: they judge the request itself.
+      const operator = s.client({ token: OPERATE_TOKEN });
+      assert.equal((await operator.listAdapters({}, quick())).adapters.length, 1);
+      const badRequest = await failure(drainStream(operator.startDfu({}, quick())));
+      assert.equal(badRequest.grpcCode, Status.INVALID_ARGUMENT, badRequest.message);
+      const unknownJob = await failure(operator.cancelJob({ jobId: 'no-such-job' }, quick()));
+      assert.equal(unknownJob.code, 'JOB_NOT_FOUND');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a malformed tokens file is refused with the line at fault', () => {
+    writeFileSync(join(dir, 'bad'), `observe ${OBSERVE_TOKEN}\nadmin ${OPERATE_TOKEN}\n`);
+    assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tokensFile: join(dir, 'bad') }, (p) => readFileSync(p)), /bad:2: unknown role "admin"/);
+    writeFileSync(join(dir, 'short'), 'operate abc\n');
+    assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tokensFile: join(dir, 'short') }, (p) => readFileSync(p)), /shorter than 16/);
+  });
+});
+
+describe('bledfud beyond loopback', () => {
+  it('refuses 0.0.0.0 with neither TLS nor tokens, saying how to fix it', () => {
+    const r = spawnSync(process.execPath, [BLEDFUD, '--listen', '0.0.0.0:0', '--log-level', 'silent', '--adapters', 'sim:'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
+    });
+    assert.equal(r.status, 2, `stderr: ${r.stderr}`);
+    assert.match(r.stderr, /^bledfud: refusing to listen on 0\.0\.0\.0:0 without TLS or token auth/m);
+    assert.match(r.stderr, /--insecure/);
+  });
+
+  it('starts on 0.0.0.0 with --insecure, warning on stderr and in the log', async () => {
+    const child = spawn(process.execPath, [BLEDFUD, '--listen', '0.0.0.0:0', '--insecure', '--log-level', 'info', '--adapters', 'sim:'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "listening" within 20 s; stderr: ${stderr}`)), 20_000);
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          if (/"msg":"listening"/.test(stdout)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`bledfud exited ${code}; stderr: ${stderr}`));
+        });
+      });
+      assert.match(stderr, /WARNING: 0\.0\.0\.0:0 is served with neither TLS nor tokens/);
+      assert.match(stdout, /"level":40.*INSECURE/);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+});
