@@ -34,6 +34,7 @@ export interface JobInit {
   readonly historyLimit: number;
   /** Record the adapter's HCI traffic while the job runs. */
   readonly captureHci?: boolean;
+  readonly requester?: string;
 }
 
 export function stateForPhase(phase: DfuPhase): ActiveJobState {
@@ -69,6 +70,7 @@ export class Job {
   readonly controller = new AbortController();
   cancelRequested = false;
   readonly captureRequested: boolean;
+  readonly requester: string | undefined;
 
   readonly #now: () => number;
   readonly #historyLimit: number;
@@ -98,6 +100,7 @@ export class Job {
     this.#historyLimit = init.historyLimit;
     this.createdAt = init.now();
     this.captureRequested = init.captureHci === true;
+    this.requester = init.requester;
     if (init.target.kind === 'address') this.#deviceAddress = init.target.address;
   }
 
@@ -256,6 +259,8 @@ export class Job {
   finish(
     state: TerminalJobState,
     outcome: { error?: BledfuError; firmwareRevision?: string; address?: DeviceAddress },
+    /** Sees the final snapshot before any watcher does (the audit record is written there). */
+    beforeReport?: (final: JobSnapshot) => void,
   ): boolean {
     if (this.finished) return false;
     this.#stopCapture();
@@ -271,6 +276,7 @@ export class Job {
       modelledAirTimeMs:
         this.#modelledStartMs !== undefined && modelledEnd !== undefined ? modelledEnd - this.#modelledStartMs : undefined,
     };
+    beforeReport?.({ ...this.snapshot(), state });
     this.#setState(state, outcome.error?.message ?? 'update complete');
     this.#emit({ kind: 'finished', jobId: this.id, time: at, result: this.#result });
     for (const w of this.#watchers) w.close();

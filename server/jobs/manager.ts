@@ -9,6 +9,7 @@ import type { Adapter } from '../ble/types.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
+import type { JobAudit } from './audit.js';
 import { Job } from './job.js';
 import { isTerminal, type JobEvent, type JobId, type JobSnapshot } from './types.js';
 import { WatchStream } from './watchStream.js';
@@ -32,6 +33,8 @@ export interface JobManagerOptions {
    * are discarded. Running jobs' captures are bounded by captureMaxBytes each.
    */
   readonly captureRetainBytes?: number;
+  /** Durable record of every job's start and end; none when absent (tests). */
+  readonly audit?: JobAudit;
 }
 
 export const DEFAULT_CAPTURE_MAX_BYTES = 32 * 1024 * 1024;
@@ -47,6 +50,8 @@ export interface CreateJobRequest {
    * It holds everything on the adapter meanwhile, other jobs' links and scans included.
    */
   readonly captureHci?: boolean;
+  /** Who asked for the job, for the audit record (identity or peer address), when known. */
+  readonly requester?: string;
 }
 
 export class JobManager {
@@ -97,6 +102,7 @@ export class JobManager {
       now: this.#now,
       historyLimit: this.#opts.historyLimit ?? 500,
       captureHci: request.captureHci === true,
+      ...(request.requester === undefined ? {} : { requester: request.requester }),
     });
     this.#jobs.set(id, job);
     job.logger.info(
@@ -209,12 +215,26 @@ export class JobManager {
     job.startCapture(this.#opts.captureMaxBytes ?? DEFAULT_CAPTURE_MAX_BYTES);
     job.markStarted();
     job.logger.info('job started');
-    const done = this.#run(job).finally(() => {
+    const audited = this.#auditStart(job);
+    const done = (audited ? this.#run(job) : Promise.resolve()).finally(() => {
       this.#runningOn(job.adapter.id).delete(job);
       this.#done.delete(job.id);
       this.#startNext(job.adapter.id);
     });
     this.#done.set(job.id, done);
+  }
+
+  /** Records the start durably; a job whose start cannot be recorded fails without touching the device. */
+  #auditStart(job: Job): boolean {
+    try {
+      this.#opts.audit?.jobStarted(job.snapshot(), job.requester);
+      return true;
+    } catch (e) {
+      job.logger.error({ err: e }, 'audit start record could not be written: job not run');
+      const error = isBledfuError(e) ? e : new BledfuError('INTERNAL', 'audit record could not be written', { layer: 'jobs', cause: e });
+      this.#end(job, 'failed', { error });
+      return false;
+    }
   }
 
   async #run(job: Job): Promise<void> {
@@ -247,7 +267,18 @@ export class JobManager {
   }
 
   #end(job: Job, state: 'succeeded' | 'failed' | 'cancelled', outcome: Parameters<Job['finish']>[1]): void {
-    if (!job.finish(state, outcome)) return;
+    const audit = this.#opts.audit;
+    const recordEnd =
+      audit === undefined
+        ? undefined
+        : (final: JobSnapshot): void => {
+            try {
+              audit.jobEnded(final);
+            } catch (e) {
+              job.logger.error({ err: e }, 'audit end record could not be written');
+            }
+          };
+    if (!job.finish(state, outcome, recordEnd)) return;
     const error = outcome.error;
     job.logger.info(
       error === undefined ? { state } : { state, code: error.code, error: error.message },

@@ -1,0 +1,98 @@
+/**
+ * The audit log's record shapes (one JSON object per line). Field names are a file format that
+ * outlives server versions: add fields, never rename or repurpose them; `v` says which shape.
+ */
+
+export const AUDIT_RESULTS = ['succeeded', 'failed', 'cancelled', 'interrupted'] as const;
+export type AuditResult = (typeof AUDIT_RESULTS)[number];
+
+export interface AuditImage {
+  readonly kind: string;
+  readonly size: number;
+  readonly fwVersion?: number;
+  readonly hwVersion?: number;
+  readonly sdReq: readonly number[];
+  readonly sha256: string;
+}
+
+/** Written, and synced to disk, before the job's runner starts. */
+export interface AuditStartRecord {
+  readonly v: 1;
+  readonly type: 'start';
+  /** ISO 8601, UTC. */
+  readonly time: string;
+  readonly jobId: string;
+  readonly adapterId: string;
+  /** Known up front when the job targets an address; else found later (see the end record). */
+  readonly deviceAddress?: string;
+  readonly targetName?: string;
+  readonly packageSha256: string;
+  readonly packageBytes: number;
+  readonly images: readonly AuditImage[];
+  /** Who asked, when the server knows (authenticated identity or peer address). */
+  readonly requester?: string;
+}
+
+/** Written, and synced to disk, before the job's end is reported to anyone. */
+export interface AuditEndRecord {
+  readonly v: 1;
+  readonly type: 'end';
+  readonly time: string;
+  readonly jobId: string;
+  readonly result: AuditResult;
+  readonly deviceAddress?: string;
+  /** From the job's start to its end; absent for an interrupted job (the end was not seen). */
+  readonly durationMs?: number;
+  /** Firmware bytes sent, as far as the server saw; absent for an interrupted job. */
+  readonly bytesSent?: number;
+  readonly bytesTotal: number;
+  readonly errorCode?: string;
+  readonly errorMessage?: string;
+  readonly dfuResult?: string;
+  readonly dfuExtendedError?: string;
+  readonly firmwareRevision?: string;
+}
+
+export type AuditRecord = AuditStartRecord | AuditEndRecord;
+
+/** One job as the log tells it: its start, and its end once there is one. */
+export interface AuditEntry {
+  readonly start: AuditStartRecord;
+  readonly end: AuditEndRecord | undefined;
+}
+
+export interface AuditQuery {
+  readonly deviceAddress?: string;
+  /** Jobs started at or after this time (ms since the epoch). */
+  readonly since?: number;
+  readonly result?: AuditResult | 'running';
+  /** Entries to skip (the page token). */
+  readonly offset?: number;
+  readonly limit?: number;
+}
+
+export interface AuditPage {
+  readonly entries: readonly AuditEntry[];
+  /** Offset of the next page; undefined when this was the last one. */
+  readonly nextOffset: number | undefined;
+}
+
+/** Parses one line; undefined when it is not a record of a shape this version knows. */
+export function parseRecord(line: string): AuditRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  if (r['v'] !== 1 || typeof r['jobId'] !== 'string' || typeof r['time'] !== 'string') return undefined;
+  if (r['type'] === 'start' && typeof r['packageSha256'] === 'string' && Array.isArray(r['images'])) {
+    return value as AuditStartRecord;
+  }
+  if (r['type'] === 'end' && typeof r['result'] === 'string' && (AUDIT_RESULTS as readonly string[]).includes(r['result'])) {
+    return value as AuditEndRecord;
+  }
+  return undefined;
+}
