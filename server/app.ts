@@ -9,6 +9,7 @@ import { errorDetailsServerMiddleware } from 'nice-grpc-error-details';
 import { BledfuServiceDefinition } from '../proto/gen/bledfu/v1/service.js';
 import type { Logger } from './common/logger.js';
 import type { Config } from './config/settings.js';
+import { DEFAULT_CONFIG } from './config/settings.js';
 import type { DfuRunner } from './dfu/types.js';
 import { JobManager } from './jobs/manager.js';
 import { PackageStore, type ReadPackage } from './jobs/packageStore.js';
@@ -22,7 +23,8 @@ import type { ServerCredentials } from '@grpc/grpc-js';
 export type AppConfig = Pick<
   Config,
   'listen' | 'maxConcurrentDfus' | 'maxRequestBytes' | 'packageStoreBytes' | 'jobRetention' | 'shutdownGraceMs'
->;
+> &
+  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs'>>;
 
 export interface AppDeps {
   readonly adapters: AdapterDirectory;
@@ -65,6 +67,8 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
   const server = createServer({
     'grpc.max_receive_message_length': config.maxRequestBytes + REQUEST_OVERHEAD_BYTES,
+    'grpc.keepalive_time_ms': config.keepaliveTimeMs ?? DEFAULT_CONFIG.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs ?? DEFAULT_CONFIG.keepaliveTimeoutMs,
   })
     .use(errorDetailsServerMiddleware)
     .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })));

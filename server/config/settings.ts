@@ -92,6 +92,19 @@ export const SETTINGS = {
     min: 0,
     description: 'on SIGINT/SIGTERM, how long to wait for cancelled jobs and open calls before closing',
   },
+  keepaliveTimeMs: {
+    kind: 'integer',
+    default: 60_000,
+    min: 1_000,
+    description:
+      'how often (ms) the server pings each client connection, so a client that vanished without closing (network gone, host asleep) has its streams, scans and links cancelled',
+  },
+  keepaliveTimeoutMs: {
+    kind: 'integer',
+    default: 20_000,
+    min: 1_000,
+    description: 'how long (ms) a keepalive ping may go unanswered before the server closes that connection',
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

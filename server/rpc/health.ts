@@ -9,6 +9,7 @@
  */
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { ServerError, Status, type CallContext, type ServiceImplementation } from 'nice-grpc';
+import { linkSignals } from '../common/signals.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus */
@@ -135,10 +136,15 @@ export function createHealthService(adapters: AdapterDirectory, stopping: AbortS
 }
 
 /** Resolves when the call ends or the server stops. */
-function ended(...signals: AbortSignal[]): Promise<void> {
-  return new Promise((resolve) => {
-    const any = AbortSignal.any(signals);
-    if (any.aborted) resolve();
-    else any.addEventListener('abort', () => resolve(), { once: true });
-  });
+async function ended(...signals: AbortSignal[]): Promise<void> {
+  // Linked, not AbortSignal.any: `stopping` lives as long as the server (see common/signals.ts).
+  const linked = linkSignals(...signals);
+  try {
+    await new Promise<void>((resolve) => {
+      if (linked.signal.aborted) resolve();
+      else linked.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  } finally {
+    linked.dispose();
+  }
 }
