@@ -7,6 +7,8 @@ import { createServer } from 'nice-grpc';
 import type { CallContext, ServerMiddlewareCall } from 'nice-grpc-common';
 import { errorDetailsServerMiddleware } from 'nice-grpc-error-details';
 import { BledfuServiceDefinition } from '../proto/gen/bledfu/v1/service.js';
+import { createJobAudit } from './audit/jobAudit.js';
+import type { AuditLog } from './audit/log.js';
 import type { Logger } from './common/logger.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
@@ -36,6 +38,8 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Clock for job timestamps and rates (default Date.now). */
   readonly now?: () => number;
+  /** Durable record of every DFU job (bledfud always opens one); ListAuditRecords reads it. */
+  readonly audit?: AuditLog;
   /** TLS and tokens (server/rpc/security.ts); default plaintext and open, for loopback. */
   readonly security?: { readonly credentials: ServerCredentials; readonly tokens: TokenTable | undefined };
 }
@@ -63,6 +67,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     maxConcurrentPerAdapter: config.maxConcurrentDfus,
     retainFinished: config.jobRetention,
     ...(deps.now === undefined ? {} : { now: deps.now }),
+    ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, deps.now) }),
   });
   const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
   const server = createServer({
@@ -84,6 +89,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       logger: logger.child({ component: 'rpc' }),
       maxPackageBytes: config.maxRequestBytes,
       stopping: stopping.signal,
+      ...(deps.audit === undefined ? {} : { audit: deps.audit }),
     }),
   );
 

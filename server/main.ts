@@ -3,7 +3,9 @@
  * or reads the config file. Everything else is built by createApp from what this file hands it.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
+import { AuditLog } from './audit/log.js';
 import { isBledfuError } from './common/errors.js';
 import { loadConfig } from './config/load.js';
 import { loadServerSecurity, type ServerSecurity } from './rpc/security.js';
@@ -57,13 +59,23 @@ async function main(): Promise<number> {
   } catch (e) {
     return refuseSetting(e);
   }
+  let audit: AuditLog;
+  try {
+    const opened = AuditLog.open(config.auditLog === '' ? join(config.dataDir, 'audit.jsonl') : config.auditLog);
+    audit = opened.log;
+    for (const d of opened.recovery.damaged) logger.warn({ auditLog: audit.path, ...d }, 'audit log: damaged line (a torn last line is removed, others skipped)');
+    for (const r of opened.recovery.interrupted) logger.warn({ jobId: r.jobId, address: r.deviceAddress }, 'audit log: job interrupted by the previous server stop, recorded as INTERRUPTED');
+  } catch (e) {
+    return refuseSetting(e);
+  }
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
-  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security });
+  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security, audit });
   try {
     await app.start();
   } catch (e) {
     logger.fatal({ err: e, listen: config.listen }, 'cannot listen');
     await adapters.close();
+    audit.close();
     return 1;
   }
 
@@ -77,6 +89,7 @@ async function main(): Promise<number> {
   process.once('SIGTERM', force);
   await app.stop();
   await adapters.close();
+  audit.close();
   logger.info('bye');
   return 0;
 }

@@ -92,6 +92,16 @@ export const SETTINGS = {
     min: 0,
     description: 'on SIGINT/SIGTERM, how long to wait for cancelled jobs and open calls before closing',
   },
+  dataDir: {
+    kind: 'string',
+    default: '/var/lib/bledfu',
+    description: 'directory for the files the server keeps across restarts (the audit log unless --audit-log says otherwise)',
+  },
+  auditLog: {
+    kind: 'string',
+    default: '',
+    description: 'append-only audit log of every DFU (JSON lines, synced to disk per record); empty: audit.jsonl in the data dir',
+  },
   keepaliveTimeMs: {
     kind: 'integer',
     default: 60_000,

@@ -1,5 +1,6 @@
 /** What the RPC handlers need, injected by the composition root (or a test). */
 import type { DeviceAddress } from '../ble/address.js';
+import type { AuditLog } from '../audit/log.js';
 import type { Adapter } from '../ble/types.js';
 import type { Logger } from '../common/logger.js';
 import type { DfuTarget } from '../dfu/types.js';
@@ -40,4 +41,6 @@ export interface ServiceDeps {
   readonly maxPackageBytes: number;
   /** Aborts when the server stops, ending streams that would otherwise run forever (Scan, Connect, watches). */
   readonly stopping: AbortSignal;
+  /** The DFU audit log ListAuditRecords reads; absent in tests that do not need one. */
+  readonly audit?: AuditLog;
 }

@@ -6,6 +6,7 @@ import type { CallContext, ServiceImplementation } from 'nice-grpc';
 import type { BledfuServiceDefinition } from '../../proto/gen/bledfu/v1/service.js';
 import type { Logger } from '../common/logger.js';
 import { listAdapters, listSerialPorts } from './adapters.js';
+import { listAuditRecords } from './audit.js';
 import { connect } from './connect.js';
 import type { ServiceDeps } from './deps.js';
 import { startDfu, streamJob, uploadPackage } from './dfu.js';
@@ -50,5 +51,6 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
       }),
     cancelJob: (request) => unary('CancelJob', () => cancelJob(deps, request)),
     getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, request)),
+    listAuditRecords: (request) => unary('ListAuditRecords', () => listAuditRecords(deps.audit, request)),
   };
 }

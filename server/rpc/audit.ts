@@ -1,0 +1,88 @@
+/** ListAuditRecords: the audit log's jobs, filtered and paged, as proto. */
+import {
+  AuditResult,
+  type AuditRecord,
+  type ListAuditRecordsRequest,
+  type ListAuditRecordsResponse,
+} from '../../proto/gen/bledfu/v1/audit.js';
+import { ImageType } from '../../proto/gen/bledfu/v1/dfu.js';
+import type { AuditLog } from '../audit/log.js';
+import type { AuditEntry, AuditResult as DomainAuditResult } from '../audit/records.js';
+import { BledfuError } from '../common/errors.js';
+import { durationFromMs } from './duration.js';
+
+const RESULTS = {
+  running: AuditResult.AUDIT_RESULT_RUNNING,
+  succeeded: AuditResult.AUDIT_RESULT_SUCCEEDED,
+  failed: AuditResult.AUDIT_RESULT_FAILED,
+  cancelled: AuditResult.AUDIT_RESULT_CANCELLED,
+  interrupted: AuditResult.AUDIT_RESULT_INTERRUPTED,
+} as const satisfies Record<DomainAuditResult | 'running', AuditResult>;
+
+const IMAGE_TYPES: Readonly<Record<string, ImageType>> = {
+  softdevice_bootloader: ImageType.IMAGE_TYPE_SOFTDEVICE_BOOTLOADER,
+  softdevice: ImageType.IMAGE_TYPE_SOFTDEVICE,
+  bootloader: ImageType.IMAGE_TYPE_BOOTLOADER,
+  application: ImageType.IMAGE_TYPE_APPLICATION,
+};
+
+export async function listAuditRecords(
+  audit: AuditLog | undefined,
+  request: ListAuditRecordsRequest,
+): Promise<ListAuditRecordsResponse> {
+  if (audit === undefined) {
+    throw new BledfuError('INTERNAL', 'this server keeps no audit log', {
+      layer: 'rpc',
+      remedy: 'run bledfud (it always keeps one, see --audit-log)',
+    });
+  }
+  const offset = request.pageToken === '' ? 0 : Number(request.pageToken);
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new BledfuError('INVALID_ARGUMENT', `bad page_token "${request.pageToken}"`, {
+      layer: 'rpc',
+      remedy: 'pass the next_page_token of the previous response unchanged',
+    });
+  }
+  const result = (Object.keys(RESULTS) as (keyof typeof RESULTS)[]).find((k) => RESULTS[k] === request.result);
+  const page = await audit.query({
+    ...(request.deviceAddress === '' ? {} : { deviceAddress: request.deviceAddress }),
+    ...(request.since === undefined ? {} : { since: request.since.getTime() }),
+    ...(result === undefined ? {} : { result }),
+    ...(request.pageSize === 0 ? {} : { limit: request.pageSize }),
+    offset,
+  });
+  return {
+    records: page.entries.map(auditRecordToProto),
+    nextPageToken: page.nextOffset === undefined ? '' : String(page.nextOffset),
+  };
+}
+
+export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
+  return {
+    jobId: start.jobId,
+    adapterId: start.adapterId,
+    deviceAddress: end?.deviceAddress ?? start.deviceAddress ?? '',
+    targetName: start.targetName ?? '',
+    packageSha256: start.packageSha256,
+    images: start.images.map((i) => ({
+      type: IMAGE_TYPES[i.kind] ?? ImageType.IMAGE_TYPE_UNSPECIFIED,
+      size: i.size,
+      fwVersion: i.fwVersion,
+      hwVersion: i.hwVersion,
+      sdReq: [...i.sdReq],
+      sha256: i.sha256,
+    })),
+    requester: start.requester ?? '',
+    startedAt: new Date(start.time),
+    result: RESULTS[end?.result ?? 'running'],
+    endedAt: end === undefined ? undefined : new Date(end.time),
+    duration: end?.durationMs === undefined ? undefined : durationFromMs(end.durationMs),
+    bytesSent: end?.bytesSent,
+    bytesTotal: end?.bytesTotal ?? start.packageBytes,
+    errorCode: end?.errorCode ?? '',
+    errorMessage: end?.errorMessage ?? '',
+    dfuResult: end?.dfuResult ?? '',
+    dfuExtendedError: end?.dfuExtendedError ?? '',
+    firmwareRevision: end?.firmwareRevision ?? '',
+  };
+}
