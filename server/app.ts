@@ -18,6 +18,7 @@ import { PackageStore, type ReadPackage } from './jobs/packageStore.js';
 import type { AdapterDirectory } from './jobs/types.js';
 import type { FindDevice, SerialPortListing } from './rpc/deps.js';
 import { createHealthService, HealthDefinition } from './rpc/health.js';
+import { createReflectionService, ReflectionV1AlphaDefinition, ReflectionV1Definition } from './rpc/reflection.js';
 import { createBledfuService } from './rpc/service.js';
 import { tokenAuthMiddleware, type TokenTable } from './rpc/auth.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
@@ -94,6 +95,10 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   );
 
   server.add(HealthDefinition, createHealthService(deps.adapters, stopping.signal));
+  // Health and reflection are listed by reflection but not described (their protos are not ours).
+  const reflection = createReflectionService(['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
+  server.add(ReflectionV1Definition, reflection);
+  server.add(ReflectionV1AlphaDefinition, reflection);
 
   let stopped: Promise<void> | undefined;
 

@@ -1,0 +1,76 @@
+/**
+ * gRPC server reflection through a real gRPC client, both protocol versions: the service list
+ * names BledfuService, and its file comes back with the files it imports, so a tool can decode
+ * every message without a copy of proto/.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { createChannel, createClient } from 'nice-grpc';
+import { ReflectionV1AlphaDefinition, ReflectionV1Definition, type ReflectionRequest, type ReflectionResponse } from '../../server/rpc/reflection.js';
+import { startSimServer } from '../helpers/sim-server.js';
+
+/** The `name` (field 1) of an encoded FileDescriptorProto. */
+function fileName(bytes: Uint8Array): string {
+  const r = new BinaryReader(bytes);
+  while (r.pos < r.len) {
+    const [field, type] = r.tag();
+    if (field === 1 && type === 2) return r.string();
+    r.skip(type);
+  }
+  return '';
+}
+
+async function* requests(list: readonly ReflectionRequest[]): AsyncGenerator<ReflectionRequest> {
+  yield* list;
+}
+
+describe('server reflection', () => {
+  for (const [version, definition] of [
+    ['v1', ReflectionV1Definition],
+    ['v1alpha', ReflectionV1AlphaDefinition],
+  ] as const) {
+    it(`${version}: lists the services and describes BledfuService with its imports`, { timeout: 30_000 }, async () => {
+      const s = await startSimServer();
+      const channel = createChannel(s.address);
+      try {
+        const client = createClient(definition, channel);
+        const answers: ReflectionResponse[] = [];
+        for await (const r of client.serverReflectionInfo(
+          requests([
+            { host: '', kind: 'listServices', value: '*' },
+            { host: '', kind: 'fileContainingSymbol', value: 'bledfu.v1.BledfuService' },
+            { host: '', kind: 'fileContainingSymbol', value: 'bledfu.v1.BledfuService.Scan' },
+            { host: '', kind: 'fileContainingSymbol', value: 'no.such.Thing' },
+          ]),
+        )) {
+          answers.push(r);
+        }
+        assert.equal(answers.length, 4);
+        const [list, service, method, missing] = answers;
+
+        assert.equal(list?.kind, 'services');
+        const services = list?.kind === 'services' ? list.services : [];
+        for (const name of ['bledfu.v1.BledfuService', 'grpc.health.v1.Health', `grpc.reflection.${version}.ServerReflection`]) {
+          assert.ok(services.includes(name), `${name} in ${services.join(', ')}`);
+        }
+
+        assert.equal(service?.kind, 'files');
+        const files = service?.kind === 'files' ? service.files.map(fileName) : [];
+        assert.equal(files.at(-1), 'bledfu/v1/service.proto', 'the file asked for comes last, after its imports');
+        assert.ok(files.includes('bledfu/v1/scan.proto'), `imports included: ${files.join(', ')}`);
+        assert.ok(files.includes('google/protobuf/duration.proto'), `well-known imports included: ${files.join(', ')}`);
+        assert.equal(new Set(files).size, files.length, 'each file once');
+
+        assert.equal(method?.kind, 'files');
+        assert.equal(method?.kind === 'files' ? fileName(method.files.at(-1) ?? new Uint8Array()) : '', 'bledfu/v1/service.proto');
+
+        assert.equal(missing?.kind, 'error');
+        assert.equal(missing?.kind === 'error' ? missing.code : 0, 5, 'NOT_FOUND');
+      } finally {
+        channel.close();
+        await s.close();
+      }
+    });
+  }
+});
