@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createBledfuClient, decodeError, DEFAULT_SERVER, type BledfuClient } from '../ts/index.js';
 import { adaptersCommand } from './commands/adapters.js';
+import { auditCommand, type AuditFlags } from './commands/audit.js';
 import { portsCommand } from './commands/ports.js';
 import { jobCaptureCommand } from './commands/capture.js';
 import { connectCommand, type ConnectFlags } from './commands/connect.js';
@@ -170,6 +171,14 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .description('cancel a job (the device is left able to resume)')
     .argument('<id>', 'job id')
     .action(run((ctx, id: string) => cancelJobCommand(ctx, id)));
+
+  program
+    .command('audit')
+    .description("the server's durable record of every DFU job (kept across restarts), oldest first")
+    .option('--device <address>', 'only jobs on this device')
+    .option('--since <time>', 'only jobs started at or after this ISO 8601 time')
+    .option('--result <result>', 'only jobs that ended so: running, succeeded, failed, cancelled, interrupted')
+    .action(run((ctx, flags: AuditFlags) => auditCommand(ctx, flags)));
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

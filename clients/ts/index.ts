@@ -14,6 +14,7 @@ export {
 } from './dfu.js';
 export { Status } from 'nice-grpc';
 export { Adapter, AdapterKind, AdapterState, SerialPort, adapterKindToJSON, adapterStateToJSON } from '../../proto/gen/bledfu/v1/adapter.js';
+export { AuditRecord, AuditResult, auditResultToJSON, type AuditImage } from '../../proto/gen/bledfu/v1/audit.js';
 export { AddressType, type Address, type Target, type ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
 export {
   ButtonlessMode,

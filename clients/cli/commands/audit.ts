@@ -1,0 +1,68 @@
+/** `bledfu audit`: the server's durable record of every DFU job, oldest first. */
+import { AuditRecord, AuditResult, auditResultToJSON, imageTypeToJSON, type AuditRecord as AuditRecordMessage } from '../../ts/index.js';
+import { UsageError, type CliContext } from '../context.js';
+import { EXIT, type ExitCode } from '../exitCodes.js';
+import { durationMs, formatBytes, formatDuration } from '../format.js';
+
+export interface AuditFlags {
+  readonly device?: string;
+  readonly since?: string;
+  readonly result?: string;
+}
+
+const RESULT_NAMES = ['running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
+
+/** "AUDIT_RESULT_INTERRUPTED" → "interrupted" */
+function resultName(r: AuditResult): string {
+  return auditResultToJSON(r).replace(/^AUDIT_RESULT_/, '').toLowerCase();
+}
+
+function resultFromName(name: string): AuditResult {
+  const r = AuditResult[`AUDIT_RESULT_${name.toUpperCase()}` as keyof typeof AuditResult];
+  if (typeof r !== 'number' || r === AuditResult.AUDIT_RESULT_UNSPECIFIED) {
+    throw new UsageError(`unknown result "${name}"`, `use one of ${RESULT_NAMES.join(', ')}`);
+  }
+  return r;
+}
+
+function sinceFrom(text: string): Date {
+  const at = new Date(text);
+  if (Number.isNaN(at.getTime())) throw new UsageError(`--since "${text}" is not a date`, 'give an ISO 8601 time, e.g. 2026-01-31T12:00:00Z');
+  return at;
+}
+
+function summary(r: AuditRecordMessage): string {
+  const versions = r.images
+    .map((i) => `${imageTypeToJSON(i.type).replace(/^IMAGE_TYPE_/, '').toLowerCase()}${i.fwVersion === undefined ? '' : ` v${i.fwVersion}`}`)
+    .join('+');
+  const bytes = r.bytesSent === undefined ? formatBytes(r.bytesTotal) : `${formatBytes(r.bytesSent)}/${formatBytes(r.bytesTotal)}`;
+  const took = r.duration === undefined ? '' : ` in ${formatDuration(durationMs(r.duration))}`;
+  const device = r.dfuResult === '' ? '' : ` device=${r.dfuResult}${r.dfuExtendedError === '' ? '' : `/${r.dfuExtendedError}`}`;
+  const error = r.errorCode === '' ? '' : ` ${r.errorCode}: ${r.errorMessage}`;
+  const by = r.requester === '' ? '' : ` by=${r.requester}`;
+  return (
+    `${r.startedAt?.toISOString() ?? '?'}  ${resultName(r.result).padEnd(11)} ${r.deviceAddress || (r.targetName === '' ? '?' : `name=${r.targetName}`)}` +
+    `  job=${r.jobId} adapter=${r.adapterId} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${device}${error}${by}`
+  );
+}
+
+export async function auditCommand(ctx: CliContext, flags: AuditFlags): Promise<ExitCode> {
+  const filter = {
+    deviceAddress: flags.device ?? '',
+    ...(flags.since === undefined ? {} : { since: sinceFrom(flags.since) }),
+    ...(flags.result === undefined ? {} : { result: resultFromName(flags.result) }),
+  };
+  let count = 0;
+  let pageToken = '';
+  do {
+    const page = await ctx.client.listAuditRecords({ ...filter, pageToken }, { signal: ctx.forced });
+    for (const record of page.records) {
+      ctx.out.line(summary(record));
+      ctx.out.record({ type: 'audit', record: AuditRecord.toJSON(record) });
+      count++;
+    }
+    pageToken = page.nextPageToken;
+  } while (pageToken !== '');
+  if (count === 0) ctx.out.line('no audit records');
+  return EXIT.ok;
+}
