@@ -59,7 +59,13 @@ async function packageOf(deps: ServiceDeps, request: StartDfuRequest): Promise<D
  * Everything is checked before the job exists, so a bad request never reaches a device and
  * never shows up as a failed job.
  */
-export async function* startDfu(deps: ServiceDeps, request: StartDfuRequest, callSignal: AbortSignal): AsyncGenerator<JobEventMessage> {
+export async function* startDfu(
+  deps: ServiceDeps,
+  request: StartDfuRequest,
+  callSignal: AbortSignal,
+  /** Who asked (the caller's peer address), for the audit record. */
+  requester?: string,
+): AsyncGenerator<JobEventMessage> {
   const adapter = deps.adapters.get(request.adapterId);
   const target = targetFromProto(request.target);
   const options = dfuOptionsFromProto(request.options);
@@ -67,7 +73,14 @@ export async function* startDfu(deps: ServiceDeps, request: StartDfuRequest, cal
   // A client that left while its package was being read never learns the job's id: a job
   // started now would update the device with nobody able to follow or cancel it.
   throwIfAborted(callSignal);
-  const job = deps.jobs.create({ pkg, target, options, adapter, captureHci: request.captureHci });
+  const job = deps.jobs.create({
+    pkg,
+    target,
+    options,
+    adapter,
+    captureHci: request.captureHci,
+    ...(requester === undefined || requester === '' ? {} : { requester }),
+  });
   yield* streamJob(deps, job.id, callSignal);
 }
 

@@ -41,7 +41,7 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
     uploadPackage: (requests) => unary('UploadPackage', () => uploadPackage(deps, requests)),
     startDfu: (request, context) =>
       streaming('StartDfu', context, async function* () {
-        for await (const event of startDfu(deps, request, context.signal)) yield { event };
+        for await (const event of startDfu(deps, request, context.signal, context.peer)) yield { event };
       }),
     listJobs: (request) => unary('ListJobs', () => listJobs(deps, request)),
     getJob: (request) => unary('GetJob', () => getJob(deps, request)),

@@ -153,6 +153,7 @@ describe('audit log (spawned bledfud)', () => {
         [['IMAGE_TYPE_APPLICATION', 1, imageSha256]],
       );
       assert.equal(ok['bytesSent'], ok['bytesTotal']);
+      assert.match(String(ok['requester']), /127\.0\.0\.1/, 'the caller\'s peer address');
       assert.ok(typeof ok['duration'] === 'object' && ok['duration'] !== null, 'a finished job has a duration');
       assert.equal(afterRestart[0]?.['duration'], undefined, 'an interrupted job has none: its end was not seen');
 
