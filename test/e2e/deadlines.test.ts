@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Client, credentials, status as Status, type ClientReadableStream } from '@grpc/grpc-js';
+import { ConnectRequest, ConnectResponse } from '../../proto/gen/bledfu/v1/connect.js';
 import { ScanRequest, ScanResponse } from '../../proto/gen/bledfu/v1/scan.js';
-import { startSimServer } from '../helpers/sim-server.js';
+import { addressTarget, startSimServer } from '../helpers/sim-server.js';
 
 const SCAN_FOREVER: ScanRequest = {
   adapterId: '',
@@ -24,41 +25,67 @@ function grpcCode(e: unknown): unknown {
  * Our TypeScript client (nice-grpc) has no deadline option; other languages' clients send one as
  * the grpc-timeout header, which is what grpc-js's own client does here.
  */
-function scanWithDeadline(address: string, request: ScanRequest, deadline: Date): { stream: ClientReadableStream<ScanResponse>; close(): void } {
+function withDeadline<Req, Res>(
+  address: string,
+  method: string,
+  codec: { readonly encode: (r: Req) => { finish(): Uint8Array }; readonly decode: (b: Uint8Array) => Res },
+  request: Req,
+  deadline: Date,
+): { stream: ClientReadableStream<Res>; close(): void } {
   const client = new Client(address, credentials.createInsecure());
   const stream = client.makeServerStreamRequest(
-    '/bledfu.v1.BledfuService/Scan',
-    (r: ScanRequest) => Buffer.from(ScanRequest.encode(r).finish()),
-    (b: Buffer) => ScanResponse.decode(b),
+    `/bledfu.v1.BledfuService/${method}`,
+    (r: Req) => Buffer.from(codec.encode(r).finish()),
+    (b: Buffer) => codec.decode(b),
     request,
     { deadline },
   );
   return { stream, close: () => client.close() };
 }
 
+async function drainUntilError<Res>(call: { stream: ClientReadableStream<Res>; close(): void }, seen: Res[]): Promise<unknown> {
+  try {
+    for await (const r of call.stream as AsyncIterable<Res>) seen.push(r);
+  } catch (e) {
+    return e;
+  } finally {
+    call.close();
+  }
+  return undefined;
+}
+
 describe('deadlines', () => {
   it('a Scan past its deadline ends with DEADLINE_EXCEEDED and the controller stops scanning', { timeout: 30_000 }, async () => {
     const s = await startSimServer();
     try {
-      let error: unknown;
-      try {
-        // No duration and a filter nothing matches: only the deadline can end this call.
-        const call = scanWithDeadline(s.address, SCAN_FOREVER, new Date(Date.now() + 300));
-        try {
-          for await (const r of call.stream as AsyncIterable<ScanResponse>) {
-            assert.fail(`unexpected advertisement ${JSON.stringify(r.advertisement?.address)}`);
-          }
-        } finally {
-          call.close();
-        }
-      } catch (e) {
-        error = e;
-      }
+      // No duration and a filter nothing matches: only the deadline can end this call.
+      const seen: ScanResponse[] = [];
+      const error = await drainUntilError(withDeadline(s.address, 'Scan', { encode: (r: ScanRequest) => ScanRequest.encode(r), decode: (b) => ScanResponse.decode(b) }, SCAN_FOREVER, new Date(Date.now() + 300)), seen);
+      assert.deepEqual(seen, [], 'nothing matched the filter');
       assert.equal(grpcCode(error), Status.DEADLINE_EXCEEDED, `ended with ${String(error)}`);
       assert.ok(s.air.scans >= 1, 'the scan reached the controller');
       await s.scanStopped();
       assert.equal(s.air.scanning, false);
       assert.equal(s.world.air.busy, false);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a Connect past its deadline ends with DEADLINE_EXCEEDED and the link is taken down', { timeout: 30_000 }, async () => {
+    const s = await startSimServer();
+    try {
+      const dev = s.device();
+      const gone = s.nextDisconnection();
+      const seen: ConnectResponse[] = [];
+      const request: ConnectRequest = { adapterId: '', target: addressTarget(dev.address.value), scanTimeout: undefined, mtu: 0 };
+      const error = await drainUntilError(withDeadline(s.address, 'Connect', { encode: (r: ConnectRequest) => ConnectRequest.encode(r), decode: (b) => ConnectResponse.decode(b) }, request, new Date(Date.now() + 2_000)), seen);
+      assert.equal(grpcCode(error), Status.DEADLINE_EXCEEDED, `ended with ${String(error)}`);
+      assert.equal(seen[0]?.event?.$case, 'connected', 'the link was up before the deadline');
+      // The server hung up: the device saw the link end (not a reset) and no link is left.
+      await gone;
+      assert.equal(s.world.air.links.length, 0);
+      assert.equal(dev.resets(), 0);
     } finally {
       await s.close();
     }
