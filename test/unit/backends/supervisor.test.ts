@@ -290,4 +290,25 @@ describe('supervised adapter', () => {
     );
     await adapter.close();
   });
+
+  it('reports every state change to its listeners (health follows the dongle), until they unsubscribe', async () => {
+    const dongle = new FakeDongle();
+    const { adapter, timers } = supervised(dongle);
+    const heard: string[] = [];
+    const off = adapter.onStateChange((state) => heard.push(state));
+    const ignored: string[] = [];
+    adapter.onStateChange((state) => ignored.push(state))();
+    await adapter.start();
+    await dongle.unplug();
+    await settle();
+    await retryAfter(timers, 500);
+    dongle.plugged = true;
+    await retryAfter(timers, 1000);
+    assert.equal(adapter.state, 'ready');
+    assert.deepEqual(heard, ['ready', 'failed', 'reopening', 'failed', 'reopening', 'ready']);
+    off();
+    await adapter.close();
+    assert.equal(heard.at(-1), 'ready', 'an unsubscribed listener hears nothing more');
+    assert.deepEqual(ignored, []);
+  });
 });
