@@ -211,12 +211,13 @@ export class JobManager {
   }
 
   #start(job: Job): void {
+    // The start record is on disk before any watcher hears the job started.
+    if (!this.#auditStart(job)) return;
     this.#runningOn(job.adapter.id).add(job);
     job.startCapture(this.#opts.captureMaxBytes ?? DEFAULT_CAPTURE_MAX_BYTES);
     job.markStarted();
     job.logger.info('job started');
-    const audited = this.#auditStart(job);
-    const done = (audited ? this.#run(job) : Promise.resolve()).finally(() => {
+    const done = this.#run(job).finally(() => {
       this.#runningOn(job.adapter.id).delete(job);
       this.#done.delete(job.id);
       this.#startNext(job.adapter.id);

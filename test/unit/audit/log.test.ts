@@ -11,6 +11,7 @@ import { AuditLog } from '../../../server/audit/log.js';
 import { parseRecord, type AuditStartRecord } from '../../../server/audit/records.js';
 import { DEFAULT_DFU_OPTIONS } from '../../../server/dfu/types.js';
 import { JobManager } from '../../../server/jobs/manager.js';
+import type { JobSnapshot } from '../../../server/jobs/types.js';
 import { FakeAdapter } from '../../helpers/fake-adapter.js';
 import { ControlledRunner, fakePackage, progress } from '../../helpers/fake-adapter-runner.js';
 
@@ -108,9 +109,13 @@ describe('JobManager with an audit log', () => {
     const path = freshPath();
     const { log } = AuditLog.open(path);
     const runner = new ControlledRunner();
-    const manager = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10, audit: createJobAudit(log) });
+    const real = createJobAudit(log);
+    let stateWhenRecorded: string | undefined;
+    const audit = { jobStarted: (j: JobSnapshot, r: string | undefined) => { stateWhenRecorded = j.state; real.jobStarted(j, r); }, jobEnded: (j: JobSnapshot) => real.jobEnded(j) };
+    const manager = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10, audit });
     const adapter = new FakeAdapter();
     const job = manager.create({ pkg: fakePackage(), target: { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') }, options: DEFAULT_DFU_OPTIONS, adapter, requester: 'ipv4:127.0.0.1:5555' });
+    assert.equal(stateWhenRecorded, 'queued', 'the start was recorded before the job announced it started');
     const call = await runner.call(0);
     const started = lines(path);
     assert.equal(started.length, 1, 'the start record is on disk once the runner is called');
