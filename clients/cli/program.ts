@@ -3,7 +3,7 @@
  * in-process; main.ts binds it to the real process.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { createBledfuClient, decodeError, DEFAULT_SERVER, type BledfuClient } from '../ts/index.js';
+import { createBledfuClient, decodeError, DEFAULT_SERVER, type BledfuClient, type BledfuClientOptions } from '../ts/index.js';
 import { adaptersCommand } from './commands/adapters.js';
 import { auditCommand, type AuditFlags } from './commands/audit.js';
 import { portsCommand } from './commands/ports.js';
@@ -28,6 +28,31 @@ export interface CliEnvironment {
 interface GlobalFlags {
   readonly server: string;
   readonly json?: boolean;
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly token?: string;
+}
+
+/** TLS files and token from the flags (or their BLEDFU_* defaults) as client options. */
+async function securityOptions(flags: GlobalFlags, readFile: (path: string) => Promise<Uint8Array>): Promise<BledfuClientOptions> {
+  if ((flags.cert === undefined) !== (flags.key === undefined)) {
+    throw new UsageError('--cert and --key go together', 'give both (PEM files) for a server that requires client certificates');
+  }
+  const read = async (flag: string, path: string | undefined): Promise<Uint8Array | undefined> => {
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path);
+    } catch (e) {
+      throw new UsageError(`cannot read ${flag} ${path}: ${(e as Error).message}`);
+    }
+  };
+  const [ca, cert, key] = await Promise.all([read('--ca', flags.ca), read('--cert', flags.cert), read('--key', flags.key)]);
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined || key === undefined ? {} : { cert, key }),
+    ...(flags.token === undefined ? {} : { token: flags.token }),
+  };
 }
 
 /** gRPC target schemes passed through as given (unix:/path, dns:///host:port, …). */
@@ -51,6 +76,12 @@ export function serverAddress(text: string): string {
   return value;
 }
 
+/** An empty variable is unset, as for BLEDFU_SERVER. */
+function fromEnv(option: Option, value: string | undefined): Option {
+  const v = value?.trim();
+  return v === undefined || v === '' ? option : option.default(v, 'from the environment');
+}
+
 export async function runCli(argv: readonly string[], environment: CliEnvironment): Promise<ExitCode> {
   let exitCode: ExitCode = EXIT.ok;
   let client: BledfuClient | undefined;
@@ -63,7 +94,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       const flags = program.opts<GlobalFlags>();
       const out = new Output(environment.io, flags.json === true);
       try {
-        client = createBledfuClient(serverAddress(flags.server));
+        client = createBledfuClient(serverAddress(flags.server), await securityOptions(flags, environment.readFile));
         exitCode = await fn(
           {
             client,
@@ -89,6 +120,13 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       ),
     )
     .option('--json', 'print NDJSON records (one JSON object per line) instead of text')
+    .addOption(fromEnv(new Option('--ca <file>', 'CA (PEM) to trust the server\'s TLS certificate with; turns TLS on (env BLEDFU_CA)'), environment.env['BLEDFU_CA']))
+    .addOption(fromEnv(new Option('--cert <file>', 'client certificate (PEM) for mutual TLS; turns TLS on (env BLEDFU_CERT)'), environment.env['BLEDFU_CERT']))
+    .addOption(fromEnv(new Option('--key <file>', 'private key (PEM) of --cert (env BLEDFU_KEY)'), environment.env['BLEDFU_KEY']))
+    .addOption(
+      // The environment keeps the token out of `ps` and shell history; the flag is for one-offs.
+      fromEnv(new Option('--token <token>', 'bearer token for a server with a tokens file (env BLEDFU_TOKEN, preferred)'), environment.env['BLEDFU_TOKEN']),
+    )
     .exitOverride()
     .configureOutput({
       writeOut: (s) => environment.io.stdout.write(s),

@@ -17,6 +17,10 @@ import { createBledfuClient, decodeError, Status, type BledfuClient, type Bledfu
 import { FakeAdapter, FakeAdapterDirectory } from '../helpers/fake-adapter.js';
 import { ControlledRunner, fakeReadPackage } from '../helpers/fake-adapter-runner.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
+import { runCli } from '../../clients/cli/program.js';
+import { EXIT } from '../../clients/cli/exitCodes.js';
+import { readFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 
 const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
 const OBSERVE_TOKEN = 'observe-token-0123456789abcdef';
@@ -171,6 +175,56 @@ describe('bearer tokens', () => {
     assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tokensFile: join(dir, 'bad') }, (p) => readFileSync(p)), /bad:2: unknown role "admin"/);
     writeFileSync(join(dir, 'short'), 'operate abc\n');
     assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tokensFile: join(dir, 'short') }, (p) => readFileSync(p)), /shorter than 16/);
+  });
+});
+
+/** Runs the CLI in-process; returns its exit code and what it printed. */
+async function cli(argv: readonly string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await runCli(argv, {
+    io: { stdout, stderr },
+    env,
+    readFile: async (p) => readFile(p),
+    writeFile: async () => undefined,
+    interrupted: new AbortController().signal,
+    forced: new AbortController().signal,
+  });
+  return { code, stdout: out, stderr: err };
+}
+
+describe('the CLI against a TLS server with tokens', { skip }, () => {
+  let pki: TestPki;
+  let dir: string;
+  before(() => {
+    pki = makeTestPki();
+    dir = mkdtempSync(join(tmpdir(), 'bledfu-tokens-'));
+    writeFileSync(join(dir, 'tokens'), `observe ${OBSERVE_TOKEN}\n`);
+  });
+  after(() => {
+    pki?.remove();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--ca and BLEDFU_TOKEN get through; without the token the exit code says why', async () => {
+    const s = await serve({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tokensFile: join(dir, 'tokens') });
+    try {
+      const ok = await cli(['--server', s.address, '--ca', pki.files.ca, '--json', 'adapters'], { BLEDFU_TOKEN: OBSERVE_TOKEN });
+      assert.equal(ok.code, EXIT.ok, ok.stderr);
+      assert.match(ok.stdout, /fake0/);
+      const noToken = await cli(['--server', s.address, '--json', 'adapters'], { BLEDFU_CA: pki.files.ca, BLEDFU_TOKEN: '' });
+      assert.equal(noToken.code, EXIT.other);
+      assert.match(noToken.stdout + noToken.stderr, /UNAUTHENTICATED/);
+      const denied = await cli(['--server', s.address, '--ca', pki.files.ca, '--token', OBSERVE_TOKEN, 'jobs', 'cancel', 'some-job'], {});
+      assert.equal(denied.code, EXIT.other);
+      assert.match(denied.stdout + denied.stderr, /CancelJob needs the operate role/);
+    } finally {
+      await s.close();
+    }
   });
 });
 
