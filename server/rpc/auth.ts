@@ -19,7 +19,16 @@ const SERVICE_PREFIX = '/bledfu.v1.BledfuService/';
  * byte sent over the air, firmware image included, so it is as sensitive as the package itself.
  * A method missing here (e.g. one added later) needs operate: new methods are closed by default.
  */
-export const OBSERVE_METHODS: ReadonlySet<string> = new Set(['ListAdapters', 'ListSerialPorts', 'Scan', 'ListJobs', 'GetJob', 'WatchJob']);
+export const OBSERVE_METHODS: ReadonlySet<string> = new Set([
+  'ListAdapters',
+  'ListSerialPorts',
+  'Scan',
+  'ListJobs',
+  'GetJob',
+  'WatchJob',
+  // Who updated what and how it ended: the record an auditor with a read-only token exists for.
+  'ListAuditRecords',
+]);
 
 /** One accepted token; only its digest is kept, so comparisons run on equal-length values. */
 interface TokenEntry {

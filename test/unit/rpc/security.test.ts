@@ -41,7 +41,9 @@ describe('tokens', () => {
   });
 
   it('observe may only read; operate may call anything, including methods added later', () => {
-    for (const m of ['ListAdapters', 'ListSerialPorts', 'Scan', 'ListJobs', 'GetJob', 'WatchJob']) assert.equal(mayCall('observe', m), true, m);
+    for (const m of ['ListAdapters', 'ListSerialPorts', 'Scan', 'ListJobs', 'GetJob', 'WatchJob', 'ListAuditRecords']) {
+      assert.equal(mayCall('observe', m), true, m);
+    }
     for (const m of ['Connect', 'UploadPackage', 'StartDfu', 'CancelJob', 'GetJobCapture', 'SomeFutureMethod']) {
       assert.equal(mayCall('observe', m), false, m);
       assert.equal(mayCall('operate', m), true, m);
