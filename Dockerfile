@@ -23,7 +23,10 @@ RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
-RUN useradd --system --no-create-home --gid dialout --shell /usr/sbin/nologin bledfu
+RUN useradd --system --no-create-home --gid dialout --shell /usr/sbin/nologin bledfu \
+ && mkdir -p /var/lib/bledfu && chown bledfu:dialout /var/lib/bledfu
+# The audit log lives here: mount a volume to keep it across containers.
+VOLUME /var/lib/bledfu
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
@@ -31,6 +34,7 @@ COPY --from=build /app/dist ./dist
 USER bledfu
 EXPOSE 50051
 ENTRYPOINT ["node", "dist/server/main.js"]
-# Inside a container the port must be reachable from outside it; publish it on the host's loopback
-# (as above) unless the network in front of it is trusted.
-CMD ["--listen", "0.0.0.0:50051"]
+# Inside a container the port must be reachable from outside it, and bledfud refuses a non-loopback
+# address without TLS or tokens unless told --insecure: publish it on the host's loopback only (as
+# above), or drop --insecure and pass --tls-cert/--tls-key and/or --tokens-file (README "Security").
+CMD ["--listen", "0.0.0.0:50051", "--insecure"]

@@ -31,7 +31,7 @@ const server = `127.0.0.1:${port}`;
 mkdirSync(new URL('../.bledfu', import.meta.url), { recursive: true });
 const logPath = '.bledfu/demo-server.log';
 const log = openSync(new URL(`../${logPath}`, import.meta.url), 'w');
-const daemon = spawn(process.execPath, ['bin/bledfud.js', '--listen', server, '--adapters', 'sim:?speed=1'], {
+const daemon = spawn(process.execPath, ['bin/bledfud.js', '--listen', server, '--adapters', 'sim:?speed=1', '--data-dir', '.bledfu'], {
   cwd: root,
   stdio: ['ignore', log, log],
 });

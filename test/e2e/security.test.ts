@@ -241,9 +241,13 @@ describe('bledfud beyond loopback', () => {
   });
 
   it('starts on 0.0.0.0 with --insecure, warning on stderr and in the log', async () => {
-    const child = spawn(process.execPath, [BLEDFUD, '--listen', '0.0.0.0:0', '--insecure', '--log-level', 'info', '--adapters', 'sim:'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // Its own data dir: the default one may not be writable for the user running the tests.
+    const dataDir = mkdtempSync(join(tmpdir(), 'bledfu-insecure-'));
+    const child = spawn(
+      process.execPath,
+      [BLEDFUD, '--listen', '0.0.0.0:0', '--insecure', '--log-level', 'info', '--adapters', 'sim:', '--data-dir', dataDir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -268,6 +272,7 @@ describe('bledfud beyond loopback', () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       if (child.exitCode === null) child.kill('SIGKILL');
       await exited.catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
