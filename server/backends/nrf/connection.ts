@@ -1,8 +1,8 @@
 /** ble/ Connection over one SoftDevice link: its GAP record and its GATT client. */
 import type { DeviceAddress } from '../../ble/address.js';
-import type { Connection, ConnectionParameters, GattCharacteristic, GattService, Subscription } from '../../ble/types.js';
-import { abortReason, type BledfuError } from '../../common/errors.js';
-import { withLinkedSignal } from '../../common/signals.js';
+import type { ConnectionParameters } from '../../ble/types.js';
+import type { BledfuError } from '../../common/errors.js';
+import { LinkConnection, type LinkGatt } from '../linkConnection.js';
 import type { NrfGattClient } from './gattc.js';
 import type { ConnParams } from './serialization/structs.js';
 
@@ -20,13 +20,12 @@ export function parametersOf(p: ConnParams): ConnectionParameters {
   return { intervalUs: p.maxConnInterval * 1250, latency: p.slaveLatency, supervisionTimeoutMs: p.connSupTimeout * 10 };
 }
 
-export class NrfConnection implements Connection {
+export class NrfConnection extends LinkConnection {
   readonly #link: NrfLinkRecord;
-  readonly #disconnect: () => Promise<void>;
 
   constructor(link: NrfLinkRecord, disconnect: () => Promise<void>) {
+    super(disconnect);
     this.#link = link;
-    this.#disconnect = disconnect;
   }
 
   get address(): DeviceAddress {
@@ -41,33 +40,7 @@ export class NrfConnection implements Connection {
   get closed(): AbortSignal {
     return this.#link.closed;
   }
-
-  /** Joins the caller's signal to link loss per operation, detached after it. */
-  async #guard<T>(signal: AbortSignal | undefined, fn: (s: AbortSignal) => Promise<T>): Promise<T> {
-    if (signal === undefined) {
-      if (this.closed.aborted) throw abortReason(this.closed);
-      return fn(this.closed);
-    }
-    return withLinkedSignal([this.closed, signal], fn);
-  }
-
-  discoverServices(signal?: AbortSignal): Promise<readonly GattService[]> {
-    return this.#guard(signal, (s) => this.#link.gatt.discoverServices(s));
-  }
-  read(valueHandle: number, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.#guard(signal, (s) => this.#link.gatt.read(valueHandle, s));
-  }
-  write(valueHandle: number, value: Uint8Array, signal?: AbortSignal): Promise<void> {
-    return this.#guard(signal, (s) => this.#link.gatt.write(valueHandle, value, s));
-  }
-  writeWithoutResponse(valueHandle: number, value: Uint8Array, signal?: AbortSignal): Promise<void> {
-    return this.#guard(signal, (s) => this.#link.gatt.writeWithoutResponse(valueHandle, value, s));
-  }
-  subscribe(characteristic: GattCharacteristic, mode: 'notify' | 'indicate', signal?: AbortSignal): Promise<Subscription> {
-    return this.#guard(signal, (s) => this.#link.gatt.subscribe(characteristic, mode, s));
-  }
-  disconnect(): Promise<void> {
-    if (this.closed.aborted) return Promise.resolve();
-    return this.#disconnect();
+  protected get gatt(): LinkGatt {
+    return this.#link.gatt;
   }
 }
