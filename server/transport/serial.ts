@@ -5,7 +5,6 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import type { SerialPort } from 'serialport';
-import { AsyncQueue } from '../common/asyncQueue.js';
 import { abortReason, BledfuError, throwIfAborted } from '../common/errors.js';
 import { findPortHolders } from './portHolders.js';
 import { createSerialPort } from './serialBinding.js';
@@ -20,6 +19,7 @@ import {
   portNotFoundError,
   runningInContainer,
 } from './serialErrors.js';
+import { StreamInbox } from './streamInbox.js';
 import type { ByteDuplex } from './types.js';
 
 export interface SerialOptions {
@@ -34,10 +34,6 @@ export interface SerialOptions {
 /** Zephyr hci_uart on an nRF52840 Dongle: 1 Mbaud with RTS/CTS. A pty ignores both. */
 export const DEFAULT_SERIAL_SETTINGS = { baudRate: 1_000_000, rtscts: true } as const;
 
-/** Chunks buffered for a reader that does not keep up before the port stops reading (then the OS
- *  buffer fills and, with RTS/CTS, the device waits). */
-const PAUSE_AT_CHUNKS = 256;
-const RESUME_AT_CHUNKS = 16;
 /** How long close() lets writes already handed to serialport reach the OS. */
 const CLOSE_FLUSH_MS = 1_000;
 
@@ -57,25 +53,18 @@ async function isPty(path: string): Promise<boolean> {
 class SerialDuplex implements ByteDuplex {
   readonly #port: SerialPort;
   readonly #path: string;
-  readonly #inbox = new AsyncQueue<Uint8Array>();
+  // A paused port lets the OS buffer fill, and with RTS/CTS the device then waits.
+  readonly #inbox: StreamInbox;
   readonly #closed = new AbortController();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #failWrites = new Set<(e: BledfuError) => void>();
   readonly #portClosed: Promise<void>;
-  #readerTaken = false;
-  #paused = false;
 
   constructor(port: SerialPort, path: string) {
     this.#port = port;
     this.#path = path;
     this.#portClosed = new Promise((resolve) => port.once('close', () => resolve()));
-    port.on('data', (chunk: Buffer) => {
-      this.#inbox.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      if (!this.#paused && this.#inbox.size >= PAUSE_AT_CHUNKS) {
-        this.#paused = true;
-        port.pause();
-      }
-    });
+    this.#inbox = new StreamInbox(port, 'serial');
     // serialport closes the port itself on a read/write error it considers a disconnect (EIO when a
     // USB device is unplugged or a pty's master exits) and reports it through 'close'.
     port.once('close', (e: unknown) => this.#gone(e ?? undefined));
@@ -89,21 +78,7 @@ class SerialDuplex implements ByteDuplex {
   }
 
   readable(): AsyncIterable<Uint8Array> {
-    if (this.#readerTaken) {
-      throw new BledfuError('INTERNAL', 'serial transport readable() called twice', { layer: 'transport' });
-    }
-    this.#readerTaken = true;
-    return this.#read();
-  }
-
-  async *#read(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of this.#inbox) {
-      if (this.#paused && this.#inbox.size <= RESUME_AT_CHUNKS) {
-        this.#paused = false;
-        this.#port.resume();
-      }
-      yield chunk;
-    }
+    return this.#inbox.readable();
   }
 
   write(bytes: Uint8Array): Promise<void> {

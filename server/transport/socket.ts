@@ -4,18 +4,11 @@
  * reader, writes resolve once handed to the OS, `closed` aborts when either side closes.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { AsyncQueue } from '../common/asyncQueue.js';
 import { abortReason, BledfuError } from '../common/errors.js';
+import { StreamInbox } from './streamInbox.js';
 import type { ByteDuplex } from './types.js';
 
 export type SocketTarget = { readonly path: string } | { readonly host: string; readonly port: number };
-
-/**
- * Chunks buffered for a reader that does not keep up before the socket stops reading (the peer
- * then blocks in its writes, as on a serial line with flow control).
- */
-const PAUSE_AT_CHUNKS = 256;
-const RESUME_AT_CHUNKS = 16;
 
 /**
  * "host:port" (TCP; IPv6 hosts in brackets, "[::1]:5000") or a unix socket path (anything with
@@ -48,23 +41,15 @@ function closedError(where: string, detail: string, cause?: unknown): BledfuErro
 class SocketDuplex implements ByteDuplex {
   readonly #socket: Socket;
   readonly #where: string;
-  readonly #inbox = new AsyncQueue<Uint8Array>();
+  readonly #inbox: StreamInbox;
   readonly #closed = new AbortController();
   readonly #gone: Promise<void>;
-  #readerTaken = false;
-  #paused = false;
 
   constructor(socket: Socket, where: string) {
     this.#socket = socket;
     this.#where = where;
     this.#gone = new Promise((resolve) => socket.once('close', () => resolve()));
-    socket.on('data', (chunk: Buffer) => {
-      this.#inbox.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      if (!this.#paused && this.#inbox.size >= PAUSE_AT_CHUNKS) {
-        this.#paused = true;
-        socket.pause();
-      }
-    });
+    this.#inbox = new StreamInbox(socket, 'socket');
     socket.on('error', (e: Error) => this.#farEnd(e.message, e));
     // Without half-open sockets the peer's end closes ours too; 'close' covers both.
     socket.once('close', () => this.#farEnd('closed by the far end'));
@@ -75,21 +60,7 @@ class SocketDuplex implements ByteDuplex {
   }
 
   readable(): AsyncIterable<Uint8Array> {
-    if (this.#readerTaken) {
-      throw new BledfuError('INTERNAL', 'socket transport readable() called twice', { layer: 'transport' });
-    }
-    this.#readerTaken = true;
-    return this.#read();
-  }
-
-  async *#read(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of this.#inbox) {
-      if (this.#paused && this.#inbox.size <= RESUME_AT_CHUNKS) {
-        this.#paused = false;
-        this.#socket.resume();
-      }
-      yield chunk;
-    }
+    return this.#inbox.readable();
   }
 
   write(bytes: Uint8Array): Promise<void> {
