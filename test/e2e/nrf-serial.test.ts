@@ -5,7 +5,7 @@
  * connectivity firmware was expected each get their own diagnosis; auto: tells the two apart.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, chown, readFile, realpath, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,6 @@ import { openNrfSerialAdapter } from '../../server/backends/nrf/open.js';
 import { openAdapters } from '../../server/backends/registry.js';
 import { parseNrfSpec } from '../../server/backends/serialSpec.js';
 import { findDevice } from '../../server/ble/discovery.js';
-import { isBledfuError, type BledfuError } from '../../server/common/errors.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { readPackage } from '../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../server/dfu/secure/engine.js';
@@ -24,6 +23,7 @@ import { openSimNrfDongle, type SimNrfDongle } from '../../server/simnrf/dongle.
 import { openSerialPort } from '../../server/transport/serial.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
 import { btvirtSkipReason, startEmulator } from '../helpers/btvirt/emulator.js';
+import { expectBledfuError, holdPort, stopHolder } from '../helpers/port-holders.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
 import { addressTarget, drain, finished, fixture, revisionOf } from '../helpers/sim-server.js';
 
@@ -65,39 +65,8 @@ async function dongleBehind(pair: PtyPair, api: 5 | 6 = 6): Promise<{ world: Sim
   };
 }
 
-async function expectError(work: Promise<{ close(): Promise<void> }>): Promise<BledfuError> {
-  try {
-    const opened = await work;
-    await opened.close();
-  } catch (e) {
-    assert.ok(isBledfuError(e), `expected a BledfuError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a failure');
-}
 
-async function holdPort(command: string, args: readonly string[]): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before holding the port`)));
-    child.stdout?.on('data', (c: Buffer) => {
-      if (c.toString().includes('ready')) resolve();
-    });
-  });
-  return child;
-}
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  const running = child.exitCode === null && child.signalCode === null;
-  const gone = running ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve();
-  try {
-    process.kill(-(child.pid as number), 'SIGKILL');
-  } catch {
-    // gone already
-  }
-  await gone;
-}
 
 describe('nrf: on a serial port, with the simulated connectivity dongle behind it', { skip: skip ?? false }, () => {
   let pair: PtyPair;
@@ -156,12 +125,12 @@ describe('nrf: on a serial port, with the simulated connectivity dongle behind i
   it('a port another program holds is SERIAL_PORT_BUSY naming it, with the nrfutil symptom', { timeout: 15_000 }, async () => {
     const holder = await holdPort('flock', ['--nonblock', pair.a, 'sh', '-c', 'echo ready; exec sleep 60']);
     try {
-      const e = await expectError(openNrfSerialAdapter(parseNrfSpec(`nrf:${pair.a}`), options));
+      const e = await expectBledfuError(openNrfSerialAdapter(parseNrfSpec(`nrf:${pair.a}`), options));
       assert.equal(e.code, 'SERIAL_PORT_BUSY');
       assert.match(e.message, /in use by .*sleep \(pid \d+\)/);
       assert.match(e.remedy ?? '', /Failed to open\. Error code: 13/);
     } finally {
-      await stopChild(holder);
+      await stopHolder(holder);
     }
   });
 
@@ -185,7 +154,7 @@ describe('nrf: on a serial port, with the simulated connectivity dongle behind i
       } else {
         await chmod(device, 0o000);
         groupName = groups.find((g) => Number(g[2]) === original.gid)?.[0] ?? String(original.gid);
-        const e = await expectError(openNrfSerialAdapter(parseNrfSpec(`nrf:${device}`), options));
+        const e = await expectBledfuError(openNrfSerialAdapter(parseNrfSpec(`nrf:${device}`), options));
         result = { code: e.code, message: e.message, ...(e.remedy === undefined ? {} : { remedy: e.remedy }) };
       }
     } finally {
@@ -203,7 +172,7 @@ describe('nrf: and auto: on an HCI controller (BlueZ btvirt behind a pty)', { sk
     const emu = await startEmulator();
     try {
       const controller = await emu.addController();
-      const e = await expectError(openNrfSerialAdapter(parseNrfSpec(`nrf:${controller.path}`), options));
+      const e = await expectBledfuError(openNrfSerialAdapter(parseNrfSpec(`nrf:${controller.path}`), options));
       assert.equal(e.code, 'SERIAL_WRONG_PROTOCOL');
       assert.match(e.message, /an HCI controller answers there/);
       assert.ok(e.remedy?.includes(`hci:${controller.path}`), e.remedy);

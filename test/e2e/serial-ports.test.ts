@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseHciSpec, openHciSerialAdapter } from '../../server/backends/hci/serial.js';
-import { hasCode, isBledfuError, type BledfuError } from '../../server/common/errors.js';
+import { hasCode, type BledfuError } from '../../server/common/errors.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { openSerialPort } from '../../server/transport/serial.js';
 import { createSerialPort } from '../../server/transport/serialBinding.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
+import { expectBledfuError, holdPort, stopHolder } from '../helpers/port-holders.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
 
 const skip = ptySkipReason();
@@ -37,41 +38,8 @@ async function answerReset(device: ByteDuplex, reply: Uint8Array | undefined): P
   return received;
 }
 
-async function expectError(work: Promise<unknown>): Promise<BledfuError> {
-  try {
-    await work;
-  } catch (e) {
-    assert.ok(isBledfuError(e), `expected a BledfuError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a failure');
-}
 
-/** Spawns a process that holds the port and prints "ready" once it does. */
-async function holdPort(command: string, args: readonly string[]): Promise<ChildProcess> {
-  // Its own process group, so that stopping it also stops what it started (flock forks sleep).
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before holding the port`)));
-    child.stdout?.on('data', (c: Buffer) => {
-      if (c.toString().includes('ready')) resolve();
-    });
-  });
-  return child;
-}
 
-/** Kills the child's process group (a holder and the processes it forked) and waits for the child. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  const running = child.exitCode === null && child.signalCode === null;
-  const gone = running ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve();
-  try {
-    process.kill(-(child.pid as number), 'SIGKILL');
-  } catch {
-    // the group is gone already
-  }
-  await gone;
-}
 
 describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
   let pair: PtyPair;
@@ -82,13 +50,13 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
     pair = await startPtyPair();
   });
   after(async () => {
-    for (const c of children) await stopChild(c);
+    for (const c of children) await stopHolder(c);
     for (const d of opened) await d.close();
     await pair.close();
   });
 
   it('a missing port is SERIAL_PORT_NOT_FOUND naming the ports that exist', async () => {
-    const e = await expectError(openHciSerialAdapter(parseHciSpec(`hci:${join(pair.dir, 'nope')}`), adapterOptions));
+    const e = await expectBledfuError(openHciSerialAdapter(parseHciSpec(`hci:${join(pair.dir, 'nope')}`), adapterOptions));
     assert.equal(e.code, 'SERIAL_PORT_NOT_FOUND');
     assert.match(e.message, /nope does not exist; (serial ports here: |no serial ports exist)/);
     assert.ok(e.remedy !== undefined && e.remedy !== '');
@@ -97,13 +65,13 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
   it('a path that is no serial port is SERIAL_PORT_NOT_FOUND, not a hang', async () => {
     const file = join(pair.dir, 'regular-file');
     await writeFile(file, 'not a tty');
-    const e = await expectError(openSerialPort({ path: file, baudRate: 115_200, rtscts: false }));
+    const e = await expectBledfuError(openSerialPort({ path: file, baudRate: 115_200, rtscts: false }));
     assert.equal(e.code, 'SERIAL_PORT_NOT_FOUND');
     assert.match(e.message, /is not a serial port/);
   });
 
   it('bad settings are INVALID_ARGUMENT', async () => {
-    const e = await expectError(openSerialPort({ path: pair.a, baudRate: 0, rtscts: false }));
+    const e = await expectBledfuError(openSerialPort({ path: pair.a, baudRate: 0, rtscts: false }));
     assert.equal(e.code, 'INVALID_ARGUMENT');
   });
 
@@ -146,13 +114,13 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
     const holder = await holdPort('flock', ['--nonblock', pair.a, 'sh', '-c', 'echo ready; exec sleep 60']);
     children.push(holder);
     try {
-      const e = await expectError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
+      const e = await expectBledfuError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
       assert.equal(e.code, 'SERIAL_PORT_BUSY');
       assert.match(e.message, /in use by .*sleep \(pid \d+\)/);
       assert.match(e.message, new RegExp(`flock \\(pid ${holder.pid}\\)`));
       assert.match(e.remedy ?? '', /Failed to open\. Error code: 13/);
     } finally {
-      await stopChild(holder);
+      await stopHolder(holder);
     }
   });
 
@@ -160,18 +128,18 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
     const holder = await holdPort('sh', ['-c', 'exec 3<>"$0"; echo ready; exec sleep 60', pair.a]);
     children.push(holder);
     try {
-      const e = await expectError(openSerialPort({ path: pair.a, baudRate: 1_000_000, rtscts: false }));
+      const e = await expectBledfuError(openSerialPort({ path: pair.a, baudRate: 1_000_000, rtscts: false }));
       assert.equal(e.code, 'SERIAL_PORT_BUSY');
       assert.match(e.message, new RegExp(`sleep \\(pid ${holder.pid}\\)`));
     } finally {
-      await stopChild(holder);
+      await stopHolder(holder);
     }
   });
 
   it('opening a port this server already has open is SERIAL_PORT_BUSY (serialport lock)', async () => {
     const first = await openSerialPort({ path: pair.a, baudRate: 1_000_000, rtscts: false });
     try {
-      const e = await expectError(openSerialPort({ path: pair.a, baudRate: 1_000_000, rtscts: false }));
+      const e = await expectBledfuError(openSerialPort({ path: pair.a, baudRate: 1_000_000, rtscts: false }));
       assert.equal(e.code, 'SERIAL_PORT_BUSY');
       assert.match(e.message, /already open in this server/);
     } finally {
@@ -183,7 +151,7 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
     const device = await openDeviceEnd(pair);
     opened.push(device);
     const received = answerReset(device, undefined);
-    const e = await expectError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
+    const e = await expectBledfuError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
     assert.deepEqual(await received, HCI_RESET);
     assert.equal(e.code, 'SERIAL_NO_RESPONSE');
     assert.match(e.message, /answered nothing/);
@@ -197,7 +165,7 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
     const device = await openDeviceEnd(pair);
     opened.push(device);
     const playing = answerReset(device, Uint8Array.of(0x55, 0xaa, 0x13, 0x37, 0x00, 0xfe));
-    const e = await expectError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
+    const e = await expectBledfuError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
     assert.deepEqual(await playing, HCI_RESET);
     assert.equal(e.code, 'SERIAL_WRONG_PROTOCOL');
     assert.match(e.message, /55 aa 13 37 00 fe/);
@@ -214,7 +182,7 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
       await new Promise((r) => setTimeout(r, 20));
       await device.write(new TextEncoder().encode('and not found\x1b[m\r\n\x1b[1;32muart:~$ \x1b[m'));
     });
-    const e = await expectError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
+    const e = await expectBledfuError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
     await playing;
     assert.equal(e.code, 'SERIAL_WRONG_PROTOCOL');
     assert.match(e.message, /answered with text: "shell: command not found"/);
@@ -227,7 +195,7 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
     opened.push(device);
     // The H5 SYNC Nordic's connectivity firmware sends (shared/spec/nrf-connectivity.md §2.2).
     const playing = answerReset(device, Uint8Array.of(0xc0, 0x00, 0x2f, 0x00, 0xd1, 0x01, 0x7e, 0xc0));
-    const e = await expectError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
+    const e = await expectBledfuError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
     await playing;
     assert.equal(e.code, 'SERIAL_WRONG_PROTOCOL');
     assert.match(e.message, /Nordic connectivity firmware/);
@@ -301,7 +269,7 @@ describe('a serial port whose far end hung up before anything was read', { skip:
 });
 
 async function errorOf(work: Promise<unknown>): Promise<{ code?: string; message?: string; remedy?: string }> {
-  const e = await expectError(work);
+  const e = await expectBledfuError(work);
   return { code: e.code, message: e.message, ...(e.remedy === undefined ? {} : { remedy: e.remedy }) };
 }
 

@@ -1,0 +1,48 @@
+/** Processes that hold a serial port open (the "port busy" cases), and failures expected of an open. */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { isBledfuError, type BledfuError } from '../../server/common/errors.js';
+
+/**
+ * Awaits `work`, which must fail with a BledfuError, and returns that error. Something it opened
+ * by mistake (it has a close()) is closed before the test fails.
+ */
+export async function expectBledfuError(work: Promise<unknown>): Promise<BledfuError> {
+  let opened: unknown;
+  try {
+    opened = await work;
+  } catch (e) {
+    assert.ok(isBledfuError(e), `expected a BledfuError, got ${String(e)}`);
+    return e;
+  }
+  if (typeof opened === 'object' && opened !== null && 'close' in opened && typeof opened.close === 'function') {
+    await (opened as { close(): Promise<void> }).close();
+  }
+  assert.fail('expected a failure');
+}
+
+/** Spawns a process that holds the port and prints "ready" once it does. */
+export async function holdPort(command: string, args: readonly string[]): Promise<ChildProcess> {
+  // Its own process group, so that stopping it also stops what it started (flock forks sleep).
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before holding the port`)));
+    child.stdout?.on('data', (c: Buffer) => {
+      if (c.toString().includes('ready')) resolve();
+    });
+  });
+  return child;
+}
+
+/** Kills the child's process group (a holder and the processes it forked) and waits for the child. */
+export async function stopHolder(child: ChildProcess): Promise<void> {
+  const running = child.exitCode === null && child.signalCode === null;
+  const gone = running ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve();
+  try {
+    process.kill(-(child.pid as number), 'SIGKILL');
+  } catch {
+    // the group is gone already
+  }
+  await gone;
+}
