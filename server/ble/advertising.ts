@@ -192,3 +192,43 @@ export function buildAdvertisingData(content: AdvertisingContent): Uint8Array {
   }
   return encodeAdStructures(structures);
 }
+
+/** Advertisers whose last advertising PDU is kept for joining scan responses. */
+const MAX_REMEMBERED_ADVERTISERS = 4096;
+
+/**
+ * Joins each scan response to the advertising data its advertiser sent before it: scanners
+ * report the two separately, and a device's name is often only in one of them. A scan response
+ * only follows scannable advertising, so whether the device is connectable is what that
+ * advertising said. Memory is bounded: the least recently heard advertiser is forgotten first.
+ */
+export class ScanResponseJoiner {
+  readonly #last = new Map<string, { readonly data: Uint8Array; readonly connectable: boolean }>();
+
+  /** `key` identifies the advertiser (address and address type). */
+  join(
+    key: string,
+    report: { readonly data: Uint8Array; readonly scanResponse: boolean; readonly connectable: boolean },
+  ): { readonly data: Uint8Array; readonly connectable: boolean } {
+    if (report.scanResponse) {
+      const adv = this.#last.get(key);
+      if (adv === undefined) return { data: report.data, connectable: false };
+      const data = new Uint8Array(adv.data.length + report.data.length);
+      data.set(adv.data);
+      data.set(report.data, adv.data.length);
+      return { data, connectable: adv.connectable };
+    }
+    // Re-insert so the Map's order stays least-recently-heard first.
+    this.#last.delete(key);
+    this.#last.set(key, { data: report.data, connectable: report.connectable });
+    if (this.#last.size > MAX_REMEMBERED_ADVERTISERS) {
+      const oldest = this.#last.keys().next();
+      if (oldest.done !== true) this.#last.delete(oldest.value);
+    }
+    return { data: report.data, connectable: report.connectable };
+  }
+
+  clear(): void {
+    this.#last.clear();
+  }
+}

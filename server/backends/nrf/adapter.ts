@@ -20,7 +20,7 @@ import { ATT_ERROR } from '../../host/att/errors.js';
 import { isAcceptableConnectionParameters } from '../../host/hci/connectionParameters.js';
 import { Credits } from '../../host/hci/credits.js';
 import { HCI_STATUS, linkLostError } from '../../host/hci/errors.js';
-import { realTimers, type Timers } from '../../host/hci/timers.js';
+import { raceWithin, realTimers, type Timers } from '../../host/hci/timers.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import { NrfConnection, parametersOf, type NrfLinkRecord } from './connection.js';
 import { NrfGattClient, type GattcEvent } from './gattc.js';
@@ -325,19 +325,20 @@ class NrfAdapter implements Adapter {
         signal,
         { code: 'CONNECT_FAILED', what: `connecting to ${address.value}` },
       );
-      const first = await this.#race(outcome, timeoutMs + CONNECT_GRACE_MS, signal);
-      if (first.kind === 'connected') return first.link;
-      if (first.kind === 'restarted') throw first.error;
-      if (first.kind === 'deadline' || first.kind === 'aborted') {
+      const first = await raceWithin(outcome, timeoutMs + CONNECT_GRACE_MS, { timers: this.#timers, failed: this.#failed.signal, signal });
+      if (first.kind === 'settled') {
+        if (first.value.kind === 'connected') return first.value.link;
+        if (first.value.kind === 'restarted') throw first.value.error;
+      } else {
         // The SoftDevice did not end the attempt in time, or the caller gave up: cancel it. A link
         // that won the race is dropped.
         const cancelled = await this.#rpc.call({ kind: 'gapConnectCancel' }).catch(() => undefined);
         if (cancelled?.result === NRF_SUCCESS) this.#connecting = undefined;
         else {
-          const late = await this.#race(outcome, CONNECT_GRACE_MS, undefined);
-          if (late.kind === 'connected') {
-            this.#log.debug({ handle: late.link.handle }, 'connection completed while cancelling; disconnecting');
-            await this.#disconnect(late.link).catch(() => undefined);
+          const late = await raceWithin(outcome, CONNECT_GRACE_MS, { timers: this.#timers, failed: this.#failed.signal });
+          if (late.kind === 'settled' && late.value.kind === 'connected') {
+            this.#log.debug({ handle: late.value.link.handle }, 'connection completed while cancelling; disconnecting');
+            await this.#disconnect(late.value.link).catch(() => undefined);
           }
         }
         if (first.kind === 'aborted') throw first.error;
@@ -350,41 +351,6 @@ class NrfAdapter implements Adapter {
       this.#connecting = undefined;
       scanner.resume();
     }
-  }
-
-  #race(
-    outcome: Promise<ConnectOutcome>,
-    ms: number,
-    signal: AbortSignal | undefined,
-  ): Promise<ConnectOutcome | { kind: 'deadline' } | { kind: 'aborted'; error: BledfuError }> {
-    return new Promise((resolve, reject) => {
-      const failed = this.#failed.signal;
-      const cleanup = (): void => {
-        this.#timers.clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        failed.removeEventListener('abort', onFail);
-      };
-      const timer = this.#timers.setTimeout(() => {
-        cleanup();
-        resolve({ kind: 'deadline' });
-      }, ms);
-      const onAbort = (): void => {
-        cleanup();
-        resolve({ kind: 'aborted', error: abortReason(signal as AbortSignal) });
-      };
-      const onFail = (): void => {
-        cleanup();
-        reject(abortReason(failed));
-      };
-      if (failed.aborted) return onFail();
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      failed.addEventListener('abort', onFail, { once: true });
-      void outcome.then((o) => {
-        cleanup();
-        resolve(o);
-      });
-    });
   }
 
   /** MTU, data length and PHY, as the HCI backend negotiates them; a peer refusing is no failure. */

@@ -8,7 +8,7 @@
  * write never overruns it.
  */
 import { CharProps, type GattCharacteristic, type GattService, type Subscription } from '../../ble/types.js';
-import { uuidFromBytes, UUIDS, type Uuid } from '../../ble/uuid.js';
+import { uuidFromBytes, type Uuid } from '../../ble/uuid.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
 import { concatBytes } from '../../common/bytes.js';
 import { abortReason, BledfuError, hasCode } from '../../common/errors.js';

@@ -6,7 +6,7 @@
  * followed by sd_ble_gap_scan_start(NULL, buffer). sd_ble_gap_connect ends a scan, so connection
  * attempts pause scanning and resume it afterwards.
  */
-import { parseAdvertisingData } from '../../ble/advertising.js';
+import { parseAdvertisingData, ScanResponseJoiner } from '../../ble/advertising.js';
 import type { Advertisement } from '../../ble/types.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
 import type { BledfuError } from '../../common/errors.js';
@@ -25,7 +25,6 @@ const SCAN_WINDOW = 0x0030;
 export const REPORT_BUFFER: DataRef = { bufferId: 1, len: 31 };
 const ALL_CHANNELS = new Uint8Array(5);
 const SCAN_QUEUE_CAPACITY = 1024;
-const MAX_REMEMBERED_ADVERTISERS = 4096;
 /** v6 report status "incomplete, more data to come": the scanner keeps running by itself. */
 const STATUS_MORE_DATA = 1;
 
@@ -69,7 +68,7 @@ export class NrfScanner {
   #failure: BledfuError | undefined;
   /** The device restarted and is being set up again: nothing to tell it until restore(). */
   #suspended = false;
-  readonly #lastAdvertising = new Map<string, { readonly data: Uint8Array; readonly connectable: boolean }>();
+  readonly #joiner = new ScanResponseJoiner();
 
   constructor(rpc: NrfRpc, api: ApiVersion, logger: Logger) {
     this.#rpc = rpc;
@@ -171,7 +170,7 @@ export class NrfScanner {
       this.#mode = 'off';
     }
     if (wanted === 'off') return;
-    if (current === 'off') this.#lastAdvertising.clear();
+    if (current === 'off') this.#joiner.clear();
     await this.#rpc.invoke(
       {
         kind: 'gapScanStart',
@@ -188,25 +187,11 @@ export class NrfScanner {
     if (this.#consumers.size === 0) return;
     const address = deviceAddressOf(event.peerAddr);
     const key = `${address.type}/${address.value}`;
-    const scanResponse = event.api === 5 ? event.scanRsp : event.type.scanResponse;
-    let data = event.data;
-    let connectable = event.api === 5 ? event.type === 0 || event.type === 1 : event.type.connectable;
-    if (scanResponse) {
-      const adv = this.#lastAdvertising.get(key);
-      if (adv !== undefined) {
-        data = new Uint8Array(adv.data.length + event.data.length);
-        data.set(adv.data);
-        data.set(event.data, adv.data.length);
-      }
-      connectable = adv?.connectable ?? false;
-    } else {
-      this.#lastAdvertising.delete(key);
-      this.#lastAdvertising.set(key, { data: event.data, connectable });
-      if (this.#lastAdvertising.size > MAX_REMEMBERED_ADVERTISERS) {
-        const oldest = this.#lastAdvertising.keys().next();
-        if (oldest.done !== true) this.#lastAdvertising.delete(oldest.value);
-      }
-    }
+    const { data, connectable } = this.#joiner.join(key, {
+      data: event.data,
+      scanResponse: event.api === 5 ? event.scanRsp : event.type.scanResponse,
+      connectable: event.api === 5 ? event.type === 0 || event.type === 1 : event.type.connectable,
+    });
     const fields = parseAdvertisingData(data);
     const advertisement: Advertisement = {
       address,

@@ -8,7 +8,7 @@ import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
 import { UUIDS } from '../../ble/uuid.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { sleep, timeoutSignal } from '../../common/time.js';
+import { sleep } from '../../common/time.js';
 import { crc32 } from '../../common/crc32.js';
 import { describeServices, detectDfu, findCharacteristic } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';

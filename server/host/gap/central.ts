@@ -8,17 +8,17 @@
  * share one controller scan, and connection attempts wait their turn for the controller's single
  * LE Create Connection.
  */
-import { parseAdvertisingData } from '../../ble/advertising.js';
+import { parseAdvertisingData, ScanResponseJoiner } from '../../ble/advertising.js';
 import { addressFromBytes, addressToBytes, type DeviceAddress } from '../../ble/address.js';
 import type { Advertisement, ConnectionParameters } from '../../ble/types.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
-import { abortReason, BledfuError, hasCode } from '../../common/errors.js';
+import { BledfuError, hasCode } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { HciHost } from '../hci/controller.js';
 import { hciStatusName, HCI_STATUS, linkLostError } from '../hci/errors.js';
 import { ADV_EVENT_TYPES, type HciEvent } from '../hci/events.js';
 import { Credits } from '../hci/credits.js';
-import { realTimers, type Timers } from '../hci/timers.js';
+import { raceWithin, realTimers, type Timers } from '../hci/timers.js';
 import { isAcceptableConnectionParameters } from '../hci/connectionParameters.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -59,8 +59,6 @@ interface ScanConsumer {
 
 /** Per consumer: a few seconds of a busy neighbourhood, so only a stalled consumer loses reports. */
 const SCAN_QUEUE_CAPACITY = 1024;
-/** Advertisers whose last advertising PDU is kept for merging scan responses. */
-const MAX_REMEMBERED_ADVERTISERS = 4096;
 
 interface LinkRecord {
   readonly link: GapLink;
@@ -115,7 +113,7 @@ export class GapCentral {
   #scanChanges: Promise<void> = Promise.resolve();
   // Last advertising PDU per advertiser, to append its scan response to. Bounded (oldest
   // advertiser forgotten first): a station's shared scan can run for days among many devices.
-  readonly #lastAdvertising = new Map<string, { readonly data: Uint8Array; readonly connectable: boolean }>();
+  readonly #joiner = new ScanResponseJoiner();
   // Controllers run one LE Create Connection at a time; this is the line for it.
   readonly #connectTurn = new Credits(1);
   #connecting: ((completion: Completion) => void) | undefined;
@@ -218,7 +216,7 @@ export class GapCentral {
       this.#scanMode = 'off';
     } else {
       // A fresh scan: responses must not be merged with what an earlier scan heard.
-      this.#lastAdvertising.clear();
+      this.#joiner.clear();
     }
     await this.#hci.send('leSetScanParameters', {
       scanType: wanted === 'active' ? 1 : 0,
@@ -300,17 +298,17 @@ export class GapCentral {
         },
         options.signal,
       );
-      const outcome = await this.#race(completed, timeoutMs, options.signal);
-      if (outcome.kind === 'complete') return this.#linkFrom(outcome.completion, address);
+      const outcome = await raceWithin(completed, timeoutMs, { timers: this.#timers, failed: this.#hci.failed, signal: options.signal });
+      if (outcome.kind === 'settled') return this.#linkFrom(outcome.value, address);
       // Timed out or aborted: cancel; the controller then reports a connection complete anyway
       // (status Unknown Connection Identifier), or a real one if the link won the race.
       await this.#hci.send('leCreateConnectionCancel', {}).catch((e: unknown) => {
         this.#log.debug({ err: e }, 'LE Create Connection Cancel refused');
       });
-      const late = await this.#race(completed, 2_000, undefined);
-      if (late.kind === 'complete' && late.completion.link !== undefined) {
-        this.#log.debug({ handle: late.completion.link.handle }, 'connection completed while cancelling; disconnecting');
-        await this.disconnect(late.completion.link.handle).catch(() => undefined);
+      const late = await raceWithin(completed, 2_000, { timers: this.#timers, failed: this.#hci.failed });
+      if (late.kind === 'settled' && late.value.link !== undefined) {
+        this.#log.debug({ handle: late.value.link.handle }, 'connection completed while cancelling; disconnecting');
+        await this.disconnect(late.value.link.handle).catch(() => undefined);
       }
       if (outcome.kind === 'aborted') throw outcome.error;
       throw new BledfuError('CONNECT_FAILED', `could not connect to ${address.value} within ${timeoutMs} ms`, {
@@ -320,41 +318,6 @@ export class GapCentral {
     } finally {
       this.#connecting = undefined;
     }
-  }
-
-  #race(
-    completed: Promise<Completion>,
-    ms: number,
-    signal: AbortSignal | undefined,
-  ): Promise<{ kind: 'complete'; completion: Completion } | { kind: 'timeout' } | { kind: 'aborted'; error: BledfuError }> {
-    return new Promise((resolve, reject) => {
-      const failed = this.#hci.failed;
-      const cleanup = (): void => {
-        this.#timers.clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        failed.removeEventListener('abort', onFail);
-      };
-      const timer = this.#timers.setTimeout(() => {
-        cleanup();
-        resolve({ kind: 'timeout' });
-      }, ms);
-      const onAbort = (): void => {
-        cleanup();
-        resolve({ kind: 'aborted', error: abortReason(signal as AbortSignal) });
-      };
-      const onFail = (): void => {
-        cleanup();
-        reject(failed.reason);
-      };
-      if (failed.aborted) return onFail();
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      failed.addEventListener('abort', onFail, { once: true });
-      void completed.then((completion) => {
-        cleanup();
-        resolve({ kind: 'complete', completion });
-      });
-    });
   }
 
   /** The attempt's link, or CONNECT_FAILED naming the controller's status. */
@@ -460,26 +423,11 @@ export class GapCentral {
   #onReport(report: Extract<HciEvent, { kind: 'leAdvertisingReport' }>['reports'][number]): void {
     if (this.#scanConsumers.size === 0) return;
     const key = `${report.addressType}/${report.address}`;
-    let data = report.data;
-    let connectable = report.eventType === ADV_EVENT_TYPES.advInd || report.eventType === ADV_EVENT_TYPES.advDirectInd;
-    if (report.eventType === ADV_EVENT_TYPES.scanRsp) {
-      // A scan response only follows scannable advertising; append it to what that said.
-      const adv = this.#lastAdvertising.get(key);
-      if (adv !== undefined) {
-        data = new Uint8Array(adv.data.length + report.data.length);
-        data.set(adv.data);
-        data.set(report.data, adv.data.length);
-      }
-      connectable = adv?.connectable ?? false;
-    } else {
-      // Re-insert so the Map's order stays least-recently-heard first.
-      this.#lastAdvertising.delete(key);
-      this.#lastAdvertising.set(key, { data: report.data, connectable });
-      if (this.#lastAdvertising.size > MAX_REMEMBERED_ADVERTISERS) {
-        const oldest = this.#lastAdvertising.keys().next();
-        if (oldest.done !== true) this.#lastAdvertising.delete(oldest.value);
-      }
-    }
+    const { data, connectable } = this.#joiner.join(key, {
+      data: report.data,
+      scanResponse: report.eventType === ADV_EVENT_TYPES.scanRsp,
+      connectable: report.eventType === ADV_EVENT_TYPES.advInd || report.eventType === ADV_EVENT_TYPES.advDirectInd,
+    });
     const fields = parseAdvertisingData(data);
     const advertisement: Advertisement = {
       address: addressFromBytes(addressToBytes({ value: report.address, type: 'public' }), addressTypeOf(report.addressType)),
