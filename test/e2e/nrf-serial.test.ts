@@ -5,10 +5,8 @@
  * connectivity firmware was expected each get their own diagnosis; auto: tells the two apart.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmod, chown, readFile, realpath, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startDfu } from '../../clients/ts/index.js';
 import { createApp } from '../../server/app.js';
 import { openNrfSerialAdapter } from '../../server/backends/nrf/open.js';
@@ -23,7 +21,7 @@ import { openSimNrfDongle, type SimNrfDongle } from '../../server/simnrf/dongle.
 import { openSerialPort } from '../../server/transport/serial.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
 import { btvirtSkipReason, startEmulator } from '../helpers/btvirt/emulator.js';
-import { expectBledfuError, holdPort, stopHolder } from '../helpers/port-holders.js';
+import { expectBledfuError, holdPort, openAsUser, serverModule, stopHolder, type OpenOutcome } from '../helpers/port-holders.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
 import { addressTarget, drain, finished, fixture, revisionOf } from '../helpers/sim-server.js';
 
@@ -194,30 +192,13 @@ describe('nrf: and auto: on an HCI controller (BlueZ btvirt behind a pty)', { sk
 });
 
 /** Opens `device` with the nrf: backend in a child process running as uid/gid; returns its error. */
-async function openNrfInChild(device: string, uid: number, gid: number): Promise<{ code?: string; message?: string; remedy?: string }> {
-  const open = new URL('../../server/backends/nrf/open.ts', import.meta.url).href;
-  const spec = new URL('../../server/backends/serialSpec.ts', import.meta.url).href;
-  const logger = new URL('../../server/common/logger.ts', import.meta.url).href;
-  const script =
-    `const { openNrfSerialAdapter } = await import(${JSON.stringify(open)});` +
-    `const { parseNrfSpec } = await import(${JSON.stringify(spec)});` +
-    `const { silentLogger } = await import(${JSON.stringify(logger)});` +
-    `try { const a = await openNrfSerialAdapter(parseNrfSpec(${JSON.stringify(`nrf:${device}`)}), { id: 'nrf0', spec: 'nrf:x', logger: silentLogger() }); await a.close(); console.log(JSON.stringify({ code: 'OPENED' })); }` +
-    `catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, remedy: e.remedy })); }`;
-  const root = fileURLToPath(new URL('../..', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: root,
+function openNrfInChild(device: string, uid: number, gid: number): Promise<OpenOutcome> {
+  return openAsUser(
+    `const { openNrfSerialAdapter } = await import(${serverModule('backends/nrf/open.ts')});` +
+      `const { parseNrfSpec } = await import(${serverModule('backends/serialSpec.ts')});` +
+      `const { silentLogger } = await import(${serverModule('common/logger.ts')});` +
+      `const opened = await openNrfSerialAdapter(parseNrfSpec(${JSON.stringify(`nrf:${device}`)}), { id: 'nrf0', spec: 'nrf:x', logger: silentLogger() })`,
     uid,
     gid,
-    env: { ...process.env, HOME: '/' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  const line = out.trim().split('\n').pop() ?? '';
-  assert.ok(line.startsWith('{'), `the child (uid ${uid}) printed no result (exit ${code}): ${err || out}`);
-  return JSON.parse(line) as { code?: string; message?: string; remedy?: string };
+  );
 }

@@ -4,18 +4,17 @@
  * another protocol, and the far end going away while open.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmod, chown, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseHciSpec, openHciSerialAdapter } from '../../server/backends/hci/serial.js';
 import { hasCode, type BledfuError } from '../../server/common/errors.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { openSerialPort } from '../../server/transport/serial.js';
 import { createSerialPort } from '../../server/transport/serialBinding.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
-import { expectBledfuError, holdPort, stopHolder } from '../helpers/port-holders.js';
+import { expectBledfuError, holdPort, openAsUser, serverModule, stopHolder, type OpenOutcome } from '../helpers/port-holders.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
 
 const skip = ptySkipReason();
@@ -274,26 +273,11 @@ async function errorOf(work: Promise<unknown>): Promise<{ code?: string; message
 }
 
 /** Opens `device` in a child process running as uid/gid, returning the error it got. */
-async function openInChild(device: string, uid: number, gid: number): Promise<{ code?: string; message?: string; remedy?: string }> {
-  const serial = new URL('../../server/transport/serial.ts', import.meta.url).href;
-  const script =
-    `const { openSerialPort } = await import(${JSON.stringify(serial)});` +
-    `try { const p = await openSerialPort({ path: ${JSON.stringify(device)}, baudRate: 115200, rtscts: false }); await p.close(); console.log(JSON.stringify({ code: 'OPENED' })); }` +
-    `catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, remedy: e.remedy })); }`;
-  const root = fileURLToPath(new URL('../..', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: root,
+function openInChild(device: string, uid: number, gid: number): Promise<OpenOutcome> {
+  return openAsUser(
+    `const { openSerialPort } = await import(${serverModule('transport/serial.ts')});` +
+      `const opened = await openSerialPort({ path: ${JSON.stringify(device)}, baudRate: 115200, rtscts: false })`,
     uid,
     gid,
-    env: { ...process.env, HOME: '/' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  const line = out.trim().split('\n').pop() ?? '';
-  assert.ok(line.startsWith('{'), `the child (uid ${uid}) printed no result (exit ${code}): ${err || out}`);
-  return JSON.parse(line) as { code?: string; message?: string; remedy?: string };
+  );
 }

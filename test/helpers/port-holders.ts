@@ -1,6 +1,7 @@
 /** Processes that hold a serial port open (the "port busy" cases), and failures expected of an open. */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { isBledfuError, type BledfuError } from '../../server/common/errors.js';
 
 /**
@@ -45,4 +46,43 @@ export async function stopHolder(child: ChildProcess): Promise<void> {
     // the group is gone already
   }
   await gone;
+}
+
+export interface OpenOutcome {
+  /** The BledfuError code, or 'OPENED'. */
+  readonly code?: string;
+  readonly message?: string;
+  readonly remedy?: string;
+}
+
+/**
+ * Runs `open` in a child process as uid/gid (permission errors need a user that is not root)
+ * and returns what happened. `open` is module code that may `await import(…)` and must bind
+ * what it opened to `opened` (something with close()).
+ */
+export async function openAsUser(open: string, uid: number, gid: number): Promise<OpenOutcome> {
+  const script =
+    `try { ${open}; await opened.close(); console.log(JSON.stringify({ code: 'OPENED' })); }` +
+    `catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, remedy: e.remedy })); }`;
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    uid,
+    gid,
+    env: { ...process.env, HOME: '/' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const line = out.trim().split('\n').pop() ?? '';
+  assert.ok(line.startsWith('{'), `the child (uid ${uid}) printed no result (exit ${code}): ${err || out}`);
+  return JSON.parse(line) as OpenOutcome;
+}
+
+/** The URL of a server module for `await import(…)` in openAsUser's code. */
+export function serverModule(path: string): string {
+  return JSON.stringify(new URL(`../../server/${path}`, import.meta.url).href);
 }
