@@ -18,8 +18,8 @@ import type { HciHost } from '../hci/controller.js';
 import { hciStatusName, HCI_STATUS, linkLostError } from '../hci/errors.js';
 import { ADV_EVENT_TYPES, type HciEvent } from '../hci/events.js';
 import { Credits } from '../hci/credits.js';
+import { answerConnectionParameterRequest } from './parameterRequests.js';
 import { raceWithin, realTimers, type Timers } from '../hci/timers.js';
-import { isAcceptableConnectionParameters } from '../hci/connectionParameters.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -393,25 +393,9 @@ export class GapCentral {
         }
         return;
       }
-      case 'leRemoteConnectionParameterRequest': {
-        const p = { intervalMin: event.intervalMin, intervalMax: event.intervalMax, latency: event.maxLatency, timeout: event.timeout };
-        const reply = isAcceptableConnectionParameters(p)
-          ? this.#hci.send('leRemoteConnectionParameterRequestReply', {
-              handle: event.handle,
-              connIntervalMin: p.intervalMin,
-              connIntervalMax: p.intervalMax,
-              maxLatency: p.latency,
-              supervisionTimeout: p.timeout,
-              minCeLength: 0,
-              maxCeLength: 0,
-            })
-          : this.#hci.send('leRemoteConnectionParameterRequestNegativeReply', {
-              handle: event.handle,
-              reason: HCI_STATUS.unacceptableConnectionParameters,
-            });
-        reply.catch((e: unknown) => this.#log.warn({ err: e }, 'could not answer a connection parameter request'));
+      case 'leRemoteConnectionParameterRequest':
+        answerConnectionParameterRequest(this.#hci, event, this.#log);
         return;
-      }
       case 'leAdvertisingReport':
         for (const report of event.reports) this.#onReport(report);
         return;

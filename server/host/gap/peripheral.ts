@@ -20,10 +20,10 @@ import {
   maskOf,
   OWN_ADDRESS_TYPES,
 } from '../hci/commands.js';
-import { isAcceptableConnectionParameters } from '../hci/connectionParameters.js';
 import type { HciHost } from '../hci/controller.js';
 import { HCI_STATUS, hciStatusName } from '../hci/errors.js';
 import { CONNECTION_ROLE, type HciEvent } from '../hci/events.js';
+import { answerConnectionParameterRequest } from './parameterRequests.js';
 import { decodeL2capFrame, encodeL2capFrame } from '../l2cap/frames.js';
 
 export interface PeripheralAdvertising {
@@ -243,25 +243,9 @@ export class GapPeripheral {
         if (event.status === 0 && record !== undefined) this.#linkDown(record, event.reason);
         return;
       }
-      case 'leRemoteConnectionParameterRequest': {
-        const p = { intervalMin: event.intervalMin, intervalMax: event.intervalMax, latency: event.maxLatency, timeout: event.timeout };
-        const reply = isAcceptableConnectionParameters(p)
-          ? this.#hci.send('leRemoteConnectionParameterRequestReply', {
-              handle: event.handle,
-              connIntervalMin: p.intervalMin,
-              connIntervalMax: p.intervalMax,
-              maxLatency: p.latency,
-              supervisionTimeout: p.timeout,
-              minCeLength: 0,
-              maxCeLength: 0,
-            })
-          : this.#hci.send('leRemoteConnectionParameterRequestNegativeReply', {
-              handle: event.handle,
-              reason: HCI_STATUS.unacceptableConnectionParameters,
-            });
-        reply.catch((e: unknown) => this.#log.warn({ err: e }, 'could not answer a connection parameter request'));
+      case 'leRemoteConnectionParameterRequest':
+        answerConnectionParameterRequest(this.#hci, event, this.#log);
         return;
-      }
       case 'leConnectionUpdateComplete': {
         const record = this.#links.get(event.handle);
         if (record === undefined || event.status !== 0) return;
