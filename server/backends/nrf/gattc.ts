@@ -9,13 +9,13 @@
  */
 import { CharProps, type GattCharacteristic, type GattService, type Subscription } from '../../ble/types.js';
 import { uuidFromBytes, type Uuid } from '../../ble/uuid.js';
-import { AsyncQueue } from '../../common/asyncQueue.js';
 import { concatBytes } from '../../common/bytes.js';
 import { abortReason, BledfuError, hasCode } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { linkSignals } from '../../common/signals.js';
 import { attError, attTimeout, ATT_ERROR } from '../../host/att/errors.js';
 import { Credits } from '../../host/hci/credits.js';
+import { Subscriptions } from '../../host/gatt/subscriptions.js';
 import { realTimers, type Timers } from '../../host/hci/timers.js';
 import { nrfCallError, type NrfRpc } from './rpc.js';
 import { GATT_HVX, GATT_STATUS, GATT_WRITE_OP, NRF_ERROR, NRF_SUCCESS, type ApiVersion, type CommandKind } from './serialization/constants.js';
@@ -45,11 +45,6 @@ interface Pending {
   readonly request: string;
   readonly resolve: (event: NrfEvent) => void;
   readonly reject: (error: BledfuError) => void;
-}
-
-interface Subscriber {
-  readonly valueHandle: number;
-  readonly queue: AsyncQueue<Uint8Array>;
 }
 
 export interface NrfGattClientOptions {
@@ -88,7 +83,7 @@ export class NrfGattClient {
   /** One client procedure at a time on this link. */
   readonly #turn = new Credits(1);
   readonly #writeSlots: Credits;
-  readonly #subscribers = new Set<Subscriber>();
+  readonly #subscriptions = new Subscriptions();
   #pending: Pending | undefined;
   #failure: BledfuError | undefined;
   mtu = 23;
@@ -136,8 +131,7 @@ export class NrfGattClient {
     pending?.reject(error);
     this.#turn.fail(error);
     this.#writeSlots.fail(error);
-    for (const s of [...this.#subscribers]) s.queue.fail(error);
-    this.#subscribers.clear();
+    this.#subscriptions.fail(error);
   }
 
   async exchangeMtu(clientRxMtu: number, signal?: AbortSignal): Promise<number> {
@@ -341,33 +335,9 @@ export class NrfGattClient {
     }
   }
 
-  /** Registers first, then writes the CCCD, so a value sent right after the write is not lost. */
   async subscribe(characteristic: GattCharacteristic, mode: 'notify' | 'indicate', signal?: AbortSignal): Promise<Subscription> {
     if (this.#failure !== undefined) throw this.#failure;
-    const cccd = characteristic.cccdHandle;
-    if (cccd === undefined) {
-      throw new BledfuError('GATT_SERVICE_MISSING', `characteristic ${characteristic.uuid} has no CCCD to ${mode}`, { layer: 'gatt' });
-    }
-    const subscriber: Subscriber = {
-      valueHandle: characteristic.valueHandle,
-      queue: new AsyncQueue<Uint8Array>({ onReturn: () => this.#subscribers.delete(subscriber) }),
-    };
-    this.#subscribers.add(subscriber);
-    try {
-      await this.write(cccd, Uint8Array.of(mode === 'notify' ? 0x01 : 0x02, 0x00), signal);
-    } catch (e) {
-      subscriber.queue.end();
-      throw e;
-    }
-    const queue = subscriber.queue;
-    return {
-      receive: (s) =>
-        queue.receive(s).catch((e: unknown) => {
-          throw hasCode(e, 'TRANSPORT_CLOSED') && this.#failure !== undefined ? this.#failure : e;
-        }),
-      close: () => queue.end(),
-      [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
-    };
+    return this.#subscriptions.subscribe(characteristic, mode, (cccd, value) => this.write(cccd, value, signal));
   }
 
   #onValue(event: EventOf<'gattcHvx'>): void {
@@ -379,8 +349,7 @@ export class NrfGattClient {
         (e: unknown) => this.#o.logger.debug({ err: e }, 'confirming an indication failed'),
       );
     }
-    // Protocol data must not be dropped; the queues are unbounded for that reason.
-    for (const s of this.#subscribers) if (s.valueHandle === event.handle) s.queue.push(event.data);
+    this.#subscriptions.deliver(event.handle, event.data);
   }
 
   #checkLength(value: Uint8Array, what: string): void {

@@ -5,11 +5,11 @@
  */
 import { CharProps, type GattCharacteristic, type GattService, type Subscription } from '../../ble/types.js';
 import { uuidFromBytes, UUIDS } from '../../ble/uuid.js';
-import { AsyncQueue } from '../../common/asyncQueue.js';
 import { ByteReader, concatBytes } from '../../common/bytes.js';
 import { BledfuError, hasCode } from '../../common/errors.js';
 import type { AttBearer, ValueKind } from '../att/bearer.js';
 import { ATT_ERROR } from '../att/errors.js';
+import { Subscriptions } from './subscriptions.js';
 
 const PRIMARY_SERVICE = '2800';
 const CHARACTERISTIC = '2803';
@@ -19,14 +19,9 @@ function isNotFound(e: unknown): boolean {
   return hasCode(e, 'ATT_ERROR') && e.facts.attError === ATT_ERROR.attributeNotFound;
 }
 
-interface Subscriber {
-  readonly valueHandle: number;
-  readonly queue: AsyncQueue<Uint8Array>;
-}
-
 export class GattClient {
   readonly #bearer: AttBearer;
-  readonly #subscribers = new Set<Subscriber>();
+  readonly #subscriptions = new Subscriptions();
   #failure: BledfuError | undefined;
 
   constructor(bearer: AttBearer) {
@@ -157,46 +152,19 @@ export class GattClient {
     await this.#bearer.writeCommand(handle, value, signal);
   }
 
-  /** Registers first, then writes the CCCD, so a value sent right after the write is not lost. */
   async subscribe(characteristic: GattCharacteristic, mode: 'notify' | 'indicate', signal?: AbortSignal): Promise<Subscription> {
     if (this.#failure !== undefined) throw this.#failure;
-    const cccd = characteristic.cccdHandle;
-    if (cccd === undefined) {
-      throw new BledfuError('GATT_SERVICE_MISSING', `characteristic ${characteristic.uuid} has no CCCD to ${mode}`, { layer: 'gatt' });
-    }
-    const subscriber: Subscriber = {
-      valueHandle: characteristic.valueHandle,
-      queue: new AsyncQueue<Uint8Array>({ onReturn: () => this.#subscribers.delete(subscriber) }),
-    };
-    this.#subscribers.add(subscriber);
-    try {
-      await this.write(cccd, Uint8Array.of(mode === 'notify' ? 0x01 : 0x02, 0x00), signal);
-    } catch (e) {
-      subscriber.queue.end();
-      throw e;
-    }
-    const queue = subscriber.queue;
-    return {
-      receive: (s) => queue.receive(s).catch((e: unknown) => {
-        throw hasCode(e, 'TRANSPORT_CLOSED') && this.#failure !== undefined ? this.#failure : e;
-      }),
-      close: () => queue.end(),
-      [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
-    };
+    return this.#subscriptions.subscribe(characteristic, mode, (cccd, value) => this.write(cccd, value, signal));
   }
 
   /** Link gone: every subscription fails with `error` once drained. */
   fail(error: BledfuError): void {
     if (this.#failure !== undefined) return;
     this.#failure = error;
-    for (const s of [...this.#subscribers]) s.queue.fail(error);
-    this.#subscribers.clear();
+    this.#subscriptions.fail(error);
   }
 
   #onValue(handle: number, value: Uint8Array, _kind: ValueKind): void {
-    for (const s of this.#subscribers) {
-      // Protocol data must not be dropped; the queue is unbounded for that reason.
-      if (s.valueHandle === handle) s.queue.push(value);
-    }
+    this.#subscriptions.deliver(handle, value);
   }
 }
