@@ -124,14 +124,7 @@ class HciAdapter implements Adapter {
         LE_EVENT_MASK_BITS.phyUpdateComplete,
       ]),
     });
-    const le = await hci.send('leReadBufferSize', {});
-    if (le.leAclDataPacketLength === 0 || le.totalNumLeAclDataPackets === 0) {
-      // LE shares the BR/EDR buffers on this controller (Core Vol 4, Part E, 7.8.2).
-      const shared = await hci.send('readBufferSize', {});
-      hci.configureAcl(shared.aclDataPacketLength, shared.totalNumAclDataPackets);
-    } else {
-      hci.configureAcl(le.leAclDataPacketLength, le.totalNumLeAclDataPackets);
-    }
+    await hci.readAclBuffers();
     this.#leFeatures = (await hci.send('leReadLocalSupportedFeatures', {})).leFeatures;
     if (hasBit(this.#leFeatures, LE_FEATURE_BITS.dataPacketLengthExtension)) {
       await this.#optional('leWriteSuggestedDefaultDataLength', () =>

@@ -143,13 +143,7 @@ export class GapPeripheral {
         LE_EVENT_MASK_BITS.phyUpdateComplete,
       ]),
     });
-    const le = await hci.send('leReadBufferSize', {});
-    if (le.leAclDataPacketLength === 0 || le.totalNumLeAclDataPackets === 0) {
-      const shared = await hci.send('readBufferSize', {});
-      hci.configureAcl(shared.aclDataPacketLength, shared.totalNumAclDataPackets);
-    } else {
-      hci.configureAcl(le.leAclDataPacketLength, le.totalNumLeAclDataPackets);
-    }
+    await hci.readAclBuffers();
     // Reset kept whatever a previous user left configured: start from "not advertising".
     this.#applied = undefined;
     this.#randomAddress = undefined;

@@ -152,6 +152,18 @@ export class HciHost {
     return result.value as CommandReturn<K>;
   }
 
+  /** Asks the controller its LE ACL buffers and configures them; must be done before sendAcl. */
+  async readAclBuffers(): Promise<void> {
+    const le = await this.send('leReadBufferSize', {});
+    if (le.leAclDataPacketLength === 0 || le.totalNumLeAclDataPackets === 0) {
+      // LE shares the BR/EDR buffers on this controller (Core Vol 4, Part E, 7.8.2).
+      const shared = await this.send('readBufferSize', {});
+      this.configureAcl(shared.aclDataPacketLength, shared.totalNumAclDataPackets);
+    } else {
+      this.configureAcl(le.leAclDataPacketLength, le.totalNumLeAclDataPackets);
+    }
+  }
+
   /** Buffer geometry from (LE) Read Buffer Size; must be called before sendAcl. */
   configureAcl(maxDataLength: number, totalPackets: number): void {
     this.#aclMaxData = maxDataLength;
