@@ -1,0 +1,223 @@
+/**
+ * The Python client (clients/python) and its example script against real servers: a scan and a
+ * DFU of a simulated device, DEVICE_NOT_FOUND for an unknown name, and a bledfud process with TLS,
+ * mutual TLS and tokens refusing the example without a token (UNAUTHENTICATED) or with a
+ * read-only one (PERMISSION_DENIED), and updating the device with an operate token.
+ *
+ * The client's code is generated into a temporary copy of the package, so the test does not
+ * depend on a prior `pip install`. It needs Debian's Python 3 with python3-grpcio and
+ * python3-protobuf, and protoc with grpc_python_plugin (protobuf-compiler-grpc, libprotobuf-dev);
+ * BLEDFU_PYTHON picks another interpreter. Without them the test skips, except under CI.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
+
+const PYTHON = process.env['BLEDFU_PYTHON'] || '/usr/bin/python3';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLIENT_DIR = join(ROOT, 'clients', 'python');
+const EXAMPLE = join(CLIENT_DIR, 'examples', 'update_device.py');
+const BLEDFUD = join(ROOT, 'bin', 'bledfud.js');
+const PACKAGE = join(ROOT, 'test', 'fixtures', 'dfu', 'sdk17.0.2_hrs_application_s140.zip');
+/** What the simulated device reports after installing PACKAGE (its image's SHA-256 prefix). */
+const NEW_REVISION = 'app v1 6375973b';
+const OBSERVE_TOKEN = 'observe-token-python-0123456789';
+const OPERATE_TOKEN = 'operate-token-python-0123456789';
+
+function pythonMissing(): string | undefined {
+  const r = spawnSync(PYTHON, ['-c', 'import grpc, google.protobuf'], { encoding: 'utf8' });
+  if (r.error !== undefined || r.status !== 0) {
+    return `${PYTHON} cannot import grpc and google.protobuf (Debian: apt-get install python3-grpcio python3-protobuf)`;
+  }
+  for (const tool of ['protoc', 'grpc_python_plugin']) {
+    if (spawnSync(tool, ['--version']).error !== undefined) {
+      return `${tool} is not installed (Debian: apt-get install protobuf-compiler-grpc libprotobuf-dev)`;
+    }
+  }
+  return undefined;
+}
+
+const missing = pythonMissing();
+// Under CI a missing Python toolchain is a broken setup, not a reason to skip.
+if (missing !== undefined && process.env['CI']) throw new Error(`the Python client tests need Python's gRPC under CI: ${missing}`);
+const skip = missing ?? false;
+const sslMissing = opensslMissing();
+if (missing === undefined && sslMissing !== undefined && process.env['CI']) throw new Error(`the Python TLS tests need openssl under CI: ${sslMissing}`);
+const skipTls = missing ?? (sslMissing === undefined ? false : `${sslMissing}; install it (Debian: apt-get install openssl)`);
+
+/** A copy of the bledfu_client package with freshly generated code; its parent goes on PYTHONPATH. */
+function generateClient(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bledfu-py-'));
+  try {
+    cpSync(join(CLIENT_DIR, 'bledfu_client'), join(dir, 'bledfu_client'), {
+      recursive: true,
+      filter: (src) => !['_gen', '__pycache__'].includes(basename(src)),
+    });
+    execFileSync(PYTHON, [join(CLIENT_DIR, 'generate.py'), '--out', join(dir, 'bledfu_client', '_gen')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return dir;
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the example script; one still running after 60 s is killed and reported with code null. */
+function example(pythonPath: string, args: readonly string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
+    // The script reads these as defaults; the caller's own settings must not leak into a test.
+    for (const k of ['BLEDFU_SERVER', 'BLEDFU_TOKEN', 'BLEDFU_CA', 'BLEDFU_CERT', 'BLEDFU_KEY']) delete env[k];
+    const child = spawn(PYTHON, [EXAMPLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const explain = (r: Run): string => `exit ${String(r.code)}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+
+describe('Python client example against the simulator', { skip }, () => {
+  let s: SimServer;
+  let pythonPath: string;
+  before(async () => {
+    pythonPath = generateClient();
+    s = await startSimServer();
+  });
+  after(async () => {
+    await s?.close();
+    if (pythonPath !== undefined) rmSync(pythonPath, { recursive: true, force: true });
+  });
+
+  it('scans, then updates the device by name: exit 0, the new firmware revision printed and installed', async () => {
+    assert.notEqual(s.device().firmwareRevision(), NEW_REVISION);
+    const r = await example(pythonPath, ['--server', s.address, '--scan-seconds', '0.5', '--name', 'bledfu-sim-1', PACKAGE]);
+    assert.equal(r.code, 0, explain(r));
+    assert.match(r.stdout, /^ {2}F0:0D:C0:DE:00:01 +-?\d+ dBm {2}bledfu-sim-1$/m, 'the scan lists the device');
+    assert.match(r.stdout, /^state TRANSFERRING: /m);
+    assert.match(r.stdout, /^progress image 1\/1: 98944\/98944 bytes \(100%\)/m);
+    assert.match(r.stdout, new RegExp(`^finished: success in [\\d.]+ s, firmware revision ${NEW_REVISION}$`, 'm'));
+    assert.equal(s.device().firmwareRevision(), NEW_REVISION, 'the device runs the new image');
+    assert.equal(s.observed().dataBytes, 98_944, 'the whole image reached the device');
+  });
+
+  it('an unknown device name: non-zero exit and the DEVICE_NOT_FOUND reason', async () => {
+    const r = await example(pythonPath, ['--server', s.address, '--scan-seconds', '0', '--scan-timeout', '0.5', '--name', 'no-such-device', PACKAGE]);
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.stderr, /^error: DEVICE_NOT_FOUND: device named "no-such-device" not found/m, explain(r));
+    assert.match(r.stdout, /^finished: failed in [\d.]+ s: DEVICE_NOT_FOUND: /m);
+  });
+
+  it('no server: non-zero exit and SERVER_UNREACHABLE', async () => {
+    const r = await example(pythonPath, ['--server', '127.0.0.1:1', '--scan-seconds', '0', '--name', 'bledfu-sim-1', PACKAGE]);
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.stderr, /^error: SERVER_UNREACHABLE: /m);
+  });
+});
+
+interface Daemon {
+  readonly address: string;
+  /** Everything it logged so far, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts bin/bledfud.js on a free loopback port; resolves once it logs the address it listens on. */
+function startBledfud(args: readonly string[]): Promise<Daemon> {
+  const child: ChildProcess = spawn(process.execPath, [BLEDFUD, '--listen', '127.0.0.1:0', '--adapters', 'sim:', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop().then(() => reject(new Error(`bledfud did not start listening within 20 s:\n${log}`)));
+    }, 20_000);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`bledfud exited before listening:\n${log}`));
+    });
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      log += `${line}\n`;
+      try {
+        const record = JSON.parse(line) as { msg?: unknown; address?: unknown };
+        if (record.msg === 'listening' && typeof record.address === 'string') {
+          clearTimeout(timer);
+          resolve({ address: record.address, log: () => log, stop });
+        }
+      } catch {
+        // not a log record
+      }
+    });
+  });
+}
+
+describe('Python client example against bledfud with mutual TLS and tokens', { skip: skipTls }, () => {
+  let pythonPath: string;
+  let dir: string;
+  let pki: TestPki;
+  let server: Daemon;
+  let tls: string[];
+  before(async () => {
+    pythonPath = generateClient();
+    pki = makeTestPki();
+    dir = mkdtempSync(join(tmpdir(), 'bledfu-py-server-'));
+    const tokens = join(dir, 'tokens');
+    writeFileSync(tokens, `observe ${OBSERVE_TOKEN}\noperate ${OPERATE_TOKEN}\n`);
+    const f = pki.files;
+    server = await startBledfud([
+      '--data-dir', dir, '--tokens-file', tokens,
+      '--tls-cert', f.serverCert, '--tls-key', f.serverKey, '--tls-client-ca', f.ca,
+    ]);
+    tls = ['--server', server.address, '--ca', f.ca, '--cert', f.clientCert, '--key', f.clientKey];
+  });
+  after(async () => {
+    await server?.stop();
+    if (pythonPath !== undefined) rmSync(pythonPath, { recursive: true, force: true });
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    pki?.remove();
+  });
+
+  it('refuses the example without a token: exit 1, UNAUTHENTICATED', async () => {
+    const r = await example(pythonPath, [...tls, '--scan-seconds', '0', '--name', 'bledfu-sim-1', PACKAGE]);
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.stderr, /^error: UNAUTHENTICATED: /m, explain(r));
+  });
+
+  it('lets an observe token scan but not update: exit 1, PERMISSION_DENIED', async () => {
+    const r = await example(pythonPath, [...tls, '--token', OBSERVE_TOKEN, '--scan-seconds', '0.5', '--name', 'bledfu-sim-1', PACKAGE]);
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.stdout, /^ {2}F0:0D:C0:DE:00:01 .* bledfu-sim-1$/m, 'the scan went through');
+    assert.match(r.stderr, /^error: PERMISSION_DENIED: /m, explain(r));
+  });
+
+  it('updates the device with an operate token over mutual TLS', async () => {
+    const r = await example(pythonPath, [...tls, '--token', OPERATE_TOKEN, '--wait', '10', '--scan-seconds', '0', '--name', 'bledfu-sim-1', PACKAGE]);
+    assert.equal(r.code, 0, `${explain(r)}\nserver log:\n${server.log()}`);
+    assert.match(r.stdout, new RegExp(`^finished: success in [\\d.]+ s, firmware revision ${NEW_REVISION}$`, 'm'));
+  });
+});
