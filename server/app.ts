@@ -87,7 +87,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   const metrics =
     metricsListen === ''
       ? undefined
-      : createServerMetrics({ jobs, adapters: deps.adapters, logger: logger.child({ component: 'metrics' }), processMetrics: deps.processMetrics ?? true });
+      : createServerMetrics({ jobs, adapters: deps.adapters, processMetrics: deps.processMetrics ?? true });
   let metricsServer: MetricsServer | undefined;
   const server = createServer({
     'grpc.max_receive_message_length': config.maxRequestBytes + REQUEST_OVERHEAD_BYTES,

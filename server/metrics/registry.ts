@@ -3,7 +3,6 @@
  * so two servers in one process — tests — keep separate counts) with bledfu's metrics on it.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { Logger } from '../common/logger.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 import { observeAdapters } from './adapterMetrics.js';
 import { observeJobs, type JobSource } from './dfuMetrics.js';
@@ -12,7 +11,6 @@ import { grpcMetricsMiddleware, type GrpcMetricsMiddleware } from './grpcMetrics
 export interface ServerMetricsOptions {
   readonly jobs: JobSource;
   readonly adapters: AdapterDirectory;
-  readonly logger: Logger;
   /**
    * prom-client's standard process and Node.js metrics (process_cpu_seconds_total,
    * process_resident_memory_bytes, nodejs_eventloop_lag_seconds, …), under their usual names so

@@ -21,7 +21,7 @@ function setup(maxConcurrentPerAdapter = 1) {
   const clock = { ms: 1_000_000 };
   const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter, retainFinished: 10, now: () => clock.ms });
   const adapter = new FakeAdapter('fake0');
-  const metrics = createServerMetrics({ jobs, adapters: new FakeAdapterDirectory([adapter]), logger: silentLogger() });
+  const metrics = createServerMetrics({ jobs, adapters: new FakeAdapterDirectory([adapter]) });
   const create = (sizes?: readonly [ImageKind, number][]) =>
     jobs.create({ pkg: fakePackage(sizes), target: TARGET, options: DEFAULT_DFU_OPTIONS, adapter });
   const read = async (): Promise<Exposition> => parseExposition(await metrics.registry.metrics());
