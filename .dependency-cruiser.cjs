@@ -19,6 +19,25 @@ module.exports = {
     layer('dfu-sees-only-ble', '^server/dfu/', '^(server/(host|backends|transport|sim|jobs|rpc|config)/|clients/)', 'DFU engines talk to ble/ interfaces only, so every backend runs them'),
     layer('jobs-below-rpc', '^server/jobs/', '^(server/(host|backends|transport|sim|rpc|config)/|clients/)', 'jobs run engines on ble/ adapters'),
     layer('rpc-no-stack', '^server/rpc/', '^(server/(host|transport|sim)/|clients/)', 'the RPC layer reaches the stack only through jobs/ and the adapter directory'),
+    layer(
+      'metrics-observe-jobs-and-adapters',
+      '^server/metrics/',
+      '^(server/(host|backends|transport|sim|simnrf|simbridge|dfu|rpc|config|audit)/|clients/)',
+      'metrics observe the job manager and the adapter directory through their listeners; the composition root wires them',
+    ),
+    {
+      name: 'metrics-only-from-app',
+      comment: 'only the composition root decides whether metrics exist; no layer reports to them directly',
+      severity: 'error',
+      from: { path: '^server/', pathNot: '^server/(metrics/|app\\.ts$)' },
+      to: { path: '^server/metrics/' },
+    },
+    {
+      name: 'prom-client-in-metrics-only',
+      severity: 'error',
+      from: { path: '^server/', pathNot: '^server/metrics/' },
+      to: { path: 'node_modules/prom-client/' },
+    },
     layer('config-only-common', '^server/config/', '^(server/(?!(common|config)/)|clients/)', 'configuration is read once and handed down'),
     {
       name: 'sim-uses-codecs-only',

@@ -8,6 +8,8 @@ import type { CallContext, ServerMiddlewareCall } from 'nice-grpc-common';
 import { errorDetailsServerMiddleware } from 'nice-grpc-error-details';
 import { BledfuServiceDefinition } from '../proto/gen/bledfu/v1/service.js';
 import { createJobAudit } from './audit/jobAudit.js';
+import { serveMetrics, type MetricsServer } from './metrics/http.js';
+import { createServerMetrics } from './metrics/registry.js';
 import type { AuditLog } from './audit/log.js';
 import type { Logger } from './common/logger.js';
 import type { Config } from './config/settings.js';
@@ -27,7 +29,7 @@ export type AppConfig = Pick<
   Config,
   'listen' | 'maxConcurrentDfus' | 'maxRequestBytes' | 'packageStoreBytes' | 'jobRetention' | 'shutdownGraceMs'
 > &
-  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs'>>;
+  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'metricsListen'>>;
 
 export interface AppDeps {
   readonly adapters: AdapterDirectory;
@@ -43,12 +45,21 @@ export interface AppDeps {
   readonly audit?: AuditLog;
   /** TLS and tokens (server/rpc/security.ts); default plaintext and open, for loopback. */
   readonly security?: { readonly credentials: ServerCredentials; readonly tokens: TokenTable | undefined };
+  /**
+   * prom-client's process and Node.js metrics next to bledfu's, when metrics are served (default
+   * true). Tests turn them off: their collectors cannot be stopped once started.
+   */
+  readonly processMetrics?: boolean;
 }
 
 export interface App {
   readonly jobs: JobManager;
-  /** Binds and serves; `address` is host:port with the real port (useful with port 0). */
-  start(): Promise<{ readonly address: string; readonly port: number }>;
+  /**
+   * Binds and serves; `address` is host:port with the real port (useful with port 0), and
+   * `metricsAddress` the same for the metrics endpoint when config.metricsListen is set. Rejects
+   * (with nothing left listening) when either address cannot be bound.
+   */
+  start(): Promise<{ readonly address: string; readonly port: number; readonly metricsAddress?: string }>;
   /**
    * Stops accepting calls, cancels jobs (each engine leaves its device resumable) and waits for
    * them, ends open streams, then closes the server. Adapters belong to the caller.
@@ -71,11 +82,19 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, deps.now) }),
   });
   const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
+  const metricsListen = config.metricsListen ?? '';
+  // Nothing is observed when metrics are off: no listeners, no collectors.
+  const metrics =
+    metricsListen === ''
+      ? undefined
+      : createServerMetrics({ jobs, adapters: deps.adapters, processMetrics: deps.processMetrics ?? true });
+  let metricsServer: MetricsServer | undefined;
   const server = createServer({
     'grpc.max_receive_message_length': config.maxRequestBytes + REQUEST_OVERHEAD_BYTES,
     'grpc.keepalive_time_ms': config.keepaliveTimeMs ?? DEFAULT_CONFIG.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs ?? DEFAULT_CONFIG.keepaliveTimeoutMs,
   })
+    .use(metrics?.grpcMiddleware ?? passThrough)
     .use(errorDetailsServerMiddleware)
     .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })));
   server.add(
@@ -105,11 +124,19 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   return {
     jobs,
     async start() {
-      const port = await server.listen(config.listen, deps.security?.credentials);
+      // Metrics first: a port clash there is a setting to fix, and nothing has been exposed yet.
+      if (metrics !== undefined) metricsServer = await serveMetrics(metrics.registry, metricsListen, logger.child({ component: 'metrics' }));
+      let port: number;
+      try {
+        port = await server.listen(config.listen, deps.security?.credentials);
+      } catch (e) {
+        await metricsServer?.close();
+        throw e;
+      }
       const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
       const address = `${host}:${port}`;
       logger.info({ address }, 'listening');
-      return { address, port };
+      return { address, port, ...(metricsServer === undefined ? {} : { metricsAddress: metricsServer.address }) };
     },
     stop() {
       stopped ??= (async () => {
@@ -123,6 +150,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
           logger.warn('calls still open after the grace period: closing them');
           server.forceShutdown();
         }
+        // Last, so a scrape still sees how the cancelled jobs ended.
+        metrics?.close();
+        await metricsServer?.close();
         logger.info('stopped');
       })();
       return stopped;

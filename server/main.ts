@@ -73,7 +73,8 @@ async function main(): Promise<number> {
   try {
     await app.start();
   } catch (e) {
-    logger.fatal({ err: e, listen: config.listen }, 'cannot listen');
+    logger.fatal({ err: e, listen: config.listen, metricsListen: config.metricsListen || undefined }, 'cannot listen');
+    process.stderr.write(`bledfud: cannot start: ${isBledfuError(e) ? `${e.message}${e.remedy ? ` (${e.remedy})` : ''}` : e instanceof Error ? e.message : String(e)}\n`);
     await adapters.close();
     audit.close();
     return 1;

@@ -40,6 +40,7 @@ function parseText(name: SettingName, spec: SettingSpec, text: string, origin: s
       throw invalid(`${where} must be true or false, got "${text}"`);
     }
     case 'hostPort':
+      if (spec.optional === true && text.trim() === '') return '';
       return checkHostPort(where, text.trim());
     case 'list':
       return checkPrefixes(

@@ -15,8 +15,8 @@ export type SettingSpec =
   | (Base & { readonly kind: 'path'; readonly default: '' })
   /** A switch: the bare flag means true; env and file take true/false. */
   | (Base & { readonly kind: 'boolean'; readonly default: boolean })
-  /** host:port, the port 0..65535 (0: any free port); an IPv6 host in brackets. */
-  | (Base & { readonly kind: 'hostPort'; readonly default: string })
+  /** host:port, the port 0..65535 (0: any free port); an IPv6 host in brackets. `optional`: '' = off. */
+  | (Base & { readonly kind: 'hostPort'; readonly default: string; readonly optional?: boolean })
   /** Comma-separated; each item must start with one of `prefixes` (case-insensitive). */
   | (Base & { readonly kind: 'list'; readonly default: readonly string[]; readonly prefixes?: readonly string[] })
   | (Base & { readonly kind: 'integer'; readonly default: number; readonly min: number })
@@ -31,6 +31,13 @@ export const SETTINGS = {
     kind: 'hostPort',
     default: '127.0.0.1:50051',
     description: 'gRPC listen address host:port; beyond loopback the server requires TLS or tokens (see --insecure)',
+  },
+  metricsListen: {
+    kind: 'hostPort',
+    default: '',
+    optional: true,
+    description:
+      'serve Prometheus metrics over plain HTTP at http://<host:port>/metrics (e.g. 0.0.0.0:9464; they hold no secrets, so any interface will do); empty: no metrics',
   },
   tlsCert: { kind: 'path', default: '', description: 'server certificate chain (PEM); with --tls-key, serves TLS' },
   tlsKey: { kind: 'path', default: '', description: 'private key of --tls-cert (PEM)' },

@@ -65,6 +65,11 @@ export interface DfuProgress {
   readonly imageKind: ImageKind;
   readonly imageBytesSent: number;
   readonly imageBytesTotal: number;
+  /**
+   * Bytes of this image the device already held when this run came to it (where a resume picked
+   * up an earlier run's transfer); they were not sent by this run. Absent means 0.
+   */
+  readonly imageBytesAtStart?: number;
   readonly totalBytesSent: number;
   readonly totalBytesTotal: number;
 }

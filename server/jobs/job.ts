@@ -16,6 +16,7 @@ import {
   type JobCaptureInfo,
   type JobEvent,
   type JobId,
+  type JobRef,
   type JobProgress,
   type JobResult,
   type JobSnapshot,
@@ -35,6 +36,8 @@ export interface JobInit {
   /** Record the adapter's HCI traffic while the job runs. */
   readonly captureHci?: boolean;
   readonly requester?: string;
+  /** Hears every event the job emits (the manager's listeners). */
+  readonly onEvent?: (event: JobEvent, job: JobRef) => void;
 }
 
 export function stateForPhase(phase: DfuPhase): ActiveJobState {
@@ -73,6 +76,7 @@ export class Job {
   readonly requester: string | undefined;
 
   readonly #now: () => number;
+  readonly #onEvent: ((event: JobEvent, job: JobRef) => void) | undefined;
   readonly #historyLimit: number;
   readonly #history: JobEvent[] = [];
   readonly #watchers = new Set<WatchStream>();
@@ -97,6 +101,7 @@ export class Job {
     this.adapter = init.adapter;
     this.logger = init.logger;
     this.#now = init.now;
+    this.#onEvent = init.onEvent;
     this.#historyLimit = init.historyLimit;
     this.createdAt = init.now();
     this.captureRequested = init.captureHci === true;
@@ -241,6 +246,7 @@ export class Job {
           imageKind: event.imageKind,
           imageBytesSent: event.imageBytesSent,
           imageBytesTotal: event.imageBytesTotal,
+          imageBytesAtStart: event.imageBytesAtStart ?? 0,
           totalBytesSent: event.totalBytesSent,
           totalBytesTotal: event.totalBytesTotal,
           currentRate: rates.current,
@@ -299,5 +305,6 @@ export class Job {
       if (this.#history.length > this.#historyLimit) this.#history.shift();
     }
     for (const w of this.#watchers) w.push(event);
+    this.#onEvent?.(event, { id: this.id, adapterId: this.adapter.id, state: this.#state });
   }
 }

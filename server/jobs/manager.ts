@@ -11,7 +11,7 @@ import type { Logger } from '../common/logger.js';
 import type { DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
 import { Job } from './job.js';
-import { isTerminal, type JobEvent, type JobId, type JobSnapshot } from './types.js';
+import { isTerminal, type JobEvent, type JobId, type JobListener, type JobRef, type JobSnapshot } from './types.js';
 import { WatchStream } from './watchStream.js';
 
 export interface JobManagerOptions {
@@ -64,6 +64,7 @@ export class JobManager {
   readonly #running = new Map<string, Set<Job>>();
   readonly #queued = new Map<string, Job[]>();
   readonly #done = new Map<JobId, Promise<void>>();
+  readonly #listeners = new Set<JobListener>();
   #closing = false;
 
   constructor(options: JobManagerOptions) {
@@ -102,6 +103,7 @@ export class JobManager {
       now: this.#now,
       historyLimit: this.#opts.historyLimit ?? 500,
       captureHci: request.captureHci === true,
+      onEvent: (event, ref) => this.#notify(event, ref),
       ...(request.requester === undefined ? {} : { requester: request.requester }),
     });
     this.#jobs.set(id, job);
@@ -117,6 +119,15 @@ export class JobManager {
       this.#queued.set(request.adapter.id, queue);
     }
     return job.snapshot();
+  }
+
+  /**
+   * Calls `listener` with every event of every job from now on (state changes, progress, the
+   * end), e.g. for metrics. Returns the unsubscribe function.
+   */
+  onEvent(listener: JobListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   get(id: string): JobSnapshot {
@@ -185,6 +196,16 @@ export class JobManager {
       });
     }
     return job;
+  }
+
+  #notify(event: JobEvent, ref: JobRef): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event, ref);
+      } catch (e) {
+        this.#opts.logger.error({ err: e, jobId: ref.id }, 'job event listener failed');
+      }
+    }
   }
 
   #runningOn(adapterId: string): Set<Job> {

@@ -92,6 +92,21 @@ export type JobEvent =
   | { readonly kind: 'progress'; readonly jobId: JobId; readonly time: number; readonly progress: JobProgress }
   | { readonly kind: 'finished'; readonly jobId: JobId; readonly time: number; readonly result: JobResult };
 
+/** The job an event belongs to, as a listener of every job's events sees it. */
+export interface JobRef {
+  readonly id: JobId;
+  readonly adapterId: string;
+  /** The job's state once the event has been applied (a terminal one by `finished`). */
+  readonly state: JobState;
+}
+
+/**
+ * Hears every job's events as they happen (not the `snapshot` a watcher starts with). Runs
+ * synchronously inside the job layer, so it must be cheap; what it throws is logged, never
+ * passed on to the job.
+ */
+export type JobListener = (event: JobEvent, job: JobRef) => void;
+
 /**
  * The adapters a job or an RPC may use. The composition root supplies the real registry; tests
  * supply a fake.

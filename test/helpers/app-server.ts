@@ -30,6 +30,8 @@ export function testLogger(): Logger {
 export interface ServedApp {
   readonly app: App;
   readonly address: string;
+  /** host:port of GET /metrics when the config set metricsListen. */
+  readonly metricsAddress: string | undefined;
   readonly client: BledfuClient;
   newClient(): BledfuClient;
   /** Stops the service and closes its clients; the registry stays the caller's to close. */
@@ -45,7 +47,7 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
     listSerialPorts: async () => [],
     logger,
   });
-  const { address } = await app.start();
+  const { address, metricsAddress } = await app.start();
   const clients: BledfuClient[] = [];
   const newClient = (): BledfuClient => {
     const c = createBledfuClient(address);
@@ -56,6 +58,7 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
   return {
     app,
     address,
+    metricsAddress,
     client: newClient(),
     newClient,
     close() {

@@ -52,6 +52,8 @@ export interface SimServer {
   readonly world: SimWorld;
   readonly app: App;
   readonly address: string;
+  /** host:port of GET /metrics when the config set metricsListen. */
+  readonly metricsAddress: string | undefined;
   readonly client: BledfuClient;
   readonly air: Readonly<AirObservation>;
   device(index?: number): SimDeviceView;
@@ -172,6 +174,7 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
     world,
     app: served.app,
     address: served.address,
+    metricsAddress: served.metricsAddress,
     client: served.client,
     air,
     device: (index = 0) => pick(world.devices, index),

@@ -205,6 +205,8 @@ interface ImageProgress {
   readonly index: number;
   readonly image: PackageImage;
   readonly before: number;
+  /** What the device held of the image when this run first came to its data (DfuProgress.imageBytesAtStart). */
+  atStart: number | undefined;
 }
 
 function progress(run: Run, p: ImageProgress, sent: number): void {
@@ -215,6 +217,7 @@ function progress(run: Run, p: ImageProgress, sent: number): void {
     imageKind: p.image.summary.kind,
     imageBytesSent: sent,
     imageBytesTotal: p.image.bin.length,
+    imageBytesAtStart: p.atStart ?? 0,
     totalBytesSent: p.before + sent,
     totalBytesTotal: run.totalBytes,
   });
@@ -300,6 +303,8 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   let pos = 0;
   const dplan = planData(bin, dsel, resume);
   log.debug({ object: 'data', plan: dplan.action, offset: dsel.offset, crc: dsel.crc, maxSize }, 'data resume plan');
+  // Once per run and image: after a reconnect the device holds what this run sent, not an earlier run.
+  p.atStart ??= dplan.action === 'create' ? dplan.from : dplan.offset;
   switch (dplan.action) {
     case 'create':
       pos = dplan.from;
@@ -503,7 +508,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     for (const [index, image] of pkg.images.entries()) {
       const first = index === 0 ? await reachBootloader(run, target) : undefined;
       run.log.debug({ image: image.summary.kind, size: image.bin.length, crc32: crc32(image.bin).toString(16) }, 'image');
-      await sendImage(run, first, { index, image, before });
+      await sendImage(run, first, { index, image, before, atStart: undefined });
       before += image.bin.length;
     }
     const found = await readFirmwareRevision(run);

@@ -74,6 +74,26 @@ describe('config', () => {
     for (const listen of ['0.0.0.0:0', 'localhost:6000', '[::1]:50051', '[::]:50051']) assert.equal(load({ argv: ['--listen', listen] }).listen, listen);
   });
 
+  it('metrics: off by default; --metrics-listen, BLEDFU_METRICS_LISTEN or the file turn them on; an empty value turns them off; a bad address is refused', () => {
+    assert.equal(flagName('metricsListen'), '--metrics-listen');
+    assert.equal(envName('metricsListen'), 'BLEDFU_METRICS_LISTEN');
+    assert.equal(load().metricsListen, '');
+    assert.equal(load({ argv: ['--metrics-listen', '0.0.0.0:9464'] }).metricsListen, '0.0.0.0:9464');
+    assert.equal(load({ env: { BLEDFU_METRICS_LISTEN: '[::]:9464' } }).metricsListen, '[::]:9464');
+    assert.equal(load({ env: { BLEDFU_CONFIG: 'c.json' }, readFile: () => '{"metricsListen":"127.0.0.1:9464"}' }).metricsListen, '127.0.0.1:9464');
+    assert.equal(load({ env: { BLEDFU_METRICS_LISTEN: '127.0.0.1:9464' }, argv: ['--metrics-listen='] }).metricsListen, '', 'the flag turns them off again');
+    assert.equal(load({ env: { BLEDFU_CONFIG: 'c.json' }, readFile: () => '{"metricsListen":""}' }).metricsListen, '');
+    for (const listen of ['9464', ':9464', '0.0.0.0:99999']) {
+      assert.throws(
+        () => loadConfig(sources({ argv: ['--metrics-listen', listen] })),
+        (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && e.message.includes('metricsListen') && e.message.includes(listen),
+        listen,
+      );
+    }
+    // The empty value is for the optional address only: the gRPC address stays required.
+    assert.throws(() => loadConfig(sources({ argv: ['--listen='] })), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
+  });
+
   it('refuses an adapter spec with an unknown scheme, naming the known ones', () => {
     for (const spec of ['sin:', 'sim', '/dev/ttyACM0', 'usb:1']) {
       assert.throws(

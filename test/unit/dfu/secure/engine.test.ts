@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { bootloaderAddress } from '../../../../server/ble/address.js';
 import { hasCode } from '../../../../server/common/errors.js';
 import { silentLogger } from '../../../../server/common/logger.js';
 import { readPackage } from '../../../../server/dfu/package/package.js';
@@ -177,6 +178,34 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     assert.equal(device.installed.length, 0);
     assert.equal(device.log.at(-1), 'disconnect');
     assert.equal(adapter.activeScans, 0);
+  });
+
+  it('progress says what the device held when the run came to the image: 0 fresh and after its own reconnects, the resume point on a later run', async () => {
+    const { adapter, device } = world({ keepDataProgress: true, faults: { dropAtDataOffset: [8192 + 244 * 5] } });
+    const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
+    const ac = new AbortController();
+    const first: DfuEvent[] = [];
+    const cancelled = runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      signal: ac.signal,
+      logger: silentLogger(),
+      onEvent: (e) => {
+        first.push(e);
+        if (e.kind === 'progress' && e.imageBytesSent >= 20000) ac.abort();
+      },
+    });
+    await assert.rejects(cancelled, (e: unknown) => hasCode(e, 'CANCELLED'));
+    assert.ok(phases(first).includes('resuming'), 'the first run reconnected once');
+    const firstProgress = first.flatMap((e) => (e.kind === 'progress' ? [e] : []));
+    assert.ok(firstProgress.length > 0 && firstProgress.every((e) => e.imageBytesAtStart === 0), 'its own bytes, reconnect or not');
+
+    const second: DfuEvent[] = [];
+    // To the bootloader the first run left the device in (address + 1, as a scan shows it).
+    await runSecureDfu(adapter, p, { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => second.push(e) });
+    assert.equal(device.installed.length, 1);
+    const resumed = second.flatMap((e) => (e.kind === 'progress' ? [e] : []));
+    const atStart = resumed[0]?.imageBytesAtStart ?? 0;
+    assert.ok(atStart >= 20000, `the later run started where the device was (${atStart})`);
+    assert.ok(resumed.every((e) => e.imageBytesAtStart === atStart && e.imageBytesSent >= atStart));
   });
 
   it('a cancel once the last image was accepted does not report CANCELLED: the device has the new firmware', async () => {

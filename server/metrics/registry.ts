@@ -1,0 +1,43 @@
+/**
+ * The metrics of one server: a prom-client Registry of its own (never the library's global one,
+ * so two servers in one process — tests — keep separate counts) with bledfu's metrics on it.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { AdapterDirectory } from '../jobs/types.js';
+import { observeAdapters } from './adapterMetrics.js';
+import { observeJobs, type JobSource } from './dfuMetrics.js';
+import { grpcMetricsMiddleware, type GrpcMetricsMiddleware } from './grpcMetrics.js';
+
+export interface ServerMetricsOptions {
+  readonly jobs: JobSource;
+  readonly adapters: AdapterDirectory;
+  /**
+   * prom-client's standard process and Node.js metrics (process_cpu_seconds_total,
+   * process_resident_memory_bytes, nodejs_eventloop_lag_seconds, …), under their usual names so
+   * that existing dashboards work. On in bledfud; off in tests that count series.
+   */
+  readonly processMetrics?: boolean;
+}
+
+export interface ServerMetrics {
+  readonly registry: Registry;
+  /** Counts every gRPC call by method and status; the outermost middleware of the server. */
+  readonly grpcMiddleware: GrpcMetricsMiddleware;
+  /** Stops listening to jobs and adapters. */
+  close(): void;
+}
+
+export function createServerMetrics(options: ServerMetricsOptions): ServerMetrics {
+  const registry = new Registry();
+  if (options.processMetrics === true) collectDefaultMetrics({ register: registry });
+  const stopJobs = observeJobs(registry, options.jobs, options.adapters);
+  const stopAdapters = observeAdapters(registry, options.adapters);
+  return {
+    registry,
+    grpcMiddleware: grpcMetricsMiddleware(registry),
+    close() {
+      stopJobs();
+      stopAdapters();
+    },
+  };
+}
