@@ -114,8 +114,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   );
 
   server.add(HealthDefinition, createHealthService(deps.adapters, stopping.signal));
-  // Health and reflection are listed by reflection but not described (their protos are not ours).
-  const reflection = createReflectionService(['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
+  // Reflection lists itself but does not describe itself (its protos are not in proto/); health
+  // is described like our own service (proto/grpc/health/v1).
+  const reflection = createReflectionService(['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
   server.add(ReflectionV1Definition, reflection);
   server.add(ReflectionV1AlphaDefinition, reflection);
 

@@ -10,6 +10,7 @@ import { portsCommand } from './commands/ports.js';
 import { jobCaptureCommand } from './commands/capture.js';
 import { connectCommand, type ConnectFlags } from './commands/connect.js';
 import { dfuCommand, watchCommand, type DfuFlags } from './commands/dfu.js';
+import { healthCommand, type HealthFlags } from './commands/health.js';
 import { cancelJobCommand, listJobsCommand } from './commands/jobs.js';
 import { scanCommand, type ScanFlags } from './commands/scan.js';
 import { usageError, UsageError, type CliContext } from './context.js';
@@ -209,6 +210,13 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .description('cancel a job (the device is left able to resume)')
     .argument('<id>', 'job id')
     .action(run((ctx, id: string) => cancelJobCommand(ctx, id)));
+
+  program
+    .command('health')
+    .description('ask the server whether it can do radio work (gRPC health); exit 0 only when SERVING')
+    .option('--service <name>', 'service to ask about: "" (the whole server) or bledfu.v1.BledfuService', '')
+    .option('--timeout <duration>', 'how long to wait for the answer (e.g. 3s, 500ms)', '3s')
+    .action(run((ctx, flags: HealthFlags) => healthCommand(ctx, program.opts<GlobalFlags>().server, flags)));
 
   program
     .command('audit')

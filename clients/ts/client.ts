@@ -5,6 +5,7 @@
 import { ChannelCredentials, createChannel, createClientFactory, Metadata, type CallOptions, type Client, type ClientMiddlewareCall } from 'nice-grpc';
 import { errorDetailsClientMiddleware } from 'nice-grpc-error-details';
 import { BledfuServiceDefinition } from '../../proto/gen/bledfu/v1/service.js';
+import { HealthDefinition } from '../../proto/gen/grpc/health/v1/health.js';
 
 export const DEFAULT_SERVER = '127.0.0.1:50051';
 
@@ -23,7 +24,12 @@ export interface BledfuClientOptions {
   readonly token?: string;
 }
 
+/** The standard gRPC health service (grpc.health.v1.Health) of a bledfu server. */
+export type HealthClient = Client<typeof HealthDefinition>;
+
 export type BledfuClient = Client<BledfuServiceDefinition> & {
+  /** The server's health service, on the same channel and with the same credentials. */
+  readonly health: HealthClient;
   /** Closes the channel; calls in flight fail. */
   close(): void;
 };
@@ -33,7 +39,7 @@ export function createBledfuClient(address: string, options: BledfuClientOptions
   let factory = createClientFactory().use(errorDetailsClientMiddleware);
   if (options.token !== undefined) factory = factory.use(bearerToken(options.token));
   const client = factory.create(BledfuServiceDefinition, channel);
-  return Object.assign(client, { close: () => channel.close() });
+  return Object.assign(client, { health: factory.create(HealthDefinition, channel), close: () => channel.close() });
 }
 
 function channelCredentials(options: BledfuClientOptions): ChannelCredentials {

@@ -1,5 +1,5 @@
 /** The bledfu TypeScript client: the only module a program (or the CLI) needs to import. */
-export { createBledfuClient, DEFAULT_SERVER, type BledfuClient, type BledfuClientOptions } from './client.js';
+export { createBledfuClient, DEFAULT_SERVER, type BledfuClient, type BledfuClientOptions, type HealthClient } from './client.js';
 export { downloadJobCapture } from './capture.js';
 export { decodeError, decodeErrorDetail, formatError, type DecodedError } from './errors.js';
 export {
@@ -33,3 +33,4 @@ export {
 export { characteristicPropertyToJSON, ConnectResponse, type GattService } from '../../proto/gen/bledfu/v1/connect.js';
 export { Advertisement, type ScanFilter } from '../../proto/gen/bledfu/v1/scan.js';
 export type { Duration } from '../../proto/gen/google/protobuf/duration.js';
+export { HealthCheckResponse_ServingStatus as ServingStatus, healthCheckResponse_ServingStatusToJSON as servingStatusToJSON } from '../../proto/gen/grpc/health/v1/health.js';

@@ -4,75 +4,22 @@
  * SERVING while at least one adapter is ready and NOT_SERVING otherwise (every dongle unplugged
  * or failing); the same answer goes for the whole server ("") and for bledfu.v1.BledfuService.
  *
- * Its two messages are one field each, so they are encoded here rather than generated: that
- * keeps the proto package ours alone and needs no extra dependency.
+ * The messages and the service definition are generated from proto/grpc/health/v1/health.proto,
+ * which the `bledfu health` command (clients/ts) uses too.
  */
-import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { ServerError, Status, type CallContext, type ServiceImplementation } from 'nice-grpc';
+import {
+  HealthCheckResponse_ServingStatus,
+  HealthDefinition,
+  type HealthCheckRequest,
+  type HealthCheckResponse,
+} from '../../proto/gen/grpc/health/v1/health.js';
 import { linkSignals } from '../common/signals.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 
-/** grpc.health.v1.HealthCheckResponse.ServingStatus */
-export const ServingStatus = {
-  UNKNOWN: 0,
-  SERVING: 1,
-  NOT_SERVING: 2,
-  SERVICE_UNKNOWN: 3,
-} as const;
-export type ServingStatus = (typeof ServingStatus)[keyof typeof ServingStatus];
-
-export interface HealthCheckRequest {
-  readonly service: string;
-}
-export interface HealthCheckResponse {
-  readonly status: ServingStatus;
-}
-
-function encodeRequest(m: HealthCheckRequest): Uint8Array {
-  const w = new BinaryWriter();
-  if (m.service !== '') w.uint32(10).string(m.service);
-  return w.finish();
-}
-
-function decodeRequest(bytes: Uint8Array): HealthCheckRequest {
-  const r = new BinaryReader(bytes);
-  let service = '';
-  while (r.pos < r.len) {
-    const [field, type] = r.tag();
-    if (field === 1 && type === 2) service = r.string();
-    else r.skip(type);
-  }
-  return { service };
-}
-
-function encodeResponse(m: HealthCheckResponse): Uint8Array {
-  const w = new BinaryWriter();
-  if (m.status !== ServingStatus.UNKNOWN) w.uint32(8).int32(m.status);
-  return w.finish();
-}
-
-function decodeResponse(bytes: Uint8Array): HealthCheckResponse {
-  const r = new BinaryReader(bytes);
-  let status: number = ServingStatus.UNKNOWN;
-  while (r.pos < r.len) {
-    const [field, type] = r.tag();
-    if (field === 1 && type === 0) status = r.int32();
-    else r.skip(type);
-  }
-  return { status: status as ServingStatus };
-}
-
-const codec = {
-  requestSerialize: encodeRequest,
-  requestDeserialize: decodeRequest,
-  responseSerialize: encodeResponse,
-  responseDeserialize: decodeResponse,
-};
-
-export const HealthDefinition = {
-  check: { path: '/grpc.health.v1.Health/Check', requestStream: false, responseStream: false, options: {}, ...codec },
-  watch: { path: '/grpc.health.v1.Health/Watch', requestStream: false, responseStream: true, options: {}, ...codec },
-} as const;
+export { HealthDefinition, type HealthCheckRequest, type HealthCheckResponse };
+export const ServingStatus = HealthCheckResponse_ServingStatus;
+export type ServingStatus = HealthCheckResponse_ServingStatus;
 
 /** The services whose health we report, besides the whole server (""). */
 export const BLEDFU_SERVICE_NAME = 'bledfu.v1.BledfuService';

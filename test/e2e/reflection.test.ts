@@ -42,12 +42,13 @@ describe('server reflection', () => {
             { host: '', kind: 'fileContainingSymbol', value: 'bledfu.v1.BledfuService' },
             { host: '', kind: 'fileContainingSymbol', value: 'bledfu.v1.BledfuService.Scan' },
             { host: '', kind: 'fileContainingSymbol', value: 'no.such.Thing' },
+            { host: '', kind: 'fileContainingSymbol', value: 'grpc.health.v1.Health' },
           ]),
         )) {
           answers.push(r);
         }
-        assert.equal(answers.length, 4);
-        const [list, service, method, missing] = answers;
+        assert.equal(answers.length, 5);
+        const [list, service, method, missing, health] = answers;
 
         assert.equal(list?.kind, 'services');
         const services = list?.kind === 'services' ? list.services : [];
@@ -67,6 +68,10 @@ describe('server reflection', () => {
 
         assert.equal(missing?.kind, 'error');
         assert.equal(missing?.kind === 'error' ? missing.code : 0, 5, 'NOT_FOUND');
+
+        // The health protocol is generated from proto/grpc/health/v1, so it is described too.
+        assert.equal(health?.kind, 'files');
+        assert.deepEqual(health?.kind === 'files' ? health.files.map(fileName) : [], ['grpc/health/v1/health.proto']);
       } finally {
         channel.close();
         await s.close();

@@ -226,6 +226,19 @@ describe('the CLI against a TLS server with tokens', { skip }, () => {
       await s.close();
     }
   });
+
+  it('bledfu health needs TLS but no token: SERVING with --ca, no server for a plaintext attempt', async () => {
+    const s = await serve({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tokensFile: join(dir, 'tokens') });
+    try {
+      const ok = await cli(['--server', s.address, '--ca', pki.files.ca, '--json', 'health'], { BLEDFU_TOKEN: '' });
+      assert.equal(ok.code, EXIT.ok, ok.stdout + ok.stderr);
+      assert.deepEqual(JSON.parse(ok.stdout), { type: 'health', service: '', status: 'SERVING' });
+      const plaintext = await cli(['--server', s.address, '--json', 'health'], {});
+      assert.equal(plaintext.code, EXIT.serverUnreachable, plaintext.stdout + plaintext.stderr);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 describe('bledfud beyond loopback', () => {
