@@ -23,7 +23,7 @@ RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
-RUN useradd --system --no-create-home --gid dialout --shell /usr/sbin/nologin bledfu \
+RUN useradd --system --uid 10001 --no-create-home --gid dialout --shell /usr/sbin/nologin bledfu \
  && mkdir -p /var/lib/bledfu && chown bledfu:dialout /var/lib/bledfu
 # The audit log lives here: mount a volume to keep it across containers.
 VOLUME /var/lib/bledfu
