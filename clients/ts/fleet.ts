@@ -76,9 +76,9 @@ export interface LocateOptions {
   /** How long to look before giving up; default 10 s. */
   readonly timeoutMs?: number;
   /**
-   * After the first sighting, how long to wait for other servers to see the device too; the
-   * strongest signal wins. Default 500 ms: servers scan at once, so the others' reports arrive
-   * within a few advertising intervals (20 ms – 1 s) of the first.
+   * After the first sighting, how long to wait for other servers to see the device too (less
+   * once every server has); the strongest signal wins. Default 500 ms: servers scan at once, so
+   * the others' reports arrive within a few advertising intervals (20 ms – 1 s) of the first.
    */
   readonly settleMs?: number;
   /** The adapter to scan with on every server; default each server's first ready adapter. */
@@ -354,12 +354,13 @@ export class BledfuFleet {
       for await (const e of this.scan({ adapterId: options.adapterId ?? '', filter, active: true }, { signal })) {
         if (e.type === 'failure') {
           failures.set(e.server, e.error);
-          continue;
+        } else if (matches(e.advertisement)) {
+          const before = best.get(e.server);
+          if (before === undefined || rank(e.advertisement) > rank(before.advertisement)) best.set(e.server, { server: e.server, advertisement: e.advertisement });
+          settle ??= setTimeout(() => stop.abort(), options.settleMs ?? DEFAULT_SETTLE_MS);
         }
-        if (!matches(e.advertisement)) continue;
-        const before = best.get(e.server);
-        if (before === undefined || rank(e.advertisement) > rank(before.advertisement)) best.set(e.server, { server: e.server, advertisement: e.advertisement });
-        settle ??= setTimeout(() => stop.abort(), options.settleMs ?? DEFAULT_SETTLE_MS);
+        // Every server has seen it (or failed): nothing left to wait for.
+        if (best.size > 0 && [...asked].every((s) => best.has(s) || failures.has(s))) break;
       }
     } finally {
       clearTimeout(timeout);
