@@ -13,6 +13,9 @@ import { createApp, type App } from '../../server/app.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { loadServerSecurity } from '../../server/rpc/security.js';
 import { parseSimSpec } from '../../server/sim/world.js';
+import { PassThrough } from 'node:stream';
+import { runCli } from '../../clients/cli/program.js';
+import { EXIT } from '../../clients/cli/exitCodes.js';
 import { BledfuFleet, decodeError, FleetDeviceNotFoundError, Status, type FleetDfuEvent, type FleetScanEvent } from '../../clients/ts/index.js';
 import { FakeAdapter, FakeAdapterDirectory } from '../helpers/fake-adapter.js';
 import { ControlledRunner, fakeReadPackage } from '../helpers/fake-adapter-runner.js';
@@ -30,6 +33,42 @@ async function deadAddress(): Promise<string> {
   const address = s.address;
   await s.close();
   return address;
+}
+
+interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout as NDJSON records (--json runs). */
+  readonly records: Record<string, unknown>[];
+}
+
+/** The CLI in-process; `hrs.zip` reads the HRS fixture. */
+async function cli(argv: readonly string[]): Promise<CliRun> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await runCli(argv, {
+    io: { stdout, stderr },
+    env: {},
+    readFile: async (p) => {
+      if (p === 'hrs.zip') return fixture(HRS);
+      throw new Error(`ENOENT: ${p}`);
+    },
+    writeFile: async () => undefined,
+    interrupted: new AbortController().signal,
+    forced: new AbortController().signal,
+  });
+  const records = argv.includes('--json')
+    ? out
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+    : [];
+  return { code, stdout: out, stderr: err, records };
 }
 
 async function collect<T>(events: AsyncIterable<T>): Promise<T[]> {
@@ -185,6 +224,91 @@ describe('BledfuFleet over simulated servers', () => {
   });
 });
 
+describe('bledfu CLI with several servers', () => {
+  let a: SimServer;
+  let b: SimServer;
+  let dead: string;
+  before(async () => {
+    a = await startSimServer(parseSimSpec('sim:?devices=1'));
+    b = await startSimServer(parseSimSpec('sim:?devices=1&first=2'));
+    dead = await deadAddress();
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('adapters: one line per adapter prefixed with its server, `server` in --json; a dead server is a warning', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const text = await cli(['--server', `${a.address},${dead},${b.address}`, 'adapters']);
+    assert.equal(text.code, EXIT.ok, text.stderr);
+    assert.deepEqual(
+      text.stdout.trim().split('\n').map((l) => l.split('  ').slice(0, 2)),
+      [
+        [a.address, 'sim0'],
+        [b.address, 'sim0'],
+      ],
+    );
+    assert.match(text.stderr, new RegExp(`^warning: ${dead.replace(/\./g, '\\.')}: SERVER_UNREACHABLE`, 'm'));
+
+    const json = await cli(['--server', `${a.address},${b.address}`, '--json', 'adapters']);
+    assert.equal(json.code, EXIT.ok, json.stderr);
+    assert.deepEqual(json.records.map((r) => [r['type'], r['server']]), [
+      ['adapter', a.address],
+      ['adapter', b.address],
+    ]);
+
+    const none = await cli(['--server', `${dead},${dead.replace('127.0.0.1', '127.0.0.3')}`, '--json', 'adapters']);
+    assert.equal(none.code, EXIT.serverUnreachable);
+    assert.equal(none.records.at(-1)?.['code'], 'SERVER_UNREACHABLE');
+  });
+
+  it('scan: merged, each device with the server that heard it', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const r = await cli(['--server', `${a.address},${b.address}`, '--json', 'scan', '--prefix', 'bledfu-sim-', '--duration', '1']);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    const seen = r.records.filter((x) => x['type'] === 'advertisement').map((x) => `${String(x['server'])} ${String((x['advertisement'] as { name?: string }).name)}`);
+    assert.deepEqual(seen.sort(), [`${a.address} bledfu-sim-1`, `${b.address} bledfu-sim-2`].sort());
+  });
+
+  it('dfu by name runs on the server that sees the device; jobs list/watch find it there', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const servers = `${a.address},${b.address}`;
+    const run = await cli(['--server', servers, 'dfu', 'hrs.zip', '--name', 'bledfu-sim-2']);
+    assert.equal(run.code, EXIT.ok, run.stderr);
+    assert.match(run.stdout, new RegExp(`^device F0:0D:C0:DE:00:03 "bledfu-sim-2" seen by server ${b.address.replace(/\./g, '\\.')} \\(rssi -40 dBm\\)$`, 'm'));
+    assert.match(run.stdout, /^done in /m);
+    const [job] = (await b.client.listJobs({ activeOnly: false })).jobs;
+    assert.equal(job?.result?.success, true);
+    assert.deepEqual((await a.client.listJobs({ activeOnly: false })).jobs, []);
+    const jobId = job?.jobId ?? '';
+
+    const list = await cli(['--server', servers, '--json', 'jobs', 'list']);
+    assert.deepEqual(list.records.map((r) => [r['type'], r['server'], (r['job'] as { jobId?: string }).jobId]), [['job', b.address, jobId]]);
+    for (const ref of [jobId, `${b.address}/${jobId}`]) {
+      const watch = await cli(['--server', servers, '--json', 'jobs', 'watch', ref]);
+      assert.equal(watch.code, EXIT.ok, watch.stderr);
+      assert.equal(watch.records[0]?.['type'], 'snapshot');
+      assert.ok(watch.records.every((r) => r['server'] === b.address));
+    }
+    const missing = await cli(['--server', servers, '--json', 'jobs', 'watch', 'no-such-job']);
+    assert.equal(missing.code, EXIT.notFound);
+    assert.equal(missing.records.at(-1)?.['code'], 'JOB_NOT_FOUND');
+  });
+
+  it('dfu of a device nobody sees exits 3 naming the servers asked', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const r = await cli(['--server', `${a.address},${b.address}`, '--json', 'dfu', 'hrs.zip', '--name', 'nobody-has-this', '--scan-timeout', '1']);
+    assert.equal(r.code, EXIT.notFound);
+    const error = r.records.at(-1);
+    assert.equal(error?.['code'], 'DEVICE_NOT_FOUND');
+    assert.match(String(error?.['message']), new RegExp(`${a.address.replace(/\./g, '\\.')}.*${b.address.replace(/\./g, '\\.')}`));
+  });
+
+  it('refuses malformed server lists (exit 2)', async () => {
+    for (const server of [`${a.address},,${b.address}`, 'dns:///no-port', 'dns://authority/name:1']) {
+      const r = await cli(['--server', server, '--json', 'adapters']);
+      assert.equal(r.code, EXIT.usage, `${server}: ${r.stdout}${r.stderr}`);
+    }
+  });
+});
+
 describe('BledfuFleet with a dns:/// name', () => {
   it('treats every address the name resolves to as a server, and sees servers leave', { timeout: TEST_TIMEOUT_MS }, async () => {
     const one = await startSimServer();
@@ -210,7 +334,7 @@ describe('BledfuFleet with a dns:/// name', () => {
         if (e.type === 'advertisement') names.add(`${e.server} ${e.advertisement.name}`);
         if (names.size === 2) controller.abort();
       }
-      assert.deepEqual([...names].sort(), [`127.0.0.1:${port} bledfu-sim-1`, `127.0.0.2:${port} bledfu-sim-2`]);
+      assert.deepEqual([...names].sort(), [`127.0.0.1:${port} bledfu-sim-1`, `127.0.0.2:${port} bledfu-sim-2`].sort());
 
       answer = ['127.0.0.2'];
       assert.deepEqual((await fleet.adapters()).results.map((r) => r.server), [`127.0.0.2:${port}`]);
