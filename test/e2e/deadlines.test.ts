@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createServer, type Socket } from 'node:net';
 import { Client, credentials, status as Status, type ClientReadableStream } from '@grpc/grpc-js';
+import { PassThrough } from 'node:stream';
 import { createBledfuClient, decodeError } from '../../clients/ts/index.js';
+import { runCli } from '../../clients/cli/program.js';
+import { EXIT } from '../../clients/cli/exitCodes.js';
 import { ConnectRequest, ConnectResponse } from '../../proto/gen/bledfu/v1/connect.js';
 import { ScanRequest, ScanResponse } from '../../proto/gen/bledfu/v1/scan.js';
 import { addressTarget, startSimServer } from '../helpers/sim-server.js';
@@ -109,6 +112,21 @@ describe('deadlines', () => {
       const decoded = decodeError(error);
       assert.equal(decoded.grpcCode, Status.DEADLINE_EXCEEDED, decoded.message);
       assert.equal(decoded.code, 'DEADLINE_EXCEEDED');
+
+      // The CLI's --timeout is the same deadline: exit 5 (link or adapter problem, timeouts).
+      const stdout = new PassThrough();
+      let out = '';
+      stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await runCli(['--server', `127.0.0.1:${port}`, '--json', '--timeout', '0.2', 'adapters'], {
+        io: { stdout, stderr: new PassThrough() },
+        env: {},
+        readFile: async () => new Uint8Array(),
+        writeFile: async () => undefined,
+        interrupted: new AbortController().signal,
+        forced: new AbortController().signal,
+      });
+      assert.equal(code, EXIT.linkOrAdapter);
+      assert.equal((JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { code?: string }).code, 'DEADLINE_EXCEEDED');
     } finally {
       client.close();
       for (const socket of sockets) socket.destroy();
