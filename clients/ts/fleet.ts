@@ -335,7 +335,7 @@ export class BledfuFleet {
    * Finds the server that sees the device: scans the whole fleet until it is seen, waits
    * `settleMs` for other servers' sightings and picks the strongest RSSI (ties: the first seen).
    * Throws DEVICE_NOT_FOUND (NOT_FOUND, listing the servers asked and those that failed) when
-   * nobody sees it within `timeoutMs`.
+   * nobody sees it within `timeoutMs`, and the servers' own error when none of them could scan.
    */
   async locate(target: DeviceTarget, options: LocateOptions = {}): Promise<Located> {
     const t = protoTarget(target);
@@ -371,6 +371,10 @@ export class BledfuFleet {
     // Map order is first-sighting order, and the sort is stable: ties go to the first seen.
     const sightings = [...best.values()].sort((a, b) => rank(b.advertisement) - rank(a.advertisement));
     const chosen = sightings[0];
+    // No server could scan at all: that, not the device's absence, is the failure.
+    if (chosen === undefined && failures.size > 0 && [...asked].every((s) => failures.has(s))) {
+      throw new BledfuClientError(combinedFailure([...failures].map(([server, error]) => ({ server, error }))));
+    }
     if (chosen === undefined) {
       throw new FleetDeviceNotFoundError(t, [...asked], [...failures].map(([server, error]) => ({ server, error })));
     }

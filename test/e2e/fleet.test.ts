@@ -221,6 +221,17 @@ describe('BledfuFleet over simulated servers', () => {
     } finally {
       fleet.close();
     }
+    // When no server could scan at all, that is what the error says.
+    const deadOnly = new BledfuFleet([dead]);
+    try {
+      const error = await deadOnly.locate({ name: 'bledfu-sim-1' }, { timeoutMs: 10_000 }).then(
+        () => assert.fail('located a device through a dead server'),
+        (e: unknown) => decodeError(e),
+      );
+      assert.equal(error.code, 'SERVER_UNREACHABLE');
+    } finally {
+      deadOnly.close();
+    }
   });
 });
 
