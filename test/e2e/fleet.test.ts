@@ -274,7 +274,7 @@ describe('bledfu CLI with several servers', () => {
   });
 
   it('scan: merged, each device with the server that heard it', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const r = await cli(['--server', `${a.address},${b.address}`, '--json', 'scan', '--prefix', 'bledfu-sim-', '--duration', '1']);
+    const r = await cli(['--server', `${a.address},${b.address}`, '--json', 'scan', '--prefix', 'bledfu-sim-', '--duration', '2']);
     assert.equal(r.code, EXIT.ok, r.stderr);
     const seen = r.records.filter((x) => x['type'] === 'advertisement').map((x) => `${String(x['server'])} ${String((x['advertisement'] as { name?: string }).name)}`);
     assert.deepEqual(seen.sort(), [`${a.address} bledfu-sim-1`, `${b.address} bledfu-sim-2`].sort());
