@@ -55,7 +55,7 @@ EXPOSE 50051 9464
 # The CLI reads BLEDFU_SERVER, BLEDFU_CA, BLEDFU_CERT and BLEDFU_KEY: set them on the container
 # when the server listens elsewhere or serves TLS (the health service needs no token).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD node dist/clients/cli/main.js health --timeout 3s || exit 1
+  CMD node dist/clients/cli/main.js health --timeout 3 || exit 1
 ENTRYPOINT ["node", "dist/server/main.js"]
 # Inside a container the port must be reachable from outside it, and bledfud refuses a non-loopback
 # address without TLS or tokens unless told --insecure: publish it on the host's loopback only (as

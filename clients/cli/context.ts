@@ -1,10 +1,10 @@
-/** What every command receives: the client, the output, and the user's interrupts. */
-import { Status, type BledfuClient, type DecodedError, type Target } from '../ts/index.js';
+/** What every command receives: the client (or the fleet), the output, and the user's interrupts. */
+import { Status, type BledfuClient, type BledfuFleet, type CallControl, type DecodedError, type Target } from '../ts/index.js';
 import { AddressType } from '../ts/index.js';
 import type { Output } from './output.js';
 
-export interface CliContext {
-  readonly client: BledfuClient;
+/** What a command has whether it talks to one server or to several. */
+export interface CliBase {
   readonly out: Output;
   /** Aborted on the first Ctrl-C: commands stop gracefully (a DFU is cancelled and awaited). */
   readonly interrupted: AbortSignal;
@@ -13,6 +13,29 @@ export interface CliContext {
   readonly readFile: (path: string) => Promise<Uint8Array>;
   /** Creates or replaces the file. */
   readonly writeFile: (path: string, data: Uint8Array) => Promise<void>;
+  /** --timeout: the deadline of each request-response call, in ms; unset = none. */
+  readonly timeoutMs?: number;
+}
+
+export interface CliContext extends CliBase {
+  readonly client: BledfuClient;
+  /** With several servers: the one this command was routed to (job references name it). */
+  readonly server?: string;
+}
+
+/** With several servers (a list in --server, or a dns:/// name). */
+export interface FleetContext extends CliBase {
+  readonly fleet: BledfuFleet;
+}
+
+/** Options of a request-response call: the second Ctrl-C and --timeout end it. */
+export function unary(ctx: CliBase): CallControl {
+  return { signal: ctx.forced, ...(ctx.timeoutMs === undefined ? {} : { deadline: ctx.timeoutMs }) };
+}
+
+/** How the user refers to a job: `<server>/<id>` when it was routed to one of several servers. */
+export function jobRef(ctx: CliContext, jobId: string): string {
+  return ctx.server === undefined ? jobId : `${ctx.server}/${jobId}`;
 }
 
 /** A mistake in the command line, reported like a server INVALID_ARGUMENT (exit code 2). */

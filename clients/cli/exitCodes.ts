@@ -14,6 +14,7 @@ export const EXIT = {
   linkOrAdapter: 5,
   cancelled: 6,
   serverUnreachable: 7,
+  notAuthorised: 8,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -36,6 +37,10 @@ export function exitCodeFor(error: DecodedError): ExitCode {
       return EXIT.linkOrAdapter;
     case Status.CANCELLED:
       return EXIT.cancelled;
+    // The server refused the credentials (no or unknown token) or the token's role lacks the method.
+    case Status.UNAUTHENTICATED:
+    case Status.PERMISSION_DENIED:
+      return EXIT.notAuthorised;
     default:
       return EXIT.other;
   }

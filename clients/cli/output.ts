@@ -13,10 +13,18 @@ export interface Io {
 export class Output {
   readonly json: boolean;
   readonly io: Io;
+  /** Added to every record (with several servers: the one a routed command runs on). */
+  readonly #tag: Readonly<Record<string, unknown>>;
 
-  constructor(io: Io, json: boolean) {
+  constructor(io: Io, json: boolean, tag: Readonly<Record<string, unknown>> = {}) {
     this.io = io;
     this.json = json;
+    this.#tag = tag;
+  }
+
+  /** The same output, its records carrying `server`. */
+  forServer(server: string): Output {
+    return new Output(this.io, this.json, { ...this.#tag, server });
   }
 
   get interactive(): boolean {
@@ -30,13 +38,13 @@ export class Output {
 
   /** A machine record (ignored in human mode). */
   record(value: Record<string, unknown>): void {
-    if (this.json) this.io.stdout.write(`${JSON.stringify(value)}\n`);
+    if (this.json) this.io.stdout.write(`${JSON.stringify({ ...value, ...this.#tag })}\n`);
   }
 
-  /** Reports a failure that does not decide the exit code (the command's outcome does). */
-  warning(error: DecodedError): void {
-    if (this.json) this.record({ type: 'warning', ...error });
-    else this.io.stderr.write(`warning: ${formatError(error)}\n`);
+  /** Reports a failure that does not decide the exit code (the command's outcome does); `server`: whose. */
+  warning(error: DecodedError, server?: string): void {
+    if (this.json) this.record({ type: 'warning', ...error, ...(server === undefined ? {} : { server }) });
+    else this.io.stderr.write(`warning: ${server === undefined ? '' : `${server}: `}${formatError(error)}\n`);
   }
 
   /** Reports a failure and returns the exit code for it. */

@@ -3,17 +3,29 @@
  * in-process; main.ts binds it to the real process.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { createBledfuClient, decodeError, DEFAULT_SERVER, type BledfuClient, type BledfuClientOptions } from '../ts/index.js';
+import { BledfuFleet, createBledfuClient, decodeError, DEFAULT_SERVER, type BledfuClientOptions } from '../ts/index.js';
 import { adaptersCommand } from './commands/adapters.js';
 import { auditCommand, type AuditFlags } from './commands/audit.js';
 import { portsCommand } from './commands/ports.js';
 import { jobCaptureCommand } from './commands/capture.js';
 import { connectCommand, type ConnectFlags } from './commands/connect.js';
 import { dfuCommand, watchCommand, type DfuFlags } from './commands/dfu.js';
+import {
+  fleetAdaptersCommand,
+  fleetAuditCommand,
+  fleetCancelJobCommand,
+  fleetConnectCommand,
+  fleetDfuCommand,
+  fleetJobCaptureCommand,
+  fleetListJobsCommand,
+  fleetPortsCommand,
+  fleetScanCommand,
+  fleetWatchCommand,
+} from './commands/fleet.js';
 import { healthCommand, type HealthFlags } from './commands/health.js';
 import { cancelJobCommand, listJobsCommand } from './commands/jobs.js';
 import { scanCommand, type ScanFlags } from './commands/scan.js';
-import { usageError, UsageError, type CliContext } from './context.js';
+import { parseNumber, usageError, UsageError, type CliBase, type CliContext, type FleetContext } from './context.js';
 import { EXIT, type ExitCode } from './exitCodes.js';
 import { Output, type Io } from './output.js';
 
@@ -33,6 +45,7 @@ interface GlobalFlags {
   readonly cert?: string;
   readonly key?: string;
   readonly token?: string;
+  readonly timeout?: string;
 }
 
 /** TLS files and token from the flags (or their BLEDFU_* defaults) as client options. */
@@ -77,6 +90,28 @@ export function serverAddress(text: string): string {
   return value;
 }
 
+/**
+ * The --server value: one address (a plain host:port talks to that server exactly as always), or
+ * a fleet — several comma-separated entries, or any `dns:///name:port` entry, every address of
+ * which is a server of its own.
+ */
+export function serverTargets(text: string): { readonly kind: 'single'; readonly address: string } | { readonly kind: 'fleet'; readonly targets: readonly string[] } {
+  const entries = text.split(',').map((e) => e.trim());
+  if (entries.some((e) => e === '')) {
+    throw new UsageError(`--server has an empty entry: "${text}"`, 'separate servers with single commas: --server host1:50051,host2:50051');
+  }
+  const [only] = entries;
+  if (entries.length === 1 && only !== undefined && !only.startsWith('dns:')) return { kind: 'single', address: serverAddress(only) };
+  return {
+    kind: 'fleet',
+    targets: entries.map((e) => {
+      if (!e.startsWith('dns:')) return serverAddress(e);
+      if (!/^dns:\/\/\/[^/]+:\d{1,5}$/.test(e)) throw new UsageError(`--server entry "${e}" is not dns:///name:port`, 'for example dns:///bledfu.bledfu.svc.cluster.local:50051');
+      return e;
+    }),
+  };
+}
+
 /** An empty variable is unset, as for BLEDFU_SERVER. */
 function fromEnv(option: Option, value: string | undefined): Option {
   const v = value?.trim();
@@ -85,28 +120,40 @@ function fromEnv(option: Option, value: string | undefined): Option {
 
 export async function runCli(argv: readonly string[], environment: CliEnvironment): Promise<ExitCode> {
   let exitCode: ExitCode = EXIT.ok;
-  let client: BledfuClient | undefined;
+  let close: (() => void) | undefined;
   const program = new Command('bledfu');
 
-  /** Wraps a command: builds the context, maps any failure to an exit code. */
+  /**
+   * Wraps a command: builds the context for one server or for several, maps any failure to an
+   * exit code. A command without a fleet version takes one server only.
+   */
   const run =
-    <A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<ExitCode>) =>
+    <A extends unknown[]>(single: (ctx: CliContext, ...args: A) => Promise<ExitCode>, fleet?: (ctx: FleetContext, ...args: A) => Promise<ExitCode>) =>
     async (...args: A): Promise<void> => {
       const flags = program.opts<GlobalFlags>();
       const out = new Output(environment.io, flags.json === true);
       try {
-        client = createBledfuClient(serverAddress(flags.server), await securityOptions(flags, environment.readFile));
-        exitCode = await fn(
-          {
-            client,
-            out,
-            interrupted: environment.interrupted,
-            forced: environment.forced,
-            readFile: environment.readFile,
-            writeFile: environment.writeFile,
-          },
-          ...args,
-        );
+        const timeoutSeconds = parseNumber('--timeout', flags.timeout, 0.001, 86_400);
+        const base: CliBase = {
+          out,
+          interrupted: environment.interrupted,
+          forced: environment.forced,
+          readFile: environment.readFile,
+          writeFile: environment.writeFile,
+          ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
+        };
+        const servers = serverTargets(flags.server);
+        const security = await securityOptions(flags, environment.readFile);
+        if (servers.kind === 'single') {
+          const client = createBledfuClient(servers.address, security);
+          close = () => client.close();
+          exitCode = await single({ ...base, client }, ...args);
+        } else {
+          if (fleet === undefined) throw new UsageError('this command talks to one server', 'give a single host:port in --server');
+          const f = new BledfuFleet(servers.targets, security);
+          close = () => f.close();
+          exitCode = await fleet({ ...base, fleet: f }, ...args);
+        }
       } catch (e) {
         exitCode = out.error(e instanceof UsageError ? e.decoded : decodeError(e));
       }
@@ -116,11 +163,15 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .description('Firmware-update Nordic nRF5 devices over Bluetooth LE through a bledfu server')
     .addOption(
       // An empty BLEDFU_SERVER is unset, as for the server's own BLEDFU_* variables.
-      new Option('--server <host:port>', 'bledfu server address (env BLEDFU_SERVER)').default(
+      new Option(
+        '--server <host:port,...>',
+        'bledfu server address (env BLEDFU_SERVER); several comma-separated, or dns:///name:port for every address of a name, make a fleet',
+      ).default(
         environment.env['BLEDFU_SERVER']?.trim() || DEFAULT_SERVER,
       ),
     )
     .option('--json', 'print NDJSON records (one JSON object per line) instead of text')
+    .option('--timeout <seconds>', 'deadline of each request-response call (listings, cancel, audit, health: default 3); not of scan, connect, dfu or watch')
     .addOption(fromEnv(new Option('--ca <file>', 'CA (PEM) to trust the server\'s TLS certificate with; turns TLS on (env BLEDFU_CA)'), environment.env['BLEDFU_CA']))
     .addOption(fromEnv(new Option('--cert <file>', 'client certificate (PEM) for mutual TLS; turns TLS on (env BLEDFU_CERT)'), environment.env['BLEDFU_CERT']))
     .addOption(fromEnv(new Option('--key <file>', 'private key (PEM) of --cert (env BLEDFU_KEY)'), environment.env['BLEDFU_KEY']))
@@ -135,11 +186,14 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     })
     .showHelpAfterError();
 
-  program.command('adapters').description('list the server\'s Bluetooth adapters').action(run((ctx) => adaptersCommand(ctx)));
+  program
+    .command('adapters')
+    .description('list the server\'s Bluetooth adapters')
+    .action(run((ctx) => adaptersCommand(ctx), (ctx) => fleetAdaptersCommand(ctx)));
   program
     .command('ports')
     .description('list the serial ports of the server\'s host (candidate dongles for hci:/nrf: adapter specs)')
-    .action(run((ctx) => portsCommand(ctx)));
+    .action(run((ctx) => portsCommand(ctx), (ctx) => fleetPortsCommand(ctx)));
 
   program
     .command('scan')
@@ -154,7 +208,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--active', 'send scan requests (to see names in scan responses)')
     .option('--duplicates', 'report every advertisement, not one per device')
     .option('--adapter <id>', 'adapter to use (default: the first ready one)')
-    .action(run((ctx, flags: ScanFlags) => scanCommand(ctx, flags)));
+    .action(run((ctx, flags: ScanFlags) => scanCommand(ctx, flags), (ctx, flags: ScanFlags) => fleetScanCommand(ctx, flags)));
 
   program
     .command('connect')
@@ -165,7 +219,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--mtu <bytes>', 'ATT MTU to request')
     .option('--scan-timeout <seconds>', 'how long to look for the device')
     .option('--once', 'disconnect right after showing the layout')
-    .action(run((ctx, flags: ConnectFlags) => connectCommand(ctx, flags)));
+    .action(run((ctx, flags: ConnectFlags) => connectCommand(ctx, flags), (ctx, flags: ConnectFlags) => fleetConnectCommand(ctx, flags)));
 
   program
     .command('dfu')
@@ -186,36 +240,50 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       '--capture <file>',
       'record the adapter\'s HCI traffic during the job and save it (btsnoop) when the job ends, failed or not',
     )
-    .action(run((ctx, file: string, flags: DfuFlags) => dfuCommand(ctx, file, flags)));
+    .action(
+      run(
+        (ctx, file: string, flags: DfuFlags) => dfuCommand(ctx, file, flags),
+        (ctx, file: string, flags: DfuFlags) => fleetDfuCommand(ctx, file, flags),
+      ),
+    );
 
   const jobs = program.command('jobs').description('DFU jobs on the server');
   jobs
     .command('list')
     .description('list jobs')
     .option('--active', 'only jobs that have not ended')
-    .action(run((ctx, flags: { active?: boolean }) => listJobsCommand(ctx, flags)));
+    .action(
+      run(
+        (ctx, flags: { active?: boolean }) => listJobsCommand(ctx, flags),
+        (ctx, flags: { active?: boolean }) => fleetListJobsCommand(ctx, flags),
+      ),
+    );
   jobs
     .command('watch')
     .description('follow a job until it ends')
-    .argument('<id>', 'job id')
-    .action(run((ctx, id: string) => watchCommand(ctx, id)));
+    .argument('<id>', 'job id (with several servers: <server>/<id>, or the id alone to search them)')
+    .action(run((ctx, id: string) => watchCommand(ctx, id), (ctx, id: string) => fleetWatchCommand(ctx, id)));
   jobs
     .command('capture')
     .description('save a job\'s HCI capture (btsnoop file for Wireshark or btmon -r); the job must have been started with --capture')
-    .argument('<id>', 'job id')
+    .argument('<id>', 'job id (with several servers: <server>/<id>, or the id alone to search them)')
     .argument('<file>', 'file to write')
-    .action(run((ctx, id: string, file: string) => jobCaptureCommand(ctx, id, file)));
+    .action(
+      run(
+        (ctx, id: string, file: string) => jobCaptureCommand(ctx, id, file),
+        (ctx, id: string, file: string) => fleetJobCaptureCommand(ctx, id, file),
+      ),
+    );
   jobs
     .command('cancel')
     .description('cancel a job (the device is left able to resume)')
-    .argument('<id>', 'job id')
-    .action(run((ctx, id: string) => cancelJobCommand(ctx, id)));
+    .argument('<id>', 'job id (with several servers: <server>/<id>, or the id alone to search them)')
+    .action(run((ctx, id: string) => cancelJobCommand(ctx, id), (ctx, id: string) => fleetCancelJobCommand(ctx, id)));
 
   program
     .command('health')
     .description('ask the server whether it can do radio work (gRPC health); exit 0 only when SERVING')
     .option('--service <name>', 'service to ask about: "" (the whole server) or bledfu.v1.BledfuService', '')
-    .option('--timeout <duration>', 'how long to wait for the answer (e.g. 3s, 500ms)', '3s')
     .action(run((ctx, flags: HealthFlags) => healthCommand(ctx, program.opts<GlobalFlags>().server, flags)));
 
   program
@@ -224,7 +292,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--device <address>', 'only jobs on this device')
     .option('--since <time>', 'only jobs started at or after this ISO 8601 time')
     .option('--result <result>', 'only jobs that ended so: running, succeeded, failed, cancelled, interrupted')
-    .action(run((ctx, flags: AuditFlags) => auditCommand(ctx, flags)));
+    .action(run((ctx, flags: AuditFlags) => auditCommand(ctx, flags), (ctx, flags: AuditFlags) => fleetAuditCommand(ctx, flags)));
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -240,7 +308,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     }
     throw e;
   } finally {
-    client?.close();
+    close?.();
   }
   return exitCode;
 }

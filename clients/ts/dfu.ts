@@ -10,7 +10,7 @@ import {
   type JobResult,
   type UploadPackageResponse,
 } from '../../proto/gen/bledfu/v1/dfu.js';
-import type { BledfuClient } from './client.js';
+import { callOptions, type BledfuClient, type CallControl } from './client.js';
 import { decodeErrorDetail, type DecodedError } from './errors.js';
 
 export type DfuEvent =
@@ -83,7 +83,7 @@ export interface StartDfuParams {
  * iteration throws the call's error (use decodeError). Aborting `signal` stops watching only:
  * the job continues on the server.
  */
-export async function* startDfu(client: BledfuClient, params: StartDfuParams, call: { signal?: AbortSignal } = {}): AsyncGenerator<DfuEvent> {
+export async function* startDfu(client: BledfuClient, params: StartDfuParams, call: CallControl = {}): AsyncGenerator<DfuEvent> {
   const stream = client.startDfu(
     {
       package:
@@ -104,7 +104,7 @@ export async function* startDfu(client: BledfuClient, params: StartDfuParams, ca
       },
       captureHci: params.captureHci ?? false,
     },
-    call.signal === undefined ? {} : { signal: call.signal },
+    callOptions(call),
   );
   for await (const r of stream) {
     const e = r.event === undefined ? undefined : toDfuEvent(r.event);
@@ -113,8 +113,8 @@ export async function* startDfu(client: BledfuClient, params: StartDfuParams, ca
 }
 
 /** Like startDfu for an existing job: a snapshot first, then live events. */
-export async function* watchJob(client: BledfuClient, jobId: string, call: { signal?: AbortSignal } = {}): AsyncGenerator<DfuEvent> {
-  for await (const r of client.watchJob({ jobId }, call.signal === undefined ? {} : { signal: call.signal })) {
+export async function* watchJob(client: BledfuClient, jobId: string, call: CallControl = {}): AsyncGenerator<DfuEvent> {
+  for await (const r of client.watchJob({ jobId }, callOptions(call))) {
     const e = r.event === undefined ? undefined : toDfuEvent(r.event);
     if (e !== undefined) yield e;
   }
@@ -124,11 +124,11 @@ export async function* watchJob(client: BledfuClient, jobId: string, call: { sig
 export async function uploadPackage(
   client: BledfuClient,
   data: Uint8Array,
-  options: { chunkSize?: number; signal?: AbortSignal } = {},
+  options: CallControl & { chunkSize?: number } = {},
 ): Promise<UploadPackageResponse> {
   const chunkSize = options.chunkSize ?? 256 * 1024;
   async function* chunks(): AsyncGenerator<{ chunk: Buffer }> {
     for (let at = 0; at < data.length; at += chunkSize) yield { chunk: Buffer.from(data.subarray(at, at + chunkSize)) };
   }
-  return client.uploadPackage(chunks(), options.signal === undefined ? {} : { signal: options.signal });
+  return client.uploadPackage(chunks(), callOptions(options));
 }

@@ -42,6 +42,19 @@ const TRANSPORT_ERRORS: Partial<Record<Status, { readonly code: string; readonly
   },
 };
 
+/**
+ * A failure the client found itself rather than a call's status (e.g. no server of a fleet sees
+ * the device); decodeError returns its `decoded` as is.
+ */
+export class BledfuClientError extends Error {
+  readonly decoded: DecodedError;
+  constructor(decoded: DecodedError) {
+    super(decoded.message);
+    this.name = 'BledfuClientError';
+    this.decoded = decoded;
+  }
+}
+
 function statusName(code: Status): string {
   return Status[code] ?? `STATUS_${code}`;
 }
@@ -62,6 +75,7 @@ function isAbort(e: unknown): boolean {
 }
 
 export function decodeError(e: unknown): DecodedError {
+  if (e instanceof BledfuClientError) return e.decoded;
   if (e instanceof ClientError) {
     const info =
       e instanceof RichClientError

@@ -1,7 +1,29 @@
 /** The bledfu TypeScript client: the only module a program (or the CLI) needs to import. */
-export { createBledfuClient, DEFAULT_SERVER, type BledfuClient, type BledfuClientOptions, type HealthClient } from './client.js';
+export { createBledfuClient, DEFAULT_SERVER, type BledfuClient, type BledfuClientOptions, type CallControl, type HealthClient } from './client.js';
 export { downloadJobCapture } from './capture.js';
-export { decodeError, decodeErrorDetail, formatError, type DecodedError } from './errors.js';
+export { BledfuClientError, decodeError, decodeErrorDetail, formatError, type DecodedError } from './errors.js';
+export {
+  BledfuFleet,
+  combinedFailure,
+  FleetDeviceNotFoundError,
+  parseFleetTarget,
+  parseJobRef,
+  systemResolver,
+  type BledfuFleetOptions,
+  type DeviceTarget,
+  type FleetDfuEvent,
+  type FleetResolver,
+  type FleetResults,
+  type FleetScanEvent,
+  type FleetScanRequest,
+  type FleetServer,
+  type FleetStartDfuParams,
+  type JobRef,
+  type Located,
+  type LocateOptions,
+  type ServerFailure,
+  type Sighting,
+} from './fleet.js';
 export {
   jobStateName,
   startDfu,

@@ -331,7 +331,9 @@ const truthy = (v: string): boolean => v === '1' || v === 'true' || v === 'yes';
 /**
  * Adapter specs such as `sim:`, `sim:?devices=3&speed=1&key=sdk17.0.2&progress=reload&debug=0`,
  * `sim:?dongle=nrf&api=5` (a connectivity-firmware dongle instead of the HCI controller; API v6
- * unless api says otherwise).
+ * unless api says otherwise), `sim:?devices=2&first=3&rssi=-70` (devices 3 and 4 of the default
+ * numbering, "bledfu-sim-3" and "bledfu-sim-4", so several simulated servers show different
+ * devices; every device reported at -70 dBm).
  * Unknown parameters are errors: a typo should not silently give the defaults.
  */
 export function parseSimSpec(spec: string): Partial<SimConfig> {
@@ -341,6 +343,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
   }
   const params = new URLSearchParams(m[2] ?? '');
   let count = 1;
+  let first = 1;
   let speed: number | undefined;
   let dongle: 'hci' | 'nrf' | undefined;
   let api: 5 | 6 | undefined;
@@ -353,6 +356,18 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
         const n = Number(value);
         if (!Number.isInteger(n) || n < 0 || n > 64) throw bad(key, value);
         count = n;
+        break;
+      }
+      case 'first': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 1 || n > 32_000) throw bad(key, value);
+        first = n;
+        break;
+      }
+      case 'rssi': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < -127 || n > 20) throw bad(key, value);
+        device.rssi = n;
         break;
       }
       case 'speed': {
@@ -386,7 +401,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, speed, key, progress, debug, signedApp, dongle, api',
+          remedy: 'known parameters: devices, first, rssi, speed, key, progress, debug, signedApp, dongle, api',
         });
     }
   }
@@ -397,7 +412,12 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     });
   }
   return {
-    devices: Array.from({ length: count }, () => ({ ...device })),
+    devices: Array.from({ length: count }, (_, i) => {
+      // Numbered from `first`: the address and name that device would have in a larger world.
+      if (first === 1) return { ...device };
+      const { address, name } = defaultDeviceConfig(first - 1 + i);
+      return { address, name, ...device };
+    }),
     ...(speed === undefined ? {} : { speed }),
     ...(dongle === undefined ? {} : { dongle: dongle === 'nrf' ? { kind: 'nrf', api: api ?? 6 } : { kind: 'hci' } }),
   };

@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createServer, type Socket } from 'node:net';
 import { Client, credentials, status as Status, type ClientReadableStream } from '@grpc/grpc-js';
+import { PassThrough } from 'node:stream';
+import { createBledfuClient, decodeError } from '../../clients/ts/index.js';
+import { runCli } from '../../clients/cli/program.js';
+import { EXIT } from '../../clients/cli/exitCodes.js';
 import { ConnectRequest, ConnectResponse } from '../../proto/gen/bledfu/v1/connect.js';
 import { ScanRequest, ScanResponse } from '../../proto/gen/bledfu/v1/scan.js';
 import { addressTarget, startSimServer } from '../helpers/sim-server.js';
@@ -22,8 +27,9 @@ function grpcCode(e: unknown): unknown {
 }
 
 /**
- * Our TypeScript client (nice-grpc) has no deadline option; other languages' clients send one as
- * the grpc-timeout header, which is what grpc-js's own client does here.
+ * Other languages' clients send a deadline as the grpc-timeout header, which is what grpc-js's
+ * own client does here. Our TypeScript client enforces its deadline itself (it cancels the call),
+ * tested at the end.
  */
 function withDeadline<Req, Res>(
   address: string,
@@ -86,6 +92,64 @@ describe('deadlines', () => {
       await gone;
       assert.equal(s.world.air.links.length, 0);
       assert.equal(dev.resets(), 0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the TypeScript client: a unary call not answered by its deadline ends with DEADLINE_EXCEEDED', { timeout: 30_000 }, async () => {
+    // A peer that accepts the connection and never speaks HTTP/2: only the deadline ends the call.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    const client = createBledfuClient(`127.0.0.1:${port}`);
+    try {
+      const error = await client.listAdapters({}, { deadline: 200 }).then(
+        () => assert.fail('answered by a silent peer'),
+        (e: unknown) => e,
+      );
+      const decoded = decodeError(error);
+      assert.equal(decoded.grpcCode, Status.DEADLINE_EXCEEDED, decoded.message);
+      assert.equal(decoded.code, 'DEADLINE_EXCEEDED');
+
+      // The CLI's --timeout is the same deadline: exit 5 (link or adapter problem, timeouts).
+      const stdout = new PassThrough();
+      let out = '';
+      stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await runCli(['--server', `127.0.0.1:${port}`, '--json', '--timeout', '0.2', 'adapters'], {
+        io: { stdout, stderr: new PassThrough() },
+        env: {},
+        readFile: async () => new Uint8Array(),
+        writeFile: async () => undefined,
+        interrupted: new AbortController().signal,
+        forced: new AbortController().signal,
+      });
+      assert.equal(code, EXIT.linkOrAdapter);
+      assert.equal((JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { code?: string }).code, 'DEADLINE_EXCEEDED');
+    } finally {
+      client.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('the TypeScript client: a Scan with a deadline ends with DEADLINE_EXCEEDED and the scan stops', { timeout: 30_000 }, async () => {
+    const s = await startSimServer();
+    const client = s.newClient();
+    try {
+      const seen: unknown[] = [];
+      let error: unknown;
+      try {
+        for await (const r of client.scan(SCAN_FOREVER, { deadline: new Date(Date.now() + 300) })) seen.push(r);
+      } catch (e) {
+        error = e;
+      }
+      assert.deepEqual(seen, [], 'nothing matched the filter');
+      assert.equal(decodeError(error).grpcCode, Status.DEADLINE_EXCEEDED, String(error));
+      assert.ok(s.air.scans >= 1, 'the scan reached the controller');
+      await s.scanStopped();
+      assert.equal(s.air.scanning, false);
     } finally {
       await s.close();
     }

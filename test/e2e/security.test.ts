@@ -210,17 +210,17 @@ describe('the CLI against a TLS server with tokens', { skip }, () => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('--ca and BLEDFU_TOKEN get through; without the token the exit code says why', async () => {
+  it('--ca and BLEDFU_TOKEN get through; a missing or too weak token exits 8 (not authorised)', async () => {
     const s = await serve({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tokensFile: join(dir, 'tokens') });
     try {
       const ok = await cli(['--server', s.address, '--ca', pki.files.ca, '--json', 'adapters'], { BLEDFU_TOKEN: OBSERVE_TOKEN });
       assert.equal(ok.code, EXIT.ok, ok.stderr);
       assert.match(ok.stdout, /fake0/);
       const noToken = await cli(['--server', s.address, '--json', 'adapters'], { BLEDFU_CA: pki.files.ca, BLEDFU_TOKEN: '' });
-      assert.equal(noToken.code, EXIT.other);
+      assert.equal(noToken.code, EXIT.notAuthorised);
       assert.match(noToken.stdout + noToken.stderr, /UNAUTHENTICATED/);
       const denied = await cli(['--server', s.address, '--ca', pki.files.ca, '--token', OBSERVE_TOKEN, 'jobs', 'cancel', 'some-job'], {});
-      assert.equal(denied.code, EXIT.other);
+      assert.equal(denied.code, EXIT.notAuthorised);
       assert.match(denied.stdout + denied.stderr, /CancelJob needs the operate role/);
     } finally {
       await s.close();

@@ -1,17 +1,19 @@
 /** `bledfu adapters` */
-import { Adapter, adapterKindToJSON, adapterStateToJSON } from '../../ts/index.js';
-import type { CliContext } from '../context.js';
+import { Adapter, adapterKindToJSON, adapterStateToJSON, type Adapter as AdapterMessage } from '../../ts/index.js';
+import { unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 
+export function adapterLine(a: AdapterMessage): string {
+  const kind = adapterKindToJSON(a.kind).replace(/^ADAPTER_KIND_/, '').toLowerCase();
+  const state = adapterStateToJSON(a.state).replace(/^ADAPTER_STATE_/, '').toLowerCase();
+  const error = a.error === undefined ? '' : `  ${a.error.reason}: ${a.error.message}`;
+  return `${a.id}  ${kind}  ${state}  ${a.address?.value ?? ''}  links ${a.activeConnections}/${a.maxConnections}  ${a.spec}  ${a.identity}${error}`;
+}
+
 export async function adaptersCommand(ctx: CliContext): Promise<ExitCode> {
-  const { adapters } = await ctx.client.listAdapters({}, { signal: ctx.forced });
+  const { adapters } = await ctx.client.listAdapters({}, unary(ctx));
   for (const a of adapters) {
-    const kind = adapterKindToJSON(a.kind).replace(/^ADAPTER_KIND_/, '').toLowerCase();
-    const state = adapterStateToJSON(a.state).replace(/^ADAPTER_STATE_/, '').toLowerCase();
-    const error = a.error === undefined ? '' : `  ${a.error.reason}: ${a.error.message}`;
-    ctx.out.line(
-      `${a.id}  ${kind}  ${state}  ${a.address?.value ?? ''}  links ${a.activeConnections}/${a.maxConnections}  ${a.spec}  ${a.identity}${error}`,
-    );
+    ctx.out.line(adapterLine(a));
     ctx.out.record({ type: 'adapter', adapter: Adapter.toJSON(a) });
   }
   if (adapters.length === 0) ctx.out.line('no adapters');

@@ -1,6 +1,14 @@
 /** `bledfu audit`: the server's durable record of every DFU job, oldest first. */
-import { AuditRecord, AuditResult, auditResultToJSON, imageTypeToJSON, type AuditRecord as AuditRecordMessage } from '../../ts/index.js';
-import { UsageError, type CliContext } from '../context.js';
+import {
+  AuditRecord,
+  AuditResult,
+  auditResultToJSON,
+  imageTypeToJSON,
+  type AuditRecord as AuditRecordMessage,
+  type BledfuClient,
+  type CallControl,
+} from '../../ts/index.js';
+import { unary, UsageError, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationMs, formatBytes, formatDuration } from '../format.js';
 
@@ -31,7 +39,7 @@ function sinceFrom(text: string): Date {
   return at;
 }
 
-function summary(r: AuditRecordMessage): string {
+export function auditSummary(r: AuditRecordMessage): string {
   const versions = r.images
     .map((i) => `${imageTypeToJSON(i.type).replace(/^IMAGE_TYPE_/, '').toLowerCase()}${i.fwVersion === undefined ? '' : ` v${i.fwVersion}`}`)
     .join('+');
@@ -46,23 +54,37 @@ function summary(r: AuditRecordMessage): string {
   );
 }
 
-export async function auditCommand(ctx: CliContext, flags: AuditFlags): Promise<ExitCode> {
-  const filter = {
+export interface AuditQuery {
+  readonly deviceAddress: string;
+  readonly since?: Date;
+  readonly result?: AuditResult;
+}
+
+export function auditQuery(flags: AuditFlags): AuditQuery {
+  return {
     deviceAddress: flags.device ?? '',
     ...(flags.since === undefined ? {} : { since: sinceFrom(flags.since) }),
     ...(flags.result === undefined ? {} : { result: resultFromName(flags.result) }),
   };
-  let count = 0;
+}
+
+/** Every page of a server's audit log, oldest first. */
+export async function* auditRecords(client: BledfuClient, query: AuditQuery, call: CallControl): AsyncGenerator<AuditRecordMessage> {
   let pageToken = '';
   do {
-    const page = await ctx.client.listAuditRecords({ ...filter, pageToken }, { signal: ctx.forced });
-    for (const record of page.records) {
-      ctx.out.line(summary(record));
-      ctx.out.record({ type: 'audit', record: AuditRecord.toJSON(record) });
-      count++;
-    }
+    const page = await client.listAuditRecords({ ...query, pageToken }, call);
+    yield* page.records;
     pageToken = page.nextPageToken;
   } while (pageToken !== '');
+}
+
+export async function auditCommand(ctx: CliContext, flags: AuditFlags): Promise<ExitCode> {
+  let count = 0;
+  for await (const record of auditRecords(ctx.client, auditQuery(flags), unary(ctx))) {
+    ctx.out.line(auditSummary(record));
+    ctx.out.record({ type: 'audit', record: AuditRecord.toJSON(record) });
+    count++;
+  }
   if (count === 0) ctx.out.line('no audit records');
   return EXIT.ok;
 }

@@ -1,11 +1,11 @@
 /** Saving a job's HCI capture to a file: `bledfu jobs capture`, and `bledfu dfu --capture` once its job ended. */
 import { decodeError, downloadJobCapture, type DecodedError } from '../../ts/index.js';
-import { UsageError, type CliContext } from '../context.js';
+import { jobRef, unary, UsageError, type CliBase, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { formatBytes } from '../format.js';
 
 /** Checks at once that the file can be written, rather than after a DFU of several minutes. */
-export async function checkWritable(ctx: CliContext, file: string): Promise<void> {
+export async function checkWritable(ctx: Pick<CliBase, 'writeFile'>, file: string): Promise<void> {
   try {
     await ctx.writeFile(file, new Uint8Array());
   } catch (e) {
@@ -29,10 +29,10 @@ export async function saveCapture(ctx: CliContext, jobId: string, file: string):
     await ctx.writeFile(file, data);
   } catch (e) {
     const decoded = cannotWrite(file, e).decoded;
-    return { ...decoded, remedy: `${decoded.remedy ?? ''}; the capture stays on the server: bledfu jobs capture ${jobId} <file>` };
+    return { ...decoded, remedy: `${decoded.remedy ?? ''}; the capture stays on the server: bledfu jobs capture ${jobRef(ctx, jobId)} <file>` };
   }
   // Only to say whether the server's size limit cut it short; the file is written either way.
-  const truncated = await ctx.client.getJob({ jobId }, { signal: ctx.forced }).then(
+  const truncated = await ctx.client.getJob({ jobId }, unary(ctx)).then(
     (r) => r.job?.capture?.truncated === true,
     () => false,
   );

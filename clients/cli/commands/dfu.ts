@@ -10,8 +10,9 @@ import {
   type DecodedError,
   type DfuEvent,
   type DfuOptions,
+  type Target,
 } from '../../ts/index.js';
-import { parseNumber, targetFrom, UsageError, type CliContext } from '../context.js';
+import { jobRef, parseNumber, targetFrom, UsageError, type CliBase, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationFromSeconds } from '../format.js';
 import { JobDisplay } from '../progress.js';
@@ -56,7 +57,15 @@ function optionsFrom(flags: DfuFlags): Partial<DfuOptions> {
   return options;
 }
 
-export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags): Promise<ExitCode> {
+/** What `dfu` checks before it talks to any server: the flags, the package, the capture file. */
+export interface PreparedDfu {
+  readonly file: string;
+  readonly target: Target;
+  readonly options: Partial<DfuOptions>;
+  readonly data: Uint8Array;
+}
+
+export async function prepareDfu(ctx: CliBase, file: string, flags: DfuFlags): Promise<PreparedDfu> {
   const target = targetFrom(flags);
   const options = optionsFrom(flags);
   let data: Uint8Array;
@@ -65,8 +74,18 @@ export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags)
   } catch (e) {
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`, 'give the path of an nrfutil .zip package');
   }
+  if (flags.capture !== undefined) await checkWritable(ctx, flags.capture);
+  return { file, target, options, data };
+}
+
+export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags): Promise<ExitCode> {
+  return runDfu(ctx, await prepareDfu(ctx, file, flags), flags);
+}
+
+/** Uploads (with --upload), starts the job on ctx's server and follows it. */
+export async function runDfu(ctx: CliContext, prepared: PreparedDfu, flags: DfuFlags): Promise<ExitCode> {
+  const { file, target, options, data } = prepared;
   const capture = flags.capture;
-  if (capture !== undefined) await checkWritable(ctx, capture);
   let source: { data: Uint8Array } | { packageId: string } = { data };
   if (flags.upload === true) {
     const uploaded = await uploadPackage(ctx.client, data, { signal: ctx.forced });
@@ -87,7 +106,7 @@ export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags)
   );
   if (capture === undefined) return follow(ctx, events, flags.detach === true);
   return follow(ctx, events, flags.detach === true, {
-    onDetach: (jobId) => ctx.out.line(`save its HCI capture once it has ended with: bledfu jobs capture ${jobId} ${capture}`),
+    onDetach: (jobId) => ctx.out.line(`save its HCI capture once it has ended with: bledfu jobs capture ${jobRef(ctx, jobId)} ${capture}`),
     // Saved whether the job succeeded or not: a failure is what a capture is for.
     onEnd: (jobId) => saveCapture(ctx, jobId, capture),
   });
@@ -124,7 +143,7 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, d
       if (e.type === 'snapshot') {
         jobId = e.jobId;
         if (detach) {
-          ctx.out.line(`job ${jobId} started; follow it with: bledfu jobs watch ${jobId}`);
+          ctx.out.line(`job ${jobId} started; follow it with: bledfu jobs watch ${jobRef(ctx, jobId)}`);
           hooks.onDetach?.(jobId);
           return EXIT.ok;
         }
@@ -146,12 +165,12 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, d
       grpcCode: Status.UNKNOWN,
       grpcCodeName: 'UNKNOWN',
       message: `the server ended the job stream without reporting how job ${jobId ?? '(unknown)'} ended`,
-      remedy: jobId === undefined ? 'see bledfu jobs list' : `see bledfu jobs watch ${jobId}`,
+      remedy: jobId === undefined ? 'see bledfu jobs list' : `see bledfu jobs watch ${jobRef(ctx, jobId)}`,
       metadata: {},
     });
   } catch (e) {
     display.stop();
-    if (ctx.forced.aborted && jobId !== undefined) ctx.out.line(`stopped watching; job ${jobId} continues on the server`);
+    if (ctx.forced.aborted && jobId !== undefined) ctx.out.line(`stopped watching; job ${jobRef(ctx, jobId)} continues on the server`);
     // The job's failure decides the exit code; failing to save its capture is only a warning.
     if (ended && jobId !== undefined && !ctx.forced.aborted) {
       const failure = await hooks.onEnd?.(jobId);

@@ -4,24 +4,18 @@
  * SERVING, 1 when the server answered anything else, 7 (no server) when it did not answer.
  */
 import { Status, servingStatusToJSON, ServingStatus, type DecodedError } from '../../ts/index.js';
-import { UsageError, type CliContext } from '../context.js';
+import type { CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 
 export interface HealthFlags {
   readonly service: string;
-  readonly timeout: string;
 }
 
-/** "3s", "500ms" or a bare number of seconds, as milliseconds. */
-export function parseTimeout(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim());
-  const ms = m === null ? NaN : Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
-  if (!(ms >= 1 && ms <= 3_600_000)) throw new UsageError(`--timeout must be a duration such as 3s or 500ms, got "${text}"`);
-  return ms;
-}
+/** A probe must answer quickly: without a global --timeout, health waits this long. */
+const DEFAULT_TIMEOUT_MS = 3_000;
 
 export async function healthCommand(ctx: CliContext, server: string, flags: HealthFlags): Promise<ExitCode> {
-  const timeoutMs = parseTimeout(flags.timeout);
+  const timeoutMs = ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const deadline = AbortSignal.timeout(timeoutMs);
   let status: ServingStatus;
   try {

@@ -1,6 +1,6 @@
 /** `bledfu jobs list|cancel` (watch lives with dfu, capture in capture.ts). */
 import { captureStateToJSON, Job, jobStateName, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
-import type { CliContext } from '../context.js';
+import { unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { formatBytes } from '../format.js';
 
@@ -21,7 +21,7 @@ function captureStateName(state: CaptureState): string {
   return captureStateToJSON(state).replace(/^CAPTURE_STATE_/, '').toLowerCase();
 }
 
-function summary(job: JobMessage): string {
+export function jobSummary(job: JobMessage): string {
   const p = job.progress;
   const progress = p === undefined ? '' : ` ${formatBytes(p.totalBytesSent)}/${formatBytes(p.totalBytesTotal)}`;
   const err = job.result?.error === undefined ? '' : ` ${job.result.error.reason}: ${job.result.error.message}`;
@@ -31,9 +31,9 @@ function summary(job: JobMessage): string {
 }
 
 export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean }): Promise<ExitCode> {
-  const { jobs } = await ctx.client.listJobs({ activeOnly: flags.active === true }, { signal: ctx.forced });
+  const { jobs } = await ctx.client.listJobs({ activeOnly: flags.active === true }, unary(ctx));
   for (const job of jobs) {
-    ctx.out.line(summary(job));
+    ctx.out.line(jobSummary(job));
     ctx.out.record({ type: 'job', job: Job.toJSON(job) });
   }
   if (jobs.length === 0) ctx.out.line('no jobs');
@@ -41,9 +41,9 @@ export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean
 }
 
 export async function cancelJobCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
-  const { job } = await ctx.client.cancelJob({ jobId }, { signal: ctx.forced });
+  const { job } = await ctx.client.cancelJob({ jobId }, unary(ctx));
   if (job !== undefined) {
-    ctx.out.line(`cancel requested: ${summary(job)}`);
+    ctx.out.line(`cancel requested: ${jobSummary(job)}`);
     ctx.out.record({ type: 'job', job: Job.toJSON(job) });
   }
   return EXIT.ok;

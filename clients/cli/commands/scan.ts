@@ -1,5 +1,5 @@
 /** `bledfu scan` */
-import { Advertisement, decodeError, type ScanFilter } from '../../ts/index.js';
+import { Advertisement, decodeError, type Advertisement as AdvertisementMessage, type ScanFilter } from '../../ts/index.js';
 import { parseNumber, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationFromSeconds } from '../format.js';
@@ -20,17 +20,34 @@ export interface ScanFlags {
   readonly adapter?: string;
 }
 
-export async function scanCommand(ctx: CliContext, flags: ScanFlags): Promise<ExitCode> {
+/** The flags as a filter and a duration in seconds (0 = until Ctrl-C). */
+export function scanSettings(flags: ScanFlags): { readonly filter: ScanFilter; readonly seconds: number } {
   const seconds = parseNumber('--duration', flags.duration, 0, 86_400) ?? 10;
   const minRssi = parseNumber('--min-rssi', flags.minRssi, -127, 20);
-  const filter: ScanFilter = {
-    name: flags.name ?? '',
-    namePrefix: flags.prefix ?? '',
-    address: flags.address ?? '',
-    serviceUuid: flags.service ?? '',
-    minRssi,
-    dfuBootloaderOnly: flags.dfuOnly === true,
+  return {
+    seconds,
+    filter: {
+      name: flags.name ?? '',
+      namePrefix: flags.prefix ?? '',
+      address: flags.address ?? '',
+      serviceUuid: flags.service ?? '',
+      minRssi,
+      dfuBootloaderOnly: flags.dfuOnly === true,
+    },
   };
+}
+
+export function rssiText(rssi: number): string {
+  return rssi === RSSI_NOT_AVAILABLE ? 'n/a' : `${rssi} dBm`;
+}
+
+export function advertisementLine(ad: AdvertisementMessage): string {
+  const tags = [ad.dfuBootloader ? 'DFU' : '', ad.connectable ? '' : 'non-connectable'].filter(Boolean).join(',');
+  return `${ad.address?.value ?? '?'}  ${ad.rssi === RSSI_NOT_AVAILABLE ? ' n/a    ' : `${String(ad.rssi).padStart(4)} dBm`}  ${ad.name || '(no name)'}${tags === '' ? '' : `  [${tags}]`}${ad.serviceUuids.length > 0 ? `  ${ad.serviceUuids.join(' ')}` : ''}`;
+}
+
+export async function scanCommand(ctx: CliContext, flags: ScanFlags): Promise<ExitCode> {
+  const { filter, seconds } = scanSettings(flags);
   // Ctrl-C ends a scan normally: it is how an open-ended scan is meant to stop.
   const stream = ctx.client.scan(
     {
@@ -47,10 +64,7 @@ export async function scanCommand(ctx: CliContext, flags: ScanFlags): Promise<Ex
     for await (const { advertisement: ad } of stream) {
       if (ad === undefined) continue;
       count++;
-      const tags = [ad.dfuBootloader ? 'DFU' : '', ad.connectable ? '' : 'non-connectable'].filter(Boolean).join(',');
-      ctx.out.line(
-        `${ad.address?.value ?? '?'}  ${ad.rssi === RSSI_NOT_AVAILABLE ? ' n/a    ' : `${String(ad.rssi).padStart(4)} dBm`}  ${ad.name || '(no name)'}${tags === '' ? '' : `  [${tags}]`}${ad.serviceUuids.length > 0 ? `  ${ad.serviceUuids.join(' ')}` : ''}`,
-      );
+      ctx.out.line(advertisementLine(ad));
       ctx.out.record({ type: 'advertisement', advertisement: Advertisement.toJSON(ad) });
     }
   } catch (e) {

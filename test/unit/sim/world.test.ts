@@ -121,6 +121,24 @@ describe('parseSimSpec', () => {
     );
     void world.close();
   });
+  it('numbers devices from first= and sets their RSSI with rssi=, so simulated servers can differ', async () => {
+    const world = createSimWorld(parseSimSpec('sim:?devices=2&first=3&rssi=-70'));
+    try {
+      assert.deepEqual(
+        world.devices.map((d) => [d.address.value, d.label, d.device.rssi]),
+        [
+          ['F0:0D:C0:DE:00:05', 'bledfu-sim-3', -70],
+          ['F0:0D:C0:DE:00:07', 'bledfu-sim-4', -70],
+        ],
+      );
+    } finally {
+      await world.close();
+    }
+    assert.deepEqual(parseSimSpec('sim:?first=1'), { devices: [{}] });
+    assert.throws(() => parseSimSpec('sim:?first=0'), /bad value "0" for first/);
+    assert.throws(() => parseSimSpec('sim:?rssi=-200'), /bad value "-200" for rssi/);
+    assert.throws(() => parseSimSpec('sim:?rssi=loud'), /bad value "loud" for rssi/);
+  });
   it("never puts a device's application at another device's bootloader address (app + 1)", () => {
     const world = createSimWorld(parseSimSpec('sim:?devices=64'));
     const apps = world.devices.map((d) => d.address);
