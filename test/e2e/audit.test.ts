@@ -15,9 +15,9 @@ import { after, describe, it } from 'node:test';
 import JSZip from 'jszip';
 import { createBledfuClient } from '../../clients/ts/index.js';
 import { fixtureBytes } from '../helpers/dfu-fixtures.js';
+import { runCli, type CliRun } from '../helpers/run-process.js';
 
 const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
-const BLEDFU = fileURLToPath(new URL('../../bin/bledfu.js', import.meta.url));
 const HRS_ZIP = 'sdk17.0.2_hrs_application_s140.zip';
 const DEVICE = 'F0:0D:C0:DE:00:01';
 
@@ -69,25 +69,13 @@ async function stop(s: Server, signal: NodeJS.Signals): Promise<void> {
   await s.exited;
 }
 
-function cli(server: string, args: readonly string[], timeoutMs = 60_000): Promise<{ code: number | null; records: Record<string, unknown>[]; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BLEDFU, '--server', server, '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      try {
-        resolve({ code, stderr, records: stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>) });
-      } catch (e) {
-        reject(new Error(`stdout is not NDJSON: ${stdout}\n${String(e)}`));
-      }
-    });
+function cli(server: string, args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+  return runCli(['--server', server, '--json', ...args], {
+    timeoutMs,
+    onSpawn: (child: ChildProcess) => {
+      children.add(child);
+      child.once('close', () => children.delete(child));
+    },
   });
 }
 

@@ -1,48 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { BledfuError } from '../../server/common/errors.js';
 import { fakePackageBytes, progress } from '../helpers/fake-adapter-runner.js';
 import { DEVICE, startHarness, type Harness } from '../helpers/rpc-harness.js';
+import { runCli, type CliRun } from '../helpers/run-process.js';
 
-const BIN = fileURLToPath(new URL('../../bin/bledfu.js', import.meta.url));
-
-interface CliRun {
-  readonly code: number | null;
-  readonly records: Record<string, unknown>[];
-  readonly stderr: string;
-}
-
-/**
- * Spawns the real CLI launcher; resolves when the process has exited. A CLI still running after
- * `timeoutMs` is killed and reported with code null (a hang fails the test instead of the suite).
- */
+/** The CLI with `env` added to the environment (default: no server from the caller's). */
 function cli(args: readonly string[], env: Readonly<Record<string, string>> = { BLEDFU_SERVER: '' }, timeoutMs = 15_000): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      try {
-        const records = stdout
-          .split('\n')
-          .filter((l) => l.trim() !== '')
-          .map((l) => JSON.parse(l) as Record<string, unknown>);
-        resolve({ code, records, stderr });
-      } catch (e) {
-        reject(new Error(`stdout is not NDJSON: ${stdout}\n${String(e)}`));
-      }
-    });
-  });
+  return runCli(args, { env, timeoutMs });
 }
 
 describe('bledfu CLI (spawned) against a real server', () => {

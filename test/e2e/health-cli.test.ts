@@ -4,36 +4,19 @@
  * HEALTHCHECK and a shell script can rely on it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { EXIT } from '../../clients/cli/exitCodes.js';
 import { ServingStatus } from '../../clients/ts/index.js';
+import { CLI_BIN, runProcess, type ProcessRun } from '../helpers/run-process.js';
 import { startSimServer } from '../helpers/sim-server.js';
 
-const BIN = fileURLToPath(new URL('../../bin/bledfu.js', import.meta.url));
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the CLI; one still running after 20 s is killed and reported with code null. */
-function bledfu(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BLEDFU_SERVER: '', BLEDFU_TOKEN: '', BLEDFU_CA: '' } });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+/** The CLI, with none of the caller's server settings. */
+function bledfu(args: readonly string[]): Promise<ProcessRun> {
+  return runProcess(process.execPath, [CLI_BIN, ...args], {
+    env: { ...process.env, BLEDFU_SERVER: '', BLEDFU_TOKEN: '', BLEDFU_CA: '' },
+    timeoutMs: 20_000,
   });
 }
 

@@ -17,6 +17,7 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { runProcess, type ProcessRun } from '../helpers/run-process.js';
 import { startSimServer, type SimServer } from '../helpers/sim-server.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
 
@@ -68,33 +69,15 @@ function generateClient(): string {
   }
 }
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
+/** Runs the example script with the generated client on PYTHONPATH. */
+function example(pythonPath: string, args: readonly string[]): Promise<ProcessRun> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
+  // The script reads these as defaults; the caller's own settings must not leak into a test.
+  for (const k of ['BLEDFU_SERVER', 'BLEDFU_TOKEN', 'BLEDFU_CA', 'BLEDFU_CERT', 'BLEDFU_KEY']) delete env[k];
+  return runProcess(PYTHON, [EXAMPLE, ...args], { env, timeoutMs: 60_000 });
 }
 
-/** Runs the example script; one still running after 60 s is killed and reported with code null. */
-function example(pythonPath: string, args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
-    // The script reads these as defaults; the caller's own settings must not leak into a test.
-    for (const k of ['BLEDFU_SERVER', 'BLEDFU_TOKEN', 'BLEDFU_CA', 'BLEDFU_CERT', 'BLEDFU_KEY']) delete env[k];
-    const child = spawn(PYTHON, [EXAMPLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const explain = (r: Run): string => `exit ${String(r.code)}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+const explain = (r: ProcessRun): string => `exit ${String(r.code)}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
 describe('Python client example against the simulator', { skip }, () => {
   let s: SimServer;

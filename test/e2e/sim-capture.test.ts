@@ -5,34 +5,19 @@
  * and decoded by BlueZ's btmon.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CaptureState, decodeError, downloadJobCapture, startDfu, Status } from '../../clients/ts/index.js';
 import { assertDfuCapture, attWriteCommandsSent, btmonDecode, hex, parseBtsnoop } from '../helpers/btsnoop.js';
+import { runCli, type CliRun } from '../helpers/run-process.js';
 import { addressTarget, drain, finished, fixture, startSimServer } from '../helpers/sim-server.js';
 
 const BLINKY = 'nrfutil_blinky_mbr_sdk160.zip';
-const BIN = fileURLToPath(new URL('../../bin/bledfu.js', import.meta.url));
 const TEST_TIMEOUT_MS = 60_000;
-function cli(args: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; records: Record<string, unknown>[]; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BLEDFU_SERVER: '' } });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const lines = stdout.split('\n').filter((l) => l.trim() !== '');
-      resolve({ code, records: lines.map((l) => JSON.parse(l) as Record<string, unknown>), stderr });
-    });
-  });
+function cli(args: readonly string[], timeoutMs = 30_000): Promise<CliRun> {
+  return runCli(['--json', ...args], { env: { BLEDFU_SERVER: '' }, timeoutMs });
 }
 
 describe('HCI capture of a DFU job over gRPC (simulator)', () => {
