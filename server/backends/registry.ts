@@ -11,7 +11,7 @@
  * adapter that fails to open stays listed in state "failed" with its error, so ListAdapters tells
  * the user why, and the rest of the server keeps working.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Adapter, AdapterInfo } from '../ble/types.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
@@ -81,6 +81,19 @@ export interface OpenAdaptersOptions {
 const SCHEMES = ['sim', 'hci', 'nrf', 'auto'] as const;
 
 const portPresent = (serial: { readonly path: string }): boolean => existsSync(serial.path);
+
+/**
+ * The device node behind the port (a by-id link followed): a replugged dongle gets a new node,
+ * so another inode. undefined while absent.
+ */
+function portIdentity(serial: { readonly path: string }): string | undefined {
+  try {
+    const st = statSync(serial.path, { throwIfNoEntry: false });
+    return st === undefined ? undefined : `${st.rdev}:${st.ino}`;
+  } catch {
+    return undefined; // not stat-able (e.g. a path through a non-directory): as absent
+  }
+}
 
 /**
  * A serial backend, loaded only when a spec needs it: the serial port library has a native part,
@@ -264,6 +277,7 @@ function supervise(
         kind: 'hci-uart',
         open: (signal) => hci.open(serial, adapterOptions, signal),
         canOpen: () => present(serial),
+        identity: () => portIdentity(serial),
         ...(maxConnections === undefined ? {} : { maxConnections }),
       });
       return { adapter };
@@ -279,6 +293,7 @@ function supervise(
         kind: 'nordic-connectivity',
         open: (signal) => nrf.open(serial, adapterOptions, signal),
         canOpen: () => present(serial),
+        identity: () => portIdentity(serial),
         ...(maxConnections === undefined ? {} : { maxConnections }),
       });
       return { adapter };
@@ -294,6 +309,7 @@ function supervise(
         kind: 'hci-uart',
         open: (signal) => auto.open(serial, adapterOptions, signal),
         canOpen: () => portPresent(serial),
+        identity: () => portIdentity(serial),
         ...(maxConnections === undefined ? {} : { maxConnections }),
       });
       return { adapter };

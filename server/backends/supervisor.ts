@@ -46,6 +46,18 @@ export interface SupervisorOptions {
   readonly canOpen?: () => boolean;
   /** Whether opening again could help after this error; default: anything but a bad spec. */
   readonly retryable?: (error: BledfuError) => boolean;
+  /**
+   * What is at the port now (e.g. the device node's identity, which a replug changes);
+   * undefined when absent or unknown.
+   */
+  readonly identity?: () => string | undefined;
+  /**
+   * Errors after which the same device will answer the same way, e.g. it speaks another
+   * protocol: retried once a minute, or at once when `identity` changes. Each attempt writes to
+   * a device that is not ours (an HCI Reset, an H5 SYNC), so we must not do that every few
+   * seconds. Default: SERIAL_WRONG_PROTOCOL.
+   */
+  readonly sameUntilReplugged?: (error: BledfuError) => boolean;
   /** Connection limit to report while the adapter is not open. */
   readonly maxConnections?: number;
   /** The simulator's modelled clock (sim: adapters only). */
@@ -57,6 +69,9 @@ export interface SupervisorOptions {
 }
 
 const DEFAULT_RETRY_DELAY_MS = { first: 500, max: 5_000 };
+/** How often a device that answered in another protocol is tried again without a replug. */
+const SAME_DEVICE_RETRY_MS = 60_000;
+const defaultSameUntilReplugged = (e: BledfuError): boolean => e.code === 'SERIAL_WRONG_PROTOCOL';
 
 /** One opened inner adapter, from its opening to its failure or close. */
 class Generation {
@@ -151,6 +166,8 @@ export class SupervisedAdapter implements Adapter {
   #lastInfo: AdapterInfo | undefined;
   /** The opening attempt or retry loop under way, for close() to wait for. */
   #work: Promise<void> = Promise.resolve();
+  /** identity() when the latest opening attempt began: a change means another device is there. */
+  #identityAtAttempt: string | undefined;
 
   constructor(options: SupervisorOptions) {
     this.id = options.id;
@@ -285,6 +302,7 @@ export class SupervisedAdapter implements Adapter {
 
   /** One opening; true when the adapter is ready. */
   async #attempt(): Promise<boolean> {
+    this.#identityAtAttempt = this.#options.identity?.();
     const first = this.#state === 'opening';
     if (!first) this.#setState('reopening');
     let adapter: Adapter;
@@ -350,11 +368,27 @@ export class SupervisedAdapter implements Adapter {
         this.#log.warn({ code: this.#error.code }, 'not retrying: opening again cannot help');
         return;
       }
-      if (!(await this.#wait(delay))) return;
+      const sameUntilReplugged = this.#options.sameUntilReplugged ?? defaultSameUntilReplugged;
+      if (this.#error !== undefined && sameUntilReplugged(this.#error)) {
+        if (!(await this.#waitForOtherDevice(max))) return;
+      } else if (!(await this.#wait(delay))) return;
       if (this.#options.canOpen?.() === false) continue;
       if (await this.#attempt()) return;
       if (this.#state === 'closed') return;
     }
+  }
+
+  /**
+   * Until the port holds another device than at the last attempt (checked every `pollMs`), at
+   * most SAME_DEVICE_RETRY_MS. False when close() ended the wait.
+   */
+  async #waitForOtherDevice(pollMs: number): Promise<boolean> {
+    const identity = this.#options.identity;
+    for (let waited = 0; waited < SAME_DEVICE_RETRY_MS; waited += pollMs) {
+      if (!(await this.#wait(Math.min(pollMs, SAME_DEVICE_RETRY_MS - waited)))) return false;
+      if (identity !== undefined && identity() !== this.#identityAtAttempt) return true;
+    }
+    return true;
   }
 
   /** False when close() ended the wait. */

@@ -217,6 +217,33 @@ describe('supervised adapter', () => {
     await adapter.close();
   });
 
+  it('tries a port that speaks another protocol once a minute, or at once when another device is plugged there', async () => {
+    const dongle = new FakeDongle();
+    dongle.refuseWith = new BledfuError('SERIAL_WRONG_PROTOCOL', '/dev/ttyFAKE is a console', { layer: 'transport' });
+    let node = 'inode-1';
+    const { adapter, timers } = supervised(dongle, { identity: () => node });
+    await adapter.start();
+    await settle();
+    assert.equal(dongle.attempts, 1);
+    // Polled every 5 s (the backoff's maximum) for another device; the same one is left alone.
+    for (let i = 0; i < 11; i++) {
+      assert.equal(timers.fire(5_000), 1);
+      await settle();
+    }
+    assert.equal(dongle.attempts, 1, 'no opening (no HCI Reset written to the console) within 55 s');
+    assert.equal(timers.fire(5_000), 1);
+    await settle();
+    assert.equal(dongle.attempts, 2, 'tried again after a minute');
+    // The dongle is replugged (a new device node) with the right firmware: opened at the next poll.
+    dongle.refuseWith = undefined;
+    node = 'inode-2';
+    assert.equal(timers.fire(5_000), 1);
+    await settle();
+    assert.equal(dongle.attempts, 3);
+    assert.equal(adapter.info().state, 'ready');
+    await adapter.close();
+  });
+
   it('names a controller hardware error, and reopens after it', async () => {
     const dongle = new FakeDongle();
     const { adapter, timers } = supervised(dongle);
