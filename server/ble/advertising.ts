@@ -5,7 +5,8 @@
  */
 import { ByteReader, ByteWriter } from '../common/bytes.js';
 import { BledfuError } from '../common/errors.js';
-import type { ManufacturerData } from './types.js';
+import type { DeviceAddress } from './address.js';
+import type { Advertisement, ManufacturerData } from './types.js';
 import { uuidFromBytes, uuidToBytes, type Uuid } from './uuid.js';
 
 export const AD_TYPES = {
@@ -191,6 +192,25 @@ export function buildAdvertisingData(content: AdvertisingContent): Uint8Array {
     });
   }
   return encodeAdStructures(structures);
+}
+
+/** What a scanner reports of one advertising (or joined scan response) PDU, decoded. */
+export function toAdvertisement(
+  address: DeviceAddress,
+  rssi: number,
+  joined: { readonly data: Uint8Array; readonly connectable: boolean },
+): Advertisement {
+  const fields = parseAdvertisingData(joined.data);
+  return {
+    address,
+    rssi,
+    ...(fields.name === undefined ? {} : { name: fields.name }),
+    serviceUuids: fields.serviceUuids,
+    manufacturerData: fields.manufacturerData,
+    connectable: joined.connectable,
+    data: joined.data,
+    receivedAt: Date.now(),
+  };
 }
 
 /** Advertisers whose last advertising PDU is kept for joining scan responses. */

@@ -6,7 +6,7 @@
  * followed by sd_ble_gap_scan_start(NULL, buffer). sd_ble_gap_connect ends a scan, so connection
  * attempts pause scanning and resume it afterwards.
  */
-import { parseAdvertisingData, ScanResponseJoiner } from '../../ble/advertising.js';
+import { ScanResponseJoiner, toAdvertisement } from '../../ble/advertising.js';
 import type { Advertisement } from '../../ble/types.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
 import type { BledfuError } from '../../common/errors.js';
@@ -187,22 +187,12 @@ export class NrfScanner {
     if (this.#consumers.size === 0) return;
     const address = deviceAddressOf(event.peerAddr);
     const key = `${address.type}/${address.value}`;
-    const { data, connectable } = this.#joiner.join(key, {
+    const joined = this.#joiner.join(key, {
       data: event.data,
       scanResponse: event.api === 5 ? event.scanRsp : event.type.scanResponse,
       connectable: event.api === 5 ? event.type === 0 || event.type === 1 : event.type.connectable,
     });
-    const fields = parseAdvertisingData(data);
-    const advertisement: Advertisement = {
-      address,
-      rssi: event.rssi,
-      ...(fields.name === undefined ? {} : { name: fields.name }),
-      serviceUuids: fields.serviceUuids,
-      manufacturerData: fields.manufacturerData,
-      connectable,
-      data,
-      receivedAt: Date.now(),
-    };
+    const advertisement = toAdvertisement(address, event.rssi, joined);
     for (const consumer of this.#consumers) {
       if (consumer.queue.push(advertisement) || consumer.queue.ended) continue;
       consumer.dropped++;

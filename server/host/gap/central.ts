@@ -8,7 +8,7 @@
  * share one controller scan, and connection attempts wait their turn for the controller's single
  * LE Create Connection.
  */
-import { parseAdvertisingData, ScanResponseJoiner } from '../../ble/advertising.js';
+import { ScanResponseJoiner, toAdvertisement } from '../../ble/advertising.js';
 import { addressFromBytes, addressToBytes, type DeviceAddress } from '../../ble/address.js';
 import type { Advertisement, ConnectionParameters } from '../../ble/types.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
@@ -407,22 +407,16 @@ export class GapCentral {
   #onReport(report: Extract<HciEvent, { kind: 'leAdvertisingReport' }>['reports'][number]): void {
     if (this.#scanConsumers.size === 0) return;
     const key = `${report.addressType}/${report.address}`;
-    const { data, connectable } = this.#joiner.join(key, {
+    const joined = this.#joiner.join(key, {
       data: report.data,
       scanResponse: report.eventType === ADV_EVENT_TYPES.scanRsp,
       connectable: report.eventType === ADV_EVENT_TYPES.advInd || report.eventType === ADV_EVENT_TYPES.advDirectInd,
     });
-    const fields = parseAdvertisingData(data);
-    const advertisement: Advertisement = {
-      address: addressFromBytes(addressToBytes({ value: report.address, type: 'public' }), addressTypeOf(report.addressType)),
-      rssi: report.rssi,
-      ...(fields.name === undefined ? {} : { name: fields.name }),
-      serviceUuids: fields.serviceUuids,
-      manufacturerData: fields.manufacturerData,
-      connectable,
-      data,
-      receivedAt: Date.now(),
-    };
+    const advertisement = toAdvertisement(
+      addressFromBytes(addressToBytes({ value: report.address, type: 'public' }), addressTypeOf(report.addressType)),
+      report.rssi,
+      joined,
+    );
     for (const consumer of this.#scanConsumers) {
       // A full queue drops the newest report for this consumer only: the others and the
       // controller never wait for the slowest reader.
