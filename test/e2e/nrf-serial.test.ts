@@ -5,7 +5,7 @@
  * connectivity firmware was expected each get their own diagnosis; auto: tells the two apart.
  */
 import assert from 'node:assert/strict';
-import { chmod, chown, readFile, realpath, stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startDfu } from '../../clients/ts/index.js';
 import { createApp } from '../../server/app.js';
@@ -21,7 +21,7 @@ import { openSimNrfDongle, type SimNrfDongle } from '../../server/simnrf/dongle.
 import { openSerialPort } from '../../server/transport/serial.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
 import { btvirtSkipReason, startEmulator } from '../helpers/btvirt/emulator.js';
-import { expectBledfuError, holdPort, openAsUser, serverModule, stopHolder, type OpenOutcome } from '../helpers/port-holders.js';
+import { expectBledfuError, holdPort, openAsUser, openWithoutPermission, serverModule, stopHolder, type OpenOutcome } from '../helpers/port-holders.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
 import { addressTarget, drain, finished, fixture, revisionOf } from '../helpers/sim-server.js';
 
@@ -134,31 +134,10 @@ describe('nrf: on a serial port, with the simulated connectivity dongle behind i
 
   it('a port we may not open is SERIAL_PERMISSION_DENIED naming the group and the fix', { timeout: 30_000 }, async () => {
     const device = await realpath(pair.a);
-    const original = await stat(device);
-    const groups = (await readFile('/etc/group', 'utf8')).split('\n').map((l) => l.split(':'));
-    let groupName: string;
-    let result: { code?: string; message?: string; remedy?: string };
-    try {
-      if (process.getuid?.() === 0) {
-        // Root opens anything: the opening side runs as nobody, the node belongs to a group nobody is not in.
-        const passwd = (await readFile('/etc/passwd', 'utf8')).split('\n').map((l) => l.split(':'));
-        const nobody = passwd.find((p) => p[0] === 'nobody');
-        assert.ok(nobody !== undefined, 'this test needs the user nobody');
-        const group = groups.find((g) => g[0] === 'dialout' && !(g[3] ?? '').split(',').includes('nobody')) ?? ['root', 'x', '0'];
-        groupName = group[0] as string;
-        await chown(device, 0, Number(group[2]));
-        await chmod(device, 0o660);
-        result = await openNrfInChild(device, Number(nobody[2]), Number(nobody[3]));
-      } else {
-        await chmod(device, 0o000);
-        groupName = groups.find((g) => Number(g[2]) === original.gid)?.[0] ?? String(original.gid);
-        const e = await expectBledfuError(openNrfSerialAdapter(parseNrfSpec(`nrf:${device}`), options));
-        result = { code: e.code, message: e.message, ...(e.remedy === undefined ? {} : { remedy: e.remedy }) };
-      }
-    } finally {
-      await chown(device, original.uid, original.gid).catch(() => undefined);
-      await chmod(device, original.mode & 0o7777);
-    }
+    const { outcome: result, groupName } = await openWithoutPermission(device, {
+      asUser: (uid, gid) => openNrfInChild(device, uid, gid),
+      here: () => openNrfSerialAdapter(parseNrfSpec(`nrf:${device}`), options),
+    });
     assert.equal(result.code, 'SERIAL_PERMISSION_DENIED', JSON.stringify(result));
     assert.ok(result.message?.includes(`group ${groupName}`), result.message);
     assert.match(result.remedy ?? '', /usermod -aG|udev rule|log out and in/);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { chmod, chown, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseHciSpec, openHciSerialAdapter } from '../../server/backends/hci/serial.js';
@@ -14,7 +14,7 @@ import { silentLogger } from '../../server/common/logger.js';
 import { openSerialPort } from '../../server/transport/serial.js';
 import { createSerialPort } from '../../server/transport/serialBinding.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
-import { expectBledfuError, holdPort, openAsUser, serverModule, stopHolder, type OpenOutcome } from '../helpers/port-holders.js';
+import { expectBledfuError, holdPort, openAsUser, openWithoutPermission, serverModule, stopHolder, type OpenOutcome } from '../helpers/port-holders.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
 
 const skip = ptySkipReason();
@@ -76,32 +76,10 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
 
   it('a device node we may not open is SERIAL_PERMISSION_DENIED naming its group and the fix', async () => {
     const device = await realpath(pair.a);
-    const original = await stat(device);
-    const groups = (await readFile('/etc/group', 'utf8')).split('\n').map((l) => l.split(':'));
-    let groupName: string;
-    let result: { code?: string; message?: string; remedy?: string };
-    try {
-      if (process.getuid?.() === 0) {
-        // Root opens anything: the opening side runs as `nobody`, the node belongs to a group
-        // nobody is not in, like /dev/ttyACM0 (root:dialout 0660) for a user outside dialout.
-        const passwd = (await readFile('/etc/passwd', 'utf8')).split('\n').map((l) => l.split(':'));
-        const nobody = passwd.find((p) => p[0] === 'nobody');
-        assert.ok(nobody !== undefined, 'this test needs the user nobody');
-        const [uid, gid] = [Number(nobody[2]), Number(nobody[3])];
-        const group = groups.find((g) => g[0] === 'dialout' && !(g[3] ?? '').split(',').includes('nobody')) ?? ['root', 'x', '0'];
-        groupName = group[0] as string;
-        await chown(device, 0, Number(group[2]));
-        await chmod(device, 0o660);
-        result = await openInChild(device, uid, gid);
-      } else {
-        await chmod(device, 0o000);
-        groupName = groups.find((g) => Number(g[2]) === original.gid)?.[0] ?? String(original.gid);
-        result = await errorOf(openSerialPort({ path: device, baudRate: 115_200, rtscts: false }));
-      }
-    } finally {
-      await chown(device, original.uid, original.gid).catch(() => undefined);
-      await chmod(device, original.mode & 0o7777);
-    }
+    const { outcome: result, groupName } = await openWithoutPermission(device, {
+      asUser: (uid, gid) => openInChild(device, uid, gid),
+      here: () => openSerialPort({ path: device, baudRate: 115_200, rtscts: false }),
+    });
     assert.equal(result.code, 'SERIAL_PERMISSION_DENIED', JSON.stringify(result));
     assert.ok(result.message?.includes(`group ${groupName}`), result.message);
     assert.ok(result.remedy?.includes(`usermod -aG ${groupName} `) || result.remedy?.includes(`GROUP="${groupName}"`), result.remedy);
@@ -266,11 +244,6 @@ describe('a serial port whose far end hung up before anything was read', { skip:
     }
   });
 });
-
-async function errorOf(work: Promise<unknown>): Promise<{ code?: string; message?: string; remedy?: string }> {
-  const e = await expectBledfuError(work);
-  return { code: e.code, message: e.message, ...(e.remedy === undefined ? {} : { remedy: e.remedy }) };
-}
 
 /** Opens `device` in a child process running as uid/gid, returning the error it got. */
 function openInChild(device: string, uid: number, gid: number): Promise<OpenOutcome> {

@@ -1,6 +1,7 @@
 /** Processes that hold a serial port open (the "port busy" cases), and failures expected of an open. */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, chown, readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { isBledfuError, type BledfuError } from '../../server/common/errors.js';
 
@@ -85,4 +86,37 @@ export async function openAsUser(open: string, uid: number, gid: number): Promis
 /** The URL of a server module for `await import(…)` in openAsUser's code. */
 export function serverModule(path: string): string {
   return JSON.stringify(new URL(`../../server/${path}`, import.meta.url).href);
+}
+
+/**
+ * Makes `device` a node the opening side may not open, runs the opening, and puts the node back
+ * as it was. As root (who opens anything) the opening runs as `nobody` through `asUser`, with
+ * the node owned by a group nobody is not in, like /dev/ttyACM0 (root:dialout 0660) for a user
+ * outside dialout; otherwise the node loses every permission and `here` opens it in this process.
+ * Returns what the opening got and the group the error should name.
+ */
+export async function openWithoutPermission(
+  device: string,
+  open: { asUser: (uid: number, gid: number) => Promise<OpenOutcome>; here: () => Promise<unknown> },
+): Promise<{ readonly outcome: OpenOutcome; readonly groupName: string }> {
+  const original = await stat(device);
+  const groups = (await readFile('/etc/group', 'utf8')).split('\n').map((l) => l.split(':'));
+  try {
+    if (process.getuid?.() === 0) {
+      const passwd = (await readFile('/etc/passwd', 'utf8')).split('\n').map((l) => l.split(':'));
+      const nobody = passwd.find((p) => p[0] === 'nobody');
+      assert.ok(nobody !== undefined, 'this test needs the user nobody');
+      const group = groups.find((g) => g[0] === 'dialout' && !(g[3] ?? '').split(',').includes('nobody')) ?? ['root', 'x', '0'];
+      await chown(device, 0, Number(group[2]));
+      await chmod(device, 0o660);
+      return { outcome: await open.asUser(Number(nobody[2]), Number(nobody[3])), groupName: group[0] as string };
+    }
+    await chmod(device, 0o000);
+    const groupName = groups.find((g) => Number(g[2]) === original.gid)?.[0] ?? String(original.gid);
+    const e = await expectBledfuError(open.here());
+    return { outcome: { code: e.code, message: e.message, ...(e.remedy === undefined ? {} : { remedy: e.remedy }) }, groupName };
+  } finally {
+    await chown(device, original.uid, original.gid).catch(() => undefined);
+    await chmod(device, original.mode & 0o7777);
+  }
 }
