@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { createApp, type App } from '../../server/app.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { loadServerSecurity } from '../../server/rpc/security.js';
 import { parseSimSpec } from '../../server/sim/world.js';
@@ -17,8 +16,7 @@ import { PassThrough } from 'node:stream';
 import { runCli } from '../../clients/cli/program.js';
 import { EXIT } from '../../clients/cli/exitCodes.js';
 import { BledfuFleet, decodeError, FleetDeviceNotFoundError, Status, type FleetDfuEvent, type FleetScanEvent } from '../../clients/ts/index.js';
-import { FakeAdapter, FakeAdapterDirectory } from '../helpers/fake-adapter.js';
-import { ControlledRunner, fakeReadPackage } from '../helpers/fake-adapter-runner.js';
+import { startHarness, type Harness } from '../helpers/rpc-harness.js';
 import { fixture, startSimServer, type SimServer } from '../helpers/sim-server.js';
 import { makeTestPki, opensslMissing } from '../helpers/tls-certs.js';
 
@@ -366,12 +364,12 @@ describe('BledfuFleet with a dns:/// name', () => {
   if (missing !== undefined && process.env['CI']) throw new Error(`fleet TLS test needs openssl under CI: ${missing}`);
   describe('over TLS', { skip: missing === undefined ? false : `${missing}; install it (Debian: apt-get install openssl)` }, () => {
     let pki: ReturnType<typeof makeTestPki>;
-    let app: App | undefined;
+    let harness: Harness | undefined;
     before(() => {
       pki = makeTestPki();
     });
     after(async () => {
-      await app?.stop();
+      await harness?.close();
       pki?.remove();
     });
 
@@ -382,21 +380,8 @@ describe('BledfuFleet with a dns:/// name', () => {
         { listen: '127.0.0.2:0', tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tlsClientCa: '', tokensFile: '', insecure: false },
         (p) => readFileSync(p),
       );
-      app = createApp(
-        { listen: '127.0.0.2:0', maxConcurrentDfus: 1, maxRequestBytes: 1024 * 1024, packageStoreBytes: 4 * 1024 * 1024, jobRetention: 10, shutdownGraceMs: 2_000 },
-        {
-          adapters: new FakeAdapterDirectory([new FakeAdapter('fake0')]),
-          runner: new ControlledRunner().run,
-          readPackage: fakeReadPackage().read,
-          findDevice: async () => {
-            throw new Error('not used');
-          },
-          listSerialPorts: async () => [],
-          logger: silentLogger(),
-          security,
-        },
-      );
-      const { port } = await app.start();
+      harness = await startHarness({ listen: '127.0.0.2:0', maxConcurrentDfus: 1, jobRetention: 10, shutdownGraceMs: 2_000 }, silentLogger(), { security });
+      const port = Number(harness.address.split(':').at(-1));
       const ca = pki.read(pki.files.ca);
       const byName = new BledfuFleet([`dns:///localhost:${port}`], { ca, resolve: async () => ['127.0.0.2'] });
       const byAddress = new BledfuFleet([`127.0.0.2:${port}`], { ca });

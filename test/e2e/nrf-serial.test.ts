@@ -8,20 +8,17 @@ import assert from 'node:assert/strict';
 import { realpath } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startDfu } from '../../clients/ts/index.js';
-import { createApp } from '../../server/app.js';
 import { openNrfSerialAdapter } from '../../server/backends/nrf/open.js';
 import { openAdapters } from '../../server/backends/registry.js';
 import { parseNrfSpec } from '../../server/backends/serialSpec.js';
-import { findDevice } from '../../server/ble/discovery.js';
 import { silentLogger } from '../../server/common/logger.js';
-import { readPackage } from '../../server/dfu/package/package.js';
-import { runSecureDfu } from '../../server/dfu/secure/engine.js';
 import { createSimWorld, type SimWorld } from '../../server/sim/world.js';
 import { openSimNrfDongle, type SimNrfDongle } from '../../server/simnrf/dongle.js';
 import { openSerialPort } from '../../server/transport/serial.js';
 import type { ByteDuplex } from '../../server/transport/types.js';
 import { btvirtSkipReason, startEmulator } from '../helpers/btvirt/emulator.js';
 import { expectBledfuError, holdPort, openAsUser, openWithoutPermission, serverModule, stopHolder, type OpenOutcome } from '../helpers/port-holders.js';
+import { serveRegistry } from '../helpers/app-server.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
 import { addressTarget, drain, finished, fixture, revisionOf } from '../helpers/sim-server.js';
 
@@ -78,29 +75,19 @@ describe('nrf: on a serial port, with the simulated connectivity dongle behind i
   it('a DFU (blinky, buttonless entry) over gRPC, through serialport, SLIP/H5 and the SoftDevice serialization', { timeout: 60_000 }, async () => {
     const sim = await dongleBehind(pair);
     const registry = await openAdapters([`nrf:${pair.a}`], silentLogger());
-    const app = createApp(
-      { listen: '127.0.0.1:0', maxConcurrentDfus: 1, maxRequestBytes: 4 << 20, packageStoreBytes: 16 << 20, jobRetention: 10, shutdownGraceMs: 2_000 },
-      { adapters: registry, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger: silentLogger() },
-    );
+    const served = await serveRegistry(registry, silentLogger(), { maxConcurrentDfus: 1, jobRetention: 10, shutdownGraceMs: 2_000 });
     try {
       const info = registry.get('nrf0').info();
       assert.equal(info.state, 'ready', info.error?.message);
       assert.equal(info.kind, 'nordic-connectivity');
-      const { address } = await app.start();
-      const { createBledfuClient } = await import('../../clients/ts/index.js');
-      const client = createBledfuClient(address);
-      try {
-        const dev = sim.world.devices[0];
-        assert.ok(dev);
-        const r = await drain(startDfu(client, { package: { data: fixture(BLINKY.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(50_000) }));
-        assert.equal(r.error, undefined, String(r.error));
-        assert.equal(finished(r.events)?.result.success, true);
-        assert.equal(dev.firmwareRevision(), revisionOf(1, BLINKY.sha256));
-      } finally {
-        client.close();
-      }
+      const dev = sim.world.devices[0];
+      assert.ok(dev);
+      const r = await drain(startDfu(served.client, { package: { data: fixture(BLINKY.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(50_000) }));
+      assert.equal(r.error, undefined, String(r.error));
+      assert.equal(finished(r.events)?.result.success, true);
+      assert.equal(dev.firmwareRevision(), revisionOf(1, BLINKY.sha256));
     } finally {
-      await app.stop();
+      await served.close();
       await registry.close();
       await sim.close();
     }

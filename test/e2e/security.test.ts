@@ -10,12 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { createApp, type App } from '../../server/app.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { loadServerSecurity, type SecuritySettings } from '../../server/rpc/security.js';
-import { createBledfuClient, decodeError, Status, type BledfuClient, type BledfuClientOptions } from '../../clients/ts/index.js';
-import { FakeAdapter, FakeAdapterDirectory } from '../helpers/fake-adapter.js';
-import { ControlledRunner, fakeReadPackage } from '../helpers/fake-adapter-runner.js';
+import { decodeError, Status, type BledfuClient, type BledfuClientOptions } from '../../clients/ts/index.js';
+import { startHarness } from '../helpers/rpc-harness.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
 import { runCli } from '../../clients/cli/program.js';
 import { EXIT } from '../../clients/cli/exitCodes.js';
@@ -41,37 +39,8 @@ interface Served {
 
 async function serve(settings: Partial<SecuritySettings>): Promise<Served> {
   const security = loadServerSecurity({ ...NO_SECURITY, ...settings }, (p) => readFileSync(p));
-  const app: App = createApp(
-    { listen: '127.0.0.1:0', maxConcurrentDfus: 1, maxRequestBytes: 1024 * 1024, packageStoreBytes: 4 * 1024 * 1024, jobRetention: 10, shutdownGraceMs: 2_000 },
-    {
-      adapters: new FakeAdapterDirectory([new FakeAdapter('fake0')]),
-      runner: new ControlledRunner().run,
-      readPackage: fakeReadPackage().read,
-      findDevice: async () => {
-        throw new Error('not used');
-      },
-      listSerialPorts: async () => [],
-      logger: silentLogger(),
-      security,
-    },
-  );
-  const { address } = await app.start();
-  const clients: BledfuClient[] = [];
-  return {
-    address,
-    client(options = {}) {
-      const c = createBledfuClient(address, options);
-      clients.push(c);
-      return c;
-    },
-    async close() {
-      try {
-        await app.stop();
-      } finally {
-        for (const c of clients) c.close();
-      }
-    },
-  };
+  const h = await startHarness({ maxConcurrentDfus: 1, jobRetention: 10, shutdownGraceMs: 2_000 }, silentLogger(), { security });
+  return { address: h.address, client: (options = {}) => h.newClient(options), close: () => h.close() };
 }
 
 async function failure(call: Promise<unknown>): Promise<ReturnType<typeof decodeError>> {

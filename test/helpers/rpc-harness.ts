@@ -4,11 +4,11 @@
  */
 import type { DeviceAddress } from '../../server/ble/address.js';
 import { parseAddress } from '../../server/ble/address.js';
-import { createApp, type App, type AppConfig } from '../../server/app.js';
+import { createApp, type App, type AppConfig, type AppDeps } from '../../server/app.js';
 import { BledfuError } from '../../server/common/errors.js';
 import { silentLogger, type Logger } from '../../server/common/logger.js';
 import type { FindDevice, SerialPortListing } from '../../server/rpc/deps.js';
-import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
+import { createBledfuClient, type BledfuClient, type BledfuClientOptions } from '../../clients/ts/index.js';
 import { FakeAdapter, FakeAdapterDirectory } from './fake-adapter.js';
 import { ControlledRunner, fakeReadPackage } from './fake-adapter-runner.js';
 
@@ -18,6 +18,8 @@ export const DEVICE_NAME = 'DfuTarg';
 export interface Harness {
   readonly app: App;
   readonly address: string;
+  /** host:port of GET /metrics when the config set metricsListen. */
+  readonly metricsAddress: string | undefined;
   readonly client: BledfuClient;
   readonly adapter: FakeAdapter;
   readonly runner: ControlledRunner;
@@ -26,7 +28,8 @@ export interface Harness {
   findDevice: FindDevice;
   /** What ListSerialPorts reports. */
   serialPorts: SerialPortListing[];
-  newClient(): BledfuClient;
+  /** Another client (credentials for a protected server), closed with the harness. */
+  newClient(options?: BledfuClientOptions): BledfuClient;
   close(): Promise<void>;
 }
 
@@ -38,7 +41,12 @@ export const fakeFindDevice: FindDevice = async (_adapter, match) => {
   return { address: found };
 };
 
-export async function startHarness(config: Partial<AppConfig> = {}, logger: Logger = silentLogger()): Promise<Harness> {
+export async function startHarness(
+  config: Partial<AppConfig> = {},
+  logger: Logger = silentLogger(),
+  /** TLS and tokens, process metrics: what a test of those sets. */
+  deps: Pick<AppDeps, 'security' | 'processMetrics'> = {},
+): Promise<Harness> {
   const adapter = new FakeAdapter('fake0');
   const runner = new ControlledRunner();
   const reader = fakeReadPackage();
@@ -61,11 +69,12 @@ export async function startHarness(config: Partial<AppConfig> = {}, logger: Logg
       findDevice: (a, m, o) => harness.findDevice(a, m, o),
       listSerialPorts: async () => harness.serialPorts,
       logger,
+      ...deps,
     },
   );
-  const { address } = await app.start();
-  const newClient = (): BledfuClient => {
-    const c = createBledfuClient(address);
+  const { address, metricsAddress } = await app.start();
+  const newClient = (options: BledfuClientOptions = {}): BledfuClient => {
+    const c = createBledfuClient(address, options);
     clients.push(c);
     return c;
   };
@@ -73,14 +82,18 @@ export async function startHarness(config: Partial<AppConfig> = {}, logger: Logg
   return Object.assign(harness, {
     app,
     address,
+    metricsAddress,
     client,
     adapter,
     runner,
     reader,
     newClient,
     async close() {
-      await app.stop();
-      for (const c of clients) c.close();
+      try {
+        await app.stop();
+      } finally {
+        for (const c of clients) c.close();
+      }
     },
   });
 }

@@ -7,14 +7,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { createChannel, createClient } from 'nice-grpc';
-import { createBledfuClient, decodeError, startDfu, Status, watchJob } from '../../../clients/ts/index.js';
-import { createApp } from '../../../server/app.js';
+import { decodeError, startDfu, Status, watchJob } from '../../../clients/ts/index.js';
 import { silentLogger } from '../../../server/common/logger.js';
 import { parseTokens } from '../../../server/rpc/auth.js';
 import { HealthDefinition } from '../../../server/rpc/health.js';
-import { FakeAdapter, FakeAdapterDirectory } from '../../helpers/fake-adapter.js';
-import { ControlledRunner, fakePackageBytes, fakeReadPackage } from '../../helpers/fake-adapter-runner.js';
-import { fakeFindDevice, DEVICE } from '../../helpers/rpc-harness.js';
+import { fakePackageBytes } from '../../helpers/fake-adapter-runner.js';
+import { DEVICE, startHarness } from '../../helpers/rpc-harness.js';
 import { scrape, type Exposition } from '../../helpers/prom-text.js';
 
 const OPERATE = 'operate-token-0123456789';
@@ -32,25 +30,19 @@ async function scrapeUntil(address: string, done: (m: Exposition) => boolean): P
 
 describe('gRPC metrics', () => {
   it('count calls by method and status: refused by the token check, failed by the handler, abandoned streams, other services', { timeout: 20_000 }, async () => {
-    const runner = new ControlledRunner();
-    const app = createApp(
-      { listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', maxConcurrentDfus: 1, maxRequestBytes: 1024 * 1024, packageStoreBytes: 4 * 1024 * 1024, jobRetention: 10, shutdownGraceMs: 2_000 },
+    const h = await startHarness(
+      { metricsListen: '127.0.0.1:0', maxConcurrentDfus: 1, jobRetention: 10, shutdownGraceMs: 2_000 },
+      silentLogger(),
       {
-        adapters: new FakeAdapterDirectory([new FakeAdapter('fake0')]),
-        runner: runner.run,
-        readPackage: fakeReadPackage().read,
-        findDevice: fakeFindDevice,
-        listSerialPorts: async () => [],
-        logger: silentLogger(),
         security: { credentials: ServerCredentials.createInsecure(), tokens: parseTokens(`operate ${OPERATE}\nobserve ${OBSERVE}\n`, 'tokens') },
         processMetrics: false,
       },
     );
-    const { address, metricsAddress } = await app.start();
+    const { address, metricsAddress, runner } = h;
     assert.ok(metricsAddress !== undefined);
-    const anonymous = createBledfuClient(address);
-    const observer = createBledfuClient(address, { token: OBSERVE });
-    const operator = createBledfuClient(address, { token: OPERATE });
+    const anonymous = h.newClient();
+    const observer = h.newClient({ token: OBSERVE });
+    const operator = h.newClient({ token: OPERATE });
     const channel = createChannel(address);
     try {
       await assert.rejects(anonymous.listAdapters({}), (e: unknown) => decodeError(e).grpcCode === Status.UNAUTHENTICATED);
@@ -84,11 +76,8 @@ describe('gRPC metrics', () => {
       const after = await scrapeUntil(metricsAddress, (x) => x.value('bledfu_grpc_requests_total', { method: `${SVC}/StartDfu` }) !== undefined);
       assert.equal(after.value('bledfu_grpc_requests_total', { method: `${SVC}/StartDfu`, code: 'OK' }), 1);
     } finally {
-      anonymous.close();
-      observer.close();
-      operator.close();
       channel.close();
-      await app.stop();
+      await h.close();
     }
   });
 });
