@@ -3,7 +3,7 @@
  * transport: a UART dongle, or the simulator's in-memory pipe.
  */
 import type { DeviceAddress } from '../../ble/address.js';
-import type { Adapter, AdapterInfo, AdapterKind, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
+import type { Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
 import { BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { withLinkedSignal } from '../../common/signals.js';
@@ -15,23 +15,15 @@ import { HciCaptureHub } from '../../host/hci/capture.js';
 import { EVENT_MASK_BITS, hasBit, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, HciHost } from '../../host/hci/controller.js';
 import { HCI_STATUS } from '../../host/hci/errors.js';
-import { realTimers, type Timers } from '../../host/hci/timers.js';
+import { realTimers } from '../../host/hci/timers.js';
 import { L2capLink } from '../../host/l2cap/link.js';
 import type { ByteDuplex } from '../../transport/types.js';
+import type { AdapterBaseOptions } from '../adapterOptions.js';
 import { failLinkStack, HciConnection, type LinkStack } from './connection.js';
 import { describeController } from './identity.js';
 
-export interface HciAdapterOptions {
-  readonly id: string;
-  readonly spec: string;
-  readonly kind: AdapterKind;
-  readonly logger: Logger;
-  readonly maxConnections?: number;
+export interface HciAdapterOptions extends AdapterBaseOptions {
   readonly commandTimeoutMs?: number;
-  readonly attTimeoutMs?: number;
-  readonly connectTimeoutMs?: number;
-  /** For tests: timers driving HCI, ATT and connect timeouts. */
-  readonly timers?: Timers;
   /** Path of a btsnoop file (HCI UART) receiving all HCI traffic while the adapter is open. */
   readonly capture?: string;
 }

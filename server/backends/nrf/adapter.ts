@@ -11,7 +11,7 @@
  * attempts that came meanwhile wait for it, instead of failing for good.
  */
 import { addressToBytes, type DeviceAddress } from '../../ble/address.js';
-import type { Adapter, AdapterInfo, AdapterKind, AdapterState, Advertisement, ConnectParams, Connection, ScanParams } from '../../ble/types.js';
+import type { Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, ScanParams } from '../../ble/types.js';
 import { UUIDS, uuidToBytes } from '../../ble/uuid.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -22,6 +22,7 @@ import { Credits } from '../../host/hci/credits.js';
 import { HCI_STATUS, linkLostError } from '../../host/hci/errors.js';
 import { raceWithin, realTimers, type Timers } from '../../host/hci/timers.js';
 import type { ByteDuplex } from '../../transport/types.js';
+import type { AdapterBaseOptions } from '../adapterOptions.js';
 import { NrfConnection, parametersOf, type NrfLinkRecord } from './connection.js';
 import { NrfGattClient, type GattcEvent } from './gattc.js';
 import type { H5LinkOptions } from './h5Link.js';
@@ -33,21 +34,12 @@ import { GAP_ROLE, GAP_TIMEOUT_SRC, NRF_SUCCESS, type ApiVersion } from './seria
 import type { EventOf, NrfEvent } from './serialization/events.js';
 import type { ConnParams, GapAddr } from './serialization/structs.js';
 
-export interface NrfAdapterOptions {
-  readonly id: string;
-  readonly spec: string;
-  readonly kind: AdapterKind;
-  readonly logger: Logger;
+export interface NrfAdapterOptions extends AdapterBaseOptions {
   /** The SoftDevice API the firmware must speak; undefined = whichever it speaks (5 or 6). */
   readonly api?: ApiVersion;
-  readonly maxConnections?: number;
-  readonly connectTimeoutMs?: number;
-  readonly attTimeoutMs?: number;
   readonly responseTimeoutMs?: number;
   /** H5 link timing (retransmission, reset wait, open deadline). */
   readonly link?: H5LinkOptions;
-  /** Timers of every wait here (responses, ATT, connecting, write slots); default real time. */
-  readonly timers?: Timers;
   /**
    * Timers of the H5 link (retransmission, open deadline); default `timers`. The simulator keeps
    * these real while the rest follow its modelled clock: a lost frame holds that clock until the

@@ -1,0 +1,17 @@
+import type { AdapterKind } from '../ble/types.js';
+import type { Logger } from '../common/logger.js';
+import type { Timers } from '../host/hci/timers.js';
+
+/** What every backend's adapter is given, whatever the dongle speaks. */
+export interface AdapterBaseOptions {
+  readonly id: string;
+  readonly spec: string;
+  readonly kind: AdapterKind;
+  readonly logger: Logger;
+  /** Links held at once (and so DFUs running) on this adapter. */
+  readonly maxConnections?: number;
+  readonly connectTimeoutMs?: number;
+  readonly attTimeoutMs?: number;
+  /** Timers of the adapter's waits (commands or responses, ATT, connecting); default real time. */
+  readonly timers?: Timers;
+}
