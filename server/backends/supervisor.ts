@@ -79,6 +79,7 @@ class Generation {
   readonly #id: string;
   /** Set before we close it ourselves: its failure then is no loss. */
   closing = false;
+  /** The loss error once the adapter's own signal said it failed; built once so every caller sees the same. */
   #lost: BledfuError | undefined;
 
   constructor(adapter: Adapter, id: string) {
@@ -100,14 +101,16 @@ class Generation {
 
   /**
    * `error` as the caller should see it: the adapter's loss, if that is what caused it. A write
-   * can meet the closed transport a moment before the host stack notices the loss; that too is it.
+   * can meet the closed transport a moment before the host stack notices the loss; that call is
+   * told of the loss too. Only the adapter's own `failed` signal makes the loss stick: one error
+   * must never declare a working dongle dead for every later call (issue 10: the end of a queue
+   * was once taken for the transport closing, and the server failed every job after that).
    */
   explain(error: unknown): unknown {
     const lost = this.lost();
     if (lost !== undefined) return lost;
     if (this.closing || !causedBy(error, 'TRANSPORT_CLOSED')) return error;
-    this.#lost = adapterLostError(this.#id, error);
-    return this.#lost;
+    return adapterLostError(this.#id, error);
   }
 
   async call<T>(fn: () => Promise<T>): Promise<T> {

@@ -38,6 +38,11 @@ export interface ConnectParams {
   readonly timeoutMs?: number;
   /** ATT MTU to ask for once connected. Default 247. */
   readonly mtu?: number;
+  /**
+   * When every link of the adapter is in use, wait (within `timeoutMs`) for one to go down instead
+   * of failing ADAPTER_BUSY at once. Jobs wait: a link from a finished step may still be going down.
+   */
+  readonly waitForFreeLink?: boolean;
 }
 
 export interface ConnectionParameters {

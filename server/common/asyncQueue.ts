@@ -94,10 +94,14 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     });
   }
 
-  /** The next item; rejects when the queue ended (TRANSPORT_CLOSED), failed, or `signal` aborted. */
+  /**
+   * The next item; rejects when the queue ended (STREAM_ENDED), failed (with that error), or
+   * `signal` aborted. An end is the queue's own business (its owner closed it), never a transport
+   * going away: that arrives as fail() with the transport's error.
+   */
   async receive(signal?: AbortSignal): Promise<T> {
     const r = await this.#next(signal);
-    if (r.done) throw new BledfuError('TRANSPORT_CLOSED', 'stream ended', { layer: 'ble' });
+    if (r.done) throw new BledfuError('STREAM_ENDED', 'stream ended', { layer: 'ble' });
     return r.value;
   }
 

@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   'ADAPTER_UNAVAILABLE',
   'ADAPTER_BUSY',
   'TRANSPORT_CLOSED',
+  // a stream (notifications, scan results) ended by its own producer or consumer: not a transport loss
+  'STREAM_ENDED',
   // protocol layers
   'MALFORMED_PACKET',
   'HCI_ERROR',

@@ -35,6 +35,8 @@ export const STATUS_BY_CODE = {
   ADAPTER_UNAVAILABLE: Status.UNAVAILABLE,
   ADAPTER_BUSY: Status.RESOURCE_EXHAUSTED,
   TRANSPORT_CLOSED: Status.UNAVAILABLE,
+  // Something of ours closed the stream an operation was reading (e.g. its link ended it): retry.
+  STREAM_ENDED: Status.ABORTED,
   // Bytes from the dongle or the device that do not parse: corruption, not our caller's fault.
   MALFORMED_PACKET: Status.DATA_LOSS,
   HCI_ERROR: Status.UNAVAILABLE,

@@ -21,6 +21,7 @@ import type { ByteDuplex } from '../../transport/types.js';
 import type { AdapterBaseOptions } from '../adapterOptions.js';
 import { failLinkStack, HciConnection, type LinkStack } from './connection.js';
 import { describeController } from './identity.js';
+import { adapterBusy, LinkSlots } from '../linkSlots.js';
 
 export interface HciAdapterOptions extends AdapterBaseOptions {
   readonly commandTimeoutMs?: number;
@@ -39,6 +40,7 @@ class HciAdapter implements Adapter {
   readonly #gap: GapCentral;
   readonly #capture: HciCaptureHub;
   readonly #stacks = new Map<number, LinkStack>();
+  readonly #slots = new LinkSlots();
   #state: AdapterState = 'opening';
   #error: BledfuError | undefined;
   #identity = 'unknown controller';
@@ -62,6 +64,7 @@ class HciAdapter implements Adapter {
       onLinkDown: (link, error) => {
         const stack = this.#stacks.get(link.handle);
         this.#stacks.delete(link.handle);
+        this.#slots.released();
         if (stack !== undefined) failLinkStack(stack, error);
         this.#log.info({ address: link.address.value, reason: error.message }, 'link down');
       },
@@ -216,26 +219,29 @@ class HciAdapter implements Adapter {
     this.#stacks.set(link.handle, { link, l2cap, bearer, gatt });
   }
 
-  /** The connection limit is real, so reaching it fails at once rather than waiting. */
+  /** The connection limit is real: reaching it fails ADAPTER_BUSY (or waits, see LinkSlots). */
   #checkCanConnect(): void {
     this.#checkReady();
     if (this.#stacks.size >= this.#maxConnections) {
-      throw new BledfuError('ADAPTER_BUSY', `adapter ${this.id} already has ${this.#stacks.size} connection(s)`, {
-        layer: 'backend',
-        remedy: 'wait for a running job to finish or raise maxConnections',
-      });
+      throw adapterBusy(this.id, this.#stacks.size, 'wait for a running job to finish or raise maxConnections');
     }
   }
 
   async connect(address: DeviceAddress, params: ConnectParams = {}): Promise<Connection> {
-    this.#checkCanConnect();
-    // Attempts queue for the controller (one LE Create Connection at a time); the ones ahead
-    // may take the last free slot or the adapter may close meanwhile, so check again on our turn.
-    const link = await this.#gap.connect(address, {
-      timeoutMs: params.timeoutMs ?? this.#options.connectTimeoutMs ?? 10_000,
-      ...(params.signal === undefined ? {} : { signal: params.signal }),
-      admit: () => this.#checkCanConnect(),
-    });
+    const timeoutMs = params.timeoutMs ?? this.#options.connectTimeoutMs ?? 10_000;
+    const link = await this.#slots.acquire(
+      async () => {
+        this.#checkCanConnect();
+        // Attempts queue for the controller (one LE Create Connection at a time); the ones ahead
+        // may take the last free slot or the adapter may close meanwhile, so check again on our turn.
+        return this.#gap.connect(address, {
+          timeoutMs,
+          ...(params.signal === undefined ? {} : { signal: params.signal }),
+          admit: () => this.#checkCanConnect(),
+        });
+      },
+      { wait: params.waitForFreeLink === true, timeoutMs, signal: params.signal },
+    );
     const stack = this.#stacks.get(link.handle);
     if (stack === undefined) throw link.closed.reason ?? new BledfuError('INTERNAL', 'link without a stack', { layer: 'backend' });
     const connection = new HciConnection(stack, () => this.#gap.disconnect(link.handle));

@@ -11,6 +11,7 @@
  * attempts that came meanwhile wait for it, instead of failing for good.
  */
 import { addressToBytes, type DeviceAddress } from '../../ble/address.js';
+import { adapterBusy, LinkSlots } from '../linkSlots.js';
 import type { Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, ScanParams } from '../../ble/types.js';
 import { UUIDS, uuidToBytes } from '../../ble/uuid.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
@@ -107,6 +108,7 @@ class NrfAdapter implements Adapter {
   readonly #rpc: NrfRpc;
   readonly #failed = new AbortController();
   readonly #links = new Map<number, NrfLinkRecord>();
+  readonly #slots = new LinkSlots();
   readonly #llWaiters = new Map<number, LinkWaiters>();
   readonly #connectTurn = new Credits(1);
   #connecting: ((outcome: ConnectOutcome) => void) | undefined;
@@ -252,26 +254,27 @@ class NrfAdapter implements Adapter {
   #checkCanConnect(): SoftDeviceSetup {
     const { setup } = this.#ready();
     if (this.#links.size >= setup.maxConnections) {
-      throw new BledfuError('ADAPTER_BUSY', `adapter ${this.id} already has ${this.#links.size} connection(s)`, {
-        layer: 'backend',
-        remedy: 'wait for a running job to finish or raise max= in the adapter spec',
-      });
+      throw adapterBusy(this.id, this.#links.size, 'wait for a running job to finish or raise max= in the adapter spec');
     }
     return setup;
   }
 
   async connect(address: DeviceAddress, params: ConnectParams = {}): Promise<Connection> {
     await this.#whenReady(params.signal);
-    this.#checkCanConnect();
-    // One sd_ble_gap_connect at a time; those ahead may take the last slot meanwhile.
-    await this.#connectTurn.acquire(params.signal);
-    let link: NrfLinkRecord;
-    try {
-      const setup = this.#checkCanConnect();
-      link = await this.#connectNow(address, params.timeoutMs ?? this.#o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, setup, params.signal);
-    } finally {
-      this.#connectTurn.release();
-    }
+    const timeoutMs = params.timeoutMs ?? this.#o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const link = await this.#slots.acquire(
+      async () => {
+        this.#checkCanConnect();
+        // One sd_ble_gap_connect at a time; those ahead may take the last slot meanwhile.
+        await this.#connectTurn.acquire(params.signal);
+        try {
+          return await this.#connectNow(address, timeoutMs, this.#checkCanConnect(), params.signal);
+        } finally {
+          this.#connectTurn.release();
+        }
+      },
+      { wait: params.waitForFreeLink === true, timeoutMs, signal: params.signal },
+    );
     const connection = new NrfConnection(link, () => this.#disconnect(link));
     try {
       await this.#setUpLink(link, params);
@@ -519,6 +522,7 @@ class NrfAdapter implements Adapter {
       close: (error) => {
         if (closed.signal.aborted) return;
         this.#links.delete(event.connHandle);
+        this.#slots.released();
         this.#llWaiters.delete(event.connHandle);
         closed.abort(error);
         gatt.fail(error);

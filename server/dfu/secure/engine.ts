@@ -66,8 +66,9 @@ function targetMatch(target: DfuTarget): DeviceMatch {
   return target.kind === 'address' ? { kind: 'address', address: target.address } : { kind: 'name', name: target.name };
 }
 
+/** Waits for a free link when all are in use: another job's link may still be going down (LinkSlots). */
 async function connect(run: Run, address: DeviceAddress): Promise<Connection> {
-  return run.adapter.connect(address, { signal: run.signal, mtu: run.options.mtu, timeoutMs: Math.max(run.options.scanTimeoutMs, 5000) });
+  return run.adapter.connect(address, { signal: run.signal, mtu: run.options.mtu, timeoutMs: Math.max(run.options.scanTimeoutMs, 5000), waitForFreeLink: true });
 }
 
 async function safeDisconnect(conn: Connection | undefined): Promise<void> {

@@ -46,7 +46,7 @@ export class Subscriptions {
       // A receive cut short by the link going down reports why the link went down.
       receive: (s) =>
         queue.receive(s).catch((e: unknown) => {
-          throw hasCode(e, 'TRANSPORT_CLOSED') && this.#failure !== undefined ? this.#failure : e;
+          throw hasCode(e, 'STREAM_ENDED') && this.#failure !== undefined ? this.#failure : e;
         }),
       close: () => queue.end(),
       [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),

@@ -19,6 +19,7 @@ const SILENT_HANDLE = 0x99;
 function att(pdu: AttPdu): AttPdu | undefined {
   if (pdu.op === 'exchangeMtuReq') return { op: 'exchangeMtuRsp', mtu: 185 };
   if (pdu.op === 'readReq' && pdu.handle !== SILENT_HANDLE) return { op: 'readRsp', value: fromHex('0102') };
+  if (pdu.op === 'writeReq') return { op: 'writeRsp' };
   return undefined;
 }
 
@@ -129,6 +130,31 @@ describe('supervised adapter', () => {
     assert.equal(info.address?.value, 'C0:FF:EE:00:00:01', 'the last known address stays listed');
     // New work is refused at once, naming the reason.
     await assert.rejects(adapter.connect(parseAddress(PEER)), (e: unknown) => hasCode(e, 'ADAPTER_UNAVAILABLE') && /not usable: dongle hci0 went away/.test(e.message));
+    await adapter.close();
+  });
+
+  it('a subscription its user closes is not the dongle going away: the adapter and its other calls carry on', async () => {
+    // Issue 10, problem 1: the DFU link closes its notification subscription at the end of every
+    // job while a receive is pending. That end of a queue was taken for the transport closing, and
+    // every later error on the server became "dongle hci0 went away" while the adapter was fine.
+    const dongle = new FakeDongle();
+    const { adapter } = supervised(dongle);
+    await adapter.start();
+    const connection = await connect(dongle, adapter);
+    const sub = await connection.subscribe({ uuid: '8ec90001-f315-4f60-9fb8-838830daea50', handle: 0x10, valueHandle: 0x11, properties: 0x28, cccdHandle: 0x12 }, 'notify');
+    const pending = sub.receive();
+    sub.close();
+    await assert.rejects(pending, (e: unknown) => hasCode(e, 'STREAM_ENDED'));
+    assert.equal(connection.closed.aborted, false, 'the link is still up');
+    assert.deepEqual(await connection.read(3), fromHex('0102'));
+    // An ordinary failure afterwards is reported as itself, not as the adapter's loss.
+    const stop = new AbortController();
+    const read = connection.read(SILENT_HANDLE, stop.signal);
+    stop.abort(new BledfuError('CANCELLED', 'read cancelled', { layer: 'att' }));
+    await assert.rejects(read, (e: unknown) => hasCode(e, 'CANCELLED'));
+    assert.equal(adapter.info().state, 'ready');
+    const again = await connect(dongle, adapter).catch((e: unknown) => e);
+    assert.ok(!hasCode(again, 'ADAPTER_UNAVAILABLE'), `a second link opens: ${String(again)}`);
     await adapter.close();
   });
 
