@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AdapterState, startDfu } from '../../clients/ts/index.js';
-import { addressTarget, drain, finished, fixture, revisionOf, SIM_DONGLES, startSimServer } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, fixture, journey, revisionOf, SIM_DONGLES, startSimServer } from '../helpers/sim-server.js';
 
 const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
 
@@ -42,6 +42,27 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(result?.firmwareRevision, revisionOf(1, HRS.sha256));
         const { adapters } = await s.client.listAdapters({});
         assert.equal(adapters[0]?.state, AdapterState.ADAPTER_STATE_READY);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('a link lost in the second job of a server is reconnected and resumed, as in the first', { timeout: 60_000 }, async () => {
+      // Against an independent controller the latch above turned this into ADAPTER_UNAVAILABLE.
+      const s = await startSimServer({ devices: [{}, {}] }, {}, dongle);
+      try {
+        const pkg = { data: fixture(HRS.zip) };
+        for (const index of [0, 1]) {
+          const cut = s.world.faults.inject({ kind: 'dropLinkAfterDataBytes', bytes: 2 * 4096 + 1808, device: `bledfu-sim-${index + 1}` });
+          const r = await drain(startDfu(s.client, { package: pkg, target: addressTarget(s.device(index).address.value) }, { signal: AbortSignal.timeout(50_000) }));
+          const result = finished(r.events)?.result;
+          assert.equal(cut.fired, 1, `job ${index + 1}: the link was cut`);
+          assert.equal(r.error, undefined, `job ${index + 1}: ${String(r.error)}`);
+          assert.equal(result?.success, true, result?.error?.message);
+          assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
+          assert.equal(result?.firmwareRevision, revisionOf(1, HRS.sha256));
+          assert.equal(s.observed(index).dataBytes, 98_944, `job ${index + 1}: every byte once`);
+        }
       } finally {
         await s.close();
       }
