@@ -28,7 +28,7 @@ interface Run {
   readonly totalBytes: number;
   /** Where the bootloader is expected: refined once it was seen. */
   bootloader: DeviceMatch;
-  /** The application's address, when known (for the final check). */
+  /** The application's address, when known (to find the device between images and at the end). */
   appAddress: DeviceAddress | undefined;
   /** The address the bootloader was last found at. */
   bootloaderAddress: DeviceAddress | undefined;
@@ -575,6 +575,13 @@ async function reachBootloaderForNextImage(run: Run, p: ImageProgress): Promise<
   }
 }
 
+/** What the job says when the device stayed in its bootloader after the last image. */
+function dfuModeDetail(pkg: DfuPackage, at: DeviceAddress): string {
+  if (!endsInDfuMode(pkg)) return `the images were activated, but the device stays in its bootloader (DFU mode) at ${at.value}`;
+  const kinds = pkg.images.map((i) => i.summary.kind).join(' and ');
+  return `the ${kinds} image${pkg.images.length === 1 ? ' was' : 's were'} activated; the device stays in its bootloader (DFU mode) at ${at.value} without a running application: send an application package next`;
+}
+
 /** Where the device ended after the last image, and the Firmware Revision String its application reports. */
 interface EndState {
   readonly address: DeviceAddress;
@@ -655,15 +662,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
       before += image.bin.length;
     }
     const found = await findUpdatedDevice(run);
-    if (found?.state === 'dfu-mode') {
-      emit(run, {
-        kind: 'phase',
-        phase: 'activating',
-        detail: endsInDfuMode(pkg)
-          ? `the ${pkg.images.map((i) => i.summary.kind).join(' and ')} image${pkg.images.length === 1 ? ' was' : 's were'} activated; the device stays in its bootloader (DFU mode) at ${found.address.value} without a running application: send an application package next`
-          : `the images were activated, but the device stays in its bootloader (DFU mode) at ${found.address.value}`,
-      });
-    }
+    if (found?.state === 'dfu-mode') phase(run, 'activating', dfuModeDetail(pkg, found.address));
     // The application's address when it is known, even if the device ended in its bootloader.
     const address = found?.state === 'application' ? found.address : (run.appAddress ?? found?.address ?? run.bootloaderAddress);
     if (address === undefined) throw new BledfuError('INTERNAL', 'no device address after a DFU', { layer: 'dfu' });
