@@ -467,6 +467,16 @@ describe('between images and after the last one (spec §3.7; SDK 15–17 activat
     assert.equal(device.log.filter((l) => l.startsWith('jump')).length, 2);
   });
 
+  it('bootloader + application started in DFU mode: the application comes back at the bootloader address − 1 and is asked to re-enter', async () => {
+    const device = new FakeNrfDevice({ appAddress: APP, startIn: 'bootloader', buttonless: 'without-bonds', sdFwid: 0x100, publicKeyPem: fixtureText(PEMS.sdk17) });
+    const adapter = new FakeAdapter([device]);
+    const events: DfuEvent[] = [];
+    const outcome = await runSecureDfu(adapter, await blApp(), { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
+    assert.deepEqual(device.installed.map((i) => i.type), [2, 0]);
+    assert.deepEqual([outcome.address.value, outcome.deviceState, outcome.firmwareRevision], [APP.value, 'application', 'new-1']);
+    assert.deepEqual(phases(events), ['connecting', 'transferring', 'entering-bootloader', 'transferring', 'activating']);
+  });
+
   it('bootloader + application with buttonless off: the application that came back cannot be asked, GATT_SERVICE_MISSING says so', async () => {
     const device = new FakeNrfDevice({ appAddress: APP, startIn: 'bootloader', buttonless: 'without-bonds', sdFwid: 0x100, publicKeyPem: fixtureText(PEMS.sdk17) });
     const adapter = new FakeAdapter([device]);
