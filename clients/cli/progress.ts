@@ -3,12 +3,24 @@
  * --json. One class so `bledfu dfu` and `bledfu jobs watch` look the same.
  */
 import cliProgress from 'cli-progress';
-import { DfuProgress, imageTypeToJSON, Job, JobResult, type DfuEvent } from '../ts/index.js';
+import { DeviceState, deviceStateToJSON, DfuProgress, imageTypeToJSON, Job, JobResult, type DfuEvent } from '../ts/index.js';
 import { durationMs, formatBytes, formatDuration, formatRate } from './format.js';
 import type { Output } from './output.js';
 
 function imageTypeName(p: DfuProgress): string {
   return imageTypeToJSON(p.imageType).replace(/^IMAGE_TYPE_/, '').toLowerCase();
+}
+
+/** The final line's account of where the device ended (nothing when the server did not see it). */
+function whereTheDeviceIs(state: DeviceState): string {
+  switch (state) {
+    case DeviceState.DEVICE_STATE_APPLICATION:
+      return ', application running';
+    case DeviceState.DEVICE_STATE_DFU_MODE:
+      return ', the device stays in DFU mode without an application: send an application package next';
+    default:
+      return '';
+  }
 }
 
 export class JobDisplay {
@@ -42,7 +54,7 @@ export class JobDisplay {
         const air = durationMs(e.result.modelledAirTime);
         if (e.result.success) {
           const rev = e.result.firmwareRevision === '' ? '' : `, firmware ${e.result.firmwareRevision}`;
-          this.#text(`done in ${took}${rev}${air === undefined ? '' : ` (modelled air time ${formatDuration(air)})`}`);
+          this.#text(`done in ${took}${whereTheDeviceIs(e.result.deviceState)}${rev}${air === undefined ? '' : ` (modelled air time ${formatDuration(air)})`}`);
         }
         // Failures are reported by the caller with the status it ends with (and its remedy).
         return;
@@ -65,7 +77,8 @@ export class JobDisplay {
       case 'progress':
         return { ...base, progress: DfuProgress.toJSON(e.progress) };
       case 'finished':
-        return { ...base, success: e.result.success, result: JobResult.toJSON(e.result) };
+        // deviceState is spelled out even when UNSPECIFIED (toJSON drops default values), so scripts can rely on it.
+        return { ...base, success: e.result.success, deviceState: deviceStateToJSON(e.result.deviceState), result: JobResult.toJSON(e.result) };
     }
   }
 

@@ -41,9 +41,11 @@ export { AddressType, type Address, type Target, type ErrorDetail } from '../../
 export {
   ButtonlessMode,
   CaptureState,
+  DeviceState,
   ImageType,
   JobState,
   captureStateToJSON,
+  deviceStateToJSON,
   imageTypeToJSON,
   DfuProgress,
   ImageInfo,

@@ -65,5 +65,6 @@ export function endRecord(job: JobSnapshot, time: string): AuditEndRecord {
     ...(error?.facts.dfuResultName === undefined ? {} : { dfuResult: error.facts.dfuResultName }),
     ...(error?.facts.dfuExtendedName === undefined ? {} : { dfuExtendedError: error.facts.dfuExtendedName }),
     ...(result?.firmwareRevision === undefined ? {} : { firmwareRevision: result.firmwareRevision }),
+    ...(result?.deviceState === undefined ? {} : { deviceState: result.deviceState }),
   };
 }

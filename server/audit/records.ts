@@ -6,6 +6,9 @@
 export const AUDIT_RESULTS = ['succeeded', 'failed', 'cancelled', 'interrupted'] as const;
 export type AuditResult = (typeof AUDIT_RESULTS)[number];
 
+/** Where the device ended: running an application, or staying in its bootloader (DFU mode). */
+export type AuditDeviceState = 'application' | 'dfu-mode';
+
 export interface AuditImage {
   readonly kind: string;
   readonly size: number;
@@ -51,6 +54,8 @@ export interface AuditEndRecord {
   readonly dfuResult?: string;
   readonly dfuExtendedError?: string;
   readonly firmwareRevision?: string;
+  /** Where the device ended after a successful update (JobResult.deviceState), when seen. */
+  readonly deviceState?: AuditDeviceState;
 }
 
 export type AuditRecord = AuditStartRecord | AuditEndRecord;

@@ -80,11 +80,20 @@ export type DfuEvent =
   | { readonly kind: 'device'; readonly address: DeviceAddress }
   | ({ readonly kind: 'progress' } & DfuProgress);
 
+/**
+ * Where the device was found after the last image was activated: running an application, or
+ * staying in its bootloader (DFU mode) — what a SoftDevice (+ bootloader) package without an
+ * application leads to.
+ */
+export type DeviceState = 'application' | 'dfu-mode';
+
 export interface DfuOutcome {
   /** Address of the updated device's application. */
   readonly address: DeviceAddress;
   /** Firmware Revision String the device reports afterwards, when it has one. */
   readonly firmwareRevision?: string;
+  /** Where the device ended; absent when it was not seen after the last image. */
+  readonly deviceState?: DeviceState;
 }
 
 /** One image of a package, ready to send. */

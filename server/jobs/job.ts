@@ -7,7 +7,7 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget } from '../dfu/types.js';
+import type { DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget } from '../dfu/types.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
 import {
@@ -264,7 +264,7 @@ export class Job {
   /** Ends the job. Returns false (and changes nothing) if it had already ended. */
   finish(
     state: TerminalJobState,
-    outcome: { error?: BledfuError; firmwareRevision?: string; address?: DeviceAddress },
+    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress },
     /** Sees the final snapshot before any watcher does (the audit record is written there). */
     beforeReport?: (final: JobSnapshot) => void,
   ): boolean {
@@ -279,11 +279,15 @@ export class Job {
       error: outcome.error,
       durationMs: this.#startedAt === undefined ? 0 : at - this.#startedAt,
       firmwareRevision: outcome.firmwareRevision,
+      deviceState: outcome.deviceState,
       modelledAirTimeMs:
         this.#modelledStartMs !== undefined && modelledEnd !== undefined ? modelledEnd - this.#modelledStartMs : undefined,
     };
     beforeReport?.({ ...this.snapshot(), state });
-    this.#setState(state, outcome.error?.message ?? 'update complete');
+    this.#setState(
+      state,
+      outcome.error?.message ?? (outcome.deviceState === 'dfu-mode' ? 'update complete; the device stays in DFU mode without an application' : 'update complete'),
+    );
     this.#emit({ kind: 'finished', jobId: this.id, time: at, result: this.#result });
     for (const w of this.#watchers) w.close();
     this.#watchers.clear();

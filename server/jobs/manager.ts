@@ -271,6 +271,7 @@ export class JobManager {
       this.#end(job, 'succeeded', {
         address: outcome.address,
         ...(outcome.firmwareRevision === undefined ? {} : { firmwareRevision: outcome.firmwareRevision }),
+        ...(outcome.deviceState === undefined ? {} : { deviceState: outcome.deviceState }),
       });
     } catch (e) {
       if (job.cancelRequested || (isBledfuError(e) && e.code === 'CANCELLED')) {

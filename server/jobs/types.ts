@@ -4,7 +4,7 @@
 import type { Adapter } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import type { BledfuError } from '../common/errors.js';
-import type { DfuProgress, DfuTarget, ImageSummary } from '../dfu/types.js';
+import type { DeviceState, DfuProgress, DfuTarget, ImageSummary } from '../dfu/types.js';
 
 /** A job id; branded so a package id or adapter id cannot be passed where a job id is expected. */
 export type JobId = string & { readonly __brand: 'JobId' };
@@ -57,6 +57,8 @@ export interface JobResult {
   readonly error: BledfuError | undefined;
   readonly durationMs: number;
   readonly firmwareRevision: string | undefined;
+  /** Where the device ended after a successful update; undefined when not seen (or not succeeded). */
+  readonly deviceState: DeviceState | undefined;
   /** Radio time the simulated adapter modelled between start and end; undefined on real dongles. */
   readonly modelledAirTimeMs: number | undefined;
 }

@@ -10,6 +10,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { AuditEntry, AuditResult as DomainAuditResult } from '../audit/records.js';
 import { BledfuError } from '../common/errors.js';
 import { durationFromMs } from './duration.js';
+import { deviceStateToProto } from './mapJobs.js';
 
 const RESULTS = {
   running: AuditResult.AUDIT_RESULT_RUNNING,
@@ -84,5 +85,6 @@ export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
     dfuResult: end?.dfuResult ?? '',
     dfuExtendedError: end?.dfuExtendedError ?? '',
     firmwareRevision: end?.firmwareRevision ?? '',
+    deviceState: deviceStateToProto(end?.deviceState),
   };
 }

@@ -2,6 +2,7 @@
 import {
   ButtonlessMode,
   CaptureState,
+  DeviceState,
   ImageType,
   JobState,
   type DfuOptions as DfuOptionsMessage,
@@ -13,7 +14,14 @@ import {
   type JobResult as JobResultMessage,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 import { BledfuError } from '../common/errors.js';
-import { DEFAULT_DFU_OPTIONS, type ButtonlessMode as DomainButtonlessMode, type DfuOptions, type ImageKind, type ImageSummary } from '../dfu/types.js';
+import {
+  DEFAULT_DFU_OPTIONS,
+  type ButtonlessMode as DomainButtonlessMode,
+  type DeviceState as DomainDeviceState,
+  type DfuOptions,
+  type ImageKind,
+  type ImageSummary,
+} from '../dfu/types.js';
 import type {
   JobCaptureInfo,
   JobCaptureState,
@@ -90,6 +98,16 @@ export function progressToProto(p: JobProgress): DfuProgress {
   };
 }
 
+const DEVICE_STATES = {
+  application: DeviceState.DEVICE_STATE_APPLICATION,
+  'dfu-mode': DeviceState.DEVICE_STATE_DFU_MODE,
+} as const satisfies Record<DomainDeviceState, DeviceState>;
+
+/** Where a job left its device; UNSPECIFIED when not known. */
+export function deviceStateToProto(s: DomainDeviceState | undefined): DeviceState {
+  return s === undefined ? DeviceState.DEVICE_STATE_UNSPECIFIED : DEVICE_STATES[s];
+}
+
 export function resultToProto(r: JobResult): JobResultMessage {
   return {
     success: r.success,
@@ -97,6 +115,7 @@ export function resultToProto(r: JobResult): JobResultMessage {
     duration: durationFromMs(r.durationMs),
     firmwareRevision: r.firmwareRevision ?? '',
     modelledAirTime: r.modelledAirTimeMs === undefined ? undefined : durationFromMs(r.modelledAirTimeMs),
+    deviceState: deviceStateToProto(r.deviceState),
   };
 }
 

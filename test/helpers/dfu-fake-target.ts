@@ -360,7 +360,10 @@ export class FakeNrfDevice implements FakePeripheral {
         setImmediate(() => {
           const type = init.init.type;
           this.#resetState();
-          this.mode = type === 0 ? 'app' : 'bootloader';
+          // SDK 15–17 (nrf_bootloader_fw_activation.c): an application or a bootloader image ends
+          // in ACTIVATION_SUCCESS, a reset that starts the (still valid) application; after a
+          // SoftDevice (1) or SoftDevice + bootloader (3) the bootloader stays in DFU mode.
+          this.mode = type === 0 || type === 2 ? 'app' : 'bootloader';
           if (type === 0) this.firmwareRevision = `new-${init.init.fwVersion ?? 0}`;
           this.bootloaderName = undefined;
           this.#dropLink('reset after final execute');

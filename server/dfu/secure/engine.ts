@@ -3,17 +3,17 @@
  * send every image of the package with resume and retries, then wait for the new application.
  */
 import { offsetLastOctet, type DeviceAddress } from '../../ble/address.js';
-import { findDevice, type DeviceMatch } from '../../ble/discovery.js';
+import { describeMatch, findDevice, matches, type DeviceMatch } from '../../ble/discovery.js';
 import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
-import { UUIDS } from '../../ble/uuid.js';
+import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { sleep } from '../../common/time.js';
 import { crc32 } from '../../common/crc32.js';
-import { describeServices, detectDfu, findCharacteristic } from '../buttonless/detect.js';
+import { describeServices, detectDfu, findCharacteristic, type DfuCapability } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
 import { dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
-import type { DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
+import type { DeviceState, DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
 import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
 import { judgeChecksum, objectAt, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
@@ -28,7 +28,7 @@ interface Run {
   readonly totalBytes: number;
   /** Where the bootloader is expected: refined once it was seen. */
   bootloader: DeviceMatch;
-  /** The application's address, when known (for the final check). */
+  /** The application's address, when known (to find the device between images and at the end). */
   appAddress: DeviceAddress | undefined;
   /** The address the bootloader was last found at. */
   bootloaderAddress: DeviceAddress | undefined;
@@ -108,30 +108,14 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
           run.appAddress = adv.address;
           return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
         case 'buttonless': {
-          if (options.buttonless === 'off') {
-            throw serviceMissing(
-              `${adv.address.value} is running its application, not the DFU bootloader: it offers buttonless DFU (${cap.bonded ? 'with' : 'without'} bonds), but buttonless entry is switched off (--buttonless off)`,
-              'let bledfu ask the application to enter its bootloader (--buttonless auto), or put the device into DFU mode by hand (usually a button held at reset) and retry',
-            );
-          }
-          phase(run, 'entering-bootloader', `asking the application at ${adv.address.value} to enter its bootloader`);
-          run.appAddress = adv.address;
-          const entered = await enterBootloader(conn, cap.characteristic, {
-            bonded: cap.bonded,
-            bootloaderName: cap.bonded || !nameTheBootloader ? undefined : randomBootloaderName(),
-            timeoutMs: options.requestTimeoutMs,
-            signal: run.signal,
-            logger: run.log,
-          });
-          if (entered.outcome === 'reset-on-name') {
-            run.log.warn({ address: adv.address.value }, 'the application reset when asked to name its bootloader; reconnecting to it to enter without a name (the bootloader will advertise "DfuTarg")');
+          const entered = await jumpToBootloader(run, conn, adv.address, cap, nameTheBootloader, `asking the application at ${adv.address.value} to enter its bootloader`);
+          if (entered === 'reset-on-name') {
             nameTheBootloader = false;
             match = { kind: 'address', address: adv.address };
             await sleep(options.rebootDelayMs, run.signal);
             continue;
           }
-          run.bootloader = bootloaderMatch(adv.address, entered.bootloaderName);
-          return await reconnectBootloader(run, 'after the buttonless jump');
+          return entered;
         }
         case 'experimental':
         case 'legacy':
@@ -156,6 +140,45 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
       throw e;
     }
   }
+}
+
+type ButtonlessCapability = Extract<DfuCapability, { kind: 'buttonless' }>;
+
+/**
+ * Asks the application on `conn` to enter its bootloader through its buttonless service and
+ * connects to the bootloader. 'reset-on-name' when the application reset on the set-name request
+ * (spec §4.1 step 3): the caller finds the application again and asks without a name.
+ */
+async function jumpToBootloader(
+  run: Run,
+  conn: Connection,
+  address: DeviceAddress,
+  cap: ButtonlessCapability,
+  nameTheBootloader: boolean,
+  why: string,
+): Promise<{ conn: Connection; link: BootloaderLink } | 'reset-on-name'> {
+  const { options } = run;
+  if (options.buttonless === 'off') {
+    throw serviceMissing(
+      `${address.value} is running its application, not the DFU bootloader: it offers buttonless DFU (${cap.bonded ? 'with' : 'without'} bonds), but buttonless entry is switched off (--buttonless off)`,
+      'let bledfu ask the application to enter its bootloader (--buttonless auto), or put the device into DFU mode by hand (usually a button held at reset) and retry',
+    );
+  }
+  phase(run, 'entering-bootloader', why);
+  run.appAddress = address;
+  const entered = await enterBootloader(conn, cap.characteristic, {
+    bonded: cap.bonded,
+    bootloaderName: cap.bonded || !nameTheBootloader ? undefined : randomBootloaderName(),
+    timeoutMs: options.requestTimeoutMs,
+    signal: run.signal,
+    logger: run.log,
+  });
+  if (entered.outcome === 'reset-on-name') {
+    run.log.warn({ address: address.value }, 'the application reset when asked to name its bootloader; reconnecting to it to enter without a name (the bootloader will advertise "DfuTarg")');
+    return 'reset-on-name';
+  }
+  run.bootloader = bootloaderMatch(address, entered.bootloaderName);
+  return await reconnectBootloader(run, 'after the buttonless jump');
 }
 
 async function openLink(run: Run, conn: Connection, cp: import('../../ble/types.js').GattCharacteristic, dp: import('../../ble/types.js').GattCharacteristic): Promise<BootloaderLink> {
@@ -393,7 +416,13 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
  */
 async function hangUpAfterActivation(run: Run, conn: Connection, lastImage: boolean): Promise<void> {
   if (lastImage) {
-    phase(run, 'activating', 'waiting for the device to start the new firmware');
+    phase(
+      run,
+      'activating',
+      endsInDfuMode(run.pkg)
+        ? 'waiting for the device to activate the new firmware; without an application image in the package, it stays in its bootloader (DFU mode)'
+        : 'waiting for the device to start the new firmware',
+    );
     void conn.disconnect().catch((e: unknown) => run.log.debug({ err: e }, 'disconnect after the final Execute'));
     // No cancel check here: the device has accepted the whole package and is activating it, so
     // from now on the update has happened whatever the caller does.
@@ -421,7 +450,7 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
   const announced: { current: Announced | undefined } = { current: undefined };
   for (let reconnects = 0; ; ) {
     try {
-      current ??= await reconnectBootloader(run, `for the ${p.image.summary.kind} image`);
+      current ??= p.index === 0 ? await reconnectBootloader(run, `for the ${p.image.summary.kind} image`) : await reachBootloaderForNextImage(run, p);
       phase(run, reconnects === 0 ? 'transferring' : 'resuming', `sending the ${p.image.summary.kind} image (${p.index + 1}/${run.pkg.images.length}, ${p.image.bin.length} bytes) to ${current.conn.address.value}`);
       await transferImage(run, current.link, p, !options.disableResume, announced);
       current.link.close();
@@ -455,33 +484,154 @@ function appAddressBelow(bl: DeviceAddress): DeviceAddress {
   return offsetLastOctet(bl, -1);
 }
 
-/** Looks for the updated application and reads its Firmware Revision String (best effort). */
-async function readFirmwareRevision(run: Run): Promise<{ address: DeviceAddress; revision: string | undefined } | undefined> {
+/**
+ * Whether the package can leave the device in its bootloader: it has no application image but a
+ * SoftDevice. After a SoftDevice an SDK 15–17 bootloader stays in DFU mode
+ * (nrf_bootloader_fw_activation.c: ACTIVATION_SUCCESS_EXPECT_ADDITIONAL_UPDATE), for good when
+ * the application was invalidated (a new SoftDevice major version), else for
+ * NRF_BL_DFU_CONTINUATION_TIMEOUT_MS (10 s) before it starts the old application again.
+ */
+function endsInDfuMode(pkg: DfuPackage): boolean {
+  const kinds = pkg.images.map((i) => i.summary.kind);
+  return !kinds.includes('application') && (kinds.includes('softdevice') || kinds.includes('softdevice_bootloader'));
+}
+
+/** Addresses the application may come back at (the bootloader's − 1 when the run started in it, spec §4.2). */
+function appCandidates(run: Run): string[] {
   const app = run.appAddress;
-  if (app === undefined) return undefined;
-  const candidates = run.startedInBootloader ? [app.value, appAddressBelow(app).value] : [app.value];
+  if (app === undefined) return [];
+  return run.startedInBootloader ? [app.value, appAddressBelow(app).value] : [app.value];
+}
+
+const FE59 = normalizeUuid(UUIDS.secureDfuService);
+
+/** The bootloader as this run last knew it, advertising the Secure DFU service. */
+function isOurBootloader(run: Run, adv: Advertisement): boolean {
+  return matches(run.bootloader, adv) && adv.serviceUuids.some((u) => normalizeUuid(u) === FE59);
+}
+
+function wrapNotFound(e: unknown, why: string): unknown {
+  if (!hasCode(e, 'DEVICE_NOT_FOUND')) return e;
+  return new BledfuError('DEVICE_NOT_FOUND', `device not found ${why}: ${e.message}`, {
+    layer: 'dfu',
+    remedy: 'the device may need longer to restart, or it whitelists another central (bonded bootloader); retry, or put it into DFU mode by hand',
+    facts: e.facts,
+    cause: e,
+  });
+}
+
+/**
+ * Before the second and later images (spec §3.7) the device has activated the previous image and
+ * reset. After a SoftDevice it waits in its bootloader, but after a bootloader-only image an
+ * SDK 15–17 bootloader starts the still valid application (ACTIVATION_SUCCESS): like Nordic's
+ * Android and iOS libraries, ask that application through its buttonless service to enter DFU
+ * mode again. One scan finds the device either way; after a link loss inside a later image the
+ * same search finds the bootloader that kept the progress.
+ */
+async function reachBootloaderForNextImage(run: Run, p: ImageProgress): Promise<{ conn: Connection; link: BootloaderLink }> {
+  const prev = run.pkg.images[p.index - 1]?.summary.kind ?? 'previous';
+  const next = p.image.summary.kind;
+  const apps = appCandidates(run);
+  const anywhere: DeviceMatch = {
+    kind: 'predicate',
+    description: `the device in its bootloader (${describeMatch(run.bootloader)})${apps.length === 0 ? '' : ` or its application (at ${apps.join(' or ')})`}`,
+    test: (a) => matches(run.bootloader, a) || apps.includes(a.address.value),
+  };
+  let nameTheBootloader = true;
+  for (;;) {
+    await sleep(run.options.rebootDelayMs, run.signal);
+    let adv: Advertisement;
+    try {
+      adv = await findDevice(run.adapter, anywhere, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
+    } catch (e) {
+      throw wrapNotFound(e, `for the ${next} image after the ${prev} image was activated`);
+    }
+    const conn = await connect(run, adv.address);
+    try {
+      const services = await conn.discoverServices(run.signal);
+      const cap = detectDfu(services);
+      switch (cap.kind) {
+        case 'bootloader':
+          run.log.info({ address: adv.address.value }, `the device is in its bootloader for the ${next} image`);
+          run.bootloaderAddress = adv.address;
+          run.bootloader = { kind: 'address', address: adv.address };
+          return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
+        case 'buttonless': {
+          const why = `the bootloader started the application after activating the ${prev} image; asking it to enter DFU mode again for the ${next} image`;
+          const entered = await jumpToBootloader(run, conn, adv.address, cap, nameTheBootloader, why);
+          if (entered !== 'reset-on-name') return entered;
+          nameTheBootloader = false;
+          continue;
+        }
+        default:
+          throw serviceMissing(
+            `${adv.address.value} came back after the ${prev} image was activated, but offers neither the Secure DFU bootloader nor buttonless DFU for the ${next} image; found: ${describeServices(services)}`,
+            'put the device into DFU mode by hand (usually a button held at reset) and send the package again',
+          );
+      }
+    } catch (e) {
+      await safeDisconnect(conn);
+      throw e;
+    }
+  }
+}
+
+/** What the job says when the device stayed in its bootloader after the last image. */
+function dfuModeDetail(pkg: DfuPackage, at: DeviceAddress): string {
+  if (!endsInDfuMode(pkg)) return `the images were activated, but the device stays in its bootloader (DFU mode) at ${at.value}`;
+  const kinds = pkg.images.map((i) => i.summary.kind).join(' and ');
+  return `the ${kinds} image${pkg.images.length === 1 ? ' was' : 's were'} activated; the device stays in its bootloader (DFU mode) at ${at.value} without a running application: send an application package next`;
+}
+
+/** Where the device ended after the last image, and the Firmware Revision String its application reports. */
+interface EndState {
+  readonly address: DeviceAddress;
+  readonly state: DeviceState;
+  readonly revision: string | undefined;
+}
+
+/**
+ * Looks for the updated device (best effort): its application, or — when the package has no
+ * application image (endsInDfuMode) — its bootloader too, so that a device that stays in DFU
+ * mode is reported at once instead of waiting for an application that does not come.
+ */
+async function findUpdatedDevice(run: Run): Promise<EndState | undefined> {
+  const app = run.appAddress;
+  const candidates = appCandidates(run);
+  const bootloaderToo = endsInDfuMode(run.pkg);
+  if (app === undefined && !bootloaderToo) return undefined;
+  const isApp = (a: Advertisement): boolean =>
+    candidates.includes(a.address.value) && !(run.startedInBootloader && app !== undefined && a.address.value === app.value && a.serviceUuids.includes(UUIDS.secureDfuService) && a.name === 'DfuTarg');
   let conn: Connection | undefined;
   try {
     await sleep(run.options.rebootDelayMs, run.signal);
     const adv = await findDevice(
       run.adapter,
-      { kind: 'predicate', description: `the updated application at ${candidates.join(' or ')}`, test: (a) => candidates.includes(a.address.value) && !(run.startedInBootloader && a.address.value === app.value && a.serviceUuids.includes(UUIDS.secureDfuService) && a.name === 'DfuTarg') },
+      {
+        kind: 'predicate',
+        description: `the updated application${candidates.length === 0 ? '' : ` at ${candidates.join(' or ')}`}${bootloaderToo ? ` or its bootloader (${describeMatch(run.bootloader)})` : ''}`,
+        test: (a) => isApp(a) || (bootloaderToo && isOurBootloader(run, a)),
+      },
       { timeoutMs: run.options.scanTimeoutMs, signal: run.signal },
     );
     conn = await connect(run, adv.address);
     const services = await conn.discoverServices(run.signal);
+    if (detectDfu(services).kind === 'bootloader') {
+      run.log.info({ address: adv.address.value }, 'the device stays in its bootloader (DFU mode) after the update');
+      return { address: adv.address, state: 'dfu-mode', revision: undefined };
+    }
     const ch = findCharacteristic(services, UUIDS.deviceInformationService, UUIDS.firmwareRevision);
-    if (ch === undefined) return { address: adv.address, revision: undefined };
+    if (ch === undefined) return { address: adv.address, state: 'application', revision: undefined };
     const value = await conn.read(ch.valueHandle, run.signal);
-    return { address: adv.address, revision: new TextDecoder().decode(value).replace(/\0+$/, '') };
+    return { address: adv.address, state: 'application', revision: new TextDecoder().decode(value).replace(/\0+$/, '') };
   } catch (e) {
     // Only reached after the last image was accepted: a cancel now skips the read-back but must
     // not report the update as cancelled — the device has the new firmware.
     if (run.signal.aborted) {
-      run.log.info('cancelled after the update completed; not reading the firmware revision back');
+      run.log.info('cancelled after the update completed; not looking for the device');
       return undefined;
     }
-    run.log.info({ err: isBledfuError(e) ? e.message : String(e) }, 'could not read the firmware revision of the updated application');
+    run.log.info({ err: isBledfuError(e) ? e.message : String(e) }, 'could not find the updated device or read its firmware revision');
     return undefined;
   } finally {
     await safeDisconnect(conn);
@@ -512,10 +662,16 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
       await sendImage(run, first, { index, image, before, atStart: undefined });
       before += image.bin.length;
     }
-    const found = await readFirmwareRevision(run);
-    const address = found?.address ?? run.appAddress ?? run.bootloaderAddress;
+    const found = await findUpdatedDevice(run);
+    if (found?.state === 'dfu-mode') phase(run, 'activating', dfuModeDetail(pkg, found.address));
+    // The application's address when it is known, even if the device ended in its bootloader.
+    const address = found?.state === 'application' ? found.address : (run.appAddress ?? found?.address ?? run.bootloaderAddress);
     if (address === undefined) throw new BledfuError('INTERNAL', 'no device address after a DFU', { layer: 'dfu' });
-    return found?.revision === undefined ? { address } : { address, firmwareRevision: found.revision };
+    return {
+      address,
+      ...(found === undefined ? {} : { deviceState: found.state }),
+      ...(found?.revision === undefined ? {} : { firmwareRevision: found.revision }),
+    };
   } catch (e) {
     if (context.signal.aborted) throw abortReason(context.signal);
     throw e;

@@ -14,7 +14,10 @@ import { Flash } from './flash.js';
 
 export const LAYOUT = {
   softDeviceStart: 0x1000,
-  /** SoftDevice info struct: magic at +4, end address at +8, FWID (u16) at +0xC. */
+  /**
+   * SoftDevice info struct (nrf_sdm.h): its size (u8) at +0, magic at +4, end address at +8,
+   * FWID (u16) at +0xC, SoftDevice ID at +0x10, version (major × 1 000 000 + minor × 1 000 + patch) at +0x14.
+   */
   softDeviceInfoOffset: 0x2000,
   softDeviceInfoMagic: 0x51b1e5db,
   appStart: 0x27000,
@@ -83,6 +86,23 @@ export function imageIdentity(bytes: Uint8Array, fwVersion: number | undefined):
   return { size: bytes.length, crc32: crc32(bytes), sha256: createHash('sha256').update(bytes).digest('hex'), fwVersion };
 }
 
+/** What S140 7.2.0 and the fixtures' SoftDevices carry in the info struct's size byte. */
+const INFO_STRUCT_SIZE = 0x2c;
+
+/**
+ * Major version of the SoftDevice whose image (starting at flash 0x1000) is `sd`, as the SDK's
+ * SD_MAJOR_VERSION_EXTRACT(SD_VERSION_GET()) reads it: 0 when the info struct is too short to
+ * hold a version (old SoftDevices), undefined when `sd` is no SoftDevice.
+ */
+export function softDeviceMajorVersion(sd: Uint8Array): number | undefined {
+  const base = LAYOUT.softDeviceInfoOffset;
+  if (sd.length < base + 0x18) return undefined;
+  const info = new DataView(sd.buffer, sd.byteOffset + base, 0x18);
+  if (info.getUint32(4, true) !== LAYOUT.softDeviceInfoMagic) return undefined;
+  if (info.getUint8(0) <= 0x14) return 0;
+  return Math.floor(info.getUint32(0x14, true) / 1_000_000);
+}
+
 /** Deterministic filler so placeholder images are not all 0xFF (which would read as erased). */
 function placeholder(size: number, seed: number): Uint8Array {
   const out = new Uint8Array(size);
@@ -98,6 +118,8 @@ function placeholder(size: number, seed: number): Uint8Array {
 
 export interface InitialImageFacts {
   readonly softDeviceFwid: number;
+  /** As the info struct stores it: 7002000 is S140 7.2.0. */
+  readonly softDeviceVersion: number;
   readonly softDeviceSize: number;
   readonly app: InstalledImage;
   readonly bootloader: InstalledImage;
@@ -108,6 +130,7 @@ export interface InitialImageFacts {
 /** fixtures/dfu/README.md §3/§5: the DK image's parts. */
 export const DK_IMAGE: InitialImageFacts = {
   softDeviceFwid: 0x0100,
+  softDeviceVersion: 7_002_000,
   softDeviceSize: 0x26634 - 0x1000,
   app: {
     size: 53_136,
@@ -133,10 +156,12 @@ export class NrfChip {
   constructor(facts: InitialImageFacts = DK_IMAGE) {
     this.flash = new Flash();
     const sd = placeholder(facts.softDeviceSize, 0x5d);
-    const info = new DataView(sd.buffer, LAYOUT.softDeviceInfoOffset, 16);
+    const info = new DataView(sd.buffer, LAYOUT.softDeviceInfoOffset, INFO_STRUCT_SIZE);
+    info.setUint8(0, INFO_STRUCT_SIZE);
     info.setUint32(4, LAYOUT.softDeviceInfoMagic, true);
     info.setUint32(8, LAYOUT.appStart, true);
     info.setUint16(0xc, facts.softDeviceFwid, true);
+    info.setUint32(0x14, facts.softDeviceVersion, true);
     this.flash.program(LAYOUT.softDeviceStart, sd);
     this.flash.program(LAYOUT.appStart, placeholder(facts.app.size, 0xa9));
     this.flash.program(LAYOUT.bootloaderStart, placeholder(facts.bootloader.size, 0xb1));
@@ -160,6 +185,13 @@ export class NrfChip {
     const base = LAYOUT.softDeviceStart + LAYOUT.softDeviceInfoOffset;
     if (this.flash.readU32(base + 4) !== LAYOUT.softDeviceInfoMagic) return undefined;
     return this.flash.readU32(base + 0xc) & 0xffff;
+  }
+
+  /** Major version of the installed SoftDevice (see softDeviceMajorVersion). */
+  softDeviceMajor(): number | undefined {
+    const end = this.softDeviceEnd();
+    if (end === undefined) return undefined;
+    return softDeviceMajorVersion(this.flash.read(LAYOUT.softDeviceStart, LAYOUT.softDeviceInfoOffset + 0x18));
   }
 
   /** Where the SoftDevice says the application starts. */

@@ -21,7 +21,7 @@ import {
   type ControlPointResponse,
 } from '../../dfu/secure/controlPoint.js';
 import { verify } from 'node:crypto';
-import { LAYOUT, type NrfChip } from './chip.js';
+import { LAYOUT, softDeviceMajorVersion, type NrfChip } from './chip.js';
 import { validateInitPacket, type Rejection, type ValidationPolicy } from './initValidation.js';
 
 export interface DfuTargetConfig extends ValidationPolicy {
@@ -370,6 +370,11 @@ export class DfuTarget {
       if (image.length < at + 16) return false;
       const view = new DataView(image.buffer, image.byteOffset + at, 16);
       if (view.getUint32(4, true) !== LAYOUT.softDeviceInfoMagic) return false;
+      // nrf_dfu_validation.c postvalidate_sd_bl: a BLE bootloader needs the SoftDevice
+      // (DFU_REQUIRES_SOFTDEVICE), so a new major version without a matching bootloader is refused.
+      const installed = this.#chip.softDeviceMajor();
+      const incoming = softDeviceMajorVersion(image);
+      if (type === FW_TYPE.SOFTDEVICE && incoming !== undefined && installed !== undefined && incoming !== installed) return false;
     }
     const signedPart = type === FW_TYPE.SOFTDEVICE_BOOTLOADER ? image.subarray(0, init.init.sdSize ?? 0) : image;
     for (const bv of init.init.bootValidation) {

@@ -22,7 +22,7 @@ import type { AdvertisingParams, PeripheralLink, PeripheralLinkHandler, Peripher
 import type { SimScheduler } from '../scheduler.js';
 import { Application, firmwareRevisionOf } from './application.js';
 import { Bootloader, type DfuFaultHooks } from './bootloader.js';
-import { imageIdentity, LAYOUT, NrfChip, type InstalledImage } from './chip.js';
+import { imageIdentity, LAYOUT, NrfChip, softDeviceMajorVersion, type InstalledImage } from './chip.js';
 import type { DfuTargetConfig } from './dfuTarget.js';
 import type { Firmware, LinkSession } from './firmware.js';
 import { GattServer } from './gattServer.js';
@@ -197,9 +197,24 @@ export class NrfDevice implements SimPeripheral {
       if (to !== p.bankAddress) cost += flash.program(to, bytes);
       return imageIdentity(bytes, p.fwVersion);
     };
-    const afterSoftDevice = (): void => {
-      // An application stays valid only if the new SoftDevice ends where it starts.
-      s.appValid = s.appValid && this.chip.softDeviceEnd() === LAYOUT.appStart;
+    /**
+     * What the SDK 15.3–17 bootloader does with a new SoftDevice. nrf_dfu_validation.c
+     * (postvalidate_sd_bl) invalidates the application when the SoftDevice's major version changes
+     * (or none was installed), since the application may not run on it; an application also
+     * cannot stay valid if the new SoftDevice no longer ends where it starts. Then
+     * nrf_bootloader_fw_activation.c returns ACTIVATION_SUCCESS_EXPECT_ADDITIONAL_UPDATE only when
+     * an application is still valid: the bootloader stays in DFU mode for
+     * NRF_BL_DFU_CONTINUATION_TIMEOUT_MS waiting for it, then starts the old application. Without a
+     * valid application it resets into DFU mode and stays there (its inactivity timeout only
+     * brings it back to DFU mode). Bootloader-only and application images end in
+     * ACTIVATION_SUCCESS: a reset that starts the (valid) application.
+     */
+    const installSoftDevice = (sd: Uint8Array): void => {
+      const before = this.chip.softDeviceMajor();
+      const after = softDeviceMajorVersion(sd);
+      const majorUpdate = after !== undefined && after !== before;
+      s.softDevice = copy(LAYOUT.softDeviceStart, sd);
+      s.appValid = s.appValid && !majorUpdate && this.chip.softDeviceEnd() === LAYOUT.appStart;
       this.chip.retained.continuation = s.appValid;
       this.chip.retained.enterBootloader = true;
     };
@@ -210,18 +225,16 @@ export class NrfDevice implements SimPeripheral {
         if (!p.isDebug && p.fwVersion !== undefined) s.appVersion = p.fwVersion;
         break;
       case FW_TYPE.SOFTDEVICE:
-        s.softDevice = copy(LAYOUT.softDeviceStart, image);
-        afterSoftDevice();
+        installSoftDevice(image);
         break;
       case FW_TYPE.BOOTLOADER:
         s.bootloader = copy(LAYOUT.bootloaderStart, image);
         if (!p.isDebug && p.fwVersion !== undefined) s.bootloaderVersion = p.fwVersion;
         break;
       case FW_TYPE.SOFTDEVICE_BOOTLOADER:
-        s.softDevice = copy(LAYOUT.softDeviceStart, image.subarray(0, p.sdSize));
+        installSoftDevice(image.subarray(0, p.sdSize));
         s.bootloader = copy(LAYOUT.bootloaderStart, image.subarray(p.sdSize));
         if (!p.isDebug && p.fwVersion !== undefined) s.bootloaderVersion = p.fwVersion;
-        afterSoftDevice();
         break;
       default:
         break;

@@ -3,6 +3,8 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { AuditResult } from '../../../proto/gen/bledfu/v1/audit.js';
+import { DeviceState } from '../../../proto/gen/bledfu/v1/dfu.js';
 import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
@@ -11,6 +13,7 @@ import { AuditLog } from '../../../server/audit/log.js';
 import { parseRecord, type AuditStartRecord } from '../../../server/audit/records.js';
 import { DEFAULT_DFU_OPTIONS } from '../../../server/dfu/types.js';
 import { JobManager } from '../../../server/jobs/manager.js';
+import { listAuditRecords } from '../../../server/rpc/audit.js';
 import type { JobSnapshot } from '../../../server/jobs/types.js';
 import { FakeAdapter } from '../../helpers/fake-adapter.js';
 import { ControlledRunner, fakePackage, progress } from '../../helpers/fake-adapter-runner.js';
@@ -140,6 +143,23 @@ describe('JobManager with an audit log', () => {
       [end['result'], end['errorCode'], end['dfuResult'], end['dfuExtendedError'], end['bytesSent'], end['bytesTotal'], typeof end['durationMs']],
       ['failed', 'DFU_REMOTE_ERROR', 'EXTENDED_ERROR', 'FW_VERSION_FAILURE', 400, 1000, 'number'],
     );
+    log.close();
+  });
+
+  it("a succeeded job's end record says where the device ended, and ListAuditRecords maps it", async () => {
+    const path = freshPath();
+    const { log } = AuditLog.open(path);
+    const runner = new ControlledRunner();
+    const manager = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10, audit: createJobAudit(log) });
+    const job = manager.create({ pkg: fakePackage(), target: { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') }, options: DEFAULT_DFU_OPTIONS, adapter: new FakeAdapter() });
+    const call = await runner.call(0);
+    call.succeed({ deviceState: 'dfu-mode' });
+    await manager.whenDone(job.id);
+    assert.equal(manager.get(job.id).result?.deviceState, 'dfu-mode');
+    const end = lines(path)[1] as Record<string, unknown>;
+    assert.deepEqual([end['result'], end['deviceState'], end['firmwareRevision']], ['succeeded', 'dfu-mode', undefined]);
+    const page = await listAuditRecords(log, { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '' });
+    assert.equal(page.records[0]?.deviceState, DeviceState.DEVICE_STATE_DFU_MODE);
     log.close();
   });
 

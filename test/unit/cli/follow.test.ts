@@ -6,14 +6,14 @@ import type { CliContext } from '../../../clients/cli/context.js';
 import { EXIT } from '../../../clients/cli/exitCodes.js';
 import { Output } from '../../../clients/cli/output.js';
 import type { BledfuClient, DfuEvent } from '../../../clients/ts/index.js';
-import { Job } from '../../../proto/gen/bledfu/v1/dfu.js';
+import { DeviceState, Job, JobResult } from '../../../proto/gen/bledfu/v1/dfu.js';
 
-function context(): { ctx: CliContext; stdout: string[] } {
+function context(json = true): { ctx: CliContext; stdout: string[] } {
   const stdout: string[] = [];
   const sink = (into: string[]) => new Writable({ write: (chunk, _enc, done) => (into.push(String(chunk)), done()) });
   const ctx: CliContext = {
     client: {} as BledfuClient,
-    out: new Output({ stdout: sink(stdout), stderr: sink([]) }, true),
+    out: new Output({ stdout: sink(stdout), stderr: sink([]) }, json),
     interrupted: new AbortController().signal,
     forced: new AbortController().signal,
     readFile: async () => new Uint8Array(),
@@ -36,5 +36,31 @@ describe('bledfu dfu: following a job stream', () => {
     assert.equal(last.type, 'error');
     assert.equal(last.code, 'NO_RESULT');
     assert.match(last.message ?? '', /job j1/);
+  });
+
+  const finishedIn = (deviceState: DeviceState, firmwareRevision = ''): DfuEvent[] => [
+    { type: 'snapshot', jobId: 'j1', time: new Date(), job: Job.fromPartial({ jobId: 'j1' }) },
+    { type: 'finished', jobId: 'j1', time: new Date(), result: JobResult.fromPartial({ success: true, duration: { seconds: 3, nanos: 0 }, firmwareRevision, deviceState }), error: undefined },
+  ];
+
+  it('the final line says where the device ended: its application, or DFU mode without one', async () => {
+    const app = context(false);
+    assert.equal(await follow(app.ctx, events(finishedIn(DeviceState.DEVICE_STATE_APPLICATION, 'app v1 6375973b')), false), EXIT.ok);
+    assert.match(app.stdout.join(''), /^done in .*, application running, firmware app v1 6375973b$/m);
+    const dfuMode = context(false);
+    assert.equal(await follow(dfuMode.ctx, events(finishedIn(DeviceState.DEVICE_STATE_DFU_MODE)), false), EXIT.ok);
+    assert.match(dfuMode.stdout.join(''), /^done in .*, the device stays in DFU mode without an application: send an application package next$/m);
+  });
+
+  it('--json: the finished record names the device state, UNSPECIFIED included', async () => {
+    for (const [state, name] of [
+      [DeviceState.DEVICE_STATE_DFU_MODE, 'DEVICE_STATE_DFU_MODE'],
+      [DeviceState.DEVICE_STATE_UNSPECIFIED, 'DEVICE_STATE_UNSPECIFIED'],
+    ] as const) {
+      const { ctx, stdout } = context();
+      assert.equal(await follow(ctx, events(finishedIn(state)), false), EXIT.ok);
+      const records = stdout.map((l) => JSON.parse(l) as { type?: string; deviceState?: string });
+      assert.equal(records.find((r) => r.type === 'finished')?.deviceState, name);
+    }
   });
 });

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ByteWriter, fromHex, toHex } from '../../../server/common/bytes.js';
 import { crc32 } from '../../../server/common/crc32.js';
-import type { DfuTarget } from '../../../server/sim/devices/dfuTarget.js';
-import { fixtureImage, newTarget } from './helpers.js';
+import { DK_IMAGE, NrfChip } from '../../../server/sim/devices/chip.js';
+import { DfuTarget } from '../../../server/sim/devices/dfuTarget.js';
+import { fixtureImage, newTarget, targetConfig } from './helpers.js';
 
 const cp = (t: DfuTarget, hex: string): string => toHex(t.handleControlPoint(fromHex(hex)).response, ' ');
 
@@ -169,5 +170,32 @@ describe('DfuTarget: object rules', () => {
     bad[100] = (bad[100] as number) ^ 0xff;
     stream(target, bad, 244);
     assert.equal(cp(target, '04'), '60 04 0b 0c');
+  });
+
+  /** Sends a whole image in 4 096-byte objects; returns the last Execute's response. */
+  function sendImage(t: DfuTarget, bin: Uint8Array): string {
+    let last = '';
+    for (let at = 0; at < bin.length; at += 4096) {
+      const part = bin.subarray(at, at + 4096);
+      const w = Uint8Array.of(0x01, 0x02, part.length & 0xff, (part.length >> 8) & 0xff, 0, 0);
+      assert.equal(toHex(t.handleControlPoint(w).response, ' '), '60 01 01');
+      stream(t, part, 244);
+      last = cp(t, '04');
+    }
+    return last;
+  }
+
+  it('a SoftDevice of another major version without a bootloader is refused at the last Execute (0x05), as a BLE bootloader needs its SoftDevice', async () => {
+    const { dat, bin } = await fixtureImage('sdk17.0.2_softdevice_s140.zip');
+    // The same S140 7 major version as installed: accepted.
+    const same = newTarget('sdk17.0.2');
+    assert.equal(sendInit(same.target, dat), '60 04 01');
+    assert.equal(sendImage(same.target, bin), '60 04 01');
+    // An S140 6.1.1 chip: 7.2.0 is a major update, refused.
+    const chip = new NrfChip({ ...DK_IMAGE, softDeviceVersion: 6_001_001 });
+    const target = new DfuTarget(chip, targetConfig('sdk17.0.2'));
+    assert.equal(sendInit(target, dat), '60 04 01');
+    assert.equal(sendImage(target, bin), '60 04 05');
+    assert.equal(chip.settings.pending, undefined, 'nothing to activate');
   });
 });

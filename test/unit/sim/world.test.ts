@@ -6,6 +6,8 @@ import { Flash } from '../../../server/sim/devices/flash.js';
 import { NrfChip } from '../../../server/sim/devices/chip.js';
 import { createSimWorld, parseSimSpec } from '../../../server/sim/world.js';
 import { SimScheduler } from '../../../server/sim/scheduler.js';
+import { decodeInitPacket } from '../../../server/dfu/package/initPacket.js';
+import { fixtureImage } from './helpers.js';
 
 describe('bootloader MTU reply (spec §3.1)', () => {
   it('accepts up to 247 and word-aligns smaller requests', () => {
@@ -66,6 +68,68 @@ describe('device reboot', () => {
     assert.equal(dev.device.advertising(), undefined);
     h.remove();
     assert.ok(dev.device.advertising() !== undefined);
+    await world.close();
+  });
+});
+
+describe('what the bootloader starts after activating each image type (SDK 15–17)', () => {
+  type Sim = ReturnType<typeof createSimWorld>;
+  const BANK = 0x40000;
+
+  /** Stores `image` as a received, validated update and resets the chip to activate it. */
+  async function activate(world: Sim, name: string): Promise<void> {
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const image = await fixtureImage(name);
+    const init = decodeInitPacket(image.dat).init;
+    const chip = dev.device.chip;
+    chip.flash.program(BANK, image.bin);
+    chip.settings.pending = { fwType: init.type ?? -1, bankAddress: BANK, size: image.bin.length, sdSize: init.sdSize ?? 0, blSize: init.blSize ?? 0, fwVersion: init.fwVersion, isDebug: true };
+    dev.device.reset();
+    // Parked worlds stand still; let the host "scan" so time moves and the chip boots.
+    world.air.setScanning({ address: { value: '00:00:00:00:00:01', type: 'public' }, onAdvertisement: () => undefined }, { active: false });
+    await until(() => dev.mode() !== 'off');
+  }
+
+  async function until(done: () => boolean): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const poll = (): void => (done() ? resolve() : void setImmediate(poll));
+      poll();
+    });
+  }
+
+  it('bootloader only: the still valid application starts', async () => {
+    const world = createSimWorld({});
+    await activate(world, 'sdk17.0.2_bootloader_secure_ble_debug_without_bonds_s140.zip');
+    assert.equal(world.devices[0]?.mode(), 'application');
+    await world.close();
+  });
+
+  it('SoftDevice of the same major version (S140 7.2.0 test build): DFU mode for the continuation window, then the old application', async () => {
+    const world = createSimWorld({});
+    const dev = world.devices[0];
+    assert.ok(dev);
+    await activate(world, 'sdk17.0.2_softdevice_s140.zip');
+    assert.equal(dev.mode(), 'bootloader');
+    assert.equal(dev.images().applicationValid, true);
+    const bootedAt = world.nowMs();
+    await until(() => dev.mode() === 'application');
+    const waited = world.nowMs() - bootedAt;
+    assert.ok(waited >= 10_000 && waited < 12_000, `the bootloader waited ${waited} ms (NRF_BL_DFU_CONTINUATION_TIMEOUT_MS = 10 s)`);
+    assert.equal(dev.firmwareRevision(), 'app v1 7f030207');
+    await world.close();
+  });
+
+  it('SoftDevice + bootloader of another major version (S132 5.0.0): the application is invalidated, DFU mode even after the inactivity timeout', async () => {
+    const world = createSimWorld({});
+    const dev = world.devices[0];
+    assert.ok(dev);
+    await activate(world, 'sdk14.2.0_softdevice_bootloader_secure_ble_debug_without_bonds_s132.zip');
+    assert.equal(dev.mode(), 'bootloader');
+    assert.equal(dev.images().applicationValid, false);
+    const resets = dev.resets();
+    await until(() => dev.resets() > resets && dev.mode() !== 'off');
+    assert.equal(dev.mode(), 'bootloader', 'after its inactivity reset it comes back in DFU mode');
     await world.close();
   });
 });

@@ -11,6 +11,7 @@ import { DEFAULT_DFU_OPTIONS, type DfuEvent, type DfuOptions, type DfuPackage } 
 import { FakeNrfDevice, type FakeDeviceOptions } from '../../../helpers/dfu-fake-target.js';
 import { addr, FakeAdapter } from '../../../helpers/fake-ble.js';
 import { fixtureBytes, fixtureText, PEMS } from '../../../helpers/dfu-fixtures.js';
+import { bootloaderAndApplicationPackage } from '../../../helpers/shared-packages.js';
 
 const APP = addr('C0:11:22:33:44:FF');
 const OPTS: DfuOptions = { ...DEFAULT_DFU_OPTIONS, rebootDelayMs: 1, scanTimeoutMs: 500, requestTimeoutMs: 2000 };
@@ -442,5 +443,69 @@ describe('ATT 0xFD: the device did not take the subscription (spec §1.1, §1.2,
       hasCode(e, 'DFU_PROTOCOL_ERROR') && /0xFD/.test(e.message) && /notifications/.test(e.message) && /SELECT/.test(e.message) && e.facts.attError === 0xfd && /restart the device/.test(e.remedy ?? ''),
     );
     assert.equal(device.log.filter((l) => l === 'connect bootloader').length, 1, 'not retried as a link failure');
+  });
+});
+
+describe('between images and after the last one (spec §3.7; SDK 15–17 activation)', () => {
+  const blApp = async (): Promise<DfuPackage> => readPackage(await bootloaderAndApplicationPackage());
+  const details = (events: DfuEvent[], phase: string): string[] => events.flatMap((e) => (e.kind === 'phase' && e.phase === phase ? [e.detail] : []));
+
+  it('bootloader + application: the application the bootloader started is asked through buttonless to enter DFU mode again', async () => {
+    const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.sdk17) });
+    const p = await blApp();
+    assert.deepEqual(p.images.map((i) => i.summary.kind), ['bootloader', 'application']);
+    const { outcome, events } = await run(adapter, p);
+    assert.deepEqual(device.installed.map((i) => i.type), [2, 0]);
+    assert.equal(outcome.deviceState, 'application');
+    assert.equal(outcome.firmwareRevision, 'new-1');
+    assert.equal(outcome.address.value, APP.value);
+    assert.deepEqual(phases(events), ['connecting', 'entering-bootloader', 'transferring', 'entering-bootloader', 'transferring', 'activating']);
+    assert.ok(details(events, 'entering-bootloader').at(-1)?.includes('the bootloader started the application after activating the bootloader image; asking it to enter DFU mode again for the application image'));
+    const bl = bootloaderAddress(APP).value;
+    // app (jump) → bootloader (BL image) → app (jump again) → bootloader (app image) → app (revision)
+    assert.deepEqual(adapter.connects, [APP.value, bl, APP.value, bl, APP.value]);
+    assert.equal(device.log.filter((l) => l.startsWith('jump')).length, 2);
+  });
+
+  it('bootloader + application started in DFU mode: the application comes back at the bootloader address − 1 and is asked to re-enter', async () => {
+    const device = new FakeNrfDevice({ appAddress: APP, startIn: 'bootloader', buttonless: 'without-bonds', sdFwid: 0x100, publicKeyPem: fixtureText(PEMS.sdk17) });
+    const adapter = new FakeAdapter([device]);
+    const events: DfuEvent[] = [];
+    const outcome = await runSecureDfu(adapter, await blApp(), { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
+    assert.deepEqual(device.installed.map((i) => i.type), [2, 0]);
+    assert.deepEqual([outcome.address.value, outcome.deviceState, outcome.firmwareRevision], [APP.value, 'application', 'new-1']);
+    assert.deepEqual(phases(events), ['connecting', 'transferring', 'entering-bootloader', 'transferring', 'activating']);
+  });
+
+  it('bootloader + application with buttonless off: the application that came back cannot be asked, GATT_SERVICE_MISSING says so', async () => {
+    const device = new FakeNrfDevice({ appAddress: APP, startIn: 'bootloader', buttonless: 'without-bonds', sdFwid: 0x100, publicKeyPem: fixtureText(PEMS.sdk17) });
+    const adapter = new FakeAdapter([device]);
+    await assert.rejects(
+      runSecureDfu(adapter, await blApp(), { kind: 'address', address: bootloaderAddress(APP) }, { ...OPTS, buttonless: 'off' }, { signal: new AbortController().signal, logger: silentLogger(), onEvent: () => undefined }),
+      (e: unknown) => hasCode(e, 'GATT_SERVICE_MISSING') && e.message.includes('buttonless entry is switched off'),
+    );
+    assert.deepEqual(device.installed.map((i) => i.type), [2], 'the bootloader image was installed before');
+  });
+
+  it('SoftDevice + bootloader + application: the bootloader waits in DFU mode, no buttonless between the images', async () => {
+    const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.iosdfu) });
+    const { outcome, events } = await run(adapter, await pkg('iosdfu_nrf52840_sdk_17.1_sd_bl_app.zip'));
+    assert.equal(outcome.deviceState, 'application');
+    assert.equal(outcome.firmwareRevision, 'new-1');
+    assert.equal(device.log.filter((l) => l.startsWith('jump')).length, 1);
+    assert.deepEqual(phases(events), ['connecting', 'entering-bootloader', 'transferring', 'transferring', 'activating']);
+  });
+
+  it('SoftDevice without an application: ends as soon as the device is seen in DFU mode, not after a scan for an application', async () => {
+    const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.sdk17) });
+    // A scan timeout the test would not survive: only finding the bootloader ends the job.
+    const { outcome, events } = await run(adapter, await pkg('sdk17.0.2_softdevice_s140.zip'), { scanTimeoutMs: 120_000 });
+    assert.deepEqual(device.installed.map((i) => i.type), [1]);
+    assert.equal(device.mode, 'bootloader');
+    assert.equal(outcome.deviceState, 'dfu-mode');
+    assert.equal(outcome.firmwareRevision, undefined);
+    assert.equal(outcome.address.value, APP.value, "the application's address, for the next package");
+    assert.ok(details(events, 'activating').some((d) => d.includes('softdevice image was activated; the device stays in its bootloader (DFU mode)') && d.includes('send an application package next')));
+    assert.equal(adapter.activeScans, 0);
   });
 });
