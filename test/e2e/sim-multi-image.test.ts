@@ -126,10 +126,7 @@ for (const dongle of SIM_DONGLES) {
       }
     });
 
-    // todo until the supervisor fix of issue 10 problem 1 is merged: today the link loss is
-    // latched as "dongle sim0 went away" (ADAPTER_UNAVAILABLE) by Generation.explain() in
-    // server/backends/supervisor.ts; with that latch removed this test passes on both dongles.
-    it('bootloader + application with the link lost on reaching the bootloader for the application image: still completes', { timeout: TEST_TIMEOUT_MS, todo: 'needs the supervisor fix (issue 10, problem 1)' }, async () => {
+    it('bootloader + application with the link lost on reaching the bootloader for the application image: still completes', { timeout: TEST_TIMEOUT_MS }, async () => {
       const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, dongle);
       try {
         const dev = s.device();
