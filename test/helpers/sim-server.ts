@@ -16,7 +16,7 @@ import { UUIDS } from '../../server/ble/uuid.js';
 import type { PeripheralLink, PeripheralLinkHandler } from '../../server/sim/peripheral.js';
 import type { SimConfig, SimDeviceView, SimWorld } from '../../server/sim/world.js';
 import type { BledfuClient } from '../../clients/ts/index.js';
-import { serveRegistry, testLogger } from './app-server.js';
+import { serveRegistry, testLogger, type ServeOptions } from './app-server.js';
 
 export { fixtureBytes as fixture } from './dfu-fixtures.js';
 // The stream helpers predate job-events.ts; the simulator's tests keep importing them from here.
@@ -123,7 +123,12 @@ function simSpec(dongle: SimDongle): string {
   return dongle.kind === 'hci' ? 'sim:' : `sim:?dongle=nrf&api=${dongle.api}`;
 }
 
-export async function startSimServer(sim: Partial<SimConfig> = {}, config: Partial<AppConfig> = {}, dongle: SimDongle = { kind: 'hci' }): Promise<SimServer> {
+export async function startSimServer(
+  sim: Partial<SimConfig> = {},
+  config: Partial<AppConfig> = {},
+  dongle: SimDongle = { kind: 'hci' },
+  serve: ServeOptions = {},
+): Promise<SimServer> {
   const logger = testLogger();
   const registry = await openAdapters([simSpec(dongle)], logger.child({ component: 'adapters' }), {
     sim,
@@ -158,7 +163,7 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
 
   let served;
   try {
-    served = await serveRegistry(registry, logger, config);
+    served = await serveRegistry(registry, logger, config, serve);
   } catch (e) {
     await registry.close();
     throw e;

@@ -2,7 +2,7 @@
  * The Secure DFU procedure (spec §3, §4): find the device, jump to the bootloader if needed,
  * send every image of the package with resume and retries, then wait for the new application.
  */
-import { offsetLastOctet, type DeviceAddress } from '../../ble/address.js';
+import { bootloaderAddress, offsetLastOctet, type DeviceAddress } from '../../ble/address.js';
 import { findDevice, type DeviceMatch } from '../../ble/discovery.js';
 import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
 import { UUIDS } from '../../ble/uuid.js';
@@ -17,6 +17,7 @@ import type { DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunne
 import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
 import { judgeChecksum, objectAt, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
+import { bootloaderFacts, claimFor, foundInBootloaderText, notFoundRemedy, targetOrBootloader, type Sighting } from './whereabouts.js';
 
 interface Run {
   readonly adapter: Adapter;
@@ -32,6 +33,8 @@ interface Run {
   appAddress: DeviceAddress | undefined;
   /** The address the bootloader was last found at. */
   bootloaderAddress: DeviceAddress | undefined;
+  /** The name the bootloader advertised when last found. */
+  bootloaderName: string | undefined;
   /** The target was already in DFU mode, so the application's address is a guess. */
   startedInBootloader: boolean;
   /**
@@ -85,13 +88,33 @@ function isLinkFailure(e: unknown): boolean {
 async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Connection; link: BootloaderLink }> {
   const { options } = run;
   phase(run, 'connecting', `looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`}`);
-  let match = targetMatch(target);
+  // One scan for the device as named and for its bootloader (a retry after a cancelled or refused
+  // update finds it in DFU mode): whichever answers first.
+  const remembered = run.ctx.devices?.recall(target) ?? [];
+  const whereabouts = targetOrBootloader(target, remembered);
+  let match = whereabouts.match;
+  let classify: (adv: Advertisement) => Sighting = whereabouts.classify;
   // Cleared when the application reset on the set-name request (spec §4.1 step 3): it is then
   // found again at the same address and asked to enter without a name, so this loop runs twice at most.
   let nameTheBootloader = true;
   for (;;) {
-    const adv = await findDevice(run.adapter, match, { timeoutMs: options.scanTimeoutMs, signal: run.signal });
-    if (nameTheBootloader) emit(run, { kind: 'device', address: adv.address });
+    const adv = await findDevice(run.adapter, match, {
+      timeoutMs: options.scanTimeoutMs,
+      signal: run.signal,
+      remedy: (seen) => notFoundRemedy(target, remembered, seen),
+    });
+    const sighting = classify(adv);
+    const entry = sighting.kind === 'target' ? undefined : sighting.entry;
+    // Another job may be updating this device (named another way): wait for it, then look again,
+    // since that job has moved the device on (updated it, or left it in its bootloader).
+    if ((await run.ctx.claimDevice?.(claimFor(adv, entry))) === 'waited') {
+      phase(run, 'connecting', `the other job has ended; looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`} again`);
+      continue;
+    }
+    if (nameTheBootloader) {
+      const app = sighting.kind === 'bootloader' ? (entry?.appAddress ?? (target.kind === 'address' ? target.address : undefined)) : undefined;
+      emit(run, { kind: 'device', address: app ?? adv.address });
+    }
     const conn = await connect(run, adv.address);
     try {
       const services = await conn.discoverServices(run.signal);
@@ -101,10 +124,14 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
         case 'bootloader':
           if (options.buttonless === 'required') run.log.info('the device is already in DFU mode: no buttonless entry needed');
           run.bootloaderAddress = adv.address;
+          run.bootloaderName = adv.name;
           run.bootloader = { kind: 'address', address: adv.address };
           // The application usually lives at the bootloader address − 1 (spec §4.2); checked at the end.
           run.startedInBootloader = true;
           run.appAddress = adv.address;
+          emit(run, { kind: 'bootloader', address: adv.address, name: adv.name });
+          run.ctx.devices?.remember(bootloaderFacts(target, adv, sighting));
+          phase(run, 'connecting', foundInBootloaderText(target, adv, sighting));
           return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
         case 'buttonless': {
           if (options.buttonless === 'off') {
@@ -126,11 +153,21 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
             run.log.warn({ address: adv.address.value }, 'the application reset when asked to name its bootloader; reconnecting to it to enter without a name (the bootloader will advertise "DfuTarg")');
             nameTheBootloader = false;
             match = { kind: 'address', address: adv.address };
+            classify = () => ({ kind: 'target' });
             await sleep(options.rebootDelayMs, run.signal);
             continue;
           }
           run.bootloader = bootloaderMatch(adv.address, entered.bootloaderName);
-          return await reconnectBootloader(run, 'after the buttonless jump');
+          // Remembered before looking: if this job ends before the bootloader is found, a retry
+          // still knows the name it was given.
+          const appName = adv.name ?? (target.kind === 'name' ? target.name : undefined);
+          const expected = cap.bonded ? adv.address : bootloaderAddress(adv.address);
+          run.ctx.devices?.remember({ appAddress: adv.address, appName, bootloaderAddress: expected, bootloaderName: entered.bootloaderName });
+          const reached = await reconnectBootloader(run, 'after the buttonless jump');
+          if (run.bootloaderAddress !== undefined) {
+            run.ctx.devices?.remember({ appAddress: adv.address, appName, bootloaderAddress: run.bootloaderAddress, bootloaderName: run.bootloaderName });
+          }
+          return reached;
         }
         case 'experimental':
         case 'legacy':
@@ -184,7 +221,9 @@ async function reconnectBootloader(run: Run, why: string): Promise<{ conn: Conne
     throw e;
   }
   run.bootloaderAddress = adv.address;
+  run.bootloaderName = adv.name;
   run.bootloader = { kind: 'address', address: adv.address };
+  emit(run, { kind: 'bootloader', address: adv.address, name: adv.name });
   run.log.debug({ address: adv.address.value, why }, 'bootloader found');
   const conn = await connect(run, adv.address);
   try {
@@ -499,6 +538,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     bootloader: targetMatch(target),
     appAddress: target.kind === 'address' ? target.address : undefined,
     bootloaderAddress: undefined,
+    bootloaderName: undefined,
     startedInBootloader: false,
     prn: options.prn,
   };
