@@ -63,6 +63,12 @@ export interface SimServer {
   /** Resolves once the controller is not scanning (at once if it is not). */
   scanStopped(): Promise<void>;
   newClient(): BledfuClient;
+  /**
+   * Stops the server (as bledfud on SIGTERM: jobs cancelled, calls ended) and starts a new one on
+   * the same adapters and simulated world, as a restarted bledfud would find them; returns a
+   * client of the new one (app, address, client and newClient then refer to it).
+   */
+  restart(serve?: ServeOptions): Promise<BledfuClient>;
   close(): Promise<void>;
 }
 
@@ -161,7 +167,7 @@ export async function startSimServer(
   }));
   world.devices.forEach((view, i) => observeDevice(view, observers[i] as Observer));
 
-  let served;
+  let served: Awaited<ReturnType<typeof serveRegistry>>;
   try {
     served = await serveRegistry(registry, logger, config, serve);
   } catch (e) {
@@ -177,16 +183,29 @@ export async function startSimServer(
   return {
     registry,
     world,
-    app: served.app,
-    address: served.address,
-    metricsAddress: served.metricsAddress,
-    client: served.client,
+    get app() {
+      return served.app;
+    },
+    get address() {
+      return served.address;
+    },
+    get metricsAddress() {
+      return served.metricsAddress;
+    },
+    get client() {
+      return served.client;
+    },
     air,
     device: (index = 0) => pick(world.devices, index),
     observed: (index = 0) => pick(observers, index).obs,
     nextDisconnection: (index = 0) => new Promise<void>((resolve) => pick(observers, index).waiters.push(resolve)),
     scanStopped: () => new Promise<void>((resolve) => (air.scanning ? scanStopWaiters.push(resolve) : resolve())),
-    newClient: served.newClient,
+    newClient: () => served.newClient(),
+    async restart(options: ServeOptions = {}) {
+      await served.close();
+      served = await serveRegistry(registry, logger, config, options);
+      return served.client;
+    },
     close() {
       closed ??= (async () => {
         try {
