@@ -193,3 +193,47 @@ for (const dongle of SIM_DONGLES) {
     });
   });
 }
+
+/** ATT Handle Value Indication: the buttonless service answers with one. */
+const ATT_HANDLE_VALUE_INDICATION = 0x1d;
+const ATT_HANDLE_VALUE_CONFIRMATION = 0x1e;
+const ATT_CID = 0x0004;
+
+for (const dongle of SIM_DONGLES) {
+  describe(`the buttonless answer lost on the air (${dongle.label})`, () => {
+    for (const [lost, direction, firstByte, after] of [
+      ['the indication answering Enter Bootloader', 'toCentral', ATT_HANDLE_VALUE_INDICATION, 1],
+      ['the indication answering Set Name', 'toCentral', ATT_HANDLE_VALUE_INDICATION, 0],
+      ['the confirmation of the Enter Bootloader answer (the application waits for it and never jumps)', 'toPeripheral', ATT_HANDLE_VALUE_CONFIRMATION, 1],
+    ] as const) {
+      it(`${lost} is dropped: the job asks again / looks where the device is, and succeeds`, { timeout: 60_000 }, async () => {
+        const s = await startSimServer({}, {}, dongle);
+        try {
+          const dev = s.device();
+          const drop = s.world.faults.inject({ kind: 'frame', direction, action: 'drop', cid: ATT_CID, firstByte, after, times: 1 });
+          const r = await drain(
+            startDfu(
+              s.client,
+              // A short request timeout: the buttonless answer is waited for at most this long before asking again.
+              { package: { data: fixture(HRS.zip) }, target: nameTarget(dev.label), options: { requestTimeout: { seconds: 1, nanos: 0 } } },
+              { signal: AbortSignal.timeout(50_000) },
+            ),
+          );
+          assert.equal(drop.fired, 1, 'the indication was lost');
+          assert.equal(r.error, undefined, String(r.error));
+          const f = finished(r.events);
+          assert.equal(f?.result.success, true, f?.error?.message);
+          assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
+          assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
+          assert.equal(s.observed().dataBytes, HRS.size);
+          assert.ok(
+            details(r.events).some((d) => d.includes('looking for the device in its bootloader and in its application')),
+            `the job says it looked for the device: ${details(r.events).join(' | ')}`,
+          );
+        } finally {
+          await s.close();
+        }
+      });
+    }
+  });
+}

@@ -12,7 +12,7 @@ import { sleep } from '../../common/time.js';
 import { crc32 } from '../../common/crc32.js';
 import { describeServices, detectDfu, findCharacteristic } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
-import { dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
+import { buttonlessFailed, dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
 import type { DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
 import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
@@ -77,6 +77,12 @@ async function safeDisconnect(conn: Connection | undefined): Promise<void> {
   await conn?.disconnect().catch(() => undefined);
 }
 
+/**
+ * Buttonless entries one job makes before giving up: one, again after an answer lost on the air
+ * (the device was found still in its application), and once more.
+ */
+const MAX_BUTTONLESS_ENTRIES = 3;
+
 function isLinkFailure(e: unknown): boolean {
   return hasCode(e, 'LINK_LOST') || hasCode(e, 'CONNECT_FAILED') || hasCode(e, 'DFU_TIMEOUT') || hasCode(e, 'ATT_TIMEOUT');
 }
@@ -97,6 +103,9 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
   // Cleared when the application reset on the set-name request (spec §4.1 step 3): it is then
   // found again at the same address and asked to enter without a name, so this loop runs twice at most.
   let nameTheBootloader = true;
+  let entries = 0;
+  // Set after an entry whose answer never came: the device is then looked for in both modes.
+  let unconfirmedEntry = false;
   for (;;) {
     const adv = await findDevice(run.adapter, match, {
       timeoutMs: options.scanTimeoutMs,
@@ -131,7 +140,11 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
           run.appAddress = adv.address;
           emit(run, { kind: 'bootloader', address: adv.address, name: adv.name });
           run.ctx.devices?.remember(bootloaderFacts(target, adv, sighting));
-          phase(run, 'connecting', foundInBootloaderText(target, adv, sighting));
+          if (unconfirmedEntry) {
+            phase(run, 'entering-bootloader', `found the device in its bootloader at ${adv.address.value}${adv.name === undefined ? '' : ` as "${adv.name}"`}: the entry took effect although its answer was lost`);
+          } else {
+            phase(run, 'connecting', foundInBootloaderText(target, adv, sighting));
+          }
           return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
         case 'buttonless': {
           if (options.buttonless === 'off') {
@@ -140,11 +153,18 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
               'let bledfu ask the application to enter its bootloader (--buttonless auto), or put the device into DFU mode by hand (usually a button held at reset) and retry',
             );
           }
-          phase(run, 'entering-bootloader', `asking the application at ${adv.address.value} to enter its bootloader`);
+          if (++entries > MAX_BUTTONLESS_ENTRIES) {
+            throw buttonlessFailed(
+              `the application at ${adv.address.value} was asked ${MAX_BUTTONLESS_ENTRIES} times to enter its bootloader, but is still running (its answers were lost, or it does not hand over)`,
+              'restart the device and retry; if it persists, put it into DFU mode by hand (usually a button held at reset)',
+            );
+          }
+          phase(run, 'entering-bootloader', `asking the application at ${adv.address.value} to enter its bootloader${entries > 1 ? ` (attempt ${entries})` : ''}`);
           run.appAddress = adv.address;
+          const askedName = cap.bonded || !nameTheBootloader ? undefined : randomBootloaderName();
           const entered = await enterBootloader(conn, cap.characteristic, {
             bonded: cap.bonded,
-            bootloaderName: cap.bonded || !nameTheBootloader ? undefined : randomBootloaderName(),
+            bootloaderName: askedName,
             timeoutMs: options.requestTimeoutMs,
             signal: run.signal,
             logger: run.log,
@@ -157,12 +177,29 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
             await sleep(options.rebootDelayMs, run.signal);
             continue;
           }
-          run.bootloader = bootloaderMatch(adv.address, entered.bootloaderName);
           // Remembered before looking: if this job ends before the bootloader is found, a retry
-          // still knows the name it was given.
+          // still knows the name it was given (or, unanswered, may have been given).
           const appName = adv.name ?? (target.kind === 'name' ? target.name : undefined);
           const expected = cap.bonded ? adv.address : bootloaderAddress(adv.address);
-          run.ctx.devices?.remember({ appAddress: adv.address, appName, bootloaderAddress: expected, bootloaderName: entered.bootloaderName });
+          const givenName = entered.outcome === 'entered' ? entered.bootloaderName : askedName;
+          run.ctx.devices?.remember({ appAddress: adv.address, appName, bootloaderAddress: expected, bootloaderName: givenName });
+          if (entered.outcome === 'unanswered' || !entered.confirmed) {
+            // The answer was lost (or the link went first): the device is in its bootloader, or
+            // still in its application. Look for both; the loop resumes in the one, asks the other again.
+            phase(
+              run,
+              'entering-bootloader',
+              `the application at ${adv.address.value} ${entered.outcome === 'unanswered' ? 'did not answer the request to enter its bootloader' : 'dropped the link before answering'}; looking for the device in its bootloader and in its application`,
+            );
+            const appTarget: DfuTarget = { kind: 'address', address: adv.address };
+            const either = targetOrBootloader(appTarget, run.ctx.devices?.recall(appTarget) ?? []);
+            match = either.match;
+            classify = either.classify;
+            unconfirmedEntry = true;
+            await sleep(options.rebootDelayMs, run.signal);
+            continue;
+          }
+          run.bootloader = bootloaderMatch(adv.address, entered.bootloaderName);
           const reached = await reconnectBootloader(run, 'after the buttonless jump');
           if (run.bootloaderAddress !== undefined) {
             run.ctx.devices?.remember({ appAddress: adv.address, appName, bootloaderAddress: run.bootloaderAddress, bootloaderName: run.bootloaderName });
