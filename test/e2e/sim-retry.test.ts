@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { decodeError, startDfu, type DfuEvent, type Target } from '../../clients/ts/index.js';
 import { bootloaderAddress } from '../../server/ble/address.js';
-import { DEVICE_MEMORY_FILE, FileDeviceMemory } from '../../server/jobs/deviceMemory.js';
+import { DEVICE_MEMORY_FILE, FileDeviceMemory, InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { RESULT } from '../../server/dfu/secure/controlPoint.js';
 import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, until, type Drained, type SimServer } from '../helpers/sim-server.js';
@@ -235,5 +235,28 @@ for (const dongle of SIM_DONGLES) {
         }
       });
     }
+  });
+}
+
+for (const dongle of SIM_DONGLES) {
+  describe(`DEVICE_NOT_FOUND names the likely device (${dongle.label})`, () => {
+    it('a device in its bootloader that the server cannot tie to the name (memory lost): the remedy names its bootloader address', { timeout: 40_000 }, async () => {
+      // The bootloader waits "forever" (no valid-app timeout during the test), as one without a valid application does.
+      const s = await startSimServer({ inactivityTimeoutMs: 1e12 }, {}, dongle);
+      try {
+        const dev = s.device();
+        await cancelMidTransfer(s, nameTarget(dev.label));
+        const client = await s.restart({ devices: new InMemoryDeviceMemory() });
+        const r = await drain(
+          startDfu(client, { package: { data: fixture(HRS.zip) }, target: nameTarget(dev.label), options: { scanTimeout: { seconds: 1, nanos: 0 } } }, { signal: AbortSignal.timeout(20_000) }),
+        );
+        const d = decodeError(r.error);
+        assert.equal(d.code, 'DEVICE_NOT_FOUND', d.message);
+        const bl = bootloaderAddress(dev.address).value;
+        assert.match(d.remedy ?? '', new RegExp(`${dev.label} may be waiting in its bootloader as ${bl} "Dfu\\d{5}": start the job with --address ${bl}`), d.remedy);
+      } finally {
+        await s.close();
+      }
+    });
   });
 }
