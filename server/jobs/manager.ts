@@ -373,7 +373,12 @@ export class JobManager {
     }
   }
 
-  /** The addresses and names the job's target is known by: itself, and what the device memory ties to it. */
+  /**
+   * What the job's target is known by: itself, and the addresses the device memory ties to it.
+   * Only a target that *is* a name adds a name: many devices may share one (a station's whole
+   * batch often does), so two jobs by address must never be tied by the names their devices
+   * happen to advertise; a job by name, though, may be for any device of that name.
+   */
   #aliases(job: Job): Set<string> {
     const keys = new Set<string>();
     const t = job.target;
@@ -382,8 +387,6 @@ export class JobManager {
     for (const e of this.#opts.devices?.recall(t) ?? []) {
       keys.add(addressKey(e.bootloaderAddress.value));
       if (e.appAddress !== undefined) keys.add(addressKey(e.appAddress.value));
-      if (e.appName !== undefined) keys.add(nameKey(e.appName));
-      if (e.bootloaderName !== undefined && e.bootloaderName !== SHARED_BOOTLOADER_NAME) keys.add(nameKey(e.bootloaderName));
     }
     return keys;
   }
@@ -419,7 +422,9 @@ export class JobManager {
       for (const k of keys) held.add(k);
       return 'free';
     }
-    const blocker = this.#blocker(job, new Set([...keys, ...this.#aliases(job)]), true);
+    // The claim's names are kept for others' jobs by name to meet; this job's own side of the
+    // comparison is addresses and its target only (see #aliases).
+    const blocker = this.#blocker(job, new Set([...claim.addresses.map((a) => addressKey(a.value)), ...this.#aliases(job)]), true);
     if (blocker === undefined) {
       this.#holders.set(job, keys);
       return 'free';

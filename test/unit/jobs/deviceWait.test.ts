@@ -94,6 +94,21 @@ describe('one job per device at a time', () => {
     assert.equal(await r1.context.claimDevice?.({ addresses: [BL], names: ['Dfu12345'], description: 'bootloader' }), 'free');
   });
 
+  it('devices that share a name: jobs by address do not wait for each other; a job by that name waits for the one holding such a device', async () => {
+    const { runner, manager, create } = setup();
+    create(byAddress(APP));
+    create(byAddress(OTHER));
+    const [r1, r2] = [await runner.call(0), await runner.call(1)];
+    assert.equal(await r1.context.claimDevice?.({ addresses: [APP, BL], names: ['Nordic_HRM'], description: 'a' }), 'free');
+    assert.equal(await r2.context.claimDevice?.({ addresses: [OTHER, parseAddress('F0:0D:C0:DE:00:08')], names: ['Nordic_HRM'], description: 'b' }), 'free');
+    const byItsName = create(byName('Nordic_HRM'));
+    assert.equal(byItsName.state, 'queued', 'it may be for either device');
+    assert.match(details(manager.history(byItsName.id)).at(-1) ?? '', /^waiting for job job-1, which is updating the same device/);
+    manager.cancel(byItsName.id);
+    r1.succeed();
+    r2.succeed();
+  });
+
   it('a job whose device the memory ties to a running job stays QUEUED (no slot, no runner), saying for which job it waits', async () => {
     const memory = new InMemoryDeviceMemory();
     memory.remember({ appAddress: APP, appName: 'bledfu-sim-3', bootloaderAddress: BL, bootloaderName: 'Dfu12345' });
