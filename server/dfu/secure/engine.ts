@@ -96,8 +96,8 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
   phase(run, 'connecting', `looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`}`);
   // One scan for the device as named and for its bootloader (a retry after a cancelled or refused
   // update finds it in DFU mode): whichever answers first.
-  const remembered = run.ctx.devices?.recall(target) ?? [];
-  const whereabouts = targetOrBootloader(target, remembered);
+  let remembered = run.ctx.devices?.recall(target) ?? [];
+  let whereabouts = targetOrBootloader(target, remembered);
   let match = whereabouts.match;
   let classify: (adv: Advertisement) => Sighting = whereabouts.classify;
   // Cleared when the application reset on the set-name request (spec §4.1 step 3): it is then
@@ -118,6 +118,11 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
     // since that job has moved the device on (updated it, or left it in its bootloader).
     if ((await run.ctx.claimDevice?.(claimFor(adv, entry))) === 'waited') {
       phase(run, 'connecting', `the other job has ended; looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`} again`);
+      // That job may have sent the device to its bootloader meanwhile: ask the memory again.
+      remembered = run.ctx.devices?.recall(target) ?? [];
+      whereabouts = targetOrBootloader(target, remembered);
+      match = whereabouts.match;
+      classify = whereabouts.classify;
       continue;
     }
     if (nameTheBootloader) {
