@@ -33,38 +33,60 @@ export interface DeviceMemoryOptions {
 /** The memory itself, without persistence (tests, and the core of the file-backed one). */
 export class InMemoryDeviceMemory implements DeviceMemory {
   /** Most recent first. */
-  protected entries: RememberedDevice[] = [];
+  #entries: RememberedDevice[] = [];
+  /**
+   * Entries by "a:<address>" and "n:<name>", most recent first: the job layer recalls for every
+   * queued and running job each time one ends, so a recall must not walk thousands of entries.
+   */
+  #index = new Map<string, RememberedDevice[]>();
   readonly #max: number;
   readonly #now: () => number;
 
   constructor(options: DeviceMemoryOptions = {}, initial: readonly RememberedDevice[] = []) {
     this.#max = Math.max(1, options.maxEntries ?? DEFAULT_DEVICE_MEMORY_ENTRIES);
     this.#now = options.now ?? Date.now;
-    this.entries = [...initial].sort((a, b) => b.at - a.at).slice(0, this.#max);
+    this.#set([...initial].sort((a, b) => b.at - a.at).slice(0, this.#max));
+  }
+
+  protected get entries(): readonly RememberedDevice[] {
+    return this.#entries;
+  }
+
+  #set(entries: RememberedDevice[]): void {
+    this.#entries = entries;
+    const index = new Map<string, RememberedDevice[]>();
+    const add = (key: string, e: RememberedDevice): void => {
+      const list = index.get(key);
+      if (list === undefined) index.set(key, [e]);
+      else if (!list.includes(e)) list.push(e);
+    };
+    for (const e of entries) {
+      add(`a:${e.bootloaderAddress.value}`, e);
+      if (e.appAddress !== undefined) add(`a:${e.appAddress.value}`, e);
+      if (e.appName !== undefined) add(`n:${e.appName}`, e);
+      if (e.bootloaderName !== undefined && e.bootloaderName !== DEFAULT_BOOTLOADER_NAME) add(`n:${e.bootloaderName}`, e);
+    }
+    this.#index = index;
   }
 
   get size(): number {
-    return this.entries.length;
+    return this.#entries.length;
   }
 
   all(): readonly RememberedDevice[] {
-    return [...this.entries];
+    return [...this.#entries];
   }
 
   recall(target: DfuTarget): readonly RememberedDevice[] {
-    if (target.kind === 'address') {
-      const v = target.address.value;
-      return this.entries.filter((e) => e.appAddress?.value === v || e.bootloaderAddress.value === v);
-    }
-    const n = target.name;
-    return this.entries.filter((e) => e.appName === n || (n !== DEFAULT_BOOTLOADER_NAME && e.bootloaderName === n));
+    const key = target.kind === 'address' ? `a:${target.address.value}` : `n:${target.name}`;
+    return [...(this.#index.get(key) ?? [])];
   }
 
   remember(entry: Omit<RememberedDevice, 'at'>): void {
     const same = (e: RememberedDevice): boolean =>
       e.bootloaderAddress.value === entry.bootloaderAddress.value ||
       (entry.appAddress !== undefined && e.appAddress?.value === entry.appAddress.value);
-    const old = this.entries.find(same);
+    const old = this.#entries.find(same);
     const merged: RememberedDevice = {
       appAddress: entry.appAddress ?? old?.appAddress,
       appName: entry.appName ?? old?.appName,
@@ -74,11 +96,11 @@ export class InMemoryDeviceMemory implements DeviceMemory {
     };
     if (old !== undefined && sameEntry(old, merged)) {
       // Nothing new but the time: refresh in place, without a write for every sighting.
-      this.entries = [merged, ...this.entries.filter((e) => !same(e))];
+      this.#set([merged, ...this.#entries.filter((e) => !same(e))]);
       this.changed(false);
       return;
     }
-    this.entries = [merged, ...this.entries.filter((e) => !same(e))].slice(0, this.#max);
+    this.#set([merged, ...this.#entries.filter((e) => !same(e))].slice(0, this.#max));
     this.changed(true);
   }
 
