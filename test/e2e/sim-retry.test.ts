@@ -108,6 +108,19 @@ for (const dongle of SIM_DONGLES) {
         await s.close();
       }
     });
+
+    it("cancelled mid-transfer, retried by the bootloader's own name (\"DfuNNNNN\", as a scan shows it): resumed, succeeds", { timeout: 40_000 }, async () => {
+      const s = await startSimServer({}, {}, dongle);
+      try {
+        const before = await cancelMidTransfer(s, nameTarget(s.device().label));
+        const blName = s.device().currentName();
+        assert.match(blName, /^Dfu\d{5}$/);
+        const again = await retryResumes(s, nameTarget(blName), before);
+        assert.ok(details(again.events).some((d) => d.startsWith(`found ${s.device().label} in its bootloader`)), 'the memory knows whose bootloader it is');
+      } finally {
+        await s.close();
+      }
+    });
   });
 }
 

@@ -148,7 +148,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
           if (unconfirmedEntry) {
             phase(run, 'entering-bootloader', `found the device in its bootloader at ${adv.address.value}${adv.name === undefined ? '' : ` as "${adv.name}"`}: the entry took effect although its answer was lost`);
           } else {
-            phase(run, 'connecting', foundInBootloaderText(target, adv, sighting));
+            phase(run, 'connecting', foundInBootloaderText(target, adv, sighting, remembered));
           }
           return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
         case 'buttonless': {

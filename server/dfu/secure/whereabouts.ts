@@ -66,17 +66,15 @@ export function targetOrBootloader(target: DfuTarget, remembered: readonly Remem
 }
 
 /** The phase detail when the target was met in its bootloader. */
-export function foundInBootloaderText(target: DfuTarget, adv: Advertisement, sighting: Sighting): string {
-  const entry = sighting.kind === 'target' ? undefined : sighting.entry;
+export function foundInBootloaderText(target: DfuTarget, adv: Advertisement, sighting: Sighting, remembered: readonly RememberedDevice[]): string {
   const as = adv.name === undefined ? '' : ` as "${adv.name}"`;
-  const how =
-    sighting.kind === 'bootloader'
-      ? sighting.entry === undefined
-        ? "at its address + 1"
-        : 'where an earlier job left it'
-      : 'in DFU mode';
-  if (sighting.kind === 'target') return `found ${adv.address.value}${as} in DFU mode; resuming`;
-  return `found ${deviceText(target, entry)} in its bootloader at ${adv.address.value}${as} (${how}); resuming`;
+  if (sighting.kind === 'target') {
+    // The target named the bootloader itself; the memory may still know whose it is.
+    const entry = remembered.find((e) => e.bootloaderAddress.value === adv.address.value);
+    return `found ${entry?.appName ?? 'the device'} in its bootloader at ${adv.address.value}${as}; resuming`;
+  }
+  const how = sighting.kind === 'bootloader' && sighting.entry === undefined ? 'at its address + 1' : 'where an earlier job left it';
+  return `found ${deviceText(target, sighting.entry)} in its bootloader at ${adv.address.value}${as} (${how}); resuming`;
 }
 
 /**
