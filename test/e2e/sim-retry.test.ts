@@ -210,6 +210,7 @@ for (const dongle of SIM_DONGLES) {
 /** ATT Handle Value Indication: the buttonless service answers with one. */
 const ATT_HANDLE_VALUE_INDICATION = 0x1d;
 const ATT_HANDLE_VALUE_CONFIRMATION = 0x1e;
+const ATT_WRITE_REQUEST = 0x12;
 const ATT_CID = 0x0004;
 
 for (const dongle of SIM_DONGLES) {
@@ -218,6 +219,7 @@ for (const dongle of SIM_DONGLES) {
       ['the indication answering Enter Bootloader', 'toCentral', ATT_HANDLE_VALUE_INDICATION, 1],
       ['the indication answering Set Name', 'toCentral', ATT_HANDLE_VALUE_INDICATION, 0],
       ['the confirmation of the Enter Bootloader answer (the application waits for it and never jumps)', 'toPeripheral', ATT_HANDLE_VALUE_CONFIRMATION, 1],
+      ['the Enter Bootloader request itself (CCCD and Set Name writes went through)', 'toPeripheral', ATT_WRITE_REQUEST, 2],
     ] as const) {
       it(`${lost} is dropped: the job asks again / looks where the device is, and succeeds`, { timeout: 60_000 }, async () => {
         const s = await startSimServer({}, {}, dongle);

@@ -104,7 +104,7 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
     );
   });
   const answerMs = Math.min(options.timeoutMs, BUTTONLESS_ANSWER_WAIT_MS);
-  const once = async (value: Uint8Array): Promise<number | 'disconnected' | 'no-answer'> => {
+  const once = async (value: Uint8Array): Promise<number | 'disconnected' | 'no-answer' | 'att-timeout'> => {
     const t = timeoutSignal(
       { ms: answerMs, code: 'BUTTONLESS_FAILED', layer: 'dfu', message: `no answer to buttonless request ${toHex(value)}`, remedy: 'restart the device and retry' },
       options.signal,
@@ -122,6 +122,9 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       // The device may reset before (or instead of) indicating: that is the expected outcome of 0x01.
       if (conn.closed.aborted || hasCode(e, 'LINK_LOST')) return 'disconnected';
       if (t.signal.aborted) return 'no-answer';
+      // The write's own response was lost: after an ATT transaction timeout the bearer takes no
+      // more requests (Core Vol 3 Part F §3.3.3), so asking again on this link is pointless.
+      if (hasCode(e, 'ATT_TIMEOUT')) return 'att-timeout';
       // Indications were enabled just before, so 0xFD means the device did not keep that
       // subscription (spec §1.2): for it the write is unauthorised, and nothing we resend fixes it.
       if (hasCode(e, 'ATT_ERROR') && e.facts.attError === 0xfd) {
@@ -141,6 +144,10 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
   const request = async (value: Uint8Array): Promise<number | 'disconnected' | 'unanswered'> => {
     for (let attempt = 1; ; attempt++) {
       const r = await once(value);
+      if (r === 'att-timeout') {
+        log.warn({ request: toHex(value, ' ') }, 'buttonless: the request itself went unanswered (ATT timeout); hanging up to look for the device');
+        return 'unanswered';
+      }
       if (r !== 'no-answer') return r;
       const again = attempt < BUTTONLESS_ASKS;
       log.warn(
@@ -197,7 +204,9 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
     }
   } finally {
     sub.close();
-    await conn.disconnect();
+    // The link is usually down already (the device reset); a hang-up that fails must not hide
+    // what happened before it.
+    await conn.disconnect().catch((e: unknown) => log.debug({ err: isBledfuError(e) ? e.message : String(e) }, 'buttonless: hanging up failed'));
   }
   return { outcome: 'entered', bootloaderName: name, confirmed };
 }
