@@ -14,7 +14,7 @@ import type { AuditLog } from './audit/log.js';
 import type { Logger } from './common/logger.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
-import type { DfuRunner } from './dfu/types.js';
+import type { DeviceMemory, DfuRunner } from './dfu/types.js';
 import { JobManager } from './jobs/manager.js';
 import { PackageStore, type ReadPackage } from './jobs/packageStore.js';
 import type { AdapterDirectory } from './jobs/types.js';
@@ -41,6 +41,11 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Clock for job timestamps and rates (default Date.now). */
   readonly now?: () => number;
+  /**
+   * Devices met in their bootloader (bledfud keeps it in the data directory, so a restarted server
+   * still finds a device left in DFU mode by its application's name or address); none when absent.
+   */
+  readonly devices?: DeviceMemory;
   /** Durable record of every DFU job (bledfud always opens one); ListAuditRecords reads it. */
   readonly audit?: AuditLog;
   /** TLS and tokens (server/rpc/security.ts); default plaintext and open, for loopback. */
@@ -80,6 +85,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     retainFinished: config.jobRetention,
     ...(deps.now === undefined ? {} : { now: deps.now }),
     ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, deps.now) }),
+    ...(deps.devices === undefined ? {} : { devices: deps.devices }),
   });
   const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
   const metricsListen = config.metricsListen ?? '';

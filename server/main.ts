@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { AuditLog } from './audit/log.js';
 import { isBledfuError } from './common/errors.js';
 import { loadConfig } from './config/load.js';
+import { DEVICE_MEMORY_FILE, FileDeviceMemory } from './jobs/deviceMemory.js';
 import { loadServerSecurity, type ServerSecurity } from './rpc/security.js';
 
 /** A setting the user got wrong: one line on stderr, exit code 2. */
@@ -68,8 +69,10 @@ async function main(): Promise<number> {
   } catch (e) {
     return refuseSetting(e);
   }
+  // Never fatal: a damaged file is logged and ignored (the memory only saves retries).
+  const devices = FileDeviceMemory.open(join(config.dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }));
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
-  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security, audit });
+  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security, audit, devices });
   try {
     await app.start();
   } catch (e) {

@@ -16,6 +16,11 @@ export interface FindDeviceOptions {
   readonly signal?: AbortSignal;
   /** Send scan requests (names often come in the scan response). Default true. */
   readonly active?: boolean;
+  /**
+   * On a miss, a remedy from what the scan saw (e.g. naming a device that is likely the one
+   * looked for under another address or name); undefined keeps the general one.
+   */
+  readonly remedy?: (seen: readonly Advertisement[]) => string | undefined;
 }
 
 function assertNever(x: never): never {
@@ -88,7 +93,7 @@ export async function findDevice(adapter: Adapter, match: DeviceMatch, options: 
     `${describeMatch(match)} not found within ${options.timeoutMs} ms${timedOut ? '' : ' (the scan ended early)'}; ${seenText}`,
     {
       layer: 'ble',
-      remedy: 'check that the device is powered, advertising and in range; scan to see what is around',
+      remedy: options.remedy?.([...seen.values()]) ?? 'check that the device is powered, advertising and in range; scan to see what is around',
       facts: { context: { lookingFor: describeMatch(match), timeoutMs: String(options.timeoutMs) } },
     },
   );

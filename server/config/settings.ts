@@ -102,7 +102,7 @@ export const SETTINGS = {
   dataDir: {
     kind: 'string',
     default: '/var/lib/bledfu',
-    description: 'directory for the files the server keeps across restarts (the audit log unless --audit-log says otherwise)',
+    description: 'directory for the files the server keeps across restarts: the audit log (unless --audit-log says otherwise) and devices.json (where devices were met in their bootloader)',
   },
   auditLog: {
     kind: 'string',

@@ -78,6 +78,8 @@ export type DfuEvent =
   | { readonly kind: 'phase'; readonly phase: DfuPhase; readonly detail: string }
   /** The application (or bootloader) answering to the target was found at this address. */
   | { readonly kind: 'device'; readonly address: DeviceAddress }
+  /** The device's bootloader was found (or found again) at this address, advertising this name. */
+  | { readonly kind: 'bootloader'; readonly address: DeviceAddress; readonly name: string | undefined }
   | ({ readonly kind: 'progress' } & DfuProgress);
 
 /**
@@ -114,10 +116,63 @@ export interface DfuPackage {
   readonly size: number;
 }
 
+/**
+ * Where one device's bootloader was met: the server sent it there (buttonless entry) or found it
+ * there. A retry by the application's name or address looks for this bootloader too, since a
+ * device stays in DFU mode for minutes after a failed or cancelled update (forever without a
+ * valid application).
+ */
+export interface RememberedDevice {
+  /** The application's address, when known (a device met only in its bootloader may not say). */
+  readonly appAddress: DeviceAddress | undefined;
+  /** The application's advertised name, when known. */
+  readonly appName: string | undefined;
+  readonly bootloaderAddress: DeviceAddress;
+  /** The name the bootloader advertised: the random "DfuNNNNN" a buttonless entry gave it, or "DfuTarg". */
+  readonly bootloaderName: string | undefined;
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+}
+
+/**
+ * The server's memory of devices met in their bootloader, kept across restarts by the job layer.
+ * The engine reads it to find a device by any of its names and records what it learns.
+ */
+export interface DeviceMemory {
+  /** Entries for the device the target names (by application or bootloader name or address), newest first. */
+  recall(target: DfuTarget): readonly RememberedDevice[];
+  /**
+   * Records (or refreshes) a device's entry, stamped with the memory's clock. An entry with the
+   * same application or bootloader address is replaced; what the new one does not know (say, the
+   * application's name) is kept from it.
+   */
+  remember(entry: Omit<RememberedDevice, 'at'>): void;
+}
+
+/**
+ * A device a job is about to talk to, as the engine resolved it (before connecting): the address
+ * that answered, and the addresses and names the same device has in its other mode.
+ */
+export interface DeviceClaim {
+  readonly addresses: readonly DeviceAddress[];
+  readonly names: readonly string[];
+  /** For the job's events: e.g. "bledfu-sim-3 (F0:0D:C0:DE:00:05)". */
+  readonly description: string;
+}
+
 export interface DfuContext {
   readonly signal: AbortSignal;
   readonly logger: import('../common/logger.js').Logger;
   readonly onEvent: (event: DfuEvent) => void;
+  /** Devices met in their bootloader (absent: nothing remembered, e.g. unit tests). */
+  readonly devices?: DeviceMemory;
+  /**
+   * Claims the device for this job before the engine connects to it. Resolves 'free' at once when
+   * no other job is updating it, or 'waited' once the job that was has ended (the device may be
+   * elsewhere now: look again). Rejects when the job is cancelled meanwhile. Absent: no other job
+   * can interfere (unit tests).
+   */
+  readonly claimDevice?: (claim: DeviceClaim) => Promise<'free' | 'waited'>;
 }
 
 /** The shape of a DFU engine as the job layer calls it. */

@@ -84,6 +84,7 @@ export class Job {
   #state: JobState = 'queued';
   #detail = 'waiting for a free slot on the adapter';
   #deviceAddress: DeviceAddress | undefined;
+  #bootloaderAddress: DeviceAddress | undefined;
   #progress: JobProgress | undefined;
   #result: JobResult | undefined;
   #startedAt: number | undefined;
@@ -126,6 +127,7 @@ export class Job {
       target: this.target,
       adapterId: this.adapter.id,
       deviceAddress: this.#deviceAddress,
+      bootloaderAddress: this.#bootloaderAddress,
       images: this.pkg.images.map((i) => i.summary),
       packageSha256: this.pkg.sha256,
       createdAt: this.createdAt,
@@ -218,6 +220,15 @@ export class Job {
     this.#watchers.delete(stream);
   }
 
+  /**
+   * Says, in the job's state detail, why it does not go on yet (another job is updating the same
+   * device). A queued job stays QUEUED; a started one keeps its state, only the detail changes.
+   */
+  showWaiting(detail: string): void {
+    if (this.finished) return;
+    this.#setState(this.#state, detail);
+  }
+
   markStarted(): void {
     this.#startedAt = this.#now();
     this.#modelledStartMs = this.adapter.modelledTimeMs?.();
@@ -236,6 +247,12 @@ export class Job {
           this.logger.setBindings({ address: event.address.value });
         }
         this.#deviceAddress = event.address;
+        return;
+      case 'bootloader':
+        if (this.#bootloaderAddress?.value !== event.address.value) {
+          this.logger.info({ bootloader: event.address.value, name: event.name }, 'bootloader found');
+        }
+        this.#bootloaderAddress = event.address;
         return;
       case 'progress': {
         const at = this.#now();

@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Adapter } from '../ble/types.js';
-import { BledfuError, isBledfuError } from '../common/errors.js';
+import { abortReason, BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
+import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
 import { Job } from './job.js';
 import { isTerminal, type JobEvent, type JobId, type JobListener, type JobRef, type JobSnapshot } from './types.js';
@@ -35,7 +35,15 @@ export interface JobManagerOptions {
   readonly captureRetainBytes?: number;
   /** Durable record of every job's start and end; none when absent (tests). */
   readonly audit?: JobAudit;
+  /**
+   * Devices met in their bootloader: handed to the engine (to find a device in DFU mode by its
+   * application's name or address) and used here to tell that two jobs name the same device.
+   */
+  readonly devices?: DeviceMemory;
 }
+
+/** Every SDK bootloader's default name: names no one device, so it never ties two jobs together. */
+const SHARED_BOOTLOADER_NAME = 'DfuTarg';
 
 export const DEFAULT_CAPTURE_MAX_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_CAPTURE_RETAIN_BYTES = 256 * 1024 * 1024;
@@ -65,6 +73,12 @@ export class JobManager {
   readonly #queued = new Map<string, Job[]>();
   readonly #done = new Map<JobId, Promise<void>>();
   readonly #listeners = new Set<JobListener>();
+  /**
+   * Running jobs that hold their device (the engine claimed it before connecting), with every
+   * address and name the device is known by ("a:<address>", "n:<name>"). A job for the same
+   * device waits until the holder has ended.
+   */
+  readonly #holders = new Map<Job, Set<string>>();
   #closing = false;
 
   constructor(options: JobManagerOptions) {
@@ -111,13 +125,10 @@ export class JobManager {
       { target: request.target.kind === 'name' ? request.target.name : undefined, packageSha256: request.pkg.sha256 },
       'job created',
     );
-    const running = this.#runningOn(request.adapter.id);
-    if (running.size < this.#slots(request.adapter)) this.#start(job);
-    else {
-      const queue = this.#queued.get(request.adapter.id) ?? [];
-      queue.push(job);
-      this.#queued.set(request.adapter.id, queue);
-    }
+    const queue = this.#queued.get(request.adapter.id) ?? [];
+    queue.push(job);
+    this.#queued.set(request.adapter.id, queue);
+    this.#startNext(request.adapter.id);
     return job.snapshot();
   }
 
@@ -240,8 +251,10 @@ export class JobManager {
     job.logger.info('job started');
     const done = this.#run(job).finally(() => {
       this.#runningOn(job.adapter.id).delete(job);
+      this.#holders.delete(job);
       this.#done.delete(job.id);
-      this.#startNext(job.adapter.id);
+      // Any adapter's queue may hold a job that waited for this one's device.
+      for (const adapterId of [...this.#queued.keys()]) this.#startNext(adapterId);
     });
     this.#done.set(job.id, done);
   }
@@ -265,6 +278,8 @@ export class JobManager {
         signal: job.controller.signal,
         logger: job.logger,
         onEvent: (event) => job.applyDfuEvent(event),
+        claimDevice: (claim) => this.#claim(job, claim),
+        ...(this.#opts.devices === undefined ? {} : { devices: this.#opts.devices }),
       });
       // A runner that finished the update despite a late cancel did update the device; saying
       // CANCELLED would be a lie about the device's state.
@@ -339,13 +354,112 @@ export class JobManager {
     return links > 0 ? Math.min(this.#opts.maxConcurrentPerAdapter, links) : this.#opts.maxConcurrentPerAdapter;
   }
 
+  /**
+   * Starts queued jobs while the adapter has free slots, in order, passing over the ones whose
+   * device another running job is updating (they stay QUEUED and say for which job they wait).
+   */
   #startNext(adapterId: string): void {
     const queue = this.#queued.get(adapterId);
-    while (queue !== undefined && queue.length > 0 && this.#runningOn(adapterId).size < this.#slots((queue[0] as Job).adapter)) {
-      const next = queue.shift() as Job;
-      this.#start(next);
+    if (queue === undefined) return;
+    for (let i = 0; i < queue.length && this.#runningOn(adapterId).size < this.#slots((queue[i] as Job).adapter); ) {
+      const job = queue[i] as Job;
+      const blocker = this.#blocker(job, this.#aliases(job), false);
+      if (blocker !== undefined) {
+        job.showWaiting(waitingText(blocker));
+        i++;
+        continue;
+      }
+      queue.splice(i, 1);
+      this.#start(job);
     }
   }
+
+  /**
+   * What the job's target is known by: itself, and the addresses the device memory ties to it.
+   * Only a target that *is* a name adds a name: many devices may share one (a station's whole
+   * batch often does), so two jobs by address must never be tied by the names their devices
+   * happen to advertise; a job by name, though, may be for any device of that name.
+   */
+  #aliases(job: Job): Set<string> {
+    const keys = new Set<string>();
+    const t = job.target;
+    if (t.kind === 'address') keys.add(addressKey(t.address.value));
+    else if (t.name !== SHARED_BOOTLOADER_NAME) keys.add(nameKey(t.name));
+    for (const e of this.#opts.devices?.recall(t) ?? []) {
+      keys.add(addressKey(e.bootloaderAddress.value));
+      if (e.appAddress !== undefined) keys.add(addressKey(e.appAddress.value));
+    }
+    return keys;
+  }
+
+  /**
+   * A running job (other than `job`) that is, or may be, updating the device known by `keys`.
+   * With `holdersOnly`, only jobs that have claimed their device count: a job waits for one that
+   * holds the device, never for one that is still looking, so two jobs cannot wait for each other.
+   */
+  #blocker(job: Job, keys: ReadonlySet<string>, holdersOnly: boolean): Job | undefined {
+    for (const set of this.#running.values()) {
+      for (const other of set) {
+        if (other === job) continue;
+        const held = this.#holders.get(other);
+        if (holdersOnly && held === undefined) continue;
+        const theirs = held === undefined ? this.#aliases(other) : new Set([...held, ...this.#aliases(other)]);
+        for (const k of keys) if (theirs.has(k)) return other;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The engine's claim on a device before it connects (DfuContext.claimDevice): granted at once
+   * when no other job holds the same device, else waits (without a link: the engine has not
+   * connected yet) until that job has ended and answers 'waited', so the engine looks again.
+   * A job that already holds its device never waits again; it only adds what it learnt.
+   */
+  async #claim(job: Job, claim: DeviceClaim): Promise<'free' | 'waited'> {
+    const keys = new Set([...claim.addresses.map((a) => addressKey(a.value)), ...claim.names.filter((n) => n !== SHARED_BOOTLOADER_NAME).map(nameKey)]);
+    const held = this.#holders.get(job);
+    if (held !== undefined) {
+      for (const k of keys) held.add(k);
+      return 'free';
+    }
+    // The claim's names are kept for others' jobs by name to meet; this job's own side of the
+    // comparison is addresses and its target only (see #aliases).
+    const blocker = this.#blocker(job, new Set([...claim.addresses.map((a) => addressKey(a.value)), ...this.#aliases(job)]), true);
+    if (blocker === undefined) {
+      this.#holders.set(job, keys);
+      return 'free';
+    }
+    job.logger.info({ waitingFor: blocker.id, device: claim.description }, 'another job is updating this device: waiting for it to end');
+    job.showWaiting(`${waitingText(blocker)} (${claim.description})`);
+    const signal = job.controller.signal;
+    const ended = this.#done.get(blocker.id) ?? Promise.resolve();
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(abortReason(signal));
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      void ended.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+    return 'waited';
+  }
+}
+
+function addressKey(value: string): string {
+  return `a:${value.toUpperCase()}`;
+}
+
+function nameKey(name: string): string {
+  return `n:${name}`;
+}
+
+function waitingText(other: Job): string {
+  return `waiting for job ${other.id}, which is updating the same device`;
 }
 
 function cancelled(cause: unknown): BledfuError {

@@ -70,6 +70,8 @@ export interface JobSnapshot {
   readonly target: DfuTarget;
   readonly adapterId: string;
   readonly deviceAddress: DeviceAddress | undefined;
+  /** Where the device's bootloader was found (sent there by this job or met there), once it was. */
+  readonly bootloaderAddress: DeviceAddress | undefined;
   readonly images: readonly ImageSummary[];
   readonly packageSha256: string;
   /** Milliseconds since the epoch. */

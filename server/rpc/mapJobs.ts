@@ -126,6 +126,7 @@ export function jobToProto(j: JobSnapshot): Job {
     target: targetToProto(j.target),
     adapterId: j.adapterId,
     deviceAddress: j.deviceAddress === undefined ? undefined : addressToProto(j.deviceAddress),
+    bootloaderAddress: j.bootloaderAddress === undefined ? undefined : addressToProto(j.bootloaderAddress),
     images: j.images.map(imageInfoToProto),
     packageSha256: j.packageSha256,
     createdAt: new Date(j.createdAt),

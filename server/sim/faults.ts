@@ -43,6 +43,11 @@ export type SimFault = Target &
         readonly direction: FrameDirection;
         readonly action: 'drop' | 'corrupt' | { readonly delayMs: number };
         readonly cid?: number;
+        /**
+         * Only PDUs whose first byte is this (on the ATT channel, the opcode: 0x1D is a Handle
+         * Value Indication), to lose one particular message, e.g. the buttonless DFU answer.
+         */
+        readonly firstByte?: number;
         /** Skip this many matching frames first. */
         readonly after?: number;
         readonly times?: number;
@@ -191,6 +196,7 @@ export class SimFaults implements AirFaultHooks {
     for (const a of this.#for(this.deviceOfLink(link))) {
       const f = a.fault;
       if (f.kind !== 'frame' || f.direction !== direction || (f.cid !== undefined && f.cid !== cid)) continue;
+      if (f.firstByte !== undefined && payload[0] !== f.firstByte) continue;
       a.seen++;
       if (a.seen <= (f.after ?? 0)) continue;
       this.#spend(a, f.times);

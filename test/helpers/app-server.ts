@@ -10,6 +10,8 @@ import { findDevice } from '../../server/ble/discovery.js';
 import { silentLogger, type Logger } from '../../server/common/logger.js';
 import { readPackage } from '../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../server/dfu/secure/engine.js';
+import type { DeviceMemory } from '../../server/dfu/types.js';
+import { InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
 import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
 
 export const TEST_APP_CONFIG: AppConfig = {
@@ -38,7 +40,12 @@ export interface ServedApp {
   close(): Promise<void>;
 }
 
-export async function serveRegistry(registry: AdapterRegistry, logger: Logger, config: Partial<AppConfig> = {}): Promise<ServedApp> {
+export interface ServeOptions {
+  /** Devices met in their bootloader; default a fresh in-memory one (bledfud always has one, kept in its data directory). */
+  readonly devices?: DeviceMemory;
+}
+
+export async function serveRegistry(registry: AdapterRegistry, logger: Logger, config: Partial<AppConfig> = {}, options: ServeOptions = {}): Promise<ServedApp> {
   const app = createApp({ ...TEST_APP_CONFIG, ...config }, {
     adapters: registry,
     runner: runSecureDfu,
@@ -46,6 +53,7 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
     findDevice,
     listSerialPorts: async () => [],
     logger,
+    devices: options.devices ?? new InMemoryDeviceMemory(),
   });
   const { address, metricsAddress } = await app.start();
   const clients: BledfuClient[] = [];

@@ -16,7 +16,7 @@ import { UUIDS } from '../../server/ble/uuid.js';
 import type { PeripheralLink, PeripheralLinkHandler } from '../../server/sim/peripheral.js';
 import type { SimConfig, SimDeviceView, SimWorld } from '../../server/sim/world.js';
 import type { BledfuClient } from '../../clients/ts/index.js';
-import { serveRegistry, testLogger } from './app-server.js';
+import { serveRegistry, testLogger, type ServeOptions } from './app-server.js';
 
 export { fixtureBytes as fixture } from './dfu-fixtures.js';
 // The stream helpers predate job-events.ts; the simulator's tests keep importing them from here.
@@ -63,6 +63,12 @@ export interface SimServer {
   /** Resolves once the controller is not scanning (at once if it is not). */
   scanStopped(): Promise<void>;
   newClient(): BledfuClient;
+  /**
+   * Stops the server (as bledfud on SIGTERM: jobs cancelled, calls ended) and starts a new one on
+   * the same adapters and simulated world, as a restarted bledfud would find them; returns a
+   * client of the new one (app, address, client and newClient then refer to it).
+   */
+  restart(serve?: ServeOptions): Promise<BledfuClient>;
   close(): Promise<void>;
 }
 
@@ -123,7 +129,12 @@ function simSpec(dongle: SimDongle): string {
   return dongle.kind === 'hci' ? 'sim:' : `sim:?dongle=nrf&api=${dongle.api}`;
 }
 
-export async function startSimServer(sim: Partial<SimConfig> = {}, config: Partial<AppConfig> = {}, dongle: SimDongle = { kind: 'hci' }): Promise<SimServer> {
+export async function startSimServer(
+  sim: Partial<SimConfig> = {},
+  config: Partial<AppConfig> = {},
+  dongle: SimDongle = { kind: 'hci' },
+  serve: ServeOptions = {},
+): Promise<SimServer> {
   const logger = testLogger();
   const registry = await openAdapters([simSpec(dongle)], logger.child({ component: 'adapters' }), {
     sim,
@@ -156,9 +167,9 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
   }));
   world.devices.forEach((view, i) => observeDevice(view, observers[i] as Observer));
 
-  let served;
+  let served: Awaited<ReturnType<typeof serveRegistry>>;
   try {
-    served = await serveRegistry(registry, logger, config);
+    served = await serveRegistry(registry, logger, config, serve);
   } catch (e) {
     await registry.close();
     throw e;
@@ -172,16 +183,29 @@ export async function startSimServer(sim: Partial<SimConfig> = {}, config: Parti
   return {
     registry,
     world,
-    app: served.app,
-    address: served.address,
-    metricsAddress: served.metricsAddress,
-    client: served.client,
+    get app() {
+      return served.app;
+    },
+    get address() {
+      return served.address;
+    },
+    get metricsAddress() {
+      return served.metricsAddress;
+    },
+    get client() {
+      return served.client;
+    },
     air,
     device: (index = 0) => pick(world.devices, index),
     observed: (index = 0) => pick(observers, index).obs,
     nextDisconnection: (index = 0) => new Promise<void>((resolve) => pick(observers, index).waiters.push(resolve)),
     scanStopped: () => new Promise<void>((resolve) => (air.scanning ? scanStopWaiters.push(resolve) : resolve())),
-    newClient: served.newClient,
+    newClient: () => served.newClient(),
+    async restart(options: ServeOptions = {}) {
+      await served.close();
+      served = await serveRegistry(registry, logger, config, options);
+      return served.client;
+    },
     close() {
       closed ??= (async () => {
         try {

@@ -27,7 +27,8 @@ export function jobSummary(job: JobMessage): string {
   const err = job.result?.error === undefined ? '' : ` ${job.result.error.reason}: ${job.result.error.message}`;
   const c = job.capture;
   const capture = c === undefined ? '' : ` capture=${captureStateName(c.state)}/${formatBytes(c.size)}${c.truncated ? '(truncated)' : ''}`;
-  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${progress}${capture}${err}`;
+  const bootloader = job.bootloaderAddress === undefined || job.bootloaderAddress.value === '' ? '' : ` bootloader=${job.bootloaderAddress.value}`;
+  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${bootloader}${progress}${capture}${err}`;
 }
 
 export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean }): Promise<ExitCode> {

@@ -48,7 +48,21 @@ export type EnterBootloaderResult =
       readonly outcome: 'entered';
       /** The name the bootloader will advertise, when the application accepted it. */
       readonly bootloaderName: string | undefined;
+      /**
+       * The application answered 0x01 with success and then dropped the link, as the SDK
+       * application does. False when the link went down before any answer (the request may
+       * have been lost with it), or the application kept the link after answering (our
+       * confirmation may have been lost): the device most likely reset into its bootloader,
+       * but the caller checks where it is.
+       */
+      readonly confirmed: boolean;
     }
+  /**
+   * No answer came, although the link stayed up and the request was made again (the indication
+   * was lost on the air, or the application is stuck). The link has been hung up; the device may
+   * be in its bootloader or still in its application: the caller looks for both.
+   */
+  | { readonly outcome: 'unanswered' }
   /**
    * The application reset or dropped the link when asked to name the bootloader (built without
    * the SVCI hand-over, spec §4.1 step 3). It comes back as the application, not the bootloader:
@@ -64,9 +78,20 @@ export function randomBootloaderName(): string {
 }
 
 /**
+ * How long one buttonless request waits for its indication before it is made again. The SDK
+ * application answers at once (within a connection event or two), so a longer silence means the
+ * answer was lost on the air or the application is stuck; waiting the whole request timeout for
+ * it (20 s) only delays finding out where the device is.
+ */
+export const BUTTONLESS_ANSWER_WAIT_MS = 2_000;
+/** Times a request is made before the link is hung up and the device looked for. */
+export const BUTTONLESS_ASKS = 2;
+
+/**
  * Enables indications, optionally sets the bootloader name, writes Enter Bootloader and waits
  * for `20 01 01` and/or the disconnect. Leaves the link down. A refused name (`20 02 xx`) is
  * skipped; a reset on the name request ends here with 'reset-on-name' (nothing left to write to).
+ * A request left unanswered is made again, then 'unanswered' is returned.
  */
 export async function enterBootloader(conn: Connection, characteristic: GattCharacteristic, options: EnterBootloaderOptions): Promise<EnterBootloaderResult> {
   const log = options.logger;
@@ -78,9 +103,10 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       isBledfuError(e) ? e.facts : undefined,
     );
   });
-  const request = async (value: Uint8Array): Promise<number | 'disconnected'> => {
+  const answerMs = Math.min(options.timeoutMs, BUTTONLESS_ANSWER_WAIT_MS);
+  const once = async (value: Uint8Array): Promise<number | 'disconnected' | 'no-answer' | 'att-timeout'> => {
     const t = timeoutSignal(
-      { ms: options.timeoutMs, code: 'BUTTONLESS_FAILED', layer: 'dfu', message: `no answer to buttonless request ${toHex(value)}`, remedy: 'restart the device and retry' },
+      { ms: answerMs, code: 'BUTTONLESS_FAILED', layer: 'dfu', message: `no answer to buttonless request ${toHex(value)}`, remedy: 'restart the device and retry' },
       options.signal,
     );
     const waitSignal = AbortSignal.any([t.signal, conn.closed]);
@@ -95,6 +121,10 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       if (options.signal.aborted) throw abortReason(options.signal);
       // The device may reset before (or instead of) indicating: that is the expected outcome of 0x01.
       if (conn.closed.aborted || hasCode(e, 'LINK_LOST')) return 'disconnected';
+      if (t.signal.aborted) return 'no-answer';
+      // The write's own response was lost: after an ATT transaction timeout the bearer takes no
+      // more requests (Core Vol 3 Part F §3.3.3), so asking again on this link is pointless.
+      if (hasCode(e, 'ATT_TIMEOUT')) return 'att-timeout';
       // Indications were enabled just before, so 0xFD means the device did not keep that
       // subscription (spec §1.2): for it the write is unauthorised, and nothing we resend fixes it.
       if (hasCode(e, 'ATT_ERROR') && e.facts.attError === 0xfd) {
@@ -111,12 +141,30 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       t.dispose();
     }
   };
+  const request = async (value: Uint8Array): Promise<number | 'disconnected' | 'unanswered'> => {
+    for (let attempt = 1; ; attempt++) {
+      const r = await once(value);
+      if (r === 'att-timeout') {
+        log.warn({ request: toHex(value, ' ') }, 'buttonless: the request itself went unanswered (ATT timeout); hanging up to look for the device');
+        return 'unanswered';
+      }
+      if (r !== 'no-answer') return r;
+      const again = attempt < BUTTONLESS_ASKS;
+      log.warn(
+        { request: toHex(value, ' '), attempt, waitedMs: answerMs },
+        `buttonless: no answer (the indication may have been lost on the air)${again ? '; asking again' : '; hanging up to look for the device'}`,
+      );
+      if (!again) return 'unanswered';
+    }
+  };
 
   let name: string | undefined;
+  let confirmed = false;
   try {
     if (options.bootloaderName !== undefined && !options.bonded) {
       const bytes = new TextEncoder().encode(options.bootloaderName);
       const r = await request(Uint8Array.of(BUTTONLESS_OPCODE.SET_NAME, bytes.length, ...bytes));
+      if (r === 'unanswered') return { outcome: 'unanswered' };
       if (r === 'disconnected') {
         log.info('buttonless: the application reset when asked to name the bootloader (no SVCI hand-over); it has to be entered without a name');
         return { outcome: 'reset-on-name' };
@@ -125,6 +173,8 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       else log.debug({ result: resultName(r) }, 'buttonless: bootloader name not accepted, continuing without it');
     }
     const r = await request(Uint8Array.of(BUTTONLESS_OPCODE.ENTER_BOOTLOADER));
+    if (r === 'unanswered') return { outcome: 'unanswered' };
+    confirmed = r === 0x01;
     if (r !== 'disconnected' && r !== 0x01) {
       const info = (BUTTONLESS_RESULT as Record<number, { name: string; message: string }>)[r];
       throw buttonlessFailed(
@@ -135,6 +185,8 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
     }
     log.debug({ result: r === 'disconnected' ? 'disconnected' : 'SUCCESS' }, 'buttonless: entering bootloader');
     // The device resets after the indication was confirmed; give it a moment to drop the link.
+    // If it does not, our confirmation may have been lost on the air and the application may
+    // still be waiting for it, so the entry is not taken for granted.
     if (!conn.closed.aborted) {
       const t = timeoutSignal({ ms: Math.min(options.timeoutMs, 3000), code: 'TIMEOUT', layer: 'dfu', message: 'no disconnect' }, options.signal);
       await new Promise<void>((resolve) => {
@@ -145,12 +197,18 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       });
       t.dispose();
       if (options.signal.aborted) throw abortReason(options.signal);
+      if (!conn.closed.aborted) {
+        confirmed = false;
+        log.warn('buttonless: the application answered but kept the link; hanging up to look for the device in both modes');
+      }
     }
   } finally {
     sub.close();
-    await conn.disconnect();
+    // The link is usually down already (the device reset); a hang-up that fails must not hide
+    // what happened before it.
+    await conn.disconnect().catch((e: unknown) => log.debug({ err: isBledfuError(e) ? e.message : String(e) }, 'buttonless: hanging up failed'));
   }
-  return { outcome: 'entered', bootloaderName: name };
+  return { outcome: 'entered', bootloaderName: name, confirmed };
 }
 
 /**

@@ -2,7 +2,7 @@
  * The Secure DFU procedure (spec §3, §4): find the device, jump to the bootloader if needed,
  * send every image of the package with resume and retries, then wait for the new application.
  */
-import { offsetLastOctet, type DeviceAddress } from '../../ble/address.js';
+import { bootloaderAddress, offsetLastOctet, type DeviceAddress } from '../../ble/address.js';
 import { describeMatch, findDevice, matches, type DeviceMatch } from '../../ble/discovery.js';
 import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
 import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
@@ -12,11 +12,12 @@ import { sleep } from '../../common/time.js';
 import { crc32 } from '../../common/crc32.js';
 import { describeServices, detectDfu, findCharacteristic, type DfuCapability } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
-import { dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
+import { buttonlessFailed, dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
 import type { DeviceState, DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
 import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
 import { judgeChecksum, objectAt, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
+import { bootloaderFacts, claimFor, foundInBootloaderText, notFoundRemedy, targetOrBootloader, type Sighting } from './whereabouts.js';
 
 interface Run {
   readonly adapter: Adapter;
@@ -32,6 +33,10 @@ interface Run {
   appAddress: DeviceAddress | undefined;
   /** The address the bootloader was last found at. */
   bootloaderAddress: DeviceAddress | undefined;
+  /** The name the bootloader advertised when last found. */
+  bootloaderName: string | undefined;
+  /** Buttonless entries this job made (at most MAX_BUTTONLESS_ENTRIES). */
+  buttonlessEntries: number;
   /** The target was already in DFU mode, so the application's address is a guess. */
   startedInBootloader: boolean;
   /**
@@ -75,6 +80,12 @@ async function safeDisconnect(conn: Connection | undefined): Promise<void> {
   await conn?.disconnect().catch(() => undefined);
 }
 
+/**
+ * Buttonless entries one job makes before giving up: one, again after an answer lost on the air
+ * (the device was found still in its application), and once more.
+ */
+const MAX_BUTTONLESS_ENTRIES = 3;
+
 function isLinkFailure(e: unknown): boolean {
   return hasCode(e, 'LINK_LOST') || hasCode(e, 'CONNECT_FAILED') || hasCode(e, 'DFU_TIMEOUT') || hasCode(e, 'ATT_TIMEOUT');
 }
@@ -86,13 +97,40 @@ function isLinkFailure(e: unknown): boolean {
 async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Connection; link: BootloaderLink }> {
   const { options } = run;
   phase(run, 'connecting', `looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`}`);
-  let match = targetMatch(target);
+  // One scan for the device as named and for its bootloader (a retry after a cancelled or refused
+  // update finds it in DFU mode): whichever answers first.
+  let remembered = run.ctx.devices?.recall(target) ?? [];
+  let whereabouts = targetOrBootloader(target, remembered);
+  let match = whereabouts.match;
+  let classify: (adv: Advertisement) => Sighting = whereabouts.classify;
   // Cleared when the application reset on the set-name request (spec §4.1 step 3): it is then
   // found again at the same address and asked to enter without a name, so this loop runs twice at most.
   let nameTheBootloader = true;
+  // Set after an entry whose answer never came: the device is then looked for in both modes.
+  let unconfirmedEntry = false;
   for (;;) {
-    const adv = await findDevice(run.adapter, match, { timeoutMs: options.scanTimeoutMs, signal: run.signal });
-    if (nameTheBootloader) emit(run, { kind: 'device', address: adv.address });
+    const adv = await findDevice(run.adapter, match, {
+      timeoutMs: options.scanTimeoutMs,
+      signal: run.signal,
+      remedy: (seen) => notFoundRemedy(target, remembered, seen),
+    });
+    const sighting = classify(adv);
+    const entry = sighting.kind === 'target' ? undefined : sighting.entry;
+    // Another job may be updating this device (named another way): wait for it, then look again,
+    // since that job has moved the device on (updated it, or left it in its bootloader).
+    if ((await run.ctx.claimDevice?.(claimFor(adv, entry))) === 'waited') {
+      phase(run, 'connecting', `the other job has ended; looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`} again`);
+      // That job may have sent the device to its bootloader meanwhile: ask the memory again.
+      remembered = run.ctx.devices?.recall(target) ?? [];
+      whereabouts = targetOrBootloader(target, remembered);
+      match = whereabouts.match;
+      classify = whereabouts.classify;
+      continue;
+    }
+    if (nameTheBootloader) {
+      const app = sighting.kind === 'bootloader' ? (entry?.appAddress ?? (target.kind === 'address' ? target.address : undefined)) : undefined;
+      emit(run, { kind: 'device', address: app ?? adv.address });
+    }
     const conn = await connect(run, adv.address);
     try {
       const services = await conn.discoverServices(run.signal);
@@ -102,20 +140,42 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
         case 'bootloader':
           if (options.buttonless === 'required') run.log.info('the device is already in DFU mode: no buttonless entry needed');
           run.bootloaderAddress = adv.address;
+          run.bootloaderName = adv.name;
           run.bootloader = { kind: 'address', address: adv.address };
           // The application usually lives at the bootloader address − 1 (spec §4.2); checked at the end.
           run.startedInBootloader = true;
           run.appAddress = adv.address;
+          emit(run, { kind: 'bootloader', address: adv.address, name: adv.name });
+          run.ctx.devices?.remember(bootloaderFacts(target, adv, sighting));
+          if (unconfirmedEntry) {
+            phase(run, 'entering-bootloader', `found the device in its bootloader at ${adv.address.value}${adv.name === undefined ? '' : ` as "${adv.name}"`}: the entry took effect although its answer was lost`);
+          } else {
+            phase(run, 'connecting', foundInBootloaderText(target, adv, sighting, remembered));
+          }
           return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
         case 'buttonless': {
-          const entered = await jumpToBootloader(run, conn, adv.address, cap, nameTheBootloader, `asking the application at ${adv.address.value} to enter its bootloader`);
-          if (entered === 'reset-on-name') {
+          const appName = adv.name ?? (target.kind === 'name' ? target.name : undefined);
+          const jump = await jumpToBootloader(run, conn, adv.address, cap, { nameTheBootloader, appName, why: `asking the application at ${adv.address.value} to enter its bootloader` });
+          if (jump.kind === 'reset-on-name') {
             nameTheBootloader = false;
             match = { kind: 'address', address: adv.address };
+            classify = () => ({ kind: 'target' });
             await sleep(options.rebootDelayMs, run.signal);
             continue;
           }
-          return entered;
+          if (jump.kind === 'uncertain') {
+            // The answer was lost (or the link went first): the device is in its bootloader, or
+            // still in its application. Look for both; the loop resumes in the one, asks the other again.
+            phase(run, 'entering-bootloader', `${jump.detail}; looking for the device in its bootloader and in its application`);
+            const appTarget: DfuTarget = { kind: 'address', address: adv.address };
+            const either = targetOrBootloader(appTarget, run.ctx.devices?.recall(appTarget) ?? []);
+            match = either.match;
+            classify = either.classify;
+            unconfirmedEntry = true;
+            await sleep(options.rebootDelayMs, run.signal);
+            continue;
+          }
+          return jump.reached;
         }
         case 'experimental':
         case 'legacy':
@@ -144,19 +204,26 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
 
 type ButtonlessCapability = Extract<DfuCapability, { kind: 'buttonless' }>;
 
+/** How a buttonless entry went; the caller decides where to look next. */
+type Jump =
+  | { readonly kind: 'reached'; readonly reached: { conn: Connection; link: BootloaderLink } }
+  /** The application reset on the set-name request (spec §4.1 step 3): find it again and ask without a name. */
+  | { readonly kind: 'reset-on-name' }
+  /** The answer never came (or the link went first): the device may be in either mode. */
+  | { readonly kind: 'uncertain'; readonly detail: string };
+
 /**
- * Asks the application on `conn` to enter its bootloader through its buttonless service and
- * connects to the bootloader. 'reset-on-name' when the application reset on the set-name request
- * (spec §4.1 step 3): the caller finds the application again and asks without a name.
+ * Asks the application on `conn` to enter its bootloader through its buttonless service and,
+ * once it confirmed, connects to the bootloader. Where the device was sent is remembered before
+ * looking for it, so a retry finds it even if this job ends first.
  */
 async function jumpToBootloader(
   run: Run,
   conn: Connection,
   address: DeviceAddress,
   cap: ButtonlessCapability,
-  nameTheBootloader: boolean,
-  why: string,
-): Promise<{ conn: Connection; link: BootloaderLink } | 'reset-on-name'> {
+  ask: { readonly nameTheBootloader: boolean; readonly appName: string | undefined; readonly why: string },
+): Promise<Jump> {
   const { options } = run;
   if (options.buttonless === 'off') {
     throw serviceMissing(
@@ -164,21 +231,43 @@ async function jumpToBootloader(
       'let bledfu ask the application to enter its bootloader (--buttonless auto), or put the device into DFU mode by hand (usually a button held at reset) and retry',
     );
   }
-  phase(run, 'entering-bootloader', why);
+  if (++run.buttonlessEntries > MAX_BUTTONLESS_ENTRIES) {
+    throw buttonlessFailed(
+      `the application at ${address.value} was asked ${MAX_BUTTONLESS_ENTRIES} times to enter its bootloader, but is still running (its answers were lost, or it does not hand over)`,
+      'restart the device and retry; if it persists, put it into DFU mode by hand (usually a button held at reset)',
+    );
+  }
+  phase(run, 'entering-bootloader', `${ask.why}${run.buttonlessEntries > 1 ? ` (attempt ${run.buttonlessEntries})` : ''}`);
   run.appAddress = address;
+  const askedName = cap.bonded || !ask.nameTheBootloader ? undefined : randomBootloaderName();
   const entered = await enterBootloader(conn, cap.characteristic, {
     bonded: cap.bonded,
-    bootloaderName: cap.bonded || !nameTheBootloader ? undefined : randomBootloaderName(),
+    bootloaderName: askedName,
     timeoutMs: options.requestTimeoutMs,
     signal: run.signal,
     logger: run.log,
   });
   if (entered.outcome === 'reset-on-name') {
     run.log.warn({ address: address.value }, 'the application reset when asked to name its bootloader; reconnecting to it to enter without a name (the bootloader will advertise "DfuTarg")');
-    return 'reset-on-name';
+    return { kind: 'reset-on-name' };
   }
-  run.bootloader = bootloaderMatch(address, entered.bootloaderName);
-  return await reconnectBootloader(run, 'after the buttonless jump');
+  // Remembered before looking: if this job ends before the bootloader is found, a retry still
+  // knows the name it was given (or, unanswered, may have been given).
+  const expected = cap.bonded ? address : bootloaderAddress(address);
+  const givenName = entered.outcome === 'entered' ? entered.bootloaderName : askedName;
+  run.ctx.devices?.remember({ appAddress: address, appName: ask.appName, bootloaderAddress: expected, bootloaderName: givenName });
+  run.bootloader = bootloaderMatch(address, givenName);
+  if (entered.outcome === 'unanswered' || !entered.confirmed) {
+    return {
+      kind: 'uncertain',
+      detail: `the application at ${address.value} ${entered.outcome === 'unanswered' ? 'did not answer the request to enter its bootloader' : 'dropped the link before answering'}`,
+    };
+  }
+  const reached = await reconnectBootloader(run, 'after the buttonless jump');
+  if (run.bootloaderAddress !== undefined) {
+    run.ctx.devices?.remember({ appAddress: address, appName: ask.appName, bootloaderAddress: run.bootloaderAddress, bootloaderName: run.bootloaderName });
+  }
+  return { kind: 'reached', reached };
 }
 
 async function openLink(run: Run, conn: Connection, cp: import('../../ble/types.js').GattCharacteristic, dp: import('../../ble/types.js').GattCharacteristic): Promise<BootloaderLink> {
@@ -197,18 +286,12 @@ async function reconnectBootloader(run: Run, why: string): Promise<{ conn: Conne
   try {
     adv = await findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
   } catch (e) {
-    if (hasCode(e, 'DEVICE_NOT_FOUND')) {
-      throw new BledfuError('DEVICE_NOT_FOUND', `bootloader not found ${why}: ${e.message}`, {
-        layer: 'dfu',
-        remedy: 'the device may need longer to reboot, or it whitelists another central (bonded bootloader); retry, or put it into DFU mode by hand',
-        facts: e.facts,
-        cause: e,
-      });
-    }
-    throw e;
+    throw wrapNotFound(e, 'bootloader', why);
   }
   run.bootloaderAddress = adv.address;
+  run.bootloaderName = adv.name;
   run.bootloader = { kind: 'address', address: adv.address };
+  emit(run, { kind: 'bootloader', address: adv.address, name: adv.name });
   run.log.debug({ address: adv.address.value, why }, 'bootloader found');
   const conn = await connect(run, adv.address);
   try {
@@ -510,9 +593,9 @@ function isOurBootloader(run: Run, adv: Advertisement): boolean {
   return matches(run.bootloader, adv) && adv.serviceUuids.some((u) => normalizeUuid(u) === FE59);
 }
 
-function wrapNotFound(e: unknown, why: string): unknown {
+function wrapNotFound(e: unknown, what: 'device' | 'bootloader', why: string): unknown {
   if (!hasCode(e, 'DEVICE_NOT_FOUND')) return e;
-  return new BledfuError('DEVICE_NOT_FOUND', `device not found ${why}: ${e.message}`, {
+  return new BledfuError('DEVICE_NOT_FOUND', `${what} not found ${why}: ${e.message}`, {
     layer: 'dfu',
     remedy: 'the device may need longer to restart, or it whitelists another central (bonded bootloader); retry, or put it into DFU mode by hand',
     facts: e.facts,
@@ -544,7 +627,7 @@ async function reachBootloaderForNextImage(run: Run, p: ImageProgress): Promise<
     try {
       adv = await findDevice(run.adapter, anywhere, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
     } catch (e) {
-      throw wrapNotFound(e, `for the ${next} image after the ${prev} image was activated`);
+      throw wrapNotFound(e, 'device', `for the ${next} image after the ${prev} image was activated`);
     }
     const conn = await connect(run, adv.address);
     try {
@@ -558,9 +641,12 @@ async function reachBootloaderForNextImage(run: Run, p: ImageProgress): Promise<
           return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
         case 'buttonless': {
           const why = `the bootloader started the application after activating the ${prev} image; asking it to enter DFU mode again for the ${next} image`;
-          const entered = await jumpToBootloader(run, conn, adv.address, cap, nameTheBootloader, why);
-          if (entered !== 'reset-on-name') return entered;
-          nameTheBootloader = false;
+          const jump = await jumpToBootloader(run, conn, adv.address, cap, { nameTheBootloader, appName: adv.name, why });
+          if (jump.kind === 'reached') return jump.reached;
+          // Reset on the name: ask again without one. Unanswered: it is in one mode or the other,
+          // which the next look finds (run.bootloader now knows the name it may have taken).
+          if (jump.kind === 'reset-on-name') nameTheBootloader = false;
+          else await safeDisconnect(conn);
           continue;
         }
         default:
@@ -650,6 +736,8 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     bootloader: targetMatch(target),
     appAddress: target.kind === 'address' ? target.address : undefined,
     bootloaderAddress: undefined,
+    bootloaderName: undefined,
+    buttonlessEntries: 0,
     startedInBootloader: false,
     prn: options.prn,
   };

@@ -12,7 +12,10 @@ function setup(maxConnections: number) {
   const manager = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 4, retainFinished: 10 });
   const adapter = new FakeAdapter();
   adapter.maxConnections = maxConnections;
-  const create = () => manager.create({ pkg: fakePackage(), target: { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') }, options: DEFAULT_DFU_OPTIONS, adapter });
+  // Each job for its own device (jobs for one device wait for each other whatever the slots).
+  let device = 0;
+  const create = () =>
+    manager.create({ pkg: fakePackage(), target: { kind: 'address', address: parseAddress(`F0:12:34:56:78:${(++device).toString(16).padStart(2, '0')}`) }, options: DEFAULT_DFU_OPTIONS, adapter });
   return { runner, manager, create };
 }
 

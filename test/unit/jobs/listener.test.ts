@@ -17,7 +17,10 @@ function setup() {
   let n = 0;
   const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 2, retainFinished: 10, newId: () => `job-${++n}` });
   const adapter = new FakeAdapter('fake0');
-  const create = () => jobs.create({ pkg: fakePackage(), target: { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') }, options: DEFAULT_DFU_OPTIONS, adapter });
+  // Each job for its own device (jobs for one device wait for each other).
+  let device = 0;
+  const create = () =>
+    jobs.create({ pkg: fakePackage(), target: { kind: 'address', address: parseAddress(`F0:12:34:56:78:${(++device).toString(16).padStart(2, '0')}`) }, options: DEFAULT_DFU_OPTIONS, adapter });
   return { runner, jobs, create };
 }
 

@@ -27,7 +27,7 @@ function setup(overrides: Partial<JobManagerOptions> = {}) {
     ...overrides,
   });
   const adapter = new FakeAdapter();
-  const create = (a = adapter) => manager.create({ pkg: fakePackage(), target: TARGET, options: DEFAULT_DFU_OPTIONS, adapter: a });
+  const create = (a = adapter, target = TARGET) => manager.create({ pkg: fakePackage(), target, options: DEFAULT_DFU_OPTIONS, adapter: a });
   return { runner, clock, manager, adapter, create };
 }
 
@@ -171,8 +171,8 @@ describe('JobManager concurrency', () => {
     assert.equal(first.state, 'connecting');
     assert.equal(second.state, 'queued');
     assert.equal(runner.calls.length, 1);
-    // Another adapter has its own slots.
-    const other = create(new FakeAdapter('fake1'));
+    // Another adapter has its own slots (for another device: jobs for one device wait for each other).
+    const other = create(new FakeAdapter('fake1'), { kind: 'address', address: parseAddress('F0:12:34:56:78:9B') });
     assert.equal(other.state, 'connecting');
     assert.equal(runner.calls.length, 2);
 

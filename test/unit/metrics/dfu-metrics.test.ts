@@ -22,8 +22,10 @@ function setup(maxConcurrentPerAdapter = 1) {
   const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter, retainFinished: 10, now: () => clock.ms });
   const adapter = new FakeAdapter('fake0');
   const metrics = createServerMetrics({ jobs, adapters: new FakeAdapterDirectory([adapter]) });
+  // Each job for its own device (jobs for one device wait for each other whatever the slots).
+  let device = 0;
   const create = (sizes?: readonly [ImageKind, number][]) =>
-    jobs.create({ pkg: fakePackage(sizes), target: TARGET, options: DEFAULT_DFU_OPTIONS, adapter });
+    jobs.create({ pkg: fakePackage(sizes), target: device++ === 0 ? TARGET : { kind: 'address', address: parseAddress(`F0:12:34:56:79:${device.toString(16).padStart(2, '0')}`) }, options: DEFAULT_DFU_OPTIONS, adapter });
   const read = async (): Promise<Exposition> => parseExposition(await metrics.registry.metrics());
   return { runner, clock, jobs, metrics, create, read };
 }
