@@ -11,6 +11,7 @@ import { createJobAudit } from './audit/jobAudit.js';
 import { serveMetrics, type MetricsServer } from './metrics/http.js';
 import { createServerMetrics } from './metrics/registry.js';
 import type { AuditLog } from './audit/log.js';
+import { realClock, type Clock, type Timer } from './common/clock.js';
 import type { Logger } from './common/logger.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
@@ -39,8 +40,11 @@ export interface AppDeps {
   /** The host's serial ports; tests give a fixed list. */
   readonly listSerialPorts: () => Promise<readonly SerialPortListing[]>;
   readonly logger: Logger;
-  /** Clock for job timestamps and rates (default Date.now). */
-  readonly now?: () => number;
+  /**
+   * The server's one clock (the adapter registry's `clock`): job timestamps, durations and rates,
+   * engine waits, scan timeouts, audit times, the shutdown grace. Default the real clock.
+   */
+  readonly clock?: Clock;
   /** Durable record of every DFU job (bledfud always opens one); ListAuditRecords reads it. */
   readonly audit?: AuditLog;
   /** TLS and tokens (server/rpc/security.ts); default plaintext and open, for loopback. */
@@ -72,14 +76,15 @@ const REQUEST_OVERHEAD_BYTES = 64 * 1024;
 
 export function createApp(config: AppConfig, deps: AppDeps): App {
   const logger = deps.logger;
+  const clock = deps.clock ?? realClock;
   const stopping = new AbortController();
   const jobs = new JobManager({
     runner: deps.runner,
     logger: logger.child({ component: 'jobs' }),
     maxConcurrentPerAdapter: config.maxConcurrentDfus,
     retainFinished: config.jobRetention,
-    ...(deps.now === undefined ? {} : { now: deps.now }),
-    ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, deps.now) }),
+    clock,
+    ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, clock) }),
   });
   const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
   const metricsListen = config.metricsListen ?? '';
@@ -107,6 +112,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       findDevice: deps.findDevice,
       listSerialPorts: deps.listSerialPorts,
       logger: logger.child({ component: 'rpc' }),
+      clock,
       maxPackageBytes: config.maxRequestBytes,
       stopping: stopping.signal,
       ...(deps.audit === undefined ? {} : { audit: deps.audit }),
@@ -143,11 +149,11 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       stopped ??= (async () => {
         logger.info('stopping: no new calls, cancelling jobs');
         const closed = server.shutdown();
-        if (!(await within(jobs.shutdown(), config.shutdownGraceMs))) {
+        if (!(await within(clock, jobs.shutdown(), config.shutdownGraceMs))) {
           logger.warn({ graceMs: config.shutdownGraceMs }, 'jobs did not end within the grace period');
         }
         stopping.abort();
-        if (!(await within(closed, config.shutdownGraceMs))) {
+        if (!(await within(clock, closed, config.shutdownGraceMs))) {
           logger.warn('calls still open after the grace period: closing them');
           server.forceShutdown();
         }
@@ -169,14 +175,14 @@ async function* passThrough<Request, Response>(
 }
 
 /** True if `promise` settled within `ms`; the timer never outlives the wait. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
+async function within(clock: Clock, promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: Timer | undefined;
   const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+    timer = clock.setTimer(ms, () => resolve(false), { label: 'shutdown grace' });
   });
   try {
     return await Promise.race([promise.then(() => true as const, () => true as const), timeout]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

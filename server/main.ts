@@ -69,7 +69,8 @@ async function main(): Promise<number> {
     return refuseSetting(e);
   }
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
-  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security, audit });
+  // The registry decides the server's one clock (the accelerated simulator's modelled time, or real time).
+  const app = createApp(config, { adapters, clock: adapters.clock, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security, audit });
   try {
     await app.start();
   } catch (e) {

@@ -1,6 +1,6 @@
 import type { AdapterKind } from '../ble/types.js';
 import type { Logger } from '../common/logger.js';
-import type { Timers } from '../host/hci/timers.js';
+import type { Clock } from '../common/clock.js';
 
 /** What every backend's adapter is given, whatever the dongle speaks. */
 export interface AdapterBaseOptions {
@@ -13,5 +13,5 @@ export interface AdapterBaseOptions {
   readonly connectTimeoutMs?: number;
   readonly attTimeoutMs?: number;
   /** Timers of the adapter's waits (commands or responses, ATT, connecting); default real time. */
-  readonly timers?: Timers;
+  readonly clock?: Clock;
 }

@@ -28,7 +28,7 @@ import type {
 } from '../ble/types.js';
 import { BledfuError, hasCode, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { realTimers, type Timers } from '../host/hci/timers.js';
+import { realClock, type Clock } from '../common/clock.js';
 
 export type SupervisorState = 'opening' | 'ready' | 'failed' | 'reopening' | 'closed';
 
@@ -64,8 +64,8 @@ export interface SupervisorOptions {
   readonly modelledTimeMs?: () => number;
   /** Delay before the first retry, doubled after each failed one up to `max`. */
   readonly retryDelayMs?: { readonly first: number; readonly max: number };
-  /** For tests: timers driving the retry delays. */
-  readonly timers?: Timers;
+  /** The server's clock; the retry delays are background timers on it (they never pull a virtual clock). */
+  readonly clock?: Clock;
 }
 
 const DEFAULT_RETRY_DELAY_MS = { first: 500, max: 5_000 };
@@ -156,7 +156,7 @@ export class SupervisedAdapter implements Adapter {
   readonly modelledTimeMs?: () => number;
   readonly #options: SupervisorOptions;
   readonly #log: Logger;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #stop = new AbortController();
   #state: SupervisorState = 'opening';
   readonly #listeners = new Set<(state: SupervisorState) => void>();
@@ -173,7 +173,7 @@ export class SupervisedAdapter implements Adapter {
     this.id = options.id;
     this.#options = options;
     this.#log = options.logger.child({ adapter: options.id });
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? realClock;
     if (options.modelledTimeMs !== undefined) this.modelledTimeMs = options.modelledTimeMs;
   }
 
@@ -397,13 +397,19 @@ export class SupervisedAdapter implements Adapter {
     if (stop.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const onStop = (): void => {
-        this.#timers.clearTimeout(timer);
+        timer.cancel();
         resolve(false);
       };
-      const timer = this.#timers.setTimeout(() => {
-        stop.removeEventListener('abort', onStop);
-        resolve(true);
-      }, ms);
+      // Background: waiting to reopen a lost dongle is not something anybody waits for, so it
+      // must not make a virtual clock race ahead on its own.
+      const timer = this.#clock.setTimer(
+        ms,
+        () => {
+          stop.removeEventListener('abort', onStop);
+          resolve(true);
+        },
+        { background: true, label: 'supervisor: reopen' },
+      );
       stop.addEventListener('abort', onStop, { once: true });
     });
   }

@@ -41,6 +41,8 @@ export interface ServedApp {
 export async function serveRegistry(registry: AdapterRegistry, logger: Logger, config: Partial<AppConfig> = {}): Promise<ServedApp> {
   const app = createApp({ ...TEST_APP_CONFIG, ...config }, {
     adapters: registry,
+    // The registry's clock is the server's (the accelerated simulator's modelled time on sim:).
+    clock: registry.clock,
     runner: runSecureDfu,
     readPackage,
     findDevice,

@@ -20,7 +20,7 @@ import { ATT_ERROR } from '../../host/att/errors.js';
 import { isAcceptableConnectionParameters } from '../../host/hci/connectionParameters.js';
 import { Credits } from '../../host/hci/credits.js';
 import { HCI_STATUS, linkLostError } from '../../host/hci/errors.js';
-import { raceWithin, realTimers, type Timers } from '../../host/hci/timers.js';
+import { raceWithin, realClock, type Clock, type Timer } from '../../common/clock.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import type { AdapterBaseOptions } from '../adapterOptions.js';
 import { NrfConnection, parametersOf, type NrfLinkRecord } from './connection.js';
@@ -40,12 +40,6 @@ export interface NrfAdapterOptions extends AdapterBaseOptions {
   readonly responseTimeoutMs?: number;
   /** H5 link timing (retransmission, reset wait, open deadline). */
   readonly link?: H5LinkOptions;
-  /**
-   * Timers of the H5 link (retransmission, open deadline); default `timers`. The simulator keeps
-   * these real while the rest follow its modelled clock: a lost frame holds that clock until the
-   * link repairs it.
-   */
-  readonly linkTimers?: Timers;
 }
 
 const BLE_ERROR_INVALID_CONN_HANDLE = 0x3002;
@@ -102,7 +96,7 @@ class NrfAdapter implements Adapter {
   readonly id: string;
   readonly #o: NrfAdapterOptions;
   readonly #log: Logger;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #link: NrfLink;
   readonly #rpc: NrfRpc;
   readonly #failed = new AbortController();
@@ -123,14 +117,13 @@ class NrfAdapter implements Adapter {
     this.id = options.id;
     this.#o = options;
     this.#log = options.logger.child({ adapter: options.id });
-    this.#timers = options.timers ?? realTimers;
-    const linkTimers = options.linkTimers ?? options.timers;
-    this.#link = new NrfLink(transport, { ...options.link, logger: this.#log, ...(linkTimers === undefined ? {} : { timers: linkTimers }) });
+    this.#clock = options.clock ?? realClock;
+    this.#link = new NrfLink(transport, { ...options.link, logger: this.#log, clock: this.#clock });
     this.#rpc = new NrfRpc(this.#link, {
       logger: this.#log,
       ...(options.api === undefined ? {} : { api: options.api }),
       ...(options.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: options.responseTimeoutMs }),
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     this.#rpc.onEvent((e) => this.#onEvent(e));
     this.#rpc.onRestart((e) => this.#onDeviceRestart(e));
@@ -143,7 +136,7 @@ class NrfAdapter implements Adapter {
     await this.#link.open(signal);
     const setup = await this.#setUpSoftDevice(signal);
     this.#setup = setup;
-    this.#scanner = new NrfScanner(this.#rpc, setup.api, this.#log);
+    this.#scanner = new NrfScanner(this.#rpc, setup.api, this.#log, this.#clock);
     if (this.#state !== 'opening') throw this.#error ?? abortReason(this.#failed.signal);
     this.#state = 'ready';
     this.#log.debug(
@@ -201,14 +194,14 @@ class NrfAdapter implements Adapter {
   async #whenReady(signal: AbortSignal | undefined): Promise<void> {
     const recovery = this.#recovery;
     if (recovery !== undefined) {
-      let timer: unknown;
+      let timer: Timer | undefined;
       const limit = new Promise<void>((resolve) => {
-        timer = this.#timers.setTimeout(resolve, RECOVERY_WAIT_MS);
+        timer = this.#clock.setTimer(RECOVERY_WAIT_MS, resolve);
       });
       try {
         await withLinkedSignal([signal, this.#failed.signal], (s) => raceAbort(Promise.race([recovery, limit]), s));
       } finally {
-        this.#timers.clearTimeout(timer);
+        timer?.cancel();
       }
     }
     this.#ready();
@@ -317,7 +310,7 @@ class NrfAdapter implements Adapter {
         signal,
         { code: 'CONNECT_FAILED', what: `connecting to ${address.value}` },
       );
-      const first = await raceWithin(outcome, timeoutMs + CONNECT_GRACE_MS, { timers: this.#timers, failed: this.#failed.signal, signal });
+      const first = await raceWithin(outcome, timeoutMs + CONNECT_GRACE_MS, { clock: this.#clock, failed: this.#failed.signal, signal });
       if (first.kind === 'settled') {
         if (first.value.kind === 'connected') return first.value.link;
         if (first.value.kind === 'restarted') throw first.value.error;
@@ -327,7 +320,7 @@ class NrfAdapter implements Adapter {
         const cancelled = await this.#rpc.call({ kind: 'gapConnectCancel' }).catch(() => undefined);
         if (cancelled?.result === NRF_SUCCESS) this.#connecting = undefined;
         else {
-          const late = await raceWithin(outcome, CONNECT_GRACE_MS, { timers: this.#timers, failed: this.#failed.signal });
+          const late = await raceWithin(outcome, CONNECT_GRACE_MS, { clock: this.#clock, failed: this.#failed.signal });
           if (late.kind === 'settled' && late.value.kind === 'connected') {
             this.#log.debug({ handle: late.value.link.handle }, 'connection completed while cancelling; disconnecting');
             await this.#disconnect(late.value.link).catch(() => undefined);
@@ -377,14 +370,14 @@ class NrfAdapter implements Adapter {
   async #llProcedure(link: NrfLinkRecord, which: keyof LinkWaiters, signal: AbortSignal, start: () => Promise<{ result: number }>): Promise<void> {
     const waiters = this.#llWaiters.get(link.handle);
     if (waiters === undefined) return;
-    let timer: unknown;
+    let timer: Timer | undefined;
     let onAbort: (() => void) | undefined;
     const done = new Promise<void>((resolve) => {
       waiters[which] = resolve;
-      timer = this.#timers.setTimeout(() => {
+      timer = this.#clock.setTimer(LL_PROCEDURE_WAIT_MS, () => {
         this.#log.debug({ procedure: which }, 'link-layer procedure did not report its end; going on');
         resolve();
-      }, LL_PROCEDURE_WAIT_MS);
+      });
       onAbort = resolve;
       signal.addEventListener('abort', onAbort, { once: true });
     });
@@ -397,7 +390,7 @@ class NrfAdapter implements Adapter {
       await done;
       if (signal.aborted) throw abortReason(signal);
     } finally {
-      this.#timers.clearTimeout(timer);
+      timer?.cancel();
       if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
       delete waiters[which];
     }
@@ -504,7 +497,7 @@ class NrfAdapter implements Adapter {
       writeCmdQueue: setup.writeCmdQueue,
       vendorBases: setup.vendorBases,
       attTimeoutMs: this.#o.attTimeoutMs ?? ATT_TIMEOUT_MS,
-      ...(this.#o.timers === undefined ? {} : { timers: this.#o.timers }),
+      ...(this.#o.clock === undefined ? {} : { clock: this.#o.clock }),
       onAttTimeout: () => {
         const link = this.#links.get(event.connHandle);
         if (link !== undefined) this.#disconnect(link).catch(() => undefined);
@@ -564,11 +557,11 @@ class NrfAdapter implements Adapter {
   }
 
   #bounded(work: Promise<void>): Promise<void> {
-    let timer: unknown;
+    let timer: Timer | undefined;
     const limit = new Promise<void>((resolve) => {
-      timer = this.#timers.setTimeout(resolve, DISCONNECT_WAIT_MS);
+      timer = this.#clock.setTimer(DISCONNECT_WAIT_MS, resolve);
     });
-    return Promise.race([work, limit]).finally(() => this.#timers.clearTimeout(timer));
+    return Promise.race([work, limit]).finally(() => timer?.cancel());
   }
 }
 

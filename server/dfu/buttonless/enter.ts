@@ -9,7 +9,7 @@ import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
 import { toHex } from '../../common/bytes.js';
 import { abortReason, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { timeoutSignal } from '../../common/time.js';
+import type { Clock } from '../../common/clock.js';
 import { buttonlessFailed } from '../errors.js';
 
 export const BUTTONLESS_OPCODE = { ENTER_BOOTLOADER: 0x01, SET_NAME: 0x02, RESPONSE: 0x20 } as const satisfies Record<string, number>;
@@ -39,6 +39,7 @@ export interface EnterBootloaderOptions {
   readonly bootloaderName?: string | undefined;
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  readonly clock: Clock;
   readonly logger: Logger;
 }
 
@@ -79,7 +80,7 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
     );
   });
   const request = async (value: Uint8Array): Promise<number | 'disconnected'> => {
-    const t = timeoutSignal(
+    const t = options.clock.timeoutSignal(
       { ms: options.timeoutMs, code: 'BUTTONLESS_FAILED', layer: 'dfu', message: `no answer to buttonless request ${toHex(value)}`, remedy: 'restart the device and retry' },
       options.signal,
     );
@@ -136,7 +137,7 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
     log.debug({ result: r === 'disconnected' ? 'disconnected' : 'SUCCESS' }, 'buttonless: entering bootloader');
     // The device resets after the indication was confirmed; give it a moment to drop the link.
     if (!conn.closed.aborted) {
-      const t = timeoutSignal({ ms: Math.min(options.timeoutMs, 3000), code: 'TIMEOUT', layer: 'dfu', message: 'no disconnect' }, options.signal);
+      const t = options.clock.timeoutSignal({ ms: Math.min(options.timeoutMs, 3000), code: 'TIMEOUT', layer: 'dfu', message: 'no disconnect' }, options.signal);
       await new Promise<void>((resolve) => {
         const done = (): void => resolve();
         if (t.signal.aborted || conn.closed.aborted) resolve();

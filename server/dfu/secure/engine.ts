@@ -8,7 +8,7 @@ import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
 import { UUIDS } from '../../ble/uuid.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { sleep } from '../../common/time.js';
+import type { Clock } from '../../common/clock.js';
 import { crc32 } from '../../common/crc32.js';
 import { describeServices, detectDfu, findCharacteristic } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
@@ -25,6 +25,7 @@ interface Run {
   readonly ctx: DfuContext;
   readonly log: Logger;
   readonly signal: AbortSignal;
+  readonly clock: Clock;
   readonly totalBytes: number;
   /** Where the bootloader is expected: refined once it was seen. */
   bootloader: DeviceMatch;
@@ -90,7 +91,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
   // found again at the same address and asked to enter without a name, so this loop runs twice at most.
   let nameTheBootloader = true;
   for (;;) {
-    const adv = await findDevice(run.adapter, match, { timeoutMs: options.scanTimeoutMs, signal: run.signal });
+    const adv = await findDevice(run.adapter, match, { timeoutMs: options.scanTimeoutMs, signal: run.signal, clock: run.clock });
     if (nameTheBootloader) emit(run, { kind: 'device', address: adv.address });
     const conn = await connect(run, adv.address);
     try {
@@ -120,13 +121,14 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
             bootloaderName: cap.bonded || !nameTheBootloader ? undefined : randomBootloaderName(),
             timeoutMs: options.requestTimeoutMs,
             signal: run.signal,
+            clock: run.clock,
             logger: run.log,
           });
           if (entered.outcome === 'reset-on-name') {
             run.log.warn({ address: adv.address.value }, 'the application reset when asked to name its bootloader; reconnecting to it to enter without a name (the bootloader will advertise "DfuTarg")');
             nameTheBootloader = false;
             match = { kind: 'address', address: adv.address };
-            await sleep(options.rebootDelayMs, run.signal);
+            await run.clock.sleep(options.rebootDelayMs, run.signal);
             continue;
           }
           run.bootloader = bootloaderMatch(adv.address, entered.bootloaderName);
@@ -162,16 +164,17 @@ async function openLink(run: Run, conn: Connection, cp: import('../../ble/types.
     requestTimeoutMs: run.options.requestTimeoutMs,
     packetSize: packetSizeForMtu(conn.mtu),
     signal: run.signal,
+    clock: run.clock,
     logger: run.log,
   });
 }
 
 /** Scans for the bootloader (after a jump, a reset or a link loss) and opens a link to it. */
 async function reconnectBootloader(run: Run, why: string): Promise<{ conn: Connection; link: BootloaderLink }> {
-  await sleep(run.options.rebootDelayMs, run.signal);
+  await run.clock.sleep(run.options.rebootDelayMs, run.signal);
   let adv: Advertisement;
   try {
-    adv = await findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
+    adv = await findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock });
   } catch (e) {
     if (hasCode(e, 'DEVICE_NOT_FOUND')) {
       throw new BledfuError('DEVICE_NOT_FOUND', `bootloader not found ${why}: ${e.message}`, {
@@ -461,11 +464,11 @@ async function readFirmwareRevision(run: Run): Promise<{ address: DeviceAddress;
   const candidates = run.startedInBootloader ? [app.value, appAddressBelow(app).value] : [app.value];
   let conn: Connection | undefined;
   try {
-    await sleep(run.options.rebootDelayMs, run.signal);
+    await run.clock.sleep(run.options.rebootDelayMs, run.signal);
     const adv = await findDevice(
       run.adapter,
       { kind: 'predicate', description: `the updated application at ${candidates.join(' or ')}`, test: (a) => candidates.includes(a.address.value) && !(run.startedInBootloader && a.address.value === app.value && a.serviceUuids.includes(UUIDS.secureDfuService) && a.name === 'DfuTarg') },
-      { timeoutMs: run.options.scanTimeoutMs, signal: run.signal },
+      { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock },
     );
     conn = await connect(run, adv.address);
     const services = await conn.discoverServices(run.signal);
@@ -495,6 +498,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     ctx: context,
     log: context.logger,
     signal: context.signal,
+    clock: context.clock,
     totalBytes: pkg.images.reduce((n, i) => n + i.bin.length, 0),
     bootloader: targetMatch(target),
     appAddress: target.kind === 'address' ? target.address : undefined,

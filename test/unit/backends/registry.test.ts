@@ -11,7 +11,7 @@ import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
 import { FakeController } from '../../helpers/fakeController.js';
-import { ManualTimers, settle } from '../../helpers/manualTimers.js';
+import { ManualClock, settle } from '../../helpers/manualClock.js';
 
 /** `hci:` dongles on fake serial ports: what the registry asked to open, and controllers behind them. */
 class FakePorts implements HciOpener {
@@ -107,8 +107,8 @@ describe('adapter registry', () => {
   it('refuses a malformed hci: or nrf: spec for good, without opening anything', async () => {
     const ports = new FakePorts();
     const nrf = new FakeNrfPorts();
-    const timers = new ManualTimers();
-    const registry = await openAdapters(['hci:', 'nrf:/dev/ttyACM1?api=7'], silentLogger(), { hci: ports, nrf, timers });
+    const timers = new ManualClock();
+    const registry = await openAdapters(['hci:', 'nrf:/dev/ttyACM1?api=7'], silentLogger(), { hci: ports, nrf, clock: timers });
     try {
       const [bad, badNrf] = registry.list().map((a) => a.info());
       assert.equal(bad?.state, 'failed');
@@ -125,8 +125,8 @@ describe('adapter registry', () => {
 
   it('opens nrf: through the serial opener: spec parameters reach it, max= is the connection limit, the adapter is supervised', async () => {
     const nrf = new FakeNrfPorts();
-    const timers = new ManualTimers();
-    const registry = await openAdapters(['nrf:ttyACM3?api=6&max=2', 'nrf:by-id/usb-Nordic_dongle?baud=115200&rtscts=on'], silentLogger(), { nrf, timers, maxConnections: 3 });
+    const timers = new ManualClock();
+    const registry = await openAdapters(['nrf:ttyACM3?api=6&max=2', 'nrf:by-id/usb-Nordic_dongle?baud=115200&rtscts=on'], silentLogger(), { nrf, clock: timers, maxConnections: 3 });
     try {
       const [a, b] = registry.list().map((x) => x.info());
       assert.deepEqual([a?.id, a?.kind, a?.state, a?.maxConnections], ['nrf0', 'nordic-connectivity', 'ready', 2]);
@@ -155,8 +155,8 @@ describe('adapter registry', () => {
   it('brings a missing hci: dongle up once it is plugged in, skipping openings while its port is absent', async () => {
     const ports = new FakePorts();
     ports.missing.add('/dev/ttyACM9');
-    const timers = new ManualTimers();
-    const registry = await openAdapters(['hci:/dev/ttyACM9'], silentLogger(), { hci: ports, timers });
+    const timers = new ManualClock();
+    const registry = await openAdapters(['hci:/dev/ttyACM9'], silentLogger(), { hci: ports, clock: timers });
     try {
       assert.equal(registry.get('hci0').info().state, 'failed');
       assert.ok(hasCode(registry.get('hci0').info().error, 'SERIAL_PORT_NOT_FOUND'));
@@ -174,8 +174,10 @@ describe('adapter registry', () => {
   });
 
   it('unplugging the simulated dongle fails the sim: adapter clearly; replugged, it is ready again with a fresh controller', async () => {
-    const timers = new ManualTimers();
-    const registry = await openAdapters(['sim:'], silentLogger(), { timers });
+    const registry = await openAdapters(['sim:'], silentLogger());
+    // The accelerated simulator's clock is the server's: the supervisor's reopening delays are
+    // background timers on it, which come due as the test's own waits pull modelled time on.
+    const clock = registry.clock;
     try {
       const world = registry.simWorld('sim0');
       assert.ok(world !== undefined);
@@ -188,13 +190,14 @@ describe('adapter registry', () => {
       assert.ok(hasCode(info.error, 'ADAPTER_UNAVAILABLE'));
       assert.equal(info.error.message, 'dongle sim0 went away (unplugged?)');
       assert.throws(() => registry.get(), (e: unknown) => hasCode(e, 'ADAPTER_NOT_FOUND') && /sim0 failed/.test(e.remedy ?? ''));
-      assert.equal(timers.fire(500), 1);
-      await settle();
+      const lostAt = clock.now();
+      await clock.sleep(5_000);
       assert.equal(adapter.info().state, 'failed', 'still unplugged');
+      assert.equal(clock.now() - lostAt, 5_000, 'a background retry does not move time by itself');
       world.replugDongle();
-      assert.equal(timers.fire(1000), 1);
-      await settle();
+      for (let i = 0; i < 100 && adapter.info().state !== 'ready'; i++) await clock.sleep(100);
       assert.equal(adapter.info().state, 'ready');
+      assert.ok(clock.now() - lostAt <= 5_000 + 5_000 + 1_000, 'reopened at the next retry (at most 5 s apart)');
       assert.equal(adapter.info().address?.value, address, 'the same dongle, the same address');
       assert.equal(registry.get(), adapter, 'the same adapter object, under the same id');
     } finally {

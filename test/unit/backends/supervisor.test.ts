@@ -10,7 +10,7 @@ import { BledfuError, hasCode, isBledfuError } from '../../../server/common/erro
 import { silentLogger, type Logger } from '../../../server/common/logger.js';
 import type { AttPdu } from '../../../server/host/att/pdu.js';
 import { connectionComplete, FakeController } from '../../helpers/fakeController.js';
-import { ManualTimers, settle } from '../../helpers/manualTimers.js';
+import { ManualClock, settle } from '../../helpers/manualClock.js';
 
 const PEER = 'F0:12:34:56:78:9A';
 /** Reads of this handle are never answered: a call that stays pending. */
@@ -56,14 +56,14 @@ class FakeDongle {
 }
 
 function supervised(dongle: FakeDongle, extra: Partial<SupervisorOptions> = {}) {
-  const timers = new ManualTimers();
+  const timers = new ManualClock();
   const adapter = new SupervisedAdapter({
     id: 'hci0',
     spec: 'hci:/dev/ttyFAKE',
     kind: 'hci-uart',
     logger: silentLogger(),
     open: dongle.open,
-    timers,
+    clock: timers,
     ...extra,
   });
   return { adapter, timers };
@@ -84,7 +84,7 @@ async function connect(dongle: FakeDongle, adapter: SupervisedAdapter) {
 }
 
 /** Fires the retry timer of `ms` and lets the opening it starts run to its end. */
-async function retryAfter(timers: ManualTimers, ms: number): Promise<void> {
+async function retryAfter(timers: ManualClock, ms: number): Promise<void> {
   assert.equal(timers.fire(ms), 1, `a retry was due after ${ms} ms`);
   await settle();
 }

@@ -14,7 +14,7 @@ describe('scheduler (accelerated)', () => {
   for (const fromEvent of ['schedules its successor', 'schedules its successor and reports host activity'] as const) {
     it(`runs at most one event per event-loop turn when every event ${fromEvent}`, async () => {
       const s = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
-      s.setLivenessProbe(() => true);
+      s.addLivenessProbe(() => true);
       let runs = 0;
       const periodic = (): void => {
         runs++;
@@ -37,7 +37,7 @@ describe('scheduler (accelerated)', () => {
 
   it('an event closing the scheduler stops the pump', async () => {
     const s = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
-    s.setLivenessProbe(() => true);
+    s.addLivenessProbe(() => true);
     let later = false;
     s.after(10, () => {
       s.after(10, () => (later = true), 'after close');

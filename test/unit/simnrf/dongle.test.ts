@@ -8,7 +8,7 @@ import type { ScanParams } from '../../../server/backends/nrf/serialization/vers
 import { openSimNrfDongle, type SimNrfDongle, type SimNrfDongleOptions } from '../../../server/simnrf/dongle.js';
 import { createSimWorld, type SimWorld } from '../../../server/sim/world.js';
 import { fromHex, toHex } from '../../../server/common/bytes.js';
-import { ManualTimers, settle } from '../../helpers/manualTimers.js';
+import { ManualClock, settle } from '../../helpers/manualClock.js';
 import { h5LinkVectors } from '../../helpers/nrf-vectors.js';
 import { TestNrfHost } from '../../helpers/simnrf-host.js';
 
@@ -346,8 +346,8 @@ describe('simulated connectivity dongle: line faults and resets', () => {
 
   it('answers the first-contact transcript byte for byte through its SoftDevice (API v6)', async () => {
     const world = createSimWorld({ devices: [{}] });
-    const timers = new ManualTimers();
-    const dongle = openSimNrfDongle(world, { api: 6, baud: 0, timers, bootMs: 50, retransmitMs: 400 });
+    const timers = new ManualClock();
+    const dongle = openSimNrfDongle(world, { api: 6, baud: 0, deviceTimers: timers, bootMs: 50, retransmitMs: 400 });
     const received: string[] = [];
     void (async () => {
       try {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { realClock } from '../../../../server/common/clock.js';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { bootloaderAddress } from '../../../../server/ble/address.js';
@@ -27,7 +28,7 @@ function world(o: Partial<FakeDeviceOptions> = {}): { adapter: FakeAdapter; devi
 async function run(adapter: FakeAdapter, p: DfuPackage, options: Partial<DfuOptions> = {}, signal = new AbortController().signal, logs: { level: number; msg: string }[] = []) {
   const events: DfuEvent[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as { level: number; msg: string }) });
-  const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, { ...OPTS, ...options }, { signal, logger, onEvent: (e) => events.push(e) });
+  const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, { ...OPTS, ...options }, { clock: realClock, signal, logger, onEvent: (e) => events.push(e) });
   return { outcome, events, logs };
 }
 
@@ -87,7 +88,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     const adapter = new FakeAdapter([device]);
     const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
     const events: DfuEvent[] = [];
-    const outcome = await runSecureDfu(adapter, p, { kind: 'name', name: 'DfuTarg' }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
+    const outcome = await runSecureDfu(adapter, p, { kind: 'name', name: 'DfuTarg' }, OPTS, { clock: realClock, signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
     assert.equal(device.installed.length, 1);
     assert.equal(outcome.address.value, APP.value, 'the application is found at bootloader address − 1');
     assert.equal(outcome.firmwareRevision, 'new-1');
@@ -167,6 +168,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     const ac = new AbortController();
     const events: DfuEvent[] = [];
     const promise = runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      clock: realClock,
       signal: ac.signal,
       logger: silentLogger(),
       onEvent: (e) => {
@@ -186,6 +188,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     const ac = new AbortController();
     const first: DfuEvent[] = [];
     const cancelled = runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      clock: realClock,
       signal: ac.signal,
       logger: silentLogger(),
       onEvent: (e) => {
@@ -200,7 +203,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
 
     const second: DfuEvent[] = [];
     // To the bootloader the first run left the device in (address + 1, as a scan shows it).
-    await runSecureDfu(adapter, p, { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => second.push(e) });
+    await runSecureDfu(adapter, p, { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { clock: realClock, signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => second.push(e) });
     assert.equal(device.installed.length, 1);
     const resumed = second.flatMap((e) => (e.kind === 'progress' ? [e] : []));
     const atStart = resumed[0]?.imageBytesAtStart ?? 0;
@@ -214,6 +217,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     const ac = new AbortController();
     const events: DfuEvent[] = [];
     const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      clock: realClock,
       signal: ac.signal,
       logger: silentLogger(),
       onEvent: (e) => {
