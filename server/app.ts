@@ -13,6 +13,7 @@ import { createServerMetrics } from './metrics/registry.js';
 import type { AuditLog } from './audit/log.js';
 import { realClock, type Clock, type Timer } from './common/clock.js';
 import type { Logger } from './common/logger.js';
+import { CLOCK_HOLD_HEADER, isVirtualClock, type VirtualClock } from './sim/clock.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
 import type { DfuRunner } from './dfu/types.js';
@@ -99,6 +100,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     'grpc.keepalive_time_ms': config.keepaliveTimeMs ?? DEFAULT_CONFIG.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs ?? DEFAULT_CONFIG.keepaliveTimeoutMs,
   })
+    .use(isVirtualClock(clock) ? releaseClockHold(clock) : passThrough)
     .use(metrics?.grpcMiddleware ?? passThrough)
     .use(errorDetailsServerMiddleware)
     .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })));
@@ -164,6 +166,22 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       })();
       return stopped;
     },
+  };
+}
+
+/**
+ * On the virtual clock, an in-process client (a test, the station simulation) holds modelled time
+ * still while its call travels to the server; the call has arrived: release it. First in the
+ * chain, so that a call refused by a later middleware releases it too.
+ */
+function releaseClockHold(clock: VirtualClock) {
+  return async function* <Request, Response>(
+    call: ServerMiddlewareCall<Request, Response>,
+    context: CallContext,
+  ): AsyncGenerator<Response, Response | void, undefined> {
+    const id = context.metadata.get(CLOCK_HOLD_HEADER);
+    if (id !== undefined) clock.release(id);
+    return yield* call.next(call.request, context);
   };
 }
 

@@ -326,6 +326,9 @@ function supervise(
             ? (signal) => openSimNrf(world, dongle.api, adapterOptions, options, signal)
             : async () => createHciAdapter(world.openHostTransport(), adapterOptions),
         canOpen: () => world.donglePlugged,
+        // A replugged simulated dongle is noticed at once (the reopening delays are background
+        // timers, which do not move the virtual clock by themselves).
+        onPlugged: (listener) => world.onPlugged(listener),
         modelledTimeMs: () => world.nowMs(),
         ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       });

@@ -64,6 +64,11 @@ export interface SupervisorOptions {
   readonly modelledTimeMs?: () => number;
   /** Delay before the first retry, doubled after each failed one up to `max`. */
   readonly retryDelayMs?: { readonly first: number; readonly max: number };
+  /**
+   * Subscribes to news that a dongle was plugged in (the simulator tells at replug): a reopening
+   * waiting out its delay tries at once. Returns the unsubscribe function.
+   */
+  readonly onPlugged?: (listener: () => void) => () => void;
   /** The server's clock; the retry delays are background timers on it (they never pull a virtual clock). */
   readonly clock?: Clock;
 }
@@ -168,6 +173,9 @@ export class SupervisedAdapter implements Adapter {
   #work: Promise<void> = Promise.resolve();
   /** identity() when the latest opening attempt began: a change means another device is there. */
   #identityAtAttempt: string | undefined;
+  /** Ends the reopening delay under way early (a dongle was plugged in). */
+  #wakeRetry: (() => void) | undefined;
+  readonly #offPlugged: (() => void) | undefined;
 
   constructor(options: SupervisorOptions) {
     this.id = options.id;
@@ -175,6 +183,7 @@ export class SupervisedAdapter implements Adapter {
     this.#log = options.logger.child({ adapter: options.id });
     this.#clock = options.clock ?? realClock;
     if (options.modelledTimeMs !== undefined) this.modelledTimeMs = options.modelledTimeMs;
+    this.#offPlugged = options.onPlugged?.(() => this.#wakeRetry?.());
   }
 
   get state(): SupervisorState {
@@ -268,6 +277,7 @@ export class SupervisedAdapter implements Adapter {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#setState('closed');
+    this.#offPlugged?.();
     this.#stop.abort(new BledfuError('ADAPTER_UNAVAILABLE', `adapter ${this.id} is closed`, { layer: 'backend' }));
     await this.#work;
     const gen = this.#generation;
@@ -398,13 +408,21 @@ export class SupervisedAdapter implements Adapter {
     return new Promise((resolve) => {
       const onStop = (): void => {
         timer.cancel();
+        this.#wakeRetry = undefined;
         resolve(false);
+      };
+      this.#wakeRetry = () => {
+        this.#wakeRetry = undefined;
+        timer.cancel();
+        stop.removeEventListener('abort', onStop);
+        resolve(true);
       };
       // Background: waiting to reopen a lost dongle is not something anybody waits for, so it
       // must not make a virtual clock race ahead on its own.
       const timer = this.#clock.setTimer(
         ms,
         () => {
+          this.#wakeRetry = undefined;
           stop.removeEventListener('abort', onStop);
           resolve(true);
         },

@@ -13,12 +13,26 @@ import { clockOf, type Clock } from '../common/clock.js';
 import { BledfuError } from '../common/errors.js';
 import type { SimScheduler } from './scheduler.js';
 
+/**
+ * gRPC metadata naming a hold (VirtualClock.hold) that an in-process client took when it sent a
+ * call; the server releases it when the call arrives (app.ts), so the call reaches the server at
+ * the modelled instant it was sent, whatever the real time its bytes took over loopback.
+ */
+export const CLOCK_HOLD_HEADER = 'bledfu-virtual-clock-hold';
+
 /** A Clock that also says which scheduler it runs on (registry, tests). */
 export interface VirtualClock extends Clock {
   readonly kind: 'virtual';
   readonly scheduler: SimScheduler;
   /** The epoch instant of modelled time 0. */
   readonly startEpochMs: number;
+  /**
+   * Holds modelled time still until release(id): for input the process cannot see under way
+   * (a request between an in-process client and the server). Returns the hold's id.
+   */
+  hold(): string;
+  /** Ends a hold; unknown or released ids are ignored. */
+  release(id: string): void;
 }
 
 export function virtualClock(scheduler: SimScheduler, startEpochMs: number): VirtualClock {
@@ -30,7 +44,23 @@ export function virtualClock(scheduler: SimScheduler, startEpochMs: number): Vir
     now: () => startEpochMs + scheduler.nowMs(),
     setTimer: (ms, fn, options) => scheduler.after(ms, fn, options?.label ?? 'host timer', options?.background === true ? 'background' : 'host'),
   });
-  return { ...clock, kind: 'virtual', scheduler, startEpochMs };
+  const holds = new Map<string, () => void>();
+  let next = 0;
+  return {
+    ...clock,
+    kind: 'virtual',
+    scheduler,
+    startEpochMs,
+    hold: () => {
+      const id = `h${++next}`;
+      holds.set(id, scheduler.hold());
+      return id;
+    },
+    release: (id) => {
+      holds.get(id)?.();
+      holds.delete(id);
+    },
+  };
 }
 
 export function isVirtualClock(clock: Clock): clock is VirtualClock {

@@ -150,6 +150,8 @@ export class SimScheduler {
   /** One heap per kind, so the earliest entry that may pull time is found at once. */
   readonly #heaps: Record<EntryKind, EntryHeap> = { sim: new EntryHeap(), host: new EntryHeap(), background: new EntryHeap() };
   #closed = false;
+  /** Holds taken (hold()) and not released: time stands still while there are any. */
+  #holds = 0;
   #idleTurns = 0;
   #busyTurns = 0;
   #pumping = false;
@@ -219,6 +221,23 @@ export class SimScheduler {
   /** A simulator event `delayMs` from now. */
   after(delayMs: number, fn: () => void, label = 'event', kind: EntryKind = 'sim'): TimerHandle {
     return this.at(this.nowMs() + Math.max(0, delayMs), fn, label, kind);
+  }
+
+  /**
+   * Holds modelled time still (accelerated mode) while something the process cannot see is under
+   * way — a gRPC request on its way from an in-process client into the server — so that it
+   * arrives at the modelled instant it was sent. Entries due now still run. Returns the release
+   * function (idempotent).
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      this.noteHostActivity();
+    };
   }
 
   /** The host did something (bytes in or out): give it time to react before time moves on. */
@@ -309,8 +328,9 @@ export class SimScheduler {
       return;
     }
     if (next.at > this.#now) {
-      // Parked: time stands still until the host acts (a new entry or noteHostActivity kicks us again).
-      if (!this.#mayAdvance()) {
+      // Parked or held: time stands still until the host acts (a new entry, noteHostActivity or
+      // a released hold kicks us again).
+      if (this.#holds > 0 || !this.#mayAdvance()) {
         this.#pumping = false;
         return;
       }

@@ -146,6 +146,8 @@ export interface SimWorld {
   unplugDongle(): void;
   /** Plugs it back in: the next openHostTransport() gets a fresh controller with the same address. */
   replugDongle(): void;
+  /** Calls `listener` at every replugDongle() (as a hotplug event would). Returns the unsubscribe function. */
+  onPlugged(listener: () => void): () => void;
   readonly donglePlugged: boolean;
   /**
    * Puts another kind of dongle on this world (the simulated connectivity-firmware dongle): it is
@@ -258,6 +260,7 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
   };
 
   const attached = new Set<AttachedDongle>();
+  const pluggedListeners = new Set<() => void>();
   const removeProbe = scheduler.addLivenessProbe(() => {
     if (air.busy) return true;
     for (const d of attached) if (d.busy) return true;
@@ -309,6 +312,13 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
     },
     replugDongle: () => {
       plugged = true;
+      for (const l of [...pluggedListeners]) l();
+    },
+    onPlugged: (listener) => {
+      pluggedListeners.add(listener);
+      return () => {
+        pluggedListeners.delete(listener);
+      };
     },
     get donglePlugged() {
       return plugged;
