@@ -292,7 +292,9 @@ export class SimScheduler {
     });
   }
 
+  /** Whether any world has something under way; a scheduler without worlds (bare tests of the air) is always live. */
   #isLive(): boolean {
+    if (this.#liveness.size === 0) return true;
     for (const probe of this.#liveness) if (probe()) return true;
     return false;
   }

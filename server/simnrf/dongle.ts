@@ -200,10 +200,10 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
     await deviceEnd.close();
   };
   const detach = world.attachDongle({
-    // Bytes on the line, or a reliable packet of the device waiting for its ACK (its
-    // retransmission timer must be able to move time).
+    // Bytes on the line, a reliable packet of the device waiting for its ACK, or the device
+    // booting and establishing its link: its own timers must be able to move time.
     get busy() {
-      return line.busy || link.awaitingAck;
+      return line.busy || link.awaitingAck || link.establishing;
     },
     unplug: () => void close(),
   });

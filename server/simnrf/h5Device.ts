@@ -84,6 +84,14 @@ export class DeviceH5Link {
     return this.#outstanding !== undefined;
   }
 
+  /**
+   * Booting or repeating its link-control packets until the host answers: its own timers move it
+   * on, whether or not the host is doing anything (a silent device does nothing).
+   */
+  get establishing(): boolean {
+    return !this.#silent && this.#state !== 'off' && !this.up;
+  }
+
   /** Whether data can flow (both sides finished the handshake). */
   get up(): boolean {
     return this.#state === 'active' && this.#hostActive;

@@ -4,15 +4,25 @@ import type { TimerHandle } from '../../server/sim/scheduler.js';
 
 export class ManualClock implements Clock {
   readonly kind = 'real';
+  /**
+   * 'background': only background timers wait for fire() (a supervisor's reopening delays), the
+   * others run on the real clock (a real dongle's link timers in the same server).
+   */
+  readonly #manual: 'all' | 'background';
   #next = 1;
   #nowMs = 0;
   readonly #pending = new Map<number, { fn: () => void; ms: number; background: boolean }>();
   readonly #waits = clockOf({ kind: 'real', now: () => this.#nowMs, setTimer: (ms, fn, options) => this.setTimer(ms, fn, options) });
 
+  constructor(manual: 'all' | 'background' = 'all') {
+    this.#manual = manual;
+  }
+
   now(): number {
     return this.#nowMs;
   }
   setTimer(ms: number, fn: () => void, options?: TimerOptions): Timer {
+    if (this.#manual === 'background' && options?.background !== true) return realClock.setTimer(ms, fn, options);
     const id = this.#next++;
     this.#pending.set(id, { fn, ms, background: options?.background === true });
     return { cancel: () => this.#pending.delete(id) };

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { realClock } from '../../../server/common/clock.js';
+import { isVirtualClock } from '../../../server/sim/clock.js';
 import { describe, it } from 'node:test';
 import type { HciAdapterOptions } from '../../../server/backends/hci/adapter.js';
 import { createHciAdapter } from '../../../server/backends/hci/adapter.js';
@@ -58,7 +60,8 @@ class FakeNrfPorts implements NrfOpener {
 
 describe('adapter registry', () => {
   it('opens sim: and hci: adapters, keeps an adapter that failed listed with its error, and finds adapters by id', async () => {
-    const registry = await openAdapters(['sim:', 'hci:/dev/ttyNOPE-bledfu-test', 'sim:?devices=2'], silentLogger());
+    // Simulators beside a real dongle run paced to real time (one clock per server).
+    const registry = await openAdapters(['sim:?speed=1', 'hci:/dev/ttyNOPE-bledfu-test', 'sim:?devices=2&speed=1'], silentLogger());
     try {
       const infos = registry.list().map((a) => a.info());
       assert.deepEqual(
@@ -125,7 +128,8 @@ describe('adapter registry', () => {
 
   it('opens nrf: through the serial opener: spec parameters reach it, max= is the connection limit, the adapter is supervised', async () => {
     const nrf = new FakeNrfPorts();
-    const timers = new ManualClock();
+    // The supervisor's reopening delays wait for the test; the fake dongles' H5 links run in real time.
+    const timers = new ManualClock('background');
     const registry = await openAdapters(['nrf:ttyACM3?api=6&max=2', 'nrf:by-id/usb-Nordic_dongle?baud=115200&rtscts=on'], silentLogger(), { nrf, clock: timers, maxConnections: 3 });
     try {
       const [a, b] = registry.list().map((x) => x.info());
@@ -155,7 +159,7 @@ describe('adapter registry', () => {
   it('brings a missing hci: dongle up once it is plugged in, skipping openings while its port is absent', async () => {
     const ports = new FakePorts();
     ports.missing.add('/dev/ttyACM9');
-    const timers = new ManualClock();
+    const timers = new ManualClock('background');
     const registry = await openAdapters(['hci:/dev/ttyACM9'], silentLogger(), { hci: ports, clock: timers });
     try {
       assert.equal(registry.get('hci0').info().state, 'failed');
@@ -214,10 +218,46 @@ describe('adapter registry', () => {
     }
   });
 
+  it('one clock per server: the sim: adapters share one scheduler; accelerated, it is the server clock', async () => {
+    const accelerated = await openAdapters(['sim:', 'sim:?devices=2&first=3&dongle=nrf'], silentLogger());
+    try {
+      const [a, b] = [accelerated.simWorld('sim0'), accelerated.simWorld('sim1')];
+      assert.ok(a !== undefined && b !== undefined);
+      assert.equal(a.scheduler, b.scheduler, 'one scheduler for both worlds');
+      assert.ok(isVirtualClock(accelerated.clock));
+      assert.equal(accelerated.clock.scheduler, a.scheduler);
+      const t0 = accelerated.clock.now();
+      await accelerated.clock.sleep(60_000);
+      assert.equal(accelerated.clock.now() - t0, 60_000);
+      assert.equal(a.nowMs(), b.nowMs());
+    } finally {
+      await accelerated.close();
+    }
+    const paced = await openAdapters(['sim:?speed=1'], silentLogger());
+    try {
+      assert.equal(paced.clock, realClock, 'a paced simulator leaves the server on the real clock');
+    } finally {
+      await paced.close();
+    }
+  });
+
+  it('an accelerated simulator beside a real dongle or a paced simulator is a configuration error saying what to set', async () => {
+    for (const specs of [['sim:', 'hci:/dev/ttyACM0'], ['nrf:/dev/ttyACM1', 'sim:?speed=max'], ['sim:?dongle=nrf', 'auto:/dev/ttyACM2']]) {
+      await assert.rejects(
+        checkAdapterSpecs(specs),
+        (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /accelerated simulator/.test(e.message) && /speed=1/.test(e.remedy ?? ''),
+        specs.join(','),
+      );
+      await assert.rejects(openAdapters(specs, silentLogger()), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
+    }
+    await assert.rejects(checkAdapterSpecs(['sim:', 'sim:?speed=1']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /speeds differ \(max, 1\)/.test(e.message));
+    await checkAdapterSpecs(['sim:?speed=1', 'hci:/dev/ttyACM0', 'sim:?speed=1&devices=2']);
+  });
+
   it('checks specs before anything opens: a malformed sim: or hci: spec is INVALID_ARGUMENT naming it', async () => {
     await checkAdapterSpecs([
-      'sim:?devices=2',
-      'sim:?dongle=nrf&api=5&devices=2',
+      'sim:?devices=2&speed=1',
+      'sim:?dongle=nrf&api=5&devices=2&speed=1',
       'hci:/dev/ttyACM0?baud=115200&rtscts=off&max=2',
       'nrf:/dev/ttyACM1',
       'nrf:ttyACM1?api=auto&max=2',

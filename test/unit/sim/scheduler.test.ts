@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SimScheduler } from '../../../server/sim/scheduler.js';
 
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+// One event-loop turn, with an unref'd immediate: a ref'd one of the test would count as work the
+// process still has to do, and the scheduler would (rightly) not move time meanwhile.
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve).unref());
 
 describe('scheduler (accelerated)', () => {
   for (const fromEvent of ['schedules its successor', 'schedules its successor and reports host activity'] as const) {
@@ -43,7 +45,8 @@ describe('scheduler (accelerated)', () => {
       s.after(10, () => (later = true), 'after close');
       s.close();
     });
-    for (let i = 0; i < 10; i++) await turn();
+    // Real-time waits: once closed, nothing of the scheduler keeps the process alive.
+    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 1));
     assert.equal(later, false);
     assert.equal(s.pendingCount(), 0);
   });

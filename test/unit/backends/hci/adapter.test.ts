@@ -94,7 +94,7 @@ async function open(
     logger: silentLogger(),
     commandTimeoutMs: 1000,
     attTimeoutMs: 30_000,
-    ...(timers === undefined ? {} : { timers }),
+    ...(timers === undefined ? {} : { clock: timers }),
     ...(maxConnections === undefined ? {} : { maxConnections }),
   });
   return { fake, adapter };
