@@ -12,6 +12,6 @@ export interface AdapterBaseOptions {
   readonly maxConnections?: number;
   readonly connectTimeoutMs?: number;
   readonly attTimeoutMs?: number;
-  /** Timers of the adapter's waits (commands or responses, ATT, connecting); default real time. */
+  /** The server's clock: every wait of the adapter (commands or responses, ATT, connecting, the link). Default the real clock. */
   readonly clock?: Clock;
 }

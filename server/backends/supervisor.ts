@@ -60,7 +60,7 @@ export interface SupervisorOptions {
   readonly sameUntilReplugged?: (error: BledfuError) => boolean;
   /** Connection limit to report while the adapter is not open. */
   readonly maxConnections?: number;
-  /** The simulator's modelled clock (sim: adapters only). */
+  /** Modelled milliseconds of the simulator behind a sim: adapter (its jobs report them as air time). */
   readonly modelledTimeMs?: () => number;
   /** Delay before the first retry, doubled after each failed one up to `max`. */
   readonly retryDelayMs?: { readonly first: number; readonly max: number };
