@@ -175,6 +175,8 @@ export class SupervisedAdapter implements Adapter {
   #identityAtAttempt: string | undefined;
   /** Ends the reopening delay under way early (a dongle was plugged in). */
   #wakeRetry: (() => void) | undefined;
+  /** A dongle was plugged in while no delay was under way: the next one is skipped. */
+  #pluggedMeanwhile = false;
   readonly #offPlugged: (() => void) | undefined;
 
   constructor(options: SupervisorOptions) {
@@ -183,7 +185,10 @@ export class SupervisedAdapter implements Adapter {
     this.#log = options.logger.child({ adapter: options.id });
     this.#clock = options.clock ?? realClock;
     if (options.modelledTimeMs !== undefined) this.modelledTimeMs = options.modelledTimeMs;
-    this.#offPlugged = options.onPlugged?.(() => this.#wakeRetry?.());
+    this.#offPlugged = options.onPlugged?.(() => {
+      if (this.#wakeRetry !== undefined) this.#wakeRetry();
+      else this.#pluggedMeanwhile = true;
+    });
   }
 
   get state(): SupervisorState {
@@ -342,6 +347,7 @@ export class SupervisedAdapter implements Adapter {
   #adopt(adapter: Adapter, first: boolean): void {
     const gen = new Generation(adapter, this.id);
     this.#generation = gen;
+    this.#pluggedMeanwhile = false;
     this.#setState('ready');
     this.#error = undefined;
     this.#lastInfo = adapter.info();
@@ -405,6 +411,10 @@ export class SupervisedAdapter implements Adapter {
   #wait(ms: number): Promise<boolean> {
     const stop = this.#stop.signal;
     if (stop.aborted) return Promise.resolve(false);
+    if (this.#pluggedMeanwhile) {
+      this.#pluggedMeanwhile = false;
+      return Promise.resolve(true);
+    }
     return new Promise((resolve) => {
       const onStop = (): void => {
         timer.cancel();

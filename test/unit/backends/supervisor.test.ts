@@ -187,6 +187,30 @@ describe('supervised adapter', () => {
     await adapter.close();
   });
 
+  it('reopens at once when told a dongle was plugged in, without waiting out the (background) delay', async () => {
+    const dongle = new FakeDongle();
+    const plugListeners = new Set<() => void>();
+    const { adapter, timers } = supervised(dongle, {
+      canOpen: () => dongle.plugged,
+      onPlugged: (l) => {
+        plugListeners.add(l);
+        return () => plugListeners.delete(l);
+      },
+    });
+    await adapter.start();
+    await dongle.unplug();
+    await settle();
+    assert.equal(adapter.info().state, 'failed');
+    assert.equal(timers.pendingBackground, 1, 'the reopening delay is a background timer');
+    dongle.plugged = true;
+    for (const l of plugListeners) l();
+    await settle();
+    assert.equal(adapter.info().state, 'ready', 'reopened without any timer firing');
+    assert.equal(timers.pending, 0, 'the delay was cancelled');
+    await adapter.close();
+    assert.equal(plugListeners.size, 0, 'closing unsubscribes');
+  });
+
   it('lists a first opening failure with its typed error, then comes up when the dongle appears', async () => {
     const dongle = new FakeDongle();
     dongle.plugged = false;
