@@ -11,7 +11,9 @@ import { createJobAudit } from './audit/jobAudit.js';
 import { serveMetrics, type MetricsServer } from './metrics/http.js';
 import { createServerMetrics } from './metrics/registry.js';
 import type { AuditLog } from './audit/log.js';
+import { realClock, type Clock, type Timer } from './common/clock.js';
 import type { Logger } from './common/logger.js';
+import { CLOCK_HOLD_HEADER, isVirtualClock, type VirtualClock } from './sim/clock.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
 import type { DeviceMemory, DfuRunner } from './dfu/types.js';
@@ -39,8 +41,11 @@ export interface AppDeps {
   /** The host's serial ports; tests give a fixed list. */
   readonly listSerialPorts: () => Promise<readonly SerialPortListing[]>;
   readonly logger: Logger;
-  /** Clock for job timestamps and rates (default Date.now). */
-  readonly now?: () => number;
+  /**
+   * The server's one clock (the adapter registry's `clock`): job timestamps, durations and rates,
+   * engine waits, scan timeouts, audit times, the shutdown grace. Default the real clock.
+   */
+  readonly clock?: Clock;
   /**
    * Devices met in their bootloader (bledfud keeps it in the data directory, so a restarted server
    * still finds a device left in DFU mode by its application's name or address); none when absent.
@@ -77,14 +82,15 @@ const REQUEST_OVERHEAD_BYTES = 64 * 1024;
 
 export function createApp(config: AppConfig, deps: AppDeps): App {
   const logger = deps.logger;
+  const clock = deps.clock ?? realClock;
   const stopping = new AbortController();
   const jobs = new JobManager({
     runner: deps.runner,
     logger: logger.child({ component: 'jobs' }),
     maxConcurrentPerAdapter: config.maxConcurrentDfus,
     retainFinished: config.jobRetention,
-    ...(deps.now === undefined ? {} : { now: deps.now }),
-    ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, deps.now) }),
+    clock,
+    ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, clock) }),
     ...(deps.devices === undefined ? {} : { devices: deps.devices }),
   });
   const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
@@ -100,6 +106,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     'grpc.keepalive_time_ms': config.keepaliveTimeMs ?? DEFAULT_CONFIG.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs ?? DEFAULT_CONFIG.keepaliveTimeoutMs,
   })
+    .use(isVirtualClock(clock) ? releaseClockHold(clock) : passThrough)
     .use(metrics?.grpcMiddleware ?? passThrough)
     .use(errorDetailsServerMiddleware)
     .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })));
@@ -113,6 +120,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       findDevice: deps.findDevice,
       listSerialPorts: deps.listSerialPorts,
       logger: logger.child({ component: 'rpc' }),
+      clock,
       maxPackageBytes: config.maxRequestBytes,
       stopping: stopping.signal,
       ...(deps.audit === undefined ? {} : { audit: deps.audit }),
@@ -149,11 +157,11 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       stopped ??= (async () => {
         logger.info('stopping: no new calls, cancelling jobs');
         const closed = server.shutdown();
-        if (!(await within(jobs.shutdown(), config.shutdownGraceMs))) {
+        if (!(await within(clock, jobs.shutdown(), config.shutdownGraceMs))) {
           logger.warn({ graceMs: config.shutdownGraceMs }, 'jobs did not end within the grace period');
         }
         stopping.abort();
-        if (!(await within(closed, config.shutdownGraceMs))) {
+        if (!(await within(clock, closed, config.shutdownGraceMs))) {
           logger.warn('calls still open after the grace period: closing them');
           server.forceShutdown();
         }
@@ -167,6 +175,22 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   };
 }
 
+/**
+ * On the virtual clock, an in-process client (a test, the station simulation) holds modelled time
+ * still while its call travels to the server; the call has arrived: release it. First in the
+ * chain, so that a call refused by a later middleware releases it too.
+ */
+function releaseClockHold(clock: VirtualClock) {
+  return async function* <Request, Response>(
+    call: ServerMiddlewareCall<Request, Response>,
+    context: CallContext,
+  ): AsyncGenerator<Response, Response | void, undefined> {
+    const id = context.metadata.get(CLOCK_HOLD_HEADER);
+    if (id !== undefined) clock.release(id);
+    return yield* call.next(call.request, context);
+  };
+}
+
 async function* passThrough<Request, Response>(
   call: ServerMiddlewareCall<Request, Response>,
   context: CallContext,
@@ -175,14 +199,14 @@ async function* passThrough<Request, Response>(
 }
 
 /** True if `promise` settled within `ms`; the timer never outlives the wait. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
+async function within(clock: Clock, promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: Timer | undefined;
   const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+    timer = clock.setTimer(ms, () => resolve(false), { label: 'shutdown grace' });
   });
   try {
     return await Promise.race([promise.then(() => true as const, () => true as const), timeout]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }

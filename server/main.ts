@@ -70,9 +70,10 @@ async function main(): Promise<number> {
     return refuseSetting(e);
   }
   // Never fatal: a damaged file is logged and ignored (the memory only saves retries).
-  const devices = FileDeviceMemory.open(join(config.dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }));
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
-  const app = createApp(config, { adapters, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security, audit, devices });
+  const devices = FileDeviceMemory.open(join(config.dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }), { now: () => adapters.clock.now() });
+  // The registry decides the server's one clock (the accelerated simulator's modelled time, or real time).
+  const app = createApp(config, { adapters, clock: adapters.clock, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security, audit, devices });
   try {
     await app.start();
   } catch (e) {

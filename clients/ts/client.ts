@@ -10,6 +10,7 @@ import {
   type CallOptions,
   type ChannelOptions,
   type Client,
+  type ClientMiddleware,
   type ClientMiddlewareCall,
 } from 'nice-grpc';
 import { deadlineMiddleware, type DeadlineOptions } from 'nice-grpc-client-middleware-deadline';
@@ -38,6 +39,11 @@ export interface BledfuClientOptions {
    * names the service rather than each pod's address.
    */
   readonly authority?: string;
+  /**
+   * A middleware run around every call before the client's own (an in-process test or simulation
+   * uses it to hold the server's virtual clock while its calls travel).
+   */
+  readonly middleware?: ClientMiddleware;
 }
 
 /** The standard gRPC health service (grpc.health.v1.Health) of a bledfu server. */
@@ -72,7 +78,10 @@ export function callOptions(call: CallControl): { signal?: AbortSignal; deadline
 export function createBledfuClient(address: string, options: BledfuClientOptions = {}): BledfuClient {
   const credentials = options.credentials ?? channelCredentials(options);
   const channel = createChannel(address, credentials, channelOptions(options.authority));
-  let factory = createClientFactory().use(errorDetailsClientMiddleware).use(deadlineMiddleware);
+  let factory = createClientFactory()
+    .use(options.middleware ?? ((call, callOptions) => call.next(call.request, callOptions)))
+    .use(errorDetailsClientMiddleware)
+    .use(deadlineMiddleware);
   if (options.token !== undefined) factory = factory.use(bearerToken(options.token));
   const client = factory.create(BledfuServiceDefinition, channel);
   return Object.assign(client, { health: factory.create(HealthDefinition, channel), close: () => channel.close() });

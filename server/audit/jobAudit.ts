@@ -2,14 +2,15 @@
  * Turns the job layer's start and end into audit records on an AuditLog. A job cancelled while
  * still queued never touched a device, so it leaves no record.
  */
+import { realClock, type Clock } from '../common/clock.js';
 import type { JobAudit } from '../jobs/audit.js';
 import type { JobSnapshot } from '../jobs/types.js';
 import type { AuditLog } from './log.js';
 import type { AuditEndRecord, AuditImage, AuditStartRecord } from './records.js';
 
-export function createJobAudit(log: AuditLog, now: () => number = Date.now): JobAudit {
+export function createJobAudit(log: AuditLog, clock: Pick<Clock, 'now'> = realClock): JobAudit {
   const started = new Set<string>();
-  const time = (): string => new Date(now()).toISOString();
+  const time = (): string => new Date(clock.now()).toISOString();
   return {
     jobStarted(job, requester) {
       log.append(startRecord(job, requester, time()));

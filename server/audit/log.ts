@@ -8,6 +8,7 @@
 import { closeSync, createReadStream, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
+import { realClock, type Clock } from '../common/clock.js';
 import { BledfuError } from '../common/errors.js';
 import {
   parseRecord,
@@ -47,7 +48,7 @@ export class AuditLog {
   }
 
   /** Opens (creating it and its directory if needed) and recovers the log; throws a BledfuError. */
-  static open(path: string, now: () => number = Date.now): { log: AuditLog; recovery: AuditRecovery } {
+  static open(path: string, clock: Pick<Clock, 'now'> = realClock): { log: AuditLog; recovery: AuditRecovery } {
     let fd: number;
     let text: string;
     try {
@@ -63,7 +64,7 @@ export class AuditLog {
     }
     const log = new AuditLog(path, fd);
     try {
-      return { log, recovery: log.#recover(text, now) };
+      return { log, recovery: log.#recover(text, clock) };
     } catch (e) {
       log.close();
       throw e;
@@ -117,7 +118,7 @@ export class AuditLog {
     this.#fd = undefined;
   }
 
-  #recover(text: string, now: () => number): AuditRecovery {
+  #recover(text: string, clock: Pick<Clock, 'now'>): AuditRecovery {
     const damaged: DamagedLine[] = [];
     const lines = text.split('\n');
     // A file not ending in a newline was cut short mid-append: that record was never synced
@@ -143,7 +144,7 @@ export class AuditLog {
       const end: AuditEndRecord = {
         v: 1,
         type: 'end',
-        time: new Date(now()).toISOString(),
+        time: new Date(clock.now()).toISOString(),
         jobId: start.jobId,
         result: 'interrupted',
         ...(start.deviceAddress === undefined ? {} : { deviceAddress: start.deviceAddress }),

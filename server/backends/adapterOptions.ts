@@ -1,6 +1,6 @@
 import type { AdapterKind } from '../ble/types.js';
 import type { Logger } from '../common/logger.js';
-import type { Timers } from '../host/hci/timers.js';
+import type { Clock } from '../common/clock.js';
 
 /** What every backend's adapter is given, whatever the dongle speaks. */
 export interface AdapterBaseOptions {
@@ -12,6 +12,6 @@ export interface AdapterBaseOptions {
   readonly maxConnections?: number;
   readonly connectTimeoutMs?: number;
   readonly attTimeoutMs?: number;
-  /** Timers of the adapter's waits (commands or responses, ATT, connecting); default real time. */
-  readonly timers?: Timers;
+  /** The server's clock: every wait of the adapter (commands or responses, ATT, connecting, the link). Default the real clock. */
+  readonly clock?: Clock;
 }

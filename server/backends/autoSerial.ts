@@ -4,6 +4,7 @@
  * connectivity firmware drops bytes outside SLIP frames); silence or H5 frames mean connectivity
  * firmware is worth trying, and the nrf: backend then brings up the link or diagnoses why not.
  */
+import { realClock, type Clock } from '../common/clock.js';
 import type { Adapter } from '../ble/types.js';
 import { BledfuError } from '../common/errors.js';
 import { RecordingDuplex } from '../transport/recordingDuplex.js';
@@ -21,9 +22,9 @@ const PROBE_MS = 500;
 export type AutoAdapterOptions = Omit<HciAdapterOptions, 'kind'> & Omit<NrfAdapterOptions, 'kind' | 'api'>;
 
 /** Sends an HCI Reset and classifies what comes back. */
-export async function probeSerialPort(spec: AutoSerialSpec, signal?: AbortSignal): Promise<PortReply> {
-  const port = await openSerialPort({ path: spec.path, baudRate: spec.baudRate, rtscts: spec.rtscts ?? false, dtr: true }, signal);
-  const tap = new RecordingDuplex(port, 256);
+export async function probeSerialPort(spec: AutoSerialSpec, clock: Clock, signal?: AbortSignal): Promise<PortReply> {
+  const port = await openSerialPort({ path: spec.path, baudRate: spec.baudRate, rtscts: spec.rtscts ?? false, dtr: true, clock }, signal);
+  const tap = new RecordingDuplex(port, 256, clock);
   try {
     await port.write(HCI_RESET_H4);
     return classifyPortReply(await tap.waitForRecording(replyIsConclusive, PROBE_MS, signal));
@@ -34,7 +35,7 @@ export async function probeSerialPort(spec: AutoSerialSpec, signal?: AbortSignal
 }
 
 export async function openAutoSerialAdapter(spec: AutoSerialSpec, options: AutoAdapterOptions, signal?: AbortSignal): Promise<Adapter> {
-  const reply = await probeSerialPort(spec, signal);
+  const reply = await probeSerialPort(spec, options.clock ?? realClock, signal);
   const backend = backendForReply(reply);
   const log = options.logger.child({ adapter: options.id });
   const maxConnections = spec.maxConnections ?? options.maxConnections;

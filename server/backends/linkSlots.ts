@@ -9,10 +9,15 @@
  * Connect) do not ask to wait and get ADAPTER_BUSY as before.
  */
 import { abortReason, BledfuError, hasCode } from '../common/errors.js';
-import { timeoutSignal } from '../common/time.js';
+import type { Clock } from '../common/clock.js';
 
 export class LinkSlots {
   readonly #waiters = new Set<() => void>();
+  readonly #clock: Clock;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
 
   /** A link went down: whoever waits for a slot tries again. */
   released(): void {
@@ -25,7 +30,7 @@ export class LinkSlots {
    */
   async acquire<T>(attempt: () => Promise<T>, options: { readonly wait: boolean; readonly timeoutMs: number; readonly signal?: AbortSignal | undefined }): Promise<T> {
     if (!options.wait) return attempt();
-    const limit = timeoutSignal(
+    const limit = this.#clock.timeoutSignal(
       {
         ms: options.timeoutMs,
         code: 'ADAPTER_BUSY',

@@ -6,6 +6,9 @@
  *   hci:<port>[?baud=B&rtscts=on&max=N]     a standard HCI controller (H4) on a serial port
  *   nrf:<port>[?baud=B&api=auto|5|6&max=N]  an nRF52 board running Nordic's connectivity firmware
  *   auto:<port>[?…]                         probe the port, then open it as hci: or nrf:
+ * One clock per server (serverClock below): all `sim:` adapters share one simulator scheduler. An
+ * accelerated simulator (the default speed) makes it the server's clock, so it cannot share a
+ * server with real dongles or paced simulators; otherwise the server runs on the real clock.
  * Every adapter that can open is supervised (supervisor.ts): when its dongle goes away its
  * jobs fail with a clear error, and it comes back under the same id once the dongle is back. An
  * adapter that fails to open stays listed in state "failed" with its error, so ListAdapters tells
@@ -15,9 +18,11 @@ import { existsSync, statSync } from 'node:fs';
 import type { Adapter, AdapterInfo } from '../ble/types.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { realTimers, type Timers } from '../host/hci/timers.js';
+import { realClock, type Clock } from '../common/clock.js';
 import type { AdapterDirectory } from '../jobs/types.js';
-import { parseSimSpec, createSimWorld, type SimConfig, type SimWorld } from '../sim/world.js';
+import { virtualClock } from '../sim/clock.js';
+import { SimScheduler } from '../sim/scheduler.js';
+import { parseSimSpec, createSimWorld, DEFAULT_SIM_CONFIG, type SimConfig, type SimWorld } from '../sim/world.js';
 import type { AutoAdapterOptions } from './autoSerial.js';
 import { createHciAdapter, type HciAdapterOptions } from './hci/adapter.js';
 import type { HciSerialSpec } from './hci/serial.js';
@@ -30,6 +35,13 @@ import { openSimNrfDongle, type SimNrfDongle, type SimNrfDongleOptions } from '.
 import { SupervisedAdapter } from './supervisor.js';
 
 export interface AdapterRegistry extends AdapterDirectory {
+  /**
+   * The server's one clock, which createApp and everything above the adapters must use: the
+   * simulator's modelled time when the `sim:` adapters are accelerated (a VirtualClock), else the
+   * real clock. A test or a station simulation schedules its own actions on it (operator waits,
+   * an unplug at time T); on a virtual clock, its foreground timers pull modelled time forward.
+   */
+  readonly clock: Clock;
   /** The simulated world behind a `sim:` adapter (fault injection, unplugging the dongle, device inspection). */
   simWorld(adapterId: string): SimWorld | undefined;
   close(): Promise<void>;
@@ -74,8 +86,16 @@ export interface OpenAdaptersOptions {
   readonly auto?: AutoOpener;
   /** Reopening a lost dongle: first delay, doubled up to max. Default 500 ms to 5 s. */
   readonly retryDelayMs?: { readonly first: number; readonly max: number };
-  /** For tests: timers driving the reopening delays. */
-  readonly timers?: Timers;
+  /**
+   * The clock of a server without accelerated simulators (default the real clock; tests drive
+   * reopening delays with a manual one). An accelerated simulator brings its own (serverTime).
+   */
+  readonly clock?: Clock;
+  /**
+   * Epoch instant where an accelerated simulator's clock starts (default: now). A station
+   * simulation fixes it so that the same seed prints the same timestamps.
+   */
+  readonly clockStartEpochMs?: number;
 }
 
 const SCHEMES = ['sim', 'hci', 'nrf', 'auto'] as const;
@@ -150,6 +170,55 @@ export async function checkAdapterSpecs(specs: readonly string[], hci?: HciOpene
     else if (scheme === 'nrf') parseNrfSpec(spec);
     else if (scheme === 'auto') parseAutoSpec(spec);
   }
+  simSpeedOf(specs, {});
+}
+
+const speedText = (speed: number): string => (speed === Number.POSITIVE_INFINITY ? 'max' : String(speed));
+
+/**
+ * The one speed of the server's `sim:` adapters (undefined without any), or INVALID_ARGUMENT when
+ * they cannot share one clock: an accelerated simulator runs the whole server on its modelled
+ * time, which a real dongle (answering in real time) or a paced simulator cannot follow.
+ */
+export function simSpeedOf(specs: readonly string[], sim: Partial<SimConfig>): number | undefined {
+  const speeds = new Set<number>();
+  const real: string[] = [];
+  for (const spec of specs) {
+    const scheme = schemeOf(spec);
+    if (scheme === 'sim') {
+      let parsed: Partial<SimConfig>;
+      try {
+        parsed = parseSimSpec(spec);
+      } catch {
+        continue; // listed failed by openAdapters; not a clock question
+      }
+      speeds.add(sim.speed ?? parsed.speed ?? DEFAULT_SIM_CONFIG.speed);
+    } else if (SCHEMES.includes(scheme as (typeof SCHEMES)[number])) {
+      real.push(spec);
+    }
+  }
+  if (speeds.size === 0) return undefined;
+  const accelerated = speeds.has(Number.POSITIVE_INFINITY);
+  if (accelerated && real.length > 0) {
+    throw new BledfuError(
+      'INVALID_ARGUMENT',
+      `an accelerated simulator (sim: runs at speed=max unless told otherwise) cannot share a server with real dongles (${real.join(', ')}): the server would run on the simulator's modelled time, which a real dongle cannot follow`,
+      { layer: 'config', remedy: 'pace the simulator to real time beside real dongles: add speed=1 to its spec, e.g. "sim:?speed=1"' },
+    );
+  }
+  if (speeds.size > 1) {
+    throw new BledfuError(
+      'INVALID_ARGUMENT',
+      `the sim: adapters of one server run on one clock, but their speeds differ (${[...speeds].map(speedText).join(', ')})`,
+      {
+        layer: 'config',
+        remedy: accelerated
+          ? 'give every sim: adapter the same speed: all speed=max (the default; tests, CI) or all speed=1 (beside real dongles, demos)'
+          : 'give every sim: adapter the same speed=',
+      },
+    );
+  }
+  return [...speeds][0];
 }
 
 function schemeOf(spec: string): string {
@@ -224,25 +293,28 @@ function supervise(
   logger: Logger,
   options: OpenAdaptersOptions,
   openers: SerialOpeners,
+  time: ServerTime,
 ): Entry & { adapter: SupervisedAdapter } {
   const scheme = schemeOf(spec);
+  const clock = time.clock;
   const common = {
     id,
     spec,
     logger,
+    clock,
     ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
-    ...(options.timers === undefined ? {} : { timers: options.timers }),
   };
   switch (scheme) {
     case 'sim': {
       const config = { ...parseSimSpec(spec), ...options.sim };
       const dongle = config.dongle ?? { kind: 'hci' };
-      const world = createSimWorld(config, logger.child({ adapter: id, component: 'sim' }));
+      const world = createSimWorld(config, logger.child({ adapter: id, component: 'sim' }), time.scheduler);
       const adapterOptions: HciAdapterOptions = {
         id,
         spec,
         kind: 'simulated',
         logger,
+        clock,
         ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       };
       const adapter = new SupervisedAdapter({
@@ -254,6 +326,9 @@ function supervise(
             ? (signal) => openSimNrf(world, dongle.api, adapterOptions, options, signal)
             : async () => createHciAdapter(world.openHostTransport(), adapterOptions),
         canOpen: () => world.donglePlugged,
+        // A replugged simulated dongle is noticed at once (the reopening delays are background
+        // timers, which do not move the virtual clock by themselves).
+        onPlugged: (listener) => world.onPlugged(listener),
         modelledTimeMs: () => world.nowMs(),
         ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       });
@@ -268,6 +343,7 @@ function supervise(
         id,
         spec,
         logger,
+        clock,
         ...(maxConnections === undefined ? {} : { maxConnections }),
         ...(serial.capture === undefined ? {} : { capture: serial.capture }),
       };
@@ -286,7 +362,7 @@ function supervise(
       const serial = parseNrfSpec(spec);
       const nrf = usable(openers.nrf, 'nrf');
       const maxConnections = serial.maxConnections ?? options.maxConnections;
-      const adapterOptions = { id, spec, logger, ...(maxConnections === undefined ? {} : { maxConnections }) };
+      const adapterOptions = { id, spec, logger, clock, ...(maxConnections === undefined ? {} : { maxConnections }) };
       const present = nrf.present ?? portPresent;
       const adapter = new SupervisedAdapter({
         ...common,
@@ -302,7 +378,7 @@ function supervise(
       const serial = parseAutoSpec(spec);
       const auto = usable(openers.auto, 'auto');
       const maxConnections = serial.maxConnections ?? options.maxConnections;
-      const adapterOptions = { id, spec, logger, ...(maxConnections === undefined ? {} : { maxConnections }) };
+      const adapterOptions = { id, spec, logger, clock, ...(maxConnections === undefined ? {} : { maxConnections }) };
       const adapter = new SupervisedAdapter({
         ...common,
         // Until the probe said what is there; info() then shows the opened backend's kind.
@@ -327,6 +403,7 @@ export async function openAdapters(
   logger: Logger,
   options: OpenAdaptersOptions = {},
 ): Promise<AdapterRegistry> {
+  const time = serverTime(specs, logger, options);
   const counters = new Map<string, number>();
   const entries: Entry[] = [];
   const starting: Promise<void>[] = [];
@@ -338,7 +415,7 @@ export async function openAdapters(
     const id = `${scheme}${n}`;
     let entry: ReturnType<typeof supervise>;
     try {
-      entry = supervise(spec, id, logger, options, openers);
+      entry = supervise(spec, id, logger, options, openers, time);
     } catch (e) {
       // Our own errors are written for users; anything else is a bug whose text stays in the log
       // (with its stack) rather than in ListAdapters.
@@ -358,6 +435,7 @@ export async function openAdapters(
   const adapters = entries.map((e) => e.adapter);
 
   return {
+    clock: time.clock,
     list: () => adapters,
     onChange: (listener: () => void) => {
       const offs = entries.flatMap((e) => (e.adapter instanceof SupervisedAdapter ? [e.adapter.onStateChange(() => listener())] : []));
@@ -397,35 +475,27 @@ export async function openAdapters(
           }
         }),
       );
+      time.scheduler?.close();
     },
   };
 }
 
-/**
- * Timers that fire after `ms` of modelled time, or of real time when the world stands still (no
- * radio activity: accelerated time is parked then), whichever comes first.
- */
-function modelledTimers(world: SimWorld): Timers {
-  return {
-    setTimeout: (fn, ms) => {
-      let done = false;
-      const fire = (): void => {
-        if (done) return;
-        done = true;
-        modelled.cancel();
-        clearTimeout(real);
-        fn();
-      };
-      const modelled = world.scheduler.after(ms, fire, 'host timer');
-      const real = setTimeout(fire, ms);
-      return () => {
-        done = true;
-        modelled.cancel();
-        clearTimeout(real);
-      };
-    },
-    clearTimeout: (handle) => (handle as () => void)(),
-  };
+/** The server's one clock, and the simulator scheduler its `sim:` adapters share (if any). */
+interface ServerTime {
+  readonly clock: Clock;
+  readonly scheduler: SimScheduler | undefined;
+}
+
+function serverTime(specs: readonly string[], logger: Logger, options: OpenAdaptersOptions): ServerTime {
+  const speed = simSpeedOf(specs, options.sim ?? {});
+  if (speed === undefined) return { clock: options.clock ?? realClock, scheduler: undefined };
+  const log = logger.child({ component: 'sim' });
+  const scheduler = new SimScheduler({ speed, onError: (error, label) => log.error({ err: error, event: label }, 'sim: event failed') });
+  if (!scheduler.accelerated) return { clock: options.clock ?? realClock, scheduler };
+  if (options.clock !== undefined) {
+    throw new BledfuError('INTERNAL', 'an accelerated simulator brings the server clock; do not pass one', { layer: 'backend' });
+  }
+  return { clock: virtualClock(scheduler, options.clockStartEpochMs ?? realClock.now()), scheduler };
 }
 
 /** A `sim:?dongle=nrf` opening: a fresh simulated connectivity dongle, driven by the nrf backend. */
@@ -448,10 +518,6 @@ async function openSimNrf(
         ...adapterOptions,
         kind: 'simulated',
         ...(hostLink === undefined ? {} : { link: hostLink }),
-        // The host's waits count in modelled time, as the device's timers do: a wait for a write
-        // slot or an answer must not let minutes of bootloader time pass in a few real ms.
-        timers: modelledTimers(world),
-        linkTimers: realTimers,
       },
       signal,
     );

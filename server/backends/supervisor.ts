@@ -28,7 +28,7 @@ import type {
 } from '../ble/types.js';
 import { BledfuError, hasCode, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { realTimers, type Timers } from '../host/hci/timers.js';
+import { realClock, type Clock } from '../common/clock.js';
 
 export type SupervisorState = 'opening' | 'ready' | 'failed' | 'reopening' | 'closed';
 
@@ -60,12 +60,17 @@ export interface SupervisorOptions {
   readonly sameUntilReplugged?: (error: BledfuError) => boolean;
   /** Connection limit to report while the adapter is not open. */
   readonly maxConnections?: number;
-  /** The simulator's modelled clock (sim: adapters only). */
+  /** Modelled milliseconds of the simulator behind a sim: adapter (its jobs report them as air time). */
   readonly modelledTimeMs?: () => number;
   /** Delay before the first retry, doubled after each failed one up to `max`. */
   readonly retryDelayMs?: { readonly first: number; readonly max: number };
-  /** For tests: timers driving the retry delays. */
-  readonly timers?: Timers;
+  /**
+   * Subscribes to news that a dongle was plugged in (the simulator tells at replug): a reopening
+   * waiting out its delay tries at once. Returns the unsubscribe function.
+   */
+  readonly onPlugged?: (listener: () => void) => () => void;
+  /** The server's clock; the retry delays are background timers on it (they never pull a virtual clock). */
+  readonly clock?: Clock;
 }
 
 const DEFAULT_RETRY_DELAY_MS = { first: 500, max: 5_000 };
@@ -159,7 +164,7 @@ export class SupervisedAdapter implements Adapter {
   readonly modelledTimeMs?: () => number;
   readonly #options: SupervisorOptions;
   readonly #log: Logger;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #stop = new AbortController();
   #state: SupervisorState = 'opening';
   readonly #listeners = new Set<(state: SupervisorState) => void>();
@@ -171,13 +176,22 @@ export class SupervisedAdapter implements Adapter {
   #work: Promise<void> = Promise.resolve();
   /** identity() when the latest opening attempt began: a change means another device is there. */
   #identityAtAttempt: string | undefined;
+  /** Ends the reopening delay under way early (a dongle was plugged in). */
+  #wakeRetry: (() => void) | undefined;
+  /** A dongle was plugged in while no delay was under way: the next one is skipped. */
+  #pluggedMeanwhile = false;
+  readonly #offPlugged: (() => void) | undefined;
 
   constructor(options: SupervisorOptions) {
     this.id = options.id;
     this.#options = options;
     this.#log = options.logger.child({ adapter: options.id });
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? realClock;
     if (options.modelledTimeMs !== undefined) this.modelledTimeMs = options.modelledTimeMs;
+    this.#offPlugged = options.onPlugged?.(() => {
+      if (this.#wakeRetry !== undefined) this.#wakeRetry();
+      else this.#pluggedMeanwhile = true;
+    });
   }
 
   get state(): SupervisorState {
@@ -271,6 +285,7 @@ export class SupervisedAdapter implements Adapter {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#setState('closed');
+    this.#offPlugged?.();
     this.#stop.abort(new BledfuError('ADAPTER_UNAVAILABLE', `adapter ${this.id} is closed`, { layer: 'backend' }));
     await this.#work;
     const gen = this.#generation;
@@ -335,6 +350,7 @@ export class SupervisedAdapter implements Adapter {
   #adopt(adapter: Adapter, first: boolean): void {
     const gen = new Generation(adapter, this.id);
     this.#generation = gen;
+    this.#pluggedMeanwhile = false;
     this.#setState('ready');
     this.#error = undefined;
     this.#lastInfo = adapter.info();
@@ -398,15 +414,33 @@ export class SupervisedAdapter implements Adapter {
   #wait(ms: number): Promise<boolean> {
     const stop = this.#stop.signal;
     if (stop.aborted) return Promise.resolve(false);
+    if (this.#pluggedMeanwhile) {
+      this.#pluggedMeanwhile = false;
+      return Promise.resolve(true);
+    }
     return new Promise((resolve) => {
       const onStop = (): void => {
-        this.#timers.clearTimeout(timer);
+        timer.cancel();
+        this.#wakeRetry = undefined;
         resolve(false);
       };
-      const timer = this.#timers.setTimeout(() => {
+      this.#wakeRetry = () => {
+        this.#wakeRetry = undefined;
+        timer.cancel();
         stop.removeEventListener('abort', onStop);
         resolve(true);
-      }, ms);
+      };
+      // Background: waiting to reopen a lost dongle is not something anybody waits for, so it
+      // must not make a virtual clock race ahead on its own.
+      const timer = this.#clock.setTimer(
+        ms,
+        () => {
+          this.#wakeRetry = undefined;
+          stop.removeEventListener('abort', onStop);
+          resolve(true);
+        },
+        { background: true, label: 'supervisor: reopen' },
+      );
       stop.addEventListener('abort', onStop, { once: true });
     });
   }

@@ -199,6 +199,8 @@ export function toAdvertisement(
   address: DeviceAddress,
   rssi: number,
   joined: { readonly data: Uint8Array; readonly connectable: boolean },
+  /** When it was received, on the server's clock (epoch ms). */
+  receivedAt: number,
 ): Advertisement {
   const fields = parseAdvertisingData(joined.data);
   return {
@@ -209,7 +211,7 @@ export function toAdvertisement(
     manufacturerData: fields.manufacturerData,
     connectable: joined.connectable,
     data: joined.data,
-    receivedAt: Date.now(),
+    receivedAt,
   };
 }
 

@@ -2,6 +2,7 @@
  * Finding one device by scanning: the first advertisement that matches wins. The scan is always
  * stopped before returning, and a miss says what was looked for and what was seen instead.
  */
+import type { Clock } from '../common/clock.js';
 import { abortReason, BledfuError } from '../common/errors.js';
 import type { DeviceAddress } from './address.js';
 import type { Adapter, Advertisement } from './types.js';
@@ -14,6 +15,8 @@ export type DeviceMatch =
 export interface FindDeviceOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** The server's clock, on which the scan times out. */
+  readonly clock: Clock;
   /** Send scan requests (names often come in the scan response). Default true. */
   readonly active?: boolean;
   /**
@@ -61,10 +64,14 @@ export async function findDevice(adapter: Adapter, match: DeviceMatch, options: 
   if (parent?.aborted) throw abortReason(parent);
   const scan = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    scan.abort();
-  }, options.timeoutMs);
+  const timer = options.clock.setTimer(
+    options.timeoutMs,
+    () => {
+      timedOut = true;
+      scan.abort();
+    },
+    { label: 'scan timeout' },
+  );
   const onParent = (): void => scan.abort();
   parent?.addEventListener('abort', onParent, { once: true });
   const seen = new Map<string, Advertisement>();
@@ -77,7 +84,7 @@ export async function findDevice(adapter: Adapter, match: DeviceMatch, options: 
       if (scan.signal.aborted) break;
     }
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     parent?.removeEventListener('abort', onParent);
     scan.abort();
   }

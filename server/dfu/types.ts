@@ -162,6 +162,8 @@ export interface DeviceClaim {
 
 export interface DfuContext {
   readonly signal: AbortSignal;
+  /** The server's clock: every wait and timeout of the engine (real, or the simulator's modelled time). */
+  readonly clock: import('../common/clock.js').Clock;
   readonly logger: import('../common/logger.js').Logger;
   readonly onEvent: (event: DfuEvent) => void;
   /** Devices met in their bootloader (absent: nothing remembered, e.g. unit tests). */

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Adapter } from '../ble/types.js';
+import { realClock, type Clock } from '../common/clock.js';
 import { abortReason, BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
@@ -23,8 +24,8 @@ export interface JobManagerOptions {
   readonly retainFinished: number;
   /** Events kept per job (progress is coalesced, so this bounds state changes). */
   readonly historyLimit?: number;
-  /** Milliseconds clock for timestamps and rates; injectable so tests need no real time. */
-  readonly now?: () => number;
+  /** The server's clock: job timestamps, durations, rates, and every wait of the engines it runs. Default real. */
+  readonly clock?: Clock;
   readonly newId?: () => string;
   /** Largest HCI capture one job records (default 32 MiB); past it the capture is truncated. */
   readonly captureMaxBytes?: number;
@@ -64,7 +65,7 @@ export interface CreateJobRequest {
 
 export class JobManager {
   readonly #opts: JobManagerOptions;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #newId: () => string;
   readonly #jobs = new Map<JobId, Job>();
   /** Ids of finished jobs, oldest first, for retention. */
@@ -86,7 +87,7 @@ export class JobManager {
       throw new BledfuError('INVALID_ARGUMENT', 'maxConcurrentPerAdapter must be a positive integer', { layer: 'jobs' });
     }
     this.#opts = options;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? realClock;
     this.#newId = options.newId ?? randomUUID;
   }
 
@@ -114,7 +115,7 @@ export class JobManager {
       options: request.options,
       adapter: request.adapter,
       logger: this.#opts.logger.child(bindings),
-      now: this.#now,
+      now: () => this.#clock.now(),
       historyLimit: this.#opts.historyLimit ?? 500,
       captureHci: request.captureHci === true,
       onEvent: (event, ref) => this.#notify(event, ref),
@@ -276,6 +277,7 @@ export class JobManager {
     try {
       const outcome = await this.#opts.runner(job.adapter, job.pkg, job.target, job.options, {
         signal: job.controller.signal,
+        clock: this.#clock,
         logger: job.logger,
         onEvent: (event) => job.applyDfuEvent(event),
         claimDevice: (claim) => this.#claim(job, claim),

@@ -1,7 +1,7 @@
 /** Connect: find, connect, report the GATT layout, then the disconnection. Cancelling disconnects. */
 import type { ConnectRequest, ConnectResponse } from '../../proto/gen/bledfu/v1/connect.js';
 import { isBledfuError } from '../common/errors.js';
-import { whenAborted } from '../common/time.js';
+import { whenAborted } from '../common/clock.js';
 import { linkSignals } from '../common/signals.js';
 import { DEFAULT_DFU_OPTIONS } from '../dfu/types.js';
 import type { ServiceDeps } from './deps.js';
@@ -19,6 +19,7 @@ export async function* connect(deps: ServiceDeps, request: ConnectRequest, callS
     const found = await deps.findDevice(adapter, target, {
       timeoutMs: msFromDuration(request.scanTimeout, DEFAULT_DFU_OPTIONS.scanTimeoutMs),
       signal,
+      clock: deps.clock,
     });
     const connection = await adapter.connect(found.address, { signal, mtu });
     const log = deps.logger.child({ address: connection.address.value, adapterId: adapter.id });

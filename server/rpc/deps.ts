@@ -2,6 +2,7 @@
 import type { DeviceAddress } from '../ble/address.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Adapter } from '../ble/types.js';
+import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { DfuTarget } from '../dfu/types.js';
 import type { JobManager } from '../jobs/manager.js';
@@ -12,7 +13,7 @@ import type { AdapterDirectory } from '../jobs/types.js';
 export type FindDevice = (
   adapter: Adapter,
   match: DfuTarget,
-  options: { readonly timeoutMs: number; readonly signal: AbortSignal },
+  options: { readonly timeoutMs: number; readonly signal: AbortSignal; readonly clock: Clock },
 ) => Promise<{ readonly address: DeviceAddress }>;
 
 /** A serial port of the host, as the transport layer enumerates it (see transport/ports.ts). */
@@ -37,6 +38,8 @@ export interface ServiceDeps {
   /** The host's serial ports (candidate dongles). */
   readonly listSerialPorts: () => Promise<readonly SerialPortListing[]>;
   readonly logger: Logger;
+  /** The server's clock (scan timeouts of Connect). */
+  readonly clock: Clock;
   /** Largest package accepted inline in StartDfu or through UploadPackage, in bytes. */
   readonly maxPackageBytes: number;
   /** Aborts when the server stops, ending streams that would otherwise run forever (Scan, Connect, watches). */

@@ -29,10 +29,11 @@ export async function* scan(deps: ServiceDeps, request: ScanRequest, callSignal:
   const adapter = deps.adapters.get(request.adapterId);
   const accept = compileFilter(request.filter);
   const durationMs = msFromDuration(request.duration, 0);
-  const signals = [callSignal, deps.stopping];
-  if (durationMs > 0) signals.push(AbortSignal.timeout(durationMs));
+  // The scan's length runs on the server's clock (modelled time on the accelerated simulator).
+  const elapsed = new AbortController();
+  const timer = durationMs > 0 ? deps.clock.setTimer(durationMs, () => elapsed.abort(), { label: 'scan duration' }) : undefined;
   // Linked, not AbortSignal.any: deps.stopping lives as long as the server (see common/signals.ts).
-  const linked = linkSignals(...signals);
+  const linked = linkSignals(callSignal, deps.stopping, elapsed.signal);
   const signal = linked.signal;
   const seen = new Set<string>();
   try {
@@ -47,6 +48,7 @@ export async function* scan(deps: ServiceDeps, request: ScanRequest, callSignal:
       yield { advertisement: advertisementToProto(ad) };
     }
   } finally {
+    timer?.cancel();
     linked.dispose();
   }
 }

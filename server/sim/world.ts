@@ -129,12 +129,6 @@ export interface SimDeviceView {
 export interface AttachedDongle {
   /** Something is under way that needs modelled time to move (bytes on its serial line). */
   readonly busy: boolean;
-  /**
-   * It waits for its host in real time (a frame was lost and a retransmission timer of the host
-   * or the dongle will repeat it): in accelerated mode modelled time must not run ahead meanwhile,
-   * or a 300 ms wait of the host would let device-side timers of minutes expire.
-   */
-  readonly holdsTime?: boolean;
   /** Pulled out: close the line; the links it had on the air are gone. */
   unplug(): void;
 }
@@ -152,6 +146,8 @@ export interface SimWorld {
   unplugDongle(): void;
   /** Plugs it back in: the next openHostTransport() gets a fresh controller with the same address. */
   replugDongle(): void;
+  /** Calls `listener` at every replugDongle() (as a hotplug event would). Returns the unsubscribe function. */
+  onPlugged(listener: () => void): () => void;
   readonly donglePlugged: boolean;
   /**
    * Puts another kind of dongle on this world (the simulated connectivity-firmware dongle): it is
@@ -231,12 +227,18 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
   };
 }
 
-export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger): SimWorld {
+/**
+ * A world on its own scheduler (at `config.speed`), or on `shared`: all the `sim:` adapters of one
+ * server share one scheduler, the server's one clock (config.speed is then the shared one's).
+ */
+export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger, shared?: SimScheduler): SimWorld {
   const c: SimConfig = { ...DEFAULT_SIM_CONFIG, ...config };
-  const scheduler = new SimScheduler({
-    speed: c.speed,
-    onError: (error, label) => logger?.error({ err: error, event: label }, 'sim: event failed'),
-  });
+  const scheduler =
+    shared ??
+    new SimScheduler({
+      speed: c.speed,
+      onError: (error, label) => logger?.error({ err: error, event: label }, 'sim: event failed'),
+    });
   const air = new SimAir(scheduler, c.radio, logger);
   const devices: NrfDevice[] = [];
   const faults = new SimFaults(() => {
@@ -258,9 +260,11 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
   };
 
   const attached = new Set<AttachedDongle>();
-  scheduler.setLivenessProbe(() => {
-    const dongles = [...attached];
-    return !dongles.some((d) => d.holdsTime === true) && (air.busy || dongles.some((d) => d.busy));
+  const pluggedListeners = new Set<() => void>();
+  const removeProbe = scheduler.addLivenessProbe(() => {
+    if (air.busy) return true;
+    for (const d of attached) if (d.busy) return true;
+    return false;
   });
   let closed = false;
 
@@ -308,6 +312,13 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
     },
     replugDongle: () => {
       plugged = true;
+      for (const l of [...pluggedListeners]) l();
+    },
+    onPlugged: (listener) => {
+      pluggedListeners.add(listener);
+      return () => {
+        pluggedListeners.delete(listener);
+      };
     },
     get donglePlugged() {
       return plugged;
@@ -321,7 +332,9 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger)
       }
       for (const d of [...attached]) d.unplug();
       air.close();
-      scheduler.close();
+      removeProbe();
+      // A shared scheduler is the server's clock: its owner closes it.
+      if (shared === undefined) scheduler.close();
     },
   };
 }

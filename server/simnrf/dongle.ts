@@ -8,8 +8,8 @@
 import { parseAddress } from '../ble/address.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { Timers } from '../host/hci/timers.js';
 import { SlipDecoder } from '../backends/nrf/slip.js';
+import type { SimScheduler } from '../sim/scheduler.js';
 import type { SimWorld } from '../sim/world.js';
 import { createMemoryDuplexPair } from '../transport/memory.js';
 import type { ByteDuplex } from '../transport/types.js';
@@ -34,9 +34,9 @@ export interface SimNrfDongleOptions {
   readonly address?: string;
   /**
    * Timers of the device's link layer (SYNC/CONFIG repetition, retransmission of its reliable
-   * packets). Real time by default, like the host's link timers they talk to.
+   * packets). Default the world's scheduler, like every simulated device's; tests step them by hand.
    */
-  readonly timers?: Timers;
+  readonly deviceTimers?: Pick<SimScheduler, 'after'>;
   /** Device retransmission interval and link-control repetition, ms (firmware: ≈400). */
   readonly retransmitMs?: number;
   /** Transmissions of one reliable packet before the device drops it (firmware: 5). */
@@ -93,16 +93,6 @@ export const SIM_NRF_DEFAULTS = {
   garbageInjectBytes: 16,
 } as const;
 
-/** Real timers that do not keep the process alive: a dongle nobody closed must not hang node. */
-const backgroundTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
-
 /**
  * A connectivity-firmware dongle on a simulated world; returns the host end of a virtual serial
  * line. Each call is a fresh dongle (the host's H5 RESET wipes its state anyway). Throws
@@ -135,10 +125,8 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
   let closed = false;
   let resetCountdown: number | undefined;
 
-  const timers = options.timers ?? backgroundTimers;
   const line = new VirtualLine({
     scheduler,
-    timers,
     baud: options.baud ?? SIM_NRF_DEFAULTS.baud,
     faults,
     counters,
@@ -147,7 +135,6 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
       scheduler.noteHostActivity();
       deviceEnd.write(bytes).catch(() => undefined);
     },
-    deviceAwaitingAck: () => link.awaitingAck,
   });
 
   const resetDevice = (why: string): void => {
@@ -156,7 +143,6 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
     log?.debug({ why }, 'simnrf: device reset');
     softDevice.reset();
     link.reset();
-    line.forgetPending();
   };
 
   const connectivity = new Connectivity({
@@ -169,7 +155,7 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
   });
 
   const link = new DeviceH5Link({
-    timers,
+    scheduler: options.deviceTimers ?? scheduler,
     retransmitMs: options.retransmitMs ?? SIM_NRF_DEFAULTS.retransmitMs,
     maxTransmissions: options.maxTransmissions ?? SIM_NRF_DEFAULTS.maxTransmissions,
     bootMs: options.bootMs ?? SIM_NRF_DEFAULTS.bootMs,
@@ -214,11 +200,10 @@ export function openSimNrfDongle(world: SimWorld, options: SimNrfDongleOptions, 
     await deviceEnd.close();
   };
   const detach = world.attachDongle({
+    // Bytes on the line, a reliable packet of the device waiting for its ACK, or the device
+    // booting and establishing its link: its own timers must be able to move time.
     get busy() {
-      return line.busy;
-    },
-    get holdsTime() {
-      return line.holding;
+      return line.busy || link.awaitingAck || link.establishing;
     },
     unplug: () => void close(),
   });

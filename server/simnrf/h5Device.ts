@@ -15,7 +15,7 @@
  * ACK of seq+1 or seq+2, and dropped after `maxTransmissions` — the sequence number is then
  * reused, as the firmware does. The ack field of the host's reliable packets is ignored.
  */
-import type { Timers } from '../host/hci/timers.js';
+import type { SimScheduler, TimerHandle } from '../sim/scheduler.js';
 import {
   ackPacket,
   decodeH5,
@@ -33,7 +33,8 @@ import type { SimNrfLinkState } from './types.js';
 export type DeviceLinkState = SimNrfLinkState | 'off';
 
 export interface DeviceH5LinkOptions {
-  readonly timers: Timers;
+  /** The device's timers run on the simulator's scheduler, like every simulated device's. */
+  readonly scheduler: Pick<SimScheduler, 'after'>;
   readonly retransmitMs: number;
   readonly maxTransmissions: number;
   readonly bootMs: number;
@@ -62,7 +63,7 @@ export class DeviceH5Link {
   #ack = 0;
   #outstanding: { readonly payload: Uint8Array; transmissions: number } | undefined;
   readonly #queue: Uint8Array[] = [];
-  readonly #timers = new Map<TimerName, unknown>();
+  readonly #timers = new Map<TimerName, TimerHandle>();
   #silent = false;
 
   constructor(options: DeviceH5LinkOptions) {
@@ -81,6 +82,14 @@ export class DeviceH5Link {
   /** One of its packets waits for the host's ACK. */
   get awaitingAck(): boolean {
     return this.#outstanding !== undefined;
+  }
+
+  /**
+   * Booting or repeating its link-control packets until the host answers: its own timers move it
+   * on, whether or not the host is doing anything (a silent device does nothing).
+   */
+  get establishing(): boolean {
+    return !this.#silent && this.#state !== 'off' && !this.up;
   }
 
   /** Whether data can flow (both sides finished the handshake). */
@@ -275,11 +284,15 @@ export class DeviceH5Link {
 
   #arm(name: TimerName, ms: number, fn: () => void): void {
     this.#cancel(name);
-    const handle = this.#o.timers.setTimeout(() => {
-      if (this.#timers.get(name) !== handle) return;
-      this.#timers.delete(name);
-      fn();
-    }, ms);
+    const handle = this.#o.scheduler.after(
+      ms,
+      () => {
+        if (this.#timers.get(name) !== handle) return;
+        this.#timers.delete(name);
+        fn();
+      },
+      `simnrf: H5 ${name}`,
+    );
     this.#timers.set(name, handle);
   }
 
@@ -287,7 +300,7 @@ export class DeviceH5Link {
     const handle = this.#timers.get(name);
     if (handle === undefined) return;
     this.#timers.delete(name);
-    this.#o.timers.clearTimeout(handle);
+    handle.cancel();
   }
 
   #cancelAll(): void {

@@ -5,6 +5,7 @@
  * little longer for a better diagnosis, then closes the inner pipe itself.
  */
 import { AsyncQueue } from '../common/asyncQueue.js';
+import type { Clock } from '../common/clock.js';
 import { BledfuError } from '../common/errors.js';
 import { linkSignals } from '../common/signals.js';
 import type { ByteDuplex } from './types.js';
@@ -20,6 +21,7 @@ function closedHere(): BledfuError {
 export class RecordingDuplex implements ByteDuplex {
   readonly #inner: ByteDuplex;
   readonly #limit: number;
+  readonly #clock: Clock;
   readonly #recorded: number[] = [];
   // Ending (reader gone, or close) wakes a pump waiting for room.
   readonly #outbox = new AsyncQueue<Uint8Array>({ onReturn: () => this.#wakePump() });
@@ -31,10 +33,11 @@ export class RecordingDuplex implements ByteDuplex {
   #held = true;
   #innerEnded = false;
 
-  /** Starts reading `inner` at once; `limit` bytes are kept. Held until release(). */
-  constructor(inner: ByteDuplex, limit: number) {
+  /** Starts reading `inner` at once; `limit` bytes are kept. Held until release(). Waits run on `clock`. */
+  constructor(inner: ByteDuplex, limit: number, clock: Clock) {
     this.#inner = inner;
     this.#limit = limit;
+    this.#clock = clock;
     this.#closed = linkSignals(this.#self.signal, inner.closed).signal;
     void this.#pump();
   }
@@ -94,12 +97,12 @@ export class RecordingDuplex implements ByteDuplex {
         finish();
       };
       const finish = (): void => {
-        clearTimeout(timer);
+        timer.cancel();
         this.#listeners.delete(check);
         signal?.removeEventListener('abort', finish);
         resolve(this.recorded);
       };
-      const timer = setTimeout(finish, ms);
+      const timer = this.#clock.setTimer(ms, finish, { label: 'waiting for a reply' });
       this.#listeners.add(check);
       signal?.addEventListener('abort', finish, { once: true });
       check();

@@ -19,6 +19,7 @@ import {
   portNotFoundError,
   runningInContainer,
 } from './serialErrors.js';
+import { realClock, type Clock, type Timer } from '../common/clock.js';
 import { StreamInbox } from './streamInbox.js';
 import type { ByteDuplex } from './types.js';
 
@@ -29,6 +30,8 @@ export interface SerialOptions {
   readonly rtscts: boolean;
   /** Set DTR after opening; Nordic's USB connectivity firmware only talks while DTR is asserted. */
   readonly dtr?: boolean;
+  /** The server's clock (a real port runs on the real clock): the flush limit when closing. Default real. */
+  readonly clock?: Clock;
 }
 
 /** Zephyr hci_uart on an nRF52840 Dongle: 1 Mbaud with RTS/CTS. A pty ignores both. */
@@ -53,6 +56,7 @@ async function isPty(path: string): Promise<boolean> {
 class SerialDuplex implements ByteDuplex {
   readonly #port: SerialPort;
   readonly #path: string;
+  readonly #clock: Clock;
   // A paused port lets the OS buffer fill, and with RTS/CTS the device then waits.
   readonly #inbox: StreamInbox;
   readonly #closed = new AbortController();
@@ -60,7 +64,8 @@ class SerialDuplex implements ByteDuplex {
   readonly #failWrites = new Set<(e: BledfuError) => void>();
   readonly #portClosed: Promise<void>;
 
-  constructor(port: SerialPort, path: string) {
+  constructor(port: SerialPort, path: string, clock: Clock) {
+    this.#clock = clock;
     this.#port = port;
     this.#path = path;
     this.#portClosed = new Promise((resolve) => port.once('close', () => resolve()));
@@ -121,12 +126,12 @@ class SerialDuplex implements ByteDuplex {
 
   async #settleWrites(reason: BledfuError): Promise<void> {
     if (this.#inFlight.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: Timer | undefined;
       const limit = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, CLOSE_FLUSH_MS);
+        timer = this.#clock.setTimer(CLOSE_FLUSH_MS, resolve, { label: 'serial: close flush' });
       });
       await Promise.race([Promise.allSettled([...this.#inFlight]), limit]);
-      clearTimeout(timer);
+      timer?.cancel();
     }
     // Writes still queued inside the stream would wait for a reopen that never comes.
     for (const fail of [...this.#failWrites]) fail(reason);
@@ -250,5 +255,5 @@ export async function openSerialPort(options: SerialOptions, signal?: AbortSigna
     throw e;
   }
   port.off('error', swallow);
-  return new SerialDuplex(port, path);
+  return new SerialDuplex(port, path, options.clock ?? realClock);
 }

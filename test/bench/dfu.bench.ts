@@ -105,6 +105,7 @@ async function modelledRun(spec: string): Promise<{ transferMs: number; jobMs: n
   };
   await runSecureDfu(adapter, pkg, { kind: 'address', address: device.address }, DEFAULT_DFU_OPTIONS, {
     signal: new AbortController().signal,
+    clock: registry.clock,
     logger,
     onEvent,
   });
@@ -124,7 +125,7 @@ async function grpcRun(spec: string): Promise<{ cpuMs: number; wallMs: number }>
       jobRetention: 10,
       shutdownGraceMs: 5_000,
     },
-    { adapters: registry, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger },
+    { adapters: registry, clock: registry.clock, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger },
   );
   const { address } = await app.start();
   const client = createBledfuClient(address);

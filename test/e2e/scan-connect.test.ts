@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AdapterKind, AddressType, decodeError, Status, type Target } from '../../clients/ts/index.js';
 import { parseAddress } from '../../server/ble/address.js';
-import { whenAborted } from '../../server/common/time.js';
+import { whenAborted } from '../../server/common/clock.js';
 import { DEVICE, fakeFindDevice, startHarness, type Harness } from '../helpers/rpc-harness.js';
 
 const TARGET: Target = { selector: { $case: 'address', address: { value: DEVICE.value, type: AddressType.ADDRESS_TYPE_RANDOM } } };

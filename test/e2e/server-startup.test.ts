@@ -21,6 +21,17 @@ describe('bledfud startup', () => {
     assert.match(r.stderr, /write it as hci:/);
   });
 
+  it('exits 2 for an accelerated simulator beside a real dongle, saying to pace it (speed=1)', () => {
+    const r = spawnSync(process.execPath, [BLEDFUD, '--listen', '127.0.0.1:0', '--log-level', 'silent', '--adapters', 'sim:,hci:/dev/ttyACM0'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
+    });
+    assert.equal(r.status, 2, `stderr: ${r.stderr}`);
+    assert.match(r.stderr, /^bledfud: an accelerated simulator .* cannot share a server with real dongles \(hci:\/dev\/ttyACM0\)/m);
+    assert.match(r.stderr, /add speed=1 to its spec/);
+  });
+
   it('exits 2 for a malformed nrf: or auto: spec too', () => {
     for (const [spec, why] of [
       ['nrf:/dev/ttyACM0?api=7', /^bledfud: bad adapter spec "nrf:\/dev\/ttyACM0\?api=7": api must be auto, 5 or 6/m],

@@ -73,6 +73,8 @@ describe('dongle unplugged and replugged, over gRPC', () => {
       assert.ok(before > 0 && before < HRS.size, `data bytes at the unplug: ${before}`);
       assert.equal(dev.mode(), 'bootloader');
       assert.equal(dev.images().application?.sha256, DK_APP_SHA256, 'the old application is untouched');
+      // The device side ends the link by its supervision timeout, in modelled time.
+      for (let i = 0; i < 100 && s.world.air.links.length > 0; i++) await s.registry.clock.sleep(100);
       assert.equal(s.world.air.links.length, 0, 'no link left on the air');
 
       s.world.replugDongle();

@@ -11,6 +11,7 @@
  * the simulator's own fault injection (`world.faults`).
  */
 import type { App, AppConfig } from '../../server/app.js';
+import type { Clock } from '../../server/common/clock.js';
 import { openAdapters, type AdapterRegistry, type OpenAdaptersOptions } from '../../server/backends/registry.js';
 import { UUIDS } from '../../server/ble/uuid.js';
 import type { PeripheralLink, PeripheralLinkHandler } from '../../server/sim/peripheral.js';
@@ -49,6 +50,12 @@ export interface AirObservation {
 
 export interface SimServer {
   readonly registry: AdapterRegistry;
+  /**
+   * The server's one clock (registry.clock): the accelerated simulator's modelled time. Schedule
+   * a test's or a station's own actions on it: clock.sleep(ms) for an operator's pause,
+   * clock.setTimer(ms, fn) for a fault at a modelled instant; both pull modelled time forward.
+   */
+  readonly clock: Clock;
   readonly world: SimWorld;
   readonly app: App;
   readonly address: string;
@@ -182,6 +189,7 @@ export async function startSimServer(
   let closed: Promise<void> | undefined;
   return {
     registry,
+    clock: registry.clock,
     world,
     get app() {
       return served.app;

@@ -3,6 +3,7 @@
  * serialization codecs, nothing of the nrf backend, so dongle tests check the dongle against the
  * protocol rather than against the backend that is tested against the dongle.
  */
+import { realClock, type Clock, type Timer } from '../../server/common/clock.js';
 import { BledfuError } from '../../server/common/errors.js';
 import { H5Link, type H5LinkAction, type H5LinkOptions, type H5TimerName } from '../../server/backends/nrf/h5Link.js';
 import { SlipDecoder } from '../../server/backends/nrf/slip.js';
@@ -24,7 +25,8 @@ export class TestNrfHost {
   readonly delivered: Uint8Array[] = [];
   readonly #transport: ByteDuplex;
   readonly #link: H5Link;
-  readonly #timers = new Map<H5TimerName, ReturnType<typeof setTimeout>>();
+  readonly #timers = new Map<H5TimerName, Timer>();
+  readonly #clock: Clock;
   readonly #slip = new SlipDecoder();
   #up = false;
   #waiters: (() => void)[] = [];
@@ -32,8 +34,13 @@ export class TestNrfHost {
   #nextId = 1;
   #closed = false;
 
-  constructor(transport: ByteDuplex, api: ApiVersion, linkOptions: H5LinkOptions = { retransmitMs: 40, resetWaitMs: 20, openTimeoutMs: 5000 }) {
+  /**
+   * `clock`: where the host's link timers run — the simulated world's own (virtualClock over its
+   * scheduler), as a server on the accelerated simulator would.
+   */
+  constructor(transport: ByteDuplex, api: ApiVersion, linkOptions: H5LinkOptions = { retransmitMs: 40, resetWaitMs: 20, openTimeoutMs: 5000 }, clock: Clock = realClock) {
     this.api = api;
+    this.#clock = clock;
     this.#transport = transport;
     this.#link = new H5Link(linkOptions);
     void this.#read();
@@ -64,20 +71,18 @@ export class TestNrfHost {
           if (!this.#transport.closed.aborted) this.#transport.write(a.bytes).catch(() => undefined);
           break;
         case 'armTimer': {
-          const old = this.#timers.get(a.timer);
-          if (old !== undefined) clearTimeout(old);
+          this.#timers.get(a.timer)?.cancel();
           this.#timers.set(
             a.timer,
-            setTimeout(() => {
+            this.#clock.setTimer(a.ms, () => {
               this.#timers.delete(a.timer);
               this.#run(this.#link.handle({ type: 'timer', timer: a.timer }));
-            }, a.ms),
+            }),
           );
           break;
         }
         case 'cancelTimer': {
-          const old = this.#timers.get(a.timer);
-          if (old !== undefined) clearTimeout(old);
+          this.#timers.get(a.timer)?.cancel();
           this.#timers.delete(a.timer);
           break;
         }
@@ -177,7 +182,7 @@ export class TestNrfHost {
   }
 
   async close(): Promise<void> {
-    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const t of this.#timers.values()) t.cancel();
     this.#timers.clear();
     await this.#transport.close();
   }

@@ -15,7 +15,7 @@ import { HciCaptureHub } from '../../host/hci/capture.js';
 import { EVENT_MASK_BITS, hasBit, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, HciHost } from '../../host/hci/controller.js';
 import { HCI_STATUS } from '../../host/hci/errors.js';
-import { realTimers } from '../../host/hci/timers.js';
+import { realClock, type Timer } from '../../common/clock.js';
 import { L2capLink } from '../../host/l2cap/link.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import type { AdapterBaseOptions } from '../adapterOptions.js';
@@ -40,7 +40,7 @@ class HciAdapter implements Adapter {
   readonly #gap: GapCentral;
   readonly #capture: HciCaptureHub;
   readonly #stacks = new Map<number, LinkStack>();
-  readonly #slots = new LinkSlots();
+  readonly #slots: LinkSlots;
   #state: AdapterState = 'opening';
   #error: BledfuError | undefined;
   #identity = 'unknown controller';
@@ -51,15 +51,16 @@ class HciAdapter implements Adapter {
     this.id = options.id;
     this.#options = options;
     this.#log = options.logger.child({ adapter: options.id });
+    this.#slots = new LinkSlots(options.clock ?? realClock);
     this.#hci = new HciHost(transport, {
       logger: this.#log,
       ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     this.#capture = new HciCaptureHub(this.#hci, { logger: this.#log, ...(options.capture === undefined ? {} : { file: options.capture }) });
     this.#gap = new GapCentral(this.#hci, {
       logger: this.#log,
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
       onLinkUp: (link) => this.#onLinkUp(link),
       onLinkDown: (link, error) => {
         const stack = this.#stacks.get(link.handle);
@@ -207,7 +208,7 @@ class HciAdapter implements Adapter {
       {
         logger: this.#log,
         ...(this.#options.attTimeoutMs === undefined ? {} : { timeoutMs: this.#options.attTimeoutMs }),
-        ...(this.#options.timers === undefined ? {} : { timers: this.#options.timers }),
+        ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
         onTimeout: () => {
           // ATT allows nothing more on a bearer after a timeout: drop the link.
           this.#gap.disconnect(link.handle).catch(() => undefined);
@@ -290,12 +291,12 @@ class HciAdapter implements Adapter {
 
   /** Closing must finish even if the controller never reports the link down. */
   #bounded(work: Promise<void>): Promise<void> {
-    const timers = this.#options.timers ?? realTimers;
-    let timer: unknown;
+    const clock = this.#options.clock ?? realClock;
+    let timer: Timer | undefined;
     const limit = new Promise<void>((resolve) => {
-      timer = timers.setTimeout(resolve, this.#options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+      timer = clock.setTimer(this.#options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, resolve);
     });
-    return Promise.race([work, limit]).finally(() => timers.clearTimeout(timer));
+    return Promise.race([work, limit]).finally(() => timer?.cancel());
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
  * behind a serial port. When the controller does not come up, the bytes the port sent back tell
  * the user what is there instead (nothing, Nordic connectivity firmware, a shell) and what to do.
  */
+import { realClock } from '../../common/clock.js';
 import type { Adapter } from '../../ble/types.js';
 import { abortReason, BledfuError, hasCode, isBledfuError, type ErrorCode } from '../../common/errors.js';
 import { linkSignals } from '../../common/signals.js';
@@ -170,8 +171,9 @@ export async function openHciSerialAdapter(
   options: Omit<HciAdapterOptions, 'kind'>,
   signal?: AbortSignal,
 ): Promise<Adapter> {
-  const port = await openSerialPort({ path: serial.path, baudRate: serial.baudRate, rtscts: serial.rtscts }, signal);
-  const tap = new RecordingDuplex(port, RECORD_LIMIT);
+  const clock = options.clock ?? realClock;
+  const port = await openSerialPort({ path: serial.path, baudRate: serial.baudRate, rtscts: serial.rtscts, clock }, signal);
+  const tap = new RecordingDuplex(port, RECORD_LIMIT, clock);
   // createHciAdapter takes no signal: closing the port under it ends the bring-up at once.
   const cancel = linkSignals(signal);
   const onCancel = (): void => {

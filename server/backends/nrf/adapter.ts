@@ -21,7 +21,7 @@ import { ATT_ERROR } from '../../host/att/errors.js';
 import { isAcceptableConnectionParameters } from '../../host/hci/connectionParameters.js';
 import { Credits } from '../../host/hci/credits.js';
 import { HCI_STATUS, linkLostError } from '../../host/hci/errors.js';
-import { raceWithin, realTimers, type Timers } from '../../host/hci/timers.js';
+import { raceWithin, realClock, type Clock, type Timer } from '../../common/clock.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import type { AdapterBaseOptions } from '../adapterOptions.js';
 import { NrfConnection, parametersOf, type NrfLinkRecord } from './connection.js';
@@ -41,12 +41,6 @@ export interface NrfAdapterOptions extends AdapterBaseOptions {
   readonly responseTimeoutMs?: number;
   /** H5 link timing (retransmission, reset wait, open deadline). */
   readonly link?: H5LinkOptions;
-  /**
-   * Timers of the H5 link (retransmission, open deadline); default `timers`. The simulator keeps
-   * these real while the rest follow its modelled clock: a lost frame holds that clock until the
-   * link repairs it.
-   */
-  readonly linkTimers?: Timers;
 }
 
 const BLE_ERROR_INVALID_CONN_HANDLE = 0x3002;
@@ -103,12 +97,12 @@ class NrfAdapter implements Adapter {
   readonly id: string;
   readonly #o: NrfAdapterOptions;
   readonly #log: Logger;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #link: NrfLink;
   readonly #rpc: NrfRpc;
   readonly #failed = new AbortController();
   readonly #links = new Map<number, NrfLinkRecord>();
-  readonly #slots = new LinkSlots();
+  readonly #slots: LinkSlots;
   readonly #llWaiters = new Map<number, LinkWaiters>();
   readonly #connectTurn = new Credits(1);
   #connecting: ((outcome: ConnectOutcome) => void) | undefined;
@@ -125,14 +119,14 @@ class NrfAdapter implements Adapter {
     this.id = options.id;
     this.#o = options;
     this.#log = options.logger.child({ adapter: options.id });
-    this.#timers = options.timers ?? realTimers;
-    const linkTimers = options.linkTimers ?? options.timers;
-    this.#link = new NrfLink(transport, { ...options.link, logger: this.#log, ...(linkTimers === undefined ? {} : { timers: linkTimers }) });
+    this.#clock = options.clock ?? realClock;
+    this.#slots = new LinkSlots(this.#clock);
+    this.#link = new NrfLink(transport, { ...options.link, logger: this.#log, clock: this.#clock });
     this.#rpc = new NrfRpc(this.#link, {
       logger: this.#log,
       ...(options.api === undefined ? {} : { api: options.api }),
       ...(options.responseTimeoutMs === undefined ? {} : { responseTimeoutMs: options.responseTimeoutMs }),
-      ...(options.timers === undefined ? {} : { timers: options.timers }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     this.#rpc.onEvent((e) => this.#onEvent(e));
     this.#rpc.onRestart((e) => this.#onDeviceRestart(e));
@@ -145,7 +139,7 @@ class NrfAdapter implements Adapter {
     await this.#link.open(signal);
     const setup = await this.#setUpSoftDevice(signal);
     this.#setup = setup;
-    this.#scanner = new NrfScanner(this.#rpc, setup.api, this.#log);
+    this.#scanner = new NrfScanner(this.#rpc, setup.api, this.#log, this.#clock);
     if (this.#state !== 'opening') throw this.#error ?? abortReason(this.#failed.signal);
     this.#state = 'ready';
     this.#log.debug(
@@ -203,14 +197,14 @@ class NrfAdapter implements Adapter {
   async #whenReady(signal: AbortSignal | undefined): Promise<void> {
     const recovery = this.#recovery;
     if (recovery !== undefined) {
-      let timer: unknown;
+      let timer: Timer | undefined;
       const limit = new Promise<void>((resolve) => {
-        timer = this.#timers.setTimeout(resolve, RECOVERY_WAIT_MS);
+        timer = this.#clock.setTimer(RECOVERY_WAIT_MS, resolve);
       });
       try {
         await withLinkedSignal([signal, this.#failed.signal], (s) => raceAbort(Promise.race([recovery, limit]), s));
       } finally {
-        this.#timers.clearTimeout(timer);
+        timer?.cancel();
       }
     }
     this.#ready();
@@ -320,7 +314,7 @@ class NrfAdapter implements Adapter {
         signal,
         { code: 'CONNECT_FAILED', what: `connecting to ${address.value}` },
       );
-      const first = await raceWithin(outcome, timeoutMs + CONNECT_GRACE_MS, { timers: this.#timers, failed: this.#failed.signal, signal });
+      const first = await raceWithin(outcome, timeoutMs + CONNECT_GRACE_MS, { clock: this.#clock, failed: this.#failed.signal, signal });
       if (first.kind === 'settled') {
         if (first.value.kind === 'connected') return first.value.link;
         if (first.value.kind === 'restarted') throw first.value.error;
@@ -330,7 +324,7 @@ class NrfAdapter implements Adapter {
         const cancelled = await this.#rpc.call({ kind: 'gapConnectCancel' }).catch(() => undefined);
         if (cancelled?.result === NRF_SUCCESS) this.#connecting = undefined;
         else {
-          const late = await raceWithin(outcome, CONNECT_GRACE_MS, { timers: this.#timers, failed: this.#failed.signal });
+          const late = await raceWithin(outcome, CONNECT_GRACE_MS, { clock: this.#clock, failed: this.#failed.signal });
           if (late.kind === 'settled' && late.value.kind === 'connected') {
             this.#log.debug({ handle: late.value.link.handle }, 'connection completed while cancelling; disconnecting');
             await this.#disconnect(late.value.link).catch(() => undefined);
@@ -380,14 +374,14 @@ class NrfAdapter implements Adapter {
   async #llProcedure(link: NrfLinkRecord, which: keyof LinkWaiters, signal: AbortSignal, start: () => Promise<{ result: number }>): Promise<void> {
     const waiters = this.#llWaiters.get(link.handle);
     if (waiters === undefined) return;
-    let timer: unknown;
+    let timer: Timer | undefined;
     let onAbort: (() => void) | undefined;
     const done = new Promise<void>((resolve) => {
       waiters[which] = resolve;
-      timer = this.#timers.setTimeout(() => {
+      timer = this.#clock.setTimer(LL_PROCEDURE_WAIT_MS, () => {
         this.#log.debug({ procedure: which }, 'link-layer procedure did not report its end; going on');
         resolve();
-      }, LL_PROCEDURE_WAIT_MS);
+      });
       onAbort = resolve;
       signal.addEventListener('abort', onAbort, { once: true });
     });
@@ -400,7 +394,7 @@ class NrfAdapter implements Adapter {
       await done;
       if (signal.aborted) throw abortReason(signal);
     } finally {
-      this.#timers.clearTimeout(timer);
+      timer?.cancel();
       if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
       delete waiters[which];
     }
@@ -507,7 +501,7 @@ class NrfAdapter implements Adapter {
       writeCmdQueue: setup.writeCmdQueue,
       vendorBases: setup.vendorBases,
       attTimeoutMs: this.#o.attTimeoutMs ?? ATT_TIMEOUT_MS,
-      ...(this.#o.timers === undefined ? {} : { timers: this.#o.timers }),
+      ...(this.#o.clock === undefined ? {} : { clock: this.#o.clock }),
       onAttTimeout: () => {
         const link = this.#links.get(event.connHandle);
         if (link !== undefined) this.#disconnect(link).catch(() => undefined);
@@ -568,11 +562,11 @@ class NrfAdapter implements Adapter {
   }
 
   #bounded(work: Promise<void>): Promise<void> {
-    let timer: unknown;
+    let timer: Timer | undefined;
     const limit = new Promise<void>((resolve) => {
-      timer = this.#timers.setTimeout(resolve, DISCONNECT_WAIT_MS);
+      timer = this.#clock.setTimer(DISCONNECT_WAIT_MS, resolve);
     });
-    return Promise.race([work, limit]).finally(() => this.#timers.clearTimeout(timer));
+    return Promise.race([work, limit]).finally(() => timer?.cancel());
   }
 }
 

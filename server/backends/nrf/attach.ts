@@ -3,6 +3,7 @@
  * comes up" diagnosis: the pipe is tapped so that, when the H5 link fails, what the far end said
  * is there to read; when it said nothing, an HCI Reset tells an HCI controller from a dead board.
  */
+import { realClock } from '../../common/clock.js';
 import type { Adapter } from '../../ble/types.js';
 import { toHex } from '../../common/bytes.js';
 import { abortReason, hasCode } from '../../common/errors.js';
@@ -34,7 +35,7 @@ export interface AttachTarget {
  * with the diagnosis instead of the bare timeout, and closes the transport.
  */
 export async function attachNrfAdapter(transport: ByteDuplex, target: AttachTarget, options: NrfAdapterOptions, signal?: AbortSignal): Promise<Adapter> {
-  const tap = new RecordingDuplex(transport, RECORD_LIMIT);
+  const tap = new RecordingDuplex(transport, RECORD_LIMIT, options.clock ?? realClock);
   try {
     const adapter = await createNrfAdapter(tap, options, signal);
     tap.release();

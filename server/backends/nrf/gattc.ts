@@ -16,7 +16,7 @@ import { linkSignals } from '../../common/signals.js';
 import { attError, attTimeout, ATT_ERROR } from '../../host/att/errors.js';
 import { Credits } from '../../host/hci/credits.js';
 import { Subscriptions } from '../../host/gatt/subscriptions.js';
-import { realTimers, type Timers } from '../../host/hci/timers.js';
+import { realClock, type Clock, type Timer } from '../../common/clock.js';
 import { nrfCallError, type NrfRpc } from './rpc.js';
 import { GATT_HVX, GATT_STATUS, GATT_WRITE_OP, NRF_ERROR, NRF_SUCCESS, type ApiVersion, type CommandKind } from './serialization/constants.js';
 import type { CommandOf } from './serialization/commands.js';
@@ -59,7 +59,7 @@ export interface NrfGattClientOptions {
   /** Registered vendor UUID bases: uuid type → base (16 bytes, least significant first). */
   readonly vendorBases: ReadonlyMap<number, Uint8Array>;
   readonly attTimeoutMs: number;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
   /** ATT allows nothing more on a link after a timeout: the owner drops it. */
   readonly onAttTimeout: () => void;
 }
@@ -79,7 +79,7 @@ function propertiesOf(props: SdCharProps, extProps: boolean): number {
 
 export class NrfGattClient {
   readonly #o: NrfGattClientOptions;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   /** One client procedure at a time on this link. */
   readonly #turn = new Credits(1);
   readonly #writeSlots: Credits;
@@ -90,7 +90,7 @@ export class NrfGattClient {
 
   constructor(options: NrfGattClientOptions) {
     this.#o = options;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? realClock;
     this.#writeSlots = new Credits(options.writeCmdQueue);
   }
 
@@ -321,7 +321,7 @@ export class NrfGattClient {
    */
   async #freeSlot(signal: AbortSignal): Promise<boolean> {
     const probe = new AbortController();
-    const timer = this.#timers.setTimeout(() => probe.abort(), SLOT_PROBE_MS);
+    const timer = this.#clock.setTimer(SLOT_PROBE_MS, () => probe.abort());
     const linked = linkSignals(signal, probe.signal);
     try {
       await this.#writeSlots.acquire(linked.signal);
@@ -330,7 +330,7 @@ export class NrfGattClient {
       if (probe.signal.aborted && !signal.aborted) return false;
       throw e;
     } finally {
-      this.#timers.clearTimeout(timer);
+      timer.cancel();
       linked.dispose();
     }
   }
@@ -417,9 +417,9 @@ export class NrfGattClient {
   /** Sends the command and waits for the event; the ATT timeout bounds the wait. */
   #run<K extends GattcEventKind>(request: string, kind: K, command: CommandOf<CommandKind>, signal: AbortSignal): Promise<EventOf<K>> {
     return new Promise<EventOf<K>>((resolve, reject) => {
-      let timer: unknown;
+      let timer: Timer | undefined;
       const finish = (): void => {
-        if (timer !== undefined) this.#timers.clearTimeout(timer);
+        timer?.cancel();
         signal.removeEventListener('abort', onAbort);
         if (this.#pending === pending) this.#pending = undefined;
       };
@@ -440,10 +440,10 @@ export class NrfGattClient {
       this.#pending = pending;
       signal.addEventListener('abort', onAbort, { once: true });
       const awaitEvent = (): void => {
-        timer = this.#timers.setTimeout(() => {
+        timer = this.#clock.setTimer(this.#o.attTimeoutMs, () => {
           pending.reject(attTimeout(request, this.#o.attTimeoutMs));
           this.#o.onAttTimeout();
-        }, this.#o.attTimeoutMs);
+        });
       };
       this.#o.rpc.call(command, signal).then(
         (r) => {

@@ -11,7 +11,7 @@
  */
 import { abortReason, BledfuError, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { realTimers, type Timers } from '../../host/hci/timers.js';
+import { realClock, type Clock, type Timer } from '../../common/clock.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import { decodeH5Header, H5_PACKET_TYPE, decodeLinkControl } from './h5.js';
 import { H5Link, type H5LinkAction, type H5LinkDownReason, type H5LinkOptions, type H5LinkState, type H5TimerName } from './h5Link.js';
@@ -20,7 +20,7 @@ import { SlipDecoder, SLIP_END } from './slip.js';
 export interface NrfLinkOptions extends H5LinkOptions {
   readonly logger: Logger;
   /** For tests: timers driving retransmission and the open deadline. */
-  readonly timers?: Timers;
+  readonly clock?: Clock;
 }
 
 /** What the device sent while the link tried to come up: the "link never comes up" diagnosis reads it. */
@@ -47,8 +47,8 @@ export class NrfLink {
   readonly #h5: H5Link;
   readonly #slip = new SlipDecoder();
   readonly #log: Logger;
-  readonly #timers: Timers;
-  readonly #armed = new Map<H5TimerName, unknown>();
+  readonly #clock: Clock;
+  readonly #armed = new Map<H5TimerName, Timer>();
   readonly #sends = new Map<number, { resolve: () => void; reject: (e: BledfuError) => void }>();
   readonly #down = new AbortController();
   readonly #packetListeners = new Set<(payload: Uint8Array) => void>();
@@ -67,7 +67,7 @@ export class NrfLink {
     this.#transport = transport;
     this.#h5 = new H5Link(options);
     this.#log = options.logger;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? realClock;
   }
 
   get state(): H5LinkState {
@@ -205,20 +205,20 @@ export class NrfLink {
           break;
         case 'armTimer': {
           const previous = this.#armed.get(action.timer);
-          if (previous !== undefined) this.#timers.clearTimeout(previous);
-          const handle = this.#timers.setTimeout(() => {
+          if (previous !== undefined) previous.cancel();
+          const handle = this.#clock.setTimer(action.ms, () => {
             if (this.#armed.get(action.timer) !== handle) return;
             this.#armed.delete(action.timer);
             if (this.#down.signal.aborted) return;
             if (action.timer === 'retransmit' && this.#h5.state === 'active') this.#traffic.retransmissions++;
             this.#run(this.#h5.handle({ type: 'timer', timer: action.timer }));
-          }, action.ms);
+          });
           this.#armed.set(action.timer, handle);
           break;
         }
         case 'cancelTimer': {
           const handle = this.#armed.get(action.timer);
-          if (handle !== undefined) this.#timers.clearTimeout(handle);
+          if (handle !== undefined) handle.cancel();
           this.#armed.delete(action.timer);
           break;
         }
@@ -282,7 +282,7 @@ export class NrfLink {
   #goDown(down: NrfLinkDown): void {
     if (this.#down.signal.aborted) return;
     this.#downReason = down;
-    for (const handle of this.#armed.values()) this.#timers.clearTimeout(handle);
+    for (const handle of this.#armed.values()) handle.cancel();
     this.#armed.clear();
     // Whatever H5Link still has pending fails with the same error.
     this.#h5.handle({ type: 'close' });

@@ -5,7 +5,7 @@
  * first write, then the H5 link. A link that never comes up is diagnosed (attach.ts).
  */
 import type { Adapter } from '../../ble/types.js';
-import { sleep } from '../../common/time.js';
+import { realClock } from '../../common/clock.js';
 import { listSerialPorts, type SerialPortInfo } from '../../transport/ports.js';
 import { openSerialPort } from '../../transport/serial.js';
 import type { NrfSerialSpec } from '../serialSpec.js';
@@ -25,9 +25,10 @@ export async function openNrfSerialAdapter(
   options: Omit<NrfAdapterOptions, 'kind' | 'api'>,
   signal?: AbortSignal,
 ): Promise<Adapter> {
-  const port = await openSerialPort({ path: serial.path, baudRate: serial.baudRate, rtscts: serial.rtscts, dtr: true }, signal);
+  const clock = options.clock ?? realClock;
+  const port = await openSerialPort({ path: serial.path, baudRate: serial.baudRate, rtscts: serial.rtscts, dtr: true, clock }, signal);
   try {
-    await sleep(OPEN_SETTLE_MS, signal);
+    await clock.sleep(OPEN_SETTLE_MS, signal);
   } catch (e) {
     await port.close();
     throw e;

@@ -9,7 +9,7 @@
 import { abortReason, BledfuError, isBledfuError, type ErrorCode, type ErrorLayer } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { Credits } from '../../host/hci/credits.js';
-import { realTimers, type Timers } from '../../host/hci/timers.js';
+import { realClock, type Clock, type Timer } from '../../common/clock.js';
 import type { NrfLink } from './link.js';
 import type { CommandOf } from './serialization/commands.js';
 import { NRF_SUCCESS, SD_FUNCTIONS, type ApiVersion, type CommandKind } from './serialization/constants.js';
@@ -37,7 +37,7 @@ export interface NrfRpcOptions {
   /** The firmware's API version when known; set later with `api` after detecting it. */
   readonly api?: ApiVersion;
   readonly responseTimeoutMs?: number;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
 }
 
 interface Outstanding {
@@ -65,7 +65,7 @@ export function nrfCallError(
 export class NrfRpc {
   readonly #link: NrfLink;
   readonly #log: Logger;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #responseTimeoutMs: number;
   readonly #turn = new Credits(1);
   readonly #eventListeners = new Set<(event: NrfEvent) => void>();
@@ -79,7 +79,7 @@ export class NrfRpc {
   constructor(link: NrfLink, options: NrfRpcOptions) {
     this.#link = link;
     this.#log = options.logger;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? realClock;
     this.#responseTimeoutMs = options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS;
     this.#api = options.api;
     link.onPacket((payload) => this.#onPacket(payload));
@@ -173,9 +173,9 @@ export class NrfRpc {
 
   #exchange(kind: CommandKind, packet: Uint8Array, api: ApiVersion): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
-      let timer: unknown;
+      let timer: Timer | undefined;
       const cleanup = (): void => {
-        if (timer !== undefined) this.#timers.clearTimeout(timer);
+        timer?.cancel();
         this.#failed.signal.removeEventListener('abort', onFail);
         if (this.#outstanding === outstanding) this.#outstanding = undefined;
       };
@@ -200,7 +200,7 @@ export class NrfRpc {
       this.#link.send(packet).then(
         () => {
           if (this.#outstanding !== outstanding) return;
-          timer = this.#timers.setTimeout(() => {
+          timer = this.#clock.setTimer(this.#responseTimeoutMs, () => {
             const fn = SD_FUNCTIONS[kind];
             const error = new BledfuError('SERIAL_NO_RESPONSE', `the nRF device acknowledged ${fn} but did not answer it within ${this.#responseTimeoutMs} ms`, {
               layer: 'nrf',
@@ -215,7 +215,7 @@ export class NrfRpc {
               this.#log.warn({ call: fn }, 'the nRF device did not answer a call; going on');
               outstanding.reject(error);
             }
-          }, this.#responseTimeoutMs);
+          });
         },
         (e: unknown) => {
           cleanup();

@@ -9,6 +9,7 @@
 import { ScanResponseJoiner, toAdvertisement } from '../../ble/advertising.js';
 import type { Advertisement } from '../../ble/types.js';
 import { AsyncQueue } from '../../common/asyncQueue.js';
+import type { Clock } from '../../common/clock.js';
 import type { BledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { NrfRpc } from './rpc.js';
@@ -59,6 +60,7 @@ export class NrfScanner {
   readonly #rpc: NrfRpc;
   readonly #api: ApiVersion;
   readonly #log: Logger;
+  readonly #clock: Clock;
   readonly #consumers = new Set<Consumer>();
   /** What the SoftDevice was last successfully told. */
   #mode: Mode = 'off';
@@ -70,7 +72,8 @@ export class NrfScanner {
   #suspended = false;
   readonly #joiner = new ScanResponseJoiner();
 
-  constructor(rpc: NrfRpc, api: ApiVersion, logger: Logger) {
+  constructor(rpc: NrfRpc, api: ApiVersion, logger: Logger, clock: Clock) {
+    this.#clock = clock;
     this.#rpc = rpc;
     this.#api = api;
     this.#log = logger;
@@ -192,7 +195,7 @@ export class NrfScanner {
       scanResponse: event.api === 5 ? event.scanRsp : event.type.scanResponse,
       connectable: event.api === 5 ? event.type === 0 || event.type === 1 : event.type.connectable,
     });
-    const advertisement = toAdvertisement(address, event.rssi, joined);
+    const advertisement = toAdvertisement(address, event.rssi, joined, this.#clock.now());
     for (const consumer of this.#consumers) {
       if (consumer.queue.push(advertisement) || consumer.queue.ended) continue;
       consumer.dropped++;

@@ -9,7 +9,7 @@ import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
 import { toHex } from '../../common/bytes.js';
 import { abortReason, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { timeoutSignal } from '../../common/time.js';
+import type { Clock } from '../../common/clock.js';
 import { buttonlessFailed } from '../errors.js';
 
 export const BUTTONLESS_OPCODE = { ENTER_BOOTLOADER: 0x01, SET_NAME: 0x02, RESPONSE: 0x20 } as const satisfies Record<string, number>;
@@ -39,6 +39,7 @@ export interface EnterBootloaderOptions {
   readonly bootloaderName?: string | undefined;
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  readonly clock: Clock;
   readonly logger: Logger;
 }
 
@@ -104,14 +105,16 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
     );
   });
   const answerMs = Math.min(options.timeoutMs, BUTTONLESS_ANSWER_WAIT_MS);
-  const once = async (value: Uint8Array): Promise<number | 'disconnected' | 'no-answer' | 'att-timeout'> => {
-    const t = timeoutSignal(
+  const once = async (value: Uint8Array): Promise<number | 'disconnected' | 'no-answer' | 'write-unanswered'> => {
+    const t = options.clock.timeoutSignal(
       { ms: answerMs, code: 'BUTTONLESS_FAILED', layer: 'dfu', message: `no answer to buttonless request ${toHex(value)}`, remedy: 'restart the device and retry' },
       options.signal,
     );
     const waitSignal = AbortSignal.any([t.signal, conn.closed]);
+    let written = false;
     try {
       await conn.write(characteristic.valueHandle, value, waitSignal);
+      written = true;
       const ind = await sub.receive(waitSignal);
       if (ind.length < 3 || ind[0] !== BUTTONLESS_OPCODE.RESPONSE || ind[1] !== value[0]) {
         throw buttonlessFailed(`unexpected buttonless indication ${toHex(ind, ' ')}`, 'retry; if it persists, put the device into DFU mode by hand');
@@ -121,10 +124,11 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
       if (options.signal.aborted) throw abortReason(options.signal);
       // The device may reset before (or instead of) indicating: that is the expected outcome of 0x01.
       if (conn.closed.aborted || hasCode(e, 'LINK_LOST')) return 'disconnected';
+      // The write's own response was lost (or is overdue): that ATT transaction is still open, and
+      // after its timeout the bearer takes no more requests (Core Vol 3 Part F §3.3.3), so asking
+      // again on this link is pointless (a SoftDevice even refuses it, NRF_ERROR_BUSY).
+      if (hasCode(e, 'ATT_TIMEOUT') || (t.signal.aborted && !written)) return 'write-unanswered';
       if (t.signal.aborted) return 'no-answer';
-      // The write's own response was lost: after an ATT transaction timeout the bearer takes no
-      // more requests (Core Vol 3 Part F §3.3.3), so asking again on this link is pointless.
-      if (hasCode(e, 'ATT_TIMEOUT')) return 'att-timeout';
       // Indications were enabled just before, so 0xFD means the device did not keep that
       // subscription (spec §1.2): for it the write is unauthorised, and nothing we resend fixes it.
       if (hasCode(e, 'ATT_ERROR') && e.facts.attError === 0xfd) {
@@ -144,8 +148,8 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
   const request = async (value: Uint8Array): Promise<number | 'disconnected' | 'unanswered'> => {
     for (let attempt = 1; ; attempt++) {
       const r = await once(value);
-      if (r === 'att-timeout') {
-        log.warn({ request: toHex(value, ' ') }, 'buttonless: the request itself went unanswered (ATT timeout); hanging up to look for the device');
+      if (r === 'write-unanswered') {
+        log.warn({ request: toHex(value, ' ') }, 'buttonless: the write itself went unanswered (no ATT Write Response); hanging up to look for the device');
         return 'unanswered';
       }
       if (r !== 'no-answer') return r;
@@ -188,7 +192,7 @@ export async function enterBootloader(conn: Connection, characteristic: GattChar
     // If it does not, our confirmation may have been lost on the air and the application may
     // still be waiting for it, so the entry is not taken for granted.
     if (!conn.closed.aborted) {
-      const t = timeoutSignal({ ms: Math.min(options.timeoutMs, 3000), code: 'TIMEOUT', layer: 'dfu', message: 'no disconnect' }, options.signal);
+      const t = options.clock.timeoutSignal({ ms: Math.min(options.timeoutMs, 3000), code: 'TIMEOUT', layer: 'dfu', message: 'no disconnect' }, options.signal);
       await new Promise<void>((resolve) => {
         const done = (): void => resolve();
         if (t.signal.aborted || conn.closed.aborted) resolve();

@@ -8,7 +8,7 @@ import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
 import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { sleep } from '../../common/time.js';
+import type { Clock } from '../../common/clock.js';
 import { crc32 } from '../../common/crc32.js';
 import { describeServices, detectDfu, findCharacteristic, type DfuCapability } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
@@ -26,6 +26,7 @@ interface Run {
   readonly ctx: DfuContext;
   readonly log: Logger;
   readonly signal: AbortSignal;
+  readonly clock: Clock;
   readonly totalBytes: number;
   /** Where the bootloader is expected: refined once it was seen. */
   bootloader: DeviceMatch;
@@ -112,6 +113,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
     const adv = await findDevice(run.adapter, match, {
       timeoutMs: options.scanTimeoutMs,
       signal: run.signal,
+      clock: run.clock,
       remedy: (seen) => notFoundRemedy(target, remembered, seen),
     });
     const sighting = classify(adv);
@@ -160,7 +162,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
             nameTheBootloader = false;
             match = { kind: 'address', address: adv.address };
             classify = () => ({ kind: 'target' });
-            await sleep(options.rebootDelayMs, run.signal);
+            await run.clock.sleep(options.rebootDelayMs, run.signal);
             continue;
           }
           if (jump.kind === 'uncertain') {
@@ -172,7 +174,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
             match = either.match;
             classify = either.classify;
             unconfirmedEntry = true;
-            await sleep(options.rebootDelayMs, run.signal);
+            await run.clock.sleep(options.rebootDelayMs, run.signal);
             continue;
           }
           return jump.reached;
@@ -245,6 +247,7 @@ async function jumpToBootloader(
     bootloaderName: askedName,
     timeoutMs: options.requestTimeoutMs,
     signal: run.signal,
+    clock: run.clock,
     logger: run.log,
   });
   if (entered.outcome === 'reset-on-name') {
@@ -275,16 +278,17 @@ async function openLink(run: Run, conn: Connection, cp: import('../../ble/types.
     requestTimeoutMs: run.options.requestTimeoutMs,
     packetSize: packetSizeForMtu(conn.mtu),
     signal: run.signal,
+    clock: run.clock,
     logger: run.log,
   });
 }
 
 /** Scans for the bootloader (after a jump, a reset or a link loss) and opens a link to it. */
 async function reconnectBootloader(run: Run, why: string): Promise<{ conn: Connection; link: BootloaderLink }> {
-  await sleep(run.options.rebootDelayMs, run.signal);
+  await run.clock.sleep(run.options.rebootDelayMs, run.signal);
   let adv: Advertisement;
   try {
-    adv = await findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
+    adv = await findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock });
   } catch (e) {
     throw wrapNotFound(e, 'bootloader', why);
   }
@@ -622,10 +626,10 @@ async function reachBootloaderForNextImage(run: Run, p: ImageProgress): Promise<
   };
   let nameTheBootloader = true;
   for (;;) {
-    await sleep(run.options.rebootDelayMs, run.signal);
+    await run.clock.sleep(run.options.rebootDelayMs, run.signal);
     let adv: Advertisement;
     try {
-      adv = await findDevice(run.adapter, anywhere, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal });
+      adv = await findDevice(run.adapter, anywhere, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock });
     } catch (e) {
       throw wrapNotFound(e, 'device', `for the ${next} image after the ${prev} image was activated`);
     }
@@ -690,7 +694,7 @@ async function findUpdatedDevice(run: Run): Promise<EndState | undefined> {
     candidates.includes(a.address.value) && !(run.startedInBootloader && app !== undefined && a.address.value === app.value && a.serviceUuids.includes(UUIDS.secureDfuService) && a.name === 'DfuTarg');
   let conn: Connection | undefined;
   try {
-    await sleep(run.options.rebootDelayMs, run.signal);
+    await run.clock.sleep(run.options.rebootDelayMs, run.signal);
     const adv = await findDevice(
       run.adapter,
       {
@@ -698,7 +702,7 @@ async function findUpdatedDevice(run: Run): Promise<EndState | undefined> {
         description: `the updated application${candidates.length === 0 ? '' : ` at ${candidates.join(' or ')}`}${bootloaderToo ? ` or its bootloader (${describeMatch(run.bootloader)})` : ''}`,
         test: (a) => isApp(a) || (bootloaderToo && isOurBootloader(run, a)),
       },
-      { timeoutMs: run.options.scanTimeoutMs, signal: run.signal },
+      { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock },
     );
     conn = await connect(run, adv.address);
     const services = await conn.discoverServices(run.signal);
@@ -732,6 +736,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     ctx: context,
     log: context.logger,
     signal: context.signal,
+    clock: context.clock,
     totalBytes: pkg.images.reduce((n, i) => n + i.bin.length, 0),
     bootloader: targetMatch(target),
     appAddress: target.kind === 'address' ? target.address : undefined,

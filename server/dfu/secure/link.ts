@@ -9,7 +9,7 @@ import { AsyncQueue } from '../../common/asyncQueue.js';
 import { toHex } from '../../common/bytes.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { timeoutSignal } from '../../common/time.js';
+import type { Clock } from '../../common/clock.js';
 import { dfuProtocolError, dfuRemoteError } from '../errors.js';
 import type { ImageSummary } from '../types.js';
 import {
@@ -30,6 +30,7 @@ export interface LinkOptions {
   readonly requestTimeoutMs: number;
   readonly packetSize: number;
   readonly signal: AbortSignal;
+  readonly clock: Clock;
   readonly logger: Logger;
 }
 
@@ -139,7 +140,7 @@ export class BootloaderLink {
   }
 
   #timeout(what: string, ms = this.#options.requestTimeoutMs): { signal: AbortSignal; dispose: () => void } {
-    return timeoutSignal(
+    return this.#options.clock.timeoutSignal(
       {
         ms,
         code: 'DFU_TIMEOUT',

@@ -6,7 +6,7 @@
  */
 import { abortReason, BledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { realTimers, type Timers } from '../hci/timers.js';
+import { realClock, type Clock, type Timer } from '../../common/clock.js';
 import { ATT_ERROR, attError, attTimeout } from './errors.js';
 import {
   ATT_DEFAULT_MTU,
@@ -36,7 +36,7 @@ export type ValueHandler = (handle: number, value: Uint8Array, kind: ValueKind) 
 export interface AttBearerOptions {
   readonly logger: Logger;
   readonly timeoutMs?: number;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
   /** The MTU we answer a peer's Exchange MTU Request with (our receive capacity). */
   readonly localMtu?: number;
   /** Called once after a transaction timed out: ATT then requires the link to be dropped. */
@@ -75,11 +75,11 @@ export class AttBearer {
   readonly #channel: AttChannel;
   readonly #log: Logger;
   readonly #timeoutMs: number;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #localMtu: number;
   readonly #onTimeout: ((error: BledfuError) => void) | undefined;
   readonly #queue: Queued[] = [];
-  #outstanding: { readonly item: Queued; readonly timer: unknown } | undefined;
+  #outstanding: { readonly item: Queued; readonly timer: Timer } | undefined;
   #mtu = ATT_DEFAULT_MTU;
   #failure: BledfuError | undefined;
   #valueHandler: ValueHandler | undefined;
@@ -88,7 +88,7 @@ export class AttBearer {
     this.#channel = channel;
     this.#log = options.logger;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_ATT_TIMEOUT_MS;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? realClock;
     this.#localMtu = options.localMtu ?? 247;
     this.#onTimeout = options.onTimeout;
   }
@@ -142,7 +142,7 @@ export class AttBearer {
     const outstanding = this.#outstanding;
     this.#outstanding = undefined;
     if (outstanding !== undefined) {
-      this.#timers.clearTimeout(outstanding.timer);
+      outstanding.timer.cancel();
       this.#finish(outstanding.item, () => outstanding.item.reject(error));
     }
     for (const item of this.#queue.splice(0)) this.#finish(item, () => item.reject(error));
@@ -240,7 +240,7 @@ export class AttBearer {
   #complete(settle: () => void): void {
     const outstanding = this.#outstanding;
     if (outstanding === undefined) return;
-    this.#timers.clearTimeout(outstanding.timer);
+    outstanding.timer.cancel();
     this.#outstanding = undefined;
     this.#finish(outstanding.item, settle);
     this.#pump();
@@ -257,12 +257,12 @@ export class AttBearer {
     const item = this.#queue.shift();
     if (item === undefined) return;
     const label = ATT_OP_LABELS[item.request.op];
-    const timer = this.#timers.setTimeout(() => {
+    const timer = this.#clock.setTimer(this.#timeoutMs, () => {
       const error = attTimeout(label, this.#timeoutMs);
       this.#log.warn({ request: label, handle: handleOf(item.request) }, 'ATT transaction timed out');
       this.fail(error);
       this.#onTimeout?.(error);
-    }, this.#timeoutMs);
+    });
     this.#outstanding = { item, timer };
     this.#channel.send(encodeAttPdu(item.request)).catch((e: unknown) => {
       if (this.#outstanding?.item !== item) return;

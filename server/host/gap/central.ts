@@ -19,7 +19,7 @@ import { hciStatusName, HCI_STATUS, linkLostError } from '../hci/errors.js';
 import { ADV_EVENT_TYPES, type HciEvent } from '../hci/events.js';
 import { Credits } from '../hci/credits.js';
 import { answerConnectionParameterRequest } from './parameterRequests.js';
-import { raceWithin, realTimers, type Timers } from '../hci/timers.js';
+import { raceWithin, realClock, type Clock } from '../../common/clock.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -84,7 +84,7 @@ export interface GapConnectOptions {
 
 export interface GapCentralOptions {
   readonly logger: Logger;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
   /** Called synchronously when a link comes up, before any of its data can arrive. */
   readonly onLinkUp?: (link: GapLink) => void;
   readonly onLinkDown?: (link: GapLink, error: BledfuError) => void;
@@ -103,7 +103,7 @@ export { linkLostError };
 export class GapCentral {
   readonly #hci: HciHost;
   readonly #log: Logger;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   readonly #options: GapCentralOptions;
   readonly #links = new Map<number, LinkRecord>();
   readonly #scanConsumers = new Set<ScanConsumer>();
@@ -121,7 +121,7 @@ export class GapCentral {
   constructor(hci: HciHost, options: GapCentralOptions) {
     this.#hci = hci;
     this.#log = options.logger;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? realClock;
     this.#options = options;
     hci.onEvent((e) => this.#onEvent(e));
     hci.failed.addEventListener('abort', () => this.#failAll(hci.failed.reason as BledfuError), { once: true });
@@ -298,14 +298,14 @@ export class GapCentral {
         },
         options.signal,
       );
-      const outcome = await raceWithin(completed, timeoutMs, { timers: this.#timers, failed: this.#hci.failed, signal: options.signal });
+      const outcome = await raceWithin(completed, timeoutMs, { clock: this.#clock, failed: this.#hci.failed, signal: options.signal });
       if (outcome.kind === 'settled') return this.#linkFrom(outcome.value, address);
       // Timed out or aborted: cancel; the controller then reports a connection complete anyway
       // (status Unknown Connection Identifier), or a real one if the link won the race.
       await this.#hci.send('leCreateConnectionCancel', {}).catch((e: unknown) => {
         this.#log.debug({ err: e }, 'LE Create Connection Cancel refused');
       });
-      const late = await raceWithin(completed, 2_000, { timers: this.#timers, failed: this.#hci.failed });
+      const late = await raceWithin(completed, 2_000, { clock: this.#clock, failed: this.#hci.failed });
       if (late.kind === 'settled' && late.value.link !== undefined) {
         this.#log.debug({ handle: late.value.link.handle }, 'connection completed while cancelling; disconnecting');
         await this.disconnect(late.value.link.handle).catch(() => undefined);
@@ -416,6 +416,7 @@ export class GapCentral {
       addressFromBytes(addressToBytes({ value: report.address, type: 'public' }), addressTypeOf(report.addressType)),
       report.rssi,
       joined,
+      this.#clock.now(),
     );
     for (const consumer of this.#scanConsumers) {
       // A full queue drops the newest report for this consumer only: the others and the

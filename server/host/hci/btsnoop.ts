@@ -8,6 +8,7 @@
  *     cumulative drops (u32), timestamp (64 bits, microseconds since 0000-01-01)
  *   flags bit 0: 0 = sent host → controller, 1 = received; bit 1: 1 = command or event, 0 = data
  */
+import type { Clock } from '../../common/clock.js';
 import { H4_TYPES, type H4Packet } from '../../transport/h4.js';
 
 export const BTSNOOP_HEADER_LENGTH = 16;
@@ -35,9 +36,13 @@ export interface HciTrafficPacket {
   readonly timestampUs: number;
 }
 
-/** Wall-clock microseconds since the Unix epoch, finer than Date.now()'s milliseconds. */
-export function wallClockUs(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+/**
+ * Microseconds since the Unix epoch on `clock`. A virtual clock's modelled time is as fine as it
+ * gets; the real clock's milliseconds are refined with the high-resolution timer, as captures of
+ * a real controller need packet spacing finer than a millisecond.
+ */
+export function clockUs(clock: Clock): number {
+  return Math.round((clock.kind === 'real' ? performance.timeOrigin + performance.now() : clock.now()) * 1000);
 }
 
 export function encodeBtsnoopHeader(): Uint8Array {

@@ -13,15 +13,15 @@ import { Credits } from './credits.js';
 import { hciError, hciTimeout, linkLostError } from './errors.js';
 import { decodeEvent, type HciEvent } from './events.js';
 import { ACL_PB, decodeAclPacket, decodeEventPacket, encodeAclPacket, encodeCommandPacket } from './packets.js';
-import { wallClockUs, type HciDirection, type HciTrafficPacket } from './btsnoop.js';
-import { realTimers, type Timers } from './timers.js';
+import { clockUs, type HciDirection, type HciTrafficPacket } from './btsnoop.js';
+import { realClock, type Clock } from '../../common/clock.js';
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
 
 export interface HciHostOptions {
   readonly logger: Logger;
   readonly commandTimeoutMs?: number;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
 }
 
 export type HciEventListener = (event: HciEvent) => void;
@@ -42,7 +42,7 @@ export class HciHost {
   readonly #transport: ByteDuplex;
   readonly #log: Logger;
   readonly #commandTimeoutMs: number;
-  readonly #timers: Timers;
+  readonly #clock: Clock;
   // The controller may accept one command before it has told us anything (Core Vol 4, Part E, 4.4).
   readonly #commandCredits = new Credits(1);
   readonly #pending: PendingCommand[] = [];
@@ -68,7 +68,7 @@ export class HciHost {
     this.#transport = transport;
     this.#log = options.logger;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    this.#timers = options.timers ?? realTimers;
+    this.#clock = options.clock ?? realClock;
   }
 
   /** Aborts (reason ADAPTER_UNAVAILABLE) when the transport closes or the controller fails. */
@@ -113,22 +113,22 @@ export class HciHost {
     await this.#commandCredits.acquire(signal);
     const packet = encodeCommand(name, params);
     const event = await new Promise<Extract<HciEvent, { kind: 'commandComplete' | 'commandStatus' }>>((resolve, reject) => {
-      const timer = this.#timers.setTimeout(() => {
+      const timer = this.#clock.setTimer(this.#commandTimeoutMs, () => {
         remove();
         // The command is lost; without giving its credit back nothing else could ever be sent.
         this.#commandCredits.set(Math.max(1, this.#commandCredits.available));
         reject(hciTimeout(spec.name, this.#commandTimeoutMs));
-      }, this.#commandTimeoutMs);
+      });
       const pending: PendingCommand = {
         opcode: spec.opcode,
         name: spec.name,
         completion: spec.completion,
         settle: (e) => {
-          this.#timers.clearTimeout(timer);
+          timer.cancel();
           resolve(e);
         },
         reject: (e) => {
-          this.#timers.clearTimeout(timer);
+          timer.cancel();
           reject(e);
         },
       };
@@ -259,7 +259,7 @@ export class HciHost {
 
   #tap(direction: HciDirection, packet: H4Packet): void {
     if (this.#taps.size === 0) return;
-    const traffic: HciTrafficPacket = { direction, packet, timestampUs: wallClockUs() };
+    const traffic: HciTrafficPacket = { direction, packet, timestampUs: clockUs(this.#clock) };
     for (const tap of [...this.#taps]) {
       try {
         tap(traffic);

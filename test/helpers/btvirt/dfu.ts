@@ -1,4 +1,5 @@
 /** Runs the Secure DFU engine against a device on btvirt and keeps what it reported. */
+import { realClock } from '../../../server/common/clock.js';
 import { parseAddress } from '../../../server/ble/address.js';
 import type { Adapter } from '../../../server/ble/types.js';
 import type { Logger } from '../../../server/common/logger.js';
@@ -31,6 +32,7 @@ export async function dfu(adapter: Adapter, appAddress: string, logger: Logger, 
   const t0 = performance.now();
   const outcome = await runSecureDfu(adapter, pkg, { kind: 'address', address: parseAddress(appAddress, 'random') }, { ...DEFAULT_DFU_OPTIONS, ...options }, {
     signal: AbortSignal.timeout(timeoutMs),
+    clock: realClock,
     logger,
     onEvent: (e) => {
       events.push(e);

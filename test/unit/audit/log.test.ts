@@ -65,7 +65,7 @@ describe('AuditLog', () => {
     first.append(start('lost', 'AA:00:00:00:00:02'));
     first.close();
     const now = Date.parse('2026-02-01T00:00:00Z');
-    const { log, recovery } = AuditLog.open(path, () => now);
+    const { log, recovery } = AuditLog.open(path, { now: () => now });
     assert.deepEqual(recovery.interrupted.map((r) => [r.jobId, r.result, r.deviceAddress, r.time]), [['lost', 'interrupted', 'AA:00:00:00:00:02', '2026-02-01T00:00:00.000Z']]);
     assert.deepEqual(lines(path).at(-1), recovery.interrupted[0], 'the interrupted end record is in the file');
     assert.equal((await log.query({ result: 'interrupted' })).entries[0]?.start.jobId, 'lost');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { adapterBusy, LinkSlots } from '../../../server/backends/linkSlots.js';
+import { realClock } from '../../../server/common/clock.js';
 import { BledfuError, hasCode } from '../../../server/common/errors.js';
 
 /** An adapter with `free` links: each attempt takes one or fails ADAPTER_BUSY. */
@@ -17,13 +18,13 @@ function pool(free: number) {
 
 describe('waiting for a free link', () => {
   it('without waiting, a busy adapter answers ADAPTER_BUSY at once', async () => {
-    const slots = new LinkSlots();
+    const slots = new LinkSlots(realClock);
     const { attempt } = pool(0);
     await assert.rejects(slots.acquire(attempt, { wait: false, timeoutMs: 1000 }), (e: unknown) => hasCode(e, 'ADAPTER_BUSY'));
   });
 
   it('waiting, it tries again when a link goes down and gets it', async () => {
-    const slots = new LinkSlots();
+    const slots = new LinkSlots(realClock);
     const { state, attempt } = pool(0);
     const got = slots.acquire(attempt, { wait: true, timeoutMs: 60_000 });
     await new Promise((r) => setImmediate(r));
@@ -35,7 +36,7 @@ describe('waiting for a free link', () => {
   });
 
   it('a link released while the attempt runs is not missed', async () => {
-    const slots = new LinkSlots();
+    const slots = new LinkSlots(realClock);
     let calls = 0;
     const got = slots.acquire(
       async () => {
@@ -53,7 +54,7 @@ describe('waiting for a free link', () => {
   });
 
   it('gives up with ADAPTER_BUSY naming the wait when no link frees in time; other errors pass through', async () => {
-    const slots = new LinkSlots();
+    const slots = new LinkSlots(realClock);
     const { attempt } = pool(0);
     await assert.rejects(slots.acquire(attempt, { wait: true, timeoutMs: 20 }), (e: unknown) => hasCode(e, 'ADAPTER_BUSY') && /within 20 ms/.test(e.message));
     const failing = async (): Promise<never> => {
@@ -63,7 +64,7 @@ describe('waiting for a free link', () => {
   });
 
   it('the caller cancelling ends the wait with its reason', async () => {
-    const slots = new LinkSlots();
+    const slots = new LinkSlots(realClock);
     const { attempt } = pool(0);
     const stop = new AbortController();
     const got = slots.acquire(attempt, { wait: true, timeoutMs: 60_000, signal: stop.signal });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { realClock } from '../../../server/common/clock.js';
+import { isVirtualClock } from '../../../server/sim/clock.js';
 import { describe, it } from 'node:test';
 import type { HciAdapterOptions } from '../../../server/backends/hci/adapter.js';
 import { createHciAdapter } from '../../../server/backends/hci/adapter.js';
@@ -11,7 +13,7 @@ import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
 import { FakeController } from '../../helpers/fakeController.js';
-import { ManualTimers, settle } from '../../helpers/manualTimers.js';
+import { ManualClock, settle } from '../../helpers/manualClock.js';
 
 /** `hci:` dongles on fake serial ports: what the registry asked to open, and controllers behind them. */
 class FakePorts implements HciOpener {
@@ -58,7 +60,8 @@ class FakeNrfPorts implements NrfOpener {
 
 describe('adapter registry', () => {
   it('opens sim: and hci: adapters, keeps an adapter that failed listed with its error, and finds adapters by id', async () => {
-    const registry = await openAdapters(['sim:', 'hci:/dev/ttyNOPE-bledfu-test', 'sim:?devices=2'], silentLogger());
+    // Simulators beside a real dongle run paced to real time (one clock per server).
+    const registry = await openAdapters(['sim:?speed=1', 'hci:/dev/ttyNOPE-bledfu-test', 'sim:?devices=2&speed=1'], silentLogger());
     try {
       const infos = registry.list().map((a) => a.info());
       assert.deepEqual(
@@ -107,8 +110,8 @@ describe('adapter registry', () => {
   it('refuses a malformed hci: or nrf: spec for good, without opening anything', async () => {
     const ports = new FakePorts();
     const nrf = new FakeNrfPorts();
-    const timers = new ManualTimers();
-    const registry = await openAdapters(['hci:', 'nrf:/dev/ttyACM1?api=7'], silentLogger(), { hci: ports, nrf, timers });
+    const timers = new ManualClock();
+    const registry = await openAdapters(['hci:', 'nrf:/dev/ttyACM1?api=7'], silentLogger(), { hci: ports, nrf, clock: timers });
     try {
       const [bad, badNrf] = registry.list().map((a) => a.info());
       assert.equal(bad?.state, 'failed');
@@ -125,8 +128,9 @@ describe('adapter registry', () => {
 
   it('opens nrf: through the serial opener: spec parameters reach it, max= is the connection limit, the adapter is supervised', async () => {
     const nrf = new FakeNrfPorts();
-    const timers = new ManualTimers();
-    const registry = await openAdapters(['nrf:ttyACM3?api=6&max=2', 'nrf:by-id/usb-Nordic_dongle?baud=115200&rtscts=on'], silentLogger(), { nrf, timers, maxConnections: 3 });
+    // The supervisor's reopening delays wait for the test; the fake dongles' H5 links run in real time.
+    const timers = new ManualClock('background');
+    const registry = await openAdapters(['nrf:ttyACM3?api=6&max=2', 'nrf:by-id/usb-Nordic_dongle?baud=115200&rtscts=on'], silentLogger(), { nrf, clock: timers, maxConnections: 3 });
     try {
       const [a, b] = registry.list().map((x) => x.info());
       assert.deepEqual([a?.id, a?.kind, a?.state, a?.maxConnections], ['nrf0', 'nordic-connectivity', 'ready', 2]);
@@ -155,8 +159,8 @@ describe('adapter registry', () => {
   it('brings a missing hci: dongle up once it is plugged in, skipping openings while its port is absent', async () => {
     const ports = new FakePorts();
     ports.missing.add('/dev/ttyACM9');
-    const timers = new ManualTimers();
-    const registry = await openAdapters(['hci:/dev/ttyACM9'], silentLogger(), { hci: ports, timers });
+    const timers = new ManualClock('background');
+    const registry = await openAdapters(['hci:/dev/ttyACM9'], silentLogger(), { hci: ports, clock: timers });
     try {
       assert.equal(registry.get('hci0').info().state, 'failed');
       assert.ok(hasCode(registry.get('hci0').info().error, 'SERIAL_PORT_NOT_FOUND'));
@@ -174,8 +178,10 @@ describe('adapter registry', () => {
   });
 
   it('unplugging the simulated dongle fails the sim: adapter clearly; replugged, it is ready again with a fresh controller', async () => {
-    const timers = new ManualTimers();
-    const registry = await openAdapters(['sim:'], silentLogger(), { timers });
+    const registry = await openAdapters(['sim:'], silentLogger());
+    // The accelerated simulator's clock is the server's: the supervisor's reopening delays are
+    // background timers on it, which come due as the test's own waits pull modelled time on.
+    const clock = registry.clock;
     try {
       const world = registry.simWorld('sim0');
       assert.ok(world !== undefined);
@@ -188,13 +194,14 @@ describe('adapter registry', () => {
       assert.ok(hasCode(info.error, 'ADAPTER_UNAVAILABLE'));
       assert.equal(info.error.message, 'dongle sim0 went away (unplugged?)');
       assert.throws(() => registry.get(), (e: unknown) => hasCode(e, 'ADAPTER_NOT_FOUND') && /sim0 failed/.test(e.remedy ?? ''));
-      assert.equal(timers.fire(500), 1);
-      await settle();
+      const lostAt = clock.now();
+      await clock.sleep(5_000);
       assert.equal(adapter.info().state, 'failed', 'still unplugged');
+      assert.equal(clock.now() - lostAt, 5_000, 'a background retry does not move time by itself');
       world.replugDongle();
-      assert.equal(timers.fire(1000), 1);
-      await settle();
+      for (let i = 0; i < 100 && adapter.info().state !== 'ready'; i++) await clock.sleep(100);
       assert.equal(adapter.info().state, 'ready');
+      assert.ok(clock.now() - lostAt <= 5_000 + 5_000 + 1_000, 'reopened at the next retry (at most 5 s apart)');
       assert.equal(adapter.info().address?.value, address, 'the same dongle, the same address');
       assert.equal(registry.get(), adapter, 'the same adapter object, under the same id');
     } finally {
@@ -211,10 +218,46 @@ describe('adapter registry', () => {
     }
   });
 
+  it('one clock per server: the sim: adapters share one scheduler; accelerated, it is the server clock', async () => {
+    const accelerated = await openAdapters(['sim:', 'sim:?devices=2&first=3&dongle=nrf'], silentLogger());
+    try {
+      const [a, b] = [accelerated.simWorld('sim0'), accelerated.simWorld('sim1')];
+      assert.ok(a !== undefined && b !== undefined);
+      assert.equal(a.scheduler, b.scheduler, 'one scheduler for both worlds');
+      assert.ok(isVirtualClock(accelerated.clock));
+      assert.equal(accelerated.clock.scheduler, a.scheduler);
+      const t0 = accelerated.clock.now();
+      await accelerated.clock.sleep(60_000);
+      assert.equal(accelerated.clock.now() - t0, 60_000);
+      assert.equal(a.nowMs(), b.nowMs());
+    } finally {
+      await accelerated.close();
+    }
+    const paced = await openAdapters(['sim:?speed=1'], silentLogger());
+    try {
+      assert.equal(paced.clock, realClock, 'a paced simulator leaves the server on the real clock');
+    } finally {
+      await paced.close();
+    }
+  });
+
+  it('an accelerated simulator beside a real dongle or a paced simulator is a configuration error saying what to set', async () => {
+    for (const specs of [['sim:', 'hci:/dev/ttyACM0'], ['nrf:/dev/ttyACM1', 'sim:?speed=max'], ['sim:?dongle=nrf', 'auto:/dev/ttyACM2']]) {
+      await assert.rejects(
+        checkAdapterSpecs(specs),
+        (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /accelerated simulator/.test(e.message) && /speed=1/.test(e.remedy ?? ''),
+        specs.join(','),
+      );
+      await assert.rejects(openAdapters(specs, silentLogger()), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
+    }
+    await assert.rejects(checkAdapterSpecs(['sim:', 'sim:?speed=1']), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /speeds differ \(max, 1\)/.test(e.message));
+    await checkAdapterSpecs(['sim:?speed=1', 'hci:/dev/ttyACM0', 'sim:?speed=1&devices=2']);
+  });
+
   it('checks specs before anything opens: a malformed sim: or hci: spec is INVALID_ARGUMENT naming it', async () => {
     await checkAdapterSpecs([
-      'sim:?devices=2',
-      'sim:?dongle=nrf&api=5&devices=2',
+      'sim:?devices=2&speed=1',
+      'sim:?dongle=nrf&api=5&devices=2&speed=1',
       'hci:/dev/ttyACM0?baud=115200&rtscts=off&max=2',
       'nrf:/dev/ttyACM1',
       'nrf:ttyACM1?api=auto&max=2',

@@ -10,7 +10,7 @@ import { BledfuError, hasCode, isBledfuError } from '../../../server/common/erro
 import { silentLogger, type Logger } from '../../../server/common/logger.js';
 import type { AttPdu } from '../../../server/host/att/pdu.js';
 import { connectionComplete, FakeController } from '../../helpers/fakeController.js';
-import { ManualTimers, settle } from '../../helpers/manualTimers.js';
+import { ManualClock, settle } from '../../helpers/manualClock.js';
 
 const PEER = 'F0:12:34:56:78:9A';
 /** Reads of this handle are never answered: a call that stays pending. */
@@ -57,14 +57,14 @@ class FakeDongle {
 }
 
 function supervised(dongle: FakeDongle, extra: Partial<SupervisorOptions> = {}) {
-  const timers = new ManualTimers();
+  const timers = new ManualClock();
   const adapter = new SupervisedAdapter({
     id: 'hci0',
     spec: 'hci:/dev/ttyFAKE',
     kind: 'hci-uart',
     logger: silentLogger(),
     open: dongle.open,
-    timers,
+    clock: timers,
     ...extra,
   });
   return { adapter, timers };
@@ -85,7 +85,7 @@ async function connect(dongle: FakeDongle, adapter: SupervisedAdapter) {
 }
 
 /** Fires the retry timer of `ms` and lets the opening it starts run to its end. */
-async function retryAfter(timers: ManualTimers, ms: number): Promise<void> {
+async function retryAfter(timers: ManualClock, ms: number): Promise<void> {
   assert.equal(timers.fire(ms), 1, `a retry was due after ${ms} ms`);
   await settle();
 }
@@ -211,6 +211,30 @@ describe('supervised adapter', () => {
     await retryAfter(timers, 4000);
     assert.equal(adapter.info().state, 'ready');
     await adapter.close();
+  });
+
+  it('reopens at once when told a dongle was plugged in, without waiting out the (background) delay', async () => {
+    const dongle = new FakeDongle();
+    const plugListeners = new Set<() => void>();
+    const { adapter, timers } = supervised(dongle, {
+      canOpen: () => dongle.plugged,
+      onPlugged: (l) => {
+        plugListeners.add(l);
+        return () => plugListeners.delete(l);
+      },
+    });
+    await adapter.start();
+    await dongle.unplug();
+    await settle();
+    assert.equal(adapter.info().state, 'failed');
+    assert.equal(timers.pendingBackground, 1, 'the reopening delay is a background timer');
+    dongle.plugged = true;
+    for (const l of plugListeners) l();
+    await settle();
+    assert.equal(adapter.info().state, 'ready', 'reopened without any timer firing');
+    assert.equal(timers.pending, 0, 'the delay was cancelled');
+    await adapter.close();
+    assert.equal(plugListeners.size, 0, 'closing unsubscribes');
   });
 
   it('lists a first opening failure with its typed error, then comes up when the dongle appears', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { realClock } from '../../../server/common/clock.js';
 import { describe, it } from 'node:test';
 import { bootloaderAddress } from '../../../server/ble/address.js';
 import { findDevice } from '../../../server/ble/discovery.js';
@@ -15,29 +16,29 @@ function adapterWith(...ads: { address: string; name?: string; uuids?: string[] 
 describe('findDevice', () => {
   it('finds by address (value only, type ignored), by name and by predicate, and stops the scan', async () => {
     const a = adapterWith({ address: '11:22:33:44:55:66', name: 'One' }, { address: 'AA:BB:CC:DD:EE:FF', name: 'Two', uuids: ['FE59'] });
-    assert.equal((await findDevice(a, { kind: 'address', address: { value: 'AA:BB:CC:DD:EE:FF', type: 'public' } }, { timeoutMs: 500 })).name, 'Two');
-    assert.equal((await findDevice(a, { kind: 'name', name: 'One' }, { timeoutMs: 500 })).address.value, '11:22:33:44:55:66');
-    assert.equal((await findDevice(a, { kind: 'predicate', description: 'FE59', test: (x) => x.serviceUuids.includes('FE59') }, { timeoutMs: 500 })).name, 'Two');
+    assert.equal((await findDevice(a, { kind: 'address', address: { value: 'AA:BB:CC:DD:EE:FF', type: 'public' } }, { timeoutMs: 500, clock: realClock })).name, 'Two');
+    assert.equal((await findDevice(a, { kind: 'name', name: 'One' }, { timeoutMs: 500, clock: realClock })).address.value, '11:22:33:44:55:66');
+    assert.equal((await findDevice(a, { kind: 'predicate', description: 'FE59', test: (x) => x.serviceUuids.includes('FE59') }, { timeoutMs: 500, clock: realClock })).name, 'Two');
     assert.equal(a.activeScans, 0);
   });
 
   it('times out with DEVICE_NOT_FOUND listing what was seen', async () => {
     const a = adapterWith({ address: '11:22:33:44:55:66', name: 'One' }, { address: '11:22:33:44:55:67' });
-    await assert.rejects(findDevice(a, { kind: 'name', name: 'Missing' }, { timeoutMs: 30 }), (e: unknown) =>
+    await assert.rejects(findDevice(a, { kind: 'name', name: 'Missing' }, { timeoutMs: 30, clock: realClock }), (e: unknown) =>
       hasCode(e, 'DEVICE_NOT_FOUND') && /device named "Missing" not found within 30 ms/.test(e.message) && /11:22:33:44:55:66 "One"/.test(e.message) && /11:22:33:44:55:67/.test(e.message),
     );
     assert.equal(a.activeScans, 0);
   });
 
   it('says when nothing was seen at all', async () => {
-    await assert.rejects(findDevice(adapterWith(), { kind: 'name', name: 'X' }, { timeoutMs: 10 }), (e: unknown) => hasCode(e, 'DEVICE_NOT_FOUND') && /no devices were seen/.test(e.message));
+    await assert.rejects(findDevice(adapterWith(), { kind: 'name', name: 'X' }, { timeoutMs: 10, clock: realClock }), (e: unknown) => hasCode(e, 'DEVICE_NOT_FOUND') && /no devices were seen/.test(e.message));
   });
 
   it('cancels with the caller signal and stops the scan', async () => {
     const a = adapterWith({ address: '11:22:33:44:55:66' });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 10);
-    await assert.rejects(findDevice(a, { kind: 'name', name: 'X' }, { timeoutMs: 5000, signal: ac.signal }), (e: unknown) => hasCode(e, 'CANCELLED'));
+    await assert.rejects(findDevice(a, { kind: 'name', name: 'X' }, { timeoutMs: 5000, clock: realClock, signal: ac.signal }), (e: unknown) => hasCode(e, 'CANCELLED'));
     assert.equal(a.activeScans, 0);
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { clockAt } from '../../helpers/manualClock.js';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -22,7 +23,7 @@ function setup(overrides: Partial<JobManagerOptions> = {}) {
     logger: silentLogger(),
     maxConcurrentPerAdapter: 1,
     retainFinished: 10,
-    now: () => clock.ms,
+    clock: clockAt(() => clock.ms),
     newId: () => `job-${++n}`,
     ...overrides,
   });

@@ -2,6 +2,7 @@
  * DFU metrics from the job manager's events, through a real JobManager driven by a controlled
  * runner, read back in the text format a scraper gets.
  */
+import { clockAt } from '../../helpers/manualClock.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseAddress } from '../../../server/ble/address.js';
@@ -19,7 +20,7 @@ const TARGET: DfuTarget = { kind: 'address', address: parseAddress('F0:12:34:56:
 function setup(maxConcurrentPerAdapter = 1) {
   const runner = new ControlledRunner();
   const clock = { ms: 1_000_000 };
-  const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter, retainFinished: 10, now: () => clock.ms });
+  const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter, retainFinished: 10, clock: clockAt(() => clock.ms) });
   const adapter = new FakeAdapter('fake0');
   const metrics = createServerMetrics({ jobs, adapters: new FakeAdapterDirectory([adapter]) });
   // Each job for its own device (jobs for one device wait for each other whatever the slots).

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { realClock } from '../../../server/common/clock.js';
 import { describe, it } from 'node:test';
 import { AddressType } from '../../../proto/gen/bledfu/v1/common.js';
 import type { StartDfuRequest } from '../../../proto/gen/bledfu/v1/dfu.js';
@@ -39,6 +40,7 @@ describe('StartDfu handler', () => {
       findDevice: fakeFindDevice,
       listSerialPorts: async () => [],
       logger: silentLogger(),
+      clock: realClock,
       maxPackageBytes: 1 << 20,
       stopping: new AbortController().signal,
     };

@@ -8,13 +8,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SimScheduler } from '../../../server/sim/scheduler.js';
 
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+// One event-loop turn, with an unref'd immediate: a ref'd one of the test would count as work the
+// process still has to do, and the scheduler would (rightly) not move time meanwhile.
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve).unref());
 
 describe('scheduler (accelerated)', () => {
   for (const fromEvent of ['schedules its successor', 'schedules its successor and reports host activity'] as const) {
     it(`runs at most one event per event-loop turn when every event ${fromEvent}`, async () => {
       const s = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
-      s.setLivenessProbe(() => true);
+      s.addLivenessProbe(() => true);
       let runs = 0;
       const periodic = (): void => {
         runs++;
@@ -37,13 +39,14 @@ describe('scheduler (accelerated)', () => {
 
   it('an event closing the scheduler stops the pump', async () => {
     const s = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
-    s.setLivenessProbe(() => true);
+    s.addLivenessProbe(() => true);
     let later = false;
     s.after(10, () => {
       s.after(10, () => (later = true), 'after close');
       s.close();
     });
-    for (let i = 0; i < 10; i++) await turn();
+    // Real-time waits: once closed, nothing of the scheduler keeps the process alive.
+    for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 1));
     assert.equal(later, false);
     assert.equal(s.pendingCount(), 0);
   });

@@ -48,7 +48,7 @@ describe('device reboot', () => {
     // Parked worlds stand still; let the host "scan" so time moves and the chip boots.
     world.air.setScanning({ address: { value: '00:00:00:00:00:01', type: 'public' }, onAdvertisement: () => undefined }, { active: false });
     await new Promise<void>((resolve) => {
-      const poll = (): void => (dev.mode() === 'off' ? void setImmediate(poll) : resolve());
+      const poll = (): void => (dev.mode() === 'off' ? void setTimeout(poll, 1) : resolve());
       poll();
     });
     assert.equal(dev.mode(), 'application');

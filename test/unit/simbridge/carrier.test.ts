@@ -10,7 +10,7 @@ import type { AdvertisingParams, PeripheralLink, PeripheralRadio, SimPeripheral 
 import { SimScheduler } from '../../../server/sim/scheduler.js';
 import { DeviceCarrier } from '../../../server/simbridge/carrier.js';
 import { FakeController } from '../../helpers/fakeController.js';
-import { settle } from '../../helpers/manualTimers.js';
+import { settle } from '../../helpers/manualClock.js';
 
 /** A device whose advertising the test sets, recording what its links bring. */
 class ScriptedDevice implements SimPeripheral {

@@ -5,14 +5,14 @@ import { ackPacket, encodeH5, h5Frame, linkControlPacket, resetPacket, vendorPac
 import { slipEncode, SlipDecoder } from '../../../server/backends/nrf/slip.js';
 import { DeviceH5Link } from '../../../server/simnrf/h5Device.js';
 import { h5LinkVectors } from '../../helpers/nrf-vectors.js';
-import { ManualTimers } from '../../helpers/manualTimers.js';
+import { ManualClock } from '../../helpers/manualClock.js';
 
 const RETRANSMIT = 400;
 const BOOT = 50;
 
 interface Rig {
   readonly link: DeviceH5Link;
-  readonly timers: ManualTimers;
+  readonly timers: ManualClock;
   /** SLIP frames the device wrote, hex. */
   readonly written: string[];
   readonly delivered: string[];
@@ -22,12 +22,12 @@ interface Rig {
 }
 
 function rig(maxTransmissions = 5): Rig {
-  const timers = new ManualTimers();
+  const timers = new ManualClock();
   const written: string[] = [];
   const delivered: string[] = [];
   const counts = { resets: 0, retransmits: 0, dropped: 0 };
   const link = new DeviceH5Link({
-    timers,
+    scheduler: timers,
     retransmitMs: RETRANSMIT,
     maxTransmissions,
     bootMs: BOOT,

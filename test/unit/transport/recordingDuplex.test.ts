@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { realClock } from '../../../server/common/clock.js';
 import { describe, it } from 'node:test';
 import { hasCode } from '../../../server/common/errors.js';
 import { createMemoryDuplexPair } from '../../../server/transport/memory.js';
@@ -7,7 +8,7 @@ import { RecordingDuplex } from '../../../server/transport/recordingDuplex.js';
 describe('RecordingDuplex', () => {
   it('passes bytes both ways and keeps the first ones', async () => {
     const [near, far] = createMemoryDuplexPair();
-    const tap = new RecordingDuplex(near, 4);
+    const tap = new RecordingDuplex(near, 4, realClock);
     const reader = tap.readable()[Symbol.asyncIterator]();
     const farReader = far.readable()[Symbol.asyncIterator]();
     await far.write(Uint8Array.of(1, 2, 3));
@@ -24,7 +25,7 @@ describe('RecordingDuplex', () => {
 
   it('while held, close() ends its reader but keeps the inner pipe, which it still records', async () => {
     const [near, far] = createMemoryDuplexPair();
-    const tap = new RecordingDuplex(near, 16);
+    const tap = new RecordingDuplex(near, 16, realClock);
     const reading = (async () => {
       const got: number[] = [];
       for await (const c of tap.readable()) got.push(...c);
@@ -44,7 +45,7 @@ describe('RecordingDuplex', () => {
 
   it('stops pulling from a reader that falls behind and resumes when it catches up', { timeout: 5_000 }, async () => {
     const [near, far] = createMemoryDuplexPair();
-    const tap = new RecordingDuplex(near, 4);
+    const tap = new RecordingDuplex(near, 4, realClock);
     // More chunks than the tap queues before it pauses, none read yet.
     for (let i = 0; i < 600; i++) await far.write(Uint8Array.of(i & 0xff, i >> 8));
     await new Promise((r) => setTimeout(r, 10));
@@ -59,7 +60,7 @@ describe('RecordingDuplex', () => {
 
   it('waitForRecording gives up after its time, or when the inner pipe ends', async () => {
     const [near, far] = createMemoryDuplexPair();
-    const tap = new RecordingDuplex(near, 16);
+    const tap = new RecordingDuplex(near, 16, realClock);
     assert.deepEqual(await tap.waitForRecording(() => false, 20), new Uint8Array(0));
     const waiting = tap.waitForRecording(() => false, 60_000);
     await far.close();

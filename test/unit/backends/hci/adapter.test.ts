@@ -12,7 +12,7 @@ import { ATT_OPCODES, type AttPdu } from '../../../../server/host/att/pdu.js';
 import { maskOf } from '../../../../server/host/hci/commands.js';
 import { decodeL2capFrame, decodeSignalingCommand, encodeSignalingCommand, L2CAP_CID } from '../../../../server/host/l2cap/frames.js';
 import { connectionComplete, FakeController, type FakeControllerOptions } from '../../../helpers/fakeController.js';
-import { ManualTimers, settle } from '../../../helpers/manualTimers.js';
+import { ManualClock, settle } from '../../../helpers/manualClock.js';
 
 const PEER = 'F0:12:34:56:78:9A';
 const HANDLE = 0x40;
@@ -83,7 +83,7 @@ function attServer(pdu: AttPdu): AttPdu | undefined {
 
 async function open(
   options: FakeControllerOptions = {},
-  timers?: ManualTimers,
+  timers?: ManualClock,
   maxConnections?: number,
 ): Promise<{ fake: FakeController; adapter: Adapter }> {
   const fake = new FakeController({ att: attServer, ...options });
@@ -94,7 +94,7 @@ async function open(
     logger: silentLogger(),
     commandTimeoutMs: 1000,
     attTimeoutMs: 30_000,
-    ...(timers === undefined ? {} : { timers }),
+    ...(timers === undefined ? {} : { clock: timers }),
     ...(maxConnections === undefined ? {} : { maxConnections }),
   });
   return { fake, adapter };
@@ -215,7 +215,7 @@ describe('HCI adapter', () => {
   });
 
   it('times out an unanswered ATT request with ATT_TIMEOUT naming it, and drops the link', async () => {
-    const timers = new ManualTimers();
+    const timers = new ManualClock();
     const { fake, adapter } = await open({ att: (pdu) => (pdu.op === 'readReq' ? undefined : attServer(pdu)) }, timers);
     const connection = await connect(fake, adapter);
     const reading = connection.read(7);
@@ -268,7 +268,7 @@ describe('HCI adapter', () => {
   });
 
   it('gives up connecting after the timeout with LE Create Connection Cancel and CONNECT_FAILED', async () => {
-    const timers = new ManualTimers();
+    const timers = new ManualClock();
     const { fake, adapter } = await open({}, timers);
     fake.on('leCreateConnectionCancel', () => {
       void fake.sendEvent(connectionComplete(0, '00:00:00:00:00:00', 0x02));

@@ -10,7 +10,7 @@ import { uuidToBytes, UUIDS } from '../../../../server/ble/uuid.js';
 import { hasCode, isBledfuError, type BledfuError } from '../../../../server/common/errors.js';
 import { silentLogger } from '../../../../server/common/logger.js';
 import { FakeNrfDongle, type FakeDongleOptions } from '../../../helpers/nrfFakeDongle.js';
-import { settle } from '../../../helpers/manualTimers.js';
+import { settle } from '../../../helpers/manualClock.js';
 import { createMemoryDuplexPair } from '../../../../server/transport/memory.js';
 
 const PEER = parseAddress('F0:0D:C0:DE:00:01', 'random');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { realClock } from '../../../../server/common/clock.js';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { bootloaderAddress } from '../../../../server/ble/address.js';
@@ -28,7 +29,7 @@ function world(o: Partial<FakeDeviceOptions> = {}): { adapter: FakeAdapter; devi
 async function run(adapter: FakeAdapter, p: DfuPackage, options: Partial<DfuOptions> = {}, signal = new AbortController().signal, logs: { level: number; msg: string }[] = []) {
   const events: DfuEvent[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as { level: number; msg: string }) });
-  const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, { ...OPTS, ...options }, { signal, logger, onEvent: (e) => events.push(e) });
+  const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, { ...OPTS, ...options }, { clock: realClock, signal, logger, onEvent: (e) => events.push(e) });
   return { outcome, events, logs };
 }
 
@@ -88,7 +89,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     const adapter = new FakeAdapter([device]);
     const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
     const events: DfuEvent[] = [];
-    const outcome = await runSecureDfu(adapter, p, { kind: 'name', name: 'DfuTarg' }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
+    const outcome = await runSecureDfu(adapter, p, { kind: 'name', name: 'DfuTarg' }, OPTS, { clock: realClock, signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
     assert.equal(device.installed.length, 1);
     assert.equal(outcome.address.value, APP.value, 'the application is found at bootloader address − 1');
     assert.equal(outcome.firmwareRevision, 'new-1');
@@ -168,6 +169,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     const ac = new AbortController();
     const events: DfuEvent[] = [];
     const promise = runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      clock: realClock,
       signal: ac.signal,
       logger: silentLogger(),
       onEvent: (e) => {
@@ -187,6 +189,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     const ac = new AbortController();
     const first: DfuEvent[] = [];
     const cancelled = runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      clock: realClock,
       signal: ac.signal,
       logger: silentLogger(),
       onEvent: (e) => {
@@ -201,7 +204,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
 
     const second: DfuEvent[] = [];
     // To the bootloader the first run left the device in (address + 1, as a scan shows it).
-    await runSecureDfu(adapter, p, { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => second.push(e) });
+    await runSecureDfu(adapter, p, { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { clock: realClock, signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => second.push(e) });
     assert.equal(device.installed.length, 1);
     const resumed = second.flatMap((e) => (e.kind === 'progress' ? [e] : []));
     const atStart = resumed[0]?.imageBytesAtStart ?? 0;
@@ -215,6 +218,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
     const ac = new AbortController();
     const events: DfuEvent[] = [];
     const outcome = await runSecureDfu(adapter, p, { kind: 'address', address: APP }, OPTS, {
+      clock: realClock,
       signal: ac.signal,
       logger: silentLogger(),
       onEvent: (e) => {
@@ -471,7 +475,7 @@ describe('between images and after the last one (spec §3.7; SDK 15–17 activat
     const device = new FakeNrfDevice({ appAddress: APP, startIn: 'bootloader', buttonless: 'without-bonds', sdFwid: 0x100, publicKeyPem: fixtureText(PEMS.sdk17) });
     const adapter = new FakeAdapter([device]);
     const events: DfuEvent[] = [];
-    const outcome = await runSecureDfu(adapter, await blApp(), { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
+    const outcome = await runSecureDfu(adapter, await blApp(), { kind: 'address', address: bootloaderAddress(APP) }, OPTS, { clock: realClock, signal: new AbortController().signal, logger: silentLogger(), onEvent: (e) => events.push(e) });
     assert.deepEqual(device.installed.map((i) => i.type), [2, 0]);
     assert.deepEqual([outcome.address.value, outcome.deviceState, outcome.firmwareRevision], [APP.value, 'application', 'new-1']);
     // The second 'connecting' says the device was found in its bootloader (a job by the bootloader's address).
@@ -482,7 +486,7 @@ describe('between images and after the last one (spec §3.7; SDK 15–17 activat
     const device = new FakeNrfDevice({ appAddress: APP, startIn: 'bootloader', buttonless: 'without-bonds', sdFwid: 0x100, publicKeyPem: fixtureText(PEMS.sdk17) });
     const adapter = new FakeAdapter([device]);
     await assert.rejects(
-      runSecureDfu(adapter, await blApp(), { kind: 'address', address: bootloaderAddress(APP) }, { ...OPTS, buttonless: 'off' }, { signal: new AbortController().signal, logger: silentLogger(), onEvent: () => undefined }),
+      runSecureDfu(adapter, await blApp(), { kind: 'address', address: bootloaderAddress(APP) }, { ...OPTS, buttonless: 'off' }, { clock: realClock, signal: new AbortController().signal, logger: silentLogger(), onEvent: () => undefined }),
       (e: unknown) => hasCode(e, 'GATT_SERVICE_MISSING') && e.message.includes('buttonless entry is switched off'),
     );
     assert.deepEqual(device.installed.map((i) => i.type), [2], 'the bootloader image was installed before');

@@ -11,7 +11,7 @@ import type { DecodedCommand } from '../../../../server/host/hci/commands.js';
 import { HciHost } from '../../../../server/host/hci/controller.js';
 import type { HciEvent } from '../../../../server/host/hci/events.js';
 import { connectionComplete, FakeController } from '../../../helpers/fakeController.js';
-import { ManualTimers, settle } from '../../../helpers/manualTimers.js';
+import { ManualClock, settle } from '../../../helpers/manualClock.js';
 
 const PEER_A = 'F0:00:00:00:00:0A';
 const PEER_B = 'F0:00:00:00:00:0B';
@@ -19,13 +19,13 @@ const PEER_C = 'F0:00:00:00:00:0C';
 
 function setup(
   options: { logger?: Logger; onLinkDown?: (link: GapLink) => void } = {},
-): { fake: FakeController; hci: HciHost; gap: GapCentral; timers: ManualTimers } {
-  const timers = new ManualTimers();
+): { fake: FakeController; hci: HciHost; gap: GapCentral; timers: ManualClock } {
+  const timers = new ManualClock();
   const fake = new FakeController();
   const logger = options.logger ?? silentLogger();
-  const hci = new HciHost(fake.host, { logger, commandTimeoutMs: 1000, timers });
+  const hci = new HciHost(fake.host, { logger, commandTimeoutMs: 1000, clock: timers });
   hci.start();
-  const gap = new GapCentral(hci, { logger, timers, ...(options.onLinkDown === undefined ? {} : { onLinkDown: options.onLinkDown }) });
+  const gap = new GapCentral(hci, { logger, clock: timers, ...(options.onLinkDown === undefined ? {} : { onLinkDown: options.onLinkDown }) });
   return { fake, hci, gap, timers };
 }
 

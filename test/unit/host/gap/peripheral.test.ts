@@ -10,7 +10,7 @@ import { HciHost } from '../../../../server/host/hci/controller.js';
 import type { HciEvent } from '../../../../server/host/hci/events.js';
 import { ACL_PB } from '../../../../server/host/hci/packets.js';
 import { FakeController } from '../../../helpers/fakeController.js';
-import { settle } from '../../../helpers/manualTimers.js';
+import { settle } from '../../../helpers/manualClock.js';
 
 const CENTRAL = '00:AA:01:00:00:42';
 const ADV: PeripheralAdvertising = {

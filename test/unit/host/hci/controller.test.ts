@@ -6,11 +6,11 @@ import { silentLogger } from '../../../../server/common/logger.js';
 import { HciHost } from '../../../../server/host/hci/controller.js';
 import { ACL_PB } from '../../../../server/host/hci/packets.js';
 import { FakeController } from '../../../helpers/fakeController.js';
-import { ManualTimers, settle } from '../../../helpers/manualTimers.js';
+import { ManualClock, settle } from '../../../helpers/manualClock.js';
 
-function setup(timers = new ManualTimers()): { fake: FakeController; hci: HciHost; timers: ManualTimers } {
+function setup(timers = new ManualClock()): { fake: FakeController; hci: HciHost; timers: ManualClock } {
   const fake = new FakeController({ completeAcl: false });
-  const hci = new HciHost(fake.host, { logger: silentLogger(), commandTimeoutMs: 1000, timers });
+  const hci = new HciHost(fake.host, { logger: silentLogger(), commandTimeoutMs: 1000, clock: timers });
   hci.start();
   return { fake, hci, timers };
 }

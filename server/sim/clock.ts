@@ -1,0 +1,68 @@
+/**
+ * The server's clock on the accelerated simulator: host timers become entries of the simulator's
+ * own queue (scheduler.ts), so the host and the simulated world share one ordered timeline and
+ * modelled time moves only when the whole process is idle. `now()` is the start instant plus the
+ * modelled time elapsed.
+ *
+ * A station simulation or a test drives a whole server through this clock: it gets it from the
+ * adapter registry (`registry.clock`), schedules its own actions on it (`clock.sleep(ms)` for an
+ * operator's pause, `clock.setTimer(ms, unplug)` for a fault at a given time) and, since a
+ * foreground timer pulls time, hours of modelled time pass in seconds.
+ */
+import { clockOf, type Clock } from '../common/clock.js';
+import { BledfuError } from '../common/errors.js';
+import type { SimScheduler } from './scheduler.js';
+
+/**
+ * gRPC metadata naming a hold (VirtualClock.hold) that an in-process client took when it sent a
+ * call; the server releases it when the call arrives (app.ts), so the call reaches the server at
+ * the modelled instant it was sent, whatever the real time its bytes took over loopback.
+ */
+export const CLOCK_HOLD_HEADER = 'bledfu-virtual-clock-hold';
+
+/** A Clock that also says which scheduler it runs on (registry, tests). */
+export interface VirtualClock extends Clock {
+  readonly kind: 'virtual';
+  readonly scheduler: SimScheduler;
+  /** The epoch instant of modelled time 0. */
+  readonly startEpochMs: number;
+  /**
+   * Holds modelled time still until release(id): for input the process cannot see under way
+   * (a request between an in-process client and the server). Returns the hold's id.
+   */
+  hold(): string;
+  /** Ends a hold; unknown or released ids are ignored. */
+  release(id: string): void;
+}
+
+export function virtualClock(scheduler: SimScheduler, startEpochMs: number): VirtualClock {
+  if (!scheduler.accelerated) {
+    throw new BledfuError('INTERNAL', 'a virtual clock runs only on an accelerated scheduler (paced simulators use the real clock)', { layer: 'sim' });
+  }
+  const clock = clockOf({
+    kind: 'virtual',
+    now: () => startEpochMs + scheduler.nowMs(),
+    setTimer: (ms, fn, options) => scheduler.after(ms, fn, options?.label ?? 'host timer', options?.background === true ? 'background' : 'host'),
+  });
+  const holds = new Map<string, () => void>();
+  let next = 0;
+  return {
+    ...clock,
+    kind: 'virtual',
+    scheduler,
+    startEpochMs,
+    hold: () => {
+      const id = `h${++next}`;
+      holds.set(id, scheduler.hold());
+      return id;
+    },
+    release: (id) => {
+      holds.get(id)?.();
+      holds.delete(id);
+    },
+  };
+}
+
+export function isVirtualClock(clock: Clock): clock is VirtualClock {
+  return clock.kind === 'virtual' && 'scheduler' in clock;
+}
