@@ -59,6 +59,12 @@ export interface OpenAdaptersOptions {
   /** Merged over what a `sim:` spec says (tests use it to configure devices precisely). */
   readonly sim?: Partial<SimConfig>;
   /**
+   * The world a `sim:` adapter drives, when the caller owns it (by adapter id; undefined: the
+   * registry makes one from the spec). Such a world outlives the registry: close() leaves it open,
+   * so a server stopped and started again finds its devices as they were (flash, DFU progress).
+   */
+  readonly simWorld?: (adapterId: string) => SimWorld | undefined;
+  /**
    * Options of every simulated connectivity dongle a `sim:?dongle=nrf` adapter opens (line faults,
    * line speed, device timing; the spec's api= wins), a hook receiving each one opened (tests drive
    * faults), and the host side's H5 timing for it (tests shorten retransmission with the device's).
@@ -204,6 +210,8 @@ class FailedAdapter implements Adapter {
 interface Entry {
   readonly adapter: Adapter;
   readonly world?: SimWorld;
+  /** The world is the caller's: not closed with the registry. */
+  readonly borrowed?: boolean;
 }
 
 function kindOf(scheme: string): AdapterInfo['kind'] {
@@ -237,7 +245,8 @@ function supervise(
     case 'sim': {
       const config = { ...parseSimSpec(spec), ...options.sim };
       const dongle = config.dongle ?? { kind: 'hci' };
-      const world = createSimWorld(config, logger.child({ adapter: id, component: 'sim' }));
+      const given = options.simWorld?.(id);
+      const world = given ?? createSimWorld(config, logger.child({ adapter: id, component: 'sim' }));
       const adapterOptions: HciAdapterOptions = {
         id,
         spec,
@@ -257,7 +266,7 @@ function supervise(
         modelledTimeMs: () => world.nowMs(),
         ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       });
-      return { adapter, world };
+      return { adapter, world, borrowed: given !== undefined };
     }
     case 'hci': {
       const hci = usable(openers.hci, 'hci');
@@ -393,7 +402,7 @@ export async function openAdapters(
           try {
             await e.adapter.close();
           } finally {
-            await e.world?.close();
+            if (e.borrowed !== true) await e.world?.close();
           }
         }),
       );
