@@ -193,12 +193,12 @@ export async function runStation(options: StationOptions): Promise<StationReport
     const startSample = sample();
 
     const jobStarted = (adapter: number): void => {
-      clock.jobStarted();
-      if (adapter !== 0) times[adapter]?.jobStarted();
+      clock.hold();
+      if (adapter !== 0) times[adapter]?.hold();
     };
     const jobEnded = (adapter: number): void => {
-      clock.jobEnded();
-      if (adapter !== 0) times[adapter]?.jobEnded();
+      clock.release();
+      if (adapter !== 0) times[adapter]?.release();
     };
 
     const runAttempt = async (d: StationDevice, attempt: number): Promise<AttemptRecord> => {
@@ -352,9 +352,21 @@ export async function runStation(options: StationOptions): Promise<StationReport
         } else {
           const from = clock.now();
           say(`${formatClock(from)} server killed (down ${(ev.downMs / 1000).toFixed(0)} s)`);
-          await server.kill(unplugged);
+          // Tearing a server down and starting one take real time: modelled time must not run
+          // on meanwhile (as it does not while a job runs).
+          clock.hold();
+          try {
+            await server.kill(unplugged);
+          } finally {
+            clock.release();
+          }
           await clock.sleep(ev.downMs);
-          await server.restart();
+          clock.hold();
+          try {
+            await server.restart();
+          } finally {
+            clock.release();
+          }
           disruptions.push({ kind: 'kill', adapterId: undefined, fromMs: from, toMs: clock.now() });
           say(`${formatClock(clock.now())} server restarted on the same data directory`);
         }

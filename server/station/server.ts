@@ -6,6 +6,7 @@
  * The simulated worlds (air, boards, their flash) belong to the station, not to the server, so a
  * server killed and started again on the same data directory finds the boards as they were.
  */
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { createApp, type App, type AppConfig } from '../app.js';
 import { AuditLog } from '../audit/log.js';
@@ -42,7 +43,14 @@ export class StationServer {
   /** Counts server instances: an operator whose call spans a change lost its server. */
   #generation = 0;
   #killing = false;
-  #lifetime = new AbortController();
+  #lifetime = StationServer.#newLifetime();
+
+  // Every call to the server listens to it: as many as there are operators.
+  static #newLifetime(): AbortController {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  }
 
   constructor(options: StationServerOptions) {
     this.#o = options;
@@ -122,7 +130,7 @@ export class StationServer {
     this.#generation++;
     this.#up = this.#pendingUp();
     this.#lifetime.abort();
-    this.#lifetime = new AbortController();
+    this.#lifetime = StationServer.#newLifetime();
     live.client.close();
     live.audit.close();
     for (const w of this.#o.worlds) if (w.donglePlugged) w.unplugDongle();

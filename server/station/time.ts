@@ -6,9 +6,10 @@
  *
  * The simulator's accelerated scheduler parks (stands still) while nothing happens on the air, and
  * a quiet station — everyone waiting for the next board — would then never wake. So while the
- * station waits and none of its jobs runs on that world, a "pacer" tells the world it is busy and
+ * station waits and none of its holds runs on that world, a "pacer" tells the world it is busy and
  * modelled time jumps to the next wake-up. While a job runs, the job's own radio work moves time
- * (pacing then would let device timers of minutes expire during a host's short real-time pause).
+ * (pacing then would let device timers of minutes expire during a host's short real-time pause);
+ * so does anything else that takes real time (a server killed and restarted): see hold().
  * A watchdog paces anyway if modelled time has not moved for a while in real time (a job waiting
  * for a dongle that only the station's replug brings back); every such nudge is counted, because
  * it makes a run depend on the machine.
@@ -23,9 +24,12 @@ export interface StationTime {
 }
 
 export interface PacedTime extends StationTime {
-  /** The station's jobs running on the clock's world: no pacing while there are any. */
-  jobStarted(): void;
-  jobEnded(): void;
+  /**
+   * Work under way that moves on by itself (a job on this world) or takes real time (a server
+   * being killed and restarted, a wait for a dongle): no pacing until every hold is released.
+   */
+  hold(): void;
+  release(): void;
   /** Times the watchdog moved modelled time on although a job was running (machine-dependent). */
   readonly nudges: number;
   close(): void;
@@ -37,14 +41,14 @@ const WATCHDOG_MS = 2_000;
 export function stationTime(world: SimWorld): PacedTime {
   const origin = world.nowMs();
   let sleepers = 0;
-  let jobs = 0;
+  let holds = 0;
   let forced = false;
   let nudges = 0;
   let lastModel = world.nowMs();
   let lastMoved = performance.now();
   const detach = world.attachDongle({
     get busy() {
-      return sleepers > 0 && (jobs === 0 || forced);
+      return sleepers > 0 && (holds === 0 || forced);
     },
     unplug: () => undefined,
   });
@@ -56,7 +60,7 @@ export function stationTime(world: SimWorld): PacedTime {
       forced = false;
       return;
     }
-    if (sleepers > 0 && jobs > 0 && !forced && performance.now() - lastMoved > WATCHDOG_MS) {
+    if (sleepers > 0 && holds > 0 && !forced && performance.now() - lastMoved > WATCHDOG_MS) {
       forced = true;
       nudges++;
       world.scheduler.noteHostActivity();
@@ -77,13 +81,13 @@ export function stationTime(world: SimWorld): PacedTime {
           'station: wait',
         );
       }),
-    jobStarted: () => {
-      jobs++;
+    hold: () => {
+      holds++;
     },
-    jobEnded: () => {
-      jobs--;
+    release: () => {
+      holds--;
       // The pump may have stopped while a job held pacing off: let it look again.
-      if (jobs === 0) world.scheduler.noteHostActivity();
+      if (holds === 0) world.scheduler.noteHostActivity();
     },
     get nudges() {
       return nudges;
