@@ -6,7 +6,7 @@
  *
  * The simulator's accelerated scheduler parks (stands still) while nothing happens on the air, and
  * a quiet station — everyone waiting for the next board — would then never wake. So while the
- * station waits and none of its holds runs on that world, a "pacer" tells the world it is busy and
+ * station waits and none of its jobs runs on that world, a "pacer" tells the world it is busy and
  * modelled time jumps to the next wake-up. While a job runs, the job's own radio work moves time
  * (pacing then would let device timers of minutes expire during a host's short real-time pause);
  * so does anything else that takes real time (a server killed and restarted): see hold().
