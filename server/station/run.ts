@@ -205,9 +205,8 @@ export async function runStation(options: StationOptions): Promise<StationReport
       const world = worlds[d.adapter] as SimWorld;
       const local = times[d.adapter] as PacedTime;
       const adapterId = `sim${d.adapter}`;
-      const client: BledfuClient = await server.client();
-      const generation = server.generation;
-      const lifetime = server.lifetime;
+      // Client, instance and lifetime of one server together: a kill may come between two awaits.
+      const { client, generation, lifetime } = await server.session();
       const faults: readonly DeviceFault[] = (plan.devices.get(d.index) ?? []).filter((f) => f.attempt === attempt);
       const handles: FaultHandle[] = faults.flatMap((f) => (f.sim === undefined ? [] : [world.faults.inject({ ...f.sim, device: d.label })]));
       jobStarted(d.adapter);

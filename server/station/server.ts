@@ -18,11 +18,19 @@ import { runSecureDfu } from '../dfu/secure/engine.js';
 import type { SimWorld } from '../sim/world.js';
 import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
 
-interface Live {
+interface Live extends ServerSession {
   readonly registry: AdapterRegistry;
   readonly app: App;
   readonly audit: AuditLog;
+}
+
+/** One server instance as its callers see it. */
+export interface ServerSession {
   readonly client: BledfuClient;
+  /** Which instance (counts kills). */
+  readonly generation: number;
+  /** Aborted when this instance is killed. */
+  readonly lifetime: AbortSignal;
 }
 
 export interface StationServerOptions {
@@ -62,14 +70,6 @@ export class StationServer {
     return this.#generation;
   }
 
-  /**
-   * Aborted when this server instance is killed: the calls made to it end then, as the calls of a
-   * process that died do (closing a gRPC channel lets calls in flight go on).
-   */
-  get lifetime(): AbortSignal {
-    return this.#lifetime.signal;
-  }
-
   /** The old server is being torn down: a dongle put back now would be opened by it. */
   get killing(): boolean {
     return this.#killing;
@@ -105,7 +105,7 @@ export class StationServer {
       audit.close();
       throw e;
     }
-    const live: Live = { registry, app, audit, client: createBledfuClient(address) };
+    const live: Live = { registry, app, audit, client: createBledfuClient(address), generation: this.#generation, lifetime: this.#lifetime.signal };
     this.#live = live;
     this.#resolveUp(live);
   }
@@ -113,6 +113,12 @@ export class StationServer {
   /** The client of the server that is up now (waits through a kill). */
   async client(): Promise<BledfuClient> {
     return (await this.#up).client;
+  }
+
+  /** The server instance that is up now, its client and lifetime together (waits through a kill). */
+  async session(): Promise<ServerSession> {
+    const { client, generation, lifetime } = await this.#up;
+    return { client, generation, lifetime };
   }
 
   /**
