@@ -15,7 +15,7 @@ import { runStation, type DongleChoice } from '../../server/station/run.js';
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
 const seed = Number(env('BENCH_STATION_SEED', '1'));
-const devices = Number(env('BENCH_STATION_DEVICES', '48'));
+const devices = Number(env('BENCH_STATION_DEVICES', '24'));
 const hours = Number(env('BENCH_STATION_HOURS', '8'));
 const dongle = env('BENCH_STATION_DONGLE', 'mixed') as DongleChoice;
 const adapters = Number(env('BENCH_STATION_ADAPTERS', '2'));
