@@ -30,7 +30,7 @@ import {
   type ResourceSample,
 } from './invariants.js';
 import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord, type AttemptResult, type RetryPolicy } from './operator.js';
-import { packageOf, planPopulation, type DeviceKind, type StationDevice, type StationPackages } from './population.js';
+import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
 import { Rng } from './random.js';
 import { StationServer } from './server.js';
 import { stationTime, type PacedTime } from './time.js';
@@ -496,4 +496,3 @@ export function formatReport(r: StationReport): string {
   return lines.join('\n');
 }
 
-export type { DeviceKind };
