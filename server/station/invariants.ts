@@ -84,7 +84,14 @@ export const INVARIANT_NAMES = {
   adapterUnavailable: 'ADAPTER_UNAVAILABLE only around an unplug or a kill',
   audit: 'one audit start and one end per job, matching its result',
   resources: 'heap, handles, timers and listeners bounded',
+  airTime: 'each job reports a plausible modelled air time',
 } as const;
+
+/**
+ * The most modelled air time one job may report: a SoftDevice + bootloader + application package
+ * takes about a minute on the simulated air; its scans, reconnections and retries a few more.
+ */
+export const MAX_MODELLED_AIR_MS = 10 * 60_000;
 
 const MAX_EXAMPLES = 5;
 
@@ -93,7 +100,7 @@ function result(name: string, checked: number, failures: readonly string[]): Inv
 }
 
 export function checkInvariants(e: DayEvidence, bounds: ResourceBounds = DEFAULT_RESOURCE_BOUNDS): InvariantResult[] {
-  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds)];
+  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e)];
 }
 
 function short(sha: string | undefined): string {
@@ -228,6 +235,15 @@ export function checkResources(e: DayEvidence, bounds: ResourceBounds): Invarian
     failures.push(`process listeners: ${start.processListeners} → ${end.processListeners} (slack ${bounds.listenerSlack})`);
   }
   return result(INVARIANT_NAMES.resources, types.size + 2, failures);
+}
+
+/** A job's modelled_air_time must be the air time of that job (issue 10 item 6: not minutes of scanning). */
+export function checkAirTime(e: DayEvidence): InvariantResult {
+  const reported = attemptsOf(e).filter((a) => a.modelledAirMs !== undefined);
+  const failures = reported
+    .filter((a) => (a.modelledAirMs ?? 0) > MAX_MODELLED_AIR_MS || (a.modelledAirMs ?? 0) < 0)
+    .map((a) => `${a.device} attempt ${a.attempt}${a.jobId === undefined ? '' : ` (job ${a.jobId.slice(0, 8)}, ${a.result})`}: modelled air time ${formatClock(a.modelledAirMs ?? 0)}`);
+  return result(INVARIANT_NAMES.airTime, reported.length, failures);
 }
 
 /** "h:mm:ss" of a modelled time since the day began. */

@@ -32,6 +32,8 @@ export interface AttemptRecord {
   readonly faults: readonly string[];
   /** The client re-attached with WatchJob after its stream was cut. */
   readonly rewatched: boolean;
+  /** The job's modelled air time as its result reports it (simulated adapters), when it ended. */
+  readonly modelledAirMs: number | undefined;
 }
 
 export interface RetryPolicy {

@@ -100,6 +100,10 @@ async function adapterReady(client: BledfuClient, adapterId: string, signal: Abo
   }
 }
 
+function durationMs(d: { readonly seconds: number; readonly nanos: number } | undefined): number | undefined {
+  return d === undefined ? undefined : d.seconds * 1000 + d.nanos / 1e6;
+}
+
 function sample(): ResourceSample {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
@@ -269,6 +273,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         dfuExtendedName: result === 'SUCCEEDED' ? undefined : decoded?.dfuExtendedName,
         faults: faults.map(describeFault),
         rewatched,
+        modelledAirMs: durationMs(finished?.result.modelledAirTime),
       };
       if (result !== 'SUCCEEDED') {
         say(

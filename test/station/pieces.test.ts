@@ -10,6 +10,7 @@ import { describe, it, before } from 'node:test';
 import { DEFAULT_FAULT_RATES, NO_FAULTS, planFaults } from '../../server/station/faults.js';
 import {
   checkAdapterUnavailable,
+  checkAirTime,
   checkAudit,
   checkFirmware,
   checkInvariants,
@@ -180,6 +181,7 @@ describe('station invariant checker (synthetic days)', () => {
     dfuExtendedName: undefined,
     faults: [],
     rewatched: false,
+    modelledAirMs: 15_000,
     ...over,
   });
   const updated = (over: Partial<DeviceOutcome> = {}): DeviceOutcome => ({
@@ -269,6 +271,14 @@ describe('station invariant checker (synthetic days)', () => {
     assert.match(checkResources({ ...clean, resources: { start: resources, end: timers } }, DEFAULT_RESOURCE_BOUNDS).examples[0] ?? '', /Timeout: 3 at the start/);
     const listeners = { ...resources, processListeners: 50 };
     assert.equal(checkResources({ ...clean, resources: { start: resources, end: listeners } }, DEFAULT_RESOURCE_BOUNDS).ok, false);
+  });
+
+  it('air time: a job reporting more modelled air time than a DFU takes is a violation', () => {
+    const long = { ...clean, devices: [updated({ attempts: [attempt({ modelledAirMs: 50 * 60_000 })] }), refusing] };
+    const r = checkAirTime(long);
+    assert.equal(r.ok, false);
+    assert.match(r.examples[0] ?? '', /st-001 attempt 1 .*modelled air time 0:50:00/);
+    assert.equal(checkAirTime({ ...clean, devices: [updated({ attempts: [attempt({ modelledAirMs: undefined })] })] }).checked, 0, 'a job without a result reports none');
   });
 
   it('a failing day prints its seed and the command that reruns it', () => {
