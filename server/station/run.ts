@@ -100,6 +100,12 @@ async function adapterReady(client: BledfuClient, adapterId: string, signal: Abo
   }
 }
 
+/**
+ * States only a job that left its queue goes through (a job cancelled or failed while queued goes
+ * straight from QUEUED to CANCELLED or FAILED, and is not audited).
+ */
+const LEFT_THE_QUEUE: ReadonlySet<string> = new Set(['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
+
 function durationMs(d: { readonly seconds: number; readonly nanos: number } | undefined): number | undefined {
   return d === undefined ? undefined : d.seconds * 1000 + d.nanos / 1e6;
 }
@@ -193,7 +199,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         const state = e.type === 'snapshot' ? jobStateName(e.job.state) : e.type === 'state' ? e.stateName : undefined;
         if (state !== undefined) {
           lastState = state;
-          if (state !== 'QUEUED') started = true;
+          if (LEFT_THE_QUEUE.has(state)) started = true;
         }
         if (e.type === 'finished') finished = e;
       };
