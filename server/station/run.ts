@@ -10,6 +10,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parseRecord } from '../audit/records.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { createSimWorld, type SimWorld } from '../sim/world.js';
@@ -110,9 +112,27 @@ function durationMs(d: { readonly seconds: number; readonly nanos: number } | un
   return d === undefined ? undefined : d.seconds * 1000 + d.nanos / 1e6;
 }
 
+/**
+ * A full garbage collection, so heap samples compare live data rather than garbage not yet
+ * collected: the `gc` of --expose-gc, or V8's own exposed the same way when the process was
+ * started without it (a test runner, say).
+ */
+function collectGarbage(): void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed !== undefined) {
+    exposed();
+    return;
+  }
+  try {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+  } catch {
+    // No collection: the heap bound then also covers garbage.
+  }
+}
+
 function sample(): ResourceSample {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
+  collectGarbage();
   const resources: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
   const processListeners = process.eventNames().reduce((n, e) => n + process.listenerCount(e), 0);
