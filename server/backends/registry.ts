@@ -71,6 +71,12 @@ export interface OpenAdaptersOptions {
   /** Merged over what a `sim:` spec says (tests use it to configure devices precisely). */
   readonly sim?: Partial<SimConfig>;
   /**
+   * The world a `sim:` adapter drives, when the caller owns it (by adapter id; undefined: the
+   * registry makes one from the spec). Such a world outlives the registry: close() leaves it open,
+   * so a server stopped and started again finds its devices as they were (flash, DFU progress).
+   */
+  readonly simWorld?: (adapterId: string) => SimWorld | undefined;
+  /**
    * Options of every simulated connectivity dongle a `sim:?dongle=nrf` adapter opens (line faults,
    * line speed, device timing; the spec's api= wins), a hook receiving each one opened (tests drive
    * faults), and the host side's H5 timing for it (tests shorten retransmission with the device's).
@@ -96,6 +102,12 @@ export interface OpenAdaptersOptions {
    * simulation fixes it so that the same seed prints the same timestamps.
    */
   readonly clockStartEpochMs?: number;
+  /**
+   * The simulator scheduler of a caller whose simulated devices outlive the server (a station
+   * simulation that kills and restarts it): the `sim:` adapters' worlds (see simWorld) and the
+   * server's clock run on it, so modelled time goes on across a restart. Left open at close().
+   */
+  readonly simScheduler?: SimScheduler;
 }
 
 const SCHEMES = ['sim', 'hci', 'nrf', 'auto'] as const;
@@ -273,6 +285,8 @@ class FailedAdapter implements Adapter {
 interface Entry {
   readonly adapter: Adapter;
   readonly world?: SimWorld;
+  /** The world is the caller's: not closed with the registry. */
+  readonly borrowed?: boolean;
 }
 
 function kindOf(scheme: string): AdapterInfo['kind'] {
@@ -308,7 +322,11 @@ function supervise(
     case 'sim': {
       const config = { ...parseSimSpec(spec), ...options.sim };
       const dongle = config.dongle ?? { kind: 'hci' };
-      const world = createSimWorld(config, logger.child({ adapter: id, component: 'sim' }), time.scheduler);
+      const given = options.simWorld?.(id);
+      if (given !== undefined && given.scheduler !== time.scheduler) {
+        throw new BledfuError('INTERNAL', `the simulated world given for ${id} runs on another scheduler than the server's (pass it as simScheduler)`, { layer: 'backend' });
+      }
+      const world = given ?? createSimWorld(config, logger.child({ adapter: id, component: 'sim' }), time.scheduler);
       const adapterOptions: HciAdapterOptions = {
         id,
         spec,
@@ -332,7 +350,7 @@ function supervise(
         modelledTimeMs: () => world.nowMs(),
         ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       });
-      return { adapter, world };
+      return { adapter, world, borrowed: given !== undefined };
     }
     case 'hci': {
       const hci = usable(openers.hci, 'hci');
@@ -471,11 +489,11 @@ export async function openAdapters(
           try {
             await e.adapter.close();
           } finally {
-            await e.world?.close();
+            if (e.borrowed !== true) await e.world?.close();
           }
         }),
       );
-      time.scheduler?.close();
+      if (options.simScheduler === undefined) time.scheduler?.close();
     },
   };
 }
@@ -490,7 +508,11 @@ function serverTime(specs: readonly string[], logger: Logger, options: OpenAdapt
   const speed = simSpeedOf(specs, options.sim ?? {});
   if (speed === undefined) return { clock: options.clock ?? realClock, scheduler: undefined };
   const log = logger.child({ component: 'sim' });
-  const scheduler = new SimScheduler({ speed, onError: (error, label) => log.error({ err: error, event: label }, 'sim: event failed') });
+  const given = options.simScheduler;
+  if (given !== undefined && given.speed !== speed) {
+    throw new BledfuError('INTERNAL', `the given simulator scheduler runs at speed ${given.speed}, the sim: adapters at ${speed}`, { layer: 'backend' });
+  }
+  const scheduler = given ?? new SimScheduler({ speed, onError: (error, label) => log.error({ err: error, event: label }, 'sim: event failed') });
   if (!scheduler.accelerated) return { clock: options.clock ?? realClock, scheduler };
   if (options.clock !== undefined) {
     throw new BledfuError('INTERNAL', 'an accelerated simulator brings the server clock; do not pass one', { layer: 'backend' });

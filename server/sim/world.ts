@@ -33,6 +33,12 @@ export interface SimDeviceConfig {
   readonly progressOnDisconnect: 'keep' | 'reload';
   readonly hwVersion: number;
   readonly appAdvertisingIntervalMs: number;
+  /** FWID of the installed SoftDevice; default 0x0100 (S140 7.2.0, as on the DK image). */
+  readonly softDeviceFwid: number;
+  /** false: the board has only its bootloader (no valid application) and stays in DFU mode. */
+  readonly validApp: boolean;
+  /** Starts in DFU mode; with a valid application it goes back to it after the inactivity timeout. */
+  readonly startInBootloader: boolean;
 }
 
 /**
@@ -95,6 +101,9 @@ export function defaultDeviceConfig(index: number): SimDeviceConfig {
     progressOnDisconnect: 'keep',
     hwVersion: 52,
     appAdvertisingIntervalMs: 100,
+    softDeviceFwid: 0x0100,
+    validApp: true,
+    startInBootloader: false,
   };
 }
 
@@ -201,6 +210,7 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
     bootMs: env.timing.bootMs,
     scheduler: env.scheduler,
     faults: { ...hooks, isAbsent: () => env.faults.isAbsent(faultDevice) },
+    initial: { softDeviceFwid: d.softDeviceFwid, appValid: d.validApp, inBootloader: d.startInBootloader },
     ...(env.logger === undefined ? {} : { logger: env.logger }),
   });
   return {

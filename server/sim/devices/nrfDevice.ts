@@ -22,7 +22,7 @@ import type { AdvertisingParams, PeripheralLink, PeripheralLinkHandler, Peripher
 import type { SimScheduler } from '../scheduler.js';
 import { Application, firmwareRevisionOf } from './application.js';
 import { Bootloader, type DfuFaultHooks } from './bootloader.js';
-import { imageIdentity, LAYOUT, NrfChip, softDeviceMajorVersion, type InstalledImage } from './chip.js';
+import { DK_IMAGE, imageIdentity, LAYOUT, NrfChip, softDeviceMajorVersion, type InstalledImage } from './chip.js';
 import type { DfuTargetConfig } from './dfuTarget.js';
 import type { Firmware, LinkSession } from './firmware.js';
 import { GattServer } from './gattServer.js';
@@ -41,6 +41,21 @@ export interface NrfDeviceOptions {
   readonly scheduler: SimScheduler;
   readonly faults: DfuFaultHooks & { isAbsent(): boolean };
   readonly logger?: Logger;
+  /** How the board comes out of the factory (default: the DK image, running its application). */
+  readonly initial?: InitialDeviceState;
+}
+
+/** A board's state at power-on, where it differs from the DK image. */
+export interface InitialDeviceState {
+  /** FWID of the installed SoftDevice (the DK image's S140 7.2.0 is 0x0100). */
+  readonly softDeviceFwid?: number;
+  /** false: no valid application (only the bootloader was flashed): it stays in DFU mode. */
+  readonly appValid?: boolean;
+  /**
+   * Starts in DFU mode (as after a button press at power-on); with a valid application it goes
+   * back to it after the bootloader's inactivity timeout.
+   */
+  readonly inBootloader?: boolean;
 }
 
 export type DeviceMode = 'application' | 'bootloader' | 'off';
@@ -48,7 +63,7 @@ export type DeviceMode = 'application' | 'bootloader' | 'off';
 export class NrfDevice implements SimPeripheral {
   readonly label: string;
   readonly rssi: number;
-  readonly chip = new NrfChip();
+  readonly chip: NrfChip;
   readonly #o: NrfDeviceOptions;
   #firmware: Firmware | undefined;
   #radio: PeripheralRadio | undefined;
@@ -59,6 +74,10 @@ export class NrfDevice implements SimPeripheral {
     this.#o = options;
     this.label = options.label;
     this.rssi = options.rssi;
+    const initial = options.initial ?? {};
+    this.chip = new NrfChip(initial.softDeviceFwid === undefined ? DK_IMAGE : { ...DK_IMAGE, softDeviceFwid: initial.softDeviceFwid });
+    if (initial.appValid === false) this.chip.settings.appValid = false;
+    if (initial.inBootloader === true) this.chip.retained.enterBootloader = true;
     this.#firmware = this.#start();
   }
 

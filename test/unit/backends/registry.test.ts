@@ -9,6 +9,7 @@ import { createNrfAdapter, type NrfAdapterOptions } from '../../../server/backen
 import { checkAdapterSpecs, openAdapters, type HciOpener, type NrfOpener } from '../../../server/backends/registry.js';
 import type { NrfSerialSpec } from '../../../server/backends/serialSpec.js';
 import { FakeNrfDongle } from '../../helpers/nrfFakeDongle.js';
+import { createSimWorld } from '../../../server/sim/world.js';
 import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
@@ -206,6 +207,26 @@ describe('adapter registry', () => {
       assert.equal(registry.get(), adapter, 'the same adapter object, under the same id');
     } finally {
       await registry.close();
+    }
+  });
+
+  it('drives a world the caller owns and leaves it open at close, so a second registry finds the same devices', async () => {
+    const world = createSimWorld({ devices: [{ name: 'kept' }] });
+    try {
+      const first = await openAdapters(['sim:'], silentLogger(), { simWorld: (id) => (id === 'sim0' ? world : undefined) });
+      assert.equal(first.simWorld('sim0'), world);
+      assert.equal(first.get('sim0').info().state, 'ready');
+      world.devices[0]?.device.chip.flash.program(0xe0000, Uint8Array.of(7));
+      await first.close();
+      const second = await openAdapters(['sim:'], silentLogger(), { simWorld: () => world });
+      try {
+        assert.equal(second.get('sim0').info().state, 'ready', 'the world still opens a dongle after the first registry closed');
+        assert.equal(second.simWorld('sim0')?.devices[0]?.device.chip.flash.read(0xe0000, 1)[0], 7);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await world.close();
     }
   });
 

@@ -35,6 +35,30 @@ describe('flash model', () => {
   });
 });
 
+describe('a device\'s initial state', () => {
+  it('can start in its bootloader, without a valid application, or with another SoftDevice', async () => {
+    const world = createSimWorld({
+      devices: [{}, { startInBootloader: true }, { validApp: false }, { softDeviceFwid: 0xb6 }],
+    });
+    try {
+      const [plain, inBootloader, bare, otherSd] = world.devices;
+      assert.ok(plain && inBootloader && bare && otherSd);
+      assert.equal(plain.mode(), 'application');
+      assert.equal(inBootloader.mode(), 'bootloader');
+      assert.equal(inBootloader.currentAddress().value, bootloaderAddress(inBootloader.address).value);
+      assert.equal(inBootloader.images().applicationValid, true);
+      assert.equal(bare.mode(), 'bootloader');
+      assert.equal(bare.images().applicationValid, false);
+      assert.equal(bare.firmwareRevision(), undefined);
+      assert.equal(otherSd.mode(), 'application');
+      assert.equal(otherSd.images().softDeviceFwid, 0xb6);
+      assert.equal(plain.images().softDeviceFwid, 0x100);
+    } finally {
+      await world.close();
+    }
+  });
+});
+
 describe('device reboot', () => {
   it('keeps flash and settings across a reset, and comes back in the application', async () => {
     const world = createSimWorld({});

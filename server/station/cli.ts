@@ -1,0 +1,101 @@
+/**
+ * `npm run station -- --seed N --devices 200 --hours 8 [--dongle hci|nrf|mixed] [--adapters K]
+ * [--max-concurrent J] [--packages DIR] [--bl-app FILE] [--no-faults] [--json] [--verbose] [--log LEVEL]`:
+ * a day at the station on the accelerated simulator (run.ts). Prints the invariants table and
+ * the summary (or JSON); exits 1 when an invariant fails, printing the seed and the command that
+ * reruns the same day.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { silentLogger } from '../common/logger.js';
+import { NO_FAULTS } from './faults.js';
+import { loadStationPackages } from './packages.js';
+import { formatReport, runStation, type DongleChoice } from './run.js';
+
+const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] [--dongle hci|nrf|mixed] [--adapters 2]
+                           [--max-concurrent 4] [--packages DIR] [--bl-app FILE] [--json] [--verbose] [--log LEVEL]
+  --packages  directory with the nrfutil packages (default ../shared/fixtures/dfu, from the repository root)
+  --bl-app    a bootloader + application package: brings bl-app boards into the day
+  --no-faults a day without faults (no drops, cancels, unplugs or kills)
+`;
+
+function int(name: string, value: string | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) {
+    process.stderr.write(`station: --${name} must be an integer ≥ ${min}, got "${value}"\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      seed: { type: 'string' },
+      devices: { type: 'string' },
+      hours: { type: 'string' },
+      dongle: { type: 'string' },
+      adapters: { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      packages: { type: 'string' },
+      'bl-app': { type: 'string' },
+      'no-faults': { type: 'boolean' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      log: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const dongle = values.dongle ?? 'hci';
+  if (dongle !== 'hci' && dongle !== 'nrf' && dongle !== 'mixed') {
+    process.stderr.write(`station: --dongle is hci, nrf or mixed, got "${dongle}"\n${USAGE}`);
+    return 2;
+  }
+  const hours = Number(values.hours ?? '8');
+  if (!(hours > 0)) {
+    process.stderr.write(`station: --hours must be > 0\n${USAGE}`);
+    return 2;
+  }
+  const blAppFile = values['bl-app'];
+  const packages = await loadStationPackages(
+    values.packages ?? '../shared/fixtures/dfu',
+    blAppFile === undefined ? undefined : { file: basename(blAppFile), bytes: new Uint8Array(readFileSync(blAppFile)) },
+  );
+  const options = {
+    seed: int('seed', values.seed, 1, 0),
+    devices: int('devices', values.devices, 200, 1),
+    hours,
+    dongle: dongle as DongleChoice,
+    adapters: int('adapters', values.adapters, 2, 1),
+    maxConcurrentDfus: int('max-concurrent', values['max-concurrent'], 4, 1),
+    packages,
+    ...(values['no-faults'] === true ? { faultRates: NO_FAULTS } : {}),
+    logger: values.log === undefined ? silentLogger() : pino({ level: values.log }, pino.destination(2)),
+    ...(values.verbose === true ? { onEvent: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+  };
+  const report = await runStation(options);
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify({ ok: report.ok, summary: report.summary, invariants: report.invariants, rerun: report.rerun, diagnostics: report.diagnostics }, null, 2)}\n`);
+    if (!report.ok) process.stderr.write(`FAIL (seed ${report.summary.seed}) — rerun with: ${report.rerun}\n`);
+  } else {
+    process.stdout.write(`${formatReport(report)}\n`);
+  }
+  return report.ok ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`station: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,264 @@
+/**
+ * What must hold at the end of a station's day, checked on plain evidence (what the boards hold,
+ * what the operators saw, the audit log's lines, the server's resource counts), so the checker
+ * is tested on synthetic days too. Each invariant reports how many things it checked, how many
+ * broke it, and the first few of those by name.
+ */
+import type { Expected } from './population.js';
+import type { AttemptRecord } from './operator.js';
+
+export interface FinalBoardState {
+  /** SHA-256 of the installed application, if any. */
+  readonly application: string | undefined;
+  readonly applicationValid: boolean;
+  readonly mode: 'application' | 'bootloader' | 'off';
+  readonly bootloaderVersion: number;
+}
+
+export interface DeviceOutcome {
+  readonly label: string;
+  readonly expected: Expected;
+  readonly final: FinalBoardState;
+  /** Every attempt, in order. */
+  readonly attempts: readonly AttemptRecord[];
+}
+
+/** One line of the audit log, reduced to what the checks need. */
+export interface AuditLine {
+  readonly type: 'start' | 'end';
+  readonly jobId: string;
+  /** End records: succeeded, failed, cancelled or interrupted. */
+  readonly result?: string;
+}
+
+/** A time the station's hardware was disturbed: a dongle out (its adapter) or the server down (all). */
+export interface Disruption {
+  readonly kind: 'unplug' | 'kill';
+  /** The adapter whose dongle was pulled; undefined for a kill (every adapter). */
+  readonly adapterId: string | undefined;
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+export interface ResourceSample {
+  readonly heapUsedBytes: number;
+  /** process.getActiveResourcesInfo() counted by type (timers, sockets, …). */
+  readonly resources: Readonly<Record<string, number>>;
+  /** Listeners on `process`, all events together. */
+  readonly processListeners: number;
+}
+
+export interface ResourceBounds {
+  readonly heapGrowthBytes: number;
+  /** Extra active resources of one type at the end of the day. */
+  readonly resourceSlack: number;
+  readonly listenerSlack: number;
+}
+
+export const DEFAULT_RESOURCE_BOUNDS: ResourceBounds = { heapGrowthBytes: 64 * 1024 * 1024, resourceSlack: 8, listenerSlack: 4 };
+
+/** ADAPTER_UNAVAILABLE is allowed this long after a dongle came back or the server restarted. */
+export const DISRUPTION_GRACE_MS = 30_000;
+
+export interface DayEvidence {
+  readonly devices: readonly DeviceOutcome[];
+  /** Job ids ListJobs(active_only) returned once every operator was done. */
+  readonly activeJobsAtEnd: readonly string[];
+  readonly audit: readonly AuditLine[];
+  readonly disruptions: readonly Disruption[];
+  readonly resources: { readonly start: ResourceSample; readonly end: ResourceSample };
+}
+
+export interface InvariantResult {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly checked: number;
+  readonly violations: number;
+  /** The first violations, one line each. */
+  readonly examples: readonly string[];
+}
+
+export const INVARIANT_NAMES = {
+  firmware: 'every device ends on its firmware (or its own device error)',
+  noneRunning: 'no job left running',
+  adapterUnavailable: 'ADAPTER_UNAVAILABLE only around an unplug or a kill',
+  audit: 'one audit start and one end per job, matching its result',
+  resources: 'heap, handles, timers and listeners bounded',
+  airTime: 'each job reports a plausible modelled air time',
+} as const;
+
+/**
+ * The most modelled air time one job may report: a SoftDevice + bootloader + application package
+ * takes about a minute on the simulated air; its scans, reconnections and retries a few more.
+ */
+export const MAX_MODELLED_AIR_MS = 10 * 60_000;
+
+const MAX_EXAMPLES = 5;
+
+function result(name: string, checked: number, failures: readonly string[]): InvariantResult {
+  return { name, ok: failures.length === 0, checked, violations: failures.length, examples: failures.slice(0, MAX_EXAMPLES) };
+}
+
+export function checkInvariants(e: DayEvidence, bounds: ResourceBounds = DEFAULT_RESOURCE_BOUNDS): InvariantResult[] {
+  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e)];
+}
+
+function short(sha: string | undefined): string {
+  return sha === undefined ? 'none' : sha.slice(0, 8);
+}
+
+/** Why a device did not end as it should, or undefined when it did. */
+export function firmwareViolation(d: DeviceOutcome): string | undefined {
+  const f = d.final;
+  const x = d.expected;
+  const last = d.attempts.at(-1);
+  const lastSaid =
+    last === undefined
+      ? 'no attempt'
+      : `last job ${last.result}${last.errorCode === undefined ? '' : ` ${last.errorCode}`}${last.dfuResultName === undefined ? '' : ` ${last.dfuResultName}`}${last.dfuExtendedName === undefined ? '' : ` ${last.dfuExtendedName}`} (attempt ${last.attempt})`;
+  if (x.kind === 'updated') {
+    const appOk = f.application === x.application && f.applicationValid && f.mode === 'application';
+    const blOk = x.bootloaderVersion === undefined || f.bootloaderVersion === x.bootloaderVersion;
+    if (appOk && blOk) return undefined;
+    return `${d.label}: wants app ${short(x.application)}${x.bootloaderVersion === undefined ? '' : ` bl v${x.bootloaderVersion}`}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'} in ${f.mode}${x.bootloaderVersion === undefined ? '' : ` bl v${f.bootloaderVersion}`}; ${lastSaid}`;
+  }
+  const errorOk =
+    last !== undefined &&
+    last.result === 'FAILED' &&
+    last.errorCode === x.code &&
+    last.dfuResultName === x.dfuResultName &&
+    last.dfuExtendedName === x.dfuExtendedName;
+  const keptOk = f.application === x.application && f.applicationValid;
+  if (errorOk && keptOk) return undefined;
+  return `${d.label}: wants ${x.code} ${x.dfuResultName}${x.dfuExtendedName === undefined ? '' : ` ${x.dfuExtendedName}`} and app ${short(x.application)} kept; ${lastSaid}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'}`;
+}
+
+export function checkFirmware(e: DayEvidence): InvariantResult {
+  const failures = e.devices.flatMap((d) => {
+    const v = firmwareViolation(d);
+    return v === undefined ? [] : [v];
+  });
+  return result(INVARIANT_NAMES.firmware, e.devices.length, failures);
+}
+
+export function checkNoneRunning(e: DayEvidence): InvariantResult {
+  const failures = e.activeJobsAtEnd.map((id) => `job ${id} still active on the server`);
+  const ends = new Set(e.audit.filter((l) => l.type === 'end').map((l) => l.jobId));
+  for (const l of e.audit) if (l.type === 'start' && !ends.has(l.jobId)) failures.push(`job ${l.jobId}: audit start without an end (running)`);
+  const jobs = new Set(e.devices.flatMap((d) => d.attempts.flatMap((a) => (a.jobId === undefined ? [] : [a.jobId]))));
+  return result(INVARIANT_NAMES.noneRunning, jobs.size, failures);
+}
+
+function attemptsOf(e: DayEvidence): AttemptRecord[] {
+  return e.devices.flatMap((d) => d.attempts);
+}
+
+export function checkAdapterUnavailable(e: DayEvidence): InvariantResult {
+  const failures: string[] = [];
+  const unavailable = attemptsOf(e).filter((a) => a.errorCode === 'ADAPTER_UNAVAILABLE' || a.result === 'LOST');
+  for (const a of unavailable) {
+    const near = e.disruptions.some(
+      (w) =>
+        (w.adapterId === undefined || w.adapterId === a.adapterId) &&
+        // The attempt overlaps the disruption, or ended within the grace after it.
+        a.startedAtMs <= w.toMs + DISRUPTION_GRACE_MS &&
+        a.endedAtMs >= w.fromMs,
+    );
+    if (!near) {
+      failures.push(
+        `${a.device} attempt ${a.attempt}${a.jobId === undefined ? '' : ` (job ${a.jobId.slice(0, 8)})`} on ${a.adapterId}: ${a.result === 'LOST' ? 'lost its server' : 'ADAPTER_UNAVAILABLE'} at ${formatClock(a.endedAtMs)} with no unplug or kill near: ${a.errorMessage ?? ''}`,
+      );
+    }
+  }
+  return result(INVARIANT_NAMES.adapterUnavailable, unavailable.length, failures);
+}
+
+const AUDIT_RESULT_OF: Readonly<Record<string, string | undefined>> = {
+  SUCCEEDED: 'succeeded',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+};
+
+export function checkAudit(e: DayEvidence): InvariantResult {
+  const failures: string[] = [];
+  const starts = new Map<string, number>();
+  const ends = new Map<string, string[]>();
+  for (const l of e.audit) {
+    if (l.type === 'start') starts.set(l.jobId, (starts.get(l.jobId) ?? 0) + 1);
+    else ends.set(l.jobId, [...(ends.get(l.jobId) ?? []), l.result ?? '?']);
+  }
+  let checked = 0;
+  const seen = new Set<string>();
+  for (const a of attemptsOf(e)) {
+    if (a.jobId === undefined) continue;
+    checked++;
+    seen.add(a.jobId);
+    const s = starts.get(a.jobId) ?? 0;
+    const en = ends.get(a.jobId) ?? [];
+    const who = `${a.device} attempt ${a.attempt} (job ${a.jobId.slice(0, 8)}, ${a.result})`;
+    if (s === 0 && en.length === 0) {
+      // A job that never left its queue never touched a device and is not audited.
+      if (a.started) failures.push(`${who}: ran, but has no audit records`);
+      continue;
+    }
+    if (s !== 1 || en.length !== 1) {
+      failures.push(`${who}: ${s} start and ${en.length} end records`);
+      continue;
+    }
+    const want = AUDIT_RESULT_OF[a.result];
+    if (want !== undefined && en[0] !== want) failures.push(`${who}: the audit log says ${en[0]}`);
+  }
+  // Records of jobs no operator saw still need their pair.
+  for (const [jobId, s] of starts) {
+    if (seen.has(jobId)) continue;
+    const en = ends.get(jobId)?.length ?? 0;
+    if (s !== 1 || en !== 1) failures.push(`job ${jobId.slice(0, 8)} (not seen by an operator): ${s} start and ${en} end records`);
+  }
+  for (const [jobId, en] of ends) if (!starts.has(jobId)) failures.push(`job ${jobId.slice(0, 8)}: ${en.length} end records without a start`);
+  return result(INVARIANT_NAMES.audit, checked, failures);
+}
+
+export function checkResources(e: DayEvidence, bounds: ResourceBounds): InvariantResult {
+  const failures: string[] = [];
+  const { start, end } = e.resources;
+  const growth = end.heapUsedBytes - start.heapUsedBytes;
+  if (growth > bounds.heapGrowthBytes) {
+    failures.push(`heap grew by ${(growth / 1048576).toFixed(1)} MiB (bound ${(bounds.heapGrowthBytes / 1048576).toFixed(0)} MiB)`);
+  }
+  const types = new Set([...Object.keys(start.resources), ...Object.keys(end.resources)]);
+  for (const t of [...types].sort()) {
+    const a = start.resources[t] ?? 0;
+    const b = end.resources[t] ?? 0;
+    if (b > a + bounds.resourceSlack) failures.push(`${t}: ${a} at the start of the day, ${b} at its end (slack ${bounds.resourceSlack})`);
+  }
+  if (end.processListeners > start.processListeners + bounds.listenerSlack) {
+    failures.push(`process listeners: ${start.processListeners} → ${end.processListeners} (slack ${bounds.listenerSlack})`);
+  }
+  return result(INVARIANT_NAMES.resources, types.size + 2, failures);
+}
+
+/** A job's modelled_air_time must be the air time of that job (issue 10 item 6: not minutes of scanning). */
+export function checkAirTime(e: DayEvidence): InvariantResult {
+  const reported = attemptsOf(e).filter((a) => a.modelledAirMs !== undefined);
+  const failures = reported
+    .filter((a) => (a.modelledAirMs ?? 0) > MAX_MODELLED_AIR_MS || (a.modelledAirMs ?? 0) < 0)
+    .map((a) => `${a.device} attempt ${a.attempt}${a.jobId === undefined ? '' : ` (job ${a.jobId.slice(0, 8)}, ${a.result})`}: modelled air time ${formatClock(a.modelledAirMs ?? 0)}`);
+  return result(INVARIANT_NAMES.airTime, reported.length, failures);
+}
+
+/** "h:mm:ss" of a modelled time since the day began. */
+export function formatClock(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+export function formatInvariantTable(results: readonly InvariantResult[]): string {
+  const width = Math.max(...results.map((r) => r.name.length), 'invariant'.length);
+  const lines = [`${'invariant'.padEnd(width)}  result  checked  violations`];
+  for (const r of results) {
+    lines.push(`${r.name.padEnd(width)}  ${(r.ok ? 'pass' : 'FAIL').padEnd(6)}  ${String(r.checked).padStart(7)}  ${String(r.violations).padStart(10)}`);
+    for (const x of r.examples) lines.push(`    - ${x}`);
+    if (r.violations > r.examples.length) lines.push(`    … and ${r.violations - r.examples.length} more`);
+  }
+  return lines.join('\n');
+}

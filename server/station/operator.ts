@@ -1,0 +1,58 @@
+/**
+ * How the station's operators behave: what one attempt at a device's update ended as, and the
+ * retry policy people follow — whatever failed is tried again with the same name (or address),
+ * up to three more times, after a short wait.
+ */
+import type { Rng } from './random.js';
+
+/**
+ * How the operator saw an attempt end: its job's result, or `lost` when the server went away
+ * before the result reached the operator (killed), or `refused` when no job was created.
+ */
+export type AttemptResult = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'LOST' | 'REFUSED';
+
+export interface AttemptRecord {
+  readonly device: string;
+  /** 1-based. */
+  readonly attempt: number;
+  /** Undefined when the call ended before the job's first event. */
+  readonly jobId: string | undefined;
+  readonly adapterId: string;
+  /** Station clock (modelled ms since the day began). */
+  readonly startedAtMs: number;
+  readonly endedAtMs: number;
+  readonly result: AttemptResult;
+  /** Whether the job was seen leaving QUEUED (it touched the device, so it has audit records). */
+  readonly started: boolean;
+  readonly errorCode: string | undefined;
+  readonly errorMessage: string | undefined;
+  readonly dfuResultName: string | undefined;
+  readonly dfuExtendedName: string | undefined;
+  /** Faults planned for this attempt (descriptions). */
+  readonly faults: readonly string[];
+  /** The client re-attached with WatchJob after its stream was cut. */
+  readonly rewatched: boolean;
+  /** The job's modelled air time as its result reports it (simulated adapters), when it ended. */
+  readonly modelledAirMs: number | undefined;
+}
+
+export interface RetryPolicy {
+  /** Attempts after the first. */
+  readonly maxRetries: number;
+  /** The wait before a retry, modelled ms (drawn uniformly). */
+  readonly minWaitMs: number;
+  readonly maxWaitMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxRetries: 3, minWaitMs: 5_000, maxWaitMs: 30_000 };
+
+export type NextStep = { readonly kind: 'done' } | { readonly kind: 'retry'; readonly waitMs: number };
+
+/**
+ * After attempt number `attempt` ended as `result`: stop, or wait and try again. Draws from the
+ * device's own stream, so the wait does not depend on other operators.
+ */
+export function nextStep(policy: RetryPolicy, rng: Rng, attempt: number, result: AttemptResult): NextStep {
+  if (result === 'SUCCEEDED' || attempt > policy.maxRetries) return { kind: 'done' };
+  return { kind: 'retry', waitMs: rng.int(policy.minWaitMs, policy.maxWaitMs) };
+}

@@ -1,0 +1,197 @@
+/**
+ * Who comes to the station in a day: a mixed population of boards spread over the adapters, each
+ * with the package it gets, how the operator names it, when it arrives, and how its update must
+ * end (a firmware identity, or the device's own named error). Decided by the seed alone.
+ */
+import { createHash } from 'node:crypto';
+import type { SimDeviceConfig } from '../sim/world.js';
+import { defaultDeviceConfig } from '../sim/world.js';
+import type { Rng } from './random.js';
+
+/**
+ * - `app`: an application with buttonless DFU, gets the application-only package;
+ * - `bootloader`: a board that has only its bootloader (no valid application), waiting in DFU mode;
+ * - `sd-bl-app`: gets SoftDevice + bootloader + application (its bootloader trusts that package's key);
+ * - `bl-app`: gets bootloader + application (only when such a package is given: see StationPackages);
+ * - `wrong-key`: its bootloader trusts another key: the application package must fail INVALID_OBJECT;
+ * - `other-sd`: another SoftDevice and a release bootloader: must fail EXT_ERROR SD_VERSION_FAILURE.
+ */
+export type DeviceKind = 'app' | 'bootloader' | 'sd-bl-app' | 'bl-app' | 'wrong-key' | 'other-sd';
+
+export const DEVICE_KINDS: readonly DeviceKind[] = ['app', 'bootloader', 'sd-bl-app', 'bl-app', 'wrong-key', 'other-sd'];
+
+export type PackageKind = 'app' | 'sd-bl-app' | 'bl-app';
+
+/** One image of a package as the device must hold it afterwards. */
+export interface PackageFacts {
+  /** SHA-256 of the application image (hex), if the package has one. */
+  readonly application: string | undefined;
+  /** SHA-256 of the bootloader part, if the package has one. */
+  readonly bootloader: string | undefined;
+  /** Number of data objects (4 KiB) over all images: where "after the final Execute" is. */
+  readonly dataObjects: number;
+  /** Bytes of firmware over all images. */
+  readonly bytes: number;
+  /** The bootloader version a release (not debug) bootloader image sets; undefined otherwise. */
+  readonly releaseBootloaderVersion: number | undefined;
+}
+
+export interface StationPackage {
+  readonly kind: PackageKind;
+  readonly file: string;
+  readonly bytes: Uint8Array;
+  readonly facts: PackageFacts;
+}
+
+/**
+ * The packages of a day. `blApp` is optional until a bootloader + application package exists
+ * (issue 10 item 3): without it no `bl-app` boards come to the station.
+ */
+export interface StationPackages {
+  readonly app: StationPackage;
+  readonly sdBlApp: StationPackage;
+  readonly blApp?: StationPackage;
+}
+
+/** What the day's last job on a device must have left. */
+export type Expected =
+  | {
+      readonly kind: 'updated';
+      /** The application's SHA-256 the device must run (valid, in application mode). */
+      readonly application: string;
+      /** The bootloader version the device must report, when the package installs a release bootloader. */
+      readonly bootloaderVersion: number | undefined;
+    }
+  | {
+      readonly kind: 'deviceError';
+      /** The job's error code and the device's result (and extended error) names. */
+      readonly code: 'DFU_REMOTE_ERROR';
+      readonly dfuResultName: string;
+      readonly dfuExtendedName: string | undefined;
+      /** The application the device keeps (its old one). */
+      readonly application: string;
+    };
+
+export type OperatorTarget = { readonly kind: 'name'; readonly name: string } | { readonly kind: 'address'; readonly address: string };
+
+export interface StationDevice {
+  /** 0-based over the station. */
+  readonly index: number;
+  /** Its label in the simulator and the station's tables ("st-017"). */
+  readonly label: string;
+  readonly kind: DeviceKind;
+  /** Index of the adapter (simulated dongle) it is in range of. */
+  readonly adapter: number;
+  /** The simulated board's configuration. */
+  readonly config: Partial<SimDeviceConfig> & { readonly address: string; readonly name: string };
+  readonly packageKind: PackageKind;
+  /** How the operator names it in StartDfu (and again on every retry). */
+  readonly target: OperatorTarget;
+  readonly expected: Expected;
+  /** Modelled ms since the start of the day when the operator starts its update. */
+  readonly arrivalMs: number;
+}
+
+/** The DK image's application (fixtures/dfu README §5): what a board runs before its update. */
+export const FACTORY_APPLICATION_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
+
+/** How often each kind comes (relative weights); `bl-app` falls back to `app` without its package. */
+export const DEFAULT_KIND_WEIGHTS: Readonly<Record<DeviceKind, number>> = {
+  app: 40,
+  bootloader: 15,
+  'sd-bl-app': 15,
+  'bl-app': 10,
+  'wrong-key': 10,
+  'other-sd': 10,
+};
+
+/** The key each package kind is signed with, as the simulator names it. */
+const PACKAGE_KEY: Readonly<Record<PackageKind, string>> = { app: 'sdk17.0.2', 'sd-bl-app': 'iosdfu', 'bl-app': 'sdk17.0.2' };
+
+/** S132 v6.1.1: a SoftDevice none of the day's packages lists in sd_req. */
+const OTHER_SOFTDEVICE_FWID = 0x00b6;
+
+export interface PopulationOptions {
+  readonly devices: number;
+  readonly adapters: number;
+  /** Length of the day, modelled ms; arrivals fall in its first 80 %. */
+  readonly dayMs: number;
+  readonly packages: StationPackages;
+  readonly weights?: Readonly<Record<DeviceKind, number>>;
+}
+
+export function planPopulation(rng: Rng, options: PopulationOptions): StationDevice[] {
+  const weights = { ...(options.weights ?? DEFAULT_KIND_WEIGHTS) };
+  if (options.packages.blApp === undefined) {
+    weights.app += weights['bl-app'];
+    weights['bl-app'] = 0;
+  }
+  const entries = DEVICE_KINDS.map((k) => [k, weights[k]] as const);
+  const arrivals = Array.from({ length: options.devices }, () => Math.round(rng.between(0, 0.8 * options.dayMs))).sort((a, b) => a - b);
+  return arrivals.map((arrivalMs, index) => {
+    const kind = rng.weighted(entries);
+    const label = `st-${String(index + 1).padStart(3, '0')}`;
+    // Addresses of the simulator's default numbering: unique over the station, odd last octets
+    // (the bootloader is at address + 1).
+    const address = defaultDeviceConfig(index).address;
+    const adapter = index % options.adapters;
+    const packageKind: PackageKind = kind === 'sd-bl-app' ? 'sd-bl-app' : kind === 'bl-app' ? 'bl-app' : 'app';
+    const pkg = packageOf(options.packages, packageKind);
+    const config: StationDevice['config'] = {
+      address,
+      name: label,
+      rssi: -40 - rng.int(0, 40),
+      key: kind === 'wrong-key' ? 'sdk16.0.0' : (PACKAGE_KEY[packageKind] as string),
+      ...(kind === 'other-sd' ? { softDeviceFwid: OTHER_SOFTDEVICE_FWID, debugBootloader: false } : {}),
+      ...(kind === 'bootloader' ? { validApp: false } : {}),
+    };
+    // A board waiting in its bootloader advertises "DfuTarg": the station knows it by its address.
+    const target: OperatorTarget = kind === 'bootloader' || rng.chance(0.3) ? { kind: 'address', address } : { kind: 'name', name: label };
+    return { index, label, kind, adapter, config, packageKind, target, expected: expectedOf(kind, pkg), arrivalMs };
+  });
+}
+
+export function packageOf(packages: StationPackages, kind: PackageKind): StationPackage {
+  const p = kind === 'app' ? packages.app : kind === 'sd-bl-app' ? packages.sdBlApp : packages.blApp;
+  if (p === undefined) throw new Error(`no ${kind} package in this station`);
+  return p;
+}
+
+function expectedOf(kind: DeviceKind, pkg: StationPackage): Expected {
+  switch (kind) {
+    case 'wrong-key':
+      return { kind: 'deviceError', code: 'DFU_REMOTE_ERROR', dfuResultName: 'INVALID_OBJECT', dfuExtendedName: undefined, application: FACTORY_APPLICATION_SHA256 };
+    case 'other-sd':
+      return { kind: 'deviceError', code: 'DFU_REMOTE_ERROR', dfuResultName: 'EXT_ERROR', dfuExtendedName: 'SD_VERSION_FAILURE', application: FACTORY_APPLICATION_SHA256 };
+    default: {
+      const application = pkg.facts.application;
+      if (application === undefined) throw new Error(`the ${pkg.kind} package ${pkg.file} has no application`);
+      return { kind: 'updated', application, bootloaderVersion: pkg.facts.releaseBootloaderVersion };
+    }
+  }
+}
+
+/** Image facts of a package's images, as the package reader returns them. */
+export interface PackageImageFacts {
+  readonly kind: 'application' | 'softdevice' | 'bootloader' | 'softdevice_bootloader';
+  readonly bin: Uint8Array;
+  readonly fwVersion: number | undefined;
+  readonly isDebug: boolean;
+  /** SoftDevice part of a softdevice_bootloader image. */
+  readonly sdSize: number | undefined;
+}
+
+export function packageFacts(images: readonly PackageImageFacts[]): PackageFacts {
+  const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+  const app = images.find((i) => i.kind === 'application');
+  const bl = images.find((i) => i.kind === 'bootloader' || i.kind === 'softdevice_bootloader');
+  const blBytes = bl === undefined ? undefined : bl.kind === 'bootloader' ? bl.bin : bl.bin.subarray(bl.sdSize ?? 0);
+  return {
+    application: app === undefined ? undefined : sha(app.bin),
+    bootloader: blBytes === undefined ? undefined : sha(blBytes),
+    dataObjects: images.reduce((n, i) => n + Math.ceil(i.bin.length / 4096), 0),
+    bytes: images.reduce((n, i) => n + i.bin.length, 0),
+    // A debug package leaves the bootloader version as it was (the simulated debug bootloader).
+    releaseBootloaderVersion: bl !== undefined && !bl.isDebug ? bl.fwVersion : undefined,
+  };
+}

@@ -1,0 +1,412 @@
+/**
+ * A day at the station: one server in-process on K simulated dongles, a seeded population of
+ * boards arriving over the day, operators that update each one through the gRPC client and retry
+ * what fails, seeded faults at every phase, and at the end the invariants and a summary.
+ *
+ * Everything the station decides comes from the seed and the station's modelled clock (time.ts);
+ * how far that makes a run repeatable depends on the server's own timers (see time.ts and the
+ * report's `nudges`).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { parseRecord } from '../audit/records.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import { createSimWorld, type SimWorld } from '../sim/world.js';
+import type { FaultHandle } from '../sim/faults.js';
+import { AdapterState, AddressType, decodeError, jobStateName, startDfu, watchJob, type BledfuClient, type DfuEvent, type Target } from '../../clients/ts/index.js';
+import { DEFAULT_FAULT_RATES, describeFault, NO_FAULTS, planFaults, type DeviceFault, type FaultPlan, type FaultRates } from './faults.js';
+import {
+  checkInvariants,
+  DEFAULT_RESOURCE_BOUNDS,
+  formatClock,
+  type AuditLine,
+  type DeviceOutcome,
+  type Disruption,
+  type ResourceBounds,
+  type ResourceSample,
+} from './invariants.js';
+import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord, type AttemptResult, type RetryPolicy } from './operator.js';
+import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
+import { Rng } from './random.js';
+import { StationServer } from './server.js';
+import { summarize, type StationReport } from './summary.js';
+import { stationTime, type PacedTime } from './time.js';
+
+export { formatReport, formatSummary, type StationReport, type StationSummary } from './summary.js';
+
+export type DongleChoice = 'hci' | 'nrf' | 'mixed';
+
+export interface StationOptions {
+  readonly seed: number;
+  readonly devices: number;
+  readonly hours: number;
+  /** Every adapter's dongle kind, or alternating (hci, nrf, hci, …). */
+  readonly dongle: DongleChoice;
+  readonly adapters: number;
+  readonly packages: StationPackages;
+  /** Jobs at once per adapter (bledfud --max-concurrent-dfus); default 4. */
+  readonly maxConcurrentDfus?: number;
+  readonly faultRates?: FaultRates;
+  readonly retry?: RetryPolicy;
+  /** The server's data directory; default a fresh temporary one, removed afterwards. */
+  readonly dataDir?: string;
+  readonly logger?: Logger;
+  /** One line per notable station event (arrivals are not reported). */
+  readonly onEvent?: (line: string) => void;
+  readonly resourceBounds?: ResourceBounds;
+  /** Real ms an attempt may take before the station gives up on it (a hang guard). Default 10 min. */
+  readonly attemptGuardMs?: number;
+}
+
+const DEFAULT_MAX_CONCURRENT = 4;
+
+function adapterSpec(dongle: DongleChoice, index: number): { spec: string; label: string } {
+  const kind = dongle === 'mixed' ? (index % 2 === 0 ? 'hci' : 'nrf') : dongle;
+  return kind === 'hci' ? { spec: 'sim:?dongle=hci', label: 'hci' } : { spec: 'sim:?dongle=nrf&api=6', label: 'nrf' };
+}
+
+export function rerunCommand(o: Pick<StationOptions, 'seed' | 'devices' | 'hours' | 'dongle' | 'adapters' | 'maxConcurrentDfus' | 'faultRates'>): string {
+  const extra =
+    (o.maxConcurrentDfus === undefined || o.maxConcurrentDfus === DEFAULT_MAX_CONCURRENT ? '' : ` --max-concurrent ${o.maxConcurrentDfus}`) +
+    (o.faultRates === NO_FAULTS ? ' --no-faults' : '');
+  return `npm run station -- --seed ${o.seed} --devices ${o.devices} --hours ${o.hours} --dongle ${o.dongle} --adapters ${o.adapters}${extra}`;
+}
+
+function targetOf(d: StationDevice): Target {
+  return d.target.kind === 'name'
+    ? { selector: { $case: 'name', name: d.target.name } }
+    : { selector: { $case: 'address', address: { value: d.target.address, type: AddressType.ADDRESS_TYPE_RANDOM } } };
+}
+
+/** Real ms an operator waits at most for its adapter to be listed ready before trying anyway. */
+const ADAPTER_READY_WAIT_MS = 15_000;
+
+/**
+ * Waits until ListAdapters lists the adapter ready, polling in real time: a dongle comes back
+ * after the supervisor's reopening delay, which runs on real timers until the server has one
+ * clock (then this becomes a wait in modelled time). Gives up quietly: the job then tells.
+ */
+async function adapterReady(client: BledfuClient, adapterId: string, signal: AbortSignal): Promise<void> {
+  const until = performance.now() + ADAPTER_READY_WAIT_MS;
+  while (performance.now() < until && !signal.aborted) {
+    try {
+      const { adapters } = await client.listAdapters({}, { signal });
+      if (adapters.find((a) => a.id === adapterId)?.state === AdapterState.ADAPTER_STATE_READY) return;
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * States only a job that left its queue goes through (a job cancelled or failed while queued goes
+ * straight from QUEUED to CANCELLED or FAILED, and is not audited).
+ */
+const LEFT_THE_QUEUE: ReadonlySet<string> = new Set(['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
+
+function durationMs(d: { readonly seconds: number; readonly nanos: number } | undefined): number | undefined {
+  return d === undefined ? undefined : d.seconds * 1000 + d.nanos / 1e6;
+}
+
+/**
+ * A full garbage collection, so heap samples compare live data rather than garbage not yet
+ * collected: the `gc` of --expose-gc, or V8's own exposed the same way when the process was
+ * started without it (a test runner, say).
+ */
+function collectGarbage(): void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed !== undefined) {
+    exposed();
+    return;
+  }
+  try {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+  } catch {
+    // No collection: the heap bound then also covers garbage.
+  }
+}
+
+function sample(): ResourceSample {
+  collectGarbage();
+  const resources: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
+  const processListeners = process.eventNames().reduce((n, e) => n + process.listenerCount(e), 0);
+  return { heapUsedBytes: process.memoryUsage().heapUsed, resources, processListeners };
+}
+
+export async function runStation(options: StationOptions): Promise<StationReport> {
+  const realStart = performance.now();
+  const logger = options.logger ?? silentLogger();
+  const say = options.onEvent ?? (() => undefined);
+  const dayMs = options.hours * 3_600_000;
+  const rng = new Rng(options.seed);
+  const devices = planPopulation(rng.fork('population'), { devices: options.devices, adapters: options.adapters, dayMs, packages: options.packages });
+  const plan = planFaults(rng.fork('faults'), devices, options.packages, {
+    adapters: options.adapters,
+    dayMs,
+    rates: options.faultRates ?? DEFAULT_FAULT_RATES,
+  });
+  const retry = options.retry ?? DEFAULT_RETRY_POLICY;
+  const adapters = Array.from({ length: options.adapters }, (_, i) => adapterSpec(options.dongle, i));
+
+  // The worlds are the station's: they outlive every server instance.
+  const worlds: SimWorld[] = adapters.map((_, i) =>
+    createSimWorld({ devices: devices.filter((d) => d.adapter === i).map((d) => d.config) }, logger.child({ adapter: `sim${i}`, component: 'sim' })),
+  );
+  const boardOf = (d: StationDevice) => {
+    const view = worlds[d.adapter]?.devices.find((v) => v.label === d.label);
+    if (view === undefined) throw new Error(`station: no board ${d.label}`);
+    return view;
+  };
+  const times: PacedTime[] = worlds.map((w) => stationTime(w));
+  const clock = times[0] as PacedTime;
+
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bledfu-station-'));
+  const server = new StationServer({
+    specs: adapters.map((a) => a.spec),
+    worlds,
+    dataDir,
+    logger,
+    maxConcurrentDfus: options.maxConcurrentDfus ?? DEFAULT_MAX_CONCURRENT,
+  });
+  const attempts = new Map<number, AttemptRecord[]>(devices.map((d) => [d.index, []]));
+  const disruptions: Disruption[] = [];
+  const unplugged = new Set<number>();
+  const guardMs = options.attemptGuardMs ?? 10 * 60_000;
+
+  try {
+    await server.start();
+    const startSample = sample();
+
+    const jobStarted = (adapter: number): void => {
+      clock.hold();
+      if (adapter !== 0) times[adapter]?.hold();
+    };
+    const jobEnded = (adapter: number): void => {
+      clock.release();
+      if (adapter !== 0) times[adapter]?.release();
+    };
+
+    const runAttempt = async (d: StationDevice, attempt: number): Promise<AttemptRecord> => {
+      const world = worlds[d.adapter] as SimWorld;
+      const local = times[d.adapter] as PacedTime;
+      const adapterId = `sim${d.adapter}`;
+      // Client, instance and lifetime of one server together: a kill may come between two awaits.
+      const { client, generation, lifetime } = await server.session();
+      const faults: readonly DeviceFault[] = (plan.devices.get(d.index) ?? []).filter((f) => f.attempt === attempt);
+      const handles: FaultHandle[] = faults.flatMap((f) => (f.sim === undefined ? [] : [world.faults.inject({ ...f.sim, device: d.label })]));
+      jobStarted(d.adapter);
+      // Like a person, first look whether the dongle is there (ListAdapters says ready).
+      await adapterReady(client, adapterId, lifetime);
+      const startedAtMs = clock.now();
+      let jobId: string | undefined;
+      let finished: Extract<DfuEvent, { type: 'finished' }> | undefined;
+      let lastState = '';
+      let started = false;
+      let error: unknown;
+      let cutByUs = false;
+      let done = false;
+      let rewatched = false;
+      const call = new AbortController();
+      const observe = (e: DfuEvent): void => {
+        jobId ??= e.jobId;
+        const state = e.type === 'snapshot' ? jobStateName(e.job.state) : e.type === 'state' ? e.stateName : undefined;
+        if (state !== undefined) {
+          lastState = state;
+          if (LEFT_THE_QUEUE.has(state)) started = true;
+        }
+        if (e.type === 'finished') finished = e;
+      };
+      for (const f of faults) {
+        if (f.kind === 'cancel') {
+          void local.sleep(f.afterMs ?? 0).then(async () => {
+            if (done || jobId === undefined || server.generation !== generation) return;
+            say(`${formatClock(clock.now())} ${d.label}: operator cancels job ${jobId.slice(0, 8)}`);
+            await client.cancelJob({ jobId }).catch(() => undefined);
+          });
+        } else if (f.kind === 'client-disconnect') {
+          void local.sleep(f.afterMs ?? 0).then(() => {
+            if (done || jobId === undefined) return;
+            cutByUs = true;
+            call.abort();
+          });
+        }
+      }
+      // A hang guard in real time: a job the server never ends must not stop the station.
+      let guardFired = false;
+      const guard = setTimeout(() => {
+        guardFired = true;
+        if (jobId !== undefined) void client.cancelJob({ jobId }).catch(() => undefined);
+        call.abort();
+      }, guardMs);
+      try {
+        for await (const e of startDfu(client, { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId }, { signal: AbortSignal.any([call.signal, lifetime]) })) {
+          observe(e);
+        }
+      } catch (e) {
+        error = e;
+      }
+      if (finished === undefined && cutByUs && !guardFired && jobId !== undefined && server.generation === generation) {
+        // The client came back and watches the job it started (the job kept running meanwhile).
+        rewatched = true;
+        error = undefined;
+        try {
+          for await (const e of watchJob(client, jobId, { signal: lifetime })) observe(e);
+        } catch (e) {
+          error = e;
+        }
+      }
+      clearTimeout(guard);
+      done = true;
+      for (const h of handles) h.remove();
+      jobEnded(d.adapter);
+      const endedAtMs = clock.now();
+
+      let result: AttemptResult;
+      let decoded = error === undefined ? undefined : decodeError(error);
+      if (finished !== undefined) {
+        decoded = finished.error ?? decoded;
+        result = finished.result.success ? 'SUCCEEDED' : lastState === 'CANCELLED' || decoded?.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
+        if (finished.result.success) decoded = undefined;
+      } else if (guardFired) {
+        result = 'FAILED';
+        decoded = { code: 'STATION_GUARD', grpcCode: 0, grpcCodeName: 'OK', message: `the job did not end within ${guardMs / 1000} s of real time`, metadata: {} };
+      } else if (server.generation !== generation) {
+        result = 'LOST';
+      } else if (jobId === undefined) {
+        result = 'REFUSED';
+      } else {
+        result = 'FAILED';
+      }
+      const record: AttemptRecord = {
+        device: d.label,
+        attempt,
+        jobId,
+        adapterId,
+        startedAtMs,
+        endedAtMs,
+        result,
+        started,
+        errorCode: result === 'SUCCEEDED' || result === 'LOST' ? undefined : decoded?.code,
+        errorMessage: decoded?.message,
+        dfuResultName: result === 'SUCCEEDED' ? undefined : decoded?.dfuResultName,
+        dfuExtendedName: result === 'SUCCEEDED' ? undefined : decoded?.dfuExtendedName,
+        faults: faults.map(describeFault),
+        rewatched,
+        modelledAirMs: durationMs(finished?.result.modelledAirTime),
+      };
+      if (result !== 'SUCCEEDED') {
+        say(
+          `${formatClock(endedAtMs)} ${d.label} (${d.kind}, ${adapterId}) attempt ${attempt}: ${result}${record.errorCode === undefined ? '' : ` ${record.errorCode}`}${record.dfuResultName === undefined ? '' : ` ${record.dfuResultName}`}${record.dfuExtendedName === undefined ? '' : ` ${record.dfuExtendedName}`}${faults.length === 0 ? '' : ` [${record.faults.join('; ')}]`}${record.errorMessage === undefined ? '' : ` — ${record.errorMessage}`}`,
+        );
+      }
+      return record;
+    };
+
+    const operate = async (d: StationDevice): Promise<void> => {
+      const r = rng.fork(`operator ${d.index}`);
+      await clock.sleep(d.arrivalMs - clock.now());
+      for (let attempt = 1; ; attempt++) {
+        const record = await runAttempt(d, attempt);
+        attempts.get(d.index)?.push(record);
+        const step = nextStep(retry, r, attempt, record.result);
+        if (step.kind === 'done') return;
+        await clock.sleep(step.waitMs);
+      }
+    };
+
+    const stationEvents = async (p: FaultPlan): Promise<void> => {
+      const pending: Promise<void>[] = [];
+      for (const ev of p.station) {
+        await clock.sleep(ev.atMs - clock.now());
+        if (ev.kind === 'unplug') {
+          const world = worlds[ev.adapter] as SimWorld;
+          if (unplugged.has(ev.adapter)) continue;
+          const from = clock.now();
+          say(`${formatClock(from)} sim${ev.adapter}: dongle unplugged for ${(ev.durationMs / 1000).toFixed(0)} s`);
+          unplugged.add(ev.adapter);
+          if (world.donglePlugged) world.unplugDongle();
+          pending.push(
+            clock.sleep(ev.durationMs).then(() => {
+              unplugged.delete(ev.adapter);
+              // While the old server is torn down, its kill plugs the dongle back in for the next one.
+              if (!server.killing) world.replugDongle();
+              disruptions.push({ kind: 'unplug', adapterId: `sim${ev.adapter}`, fromMs: from, toMs: clock.now() });
+              say(`${formatClock(clock.now())} sim${ev.adapter}: dongle plugged back in`);
+            }),
+          );
+        } else {
+          const from = clock.now();
+          say(`${formatClock(from)} server killed (down ${(ev.downMs / 1000).toFixed(0)} s)`);
+          // Tearing a server down and starting one take real time: modelled time must not run
+          // on meanwhile (as it does not while a job runs).
+          clock.hold();
+          try {
+            await server.kill(unplugged);
+          } finally {
+            clock.release();
+          }
+          await clock.sleep(ev.downMs);
+          clock.hold();
+          try {
+            await server.restart();
+          } finally {
+            clock.release();
+          }
+          disruptions.push({ kind: 'kill', adapterId: undefined, fromMs: from, toMs: clock.now() });
+          say(`${formatClock(clock.now())} server restarted on the same data directory`);
+        }
+      }
+      await Promise.all(pending);
+    };
+
+    await Promise.all([...devices.map(operate), stationEvents(plan)]);
+    // The rest of the day, and a moment for every board to finish booting.
+    if (clock.now() < dayMs) await clock.sleep(dayMs - clock.now());
+    await Promise.all(times.map((t) => t.sleep(2_000)));
+
+    const client = await server.client();
+    const active = (await client.listJobs({ activeOnly: true })).jobs.map((j) => j.jobId);
+    const endSample = sample();
+    const audit: AuditLine[] = readFileSync(server.auditPath, 'utf8')
+      .split('\n')
+      .flatMap((line) => {
+        const r = parseRecord(line);
+        return r === undefined ? [] : [r.type === 'start' ? { type: 'start' as const, jobId: r.jobId } : { type: 'end' as const, jobId: r.jobId, result: r.result }];
+      });
+    const outcomes: DeviceOutcome[] = devices.map((d) => {
+      const board = boardOf(d);
+      const images = board.images();
+      return {
+        label: d.label,
+        expected: d.expected,
+        final: { application: images.application?.sha256, applicationValid: images.applicationValid, mode: board.mode(), bootloaderVersion: images.bootloaderVersion },
+        attempts: attempts.get(d.index) ?? [],
+      };
+    });
+    const invariants = checkInvariants(
+      { devices: outcomes, activeJobsAtEnd: active, audit, disruptions, resources: { start: startSample, end: endSample } },
+      options.resourceBounds ?? DEFAULT_RESOURCE_BOUNDS,
+    );
+    const summary = summarize(options, adapters.map((a) => a.label), devices, outcomes, plan, Math.max(dayMs, clock.now()));
+    return {
+      ok: invariants.every((i) => i.ok),
+      summary,
+      invariants,
+      rerun: rerunCommand(options),
+      diagnostics: { realMs: performance.now() - realStart, nudges: times.reduce((n, t) => n + t.nudges, 0), blAppIncluded: options.packages.blApp !== undefined },
+      attempts: outcomes.flatMap((o) => o.attempts),
+    };
+  } finally {
+    await server.close().catch((e: unknown) => logger.error({ err: e }, 'station: server did not stop cleanly'));
+    for (const t of times) t.close();
+    for (const w of worlds) await w.close();
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The station's server, built the way bledfud builds it (server/main.ts): an audit log in the
+ * data directory, the adapter registry on `sim:` specs, createApp with the real job manager,
+ * Secure DFU engine, package reader and device finder, served on loopback; and a gRPC client to it.
+ *
+ * The simulated worlds (air, boards, their flash) belong to the station, not to the server, so a
+ * server killed and started again on the same data directory finds the boards as they were.
+ */
+import { setMaxListeners } from 'node:events';
+import { join } from 'node:path';
+import { createApp, type App, type AppConfig } from '../app.js';
+import { AuditLog } from '../audit/log.js';
+import { openAdapters, type AdapterRegistry } from '../backends/registry.js';
+import { findDevice } from '../ble/discovery.js';
+import type { Logger } from '../common/logger.js';
+import { readPackage } from '../dfu/package/package.js';
+import { runSecureDfu } from '../dfu/secure/engine.js';
+import type { SimWorld } from '../sim/world.js';
+import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
+
+interface Live extends ServerSession {
+  readonly registry: AdapterRegistry;
+  readonly app: App;
+  readonly audit: AuditLog;
+}
+
+/** One server instance as its callers see it. */
+export interface ServerSession {
+  readonly client: BledfuClient;
+  /** Which instance (counts kills). */
+  readonly generation: number;
+  /** Aborted when this instance is killed. */
+  readonly lifetime: AbortSignal;
+}
+
+export interface StationServerOptions {
+  readonly specs: readonly string[];
+  /** By adapter index: specs[i] drives worlds[i]. */
+  readonly worlds: readonly SimWorld[];
+  readonly dataDir: string;
+  readonly logger: Logger;
+  readonly maxConcurrentDfus: number;
+}
+
+export class StationServer {
+  readonly auditPath: string;
+  readonly #o: StationServerOptions;
+  #live: Live | undefined;
+  #up: Promise<Live>;
+  #resolveUp: (live: Live) => void = () => undefined;
+  /** Counts server instances: an operator whose call spans a change lost its server. */
+  #generation = 0;
+  #killing = false;
+  #lifetime = StationServer.#newLifetime();
+
+  // Every call to the server listens to it: as many as there are operators.
+  static #newLifetime(): AbortController {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  }
+
+  constructor(options: StationServerOptions) {
+    this.#o = options;
+    this.auditPath = join(options.dataDir, 'audit.jsonl');
+    this.#up = this.#pendingUp();
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The old server is being torn down: a dongle put back now would be opened by it. */
+  get killing(): boolean {
+    return this.#killing;
+  }
+
+  #pendingUp(): Promise<Live> {
+    return new Promise<Live>((resolve) => {
+      this.#resolveUp = resolve;
+    });
+  }
+
+  async start(): Promise<void> {
+    const { log: audit, recovery } = AuditLog.open(this.auditPath);
+    const logger = this.#o.logger;
+    for (const r of recovery.interrupted) logger.warn({ jobId: r.jobId }, 'station: audit log: job interrupted by the kill, recorded as INTERRUPTED');
+    const registry = await openAdapters(this.#o.specs, logger.child({ component: 'adapters' }), {
+      simWorld: (id) => this.#o.worlds[Number(id.replace(/^sim/, ''))],
+    });
+    const config: AppConfig = {
+      listen: '127.0.0.1:0',
+      maxConcurrentDfus: this.#o.maxConcurrentDfus,
+      maxRequestBytes: 4 * 1024 * 1024,
+      packageStoreBytes: 16 * 1024 * 1024,
+      jobRetention: 10_000,
+      shutdownGraceMs: 5_000,
+    };
+    const app = createApp(config, { adapters: registry, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger, audit });
+    let address: string;
+    try {
+      ({ address } = await app.start());
+    } catch (e) {
+      await registry.close();
+      audit.close();
+      throw e;
+    }
+    const live: Live = { registry, app, audit, client: createBledfuClient(address), generation: this.#generation, lifetime: this.#lifetime.signal };
+    this.#live = live;
+    this.#resolveUp(live);
+  }
+
+  /** The client of the server that is up now (waits through a kill). */
+  async client(): Promise<BledfuClient> {
+    return (await this.#up).client;
+  }
+
+  /** The server instance that is up now, its client and lifetime together (waits through a kill). */
+  async session(): Promise<ServerSession> {
+    const { client, generation, lifetime } = await this.#up;
+    return { client, generation, lifetime };
+  }
+
+  /**
+   * A hard stop, as far as one process allows: the clients' connections drop, the audit log is
+   * closed first so nothing more reaches it (as if the process had died: the next start records
+   * the running jobs as interrupted), the dongles lose power (every link drops, the boards keep
+   * their flash), then the old server and adapters are torn down. `keepUnplugged` names dongles a
+   * station event holds out; the others are plugged back in for the next server.
+   */
+  async kill(keepUnplugged: ReadonlySet<number>): Promise<void> {
+    const live = this.#live;
+    if (live === undefined) return;
+    this.#killing = true;
+    this.#live = undefined;
+    this.#generation++;
+    this.#up = this.#pendingUp();
+    this.#lifetime.abort();
+    this.#lifetime = StationServer.#newLifetime();
+    live.client.close();
+    live.audit.close();
+    for (const w of this.#o.worlds) if (w.donglePlugged) w.unplugDongle();
+    try {
+      await live.app.stop();
+    } finally {
+      await live.registry.close();
+    }
+    this.#o.worlds.forEach((w, i) => {
+      if (!keepUnplugged.has(i)) w.replugDongle();
+    });
+    this.#killing = false;
+  }
+
+  /** Starts the next server after a kill. */
+  async restart(): Promise<void> {
+    await this.start();
+  }
+
+  async close(): Promise<void> {
+    const live = this.#live;
+    this.#live = undefined;
+    if (live === undefined) return;
+    try {
+      await live.app.stop();
+    } finally {
+      live.client.close();
+      await live.registry.close();
+      live.audit.close();
+    }
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * What a station day came to: the summary (a function of the options and, once the server runs on
+ * one modelled clock, of nothing else), the report around it, and how both are printed.
+ */
+import type { FaultPlan } from './faults.js';
+import { firmwareViolation, formatClock, formatInvariantTable, type DeviceOutcome, type InvariantResult } from './invariants.js';
+import type { AttemptRecord } from './operator.js';
+import type { StationDevice } from './population.js';
+
+/** What a day came to: a function of the options (and, once the clock lands, nothing else). */
+export interface StationSummary {
+  readonly seed: number;
+  readonly devices: number;
+  readonly adapters: readonly string[];
+  readonly modelledHours: number;
+  readonly devicesByKind: Readonly<Record<string, number>>;
+  readonly devicesUpdated: number;
+  readonly devicesWithTheirOwnError: number;
+  readonly devicesWrong: number;
+  readonly jobs: number;
+  readonly attempts: number;
+  readonly devicesNeedingRetry: number;
+  readonly failuresByCode: Readonly<Record<string, number>>;
+  readonly faultsPlanned: Readonly<Record<string, number>>;
+  readonly unplugs: number;
+  readonly kills: number;
+  /** Modelled ms from each device's first attempt to the start of its last, summed. */
+  readonly timeLostToFaultsMs: number;
+  /** Devices that ended on their new firmware, per modelled hour, per dongle. */
+  readonly updatedPerHourPerDongle: number;
+}
+
+export interface StationReport {
+  readonly ok: boolean;
+  readonly summary: StationSummary;
+  readonly invariants: readonly InvariantResult[];
+  readonly rerun: string;
+  /** Machine-dependent facts, kept out of the summary. */
+  readonly diagnostics: {
+    readonly realMs: number;
+    /** Times the clock's watchdog moved time on during a job (see time.ts). */
+    readonly nudges: number;
+    readonly blAppIncluded: boolean;
+  };
+  readonly attempts: readonly AttemptRecord[];
+}
+
+
+export function summarize(
+  options: { readonly seed: number },
+  adapterLabels: readonly string[],
+  devices: readonly StationDevice[],
+  outcomes: readonly DeviceOutcome[],
+  plan: FaultPlan,
+  modelledMs: number,
+): StationSummary {
+  const all = outcomes.flatMap((o) => o.attempts);
+  const byKind: Record<string, number> = {};
+  for (const d of devices) byKind[d.kind] = (byKind[d.kind] ?? 0) + 1;
+  const failuresByCode: Record<string, number> = {};
+  for (const a of all) {
+    if (a.result === 'SUCCEEDED') continue;
+    const code = a.result === 'LOST' ? 'LOST (server killed)' : a.result === 'CANCELLED' ? 'CANCELLED' : (a.errorCode ?? a.result);
+    failuresByCode[code] = (failuresByCode[code] ?? 0) + 1;
+  }
+  const faultsPlanned: Record<string, number> = {};
+  for (const fs of plan.devices.values()) for (const f of fs) faultsPlanned[f.kind] = (faultsPlanned[f.kind] ?? 0) + 1;
+  let updated = 0;
+  let ownError = 0;
+  let wrong = 0;
+  for (const o of outcomes) {
+    if (firmwareViolation(o) !== undefined) wrong++;
+    else if (o.expected.kind === 'updated') updated++;
+    else ownError++;
+  }
+  const lost = outcomes.reduce((sum, o) => {
+    const first = o.attempts[0];
+    const last = o.attempts.at(-1);
+    return first === undefined || last === undefined ? sum : sum + (last.startedAtMs - first.startedAtMs);
+  }, 0);
+  const hours = modelledMs / 3_600_000;
+  const sorted = (r: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    seed: options.seed,
+    devices: devices.length,
+    adapters: adapterLabels,
+    modelledHours: Math.round(hours * 1000) / 1000,
+    devicesByKind: sorted(byKind),
+    devicesUpdated: updated,
+    devicesWithTheirOwnError: ownError,
+    devicesWrong: wrong,
+    jobs: all.filter((a) => a.jobId !== undefined).length,
+    attempts: all.length,
+    devicesNeedingRetry: outcomes.filter((o) => o.attempts.length > 1).length,
+    failuresByCode: sorted(failuresByCode),
+    faultsPlanned: sorted(faultsPlanned),
+    unplugs: plan.station.filter((e) => e.kind === 'unplug').length,
+    kills: plan.station.filter((e) => e.kind === 'kill').length,
+    timeLostToFaultsMs: Math.round(lost),
+    updatedPerHourPerDongle: Math.round((updated / Math.max(hours, 1e-9) / Math.max(1, adapterLabels.length)) * 100) / 100,
+  };
+}
+
+export function formatSummary(s: StationSummary): string {
+  const kv = (r: Readonly<Record<string, number>>): string => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  return [
+    `seed ${s.seed}: ${s.devices} devices on ${s.adapters.length} dongles (${s.adapters.join(', ')}), ${s.modelledHours} modelled hours`,
+    `devices: ${kv(s.devicesByKind)}`,
+    `updated ${s.devicesUpdated}, ended with their own device error ${s.devicesWithTheirOwnError}, wrong ${s.devicesWrong}`,
+    `jobs ${s.jobs} (attempts ${s.attempts}), devices needing a retry ${s.devicesNeedingRetry}`,
+    `failures by code: ${kv(s.failuresByCode)}`,
+    `faults planned: ${kv(s.faultsPlanned)}; unplugs ${s.unplugs}, kills ${s.kills}`,
+    `time lost to faults ${formatClock(s.timeLostToFaultsMs)} (modelled)`,
+    `devices updated per hour per dongle ${s.updatedPerHourPerDongle} (modelled time)`,
+  ].join('\n');
+}
+
+export function formatReport(r: StationReport): string {
+  const lines = [formatInvariantTable(r.invariants), '', formatSummary(r.summary), ''];
+  lines.push(
+    `real time ${(r.diagnostics.realMs / 1000).toFixed(1)} s; clock nudges ${r.diagnostics.nudges}; bootloader+application package ${r.diagnostics.blAppIncluded ? 'included' : 'not available (no bl-app boards)'}`,
+  );
+  lines.push(r.ok ? `PASS (seed ${r.summary.seed})` : `FAIL (seed ${r.summary.seed}) — rerun with: ${r.rerun}`);
+  return lines.join('\n');
+}
+

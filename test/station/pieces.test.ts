@@ -1,0 +1,315 @@
+/**
+ * The station simulation's pieces on their own: the seeded PRNG, the population and fault plans
+ * it draws, the operators' retry policy, and the invariant checker on synthetic days (each
+ * invariant must catch a day that breaks it, and pass one that does not).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, it, before } from 'node:test';
+import { DEFAULT_FAULT_RATES, NO_FAULTS, planFaults } from '../../server/station/faults.js';
+import {
+  checkAdapterUnavailable,
+  checkAirTime,
+  checkAudit,
+  checkFirmware,
+  checkInvariants,
+  checkNoneRunning,
+  checkResources,
+  DEFAULT_RESOURCE_BOUNDS,
+  formatInvariantTable,
+  type DayEvidence,
+  type DeviceOutcome,
+} from '../../server/station/invariants.js';
+import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord } from '../../server/station/operator.js';
+import { loadStationPackages, stationPackage } from '../../server/station/packages.js';
+import { FACTORY_APPLICATION_SHA256, planPopulation, type StationPackages } from '../../server/station/population.js';
+import { Rng } from '../../server/station/random.js';
+import { formatReport, rerunCommand } from '../../server/station/run.js';
+
+const SHARED_DFU = new URL('../../../shared/fixtures/dfu/', import.meta.url);
+const HRS_SHA = '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c';
+const IOS_APP_SHA = 'a3bf0b73eb3ef405ba3b1725f19b20fba169f6682a214f38d7402e9a94e141bd';
+
+describe('station PRNG', () => {
+  it('gives the same stream for the same seed and another for another seed', () => {
+    const draw = (seed: number): number[] => {
+      const r = new Rng(seed);
+      return Array.from({ length: 8 }, () => r.int(0, 1_000_000));
+    };
+    assert.deepEqual(draw(42), draw(42));
+    assert.notDeepEqual(draw(42), draw(43));
+    assert.notDeepEqual(draw(0), draw(2 ** 32), 'the high half of a seed counts');
+  });
+
+  it('forks named streams that do not depend on what the parent drew', () => {
+    const a = new Rng(7);
+    const b = new Rng(7);
+    for (let i = 0; i < 100; i++) b.next();
+    assert.equal(a.fork('faults').next(), b.fork('faults').next());
+    assert.notEqual(a.fork('faults').next(), a.fork('population').next());
+  });
+
+  it('draws integers within bounds, roughly uniformly, and weighted picks by weight', () => {
+    const r = new Rng(1);
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 8000; i++) {
+      const v = r.int(0, 3);
+      assert.ok(v >= 0 && v <= 3);
+      counts[v] = (counts[v] as number) + 1;
+    }
+    for (const c of counts) assert.ok(c > 1700 && c < 2300, `counts ${counts.join(',')}`);
+    let heavy = 0;
+    for (let i = 0; i < 4000; i++) if (r.weighted([['a', 1], ['b', 3], ['never', 0]] as const) === 'b') heavy++;
+    assert.ok(heavy > 2800 && heavy < 3200, `b drawn ${heavy} of 4000`);
+    assert.throws(() => r.weighted([['x', 0]]), RangeError);
+  });
+});
+
+describe('station population and fault plan', () => {
+  let packages: StationPackages;
+  before(async () => {
+    packages = await loadStationPackages(fileURLToPath(SHARED_DFU));
+  });
+
+  it('reads the packages and what each leaves on a device', () => {
+    assert.equal(packages.app.facts.application, HRS_SHA);
+    assert.equal(packages.app.facts.dataObjects, 25);
+    assert.equal(packages.sdBlApp.facts.application, IOS_APP_SHA);
+    assert.equal(packages.sdBlApp.facts.releaseBootloaderVersion, 34);
+    assert.equal(packages.blApp, undefined);
+  });
+
+  it('draws the same population for the same seed: unique boards, each kind with its package and outcome', () => {
+    const plan = (seed: number) => planPopulation(new Rng(seed), { devices: 60, adapters: 3, dayMs: 3_600_000, packages });
+    const a = plan(5);
+    assert.deepEqual(a, plan(5));
+    assert.notDeepEqual(a, plan(6));
+    assert.equal(new Set(a.map((d) => d.config.address)).size, 60);
+    assert.equal(new Set(a.map((d) => d.label)).size, 60);
+    assert.ok(a.every((d, i) => i === 0 || d.arrivalMs >= (a[i - 1]?.arrivalMs ?? 0)), 'arrivals in order');
+    assert.ok(a.every((d) => d.arrivalMs <= 0.8 * 3_600_000));
+    assert.deepEqual(new Set(a.map((d) => d.adapter)), new Set([0, 1, 2]));
+    assert.ok(!a.some((d) => d.kind === 'bl-app'), 'no bl-app boards without a bootloader + application package');
+    for (const d of a) {
+      switch (d.kind) {
+        case 'wrong-key':
+          assert.deepEqual(d.expected, { kind: 'deviceError', code: 'DFU_REMOTE_ERROR', dfuResultName: 'INVALID_OBJECT', dfuExtendedName: undefined, application: FACTORY_APPLICATION_SHA256 });
+          break;
+        case 'other-sd':
+          assert.equal(d.expected.kind === 'deviceError' && d.expected.dfuExtendedName, 'SD_VERSION_FAILURE');
+          assert.equal(d.config.debugBootloader, false);
+          break;
+        case 'sd-bl-app':
+          assert.deepEqual(d.expected, { kind: 'updated', application: IOS_APP_SHA, bootloaderVersion: 34 });
+          assert.equal(d.config.key, 'iosdfu');
+          break;
+        case 'bootloader':
+          assert.equal(d.config.validApp, false);
+          assert.equal(d.target.kind, 'address');
+          break;
+        default:
+          assert.deepEqual(d.expected, { kind: 'updated', application: HRS_SHA, bootloaderVersion: undefined });
+      }
+    }
+    assert.ok(new Set(a.map((d) => d.kind)).size >= 5, 'a mixed population');
+  });
+
+  it('brings bl-app boards in once a bootloader + application package is given', async () => {
+    const blApp = await stationPackage('bl-app', 'stand-in.zip', new Uint8Array(readFileSync(new URL('sdk17.0.2_hrs_application_s140.zip', SHARED_DFU))));
+    const devices = planPopulation(new Rng(5), { devices: 60, adapters: 1, dayMs: 3_600_000, packages: { ...packages, blApp } });
+    assert.ok(devices.some((d) => d.kind === 'bl-app' && d.packageKind === 'bl-app'));
+  });
+
+  it('plans the same faults for the same seed, on first and second attempts, with unplugs and kills inside the day', () => {
+    const devices = planPopulation(new Rng(9), { devices: 40, adapters: 2, dayMs: 3_600_000, packages });
+    const plan = (seed: number) => planFaults(new Rng(seed), devices, packages, { adapters: 2, dayMs: 3_600_000 });
+    const p = plan(9);
+    assert.deepEqual(p, plan(9));
+    const faults = [...p.devices.values()].flat();
+    assert.ok(faults.length >= 8 && faults.length <= 30, `${faults.length} device faults for 40 devices`);
+    assert.ok(faults.every((f) => f.attempt === 1 || f.attempt === 2));
+    assert.ok(faults.every((f) => (f.sim === undefined) === (f.kind === 'cancel' || f.kind === 'client-disconnect')));
+    for (const [index, fs] of p.devices) {
+      if (devices[index]?.kind === 'bootloader') assert.ok(!fs.some((f) => f.kind === 'drop-in-buttonless'), 'no buttonless drop on a board without an application');
+    }
+    assert.ok(p.station.some((e) => e.kind === 'kill') && p.station.some((e) => e.kind === 'unplug'));
+    assert.ok(p.station.every((e, i) => e.atMs > 0 && e.atMs < 3_600_000 && (i === 0 || e.atMs >= (p.station[i - 1]?.atMs ?? 0))));
+    const finals = faults.filter((f) => f.kind === 'drop-after-final-execute');
+    for (const f of finals) assert.ok(f.sim?.kind === 'dropLinkAfterRequest' && (f.sim.occurrence ?? 0) >= 25);
+    const none = planFaults(new Rng(9), devices, packages, { adapters: 2, dayMs: 3_600_000, rates: NO_FAULTS });
+    assert.deepEqual(none, { devices: new Map(), station: [] });
+    assert.ok(DEFAULT_FAULT_RATES.firstAttempt > 0);
+  });
+});
+
+describe('station operators', () => {
+  it('retry what failed up to three times after a short wait, and stop at the first success', () => {
+    const r = new Rng(3);
+    assert.deepEqual(nextStep(DEFAULT_RETRY_POLICY, r, 1, 'SUCCEEDED'), { kind: 'done' });
+    for (const result of ['FAILED', 'CANCELLED', 'LOST', 'REFUSED'] as const) {
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const step = nextStep(DEFAULT_RETRY_POLICY, r, attempt, result);
+        assert.equal(step.kind, 'retry');
+        assert.ok(step.kind === 'retry' && step.waitMs >= 5_000 && step.waitMs <= 30_000);
+      }
+      assert.deepEqual(nextStep(DEFAULT_RETRY_POLICY, r, 4, result), { kind: 'done' }, 'four attempts in all');
+    }
+  });
+
+  it('print the command that reruns a day', () => {
+    assert.equal(
+      rerunCommand({ seed: 17, devices: 24, hours: 1, dongle: 'nrf', adapters: 2, maxConcurrentDfus: 3 }),
+      'npm run station -- --seed 17 --devices 24 --hours 1 --dongle nrf --adapters 2 --max-concurrent 3',
+    );
+  });
+});
+
+describe('station invariant checker (synthetic days)', () => {
+  const attempt = (over: Partial<AttemptRecord> = {}): AttemptRecord => ({
+    device: 'st-001',
+    attempt: 1,
+    jobId: 'job-1',
+    adapterId: 'sim0',
+    startedAtMs: 1_000,
+    endedAtMs: 20_000,
+    result: 'SUCCEEDED',
+    started: true,
+    errorCode: undefined,
+    errorMessage: undefined,
+    dfuResultName: undefined,
+    dfuExtendedName: undefined,
+    faults: [],
+    rewatched: false,
+    modelledAirMs: 15_000,
+    ...over,
+  });
+  const updated = (over: Partial<DeviceOutcome> = {}): DeviceOutcome => ({
+    label: 'st-001',
+    expected: { kind: 'updated', application: HRS_SHA, bootloaderVersion: undefined },
+    final: { application: HRS_SHA, applicationValid: true, mode: 'application', bootloaderVersion: 1 },
+    attempts: [attempt()],
+    ...over,
+  });
+  const refusing: DeviceOutcome = {
+    label: 'st-002',
+    expected: { kind: 'deviceError', code: 'DFU_REMOTE_ERROR', dfuResultName: 'INVALID_OBJECT', dfuExtendedName: undefined, application: FACTORY_APPLICATION_SHA256 },
+    final: { application: FACTORY_APPLICATION_SHA256, applicationValid: true, mode: 'bootloader', bootloaderVersion: 1 },
+    attempts: [attempt({ device: 'st-002', jobId: 'job-2', result: 'FAILED', errorCode: 'DFU_REMOTE_ERROR', dfuResultName: 'INVALID_OBJECT' })],
+  };
+  const resources = { heapUsedBytes: 50e6, resources: { Timeout: 3, TCPServerWrap: 1 }, processListeners: 5 };
+  const clean: DayEvidence = {
+    devices: [updated(), refusing],
+    activeJobsAtEnd: [],
+    audit: [
+      { type: 'start', jobId: 'job-1' },
+      { type: 'start', jobId: 'job-2' },
+      { type: 'end', jobId: 'job-2', result: 'failed' },
+      { type: 'end', jobId: 'job-1', result: 'succeeded' },
+    ],
+    disruptions: [],
+    resources: { start: resources, end: resources },
+  };
+
+  it('passes a clean day, and prints every invariant in its table', () => {
+    const results = checkInvariants(clean);
+    assert.deepEqual(results.map((r) => [r.ok, r.violations]), results.map(() => [true, 0]));
+    const table = formatInvariantTable(results);
+    for (const r of results) assert.match(table, new RegExp(`${r.name.replace(/[()]/g, '.')}\\s+pass`));
+  });
+
+  it('firmware: a device left on its old application, or failing with another error than its own, is a violation', () => {
+    const stale = updated({ final: { application: FACTORY_APPLICATION_SHA256, applicationValid: true, mode: 'application', bootloaderVersion: 1 } });
+    const stuck = updated({ final: { application: HRS_SHA, applicationValid: true, mode: 'bootloader', bootloaderVersion: 1 } });
+    const otherError: DeviceOutcome = { ...refusing, attempts: [attempt({ device: 'st-002', result: 'FAILED', errorCode: 'DEVICE_NOT_FOUND' })] };
+    const oldBootloader = updated({ expected: { kind: 'updated', application: HRS_SHA, bootloaderVersion: 34 } });
+    const r = checkFirmware({ ...clean, devices: [stale, stuck, otherError, oldBootloader, refusing] });
+    assert.equal(r.ok, false);
+    assert.equal(r.checked, 5);
+    assert.equal(r.violations, 4);
+    assert.match(r.examples[0] ?? '', /st-001: wants app 6375973b, has 7f030207/);
+    assert.match(r.examples[2] ?? '', /wants DFU_REMOTE_ERROR INVALID_OBJECT .*last job FAILED DEVICE_NOT_FOUND/);
+  });
+
+  it('no job left running: an active job, or an audit start without an end, is a violation', () => {
+    assert.equal(checkNoneRunning({ ...clean, activeJobsAtEnd: ['job-9'] }).violations, 1);
+    const r = checkNoneRunning({ ...clean, audit: [...clean.audit, { type: 'start', jobId: 'job-3' }] });
+    assert.equal(r.ok, false);
+    assert.match(r.examples[0] ?? '', /job-3: audit start without an end/);
+  });
+
+  it('ADAPTER_UNAVAILABLE (or a lost server) far from any unplug or kill is a violation; near one it is not', () => {
+    const unavailable = attempt({ result: 'FAILED', errorCode: 'ADAPTER_UNAVAILABLE', startedAtMs: 100_000, endedAtMs: 101_000 });
+    const day = { ...clean, devices: [updated({ attempts: [unavailable, attempt()] })] };
+    assert.equal(checkAdapterUnavailable(day).ok, false);
+    assert.equal(checkAdapterUnavailable({ ...day, disruptions: [{ kind: 'unplug', adapterId: 'sim0', fromMs: 90_000, toMs: 95_000 }] }).ok, true);
+    assert.equal(checkAdapterUnavailable({ ...day, disruptions: [{ kind: 'unplug', adapterId: 'sim1', fromMs: 90_000, toMs: 95_000 }] }).ok, false, 'another dongle');
+    assert.equal(checkAdapterUnavailable({ ...day, disruptions: [{ kind: 'kill', adapterId: undefined, fromMs: 99_000, toMs: 99_500 }] }).ok, true);
+    assert.equal(checkAdapterUnavailable({ ...day, disruptions: [{ kind: 'unplug', adapterId: 'sim0', fromMs: 10_000, toMs: 20_000 }] }).ok, false, 'long after the replug');
+    const lost = { ...clean, devices: [updated({ attempts: [attempt({ result: 'LOST' })] })] };
+    assert.equal(checkAdapterUnavailable(lost).ok, false);
+  });
+
+  it('audit: a missing, doubled or mismatched record is a violation; a job cancelled in its queue has none', () => {
+    const without = clean.audit.filter((l) => l.jobId !== 'job-1');
+    assert.match(checkAudit({ ...clean, audit: without }).examples[0] ?? '', /ran, but has no audit records/);
+    const queuedCancel = { ...clean, devices: [updated({ attempts: [attempt({ result: 'CANCELLED', started: false })] }), refusing], audit: without };
+    assert.equal(checkAudit(queuedCancel).ok, true);
+    assert.match(checkAudit({ ...clean, audit: [...clean.audit, { type: 'start', jobId: 'job-1' }] }).examples[0] ?? '', /2 start and 1 end/);
+    const mismatched = clean.audit.map((l) => (l.jobId === 'job-1' && l.type === 'end' ? { ...l, result: 'failed' } : l));
+    assert.match(checkAudit({ ...clean, audit: mismatched }).examples[0] ?? '', /the audit log says failed/);
+    const interrupted = clean.audit.map((l) => (l.jobId === 'job-1' && l.type === 'end' ? { ...l, result: 'interrupted' } : l));
+    const lostDay = { ...clean, devices: [updated({ attempts: [attempt({ result: 'LOST' })] }), refusing], audit: interrupted };
+    assert.equal(checkAudit(lostDay).ok, true, 'a job lost with its server may end interrupted');
+    assert.match(checkAudit({ ...clean, audit: [...clean.audit, { type: 'end', jobId: 'ghost', result: 'failed' }] }).examples[0] ?? '', /ghost: 1 end records without a start/);
+  });
+
+  it('resources: heap growth, handles or listeners past their bound are violations', () => {
+    const grown = { ...resources, heapUsedBytes: resources.heapUsedBytes + DEFAULT_RESOURCE_BOUNDS.heapGrowthBytes + 1 };
+    assert.match(checkResources({ ...clean, resources: { start: resources, end: grown } }, DEFAULT_RESOURCE_BOUNDS).examples[0] ?? '', /heap grew/);
+    const timers = { ...resources, resources: { ...resources.resources, Timeout: 3 + DEFAULT_RESOURCE_BOUNDS.resourceSlack + 1 } };
+    assert.match(checkResources({ ...clean, resources: { start: resources, end: timers } }, DEFAULT_RESOURCE_BOUNDS).examples[0] ?? '', /Timeout: 3 at the start/);
+    const listeners = { ...resources, processListeners: 50 };
+    assert.equal(checkResources({ ...clean, resources: { start: resources, end: listeners } }, DEFAULT_RESOURCE_BOUNDS).ok, false);
+  });
+
+  it('air time: a job reporting more modelled air time than a DFU takes is a violation', () => {
+    const long = { ...clean, devices: [updated({ attempts: [attempt({ modelledAirMs: 50 * 60_000 })] }), refusing] };
+    const r = checkAirTime(long);
+    assert.equal(r.ok, false);
+    assert.match(r.examples[0] ?? '', /st-001 attempt 1 .*modelled air time 0:50:00/);
+    assert.equal(checkAirTime({ ...clean, devices: [updated({ attempts: [attempt({ modelledAirMs: undefined })] })] }).checked, 0, 'a job without a result reports none');
+  });
+
+  it('a failing day prints its seed and the command that reruns it', () => {
+    const invariants = checkInvariants({ ...clean, activeJobsAtEnd: ['job-9'] });
+    const text = formatReport({
+      ok: false,
+      invariants,
+      rerun: 'npm run station -- --seed 99 --devices 2 --hours 1 --dongle hci --adapters 1',
+      summary: {
+        seed: 99,
+        devices: 2,
+        adapters: ['hci'],
+        modelledHours: 1,
+        devicesByKind: { app: 1, 'wrong-key': 1 },
+        devicesUpdated: 1,
+        devicesWithTheirOwnError: 1,
+        devicesWrong: 0,
+        jobs: 2,
+        attempts: 2,
+        devicesNeedingRetry: 0,
+        failuresByCode: { DFU_REMOTE_ERROR: 1 },
+        faultsPlanned: {},
+        unplugs: 0,
+        kills: 0,
+        timeLostToFaultsMs: 0,
+        updatedPerHourPerDongle: 1,
+      },
+      diagnostics: { realMs: 1, nudges: 0, blAppIncluded: false },
+      attempts: [],
+    });
+    assert.match(text, /no job left running\s+FAIL/);
+    assert.match(text, /FAIL \(seed 99\) — rerun with: npm run station -- --seed 99 --devices 2/);
+  });
+});
