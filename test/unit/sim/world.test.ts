@@ -96,7 +96,7 @@ describe('device reboot', () => {
   });
 });
 
-describe('what the bootloader starts after activating each image type (SDK 15–17)', () => {
+describe('what the bootloader starts after activating each image type (SDK 15–17)', { timeout: 30_000 }, () => {
   type Sim = ReturnType<typeof createSimWorld>;
   const BANK = 0x40000;
 
@@ -112,12 +112,17 @@ describe('what the bootloader starts after activating each image type (SDK 15–
     dev.device.reset();
     // Parked worlds stand still; let the host "scan" so time moves and the chip boots.
     world.air.setScanning({ address: { value: '00:00:00:00:00:01', type: 'public' }, onAdvertisement: () => undefined }, { active: false });
-    await until(() => dev.mode() !== 'off');
+    await until(world, () => dev.mode() !== 'off');
   }
 
-  async function until(done: () => boolean): Promise<void> {
+  /**
+   * Polls every 10 ms of modelled time, on the world's own scheduler: a setImmediate loop would
+   * count as work under way and keep modelled time still, and a real-time poll would let
+   * modelled time run on between two looks.
+   */
+  async function until(world: Sim, done: () => boolean): Promise<void> {
     await new Promise<void>((resolve) => {
-      const poll = (): void => (done() ? resolve() : void setImmediate(poll));
+      const poll = (): void => (done() ? resolve() : void world.scheduler.after(10, poll, 'test: poll'));
       poll();
     });
   }
@@ -137,7 +142,7 @@ describe('what the bootloader starts after activating each image type (SDK 15–
     assert.equal(dev.mode(), 'bootloader');
     assert.equal(dev.images().applicationValid, true);
     const bootedAt = world.nowMs();
-    await until(() => dev.mode() === 'application');
+    await until(world, () => dev.mode() === 'application');
     const waited = world.nowMs() - bootedAt;
     assert.ok(waited >= 10_000 && waited < 12_000, `the bootloader waited ${waited} ms (NRF_BL_DFU_CONTINUATION_TIMEOUT_MS = 10 s)`);
     assert.equal(dev.firmwareRevision(), 'app v1 7f030207');
@@ -152,7 +157,7 @@ describe('what the bootloader starts after activating each image type (SDK 15–
     assert.equal(dev.mode(), 'bootloader');
     assert.equal(dev.images().applicationValid, false);
     const resets = dev.resets();
-    await until(() => dev.resets() > resets && dev.mode() !== 'off');
+    await until(world, () => dev.resets() > resets && dev.mode() !== 'off');
     assert.equal(dev.mode(), 'bootloader', 'after its inactivity reset it comes back in DFU mode');
     await world.close();
   });
