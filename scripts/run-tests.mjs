@@ -19,7 +19,9 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+// A test that hangs (say, a wait the virtual clock never lets come) fails after 5 minutes with
+// its name, instead of holding the whole run until CI's limit.
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files], {
   cwd: root,
   stdio: 'inherit',
 });
