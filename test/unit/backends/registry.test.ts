@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { SimScheduler } from '../../../server/sim/scheduler.js';
 import { realClock } from '../../../server/common/clock.js';
 import { isVirtualClock } from '../../../server/sim/clock.js';
 import { describe, it } from 'node:test';
@@ -211,19 +212,37 @@ describe('adapter registry', () => {
   });
 
   it('drives a world the caller owns and leaves it open at close, so a second registry finds the same devices', async () => {
-    const world = createSimWorld({ devices: [{ name: 'kept' }] });
+    const scheduler = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
+    const world = createSimWorld({ devices: [{ name: 'kept' }] }, undefined, scheduler);
     try {
-      const first = await openAdapters(['sim:'], silentLogger(), { simWorld: (id) => (id === 'sim0' ? world : undefined) });
+      const first = await openAdapters(['sim:'], silentLogger(), { simScheduler: scheduler, simWorld: (id) => (id === 'sim0' ? world : undefined) });
       assert.equal(first.simWorld('sim0'), world);
       assert.equal(first.get('sim0').info().state, 'ready');
       world.devices[0]?.device.chip.flash.program(0xe0000, Uint8Array.of(7));
       await first.close();
-      const second = await openAdapters(['sim:'], silentLogger(), { simWorld: () => world });
+      const second = await openAdapters(['sim:'], silentLogger(), { simScheduler: scheduler, simWorld: () => world });
       try {
         assert.equal(second.get('sim0').info().state, 'ready', 'the world still opens a dongle after the first registry closed');
         assert.equal(second.simWorld('sim0')?.devices[0]?.device.chip.flash.read(0xe0000, 1)[0], 7);
       } finally {
         await second.close();
+      }
+    } finally {
+      await world.close();
+      scheduler.close();
+    }
+  });
+
+  it('refuses a lent world that runs on another scheduler than the server clock', async () => {
+    const world = createSimWorld({ devices: [{}] });
+    try {
+      const registry = await openAdapters(['sim:'], silentLogger(), { simWorld: () => world });
+      try {
+        const info = registry.list()[0]?.info();
+        assert.equal(info?.state, 'failed');
+        assert.ok(hasCode(info?.error, 'INTERNAL') && /another scheduler/.test(info.error.message), String(info?.error?.message));
+      } finally {
+        await registry.close();
       }
     } finally {
       await world.close();
