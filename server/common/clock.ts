@@ -54,6 +54,14 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal, options?: TimerOptions): Promise<void>;
   /** A signal that aborts with a typed timeout error after `spec.ms`, or when `parent` aborts. */
   timeoutSignal(spec: TimeoutSpec, parent?: AbortSignal): TimeoutHandle;
+  /**
+   * A number in [0, 1): the server's one source of chance (a bootloader's random name), which
+   * belongs with its time. Bytes the server sends depend on it — on the simulated nRF dongle a
+   * name whose frame needs SLIP escaping takes longer on the serial line — so on a virtual clock
+   * it is a seeded generator: the same inputs give the same bytes, hence the same modelled times.
+   * The real clock uses Math.random.
+   */
+  random(): number;
 }
 
 /** What a clock implementation provides; clockOf() adds the waits every clock offers alike. */
@@ -61,14 +69,18 @@ export interface ClockCore {
   readonly kind: Clock['kind'];
   now(): number;
   setTimer(ms: number, fn: () => void, options?: TimerOptions): Timer;
+  /** Default Math.random. */
+  random?(): number;
 }
 
 export function clockOf(core: ClockCore): Clock {
   const setTimer = (ms: number, fn: () => void, options?: TimerOptions): Timer => core.setTimer(Math.max(0, ms), fn, options);
+  const random = core.random === undefined ? Math.random : core.random.bind(core);
   return {
     kind: core.kind,
     now: () => core.now(),
     setTimer,
+    random,
     sleep(ms, signal, options) {
       if (signal?.aborted) return Promise.reject(abortReason(signal));
       return new Promise((resolve, reject) => {
@@ -129,6 +141,18 @@ export const realClock: Clock = clockOf({
     return { cancel: () => clearTimeout(t) };
   },
 });
+
+/** A seeded generator of numbers in [0, 1) (mulberry32: small, fast, repeatable), for virtual clocks. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** Resolves when `signal` aborts (never rejects); for racing against long waits. */
 export function whenAborted(signal: AbortSignal): Promise<unknown> {

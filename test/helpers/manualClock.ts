@@ -21,6 +21,9 @@ export class ManualClock implements Clock {
   now(): number {
     return this.#nowMs;
   }
+  random(): number {
+    return Math.random();
+  }
   setTimer(ms: number, fn: () => void, options?: TimerOptions): Timer {
     if (this.#manual === 'background' && options?.background !== true) return realClock.setTimer(ms, fn, options);
     const id = this.#next++;

@@ -71,9 +71,13 @@ export type EnterBootloaderResult =
    */
   | { readonly outcome: 'reset-on-name' };
 
-/** A random "Dfu" + 5 digits name, as the iOS library uses: unique enough to find the right bootloader. */
-export function randomBootloaderName(): string {
-  return `Dfu${Math.floor(Math.random() * 100_000)
+/**
+ * A random "Dfu" + 5 digits name, as the iOS library uses: unique enough to find the right
+ * bootloader. `random` is the server clock's (Clock.random: seeded on the simulator, so the same
+ * jobs send the same names).
+ */
+export function randomBootloaderName(random: () => number): string {
+  return `Dfu${Math.floor(random() * 100_000)
     .toString()
     .padStart(5, '0')}`;
 }

@@ -241,7 +241,7 @@ async function jumpToBootloader(
   }
   phase(run, 'entering-bootloader', `${ask.why}${run.buttonlessEntries > 1 ? ` (attempt ${run.buttonlessEntries})` : ''}`);
   run.appAddress = address;
-  const askedName = cap.bonded || !ask.nameTheBootloader ? undefined : randomBootloaderName();
+  const askedName = cap.bonded || !ask.nameTheBootloader ? undefined : randomBootloaderName(run.clock.random);
   const entered = await enterBootloader(conn, cap.characteristic, {
     bonded: cap.bonded,
     bootloaderName: askedName,
