@@ -35,6 +35,22 @@ export interface VirtualClock extends Clock {
   release(id: string): void;
 }
 
+/**
+ * The holds taken on a scheduler, whichever virtual clock took them: a station simulation's clock
+ * and the clock its server's registry makes on the same scheduler are the same clock, so a hold
+ * taken through one (the client's call) is released through the other (the server receiving it).
+ */
+const holdsByScheduler = new WeakMap<SimScheduler, { next: number; readonly byId: Map<string, () => void> }>();
+
+function holdsOf(scheduler: SimScheduler): { next: number; readonly byId: Map<string, () => void> } {
+  let holds = holdsByScheduler.get(scheduler);
+  if (holds === undefined) {
+    holds = { next: 0, byId: new Map() };
+    holdsByScheduler.set(scheduler, holds);
+  }
+  return holds;
+}
+
 export function virtualClock(scheduler: SimScheduler, startEpochMs: number): VirtualClock {
   if (!scheduler.accelerated) {
     throw new BledfuError('INTERNAL', 'a virtual clock runs only on an accelerated scheduler (paced simulators use the real clock)', { layer: 'sim' });
@@ -44,21 +60,20 @@ export function virtualClock(scheduler: SimScheduler, startEpochMs: number): Vir
     now: () => startEpochMs + scheduler.nowMs(),
     setTimer: (ms, fn, options) => scheduler.after(ms, fn, options?.label ?? 'host timer', options?.background === true ? 'background' : 'host'),
   });
-  const holds = new Map<string, () => void>();
-  let next = 0;
+  const holds = holdsOf(scheduler);
   return {
     ...clock,
     kind: 'virtual',
     scheduler,
     startEpochMs,
     hold: () => {
-      const id = `h${++next}`;
-      holds.set(id, scheduler.hold());
+      const id = `h${++holds.next}`;
+      holds.byId.set(id, scheduler.hold());
       return id;
     },
     release: (id) => {
-      holds.get(id)?.();
-      holds.delete(id);
+      holds.byId.get(id)?.();
+      holds.byId.delete(id);
     },
   };
 }

@@ -306,7 +306,7 @@ describe('station invariant checker (synthetic days)', () => {
         timeLostToFaultsMs: 0,
         updatedPerHourPerDongle: 1,
       },
-      diagnostics: { realMs: 1, nudges: 0, blAppIncluded: false },
+      diagnostics: { realMs: 1, blAppIncluded: false },
       attempts: [],
     });
     assert.match(text, /no job left running\s+FAIL/);
