@@ -4,7 +4,7 @@
  * printed.
  */
 import type { FaultPlan } from './faults.js';
-import { firmwareViolation, formatClock, formatInvariantTable, type DeviceOutcome, type InvariantResult } from './invariants.js';
+import { firmwareOutcome, formatClock, formatInvariantTable, type DeviceOutcome, type InvariantResult } from './invariants.js';
 import type { AttemptRecord } from './operator.js';
 import type { StationDevice } from './population.js';
 
@@ -68,8 +68,9 @@ export function summarize(
   let ownError = 0;
   let wrong = 0;
   for (const o of outcomes) {
-    if (firmwareViolation(o) !== undefined) wrong++;
-    else if (o.expected.kind === 'updated') updated++;
+    const ended = firmwareOutcome(o).kind;
+    if (ended === 'wrong') wrong++;
+    else if (ended === 'updated') updated++;
     else ownError++;
   }
   const lost = outcomes.reduce((sum, o) => {
