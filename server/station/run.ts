@@ -74,10 +74,15 @@ function adapterSpec(dongle: DongleChoice, index: number): { spec: string; label
   return kind === 'hci' ? { spec: 'sim:?dongle=hci', label: 'hci' } : { spec: 'sim:?dongle=nrf&api=6', label: 'nrf' };
 }
 
-export function rerunCommand(o: Pick<StationOptions, 'seed' | 'devices' | 'hours' | 'dongle' | 'adapters' | 'maxConcurrentDfus' | 'faultRates'>): string {
+export function rerunCommand(
+  o: Pick<StationOptions, 'seed' | 'devices' | 'hours' | 'dongle' | 'adapters' | 'maxConcurrentDfus' | 'faultRates'> & { readonly packages?: StationPackages },
+): string {
+  const blApp = o.packages?.blApp;
   const extra =
     (o.maxConcurrentDfus === undefined || o.maxConcurrentDfus === DEFAULT_MAX_CONCURRENT ? '' : ` --max-concurrent ${o.maxConcurrentDfus}`) +
-    (o.faultRates === NO_FAULTS ? ' --no-faults' : '');
+    (o.faultRates === NO_FAULTS ? ' --no-faults' : '') +
+    // The same bootloader + application package (by its file name: the bytes decide the day).
+    (blApp === undefined ? '' : ` --bl-app ${blApp.file}`);
   return `npm run station -- --seed ${o.seed} --devices ${o.devices} --hours ${o.hours} --dongle ${o.dongle} --adapters ${o.adapters}${extra}`;
 }
 

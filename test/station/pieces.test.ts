@@ -163,6 +163,8 @@ describe('station operators', () => {
       rerunCommand({ seed: 17, devices: 24, hours: 1, dongle: 'nrf', adapters: 2, maxConcurrentDfus: 3 }),
       'npm run station -- --seed 17 --devices 24 --hours 1 --dongle nrf --adapters 2 --max-concurrent 3',
     );
+    const blApp = { kind: 'bl-app' as const, file: 'bl_app.zip', bytes: new Uint8Array(), facts: { application: undefined, bootloader: undefined, dataObjects: 0, bytes: 0, releaseBootloaderVersion: undefined } };
+    assert.match(rerunCommand({ seed: 1, devices: 2, hours: 1, dongle: 'hci', adapters: 1, packages: { app: blApp, sdBlApp: blApp, blApp } }), / --bl-app bl_app\.zip$/);
   });
 });
 
