@@ -13,7 +13,8 @@ import { createServerMetrics } from './metrics/registry.js';
 import type { AuditLog } from './audit/log.js';
 import { realClock, type Clock, type Timer } from './common/clock.js';
 import type { Logger } from './common/logger.js';
-import { CLOCK_HOLD_HEADER, isVirtualClock, type VirtualClock } from './sim/clock.js';
+import { isVirtualClock } from './sim/clock.js';
+import { releaseClockHold } from './clockHold.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
 import type { DeviceMemory, DfuRunner } from './dfu/types.js';
@@ -172,22 +173,6 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       })();
       return stopped;
     },
-  };
-}
-
-/**
- * On the virtual clock, an in-process client (a test, the station simulation) holds modelled time
- * still while its call travels to the server; the call has arrived: release it. First in the
- * chain, so that a call refused by a later middleware releases it too.
- */
-function releaseClockHold(clock: VirtualClock) {
-  return async function* <Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
-    context: CallContext,
-  ): AsyncGenerator<Response, Response | void, undefined> {
-    const id = context.metadata.get(CLOCK_HOLD_HEADER);
-    if (id !== undefined) clock.release(id);
-    return yield* call.next(call.request, context);
   };
 }
 

@@ -38,6 +38,38 @@ export interface VirtualClock extends Clock {
 /** The seed of a virtual clock's random(): every server on the accelerated simulator draws the same sequence. */
 const RANDOM_SEED = 0x5eed;
 
+/**
+ * The holds taken on a scheduler, whichever virtual clock took them: a station simulation's clock
+ * and the clock its server's registry makes on the same scheduler are the same clock, so a hold
+ * taken through one (the client's call) is released through the other (the server receiving it).
+ */
+const holdsByScheduler = new WeakMap<SimScheduler, { next: number; readonly byId: Map<string, () => void> }>();
+
+function holdsOf(scheduler: SimScheduler): { next: number; readonly byId: Map<string, () => void> } {
+  let holds = holdsByScheduler.get(scheduler);
+  if (holds === undefined) {
+    holds = { next: 0, byId: new Map() };
+    holdsByScheduler.set(scheduler, holds);
+  }
+  return holds;
+}
+
+/**
+ * One random sequence per scheduler, like the holds: the clocks made on one scheduler are one
+ * clock, so a server restarted on a station's scheduler goes on drawing bootloader names where
+ * its predecessor stopped instead of handing out the same names again.
+ */
+const randomByScheduler = new WeakMap<SimScheduler, () => number>();
+
+function randomOf(scheduler: SimScheduler): () => number {
+  let random = randomByScheduler.get(scheduler);
+  if (random === undefined) {
+    random = seededRandom(RANDOM_SEED);
+    randomByScheduler.set(scheduler, random);
+  }
+  return random;
+}
+
 export function virtualClock(scheduler: SimScheduler, startEpochMs: number): VirtualClock {
   if (!scheduler.accelerated) {
     throw new BledfuError('INTERNAL', 'a virtual clock runs only on an accelerated scheduler (paced simulators use the real clock)', { layer: 'sim' });
@@ -50,23 +82,22 @@ export function virtualClock(scheduler: SimScheduler, startEpochMs: number): Vir
     // characters and the frame's CRC; on the nRF dongle's serial line a byte needing SLIP escaping
     // costs 10 µs more), so two fresh servers given the same jobs drifted apart by 0.01 ms now
     // and then. Drawn in modelled-event order, the names are the same on every run.
-    random: seededRandom(RANDOM_SEED),
+    random: randomOf(scheduler),
   });
-  const holds = new Map<string, () => void>();
-  let next = 0;
+  const holds = holdsOf(scheduler);
   return {
     ...clock,
     kind: 'virtual',
     scheduler,
     startEpochMs,
     hold: () => {
-      const id = `h${++next}`;
-      holds.set(id, scheduler.hold());
+      const id = `h${++holds.next}`;
+      holds.byId.set(id, scheduler.hold());
       return id;
     },
     release: (id) => {
-      holds.get(id)?.();
-      holds.delete(id);
+      holds.byId.get(id)?.();
+      holds.byId.delete(id);
     },
   };
 }

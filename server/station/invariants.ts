@@ -107,6 +107,41 @@ function short(sha: string | undefined): string {
   return sha === undefined ? 'none' : sha.slice(0, 8);
 }
 
+/**
+ * A package with a release bootloader, retried after its bootloader (or SoftDevice + bootloader)
+ * image was already activated — the first attempt lost its link or dongle after that image — is
+ * refused by the new bootloader: its version must be strictly higher than the installed one (the
+ * SDK's downgrade protection), so the same package's first image fails Execute with EXT_ERROR
+ * FW_VERSION_FAILURE. That is the device's correct answer, and nrfutil gets the same; the operator
+ * then has to send the application on its own. The device counts as ended with its own error
+ * when it reports exactly that and holds the package's bootloader.
+ */
+function refusedOnceApplied(d: DeviceOutcome): boolean {
+  const x = d.expected;
+  const last = d.attempts.at(-1);
+  return (
+    x.kind === 'updated' &&
+    x.bootloaderVersion !== undefined &&
+    d.final.bootloaderVersion === x.bootloaderVersion &&
+    last !== undefined &&
+    last.result === 'FAILED' &&
+    last.errorCode === 'DFU_REMOTE_ERROR' &&
+    last.dfuResultName === 'EXT_ERROR' &&
+    last.dfuExtendedName === 'FW_VERSION_FAILURE'
+  );
+}
+
+/**
+ * How a device ended: on its new firmware, with its own device error (the package's named error,
+ * or a retry refused once the package's bootloader was applied), or wrong (with why).
+ */
+export function firmwareOutcome(d: DeviceOutcome): { readonly kind: 'updated' | 'deviceError' } | { readonly kind: 'wrong'; readonly why: string } {
+  const why = firmwareViolation(d);
+  if (why !== undefined) return { kind: 'wrong', why };
+  if (d.expected.kind === 'deviceError' || refusedOnceApplied(d)) return { kind: 'deviceError' };
+  return { kind: 'updated' };
+}
+
 /** Why a device did not end as it should, or undefined when it did. */
 export function firmwareViolation(d: DeviceOutcome): string | undefined {
   const f = d.final;
@@ -119,7 +154,7 @@ export function firmwareViolation(d: DeviceOutcome): string | undefined {
   if (x.kind === 'updated') {
     const appOk = f.application === x.application && f.applicationValid && f.mode === 'application';
     const blOk = x.bootloaderVersion === undefined || f.bootloaderVersion === x.bootloaderVersion;
-    if (appOk && blOk) return undefined;
+    if ((appOk && blOk) || refusedOnceApplied(d)) return undefined;
     return `${d.label}: wants app ${short(x.application)}${x.bootloaderVersion === undefined ? '' : ` bl v${x.bootloaderVersion}`}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'} in ${f.mode}${x.bootloaderVersion === undefined ? '' : ` bl v${f.bootloaderVersion}`}; ${lastSaid}`;
   }
   const errorOk =

@@ -3,9 +3,11 @@
  * boards arriving over the day, operators that update each one through the gRPC client and retry
  * what fails, seeded faults at every phase, and at the end the invariants and a summary.
  *
- * Everything the station decides comes from the seed and the station's modelled clock (time.ts);
- * how far that makes a run repeatable depends on the server's own timers (see time.ts and the
- * report's `nudges`).
+ * The station and the server run on one clock (time.ts): the accelerated simulator's modelled
+ * time, which moves only when the process has nothing else to do. Every decision of the station
+ * comes from the seed and every wait is on that clock, so the same seed gives the same day — the
+ * same jobs, results and modelled times, hence the same summary — on any machine. Real time
+ * appears only in the report's diagnostics.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parseRecord } from '../audit/records.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import type { Timer } from '../common/clock.js';
 import { createSimWorld, type SimWorld } from '../sim/world.js';
 import type { FaultHandle } from '../sim/faults.js';
 import { AdapterState, AddressType, decodeError, jobStateName, startDfu, watchJob, type BledfuClient, type DfuEvent, type Target } from '../../clients/ts/index.js';
@@ -33,7 +36,7 @@ import { packageOf, planPopulation, type StationDevice, type StationPackages } f
 import { Rng } from './random.js';
 import { StationServer } from './server.js';
 import { summarize, type StationReport } from './summary.js';
-import { stationTime, type PacedTime } from './time.js';
+import { stationClock } from './time.js';
 
 export { formatReport, formatSummary, type StationReport, type StationSummary } from './summary.js';
 
@@ -57,7 +60,10 @@ export interface StationOptions {
   /** One line per notable station event (arrivals are not reported). */
   readonly onEvent?: (line: string) => void;
   readonly resourceBounds?: ResourceBounds;
-  /** Real ms an attempt may take before the station gives up on it (a hang guard). Default 10 min. */
+  /**
+   * Modelled ms an attempt may take before the station cancels it (a hang guard: a foreground
+   * timer, so even a server that waits for nothing cannot stop the day). Default 2 h.
+   */
   readonly attemptGuardMs?: number;
 }
 
@@ -68,10 +74,15 @@ function adapterSpec(dongle: DongleChoice, index: number): { spec: string; label
   return kind === 'hci' ? { spec: 'sim:?dongle=hci', label: 'hci' } : { spec: 'sim:?dongle=nrf&api=6', label: 'nrf' };
 }
 
-export function rerunCommand(o: Pick<StationOptions, 'seed' | 'devices' | 'hours' | 'dongle' | 'adapters' | 'maxConcurrentDfus' | 'faultRates'>): string {
+export function rerunCommand(
+  o: Pick<StationOptions, 'seed' | 'devices' | 'hours' | 'dongle' | 'adapters' | 'maxConcurrentDfus' | 'faultRates'> & { readonly packages?: StationPackages },
+): string {
+  const blApp = o.packages?.blApp;
   const extra =
     (o.maxConcurrentDfus === undefined || o.maxConcurrentDfus === DEFAULT_MAX_CONCURRENT ? '' : ` --max-concurrent ${o.maxConcurrentDfus}`) +
-    (o.faultRates === NO_FAULTS ? ' --no-faults' : '');
+    (o.faultRates === NO_FAULTS ? ' --no-faults' : '') +
+    // The same bootloader + application package (by its file name: the bytes decide the day).
+    (blApp === undefined ? '' : ` --bl-app ${blApp.file}`);
   return `npm run station -- --seed ${o.seed} --devices ${o.devices} --hours ${o.hours} --dongle ${o.dongle} --adapters ${o.adapters}${extra}`;
 }
 
@@ -81,24 +92,25 @@ function targetOf(d: StationDevice): Target {
     : { selector: { $case: 'address', address: { value: d.target.address, type: AddressType.ADDRESS_TYPE_RANDOM } } };
 }
 
-/** Real ms an operator waits at most for its adapter to be listed ready before trying anyway. */
+/** Modelled ms an operator waits at most for its adapter to be listed ready before trying anyway. */
 const ADAPTER_READY_WAIT_MS = 15_000;
+/** Modelled ms between two looks at ListAdapters. */
+const ADAPTER_READY_POLL_MS = 250;
 
 /**
- * Waits until ListAdapters lists the adapter ready, polling in real time: a dongle comes back
- * after the supervisor's reopening delay, which runs on real timers until the server has one
- * clock (then this becomes a wait in modelled time). Gives up quietly: the job then tells.
+ * Waits until ListAdapters lists the adapter ready, looking again every quarter second of modelled
+ * time (a dongle comes back after the supervisor's reopening delay, on the same clock). Gives up
+ * quietly: the job then tells.
  */
-async function adapterReady(client: BledfuClient, adapterId: string, signal: AbortSignal): Promise<void> {
-  const until = performance.now() + ADAPTER_READY_WAIT_MS;
-  while (performance.now() < until && !signal.aborted) {
+async function adapterReady(client: BledfuClient, adapterId: string, sleep: (ms: number) => Promise<void>, signal: AbortSignal): Promise<void> {
+  for (let waited = 0; waited <= ADAPTER_READY_WAIT_MS && !signal.aborted; waited += ADAPTER_READY_POLL_MS) {
     try {
       const { adapters } = await client.listAdapters({}, { signal });
       if (adapters.find((a) => a.id === adapterId)?.state === AdapterState.ADAPTER_STATE_READY) return;
     } catch {
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(ADAPTER_READY_POLL_MS);
   }
 }
 
@@ -154,23 +166,27 @@ export async function runStation(options: StationOptions): Promise<StationReport
   const retry = options.retry ?? DEFAULT_RETRY_POLICY;
   const adapters = Array.from({ length: options.adapters }, (_, i) => adapterSpec(options.dongle, i));
 
-  // The worlds are the station's: they outlive every server instance.
+  // The clock and the worlds are the station's: they outlive every server instance.
+  const clock = stationClock(options.seed, logger);
   const worlds: SimWorld[] = adapters.map((_, i) =>
-    createSimWorld({ devices: devices.filter((d) => d.adapter === i).map((d) => d.config) }, logger.child({ adapter: `sim${i}`, component: 'sim' })),
+    createSimWorld(
+      { devices: devices.filter((d) => d.adapter === i).map((d) => d.config) },
+      logger.child({ adapter: `sim${i}`, component: 'sim' }),
+      clock.scheduler,
+    ),
   );
   const boardOf = (d: StationDevice) => {
     const view = worlds[d.adapter]?.devices.find((v) => v.label === d.label);
     if (view === undefined) throw new Error(`station: no board ${d.label}`);
     return view;
   };
-  const times: PacedTime[] = worlds.map((w) => stationTime(w));
-  const clock = times[0] as PacedTime;
 
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bledfu-station-'));
   const server = new StationServer({
     specs: adapters.map((a) => a.spec),
     worlds,
+    time: clock,
     dataDir,
     logger,
     maxConcurrentDfus: options.maxConcurrentDfus ?? DEFAULT_MAX_CONCURRENT,
@@ -178,32 +194,21 @@ export async function runStation(options: StationOptions): Promise<StationReport
   const attempts = new Map<number, AttemptRecord[]>(devices.map((d) => [d.index, []]));
   const disruptions: Disruption[] = [];
   const unplugged = new Set<number>();
-  const guardMs = options.attemptGuardMs ?? 10 * 60_000;
+  const guardMs = options.attemptGuardMs ?? 2 * 3_600_000;
 
   try {
     await server.start();
     const startSample = sample();
 
-    const jobStarted = (adapter: number): void => {
-      clock.hold();
-      if (adapter !== 0) times[adapter]?.hold();
-    };
-    const jobEnded = (adapter: number): void => {
-      clock.release();
-      if (adapter !== 0) times[adapter]?.release();
-    };
-
     const runAttempt = async (d: StationDevice, attempt: number): Promise<AttemptRecord> => {
       const world = worlds[d.adapter] as SimWorld;
-      const local = times[d.adapter] as PacedTime;
       const adapterId = `sim${d.adapter}`;
       // Client, instance and lifetime of one server together: a kill may come between two awaits.
       const { client, generation, lifetime } = await server.session();
       const faults: readonly DeviceFault[] = (plan.devices.get(d.index) ?? []).filter((f) => f.attempt === attempt);
       const handles: FaultHandle[] = faults.flatMap((f) => (f.sim === undefined ? [] : [world.faults.inject({ ...f.sim, device: d.label })]));
-      jobStarted(d.adapter);
       // Like a person, first look whether the dongle is there (ListAdapters says ready).
-      await adapterReady(client, adapterId, lifetime);
+      await adapterReady(client, adapterId, clock.sleep, lifetime);
       const startedAtMs = clock.now();
       let jobId: string | undefined;
       let finished: Extract<DfuEvent, { type: 'finished' }> | undefined;
@@ -223,28 +228,48 @@ export async function runStation(options: StationOptions): Promise<StationReport
         }
         if (e.type === 'finished') finished = e;
       };
+      // The operator's own actions during the attempt, on the clock; cancelled when it ends.
+      const timers: Timer[] = [];
       for (const f of faults) {
         if (f.kind === 'cancel') {
-          void local.sleep(f.afterMs ?? 0).then(async () => {
-            if (done || jobId === undefined || server.generation !== generation) return;
-            say(`${formatClock(clock.now())} ${d.label}: operator cancels job ${jobId.slice(0, 8)}`);
-            await client.cancelJob({ jobId }).catch(() => undefined);
-          });
+          timers.push(
+            clock.clock.setTimer(
+              f.afterMs ?? 0,
+              () => {
+                if (done || jobId === undefined || server.generation !== generation) return;
+                say(`${formatClock(clock.now())} ${d.label}: operator cancels job ${jobId.slice(0, 8)}`);
+                void client.cancelJob({ jobId }).catch(() => undefined);
+              },
+              { label: 'station: operator cancels' },
+            ),
+          );
         } else if (f.kind === 'client-disconnect') {
-          void local.sleep(f.afterMs ?? 0).then(() => {
-            if (done || jobId === undefined) return;
-            cutByUs = true;
-            call.abort();
-          });
+          timers.push(
+            clock.clock.setTimer(
+              f.afterMs ?? 0,
+              () => {
+                if (done || jobId === undefined) return;
+                cutByUs = true;
+                call.abort();
+              },
+              { label: 'station: client disconnects' },
+            ),
+          );
         }
       }
-      // A hang guard in real time: a job the server never ends must not stop the station.
+      // A hang guard in modelled time: a job the server never ends must not stop the station.
       let guardFired = false;
-      const guard = setTimeout(() => {
-        guardFired = true;
-        if (jobId !== undefined) void client.cancelJob({ jobId }).catch(() => undefined);
-        call.abort();
-      }, guardMs);
+      timers.push(
+        clock.clock.setTimer(
+          guardMs,
+          () => {
+            guardFired = true;
+            if (jobId !== undefined) void client.cancelJob({ jobId }).catch(() => undefined);
+            call.abort();
+          },
+          { label: 'station: attempt guard' },
+        ),
+      );
       try {
         for await (const e of startDfu(client, { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId }, { signal: AbortSignal.any([call.signal, lifetime]) })) {
           observe(e);
@@ -262,10 +287,9 @@ export async function runStation(options: StationOptions): Promise<StationReport
           error = e;
         }
       }
-      clearTimeout(guard);
+      for (const t of timers) t.cancel();
       done = true;
       for (const h of handles) h.remove();
-      jobEnded(d.adapter);
       const endedAtMs = clock.now();
 
       let result: AttemptResult;
@@ -276,7 +300,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         if (finished.result.success) decoded = undefined;
       } else if (guardFired) {
         result = 'FAILED';
-        decoded = { code: 'STATION_GUARD', grpcCode: 0, grpcCodeName: 'OK', message: `the job did not end within ${guardMs / 1000} s of real time`, metadata: {} };
+        decoded = { code: 'STATION_GUARD', grpcCode: 0, grpcCodeName: 'OK', message: `the job did not end within ${formatClock(guardMs)} of modelled time`, metadata: {} };
       } else if (server.generation !== generation) {
         result = 'LOST';
       } else if (jobId === undefined) {
@@ -344,21 +368,11 @@ export async function runStation(options: StationOptions): Promise<StationReport
         } else {
           const from = clock.now();
           say(`${formatClock(from)} server killed (down ${(ev.downMs / 1000).toFixed(0)} s)`);
-          // Tearing a server down and starting one take real time: modelled time must not run
-          // on meanwhile (as it does not while a job runs).
-          clock.hold();
-          try {
-            await server.kill(unplugged);
-          } finally {
-            clock.release();
-          }
+          // Tearing the server down and starting it again take the modelled time the server's own
+          // waits take (shutdown grace, opening the dongles); real time in between does not count.
+          await server.kill(unplugged);
           await clock.sleep(ev.downMs);
-          clock.hold();
-          try {
-            await server.restart();
-          } finally {
-            clock.release();
-          }
+          await server.restart();
           disruptions.push({ kind: 'kill', adapterId: undefined, fromMs: from, toMs: clock.now() });
           say(`${formatClock(clock.now())} server restarted on the same data directory`);
         }
@@ -369,7 +383,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
     await Promise.all([...devices.map(operate), stationEvents(plan)]);
     // The rest of the day, and a moment for every board to finish booting.
     if (clock.now() < dayMs) await clock.sleep(dayMs - clock.now());
-    await Promise.all(times.map((t) => t.sleep(2_000)));
+    await clock.sleep(2_000);
 
     const client = await server.client();
     const active = (await client.listJobs({ activeOnly: true })).jobs.map((j) => j.jobId);
@@ -400,13 +414,13 @@ export async function runStation(options: StationOptions): Promise<StationReport
       summary,
       invariants,
       rerun: rerunCommand(options),
-      diagnostics: { realMs: performance.now() - realStart, nudges: times.reduce((n, t) => n + t.nudges, 0), blAppIncluded: options.packages.blApp !== undefined },
+      diagnostics: { realMs: performance.now() - realStart, blAppIncluded: options.packages.blApp !== undefined },
       attempts: outcomes.flatMap((o) => o.attempts),
     };
   } finally {
     await server.close().catch((e: unknown) => logger.error({ err: e }, 'station: server did not stop cleanly'));
-    for (const t of times) t.close();
     for (const w of worlds) await w.close();
+    clock.close();
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -3,8 +3,11 @@
  * data directory, the adapter registry on `sim:` specs, createApp with the real job manager,
  * Secure DFU engine, package reader and device finder, served on loopback; and a gRPC client to it.
  *
- * The simulated worlds (air, boards, their flash) belong to the station, not to the server, so a
- * server killed and started again on the same data directory finds the boards as they were.
+ * The simulated worlds (air, boards, their flash) and the scheduler they run on belong to the
+ * station, not to the server, so a server killed and started again on the same data directory
+ * finds the boards as they were and goes on at the same modelled instant: the registry is given
+ * the station's scheduler and start instant, so the server's clock is the station's. The client
+ * holds that clock while each call is on its way (server/clockHold.ts).
  */
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
@@ -16,7 +19,10 @@ import type { Logger } from '../common/logger.js';
 import { readPackage } from '../dfu/package/package.js';
 import { runSecureDfu } from '../dfu/secure/engine.js';
 import type { SimWorld } from '../sim/world.js';
+import { DEVICE_MEMORY_FILE, FileDeviceMemory } from '../jobs/deviceMemory.js';
+import { holdClockWhileSent } from '../clockHold.js';
 import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
+import type { StationClock } from './time.js';
 
 interface Live extends ServerSession {
   readonly registry: AdapterRegistry;
@@ -37,6 +43,8 @@ export interface StationServerOptions {
   readonly specs: readonly string[];
   /** By adapter index: specs[i] drives worlds[i]. */
   readonly worlds: readonly SimWorld[];
+  /** The scheduler the worlds run on and the day's start instant: the server's clock. */
+  readonly time: StationClock;
   readonly dataDir: string;
   readonly logger: Logger;
   readonly maxConcurrentDfus: number;
@@ -82,12 +90,17 @@ export class StationServer {
   }
 
   async start(): Promise<void> {
-    const { log: audit, recovery } = AuditLog.open(this.auditPath);
+    const { clock, scheduler, startEpochMs } = this.#o.time;
+    const { log: audit, recovery } = AuditLog.open(this.auditPath, clock);
     const logger = this.#o.logger;
     for (const r of recovery.interrupted) logger.warn({ jobId: r.jobId }, 'station: audit log: job interrupted by the kill, recorded as INTERRUPTED');
     const registry = await openAdapters(this.#o.specs, logger.child({ component: 'adapters' }), {
+      simScheduler: scheduler,
+      clockStartEpochMs: startEpochMs,
       simWorld: (id) => this.#o.worlds[Number(id.replace(/^sim/, ''))],
     });
+    // As bledfud keeps it: a restarted server still knows where it sent each device.
+    const devices = FileDeviceMemory.open(join(this.#o.dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }), { now: () => registry.clock.now() });
     const config: AppConfig = {
       listen: '127.0.0.1:0',
       maxConcurrentDfus: this.#o.maxConcurrentDfus,
@@ -96,7 +109,7 @@ export class StationServer {
       jobRetention: 10_000,
       shutdownGraceMs: 5_000,
     };
-    const app = createApp(config, { adapters: registry, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger, audit });
+    const app = createApp(config, { adapters: registry, clock: registry.clock, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger, audit, devices });
     let address: string;
     try {
       ({ address } = await app.start());
@@ -105,7 +118,7 @@ export class StationServer {
       audit.close();
       throw e;
     }
-    const live: Live = { registry, app, audit, client: createBledfuClient(address), generation: this.#generation, lifetime: this.#lifetime.signal };
+    const live: Live = { registry, app, audit, client: createBledfuClient(address, { middleware: holdClockWhileSent(clock) }), generation: this.#generation, lifetime: this.#lifetime.signal };
     this.#live = live;
     this.#resolveUp(live);
   }

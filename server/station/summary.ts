@@ -1,13 +1,14 @@
 /**
- * What a station day came to: the summary (a function of the options and, once the server runs on
- * one modelled clock, of nothing else), the report around it, and how both are printed.
+ * What a station day came to: the summary (a function of the options and of nothing else: the
+ * server and the station run on one modelled clock), the report around it, and how both are
+ * printed.
  */
 import type { FaultPlan } from './faults.js';
-import { firmwareViolation, formatClock, formatInvariantTable, type DeviceOutcome, type InvariantResult } from './invariants.js';
+import { firmwareOutcome, formatClock, formatInvariantTable, type DeviceOutcome, type InvariantResult } from './invariants.js';
 import type { AttemptRecord } from './operator.js';
 import type { StationDevice } from './population.js';
 
-/** What a day came to: a function of the options (and, once the clock lands, nothing else). */
+/** What a day came to: a function of the options (seed, sizes, dongles, packages) alone. */
 export interface StationSummary {
   readonly seed: number;
   readonly devices: number;
@@ -38,8 +39,6 @@ export interface StationReport {
   /** Machine-dependent facts, kept out of the summary. */
   readonly diagnostics: {
     readonly realMs: number;
-    /** Times the clock's watchdog moved time on during a job (see time.ts). */
-    readonly nudges: number;
     readonly blAppIncluded: boolean;
   };
   readonly attempts: readonly AttemptRecord[];
@@ -69,8 +68,9 @@ export function summarize(
   let ownError = 0;
   let wrong = 0;
   for (const o of outcomes) {
-    if (firmwareViolation(o) !== undefined) wrong++;
-    else if (o.expected.kind === 'updated') updated++;
+    const ended = firmwareOutcome(o).kind;
+    if (ended === 'wrong') wrong++;
+    else if (ended === 'updated') updated++;
     else ownError++;
   }
   const lost = outcomes.reduce((sum, o) => {
@@ -115,11 +115,13 @@ export function formatSummary(s: StationSummary): string {
   ].join('\n');
 }
 
+/** Starts the one line of a report that depends on the machine (compare reports without it). */
+export const REAL_TIME_PREFIX = 'diagnostics (not part of the day): real time';
+
 export function formatReport(r: StationReport): string {
   const lines = [formatInvariantTable(r.invariants), '', formatSummary(r.summary), ''];
-  lines.push(
-    `real time ${(r.diagnostics.realMs / 1000).toFixed(1)} s; clock nudges ${r.diagnostics.nudges}; bootloader+application package ${r.diagnostics.blAppIncluded ? 'included' : 'not available (no bl-app boards)'}`,
-  );
+  lines.push(`bootloader+application package ${r.diagnostics.blAppIncluded ? 'included' : 'not available (no bl-app boards)'}`);
+  lines.push(`${REAL_TIME_PREFIX} ${(r.diagnostics.realMs / 1000).toFixed(1)} s`);
   lines.push(r.ok ? `PASS (seed ${r.summary.seed})` : `FAIL (seed ${r.summary.seed}) — rerun with: ${r.rerun}`);
   return lines.join('\n');
 }

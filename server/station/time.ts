@@ -1,100 +1,49 @@
 /**
- * The station's one time interface: every wait of the station itself (arrivals, retries, faults
- * timed after a start, unplugs, kills) goes through now()/sleep(). Today it runs on the modelled
- * time of the first simulated world; when the server has one injectable clock for all its sim
- * adapters, `stationTime` is the one line that changes.
+ * The station's clock, which is also the server's: one accelerated simulator scheduler and one
+ * virtual clock on it, owned by the station, so its boards and modelled time outlive a server it
+ * kills and starts again (the registry is given the scheduler and the start instant, and its
+ * `clock` then equals this one across restarts).
  *
- * The simulator's accelerated scheduler parks (stands still) while nothing happens on the air, and
- * a quiet station — everyone waiting for the next board — would then never wake. So while the
- * station waits and none of its jobs runs on that world, a "pacer" tells the world it is busy and
- * modelled time jumps to the next wake-up. While a job runs, the job's own radio work moves time
- * (pacing then would let device timers of minutes expire during a host's short real-time pause);
- * so does anything else that takes real time (a server killed and restarted): see hold().
- * A watchdog paces anyway if modelled time has not moved for a while in real time (a job waiting
- * for a dongle that only the station's replug brings back); every such nudge is counted, because
- * it makes a run depend on the machine.
+ * Every wait of the station itself (arrivals, operator pauses, faults timed after a start, unplug
+ * and replug, kill and restart) is a foreground timer on this clock: it pulls modelled time
+ * forward when the process has nothing else to do, exactly like the server's own timers, so the
+ * whole day is one ordered timeline that no real-time pause can reorder.
  */
-import type { SimWorld } from '../sim/world.js';
+import type { Logger } from '../common/logger.js';
+import { virtualClock, type VirtualClock } from '../sim/clock.js';
+import { SimScheduler } from '../sim/scheduler.js';
 
-export interface StationTime {
+/**
+ * Modelled time 0 of a day with seed 0: a Monday, 08:00 UTC. A day starts `seed` seconds later,
+ * so that the same seed gives the same timestamps (and different seeds different ones).
+ */
+const FIRST_DAY_EPOCH_MS = Date.UTC(2030, 0, 7, 8, 0, 0);
+
+export interface StationClock {
+  readonly scheduler: SimScheduler;
+  /** The server's clock too (pass scheduler and startEpochMs to openAdapters). */
+  readonly clock: VirtualClock;
+  readonly startEpochMs: number;
   /** Modelled ms since the day began. */
   now(): number;
-  /** Resolves after `ms` of modelled time. */
+  /** Resolves after `ms` of modelled time (a foreground wait: it pulls time). */
   sleep(ms: number): Promise<void>;
-}
-
-export interface PacedTime extends StationTime {
-  /**
-   * Work under way that moves on by itself (a job on this world) or takes real time (a server
-   * being killed and restarted, a wait for a dongle): no pacing until every hold is released.
-   */
-  hold(): void;
-  release(): void;
-  /** Times the watchdog moved modelled time on although a job was running (machine-dependent). */
-  readonly nudges: number;
   close(): void;
 }
 
-/** Real ms of standstill after which the watchdog paces although a job runs. */
-const WATCHDOG_MS = 2_000;
-
-export function stationTime(world: SimWorld): PacedTime {
-  const origin = world.nowMs();
-  let sleepers = 0;
-  let holds = 0;
-  let forced = false;
-  let nudges = 0;
-  let lastModel = world.nowMs();
-  let lastMoved = performance.now();
-  const detach = world.attachDongle({
-    get busy() {
-      return sleepers > 0 && (holds === 0 || forced);
-    },
-    unplug: () => undefined,
+export function stationClock(seed: number, logger: Logger): StationClock {
+  const scheduler = new SimScheduler({
+    speed: Number.POSITIVE_INFINITY,
+    onError: (error, label) => logger.error({ err: error, event: label }, 'sim: event failed'),
   });
-  const watchdog = setInterval(() => {
-    const now = world.nowMs();
-    if (now !== lastModel) {
-      lastModel = now;
-      lastMoved = performance.now();
-      forced = false;
-      return;
-    }
-    if (sleepers > 0 && holds > 0 && !forced && performance.now() - lastMoved > WATCHDOG_MS) {
-      forced = true;
-      nudges++;
-      world.scheduler.noteHostActivity();
-    }
-  }, 250);
-  watchdog.unref();
+  const startEpochMs = FIRST_DAY_EPOCH_MS + seed * 1000;
+  const clock = virtualClock(scheduler, startEpochMs);
   return {
-    now: () => world.nowMs() - origin,
-    sleep: (ms) =>
-      new Promise<void>((resolve) => {
-        sleepers++;
-        world.scheduler.after(
-          ms,
-          () => {
-            sleepers--;
-            resolve();
-          },
-          'station: wait',
-        );
-      }),
-    hold: () => {
-      holds++;
-    },
-    release: () => {
-      holds--;
-      // The pump may have stopped while a job held pacing off: let it look again.
-      if (holds === 0) world.scheduler.noteHostActivity();
-    },
-    get nudges() {
-      return nudges;
-    },
-    close: () => {
-      clearInterval(watchdog);
-      detach();
-    },
+    scheduler,
+    clock,
+    startEpochMs,
+    now: () => clock.now() - startEpochMs,
+    sleep: (ms) => clock.sleep(Math.max(0, ms), undefined, { label: 'station: wait' }),
+    close: () => scheduler.close(),
   };
 }

@@ -12,9 +12,9 @@ import { readPackage } from '../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../server/dfu/secure/engine.js';
 import type { DeviceMemory } from '../../server/dfu/types.js';
 import { InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
-import { Metadata, type CallOptions, type ClientMiddleware, type ClientMiddlewareCall } from 'nice-grpc';
 import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
-import { CLOCK_HOLD_HEADER, isVirtualClock, type VirtualClock } from '../../server/sim/clock.js';
+import { isVirtualClock } from '../../server/sim/clock.js';
+import { holdClockWhileSent } from '../../server/clockHold.js';
 
 export const TEST_APP_CONFIG: AppConfig = {
   listen: '127.0.0.1:0',
@@ -29,24 +29,6 @@ export const TEST_APP_CONFIG: AppConfig = {
 export function testLogger(): Logger {
   const level = process.env['BLEDFU_TEST_LOG'];
   return level === undefined || level === '' ? silentLogger() : pino({ level }, pino.destination(2));
-}
-
-/**
- * A client middleware for a server on the virtual clock in this process: each call holds modelled
- * time still from the moment it is sent until the server has it (the server releases the hold
- * named in the call's metadata; the end of the call releases it in any case). Without it, a
- * foreground timer of the server or of the test could move modelled time on while the request's
- * bytes cross loopback, and the same test would see different modelled times from run to run.
- */
-export function holdClockWhileSent(clock: VirtualClock): ClientMiddleware {
-  return async function* <Request, Response>(call: ClientMiddlewareCall<Request, Response>, options: CallOptions) {
-    const id = clock.hold();
-    try {
-      return yield* call.next(call.request, { ...options, metadata: Metadata(options.metadata).set(CLOCK_HOLD_HEADER, id) });
-    } finally {
-      clock.release(id);
-    }
-  };
 }
 
 export interface ServedApp {

@@ -17,6 +17,7 @@ import {
   checkNoneRunning,
   checkResources,
   DEFAULT_RESOURCE_BOUNDS,
+  firmwareOutcome,
   formatInvariantTable,
   type DayEvidence,
   type DeviceOutcome,
@@ -162,6 +163,8 @@ describe('station operators', () => {
       rerunCommand({ seed: 17, devices: 24, hours: 1, dongle: 'nrf', adapters: 2, maxConcurrentDfus: 3 }),
       'npm run station -- --seed 17 --devices 24 --hours 1 --dongle nrf --adapters 2 --max-concurrent 3',
     );
+    const blApp = { kind: 'bl-app' as const, file: 'bl_app.zip', bytes: new Uint8Array(), facts: { application: undefined, bootloader: undefined, dataObjects: 0, bytes: 0, releaseBootloaderVersion: undefined } };
+    assert.match(rerunCommand({ seed: 1, devices: 2, hours: 1, dongle: 'hci', adapters: 1, packages: { app: blApp, sdBlApp: blApp, blApp } }), / --bl-app bl_app\.zip$/);
   });
 });
 
@@ -229,6 +232,28 @@ describe('station invariant checker (synthetic days)', () => {
     assert.equal(r.violations, 4);
     assert.match(r.examples[0] ?? '', /st-001: wants app 6375973b, has 7f030207/);
     assert.match(r.examples[2] ?? '', /wants DFU_REMOTE_ERROR INVALID_OBJECT .*last job FAILED DEVICE_NOT_FOUND/);
+  });
+
+  it('firmware: a release-bootloader package retried once its bootloader is applied may end refused by version (FW_VERSION_FAILURE), and only then', () => {
+    const expected = { kind: 'updated' as const, application: IOS_APP_SHA, bootloaderVersion: 34 };
+    const versionRefusal = attempt({ attempt: 2, jobId: 'job-3', result: 'FAILED', errorCode: 'DFU_REMOTE_ERROR', dfuResultName: 'EXT_ERROR', dfuExtendedName: 'FW_VERSION_FAILURE' });
+    const applied = updated({
+      expected,
+      final: { application: FACTORY_APPLICATION_SHA256, applicationValid: true, mode: 'application', bootloaderVersion: 34 },
+      attempts: [attempt({ result: 'FAILED', errorCode: 'ADAPTER_UNAVAILABLE' }), versionRefusal],
+    });
+    assert.equal(checkFirmware({ ...clean, devices: [applied] }).ok, true);
+    assert.deepEqual(firmwareOutcome(applied), { kind: 'deviceError' });
+    // The bootloader was not applied: the refusal is not the device's answer to this package.
+    const notApplied = updated({ ...applied, final: { ...applied.final, bootloaderVersion: 1 } });
+    // Another error after the bootloader was applied is not accepted either.
+    const otherError = updated({ ...applied, attempts: [attempt({ result: 'FAILED', errorCode: 'DFU_REMOTE_ERROR', dfuResultName: 'EXT_ERROR', dfuExtendedName: 'SD_VERSION_FAILURE' })] });
+    // A package without a release bootloader has no version to refuse by.
+    const appOnly = updated({ ...applied, expected: { ...expected, bootloaderVersion: undefined } });
+    const r = checkFirmware({ ...clean, devices: [notApplied, otherError, appOnly] });
+    assert.equal(r.violations, 3);
+    assert.deepEqual(firmwareOutcome(updated()), { kind: 'updated' });
+    assert.equal(firmwareOutcome(notApplied).kind, 'wrong');
   });
 
   it('no job left running: an active job, or an audit start without an end, is a violation', () => {
@@ -306,7 +331,7 @@ describe('station invariant checker (synthetic days)', () => {
         timeLostToFaultsMs: 0,
         updatedPerHourPerDongle: 1,
       },
-      diagnostics: { realMs: 1, nudges: 0, blAppIncluded: false },
+      diagnostics: { realMs: 1, blAppIncluded: false },
       attempts: [],
     });
     assert.match(text, /no job left running\s+FAIL/);

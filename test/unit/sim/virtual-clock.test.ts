@@ -38,6 +38,30 @@ describe('virtual clock (accelerated simulator)', () => {
     }
   });
 
+  it('a hold taken through one clock of a scheduler is released through another clock of the same scheduler', async () => {
+    // The station's clock and the clock its server's registry makes share one scheduler: a client
+    // holds through the first, the server releases through the second.
+    const { s, clock } = setup(0);
+    const server = virtualClock(s, 0);
+    try {
+      const id = clock.hold();
+      let fired = false;
+      clock.setTimer(1_000, () => {
+        fired = true;
+      });
+      await turns(20);
+      assert.equal(fired, false, 'held: time stands still');
+      assert.equal(s.nowMs(), 0);
+      server.release(id);
+      await clock.sleep(2_000);
+      assert.equal(fired, true);
+      // Ids are unique per scheduler: the server's own hold is not the client's.
+      assert.notEqual(server.hold(), clock.hold());
+    } finally {
+      s.close();
+    }
+  });
+
   it('runs host timers and simulator events in one (time, seq) order', async () => {
     const { s, clock } = setup();
     const seen: string[] = [];
