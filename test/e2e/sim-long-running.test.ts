@@ -66,5 +66,25 @@ for (const dongle of SIM_DONGLES) {
         await s.close();
       }
     });
+
+    it('an ATT response lost while the application is being discovered: the job looks for the device again and succeeds', { timeout: 60_000 }, async () => {
+      // Before the transfer, an ATT transaction timeout (its bearer is then dead) failed the job
+      // with ATT_TIMEOUT; it is a link failure like one during the transfer, retried the same way.
+      const s = await startSimServer({ devices: [{}] }, {}, dongle);
+      try {
+        // The first Read By Type Response (characteristic discovery) from the device is lost.
+        const drop = s.world.faults.inject({ kind: 'frame', direction: 'toCentral', action: 'drop', cid: 0x0004, firstByte: 0x09, times: 1 });
+        const r = await drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(s.device(0).address.value) }, { signal: AbortSignal.timeout(50_000) }));
+        const result = finished(r.events)?.result;
+        assert.equal(drop.fired, 1, 'the response was dropped');
+        assert.equal(r.error, undefined, String(r.error));
+        assert.equal(result?.success, true, result?.error?.message);
+        assert.equal(result?.firmwareRevision, revisionOf(1, HRS.sha256));
+        const details = r.events.flatMap((e) => (e.type === 'state' ? [e.detail] : []));
+        assert.ok(details.some((d) => /failed \(ATT_TIMEOUT\); looking for the device again/.test(d)), details.join(' | '));
+      } finally {
+        await s.close();
+      }
+    });
   });
 }

@@ -109,6 +109,9 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
   let nameTheBootloader = true;
   // Set after an entry whose answer never came: the device is then looked for in both modes.
   let unconfirmedEntry = false;
+  // Links lost (or whose ATT bearer timed out) before the transfer began: each costs a new look
+  // for the device, as a loss during the transfer costs a reconnect, up to options.retries.
+  let lostLinks = 0;
   for (;;) {
     const adv = await findDevice(run.adapter, match, {
       timeoutMs: options.scanTimeoutMs,
@@ -199,7 +202,13 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
       }
     } catch (e) {
       await safeDisconnect(conn);
-      throw e;
+      if (run.signal.aborted || !isLinkFailure(e)) throw e;
+      if (lostLinks >= options.retries) throw gaveUp(e, lostLinks);
+      lostLinks++;
+      const err = isBledfuError(e) ? e : undefined;
+      run.log.warn({ code: err?.code, reconnect: lostLinks, of: options.retries }, `link failure before the transfer: ${err?.message ?? String(e)}`);
+      phase(run, 'connecting', `the link to ${adv.address.value} failed (${err?.code ?? 'error'}); looking for the device again`);
+      await run.clock.sleep(options.rebootDelayMs, run.signal);
     }
   }
 }
