@@ -5,6 +5,7 @@
  * checksum bit), never a different valid frame — a real line's CRC misses are not what we test.
  */
 import { BledfuError } from '../common/errors.js';
+import { seededRandom } from '../common/clock.js';
 import type { H5LineFaults, LineDirection } from './types.js';
 
 export type FrameDirection = Exclude<LineDirection, 'both'>;
@@ -41,21 +42,9 @@ export function validateLineFaults(f: H5LineFaults): H5LineFaults {
   return { ...f };
 }
 
-/** mulberry32: small, fast, good enough to scatter faults. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class LineFaultState {
   #faults: H5LineFaults = {};
-  #random: () => number = generator(1);
+  #random: () => number = seededRandom(1);
 
   get faults(): H5LineFaults {
     return this.#faults;
@@ -63,7 +52,7 @@ export class LineFaultState {
 
   set(faults: H5LineFaults): void {
     this.#faults = validateLineFaults(faults);
-    this.#random = generator(faults.seed ?? 1);
+    this.#random = seededRandom(faults.seed ?? 1);
   }
 
   #applies(direction: FrameDirection): boolean {
