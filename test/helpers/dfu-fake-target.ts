@@ -113,6 +113,13 @@ export class FakeNrfDevice implements FakePeripheral {
   #prnTarget = 0;
   #prnCount = 0;
   #link: FakeLink | undefined;
+  /**
+   * A reset is on its way (after the final Execute, after the buttonless jump): a real device
+   * is restarting and advertises nothing, even if the central hung up first. Without this the
+   * fake would advertise its old mode for a moment, and a fast central could connect to a mode
+   * the device is leaving.
+   */
+  #resetting = false;
 
   constructor(options: FakeDeviceOptions) {
     this.options = options;
@@ -126,7 +133,7 @@ export class FakeNrfDevice implements FakePeripheral {
   }
 
   advertising(): FakeAdvertising | undefined {
-    if (this.#link !== undefined) return undefined;
+    if (this.#link !== undefined || this.#resetting) return undefined;
     return this.mode === 'app'
       ? { address: this.options.appAddress, name: 'Nordic_Buttonless', serviceUuids: this.options.buttonless === 'none' || this.options.buttonless === 'legacy' ? [] : [UUIDS.secureDfuService] }
       : { address: this.bootloaderAddress, name: this.bootloaderName ?? 'DfuTarg', serviceUuids: [UUIDS.secureDfuService] };
@@ -187,7 +194,9 @@ export class FakeNrfDevice implements FakePeripheral {
             }
             link.notify(H.buttonless, Uint8Array.of(0x20, 0x01, 0x01));
             this.log.push('jump to bootloader');
+            this.#resetting = true;
             setImmediate(() => {
+              this.#resetting = false;
               this.mode = 'bootloader';
               link.drop();
             });
@@ -356,8 +365,10 @@ export class FakeNrfDevice implements FakePeripheral {
     this.installed.push({ type: init.init.type ?? -1, sha256: sha });
     if (!this.faults.noResetAfterFinal) {
       // Settings written, then reset without a disconnect: the central just loses the link.
-      this.#afterRequest = () =>
+      this.#afterRequest = () => {
+        this.#resetting = true;
         setImmediate(() => {
+          this.#resetting = false;
           const type = init.init.type;
           this.#resetState();
           // SDK 15–17 (nrf_bootloader_fw_activation.c): an application or a bootloader image ends
@@ -368,6 +379,7 @@ export class FakeNrfDevice implements FakePeripheral {
           this.bootloaderName = undefined;
           this.#dropLink('reset after final execute');
         });
+      };
     }
     return this.#ok(4);
   }
