@@ -379,14 +379,13 @@ export class DfuTarget {
     const signedPart = type === FW_TYPE.SOFTDEVICE_BOOTLOADER ? image.subarray(0, init.init.sdSize ?? 0) : image;
     for (const bv of init.init.bootValidation) {
       switch (bv.type) {
+        // nrf_dfu_validation.c boot_validation_extract: for CRC and SHA-256 the bootloader computes
+        // the value over the received image itself (the init packet carries no bytes for them; nrfutil
+        // writes none), so only the ECDSA signature is checked here.
         case VALIDATION_TYPE.NO_VALIDATION:
         case VALIDATION_TYPE.VALIDATE_GENERATED_CRC:
+        case VALIDATION_TYPE.VALIDATE_SHA256:
           break;
-        case VALIDATION_TYPE.VALIDATE_SHA256: {
-          const want = Uint8Array.from(createHash('sha256').update(signedPart).digest()).reverse();
-          if (bv.bytes.length !== 32 || !bytesEqual(bv.bytes, want)) return false;
-          break;
-        }
         case VALIDATION_TYPE.VALIDATE_ECDSA_P256_SHA256:
           if (bv.bytes.length !== 64) return false;
           if (!verify('sha256', signedPart, { key: this.#config.publicKey, dsaEncoding: 'ieee-p1363' }, reverseHalves(bv.bytes))) return false;

@@ -66,6 +66,8 @@ const base = { hwVersion: 52, sdReq: [0x100], key } as const;
 const CASES: readonly { name: string; options: GeneratePackageOptions; debug: boolean }[] = [
   { name: 'application', options: { ...base, application: app, applicationVersion: 2 }, debug: false },
   { name: 'application, ECDSA boot validation', options: { ...base, application: app, applicationVersion: 2, appBootValidation: 'VALIDATE_ECDSA_P256_SHA256' }, debug: false },
+  // nrfutil writes no bytes for SHA-256 boot validation: the bootloader hashes the image itself.
+  { name: 'application, SHA-256 boot validation', options: { ...base, application: app, applicationVersion: 2, appBootValidation: 'VALIDATE_GENERATED_SHA256' }, debug: false },
   { name: 'bootloader (release bootloader: version 2 > 1)', options: { ...base, bootloader: bl, bootloaderVersion: 2 }, debug: false },
   { name: 'SoftDevice', options: { ...base, softdevice: sd }, debug: false },
   { name: 'SoftDevice + bootloader, ECDSA boot validation', options: { ...base, softdevice: sd, bootloader: bl, bootloaderVersion: 2, sdBootValidation: 'VALIDATE_ECDSA_P256_SHA256' }, debug: false },
