@@ -11,13 +11,8 @@
  * give the same bytes (and so the same SHA-256 in every test run).
  */
 import { BledfuError } from '../common/errors.js';
+import { encodeIntelHex, type HexSegment } from '../dfu/package/hex.js';
 import { LAYOUT } from './devices/chip.js';
-
-/** One contiguous run of bytes at an absolute flash address (the shape of an Intel HEX segment). */
-export interface DemoSegment {
-  readonly address: number;
-  readonly data: Uint8Array;
-}
 
 export type DemoImageKind = 'application' | 'bootloader' | 'softdevice';
 
@@ -29,7 +24,7 @@ export interface DemoImage {
   /** The version the image says it is (application/bootloader version, or SoftDevice version). */
   readonly version: number;
   /** The image as Intel HEX segments (one: each image is contiguous). */
-  readonly segments: readonly DemoSegment[];
+  readonly segments: readonly HexSegment[];
   /** The image as Intel HEX text, like a build's .hex output. */
   readonly hex: string;
 }
@@ -132,7 +127,7 @@ function build(kind: DemoImageKind, size: number, seed: number, version: number,
   bytes.set(THUMB_BRANCH_SELF, CODE_OFFSET);
   finish(bytes);
   const segments = [{ address: area.start, data: bytes }];
-  return { kind, address: area.start, bytes, version, segments, hex: encodeHex(segments) };
+  return { kind, address: area.start, bytes, version, segments, hex: encodeIntelHex(segments) };
 }
 
 /** Deterministic filler (xorshift32), never all 0xFF (which would read as erased flash). */
@@ -146,34 +141,6 @@ function filler(size: number, seed: number): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
-}
-
-/**
- * Intel HEX text: 16-byte data records, a type 04 extended linear address record whenever the
- * upper 16 bits change, then EOF. A stand-in until the package writer's encodeIntelHex exists.
- */
-function encodeHex(segments: readonly DemoSegment[]): string {
-  const lines: string[] = [];
-  const record = (type: number, offset: number, data: ArrayLike<number>): void => {
-    const bytes = [data.length, (offset >> 8) & 0xff, offset & 0xff, type, ...Array.from(data)];
-    const sum = (0x100 - (bytes.reduce((a, b) => a + b, 0) & 0xff)) & 0xff;
-    lines.push(`:${[...bytes, sum].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join('')}`);
-  };
-  let upper = -1;
-  for (const s of segments) {
-    for (let i = 0; i < s.data.length; ) {
-      const address = s.address + i;
-      if (address >>> 16 !== upper) {
-        upper = address >>> 16;
-        record(0x04, 0, [upper >> 8, upper & 0xff]);
-      }
-      const n = Math.min(16, s.data.length - i, 0x10000 - (address & 0xffff));
-      record(0x00, address & 0xffff, s.data.subarray(i, i + n));
-      i += n;
-    }
-  }
-  record(0x01, 0, []);
-  return `${lines.join('\n')}\n`;
 }
 
 function hex32(v: number): string {
