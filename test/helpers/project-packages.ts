@@ -235,3 +235,14 @@ export async function projectPackageFile(name: ProjectPackageName): Promise<stri
   writeFileSync(file, await projectZip(name));
   return file;
 }
+
+/** The zip of a single-image project package with the facts of its image, for tests that send it. */
+export interface ProjectFacts extends ProjectImage {
+  readonly zip: Uint8Array;
+  readonly datSize: number;
+}
+
+export async function projectFacts(name: ProjectPackageName): Promise<ProjectFacts> {
+  const image = await projectImage(name);
+  return { ...image, zip: await projectZip(name), datSize: image.dat.length };
+}
