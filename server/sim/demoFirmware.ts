@@ -56,8 +56,8 @@ const SD_INFO_STRUCT_SIZE = 0x2c;
 const SD_ID_S140 = 140;
 
 export const DEMO_DEFAULTS = {
-  /** About the size of Nordic's SDK 17.0.2 HRS example, so transfers take many data objects. */
-  application: { size: 100 * 1024, seed: 0xa11ce, version: 1 },
+  /** About the size of Nordic's SDK 17.0.2 HRS example: 24 full 4 KiB data objects and a short last one. */
+  application: { size: 99_000, seed: 0xa11ce, version: 1 },
   bootloader: { size: 24 * 1024, seed: 0xb007, version: 2 },
   /** Ends below the application start, as the info struct's end address says. */
   softdevice: { size: 150 * 1024, seed: 0x5d5d, version: 7_002_000, fwid: 0x0100 },

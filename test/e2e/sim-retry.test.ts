@@ -69,8 +69,8 @@ async function retryResumes(s: SimServer, target: Target, before: number): Promi
   assert.equal(again.error, undefined, String(again.error));
   const f = finished(again.events);
   assert.equal(f?.result.success, true, f?.error?.message);
-  assert.equal(f?.result.firmwareRevision, revisionOf(1, APP.sha256));
-  assert.equal(dev.firmwareRevision(), revisionOf(1, APP.sha256));
+  assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+  assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
   assert.equal(dev.mode(), 'application');
   assert.deepEqual(journey(again.events), ['CONNECTING', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED'], 'no buttonless entry: it was in its bootloader');
   const found = details(again.events).find((d) => d.startsWith('found '));
@@ -142,8 +142,8 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(again.error, undefined, String(again.error));
         const f2 = finished(again.events);
         assert.equal(f2?.result.success, true, f2?.error?.message);
-        assert.equal(f2?.result.firmwareRevision, revisionOf(1, APP.sha256));
-        assert.equal(dev.firmwareRevision(), revisionOf(1, APP.sha256));
+        assert.equal(f2?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+        assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
         assert.deepEqual(journey(again.events), ['CONNECTING', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
         assert.ok(details(again.events).some((d) => d.includes(`found ${dev.label} in its bootloader at ${bootloaderAddress(dev.address).value}`)), details(again.events).join(' | '));
       } finally {
@@ -164,7 +164,7 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(again.error, undefined, String(again.error));
         const f = finished(again.events);
         assert.equal(f?.result.success, true, f?.error?.message);
-        assert.equal(f?.result.firmwareRevision, revisionOf(1, APP.sha256));
+        assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
         assert.equal(s.observed().dataBytes, APP.size, 'resumed after the restart');
         assert.ok(s.observed().dataBytes - before < APP.size);
         assert.ok(details(again.events).some((d) => d.includes('where an earlier job left it')), details(again.events).join(' | '));
@@ -185,7 +185,7 @@ for (const dongle of SIM_DONGLES) {
           assert.equal(r.error, undefined, String(r.error));
           const f = finished(r.events);
           assert.equal(f?.result.success, true, f?.error?.message);
-          assert.equal(f?.result.firmwareRevision, revisionOf(1, APP.sha256));
+          assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
         }
         const idOf = (r: Drained): string => (r.events[0]?.type === 'snapshot' ? r.events[0].jobId : '?');
         const waited = [a, b].filter((r) => details(r.events).some((d) => d.includes('which is updating the same device')));
@@ -239,8 +239,8 @@ for (const dongle of SIM_DONGLES) {
           assert.equal(r.error, undefined, String(r.error));
           const f = finished(r.events);
           assert.equal(f?.result.success, true, f?.error?.message);
-          assert.equal(f?.result.firmwareRevision, revisionOf(1, APP.sha256));
-          assert.equal(dev.firmwareRevision(), revisionOf(1, APP.sha256));
+          assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+          assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
           assert.equal(s.observed().dataBytes, APP.size);
           assert.ok(
             details(r.events).some((d) => d.includes('looking for the device in its bootloader and in its application')),
