@@ -23,8 +23,8 @@ import { projectImage, projectZip, SDBL_SD_FWID, TEST_SD_FWID } from '../helpers
 /**
  * The project's packages (demo firmware, demo key: the simulator's default), facts computed from
  * their bytes: the ~100 KB application and the bootloader of the bootloader + application package,
- * a SoftDevice of the installed major version (7, FWID 0xCAFE), and a SoftDevice (6.1.1, FWID
- * 0xB6) + bootloader of another major version.
+ * a SoftDevice of the installed major version (7, FWID 0xCAFE), and a SoftDevice (6.1.0, FWID
+ * 0xA9) + bootloader of another major version.
  */
 const APP = await projectImage('bl-app', 'application');
 const BL = await projectImage('bl-app', 'bootloader');

@@ -1,15 +1,12 @@
 /**
- * The project's own DFU packages, made at test time: the demo firmware of server/sim/demoFirmware.ts
- * packaged with the package writer (generatePackage) and signed with the project's published demo
- * key (demo/bledfu-demo-key.pem), which the simulator trusts by default. Tests that merely need "a
- * package to update a device with" use these; tests about compatibility with Nordic's own
- * packages read those from ../shared (shared-packages.ts, dfu-fixtures.ts).
+ * The project's own DFU packages, made at test time (server/sim/demoPackages.ts: the demo firmware
+ * of server/sim/demoFirmware.ts packaged with the package writer) and signed with the project's
+ * published demo key (demo/bledfu-demo-key.pem), which the simulator trusts by default. Tests that
+ * merely need "a package to update a device with" use these; tests about compatibility with
+ * Nordic's own packages read those from ../shared (shared-packages.ts, dfu-fixtures.ts).
  *
- * The options mirror how Nordic made the SDK 17.0.2 test images the tests used before (nRF52840,
- * hw_version 52, sd_req 0x0100 = S140 7.2.0, debug mode: the simulator's debug bootloader takes them
- * again and again, whatever version it has). Every fact a test asserts (size, SHA-256, CRC-32,
- * version) is computed here from the bytes, never written down; each package is built once per
- * process.
+ * Every fact a test asserts (size, SHA-256, CRC-32, version) is computed here from the bytes,
+ * never written down; each package is built once per process.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,10 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import JSZip from 'jszip';
 import { crc32 } from '../../server/common/crc32.js';
-import { generatePackage, type GeneratedImage, type GeneratePackageOptions } from '../../server/dfu/package/generate.js';
 import { loadSigningKey } from '../../server/dfu/package/signingKey.js';
 import type { ImageKind } from '../../server/dfu/types.js';
-import { demoApplication, demoBootloader, demoSoftDevice, type DemoImage } from '../../server/sim/demoFirmware.js';
+import { DEMO_PACKAGE_IMAGES, DEMO_PACKAGE_NAMES, makeDemoPackage, type DemoPackage, type DemoPackageName } from '../../server/sim/demoPackages.js';
 
 /** The demo key's file, relative to the repository root (this file is test/helpers/). */
 export const DEMO_KEY_FILE = new URL('../../demo/bledfu-demo-key.pem', import.meta.url);
@@ -33,34 +29,15 @@ export function demoKey(): KeyObject {
   return demoKeyObject;
 }
 
-/** The FWID of the SoftDevice the simulated chip has installed (S140 7.2.0). */
-export const SIM_SD_FWID = 0x0100;
+export { SDBL_SD_FWID, SIM_SD_FWID, TEST_SD_FWID } from '../../server/sim/demoPackages.js';
 
-/** FWID of the lone SoftDevice package's SoftDevice (Nordic's test SoftDevices carry 0xCAFE too). */
-export const TEST_SD_FWID = 0xcafe;
-/** FWID of the SoftDevice in the SD+BL(+app) packages. */
-export const SDBL_SD_FWID = 0x00b6;
+/** The demo images the packages are made of (server/sim/demoPackages.ts). */
+export const PROJECT_IMAGES = DEMO_PACKAGE_IMAGES;
 
-/** The demo images the packages are made of (fixed seeds: the same bytes in every run). */
-export const PROJECT_IMAGES = {
-  /** ~100 KB, like Nordic's HRS example: 25 data objects of 4 KiB, so resume/PRN/progress tests have room. */
-  app: (): DemoImage => demoApplication(),
-  /** Fits a single 4 KiB data object, like pc-nrfutil's blinky. */
-  appSmall: (): DemoImage => demoApplication({ size: 1_504, seed: 0x5a11, version: 3 }),
-  bootloader: (): DemoImage => demoBootloader(),
-  /** Same major version as the chip's SoftDevice (7), with the FWID 0xCAFE of Nordic's test SoftDevices. */
-  softdevice: (): DemoImage => demoSoftDevice({ fwid: TEST_SD_FWID }),
-  /**
-   * The SoftDevice of the SD+BL(+app) packages: another major version (6.1.1, FWID 0xB6, as
-   * S140 6.1.1 has), so installing it invalidates the application like a real major change.
-   */
-  sdblSoftdevice: (): DemoImage => demoSoftDevice({ seed: 0x5d0b1, size: 148 * 1024, version: 6_001_001, fwid: SDBL_SD_FWID }),
-  sdblBootloader: (): DemoImage => demoBootloader({ seed: 0xb10b1, size: 20 * 1024, version: 3 }),
-} as const;
+/** The writer's packages, and a bootloader + application package put together from two of them. */
+export type ProjectPackageName = DemoPackageName | 'bl-app';
 
-export type ProjectPackageName = 'app' | 'app-small' | 'bootloader' | 'softdevice' | 'sd-bl' | 'bl-app' | 'sd-bl-app';
-
-export const PROJECT_PACKAGE_NAMES: readonly ProjectPackageName[] = ['app', 'app-small', 'bootloader', 'softdevice', 'sd-bl', 'bl-app', 'sd-bl-app'];
+export const PROJECT_PACKAGE_NAMES: readonly ProjectPackageName[] = [...DEMO_PACKAGE_NAMES, 'bl-app'];
 
 /** What a test may assert about one image of a project package. */
 export interface ProjectImage {
@@ -91,11 +68,7 @@ export interface ProjectPackage {
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-const BASE = { hwVersion: 52, sdReq: [SIM_SD_FWID], debugMode: true } as const;
-
-const source = (file: string, image: DemoImage): { name: string; hex: string } => ({ name: file, hex: image.hex });
-
-function facts(img: GeneratedImage, fwVersion: number, debug: boolean): ProjectImage {
+function facts(img: DemoPackage['images'][number], debug: boolean): ProjectImage {
   const base = {
     kind: img.kind,
     binFile: img.binFile,
@@ -105,7 +78,7 @@ function facts(img: GeneratedImage, fwVersion: number, debug: boolean): ProjectI
     size: img.bin.length,
     sha256: sha256(img.bin),
     crc32: crc32(img.bin),
-    fwVersion,
+    fwVersion: img.fwVersion,
     isDebug: debug,
     sdSize: 0,
     blSize: 0,
@@ -116,12 +89,12 @@ function facts(img: GeneratedImage, fwVersion: number, debug: boolean): ProjectI
     case 'bootloader':
       return { ...base, blSize: img.bin.length };
     case 'softdevice_bootloader': {
-      const sd = PROJECT_IMAGES.sdblSoftdevice().bytes;
+      const sd = PROJECT_IMAGES.sdblSoftdevice().bytes.length;
       return {
         ...base,
-        sdSize: sd.length,
-        blSize: img.bin.length - sd.length,
-        parts: { softdevice: sha256(img.bin.subarray(0, sd.length)), bootloader: sha256(img.bin.subarray(sd.length)) },
+        sdSize: sd,
+        blSize: img.bin.length - sd,
+        parts: { softdevice: sha256(img.bin.subarray(0, sd)), bootloader: sha256(img.bin.subarray(sd)) },
       };
     }
     default:
@@ -129,26 +102,15 @@ function facts(img: GeneratedImage, fwVersion: number, debug: boolean): ProjectI
   }
 }
 
-async function generated(o: GeneratePackageOptions): Promise<{ zip: Uint8Array; images: readonly ProjectImage[] }> {
-  const pkg = await generatePackage({ ...o, key: demoKey() });
-  const versionOf = (kind: ImageKind): number => {
-    if (kind === 'application') return o.applicationVersion ?? 0xffffffff;
-    if (kind === 'softdevice') return 0xffffffff;
-    return o.bootloaderVersion ?? 0xffffffff;
-  };
-  return { zip: pkg.zip, images: pkg.images.map((img) => facts(img, versionOf(img.kind), o.debugMode === true)) };
-}
-
 /**
  * A bootloader + application package, as `nrfutil pkg generate --bootloader … --application …`
- * lays it out (the package writer refuses that pair in one call, so it is put together here from
- * the two single-image packages, each image keeping its own signed init packet): the manifest lists
- * both, and the package reader sends the bootloader first (spec §3.7).
+ * lays it out. The package writer refuses that pair in one call, so it is put together here from
+ * the two single-image packages, each image keeping its own signed init packet; the manifest lists
+ * both (sorted keys, 4-space indent, as nrfutil writes it) and the package reader sends the
+ * bootloader first (spec §3.7).
  */
-async function bootloaderAndApplication(): Promise<{ zip: Uint8Array; images: readonly ProjectImage[] }> {
-  const bl = await projectPackage('bootloader');
-  const app = await projectPackage('app');
-  const images = [...bl.images, ...app.images];
+async function bootloaderAndApplication(): Promise<ProjectPackage> {
+  const images = [...(await projectPackage('bootloader')).images, ...(await projectPackage('app')).images];
   const manifest: Record<string, { bin_file: string; dat_file: string }> = {};
   for (const img of [...images].sort((a, b) => (a.kind < b.kind ? -1 : 1))) manifest[img.kind] = { bin_file: img.binFile, dat_file: img.datFile };
   const zip = new JSZip();
@@ -157,56 +119,13 @@ async function bootloaderAndApplication(): Promise<{ zip: Uint8Array; images: re
     zip.file(img.binFile, img.bin);
     zip.file(img.datFile, img.dat);
   }
-  return { zip: await zip.generateAsync({ type: 'uint8array', compression: 'STORE' }), images };
+  return { name: 'bl-app', zip: await zip.generateAsync({ type: 'uint8array', compression: 'STORE' }), images };
 }
 
 async function build(name: ProjectPackageName): Promise<ProjectPackage> {
-  const app = PROJECT_IMAGES.app();
-  const bl = PROJECT_IMAGES.bootloader();
-  let made: { zip: Uint8Array; images: readonly ProjectImage[] };
-  switch (name) {
-    case 'app':
-      made = await generated({ ...BASE, application: source('bledfu_demo_app.hex', app), applicationVersion: app.version });
-      break;
-    case 'app-small': {
-      const small = PROJECT_IMAGES.appSmall();
-      made = await generated({ ...BASE, application: source('bledfu_demo_app_small.hex', small), applicationVersion: small.version });
-      break;
-    }
-    case 'bootloader':
-      made = await generated({ ...BASE, bootloader: source('bledfu_demo_bootloader.hex', bl), bootloaderVersion: bl.version });
-      break;
-    case 'softdevice':
-      made = await generated({ ...BASE, softdevice: source('bledfu_demo_softdevice.hex', PROJECT_IMAGES.softdevice()) });
-      break;
-    case 'sd-bl': {
-      const sdblBl = PROJECT_IMAGES.sdblBootloader();
-      made = await generated({
-        ...BASE,
-        softdevice: source('bledfu_demo_softdevice.hex', PROJECT_IMAGES.sdblSoftdevice()),
-        bootloader: source('bledfu_demo_bootloader.hex', sdblBl),
-        bootloaderVersion: sdblBl.version,
-      });
-      break;
-    }
-    case 'sd-bl-app': {
-      const sdblBl = PROJECT_IMAGES.sdblBootloader();
-      made = await generated({
-        ...BASE,
-        softdevice: source('bledfu_demo_softdevice.hex', PROJECT_IMAGES.sdblSoftdevice()),
-        bootloader: source('bledfu_demo_bootloader.hex', sdblBl),
-        bootloaderVersion: sdblBl.version,
-        application: source('bledfu_demo_app.hex', app),
-        applicationVersion: app.version,
-        sdId: [SDBL_SD_FWID],
-      });
-      break;
-    }
-    case 'bl-app':
-      made = await bootloaderAndApplication();
-      break;
-  }
-  return { name, ...made };
+  if (name === 'bl-app') return bootloaderAndApplication();
+  const pkg = await makeDemoPackage(name, demoKey());
+  return { name, zip: pkg.zip, images: pkg.images.map((img) => facts(img, pkg.debugMode)) };
 }
 
 const cache = new Map<ProjectPackageName, Promise<ProjectPackage>>();
