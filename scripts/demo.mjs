@@ -1,14 +1,41 @@
-// The quick-start demo: starts bledfud on the built-in simulator (paced to real time), then uses
-// the bledfu CLI to scan and to firmware-update a simulated nRF52840 with a real nrfutil package.
+// The quick-start demo: makes the project's demo firmware and its DFU package (signed with the
+// published demo key, demo/bledfu-demo-key.pem, which the simulator trusts by default), starts
+// bledfud on the built-in simulator (paced to real time), then uses the bledfu CLI to scan and to
+// firmware-update a simulated nRF52840 with that package. Needs nothing but a clone and npm install.
 // Usage: npm run demo [-- <package.zip> [<device name>]]
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { register } from 'tsx/esm/api';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const pkg = process.argv[2] ?? 'test/fixtures/dfu/sdk17.0.2_hrs_application_s140.zip';
 const device = process.argv[3] ?? 'bledfu-sim-1';
+mkdirSync(new URL('../.bledfu', import.meta.url), { recursive: true });
+
+/**
+ * The demo firmware (server/sim/demoFirmware.ts) as the .hex a build would leave, and the package
+ * `bledfu pkg generate` makes of it, through the library (tsx loads the TypeScript, as bin/bledfu.js does).
+ */
+async function makeDemoPackage() {
+  register();
+  const { demoApplication } = await import('../server/sim/demoFirmware.ts');
+  const { makeDemoPackage: make } = await import('../server/sim/demoPackages.ts');
+  const { loadSigningKey } = await import('../server/dfu/package/signingKey.ts');
+  const { readPackage } = await import('../server/dfu/package/package.ts');
+  const { describePackage } = await import('../server/dfu/package/display.ts');
+  const hexPath = '.bledfu/bledfu_demo_app.hex';
+  const zipPath = '.bledfu/bledfu_demo_app.zip';
+  writeFileSync(new URL(`../${hexPath}`, import.meta.url), demoApplication().hex);
+  const key = loadSigningKey(readFileSync(new URL('../demo/bledfu-demo-key.pem', import.meta.url), 'utf8'), 'demo/bledfu-demo-key.pem');
+  const pkg = await make('app', key);
+  writeFileSync(new URL(`../${zipPath}`, import.meta.url), pkg.zip);
+  console.log(`made ${hexPath} (the demo application) and ${zipPath}, signed with demo/bledfu-demo-key.pem:`);
+  console.log(`${describePackage(await readPackage(pkg.zip)).trimEnd().replace(/^(?=.)/gm, '  ')}\n`);
+  return zipPath;
+}
+
+const pkg = process.argv[2] ?? (await makeDemoPackage());
 
 const freePort = () =>
   new Promise((resolve, reject) => {
@@ -28,7 +55,6 @@ const run = (args) =>
 
 const port = await freePort();
 const server = `127.0.0.1:${port}`;
-mkdirSync(new URL('../.bledfu', import.meta.url), { recursive: true });
 const logPath = '.bledfu/demo-server.log';
 const log = openSync(new URL(`../${logPath}`, import.meta.url), 'w');
 const daemon = spawn(process.execPath, ['bin/bledfud.js', '--listen', server, '--adapters', 'sim:?speed=1', '--data-dir', '.bledfu'], {
