@@ -4,34 +4,23 @@
 // firmware-update a simulated nRF52840 with that package. Needs nothing but a clone and npm install.
 // Usage: npm run demo [-- <package.zip> [<device name>]]
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { register } from 'tsx/esm/api';
+import { makeDemoPackage as makeDemo } from './demo-package.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const device = process.argv[3] ?? 'bledfu-sim-1';
 mkdirSync(new URL('../.bledfu', import.meta.url), { recursive: true });
 
-/**
- * The demo firmware (server/sim/demoFirmware.ts) as the .hex a build would leave, and the package
- * `bledfu pkg generate` makes of it, through the library (tsx loads the TypeScript, as bin/bledfu.js does).
- */
+/** The demo firmware's .hex and its package, into .bledfu/ (scripts/demo-package.mjs). */
 async function makeDemoPackage() {
-  register();
-  const { demoApplication } = await import('../server/sim/demoFirmware.ts');
-  const { makeDemoPackage: make } = await import('../server/sim/demoPackages.ts');
-  const { loadSigningKey } = await import('../server/dfu/package/signingKey.ts');
-  const { readPackage } = await import('../server/dfu/package/package.ts');
-  const { describePackage } = await import('../server/dfu/package/display.ts');
-  const hexPath = '.bledfu/bledfu_demo_app.hex';
-  const zipPath = '.bledfu/bledfu_demo_app.zip';
-  writeFileSync(new URL(`../${hexPath}`, import.meta.url), demoApplication().hex);
-  const key = loadSigningKey(readFileSync(new URL('../demo/bledfu-demo-key.pem', import.meta.url), 'utf8'), 'demo/bledfu-demo-key.pem');
-  const pkg = await make('app', key);
-  writeFileSync(new URL(`../${zipPath}`, import.meta.url), pkg.zip);
+  const made = await makeDemo(fileURLToPath(new URL('../.bledfu', import.meta.url)));
+  const hexPath = relative(root, made.hexPath);
+  const zipPath = relative(root, made.zipPath);
   console.log(`made ${hexPath} (the demo application) and ${zipPath}, signed with demo/bledfu-demo-key.pem:`);
-  console.log(`${describePackage(await readPackage(pkg.zip)).trimEnd().replace(/^(?=.)/gm, '  ')}\n`);
+  console.log(`${made.description.trimEnd().replace(/^(?=.)/gm, '  ')}\n`);
   return zipPath;
 }
 

@@ -96,7 +96,7 @@ export interface StationDevice {
   readonly arrivalMs: number;
 }
 
-/** The DK image's application (fixtures/dfu README §5): what a board runs before its update. */
+/** The DK image's application (../shared/fixtures/dfu README §5): what a board runs before its update. */
 export const FACTORY_APPLICATION_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 
 /** How often each kind comes (relative weights); `bl-app` falls back to `app` without its package. */

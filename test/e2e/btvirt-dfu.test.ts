@@ -31,7 +31,6 @@ import { addressTarget, drain, finished, journey, progresses, type Drained } fro
 const skip = btvirtSkipReason();
 const TIMEOUT = { timeout: 120_000 };
 const DFU_TIMEOUT_MS = 60_000;
-/** ORIGIN.md §3.1: the hrs init packet. */
 const OBJECT = 4096;
 /** The simulator's default device addresses (defaultDeviceConfig) and first name. */
 const APPS = ['F0:0D:C0:DE:00:01', 'F0:0D:C0:DE:00:03', 'F0:0D:C0:DE:00:05'] as const;

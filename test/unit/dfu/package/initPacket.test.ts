@@ -19,7 +19,7 @@ import {
 import { imageFiles, KNOWN_IMAGES, zipEntries } from '../../../helpers/dfu-fixtures.js';
 import { NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
-describe('decodeInitPacket on every fixture (ORIGIN.md §3.1)', NEEDS_NORDIC_PACKAGES, () => {
+describe('decodeInitPacket on every shared fixture (its README §3.1)', NEEDS_NORDIC_PACKAGES, () => {
   for (const known of KNOWN_IMAGES) {
     it(`${known.zip} → ${known.kind}`, async () => {
       const { bin, dat } = await imageFiles(known);

@@ -20,7 +20,7 @@ async function rezip(from: string, edit: (files: Map<string, Uint8Array | string
 
 describe('readPackage on the fixtures', NEEDS_NORDIC_PACKAGES, () => {
   for (const zipName of SECURE_ZIPS) {
-    it(`${zipName}: images, order and summaries match ORIGIN.md §3.1`, async () => {
+    it(`${zipName}: images, order and summaries match the shared fixtures README §3.1`, async () => {
       const bytes = fixtureBytes(zipName);
       const pkg = await readPackage(bytes);
       const known = KNOWN_IMAGES.filter((k) => k.zip === zipName);
