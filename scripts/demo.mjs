@@ -1,14 +1,30 @@
-// The quick-start demo: starts bledfud on the built-in simulator (paced to real time), then uses
-// the bledfu CLI to scan and to firmware-update a simulated nRF52840 with a real nrfutil package.
+// The quick-start demo: makes the project's demo firmware and its DFU package (signed with the
+// published demo key, demo/bledfu-demo-key.pem, which the simulator trusts by default), starts
+// bledfud on the built-in simulator (paced to real time), then uses the bledfu CLI to scan and to
+// firmware-update a simulated nRF52840 with that package. Needs nothing but a clone and npm install.
 // Usage: npm run demo [-- <package.zip> [<device name>]]
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeDemoPackage as makeDemo } from './demo-package.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const pkg = process.argv[2] ?? 'test/fixtures/dfu/sdk17.0.2_hrs_application_s140.zip';
 const device = process.argv[3] ?? 'bledfu-sim-1';
+mkdirSync(new URL('../.bledfu', import.meta.url), { recursive: true });
+
+/** The demo firmware's .hex and its package, into .bledfu/ (scripts/demo-package.mjs). */
+async function makeDemoPackage() {
+  const made = await makeDemo(fileURLToPath(new URL('../.bledfu', import.meta.url)));
+  const hexPath = relative(root, made.hexPath);
+  const zipPath = relative(root, made.zipPath);
+  console.log(`made ${hexPath} (the demo application) and ${zipPath}, signed with demo/bledfu-demo-key.pem:`);
+  console.log(`${made.description.trimEnd().replace(/^(?=.)/gm, '  ')}\n`);
+  return zipPath;
+}
+
+const pkg = process.argv[2] ?? (await makeDemoPackage());
 
 const freePort = () =>
   new Promise((resolve, reject) => {
@@ -28,7 +44,6 @@ const run = (args) =>
 
 const port = await freePort();
 const server = `127.0.0.1:${port}`;
-mkdirSync(new URL('../.bledfu', import.meta.url), { recursive: true });
 const logPath = '.bledfu/demo-server.log';
 const log = openSync(new URL(`../${logPath}`, import.meta.url), 'w');
 const daemon = spawn(process.execPath, ['bin/bledfud.js', '--listen', server, '--adapters', 'sim:?speed=1', '--data-dir', '.bledfu'], {

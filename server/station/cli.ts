@@ -11,13 +11,19 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { silentLogger } from '../common/logger.js';
 import { NO_FAULTS } from './faults.js';
-import { loadStationPackages } from './packages.js';
+import { loadSigningKey } from '../dfu/package/signingKey.js';
+import { loadStationPackages, projectStationPackages } from './packages.js';
 import { formatReport, runStation, type DongleChoice } from './run.js';
+
+/** The project's published demo key (this file is server/station/ of the repository, run from source). */
+const DEMO_KEY_FILE = new URL('../../demo/bledfu-demo-key.pem', import.meta.url);
 
 const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] [--dongle hci|nrf|mixed] [--adapters 2]
                            [--max-concurrent 4] [--packages DIR] [--bl-app FILE] [--json] [--verbose] [--log LEVEL]
-  --packages  directory with the nrfutil packages (default ../shared/fixtures/dfu, from the repository root)
-  --bl-app    a bootloader + application package: brings bl-app boards into the day
+  --packages  directory with real nrfutil packages laid out like ../shared/fixtures/dfu (default: the
+              project's own packages, made from its demo firmware and signed with demo/bledfu-demo-key.pem)
+  --bl-app    a bootloader + application package: brings bl-app boards into the day (signed with the
+              key of the other packages: the demo key, or with --packages the SDK 17.0.2 debug key)
   --no-faults a day without faults (no drops, cancels, unplugs or kills)
 `;
 
@@ -64,10 +70,11 @@ async function main(): Promise<number> {
     return 2;
   }
   const blAppFile = values['bl-app'];
-  const packages = await loadStationPackages(
-    values.packages ?? '../shared/fixtures/dfu',
-    blAppFile === undefined ? undefined : { file: basename(blAppFile), bytes: new Uint8Array(readFileSync(blAppFile)) },
-  );
+  const blApp = blAppFile === undefined ? undefined : { file: basename(blAppFile), bytes: new Uint8Array(readFileSync(blAppFile)) };
+  const packages =
+    values.packages === undefined
+      ? await projectStationPackages(loadSigningKey(readFileSync(DEMO_KEY_FILE, 'utf8'), 'demo/bledfu-demo-key.pem'), blApp)
+      : await loadStationPackages(values.packages, blApp);
   const options = {
     seed: int('seed', values.seed, 1, 0),
     devices: int('devices', values.devices, 200, 1),

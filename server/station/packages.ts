@@ -1,11 +1,15 @@
 /**
- * The day's packages, read from a directory of nrfutil packages at run time (the station command
- * and the tests point it at the shared DFU fixtures), with the facts the plan and the checks need.
+ * The day's packages, with the facts the plan and the checks need: by default the project's own
+ * (server/sim/demoPackages.ts, signed with the demo key the simulator trusts by default), or real
+ * nrfutil packages read from a directory laid out like the shared DFU fixtures (`--packages DIR`).
  */
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeInitPacket } from '../dfu/package/initPacket.js';
 import { readPackage } from '../dfu/package/package.js';
+import { makeDemoPackage } from '../sim/demoPackages.js';
+import { DEFAULT_SIM_KEY } from '../sim/keys.js';
 import { packageFacts, type PackageKind, type StationPackage, type StationPackages } from './population.js';
 
 /** File names of the packages each kind uses, in a directory laid out like shared/fixtures/dfu. */
@@ -14,7 +18,10 @@ export const PACKAGE_FILES: Readonly<Record<Exclude<PackageKind, 'bl-app'>, stri
   'sd-bl-app': 'iosdfu_nrf52840_sdk_17.1_sd_bl_app.zip',
 };
 
-export async function stationPackage(kind: PackageKind, file: string, bytes: Uint8Array): Promise<StationPackage> {
+/** The simulator keys that verify those packages (and a bootloader + application package made of the shared SDK 17.0.2 images). */
+export const PACKAGE_DIR_KEYS: Readonly<Record<PackageKind, string>> = { app: 'sdk17.0.2', 'sd-bl-app': 'iosdfu', 'bl-app': 'sdk17.0.2' };
+
+export async function stationPackage(kind: PackageKind, file: string, bytes: Uint8Array, key: string): Promise<StationPackage> {
   const pkg = await readPackage(bytes);
   const facts = packageFacts(
     pkg.images.map((i) => ({
@@ -25,7 +32,12 @@ export async function stationPackage(kind: PackageKind, file: string, bytes: Uin
       sdSize: decodeInitPacket(i.dat).init.sdSize,
     })),
   );
-  return { kind, file, bytes, facts };
+  return { kind, file, bytes, facts, key };
+}
+
+export interface BlAppPackage {
+  readonly file: string;
+  readonly bytes: Uint8Array;
 }
 
 /**
@@ -33,11 +45,27 @@ export async function stationPackage(kind: PackageKind, file: string, bytes: Uin
  * `blApp` is the hook for the bootloader + application package (issue 10 item 3): give its bytes
  * (a package zipping the shared bootloader and application images) to bring `bl-app` boards in.
  */
-export async function loadStationPackages(dir: string, blApp?: { readonly file: string; readonly bytes: Uint8Array }): Promise<StationPackages> {
+export async function loadStationPackages(dir: string, blApp?: BlAppPackage): Promise<StationPackages> {
   const read = (name: string): Uint8Array => new Uint8Array(readFileSync(join(dir, name)));
   return {
-    app: await stationPackage('app', PACKAGE_FILES.app, read(PACKAGE_FILES.app)),
-    sdBlApp: await stationPackage('sd-bl-app', PACKAGE_FILES['sd-bl-app'], read(PACKAGE_FILES['sd-bl-app'])),
-    ...(blApp === undefined ? {} : { blApp: await stationPackage('bl-app', blApp.file, blApp.bytes) }),
+    app: await stationPackage('app', PACKAGE_FILES.app, read(PACKAGE_FILES.app), PACKAGE_DIR_KEYS.app),
+    sdBlApp: await stationPackage('sd-bl-app', PACKAGE_FILES['sd-bl-app'], read(PACKAGE_FILES['sd-bl-app']), PACKAGE_DIR_KEYS['sd-bl-app']),
+    ...(blApp === undefined ? {} : { blApp: await stationPackage('bl-app', blApp.file, blApp.bytes, PACKAGE_DIR_KEYS['bl-app']) }),
+    dir,
+  };
+}
+
+/**
+ * The project's application and SoftDevice + bootloader + application packages, signed with
+ * `key`, which must be the private half of the simulator's default key (the demo key,
+ * demo/bledfu-demo-key.pem). `blApp`, when given, must be signed with it too.
+ */
+export async function projectStationPackages(key: KeyObject, blApp?: BlAppPackage): Promise<StationPackages> {
+  const app = await makeDemoPackage('app', key);
+  const sdBlApp = await makeDemoPackage('sd-bl-app', key);
+  return {
+    app: await stationPackage('app', 'app.zip', app.zip, DEFAULT_SIM_KEY),
+    sdBlApp: await stationPackage('sd-bl-app', 'sd_bl_app.zip', sdBlApp.zip, DEFAULT_SIM_KEY),
+    ...(blApp === undefined ? {} : { blApp: await stationPackage('bl-app', blApp.file, blApp.bytes, DEFAULT_SIM_KEY) }),
   };
 }

@@ -41,6 +41,8 @@ export interface StationPackage {
   readonly file: string;
   readonly bytes: Uint8Array;
   readonly facts: PackageFacts;
+  /** The simulator key (server/sim/keys.ts) its images are signed with: what its boards' bootloaders trust. */
+  readonly key: string;
 }
 
 /**
@@ -51,6 +53,8 @@ export interface StationPackages {
   readonly app: StationPackage;
   readonly sdBlApp: StationPackage;
   readonly blApp?: StationPackage;
+  /** The directory they were read from (`--packages DIR`); absent for the project's own packages. */
+  readonly dir?: string;
 }
 
 /** What the day's last job on a device must have left. */
@@ -92,7 +96,7 @@ export interface StationDevice {
   readonly arrivalMs: number;
 }
 
-/** The DK image's application (fixtures/dfu README §5): what a board runs before its update. */
+/** The DK image's application (../shared/fixtures/dfu README §5): what a board runs before its update. */
 export const FACTORY_APPLICATION_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 
 /** How often each kind comes (relative weights); `bl-app` falls back to `app` without its package. */
@@ -105,8 +109,11 @@ export const DEFAULT_KIND_WEIGHTS: Readonly<Record<DeviceKind, number>> = {
   'other-sd': 10,
 };
 
-/** The key each package kind is signed with, as the simulator names it. */
-const PACKAGE_KEY: Readonly<Record<PackageKind, string>> = { app: 'sdk17.0.2', 'sd-bl-app': 'iosdfu', 'bl-app': 'sdk17.0.2' };
+/**
+ * What a `wrong-key` board trusts: Nordic's SDK 16.0.0 debug key, which signs none of the day's
+ * packages (the project's are signed with the demo key, the shared ones with SDK 17.0.2's and iosdfu's).
+ */
+const WRONG_KEY = 'sdk16.0.0';
 
 /** S132 v6.1.1: a SoftDevice none of the day's packages lists in sd_req. */
 const OTHER_SOFTDEVICE_FWID = 0x00b6;
@@ -141,7 +148,7 @@ export function planPopulation(rng: Rng, options: PopulationOptions): StationDev
       address,
       name: label,
       rssi: -40 - rng.int(0, 40),
-      key: kind === 'wrong-key' ? 'sdk16.0.0' : (PACKAGE_KEY[packageKind] as string),
+      key: kind === 'wrong-key' ? WRONG_KEY : pkg.key,
       ...(kind === 'other-sd' ? { softDeviceFwid: OTHER_SOFTDEVICE_FWID, debugBootloader: false } : {}),
       ...(kind === 'bootloader' ? { validApp: false } : {}),
     };

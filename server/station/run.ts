@@ -81,7 +81,9 @@ export function rerunCommand(
   const extra =
     (o.maxConcurrentDfus === undefined || o.maxConcurrentDfus === DEFAULT_MAX_CONCURRENT ? '' : ` --max-concurrent ${o.maxConcurrentDfus}`) +
     (o.faultRates === NO_FAULTS ? ' --no-faults' : '') +
-    // The same bootloader + application package (by its file name: the bytes decide the day).
+    // The same packages: the directory they came from (none: the project's own), and the same
+    // bootloader + application package (by its file name: the bytes decide the day).
+    (o.packages?.dir === undefined ? '' : ` --packages ${o.packages.dir}`) +
     (blApp === undefined ? '' : ` --bl-app ${blApp.file}`);
   return `npm run station -- --seed ${o.seed} --devices ${o.devices} --hours ${o.hours} --dongle ${o.dongle} --adapters ${o.adapters}${extra}`;
 }

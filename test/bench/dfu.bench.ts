@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the hrs application package (98 944 B, 25 objects) updated on the accelerated
+ * `npm run bench`: the project's ~100 KB application package (25 objects, like Nordic's HRS example) updated on the accelerated
  * simulator through every real layer, once per backend side by side: the HCI backend on the
  * virtual HCI controller, and the nrf backend on the simulated Nordic connectivity dongle (SLIP/H5
  * over a 1 Mbaud line modelled in time). Prints numbers; asserts nothing (speed goals are not tests).
@@ -13,7 +13,6 @@
  *  - host CPU time per MB transferred, in-process through the gRPC service and client;
  *  - peak memory.
  */
-import { readFileSync } from 'node:fs';
 import { createApp } from '../../server/app.js';
 import { openAdapters } from '../../server/backends/registry.js';
 import { findDevice } from '../../server/ble/discovery.js';
@@ -24,6 +23,7 @@ import { DEFAULT_DFU_OPTIONS, type DfuEvent } from '../../server/dfu/types.js';
 import { DEFAULT_RADIO, pduAirTimeUs } from '../../server/sim/radio.js';
 import { NRF52840_FLASH } from '../../server/sim/devices/flash.js';
 import { createBledfuClient } from '../../clients/ts/index.js';
+import { projectZip } from '../helpers/project-packages.js';
 import { ackPacket, h5Frame, vendorPacket } from '../../server/backends/nrf/h5.js';
 import { commandPacket, encodeSerPacket } from '../../server/backends/nrf/serialization/packets.js';
 import { encodeResponse } from '../../server/backends/nrf/serialization/responses.js';
@@ -38,7 +38,8 @@ const BACKENDS: readonly Backend[] = [
 ];
 const NRF_BAUD = 1_000_000;
 
-const PACKAGE = 'test/fixtures/dfu/sdk17.0.2_hrs_application_s140.zip';
+/** The project's application package (demo firmware, signed with the demo key the simulator trusts by default). */
+const PACKAGE = "the project's app package";
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const logger = silentLogger();
 
@@ -47,7 +48,7 @@ const sampler = setInterval(() => {
   peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
 }, 50);
 
-const zip = new Uint8Array(readFileSync(PACKAGE));
+const zip = await projectZip('app');
 const pkg = await readPackage(zip);
 const image = pkg.images[0];
 if (!image) throw new Error('package has no image');

@@ -1,19 +1,18 @@
 /**
  * `npm run bench`: one day at the station (server/station) on the accelerated simulator — a seeded
  * population over two dongles (the virtual HCI controller and the simulated connectivity dongle),
- * with the default fault plan and the bootloader + application boards (their package built from the
- * shared images at run time). Prints, for the day: devices updated per hour per dongle (modelled
+ * with the default fault plan and the bootloader + application boards, on the project's own packages
+ * (demo firmware signed with the demo key, built at run time). Prints, for the day: devices updated per hour per dongle (modelled
  * time), jobs and devices needing a retry, time lost to faults, failures by code, and whether every
  * invariant held. Asserts nothing (speed goals are not tests).
  *
  * BENCH_STATION_SEED, BENCH_STATION_DEVICES, BENCH_STATION_HOURS, BENCH_STATION_DONGLE
  * (hci|nrf|mixed) and BENCH_STATION_ADAPTERS size the day.
  */
-import { fileURLToPath } from 'node:url';
-import { loadStationPackages } from '../../server/station/packages.js';
+import { projectStationPackages } from '../../server/station/packages.js';
 import { formatClock } from '../../server/station/invariants.js';
 import { runStation, type DongleChoice } from '../../server/station/run.js';
-import { bootloaderAndApplicationPackage } from '../helpers/shared-packages.js';
+import { demoKey, projectZip } from '../helpers/project-packages.js';
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
 const seed = Number(env('BENCH_STATION_SEED', '1'));
@@ -22,10 +21,7 @@ const hours = Number(env('BENCH_STATION_HOURS', '8'));
 const dongle = env('BENCH_STATION_DONGLE', 'mixed') as DongleChoice;
 const adapters = Number(env('BENCH_STATION_ADAPTERS', '2'));
 
-const packages = await loadStationPackages(fileURLToPath(new URL('../../../shared/fixtures/dfu/', import.meta.url)), {
-  file: 'bl_app.zip',
-  bytes: await bootloaderAndApplicationPackage(),
-});
+const packages = await projectStationPackages(demoKey(), { file: 'bl_app.zip', bytes: await projectZip('bl-app') });
 const report = await runStation({ seed, devices, hours, dongle, adapters, packages });
 const s = report.summary;
 const kv = (r: Readonly<Record<string, number>>): string => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';

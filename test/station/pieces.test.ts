@@ -4,7 +4,6 @@
  * invariant must catch a day that breaks it, and pass one that does not).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it, before } from 'node:test';
 import { DEFAULT_FAULT_RATES, NO_FAULTS, planFaults } from '../../server/station/faults.js';
@@ -23,14 +22,20 @@ import {
   type DeviceOutcome,
 } from '../../server/station/invariants.js';
 import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord } from '../../server/station/operator.js';
-import { loadStationPackages, stationPackage } from '../../server/station/packages.js';
+import { loadStationPackages, projectStationPackages, stationPackage } from '../../server/station/packages.js';
 import { FACTORY_APPLICATION_SHA256, planPopulation, type StationPackages } from '../../server/station/population.js';
 import { Rng } from '../../server/station/random.js';
 import { formatReport, rerunCommand } from '../../server/station/run.js';
+import { NEEDS_NORDIC_PACKAGES } from '../helpers/shared-packages.js';
+import { demoKey, projectImage, projectZip } from '../helpers/project-packages.js';
 
 const SHARED_DFU = new URL('../../../shared/fixtures/dfu/', import.meta.url);
+/** Nordic's packages the station reads with --packages (shared fixtures/dfu README §3.1). */
 const HRS_SHA = '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c';
 const IOS_APP_SHA = 'a3bf0b73eb3ef405ba3b1725f19b20fba169f6682a214f38d7402e9a94e141bd';
+/** The project's packages the station uses by default (demo key), facts computed from their bytes. */
+const APP_SHA = (await projectImage('app')).sha256;
+const SD_BL_APP_SHA = (await projectImage('sd-bl-app', 'application')).sha256;
 
 describe('station PRNG', () => {
   it('gives the same stream for the same seed and another for another seed', () => {
@@ -70,15 +75,36 @@ describe('station PRNG', () => {
 describe('station population and fault plan', () => {
   let packages: StationPackages;
   before(async () => {
-    packages = await loadStationPackages(fileURLToPath(SHARED_DFU));
+    packages = await projectStationPackages(demoKey());
   });
 
-  it('reads the packages and what each leaves on a device', () => {
-    assert.equal(packages.app.facts.application, HRS_SHA);
+  it("makes the project's packages and knows what each leaves on a device", async () => {
+    assert.equal(packages.app.facts.application, APP_SHA);
     assert.equal(packages.app.facts.dataObjects, 25);
-    assert.equal(packages.sdBlApp.facts.application, IOS_APP_SHA);
-    assert.equal(packages.sdBlApp.facts.releaseBootloaderVersion, 34);
+    assert.equal(packages.app.key, 'bledfu-demo');
+    assert.equal(packages.sdBlApp.facts.application, SD_BL_APP_SHA);
+    const sdBl = await projectImage('sd-bl-app', 'softdevice_bootloader');
+    assert.equal(packages.sdBlApp.facts.bootloader, sdBl.parts?.bootloader);
+    assert.equal(packages.sdBlApp.facts.bytes, sdBl.size + (await projectImage('sd-bl-app', 'application')).size);
+    assert.equal(packages.sdBlApp.facts.releaseBootloaderVersion, undefined, 'a debug package leaves the bootloader version');
+    assert.equal(packages.sdBlApp.key, 'bledfu-demo');
     assert.equal(packages.blApp, undefined);
+    assert.equal(packages.dir, undefined);
+  });
+
+  it("reads Nordic's packages from a directory (--packages), with the keys that verify them", NEEDS_NORDIC_PACKAGES, async () => {
+    const dir = fileURLToPath(SHARED_DFU);
+    const nordic = await loadStationPackages(dir);
+    assert.equal(nordic.app.facts.application, HRS_SHA);
+    assert.equal(nordic.app.facts.dataObjects, 25);
+    assert.equal(nordic.app.key, 'sdk17.0.2');
+    assert.equal(nordic.sdBlApp.facts.application, IOS_APP_SHA);
+    assert.equal(nordic.sdBlApp.facts.releaseBootloaderVersion, 34);
+    assert.equal(nordic.sdBlApp.key, 'iosdfu');
+    assert.equal(nordic.dir, dir);
+    const a = planPopulation(new Rng(5), { devices: 60, adapters: 3, dayMs: 3_600_000, packages: nordic });
+    for (const d of a.filter((x) => x.kind === 'sd-bl-app')) assert.deepEqual([d.expected, d.config.key], [{ kind: 'updated', application: IOS_APP_SHA, bootloaderVersion: 34 }, 'iosdfu']);
+    assert.match(rerunCommand({ seed: 5, devices: 60, hours: 1, dongle: 'hci', adapters: 3, packages: nordic }), new RegExp(` --packages ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
   });
 
   it('draws the same population for the same seed: unique boards, each kind with its package and outcome', () => {
@@ -96,28 +122,30 @@ describe('station population and fault plan', () => {
       switch (d.kind) {
         case 'wrong-key':
           assert.deepEqual(d.expected, { kind: 'deviceError', code: 'DFU_REMOTE_ERROR', dfuResultName: 'INVALID_OBJECT', dfuExtendedName: undefined, application: FACTORY_APPLICATION_SHA256 });
+          assert.notEqual(d.config.key, packages.app.key, 'its bootloader trusts another key than the package is signed with');
           break;
         case 'other-sd':
           assert.equal(d.expected.kind === 'deviceError' && d.expected.dfuExtendedName, 'SD_VERSION_FAILURE');
           assert.equal(d.config.debugBootloader, false);
           break;
         case 'sd-bl-app':
-          assert.deepEqual(d.expected, { kind: 'updated', application: IOS_APP_SHA, bootloaderVersion: 34 });
-          assert.equal(d.config.key, 'iosdfu');
+          assert.deepEqual(d.expected, { kind: 'updated', application: SD_BL_APP_SHA, bootloaderVersion: undefined });
+          assert.equal(d.config.key, 'bledfu-demo');
           break;
         case 'bootloader':
           assert.equal(d.config.validApp, false);
           assert.equal(d.target.kind, 'address');
           break;
         default:
-          assert.deepEqual(d.expected, { kind: 'updated', application: HRS_SHA, bootloaderVersion: undefined });
+          assert.deepEqual(d.expected, { kind: 'updated', application: APP_SHA, bootloaderVersion: undefined });
+          assert.equal(d.config.key, 'bledfu-demo');
       }
     }
     assert.ok(new Set(a.map((d) => d.kind)).size >= 5, 'a mixed population');
   });
 
   it('brings bl-app boards in once a bootloader + application package is given', async () => {
-    const blApp = await stationPackage('bl-app', 'stand-in.zip', new Uint8Array(readFileSync(new URL('sdk17.0.2_hrs_application_s140.zip', SHARED_DFU))));
+    const blApp = await stationPackage('bl-app', 'bl_app.zip', await projectZip('bl-app'), 'bledfu-demo');
     const devices = planPopulation(new Rng(5), { devices: 60, adapters: 1, dayMs: 3_600_000, packages: { ...packages, blApp } });
     assert.ok(devices.some((d) => d.kind === 'bl-app' && d.packageKind === 'bl-app'));
   });
@@ -163,7 +191,7 @@ describe('station operators', () => {
       rerunCommand({ seed: 17, devices: 24, hours: 1, dongle: 'nrf', adapters: 2, maxConcurrentDfus: 3 }),
       'npm run station -- --seed 17 --devices 24 --hours 1 --dongle nrf --adapters 2 --max-concurrent 3',
     );
-    const blApp = { kind: 'bl-app' as const, file: 'bl_app.zip', bytes: new Uint8Array(), facts: { application: undefined, bootloader: undefined, dataObjects: 0, bytes: 0, releaseBootloaderVersion: undefined } };
+    const blApp = { kind: 'bl-app' as const, file: 'bl_app.zip', bytes: new Uint8Array(), key: 'bledfu-demo', facts: { application: undefined, bootloader: undefined, dataObjects: 0, bytes: 0, releaseBootloaderVersion: undefined } };
     assert.match(rerunCommand({ seed: 1, devices: 2, hours: 1, dongle: 'hci', adapters: 1, packages: { app: blApp, sdBlApp: blApp, blApp } }), / --bl-app bl_app\.zip$/);
   });
 });
@@ -189,8 +217,8 @@ describe('station invariant checker (synthetic days)', () => {
   });
   const updated = (over: Partial<DeviceOutcome> = {}): DeviceOutcome => ({
     label: 'st-001',
-    expected: { kind: 'updated', application: HRS_SHA, bootloaderVersion: undefined },
-    final: { application: HRS_SHA, applicationValid: true, mode: 'application', bootloaderVersion: 1 },
+    expected: { kind: 'updated', application: APP_SHA, bootloaderVersion: undefined },
+    final: { application: APP_SHA, applicationValid: true, mode: 'application', bootloaderVersion: 1 },
     attempts: [attempt()],
     ...over,
   });
@@ -223,14 +251,14 @@ describe('station invariant checker (synthetic days)', () => {
 
   it('firmware: a device left on its old application, or failing with another error than its own, is a violation', () => {
     const stale = updated({ final: { application: FACTORY_APPLICATION_SHA256, applicationValid: true, mode: 'application', bootloaderVersion: 1 } });
-    const stuck = updated({ final: { application: HRS_SHA, applicationValid: true, mode: 'bootloader', bootloaderVersion: 1 } });
+    const stuck = updated({ final: { application: APP_SHA, applicationValid: true, mode: 'bootloader', bootloaderVersion: 1 } });
     const otherError: DeviceOutcome = { ...refusing, attempts: [attempt({ device: 'st-002', result: 'FAILED', errorCode: 'DEVICE_NOT_FOUND' })] };
-    const oldBootloader = updated({ expected: { kind: 'updated', application: HRS_SHA, bootloaderVersion: 34 } });
+    const oldBootloader = updated({ expected: { kind: 'updated', application: APP_SHA, bootloaderVersion: 34 } });
     const r = checkFirmware({ ...clean, devices: [stale, stuck, otherError, oldBootloader, refusing] });
     assert.equal(r.ok, false);
     assert.equal(r.checked, 5);
     assert.equal(r.violations, 4);
-    assert.match(r.examples[0] ?? '', /st-001: wants app 6375973b, has 7f030207/);
+    assert.match(r.examples[0] ?? '', new RegExp(`st-001: wants app ${APP_SHA.slice(0, 8)}, has 7f030207`));
     assert.match(r.examples[2] ?? '', /wants DFU_REMOTE_ERROR INVALID_OBJECT .*last job FAILED DEVICE_NOT_FOUND/);
   });
 

@@ -1,21 +1,19 @@
 /**
  * A day at the station, CI-sized: three fixed seeds, 24 boards over one modelled hour each, on the
  * virtual HCI controller, on the simulated connectivity dongle and on both at once (two adapters
- * each), with the bootloader + application package in the population. One server in-process
+ * each), with the project's packages (demo firmware, demo key) and its bootloader + application
+ * package in the population. One server in-process
  * through every real layer, seeded faults, an unplug, a kill and operators' retries; the station
  * and the server share one modelled clock, so a day takes a few seconds of real time and is
  * decided by its seed. Every invariant must hold, and the same seed must give the same summary.
  */
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { before, describe, it } from 'node:test';
 import { INVARIANT_NAMES } from '../../server/station/invariants.js';
-import { loadStationPackages } from '../../server/station/packages.js';
+import { projectStationPackages } from '../../server/station/packages.js';
 import type { StationPackages } from '../../server/station/population.js';
 import { formatReport, runStation, type DongleChoice, type StationOptions, type StationReport } from '../../server/station/run.js';
-import { bootloaderAndApplicationPackage } from '../helpers/shared-packages.js';
-
-const PACKAGES_DIR = fileURLToPath(new URL('../../../shared/fixtures/dfu/', import.meta.url));
+import { demoKey, projectZip } from '../helpers/project-packages.js';
 
 const DAYS: readonly { readonly seed: number; readonly dongle: DongleChoice }[] = [
   { seed: 101, dongle: 'hci' },
@@ -28,7 +26,7 @@ const ADAPTERS = 2;
 
 let packages: StationPackages;
 before(async () => {
-  packages = await loadStationPackages(PACKAGES_DIR, { file: 'bl_app.zip', bytes: await bootloaderAndApplicationPackage() });
+  packages = await projectStationPackages(demoKey(), { file: 'bl_app.zip', bytes: await projectZip('bl-app') });
 });
 
 const options = (seed: number, dongle: DongleChoice, devices = DEVICES, hours = HOURS): StationOptions => ({

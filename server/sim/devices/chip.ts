@@ -1,7 +1,8 @@
 /**
  * One simulated nRF52840 as the bootloader sees it: the flash and the bootloader settings that
- * survive resets, laid out like the SDK 17.0.2 DK image of fixtures/dfu/README.md §5
- * (MBR, S140 7.2.0 from 0x1000, application from 0x27000, debug bootloader at 0xF1000).
+ * survive resets, laid out like the SDK 17.0.2 DK image of the shared reference fixtures
+ * (../shared/fixtures/dfu/README.md §5: MBR, S140 7.2.0 from 0x1000, application from 0x27000,
+ * debug bootloader at 0xF1000).
  *
  * The initial images are placeholders carrying the identity (size, CRC, SHA-256, version) of the
  * DK image's parts; only the SoftDevice info struct inside the placeholder is real, because the
@@ -127,7 +128,7 @@ export interface InitialImageFacts {
   readonly bootloaderVersion: number;
 }
 
-/** fixtures/dfu/README.md §3/§5: the DK image's parts. */
+/** ../shared/fixtures/dfu/README.md §3/§5: the DK image's parts (their identity only: no byte of them is in the repository). */
 export const DK_IMAGE: InitialImageFacts = {
   softDeviceFwid: 0x0100,
   softDeviceVersion: 7_002_000,

@@ -17,8 +17,9 @@ import {
   VALIDATION_TYPE,
 } from '../../../../server/dfu/package/initPacket.js';
 import { imageFiles, KNOWN_IMAGES, zipEntries } from '../../../helpers/dfu-fixtures.js';
+import { NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
-describe('decodeInitPacket on every fixture (ORIGIN.md §3.1)', () => {
+describe('decodeInitPacket on every shared fixture (its README §3.1)', NEEDS_NORDIC_PACKAGES, () => {
   for (const known of KNOWN_IMAGES) {
     it(`${known.zip} → ${known.kind}`, async () => {
       const { bin, dat } = await imageFiles(known);
@@ -61,7 +62,7 @@ describe('decodeInitPacket on every fixture (ORIGIN.md §3.1)', () => {
   }
 });
 
-describe('decodeInitPacket on the worked example of spec §6.1 (blinky)', () => {
+describe('decodeInitPacket on the worked example of spec §6.1 (blinky)', NEEDS_NORDIC_PACKAGES, () => {
   it('locates the 62 signed InitCommand bytes after "12 88 01 0a 42 08 01 12 3e"', async () => {
     const { dat } = await imageFiles(KNOWN_IMAGES.find((k) => k.zip.startsWith('nrfutil_blinky'))!);
     assert.equal(toHex(dat.subarray(0, 9)), '128801' + '0a42' + '0801' + '123e');
@@ -75,7 +76,7 @@ describe('decodeInitPacket on the worked example of spec §6.1 (blinky)', () => 
   });
 });
 
-describe('legacy packets', () => {
+describe('legacy packets', NEEDS_NORDIC_PACKAGES, () => {
   it('recognises the 14-byte SDK 11 .dat of both legacy fixtures', async () => {
     for (const [zip, dat] of [
       ['legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip', 'dfu_test_app_hrm_s132.dat'],
@@ -117,7 +118,7 @@ describe('wire-format details', () => {
     assert.equal(toHex(signedMessage(dat, p)), toHex(init));
   });
 
-  it('round-trips the encoder (nrfutil field order) byte for byte against a fixture', async () => {
+  it('round-trips the encoder (nrfutil field order) byte for byte against a fixture', NEEDS_NORDIC_PACKAGES, async () => {
     const known = KNOWN_IMAGES.find((k) => k.zip.startsWith('nrfutil_blinky'))!;
     const { dat } = await imageFiles(known);
     const p = decodeInitPacket(dat);
@@ -131,7 +132,7 @@ describe('wire-format details', () => {
     assert.equal(toHex(encodeInitPacket(re, { type: 0, bytes: p.signature! })), toHex(dat));
   });
 
-  it('reports truncation and structural problems as PACKAGE_INVALID naming the problem', async () => {
+  it('reports truncation and structural problems as PACKAGE_INVALID naming the problem', NEEDS_NORDIC_PACKAGES, async () => {
     const { dat } = await imageFiles(KNOWN_IMAGES[0]!);
     assert.throws(() => decodeInitPacket(dat.subarray(0, 50)), (e: unknown) => hasCode(e, 'PACKAGE_INVALID') && /claims \d+ bytes/.test(e.message));
     assert.throws(() => decodeInitPacket(fromHex('0a 02 08 01')), (e: unknown) => hasCode(e, 'PACKAGE_INVALID') && /no init/.test(e.message));

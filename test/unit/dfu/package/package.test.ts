@@ -6,6 +6,7 @@ import { readPackage } from '../../../../server/dfu/package/package.js';
 import { parseManifest } from '../../../../server/dfu/package/manifest.js';
 import { fixtureBytes, KNOWN_IMAGES, zipEntries } from '../../../helpers/dfu-fixtures.js';
 import { createHash } from 'node:crypto';
+import { NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
 const SECURE_ZIPS = [...new Set(KNOWN_IMAGES.map((k) => k.zip))];
 
@@ -17,9 +18,9 @@ async function rezip(from: string, edit: (files: Map<string, Uint8Array | string
   return zip.generateAsync({ type: 'uint8array' });
 }
 
-describe('readPackage on the fixtures', () => {
+describe('readPackage on the fixtures', NEEDS_NORDIC_PACKAGES, () => {
   for (const zipName of SECURE_ZIPS) {
-    it(`${zipName}: images, order and summaries match ORIGIN.md §3.1`, async () => {
+    it(`${zipName}: images, order and summaries match the shared fixtures README §3.1`, async () => {
       const bytes = fixtureBytes(zipName);
       const pkg = await readPackage(bytes);
       const known = KNOWN_IMAGES.filter((k) => k.zip === zipName);
@@ -62,7 +63,7 @@ describe('readPackage on the fixtures', () => {
   });
 });
 
-describe('readPackage on broken packages', () => {
+describe('readPackage on broken packages (made from pc-nrfutil\'s blinky package)', NEEDS_NORDIC_PACKAGES, () => {
   const invalid = (re: RegExp) => (e: unknown) => hasCode(e, 'PACKAGE_INVALID') && re.test(e.message);
 
   it('not a zip', async () => {

@@ -5,10 +5,11 @@ import { fromHex } from '../../../../server/common/bytes.js';
 import { decodeInitPacket, signedMessage } from '../../../../server/dfu/package/initPacket.js';
 import { loadPublicKey, reverseHalves, verifyInitPacketSignature } from '../../../../server/dfu/package/signature.js';
 import { fixtureText, imageFiles, KNOWN_IMAGES, PEMS, type PemName } from '../../../helpers/dfu-fixtures.js';
+import { NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
 const pemNames = Object.keys(PEMS) as PemName[];
 
-describe('verifyInitPacketSignature', () => {
+describe('verifyInitPacketSignature', NEEDS_NORDIC_PACKAGES, () => {
   for (const known of KNOWN_IMAGES) {
     it(`${known.zip} → ${known.kind}: verifies with ${known.key ?? 'no key'} only`, async () => {
       const { dat } = await imageFiles(known);

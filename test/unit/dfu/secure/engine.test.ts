@@ -12,7 +12,7 @@ import { DEFAULT_DFU_OPTIONS, type DfuEvent, type DfuOptions, type DfuPackage } 
 import { FakeNrfDevice, type FakeDeviceOptions } from '../../../helpers/dfu-fake-target.js';
 import { addr, FakeAdapter } from '../../../helpers/fake-ble.js';
 import { fixtureBytes, fixtureText, PEMS } from '../../../helpers/dfu-fixtures.js';
-import { bootloaderAndApplicationPackage } from '../../../helpers/shared-packages.js';
+import { bootloaderAndApplicationPackage, NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
 const APP = addr('C0:11:22:33:44:FF');
 const OPTS: DfuOptions = { ...DEFAULT_DFU_OPTIONS, rebootDelayMs: 1, scanTimeoutMs: 500, requestTimeoutMs: 2000 };
@@ -36,7 +36,7 @@ async function run(adapter: FakeAdapter, p: DfuPackage, options: Partial<DfuOpti
 const phases = (events: DfuEvent[]) => events.flatMap((e) => (e.kind === 'phase' ? [e.phase] : []));
 const lastProgress = (events: DfuEvent[]) => events.filter((e) => e.kind === 'progress').at(-1);
 
-describe('runSecureDfu against a fake SDK 17 device', () => {
+describe('runSecureDfu against a fake SDK 17 device', NEEDS_NORDIC_PACKAGES, () => {
   it('blinky: buttonless jump to app+1, one object, firmware revision read back', async () => {
     const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.sdk16) });
     const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
@@ -273,7 +273,7 @@ describe('runSecureDfu against a fake SDK 17 device', () => {
   });
 });
 
-describe('buttonless set-name fallback (spec §4.1 step 3)', () => {
+describe('buttonless set-name fallback (spec §4.1 step 3)', NEEDS_NORDIC_PACKAGES, () => {
   const BL = 'C0:11:22:33:44:00';
 
   it('20 02 04 (name refused): enters without a name, the bootloader is found as "DfuTarg" at app + 1', async () => {
@@ -297,7 +297,7 @@ describe('buttonless set-name fallback (spec §4.1 step 3)', () => {
   });
 });
 
-describe('bytes lost in the host stack (spec §3.3 step 5)', () => {
+describe('bytes lost in the host stack (spec §3.3 step 5)', NEEDS_NORDIC_PACKAGES, () => {
   // hrs objects are 4096 B = 16 packets of 244 B + one of 192 B at MTU 247.
   it('short CRC with a matching prefix: continues inside the object from the reported offset, then PRN 1', async () => {
     const { adapter, device } = world({ faults: { loseDataPackets: [{ at: 4096 + 3660, count: 2 }] } });
@@ -323,7 +323,7 @@ describe('bytes lost in the host stack (spec §3.3 step 5)', () => {
   });
 });
 
-describe('PRNs that arrive late or off the host\'s count (spec §2.5, §3.6)', () => {
+describe('PRNs that arrive late or off the host\'s count (spec §2.5, §3.6)', NEEDS_NORDIC_PACKAGES, () => {
   it('a PRN arriving after the last packet of an object is not taken for the CRC answer', async () => {
     // Link lost after packet 6 of object 3; on resume the device's PRN count is not restarted
     // (§3.6), so its PRNs fall on object packets 8, 12 and 16, each sent two writes late: the
@@ -347,7 +347,7 @@ describe('PRNs that arrive late or off the host\'s count (spec §2.5, §3.6)', (
   });
 });
 
-describe('a due PRN that does not come (spec §3.3 step 5, §3.6, §9 item 5)', () => {
+describe('a due PRN that does not come (spec §3.3 step 5, §3.6, §9 item 5)', NEEDS_NORDIC_PACKAGES, () => {
   // Far above the PRN wait the fake's 15 ms connection interval gives, so a run that ends in
   // this timeout (and a reconnect) instead of the short wait fails the connect-log checks.
   const TIMEOUT = 5000;
@@ -401,7 +401,7 @@ describe('a due PRN that does not come (spec §3.3 step 5, §3.6, §9 item 5)', 
   });
 });
 
-describe('CP request timeout (spec §3.4, §9 item 7)', () => {
+describe('CP request timeout (spec §3.4, §9 item 7)', NEEDS_NORDIC_PACKAGES, () => {
   it('a lost response is a link failure: reconnect and resume where the device is', async () => {
     const { adapter, device } = world({ keepDataProgress: true, faults: { unanswered: [{ request: 'execute 2', times: 1 }] } });
     const p = await pkg('sdk17.0.2_hrs_application_s140.zip');
@@ -429,7 +429,7 @@ describe('CP request timeout (spec §3.4, §9 item 7)', () => {
   });
 });
 
-describe('ATT 0xFD: the device did not take the subscription (spec §1.1, §1.2, §9 item 4)', () => {
+describe('ATT 0xFD: the device did not take the subscription (spec §1.1, §1.2, §9 item 4)', NEEDS_NORDIC_PACKAGES, () => {
   it('on the buttonless write → BUTTONLESS_FAILED naming the indications, with a remedy', async () => {
     const { adapter } = world({ faults: { cccdIgnored: 'app' } });
     const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
@@ -450,7 +450,7 @@ describe('ATT 0xFD: the device did not take the subscription (spec §1.1, §1.2,
   });
 });
 
-describe('between images and after the last one (spec §3.7; SDK 15–17 activation)', () => {
+describe('between images and after the last one (spec §3.7; SDK 15–17 activation)', NEEDS_NORDIC_PACKAGES, () => {
   const blApp = async (): Promise<DfuPackage> => readPackage(await bootloaderAndApplicationPackage());
   const details = (events: DfuEvent[], phase: string): string[] => events.flatMap((e) => (e.kind === 'phase' && e.phase === phase ? [e.detail] : []));
 

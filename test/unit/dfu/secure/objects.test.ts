@@ -3,11 +3,12 @@ import { describe, it } from 'node:test';
 import { crc32 } from '../../../../server/common/crc32.js';
 import { judgeChecksum, objectAt, objectSpans, packetSizeForMtu, packets, planCommand, planData, PrefixCrc } from '../../../../server/dfu/secure/objects.js';
 import { imageFiles, KNOWN_IMAGES } from '../../../helpers/dfu-fixtures.js';
+import { NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
 const blinky = KNOWN_IMAGES.find((k) => k.zip.startsWith('nrfutil_blinky'))!;
 const hrs = KNOWN_IMAGES.find((k) => k.zip.startsWith('sdk17.0.2_hrs'))!;
 
-describe('chunking', () => {
+describe('chunking', NEEDS_NORDIC_PACKAGES, () => {
   it('hrs app: 24 objects of 4096 and a last one of 640', () => {
     const spans = objectSpans(98944, 4096);
     assert.equal(spans.length, 25);
@@ -29,7 +30,7 @@ describe('chunking', () => {
   });
 });
 
-describe('command resume (spec §3.2)', () => {
+describe('command resume (spec §3.2)', NEEDS_NORDIC_PACKAGES, () => {
   it('plans create / continue / execute from Select', async () => {
     const { dat } = await imageFiles(blinky);
     assert.deepEqual(planCommand(dat, { maxSize: 512, offset: 0, crc: 0 }, true), { action: 'create' });
@@ -41,7 +42,7 @@ describe('command resume (spec §3.2)', () => {
   });
 });
 
-describe('data resume (spec §3.3)', () => {
+describe('data resume (spec §3.3)', NEEDS_NORDIC_PACKAGES, () => {
   it('plans every case on the hrs image', async () => {
     const { bin } = await imageFiles(hrs);
     const at = (offset: number, crc = crc32(bin.subarray(0, offset))) => planData(bin, { maxSize: 4096, offset, crc }, true);
@@ -66,7 +67,7 @@ describe('data resume (spec §3.3)', () => {
   });
 });
 
-describe('PrefixCrc and judgeChecksum', () => {
+describe('PrefixCrc and judgeChecksum', NEEDS_NORDIC_PACKAGES, () => {
   it('matches the PRN of spec §2.2 (offset 200, CRC 0xDC150A3C) and the final CRC', async () => {
     const { bin } = await imageFiles(blinky);
     const p = new PrefixCrc(bin);
