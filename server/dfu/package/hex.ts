@@ -151,6 +151,7 @@ export function encodeIntelHex(segments: readonly HexSegment[]): string {
     if (!Number.isInteger(seg.address) || seg.address < 0 || seg.address + seg.data.length > 2 ** 32) {
       throw new BledfuError('INVALID_ARGUMENT', `segment at ${seg.address} (${seg.data.length} bytes) does not fit a 32-bit address space`, {
         layer: 'package',
+        remedy: 'pass segments at addresses from 0 to 0xFFFFFFFF',
       });
     }
     if (seg.address < prevEnd) {

@@ -28,7 +28,8 @@ export function generateSigningKey(): { readonly privatePem: string; readonly pu
 export function checkSigningKey(key: KeyObject, what: string): void {
   if (key.type !== 'private') throw keyError(`${what} is a ${key.type} key; signing needs the private key`);
   if (key.asymmetricKeyType !== 'ec') {
-    throw keyError(`${what} is a${key.asymmetricKeyType === undefined ? 'n unknown' : ` ${key.asymmetricKeyType.toUpperCase()}`} key; Nordic's bootloader checks ECDSA P-256 signatures only`);
+    const type = key.asymmetricKeyType?.toUpperCase() ?? 'unknown';
+    throw keyError(`${what} holds a${/^[AEIOUR]/.test(type) ? 'n' : ''} ${type} key; Nordic's bootloader checks ECDSA P-256 signatures only`);
   }
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (curve !== 'prime256v1') {
@@ -58,14 +59,19 @@ export function loadSigningKey(pem: string, source = 'key'): KeyObject {
   return key;
 }
 
+function publicHalf(key: KeyObject): KeyObject {
+  if (key.type === 'secret') throw keyError('a secret (symmetric) key has no public half; pass an EC P-256 key');
+  return key.type === 'public' ? key : createPublicKey(key);
+}
+
 /** The public half of `key` (private or public) as SPKI PEM ("BEGIN PUBLIC KEY"), as `nrfutil keys display --key pk --format pem` prints it. */
 export function publicKeyPem(key: KeyObject): string {
-  return createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
+  return publicHalf(key).export({ type: 'spki', format: 'pem' }).toString();
 }
 
 /** X‖Y of the public key, each 32 bytes big-endian. */
 function publicXY(key: KeyObject): Uint8Array {
-  const jwk = createPublicKey(key).export({ format: 'jwk' });
+  const jwk = publicHalf(key).export({ format: 'jwk' });
   if (jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') {
     throw keyError(`the key is not a P-256 key (curve ${String(jwk.crv)})`);
   }
