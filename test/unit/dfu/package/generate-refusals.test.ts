@@ -79,7 +79,8 @@ describe('generatePackage refuses', () => {
   it('a missing hw-version, application or bootloader version', async () => {
     const { hwVersion: _h, ...noHw } = ok;
     await refuses(noHw as GeneratePackageOptions, /^the hardware version is missing/);
-    await refuses({ ...ok, applicationVersion: undefined }, /^an application needs an application version/);
+    const { applicationVersion: _v, ...noVersion } = ok;
+    await refuses(noVersion, /^an application needs an application version/);
     await refuses({ bootloader: bl, hwVersion: 52, sdReq: [0x100] }, /^a bootloader needs a bootloader version/);
     await refuses({ ...ok, bootloaderVersion: 1 }, /^a bootloader version was given without a bootloader image/);
   });
