@@ -1,12 +1,25 @@
 /**
- * Public keys a simulated bootloader can trust. These are the PEM texts of the project's DFU
- * fixtures (shared fixtures/dfu/*.pem, written from each release's `pk[]` array in
+ * Public keys a simulated bootloader can trust. The default is the project's own demo key
+ * (`bledfu-demo`), whose private half is published in demo/bledfu-demo-key.pem so the demo and
+ * the tests can sign the packages they make. Nordic's debug keys stay selectable by name
+ * (`sim:?key=sdk17.0.2`) for Nordic's own signed packages: their PEM texts are those of the shared
+ * reference fixtures (../shared/fixtures/dfu/*.pem, written from each release's `pk[]` array in
  * examples/dfu/dfu_public_key.c and cross-checked against the precompiled debug bootloaders; see
- * fixtures/dfu/README.md §2). They are copied here because shipped code must not read test data.
+ * that folder's README.md §2). They are written out here because shipped code must not read test data.
  */
 import { BledfuError } from '../common/errors.js';
 
 export const SIM_PUBLIC_KEYS = {
+  /**
+   * The project's demo key (`pk[]` starts d4e4fcc0…). Its private key is published
+   * (demo/bledfu-demo-key.pem), so anyone can sign for it: like Nordic's debug keys, it is for the
+   * simulator and the demo only, never for a real bootloader.
+   */
+  'bledfu-demo': `-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAESwklWl+27blBxQAqDvwYUHXQNlaK
+I8NdZ6QcEMD85NSInso+4ED3Y95OQlpNwDQnrCe3UJ9NbA/dLYSfiaANIA==
+-----END PUBLIC KEY-----
+`,
   /** nRF5 SDK 17.0.2 debug bootloader key (`pk[]` starts 357f66a3…); the DK image's bootloader. */
   'sdk17.0.2': `-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE+Kt6IKvc5ha+cy9hvEEaUWsqb7/y
@@ -41,7 +54,8 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELMjbSVjTHTZmAkDsmfsF4OVoRmlh
 
 export type SimKeyName = keyof typeof SIM_PUBLIC_KEYS;
 
-export const DEFAULT_SIM_KEY: SimKeyName = 'sdk17.0.2';
+/** Packages the project makes (demo, tests) are signed with the demo key; Nordic's need `key=…`. */
+export const DEFAULT_SIM_KEY: SimKeyName = 'bledfu-demo';
 
 export function isSimKeyName(name: string): name is SimKeyName {
   return Object.hasOwn(SIM_PUBLIC_KEYS, name);

@@ -24,7 +24,7 @@ export interface SimDeviceConfig {
   readonly name: string;
   /** dBm reported in advertising reports. */
   readonly rssi: number;
-  /** Trusted public key: a name from keys.ts or PEM text. Default the SDK 17.0.2 debug key. */
+  /** Trusted public key: a name from keys.ts or PEM text. Default the project's demo key (bledfu-demo). */
   readonly key: string;
   /** Debug bootloader (skips version checks for is_debug packets), like the DK image. */
   readonly debugBootloader: boolean;

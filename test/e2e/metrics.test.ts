@@ -16,12 +16,12 @@ import { decodeError, startDfu, Status, type DfuEvent } from '../../clients/ts/i
 import { bootloaderAddress } from '../../server/ble/address.js';
 import { hasCode } from '../../server/common/errors.js';
 import { scrape, type Exposition } from '../helpers/prom-text.js';
-import { addressTarget, drain, finished, fixture, startSimServer, until, type SimServer } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, startSimServer, until, type SimServer } from '../helpers/sim-server.js';
+import { projectFacts, projectZip } from '../helpers/project-packages.js';
 
 const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
-/** ORIGIN.md §3.1 */
-const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944 };
-const BLINKY = { zip: 'nrfutil_blinky_mbr_sdk160.zip' };
+/** The project's ~100 KB application package (demo key, the simulator's default); facts computed from its bytes. */
+const APP = await projectFacts('app');
 const SIM = { adapter: 'sim0' };
 const START_DFU = 'bledfu.v1.BledfuService/StartDfu';
 
@@ -51,7 +51,7 @@ async function holdPort(): Promise<{ server: Server; port: number }> {
 
 describe('Prometheus metrics on the simulator', () => {
   it('DFUs that succeed, fail, are cancelled and resume: counts, reasons, bytes, durations, gRPC codes', { timeout: 60_000 }, async () => {
-    // Device 1 trusts only the SDK 17.0.2 key: blinky (SDK 16.0.0 key) is refused as INVALID_OBJECT.
+    // Device 1 trusts only Nordic's SDK 17.0.2 key: a project package (demo key) is refused as INVALID_OBJECT.
     const s = await startSimServer({ devices: [{}, { key: 'sdk17.0.2' }, {}] }, { metricsListen: '127.0.0.1:0' });
     const address = metricsOf(s);
     try {
@@ -62,31 +62,31 @@ describe('Prometheus metrics on the simulator', () => {
       assert.ok(!m.samples.some((x) => Object.entries(x.labels).some(([, v]) => /[0-9A-F]{2}(:[0-9A-F]{2}){5}/i.test(v))), 'no device address is a label');
 
       // 1. A DFU that succeeds: every byte of the image counted once.
-      const ok = await drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(s.device(0).address.value) }, { signal: AbortSignal.timeout(20_000) }));
+      const ok = await drain(startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(s.device(0).address.value) }, { signal: AbortSignal.timeout(20_000) }));
       assert.equal(ok.error, undefined, String(ok.error));
       m = await scrape(address);
       assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'succeeded' }), 1);
-      assert.equal(m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }), HRS.size);
+      assert.equal(m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }), APP.size);
       assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'succeeded' }), 1);
       assert.ok((m.value('bledfu_dfu_duration_seconds_sum', { ...SIM, result: 'succeeded' }) ?? 0) > 0);
       assert.equal(m.value('bledfu_dfu_duration_seconds_bucket', { ...SIM, result: 'succeeded', le: '+Inf' }), 1);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'OK' }), 1);
 
       // 2. A DFU the device refuses: counted by our code and the device's result name; no data byte went out.
-      const refused = await drain(startDfu(s.client, { package: { data: fixture(BLINKY.zip) }, target: addressTarget(s.device(1).address.value) }, { signal: AbortSignal.timeout(20_000) }));
+      const refused = await drain(startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(s.device(1).address.value) }, { signal: AbortSignal.timeout(20_000) }));
       assert.equal(decodeError(refused.error).dfuResultName, 'INVALID_OBJECT');
       m = await scrape(address);
       assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'failed' }), 1);
       assert.equal(m.value('bledfu_dfu_failures_total', { ...SIM, reason: 'DFU_REMOTE_ERROR', dfu_result: 'INVALID_OBJECT' }), 1);
       assert.equal(m.sum('bledfu_dfu_failures_total'), 1);
       assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'failed' }), 1);
-      assert.equal(m.sum('bledfu_dfu_bytes_total'), HRS.size, 'refused at the init packet: no firmware bytes');
+      assert.equal(m.sum('bledfu_dfu_bytes_total'), APP.size, 'refused at the init packet: no firmware bytes');
       assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'FAILED_PRECONDITION' }), 1);
 
       // 3. A DFU cancelled mid-transfer: seen as transferring, then counted cancelled with the bytes the device confirmed.
       const dev = s.device(2);
       const seen: DfuEvent[] = [];
-      const it3 = startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(20_000) })[Symbol.asyncIterator]();
+      const it3 = startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(20_000) })[Symbol.asyncIterator]();
       const snapshot = await until(it3, (e) => e.type === 'snapshot', seen);
       await until(it3, (e) => e.type === 'progress' && e.progress.imageBytesSent > 0, seen);
       m = await scrape(address);
@@ -102,11 +102,11 @@ describe('Prometheus metrics on the simulator', () => {
       );
       await disconnected;
       const held = s.observed(2).dataBytes;
-      assert.ok(held > 0 && held < HRS.size, `the device holds part of the image (${held} bytes)`);
+      assert.ok(held > 0 && held < APP.size, `the device holds part of the image (${held} bytes)`);
       m = await scrape(address);
       assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'cancelled' }), 1);
       assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'cancelled' }), 1);
-      const cancelledBytes = (m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }) ?? 0) - HRS.size;
+      const cancelledBytes = (m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }) ?? 0) - APP.size;
       assert.ok(cancelledBytes > 0 && cancelledBytes <= held, `the cancelled job counts the bytes the device confirmed (${cancelledBytes} of ${held} received)`);
       assert.equal(m.sum('bledfu_dfu_failures_total'), 1, 'a cancel is not a failure');
       assert.equal(m.value('bledfu_grpc_requests_total', { method: 'bledfu.v1.BledfuService/CancelJob', code: 'OK' }), 1);
@@ -115,14 +115,14 @@ describe('Prometheus metrics on the simulator', () => {
 
       // 4. The same package again, to the bootloader it stayed in: the resumed job counts only what it sent.
       const again = await drain(
-        startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(bootloaderAddress(dev.address).value) }, { signal: AbortSignal.timeout(20_000) }),
+        startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(bootloaderAddress(dev.address).value) }, { signal: AbortSignal.timeout(20_000) }),
       );
       assert.equal(again.error, undefined, String(again.error));
       assert.equal(finished(again.events)?.result.success, true);
-      assert.equal(s.observed(2).dataBytes, HRS.size, 'the device got the rest only');
+      assert.equal(s.observed(2).dataBytes, APP.size, 'the device got the rest only');
       m = await scrape(address);
-      const resumedBytes = (m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }) ?? 0) - HRS.size - cancelledBytes;
-      assert.equal(resumedBytes, HRS.size - held, 'the resumed job counts the bytes it sent, not those the device kept');
+      const resumedBytes = (m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }) ?? 0) - APP.size - cancelledBytes;
+      assert.equal(resumedBytes, APP.size - held, 'the resumed job counts the bytes it sent, not those the device kept');
       assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'succeeded' }), 2);
       assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'succeeded' }), 2);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'OK' }), 2);

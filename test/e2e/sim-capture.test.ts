@@ -12,9 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { CaptureState, decodeError, downloadJobCapture, startDfu, Status } from '../../clients/ts/index.js';
 import { assertDfuCapture, attWriteCommandsSent, btmonDecode, hex, parseBtsnoop } from '../helpers/btsnoop.js';
 import { runCli, type CliRun } from '../helpers/run-process.js';
-import { addressTarget, drain, finished, fixture, startSimServer } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, startSimServer } from '../helpers/sim-server.js';
+import { projectImage, projectZip } from '../helpers/project-packages.js';
 
-const BLINKY = 'nrfutil_blinky_mbr_sdk160.zip';
+/** The project's small application package (one data object; demo key, the simulator's default). */
+const SMALL = await projectZip('app-small');
+const SMALL_SIZE = (await projectImage('app-small')).size;
 const TEST_TIMEOUT_MS = 60_000;
 function cli(args: readonly string[], timeoutMs = 30_000): Promise<CliRun> {
   return runCli(['--json', ...args], { env: { BLEDFU_SERVER: '' }, timeoutMs });
@@ -30,12 +33,12 @@ describe('HCI capture of a DFU job over gRPC (simulator)', () => {
   });
 
   it('StartDfu(capture_hci) → GetJobCapture: a btsnoop file of the whole job that btmon decodes', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] });
+    const s = await startSimServer();
     try {
       const r = await drain(
         startDfu(
           s.client,
-          { package: { data: fixture(BLINKY) }, target: addressTarget(s.device().address.value), captureHci: true },
+          { package: { data: SMALL }, target: addressTarget(s.device().address.value), captureHci: true },
           { signal: AbortSignal.timeout(30_000) },
         ),
       );
@@ -49,8 +52,9 @@ describe('HCI capture of a DFU job over gRPC (simulator)', () => {
       assert.equal(bytes.length, job?.capture?.size);
       const file = parseBtsnoop(bytes);
       assertDfuCapture(file);
-      // Blinky's 1 508 bytes in Write Commands of at most 244 bytes: at least 7 of them.
-      assert.ok(attWriteCommandsSent(file).length >= 7);
+      // The image's bytes in Write Commands of at most 244 bytes: at least ⌈size / 244⌉ of them.
+      assert.ok(SMALL_SIZE > 1_000);
+      assert.ok(attWriteCommandsSent(file).length >= Math.ceil(SMALL_SIZE / 244));
 
       const path = join(dir, 'job.btsnoop');
       await writeFile(path, bytes);
@@ -66,18 +70,18 @@ describe('HCI capture of a DFU job over gRPC (simulator)', () => {
   });
 
   it('a failed job keeps its capture; a job started without one answers NOT_FOUND / CAPTURE_NOT_FOUND', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] });
+    const s = await startSimServer();
     try {
       const nobody = addressTarget('F0:00:00:00:00:01');
       const failed = await drain(
-        startDfu(s.client, { package: { data: fixture(BLINKY) }, target: nobody, captureHci: true, options: { scanTimeout: { seconds: 1, nanos: 0 } } }),
+        startDfu(s.client, { package: { data: SMALL }, target: nobody, captureHci: true, options: { scanTimeout: { seconds: 1, nanos: 0 } } }),
       );
       assert.equal(decodeError(failed.error).code, 'DEVICE_NOT_FOUND');
       const file = parseBtsnoop(await downloadJobCapture(s.client, finished(failed.events)?.jobId ?? ''));
       // It looked for the device: LE Set Scan Enable (opcode 0x200c) is in the capture.
       assert.ok(file.records.some((r) => r.sent && hex(r.data).startsWith('010c20')), 'LE Set Scan Enable sent');
 
-      const plain = await drain(startDfu(s.client, { package: { data: fixture(BLINKY) }, target: nobody, options: { scanTimeout: { seconds: 1, nanos: 0 } } }));
+      const plain = await drain(startDfu(s.client, { package: { data: SMALL }, target: nobody, options: { scanTimeout: { seconds: 1, nanos: 0 } } }));
       const plainId = finished(plain.events)?.jobId ?? '';
       assert.equal((await s.client.getJob({ jobId: plainId })).job?.capture, undefined);
       const e = decodeError(await downloadJobCapture(s.client, plainId).then(() => undefined, (x: unknown) => x));
@@ -89,10 +93,10 @@ describe('HCI capture of a DFU job over gRPC (simulator)', () => {
   });
 
   it('CLI: dfu --capture saves the file when the job ends; jobs capture downloads the same bytes', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] });
+    const s = await startSimServer();
     try {
-      const pkg = join(dir, 'blinky.zip');
-      await writeFile(pkg, fixture(BLINKY));
+      const pkg = join(dir, 'app-small.zip');
+      await writeFile(pkg, SMALL);
       const saved = join(dir, 'cli.btsnoop');
       const run = await cli(['--server', s.address, 'dfu', pkg, '--address', s.device().address.value, '--capture', saved]);
       assert.equal(run.code, 0, run.stderr);

@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startDfu, type DfuEvent, type Target } from '../../clients/ts/index.js';
 import { InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
-import { addressTarget, drain, finished, fixture, SIM_DONGLES, startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, SIM_DONGLES, startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { projectZip } from '../helpers/project-packages.js';
 
-const HRS = 'sdk17.0.2_hrs_application_s140.zip';
+/** The project's ~100 KB application package (demo key, the simulator's default). */
+const APP = await projectZip('app');
 const SCAN_TIMEOUT_MS = 10_000;
 const TEST_TIMEOUT_MS = 60_000;
 
@@ -40,7 +42,7 @@ function timeline(events: readonly DfuEvent[]): JobTimeline {
 }
 
 async function dfu(s: SimServer, target: Target): Promise<JobTimeline> {
-  const r = await drain(startDfu(s.client, { package: { data: fixture(HRS) }, target }, { signal: AbortSignal.timeout(TEST_TIMEOUT_MS) }));
+  const r = await drain(startDfu(s.client, { package: { data: APP }, target }, { signal: AbortSignal.timeout(TEST_TIMEOUT_MS) }));
   return timeline(r.events);
 }
 
@@ -50,7 +52,7 @@ for (const dongle of SIM_DONGLES) {
       const s = await startSimServer({}, {}, dongle);
       try {
         const before = s.registry.clock.now();
-        const r = await drain(startDfu(s.client, { package: { data: fixture(HRS) }, target: byName('not-here') }, { signal: AbortSignal.timeout(TEST_TIMEOUT_MS) }));
+        const r = await drain(startDfu(s.client, { package: { data: APP }, target: byName('not-here') }, { signal: AbortSignal.timeout(TEST_TIMEOUT_MS) }));
         const f = finished(r.events);
         assert.ok(f, 'no finished event');
         assert.equal(f.result.success, false);

@@ -1,8 +1,11 @@
 /**
- * Acceptance: Secure DFU of the real fixture packages through every layer — gRPC client → server
- * → job manager → engine → HCI host stack → H4 bytes → virtual controller → simulated air →
- * simulated nRF5 application (buttonless entry) and bootloader. Each test has its own world and
- * server. Expected values come from test/fixtures/dfu/ORIGIN.md §3.1, not from our decoder.
+ * Acceptance: Secure DFU through every layer — gRPC client → server → job manager → engine → HCI
+ * host stack → H4 bytes → virtual controller → simulated air → simulated nRF5 application
+ * (buttonless entry) and bootloader. Each test has its own world and server. The single-image
+ * updates send the project's own packages (demo firmware signed with the demo key the simulator
+ * trusts by default), with facts computed from their bytes; the multi-image update sends Nordic's
+ * real iosdfu package from ../shared, whose values come from that folder's README §3.1, not from
+ * our decoder.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -21,22 +24,28 @@ import {
   type Drained,
   type SimServer,
 } from '../helpers/sim-server.js';
+import { NEEDS_NORDIC_PACKAGES } from '../helpers/dfu-fixtures.js';
+import { projectImage, projectZip, type ProjectPackageName } from '../helpers/project-packages.js';
 
-/** ORIGIN.md §3.1 */
-const BLINKY = { zip: 'nrfutil_blinky_mbr_sdk160.zip', size: 1_508, crc32: 0x3477e14c, fwVersion: 1, sha256: 'f5cd0c481fa612d0bce150a727cef633e03fb30eef49d77548c081ace80973e9' };
-const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, crc32: 0xdb09e679, fwVersion: 1, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
+/** shared fixtures/dfu README §3.1 */
 const IOS = {
   zip: 'iosdfu_nrf52840_sdk_17.1_sd_bl_app.zip',
   sdBl: { size: 177_352, sdSize: 153_140, blSize: 24_212, fwVersion: 34 },
   app: { size: 53_624, crc32: 0x33010c1a, fwVersion: 1, sha256: 'a3bf0b73eb3ef405ba3b1725f19b20fba169f6682a214f38d7402e9a94e141bd' },
 };
-/** The DK image the simulated chip starts with (ORIGIN.md §3.1, buttonless without bonds). */
+/** The DK image the simulated chip starts with (shared fixtures/dfu README §3.1, buttonless without bonds). */
 const DK_APP_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 
 const TEST_TIMEOUT_MS = 30_000;
 
-async function dfu(s: SimServer, zip: string, ms = 20_000): Promise<Drained> {
-  return drain(startDfu(s.client, { package: { data: fixture(zip) }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(ms) }));
+async function dfu(s: SimServer, zip: string | Uint8Array, ms = 20_000): Promise<Drained> {
+  const data = typeof zip === 'string' ? fixture(zip) : zip;
+  return drain(startDfu(s.client, { package: { data }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(ms) }));
+}
+
+/** A project package and the facts of its one application image. */
+async function project(name: ProjectPackageName): Promise<{ zip: Uint8Array; size: number; crc32: number; fwVersion: number; sha256: string }> {
+  return { zip: await projectZip(name), ...(await projectImage(name)) };
 }
 
 /** Progress only grows, per image and over the package, and ends at the package's total. */
@@ -71,29 +80,30 @@ function assertSucceeded(r: Drained): NonNullable<ReturnType<typeof finished>> {
 
 for (const dongle of SIM_DONGLES) {
   describe(`Secure DFU over gRPC on the simulator (${dongle.label})`, () => {
-    it('blinky (SDK 16.0.0 key): buttonless entry, one object, the new image boots', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const s = await startSimServer({ devices: [{ key: 'sdk16.0.0' }] }, {}, dongle);
+    it('small application (demo key): buttonless entry, one object, the new image boots', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const SMALL = await project('app-small');
+      const s = await startSimServer({}, {}, dongle);
       try {
         const dev = s.device();
         assert.equal(dev.firmwareRevision(), revisionOf(1, DK_APP_SHA256));
         const resetsBefore = dev.resets();
-        const r = await dfu(s, BLINKY.zip);
+        const r = await dfu(s, SMALL.zip);
         const f = assertSucceeded(r);
-        const expected = revisionOf(BLINKY.fwVersion, BLINKY.sha256);
+        const expected = revisionOf(SMALL.fwVersion, SMALL.sha256);
         // What the engine read over DIS after the update, and what the simulated chip runs.
         assert.equal(f.result.firmwareRevision, expected);
         assert.equal(dev.firmwareRevision(), expected);
         assert.equal(dev.mode(), 'application');
         const app = dev.images().application;
-        assert.equal(app?.sha256, BLINKY.sha256);
-        assert.equal(app?.size, BLINKY.size);
-        assert.equal(app?.crc32, BLINKY.crc32);
+        assert.equal(app?.sha256, SMALL.sha256);
+        assert.equal(app?.size, SMALL.size);
+        assert.equal(app?.crc32, SMALL.crc32);
         // Buttonless jump (one reset) and activation (one more).
         assert.equal(dev.resets() - resetsBefore, 2);
         assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
-        assertProgressMonotonic(r.events, BLINKY.size);
+        assertProgressMonotonic(r.events, SMALL.size);
         // Everything was sent once: no retransmission on a clean link.
-        assert.equal(s.observed().dataBytes, BLINKY.size);
+        assert.equal(s.observed().dataBytes, SMALL.size);
         const job = (await s.client.getJob({ jobId: f.jobId })).job;
         assert.equal(job?.state, JobState.JOB_STATE_SUCCEEDED);
         assert.equal(job?.deviceAddress?.value, dev.address.value);
@@ -103,27 +113,29 @@ for (const dongle of SIM_DONGLES) {
       }
     });
 
-    it('hrs application (SDK 17.0.2 key): 25 objects, progress to the end, new revision', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, dongle);
+    it('~100 KB application (demo key): 25 objects, progress to the end, new revision', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const LARGE = await project('app');
+      assert.equal(Math.ceil(LARGE.size / 4096), 25, 'as many data objects as the HRS example');
+      const s = await startSimServer({}, {}, dongle);
       try {
         const dev = s.device();
-        const r = await dfu(s, HRS.zip);
+        const r = await dfu(s, LARGE.zip);
         const f = assertSucceeded(r);
-        const expected = revisionOf(HRS.fwVersion, HRS.sha256);
+        const expected = revisionOf(LARGE.fwVersion, LARGE.sha256);
         assert.equal(f.result.firmwareRevision, expected);
         assert.equal(dev.firmwareRevision(), expected);
-        assert.equal(dev.images().application?.sha256, HRS.sha256);
-        assert.equal(dev.images().application?.crc32, HRS.crc32);
-        assertProgressMonotonic(r.events, HRS.size);
+        assert.equal(dev.images().application?.sha256, LARGE.sha256);
+        assert.equal(dev.images().application?.crc32, LARGE.crc32);
+        assertProgressMonotonic(r.events, LARGE.size);
         assert.ok(progresses(r.events).every((p) => p.imageType === ImageType.IMAGE_TYPE_APPLICATION && p.imageCount === 1 && p.imageIndex === 0));
         assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
-        assert.equal(s.observed().dataBytes, HRS.size);
+        assert.equal(s.observed().dataBytes, LARGE.size);
       } finally {
         await s.close();
       }
     });
 
-    it('multi-image iosdfu package: SoftDevice+bootloader, then the application', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it("multi-image iosdfu package (Nordic's, iosdfu key): SoftDevice+bootloader, then the application", { timeout: TEST_TIMEOUT_MS, ...NEEDS_NORDIC_PACKAGES }, async () => {
       const s = await startSimServer({ devices: [{ key: 'iosdfu' }] }, {}, dongle);
       try {
         const dev = s.device();

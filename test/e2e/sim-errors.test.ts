@@ -8,6 +8,8 @@ import { describe, it } from 'node:test';
 import JSZip from 'jszip';
 import { decodeError, startDfu, Status } from '../../clients/ts/index.js';
 import { addressTarget, drain, finished, fixture, journey, revisionOf, SIM_DONGLES, startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { NEEDS_NORDIC_PACKAGES } from '../helpers/dfu-fixtures.js';
+import { projectZip } from '../helpers/project-packages.js';
 
 const DK_APP_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 
@@ -27,7 +29,7 @@ async function dfu(s: SimServer, data: Uint8Array, target = addressTarget(s.devi
 
 /** A package with its .bin and .dat but no manifest.json. */
 async function zipWithoutManifest(): Promise<Uint8Array> {
-  const src = await JSZip.loadAsync(fixture('nrfutil_blinky_mbr_sdk160.zip'));
+  const src = await JSZip.loadAsync(await projectZip('app-small'));
   const out = new JSZip();
   for (const [name, file] of Object.entries(src.files)) {
     if (name !== 'manifest.json' && !file.dir) out.file(name, await file.async('uint8array'));
@@ -38,10 +40,10 @@ async function zipWithoutManifest(): Promise<Uint8Array> {
 
 for (const dongle of SIM_DONGLES) {
   describe(`refused packages never reach the device (${dongle.label})`, () => {
-    const cases: { name: string; bytes: () => Promise<Uint8Array>; code: string; message: RegExp }[] = [
+    const cases: { name: string; bytes: () => Promise<Uint8Array>; code: string; message: RegExp; needs?: typeof NEEDS_NORDIC_PACKAGES }[] = [
       {
         name: 'a corrupt (truncated) zip',
-        bytes: async () => fixture('sdk17.0.2_hrs_application_s140.zip').subarray(0, 40_000),
+        bytes: async () => (await projectZip('app')).subarray(0, 40_000),
         code: 'PACKAGE_INVALID',
         message: /not a readable zip/,
       },
@@ -51,10 +53,11 @@ for (const dongle of SIM_DONGLES) {
         bytes: async () => fixture('legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip'),
         code: 'PACKAGE_LEGACY',
         message: /legacy DFU of nRF5 SDK ≤ 11/,
+        needs: NEEDS_NORDIC_PACKAGES,
       },
     ];
     for (const c of cases) {
-      it(`${c.name}: INVALID_ARGUMENT ${c.code}, no scan, no connection, no reset`, { timeout: 15_000 }, async () => {
+      it(`${c.name}: INVALID_ARGUMENT ${c.code}, no scan, no connection, no reset`, { timeout: 15_000, ...c.needs }, async () => {
         const s = await startSimServer({}, {}, dongle);
         try {
           const dev = s.device();
@@ -83,11 +86,11 @@ for (const dongle of SIM_DONGLES) {
 
 for (const dongle of SIM_DONGLES) {
   describe(`the device's rejections, by name (${dongle.label})`, () => {
-    it('wrong key (blinky, signed with the SDK 16.0.0 key, on a bootloader trusting SDK 17.0.2): INVALID_OBJECT, FAILED_PRECONDITION', { timeout: 20_000 }, async () => {
+    it("wrong key (a project package, signed with the demo key, on a bootloader trusting Nordic's SDK 17.0.2 key): INVALID_OBJECT, FAILED_PRECONDITION", { timeout: 20_000 }, async () => {
       const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, dongle);
       try {
         const dev = s.device();
-        const { events, error } = await dfu(s, fixture('nrfutil_blinky_mbr_sdk160.zip'));
+        const { events, error } = await dfu(s, await projectZip('app-small'));
         const d = decodeError(error);
         assert.equal(d.grpcCode, Status.FAILED_PRECONDITION);
         assert.equal(d.code, 'DFU_REMOTE_ERROR');
@@ -111,7 +114,7 @@ for (const dongle of SIM_DONGLES) {
       }
     });
 
-    it('unsigned package on a bootloader that requires signed apps: EXT_ERROR SIGNATURE_MISSING (8)', { timeout: 20_000 }, async () => {
+    it("unsigned package (nrfutil's) on a bootloader that requires signed apps: EXT_ERROR SIGNATURE_MISSING (8)", { timeout: 20_000, ...NEEDS_NORDIC_PACKAGES }, async () => {
       const s = await startSimServer({}, {}, dongle);
       try {
         const { events, error } = await dfu(s, fixture('nrfutil_test_package_unsigned.zip'));
@@ -141,7 +144,7 @@ for (const dongle of SIM_DONGLES) {
         const nobody = 'C0:FF:EE:00:00:01';
         // The scan timeout runs on the server's clock: the simulator's modelled time.
         const t0 = s.registry.clock.now();
-        const { events, error } = await dfu(s, fixture('nrfutil_blinky_mbr_sdk160.zip'), addressTarget(nobody), scanTimeoutMs);
+        const { events, error } = await dfu(s, await projectZip('app-small'), addressTarget(nobody), scanTimeoutMs);
         const elapsed = s.registry.clock.now() - t0;
         const d = decodeError(error);
         assert.equal(d.grpcCode, Status.NOT_FOUND);

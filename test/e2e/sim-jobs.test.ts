@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeError, JobState, startDfu, Status, watchJob, type DfuEvent } from '../../clients/ts/index.js';
 import { bootloaderAddress } from '../../server/ble/address.js';
-import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, until } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, until } from '../helpers/sim-server.js';
+import { projectFacts } from '../helpers/project-packages.js';
 
-/** ORIGIN.md §3.1 */
-const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, datSize: 144, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
+/** The project's ~100 KB application package (demo key, the simulator's default); facts computed from its bytes. */
+const APP = await projectFacts('app');
 const DK_APP_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 
 for (const dongle of SIM_DONGLES) {
@@ -20,14 +21,14 @@ for (const dongle of SIM_DONGLES) {
         const devices = [0, 1, 2].map((i) => s.device(i));
         const runs = await Promise.all(
           devices.map((dev) =>
-            drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(25_000) })),
+            drain(startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(25_000) })),
           ),
         );
         for (const [i, r] of runs.entries()) {
           assert.equal(r.error, undefined, `device ${i + 1}: ${String(r.error)}`);
           assert.equal(finished(r.events)?.result.success, true);
-          assert.equal(devices[i]?.firmwareRevision(), revisionOf(1, HRS.sha256));
-          assert.equal(s.observed(i).dataBytes, HRS.size, `device ${i + 1} got every byte once`);
+          assert.equal(devices[i]?.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
+          assert.equal(s.observed(i).dataBytes, APP.size, `device ${i + 1} got every byte once`);
         }
         // They really overlapped: every job was transferring before any of them finished.
         const firstFinish = Math.min(...runs.map((r) => finished(r.events)?.time?.getTime() ?? Number.POSITIVE_INFINITY));
@@ -45,7 +46,7 @@ for (const dongle of SIM_DONGLES) {
       try {
         const dev = s.device();
         const leave = new AbortController();
-        const first = startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: leave.signal })[
+        const first = startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(dev.address.value) }, { signal: leave.signal })[
           Symbol.asyncIterator
         ]();
         const snapshot = await until(first, (e) => e.type === 'snapshot');
@@ -53,7 +54,7 @@ for (const dongle of SIM_DONGLES) {
         leave.abort();
         await assert.rejects(first.next(), (e: unknown) => decodeError(e).code === 'CANCELLED');
         const atLeave = s.observed().dataBytes;
-        assert.ok(atLeave < HRS.size, `the transfer was still under way when the client left (${atLeave} bytes)`);
+        assert.ok(atLeave < APP.size, `the transfer was still under way when the client left (${atLeave} bytes)`);
 
         const other = s.newClient();
         const watched = await drain(watchJob(other, snapshot.jobId, { signal: AbortSignal.timeout(20_000) }));
@@ -61,11 +62,11 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(watched.events[0]?.type, 'snapshot');
         const f = finished(watched.events);
         assert.equal(f?.result.success, true, f?.error?.message);
-        assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
+        assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
         assert.equal(journey(watched.events).at(-1), 'SUCCEEDED');
         assert.equal((await other.getJob({ jobId: snapshot.jobId })).job?.state, JobState.JOB_STATE_SUCCEEDED);
-        assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
-        assert.equal(s.observed().dataBytes, HRS.size, 'the transfer carried on without a restart');
+        assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
+        assert.equal(s.observed().dataBytes, APP.size, 'the transfer carried on without a restart');
       } finally {
         await s.close();
       }
@@ -76,7 +77,7 @@ for (const dongle of SIM_DONGLES) {
       try {
         const dev = s.device();
         const seen: DfuEvent[] = [];
-        const it1 = startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(20_000) })[
+        const it1 = startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(20_000) })[
           Symbol.asyncIterator
         ]();
         const snapshot = await until(it1, (e) => e.type === 'snapshot', seen);
@@ -107,25 +108,25 @@ for (const dongle of SIM_DONGLES) {
         // The engine hung up; the device is still in its bootloader with what it received so far.
         await disconnected;
         const before = s.observed().dataBytes;
-        assert.ok(before > 0 && before < HRS.size, `data bytes at cancel: ${before}`);
+        assert.ok(before > 0 && before < APP.size, `data bytes at cancel: ${before}`);
         assert.equal(dev.mode(), 'bootloader');
         assert.equal(dev.images().application?.sha256, DK_APP_SHA256, 'the old application is untouched');
         assert.equal(s.world.air.links.length, 0, 'no link left open');
 
         // The same package again, to the bootloader (address + 1, as a scan shows it): it resumes.
         const again = await drain(
-          startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(bootloaderAddress(dev.address).value) }, { signal: AbortSignal.timeout(20_000) }),
+          startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(bootloaderAddress(dev.address).value) }, { signal: AbortSignal.timeout(20_000) }),
         );
         assert.equal(again.error, undefined, String(again.error));
         const f2 = finished(again.events);
         assert.equal(f2?.result.success, true, f2?.error?.message);
-        assert.equal(f2?.result.firmwareRevision, revisionOf(1, HRS.sha256));
-        assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
+        assert.equal(f2?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+        assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
         assert.equal(dev.mode(), 'application');
         assert.deepEqual(journey(again.events), ['CONNECTING', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED'], 'no buttonless entry needed');
         // Resumed: only the bytes the device did not have crossed the air, and the init packet once.
-        assert.equal(s.observed().dataBytes, HRS.size);
-        assert.equal(s.observed().commandBytes, HRS.datSize);
+        assert.equal(s.observed().dataBytes, APP.size);
+        assert.equal(s.observed().commandBytes, APP.datSize);
         const firstReport = progresses(again.events)[0]?.imageBytesSent ?? 0;
         assert.ok(firstReport >= before, `the first progress (${firstReport}) already counts what the device kept (${before})`);
       } finally {

@@ -9,9 +9,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AdapterState, startDfu } from '../../clients/ts/index.js';
-import { addressTarget, drain, finished, fixture, journey, revisionOf, SIM_DONGLES, startSimServer } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, journey, revisionOf, SIM_DONGLES, startSimServer } from '../helpers/sim-server.js';
+import { projectFacts } from '../helpers/project-packages.js';
 
-const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
+/** The project's ~100 KB application package (demo key, the simulator's default); facts computed from its bytes. */
+const APP = await projectFacts('app');
 
 for (const dongle of SIM_DONGLES) {
   describe(`a long-running server (${dongle.label})`, () => {
@@ -21,7 +23,7 @@ for (const dongle of SIM_DONGLES) {
       // supervision timeout overlap the next jobs as they do at a station, which is what broke.
       const s = await startSimServer({ devices }, { maxConcurrentDfus: 8 }, dongle);
       try {
-        const pkg = { data: fixture(HRS.zip) };
+        const pkg = { data: APP.zip };
         const runs = await Promise.all(
           devices.map((_, i) =>
             drain(startDfu(s.client, { package: pkg, target: addressTarget(s.device(i).address.value) }, { signal: AbortSignal.timeout(100_000) })),
@@ -31,14 +33,14 @@ for (const dongle of SIM_DONGLES) {
           const result = finished(r.events)?.result;
           assert.equal(r.error, undefined, `job ${i + 1}: ${String(r.error)}`);
           assert.equal(result?.success, true, `job ${i + 1}: ${result?.error?.message ?? ''}`);
-          assert.equal(result?.firmwareRevision, revisionOf(1, HRS.sha256), `job ${i + 1} read back the new revision`);
+          assert.equal(result?.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256), `job ${i + 1} read back the new revision`);
         }
         // The same device again, by name, on the server that has run eight jobs.
         const again = await drain(startDfu(s.client, { package: pkg, target: { selector: { $case: 'name', name: 'bledfu-sim-1' } } }, { signal: AbortSignal.timeout(60_000) }));
         const result = finished(again.events)?.result;
         assert.equal(again.error, undefined, String(again.error));
         assert.equal(result?.success, true, result?.error?.message);
-        assert.equal(result?.firmwareRevision, revisionOf(1, HRS.sha256));
+        assert.equal(result?.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
         const { adapters } = await s.client.listAdapters({});
         assert.equal(adapters[0]?.state, AdapterState.ADAPTER_STATE_READY);
       } finally {
@@ -50,7 +52,7 @@ for (const dongle of SIM_DONGLES) {
       // Against an independent controller the latch above turned this into ADAPTER_UNAVAILABLE.
       const s = await startSimServer({ devices: [{}, {}] }, {}, dongle);
       try {
-        const pkg = { data: fixture(HRS.zip) };
+        const pkg = { data: APP.zip };
         for (const index of [0, 1]) {
           const cut = s.world.faults.inject({ kind: 'dropLinkAfterDataBytes', bytes: 2 * 4096 + 1808, device: `bledfu-sim-${index + 1}` });
           const r = await drain(startDfu(s.client, { package: pkg, target: addressTarget(s.device(index).address.value) }, { signal: AbortSignal.timeout(50_000) }));
@@ -59,8 +61,8 @@ for (const dongle of SIM_DONGLES) {
           assert.equal(r.error, undefined, `job ${index + 1}: ${String(r.error)}`);
           assert.equal(result?.success, true, result?.error?.message);
           assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
-          assert.equal(result?.firmwareRevision, revisionOf(1, HRS.sha256));
-          assert.equal(s.observed(index).dataBytes, 98_944, `job ${index + 1}: every byte once`);
+          assert.equal(result?.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+          assert.equal(s.observed(index).dataBytes, APP.size, `job ${index + 1}: every byte once`);
         }
       } finally {
         await s.close();
@@ -74,12 +76,12 @@ for (const dongle of SIM_DONGLES) {
       try {
         // The first Read By Type Response (characteristic discovery) from the device is lost.
         const drop = s.world.faults.inject({ kind: 'frame', direction: 'toCentral', action: 'drop', cid: 0x0004, firstByte: 0x09, times: 1 });
-        const r = await drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(s.device(0).address.value) }, { signal: AbortSignal.timeout(50_000) }));
+        const r = await drain(startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(s.device(0).address.value) }, { signal: AbortSignal.timeout(50_000) }));
         const result = finished(r.events)?.result;
         assert.equal(drop.fired, 1, 'the response was dropped');
         assert.equal(r.error, undefined, String(r.error));
         assert.equal(result?.success, true, result?.error?.message);
-        assert.equal(result?.firmwareRevision, revisionOf(1, HRS.sha256));
+        assert.equal(result?.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
         const details = r.events.flatMap((e) => (e.type === 'state' ? [e.detail] : []));
         assert.ok(details.some((d) => /failed \(ATT_TIMEOUT\); looking for the device again/.test(d)), details.join(' | '));
       } finally {

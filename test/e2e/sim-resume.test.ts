@@ -10,10 +10,11 @@ import { describe, it } from 'node:test';
 import { startDfu } from '../../clients/ts/index.js';
 import type { SimFault } from '../../server/sim/faults.js';
 import type { SimDeviceConfig } from '../../server/sim/world.js';
-import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, type Drained, type SimDongle } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, type Drained, type SimDongle } from '../helpers/sim-server.js';
+import { projectFacts } from '../helpers/project-packages.js';
 
-/** ORIGIN.md §3.1: 24 objects of 4 096 B and one of 640 B; .dat of 144 B. */
-const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, datSize: 144, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
+/** The project's ~100 KB application package (demo key, the simulator's default); facts computed from its bytes. */
+const APP = await projectFacts('app');
 const OBJECT = 4096;
 /** DP payload at the negotiated MTU 247. */
 const PACKET = 244;
@@ -26,23 +27,23 @@ interface Outcome {
 }
 
 async function dfuWithCut(dongle: SimDongle, cut: SimFault, progress: SimDeviceConfig['progressOnDisconnect']): Promise<Outcome> {
-  const s = await startSimServer({ devices: [{ key: 'sdk17.0.2', progressOnDisconnect: progress }] }, {}, dongle);
+  const s = await startSimServer({ devices: [{ progressOnDisconnect: progress }] }, {}, dongle);
   try {
     const dev = s.device();
     const handle = s.world.faults.inject(cut);
     const r = await drain(
-      startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(25_000) }),
+      startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(25_000) }),
     );
     assert.equal(r.error, undefined, `the call failed: ${String(r.error)}`);
     const f = finished(r.events);
     assert.equal(f?.result.success, true, f?.error?.message);
     // The right image, and it boots.
-    assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
-    assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
-    assert.equal(dev.images().application?.sha256, HRS.sha256);
+    assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+    assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
+    assert.equal(dev.images().application?.sha256, APP.sha256);
     assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
     const last = progresses(r.events).at(-1);
-    assert.equal(last?.totalBytesSent, HRS.size);
+    assert.equal(last?.totalBytesSent, APP.size);
     return { r, fired: handle.fired > 0, commandBytes: s.observed().commandBytes, dataBytes: s.observed().dataBytes };
   } finally {
     await s.close();
@@ -59,24 +60,24 @@ for (const dongle of SIM_DONGLES) {
     it('inside an object (progress kept): continues from the offset the device reports, nothing is sent twice', { timeout: 30_000 }, async () => {
       const o = await dfuWithCut(dongle, { kind: 'dropLinkAfterDataBytes', bytes: 2 * OBJECT + 1_808 }, 'keep');
       assert.equal(o.fired, true, 'the link was cut');
-      assert.equal(o.dataBytes, HRS.size, 'every firmware byte crossed the air exactly once');
-      assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet was not sent again');
+      assert.equal(o.dataBytes, APP.size, 'every firmware byte crossed the air exactly once');
+      assert.equal(o.commandBytes, APP.datSize, 'the executed init packet was not sent again');
       assertMonotonic(o.r);
     });
 
     it('on an object boundary, all of its data there but not executed (progress kept): Execute, then go on', { timeout: 30_000 }, async () => {
       const o = await dfuWithCut(dongle, { kind: 'dropLinkAfterDataBytes', bytes: 2 * OBJECT }, 'keep');
       assert.equal(o.fired, true, 'the link was cut');
-      assert.equal(o.dataBytes, HRS.size);
-      assert.equal(o.commandBytes, HRS.datSize);
+      assert.equal(o.dataBytes, APP.size);
+      assert.equal(o.commandBytes, APP.datSize);
       assertMonotonic(o.r);
     });
 
     it('on an object boundary, the Execute answer lost with the link (progress kept): not sent again', { timeout: 30_000 }, async () => {
       const o = await dfuWithCut(dongle, { kind: 'dropLinkAfterRequest', op: 'execute', objectType: 'data', occurrence: 2 }, 'keep');
       assert.equal(o.fired, true, 'the link was cut');
-      assert.equal(o.dataBytes, HRS.size);
-      assert.equal(o.commandBytes, HRS.datSize);
+      assert.equal(o.dataBytes, APP.size);
+      assert.equal(o.commandBytes, APP.datSize);
       assertMonotonic(o.r);
     });
 
@@ -85,8 +86,8 @@ for (const dongle of SIM_DONGLES) {
       const o = await dfuWithCut(dongle, { kind: 'dropLinkAfterDataBytes', bytes: dropAt }, 'reload');
       assert.equal(o.fired, true, 'the link was cut');
       // What arrived before the drop (up to the end of the packet that crossed the limit), then the whole image again.
-      assert.ok(o.dataBytes >= HRS.size + dropAt && o.dataBytes < HRS.size + dropAt + PACKET, `data bytes on the air: ${o.dataBytes}`);
-      assert.equal(o.commandBytes, HRS.datSize, 'the executed init packet survives the disconnect');
+      assert.ok(o.dataBytes >= APP.size + dropAt && o.dataBytes < APP.size + dropAt + PACKET, `data bytes on the air: ${o.dataBytes}`);
+      assert.equal(o.commandBytes, APP.datSize, 'the executed init packet survives the disconnect');
     });
   });
 }

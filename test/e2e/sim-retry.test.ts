@@ -15,10 +15,11 @@ import { bootloaderAddress } from '../../server/ble/address.js';
 import { DEVICE_MEMORY_FILE, FileDeviceMemory, InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { RESULT } from '../../server/dfu/secure/controlPoint.js';
-import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, until, type Drained, type SimServer } from '../helpers/sim-server.js';
+import { projectFacts } from '../helpers/project-packages.js';
+import { addressTarget, drain, finished, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, until, type Drained, type SimServer } from '../helpers/sim-server.js';
 
-/** ORIGIN.md §3.1 */
-const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, datSize: 144, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
+/** The project's ~100 KB application package (demo key, the simulator's default), facts computed from its bytes. */
+const APP = await projectFacts('app');
 const DK_APP_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 const CREATE = 0x01;
 
@@ -40,7 +41,7 @@ function details(events: readonly DfuEvent[]): string[] {
 
 /** Starts a DFU and cancels it once the device holds some data; returns with the device in its bootloader. */
 async function cancelMidTransfer(s: SimServer, target: Target): Promise<number> {
-  const it1 = startDfu(s.client, { package: { data: fixture(HRS.zip) }, target }, { signal: AbortSignal.timeout(20_000) })[Symbol.asyncIterator]();
+  const it1 = startDfu(s.client, { package: { data: APP.zip }, target }, { signal: AbortSignal.timeout(20_000) })[Symbol.asyncIterator]();
   const snapshot = await until(it1, (e) => e.type === 'snapshot');
   await until(it1, (e) => e.type === 'progress' && e.progress.totalBytesSent >= 4096 * 3);
   await s.client.cancelJob({ jobId: snapshot.jobId });
@@ -57,26 +58,26 @@ async function cancelMidTransfer(s: SimServer, target: Target): Promise<number> 
   assert.equal(finished(rest)?.error?.code, 'CANCELLED');
   assert.equal(s.device().mode(), 'bootloader');
   const before = s.observed().dataBytes;
-  assert.ok(before > 0 && before < HRS.size, `data bytes at cancel: ${before}`);
+  assert.ok(before > 0 && before < APP.size, `data bytes at cancel: ${before}`);
   return before;
 }
 
 /** A retry that must find the device in its bootloader and resume; returns its events. */
 async function retryResumes(s: SimServer, target: Target, before: number): Promise<Drained> {
   const dev = s.device();
-  const again = await drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target }, { signal: AbortSignal.timeout(25_000) }));
+  const again = await drain(startDfu(s.client, { package: { data: APP.zip }, target }, { signal: AbortSignal.timeout(25_000) }));
   assert.equal(again.error, undefined, String(again.error));
   const f = finished(again.events);
   assert.equal(f?.result.success, true, f?.error?.message);
-  assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
-  assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
+  assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+  assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
   assert.equal(dev.mode(), 'application');
   assert.deepEqual(journey(again.events), ['CONNECTING', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED'], 'no buttonless entry: it was in its bootloader');
   const found = details(again.events).find((d) => d.startsWith('found '));
   assert.match(found ?? '', new RegExp(`in its bootloader at ${bootloaderAddress(dev.address).value}.*resuming`), `the job says where it found the device: ${String(found)}`);
   // Resumed: the retry sent only what the device lacked (the whole image crossed the air once in total).
-  assert.equal(s.observed().dataBytes, HRS.size, 'every firmware byte crossed the air exactly once over both jobs');
-  assert.ok(s.observed().dataBytes - before < HRS.size, 'the retry sent less than a full image');
+  assert.equal(s.observed().dataBytes, APP.size, 'every firmware byte crossed the air exactly once over both jobs');
+  assert.ok(s.observed().dataBytes - before < APP.size, 'the retry sent less than a full image');
   const snap = again.events.find((e) => e.type === 'snapshot');
   assert.ok(snap?.type === 'snapshot');
   const final = (await s.client.getJob({ jobId: snap.jobId })).job;
@@ -131,18 +132,18 @@ for (const dongle of SIM_DONGLES) {
       try {
         const dev = s.device();
         s.world.faults.inject({ kind: 'refuseControlPoint', opcode: CREATE, result: RESULT.INSUFFICIENT_RESOURCES, times: 1 });
-        const first = await drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: nameTarget(dev.label) }, { signal: AbortSignal.timeout(20_000) }));
+        const first = await drain(startDfu(s.client, { package: { data: APP.zip }, target: nameTarget(dev.label) }, { signal: AbortSignal.timeout(20_000) }));
         const f1 = finished(first.events);
         assert.equal(f1?.result.success, false);
         assert.equal(f1?.error?.code, 'DFU_REMOTE_ERROR', f1?.error?.message);
         assert.equal(dev.mode(), 'bootloader', 'the refused update left the device in its bootloader');
 
-        const again = await drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: nameTarget(dev.label) }, { signal: AbortSignal.timeout(25_000) }));
+        const again = await drain(startDfu(s.client, { package: { data: APP.zip }, target: nameTarget(dev.label) }, { signal: AbortSignal.timeout(25_000) }));
         assert.equal(again.error, undefined, String(again.error));
         const f2 = finished(again.events);
         assert.equal(f2?.result.success, true, f2?.error?.message);
-        assert.equal(f2?.result.firmwareRevision, revisionOf(1, HRS.sha256));
-        assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
+        assert.equal(f2?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+        assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
         assert.deepEqual(journey(again.events), ['CONNECTING', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
         assert.ok(details(again.events).some((d) => d.includes(`found ${dev.label} in its bootloader at ${bootloaderAddress(dev.address).value}`)), details(again.events).join(' | '));
       } finally {
@@ -159,13 +160,13 @@ for (const dongle of SIM_DONGLES) {
         const before = await cancelMidTransfer(s, nameTarget(dev.label));
         // The same data directory, a new server process (the simulated device keeps its state).
         const client = await s.restart({ devices: FileDeviceMemory.open(file, silentLogger()) });
-        const again = await drain(startDfu(client, { package: { data: fixture(HRS.zip) }, target: nameTarget(dev.label) }, { signal: AbortSignal.timeout(25_000) }));
+        const again = await drain(startDfu(client, { package: { data: APP.zip }, target: nameTarget(dev.label) }, { signal: AbortSignal.timeout(25_000) }));
         assert.equal(again.error, undefined, String(again.error));
         const f = finished(again.events);
         assert.equal(f?.result.success, true, f?.error?.message);
-        assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
-        assert.equal(s.observed().dataBytes, HRS.size, 'resumed after the restart');
-        assert.ok(s.observed().dataBytes - before < HRS.size);
+        assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+        assert.equal(s.observed().dataBytes, APP.size, 'resumed after the restart');
+        assert.ok(s.observed().dataBytes - before < APP.size);
         assert.ok(details(again.events).some((d) => d.includes('where an earlier job left it')), details(again.events).join(' | '));
       } finally {
         await s.close();
@@ -177,14 +178,14 @@ for (const dongle of SIM_DONGLES) {
       try {
         const dev = s.device();
         const [a, b] = await Promise.all([
-          drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: nameTarget(dev.label) }, { signal: AbortSignal.timeout(50_000) })),
-          drain(startDfu(s.newClient(), { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(50_000) })),
+          drain(startDfu(s.client, { package: { data: APP.zip }, target: nameTarget(dev.label) }, { signal: AbortSignal.timeout(50_000) })),
+          drain(startDfu(s.newClient(), { package: { data: APP.zip }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(50_000) })),
         ]);
         for (const r of [a, b]) {
           assert.equal(r.error, undefined, String(r.error));
           const f = finished(r.events);
           assert.equal(f?.result.success, true, f?.error?.message);
-          assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
+          assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
         }
         const idOf = (r: Drained): string => (r.events[0]?.type === 'snapshot' ? r.events[0].jobId : '?');
         const waited = [a, b].filter((r) => details(r.events).some((d) => d.includes('which is updating the same device')));
@@ -196,9 +197,9 @@ for (const dongle of SIM_DONGLES) {
         const firstEnd = finished(first.events)?.time?.getTime() ?? Number.POSITIVE_INFINITY;
         const secondStart = progresses(second.events).length === 0 ? 0 : (second.events.find((e) => e.type === 'progress')?.time?.getTime() ?? 0);
         assert.ok(secondStart >= firstEnd, 'the second transfer began after the first job ended');
-        assert.equal(s.observed().dataBytes, 2 * HRS.size, 'two whole transfers, none broken off');
-        assert.equal(s.observed().commandBytes, 2 * HRS.datSize);
-        assert.equal(dev.images().application?.sha256, HRS.sha256);
+        assert.equal(s.observed().dataBytes, 2 * APP.size, 'two whole transfers, none broken off');
+        assert.equal(s.observed().commandBytes, 2 * APP.datSize);
+        assert.equal(dev.images().application?.sha256, APP.sha256);
         assert.notEqual(dev.images().application?.sha256, DK_APP_SHA256);
       } finally {
         await s.close();
@@ -230,7 +231,7 @@ for (const dongle of SIM_DONGLES) {
             startDfu(
               s.client,
               // A short request timeout: the buttonless answer is waited for at most this long before asking again.
-              { package: { data: fixture(HRS.zip) }, target: nameTarget(dev.label), options: { requestTimeout: { seconds: 1, nanos: 0 } } },
+              { package: { data: APP.zip }, target: nameTarget(dev.label), options: { requestTimeout: { seconds: 1, nanos: 0 } } },
               { signal: AbortSignal.timeout(50_000) },
             ),
           );
@@ -238,9 +239,9 @@ for (const dongle of SIM_DONGLES) {
           assert.equal(r.error, undefined, String(r.error));
           const f = finished(r.events);
           assert.equal(f?.result.success, true, f?.error?.message);
-          assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
-          assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
-          assert.equal(s.observed().dataBytes, HRS.size);
+          assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+          assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
+          assert.equal(s.observed().dataBytes, APP.size);
           assert.ok(
             details(r.events).some((d) => d.includes('looking for the device in its bootloader and in its application')),
             `the job says it looked for the device: ${details(r.events).join(' | ')}`,
@@ -263,7 +264,7 @@ for (const dongle of SIM_DONGLES) {
         await cancelMidTransfer(s, nameTarget(dev.label));
         const client = await s.restart({ devices: new InMemoryDeviceMemory() });
         const r = await drain(
-          startDfu(client, { package: { data: fixture(HRS.zip) }, target: nameTarget(dev.label), options: { scanTimeout: { seconds: 1, nanos: 0 } } }, { signal: AbortSignal.timeout(20_000) }),
+          startDfu(client, { package: { data: APP.zip }, target: nameTarget(dev.label), options: { scanTimeout: { seconds: 1, nanos: 0 } } }, { signal: AbortSignal.timeout(20_000) }),
         );
         const d = decodeError(r.error);
         assert.equal(d.code, 'DEVICE_NOT_FOUND', d.message);

@@ -1,18 +1,21 @@
 /**
- * The real nrfutil packages in test/fixtures/dfu and their known values (ORIGIN.md §3.1), so
- * tests compare against facts decoded independently rather than against our own decoder.
+ * Nordic's real nrfutil packages in ../shared/fixtures/dfu (third-party reference data beside the
+ * repository, never copied into it; see that folder's README.md) and their known values (its
+ * §3.1), so tests compare against facts decoded independently rather than against our own
+ * decoder. Tests that read them take the NEEDS_NORDIC_PACKAGES option (shared-packages.ts): they
+ * skip with a clear message where ../shared is absent, and fail under CI.
  */
-import { readFileSync } from 'node:fs';
 import JSZip from 'jszip';
+import { NEEDS_NORDIC_PACKAGES, sharedFixture } from './shared-packages.js';
 
-const DIR = new URL('../fixtures/dfu/', import.meta.url);
+export { NEEDS_NORDIC_PACKAGES };
 
 export function fixtureBytes(name: string): Uint8Array {
-  return new Uint8Array(readFileSync(new URL(name, DIR)));
+  return sharedFixture(name);
 }
 
 export function fixtureText(name: string): string {
-  return readFileSync(new URL(name, DIR), 'utf8');
+  return new TextDecoder().decode(sharedFixture(name));
 }
 
 export type PemName = 'sdk17' | 'sdk16' | 'sdk14' | 'sdk12' | 'iosdfu';

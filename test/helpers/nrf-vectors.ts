@@ -1,14 +1,22 @@
 /**
- * The byte-exact vectors in test/fixtures/nrf-connectivity (produced with Nordic's own codecs,
- * see ORIGIN.md), loaded as plain JSON. Tests iterate over whole files, so a vector added there is
- * covered automatically.
+ * The byte-exact vectors of ../shared/vectors/nrf-connectivity (produced with Nordic's own
+ * codecs, see that folder's README.md), loaded as plain JSON. They are third-party reference data,
+ * read from beside the repository (shared-packages.ts): a describe that reads them takes the
+ * NEEDS_NRF_VECTORS option, so it skips with a clear message where ../shared is absent, and
+ * fails under CI. Tests iterate over whole files, so a vector added there is covered automatically.
  */
-import { readFileSync } from 'node:fs';
+import { needsShared, sharedFile } from './shared-packages.js';
 
-const DIR = new URL('../fixtures/nrf-connectivity/', import.meta.url);
+const WHY = "byte-exact vectors made with Nordic's own connectivity codecs";
+
+/** describe/it option of every test that reads these vectors. */
+export const NEEDS_NRF_VECTORS = needsShared('vectors/nrf-connectivity', WHY);
+
+const cache = new Map<string, unknown>();
 
 function load<T>(name: string): T {
-  return JSON.parse(readFileSync(new URL(name, DIR), 'utf8')) as T;
+  if (!cache.has(name)) cache.set(name, JSON.parse(new TextDecoder().decode(sharedFile('vectors/nrf-connectivity', name, WHY))));
+  return cache.get(name) as T;
 }
 
 export type Api = 5 | 6;

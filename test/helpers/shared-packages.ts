@@ -1,23 +1,75 @@
 /**
- * Packages made at test time from the shared DFU fixtures (../shared/fixtures/dfu next to the
- * repository, described in its README.md). No Nordic binary is committed for them: each image keeps
- * its own .bin and signed .dat byte for byte; only the manifest is written here.
+ * The shared reference data beside the repository (../shared, not part of it): Nordic's real
+ * nrfutil packages and keys (fixtures/dfu, described in its README.md) and the byte-exact
+ * connectivity vectors made with Nordic's codecs (vectors/nrf-connectivity). They are third-party
+ * data the project must not redistribute, so tests read them where they are, at run time.
+ *
+ * Tests whose point is compatibility with that data declare it with `needsShared` (a describe/it
+ * option): without ../shared they say which folder is missing and why, and skip on a developer's
+ * machine, but under CI (process.env.CI set) they run and fail with that message instead, so a CI
+ * run without the reference data cannot pass by skipping.
+ *
+ * Packages made here at test time from the shared fixtures keep each image's .bin and signed .dat
+ * byte for byte; only the manifest is written here.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import JSZip from 'jszip';
 
-const SHARED_DFU = new URL('../../../shared/fixtures/dfu/', import.meta.url);
+export type SharedFolder = 'fixtures/dfu' | 'vectors/nrf-connectivity';
 
-/** A file of the shared fixtures; fails with a clear message when the folder is not there. */
-export function sharedFixture(name: string): Uint8Array {
-  const url = new URL(name, SHARED_DFU);
-  if (!existsSync(url)) {
-    throw new Error(
-      `shared DFU fixture ${name} not found at ${fileURLToPath(url)}: these tests need the project's shared folder (../shared/fixtures/dfu beside the repository) checked out`,
-    );
-  }
+/** ../shared relative to the repository root (this file is test/helpers/). */
+const SHARED = new URL('../../../shared/', import.meta.url);
+
+function folderUrl(folder: SharedFolder): URL {
+  return new URL(`${folder}/`, SHARED);
+}
+
+export function sharedPresent(folder: SharedFolder): boolean {
+  return existsSync(folderUrl(folder));
+}
+
+/** True when this run must not skip for missing reference data. */
+export function underCi(): boolean {
+  const ci = process.env['CI'];
+  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
+}
+
+function missing(folder: SharedFolder, why: string): string {
+  return (
+    `needs ../shared/${folder} (beside the repository, not in it): ${why}. ` +
+    `It is absent at ${fileURLToPath(folderUrl(folder))}; check out the project's shared reference folder there` +
+    (underCi() ? ' (CI refuses to skip these tests)' : ' to run these tests')
+  );
+}
+
+/**
+ * Options for a describe/it that needs a shared folder: `{ skip: reason }` when it is absent on a
+ * developer's machine; `{ skip: false }` when present or under CI (where the reads then fail,
+ * naming the folder).
+ */
+export function needsShared(folder: SharedFolder, why: string): { readonly skip: string | false } {
+  if (sharedPresent(folder) || underCi()) return { skip: false };
+  return { skip: missing(folder, why) };
+}
+
+/** A file of a shared folder; fails with a clear message (which folder, why) when absent. */
+export function sharedFile(folder: SharedFolder, name: string, why = 'reference data made by third parties'): Uint8Array {
+  const url = new URL(name, folderUrl(folder));
+  if (!sharedPresent(folder)) throw new Error(missing(folder, why));
+  if (!existsSync(url)) throw new Error(`shared reference file ${folder}/${name} not found at ${fileURLToPath(url)}`);
   return new Uint8Array(readFileSync(url));
+}
+
+/** Why the DFU fixtures are needed, for the messages of tests that read them. */
+export const NORDIC_PACKAGES_WHY = "Nordic's real nrfutil packages and keys, to check compatibility with them";
+
+/** describe/it option of tests that need Nordic's packages (fixtures/dfu). */
+export const NEEDS_NORDIC_PACKAGES = needsShared('fixtures/dfu', NORDIC_PACKAGES_WHY);
+
+/** A file of the shared DFU fixtures; fails with a clear message when the folder is not there. */
+export function sharedFixture(name: string): Uint8Array {
+  return sharedFile('fixtures/dfu', name, NORDIC_PACKAGES_WHY);
 }
 
 interface ManifestEntry {

@@ -10,7 +10,7 @@ import { openSimNrfDongle, type SimNrfDongle, type SimNrfDongleOptions } from '.
 import { createSimWorld, type SimWorld } from '../../../server/sim/world.js';
 import { fromHex, toHex } from '../../../server/common/bytes.js';
 import { ManualClock, settle } from '../../helpers/manualClock.js';
-import { h5LinkVectors } from '../../helpers/nrf-vectors.js';
+import { h5LinkVectors, NEEDS_NRF_VECTORS } from '../../helpers/nrf-vectors.js';
 import { TestNrfHost } from '../../helpers/simnrf-host.js';
 
 const DEVICE = 'F0:0D:C0:DE:00:01';
@@ -352,7 +352,7 @@ describe('simulated connectivity dongle: line faults and resets', () => {
     assert.ok(!(world.scheduler.nowMs() >= 60_000), 'the far event did not come due');
   });
 
-  it('answers the first-contact transcript byte for byte through its SoftDevice (API v6)', async () => {
+  it('answers the first-contact transcript byte for byte through its SoftDevice (API v6)', NEEDS_NRF_VECTORS, async () => {
     const world = createSimWorld({ devices: [{}] });
     const timers = new ManualClock();
     const dongle = openSimNrfDongle(world, { api: 6, baud: 0, deviceTimers: timers, bootMs: 50, retransmitMs: 400 });

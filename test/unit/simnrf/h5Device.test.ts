@@ -4,7 +4,7 @@ import { fromHex, toHex } from '../../../server/common/bytes.js';
 import { ackPacket, encodeH5, h5Frame, linkControlPacket, resetPacket, vendorPacket } from '../../../server/backends/nrf/h5.js';
 import { slipEncode, SlipDecoder } from '../../../server/backends/nrf/slip.js';
 import { DeviceH5Link } from '../../../server/simnrf/h5Device.js';
-import { h5LinkVectors } from '../../helpers/nrf-vectors.js';
+import { h5LinkVectors, NEEDS_NRF_VECTORS } from '../../helpers/nrf-vectors.js';
 import { ManualClock } from '../../helpers/manualClock.js';
 
 const RETRANSMIT = 400;
@@ -70,7 +70,7 @@ function bringUp(r: Rig): void {
   r.written.length = 0;
 }
 
-describe('device H5 link: first contact (h5_link.json transcript_first_contact)', () => {
+describe('device H5 link: first contact (h5_link.json transcript_first_contact)', NEEDS_NRF_VECTORS, () => {
   it('produces every device frame of the transcript, byte for byte and in order', () => {
     const transcript = h5LinkVectors().transcript_first_contact;
     const host = transcript.filter((s) => s.direction === 'host->device');

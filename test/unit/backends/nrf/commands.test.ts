@@ -27,6 +27,7 @@ import {
   type Api,
   type CommandVector,
   type JsonObject,
+  NEEDS_NRF_VECTORS,
 } from '../../../helpers/nrf-vectors.js';
 
 const KIND_BY_FUNCTION: ReadonlyMap<string, CommandKind> = new Map(
@@ -209,7 +210,7 @@ function commandFrom(v: CommandVector): NrfCommand {
 }
 
 for (const api of APIS) {
-  describe(`commands, API v${api} (every vector in commands_v${api}.json)`, () => {
+  describe(`commands, API v${api} (every vector in commands_v${api}.json)`, NEEDS_NRF_VECTORS, () => {
     for (const v of commandVectors(api)) {
       assert.equal(v.api, api);
       assert.equal(v.encoder_err, 0);
@@ -277,7 +278,7 @@ describe('command codec edge cases', () => {
     );
   });
 
-  it('builds the serialization reset command of the h5_link vectors', () => {
+  it('builds the serialization reset command of the h5_link vectors', NEEDS_NRF_VECTORS, () => {
     const payloads = new Map(h5LinkVectors().vectors.map((v) => [v.name, v.input.payload_hex]));
     assert.equal(toHex(resetCommandPacket('system')), payloads.get('reset_cmd_sys_reset'));
     assert.equal(toHex(resetCommandPacket('soft')), payloads.get('reset_cmd_soft_reset'));

@@ -19,6 +19,7 @@ import {
   type Api,
   type EventVector,
   type JsonObject,
+  NEEDS_NRF_VECTORS,
 } from '../../../helpers/nrf-vectors.js';
 
 const KIND_BY_ID: ReadonlyMap<number, EventKind> = new Map(EVENT_KINDS.map((k) => [EVENTS[k].id, k]));
@@ -204,7 +205,7 @@ function eventFrom(api: Api, v: EventVector): NrfEvent {
 }
 
 for (const api of APIS) {
-  describe(`events, API v${api} (every vector in events_v${api}.json)`, () => {
+  describe(`events, API v${api} (every vector in events_v${api}.json)`, NEEDS_NRF_VECTORS, () => {
     for (const v of eventVectors(api)) {
       assert.equal(v.api, api);
       const packet = decodeSerPacket(fromHex(v.ser_packet_hex));

@@ -5,9 +5,7 @@ import { hasCode } from '../../../../server/common/errors.js';
 import { ackPacket, h5Frame, linkControlPacket, vendorPacket } from '../../../../server/backends/nrf/h5.js';
 import { H5Link, type H5LinkAction, type H5LinkInput } from '../../../../server/backends/nrf/h5Link.js';
 import { SlipDecoder } from '../../../../server/backends/nrf/slip.js';
-import { h5LinkVectors } from '../../../helpers/nrf-vectors.js';
-
-const { transcript_first_contact: transcript } = h5LinkVectors();
+import { h5LinkVectors, NEEDS_NRF_VECTORS } from '../../../helpers/nrf-vectors.js';
 
 const frameHex = (packet: Parameters<typeof h5Frame>[0]): string => toHex(h5Frame(packet));
 const SYNC = frameHex(linkControlPacket('sync'));
@@ -65,8 +63,9 @@ class Harness {
 
 const types = (actions: readonly H5LinkAction[]): string[] => actions.map((a) => a.type);
 
-describe('H5 link: transcript_first_contact', () => {
+describe('H5 link: transcript_first_contact', NEEDS_NRF_VECTORS, () => {
   it('produces exactly the host frames of the transcript and delivers the device packets', () => {
+    const { transcript_first_contact: transcript } = h5LinkVectors();
     const h = new Harness();
     const ups: number[] = [];
     const done: number[] = [];

@@ -16,6 +16,7 @@ import {
   responseVectors,
   str,
   type ResponseVector,
+  NEEDS_NRF_VECTORS,
 } from '../../../helpers/nrf-vectors.js';
 
 const KIND_BY_FUNCTION: ReadonlyMap<string, CommandKind> = new Map(
@@ -72,7 +73,7 @@ function responseFrom(v: ResponseVector, kind: CommandKind): NrfResponse {
 }
 
 for (const api of APIS) {
-  describe(`responses, API v${api} (every vector in responses_v${api}.json)`, () => {
+  describe(`responses, API v${api} (every vector in responses_v${api}.json)`, NEEDS_NRF_VECTORS, () => {
     for (const v of responseVectors(api)) {
       assert.equal(v.api, api);
       const kind = kindOf(v);

@@ -7,13 +7,13 @@ import { decodeEvent } from '../../../../server/backends/nrf/serialization/event
 import { commandPacket, decodeSerPacket } from '../../../../server/backends/nrf/serialization/packets.js';
 import { decodeResponse } from '../../../../server/backends/nrf/serialization/responses.js';
 import type { NrfCommand } from '../../../../server/backends/nrf/serialization/commands.js';
-import { h5LinkVectors } from '../../../helpers/nrf-vectors.js';
+import { h5LinkVectors, NEEDS_NRF_VECTORS } from '../../../helpers/nrf-vectors.js';
 
 /**
  * All layers together on the first-contact transcript: typed commands in, exact serial bytes out;
  * device bytes in, typed responses and events out.
  */
-describe('SLIP + H5 link + serialization on transcript_first_contact (API v6)', () => {
+describe('SLIP + H5 link + serialization on transcript_first_contact (API v6)', NEEDS_NRF_VECTORS, () => {
   it('sends the transcript bytes for typed commands and decodes what the device answers', () => {
     const transcript = h5LinkVectors().transcript_first_contact;
     const commands: NrfCommand[] = [
