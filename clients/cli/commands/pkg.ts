@@ -191,7 +191,7 @@ export async function pkgGenerateCommand(ctx: CliBase, file: string, flags: PkgG
     throw new UsageError(`cannot write ${file}: ${(e as Error).message}`, 'give a path in a directory you can write to');
   }
   ctx.out.line(`wrote ${file} (${formatBytes(generated.zip.length)})`);
-  ctx.out.line(describePackage(pkg));
+  ctx.out.line(describePackage(pkg).trimEnd());
   if (flags.keyFile === undefined) {
     ctx.out.line(
       'note: unsigned; a Secure DFU bootloader refuses it unless built to accept unsigned applications (NRF_DFU_REQUIRE_SIGNED_APP_UPDATE=0); sign with --key-file',
@@ -210,8 +210,8 @@ export async function pkgDisplayCommand(ctx: CliBase, file: string): Promise<Exi
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`, 'give the path of a DFU package (.zip)');
   }
   const pkg = await readPackage(bytes);
-  ctx.out.line(`${file} (${formatBytes(pkg.size)}, sha256 ${pkg.sha256})`);
-  ctx.out.line(describePackage(pkg));
+  ctx.out.line(`${file}:`);
+  ctx.out.line(describePackage(pkg).trimEnd());
   ctx.out.record(packageRecord('package', file, pkg));
   return EXIT.ok;
 }
