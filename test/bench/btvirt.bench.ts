@@ -17,10 +17,9 @@ import { performance } from 'node:perf_hooks';
 import { startDfu } from '../../clients/ts/index.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { readPackage } from '../../server/dfu/package/package.js';
-import { HRS } from '../helpers/btvirt/dfu.js';
+import { APP_PACKAGE } from '../helpers/btvirt/dfu.js';
 import { missingTools } from '../helpers/btvirt/emulator.js';
 import { startBtvirtServer, type BtvirtServer } from '../helpers/btvirt/server.js';
-import { fixtureBytes } from '../helpers/dfu-fixtures.js';
 import { addressTarget, drain, finished } from '../helpers/job-events.js';
 import { LAYERS, profileLayers, type LayerShares } from './layers.js';
 
@@ -35,7 +34,7 @@ if (missing.length > 0) {
   process.exit(0);
 }
 
-const zip = fixtureBytes(HRS.zip);
+const zip = APP_PACKAGE.zip;
 const pkg = await readPackage(zip);
 /** Bytes that cross the link: every image and its init packet. */
 const transferred = pkg.images.reduce((n, i) => n + i.bin.length + i.dat.length, 0);
@@ -111,7 +110,7 @@ async function measure(s: BtvirtServer, devices: number): Promise<Sample> {
   for (const r of runs) {
     const f = finished(r.events);
     if (f?.result.success !== true) throw new Error(`the DFU failed: ${f?.error?.message ?? String(r.error)}`);
-    if (f.result.firmwareRevision !== HRS.revision) throw new Error(`unexpected revision ${f.result.firmwareRevision}`);
+    if (f.result.firmwareRevision !== APP_PACKAGE.revision) throw new Error(`unexpected revision ${f.result.firmwareRevision}`);
   }
   return {
     wallMs,
@@ -129,7 +128,7 @@ async function measure(s: BtvirtServer, devices: number): Promise<Sample> {
 /** A fresh emulator, dongle, server and device(s) per run; only the DFU itself is measured. */
 async function run<T>(devices: number, measured: (s: BtvirtServer) => Promise<T>): Promise<T> {
   const s = await startBtvirtServer({
-    devices: DEVICE_ADDRESSES.slice(0, devices).map(() => ({ key: 'sdk17.0.2' })),
+    devices: DEVICE_ADDRESSES.slice(0, devices).map(() => ({})),
     spec: { max: String(devices) },
     app: { maxConcurrentDfus: devices },
     logger,
@@ -173,7 +172,7 @@ const W = 50;
 const cell = (v: number, digits = 0): string => v.toFixed(digits).padStart(8);
 const header = `${'metric'.padEnd(W)}${samples.map((_, i) => `run ${i + 1}`.padStart(8)).join('')}${'median'.padStart(8)}${`${PARALLEL}×par`.padStart(8)}  unit`;
 
-console.log(`\nbledfu bench over btvirt — ${HRS.zip}, ${transferred} B per device (image + init packet)`);
+console.log(`\nbledfu bench over btvirt — ${APP_PACKAGE.name}, ${transferred} B per device (image + init packet)`);
 console.log('server + client in this process → serialport → socat pty → btvirt → the device process (simulated nRF5 on its own emulated controller)');
 console.log('emulator time over a pty, not radio time: btvirt delivers packets at once, with no connection events.\n');
 console.log(header);

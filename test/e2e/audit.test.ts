@@ -14,11 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import JSZip from 'jszip';
 import { createBledfuClient } from '../../clients/ts/index.js';
-import { fixtureBytes } from '../helpers/dfu-fixtures.js';
+import { projectZip } from '../helpers/project-packages.js';
 import { runCli, type CliRun } from '../helpers/run-process.js';
 
 const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
-const HRS_ZIP = 'sdk17.0.2_hrs_application_s140.zip';
 const DEVICE = 'F0:0D:C0:DE:00:01';
 
 interface Server {
@@ -88,8 +87,8 @@ describe('audit log (spawned bledfud)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'bledfu-audit-e2e-'));
     dirs.push(dir);
     const auditLog = join(dir, 'state', 'audit.jsonl');
-    const zip = fixtureBytes(HRS_ZIP);
-    const zipFile = join(dir, 'hrs.zip');
+    const zip = await projectZip('app');
+    const zipFile = join(dir, 'app.zip');
     await writeFile(zipFile, zip);
     const packageSha256 = createHash('sha256').update(zip).digest('hex');
     const entries = await JSZip.loadAsync(zip);

@@ -23,17 +23,15 @@ import {
   type StartDfuParams,
 } from '../../clients/ts/index.js';
 import { assertDfuCapture, attWriteCommandsSent, btmonDecode, parseBtsnoop, type BtsnoopFile } from '../helpers/btsnoop.js';
-import { HRS } from '../helpers/btvirt/dfu.js';
+import { APP_PACKAGE } from '../helpers/btvirt/dfu.js';
 import { btvirtSkipReason } from '../helpers/btvirt/emulator.js';
 import { startBtvirtServer, type BtvirtServer, type BtvirtServerOptions } from '../helpers/btvirt/server.js';
-import { fixtureBytes } from '../helpers/dfu-fixtures.js';
 import { addressTarget, drain, finished, journey, progresses, type Drained } from '../helpers/job-events.js';
 
 const skip = btvirtSkipReason();
 const TIMEOUT = { timeout: 120_000 };
 const DFU_TIMEOUT_MS = 60_000;
 /** ORIGIN.md §3.1: the hrs init packet. */
-const HRS_DAT_SIZE = 144;
 const OBJECT = 4096;
 /** The simulator's default device addresses (defaultDeviceConfig) and first name. */
 const APPS = ['F0:0D:C0:DE:00:01', 'F0:0D:C0:DE:00:03', 'F0:0D:C0:DE:00:05'] as const;
@@ -52,15 +50,15 @@ async function withServer(options: BtvirtServerOptions, body: (s: BtvirtServer) 
 }
 
 function hrsDfu(client: BledfuClient, address: string, extra: Partial<StartDfuParams> = {}): Promise<Drained> {
-  return drain(startDfu(client, { package: { data: fixtureBytes(HRS.zip) }, target: addressTarget(address), ...extra }, { signal: AbortSignal.timeout(DFU_TIMEOUT_MS) }));
+  return drain(startDfu(client, { package: { data: APP_PACKAGE.zip }, target: addressTarget(address), ...extra }, { signal: AbortSignal.timeout(DFU_TIMEOUT_MS) }));
 }
 
 function assertSucceeded(r: Drained, what: string): void {
   assert.equal(r.error, undefined, `${what}: the call failed: ${String(r.error)}`);
   const f = finished(r.events);
   assert.equal(f?.result.success, true, `${what}: ${f?.error?.message ?? 'no finished event'}`);
-  assert.equal(f?.result.firmwareRevision, HRS.revision, `${what}: the new firmware revision is reported`);
-  assert.equal(progresses(r.events).at(-1)?.totalBytesSent, HRS.size, `${what}: every byte confirmed`);
+  assert.equal(f?.result.firmwareRevision, APP_PACKAGE.revision, `${what}: the new firmware revision is reported`);
+  assert.equal(progresses(r.events).at(-1)?.totalBytesSent, APP_PACKAGE.size, `${what}: every byte confirmed`);
 }
 
 /** LE ACL buffer size the controller announced, from the setup exchange at the capture's head. */
@@ -113,10 +111,10 @@ describe('serial HCI dongle over btvirt, through the gRPC API', { skip }, () => 
   });
 
   it('StartDfu: the hrs application via buttonless entry; the job reports the new firmware revision, which the device runs', TIMEOUT, async () => {
-    await withServer({ devices: [{ key: 'sdk17.0.2' }] }, async (s) => {
+    await withServer({ devices: [{}] }, async (s) => {
       const [before] = await s.devices.status();
       assert.equal(before?.mode, 'application');
-      assert.notEqual(before?.firmwareRevision, HRS.revision);
+      assert.notEqual(before?.firmwareRevision, APP_PACKAGE.revision);
       const r = await hrsDfu(s.client, APPS[0]);
       assertSucceeded(r, 'DFU');
       assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
@@ -124,7 +122,7 @@ describe('serial HCI dongle over btvirt, through the gRPC API', { skip }, () => 
       assert.equal(snapshot?.type === 'snapshot' ? snapshot.job.adapterId : undefined, 'hci0');
       const [after] = await s.devices.status();
       assert.equal(after?.mode, 'application');
-      assert.equal(after?.firmwareRevision, HRS.revision);
+      assert.equal(after?.firmwareRevision, APP_PACKAGE.revision);
       assert.equal(after?.currentAddress, APPS[0]);
       // The buttonless jump, then the activation.
       assert.equal((after?.resets ?? 0) - (before?.resets ?? 0), 2);
@@ -132,7 +130,7 @@ describe('serial HCI dongle over btvirt, through the gRPC API', { skip }, () => 
   });
 
   it('resumes after the device drops the link mid-object: the job reconnects, resumes from the executed objects, and succeeds', TIMEOUT, async () => {
-    await withServer({ devices: [{ key: 'sdk17.0.2' }] }, async (s) => {
+    await withServer({ devices: [{}] }, async (s) => {
       // 10 000 bytes: inside the third 4 KiB data object. Armed over the device process's control channel.
       const disarm = await s.devices.inject({ kind: 'dropLinkAfterDataBytes', bytes: 10_000 });
       const r = await hrsDfu(s.client, APPS[0]);
@@ -148,13 +146,13 @@ describe('serial HCI dongle over btvirt, through the gRPC API', { skip }, () => 
       const sent = progresses(r.events).map((p) => p.totalBytesSent);
       for (let i = 1; i < sent.length; i++) assert.ok((sent[i] as number) >= (sent[i - 1] as number), `progress went back at event ${i}`);
       const [status] = await s.devices.status();
-      assert.equal(status?.firmwareRevision, HRS.revision);
+      assert.equal(status?.firmwareRevision, APP_PACKAGE.revision);
       assert.equal(status?.mode, 'application');
     });
   });
 
   it('updates three devices in parallel, three jobs through the one emulated dongle', TIMEOUT, async () => {
-    await withServer({ devices: APPS.map(() => ({ key: 'sdk17.0.2' })), spec: { max: '3' }, app: { maxConcurrentDfus: 3 } }, async (s) => {
+    await withServer({ devices: APPS.map(() => ({})), spec: { max: '3' }, app: { maxConcurrentDfus: 3 } }, async (s) => {
       const before = await s.devices.status();
       assert.deepEqual(before.map((d) => d.address), [...APPS]);
       const runs = await Promise.all(APPS.map((address) => hrsDfu(s.client, address)));
@@ -173,13 +171,13 @@ describe('serial HCI dongle over btvirt, through the gRPC API', { skip }, () => 
       const after = await s.devices.status();
       assert.deepEqual(
         after.map((d) => [d.mode, d.firmwareRevision]),
-        APPS.map(() => ['application', HRS.revision]),
+        APPS.map(() => ['application', APP_PACKAGE.revision]),
       );
     });
   });
 
   it('StartDfu(capture_hci): the job capture holds the whole exchange within the controller buffers, and btmon decodes it', TIMEOUT, async () => {
-    await withServer({ devices: [{ key: 'sdk17.0.2' }] }, async (s) => {
+    await withServer({ devices: [{}] }, async (s) => {
       const r = await hrsDfu(s.client, APPS[0], { captureHci: true });
       assertSucceeded(r, 'DFU with capture');
       const jobId = finished(r.events)?.jobId ?? '';
@@ -192,7 +190,7 @@ describe('serial HCI dongle over btvirt, through the gRPC API', { skip }, () => 
       assertDfuCapture(file);
       // The init packet and the image went out in Write Commands, each byte once (no drop here).
       const written = attWriteCommandsSent(file).reduce((n, p) => n + p.length - 3, 0);
-      assert.equal(written, HRS.size + HRS_DAT_SIZE);
+      assert.equal(written, APP_PACKAGE.size + APP_PACKAGE.datSize);
       // btvirt's ACL buffers are small: ATT PDUs were fragmented to fit, and nothing larger was sent.
       const limit = leAclBufferSize(file);
       const aclLengths = file.records.filter((x) => x.sent && x.data[0] === 0x02).map((x) => (x.data[3] as number) | ((x.data[4] as number) << 8));

@@ -17,10 +17,12 @@ import { runCli } from '../../clients/cli/program.js';
 import { EXIT } from '../../clients/cli/exitCodes.js';
 import { BledfuFleet, decodeError, FleetDeviceNotFoundError, Status, type FleetDfuEvent, type FleetScanEvent } from '../../clients/ts/index.js';
 import { startHarness, type Harness } from '../helpers/rpc-harness.js';
-import { fixture, startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { projectZip } from '../helpers/project-packages.js';
 import { makeTestPki, opensslMissing } from '../helpers/tls-certs.js';
 
-const HRS = 'sdk17.0.2_hrs_application_s140.zip';
+/** The project's ~100 KB application package (demo key, the simulator's default). */
+const APP = await projectZip('app');
 /** The same device (address and name) near both stations, heard better by the second. */
 const SHARED = { address: 'C0:FF:EE:00:00:01', name: 'shared-sensor' };
 const TEST_TIMEOUT_MS = 60_000;
@@ -41,7 +43,7 @@ interface CliRun {
   readonly records: Record<string, unknown>[];
 }
 
-/** The CLI in-process; `hrs.zip` reads the HRS fixture. */
+/** The CLI in-process; `app.zip` reads the project's application package. */
 async function cli(argv: readonly string[]): Promise<CliRun> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -53,7 +55,7 @@ async function cli(argv: readonly string[]): Promise<CliRun> {
     io: { stdout, stderr },
     env: {},
     readFile: async (p) => {
-      if (p === 'hrs.zip') return fixture(HRS);
+      if (p === 'app.zip') return APP;
       throw new Error(`ENOENT: ${p}`);
     },
     writeFile: async () => undefined,
@@ -114,7 +116,7 @@ describe('BledfuFleet over simulated servers', () => {
       const where: string[] = [];
       const events: FleetDfuEvent[] = await collect(
         fleet.startDfu(
-          { package: { data: fixture(HRS) }, target: { name: 'bledfu-sim-2' } },
+          { package: { data: APP }, target: { name: 'bledfu-sim-2' } },
           { signal: AbortSignal.timeout(40_000), onLocated: (l) => where.push(l.server) },
         ),
       );
@@ -280,7 +282,7 @@ describe('bledfu CLI with several servers', () => {
 
   it('dfu by name runs on the server that sees the device; jobs list/watch find it there', { timeout: TEST_TIMEOUT_MS }, async () => {
     const servers = `${a.address},${b.address}`;
-    const run = await cli(['--server', servers, 'dfu', 'hrs.zip', '--name', 'bledfu-sim-2']);
+    const run = await cli(['--server', servers, 'dfu', 'app.zip', '--name', 'bledfu-sim-2']);
     assert.equal(run.code, EXIT.ok, run.stderr);
     assert.match(run.stdout, new RegExp(`^device F0:0D:C0:DE:00:03 "bledfu-sim-2" seen by server ${b.address.replace(/\./g, '\\.')} \\(rssi -40 dBm\\)$`, 'm'));
     assert.match(run.stdout, /^done in /m);
@@ -303,7 +305,7 @@ describe('bledfu CLI with several servers', () => {
   });
 
   it('dfu of a device nobody sees exits 3 naming the servers asked', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const r = await cli(['--server', `${a.address},${b.address}`, '--json', 'dfu', 'hrs.zip', '--name', 'nobody-has-this', '--scan-timeout', '1']);
+    const r = await cli(['--server', `${a.address},${b.address}`, '--json', 'dfu', 'app.zip', '--name', 'nobody-has-this', '--scan-timeout', '1']);
     assert.equal(r.code, EXIT.notFound);
     const error = r.records.at(-1);
     assert.equal(error?.['code'], 'DEVICE_NOT_FOUND');

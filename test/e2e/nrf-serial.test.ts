@@ -20,10 +20,12 @@ import { btvirtSkipReason, startEmulator } from '../helpers/btvirt/emulator.js';
 import { expectBledfuError, holdPort, openAsUser, openWithoutPermission, serverModule, stopHolder, type OpenOutcome } from '../helpers/port-holders.js';
 import { serveRegistry } from '../helpers/app-server.js';
 import { ptySkipReason, startPtyPair, type PtyPair } from '../helpers/ptyPair.js';
-import { addressTarget, drain, finished, fixture, revisionOf } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, revisionOf } from '../helpers/sim-server.js';
+import { projectFacts } from '../helpers/project-packages.js';
 
 const skip = ptySkipReason();
-const BLINKY = { zip: 'nrfutil_blinky_mbr_sdk160.zip', sha256: 'f5cd0c481fa612d0bce150a727cef633e03fb30eef49d77548c081ace80973e9' };
+/** The project's small application package (one data object; demo key, the simulator's default). */
+const SMALL = await projectFacts('app-small');
 const options = { id: 'nrf0', spec: 'nrf:test', logger: silentLogger() };
 
 /** Copies bytes both ways until either end closes. */
@@ -44,7 +46,7 @@ function bridge(a: ByteDuplex, b: ByteDuplex): Promise<void> {
  * event-loop turns, which bytes crossing two ptys do not.
  */
 async function dongleBehind(pair: PtyPair, api: 5 | 6 = 6): Promise<{ world: SimWorld; dongle: SimNrfDongle; close: () => Promise<void> }> {
-  const world = createSimWorld({ devices: [{ key: 'sdk16.0.0' }], speed: 1 });
+  const world = createSimWorld({ devices: [{}], speed: 1 });
   const dongle = openSimNrfDongle(world, { api });
   const port = await openSerialPort({ path: pair.b, baudRate: 1_000_000, rtscts: false });
   const bridged = bridge(dongle.transport, port);
@@ -82,10 +84,10 @@ describe('nrf: on a serial port, with the simulated connectivity dongle behind i
       assert.equal(info.kind, 'nordic-connectivity');
       const dev = sim.world.devices[0];
       assert.ok(dev);
-      const r = await drain(startDfu(served.client, { package: { data: fixture(BLINKY.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(50_000) }));
+      const r = await drain(startDfu(served.client, { package: { data: SMALL.zip }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(50_000) }));
       assert.equal(r.error, undefined, String(r.error));
       assert.equal(finished(r.events)?.result.success, true);
-      assert.equal(dev.firmwareRevision(), revisionOf(1, BLINKY.sha256));
+      assert.equal(dev.firmwareRevision(), revisionOf(SMALL.fwVersion, SMALL.sha256));
     } finally {
       await served.close();
       await registry.close();

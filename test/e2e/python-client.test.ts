@@ -18,7 +18,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { runProcess, type ProcessRun } from '../helpers/run-process.js';
-import { startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { revisionOf, startSimServer, type SimServer } from '../helpers/sim-server.js';
+import { projectFacts, projectPackageFile } from '../helpers/project-packages.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
 
 const PYTHON = process.env['BLEDFU_PYTHON'] || '/usr/bin/python3';
@@ -26,9 +27,11 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLIENT_DIR = join(ROOT, 'clients', 'python');
 const EXAMPLE = join(CLIENT_DIR, 'examples', 'update_device.py');
 const BLEDFUD = join(ROOT, 'bin', 'bledfud.js');
-const PACKAGE = join(ROOT, 'test', 'fixtures', 'dfu', 'sdk17.0.2_hrs_application_s140.zip');
-/** What the simulated device reports after installing PACKAGE (its image's SHA-256 prefix). */
-const NEW_REVISION = 'app v1 6375973b';
+/** The project's ~100 KB application package (demo key, the simulator's default), as a file the script reads. */
+const PACKAGE = await projectPackageFile('app');
+const APP = await projectFacts('app');
+/** What the simulated device reports after installing PACKAGE (its version and image's SHA-256 prefix). */
+const NEW_REVISION = revisionOf(APP.fwVersion, APP.sha256);
 const OBSERVE_TOKEN = 'observe-token-python-0123456789';
 const OPERATE_TOKEN = 'operate-token-python-0123456789';
 
@@ -97,10 +100,10 @@ describe('Python client example against the simulator', { skip }, () => {
     assert.equal(r.code, 0, explain(r));
     assert.match(r.stdout, /^ {2}F0:0D:C0:DE:00:01 +-?\d+ dBm {2}bledfu-sim-1$/m, 'the scan lists the device');
     assert.match(r.stdout, /^state TRANSFERRING: /m);
-    assert.match(r.stdout, /^progress image 1\/1: 98944\/98944 bytes \(100%\)/m);
+    assert.match(r.stdout, new RegExp(`^progress image 1/1: ${APP.size}/${APP.size} bytes \\(100%\\)`, 'm'));
     assert.match(r.stdout, new RegExp(`^finished: success in [\\d.]+ s, firmware revision ${NEW_REVISION}$`, 'm'));
     assert.equal(s.device().firmwareRevision(), NEW_REVISION, 'the device runs the new image');
-    assert.equal(s.observed().dataBytes, 98_944, 'the whole image reached the device');
+    assert.equal(s.observed().dataBytes, APP.size, 'the whole image reached the device');
   });
 
   it('an unknown device name: non-zero exit and the DEVICE_NOT_FOUND reason', async () => {

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AdapterState, decodeError, decodeErrorDetail, JobState, startDfu, Status, type DfuEvent } from '../../clients/ts/index.js';
 import { bootloaderAddress } from '../../server/ble/address.js';
-import { addressTarget, drain, finished, fixture, journey, revisionOf, startSimServer, until, type SimServer } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, journey, revisionOf, startSimServer, until, type SimServer } from '../helpers/sim-server.js';
+import { projectFacts } from '../helpers/project-packages.js';
 
-/** ORIGIN.md §3.1 */
-const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
+/** The project's ~100 KB application package (demo key, the simulator's default); facts computed from its bytes. */
+const APP = await projectFacts('app');
 const DK_APP_SHA256 = '7f030207a1b243df126c23835239c705be5de8039fa882b89d2b4d4b71c1c797';
 const LOST = 'dongle sim0 went away (unplugged?)';
 
@@ -35,7 +36,7 @@ describe('dongle unplugged and replugged, over gRPC', () => {
     try {
       const dev = s.device();
       const seen: DfuEvent[] = [];
-      const it1 = startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(20_000) })[
+      const it1 = startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(20_000) })[
         Symbol.asyncIterator
       ]();
       const snapshot = await until(it1, (e) => e.type === 'snapshot', seen);
@@ -70,7 +71,7 @@ describe('dongle unplugged and replugged, over gRPC', () => {
 
       // The device noticed the link go and kept what it had received, in its bootloader.
       const before = s.observed().dataBytes;
-      assert.ok(before > 0 && before < HRS.size, `data bytes at the unplug: ${before}`);
+      assert.ok(before > 0 && before < APP.size, `data bytes at the unplug: ${before}`);
       assert.equal(dev.mode(), 'bootloader');
       assert.equal(dev.images().application?.sha256, DK_APP_SHA256, 'the old application is untouched');
       // The device side ends the link by its supervision timeout, in modelled time.
@@ -82,14 +83,14 @@ describe('dongle unplugged and replugged, over gRPC', () => {
       assert.equal((await adapterState(s)).error, undefined);
 
       const again = await drain(
-        startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(bootloaderAddress(dev.address).value) }, { signal: AbortSignal.timeout(20_000) }),
+        startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(bootloaderAddress(dev.address).value) }, { signal: AbortSignal.timeout(20_000) }),
       );
       assert.equal(again.error, undefined, String(again.error));
       const f2 = finished(again.events);
       assert.equal(f2?.result.success, true, f2?.error?.message);
-      assert.equal(f2?.result.firmwareRevision, revisionOf(1, HRS.sha256));
-      assert.equal(dev.firmwareRevision(), revisionOf(1, HRS.sha256));
-      assert.equal(s.observed().dataBytes, HRS.size, 'it resumed: only the missing bytes crossed the air');
+      assert.equal(f2?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+      assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
+      assert.equal(s.observed().dataBytes, APP.size, 'it resumed: only the missing bytes crossed the air');
     } finally {
       await s.close();
     }
@@ -101,7 +102,7 @@ describe('dongle unplugged and replugged, over gRPC', () => {
       s.world.unplugDongle();
       await waitForState(s, AdapterState.ADAPTER_STATE_FAILED, AbortSignal.timeout(10_000));
       const run = await drain(
-        startDfu(s.client, { adapterId: 'sim0', package: { data: fixture(HRS.zip) }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(20_000) }),
+        startDfu(s.client, { adapterId: 'sim0', package: { data: APP.zip }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(20_000) }),
       );
       const d = decodeError(run.error);
       assert.equal(d.code, 'ADAPTER_UNAVAILABLE');

@@ -9,23 +9,24 @@ import { AdapterState, startDfu } from '../../clients/ts/index.js';
 import { openAdapters } from '../../server/backends/registry.js';
 import { silentLogger } from '../../server/common/logger.js';
 import type { H5LineFaults, SimNrfDongle } from '../../server/simnrf/dongle.js';
-import { addressTarget, drain, finished, fixture, journey, progresses, revisionOf, startSimServer, type Drained, type SimServer } from '../helpers/sim-server.js';
+import { addressTarget, drain, finished, journey, progresses, revisionOf, startSimServer, type Drained, type SimServer } from '../helpers/sim-server.js';
+import { projectFacts } from '../helpers/project-packages.js';
 
-/** ORIGIN.md §3.1 */
-const HRS = { zip: 'sdk17.0.2_hrs_application_s140.zip', size: 98_944, datSize: 144, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
+/** The project's ~100 KB application package (demo key, the simulator's default); facts computed from its bytes. */
+const APP = await projectFacts('app');
 
 async function hrsDfu(s: SimServer, ms = 40_000): Promise<Drained> {
-  return drain(startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(ms) }));
+  return drain(startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(ms) }));
 }
 
 function assertUpdated(s: SimServer, r: Drained): void {
   assert.equal(r.error, undefined, `the call failed: ${String(r.error)}`);
   const f = finished(r.events);
   assert.equal(f?.result.success, true, f?.error?.message);
-  assert.equal(f?.result.firmwareRevision, revisionOf(1, HRS.sha256));
-  assert.equal(s.device().firmwareRevision(), revisionOf(1, HRS.sha256));
-  assert.equal(s.device().images().application?.sha256, HRS.sha256);
-  assert.equal(progresses(r.events).at(-1)?.totalBytesSent, HRS.size);
+  assert.equal(f?.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
+  assert.equal(s.device().firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256));
+  assert.equal(s.device().images().application?.sha256, APP.sha256);
+  assert.equal(progresses(r.events).at(-1)?.totalBytesSent, APP.size);
 }
 
 /**
@@ -35,7 +36,7 @@ function assertUpdated(s: SimServer, r: Drained): void {
  */
 async function serverWith(faults: H5LineFaults, dongles: SimNrfDongle[] = []): Promise<SimServer> {
   return startSimServer(
-    { devices: [{ key: 'sdk17.0.2' }] },
+    { devices: [{}] },
     {},
     { kind: 'nrf', api: 6, simNrf: { faults, retransmitMs: 30, hostLink: { retransmitMs: 30 }, onOpen: (d) => dongles.push(d) } },
   );
@@ -43,14 +44,14 @@ async function serverWith(faults: H5LineFaults, dongles: SimNrfDongle[] = []): P
 
 describe('nrf backend on the simulated connectivity dongle', () => {
   it('API v5 firmware (S132 5.1.0): detected, named in ListAdapters, and a DFU succeeds', { timeout: 40_000 }, async () => {
-    const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, { kind: 'nrf', api: 5 });
+    const s = await startSimServer({}, {}, { kind: 'nrf', api: 5 });
     try {
       const [adapter] = (await s.client.listAdapters({})).adapters;
       assert.equal(adapter?.state, AdapterState.ADAPTER_STATE_READY);
       assert.match(adapter?.identity ?? '', /Nordic connectivity firmware, SoftDevice S132 5\.1\.0 \(API v5, FWID 0x00A5\)/);
       const r = await hrsDfu(s);
       assertUpdated(s, r);
-      assert.equal(s.observed().dataBytes, HRS.size, 'every firmware byte crossed the air once');
+      assert.equal(s.observed().dataBytes, APP.size, 'every firmware byte crossed the air once');
     } finally {
       await s.close();
     }
@@ -70,8 +71,8 @@ describe('nrf backend on the simulated connectivity dongle', () => {
       assert.ok(stats.lost > 20 && stats.corrupted > 20, `faults happened: ${JSON.stringify(stats)}`);
       assert.ok(stats.deviceRetransmissions > 0, 'the device had to send again too');
       assert.equal(stats.resets, 0, 'no re-sync was needed');
-      assert.equal(s.observed().dataBytes, HRS.size, 'a retransmitted H5 packet is not a second ATT write');
-      assert.equal(s.observed().commandBytes, HRS.datSize);
+      assert.equal(s.observed().dataBytes, APP.size, 'a retransmitted H5 packet is not a second ATT write');
+      assert.equal(s.observed().commandBytes, APP.datSize);
     } finally {
       await s.close();
     }
@@ -87,7 +88,7 @@ describe('nrf backend on the simulated connectivity dongle', () => {
       const r = await hrsDfu(s);
       assertUpdated(s, r);
       assert.ok(dongle.control.stats.garbageBursts > 50, JSON.stringify(dongle.control.stats));
-      assert.equal(s.observed().dataBytes, HRS.size);
+      assert.equal(s.observed().dataBytes, APP.size);
     } finally {
       await s.close();
     }
@@ -99,7 +100,7 @@ describe('nrf backend on the simulated connectivity dongle', () => {
     try {
       const dongle = dongles.at(-1);
       assert.ok(dongle);
-      const it1 = startDfu(s.client, { package: { data: fixture(HRS.zip) }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(50_000) });
+      const it1 = startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(50_000) });
       const run = drain(it1);
       // Reset once a good part of the image is across (the device keeps its progress).
       while (s.observed().dataBytes < 30_000) await new Promise((r) => setTimeout(r, 5));
@@ -111,7 +112,7 @@ describe('nrf backend on the simulated connectivity dongle', () => {
       assert.equal(dongles.length, 1, 'set up again in place, not reopened');
       assert.ok(journey(r.events).includes('RESUMING'), journey(r.events).join(' → '));
       // Whatever the SoftDevice had queued but not sent when it restarted is sent again.
-      assert.ok(s.observed().dataBytes >= HRS.size && s.observed().dataBytes < HRS.size + 8 * 244, `data bytes on the air: ${s.observed().dataBytes}`);
+      assert.ok(s.observed().dataBytes >= APP.size && s.observed().dataBytes < APP.size + 8 * 244, `data bytes on the air: ${s.observed().dataBytes}`);
       const [adapter] = (await s.client.listAdapters({})).adapters;
       assert.equal(adapter?.state, AdapterState.ADAPTER_STATE_READY);
     } finally {

@@ -12,7 +12,7 @@
  * process.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import JSZip from 'jszip';
@@ -229,8 +229,12 @@ let dir: string | undefined;
 
 /** A project package written to a file of this process's temporary folder (for CLIs and tools that take paths). */
 export async function projectPackageFile(name: ProjectPackageName): Promise<string> {
-  dir ??= join(tmpdir(), `bledfu-project-packages-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
+  if (dir === undefined) {
+    const made = join(tmpdir(), `bledfu-project-packages-${process.pid}`);
+    mkdirSync(made, { recursive: true });
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+    dir = made;
+  }
   const file = join(dir, `${name}.zip`);
   writeFileSync(file, await projectZip(name));
   return file;

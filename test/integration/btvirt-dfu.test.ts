@@ -11,7 +11,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { silentLogger } from '../../server/common/logger.js';
 import type { SimFault } from '../../server/sim/faults.js';
 import { openCentral } from '../helpers/btvirt/central.js';
-import { dfu, HRS, phases } from '../helpers/btvirt/dfu.js';
+import { dfu, APP_PACKAGE, phases } from '../helpers/btvirt/dfu.js';
 import { btvirtSkipReason, startEmulator } from '../helpers/btvirt/emulator.js';
 import { startSimPeripherals, type SimPeripherals } from '../helpers/btvirt/peripherals.js';
 
@@ -25,14 +25,14 @@ interface Bench {
   readonly devices: SimPeripherals;
 }
 
-/** An emulator, our adapter on a pty controller, and `count` devices (SDK 17.0.2 key). */
+/** An emulator, our adapter on a pty controller, and `count` devices (the default demo key). */
 async function withBench(count: number, outOfProcess: boolean, body: (b: Bench) => Promise<void>): Promise<void> {
   const emu = await startEmulator();
   try {
     // The central first: it takes btvirt's slot 0, the devices' controllers the next ones.
     const central = await openCentral(emu, logger);
     try {
-      const devices = await startSimPeripherals(emu, { devices: Array.from({ length: count }, () => ({ key: 'sdk17.0.2' })), outOfProcess, logger });
+      const devices = await startSimPeripherals(emu, { devices: Array.from({ length: count }, () => ({})), outOfProcess, logger });
       try {
         await body({ central, devices });
       } finally {
@@ -59,9 +59,9 @@ async function resumesAfter(t: TestContext, fault: SimFault, what: string, outOf
     const resumedAt = run.events.findIndex((e) => e.kind === 'phase' && e.phase === 'resuming');
     const next = run.events.slice(resumedAt).find((e) => e.kind === 'progress');
     assert.ok(next?.kind === 'progress' && next.totalBytesSent >= 8192, `first progress after resuming: ${next?.kind === 'progress' ? next.totalBytesSent : 'none'}`);
-    assert.equal(run.outcome.firmwareRevision, HRS.revision);
+    assert.equal(run.outcome.firmwareRevision, APP_PACKAGE.revision);
     const [status] = await devices.status();
-    assert.equal(status?.firmwareRevision, HRS.revision);
+    assert.equal(status?.firmwareRevision, APP_PACKAGE.revision);
     assert.equal(status?.mode, 'application');
     t.diagnostic(`DFU with a drop ${what}: ${run.wallMs.toFixed(0)} ms wall`);
   });
@@ -72,23 +72,23 @@ describe('Secure DFU over btvirt', { skip }, () => {
     await withBench(1, true, async ({ central, devices }) => {
       const [before] = await devices.status();
       assert.equal(before?.mode, 'application');
-      assert.notEqual(before?.firmwareRevision, HRS.revision);
+      assert.notEqual(before?.firmwareRevision, APP_PACKAGE.revision);
       const cpuBefore = await devices.cpuUsage();
       const run = await dfu(central.adapter, APP, logger);
       const cpu = await devices.cpuUsage();
       assert.deepEqual(phases(run.events), ['connecting', 'entering-bootloader', 'transferring', 'activating']);
       assert.equal(run.outcome.address.value, APP);
-      assert.equal(run.outcome.firmwareRevision, HRS.revision);
+      assert.equal(run.outcome.firmwareRevision, APP_PACKAGE.revision);
       const last = run.events.filter((e) => e.kind === 'progress').at(-1);
-      assert.equal(last?.kind === 'progress' ? last.totalBytesSent : 0, HRS.size);
+      assert.equal(last?.kind === 'progress' ? last.totalBytesSent : 0, APP_PACKAGE.size);
       const [after] = await devices.status();
-      assert.equal(after?.firmwareRevision, HRS.revision);
+      assert.equal(after?.firmwareRevision, APP_PACKAGE.revision);
       assert.equal(after?.mode, 'application');
       assert.equal(after?.currentAddress, APP);
       // Buttonless jump, then activation.
       assert.equal((after?.resets ?? 0) - (before?.resets ?? 0), 2);
       const deviceCpuMs = (cpu.user + cpu.system - cpuBefore.user - cpuBefore.system) / 1000;
-      t.diagnostic(`DFU ${HRS.size} B: ${run.wallMs.toFixed(0)} ms wall, transfer ${run.transferMs.toFixed(0)} ms; device process CPU ${deviceCpuMs.toFixed(0)} ms`);
+      t.diagnostic(`DFU ${APP_PACKAGE.size} B: ${run.wallMs.toFixed(0)} ms wall, transfer ${run.transferMs.toFixed(0)} ms; device process CPU ${deviceCpuMs.toFixed(0)} ms`);
     });
   });
 
@@ -110,10 +110,10 @@ describe('Secure DFU over btvirt', { skip }, () => {
       const wallMs = performance.now() - t0;
       for (const [i, run] of runs.entries()) {
         assert.equal(run.outcome.address.value, before[i]?.address);
-        assert.equal(run.outcome.firmwareRevision, HRS.revision);
+        assert.equal(run.outcome.firmwareRevision, APP_PACKAGE.revision);
       }
       const after = await devices.status();
-      assert.deepEqual(after.map((d) => [d.mode, d.firmwareRevision]), before.map(() => ['application', HRS.revision]));
+      assert.deepEqual(after.map((d) => [d.mode, d.firmwareRevision]), before.map(() => ['application', APP_PACKAGE.revision]));
       t.diagnostic(`3 parallel DFUs: ${wallMs.toFixed(0)} ms wall (each ${runs.map((r) => r.wallMs.toFixed(0)).join(', ')} ms)`);
     });
   });

@@ -6,13 +6,18 @@ import type { Logger } from '../../../server/common/logger.js';
 import { readPackage } from '../../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../../server/dfu/secure/engine.js';
 import { DEFAULT_DFU_OPTIONS, type DfuEvent, type DfuOptions, type DfuOutcome } from '../../../server/dfu/types.js';
-import { fixtureBytes } from '../dfu-fixtures.js';
+import { revisionOf } from '../job-events.js';
+import { projectFacts } from '../project-packages.js';
 
-/** ORIGIN.md §3.1: the hrs application (98 944 B, fw_version 1). */
-export const HRS = {
-  zip: 'sdk17.0.2_hrs_application_s140.zip',
-  size: 98_944,
-  revision: 'app v1 6375973b',
+const app = await projectFacts('app');
+
+/** The project's ~100 KB application package (demo key, the simulator's default), with its computed facts. */
+export const APP_PACKAGE = {
+  name: 'project package app.zip',
+  zip: app.zip,
+  size: app.size,
+  datSize: app.datSize,
+  revision: revisionOf(app.fwVersion, app.sha256),
 } as const;
 
 export interface DfuRun {
@@ -25,7 +30,7 @@ export interface DfuRun {
 }
 
 export async function dfu(adapter: Adapter, appAddress: string, logger: Logger, options: Partial<DfuOptions> = {}, timeoutMs = 60_000): Promise<DfuRun> {
-  const pkg = await readPackage(fixtureBytes(HRS.zip));
+  const pkg = await readPackage(APP_PACKAGE.zip);
   const events: DfuEvent[] = [];
   let transferStart = Number.NaN;
   let transferEnd = Number.NaN;
