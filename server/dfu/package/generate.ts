@@ -185,6 +185,13 @@ function mbrEndOf(segments: readonly HexSegment[]): number {
   return FLASH.mbrEnd;
 }
 
+/** The FWID a SoftDevice image states in its info struct (.bin offset 0x2000: flash 0x3000), if it has one. */
+function softDeviceFwid(bin: Uint8Array): number | undefined {
+  if (bin.length < 0x2010) return undefined;
+  const view = new DataView(bin.buffer, bin.byteOffset + 0x2000, 0x10);
+  return view.getUint32(4, true) === SD_MAGIC ? view.getUint16(0xc, true) : undefined;
+}
+
 /** Pads to whole 32-bit words with 0xFF (erased flash), as nrfutil does. */
 function padToWord(bytes: Uint8Array): Uint8Array {
   const size = Math.ceil(bytes.length / 4) * 4;
@@ -240,10 +247,12 @@ function prepare(role: Role, source: FirmwareSource): Prepared {
 }
 
 function checkRange(role: Role, name: string, start: number, end: number): void {
-  if (role === 'application' && start < FLASH.mbrEnd) {
+  if (start < FLASH.mbrEnd) {
     throw invalid(
-      `the application ${name} starts at ${hex32(start)}, inside the MBR (0x00000000–0x00000FFF)`,
-      'the application goes above the MBR and the SoftDevice; check the address and the linker script',
+      `the ${role} ${name} starts at ${hex32(start)}, inside the MBR (0x00000000–0x00000FFF), which DFU never writes`,
+      role === 'application'
+        ? 'the application goes above the MBR and the SoftDevice; check the address and the linker script'
+        : `pass the ${role}'s .hex (its MBR part is then left out, as nrfutil does) or a .bin that starts at 0x1000 or above`,
     );
   }
   if (end > FLASH.end) {
@@ -270,6 +279,7 @@ function checkDisjoint(images: readonly Prepared[]): void {
   }
 }
 
+/** a then the values of b not in a, each once. (nrfutil puts sd_req through a Python set, whose order is an accident of hashing; the bootloader does not care, so bledfu keeps the caller's order.) */
 function union(a: readonly number[], b: readonly number[]): number[] {
   const out: number[] = [];
   for (const v of [...a, ...b]) if (!out.includes(v)) out.push(v);
@@ -337,7 +347,7 @@ function checkOptions(o: GeneratePackageOptions): { appVersion: number; blVersio
     );
   }
   checkFwids(sdReqGiven, '--sd-req');
-  const sdReq = union(sdReqGiven.length === 0 ? [ANY_SOFTDEVICE] : sdReqGiven, []);
+  const sdReq = union(sdReqGiven.length === 0 ? [ANY_SOFTDEVICE] : sdReqGiven, []); // without repeats
   const both = o.softdevice !== undefined && o.application !== undefined;
   let sdId: readonly number[] | undefined;
   if (o.sdId !== undefined && o.sdId.length > 0) {
@@ -385,6 +395,15 @@ function plan(o: GeneratePackageOptions): ImagePlan[] {
   const sd = o.softdevice === undefined ? undefined : prepare('softdevice', o.softdevice);
   checkDisjoint([app, bl, sd].filter((p): p is Prepared => p !== undefined));
 
+  const newFwid = sd === undefined ? undefined : softDeviceFwid(sd.bin);
+  if (app !== undefined && sdId !== undefined && newFwid !== undefined && !sdId.includes(newFwid)) {
+    // The application would require a SoftDevice other than the one just installed: the bootloader
+    // would refuse it after the SoftDevice was replaced, leaving the device without an application.
+    throw invalid(
+      `sd-id ${sdId.map((v) => `0x${v.toString(16).toUpperCase()}`).join(', ')} does not name the SoftDevice in the package, whose info struct says FWID 0x${newFwid.toString(16).toUpperCase()}`,
+      `pass --sd-id 0x${newFwid.toString(16).toUpperCase()}`,
+    );
+  }
   const systemReq = union(sdReq, sdId ?? []);
   const sdValidation = o.sdBootValidation ?? 'VALIDATE_GENERATED_CRC';
   const plans: ImagePlan[] = [];

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { isBledfuError } from '../../../../server/common/errors.js';
 import { encodeIntelHex, parseIntelHex, type HexSegment } from '../../../../server/dfu/package/hex.js';
 import { generatePackage } from '../../../../server/dfu/package/generate.js';
 import { decodeInitPacket, FW_TYPE, signedMessage, VALIDATION_TYPE, type InitCommand } from '../../../../server/dfu/package/initPacket.js';
@@ -152,6 +153,21 @@ describe('generatePackage — bootloader, SoftDevice and combinations', () => {
     assert.deepEqual(app?.sdReq, [0x100, 0xca]);
     assert.equal(app?.fwVersion, 2);
     assert.deepEqual((await readPackage(pkg.zip)).images.map((i) => i.summary.kind), ['softdevice', 'application']);
+  });
+
+  it("refuses an sd-id that is not the FWID the package's SoftDevice states (the application would be refused after the SoftDevice is in)", async () => {
+    await assert.rejects(
+      generatePackage({ softdevice: { name: 'sd.hex', hex: sdHex }, application: { name: 'app.hex', hex: appHex }, applicationVersion: 2, hwVersion: 52, sdReq: [0xb6], sdId: [0x101] }),
+      (e: unknown) => isBledfuError(e) && e.code === 'INVALID_ARGUMENT' && /sd-id 0x101 does not name the SoftDevice in the package, whose info struct says FWID 0x100/.test(e.message) && e.remedy === 'pass --sd-id 0x100',
+    );
+  });
+
+  it('an early S132 hex (info struct 0x1000 higher) starts at 0x3000, as nrfutil cuts it', async () => {
+    const mem = new Uint8Array(0x5000).fill(0x11);
+    new DataView(mem.buffer).setUint32(0x4004, 0x51b1e5db, true);
+    const pkg = await generatePackage({ softdevice: { name: 's132.hex', hex: encodeIntelHex([{ address: 0, data: mem }]) }, hwVersion: 52, sdReq: [0] });
+    assert.equal(pkg.images[0]!.bin.length, 0x2000);
+    assert.equal(new DataView(pkg.images[0]!.bin.buffer).getUint32(0x1004, true), 0x51b1e5db);
   });
 
   it('debug mode lets versions and sd-req default as nrfutil does (0xFFFFFFFF, 0xFFFE)', async () => {

@@ -50,6 +50,7 @@ describe('generatePackage refuses', () => {
   it('an application over the MBR (below 0x1000)', async () => {
     await refuses({ ...ok, application: { name: 'mbr.hex', hex: appHex(0x800) } }, /application mbr\.hex has data at 0x00000800, over the MBR/);
     await refuses({ ...ok, application: { name: 'mbr.bin', bin: code(16), address: 0 } }, /application mbr\.bin starts at 0x00000000, inside the MBR/);
+    await refuses({ softdevice: { name: 'sd.bin', bin: code(0x2000), address: 0 }, hwVersion: 52, sdReq: [0] }, /softdevice sd\.bin starts at 0x00000000, inside the MBR/);
   });
 
   it('an application over the SoftDevice of the same package', async () => {

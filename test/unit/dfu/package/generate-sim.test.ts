@@ -1,0 +1,111 @@
+/**
+ * What the simulated SDK 17 bootloader (server/sim/devices/dfuTarget.ts) makes of generated
+ * packages, trusting the test's own key: every kind is accepted, init packet and data alike.
+ * The images are the real parts of the shared DK hex (../shared/fixtures/dfu README §5).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { fromHex, toHex } from '../../../../server/common/bytes.js';
+import { generatePackage, type GeneratePackageOptions } from '../../../../server/dfu/package/generate.js';
+import { encodeIntelHex, parseIntelHex, type HexSegment } from '../../../../server/dfu/package/hex.js';
+import { generateSigningKey, loadSigningKey } from '../../../../server/dfu/package/signingKey.js';
+import { NrfChip } from '../../../../server/sim/devices/chip.js';
+import { DfuTarget } from '../../../../server/sim/devices/dfuTarget.js';
+import { loadPolicyKey } from '../../../../server/sim/devices/initValidation.js';
+import { sharedText } from '../../../helpers/nrfutil-packages.js';
+
+const DK = 'sdk17.0.2_sd_s140_bootloader_buttonless_with_setting_page_dfu_secure_ble_debug_without_bonds.hex';
+const dk = parseIntelHex(sharedText(DK), DK);
+function part(lo: number, hi: number): string {
+  const out: HexSegment[] = [];
+  for (const s of dk) {
+    const a = Math.max(lo, s.address);
+    const b = Math.min(hi, s.address + s.data.length);
+    if (a < b) out.push({ address: a, data: s.data.subarray(a - s.address, b - s.address) });
+  }
+  return encodeIntelHex(out);
+}
+const sd = { name: 'sd.hex', hex: part(0, 0x27000) };
+const bl = { name: 'bl.hex', hex: part(0xf1000, 0xfe000) };
+const app = { name: 'app.hex', hex: part(0x27000, 0xf1000) };
+
+const demo = generateSigningKey();
+const key = loadSigningKey(demo.privatePem);
+
+function target(debug: boolean): DfuTarget {
+  return new DfuTarget(new NrfChip(), {
+    hwVersion: 52,
+    debug,
+    requireSignedApp: true,
+    publicKey: loadPolicyKey(demo.publicPem),
+    maxInitPacket: 512,
+    dataObjectMax: 4096,
+    progressOnDisconnect: 'keep',
+    sha256BytesPerMs: 20_000,
+  });
+}
+
+const cp = (t: DfuTarget, hex: string): string => toHex(t.handleControlPoint(fromHex(hex)).response, ' ');
+function create(t: DfuTarget, type: 1 | 2, size: number): string {
+  return toHex(t.handleControlPoint(Uint8Array.of(0x01, type, size & 0xff, (size >> 8) & 0xff, (size >> 16) & 0xff, 0)).response, ' ');
+}
+function write(t: DfuTarget, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; at += 244) t.handlePacket(bytes.subarray(at, at + 244));
+}
+
+/** Sends an init packet (PRN off); returns the Execute response. */
+function sendInit(t: DfuTarget, dat: Uint8Array): string {
+  cp(t, '020000');
+  assert.equal(create(t, 1, dat.length), '60 01 01');
+  write(t, dat);
+  return cp(t, '04');
+}
+
+/** Sends one image as a DFU controller does; returns the init Execute's and the last data Execute's responses. */
+function send(t: DfuTarget, image: { dat: Uint8Array; bin: Uint8Array }): [string, string] {
+  const init = sendInit(t, image.dat);
+  let last = '';
+  for (let at = 0; at < image.bin.length; at += 4096) {
+    const chunk = image.bin.subarray(at, at + 4096);
+    assert.equal(create(t, 2, chunk.length), '60 01 01');
+    write(t, chunk);
+    last = cp(t, '04');
+  }
+  return [init, last];
+}
+
+const base = { hwVersion: 52, sdReq: [0x100], key } as const;
+const CASES: readonly { name: string; options: GeneratePackageOptions; debug: boolean }[] = [
+  { name: 'application', options: { ...base, application: app, applicationVersion: 2 }, debug: false },
+  { name: 'application, ECDSA boot validation', options: { ...base, application: app, applicationVersion: 2, appBootValidation: 'VALIDATE_ECDSA_P256_SHA256' }, debug: false },
+  { name: 'bootloader (release bootloader: version 2 > 1)', options: { ...base, bootloader: bl, bootloaderVersion: 2 }, debug: false },
+  { name: 'SoftDevice', options: { ...base, softdevice: sd }, debug: false },
+  { name: 'SoftDevice + bootloader, ECDSA boot validation', options: { ...base, softdevice: sd, bootloader: bl, bootloaderVersion: 2, sdBootValidation: 'VALIDATE_ECDSA_P256_SHA256' }, debug: false },
+  { name: 'SoftDevice + bootloader + application', options: { ...base, softdevice: sd, bootloader: bl, application: app, bootloaderVersion: 2, applicationVersion: 2, sdId: [0x100] }, debug: false },
+  { name: 'debug-mode application (versions and sd_req left to the defaults)', options: { application: app, hwVersion: 52, sdReq: [], debugMode: true, key }, debug: true },
+];
+
+describe('generated packages on the simulated SDK 17 bootloader (trusting the package key)', () => {
+  for (const c of CASES) {
+    it(`${c.name}: every image's init packet and data accepted`, async () => {
+      const pkg = await generatePackage(c.options);
+      for (const image of pkg.images) {
+        const t = target(c.debug);
+        assert.deepEqual(send(t, image), ['60 04 01', '60 04 01'], image.kind);
+      }
+    });
+  }
+
+  it('an unsigned package is refused by a bootloader that requires signatures (ext 0x08, signature missing)', async () => {
+    const pkg = await generatePackage({ application: app, applicationVersion: 2, hwVersion: 52, sdReq: [0x100] });
+    assert.equal(sendInit(target(false), pkg.images[0]!.dat), '60 04 0b 08');
+  });
+
+  it('a package signed with another key is refused, so the acceptances above mean something', async () => {
+    const other = loadSigningKey(generateSigningKey().privatePem);
+    const pkg = await generatePackage({ application: app, applicationVersion: 2, hwVersion: 52, sdReq: [0x100], key: other });
+    const answer = sendInit(target(false), pkg.images[0]!.dat);
+    assert.match(answer, /^60 04 /);
+    assert.notEqual(answer, '60 04 01');
+  });
+});
