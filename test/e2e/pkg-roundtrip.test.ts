@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { readPackage } from '../../clients/ts/index.js';
 import { demoApplication, demoBootloader, demoSoftDevice } from '../../server/sim/demoFirmware.js';
 import { parseSimSpec } from '../../server/sim/world.js';
 import { cliInProcess as cli } from '../helpers/cli-in-process.js';
+import { runCli as spawnCli } from '../helpers/run-process.js';
 import { revisionOf, startSimServer, type SimServer } from '../helpers/sim-server.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -138,5 +139,39 @@ describe('round trip: bledfu keys + pkg generate/display, then a DFU through the
     assert.equal(dfu.code, 4, dfu.stdout);
     assert.equal(dfu.records.at(-1)?.['code'], 'DFU_REMOTE_ERROR');
     assert.equal(server.device().images().appVersion, 8, 'the device keeps what it had');
+  });
+});
+
+describe('the installed bledfu (spawned) writes package and key files on the real file system', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'bledfu-spawned-'));
+    await writeFile(join(dir, 'app.hex'), demoApplication(APP).hex);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keys generate creates a 0600 key and refuses the second time; pkg generate writes nothing without its key, then the zip', async () => {
+    const key = join(dir, 'k.pem');
+    const env = { BLEDFU_SERVER: '' };
+    const made = await spawnCli(['--json', 'keys', 'generate', key], { env });
+    assert.equal(made.code, 0, made.stderr);
+    const pem = await readFile(key, 'utf8');
+    assert.equal((await stat(key)).mode & 0o777, 0o600);
+    const again = await spawnCli(['--json', 'keys', 'generate', key], { env });
+    assert.equal(again.code, 2);
+    assert.match(String(again.records.at(-1)?.['message']), /exists/);
+    assert.equal(await readFile(key, 'utf8'), pem);
+
+    const args = ['pkg', 'generate', join(dir, 'app.zip'), '--application', join(dir, 'app.hex'), '--application-version', '1', '--hw-version', '52', '--sd-req', '0x0100'];
+    const noKey = await spawnCli(['--json', ...args, '--key-file', join(dir, 'missing.pem')], { env });
+    assert.equal(noKey.code, 2);
+    assert.match(String(noKey.records.at(-1)?.['remedy']), /bledfu keys generate/);
+    assert.deepEqual((await readdir(dir)).sort(), ['app.hex', 'k.pem']);
+    const ok = await spawnCli(['--json', ...args, '--key-file', key], { env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.records.at(-1)?.['type'], 'package');
+    assert.deepEqual((await readdir(dir)).sort(), ['app.hex', 'app.zip', 'k.pem']);
   });
 });
