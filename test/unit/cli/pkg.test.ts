@@ -215,8 +215,11 @@ describe('bledfu keys and bledfu pkg (no server)', () => {
       const beyond = path('beyond.hex');
       await writeFile(beyond, encodeIntelHex([{ address: 0xfff00, data: image(512, 5) }]));
       const app = ['--application', appHex, '--application-version', '1', '--hw-version', '52', '--sd-req', '0x100'];
+      const publicKey = path('public-only.pem');
+      await writeFile(publicKey, createPublicKey(createPrivateKey(await readFile(key, 'utf8'))).export({ type: 'spki', format: 'pem' }));
       return [
         ['missing key file', [...app, '--key-file', path('missing-key.pem')], /key file .*missing-key\.pem does not exist/, /bledfu keys generate .*missing-key\.pem/],
+        ['public key as --key-file', [...app, '--key-file', publicKey], /public-only\.pem holds a public key/],
         ['SoftDevice without --sd-id', ['--softdevice', sdHex, ...app, '--key-file', key], /needs sd-id/, /--sd-id/],
         ['overlapping hex records', ['--application', overlapping, '--application-version', '1', '--hw-version', '52', '--sd-req', '0x100'], /overlap\.hex:\d+/],
         ['image beyond the flash', ['--application', beyond, '--application-version', '1', '--hw-version', '52', '--sd-req', '0x100'], /beyond the flash/],
@@ -232,12 +235,14 @@ describe('bledfu keys and bledfu pkg (no server)', () => {
         assert.equal(r.code, 2, `${label}: ${r.stdout}`);
         const error = r.records.at(-1);
         assert.equal(error?.['type'], 'error', label);
+        // The library's refusals keep their code, as a server's would (the CLI's own: USAGE).
+        assert.equal(error?.['code'], label === 'missing key file' ? 'USAGE' : 'INVALID_ARGUMENT', label);
         assert.match(String(error?.['message']), message, label);
         assert.ok(String(error?.['remedy'] ?? '') !== '', `${label}: has a remedy`);
         if (remedy !== undefined) assert.match(String(error?.['remedy']), remedy, label);
         assert.equal(await readFile(zip, 'utf8'), 'the previous package', `${label}: the old file stays`);
       }
-      assert.deepEqual(await files(), [...before, 'beyond.hex', 'overlap.hex'].sort(), 'no new file, no temporary file');
+      assert.deepEqual(await files(), [...before, 'beyond.hex', 'overlap.hex', 'public-only.pem'].sort(), 'no new file, no temporary file');
     });
 
     it('nothing is created at a new path on error; a success replaces an existing file whole', async () => {
