@@ -179,7 +179,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     };
 
   program
-    .description('Firmware-update Nordic nRF5 devices over Bluetooth LE through a bledfu server')
+    .description('Firmware-update Nordic nRF5 devices over Bluetooth LE through a bledfu server; make their DFU packages and signing keys')
     .addOption(
       // An empty BLEDFU_SERVER is unset, as for the server's own BLEDFU_* variables.
       new Option(

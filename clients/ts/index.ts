@@ -60,6 +60,7 @@ export type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 export { HealthCheckResponse_ServingStatus as ServingStatus, healthCheckResponse_ServingStatusToJSON as servingStatusToJSON } from '../../proto/gen/grpc/health/v1/health.js';
 // Making and reading packages and keys needs no server: the same as a TypeScript library function.
 export {
+  BOOT_VALIDATION_NAMES,
   decodeInitPacket,
   describePackage,
   encodeIntelHex,

@@ -9,6 +9,7 @@
 export { readPackage } from '../../server/dfu/package/package.js';
 export { describePackage } from '../../server/dfu/package/display.js';
 export {
+  BOOT_VALIDATION_NAMES,
   generatePackage,
   type BootValidationName,
   type FirmwareSource,

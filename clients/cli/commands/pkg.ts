@@ -3,6 +3,7 @@
  * nrfutil's options where they apply. No server is involved.
  */
 import {
+  BOOT_VALIDATION_NAMES,
   describePackage,
   generatePackage,
   loadSigningKey,
@@ -17,12 +18,7 @@ import { EXIT, type ExitCode } from '../exitCodes.js';
 import { formatBytes } from '../format.js';
 
 /** nrfutil's names for the boot validation types, as its --app-boot-validation takes them. */
-export const BOOT_VALIDATIONS = [
-  'NO_VALIDATION',
-  'VALIDATE_GENERATED_CRC',
-  'VALIDATE_GENERATED_SHA256',
-  'VALIDATE_ECDSA_P256_SHA256',
-] as const satisfies readonly BootValidationName[];
+export const BOOT_VALIDATIONS: readonly BootValidationName[] = BOOT_VALIDATION_NAMES;
 
 export interface PkgGenerateFlags {
   readonly application?: string;
