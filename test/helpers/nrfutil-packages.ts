@@ -3,6 +3,7 @@
  * without bledfu's reader, so generator tests compare against what nrfutil wrote.
  */
 import JSZip from 'jszip';
+import { encodeIntelHex, parseIntelHex, type HexSegment } from '../../server/dfu/package/hex.js';
 import { sharedFixture } from './shared-packages.js';
 
 export interface ZipFiles {
@@ -36,4 +37,23 @@ export function file(z: ZipFiles, name: string): Uint8Array {
   const f = z.files.get(name);
   if (f === undefined) throw new Error(`zip lacks ${name} (has ${[...z.files.keys()].join(', ')})`);
   return f;
+}
+
+/** The shared DK image (README §5): MBR, S140 7.2.0, buttonless app, debug bootloader, settings, UICR. */
+export const DK_HEX = 'sdk17.0.2_sd_s140_bootloader_buttonless_with_setting_page_dfu_secure_ble_debug_without_bonds.hex';
+
+let dkSegments: readonly HexSegment[] | undefined;
+
+/** The bytes of the shared DK image within the given [lo, hi) ranges, as Intel HEX: the file a build of that part would give. */
+export function dkHexPart(...ranges: readonly (readonly [number, number])[]): string {
+  dkSegments ??= parseIntelHex(sharedText(DK_HEX), DK_HEX);
+  const out: HexSegment[] = [];
+  for (const [lo, hi] of ranges) {
+    for (const s of dkSegments) {
+      const a = Math.max(lo, s.address);
+      const b = Math.min(hi, s.address + s.data.length);
+      if (a < b) out.push({ address: a, data: s.data.subarray(a - s.address, b - s.address) });
+    }
+  }
+  return encodeIntelHex(out);
 }

@@ -30,7 +30,8 @@ import JSZip from 'jszip';
 import { BledfuError } from '../../common/errors.js';
 import type { ImageKind } from '../types.js';
 import { parseIntelHex, type HexSegment } from './hex.js';
-import { encodeInitCommand, encodeInitPacket, FW_TYPE, HASH_TYPE, SIGNATURE_TYPE, VALIDATION_TYPE } from './initPacket.js';
+import { encodeInitCommand, encodeInitPacket, HASH_TYPE, SIGNATURE_TYPE, VALIDATION_TYPE } from './initPacket.js';
+import { KIND_FW_TYPE } from './package.js';
 import { checkSigningKey, signInitCommand } from './signingKey.js';
 
 /** A firmware image: Intel HEX text, or raw bytes (optionally with the flash address they go to, for range checks). `name` is the input file's name. */
@@ -304,13 +305,6 @@ interface ImagePlan {
   readonly validated: Uint8Array;
 }
 
-const FW_TYPE_OF = {
-  application: FW_TYPE.APPLICATION,
-  softdevice: FW_TYPE.SOFTDEVICE,
-  bootloader: FW_TYPE.BOOTLOADER,
-  softdevice_bootloader: FW_TYPE.SOFTDEVICE_BOOTLOADER,
-} as const satisfies Record<ImageKind, number>;
-
 /** Checks the options alone (no image bytes yet); returns the values nrfutil would derive. */
 function checkOptions(o: GeneratePackageOptions): { appVersion: number; blVersion: number; sdReq: readonly number[]; sdId: readonly number[] | undefined } {
   const debug = o.debugMode === true;
@@ -485,7 +479,7 @@ export async function generatePackage(o: GeneratePackageOptions): Promise<Genera
       fwVersion: p.fwVersion,
       hwVersion: o.hwVersion,
       sdReq: p.sdReq,
-      type: FW_TYPE_OF[p.kind],
+      type: KIND_FW_TYPE[p.kind],
       sdSize: p.sdSize,
       blSize: p.blSize,
       appSize: p.appSize,

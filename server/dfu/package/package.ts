@@ -18,7 +18,8 @@ import {
 } from './initPacket.js';
 import { parseManifest, type ManifestEntry } from './manifest.js';
 
-const KIND_FW_TYPE = {
+/** The init packet FwType each manifest image kind carries. */
+export const KIND_FW_TYPE = {
   application: FW_TYPE.APPLICATION,
   softdevice: FW_TYPE.SOFTDEVICE,
   bootloader: FW_TYPE.BOOTLOADER,

@@ -10,15 +10,14 @@ import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isBledfuError } from '../../../../server/common/errors.js';
-import { encodeIntelHex, parseIntelHex, type HexSegment } from '../../../../server/dfu/package/hex.js';
+import { encodeIntelHex } from '../../../../server/dfu/package/hex.js';
 import { generatePackage } from '../../../../server/dfu/package/generate.js';
 import { decodeInitPacket, FW_TYPE, signedMessage, VALIDATION_TYPE, type InitCommand } from '../../../../server/dfu/package/initPacket.js';
 import { readPackage } from '../../../../server/dfu/package/package.js';
 import { loadPublicKey, reverseHalves, verifyInitPacketSignature } from '../../../../server/dfu/package/signature.js';
 import { generateSigningKey, loadSigningKey } from '../../../../server/dfu/package/signingKey.js';
-import { file, sharedText, sharedZipFiles, zipFiles } from '../../../helpers/nrfutil-packages.js';
+import { dkHexPart, file, sharedZipFiles, zipFiles } from '../../../helpers/nrfutil-packages.js';
 
-const DK = 'sdk17.0.2_sd_s140_bootloader_buttonless_with_setting_page_dfu_secure_ble_debug_without_bonds.hex';
 const BL_ZIP = 'sdk17.0.2_bootloader_secure_ble_debug_without_bonds_s140.zip';
 const APP_ZIP = 'sdk17.0.2_ble_app_buttonless_dfu_without_bonds_s140.zip';
 const SD_ZIP = 'sdk17.0.2_softdevice_s140.zip';
@@ -30,23 +29,11 @@ const BL_SIZE = 49_524;
 const demo = generateSigningKey();
 const key = loadSigningKey(demo.privatePem);
 
-const dk = parseIntelHex(sharedText(DK), DK);
-function part(...ranges: [number, number][]): string {
-  const out: HexSegment[] = [];
-  for (const [lo, hi] of ranges) {
-    for (const s of dk) {
-      const a = Math.max(lo, s.address);
-      const b = Math.min(hi, s.address + s.data.length);
-      if (a < b) out.push({ address: a, data: s.data.subarray(a - s.address, b - s.address) });
-    }
-  }
-  return encodeIntelHex(out);
-}
 /** As Nordic ships a SoftDevice hex: MBR + SoftDevice. */
-const sdHex = part([0, 0x27000]);
+const sdHex = dkHexPart([0, 0x27000]);
 /** As the SDK builds a bootloader hex: code + UICR (bootloader address, MBR parameter page). */
-const blHex = part([0xf1000, 0xfe000], [0x10001000, 0x10002000]);
-const appHex = part([0x27000, 0xf1000]);
+const blHex = dkHexPart([0xf1000, 0xfe000], [0x10001000, 0x10002000]);
+const appHex = dkHexPart([0x27000, 0xf1000]);
 
 function withoutSizesAndHash(init: InitCommand): Omit<InitCommand, 'sdSize' | 'blSize' | 'appSize' | 'hash'> {
   const { sdSize: _s, blSize: _b, appSize: _a, hash: _h, ...rest } = init;

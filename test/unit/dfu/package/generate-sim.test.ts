@@ -7,27 +7,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fromHex, toHex } from '../../../../server/common/bytes.js';
 import { generatePackage, type GeneratePackageOptions } from '../../../../server/dfu/package/generate.js';
-import { encodeIntelHex, parseIntelHex, type HexSegment } from '../../../../server/dfu/package/hex.js';
 import { generateSigningKey, loadSigningKey } from '../../../../server/dfu/package/signingKey.js';
 import { NrfChip } from '../../../../server/sim/devices/chip.js';
 import { DfuTarget } from '../../../../server/sim/devices/dfuTarget.js';
 import { loadPolicyKey } from '../../../../server/sim/devices/initValidation.js';
-import { sharedText } from '../../../helpers/nrfutil-packages.js';
+import { dkHexPart } from '../../../helpers/nrfutil-packages.js';
 
-const DK = 'sdk17.0.2_sd_s140_bootloader_buttonless_with_setting_page_dfu_secure_ble_debug_without_bonds.hex';
-const dk = parseIntelHex(sharedText(DK), DK);
-function part(lo: number, hi: number): string {
-  const out: HexSegment[] = [];
-  for (const s of dk) {
-    const a = Math.max(lo, s.address);
-    const b = Math.min(hi, s.address + s.data.length);
-    if (a < b) out.push({ address: a, data: s.data.subarray(a - s.address, b - s.address) });
-  }
-  return encodeIntelHex(out);
-}
-const sd = { name: 'sd.hex', hex: part(0, 0x27000) };
-const bl = { name: 'bl.hex', hex: part(0xf1000, 0xfe000) };
-const app = { name: 'app.hex', hex: part(0x27000, 0xf1000) };
+const sd = { name: 'sd.hex', hex: dkHexPart([0, 0x27000]) };
+const bl = { name: 'bl.hex', hex: dkHexPart([0xf1000, 0xfe000]) };
+const app = { name: 'app.hex', hex: dkHexPart([0x27000, 0xf1000]) };
 
 const demo = generateSigningKey();
 const key = loadSigningKey(demo.privatePem);

@@ -13,8 +13,9 @@ import { after, describe, it } from 'node:test';
 import { generatePackage } from '../../../../server/dfu/package/generate.js';
 import { decodeInitPacket, signedMessage } from '../../../../server/dfu/package/initPacket.js';
 import { readPackage } from '../../../../server/dfu/package/package.js';
-import { reverseHalves, verifyInitPacketSignature } from '../../../../server/dfu/package/signature.js';
+import { verifyInitPacketSignature } from '../../../../server/dfu/package/signature.js';
 import { generateSigningKey, loadSigningKey } from '../../../../server/dfu/package/signingKey.js';
+import { nordicToDer } from '../../../helpers/ecdsa-der.js';
 import { file, sharedText, sharedZipFiles, zipFiles } from '../../../helpers/nrfutil-packages.js';
 
 const demo = generateSigningKey();
@@ -124,18 +125,6 @@ describe('generatePackage — signatures openssl verifies', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const openssl = (...args: string[]): string =>
     execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const der = (nordic: Uint8Array): Uint8Array => {
-    const be = reverseHalves(nordic);
-    const int = (v: Uint8Array): number[] => {
-      let i = 0;
-      while (i < 31 && v[i] === 0) i++;
-      const body = [...v.subarray(i)];
-      if ((body[0] as number) & 0x80) body.unshift(0);
-      return [0x02, body.length, ...body];
-    };
-    const seq = [...int(be.subarray(0, 32)), ...int(be.subarray(32))];
-    return Uint8Array.of(0x30, seq.length, ...seq);
-  };
 
   it('a key from `openssl ecparam -genkey` signs init packets that `openssl dgst -verify` accepts', async () => {
     openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'key.pem');
@@ -145,7 +134,7 @@ describe('generatePackage — signatures openssl verifies', () => {
     const dat = pkg.images[0]!.dat;
     const p = decodeInitPacket(dat);
     writeFileSync(join(dir, 'init.bin'), signedMessage(dat, p));
-    writeFileSync(join(dir, 'sig.der'), der(p.signature!));
+    writeFileSync(join(dir, 'sig.der'), nordicToDer(p.signature!));
     assert.match(openssl('dgst', '-sha256', '-verify', 'pub.pem', '-signature', 'sig.der', 'init.bin'), /Verified OK/);
     // the whole Command is not what is signed: openssl must refuse it
     writeFileSync(join(dir, 'command.bin'), dat.subarray(p.initRange.start - 4, p.initRange.end));

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isBledfuError } from '../../../../server/common/errors.js';
-import { reverseHalves, verifyInitPacketSignature } from '../../../../server/dfu/package/signature.js';
+import { verifyInitPacketSignature } from '../../../../server/dfu/package/signature.js';
 import { encodeInitPacket, SIGNATURE_TYPE } from '../../../../server/dfu/package/initPacket.js';
 import {
   generateSigningKey,
@@ -15,6 +15,7 @@ import {
   publicKeyPem,
   signInitCommand,
 } from '../../../../server/dfu/package/signingKey.js';
+import { derToNordic, nordicToDer } from '../../../helpers/ecdsa-der.js';
 import { sharedFixture } from '../../../helpers/shared-packages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bledfu-keys-'));
@@ -22,37 +23,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 function openssl(...args: string[]): string {
   return execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** DER INTEGER of a big-endian unsigned number. */
-function derInteger(be: Uint8Array): Uint8Array {
-  let i = 0;
-  while (i < be.length - 1 && be[i] === 0) i++;
-  const body = (be[i] as number) & 0x80 ? Uint8Array.of(0, ...be.subarray(i)) : be.subarray(i);
-  return Uint8Array.of(0x02, body.length, ...body);
-}
-
-/** Nordic's r‖s (each little-endian) → the DER ECDSA-Sig-Value openssl reads. */
-function nordicToDer(sig: Uint8Array): Uint8Array {
-  const be = reverseHalves(sig);
-  const seq = [...derInteger(be.subarray(0, 32)), ...derInteger(be.subarray(32))];
-  return Uint8Array.of(0x30, seq.length, ...seq);
-}
-
-/** The DER ECDSA-Sig-Value from openssl → Nordic's r‖s (each little-endian). */
-function derToNordic(der: Uint8Array): Uint8Array {
-  assert.equal(der[0], 0x30);
-  const out = new Uint8Array(64);
-  let pos = 2;
-  for (let half = 0; half < 2; half++) {
-    assert.equal(der[pos], 0x02);
-    const len = der[pos + 1] as number;
-    const v = der.subarray(pos + 2, pos + 2 + len);
-    const trimmed = v.length > 32 ? v.subarray(v.length - 32) : v;
-    out.set(trimmed, half * 32 + 32 - trimmed.length);
-    pos += 2 + len;
-  }
-  return reverseHalves(out);
 }
 
 function refuses(fn: () => unknown, re: RegExp): void {
