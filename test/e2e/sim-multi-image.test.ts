@@ -12,20 +12,25 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import JSZip from 'jszip';
 import { describe, it } from 'node:test';
 import { DeviceState, JobState, startDfu, type DfuEvent } from '../../clients/ts/index.js';
 import type { SimFault } from '../../server/sim/faults.js';
 import { LAYOUT } from '../../server/sim/devices/chip.js';
 import { addressTarget, finished, journey, progresses, revisionOf, SIM_DONGLES, startSimServer, type SimServer } from '../helpers/sim-server.js';
-import { bootloaderAndApplicationPackage, sharedFixture } from '../helpers/shared-packages.js';
+import { NEEDS_NORDIC_PACKAGES, sharedFixture } from '../helpers/shared-packages.js';
+import { projectImage, projectZip, SDBL_SD_FWID, TEST_SD_FWID } from '../helpers/project-packages.js';
 
-/** Shared fixtures README §3.1. */
-const HRS = { size: 98_944, fwVersion: 1, sha256: '6375973bc506fbbb5bb3af4615da2e25f4839fa1f7f74792294a7aa4bb3a273c' };
-const BL17 = { size: 49_524, sha256: '92e927a7ed56037cde692effad90ce63ecd51f94b015a1994ef96118a50c4bde' };
-const SD17 = { zip: 'sdk17.0.2_softdevice_s140.zip', size: 153_140, sha256: '8ab4ff1466b6a53647f0c5d81ccb7997125c44ab1885b7e3ebe41600073de335' };
-/** S132 5.0.0 test build (FWID 0xCAFE, ends at 0x23000) + the SDK 14.2.0 debug bootloader. */
-const SDBL14 = { zip: 'sdk14.2.0_softdevice_bootloader_secure_ble_debug_without_bonds_s132.zip', size: 178_004, sdSize: 136_360, blSize: 41_644 };
+/**
+ * The project's packages (demo firmware, demo key: the simulator's default), facts computed from
+ * their bytes: the ~100 KB application and the bootloader of the bootloader + application package,
+ * a SoftDevice of the installed major version (7, FWID 0xCAFE), and a SoftDevice (6.1.1, FWID
+ * 0xB6) + bootloader of another major version.
+ */
+const APP = await projectImage('bl-app', 'application');
+const BL = await projectImage('bl-app', 'bootloader');
+const SD = await projectImage('softdevice');
+const SDBL = await projectImage('sd-bl');
+/** Nordic's iosdfu package (shared fixtures README §3.1). */
 const IOS = { zip: 'iosdfu_nrf52840_sdk_17.1_sd_bl_app.zip', app: { fwVersion: 1, sha256: 'a3bf0b73eb3ef405ba3b1725f19b20fba169f6682a214f38d7402e9a94e141bd' } };
 /** The simulated bootloader's NRF_BL_DFU_CONTINUATION_TIMEOUT_MS (world defaults). */
 const CONTINUATION_MS = 10_000;
@@ -83,32 +88,25 @@ function bootloaderFlashSha(s: SimServer, size: number): string {
   return sha(s.device().device.chip.flash.read(LAYOUT.bootloaderStart, size));
 }
 
-async function sdBlParts(zipName: string, sdSize: number): Promise<{ sd: string; bl: string }> {
-  const zip = await JSZip.loadAsync(sharedFixture(zipName));
-  const bin = await zip.file('sd_bl.bin')?.async('uint8array');
-  assert.ok(bin, `no sd_bl.bin in ${zipName}`);
-  return { sd: sha(bin.subarray(0, sdSize)), bl: sha(bin.subarray(sdSize)) };
-}
-
 for (const dongle of SIM_DONGLES) {
   describe(`multi-image packages and where they leave the device, over gRPC on the simulator (${dongle.label})`, () => {
     it('bootloader + application: the bootloader starts the old application, which is asked to enter DFU mode again; the new application runs', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, dongle);
+      const s = await startSimServer({}, {}, dongle);
       try {
         const dev = s.device();
         // The DK placeholder carries the bootloader's identity, not its bytes.
-        assert.notEqual(bootloaderFlashSha(s, BL17.size), BL17.sha256);
-        const r = await dfu(s, await bootloaderAndApplicationPackage());
+        assert.notEqual(bootloaderFlashSha(s, BL.size), BL.sha256);
+        const r = await dfu(s, await projectZip('bl-app'));
         const f = succeeded(r);
-        const expected = revisionOf(HRS.fwVersion, HRS.sha256);
+        const expected = revisionOf(APP.fwVersion, APP.sha256);
         assert.equal(f.result.firmwareRevision, expected);
         assert.equal(f.result.deviceState, DeviceState.DEVICE_STATE_APPLICATION);
         assert.equal(dev.mode(), 'application');
         assert.equal(dev.firmwareRevision(), expected);
-        assert.equal(dev.images().application?.sha256, HRS.sha256);
+        assert.equal(dev.images().application?.sha256, APP.sha256);
         // The bootloader image went into place byte for byte.
-        assert.equal(bootloaderFlashSha(s, BL17.size), BL17.sha256);
-        assert.equal(dev.images().bootloader?.sha256, BL17.sha256);
+        assert.equal(bootloaderFlashSha(s, BL.size), BL.sha256);
+        assert.equal(dev.images().bootloader?.sha256, BL.sha256);
         // Buttonless into DFU mode twice: once for each image.
         assert.deepEqual(journey(r.events), ['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'ACTIVATING', 'SUCCEEDED']);
         assert.ok(
@@ -116,8 +114,8 @@ for (const dongle of SIM_DONGLES) {
           `no event says why the application was asked again: ${details(r, 'ENTERING_BOOTLOADER').join(' | ')}`,
         );
         const ps = progresses(r.events);
-        assert.equal(ps.at(-1)?.totalBytesSent, BL17.size + HRS.size);
-        assert.equal(s.observed().dataBytes, BL17.size + HRS.size, 'each image sent once');
+        assert.equal(ps.at(-1)?.totalBytesSent, BL.size + APP.size);
+        assert.equal(s.observed().dataBytes, BL.size + APP.size, 'each image sent once');
         const job = (await s.client.getJob({ jobId: f.jobId })).job;
         assert.equal(job?.state, JobState.JOB_STATE_SUCCEEDED);
         assert.equal(job?.result?.deviceState, DeviceState.DEVICE_STATE_APPLICATION);
@@ -127,37 +125,37 @@ for (const dongle of SIM_DONGLES) {
     });
 
     it('bootloader + application with the link lost on reaching the bootloader for the application image: still completes', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, dongle);
+      const s = await startSimServer({}, {}, dongle);
       try {
         const dev = s.device();
         // The second Select of the command object is the application image's first request.
         const cut: SimFault = { kind: 'dropLinkAfterRequest', op: 'select', objectType: 'command', occurrence: 2 };
         const handle = s.world.faults.inject(cut);
-        const r = await dfu(s, await bootloaderAndApplicationPackage());
+        const r = await dfu(s, await projectZip('bl-app'));
         const f = succeeded(r);
         assert.equal(handle.fired, 1, 'the link was cut between the images');
-        assert.equal(f.result.firmwareRevision, revisionOf(HRS.fwVersion, HRS.sha256));
+        assert.equal(f.result.firmwareRevision, revisionOf(APP.fwVersion, APP.sha256));
         assert.equal(f.result.deviceState, DeviceState.DEVICE_STATE_APPLICATION);
-        assert.equal(dev.images().application?.sha256, HRS.sha256);
-        assert.equal(bootloaderFlashSha(s, BL17.size), BL17.sha256);
+        assert.equal(dev.images().application?.sha256, APP.sha256);
+        assert.equal(bootloaderFlashSha(s, BL.size), BL.sha256);
         assert.ok(journey(r.events).includes('RESUMING'), `no resume: ${journey(r.events).join(' → ')}`);
-        assert.equal(s.observed().dataBytes, BL17.size + HRS.size, 'nothing sent twice');
+        assert.equal(s.observed().dataBytes, BL.size + APP.size, 'nothing sent twice');
       } finally {
         await s.close();
       }
     });
 
     it('SoftDevice only (same major version): activated, the device waits in DFU mode and the job ends without waiting for an application', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const s = await startSimServer({ devices: [{ key: 'sdk17.0.2' }] }, {}, dongle);
+      const s = await startSimServer({}, {}, dongle);
       try {
         const dev = s.device();
-        const r = await dfu(s, sharedFixture(SD17.zip));
+        const r = await dfu(s, await projectZip('softdevice'));
         const f = succeeded(r);
         assert.equal(f.result.deviceState, DeviceState.DEVICE_STATE_DFU_MODE);
         assert.equal(f.result.firmwareRevision, '');
-        assert.equal(dev.images().softDevice?.sha256, SD17.sha256);
-        assert.equal(dev.images().softDeviceFwid, 0xcafe, "the test SoftDevice's FWID");
-        // S140 7.2.0 → 7.2.0 test build: a minor update keeps the application valid, so the
+        assert.equal(dev.images().softDevice?.sha256, SD.sha256);
+        assert.equal(dev.images().softDeviceFwid, TEST_SD_FWID, "the package's SoftDevice FWID");
+        // Major 7 → 7: a minor update keeps the application valid, so the
         // bootloader only waits for the continuation window — and the job ended inside it.
         assert.equal(dev.images().applicationValid, true);
         assert.equal(dev.mode(), 'bootloader', 'the job ended while the device was still in DFU mode');
@@ -170,20 +168,23 @@ for (const dongle of SIM_DONGLES) {
     });
 
     it('SoftDevice + bootloader of another major version: the application is invalidated and the device stays in DFU mode', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const s = await startSimServer({ devices: [{ key: 'sdk14.2.0' }] }, {}, dongle);
+      const s = await startSimServer({}, {}, dongle);
       try {
         const dev = s.device();
         const before = dev.images();
-        const r = await dfu(s, sharedFixture(SDBL14.zip));
+        const r = await dfu(s, await projectZip('sd-bl'));
         const f = succeeded(r);
         assert.equal(f.result.deviceState, DeviceState.DEVICE_STATE_DFU_MODE);
         assert.equal(f.result.firmwareRevision, '');
-        const parts = await sdBlParts(SDBL14.zip, SDBL14.sdSize);
+        const parts = SDBL.parts;
+        assert.ok(parts !== undefined);
         const after = dev.images();
-        assert.equal(after.softDevice?.sha256, parts.sd);
-        assert.equal(after.bootloader?.sha256, parts.bl);
+        assert.equal(after.softDevice?.sha256, parts.softdevice);
+        assert.equal(after.softDevice?.size, SDBL.sdSize);
+        assert.equal(after.softDeviceFwid, SDBL_SD_FWID);
+        assert.equal(after.bootloader?.sha256, parts.bootloader);
         assert.notEqual(after.bootloader?.sha256, before.bootloader?.sha256);
-        // S140 7 → S132 5: no application is valid any more; the device stays in DFU mode.
+        // SoftDevice major 7 → 6: no application is valid any more; the device stays in DFU mode.
         assert.equal(after.applicationValid, false);
         assert.equal(dev.mode(), 'bootloader');
         assert.equal(dev.firmwareRevision(), undefined);
@@ -196,7 +197,7 @@ for (const dongle of SIM_DONGLES) {
       }
     });
 
-    it('SoftDevice + bootloader + application (iosdfu): ends in the new application with its revision', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it("SoftDevice + bootloader + application (Nordic's iosdfu package): ends in the new application with its revision", { timeout: TEST_TIMEOUT_MS, ...NEEDS_NORDIC_PACKAGES }, async () => {
       const s = await startSimServer({ devices: [{ key: 'iosdfu' }] }, {}, dongle);
       try {
         const dev = s.device();

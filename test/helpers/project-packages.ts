@@ -36,6 +36,11 @@ export function demoKey(): KeyObject {
 /** The FWID of the SoftDevice the simulated chip has installed (S140 7.2.0). */
 export const SIM_SD_FWID = 0x0100;
 
+/** FWID of the lone SoftDevice package's SoftDevice (Nordic's test SoftDevices carry 0xCAFE too). */
+export const TEST_SD_FWID = 0xcafe;
+/** FWID of the SoftDevice in the SD+BL(+app) packages. */
+export const SDBL_SD_FWID = 0x00b6;
+
 /** The demo images the packages are made of (fixed seeds: the same bytes in every run). */
 export const PROJECT_IMAGES = {
   /** ~100 KB, like Nordic's HRS example: 25 data objects of 4 KiB, so resume/PRN/progress tests have room. */
@@ -43,9 +48,13 @@ export const PROJECT_IMAGES = {
   /** Fits a single 4 KiB data object, like pc-nrfutil's blinky. */
   appSmall: (): DemoImage => demoApplication({ size: 1_504, seed: 0x5a11, version: 3 }),
   bootloader: (): DemoImage => demoBootloader(),
-  softdevice: (): DemoImage => demoSoftDevice(),
-  /** The SoftDevice and bootloader of the SD+BL(+app) packages: other seeds than the single ones. */
-  sdblSoftdevice: (): DemoImage => demoSoftDevice({ seed: 0x5d0b1, size: 148 * 1024 }),
+  /** Same major version as the chip's SoftDevice (7), with the FWID 0xCAFE of Nordic's test SoftDevices. */
+  softdevice: (): DemoImage => demoSoftDevice({ fwid: TEST_SD_FWID }),
+  /**
+   * The SoftDevice of the SD+BL(+app) packages: another major version (6.1.1, FWID 0xB6, as
+   * S140 6.1.1 has), so installing it invalidates the application like a real major change.
+   */
+  sdblSoftdevice: (): DemoImage => demoSoftDevice({ seed: 0x5d0b1, size: 148 * 1024, version: 6_001_001, fwid: SDBL_SD_FWID }),
   sdblBootloader: (): DemoImage => demoBootloader({ seed: 0xb10b1, size: 20 * 1024, version: 3 }),
 } as const;
 
@@ -189,7 +198,7 @@ async function build(name: ProjectPackageName): Promise<ProjectPackage> {
         bootloaderVersion: sdblBl.version,
         application: source('bledfu_demo_app.hex', app),
         applicationVersion: app.version,
-        sdId: [SIM_SD_FWID],
+        sdId: [SDBL_SD_FWID],
       });
       break;
     }

@@ -1,22 +1,24 @@
 /**
- * A hand-driven Secure DFU of the blinky fixture through the real HCI backend into the simulated
+ * A hand-driven Secure DFU of the project's small application package through the real HCI backend into the simulated
  * bootloader: after the last Execute the device resets without a terminate (the host sees a
  * supervision timeout, 0x08), activates the image and boots it (its firmware revision changes).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { bootloaderAddress } from '../../server/ble/address.js';
 import { UUIDS } from '../../server/ble/uuid.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { createHciAdapter } from '../../server/backends/hci/adapter.js';
 import { createSimWorld } from '../../server/sim/world.js';
-import { fixtureImage } from '../unit/sim/helpers.js';
+import { projectImage } from '../helpers/project-packages.js';
 
 describe('Secure DFU through the HCI backend into the simulator', () => {
   it('updates the application and boots it', async () => {
-    const { dat, bin } = await fixtureImage('nrfutil_blinky_mbr_sdk160.zip');
-    const world = createSimWorld({ devices: [{ key: 'sdk16.0.0' }] });
+    const { dat, bin, fwVersion } = await projectImage('app-small');
+    assert.ok(bin.length <= 4096, 'one data object');
+    const world = createSimWorld({ devices: [{}] });
     const adapter = await createHciAdapter(world.openHostTransport(), { id: 's', spec: 'sim:', kind: 'simulated', logger: silentLogger() });
     const dev = world.devices[0];
     assert.ok(dev);
@@ -39,7 +41,9 @@ describe('Secure DFU through the HCI backend into the simulator', () => {
     assert.deepEqual(await request(0x04), [0x60, 0x04, 0x01]);
     assert.deepEqual(await request(0x01, 0x02, bin.length & 0xff, bin.length >> 8, 0, 0), [0x60, 0x01, 0x01]);
     await send(bin);
-    assert.deepEqual(await request(0x03), [0x60, 0x03, 0x01, 0xe4, 0x05, 0, 0, 0x4c, 0xe1, 0x77, 0x34]);
+    // CALCULATE_CHECKSUM: offset and CRC-32 of the whole image, little-endian.
+    const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+    assert.deepEqual(await request(0x03), [0x60, 0x03, 0x01, ...le32(bin.length), ...le32(crc32(bin) >>> 0)]);
     const start = world.nowMs();
     assert.deepEqual(await request(0x04), [0x60, 0x04, 0x01]);
     await new Promise<void>((resolve) => conn.closed.addEventListener('abort', () => resolve(), { once: true }));
@@ -55,7 +59,7 @@ describe('Secure DFU through the HCI backend into the simulator', () => {
     stop.abort();
     const sha = createHash('sha256').update(bin).digest('hex');
     assert.equal(dev.mode(), 'application');
-    assert.equal(dev.firmwareRevision(), `app v1 ${sha.slice(0, 8)}`);
+    assert.equal(dev.firmwareRevision(), `app v${fwVersion} ${sha.slice(0, 8)}`);
     assert.equal(dev.images().application?.sha256, sha);
     await adapter.close();
     await world.close();

@@ -4,7 +4,8 @@ import { ByteWriter, fromHex, toHex } from '../../../server/common/bytes.js';
 import { crc32 } from '../../../server/common/crc32.js';
 import { DK_IMAGE, NrfChip } from '../../../server/sim/devices/chip.js';
 import { DfuTarget } from '../../../server/sim/devices/dfuTarget.js';
-import { fixtureImage, newTarget, targetConfig } from './helpers.js';
+import { NEEDS_NORDIC_PACKAGES } from '../../helpers/shared-packages.js';
+import { fixtureImage, newTarget, projectPackageImage, targetConfig } from './helpers.js';
 
 const cp = (t: DfuTarget, hex: string): string => toHex(t.handleControlPoint(fromHex(hex)).response, ' ');
 
@@ -26,7 +27,7 @@ function sendInit(t: DfuTarget, dat: Uint8Array): string {
   return cp(t, '04');
 }
 
-describe('DfuTarget: spec §2.2 trace with the blinky fixture (MTU 23, PRN 10)', () => {
+describe("DfuTarget: spec §2.2 trace with pc-nrfutil's blinky package (MTU 23, PRN 10)", NEEDS_NORDIC_PACKAGES, () => {
   it('answers byte for byte as the SDK 17 bootloader', async () => {
     const { dat, bin } = await fixtureImage('nrfutil_blinky_mbr_sdk160.zip');
     const { target } = newTarget('sdk16.0.0');
@@ -70,7 +71,7 @@ describe('DfuTarget: spec §2.2 trace with the blinky fixture (MTU 23, PRN 10)',
   });
 });
 
-describe('DfuTarget: init packet validation (fixtures/dfu/README.md §6, SDK 17 debug key)', () => {
+describe("DfuTarget: init packet validation of Nordic's packages (shared fixtures/dfu/README.md §6, SDK 17 debug key)", NEEDS_NORDIC_PACKAGES, () => {
   const cases = [
     ['nrfutil_test_package_unsigned.zip', '60 04 0b 08'],
     ['sdk12.2.0_dfu_test_app_hrm_s132.zip', '60 04 05'],
@@ -111,8 +112,8 @@ describe('DfuTarget: init packet validation (fixtures/dfu/README.md §6, SDK 17 
 
 describe('DfuTarget: object rules', () => {
   it('rejects data before an init packet, bad sizes, and unknown opcodes', async () => {
-    const { dat } = await fixtureImage('sdk17.0.2_hrs_application_s140.zip');
-    const { target } = newTarget();
+    const { dat } = await projectPackageImage('app');
+    const { target } = newTarget('bledfu-demo');
     assert.equal(cp(target, '01 02 00 10 00 00'), '60 01 08');
     assert.equal(cp(target, '06 03'), '60 06 05');
     assert.equal(cp(target, '00'), '60 00 02');
@@ -128,8 +129,8 @@ describe('DfuTarget: object rules', () => {
   });
 
   it('reproduces the boundary re-Execute quirk: 0x08 with a Create pending, success without', async () => {
-    const { dat, bin } = await fixtureImage('sdk17.0.2_hrs_application_s140.zip');
-    const { target } = newTarget();
+    const { dat, bin } = await projectPackageImage('app');
+    const { target } = newTarget('bledfu-demo');
     sendInit(target, dat);
     cp(target, '06 02');
     cp(target, '01 02 00 10 00 00');
@@ -147,8 +148,8 @@ describe('DfuTarget: object rules', () => {
   });
 
   it("'reload' progress mode forgets data progress on disconnect but keeps the executed init packet", async () => {
-    const { dat, bin } = await fixtureImage('sdk17.0.2_hrs_application_s140.zip');
-    const { target } = newTarget('sdk17.0.2', { progressOnDisconnect: 'reload' });
+    const { dat, bin } = await projectPackageImage('app');
+    const { target } = newTarget('bledfu-demo', { progressOnDisconnect: 'reload' });
     sendInit(target, dat);
     cp(target, '06 02');
     cp(target, '01 02 00 10 00 00');
@@ -162,10 +163,11 @@ describe('DfuTarget: object rules', () => {
   });
 
   it('checks the SHA-256 at the last Execute (ext 0x0C)', async () => {
-    const { dat, bin } = await fixtureImage('nrfutil_blinky_mbr_sdk160.zip');
-    const { target } = newTarget('sdk16.0.0');
+    const { dat, bin } = await projectPackageImage('app-small');
+    const { target } = newTarget('bledfu-demo');
     sendInit(target, dat);
-    cp(target, '01 02 e4 05 00 00');
+    assert.ok(bin.length <= 4096, 'one data object');
+    assert.equal(toHex(target.handleControlPoint(Uint8Array.of(0x01, 0x02, bin.length & 0xff, bin.length >> 8, 0, 0)).response, ' '), '60 01 01');
     const bad = bin.slice();
     bad[100] = (bad[100] as number) ^ 0xff;
     stream(target, bad, 244);
@@ -186,14 +188,14 @@ describe('DfuTarget: object rules', () => {
   }
 
   it('a SoftDevice of another major version without a bootloader is refused at the last Execute (0x05), as a BLE bootloader needs its SoftDevice', async () => {
-    const { dat, bin } = await fixtureImage('sdk17.0.2_softdevice_s140.zip');
-    // The same S140 7 major version as installed: accepted.
-    const same = newTarget('sdk17.0.2');
+    const { dat, bin } = await projectPackageImage('softdevice');
+    // The same major version (7) as installed: accepted.
+    const same = newTarget('bledfu-demo');
     assert.equal(sendInit(same.target, dat), '60 04 01');
     assert.equal(sendImage(same.target, bin), '60 04 01');
-    // An S140 6.1.1 chip: 7.2.0 is a major update, refused.
+    // An S140 6.1.1 chip: a 7.x SoftDevice is a major update, refused.
     const chip = new NrfChip({ ...DK_IMAGE, softDeviceVersion: 6_001_001 });
-    const target = new DfuTarget(chip, targetConfig('sdk17.0.2'));
+    const target = new DfuTarget(chip, targetConfig('bledfu-demo'));
     assert.equal(sendInit(target, dat), '60 04 01');
     assert.equal(sendImage(target, bin), '60 04 05');
     assert.equal(chip.settings.pending, undefined, 'nothing to activate');

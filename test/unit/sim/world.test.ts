@@ -7,7 +7,8 @@ import { NrfChip } from '../../../server/sim/devices/chip.js';
 import { createSimWorld, parseSimSpec } from '../../../server/sim/world.js';
 import { SimScheduler } from '../../../server/sim/scheduler.js';
 import { decodeInitPacket } from '../../../server/dfu/package/initPacket.js';
-import { fixtureImage } from './helpers.js';
+import { projectPackageImage } from './helpers.js';
+import type { ProjectPackageName } from '../../helpers/project-packages.js';
 
 describe('bootloader MTU reply (spec §3.1)', () => {
   it('accepts up to 247 and word-aligns smaller requests', () => {
@@ -101,10 +102,10 @@ describe('what the bootloader starts after activating each image type (SDK 15–
   const BANK = 0x40000;
 
   /** Stores `image` as a received, validated update and resets the chip to activate it. */
-  async function activate(world: Sim, name: string): Promise<void> {
+  async function activate(world: Sim, name: ProjectPackageName): Promise<void> {
     const dev = world.devices[0];
     assert.ok(dev);
-    const image = await fixtureImage(name);
+    const image = await projectPackageImage(name);
     const init = decodeInitPacket(image.dat).init;
     const chip = dev.device.chip;
     chip.flash.program(BANK, image.bin);
@@ -129,16 +130,16 @@ describe('what the bootloader starts after activating each image type (SDK 15–
 
   it('bootloader only: the still valid application starts', async () => {
     const world = createSimWorld({});
-    await activate(world, 'sdk17.0.2_bootloader_secure_ble_debug_without_bonds_s140.zip');
+    await activate(world, 'bootloader');
     assert.equal(world.devices[0]?.mode(), 'application');
     await world.close();
   });
 
-  it('SoftDevice of the same major version (S140 7.2.0 test build): DFU mode for the continuation window, then the old application', async () => {
+  it('SoftDevice of the same major version (7, the project package): DFU mode for the continuation window, then the old application', async () => {
     const world = createSimWorld({});
     const dev = world.devices[0];
     assert.ok(dev);
-    await activate(world, 'sdk17.0.2_softdevice_s140.zip');
+    await activate(world, 'softdevice');
     assert.equal(dev.mode(), 'bootloader');
     assert.equal(dev.images().applicationValid, true);
     const bootedAt = world.nowMs();
@@ -149,11 +150,11 @@ describe('what the bootloader starts after activating each image type (SDK 15–
     await world.close();
   });
 
-  it('SoftDevice + bootloader of another major version (S132 5.0.0): the application is invalidated, DFU mode even after the inactivity timeout', async () => {
+  it('SoftDevice + bootloader of another major version (6, the project package): the application is invalidated, DFU mode even after the inactivity timeout', async () => {
     const world = createSimWorld({});
     const dev = world.devices[0];
     assert.ok(dev);
-    await activate(world, 'sdk14.2.0_softdevice_bootloader_secure_ble_debug_without_bonds_s132.zip');
+    await activate(world, 'sd-bl');
     assert.equal(dev.mode(), 'bootloader');
     assert.equal(dev.images().applicationValid, false);
     const resets = dev.resets();
