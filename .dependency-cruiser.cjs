@@ -70,7 +70,21 @@ module.exports = {
       to: { path: '^server/simbridge/' },
     },
     { name: 'server-never-imports-tests', severity: 'error', from: { path: '^server/' }, to: { path: '^test/' } },
-    layer('ts-client-only-generated-code', '^clients/ts/', '^(server/|clients/cli/)', 'the client depends only on the generated code'),
+    layer(
+      'ts-client-only-generated-code-and-package-codec',
+      '^clients/ts/',
+      '^(server/(?!(common|dfu/package)/)|clients/cli/)',
+      // The package codec is pure (bytes in, bytes out: no I/O, no server state), so a program or the
+      // CLI makes and reads packages and keys with the very code the server checks them with, and
+      // without a server. Anything else of the server stays behind gRPC.
+      'the client depends on the generated code, and on the pure package codec (server/dfu/package/) with the one error type (server/common/)',
+    ),
+    layer(
+      'package-codec-is-pure',
+      '^server/dfu/package/',
+      '^(server/(?!(common/|dfu/package/|dfu/errors\\.ts$|dfu/types\\.ts$))|clients/)',
+      'the package codec imports nothing of bledfu but common/ and the DFU error constructors and types, so clients can use it (rule above)',
+    ),
     layer('cli-only-ts-client', '^clients/cli/', '^(server/|proto/gen/)', 'the CLI is a thin layer over clients/ts'),
     {
       name: 'serialport-in-transport-only',

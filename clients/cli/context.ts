@@ -1,6 +1,7 @@
 /** What every command receives: the client (or the fleet), the output, and the user's interrupts. */
 import { Status, type BledfuClient, type BledfuFleet, type CallControl, type DecodedError, type Target } from '../ts/index.js';
 import { AddressType } from '../ts/index.js';
+import type { ReadFile, WriteFile } from './files.js';
 import type { Output } from './output.js';
 
 /** What a command has whether it talks to one server or to several. */
@@ -10,9 +11,9 @@ export interface CliBase {
   readonly interrupted: AbortSignal;
   /** Aborted on the second Ctrl-C: stop waiting at once. */
   readonly forced: AbortSignal;
-  readonly readFile: (path: string) => Promise<Uint8Array>;
-  /** Creates or replaces the file. */
-  readonly writeFile: (path: string, data: Uint8Array) => Promise<void>;
+  readonly readFile: ReadFile;
+  /** Creates or replaces the file (by default in place; see WriteOptions). */
+  readonly writeFile: WriteFile;
   /** --timeout: the deadline of each request-response call, in ms; unset = none. */
   readonly timeoutMs?: number;
 }

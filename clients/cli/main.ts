@@ -1,5 +1,5 @@
 /** The `bledfu` process: binds runCli to argv, stdio, the environment and Ctrl-C. */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readLocalFile, writeLocalFile } from './files.js';
 import { runCli } from './program.js';
 
 // A reader that stops early (`bledfu scan | head`) is not a failure of ours: end quietly.
@@ -21,8 +21,8 @@ process.on('SIGINT', () => {
 runCli(process.argv.slice(2), {
   io: { stdout: process.stdout, stderr: process.stderr },
   env: process.env,
-  readFile: async (path) => readFile(path),
-  writeFile: async (path, data) => writeFile(path, data),
+  readFile: readLocalFile,
+  writeFile: writeLocalFile,
   interrupted: interrupted.signal,
   forced: forced.signal,
 }).then(

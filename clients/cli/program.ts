@@ -8,6 +8,8 @@ import { adaptersCommand } from './commands/adapters.js';
 import { auditCommand, type AuditFlags } from './commands/audit.js';
 import { portsCommand } from './commands/ports.js';
 import { jobCaptureCommand } from './commands/capture.js';
+import { keysDisplayCommand, keysGenerateCommand, type KeysDisplayFlags } from './commands/keys.js';
+import { BOOT_VALIDATIONS, collect, pkgDisplayCommand, pkgGenerateCommand, type PkgGenerateFlags } from './commands/pkg.js';
 import { connectCommand, type ConnectFlags } from './commands/connect.js';
 import { dfuCommand, watchCommand, type DfuFlags } from './commands/dfu.js';
 import {
@@ -27,13 +29,15 @@ import { cancelJobCommand, listJobsCommand } from './commands/jobs.js';
 import { scanCommand, type ScanFlags } from './commands/scan.js';
 import { parseNumber, usageError, UsageError, type CliBase, type CliContext, type FleetContext } from './context.js';
 import { EXIT, type ExitCode } from './exitCodes.js';
+import type { ReadFile, WriteFile } from './files.js';
 import { Output, type Io } from './output.js';
 
 export interface CliEnvironment {
   readonly io: Io;
   readonly env: Readonly<Record<string, string | undefined>>;
-  readonly readFile: (path: string) => Promise<Uint8Array>;
-  readonly writeFile: (path: string, data: Uint8Array) => Promise<void>;
+  readonly readFile: ReadFile;
+  /** Must honour WriteOptions (atomic, new): `pkg generate` and `keys generate` rely on them. */
+  readonly writeFile: WriteFile;
   readonly interrupted: AbortSignal;
   readonly forced: AbortSignal;
 }
@@ -159,8 +163,23 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       }
     };
 
+  /** Wraps a command that needs no server (packages, keys): the same output and exit codes. */
+  const local =
+    <A extends unknown[]>(command: (ctx: CliBase, ...args: A) => Promise<ExitCode>) =>
+    async (...args: A): Promise<void> => {
+      const out = new Output(environment.io, program.opts<GlobalFlags>().json === true);
+      try {
+        exitCode = await command(
+          { out, interrupted: environment.interrupted, forced: environment.forced, readFile: environment.readFile, writeFile: environment.writeFile },
+          ...args,
+        );
+      } catch (e) {
+        exitCode = out.error(e instanceof UsageError ? e.decoded : decodeError(e));
+      }
+    };
+
   program
-    .description('Firmware-update Nordic nRF5 devices over Bluetooth LE through a bledfu server')
+    .description('Firmware-update Nordic nRF5 devices over Bluetooth LE through a bledfu server; make their DFU packages and signing keys')
     .addOption(
       // An empty BLEDFU_SERVER is unset, as for the server's own BLEDFU_* variables.
       new Option(
@@ -293,6 +312,54 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--since <time>', 'only jobs started at or after this ISO 8601 time')
     .option('--result <result>', 'only jobs that ended so: running, succeeded, failed, cancelled, interrupted')
     .action(run((ctx, flags: AuditFlags) => auditCommand(ctx, flags), (ctx, flags: AuditFlags) => fleetAuditCommand(ctx, flags)));
+
+  const pkg = program.command('pkg').description('make and read DFU packages (no server needed): nrfutil pkg, in bledfu');
+  pkg
+    .command('generate')
+    .description('make a Secure DFU package (.zip) from Intel HEX or .bin images, as nrfutil pkg generate does; written only when complete')
+    .argument('<zip>', 'package file to write (replaced atomically if it exists)')
+    .option('--application <file>', 'application image (.hex or .bin)')
+    .option('--application-version <n>', 'application version (decimal or 0x hex)')
+    .option('--bootloader <file>', 'bootloader image (.hex or .bin)')
+    .option('--bootloader-version <n>', 'bootloader version')
+    .option('--softdevice <file>', 'SoftDevice image (.hex or .bin)')
+    .option('--hw-version <n>', 'hardware version the bootloader checks (52 for nRF52 in the SDK)')
+    .option('--sd-req <fwids>', 'FWID(s) of SoftDevices the images may be installed over, comma-separated or repeated (e.g. 0x0100); 0x00: none', collect)
+    .option('--sd-id <fwids>', 'FWID(s) of the SoftDevice in the package (with --softdevice and --application)', collect)
+    .option('--key-file <pem>', 'private key (ECDSA P-256 PEM) to sign with; without it the package is unsigned')
+    .option('--debug-mode', 'mark the package as debug (a debug bootloader skips version checks)')
+    .addOption(new Option('--app-boot-validation <type>', 'how the bootloader checks the application at boot').choices(BOOT_VALIDATIONS))
+    .addOption(new Option('--sd-boot-validation <type>', 'how the bootloader checks the SoftDevice at boot').choices(BOOT_VALIDATIONS))
+    .action(local((ctx, file: string, flags: PkgGenerateFlags) => pkgGenerateCommand(ctx, file, flags)));
+  pkg
+    .command('display')
+    .description('show what a DFU package holds (any nrfutil Secure DFU package)')
+    .argument('<zip>', 'DFU package (.zip)')
+    .action(local((ctx, file: string) => pkgDisplayCommand(ctx, file)));
+
+  const keys = program.command('keys').description('make and show DFU signing keys (no server needed): nrfutil keys, in bledfu');
+  keys
+    .command('generate')
+    .description('make a new ECDSA P-256 private key (PEM); never overwrites a file')
+    .argument('<file>', 'private key file to create')
+    .action(local((ctx, file: string) => keysGenerateCommand(ctx, file)));
+  keys
+    .command('display')
+    .description('show a key: the public key as PEM or as the C array a bootloader build needs (--format code)')
+    .argument('<file>', 'private key PEM (as bledfu keys generate or nrfutil keys generate wrote it)')
+    // Listed for the help only: the program's own --key (TLS client key) takes the value wherever
+    // it stands on the line, so the action reads it from there (nrfutil's name is kept).
+    .addOption(new Option('--key <which>', 'pk: the public key; sk: the private key (required)').choices(['pk', 'sk']))
+    .addOption(new Option('--format <format>', 'pem, or code (dfu_public_key.c)').choices(['pem', 'code']).makeOptionMandatory())
+    .action(
+      local((ctx, file: string, flags: { key?: string; format: KeysDisplayFlags['format'] }) => {
+        const which = flags.key ?? program.opts<GlobalFlags>().key;
+        if (which !== 'pk' && which !== 'sk') {
+          throw new UsageError('keys display needs --key pk (the public key) or --key sk (the private key)', `e.g. bledfu keys display --key pk --format code ${file}`);
+        }
+        return keysDisplayCommand(ctx, file, { key: which, format: flags.format });
+      }),
+    );
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

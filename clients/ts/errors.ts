@@ -5,6 +5,7 @@
 import { ClientError, Status } from 'nice-grpc';
 import { ErrorInfo, RichClientError } from 'nice-grpc-error-details';
 import type { ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
+import { isBledfuError, type BledfuError, type ErrorCode } from '../../server/common/errors.js';
 
 export const ERROR_DOMAIN = 'bledfu';
 
@@ -74,8 +75,32 @@ function isAbort(e: unknown): boolean {
   return e instanceof Error && e.name === 'AbortError';
 }
 
+/**
+ * The status a BledfuError raised in this process (by the package codec the client shares with the
+ * server) would have had from a server: caller input is INVALID_ARGUMENT, as rpc/status.ts maps it;
+ * the codec raises nothing else a caller could act on.
+ */
+const LOCAL_STATUS: Partial<Record<ErrorCode, Status>> = {
+  INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
+  PACKAGE_INVALID: Status.INVALID_ARGUMENT,
+  PACKAGE_LEGACY: Status.INVALID_ARGUMENT,
+  PACKAGE_TOO_LARGE: Status.INVALID_ARGUMENT,
+  CANCELLED: Status.CANCELLED,
+};
+
+function decodeLocal(e: BledfuError): DecodedError {
+  const grpcCode = LOCAL_STATUS[e.code] ?? Status.UNKNOWN;
+  const f = e.facts;
+  return withOptional(
+    { code: e.code, grpcCode, grpcCodeName: statusName(grpcCode), message: e.message, metadata: { ...(f.context ?? {}) } },
+    { remedy: e.remedy, layer: e.layer, dfuResult: f.dfuResult, dfuResultName: f.dfuResultName, dfuExtended: f.dfuExtended, dfuExtendedName: f.dfuExtendedName },
+  );
+}
+
 export function decodeError(e: unknown): DecodedError {
   if (e instanceof BledfuClientError) return e.decoded;
+  // Raised here, not by a server: the package tools run in the client's process.
+  if (isBledfuError(e)) return decodeLocal(e);
   if (e instanceof ClientError) {
     const info =
       e instanceof RichClientError

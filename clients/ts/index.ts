@@ -58,3 +58,31 @@ export { characteristicPropertyToJSON, ConnectResponse, type GattService } from 
 export { Advertisement, type ScanFilter } from '../../proto/gen/bledfu/v1/scan.js';
 export type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 export { HealthCheckResponse_ServingStatus as ServingStatus, healthCheckResponse_ServingStatusToJSON as servingStatusToJSON } from '../../proto/gen/grpc/health/v1/health.js';
+// Making and reading packages and keys needs no server: the same as a TypeScript library function.
+export {
+  BOOT_VALIDATION_NAMES,
+  decodeInitPacket,
+  describePackage,
+  encodeIntelHex,
+  generatePackage,
+  generateSigningKey,
+  loadPublicKey,
+  loadSigningKey,
+  parseIntelHex,
+  publicKeyCode,
+  publicKeyPem,
+  readPackage,
+  signInitCommand,
+  verifyInitPacketSignature,
+  type BootValidationName,
+  type DfuPackage,
+  type FirmwareSource,
+  type GeneratedPackage,
+  type GeneratePackageOptions,
+  type HexSegment,
+  type ImageKind,
+  type ImageSummary,
+  type InitPacket,
+  type PackageImage,
+  type PublicKeyInput,
+} from './package.js';

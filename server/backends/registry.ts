@@ -22,6 +22,7 @@ import { realClock, type Clock } from '../common/clock.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 import { virtualClock } from '../sim/clock.js';
 import { SimScheduler } from '../sim/scheduler.js';
+import { trustedKeyFromFile } from '../sim/keyFile.js';
 import { parseSimSpec, createSimWorld, DEFAULT_SIM_CONFIG, type SimConfig, type SimWorld } from '../sim/world.js';
 import type { AutoAdapterOptions } from './autoSerial.js';
 import { createHciAdapter, type HciAdapterOptions } from './hci/adapter.js';
@@ -177,8 +178,11 @@ export async function checkAdapterSpecs(specs: readonly string[], hci?: HciOpene
   const openers = await serialOpenersFor(specs, hci === undefined ? {} : { hci });
   for (const spec of specs) {
     const scheme = schemeOf(spec);
-    if (scheme === 'sim') parseSimSpec(spec);
-    else if (scheme === 'hci' && openers.hci !== undefined && !isBledfuError(openers.hci)) openers.hci.parse(spec);
+    if (scheme === 'sim') {
+      // A missing or wrong key file is a typo too: refused here rather than left as a failed adapter.
+      const keyFile = parseSimSpec(spec).keyFile;
+      if (keyFile !== undefined) trustedKeyFromFile(keyFile);
+    } else if (scheme === 'hci' && openers.hci !== undefined && !isBledfuError(openers.hci)) openers.hci.parse(spec);
     else if (scheme === 'nrf') parseNrfSpec(spec);
     else if (scheme === 'auto') parseAutoSpec(spec);
   }

@@ -13,6 +13,7 @@ import type { InstalledImage } from './devices/chip.js';
 import { loadPolicyKey } from './devices/initValidation.js';
 import { NrfDevice, type DeviceMode } from './devices/nrfDevice.js';
 import { SimFaults } from './faults.js';
+import { trustedKeyFromFile } from './keyFile.js';
 import { DEFAULT_SIM_KEY, isSimKeyName, simPublicKey } from './keys.js';
 import { DEFAULT_RADIO, type RadioConfig } from './radio.js';
 import { SimScheduler } from './scheduler.js';
@@ -67,6 +68,12 @@ export interface SimConfig {
   readonly bootMs: number;
   /** SHA-256 throughput of the final Execute, bytes per ms (UNVERIFIED; CC310-class). */
   readonly sha256BytesPerMs: number;
+  /**
+   * A PEM file (P-256, public or private key) whose public key every device trusts unless its own
+   * config names a key: the user's own signing key (`sim:?keyfile=PATH`). Read once, when the
+   * world is created, so an adapter that reopens keeps the key it started with.
+   */
+  readonly keyFile?: string;
 }
 
 export const DEFAULT_SIM_CONFIG: SimConfig = {
@@ -258,8 +265,10 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
   const controllers: { controller: VirtualController; hostEnd: ByteDuplex; controllerEnd: ByteDuplex }[] = [];
   let plugged = true;
 
+  const fileKey = c.keyFile === undefined ? undefined : trustedKeyFromFile(c.keyFile);
   const views: SimDeviceView[] = c.devices.map((partial, index) => {
-    const view = createSimDevice(index, partial, { scheduler, faults, timing: c, ...(logger === undefined ? {} : { logger }) });
+    const config = fileKey === undefined ? partial : { key: fileKey, ...partial };
+    const view = createSimDevice(index, config, { scheduler, faults, timing: c, ...(logger === undefined ? {} : { logger }) });
     devices.push(view.device);
     air.addPeripheral(view.device);
     return view;
@@ -353,6 +362,8 @@ const truthy = (v: string): boolean => v === '1' || v === 'true' || v === 'yes';
 
 /**
  * Adapter specs such as `sim:`, `sim:?devices=3&speed=1&key=sdk17.0.2&progress=reload&debug=0`,
+ * `sim:?keyfile=k.pem` (the bootloaders trust the P-256 key in that PEM file, public or private;
+ * read when the adapter is created, not here: this function only parses),
  * `sim:?dongle=nrf&api=5` (a connectivity-firmware dongle instead of the HCI controller; API v6
  * unless api says otherwise), `sim:?devices=2&first=3&rssi=-70` (devices 3 and 4 of the default
  * numbering, "bledfu-sim-3" and "bledfu-sim-4", so several simulated servers show different
@@ -370,6 +381,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
   let speed: number | undefined;
   let dongle: 'hci' | 'nrf' | undefined;
   let api: 5 | 6 | undefined;
+  let keyFile: string | undefined;
   const device: { -readonly [K in keyof SimDeviceConfig]?: SimDeviceConfig[K] } = {};
   const bad = (key: string, value: string): BledfuError =>
     new BledfuError('INVALID_ARGUMENT', `simulator spec: bad value "${value}" for ${key}`, { layer: 'sim' });
@@ -403,6 +415,10 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
         if (!isSimKeyName(value)) throw bad(key, value);
         device.key = value;
         break;
+      case 'keyfile':
+        if (value.trim() === '') throw bad(key, value);
+        keyFile = value;
+        break;
       case 'progress':
         if (value !== 'keep' && value !== 'reload') throw bad(key, value);
         device.progressOnDisconnect = value;
@@ -424,7 +440,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, first, rssi, speed, key, progress, debug, signedApp, dongle, api',
+          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api',
         });
     }
   }
@@ -432,6 +448,12 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: api= applies only to dongle=nrf', {
       layer: 'sim',
       remedy: 'write e.g. "sim:?dongle=nrf&api=5"',
+    });
+  }
+  if (keyFile !== undefined && device.key !== undefined) {
+    throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: give key= or keyfile=, not both', {
+      layer: 'sim',
+      remedy: 'key= names a built-in key (e.g. sdk17.0.2); keyfile= is the path of your own PEM key',
     });
   }
   return {
@@ -442,6 +464,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
       return { address, name, ...device };
     }),
     ...(speed === undefined ? {} : { speed }),
+    ...(keyFile === undefined ? {} : { keyFile }),
     ...(dongle === undefined ? {} : { dongle: dongle === 'nrf' ? { kind: 'nrf', api: api ?? 6 } : { kind: 'hci' } }),
   };
 }
