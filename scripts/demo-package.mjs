@@ -11,6 +11,16 @@ import { register } from 'tsx/esm/api';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/** Writes the demo application as bledfu_demo_app.hex into `dir` (what a firmware build leaves); returns its path. */
+export async function writeDemoHex(dir) {
+  register();
+  const { demoApplication } = await import('../server/sim/demoFirmware.ts');
+  mkdirSync(dir, { recursive: true });
+  const hexPath = join(dir, 'bledfu_demo_app.hex');
+  writeFileSync(hexPath, demoApplication().hex);
+  return hexPath;
+}
+
 /** Writes bledfu_demo_app.hex and bledfu_demo_app.zip into `dir`; returns the zip's path and what it holds. */
 export async function makeDemoPackage(dir) {
   register();

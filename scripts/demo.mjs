@@ -1,6 +1,7 @@
-// The quick-start demo: makes the project's demo firmware and its DFU package (signed with the
-// published demo key, demo/bledfu-demo-key.pem, which the simulator trusts by default), starts
-// bledfud on the built-in simulator (paced to real time), then uses the bledfu CLI to scan and to
+// The quick-start demo: writes the project's demo firmware (a ~100 KB application .hex, as a
+// build would leave it), packages and signs it with `bledfu pkg generate` and the published demo
+// key (demo/bledfu-demo-key.pem, which the simulator trusts by default), starts bledfud on the
+// built-in simulator (paced to real time), then uses the bledfu CLI to scan and to
 // firmware-update a simulated nRF52840 with that package. Needs nothing but a clone and npm install.
 // Usage: npm run demo [-- <package.zip> [<device name>]]
 import { spawn } from 'node:child_process';
@@ -8,19 +9,28 @@ import { mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeDemoPackage as makeDemo } from './demo-package.mjs';
+import { writeDemoHex } from './demo-package.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const device = process.argv[3] ?? 'bledfu-sim-1';
 mkdirSync(new URL('../.bledfu', import.meta.url), { recursive: true });
 
-/** The demo firmware's .hex and its package, into .bledfu/ (scripts/demo-package.mjs). */
+/** Runs the bledfu CLI with `args`, its output on ours; resolves to its exit code. */
+const cli = (args) =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/bledfu.js', ...args], { cwd: root, stdio: 'inherit' });
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+
+/** The demo firmware's .hex, and its package made the way a user makes one: `bledfu pkg generate`. */
 async function makeDemoPackage() {
-  const made = await makeDemo(fileURLToPath(new URL('../.bledfu', import.meta.url)));
-  const hexPath = relative(root, made.hexPath);
-  const zipPath = relative(root, made.zipPath);
-  console.log(`made ${hexPath} (the demo application) and ${zipPath}, signed with demo/bledfu-demo-key.pem:`);
-  console.log(`${made.description.trimEnd().replace(/^(?=.)/gm, '  ')}\n`);
+  const hexPath = relative(root, await writeDemoHex(fileURLToPath(new URL('../.bledfu', import.meta.url))));
+  const zipPath = '.bledfu/bledfu_demo_app.zip';
+  const args = ['pkg', 'generate', '--application', hexPath, '--application-version', '2', '--hw-version', '52', '--sd-req', '0x0100', '--key-file', 'demo/bledfu-demo-key.pem', zipPath];
+  console.log(`wrote ${hexPath} (the demo application, version 2); packaging it:\n$ bledfu ${args.join(' ')}`);
+  const code = await cli(args);
+  if (code !== 0) process.exit(code);
+  console.log('');
   return zipPath;
 }
 
@@ -36,11 +46,7 @@ const freePort = () =>
     });
   });
 
-const run = (args) =>
-  new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/bledfu.js', '--server', server, ...args], { cwd: root, stdio: 'inherit' });
-    child.on('exit', (code) => resolve(code ?? 1));
-  });
+const run = (args) => cli(['--server', server, ...args]);
 
 const port = await freePort();
 const server = `127.0.0.1:${port}`;
