@@ -25,7 +25,8 @@ import type { FindDevice, SerialPortListing } from './rpc/deps.js';
 import { createHealthService, HealthDefinition } from './rpc/health.js';
 import { createReflectionService, ReflectionV1AlphaDefinition, ReflectionV1Definition } from './rpc/reflection.js';
 import { createBledfuService } from './rpc/service.js';
-import { tokenAuthMiddleware, type TokenTable } from './rpc/auth.js';
+import { callerMiddleware, type TokenTable } from './rpc/auth.js';
+import { clientCertificateInterceptor } from './rpc/clientCertificate.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
 export type AppConfig = Pick<
@@ -106,11 +107,13 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     'grpc.max_receive_message_length': config.maxRequestBytes + REQUEST_OVERHEAD_BYTES,
     'grpc.keepalive_time_ms': config.keepaliveTimeMs ?? DEFAULT_CONFIG.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs ?? DEFAULT_CONFIG.keepaliveTimeoutMs,
+    // Hands a verified client certificate's name to callerMiddleware (mutual TLS identities).
+    interceptors: [clientCertificateInterceptor],
   })
     .use(isVirtualClock(clock) ? releaseClockHold(clock) : passThrough)
     .use(metrics?.grpcMiddleware ?? passThrough)
     .use(errorDetailsServerMiddleware)
-    .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })));
+    .use(callerMiddleware(deps.security?.tokens, logger.child({ component: 'auth' })));
   server.add(
     BledfuServiceDefinition,
     createBledfuService({

@@ -4,7 +4,7 @@
  */
 import { realClock, type Clock } from '../common/clock.js';
 import type { JobAudit } from '../jobs/audit.js';
-import type { JobSnapshot } from '../jobs/types.js';
+import type { JobRequester, JobSnapshot } from '../jobs/types.js';
 import type { AuditLog } from './log.js';
 import type { AuditEndRecord, AuditImage, AuditStartRecord } from './records.js';
 
@@ -23,7 +23,9 @@ export function createJobAudit(log: AuditLog, clock: Pick<Clock, 'now'> = realCl
   };
 }
 
-export function startRecord(job: JobSnapshot, requester: string | undefined, time: string): AuditStartRecord {
+export function startRecord(job: JobSnapshot, requester: JobRequester | undefined, time: string): AuditStartRecord {
+  // The identity when the server authenticated the caller, else (as before identities) its address.
+  const who = requester?.identity ?? requester?.peer;
   return {
     v: 1,
     type: 'start',
@@ -44,7 +46,8 @@ export function startRecord(job: JobSnapshot, requester: string | undefined, tim
         sha256: i.sha256,
       }),
     ),
-    ...(requester === undefined ? {} : { requester }),
+    ...(who === undefined ? {} : { requester: who }),
+    ...(requester?.peer === undefined ? {} : { peer: requester.peer }),
   };
 }
 

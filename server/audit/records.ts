@@ -32,8 +32,14 @@ export interface AuditStartRecord {
   readonly packageSha256: string;
   readonly packageBytes: number;
   readonly images: readonly AuditImage[];
-  /** Who asked, when the server knows (authenticated identity or peer address). */
+  /**
+   * Who asked, when the server knows: the authenticated identity (a token's name, `token:<8 hex>`
+   * for a token the tokens file does not name, `cert:<name>` from a client certificate), else the
+   * caller's address.
+   */
   readonly requester?: string;
+  /** The caller's address (host:port), whoever it was. Absent in records of older versions. */
+  readonly peer?: string;
 }
 
 /** Written, and synced to disk, before the job's end is reported to anyone. */

@@ -18,6 +18,7 @@ import {
   type JobId,
   type JobRef,
   type JobProgress,
+  type JobRequester,
   type JobResult,
   type JobSnapshot,
   type JobState,
@@ -35,7 +36,7 @@ export interface JobInit {
   readonly historyLimit: number;
   /** Record the adapter's HCI traffic while the job runs. */
   readonly captureHci?: boolean;
-  readonly requester?: string;
+  readonly requester?: JobRequester;
   /** Hears every event the job emits (the manager's listeners). */
   readonly onEvent?: (event: JobEvent, job: JobRef) => void;
 }
@@ -73,7 +74,7 @@ export class Job {
   readonly controller = new AbortController();
   cancelRequested = false;
   readonly captureRequested: boolean;
-  readonly requester: string | undefined;
+  readonly requester: JobRequester | undefined;
 
   readonly #now: () => number;
   readonly #onEvent: ((event: JobEvent, job: JobRef) => void) | undefined;
@@ -135,6 +136,7 @@ export class Job {
       progress: this.#progress,
       result: this.#result,
       capture: this.captureInfo(),
+      requestedBy: this.requester?.identity,
     };
   }
 

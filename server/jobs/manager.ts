@@ -12,7 +12,7 @@ import type { Logger } from '../common/logger.js';
 import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
 import { Job } from './job.js';
-import { isTerminal, type JobEvent, type JobId, type JobListener, type JobRef, type JobSnapshot } from './types.js';
+import { isTerminal, type JobEvent, type JobId, type JobListener, type JobRef, type JobRequester, type JobSnapshot } from './types.js';
 import { WatchStream } from './watchStream.js';
 
 export interface JobManagerOptions {
@@ -59,8 +59,8 @@ export interface CreateJobRequest {
    * It holds everything on the adapter meanwhile, other jobs' links and scans included.
    */
   readonly captureHci?: boolean;
-  /** Who asked for the job, for the audit record (identity or peer address), when known. */
-  readonly requester?: string;
+  /** Who asked for the job (the job's requestedBy and the audit record), when known. */
+  readonly requester?: JobRequester;
 }
 
 export class JobManager {

@@ -64,6 +64,17 @@ export interface JobResult {
 }
 
 /** The job as it is at one moment; immutable, safe to hand to any number of watchers. */
+/** Who asked for a job. */
+export interface JobRequester {
+  /**
+   * The authenticated identity (a token's name, `cert:<name>` from a client certificate);
+   * undefined when the server authenticates nobody.
+   */
+  readonly identity?: string;
+  /** The caller's address, host:port. */
+  readonly peer?: string;
+}
+
 export interface JobSnapshot {
   readonly id: JobId;
   readonly state: JobState;
@@ -81,6 +92,8 @@ export interface JobSnapshot {
   readonly result: JobResult | undefined;
   /** Undefined when the job was started without an HCI capture. */
   readonly capture: JobCaptureInfo | undefined;
+  /** The identity that started the job (JobRequester.identity), when the server knows one. */
+  readonly requestedBy: string | undefined;
 }
 
 /** What a watcher receives, in order: always a snapshot first, `finished` last. */

@@ -74,6 +74,7 @@ export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
       sha256: i.sha256,
     })),
     requester: start.requester ?? '',
+    peer: start.peer ?? '',
     startedAt: new Date(start.time),
     result: RESULTS[end?.result ?? 'running'],
     endedAt: end === undefined ? undefined : new Date(end.time),

@@ -1,16 +1,18 @@
 /**
- * Bearer-token access control for BledfuService as nice-grpc server middleware. Two roles:
- * observe (read the service's state) and operate (everything, including changing devices).
- * Other services (health, reflection) stay open so probes and tooling work without a token.
+ * Who is calling, and whether they may, as nice-grpc server middleware. Every call gets a Caller
+ * in its context (the identity its token or client certificate gives it, its role, its address).
+ * With a tokens file, BledfuService calls need a bearer token whose role allows the method; other
+ * services (health, reflection) stay open so probes and tooling work without a token. Whose jobs a
+ * caller may act on is jobAccess.ts.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { CallContext, ServerMiddlewareCall } from 'nice-grpc-common';
+import type { CallContext, ServerMiddleware, ServerMiddlewareCall } from 'nice-grpc-common';
 import { BledfuError } from '../common/errors.js';
-import { toServerError } from './status.js';
 import type { Logger } from '../common/logger.js';
+import { CLIENT_CERTIFICATE_KEY } from './clientCertificate.js';
+import { toServerError } from './status.js';
+import type { Role, TokenTable } from './tokens.js';
 
-export const ROLES = ['observe', 'operate'] as const;
-export type Role = (typeof ROLES)[number];
+export { parseTokens, ROLES, type Role, type TokenHolder, type TokenTable } from './tokens.js';
 
 const SERVICE_PREFIX = '/bledfu.v1.BledfuService/';
 
@@ -30,58 +32,28 @@ export const OBSERVE_METHODS: ReadonlySet<string> = new Set([
   'ListAuditRecords',
 ]);
 
-/** One accepted token; only its digest is kept, so comparisons run on equal-length values. */
-interface TokenEntry {
-  readonly role: Role;
-  readonly digest: Buffer;
+/** The caller of one RPC, as the server authenticated it. */
+export interface Caller {
+  /**
+   * Who: the token's name (`token:<fingerprint>` for a token the file does not name), or
+   * `cert:<name>` from a verified client certificate; undefined when the server authenticates
+   * nobody (no tokens file, no mutual TLS). A named token wins over a certificate, and a
+   * certificate over a token's fingerprint.
+   */
+  readonly identity: string | undefined;
+  /** The token's role; undefined when the server has no tokens file (then there are no roles). */
+  readonly role: Role | undefined;
+  /** host:port the call came from. */
+  readonly peer: string;
 }
 
-export interface TokenTable {
-  /** The role of `token`, or undefined if it is not one of ours. */
-  roleOf(token: string): Role | undefined;
-  readonly size: number;
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
-function tokenFileError(where: string, message: string): BledfuError {
-  return new BledfuError('INVALID_ARGUMENT', `tokens file ${where}: ${message}`, {
-    layer: 'config',
-    remedy: 'each line is "<role> <token>" with role observe or operate; blank lines and lines starting with # are ignored',
-  });
-}
-
-/** Parses a tokens file: lines `<role> <token>`, `#` comments and blank lines ignored. */
-export function parseTokens(text: string, where: string): TokenTable {
-  const entries: TokenEntry[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const parts = line.split(/\s+/);
-    const [role, token] = parts;
-    if (parts.length !== 2 || role === undefined || token === undefined) throw tokenFileError(`${where}:${i + 1}`, 'expected "<role> <token>"');
-    if (!(ROLES as readonly string[]).includes(role)) throw tokenFileError(`${where}:${i + 1}`, `unknown role "${role}"`);
-    // Short tokens can be guessed online; 16 characters is the least a generated token has.
-    if (token.length < 16) throw tokenFileError(`${where}:${i + 1}`, 'token shorter than 16 characters');
-    entries.push({ role: role as Role, digest: digest(token) });
-  });
-  if (entries.length === 0) throw tokenFileError(where, 'holds no token');
-  return {
-    size: entries.length,
-    roleOf(token) {
-      const d = digest(token);
-      let found: Role | undefined;
-      // Every entry is compared, so the time taken does not tell which one matched.
-      for (const e of entries) if (timingSafeEqual(d, e.digest) && (found === undefined || e.role === 'operate')) found = e.role;
-      return found;
-    },
-  };
+/** What callerMiddleware adds to every call's context. */
+export interface CallerContext {
+  readonly caller: Caller;
 }
 
 export function mayCall(role: Role, method: string): boolean {
-  return role === 'operate' || OBSERVE_METHODS.has(method);
+  return role !== 'observe' || OBSERVE_METHODS.has(method);
 }
 
 function bearerToken(context: CallContext): string | undefined {
@@ -91,17 +63,26 @@ function bearerToken(context: CallContext): string | undefined {
   return m?.[1];
 }
 
-/** The middleware; put it inside errorDetailsServerMiddleware so its ErrorInfo reaches the client. */
-export function tokenAuthMiddleware(tokens: TokenTable, logger: Logger) {
-  return async function* auth<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
+/**
+ * Builds each call's Caller and, with `tokens`, refuses BledfuService calls without a valid token
+ * (UNAUTHENTICATED) or whose role may not call the method (PERMISSION_DENIED). Put it inside
+ * errorDetailsServerMiddleware so its ErrorInfo reaches the client.
+ */
+export function callerMiddleware(tokens: TokenTable | undefined, logger: Logger): ServerMiddleware<CallerContext> {
+  return async function* identify<Request, Response>(
+    call: ServerMiddlewareCall<Request, Response, CallerContext>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
-    if (call.method.path.startsWith(SERVICE_PREFIX)) {
+    const certificate = context.metadata.get(CLIENT_CERTIFICATE_KEY);
+    const certIdentity = certificate === undefined || certificate === '' ? undefined : `cert:${certificate}`;
+    const token = tokens === undefined ? undefined : bearerToken(context);
+    const holder = token === undefined ? undefined : tokens?.holderOf(token);
+    const identity = holder?.named === true ? holder.name : (certIdentity ?? holder?.name);
+    const caller: Caller = { identity, role: holder?.role, peer: context.peer };
+
+    if (tokens !== undefined && call.method.path.startsWith(SERVICE_PREFIX)) {
       const method = call.method.path.slice(SERVICE_PREFIX.length);
-      const token = bearerToken(context);
-      const role = token === undefined ? undefined : tokens.roleOf(token);
-      if (role === undefined) {
+      if (holder === undefined) {
         logger.warn({ method, peer: context.peer, token: token === undefined ? 'missing' : 'unknown' }, 'call refused: not authenticated');
         throw toServerError(
           new BledfuError('UNAUTHENTICATED', token === undefined ? 'this server requires a bearer token' : 'the bearer token is not valid', {
@@ -111,18 +92,18 @@ export function tokenAuthMiddleware(tokens: TokenTable, logger: Logger) {
           logger,
         );
       }
-      if (!mayCall(role, method)) {
-        logger.warn({ method, peer: context.peer, role }, 'call refused: role may not call this method');
+      if (!mayCall(holder.role, method)) {
+        logger.warn({ method, peer: context.peer, caller: identity, role: holder.role }, 'call refused: role may not call this method');
         throw toServerError(
-          new BledfuError('PERMISSION_DENIED', `${method} needs the operate role; this token has ${role}`, {
+          new BledfuError('PERMISSION_DENIED', `${method} needs the operate role; this token has ${holder.role}`, {
             layer: 'rpc',
-            remedy: 'use a token with the operate role',
-            facts: { context: { method, role } },
+            remedy: 'use a token with the operate or admin role',
+            facts: { context: { method, role: holder.role } },
           }),
           logger,
         );
       }
     }
-    return yield* call.next(call.request, context);
+    return yield* call.next(call.request, { ...context, caller });
   };
 }

@@ -7,6 +7,7 @@ import type {
 } from '../../proto/gen/bledfu/v1/dfu.js';
 import { BledfuError, throwIfAborted } from '../common/errors.js';
 import type { DfuPackage } from '../dfu/types.js';
+import type { JobRequester } from '../jobs/types.js';
 import { validatePackage } from '../jobs/packageStore.js';
 import type { ServiceDeps } from './deps.js';
 import { targetFromProto } from './mapBle.js';
@@ -63,8 +64,8 @@ export async function* startDfu(
   deps: ServiceDeps,
   request: StartDfuRequest,
   callSignal: AbortSignal,
-  /** Who asked (the caller's peer address), for the audit record. */
-  requester?: string,
+  /** Who asked: the job's requestedBy and its audit record. */
+  requester?: JobRequester,
 ): AsyncGenerator<JobEventMessage> {
   const adapter = deps.adapters.get(request.adapterId);
   const target = targetFromProto(request.target);
@@ -79,7 +80,7 @@ export async function* startDfu(
     options,
     adapter,
     captureHci: request.captureHci,
-    ...(requester === undefined || requester === '' ? {} : { requester }),
+    ...(requester === undefined ? {} : { requester }),
   });
   yield* streamJob(deps, job.id, callSignal);
 }

@@ -10,7 +10,9 @@ import type {
   ListJobsResponse,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 import { BledfuError } from '../common/errors.js';
+import type { Caller } from './auth.js';
 import type { ServiceDeps } from './deps.js';
+import { checkJobAccess } from './jobAccess.js';
 import { jobToProto } from './mapJobs.js';
 
 export function listJobs(deps: ServiceDeps, request: ListJobsRequest): ListJobsResponse {
@@ -33,12 +35,20 @@ export function getJob(deps: ServiceDeps, request: GetJobRequest): GetJobRespons
 }
 
 /** A job's HCI capture, one message per recorded piece (64 KiB each, the last one shorter). */
-export async function* getJobCapture(deps: ServiceDeps, request: GetJobCaptureRequest): AsyncGenerator<GetJobCaptureResponse> {
+export async function* getJobCapture(deps: ServiceDeps, request: GetJobCaptureRequest, caller: Caller): AsyncGenerator<GetJobCaptureResponse> {
+  const jobId = requiredJobId(request.jobId);
+  checkJobAccess(caller, deps.jobs.get(jobId), 'download the capture of');
   // Taken at once: pieces recorded after this call are not part of this download.
-  const chunks = deps.jobs.capture(requiredJobId(request.jobId));
+  const chunks = deps.jobs.capture(jobId);
   for (const c of chunks) yield { chunk: Buffer.from(c.buffer, c.byteOffset, c.byteLength) };
 }
 
-export function cancelJob(deps: ServiceDeps, request: CancelJobRequest): CancelJobResponse {
-  return { job: jobToProto(deps.jobs.cancel(requiredJobId(request.jobId))) };
+export function cancelJob(deps: ServiceDeps, request: CancelJobRequest, caller: Caller): CancelJobResponse {
+  const jobId = requiredJobId(request.jobId);
+  const job = deps.jobs.get(jobId);
+  checkJobAccess(caller, job, 'cancel');
+  if (caller.identity !== undefined && caller.identity !== job.requestedBy) {
+    deps.logger.info({ jobId, requestedBy: job.requestedBy, cancelledBy: caller.identity }, 'job cancelled by an admin, not its starter');
+  }
+  return { job: jobToProto(deps.jobs.cancel(jobId)) };
 }

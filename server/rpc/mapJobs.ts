@@ -134,6 +134,7 @@ export function jobToProto(j: JobSnapshot): Job {
     progress: j.progress === undefined ? undefined : progressToProto(j.progress),
     result: j.result === undefined ? undefined : resultToProto(j.result),
     capture: j.capture === undefined ? undefined : captureToProto(j.capture),
+    requestedBy: j.requestedBy ?? '',
   };
 }
 

@@ -7,6 +7,7 @@ import type { BledfuServiceDefinition } from '../../proto/gen/bledfu/v1/service.
 import type { Logger } from '../common/logger.js';
 import { listAdapters, listSerialPorts } from './adapters.js';
 import { listAuditRecords } from './audit.js';
+import type { CallerContext } from './auth.js';
 import { connect } from './connect.js';
 import type { ServiceDeps } from './deps.js';
 import { startDfu, streamJob, uploadPackage } from './dfu.js';
@@ -14,7 +15,8 @@ import { cancelJob, getJob, getJobCapture, listJobs, requiredJobId } from './job
 import { scan } from './scan.js';
 import { toServerError } from './status.js';
 
-export function createBledfuService(deps: ServiceDeps): ServiceImplementation<BledfuServiceDefinition> {
+/** Needs callerMiddleware on the server: every handler reads the caller from its context. */
+export function createBledfuService(deps: ServiceDeps): ServiceImplementation<BledfuServiceDefinition, CallerContext> {
   const unary = async <T>(method: string, fn: () => T | Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -41,7 +43,8 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
     uploadPackage: (requests) => unary('UploadPackage', () => uploadPackage(deps, requests)),
     startDfu: (request, context) =>
       streaming('StartDfu', context, async function* () {
-        for await (const event of startDfu(deps, request, context.signal, context.peer)) yield { event };
+        const { identity, peer } = context.caller;
+        for await (const event of startDfu(deps, request, context.signal, { ...(identity === undefined ? {} : { identity }), peer })) yield { event };
       }),
     listJobs: (request) => unary('ListJobs', () => listJobs(deps, request)),
     getJob: (request) => unary('GetJob', () => getJob(deps, request)),
@@ -49,8 +52,8 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
       streaming('WatchJob', context, async function* () {
         for await (const event of streamJob(deps, requiredJobId(request.jobId), context.signal)) yield { event };
       }),
-    cancelJob: (request) => unary('CancelJob', () => cancelJob(deps, request)),
-    getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, request)),
+    cancelJob: (request, context) => unary('CancelJob', () => cancelJob(deps, request, context.caller)),
+    getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, request, context.caller)),
     listAuditRecords: (request) => unary('ListAuditRecords', () => listAuditRecords(deps.audit, request)),
   };
 }

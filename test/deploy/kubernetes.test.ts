@@ -6,6 +6,7 @@
  * Dockerfile's.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -168,7 +169,7 @@ describe('the bledfu DaemonSet', () => {
     const readAs = (text: string) => (path: string) => (path === config.tokensFile ? Buffer.from(text) : assert.fail(`unexpected read of ${path}`));
     assert.throws(() => loadServerSecurity(config, readAs(tokens)), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /shorter than 16/.test(e.message));
     // The same file with real tokens: accepted, and 0.0.0.0 is then protected by them.
-    const real = tokens.replace(/CHANGE-ME(-TOO)?/g, (_, too: string | undefined) => (too ? 'b' : 'a').repeat(64));
+    const real = tokens.replace(/CHANGE-ME(-TOO)?/g, () => randomBytes(32).toString('hex'));
     const security = loadServerSecurity(config, readAs(real));
     assert.equal(security.tokens?.size, 2);
     assert.equal(security.exposedInsecurely, false);

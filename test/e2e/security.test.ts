@@ -140,8 +140,8 @@ describe('bearer tokens', () => {
   });
 
   it('a malformed tokens file is refused with the line at fault', () => {
-    writeFileSync(join(dir, 'bad'), `observe ${OBSERVE_TOKEN}\nadmin ${OPERATE_TOKEN}\n`);
-    assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tokensFile: join(dir, 'bad') }, (p) => readFileSync(p)), /bad:2: unknown role "admin"/);
+    writeFileSync(join(dir, 'bad'), `observe ${OBSERVE_TOKEN}\nsuperuser ${OPERATE_TOKEN}\n`);
+    assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tokensFile: join(dir, 'bad') }, (p) => readFileSync(p)), /bad:2: unknown role "superuser"/);
     writeFileSync(join(dir, 'short'), 'operate abc\n');
     assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tokensFile: join(dir, 'short') }, (p) => readFileSync(p)), /shorter than 16/);
   });

@@ -14,7 +14,7 @@ import { parseRecord, type AuditStartRecord } from '../../../server/audit/record
 import { DEFAULT_DFU_OPTIONS } from '../../../server/dfu/types.js';
 import { JobManager } from '../../../server/jobs/manager.js';
 import { listAuditRecords } from '../../../server/rpc/audit.js';
-import type { JobSnapshot } from '../../../server/jobs/types.js';
+import type { JobRequester, JobSnapshot } from '../../../server/jobs/types.js';
 import { FakeAdapter } from '../../helpers/fake-adapter.js';
 import { ControlledRunner, fakePackage, progress } from '../../helpers/fake-adapter-runner.js';
 
@@ -114,10 +114,10 @@ describe('JobManager with an audit log', () => {
     const runner = new ControlledRunner();
     const real = createJobAudit(log);
     let stateWhenRecorded: string | undefined;
-    const audit = { jobStarted: (j: JobSnapshot, r: string | undefined) => { stateWhenRecorded = j.state; real.jobStarted(j, r); }, jobEnded: (j: JobSnapshot) => real.jobEnded(j) };
+    const audit = { jobStarted: (j: JobSnapshot, r: JobRequester | undefined) => { stateWhenRecorded = j.state; real.jobStarted(j, r); }, jobEnded: (j: JobSnapshot) => real.jobEnded(j) };
     const manager = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10, audit });
     const adapter = new FakeAdapter();
-    const job = manager.create({ pkg: fakePackage(), target: { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') }, options: DEFAULT_DFU_OPTIONS, adapter, requester: 'ipv4:127.0.0.1:5555' });
+    const job = manager.create({ pkg: fakePackage(), target: { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') }, options: DEFAULT_DFU_OPTIONS, adapter, requester: { identity: 'alice', peer: 'ipv4:127.0.0.1:5555' } });
     assert.equal(stateWhenRecorded, 'queued', 'the start was recorded before the job announced it started');
     const call = await runner.call(0);
     const started = lines(path);
@@ -126,7 +126,8 @@ describe('JobManager with an audit log', () => {
       v: 1, type: 'start', time: (started[0] as { time: string }).time, jobId: job.id, adapterId: adapter.id, deviceAddress: 'F0:12:34:56:78:9A',
       packageSha256: 'ab'.repeat(32), packageBytes: 1000,
       images: [{ kind: 'application', size: 1000, fwVersion: 1, hwVersion: 52, sdReq: [0x100], sha256: '00'.repeat(32) }],
-      requester: 'ipv4:127.0.0.1:5555',
+      requester: 'alice',
+      peer: 'ipv4:127.0.0.1:5555',
     });
     let linesWhenFinished = 0;
     const watch = manager.watch(job.id, new AbortController().signal);

@@ -15,8 +15,8 @@ import { fakePackageBytes } from '../../helpers/fake-adapter-runner.js';
 import { DEVICE, startHarness } from '../../helpers/rpc-harness.js';
 import { scrape, type Exposition } from '../../helpers/prom-text.js';
 
-const OPERATE = 'operate-token-0123456789';
-const OBSERVE = 'observe-token-0123456789';
+const OPERATE = '6f1c0e9a4b27d3585e0a71c4f2b9d630';
+const OBSERVE = 'c83a57e0d1f49b26a7e3c05b918d4f72';
 const SVC = 'bledfu.v1.BledfuService';
 
 async function scrapeUntil(address: string, done: (m: Exposition) => boolean): Promise<Exposition> {

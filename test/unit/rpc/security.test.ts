@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hasCode } from '../../../server/common/errors.js';
 import { mayCall, parseTokens } from '../../../server/rpc/auth.js';
+import { certificateName } from '../../../server/rpc/clientCertificate.js';
+import { estimateTokenBits, MIN_TOKEN_BITS, tokenWeakness } from '../../../server/rpc/tokenStrength.js';
 import { isLoopbackHost, loadServerSecurity } from '../../../server/rpc/security.js';
 import { loadConfig } from '../../../server/config/load.js';
 
@@ -35,19 +40,79 @@ describe('tokens', () => {
     assert.equal(table.roleOf(''), undefined);
   });
 
-  it('refuses files with no tokens or malformed lines', () => {
-    assert.throws(() => parseTokens('# nothing\n', 'f'), /holds no token/);
-    assert.throws(() => parseTokens(`operate ${T1} extra\n`, 'f'), /f:1: expected "<role> <token>"/);
+  it('names tokens: a third field is the name; a token without one is named by its fingerprint', () => {
+    const table = parseTokens(`admin ${T1} alice@lab\noperate ${T2}\n`, 'f');
+    assert.deepEqual(table.holderOf(T1), { role: 'admin', name: 'alice@lab', named: true });
+    const fingerprint = createHash('sha256').update(T2).digest('hex').slice(0, 8);
+    assert.deepEqual(table.holderOf(T2), { role: 'operate', name: `token:${fingerprint}`, named: false });
+    assert.equal(table.holderOf(`${T2}x`), undefined);
   });
 
-  it('observe may only read; operate may call anything, including methods added later', () => {
+  it('refuses files with no tokens, malformed lines, bad or repeated names, and a token given twice', () => {
+    assert.throws(() => parseTokens('# nothing\n', 'f'), /holds no token/);
+    assert.throws(() => parseTokens(`operate ${T1} name extra\n`, 'f'), /f:1: expected "<role> <token> \[<name>\]"/);
+    assert.throws(() => parseTokens(`operate ${T1} token:abc\n`, 'f'), /f:1: name "token:abc" is not allowed/);
+    assert.throws(() => parseTokens(`operate ${T1} ${'n'.repeat(65)}\n`, 'f'), /f:1: name "n{64}" is not allowed/);
+    assert.throws(() => parseTokens(`operate ${T1} bob\nobserve ${T2} bob\n`, 'f'), /f:2: the name "bob" is on line 1 too/);
+    assert.throws(() => parseTokens(`operate ${T1} bob\nobserve ${T1} carol\n`, 'f'), /f:2: the same token is on line 1 too/);
+  });
+
+  it('refuses the placeholders of the example files and low-entropy tokens, saying how to make a good one', () => {
+    const refused = (token: string, why: RegExp): void => {
+      assert.throws(
+        () => parseTokens(`operate ${token}\n`, 'tokens'),
+        (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && why.test(e.message) && /openssl rand -hex 32/.test(e.remedy ?? '') && !e.message.includes(token),
+        token,
+      );
+    };
+    // Every token line of the shipped examples is refused as it is.
+    const examples = [
+      readFileSync(new URL('../../../deploy/compose/tokens.example', import.meta.url), 'utf8'),
+      readFileSync(new URL('../../../deploy/kubernetes/secret-tokens.example.yaml', import.meta.url), 'utf8'),
+    ];
+    const placeholders = examples.flatMap((t) => [...t.matchAll(/^\s*(?:observe|operate|admin) (\S+)/gm)].map((m) => m[1] ?? ''));
+    assert.ok(placeholders.length >= 4, placeholders.join());
+    for (const p of placeholders) assert.throws(() => parseTokens(`operate ${p}\n`, 'tokens'), /placeholder|shorter than 16/, p);
+    refused('REPLACE-WITH-A-RANDOM-TOKEN-OF-32-HEX-BYTES', /placeholder/);
+    refused('changeme-changeme-changeme', /placeholder/);
+    refused('<your-operate-token-here>', /placeholder/);
+    refused('x'.repeat(40), /placeholder/);
+    refused('a'.repeat(64), /too predictable \(about 0 bits/);
+    refused('abcdefghijklmnopqrstuvwxyz0123456789', /too predictable/);
+    refused('operate-operate-operate-operate', /too predictable/);
+    refused('letmeinletmeinletmein', /too predictable/);
+    refused('Zq9#k2', /shorter than 16/);
+  });
+
+  it('accepts random tokens of 128 bits in every usual encoding', () => {
+    for (let i = 0; i < 200; i++) {
+      for (const token of [randomBytes(16).toString('hex'), randomBytes(16).toString('base64'), randomBytes(18).toString('base64url'), randomUUID(), randomBytes(32).toString('hex')]) {
+        assert.equal(tokenWeakness(token), undefined, token);
+        assert.ok(estimateTokenBits(token) >= MIN_TOKEN_BITS, token);
+      }
+    }
+  });
+
+  it('observe may only read; operate and admin may call anything, including methods added later', () => {
     for (const m of ['ListAdapters', 'ListSerialPorts', 'Scan', 'ListJobs', 'GetJob', 'WatchJob', 'ListAuditRecords']) {
       assert.equal(mayCall('observe', m), true, m);
     }
     for (const m of ['Connect', 'UploadPackage', 'StartDfu', 'CancelJob', 'GetJobCapture', 'SomeFutureMethod']) {
       assert.equal(mayCall('observe', m), false, m);
       assert.equal(mayCall('operate', m), true, m);
+      assert.equal(mayCall('admin', m), true, m);
     }
+  });
+});
+
+describe('client certificate names', () => {
+  it('take the subject CN, else the first subjectAltName, printable and bounded', () => {
+    assert.equal(certificateName({ subject: { CN: 'station-3' } as never, subjectaltname: 'DNS:x.example' }), 'station-3');
+    assert.equal(certificateName({ subject: {} as never, subjectaltname: 'URI:spiffe://lab/ci, DNS:ci.example' }), 'spiffe://lab/ci');
+    assert.equal(certificateName({ subject: { CN: 'bad name\n' } as never, subjectaltname: '' }), 'badname');
+    assert.equal(certificateName({ subject: { CN: 'c'.repeat(500) } as never, subjectaltname: '' })?.length, 128);
+    assert.equal(certificateName({ subject: {} as never, subjectaltname: '' }), undefined);
+    assert.equal(certificateName(undefined), undefined);
   });
 });
 
