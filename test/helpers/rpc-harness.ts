@@ -44,8 +44,8 @@ export const fakeFindDevice: FindDevice = async (_adapter, match) => {
 export async function startHarness(
   config: Partial<AppConfig> = {},
   logger: Logger = silentLogger(),
-  /** TLS and tokens, process metrics: what a test of those sets. */
-  deps: Pick<AppDeps, 'security' | 'processMetrics'> = {},
+  /** TLS and tokens, process metrics, an audit log: what a test of those sets. */
+  deps: Pick<AppDeps, 'security' | 'processMetrics' | 'audit'> = {},
 ): Promise<Harness> {
   const adapter = new FakeAdapter('fake0');
   const runner = new ControlledRunner();
