@@ -2,10 +2,10 @@
 # docs/deploy.md.
 #
 #   docker build -t bledfu .
-#   docker run --rm -p 127.0.0.1:50051:50051 bledfu                      # built-in simulator
+#   docker run --rm -p 127.0.0.1:50051:50051 bledfu --insecure           # built-in simulator demo
 #   docker run --rm --device /dev/serial/by-id/<dongle>:/dev/ttyBLEDFU \
-#     -p 127.0.0.1:50051:50051 bledfu \
-#     --listen 0.0.0.0:50051 --insecure --adapters auto:/dev/ttyBLEDFU   # a real dongle
+#     -v "$PWD/tokens:/etc/bledfu/tokens:ro" -p 127.0.0.1:50051:50051 bledfu \
+#     --tokens-file /etc/bledfu/tokens --adapters auto:/dev/ttyBLEDFU     # a real dongle
 #
 # The build stage has the toolchain (npm, buf, ts-proto, tsc); the final image has only Node, the
 # compiled server and CLI and their runtime dependencies, and runs as a non-root user in the group
@@ -56,10 +56,14 @@ EXPOSE 50051 9464
 # when the server listens elsewhere or serves TLS (the health service needs no token).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD node dist/clients/cli/main.js health --timeout 3 || exit 1
+# Inside a container the port must be reachable from outside it, so the server listens on every
+# interface of the container; the settings are environment variables (not CMD arguments) so that
+# arguments given after the image name add to them instead of replacing them. Prometheus metrics
+# on 9464 (GET /metrics) for the same reason; they hold no secrets.
+ENV BLEDFU_LISTEN=0.0.0.0:50051 BLEDFU_METRICS_LISTEN=0.0.0.0:9464
 ENTRYPOINT ["node", "dist/server/main.js"]
-# Inside a container the port must be reachable from outside it, and bledfud refuses a non-loopback
-# address without TLS or tokens unless told --insecure: publish it on the host's loopback only (as
-# above), or drop --insecure and pass --tls-cert/--tls-key and/or --tokens-file (docs/deploy.md).
-# Prometheus metrics on 9464 (GET /metrics), for the same reason on 0.0.0.0; publish that port on
-# loopback too unless a scraper on another host needs it.
-CMD ["--listen", "0.0.0.0:50051", "--insecure", "--metrics-listen", "0.0.0.0:9464"]
+# No --insecure: bledfud refuses a non-loopback address with neither TLS nor a tokens file, so the
+# image as it is never serves an unauthenticated firmware-flashing service. Give it a tokens file
+# (--tokens-file) and/or TLS (--tls-cert/--tls-key); or, for the simulator demo with the port
+# published on the host's loopback only, --insecure (docs/deploy.md).
+CMD []

@@ -5,8 +5,9 @@
 //   build stage: copies exactly the files its COPY instructions name (minus .dockerignore) into a
 //     temporary directory standing for /app and runs its RUN commands there, verbatim;
 //   final stage: copies what its `COPY --from=build` instructions name into a second directory,
-//     then checks that no dev dependency is left in it, runs `--help` from it, starts the server
-//     with the ENTRYPOINT and CMD (loopback ports, a temporary data dir for the VOLUME), and runs
+//     then checks that no dev dependency is left in it, runs `--help` from it, checks that the
+//     default command (ENTRYPOINT, CMD, ENV) refuses to serve without TLS or tokens, starts the
+//     server as the simulator demo does (--insecure; loopback ports, a temporary data dir for the VOLUME), and runs
 //     the HEALTHCHECK command verbatim until it reports healthy; as root, all of that runs as
 //     the image's USER (uid:gid, through setpriv).
 //
@@ -167,7 +168,17 @@ try {
   );
   const help = helpRun.stdout;
 
-  // The server, started with the ENTRYPOINT and the CMD as far as this machine allows.
+  // The image's default command (ENTRYPOINT, CMD and its ENV) must not serve without TLS or
+  // tokens: bledfud refuses before binding anything, saying how to fix it.
+  const [dc, da] = asUser(process.execPath, [...entryArgs, ...cmd]);
+  const refused = spawnSync(dc, da, { cwd: finalDir, env: finalEnv, encoding: 'utf8', timeout: 30_000 });
+  check(
+    refused.status === 2 && /refusing to listen on 0\.0\.0\.0:\d+/.test(refused.stderr) && /--tokens-file/.test(refused.stderr) && /--insecure/.test(refused.stderr),
+    `the default command refuses to listen on 0.0.0.0 without TLS or tokens, saying how (exit ${refused.status}: ${refused.stderr.trim()})`,
+  );
+
+  // The server as the simulator demo starts it (the default command plus --insecure), the ports
+  // moved to loopback and free ones (other things may use 50051).
   const freePort = () =>
     new Promise((resolve, reject) => {
       const s = createServer();
@@ -178,19 +189,13 @@ try {
       });
     });
   const grpcPort = await freePort();
-  const args = [...cmd];
-  const listen = args.indexOf('--listen');
-  if (listen < 0) fail('CMD has no --listen');
-  // 0.0.0.0:50051 in the image; here loopback and a free port (other things may use 50051).
-  args[listen + 1] = `127.0.0.1:${grpcPort}`;
-  const metrics = args.indexOf('--metrics-listen');
+  const args = [...cmd, '--insecure'];
+  if (!/^0\.0\.0\.0:50051$/.test(finalEnv.BLEDFU_LISTEN ?? '')) fail(`the image sets BLEDFU_LISTEN=0.0.0.0:50051 (got ${finalEnv.BLEDFU_LISTEN})`);
+  finalEnv.BLEDFU_LISTEN = `127.0.0.1:${grpcPort}`;
   let metricsPort;
-  if (metrics >= 0 && help.includes('--metrics-listen')) {
+  if (finalEnv.BLEDFU_METRICS_LISTEN) {
     metricsPort = await freePort();
-    args[metrics + 1] = `127.0.0.1:${metricsPort}`;
-  } else if (metrics >= 0) {
-    args.splice(metrics, 2);
-    notExercised.push('CMD --metrics-listen: this server does not have the flag yet, so it was left out');
+    finalEnv.BLEDFU_METRICS_LISTEN = `127.0.0.1:${metricsPort}`;
   }
   // The VOLUME, writable by the image's user only.
   const dataDir = join(work, 'data');
@@ -230,7 +235,7 @@ try {
 
   if (metricsPort !== undefined) {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
-    check(res.status === 200, `CMD --metrics-listen: GET /metrics answers 200 (got ${res.status})`);
+    check(res.status === 200, `BLEDFU_METRICS_LISTEN: GET /metrics answers 200 (got ${res.status})`);
   }
 
   server.kill('SIGTERM');

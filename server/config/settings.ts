@@ -49,7 +49,8 @@ export const SETTINGS = {
   tokensFile: {
     kind: 'path',
     default: '',
-    description: 'bearer tokens file, lines "<role> <token>" (role observe or operate); set = every BledfuService call needs a token',
+    description:
+      'bearer tokens file, lines "<role> <token> [<name>]" (role observe, operate or admin; the name goes into jobs and audit records); set = every BledfuService call needs a token; placeholder and predictable tokens are refused',
   },
   insecure: {
     kind: 'boolean',

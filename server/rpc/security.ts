@@ -86,7 +86,8 @@ export function loadServerSecurity(s: SecuritySettings, readFile: (path: string)
   if (!loopback && !protectedSomehow && !s.insecure) {
     throw configError(
       `refusing to listen on ${s.listen} without TLS or token auth: anyone who can reach it could flash firmware`,
-      'set --tls-cert/--tls-key and/or --tokens-file, listen on 127.0.0.1, or pass --insecure on a network you trust',
+      'give a tokens file (--tokens-file <file>, lines "<role> <token> [<name>]", each token from `openssl rand -hex 32`) and/or TLS (--tls-cert/--tls-key), ' +
+        'listen on 127.0.0.1, or pass --insecure when only trusted hosts can reach the port (e.g. the simulator demo in a container whose port is published on the host\'s loopback)',
     );
   }
   return { credentials, tokens, tls, mutualTls, exposedInsecurely: !loopback && !protectedSomehow };

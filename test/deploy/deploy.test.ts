@@ -16,6 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { hasCode } from '../../server/common/errors.js';
+import { loadConfig } from '../../server/config/load.js';
+import type { Config } from '../../server/config/settings.js';
+import { loadServerSecurity } from '../../server/rpc/security.js';
 import { knownUsbDevice } from '../../server/transport/knownUsbDevices.js';
 import { healthcheckCommand, instructionsOf, readDockerfile } from '../helpers/dockerfile.js';
 
@@ -104,13 +109,49 @@ describe('Dockerfile', () => {
     assert.ok(timeout !== undefined && Number(timeout) < Number.parseInt(hc.flags['timeout'] ?? '0', 10), "the CLI's deadline ends before Docker's");
   });
 
+  /** The server's config under the image's ENV with `args` after the image name (CMD when none). */
+  function imageConfig(args?: readonly string[]): Config {
+    assert.ok(final !== undefined);
+    const env = Object.fromEntries(instructionsOf(final, 'ENV').flatMap((e) => e.args.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)])));
+    const argv = args ?? instructionsOf(final, 'CMD').at(-1)?.args ?? [];
+    const loaded = loadConfig({ argv, env, readFile: () => assert.fail('no config file') });
+    assert.equal(loaded.kind, 'config');
+    return (loaded as { config: Config }).config;
+  }
+
   it('listens on 50051 with metrics on 9464, both exposed', () => {
     assert.ok(final !== undefined);
     const exposed = instructionsOf(final, 'EXPOSE').flatMap((e) => e.args);
     assert.deepEqual(exposed.sort(), ['50051', '9464']);
-    const cmd = instructionsOf(final, 'CMD').at(-1)?.args ?? [];
-    assert.equal(cmd[cmd.indexOf('--listen') + 1], '0.0.0.0:50051');
-    assert.equal(cmd[cmd.indexOf('--metrics-listen') + 1], '0.0.0.0:9464');
+    const config = imageConfig();
+    assert.equal(config.listen, '0.0.0.0:50051');
+    assert.equal(config.metricsListen, '0.0.0.0:9464');
+    // Set by ENV, so that arguments after the image name (which replace CMD) keep them.
+    assert.equal(imageConfig(['--adapters', 'sim:']).listen, '0.0.0.0:50051');
+  });
+
+  it('refuses to serve by default without TLS or tokens, saying how; the simulator demo is one flag; a tokens file serves', () => {
+    const noFiles = (path: string): Buffer => assert.fail(`unexpected read of ${path}`);
+    const config = imageConfig();
+    assert.equal(config.insecure, false, 'the default command does not disable the loopback safeguard');
+    assert.throws(
+      () => loadServerSecurity(config, noFiles),
+      (e: unknown) =>
+        hasCode(e, 'INVALID_ARGUMENT') &&
+        /refusing to listen on 0\.0\.0\.0:50051 without TLS or token auth/.test(e.message) &&
+        /--tokens-file/.test(e.remedy ?? '') &&
+        /--tls-cert/.test(e.remedy ?? '') &&
+        /--insecure/.test(e.remedy ?? ''),
+    );
+    // The demo the docs give: `docker run --rm -p 127.0.0.1:50051:50051 bledfu --insecure`.
+    const docs = readFileSync(at('docs/deploy.md'), 'utf8') + readFileSync(at('README.md'), 'utf8');
+    assert.match(docs, /docker run --rm -p 127\.0\.0\.1:50051:50051 bledfu --insecure\n/);
+    const demo = loadServerSecurity(imageConfig(['--insecure']), noFiles);
+    assert.equal(demo.exposedInsecurely, true);
+    const tokens = `operate ${randomBytes(32).toString('hex')} station\n`;
+    const withTokens = loadServerSecurity(imageConfig(['--tokens-file', '/etc/bledfu/tokens']), (p) => (p === '/etc/bledfu/tokens' ? Buffer.from(tokens) : noFiles(p)));
+    assert.equal(withTokens.exposedInsecurely, false);
+    assert.equal(withTokens.tokens?.size, 1);
   });
 
   it('copies into the build stage only files that exist and that .dockerignore lets through', () => {

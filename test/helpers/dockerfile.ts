@@ -37,6 +37,8 @@ function argsOf(instruction: Instruction): string[] {
   const json = instruction as Instruction & { getJSONStrings?: () => { getJSONValue(): string }[] };
   const strings = json.getJSONStrings?.() ?? [];
   if (strings.length > 0) return strings.map((s) => s.getJSONValue());
+  // The exec form with no strings (`CMD []`), which the parser reports as the argument "[]".
+  if (/^\[\s*\]$/.test((instruction.getRawArgumentsContent() ?? '').trim())) return [];
   return instruction.getArguments().map((a) => a.getValue());
 }
 
