@@ -71,6 +71,20 @@ describe('deploy/kubernetes: every object is valid Kubernetes', () => {
     assert.deepEqual(unknownFieldErrors(root, manifests), []);
   });
 
+  it("pins every third-party image by digest (a node runs exactly that image); bledfu's own is the user's build", () => {
+    const images = manifests.flatMap((m) => {
+      const spec = (m.object as IDaemonSet).spec?.template?.spec;
+      return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])].map((c) => ({ source: m.source, image: c.image ?? '' }));
+    });
+    const thirdParty = images.filter((i) => !/^bledfu(:|@|$)/.test(i.image));
+    assert.ok(thirdParty.length >= 1, 'the device plugin is a third-party image');
+    for (const { source, image } of thirdParty) {
+      // [registry/]name[:tag]@sha256:<64 hex>: a real digest, not a placeholder.
+      assert.match(image, /^[a-z0-9./-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$/, `${source}: ${image}`);
+      assert.doesNotMatch(image, /@sha256:(0{64}|(.)\2{63})$/, `${source}: a placeholder digest`);
+    }
+  });
+
   it('puts every namespaced object in the bledfu namespace, which it creates', () => {
     find<KubeObject>('Namespace', NAMESPACE);
     for (const m of manifests.filter((x) => x.object.kind !== 'Namespace')) assert.equal(m.object.metadata?.namespace, NAMESPACE, m.source);
