@@ -28,7 +28,9 @@ export function jobSummary(job: JobMessage): string {
   const c = job.capture;
   const capture = c === undefined ? '' : ` capture=${captureStateName(c.state)}/${formatBytes(c.size)}${c.truncated ? '(truncated)' : ''}`;
   const bootloader = job.bootloaderAddress === undefined || job.bootloaderAddress.value === '' ? '' : ` bootloader=${job.bootloaderAddress.value}`;
-  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${bootloader}${progress}${capture}${err}`;
+  // Who started it, when the server authenticates callers (a token's name, cert:<name>).
+  const by = job.requestedBy === '' ? '' : ` by=${job.requestedBy}`;
+  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${bootloader}${by}${progress}${capture}${err}`;
 }
 
 export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean }): Promise<ExitCode> {

@@ -21,4 +21,10 @@ describe('bledfu jobs: one line per job', () => {
   it('says nothing about a bootloader before one was found', () => {
     assert.doesNotMatch(jobSummary(base), /bootloader=/);
   });
+
+  it('names who started the job when the server knows, and nothing when it authenticates nobody', () => {
+    assert.match(jobSummary({ ...base, requestedBy: 'alice' }), /adapter=sim0 by=alice/);
+    assert.doesNotMatch(jobSummary(base), /by=/);
+    assert.equal((Job.toJSON({ ...base, requestedBy: 'cert:station-3' }) as { requestedBy?: string }).requestedBy, 'cert:station-3', '--json carries it');
+  });
 });
