@@ -81,8 +81,12 @@ function durationText(d: Duration): string {
   return `${sign}${Math.abs(d.seconds)}.${fraction} s`;
 }
 
+/** A bound as text: "10 ms", "1 s", "10 min", "24 h". */
 function msText(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+  for (const [unit, size] of [['h', 3_600_000], ['min', 60_000], ['s', 1_000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}`;
+  }
+  return `${ms} ms`;
 }
 
 /**

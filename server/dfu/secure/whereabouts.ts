@@ -37,7 +37,8 @@ export function targetText(target: DfuTarget): string {
 /** The device as a person would name it: its application's name if known, else the target as given. */
 export function deviceText(target: DfuTarget, entry: RememberedDevice | undefined): string {
   if (entry?.appName !== undefined) return entry.appName;
-  return target.kind === 'address' ? target.address.value : target.name;
+  // The client's name, quoted (a short prefix, escaped): it lands in job details, errors and the audit log.
+  return target.kind === 'address' ? target.address.value : quoteInput(target.name);
 }
 
 /** The one match for a scan: the target itself, or its bootloader (remembered or at address + 1). */
