@@ -11,12 +11,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createChannel, createClient } from 'nice-grpc';
 import { pino } from 'pino';
 import { decodeError, Status, type DecodedError } from '../../clients/ts/index.js';
 import type { Target } from '../../proto/gen/bledfu/v1/common.js';
 import type { StartDfuRequest } from '../../proto/gen/bledfu/v1/dfu.js';
 import type { ScanRequest } from '../../proto/gen/bledfu/v1/scan.js';
 import { AuditLog } from '../../server/audit/log.js';
+import { ReflectionV1Definition, type ReflectionRequest, type ReflectionResponse } from '../../server/rpc/reflection.js';
 import { STRING_LIMITS } from '../../server/rpc/validate.js';
 import { projectZip } from '../helpers/project-packages.js';
 import { startSimServer, type SimServer } from '../helpers/sim-server.js';
@@ -185,6 +187,30 @@ describe('request bounds through gRPC', () => {
     // The shortest scan the contract allows runs and ends by itself.
     for await (const _ of s.client.scan({ ...SCAN, duration: { seconds: 0, nanos: 10_000_000 } }, { signal: AbortSignal.timeout(20_000) })) void _;
     assert.equal(s.air.scans, scansBefore + 1);
+  });
+
+  it('health and reflection quote an unknown name briefly', { timeout: 20_000 }, async () => {
+    const service = `bledfu.v1.${'Z'.repeat(4096)}`;
+    const d = await failure((signal) => s.client.health.check({ service }, { signal }));
+    assert.equal(d.grpcCode, Status.NOT_FOUND, d.message);
+    assert.equal(d.message, `unknown service "bledfu.v1.${'Z'.repeat(54)}"…`);
+
+    const channel = createChannel(s.address);
+    try {
+      const reflection = createClient(ReflectionV1Definition, channel);
+      const answers: ReflectionResponse[] = [];
+      const ask = async function* (): AsyncGenerator<ReflectionRequest> {
+        yield { host: '', kind: 'fileContainingSymbol', value: `no.such.${'Q'.repeat(4096)}` };
+        yield { host: '', kind: 'fileByFilename', value: `no/such/${'Q'.repeat(4096)}.proto` };
+      };
+      for await (const r of reflection.serverReflectionInfo(ask(), { signal: AbortSignal.timeout(10_000) })) answers.push(r);
+      assert.deepEqual(
+        answers.map((r) => (r.kind === 'error' ? r.message : r.kind)),
+        [`symbol "no.such.${'Q'.repeat(56)}"… not found`, `file "no/such/${'Q'.repeat(56)}"… not found`],
+      );
+    } finally {
+      channel.close();
+    }
   });
 
   it('keeps every log line and audit record short', () => {
