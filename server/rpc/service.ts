@@ -1,6 +1,6 @@
 /**
  * BledfuService: each RPC delegates to its module; this file only adds the request bounds (every
- * request passes validate.ts's validateRequest before its handler runs), the error rule (every
+ * request passes its `validateRequest` check before the handler sees it), the error rule (every
  * failure leaves through toServerError) and a per-call child logger.
  */
 import type { CallContext, ServiceImplementation } from 'nice-grpc';
@@ -38,47 +38,21 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
   return {
     listAdapters: () => unary('ListAdapters', () => listAdapters(deps)),
     listSerialPorts: () => unary('ListSerialPorts', () => listSerialPorts(deps)),
-    scan: (request, context) =>
-      streaming('Scan', context, () => {
-        valid.scan(request);
-        return scan(deps, request, context.signal);
-      }),
-    connect: (request, context) =>
-      streaming('Connect', context, () => {
-        valid.connect(request);
-        return connect(deps, request, context.signal);
-      }),
+    scan: (request, context) => streaming('Scan', context, () => scan(deps, valid.scan(request), context.signal)),
+    connect: (request, context) => streaming('Connect', context, () => connect(deps, valid.connect(request), context.signal)),
     uploadPackage: (requests) => unary('UploadPackage', () => uploadPackage(deps, requests)),
     startDfu: (request, context) =>
       streaming('StartDfu', context, async function* () {
-        valid.startDfu(request);
-        for await (const event of startDfu(deps, request, context.signal, context.peer)) yield { event };
+        for await (const event of startDfu(deps, valid.startDfu(request), context.signal, context.peer)) yield { event };
       }),
     listJobs: (request) => unary('ListJobs', () => listJobs(deps, request)),
-    getJob: (request) =>
-      unary('GetJob', () => {
-        valid.getJob(request);
-        return getJob(deps, request);
-      }),
+    getJob: (request) => unary('GetJob', () => getJob(deps, valid.getJob(request))),
     watchJob: (request, context) =>
       streaming('WatchJob', context, async function* () {
-        valid.watchJob(request);
-        for await (const event of streamJob(deps, requiredJobId(request.jobId), context.signal)) yield { event };
+        for await (const event of streamJob(deps, requiredJobId(valid.watchJob(request).jobId), context.signal)) yield { event };
       }),
-    cancelJob: (request) =>
-      unary('CancelJob', () => {
-        valid.cancelJob(request);
-        return cancelJob(deps, request);
-      }),
-    getJobCapture: (request, context) =>
-      streaming('GetJobCapture', context, () => {
-        valid.getJobCapture(request);
-        return getJobCapture(deps, request);
-      }),
-    listAuditRecords: (request) =>
-      unary('ListAuditRecords', () => {
-        valid.listAuditRecords(request);
-        return listAuditRecords(deps.audit, request);
-      }),
+    cancelJob: (request) => unary('CancelJob', () => cancelJob(deps, valid.cancelJob(request))),
+    getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, valid.getJobCapture(request))),
+    listAuditRecords: (request) => unary('ListAuditRecords', () => listAuditRecords(deps.audit, valid.listAuditRecords(request))),
   };
 }

@@ -141,17 +141,19 @@ function checkDfuOptions(o: DfuOptions | undefined): void {
 }
 
 /** A job id of GetJob, WatchJob, CancelJob or GetJobCapture. */
-function checkJobId(request: { readonly jobId: string }): void {
+function checkJobId<R extends { readonly jobId: string }>(request: R): R {
   checkString('job_id', request.jobId, STRING_LIMITS.jobId, 'use the id from the first event of StartDfu, or one listed by ListJobs');
+  return request;
 }
 
 /**
- * Each method's bounds, called by service.ts before the method's handler runs. Methods whose
- * requests hold no string, repeated field or duration (ListAdapters, ListSerialPorts, ListJobs)
- * have nothing to check; UploadPackage's chunks are bounded by the package size limit.
+ * Each method's bounds, applied by service.ts to the request before the method's handler gets it:
+ * each returns the request it was given, or throws INVALID_ARGUMENT. Methods whose requests hold
+ * no string, repeated field or duration (ListAdapters, ListSerialPorts, ListJobs) have nothing to
+ * check; UploadPackage's chunks are bounded by the package size limit.
  */
 export const validateRequest = {
-  scan(r: ScanRequest): void {
+  scan(r: ScanRequest): ScanRequest {
     checkAdapterId(r.adapterId);
     const f = r.filter;
     if (f !== undefined) {
@@ -161,26 +163,30 @@ export const validateRequest = {
       checkString('filter.service_uuid', f.serviceUuid, STRING_LIMITS.serviceUuid);
     }
     msFromDuration(r.duration, 0, DURATION_RANGES.scanDuration);
+    return r;
   },
-  connect(r: ConnectRequest): void {
+  connect(r: ConnectRequest): ConnectRequest {
     checkAdapterId(r.adapterId);
     checkTarget(r.target);
     msFromDuration(r.scanTimeout, 0, DURATION_RANGES.scanTimeout);
+    return r;
   },
-  startDfu(r: StartDfuRequest): void {
+  startDfu(r: StartDfuRequest): StartDfuRequest {
     if (r.package?.$case === 'packageId') {
       checkString('package_id', r.package.packageId, STRING_LIMITS.packageId, 'use the package_id UploadPackage returned');
     }
     checkAdapterId(r.adapterId);
     checkTarget(r.target);
     checkDfuOptions(r.options);
+    return r;
   },
   getJob: checkJobId,
   watchJob: checkJobId,
   cancelJob: checkJobId,
   getJobCapture: checkJobId,
-  listAuditRecords(r: ListAuditRecordsRequest): void {
+  listAuditRecords(r: ListAuditRecordsRequest): ListAuditRecordsRequest {
     checkString('device_address', r.deviceAddress, STRING_LIMITS.address);
     checkString('page_token', r.pageToken, STRING_LIMITS.pageToken, 'pass the next_page_token of the previous response unchanged');
+    return r;
   },
 } as const;
