@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Adapter } from '../ble/types.js';
 import { realClock, type Clock } from '../common/clock.js';
 import { abortReason, BledfuError, isBledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
@@ -202,7 +203,7 @@ export class JobManager {
   #job(id: string): Job {
     const job = this.#jobs.get(id as JobId);
     if (job === undefined) {
-      throw new BledfuError('JOB_NOT_FOUND', `no job with id "${id}"`, {
+      throw new BledfuError('JOB_NOT_FOUND', `no job with id ${quoteInput(id)}`, {
         layer: 'jobs',
         remedy: 'list jobs to see the ids this server knows; finished jobs are forgotten after a while',
       });

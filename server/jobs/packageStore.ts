@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BledfuError, isBledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
 import type { DfuPackage } from '../dfu/types.js';
 
 export type ReadPackage = (bytes: Uint8Array) => Promise<DfuPackage>;
@@ -67,7 +68,7 @@ export class PackageStore {
   get(id: string): StoredPackage {
     const stored = this.#packages.get(id.toLowerCase())?.stored;
     if (stored === undefined) {
-      throw new BledfuError('PACKAGE_NOT_FOUND', `no uploaded package with id "${id}"`, {
+      throw new BledfuError('PACKAGE_NOT_FOUND', `no uploaded package with id ${quoteInput(id)}`, {
         layer: 'jobs',
         remedy: 'upload the package again (the server keeps uploads in memory only, and drops old ones when full)',
       });
