@@ -12,12 +12,11 @@
  */
 import JSZip from 'jszip';
 import { createApp } from '../../server/app.js';
-import { BledfuError } from '../../server/common/errors.js';
+import { abortReason, BledfuError } from '../../server/common/errors.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { generatePackage } from '../../server/dfu/package/generate.js';
 import { readPackage } from '../../server/dfu/package/package.js';
 import type { DfuRunner } from '../../server/dfu/types.js';
-import { abortReason } from '../../server/common/errors.js';
 import { createBledfuClient, decodeError, startDfu } from '../../clients/ts/index.js';
 import { FakeAdapter, FakeAdapterDirectory } from '../helpers/fake-adapter.js';
 import { addressTarget } from '../helpers/job-events.js';
@@ -74,13 +73,13 @@ function gc(): void {
 
 const mb = (n: number): string => `${(n / MiB).toFixed(0).padStart(6)} MB`;
 
-function measure(label: string, storeBytes: () => number | undefined): void {
+function measure(label: string): void {
   gc();
   const m = process.memoryUsage();
-  const store = storeBytes();
+  const store = app.packages.usage();
   console.log(
-    `  ${label.padEnd(42)} RSS ${mb(m.rss)}   heap+external ${mb(m.heapUsed + m.external + m.arrayBuffers)}` +
-      (store === undefined ? '' : `   package store ${mb(store)}`),
+    `  ${label.padEnd(42)} RSS ${mb(m.rss)}   heap+external ${mb(m.heapUsed + m.external)}` +
+      `   package store ${mb(store.totalBytes)} in ${store.packages} package(s), ${store.leases} lease(s)`,
   );
 }
 
@@ -106,14 +105,12 @@ const app = createApp(
     logger: silentLogger(),
   },
 );
-const appWithStore = app as { packages?: { readonly totalBytes: number } };
-const storeBytes = (): number | undefined => appWithStore.packages?.totalBytes;
 const { address } = await app.start();
 const client = createBledfuClient(address);
 const target = addressTarget('F0:12:34:56:78:9A');
 
 console.log(`\njobs memory: ${JOBS} StartDfu of a ${zip.length}-byte package that unpacks to ${(UNPACKED / MiB).toFixed(1)} MiB (sent in all: ${((zip.length * JOBS) / MiB).toFixed(1)} MB)`);
-measure('server up, nothing sent', storeBytes);
+measure('server up, nothing sent');
 
 /** Starts a job and returns its id once the server has answered with its snapshot. */
 async function start(): Promise<string | undefined> {
@@ -125,9 +122,7 @@ async function start(): Promise<string | undefined> {
     void events.return(undefined);
     return id;
   } catch (e) {
-    const d = decodeError(e);
-    if (process.env["BENCH_DEBUG"] !== undefined) console.log(d);
-    return `refused: ${d.code}`;
+    return `refused: ${decodeError(e).code}`;
   }
 }
 
@@ -140,12 +135,12 @@ for (let i = 0; i < JOBS; i++) {
   else ids.push(r);
 }
 const queued = (await client.listJobs({ activeOnly: true })).jobs.length;
-measure(`${ids.length} jobs active (${queued} listed), 1 running`, storeBytes);
+measure(`${ids.length} jobs active (${queued} listed), 1 running`);
 if (refused.size > 0) console.log(`  refused: ${[...refused].map(([k, v]) => `${k} × ${v}`).join(', ')}`);
 
 for (const id of ids) await client.cancelJob({ jobId: id });
 for (const id of ids) await app.jobs.whenDone(id);
-measure('after cancelling them all', storeBytes);
+measure('after cancelling them all');
 
 mode = 'fail';
 let failed = 0;
@@ -156,7 +151,7 @@ for (let i = 0; i < JOBS; i++) {
     failed++;
   }
 }
-measure(`after ${failed} more jobs failed at once (retained 200)`, storeBytes);
+measure(`after ${failed} more jobs failed at once (retained 200)`);
 
 client.close();
 await app.stop();
