@@ -136,7 +136,7 @@ for (let i = 0; i < JOBS; i++) {
 }
 const queued = (await client.listJobs({ activeOnly: true })).jobs.length;
 measure(`${ids.length} jobs active (${queued} listed), 1 running`);
-if (refused.size > 0) console.log(`  refused: ${[...refused].map(([k, v]) => `${k} × ${v}`).join(', ')}`);
+if (refused.size > 0) console.log(`  ${[...refused].map(([k, v]) => `${k} × ${v}`).join(', ')}`);
 
 for (const id of ids) await client.cancelJob({ jobId: id });
 for (const id of ids) await app.jobs.whenDone(id);
