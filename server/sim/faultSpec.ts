@@ -59,7 +59,7 @@ const quote = (text: string): string => JSON.stringify(text.length > 80 ? `${tex
 function invalid(text: string, why: string): BledfuError {
   return new BledfuError('INVALID_ARGUMENT', `simulator spec: fault=${quote(text)}: ${why}`, {
     layer: 'sim',
-    remedy: `write fault=KIND[:ARG…][@DEVICE], one fault per fault=, with KIND one of: ${FAULT_SPEC_KINDS.map(([syntax]) => syntax).join(', ')} (README: "Adapters")`,
+    remedy: `write fault=KIND[:ARG…][@DEVICE], one fault per fault=, with KIND one of: ${FAULT_SPEC_KINDS.map(([syntax]) => syntax).join(', ')} (README: "Simulator faults")`,
   });
 }
 

@@ -4,6 +4,7 @@
  * malformed, and armed when the world is created.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { checkAdapterSpecs } from '../../../server/backends/registry.js';
 import { hasCode } from '../../../server/common/errors.js';
@@ -79,9 +80,15 @@ describe('parseFaultSpec', () => {
     );
   });
 
-  it('documents every kind it reads (the README table is made from the same list)', () => {
+  it("lists every kind it reads, and the README's table says what each one does", () => {
     const kinds = FAULT_SPEC_KINDS.map(([syntax]) => /^[a-z-]+/.exec(syntax)?.[0]);
     assert.deepEqual(kinds, ['droplink', 'droplink-after', 'corrupt', 'slow', 'refuse', 'unanswered', 'drop', 'absent']);
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('#### Simulator faults'));
+    for (const [syntax, meaning] of FAULT_SPEC_KINDS) {
+      const row = `| \`${syntax.replace(/\|/g, '\\|')}\` | ${meaning.replace(/\|/g, '\\|')} |`;
+      assert.ok(section.includes(row), `README's Simulator faults table has: ${row}`);
+    }
   });
 });
 
