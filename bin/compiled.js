@@ -81,8 +81,14 @@ export function compiledProblem(entry) {
  */
 export async function importCompiled(entry, program) {
   if (process.env.BLEDFU_RUN_FROM_SOURCE === '1') {
-    const { register } = await import('tsx/esm/api');
-    register();
+    let tsx;
+    try {
+      tsx = await import('tsx/esm/api');
+    } catch {
+      process.stderr.write(`${program}: BLEDFU_RUN_FROM_SOURCE=1 runs the TypeScript sources through tsx, a dev dependency that is not installed here: run \`npm install\` in a clone, or unset it to run dist/\n`);
+      process.exit(1);
+    }
+    tsx.register();
     return import(pathToFileURL(join(root, `${entry}.ts`)).href);
   }
   const problem = compiledProblem(entry);

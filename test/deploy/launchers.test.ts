@@ -113,8 +113,12 @@ describe('bin launchers', () => {
 
   it('run the TypeScript sources through tsx with BLEDFU_RUN_FROM_SOURCE=1, built or not', () => {
     const { dir, run } = fresh();
-    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     writeSource(dir, 'clients/cli/main.ts', T + 1_000);
+    // Without the dev dependencies (an installed copy) it says so rather than fail to import.
+    const missing = run({ BLEDFU_RUN_FROM_SOURCE: '1' });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^bledfu: BLEDFU_RUN_FROM_SOURCE=1 runs the TypeScript sources through tsx, a dev dependency that is not installed here/);
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     const r = run({ BLEDFU_RUN_FROM_SOURCE: '1' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'source a1\n');
