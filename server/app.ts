@@ -26,13 +26,14 @@ import { createHealthService, HealthDefinition } from './rpc/health.js';
 import { createReflectionService, ReflectionV1AlphaDefinition, ReflectionV1Definition } from './rpc/reflection.js';
 import { createBledfuService } from './rpc/service.js';
 import { tokenAuthMiddleware, type TokenTable } from './rpc/auth.js';
+import { createCallGate, type CallGateStats } from './rpc/callGate.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
 export type AppConfig = Pick<
   Config,
   'listen' | 'maxConcurrentDfus' | 'maxRequestBytes' | 'packageStoreBytes' | 'jobRetention' | 'shutdownGraceMs'
 > &
-  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'metricsListen'>>;
+  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'metricsListen' | 'maxMessageBytes' | 'maxConcurrentUploads'>>;
 
 export interface AppDeps {
   readonly adapters: AdapterDirectory;
@@ -65,6 +66,8 @@ export interface AppDeps {
 
 export interface App {
   readonly jobs: JobManager;
+  /** The transport gate's counts: package bodies being received, admitted, refused unread. */
+  readonly gate: () => CallGateStats;
   /**
    * Binds and serves; `address` is host:port with the real port (useful with port 0), and
    * `metricsAddress` the same for the metrics endpoint when config.metricsListen is set. Rejects
@@ -102,8 +105,16 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       ? undefined
       : createServerMetrics({ jobs, adapters: deps.adapters, processMetrics: deps.processMetrics ?? true });
   let metricsServer: MetricsServer | undefined;
+  const gate = createCallGate({
+    tokens: deps.security?.tokens,
+    packageMessageBytes: Math.max(config.maxRequestBytes + REQUEST_OVERHEAD_BYTES, config.maxMessageBytes ?? DEFAULT_CONFIG.maxMessageBytes),
+    maxConcurrentUploads: config.maxConcurrentUploads ?? DEFAULT_CONFIG.maxConcurrentUploads,
+    logger: logger.child({ component: 'auth' }),
+  });
   const server = createServer({
-    'grpc.max_receive_message_length': config.maxRequestBytes + REQUEST_OVERHEAD_BYTES,
+    // The small limit for every method; the gate raises it for package calls it lets in.
+    'grpc.max_receive_message_length': config.maxMessageBytes ?? DEFAULT_CONFIG.maxMessageBytes,
+    interceptors: [gate.interceptor],
     'grpc.keepalive_time_ms': config.keepaliveTimeMs ?? DEFAULT_CONFIG.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs ?? DEFAULT_CONFIG.keepaliveTimeoutMs,
   })
@@ -139,6 +150,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
 
   return {
     jobs,
+    gate: gate.stats,
     async start() {
       // Metrics first: a port clash there is a setting to fix, and nothing has been exposed yet.
       if (metrics !== undefined) metricsServer = await serveMetrics(metrics.registry, metricsListen, logger.child({ component: 'metrics' }));

@@ -45,6 +45,8 @@ export const ERROR_CODES = [
   'DFU_CRC_MISMATCH',
   'DFU_TIMEOUT',
   'BUTTONLESS_FAILED',
+  // the server's own bounds
+  'TOO_MANY_UPLOADS',
   // generic
   'CANCELLED',
   'TIMEOUT',

@@ -50,6 +50,8 @@ export const STATUS_BY_CODE = {
   DFU_CRC_MISMATCH: Status.DATA_LOSS,
   DFU_TIMEOUT: Status.DEADLINE_EXCEEDED,
   BUTTONLESS_FAILED: Status.FAILED_PRECONDITION,
+  // As many packages are being received as the server allows (--max-concurrent-uploads): retry.
+  TOO_MANY_UPLOADS: Status.RESOURCE_EXHAUSTED,
   CANCELLED: Status.CANCELLED,
   TIMEOUT: Status.DEADLINE_EXCEEDED,
   INTERNAL: Status.INTERNAL,
