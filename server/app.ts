@@ -3,6 +3,7 @@
  * device finder) into the job layer and the gRPC service. Tests and server/main.ts both build the
  * server through here, so what tests exercise is what production runs.
  */
+import { setMaxListeners } from 'node:events';
 import { createServer } from 'nice-grpc';
 import type { CallContext, ServerMiddlewareCall } from 'nice-grpc-common';
 import { errorDetailsServerMiddleware } from 'nice-grpc-error-details';
@@ -27,6 +28,7 @@ import { createReflectionService, ReflectionV1AlphaDefinition, ReflectionV1Defin
 import { createBledfuService } from './rpc/service.js';
 import { tokenAuthMiddleware, type TokenTable } from './rpc/auth.js';
 import { createCallGate, type CallGateStats } from './rpc/callGate.js';
+import { refuseMalformedRequests, tolerantGeneric, tolerantTsProto } from './rpc/malformed.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
 export type AppConfig = Pick<
@@ -88,6 +90,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   const logger = deps.logger;
   const clock = deps.clock ?? realClock;
   const stopping = new AbortController();
+  // Every open stream (Scan, Connect, health Watch) listens here until it ends (common/signals.ts
+  // detaches it), so the count is the number of open streams, not a leak: no warning past 10.
+  setMaxListeners(0, stopping.signal);
   const jobs = new JobManager({
     runner: deps.runner,
     logger: logger.child({ component: 'jobs' }),
@@ -121,9 +126,12 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     .use(isVirtualClock(clock) ? releaseClockHold(clock) : passThrough)
     .use(metrics?.grpcMiddleware ?? passThrough)
     .use(errorDetailsServerMiddleware)
-    .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })));
+    .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })))
+    .use(refuseMalformedRequests(logger.child({ component: 'rpc' })));
+  // Served with decoders that never throw: a request that does not decode ends INVALID_ARGUMENT
+  // (rpc/malformed.ts) instead of grpc-js's INTERNAL.
   server.add(
-    BledfuServiceDefinition,
+    tolerantTsProto(BledfuServiceDefinition),
     createBledfuService({
       adapters: deps.adapters,
       jobs,
@@ -139,12 +147,12 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     }),
   );
 
-  server.add(HealthDefinition, createHealthService(deps.adapters, stopping.signal));
+  server.add(tolerantTsProto(HealthDefinition), createHealthService(deps.adapters, stopping.signal));
   // Reflection lists itself but does not describe itself (its protos are not in proto/); health
   // is described like our own service (proto/grpc/health/v1).
   const reflection = createReflectionService(['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
-  server.add(ReflectionV1Definition, reflection);
-  server.add(ReflectionV1AlphaDefinition, reflection);
+  server.add(tolerantGeneric(ReflectionV1Definition), reflection);
+  server.add(tolerantGeneric(ReflectionV1AlphaDefinition), reflection);
 
   let stopped: Promise<void> | undefined;
 
