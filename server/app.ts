@@ -115,6 +115,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     packageMessageBytes: Math.max(config.maxRequestBytes + REQUEST_OVERHEAD_BYTES, config.maxMessageBytes ?? DEFAULT_CONFIG.maxMessageBytes),
     maxConcurrentUploads: config.maxConcurrentUploads ?? DEFAULT_CONFIG.maxConcurrentUploads,
     logger: logger.child({ component: 'auth' }),
+    ...(metrics === undefined ? {} : { onRefused: metrics.countGrpcCall }),
   });
   const server = createServer({
     // The small limit for every method; the gate raises it for package calls it lets in.

@@ -35,6 +35,8 @@ export interface CallGateOptions {
   /** Package-carrying calls receiving their request at once. */
   readonly maxConcurrentUploads: number;
   readonly logger: Logger;
+  /** Told of every call the gate ends (metrics count it: no middleware sees it). */
+  readonly onRefused?: (path: string, code: number) => void;
 }
 
 /** What a running server can tell about its gate (tests and metrics). */
@@ -115,9 +117,11 @@ export function createCallGate(o: CallGateOptions): CallGate {
     };
     const refuse = (error: BledfuError): void => {
       refusedUnread++;
+      const status = statusFor(error);
+      o.onRefused?.(descriptor.path, status.code);
       // The listener's `next` is never called: the handler never asks for the body, so it stays
       // in HTTP/2 flow control until grpc-js discards it with the stream.
-      call.sendStatus(statusFor(error));
+      call.sendStatus(status);
     };
     const peer = call.getPeer();
     return new ServerInterceptingCall(call, {
