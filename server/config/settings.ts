@@ -26,6 +26,24 @@ export type SettingSpec =
 
 const MiB = 1024 * 1024;
 
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+/**
+ * Forward secrecy and authenticated encryption only: ECDHE key exchange with AES-GCM or
+ * ChaCha20-Poly1305 for TLS 1.2, and TLS 1.3's own suites (all AEAD, all ephemeral).
+ */
+export const DEFAULT_TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 export const SETTINGS = {
   listen: {
     kind: 'hostPort',
@@ -50,6 +68,18 @@ export const SETTINGS = {
     kind: 'path',
     default: '',
     description: 'bearer tokens file, lines "<role> <token>" (role observe or operate); set = every BledfuService call needs a token',
+  },
+  tlsMinVersion: {
+    kind: 'enum',
+    default: 'TLSv1.2',
+    values: TLS_VERSIONS,
+    description: 'oldest TLS version the server accepts',
+  },
+  tlsCiphers: {
+    kind: 'string',
+    default: DEFAULT_TLS_CIPHERS,
+    description:
+      'TLS 1.2 and 1.3 cipher suites offered, in OpenSSL notation, colon-separated; the default has only ECDHE key exchange with AEAD ciphers (no CBC, no SHA-1, no static RSA)',
   },
   insecure: {
     kind: 'boolean',
@@ -93,6 +123,20 @@ export const SETTINGS = {
     default: 64 * MiB,
     min: 1024,
     description: 'largest package accepted in StartDfu or UploadPackage (suffixes K, M, G)',
+  },
+  maxMessageBytes: {
+    kind: 'bytes',
+    default: 256 * 1024,
+    min: 1024,
+    description:
+      'largest request message of every other method (reflection and health included) and of any call refused before its token is checked: bigger ones end RESOURCE_EXHAUSTED unread',
+  },
+  maxConcurrentUploads: {
+    kind: 'integer',
+    default: 8,
+    min: 1,
+    description:
+      'package-carrying calls (StartDfu, UploadPackage) receiving their request at once; one more ends RESOURCE_EXHAUSTED (reason TOO_MANY_UPLOADS) before its body is read',
   },
   packageStoreBytes: {
     kind: 'bytes',
