@@ -101,3 +101,24 @@ export function parseRecord(line: string): AuditRecord | undefined {
   }
   return undefined;
 }
+
+/** Strings longer than this are the ones cut when a record is over its size bound. */
+const CUT_STRING_CHARS = 256;
+
+/**
+ * The record as it may be written: unchanged when its line fits in `maxBytes`; else every string
+ * longer than CUT_STRING_CHARS (a target name, a requester or an error message from client input)
+ * cut to that prefix with a note of its length, so a hostile input cannot make an audit line the
+ * log would skip when read back. The fields the index reads (job id, time, address, result) are
+ * short by construction and stay whole.
+ */
+export function fitRecord(record: AuditRecord, maxBytes: number): AuditRecord {
+  if (Buffer.byteLength(JSON.stringify(record), 'utf8') + 1 <= maxBytes) return record;
+  const cut = (value: unknown): unknown => {
+    if (typeof value === 'string') return value.length > CUT_STRING_CHARS ? `${value.slice(0, CUT_STRING_CHARS)}… (cut from ${value.length} characters)` : value;
+    if (Array.isArray(value)) return value.map(cut);
+    if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cut(v)]));
+    return value;
+  };
+  return cut(record) as AuditRecord;
+}
