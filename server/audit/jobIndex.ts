@@ -99,10 +99,16 @@ export class JobIndex {
     const result = filter.result === undefined ? -1 : RESULT_CODES[filter.result];
     const since = filter.since;
     const rows: number[] = [];
-    for (let row = Math.max(from, 0); row < this.#size; row++) {
-      if (address !== 0 && this.#startAddress[row] !== address && this.#endAddress[row] !== address) continue;
-      if (result >= 0 && this.#result[row] !== result) continue;
-      if (since !== undefined && !((this.#startTime[row] ?? NaN) >= since)) continue;
+    // Locals, not private fields, in the loop that may visit millions of rows.
+    const startAddress = this.#startAddress;
+    const endAddress = this.#endAddress;
+    const results = this.#result;
+    const times = this.#startTime;
+    const size = this.#size;
+    for (let row = Math.max(from, 0); row < size; row++) {
+      if (address !== 0 && startAddress[row] !== address && endAddress[row] !== address) continue;
+      if (result >= 0 && results[row] !== result) continue;
+      if (since !== undefined && !((times[row] as number) >= since)) continue;
       if (rows.length === limit) return { rows, next: row };
       rows.push(row);
     }

@@ -59,7 +59,7 @@ export interface AuditRecovery {
 export interface AuditLogOptions {
   /** Rotate the active file before an append would take it past this many bytes. */
   readonly rotateBytes?: number;
-  /** Rotate the active file once its first record is this old (ms, the log's clock); 0: never by age. */
+  /** Rotate the active file before a record this much later (ms) than its first one; 0: never by age. */
   readonly rotateAgeMs?: number;
   /** The longest record line: a longer one is cut to fit when written and skipped when read. */
   readonly maxRecordBytes?: number;
@@ -89,7 +89,7 @@ export class AuditLog {
   #nextNumber: number;
   #fd: number | undefined;
   #activeBytes = 0;
-  /** When the active file's first record was written (ms); undefined while it is empty. */
+  /** The time of the active file's first record (ms); undefined while it has none. */
   #activeSince: number | undefined;
 
   private constructor(path: string, fd: number, rotated: { path: string; number: number }[], clock: Pick<Clock, 'now'>, options: Required<AuditLogOptions>) {
@@ -130,6 +130,11 @@ export class AuditLog {
     }
   }
 
+  /** Jobs in the log (every file). */
+  get jobCount(): number {
+    return this.#index.size;
+  }
+
   /** Every file of the log, oldest first; the last is the active one. */
   get files(): readonly string[] {
     return [...this.#files];
@@ -142,7 +147,8 @@ export class AuditLog {
     }
     const fitted = fitRecord(record, this.#options.maxRecordBytes);
     const bytes = Buffer.from(`${JSON.stringify(fitted)}\n`, 'utf8');
-    this.#rotateIfDue(bytes.length);
+    const time = Date.parse(fitted.time);
+    this.#rotateIfDue(bytes.length, time);
     const fd = this.#fd;
     const offset = this.#activeBytes;
     try {
@@ -157,7 +163,7 @@ export class AuditLog {
       });
     }
     this.#activeBytes += bytes.length;
-    this.#activeSince ??= this.#clock.now();
+    if (this.#activeSince === undefined && !Number.isNaN(time)) this.#activeSince = time;
     this.#index.add(fitted, { file: this.#files.length - 1, offset, length: bytes.length - 1 });
   }
 
@@ -245,11 +251,15 @@ export class AuditLog {
     return out;
   }
 
-  #rotateIfDue(nextBytes: number): void {
+  /**
+   * Age is measured between records' own times (the clock that wrote them, which is the server's
+   * one clock), so a log opened before the server's clock is chosen still rotates on that clock.
+   */
+  #rotateIfDue(nextBytes: number, nextTime: number): void {
     if (this.#activeBytes === 0) return;
     const { rotateBytes, rotateAgeMs } = this.#options;
     const bySize = this.#activeBytes + nextBytes > rotateBytes;
-    const byAge = rotateAgeMs > 0 && this.#activeSince !== undefined && this.#clock.now() - this.#activeSince >= rotateAgeMs;
+    const byAge = rotateAgeMs > 0 && this.#activeSince !== undefined && nextTime - this.#activeSince >= rotateAgeMs;
     if (bySize || byAge) this.#rotate();
   }
 
@@ -314,7 +324,7 @@ export class AuditLog {
               report({ line: line.number, kind: 'unreadable', excerpt: text.slice(0, 80), ...where });
               return;
             }
-            if (isActive && this.#activeSince === undefined) this.#activeSince = Date.parse(record.time) || this.#clock.now();
+            if (isActive && this.#activeSince === undefined && !Number.isNaN(Date.parse(record.time))) this.#activeSince = Date.parse(record.time);
             this.#index.add(record, { file, offset: line.offset, length: line.length });
           },
           oversized: (line, excerpt) => report({ line: line.number, kind: 'oversized', excerpt, ...where }),
