@@ -7,6 +7,25 @@
  */
 import type { AuditRecord, AuditResult } from './records.js';
 
+/** What the index needs of one record (and what the index file on disk keeps of it, see sidecar.ts). */
+export interface RecordSummary {
+  /** 'start', or the result of an end record. */
+  readonly kind: 'start' | AuditResult;
+  readonly jobId: string;
+  /** ms since the epoch; NaN when the record's time is not a date. */
+  readonly time: number;
+  readonly deviceAddress: string | undefined;
+}
+
+export function summarize(record: AuditRecord): RecordSummary {
+  return {
+    kind: record.type === 'start' ? 'start' : record.result,
+    jobId: record.jobId,
+    time: Date.parse(record.time),
+    deviceAddress: record.deviceAddress,
+  };
+}
+
 /** Where one record's line is: file number (position in the log's file list), byte offset, length (without the newline). */
 export interface LineRef {
   readonly file: number;
@@ -53,14 +72,14 @@ export class JobIndex {
   }
 
   /** Adds what one record says; an end with no open start is ignored (as the log has always read). */
-  add(record: AuditRecord, at: LineRef): void {
-    if (record.type === 'start') {
+  add(record: RecordSummary, at: LineRef): void {
+    if (record.kind === 'start') {
       const row = this.#grow();
       this.#startFile[row] = at.file;
       this.#startOffset[row] = at.offset;
       this.#startLength[row] = at.length;
       this.#endFile[row] = NO_FILE;
-      this.#startTime[row] = Date.parse(record.time);
+      this.#startTime[row] = record.time;
       this.#result[row] = RESULT_CODES.running;
       this.#startAddress[row] = this.#intern(record.deviceAddress);
       this.#endAddress[row] = 0;
@@ -73,7 +92,7 @@ export class JobIndex {
     this.#endFile[row] = at.file;
     this.#endOffset[row] = at.offset;
     this.#endLength[row] = at.length;
-    this.#result[row] = RESULT_CODES[record.result];
+    this.#result[row] = RESULT_CODES[record.kind];
     this.#endAddress[row] = this.#intern(record.deviceAddress);
   }
 

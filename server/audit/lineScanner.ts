@@ -33,30 +33,31 @@ export interface ScanEnd {
   readonly tailExcerpt: string;
 }
 
-export function scanLines(fd: number, size: number, maxLineBytes: number, visit: LineVisitor): ScanEnd {
+/** Scans from byte `from` (a line start; its line number `firstLine`) to `size`. */
+export function scanLines(fd: number, size: number, maxLineBytes: number, visit: LineVisitor, from = 0, firstLine = 1): ScanEnd {
   const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   // The current line's bytes so far, while it fits; past maxLineBytes only its excerpt is kept.
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let excerpt: Buffer | undefined;
-  let lineStart = 0;
-  let lineNumber = 1;
-  let position = 0;
+  let lineStart = from;
+  let lineNumber = firstLine;
+  let position = from;
   while (position < size) {
     const got = readSync(fd, chunk, 0, Math.min(CHUNK_BYTES, size - position), position);
     if (got === 0) break;
-    let from = 0;
-    while (from < got) {
-      const nl = chunk.indexOf(0x0a, from);
+    let at = 0;
+    while (at < got) {
+      const nl = chunk.indexOf(0x0a, at);
       const end = nl < 0 || nl >= got ? got : nl;
-      if (end < got && pendingBytes === 0 && end - from <= maxLineBytes) {
+      if (end < got && pendingBytes === 0 && end - at <= maxLineBytes) {
         // The common case: the whole line is in this chunk.
-        visit.line({ number: lineNumber++, offset: lineStart, length: end - from }, chunk.toString('utf8', from, end));
-        lineStart += end - from + 1;
-        from = end + 1;
+        visit.line({ number: lineNumber++, offset: lineStart, length: end - at }, chunk.toString('utf8', at, end));
+        lineStart += end - at + 1;
+        at = end + 1;
         continue;
       }
-      const piece = chunk.subarray(from, end);
+      const piece = chunk.subarray(at, end);
       if (excerpt === undefined) {
         if (pendingBytes + piece.length > maxLineBytes) {
           excerpt = Buffer.concat([...pending, piece]).subarray(0, EXCERPT_BYTES);
@@ -75,7 +76,7 @@ export function scanLines(fd: number, size: number, maxLineBytes: number, visit:
       pending = [];
       pendingBytes = 0;
       excerpt = undefined;
-      from = end + 1;
+      at = end + 1;
     }
     position += got;
   }

@@ -6,9 +6,10 @@
  * The log is the active file (the configured path) plus the files rotated out of it
  * (`<path>.1`, `<path>.2`, …, oldest first; see files.ts): the active file is rotated before an
  * append would take it past a size, or once its first record is older than an age. All of them
- * stay queryable: opening the log reads every file once, in bounded chunks, into a compact index
- * of jobs (jobIndex.ts) that each append keeps current, and a query filters that index and reads
- * only the lines of its page from disk.
+ * stay queryable: the log is indexed once, into a compact index of jobs (jobIndex.ts) that each
+ * append keeps current, and a query filters that index and reads only the lines of its page from
+ * disk. Each file's index is also kept beside it (`<file>.idx`, indexFile.ts), so a restart replays
+ * those and reads, in bounded chunks, only the lines they do not cover yet.
  *
  * Opening repairs what a crash can leave (a torn last line), skips lines it cannot use (unreadable,
  * or longer than a record may be: a warning each, the log still opens), and closes the books on
@@ -20,7 +21,8 @@ import { promisify } from 'node:util';
 import { realClock, type Clock } from '../common/clock.js';
 import { BledfuError } from '../common/errors.js';
 import { rotatedFiles, rotatedName, syncDirectory } from './files.js';
-import { JobIndex, type LineRef } from './jobIndex.js';
+import { IndexFileWriter, readIndexFile, type IndexedLine } from './indexFile.js';
+import { JobIndex, summarize, type LineRef, type RecordSummary } from './jobIndex.js';
 import { scanLines } from './lineScanner.js';
 import {
   fitRecord,
@@ -89,6 +91,8 @@ export class AuditLog {
   #nextNumber: number;
   #fd: number | undefined;
   #activeBytes = 0;
+  #activeLines = 0;
+  #indexWriter: IndexFileWriter | undefined;
   /** The time of the active file's first record (ms); undefined while it has none. */
   #activeSince: number | undefined;
 
@@ -164,7 +168,10 @@ export class AuditLog {
     }
     this.#activeBytes += bytes.length;
     if (this.#activeSince === undefined && !Number.isNaN(time)) this.#activeSince = time;
-    this.#index.add(fitted, { file: this.#files.length - 1, offset, length: bytes.length - 1 });
+    const summary = summarize(fitted);
+    this.#index.add(summary, { file: this.#files.length - 1, offset, length: bytes.length - 1 });
+    this.#indexWriter?.add({ summary, offset, length: bytes.length - 1, line: ++this.#activeLines });
+    this.#indexWriter?.flush();
   }
 
   /**
@@ -199,6 +206,8 @@ export class AuditLog {
 
   close(): void {
     if (this.#fd === undefined) return;
+    this.#indexWriter?.close();
+    this.#indexWriter = undefined;
     closeSync(this.#fd);
     this.#fd = undefined;
   }
@@ -299,7 +308,20 @@ export class AuditLog {
     this.#files.push(this.path);
     this.#nextNumber++;
     this.#activeBytes = 0;
+    this.#activeLines = 0;
     this.#activeSince = undefined;
+    // The index file goes with its log file; a crash in between leaves each with an index file
+    // that fails its checks (or none), which the next start writes again.
+    const writer = this.#indexWriter;
+    if (writer !== undefined) {
+      writer.close();
+      try {
+        renameSync(writer.path, indexFileOf(to));
+      } catch {
+        writer.abandon();
+      }
+    }
+    this.#indexWriter = IndexFileWriter.create(indexFileOf(this.path), fstatSync(fd, { bigint: true }).ino);
   }
 
   #recover(): AuditRecovery {
@@ -315,20 +337,37 @@ export class AuditLog {
       const where = isActive ? {} : { file: this.#files[file] as string };
       const fd = isActive ? (this.#fd as number) : openSync(this.#files[file] as string, 'r');
       try {
-        const size = fstatSync(fd).size;
-        const end = scanLines(fd, size, this.#options.maxRecordBytes, {
-          line: (line, text) => {
-            if (text.trim() === '') return;
-            const record = parseRecord(text);
-            if (record === undefined) {
-              report({ line: line.number, kind: 'unreadable', excerpt: text.slice(0, 80), ...where });
-              return;
-            }
-            if (isActive && this.#activeSince === undefined && !Number.isNaN(Date.parse(record.time))) this.#activeSince = Date.parse(record.time);
-            this.#index.add(record, { file, offset: line.offset, length: line.length });
+        const stat = fstatSync(fd, { bigint: true });
+        const size = Number(stat.size);
+        const indexPath = indexFileOf(this.#files[file] as string);
+        const add = (summary: RecordSummary, at: LineRef): void => {
+          if (isActive && this.#activeSince === undefined && !Number.isNaN(summary.time)) this.#activeSince = summary.time;
+          this.#index.add(summary, at);
+        };
+        const coverage = readIndexFile(indexPath, { fd, size, ino: stat.ino }, (e: IndexedLine) => add(e.summary, { file, offset: e.offset, length: e.length }));
+        const writer = coverage === undefined ? IndexFileWriter.create(indexPath, stat.ino) : IndexFileWriter.resume(indexPath, coverage);
+        const end = scanLines(
+          fd,
+          size,
+          this.#options.maxRecordBytes,
+          {
+            line: (line, text) => {
+              if (text.trim() === '') return;
+              const record = parseRecord(text);
+              if (record === undefined) {
+                report({ line: line.number, kind: 'unreadable', excerpt: text.slice(0, 80), ...where });
+                return;
+              }
+              const summary = summarize(record);
+              add(summary, { file, offset: line.offset, length: line.length });
+              writer.add({ summary, offset: line.offset, length: line.length, line: line.number });
+            },
+            oversized: (line, excerpt) => report({ line: line.number, kind: 'oversized', excerpt, ...where }),
           },
-          oversized: (line, excerpt) => report({ line: line.number, kind: 'oversized', excerpt, ...where }),
-        });
+          coverage?.bytes ?? 0,
+          (coverage?.lines ?? 0) + 1,
+        );
+        writer.flush();
         if (end.tailBytes > 0) {
           if (isActive) {
             // A file not ending in a newline was cut short mid-append: that record was never synced
@@ -340,7 +379,13 @@ export class AuditLog {
             report({ line: end.tailLine, kind: 'unreadable', excerpt: end.tailExcerpt, ...where });
           }
         }
-        if (isActive) this.#activeBytes = end.tailBytes > 0 ? end.tailOffset : size;
+        if (isActive) {
+          this.#activeBytes = end.tailBytes > 0 ? end.tailOffset : size;
+          this.#activeLines = end.tailLine - 1;
+          this.#indexWriter = writer;
+        } else {
+          writer.close();
+        }
       } finally {
         if (!isActive) closeSync(fd);
       }
@@ -377,6 +422,11 @@ export class AuditLog {
       if (!active) closeSync(fd);
     }
   }
+}
+
+/** The index file kept beside a log file (see indexFile.ts). */
+export function indexFileOf(logFile: string): string {
+  return `${logFile}.idx`;
 }
 
 function changedUnderUs(file: string): BledfuError {

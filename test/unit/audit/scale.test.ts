@@ -4,11 +4,11 @@
  * reads only its own lines), and a start that survives a large or damaged history.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AuditLog, MAX_REPORTED_DAMAGED, type AuditLogOptions } from '../../../server/audit/log.js';
+import { AuditLog, indexFileOf, MAX_REPORTED_DAMAGED, type AuditLogOptions } from '../../../server/audit/log.js';
 import { parseRecord, type AuditEndRecord, type AuditQuery, type AuditStartRecord } from '../../../server/audit/records.js';
 import { isBledfuError } from '../../../server/common/errors.js';
 import { clockAt } from '../../helpers/manualClock.js';
@@ -227,5 +227,85 @@ describe('AuditLog startup with a large or damaged history', () => {
     assert.equal(parseRecord(readFileSync(path, 'utf8').trim())?.jobId, 'a');
     assert.deepEqual((await log.query({})).entries.map((e) => [e.start.jobId, e.end?.result]), [['a', 'interrupted']]);
     log.close();
+  });
+});
+
+describe('AuditLog index files (<file>.idx): a restart replays them instead of parsing the history', () => {
+  const ids = async (log: AuditLog): Promise<string[]> => allPages(log, {}, 50);
+
+  it('a restart does not parse lines its index file covers, and reads the lines after them', async () => {
+    const path = freshPath();
+    const first = AuditLog.open(path, undefined, { rotateBytes: 2048, rotateAgeMs: 0 }).log;
+    fill(first, 20);
+    first.close();
+    for (const f of first.files) assert.ok(existsSync(indexFileOf(f)), `${basename(f)} has its index file`);
+    // Lines added while the server was down (the index file does not cover them yet) are read.
+    appendFileSync(path, `${JSON.stringify(end('j19', 'succeeded', T0 + 99_000))}\n${JSON.stringify(start('late', 3, T0 + 100_000))}\n`);
+    // A covered line damaged in place is not parsed again at the restart (only its page notices).
+    const victim = first.files[0] as string;
+    const text = readFileSync(victim, 'utf8');
+    const fd = openSync(victim, 'r+');
+    writeSync(fd, Buffer.from('#'), 0, 1, Buffer.byteLength(text.slice(0, text.indexOf('"jobId":"j0"')), 'utf8'));
+    closeSync(fd);
+    const { log, recovery } = AuditLog.open(path, undefined, { rotateBytes: 2048, rotateAgeMs: 0 });
+    assert.deepEqual(recovery.damaged, [], 'covered lines were not parsed');
+    assert.deepEqual(recovery.interrupted.map((r) => r.jobId), ['late']);
+    assert.equal(log.jobCount, 21);
+    assert.equal((await log.query({ offset: 19, limit: 1 })).entries[0]?.end?.result, 'succeeded', 'the late end was read and paired');
+    await assert.rejects(log.query({ limit: 1 }), (e: unknown) => isBledfuError(e) && /changed under the server/.test(e.message));
+    log.close();
+  });
+
+  it('ignores an index file of another file, cut short or damaged, and indexes from the log again', async () => {
+    const path = freshPath();
+    const make = (): AuditLog => AuditLog.open(path, undefined, { rotateAgeMs: 0 }).log;
+    const first = make();
+    for (let j = 0; j < 10; j++) {
+      first.append(start(`a${j}`, 0, T0 + j));
+      first.append(end(`a${j}`, 'succeeded', T0 + j));
+    }
+    first.close();
+    const idx = indexFileOf(path);
+    const whole = readFileSync(idx);
+
+    // Cut short mid-entry.
+    writeFileSync(idx, whole.subarray(0, whole.length - 5));
+    let log = make();
+    assert.deepEqual(await ids(log), Array.from({ length: 10 }, (_, j) => `a${j}`));
+    log.close();
+    assert.deepEqual(readFileSync(idx), whole, 'written again, whole');
+
+    // Garbage after the entries.
+    writeFileSync(idx, Buffer.concat([whole, Buffer.from([0xff, 0xff, 1, 2, 3])]));
+    log = make();
+    assert.deepEqual(await ids(log), Array.from({ length: 10 }, (_, j) => `a${j}`));
+    log.close();
+    assert.deepEqual(readFileSync(idx), whole);
+
+    // The log replaced by another file (another inode) with other records, the old index file left.
+    rmSync(path);
+    writeFileSync(path, `${JSON.stringify(start('other', 1, T0))}\n${JSON.stringify(end('other', 'failed', T0 + 1))}\n`);
+    log = make();
+    assert.deepEqual((await log.query({})).entries.map((e) => [e.start.jobId, e.end?.result]), [['other', 'failed']]);
+    log.close();
+
+    // The same file rewritten in place (same inode) with different lines: the last entry no longer names its line.
+    writeFileSync(path, `${JSON.stringify(start('rewritten', 2, T0))}\n${' '.repeat(400)}\n`);
+    log = make();
+    assert.deepEqual((await log.query({})).entries.map((e) => e.start.jobId), ['rewritten']);
+    log.close();
+  });
+
+  it('rotation takes the index file along', () => {
+    const path = freshPath();
+    const { log } = AuditLog.open(path, undefined, { rotateBytes: 2048, rotateAgeMs: 0 });
+    fill(log, 12);
+    assert.ok(log.files.length > 1);
+    log.close();
+    for (const f of log.files) assert.ok(existsSync(indexFileOf(f)), basename(indexFileOf(f)));
+    const reopened = AuditLog.open(path, undefined, { rotateBytes: 2048, rotateAgeMs: 0 });
+    assert.deepEqual(reopened.recovery.damaged, []);
+    assert.equal(reopened.log.jobCount, 12);
+    reopened.log.close();
   });
 });

@@ -1,0 +1,244 @@
+/**
+ * The index file beside each audit log file (`<file>.idx`): for every record line of the log
+ * file, in order, what the job index needs (kind, job id, time, address) and where the line is.
+ * It is a cache, never the record: written (not synced) after the log's own line is synced, so it
+ * never names a line the log does not hold whole; a restart replays it instead of parsing the JSON
+ * of the whole history, then reads only the log's lines after the last one it names. An index
+ * file that is missing, of another file (inode), cut short or damaged is ignored and written
+ * again from the log.
+ *
+ * Layout: "BLEDFUI1", u16 header length, header JSON {"ino":"<inode>"}; then entries, each
+ * u16 entry length | u8 kind | f64 line offset | u32 line length | u32 line number | f64 time |
+ * u16 job id length | job id | u8 address length | address (utf-8, little endian).
+ */
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { AUDIT_RESULTS, parseRecord } from './records.js';
+import type { RecordSummary } from './jobIndex.js';
+
+const MAGIC = Buffer.from('BLEDFUI1', 'latin1');
+const KINDS = ['start', ...AUDIT_RESULTS] as const;
+const FIXED_BYTES = 2 + 1 + 8 + 4 + 4 + 8 + 2 + 1;
+const CHUNK_BYTES = 4 * 1024 * 1024;
+
+export interface IndexedLine {
+  readonly summary: RecordSummary;
+  readonly offset: number;
+  readonly length: number;
+  /** 1-based line number in the log file. */
+  readonly line: number;
+}
+
+/** How far a valid index file covers its log file. */
+export interface IndexFileCoverage {
+  /** Log bytes covered: the next line to read starts here. */
+  readonly bytes: number;
+  /** Log lines covered (the last entry's line number). */
+  readonly lines: number;
+  /** Size of the index file itself. */
+  readonly indexBytes: number;
+}
+
+export function encodeEntry(e: IndexedLine): Buffer | undefined {
+  const jobId = Buffer.from(e.summary.jobId, 'utf8');
+  const address = Buffer.from(e.summary.deviceAddress ?? '', 'utf8');
+  const total = FIXED_BYTES + jobId.length + address.length;
+  if (total > 0xffff || address.length > 0xff) return undefined;
+  const b = Buffer.allocUnsafe(total);
+  let p = b.writeUInt16LE(total, 0);
+  p = b.writeUInt8(KINDS.indexOf(e.summary.kind), p);
+  p = b.writeDoubleLE(e.offset, p);
+  p = b.writeUInt32LE(e.length, p);
+  p = b.writeUInt32LE(e.line, p);
+  p = b.writeDoubleLE(e.summary.time, p);
+  p = b.writeUInt16LE(jobId.length, p);
+  p += jobId.copy(b, p);
+  p = b.writeUInt8(address.length, p);
+  address.copy(b, p);
+  return b;
+}
+
+/** The entry at `p` (whose length is known to fit in `b`), or undefined if its structure is wrong. */
+function decodeEntry(b: Buffer, p: number): IndexedLine | undefined {
+  const total = b.readUInt16LE(p);
+  const kind = KINDS[b.readUInt8(p + 2)];
+  const jobIdLength = b.readUInt16LE(p + 27);
+  if (kind === undefined || FIXED_BYTES + jobIdLength > total) return undefined;
+  const addressLength = b.readUInt8(p + 29 + jobIdLength);
+  if (FIXED_BYTES + jobIdLength + addressLength !== total) return undefined;
+  const address = b.toString('utf8', p + 30 + jobIdLength, p + total);
+  return {
+    summary: { kind, jobId: b.toString('utf8', p + 29, p + 29 + jobIdLength), time: b.readDoubleLE(p + 19), deviceAddress: address === '' ? undefined : address },
+    offset: b.readDoubleLE(p + 3),
+    length: b.readUInt32LE(p + 11),
+    line: b.readUInt32LE(p + 15),
+  };
+}
+
+/** Calls `visit` for each entry from `from` to `end`, in 4 MiB reads; stops (returning where) at the first entry whose structure is wrong. */
+function forEachEntry(fd: number, from: number, end: number, visit: (e: IndexedLine) => boolean): number {
+  const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  let position = from;
+  while (position < end) {
+    const got = readSync(fd, chunk, 0, Math.min(CHUNK_BYTES, end - position), position);
+    let p = 0;
+    while (p + 2 <= got) {
+      const total = chunk.readUInt16LE(p);
+      if (total < FIXED_BYTES) return position + p;
+      if (p + total > got) break; // continues in the next read
+      const entry = decodeEntry(chunk, p);
+      if (entry === undefined || !visit(entry)) return position + p;
+      p += total;
+    }
+    if (p === 0) return position; // not even one entry fits: cut short
+    position += p;
+  }
+  return position;
+}
+
+function header(ino: bigint): Buffer {
+  const json = Buffer.from(JSON.stringify({ ino: ino.toString() }), 'utf8');
+  const length = Buffer.allocUnsafe(2);
+  length.writeUInt16LE(json.length);
+  return Buffer.concat([MAGIC, length, json]);
+}
+
+/**
+ * Replays the index file at `path` for the log file open as `log` into `visit`, after checking
+ * that it is that file's (inode), that its entries are whole and in order, and that its last entry
+ * names a line the log holds; undefined (and nothing visited) when it is not usable.
+ */
+export function readIndexFile(path: string, log: { fd: number; size: number; ino: bigint }, visit: (e: IndexedLine) => void): IndexFileCoverage | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const expected = header(log.ino);
+    const got = Buffer.alloc(expected.length);
+    if (readSync(fd, got, 0, got.length, 0) !== got.length || !got.equals(expected)) return undefined;
+    // First pass: structure only, and the last entry, before anything reaches the index.
+    let last: IndexedLine | undefined;
+    let nextOffset = 0;
+    const structureEnd = forEachEntry(fd, expected.length, size, (e) => {
+      if (e.offset < nextOffset || e.offset + e.length >= log.size) return false;
+      nextOffset = e.offset + e.length + 1;
+      last = e;
+      return true;
+    });
+    if (structureEnd !== size) return undefined;
+    if (last !== undefined && !namesItsLine(log.fd, last)) return undefined;
+    forEachEntry(fd, expected.length, size, (e) => {
+      visit(e);
+      return true;
+    });
+    return { bytes: nextOffset, lines: last?.line ?? 0, indexBytes: size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function namesItsLine(logFd: number, e: IndexedLine): boolean {
+  const b = Buffer.allocUnsafe(e.length + 1);
+  if (readSync(logFd, b, 0, b.length, e.offset) !== b.length || b[e.length] !== 0x0a) return false;
+  const record = parseRecord(b.toString('utf8', 0, e.length));
+  return record !== undefined && record.jobId === e.summary.jobId && (record.type === 'start' ? 'start' : record.result) === e.summary.kind;
+}
+
+/**
+ * Appends entries to an index file. Never throws: a failure drops the index file (the next start
+ * indexes the log file from its lines), because no job may fail for a cache.
+ */
+export class IndexFileWriter {
+  path: string;
+  #fd: number | undefined;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+
+  private constructor(path: string, fd: number | undefined) {
+    this.path = path;
+    this.#fd = fd;
+  }
+
+  /** A new index file (replacing any) for the log file with inode `ino`. */
+  static create(path: string, ino: bigint): IndexFileWriter {
+    try {
+      const fd = openSync(path, 'w', 0o640);
+      const writer = new IndexFileWriter(path, fd);
+      writer.#write(header(ino));
+      return writer;
+    } catch {
+      return new IndexFileWriter(path, undefined);
+    }
+  }
+
+  /** Continues a valid index file from `coverage`. */
+  static resume(path: string, coverage: IndexFileCoverage): IndexFileWriter {
+    try {
+      const fd = openSync(path, 'r+');
+      ftruncateSync(fd, coverage.indexBytes);
+      const writer = new IndexFileWriter(path, fd);
+      writer.#position = coverage.indexBytes;
+      return writer;
+    } catch {
+      return new IndexFileWriter(path, undefined);
+    }
+  }
+
+  #position = 0;
+
+  /** Buffers an entry; written at the next flush (or once 1 MiB is pending). */
+  add(entry: IndexedLine): void {
+    if (this.#fd === undefined) return;
+    const b = encodeEntry(entry);
+    if (b === undefined) {
+      this.abandon();
+      return;
+    }
+    this.#pending.push(b);
+    this.#pendingBytes += b.length;
+    if (this.#pendingBytes >= 1024 * 1024) this.flush();
+  }
+
+  flush(): void {
+    if (this.#fd === undefined || this.#pendingBytes === 0) return;
+    const b = Buffer.concat(this.#pending);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#write(b);
+  }
+
+  /** Deletes the index file: it may not match its log file any more. */
+  abandon(): void {
+    this.#close();
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // Gone already, or not ours to delete: a stale one fails its checks at the next start.
+    }
+  }
+
+  close(): void {
+    this.flush();
+    this.#close();
+  }
+
+  #close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+  }
+
+  #write(b: Buffer): void {
+    try {
+      let written = 0;
+      while (written < b.length) written += writeSync(this.#fd as number, b, written, b.length - written, this.#position + written);
+      this.#position += b.length;
+    } catch {
+      this.abandon();
+    }
+  }
+}
