@@ -19,6 +19,8 @@ const MAGIC = Buffer.from('BLEDFUI1', 'latin1');
 const KINDS = ['start', ...AUDIT_RESULTS] as const;
 const FIXED_BYTES = 2 + 1 + 8 + 4 + 4 + 8 + 2 + 1;
 const CHUNK_BYTES = 4 * 1024 * 1024;
+const MAX_ENTRY_BYTES = 0xffff;
+const BUFFER_BYTES = 1024 * 1024;
 
 export interface IndexedLine {
   readonly summary: RecordSummary;
@@ -38,23 +40,24 @@ export interface IndexFileCoverage {
   readonly indexBytes: number;
 }
 
-export function encodeEntry(e: IndexedLine): Buffer | undefined {
-  const jobId = Buffer.from(e.summary.jobId, 'utf8');
-  const address = Buffer.from(e.summary.deviceAddress ?? '', 'utf8');
-  const total = FIXED_BYTES + jobId.length + address.length;
-  if (total > 0xffff || address.length > 0xff) return undefined;
-  const b = Buffer.allocUnsafe(total);
-  let p = b.writeUInt16LE(total, 0);
-  p = b.writeUInt8(KINDS.indexOf(e.summary.kind), p);
-  p = b.writeDoubleLE(e.offset, p);
-  p = b.writeUInt32LE(e.length, p);
-  p = b.writeUInt32LE(e.line, p);
-  p = b.writeDoubleLE(e.summary.time, p);
-  p = b.writeUInt16LE(jobId.length, p);
-  p += jobId.copy(b, p);
-  p = b.writeUInt8(address.length, p);
-  address.copy(b, p);
-  return b;
+/** Writes the entry at `p` of `b` (which has room for MAX_ENTRY_BYTES); returns its length, or 0 when it cannot be encoded. */
+export function encodeEntry(e: IndexedLine, b: Buffer, p: number): number {
+  const jobId = e.summary.jobId;
+  const address = e.summary.deviceAddress ?? '';
+  const jobIdLength = b.write(jobId, p + 29, 0xffff - FIXED_BYTES - 0xff, 'utf8');
+  if (jobIdLength !== Buffer.byteLength(jobId, 'utf8')) return 0;
+  const addressLength = b.write(address, p + 30 + jobIdLength, 0xff, 'utf8');
+  if (addressLength !== Buffer.byteLength(address, 'utf8')) return 0;
+  const total = FIXED_BYTES + jobIdLength + addressLength;
+  b.writeUInt16LE(total, p);
+  b.writeUInt8(KINDS.indexOf(e.summary.kind), p + 2);
+  b.writeDoubleLE(e.offset, p + 3);
+  b.writeUInt32LE(e.length, p + 11);
+  b.writeUInt32LE(e.line, p + 15);
+  b.writeDoubleLE(e.summary.time, p + 19);
+  b.writeUInt16LE(jobIdLength, p + 27);
+  b.writeUInt8(addressLength, p + 29 + jobIdLength);
+  return total;
 }
 
 /** The entry at `p` (whose length is known to fit in `b`), or undefined if its structure is wrong. */
@@ -154,8 +157,10 @@ function namesItsLine(logFd: number, e: IndexedLine): boolean {
 export class IndexFileWriter {
   path: string;
   #fd: number | undefined;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  /** Entries not written yet: BUFFER_BYTES, plus room for one more entry. */
+  readonly #buffer = Buffer.allocUnsafe(BUFFER_BYTES + MAX_ENTRY_BYTES);
+  #buffered = 0;
+  #position = 0;
 
   private constructor(path: string, fd: number | undefined) {
     this.path = path;
@@ -187,26 +192,22 @@ export class IndexFileWriter {
     }
   }
 
-  #position = 0;
-
   /** Buffers an entry; written at the next flush (or once 1 MiB is pending). */
   add(entry: IndexedLine): void {
     if (this.#fd === undefined) return;
-    const b = encodeEntry(entry);
-    if (b === undefined) {
+    const length = encodeEntry(entry, this.#buffer, this.#buffered);
+    if (length === 0) {
       this.abandon();
       return;
     }
-    this.#pending.push(b);
-    this.#pendingBytes += b.length;
-    if (this.#pendingBytes >= 1024 * 1024) this.flush();
+    this.#buffered += length;
+    if (this.#buffered >= BUFFER_BYTES) this.flush();
   }
 
   flush(): void {
-    if (this.#fd === undefined || this.#pendingBytes === 0) return;
-    const b = Buffer.concat(this.#pending);
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    if (this.#fd === undefined || this.#buffered === 0) return;
+    const b = this.#buffer.subarray(0, this.#buffered);
+    this.#buffered = 0;
     this.#write(b);
   }
 
@@ -228,8 +229,7 @@ export class IndexFileWriter {
   #close(): void {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+    this.#buffered = 0;
   }
 
   #write(b: Buffer): void {
