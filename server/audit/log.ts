@@ -190,16 +190,17 @@ export class AuditLog {
       Math.max(q.offset ?? 0, 0),
       limit,
     );
-    const refs = rows.flatMap((row) => {
-      const end = this.#index.endRef(row);
+    // Taken now: a job may end while the lines are read, and this page shows it as it was.
+    const ends = rows.map((row) => this.#index.endRef(row));
+    const refs = rows.flatMap((row, k) => {
+      const end = ends[k];
       return end === undefined ? [this.#index.startRef(row)] : [this.#index.startRef(row), end];
     });
     const lines = await this.#readLines(refs);
     let i = 0;
-    const entries: AuditEntry[] = rows.map((row) => {
+    const entries: AuditEntry[] = ends.map((end) => {
       const start = lines[i++] as AuditStartRecord;
-      const end = this.#index.endRef(row) === undefined ? undefined : (lines[i++] as AuditEndRecord);
-      return { start, end };
+      return { start, end: end === undefined ? undefined : (lines[i++] as AuditEndRecord) };
     });
     return { entries, nextOffset: next };
   }

@@ -132,6 +132,18 @@ describe('AuditLog rotation and paging across files', () => {
     log.close();
   });
 
+  it('a job that ends while its page is being read shows on that page as it was when asked', async () => {
+    const path = freshPath();
+    const { log } = AuditLog.open(path);
+    log.append(start('r1', 0, T0));
+    log.append(start('r2', 0, T0 + 1));
+    const pending = log.query({});
+    log.append(end('r1', 'succeeded', T0 + 2));
+    assert.deepEqual((await pending).entries.map((e) => [e.start.jobId, e.end?.jobId]), [['r1', undefined], ['r2', undefined]]);
+    assert.deepEqual((await log.query({})).entries.map((e) => [e.start.jobId, e.end?.result]), [['r1', 'succeeded'], ['r2', undefined]]);
+    log.close();
+  });
+
   it('reads only the lines of the page asked for (a line elsewhere changed on disk does not matter; its own page reports it)', async () => {
     const path = freshPath();
     const { log } = AuditLog.open(path);
