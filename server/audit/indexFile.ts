@@ -60,25 +60,36 @@ export function encodeEntry(e: IndexedLine, b: Buffer, p: number): number {
   return total;
 }
 
-/** The entry at `p` (whose length is known to fit in `b`), or undefined if its structure is wrong. */
-function decodeEntry(b: Buffer, p: number): IndexedLine | undefined {
-  const total = b.readUInt16LE(p);
-  const kind = KINDS[b.readUInt8(p + 2)];
+/** Whether the entry at `p` (of length `total`, within `b`) is well formed; reads numbers only. */
+function wellFormed(b: Buffer, p: number, total: number): boolean {
+  if (total < FIXED_BYTES || b.readUInt8(p + 2) >= KINDS.length) return false;
   const jobIdLength = b.readUInt16LE(p + 27);
-  if (kind === undefined || FIXED_BYTES + jobIdLength > total) return undefined;
-  const addressLength = b.readUInt8(p + 29 + jobIdLength);
-  if (FIXED_BYTES + jobIdLength + addressLength !== total) return undefined;
-  const address = b.toString('utf8', p + 30 + jobIdLength, p + total);
+  return FIXED_BYTES + jobIdLength <= total && FIXED_BYTES + jobIdLength + b.readUInt8(p + 29 + jobIdLength) === total;
+}
+
+/** The well-formed entry at `p`. */
+function decodeEntry(b: Buffer, p: number): IndexedLine {
+  const total = b.readUInt16LE(p);
+  const jobIdLength = b.readUInt16LE(p + 27);
+  const addressFrom = p + 30 + jobIdLength;
   return {
-    summary: { kind, jobId: b.toString('utf8', p + 29, p + 29 + jobIdLength), time: b.readDoubleLE(p + 19), deviceAddress: address === '' ? undefined : address },
+    summary: {
+      kind: KINDS[b.readUInt8(p + 2)] as IndexedLine['summary']['kind'],
+      jobId: b.toString('utf8', p + 29, p + 29 + jobIdLength),
+      time: b.readDoubleLE(p + 19),
+      deviceAddress: addressFrom === p + total ? undefined : b.toString('utf8', addressFrom, p + total),
+    },
     offset: b.readDoubleLE(p + 3),
     length: b.readUInt32LE(p + 11),
     line: b.readUInt32LE(p + 15),
   };
 }
 
-/** Calls `visit` for each entry from `from` to `end`, in 4 MiB reads; stops (returning where) at the first entry whose structure is wrong. */
-function forEachEntry(fd: number, from: number, end: number, visit: (e: IndexedLine) => boolean): number {
+/**
+ * Calls `visit` with each well-formed entry (its buffer and position) from `from` to `end`, in
+ * 4 MiB reads; stops at the first entry that is not, or that `visit` refuses. Returns where it stopped.
+ */
+function forEachEntry(fd: number, from: number, end: number, visit: (b: Buffer, p: number, at: number) => boolean): number {
   const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   let position = from;
   while (position < end) {
@@ -88,8 +99,7 @@ function forEachEntry(fd: number, from: number, end: number, visit: (e: IndexedL
       const total = chunk.readUInt16LE(p);
       if (total < FIXED_BYTES) return position + p;
       if (p + total > got) break; // continues in the next read
-      const entry = decodeEntry(chunk, p);
-      if (entry === undefined || !visit(entry)) return position + p;
+      if (!wellFormed(chunk, p, total) || !visit(chunk, p, position + p)) return position + p;
       p += total;
     }
     if (p === 0) return position; // not even one entry fits: cut short
@@ -122,22 +132,30 @@ export function readIndexFile(path: string, log: { fd: number; size: number; ino
     const expected = header(log.ino);
     const got = Buffer.alloc(expected.length);
     if (readSync(fd, got, 0, got.length, 0) !== got.length || !got.equals(expected)) return undefined;
-    // First pass: structure only, and the last entry, before anything reaches the index.
-    let last: IndexedLine | undefined;
+    // First pass: structure and order only (numbers, no strings), before anything reaches the index.
+    let lastAt = -1;
+    let lastLine = 0;
     let nextOffset = 0;
-    const structureEnd = forEachEntry(fd, expected.length, size, (e) => {
-      if (e.offset < nextOffset || e.offset + e.length >= log.size) return false;
-      nextOffset = e.offset + e.length + 1;
-      last = e;
+    const structureEnd = forEachEntry(fd, expected.length, size, (b, p, at) => {
+      const offset = b.readDoubleLE(p + 3);
+      const length = b.readUInt32LE(p + 11);
+      if (!(offset >= nextOffset) || offset + length >= log.size) return false;
+      nextOffset = offset + length + 1;
+      lastAt = at;
+      lastLine = b.readUInt32LE(p + 15);
       return true;
     });
     if (structureEnd !== size) return undefined;
-    if (last !== undefined && !namesItsLine(log.fd, last)) return undefined;
-    forEachEntry(fd, expected.length, size, (e) => {
-      visit(e);
+    if (lastAt >= 0) {
+      const b = Buffer.allocUnsafe(Math.min(0xffff, size - lastAt));
+      readSync(fd, b, 0, b.length, lastAt);
+      if (!namesItsLine(log.fd, decodeEntry(b, 0))) return undefined;
+    }
+    forEachEntry(fd, expected.length, size, (b, p) => {
+      visit(decodeEntry(b, p));
       return true;
     });
-    return { bytes: nextOffset, lines: last?.line ?? 0, indexBytes: size };
+    return { bytes: nextOffset, lines: lastLine, indexBytes: size };
   } finally {
     closeSync(fd);
   }

@@ -66,6 +66,11 @@ function generate(path: string): number {
   return jobs;
 }
 
+/** CPU time (user + system) since `from`: steadier than wall time on a busy machine. */
+const cpuMs = (from: NodeJS.CpuUsage): number => {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
+};
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
 let peak = 0;
@@ -83,6 +88,7 @@ try {
   const rssBefore = process.memoryUsage().rss;
   peak = rssBefore;
   let started = performance.now();
+  let cpu = process.cpuUsage();
   let log: AuditLog;
   try {
     // The first start of a history no index file covers (a log written by an older server).
@@ -93,9 +99,10 @@ try {
     throw e;
   }
   const openMs = performance.now() - started;
+  const openCpuMs = cpuMs(cpu);
   const rssOpened = process.memoryUsage().rss; // open is synchronous: the sampler could not run meanwhile
   gc();
-  console.log(`  first start (index)   ${openMs.toFixed(0)} ms; RSS +${mb(process.memoryUsage().rss - rssBefore)} held after, +${mb(Math.max(peak, rssOpened) - rssBefore)} right after opening`);
+  console.log(`  first start (index)   ${openMs.toFixed(0)} ms (CPU ${openCpuMs.toFixed(0)} ms); RSS +${mb(process.memoryUsage().rss - rssBefore)} held after, +${mb(Math.max(peak, rssOpened) - rssBefore)} right after opening`);
 
   const pages: readonly (readonly [string, AuditQuery])[] = [
     ['first page (100)', {}],
@@ -112,10 +119,12 @@ try {
     peak = base;
     const runs = 5;
     started = performance.now();
+    cpu = process.cpuUsage();
     let got = 0;
     for (let i = 0; i < runs; i++) got = (await log.query(q)).entries.length;
     const ms = (performance.now() - started) / runs;
-    console.log(`  ${label.padEnd(22)}${ms.toFixed(2).padStart(9)} ms/page, ${got} entries; RSS peak +${mb(Math.max(peak, process.memoryUsage().rss) - base)}`);
+    const pageCpu = cpuMs(cpu) / runs;
+    console.log(`  ${label.padEnd(22)}${ms.toFixed(2).padStart(9)} ms/page (CPU ${pageCpu.toFixed(2)} ms), ${got} entries; RSS peak +${mb(Math.max(peak, process.memoryUsage().rss) - base)}`);
   }
 
   gc();
@@ -130,12 +139,14 @@ try {
   gc();
   const rssRestart = process.memoryUsage().rss;
   started = performance.now();
+  cpu = process.cpuUsage();
   const reopened = AuditLog.open(path, { now: () => t0 + jobs * 60_000 + 60_000 });
   const restartMs = performance.now() - started;
+  const restartCpuMs = cpuMs(cpu);
   const rssReopened = process.memoryUsage().rss;
   log = reopened.log;
   gc();
-  console.log(`  restart               ${restartMs.toFixed(0)} ms; RSS +${mb(process.memoryUsage().rss - rssRestart)} held after, +${mb(rssReopened - rssRestart)} right after opening (${log.files.length} file(s))`);
+  console.log(`  restart               ${restartMs.toFixed(0)} ms (CPU ${restartCpuMs.toFixed(0)} ms); RSS +${mb(process.memoryUsage().rss - rssRestart)} held after, +${mb(rssReopened - rssRestart)} right after opening (${log.files.length} file(s))`);
 
   started = performance.now();
   for (let i = 0; i < 100; i++) {
