@@ -146,7 +146,7 @@ try {
   const rssReopened = process.memoryUsage().rss;
   log = reopened.log;
   gc();
-  console.log(`  restart               ${restartMs.toFixed(0)} ms (CPU ${restartCpuMs.toFixed(0)} ms); RSS +${mb(process.memoryUsage().rss - rssRestart)} held after, +${mb(rssReopened - rssRestart)} right after opening (${log.files.length} file(s))`);
+  console.log(`  restart               ${restartMs.toFixed(0)} ms (CPU ${restartCpuMs.toFixed(0)} ms); RSS +${mb(process.memoryUsage().rss - rssRestart)} held after, +${mb(rssReopened - rssRestart)} right after opening (${log.files.length} log file(s))`);
 
   started = performance.now();
   for (let i = 0; i < 100; i++) {
