@@ -71,14 +71,17 @@ export interface AuditQuery {
   /** Jobs started at or after this time (ms since the epoch). */
   readonly since?: number;
   readonly result?: AuditResult | 'running';
-  /** Entries to skip (the page token). */
+  /**
+   * The page token: the position, among every job of the log, to look for matches from (0: the
+   * first job). Positions never change as jobs are added, so paging is stable while the log grows.
+   */
   readonly offset?: number;
   readonly limit?: number;
 }
 
 export interface AuditPage {
   readonly entries: readonly AuditEntry[];
-  /** Offset of the next page; undefined when this was the last one. */
+  /** Position of the next matching job (the next page's offset); undefined when this was the last page. */
   readonly nextOffset: number | undefined;
 }
 
