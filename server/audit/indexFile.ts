@@ -4,20 +4,23 @@
  * It is a cache, never the record: written (not synced) after the log's own line is synced, so it
  * never names a line the log does not hold whole; a restart replays it instead of parsing the JSON
  * of the whole history, then reads only the log's lines after the last one it names. An index
- * file that is missing, of another file (inode), cut short or damaged is ignored and written
- * again from the log.
+ * file that is missing, or of another file (inode), or whose last entry does not name its line is
+ * ignored and written again from the log; one cut short or damaged (a crash before the page
+ * cache reached the disk) is used up to its last good entry.
  *
  * Layout: "BLEDFUI1", u16 header length, header JSON {"ino":"<inode>"}; then entries, each
  * u16 entry length | u8 kind | f64 line offset | u32 line length | u32 line number | f64 time |
- * u16 job id length | job id | u8 address length | address (utf-8, little endian).
+ * u16 job id length | job id | u8 address length | address | u32 CRC-32 of the entry's bytes
+ * before it (utf-8, little endian).
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { AUDIT_RESULTS, parseRecord } from './records.js';
 import type { RecordSummary } from './jobIndex.js';
 
 const MAGIC = Buffer.from('BLEDFUI1', 'latin1');
 const KINDS = ['start', ...AUDIT_RESULTS] as const;
-const FIXED_BYTES = 2 + 1 + 8 + 4 + 4 + 8 + 2 + 1;
+const FIXED_BYTES = 2 + 1 + 8 + 4 + 4 + 8 + 2 + 1 + 4;
 const CHUNK_BYTES = 4 * 1024 * 1024;
 const MAX_ENTRY_BYTES = 0xffff;
 const BUFFER_BYTES = 1024 * 1024;
@@ -57,14 +60,19 @@ export function encodeEntry(e: IndexedLine, b: Buffer, p: number): number {
   b.writeDoubleLE(e.summary.time, p + 19);
   b.writeUInt16LE(jobIdLength, p + 27);
   b.writeUInt8(addressLength, p + 29 + jobIdLength);
+  b.writeUInt32LE(crc32(b.subarray(p, p + total - 4)), p + total - 4);
   return total;
 }
 
-/** Whether the entry at `p` (of length `total`, within `b`) is well formed; reads numbers only. */
+/** Whether the entry at `p` (of length `total`, within `b`) is well formed and intact; decodes no string. */
 function wellFormed(b: Buffer, p: number, total: number): boolean {
   if (total < FIXED_BYTES || b.readUInt8(p + 2) >= KINDS.length) return false;
   const jobIdLength = b.readUInt16LE(p + 27);
-  return FIXED_BYTES + jobIdLength <= total && FIXED_BYTES + jobIdLength + b.readUInt8(p + 29 + jobIdLength) === total;
+  return (
+    FIXED_BYTES + jobIdLength <= total &&
+    FIXED_BYTES + jobIdLength + b.readUInt8(p + 29 + jobIdLength) === total &&
+    crc32(b.subarray(p, p + total - 4)) === b.readUInt32LE(p + total - 4)
+  );
 }
 
 /** The well-formed entry at `p`. */
@@ -72,12 +80,13 @@ function decodeEntry(b: Buffer, p: number): IndexedLine {
   const total = b.readUInt16LE(p);
   const jobIdLength = b.readUInt16LE(p + 27);
   const addressFrom = p + 30 + jobIdLength;
+  const addressTo = p + total - 4;
   return {
     summary: {
       kind: KINDS[b.readUInt8(p + 2)] as IndexedLine['summary']['kind'],
       jobId: b.toString('utf8', p + 29, p + 29 + jobIdLength),
       time: b.readDoubleLE(p + 19),
-      deviceAddress: addressFrom === p + total ? undefined : b.toString('utf8', addressFrom, p + total),
+      deviceAddress: addressFrom === addressTo ? undefined : b.toString('utf8', addressFrom, addressTo),
     },
     offset: b.readDoubleLE(p + 3),
     length: b.readUInt32LE(p + 11),
@@ -117,8 +126,9 @@ function header(ino: bigint): Buffer {
 
 /**
  * Replays the index file at `path` for the log file open as `log` into `visit`, after checking
- * that it is that file's (inode), that its entries are whole and in order, and that its last entry
- * names a line the log holds; undefined (and nothing visited) when it is not usable.
+ * that it is that file's (inode), that its entries are whole and in order up to where they stop
+ * being so, and that the last of those names a line the log holds; undefined (and nothing
+ * visited) when it is not usable.
  */
 export function readIndexFile(path: string, log: { fd: number; size: number; ino: bigint }, visit: (e: IndexedLine) => void): IndexFileCoverage | undefined {
   let fd: number;
@@ -145,17 +155,18 @@ export function readIndexFile(path: string, log: { fd: number; size: number; ino
       lastLine = b.readUInt32LE(p + 15);
       return true;
     });
-    if (structureEnd !== size) return undefined;
+    // Entries after a damaged one (a crash can leave an unsynced index file with a cut or zeroed
+    // end) are dropped; the lines they named are read from the log again.
     if (lastAt >= 0) {
       const b = Buffer.allocUnsafe(Math.min(0xffff, size - lastAt));
       readSync(fd, b, 0, b.length, lastAt);
       if (!namesItsLine(log.fd, decodeEntry(b, 0))) return undefined;
     }
-    forEachEntry(fd, expected.length, size, (b, p) => {
+    forEachEntry(fd, expected.length, structureEnd, (b, p) => {
       visit(decodeEntry(b, p));
       return true;
     });
-    return { bytes: nextOffset, lines: lastLine, indexBytes: size };
+    return { bytes: nextOffset, lines: lastLine, indexBytes: structureEnd };
   } finally {
     closeSync(fd);
   }

@@ -294,6 +294,23 @@ describe('AuditLog index files (<file>.idx): a restart replays them instead of p
     log.close();
     assert.deepEqual(readFileSync(idx), whole);
 
+    // Zeroed at its end (a power loss before the page cache reached the disk), or damaged in the
+    // middle: used up to the last good entry, the lines after it read from the log again.
+    writeFileSync(idx, Buffer.concat([whole, Buffer.alloc(4096)]));
+    log = make();
+    assert.deepEqual(await ids(log), Array.from({ length: 10 }, (_, j) => `a${j}`));
+    log.close();
+    assert.deepEqual(readFileSync(idx), whole);
+    const damaged = Buffer.from(whole);
+    const a5 = damaged.indexOf('a5', 0, 'latin1'); // a byte flipped in the middle entry's job id
+    assert.ok(a5 > 0);
+    damaged.write('9', a5 + 1, 'latin1');
+    writeFileSync(idx, damaged);
+    log = make();
+    assert.deepEqual(await ids(log), Array.from({ length: 10 }, (_, j) => `a${j}`));
+    assert.equal((await log.query({ result: 'succeeded' })).entries.length, 10);
+    log.close();
+
     // The log replaced by another file (another inode) with other records, the old index file left.
     rmSync(path);
     writeFileSync(path, `${JSON.stringify(start('other', 1, T0))}\n${JSON.stringify(end('other', 'failed', T0 + 1))}\n`);
