@@ -268,7 +268,7 @@ describe('AuditLog index files (<file>.idx): a restart replays them instead of p
     log.close();
   });
 
-  it('ignores an index file of another file, cut short or damaged, and indexes from the log again', async () => {
+  it('uses a cut or damaged index file up to its last good entry, and ignores one of another file or of a rewritten log', async () => {
     const path = freshPath();
     const make = (): AuditLog => AuditLog.open(path, undefined, { rotateAgeMs: 0 }).log;
     const first = make();
