@@ -96,9 +96,10 @@ function decodeEntry(b: Buffer, p: number): IndexedLine {
 
 /**
  * Calls `visit` with each well-formed entry (its buffer and position) from `from` to `end`, in
- * 4 MiB reads; stops at the first entry that is not, or that `visit` refuses. Returns where it stopped.
+ * 4 MiB reads; stops at the first entry that is not (unless `checked` is false: entries already
+ * checked), or that `visit` refuses. Returns where it stopped.
  */
-function forEachEntry(fd: number, from: number, end: number, visit: (b: Buffer, p: number, at: number) => boolean): number {
+function forEachEntry(fd: number, from: number, end: number, visit: (b: Buffer, p: number, at: number) => boolean, checked = true): number {
   const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   let position = from;
   while (position < end) {
@@ -108,7 +109,7 @@ function forEachEntry(fd: number, from: number, end: number, visit: (b: Buffer, 
       const total = chunk.readUInt16LE(p);
       if (total < FIXED_BYTES) return position + p;
       if (p + total > got) break; // continues in the next read
-      if (!wellFormed(chunk, p, total) || !visit(chunk, p, position + p)) return position + p;
+      if ((checked && !wellFormed(chunk, p, total)) || !visit(chunk, p, position + p)) return position + p;
       p += total;
     }
     if (p === 0) return position; // not even one entry fits: cut short
@@ -162,10 +163,17 @@ export function readIndexFile(path: string, log: { fd: number; size: number; ino
       readSync(fd, b, 0, b.length, lastAt);
       if (!namesItsLine(log.fd, decodeEntry(b, 0))) return undefined;
     }
-    forEachEntry(fd, expected.length, structureEnd, (b, p) => {
-      visit(decodeEntry(b, p));
-      return true;
-    });
+    // Second pass (the file is ours alone while the log opens): entries checked by the first.
+    forEachEntry(
+      fd,
+      expected.length,
+      structureEnd,
+      (b, p) => {
+        visit(decodeEntry(b, p));
+        return true;
+      },
+      false,
+    );
     return { bytes: nextOffset, lines: lastLine, indexBytes: structureEnd };
   } finally {
     closeSync(fd);
