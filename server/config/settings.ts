@@ -167,6 +167,26 @@ export const SETTINGS = {
     default: '',
     description: 'append-only audit log of every DFU (JSON lines, synced to disk per record); empty: audit.jsonl in the data dir',
   },
+  auditRotateBytes: {
+    kind: 'bytes',
+    default: 64 * MiB,
+    min: 64 * 1024,
+    description:
+      'rotate the audit log before a record would take it past this size (suffixes K, M, G): the file is renamed <audit-log>.<n> (1 the oldest) and stays queryable',
+  },
+  auditRotateAgeHours: {
+    kind: 'integer',
+    default: 168,
+    min: 0,
+    description: 'also rotate the audit log once its first record is this many hours old; 0: by size only',
+  },
+  auditMaxRecordBytes: {
+    kind: 'bytes',
+    default: 64 * 1024,
+    min: 4096,
+    description:
+      'longest audit record: longer strings in a record are cut to a prefix when written; a longer line found in the log is skipped with a warning',
+  },
   keepaliveTimeMs: {
     kind: 'integer',
     default: 60_000,
