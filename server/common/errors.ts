@@ -45,6 +45,10 @@ export const ERROR_CODES = [
   'DFU_CRC_MISMATCH',
   'DFU_TIMEOUT',
   'BUTTONLESS_FAILED',
+  // server capacity: a bound that protects the server's memory was reached (a setting raises it)
+  'JOB_QUEUE_FULL',
+  'PACKAGE_STORE_FULL',
+  'TOO_MANY_UPLOADS',
   // generic
   'CANCELLED',
   'TIMEOUT',

@@ -14,7 +14,7 @@ import type { Role, TokenTable } from './tokens.js';
 
 export { parseTokens, ROLES, type Role, type TokenHolder, type TokenTable } from './tokens.js';
 
-const SERVICE_PREFIX = '/bledfu.v1.BledfuService/';
+export const SERVICE_PREFIX = '/bledfu.v1.BledfuService/';
 
 /**
  * The methods an observe token may call. GetJobCapture is not among them: a capture holds every
@@ -56,11 +56,59 @@ export function mayCall(role: Role, method: string): boolean {
   return role !== 'observe' || OBSERVE_METHODS.has(method);
 }
 
-function bearerToken(context: CallContext): string | undefined {
-  const header = context.metadata.get('authorization');
-  if (header === undefined) return undefined;
+/**
+ * The bearer token of a call's `authorization` values. More than one value is no token at all:
+ * a proxy in front may have judged another one than we would.
+ */
+export function bearerToken(authorization: readonly (string | Buffer)[]): string | undefined {
+  if (authorization.length !== 1) return undefined;
+  const [header] = authorization;
+  if (typeof header !== 'string') return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return m?.[1];
+}
+
+/** Fields a refusal is logged with: never the token itself. */
+export type RefusalLog = (fields: Record<string, unknown>, message: string) => void;
+
+/**
+ * Why a call to BledfuService `method` with these `authorization` values may not proceed
+ * (UNAUTHENTICATED or PERMISSION_DENIED), or undefined when it may. The middleware below and
+ * the transport gate (callGate.ts, which refuses package uploads before reading them) share it,
+ * so both answer alike.
+ */
+export function accessRefusal(
+  tokens: TokenTable,
+  method: string,
+  authorization: readonly (string | Buffer)[],
+  peer: string,
+  log: RefusalLog,
+): BledfuError | undefined {
+  const token = bearerToken(authorization);
+  const holder = token === undefined ? undefined : tokens.holderOf(token);
+  if (holder === undefined) {
+    const problem = authorization.length === 0 ? 'missing' : authorization.length > 1 ? 'repeated' : token === undefined ? 'malformed' : 'unknown';
+    log({ method, peer, token: problem }, 'call refused: not authenticated');
+    const message =
+      problem === 'missing'
+        ? 'this server requires a bearer token'
+        : problem === 'repeated'
+          ? 'the call carries more than one authorization header'
+          : 'the bearer token is not valid';
+    return new BledfuError('UNAUTHENTICATED', message, {
+      layer: 'rpc',
+      remedy: 'pass one token from the server\'s tokens file (CLI: --token or BLEDFU_TOKEN) as "authorization: Bearer <token>"',
+    });
+  }
+  if (!mayCall(holder.role, method)) {
+    log({ method, peer, caller: holder.name, role: holder.role }, 'call refused: role may not call this method');
+    return new BledfuError('PERMISSION_DENIED', `${method} needs the operate role; this token has ${holder.role}`, {
+      layer: 'rpc',
+      remedy: 'use a token with the operate or admin role',
+      facts: { context: { method, role: holder.role } },
+    });
+  }
+  return undefined;
 }
 
 /**
@@ -73,37 +121,18 @@ export function callerMiddleware(tokens: TokenTable | undefined, logger: Logger)
     call: ServerMiddlewareCall<Request, Response, CallerContext>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
+    const authorization = context.metadata.getAll('authorization');
+    if (tokens !== undefined && call.method.path.startsWith(SERVICE_PREFIX)) {
+      const method = call.method.path.slice(SERVICE_PREFIX.length);
+      const refusal = accessRefusal(tokens, method, authorization, context.peer, (f, m) => logger.warn(f, m));
+      if (refusal !== undefined) throw toServerError(refusal, logger);
+    }
     const certificate = context.metadata.get(CLIENT_CERTIFICATE_KEY);
     const certIdentity = certificate === undefined || certificate === '' ? undefined : `cert:${certificate}`;
-    const token = tokens === undefined ? undefined : bearerToken(context);
+    const token = tokens === undefined ? undefined : bearerToken(authorization);
     const holder = token === undefined ? undefined : tokens?.holderOf(token);
     const identity = holder?.named === true ? holder.name : (certIdentity ?? holder?.name);
     const caller: Caller = { identity, role: holder?.role, peer: context.peer };
-
-    if (tokens !== undefined && call.method.path.startsWith(SERVICE_PREFIX)) {
-      const method = call.method.path.slice(SERVICE_PREFIX.length);
-      if (holder === undefined) {
-        logger.warn({ method, peer: context.peer, token: token === undefined ? 'missing' : 'unknown' }, 'call refused: not authenticated');
-        throw toServerError(
-          new BledfuError('UNAUTHENTICATED', token === undefined ? 'this server requires a bearer token' : 'the bearer token is not valid', {
-            layer: 'rpc',
-            remedy: 'pass a token from the server\'s tokens file (CLI: --token or BLEDFU_TOKEN)',
-          }),
-          logger,
-        );
-      }
-      if (!mayCall(holder.role, method)) {
-        logger.warn({ method, peer: context.peer, caller: identity, role: holder.role }, 'call refused: role may not call this method');
-        throw toServerError(
-          new BledfuError('PERMISSION_DENIED', `${method} needs the operate role; this token has ${holder.role}`, {
-            layer: 'rpc',
-            remedy: 'use a token with the operate or admin role',
-            facts: { context: { method, role: holder.role } },
-          }),
-          logger,
-        );
-      }
-    }
     return yield* call.next(call.request, { ...context, caller });
   };
 }

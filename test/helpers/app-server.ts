@@ -5,6 +5,7 @@
  */
 import { pino } from 'pino';
 import { createApp, type App, type AppConfig } from '../../server/app.js';
+import type { AuditLog } from '../../server/audit/log.js';
 import type { AdapterRegistry } from '../../server/backends/registry.js';
 import { findDevice } from '../../server/ble/discovery.js';
 import { silentLogger, type Logger } from '../../server/common/logger.js';
@@ -45,6 +46,10 @@ export interface ServedApp {
 export interface ServeOptions {
   /** Devices met in their bootloader; default a fresh in-memory one (bledfud always has one, kept in its data directory). */
   readonly devices?: DeviceMemory;
+  /** The audit log jobs are recorded in (ListAuditRecords reads it); default none. */
+  readonly audit?: AuditLog;
+  /** The server's logger; default testLogger() (silent unless BLEDFU_TEST_LOG is set). */
+  readonly logger?: Logger;
 }
 
 export async function serveRegistry(registry: AdapterRegistry, logger: Logger, config: Partial<AppConfig> = {}, options: ServeOptions = {}): Promise<ServedApp> {
@@ -58,6 +63,7 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
     listSerialPorts: async () => [],
     logger,
     devices: options.devices ?? new InMemoryDeviceMemory({ now: () => registry.clock.now() }),
+    ...(options.audit === undefined ? {} : { audit: options.audit }),
   });
   const { address, metricsAddress } = await app.start();
   const clients: BledfuClient[] = [];
