@@ -17,7 +17,7 @@ export interface SecuritySettings {
   readonly tlsKey: string;
   /** PEM CA bundle; set = clients must present a certificate it signed (mutual TLS). */
   readonly tlsClientCa: string;
-  /** Tokens file ('' = no token auth), lines "<role> <token>". */
+  /** Tokens file ('' = no token auth), lines "<role> <token> [<name>]" (rpc/tokens.ts). */
   readonly tokensFile: string;
   readonly insecure: boolean;
   /** Oldest TLS version accepted; default DEFAULT_CONFIG.tlsMinVersion (TLS 1.2). */
