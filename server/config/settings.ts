@@ -87,6 +87,20 @@ export const SETTINGS = {
     min: 1024,
     description: 'memory for uploaded packages, counted as their unpacked images; the least recently used are dropped first',
   },
+  packageReaders: {
+    kind: 'integer',
+    default: 1,
+    min: 1,
+    description:
+      'threads that read and check uploaded packages (unzip, hashes, init packets), off the thread that drives the radio and running DFUs',
+  },
+  packageReadQueue: {
+    kind: 'integer',
+    default: 8,
+    min: 0,
+    description:
+      'packages that may wait for a free package reader; one more is refused RESOURCE_EXHAUSTED (PACKAGE_READERS_BUSY) until one is read',
+  },
   jobRetention: {
     kind: 'integer',
     default: 200,
