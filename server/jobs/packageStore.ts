@@ -4,7 +4,7 @@
  * used packages make room for new ones. Every package is validated on the way in, so a stored
  * id always names something a DFU can be started with.
  */
-import { createHash } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { DfuPackage } from '../dfu/types.js';
 
@@ -44,7 +44,9 @@ export class PackageStore {
   async put(bytes: Uint8Array): Promise<StoredPackage> {
     // Unpacked images are at least as large as a .zip that is mostly firmware: refuse early.
     if (bytes.length > this.#opts.maxTotalBytes) throw this.#tooLarge(`package of ${bytes.length} bytes exceeds`);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    // WebCrypto hashes on libuv's thread pool: a 64 MiB upload does not hold the event loop
+    // (that drives running DFUs) for the tens of milliseconds node:crypto's createHash would.
+    const sha256 = Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
     const existing = this.#packages.get(sha256);
     if (existing !== undefined) {
       this.#touch(existing.stored);

@@ -12,6 +12,7 @@ import { readPackage } from '../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../server/dfu/secure/engine.js';
 import type { DeviceMemory } from '../../server/dfu/types.js';
 import { InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
+import type { ReadPackage } from '../../server/jobs/packageStore.js';
 import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
 import { isVirtualClock } from '../../server/sim/clock.js';
 import { holdClockWhileSent } from '../../server/clockHold.js';
@@ -45,6 +46,11 @@ export interface ServedApp {
 export interface ServeOptions {
   /** Devices met in their bootloader; default a fresh in-memory one (bledfud always has one, kept in its data directory). */
   readonly devices?: DeviceMemory;
+  /**
+   * The package reader; default readPackage in-process. bledfud uses worker threads
+   * (startPackageReaders): tests about the event loop under heavy uploads pass theirs.
+   */
+  readonly readPackage?: ReadPackage;
 }
 
 export async function serveRegistry(registry: AdapterRegistry, logger: Logger, config: Partial<AppConfig> = {}, options: ServeOptions = {}): Promise<ServedApp> {
@@ -53,7 +59,7 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
     // The registry's clock is the server's (the accelerated simulator's modelled time on sim:).
     clock: registry.clock,
     runner: runSecureDfu,
-    readPackage,
+    readPackage: options.readPackage ?? readPackage,
     findDevice,
     listSerialPorts: async () => [],
     logger,
