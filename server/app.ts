@@ -38,6 +38,8 @@ export interface AppDeps {
   readonly adapters: AdapterDirectory;
   readonly runner: DfuRunner;
   readonly readPackage: ReadPackage;
+  /** Run on an upload before it is hashed (PackageStoreOptions.screen); bledfud: the zip container check. */
+  readonly screenPackage?: (bytes: Uint8Array) => void;
   readonly findDevice: FindDevice;
   /** The host's serial ports; tests give a fixed list. */
   readonly listSerialPorts: () => Promise<readonly SerialPortListing[]>;
@@ -94,7 +96,11 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, clock) }),
     ...(deps.devices === undefined ? {} : { devices: deps.devices }),
   });
-  const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
+  const packages = new PackageStore({
+    readPackage: deps.readPackage,
+    maxTotalBytes: config.packageStoreBytes,
+    ...(deps.screenPackage === undefined ? {} : { screen: deps.screenPackage }),
+  });
   const metricsListen = config.metricsListen ?? '';
   // Nothing is observed when metrics are off: no listeners, no collectors.
   const metrics =

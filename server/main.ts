@@ -80,6 +80,7 @@ async function main(): Promise<number> {
     clock: adapters.clock,
     runner: runSecureDfu,
     readPackage: packageReaders.read,
+    screenPackage: packageReaders.screen,
     findDevice,
     listSerialPorts,
     logger,

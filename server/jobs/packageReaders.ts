@@ -27,6 +27,11 @@ export interface PackageReadersOptions {
 export interface PackageReaders {
   /** readPackage's contract (same result, same error codes), off the calling thread. */
   readonly read: ReadPackage;
+  /**
+   * The zip container check read() starts with (bounded by the entry limit, not the size): for
+   * callers that spend time per byte before reading (the package store's hash).
+   */
+  readonly screen: (bytes: Uint8Array) => void;
   /** Packages being read plus those waiting. */
   readonly pending: number;
   /** Threads started so far (they start on first use). */
@@ -153,6 +158,9 @@ export function startPackageReaders(options: PackageReadersOptions, spawn: () =>
         queue.push({ id: nextId++, bytes: new Uint8Array(bytes), resolve, reject });
         pump();
       });
+    },
+    screen(bytes: Uint8Array): void {
+      readZipDirectory(bytes);
     },
     get pending() {
       return busy() + queue.length;

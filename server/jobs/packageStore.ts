@@ -24,6 +24,12 @@ export interface PackageStoreOptions {
    * the store holds; the .zip itself is not kept, and is smaller (it is compressed).
    */
   readonly maxTotalBytes: number;
+  /**
+   * A cheap check whose work does not grow with the package's size (bledfud: the zip container
+   * check), run before anything that costs time per byte: a hostile zip is refused before it is
+   * hashed. Throws the refusal.
+   */
+  readonly screen?: (bytes: Uint8Array) => void;
 }
 
 export class PackageStore {
@@ -44,6 +50,7 @@ export class PackageStore {
   async put(bytes: Uint8Array): Promise<StoredPackage> {
     // Unpacked images are at least as large as a .zip that is mostly firmware: refuse early.
     if (bytes.length > this.#opts.maxTotalBytes) throw this.#tooLarge(`package of ${bytes.length} bytes exceeds`);
+    this.#opts.screen?.(bytes);
     // WebCrypto hashes on libuv's thread pool: a 64 MiB upload does not hold the event loop
     // (that drives running DFUs) for the tens of milliseconds node:crypto's createHash would.
     const sha256 = Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');

@@ -22,7 +22,7 @@ describe('hostile zips on a running server (simulator, worker-thread package rea
     const huge = buildZip([...(await zipEntries(APP.zip)), ...emptyEntries(700_000)]);
     assert.ok(huge.length > 60 * MiB, `${huge.length} bytes`);
     const readers = startPackageReaders({ threads: 1, queue: 8 });
-    const s = await startSimServer({}, { maxRequestBytes: 96 * MiB, packageStoreBytes: 128 * MiB }, { kind: 'hci' }, { readPackage: readers.read });
+    const s = await startSimServer({}, { maxRequestBytes: 96 * MiB, packageStoreBytes: 128 * MiB }, { kind: 'hci' }, { packageReaders: readers });
     try {
       // One ordered record of what the test saw: the job's progress and each upload's refusal.
       const log: string[] = [];

@@ -12,7 +12,7 @@ import { readPackage } from '../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../server/dfu/secure/engine.js';
 import type { DeviceMemory } from '../../server/dfu/types.js';
 import { InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
-import type { ReadPackage } from '../../server/jobs/packageStore.js';
+import type { PackageReaders } from '../../server/jobs/packageReaders.js';
 import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
 import { isVirtualClock } from '../../server/sim/clock.js';
 import { holdClockWhileSent } from '../../server/clockHold.js';
@@ -47,10 +47,10 @@ export interface ServeOptions {
   /** Devices met in their bootloader; default a fresh in-memory one (bledfud always has one, kept in its data directory). */
   readonly devices?: DeviceMemory;
   /**
-   * The package reader; default readPackage in-process. bledfud uses worker threads
+   * The package readers; default readPackage in-process. bledfud uses worker threads
    * (startPackageReaders): tests about the event loop under heavy uploads pass theirs.
    */
-  readonly readPackage?: ReadPackage;
+  readonly packageReaders?: PackageReaders;
 }
 
 export async function serveRegistry(registry: AdapterRegistry, logger: Logger, config: Partial<AppConfig> = {}, options: ServeOptions = {}): Promise<ServedApp> {
@@ -59,7 +59,8 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
     // The registry's clock is the server's (the accelerated simulator's modelled time on sim:).
     clock: registry.clock,
     runner: runSecureDfu,
-    readPackage: options.readPackage ?? readPackage,
+    readPackage: options.packageReaders?.read ?? readPackage,
+    ...(options.packageReaders === undefined ? {} : { screenPackage: options.packageReaders.screen }),
     findDevice,
     listSerialPorts: async () => [],
     logger,
