@@ -58,7 +58,7 @@ interface Thread {
  * and --import in a worker's execArgv is ignored), so a small bootstrap registers tsx in the
  * thread before importing the worker module. From compiled JavaScript the worker is plain .js.
  */
-function spawnWorker(): Worker {
+export function spawnPackageWorker(): Worker {
   const self = import.meta.url;
   if (!self.endsWith('.ts')) return new Worker(new URL('./packageWorker.js', self));
   const tsx = import.meta.resolve('tsx/esm/api');
@@ -70,7 +70,7 @@ function cancelled(): BledfuError {
   return new BledfuError('CANCELLED', 'the server is stopping; the package was not read', { layer: 'jobs', remedy: 'send it again once the server is back' });
 }
 
-export function startPackageReaders(options: PackageReadersOptions, spawn: () => Worker = spawnWorker): PackageReaders {
+export function startPackageReaders(options: PackageReadersOptions, spawn: () => Worker = spawnPackageWorker): PackageReaders {
   const threads: Thread[] = [];
   const queue: Task[] = [];
   let nextId = 1;

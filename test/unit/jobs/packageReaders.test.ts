@@ -7,7 +7,8 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { hasCode, isBledfuError } from '../../../server/common/errors.js';
 import { readPackage } from '../../../server/dfu/package/package.js';
-import { startPackageReaders, type PackageReaders } from '../../../server/jobs/packageReaders.js';
+import { Worker } from 'node:worker_threads';
+import { spawnPackageWorker, startPackageReaders, type PackageReaders } from '../../../server/jobs/packageReaders.js';
 import { projectZip } from '../../helpers/project-packages.js';
 import { buildZip, emptyEntries, zipEntries, type BuildEntry } from '../../helpers/zip-builder.js';
 
@@ -71,6 +72,18 @@ describe('package readers (worker threads)', () => {
     assert.equal((await second).images.length, 1);
     assert.equal(r.threads, 1);
     assert.equal((await r.read(zip)).images.length, 1, 'room again once read');
+  });
+
+  it('a thread that dies mid-read fails that read INTERNAL, and a fresh thread reads the next', async () => {
+    let spawned = 0;
+    // The first thread exits as soon as it starts, with the package it was given.
+    const spawn = (): Worker => (spawned++ === 0 ? new Worker('process.exit(3)', { eval: true }) : spawnPackageWorker());
+    const r = startPackageReaders({ threads: 1, queue: 1 }, spawn);
+    open.push(r);
+    await assert.rejects(r.read(zip), (e: unknown) => hasCode(e, 'INTERNAL') && /reader stopped/.test(e.message));
+    assert.equal((await r.read(zip)).images.length, 1);
+    assert.equal(spawned, 2);
+    assert.equal(r.threads, 1);
   });
 
   it('close ends what is being read or waits with CANCELLED, and refuses later reads', async () => {
