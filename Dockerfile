@@ -15,17 +15,18 @@
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json buf.yaml buf.gen.yaml ./
+COPY package.json package-lock.json buf.yaml buf.gen.yaml tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
 COPY scripts ./scripts
 COPY proto ./proto
-# `npm ci` runs `prepare`, which generates the TypeScript code from proto/.
-RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
 COPY server ./server
 COPY clients ./clients
+# `npm ci` runs `prepare`, which is `npm run build` (scripts/build.mjs): the TypeScript code from
+# proto/, then tsc into dist/. So the sources come in before it, as in a fresh clone (the price:
+# a source change re-runs the install layer too).
 # Pruning the dev dependencies here is what keeps the build tools (typescript, buf, ts-proto,
 # tsx, dependency-cruiser) out of the final image, which copies this node_modules as it is.
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --ignore-scripts
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx's loader, so a fresh clone works after `npm install`.
-import { register } from 'tsx/esm/api';
+// The bledfu CLI, compiled (dist/clients/cli/main.js); see bin/compiled.js.
+import { importCompiled } from './compiled.js';
 
-register();
-await import('../clients/cli/main.ts');
+await importCompiled('clients/cli/main', 'bledfu');

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Runs the TypeScript server through tsx's loader, so a fresh clone works after `npm install`.
-import { register } from 'tsx/esm/api';
+// The bledfu server, compiled (dist/server/main.js); see bin/compiled.js.
+import { importCompiled } from './compiled.js';
 
-register();
-await import('../server/main.ts');
+await importCompiled('server/main', 'bledfud');

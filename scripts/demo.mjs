@@ -2,16 +2,27 @@
 // build would leave it), packages and signs it with `bledfu pkg generate` and the published demo
 // key (demo/bledfu-demo-key.pem, which the simulator trusts by default), starts bledfud on the
 // built-in simulator (paced to real time), then uses the bledfu CLI to scan and to
-// firmware-update a simulated nRF52840 with that package. Needs nothing but a clone and npm install.
+// firmware-update a simulated nRF52840 with that package. Needs nothing but a clone and npm install
+// (which also compiles the server and the CLI into dist/, what bin/ runs).
 // Usage: npm run demo [-- <package.zip> [<device name>]]
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { compiledProblem } from '../bin/compiled.js';
 import { writeDemoHex } from './demo-package.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+// The server and the CLI run compiled (dist/, which `npm install` builds). Checked here once, so a
+// missing or stale build is one clear line rather than a server that never comes up.
+for (const entry of ['server/main', 'clients/cli/main']) {
+  const problem = compiledProblem(entry);
+  if (problem !== undefined) {
+    console.error(`demo: ${problem}`);
+    process.exit(1);
+  }
+}
 const device = process.argv[3] ?? 'bledfu-sim-1';
 mkdirSync(new URL('../.bledfu', import.meta.url), { recursive: true });
 

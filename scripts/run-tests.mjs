@@ -1,4 +1,6 @@
-// Runs every test/**/*.test.ts with Node's test runner (tsx loads TypeScript).
+// Runs every test/**/*.test.ts with Node's test runner (tsx loads TypeScript). The programs the
+// tests start through bin/ run from the TypeScript sources too (BLEDFU_RUN_FROM_SOURCE, see
+// bin/compiled.js), so a test always runs the code under test, built or not.
 // Usage: node scripts/run-tests.mjs [path-substring ...]
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -24,5 +26,6 @@ if (files.length === 0) {
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files], {
   cwd: root,
   stdio: 'inherit',
+  env: { ...process.env, BLEDFU_RUN_FROM_SOURCE: '1' },
 });
 process.exit(r.status ?? 1);

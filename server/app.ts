@@ -32,7 +32,7 @@ export type AppConfig = Pick<
   Config,
   'listen' | 'maxConcurrentDfus' | 'maxRequestBytes' | 'packageStoreBytes' | 'jobRetention' | 'shutdownGraceMs'
 > &
-  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'metricsListen'>>;
+  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'metricsListen' | 'maxQueuedDfus' | 'maxQueuedDfusTotal'>>;
 
 export interface AppDeps {
   readonly adapters: AdapterDirectory;
@@ -67,6 +67,8 @@ export interface AppDeps {
 
 export interface App {
   readonly jobs: JobManager;
+  /** Every package's unpacked images, uploaded or held by jobs; its usage() is the memory they take. */
+  readonly packages: PackageStore;
   /**
    * Binds and serves; `address` is host:port with the real port (useful with port 0), and
    * `metricsAddress` the same for the metrics endpoint when config.metricsListen is set. Rejects
@@ -92,6 +94,8 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     logger: logger.child({ component: 'jobs' }),
     maxConcurrentPerAdapter: config.maxConcurrentDfus,
     retainFinished: config.jobRetention,
+    maxQueuedPerAdapter: config.maxQueuedDfus ?? DEFAULT_CONFIG.maxQueuedDfus,
+    maxQueuedTotal: config.maxQueuedDfusTotal ?? DEFAULT_CONFIG.maxQueuedDfusTotal,
     clock,
     ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, clock) }),
     ...(deps.devices === undefined ? {} : { devices: deps.devices }),
@@ -145,6 +149,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
 
   return {
     jobs,
+    packages,
     async start() {
       // Metrics first: a port clash there is a setting to fix, and nothing has been exposed yet.
       if (metrics !== undefined) metricsServer = await serveMetrics(metrics.registry, metricsListen, logger.child({ component: 'metrics' }));

@@ -17,6 +17,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Adapter, AdapterInfo } from '../ble/types.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
 import type { Logger } from '../common/logger.js';
 import { realClock, type Clock } from '../common/clock.js';
 import type { AdapterDirectory } from '../jobs/types.js';
@@ -479,7 +480,7 @@ export async function openAdapters(
       }
       const found = adapters.find((a) => a.id === id);
       if (!found) {
-        throw new BledfuError('ADAPTER_NOT_FOUND', `no adapter "${id}"`, {
+        throw new BledfuError('ADAPTER_NOT_FOUND', `no adapter ${quoteInput(id)}`, {
           layer: 'backend',
           remedy: `known adapters: ${adapters.map((a) => a.id).join(', ') || 'none'}`,
         });

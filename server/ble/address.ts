@@ -1,5 +1,6 @@
 /** Bluetooth device addresses as users write them: "AA:BB:CC:DD:EE:FF", most significant octet first. */
 import { BledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
 
 export type AddressType = 'public' | 'random';
 
@@ -14,7 +15,7 @@ const PATTERN = /^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/;
 export function parseAddress(text: string, type: AddressType = 'random'): DeviceAddress {
   const value = text.trim().toUpperCase().replace(/-/g, ':');
   if (!PATTERN.test(value)) {
-    throw new BledfuError('INVALID_ARGUMENT', `not a Bluetooth address: "${text}"`, {
+    throw new BledfuError('INVALID_ARGUMENT', `not a Bluetooth address: ${quoteInput(text)}`, {
       layer: 'ble',
       remedy: 'write addresses as six hex octets separated by colons, e.g. "F0:12:34:56:78:9A"',
     });

@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../common/clock.js';
 import { abortReason, BledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
 import type { DeviceAddress } from './address.js';
 import type { Adapter, Advertisement } from './types.js';
 
@@ -49,7 +50,7 @@ export function describeMatch(match: DeviceMatch): string {
     case 'address':
       return `device ${match.address.value}`;
     case 'name':
-      return `device named "${match.name}"`;
+      return `device named ${quoteInput(match.name)}`;
     case 'predicate':
       return match.description;
     default:

@@ -3,6 +3,7 @@
  * everything else as the canonical upper-case 128-bit string.
  */
 import { BledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
 
 export type Uuid = string;
 
@@ -14,7 +15,7 @@ export function normalizeUuid(text: string): Uuid {
   if (/^[0-9A-F]{8}$/.test(t)) return normalizeUuid(`${t}${BASE_SUFFIX}`);
   const compact = t.replace(/-/g, '');
   if (!/^[0-9A-F]{32}$/.test(compact)) {
-    throw new BledfuError('INVALID_ARGUMENT', `not a UUID: "${text}"`, { layer: 'ble' });
+    throw new BledfuError('INVALID_ARGUMENT', `not a UUID: ${quoteInput(text)}`, { layer: 'ble' });
   }
   const full = `${compact.slice(0, 8)}-${compact.slice(8, 12)}-${compact.slice(12, 16)}-${compact.slice(16, 20)}-${compact.slice(20)}`;
   if (full.startsWith('0000') && full.endsWith(BASE_SUFFIX)) return full.slice(4, 8);

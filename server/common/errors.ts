@@ -47,6 +47,9 @@ export const ERROR_CODES = [
   'DFU_CRC_MISMATCH',
   'DFU_TIMEOUT',
   'BUTTONLESS_FAILED',
+  // server capacity: a bound that protects the server's memory was reached (a setting raises it)
+  'JOB_QUEUE_FULL',
+  'PACKAGE_STORE_FULL',
   // generic
   'CANCELLED',
   'TIMEOUT',

@@ -75,6 +75,19 @@ export const SETTINGS = {
     min: 1,
     description: "DFU jobs running at once per adapter, never more than the adapter's connection limit (hci: max=); further jobs wait in QUEUED",
   },
+  maxQueuedDfus: {
+    kind: 'integer',
+    default: 256,
+    min: 0,
+    description:
+      'DFU jobs waiting in QUEUED per adapter (for a free slot or for another job on the same device); StartDfu beyond it is refused (JOB_QUEUE_FULL, RESOURCE_EXHAUSTED)',
+  },
+  maxQueuedDfusTotal: {
+    kind: 'integer',
+    default: 1024,
+    min: 0,
+    description: 'DFU jobs waiting in QUEUED over all adapters; StartDfu beyond it is refused (JOB_QUEUE_FULL, RESOURCE_EXHAUSTED)',
+  },
   maxRequestBytes: {
     kind: 'bytes',
     default: 64 * MiB,
@@ -85,7 +98,8 @@ export const SETTINGS = {
     kind: 'bytes',
     default: 256 * MiB,
     min: 1024,
-    description: 'memory for uploaded packages, counted as their unpacked images; the least recently used are dropped first',
+    description:
+      "memory for packages, counted as their unpacked images: uploaded ones and those of queued and running jobs (one copy per package, however many jobs use it); unused ones are dropped least recently used first, and a package that does not fit beside the jobs' is refused (PACKAGE_STORE_FULL, RESOURCE_EXHAUSTED)",
   },
   packageReaders: {
     kind: 'integer',

@@ -7,7 +7,7 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget } from '../dfu/types.js';
+import type { DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary } from '../dfu/types.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
 import {
@@ -27,6 +27,11 @@ import {
 export interface JobInit {
   readonly id: JobId;
   readonly pkg: DfuPackage;
+  /**
+   * Gives the package's images back to whoever holds them for the job (the package store's
+   * lease); called once, when the job ends.
+   */
+  readonly releasePackage?: () => void;
   readonly target: DfuTarget;
   readonly options: DfuOptions;
   readonly adapter: Adapter;
@@ -63,7 +68,9 @@ export function assertNever(value: never): never {
 
 export class Job {
   readonly id: JobId;
-  readonly pkg: DfuPackage;
+  /** What the job's snapshots say about its package: kept after the images are let go. */
+  readonly images: readonly ImageSummary[];
+  readonly packageSha256: string;
   readonly target: DfuTarget;
   readonly options: DfuOptions;
   readonly adapter: Adapter;
@@ -75,6 +82,12 @@ export class Job {
   readonly captureRequested: boolean;
   readonly requester: string | undefined;
 
+  /**
+   * The package's images, until the job ends: a finished job (kept for listing) must not hold
+   * megabytes of firmware nobody will send again.
+   */
+  #pkg: DfuPackage | undefined;
+  #releasePackage: (() => void) | undefined;
   readonly #now: () => number;
   readonly #onEvent: ((event: JobEvent, job: JobRef) => void) | undefined;
   readonly #historyLimit: number;
@@ -96,7 +109,10 @@ export class Job {
 
   constructor(init: JobInit) {
     this.id = init.id;
-    this.pkg = init.pkg;
+    this.#pkg = init.pkg;
+    this.#releasePackage = init.releasePackage;
+    this.images = init.pkg.images.map((i) => i.summary);
+    this.packageSha256 = init.pkg.sha256;
     this.target = init.target;
     this.options = init.options;
     this.adapter = init.adapter;
@@ -108,6 +124,19 @@ export class Job {
     this.captureRequested = init.captureHci === true;
     this.requester = init.requester;
     if (init.target.kind === 'address') this.#deviceAddress = init.target.address;
+  }
+
+  /** The package to send; only a job that has not ended has one. */
+  get pkg(): DfuPackage {
+    if (this.#pkg === undefined) {
+      throw new BledfuError('INTERNAL', `job ${this.id} has ended: its package is no longer held`, { layer: 'jobs' });
+    }
+    return this.#pkg;
+  }
+
+  /** Whether the job still holds its package's images (until it ends). */
+  get holdsPackage(): boolean {
+    return this.#pkg !== undefined;
   }
 
   get state(): JobState {
@@ -128,8 +157,8 @@ export class Job {
       adapterId: this.adapter.id,
       deviceAddress: this.#deviceAddress,
       bootloaderAddress: this.#bootloaderAddress,
-      images: this.pkg.images.map((i) => i.summary),
-      packageSha256: this.pkg.sha256,
+      images: this.images,
+      packageSha256: this.packageSha256,
       createdAt: this.createdAt,
       finishedAt: this.#finishedAt,
       progress: this.#progress,
@@ -287,6 +316,7 @@ export class Job {
   ): boolean {
     if (this.finished) return false;
     this.#stopCapture();
+    this.#dropPackage();
     const at = this.#now();
     const modelledEnd = this.adapter.modelledTimeMs?.();
     if (outcome.address !== undefined) this.#deviceAddress = outcome.address;
@@ -309,6 +339,18 @@ export class Job {
     for (const w of this.#watchers) w.close();
     this.#watchers.clear();
     return true;
+  }
+
+  /** Lets go of the package's images (the job will never send them again). */
+  #dropPackage(): void {
+    this.#pkg = undefined;
+    const release = this.#releasePackage;
+    this.#releasePackage = undefined;
+    try {
+      release?.();
+    } catch (e) {
+      this.logger.error({ err: e }, 'releasing the package failed');
+    }
   }
 
   #setState(state: JobState, detail: string): void {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Adapter } from '../ble/types.js';
 import { realClock, type Clock } from '../common/clock.js';
 import { abortReason, BledfuError, isBledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
@@ -22,6 +23,13 @@ export interface JobManagerOptions {
   readonly maxConcurrentPerAdapter: number;
   /** Finished jobs kept for GetJob/ListJobs/WatchJob; the oldest are forgotten first. */
   readonly retainFinished: number;
+  /**
+   * Jobs waiting in QUEUED on one adapter (default DEFAULT_MAX_QUEUED_PER_ADAPTER); a job that
+   * would wait beyond it is refused with JOB_QUEUE_FULL. Jobs that start at once never count.
+   */
+  readonly maxQueuedPerAdapter?: number;
+  /** Jobs waiting in QUEUED over all adapters (default DEFAULT_MAX_QUEUED_TOTAL). */
+  readonly maxQueuedTotal?: number;
   /** Events kept per job (progress is coalesced, so this bounds state changes). */
   readonly historyLimit?: number;
   /** The server's clock: job timestamps, durations, rates, and every wait of the engines it runs. Default real. */
@@ -48,9 +56,17 @@ const SHARED_BOOTLOADER_NAME = 'DfuTarg';
 
 export const DEFAULT_CAPTURE_MAX_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_CAPTURE_RETAIN_BYTES = 256 * 1024 * 1024;
+/** As the settings maxQueuedDfus and maxQueuedDfusTotal (server/config/settings.ts). */
+export const DEFAULT_MAX_QUEUED_PER_ADAPTER = 256;
+export const DEFAULT_MAX_QUEUED_TOTAL = 1024;
 
 export interface CreateJobRequest {
   readonly pkg: DfuPackage;
+  /**
+   * Gives the package's images back (the package store's lease). The manager owns it from the
+   * call on: it is called once, when the job ends, or before create() throws.
+   */
+  readonly releasePackage?: () => void;
   readonly target: DfuTarget;
   readonly options: DfuOptions;
   readonly adapter: Adapter;
@@ -91,8 +107,41 @@ export class JobManager {
     this.#newId = options.newId ?? randomUUID;
   }
 
-  /** Creates a job; it starts at once if its adapter has a free slot, else waits in QUEUED. */
+  /**
+   * Creates a job; it starts at once if its adapter has a free slot, else waits in QUEUED. Throws
+   * JOB_QUEUE_FULL when it would wait and the queue is full (see checkRoom).
+   */
   create(request: CreateJobRequest): JobSnapshot {
+    try {
+      return this.#create(request);
+    } catch (e) {
+      request.releasePackage?.();
+      throw e;
+    }
+  }
+
+  /**
+   * Throws JOB_QUEUE_FULL when a job for `target` on `adapter` could not start at once and its
+   * adapter's queue, or all queues together, are full; create() checks it too. Callers check
+   * first to refuse before reading a package that would be turned away.
+   */
+  checkRoom(adapter: Adapter, target: DfuTarget): void {
+    const startsAtOnce = this.#runningOn(adapter.id).size < this.#slots(adapter) && this.#blocker(undefined, this.#aliases(target), false) === undefined;
+    if (startsAtOnce) return;
+    const perAdapter = this.#opts.maxQueuedPerAdapter ?? DEFAULT_MAX_QUEUED_PER_ADAPTER;
+    const total = this.#opts.maxQueuedTotal ?? DEFAULT_MAX_QUEUED_TOTAL;
+    const waiting = this.#queued.get(adapter.id)?.length ?? 0;
+    let waitingInAll = 0;
+    for (const q of this.#queued.values()) waitingInAll += q.length;
+    if (waiting >= perAdapter) {
+      throw queueFull(`${waiting} jobs already wait on adapter ${adapter.id}, its limit`, '--max-queued-dfus, BLEDFU_MAX_QUEUED_DFUS');
+    }
+    if (waitingInAll >= total) {
+      throw queueFull(`${waitingInAll} jobs already wait over all adapters, the server's limit`, '--max-queued-dfus-total, BLEDFU_MAX_QUEUED_DFUS_TOTAL');
+    }
+  }
+
+  #create(request: CreateJobRequest): JobSnapshot {
     if (this.#closing) {
       throw new BledfuError('ADAPTER_UNAVAILABLE', 'the server is shutting down', {
         layer: 'jobs',
@@ -105,12 +154,14 @@ export class JobManager {
         remedy: 'start without an HCI capture, or use an adapter that talks HCI (sim:, hci:)',
       });
     }
+    this.checkRoom(request.adapter, request.target);
     const id = this.#newId() as JobId;
     const bindings: Record<string, string> = { jobId: id, adapterId: request.adapter.id };
     if (request.target.kind === 'address') bindings['address'] = request.target.address.value;
     const job = new Job({
       id,
       pkg: request.pkg,
+      ...(request.releasePackage === undefined ? {} : { releasePackage: request.releasePackage }),
       target: request.target,
       options: request.options,
       adapter: request.adapter,
@@ -202,7 +253,7 @@ export class JobManager {
   #job(id: string): Job {
     const job = this.#jobs.get(id as JobId);
     if (job === undefined) {
-      throw new BledfuError('JOB_NOT_FOUND', `no job with id "${id}"`, {
+      throw new BledfuError('JOB_NOT_FOUND', `no job with id ${quoteInput(id)}`, {
         layer: 'jobs',
         remedy: 'list jobs to see the ids this server knows; finished jobs are forgotten after a while',
       });
@@ -365,7 +416,7 @@ export class JobManager {
     if (queue === undefined) return;
     for (let i = 0; i < queue.length && this.#runningOn(adapterId).size < this.#slots((queue[i] as Job).adapter); ) {
       const job = queue[i] as Job;
-      const blocker = this.#blocker(job, this.#aliases(job), false);
+      const blocker = this.#blocker(job, this.#aliases(job.target), false);
       if (blocker !== undefined) {
         job.showWaiting(waitingText(blocker));
         i++;
@@ -382,9 +433,8 @@ export class JobManager {
    * batch often does), so two jobs by address must never be tied by the names their devices
    * happen to advertise; a job by name, though, may be for any device of that name.
    */
-  #aliases(job: Job): Set<string> {
+  #aliases(t: DfuTarget): Set<string> {
     const keys = new Set<string>();
-    const t = job.target;
     if (t.kind === 'address') keys.add(addressKey(t.address.value));
     else if (t.name !== SHARED_BOOTLOADER_NAME) keys.add(nameKey(t.name));
     for (const e of this.#opts.devices?.recall(t) ?? []) {
@@ -399,13 +449,13 @@ export class JobManager {
    * With `holdersOnly`, only jobs that have claimed their device count: a job waits for one that
    * holds the device, never for one that is still looking, so two jobs cannot wait for each other.
    */
-  #blocker(job: Job, keys: ReadonlySet<string>, holdersOnly: boolean): Job | undefined {
+  #blocker(job: Job | undefined, keys: ReadonlySet<string>, holdersOnly: boolean): Job | undefined {
     for (const set of this.#running.values()) {
       for (const other of set) {
         if (other === job) continue;
         const held = this.#holders.get(other);
         if (holdersOnly && held === undefined) continue;
-        const theirs = held === undefined ? this.#aliases(other) : new Set([...held, ...this.#aliases(other)]);
+        const theirs = held === undefined ? this.#aliases(other.target) : new Set([...held, ...this.#aliases(other.target)]);
         for (const k of keys) if (theirs.has(k)) return other;
       }
     }
@@ -427,7 +477,7 @@ export class JobManager {
     }
     // The claim's names are kept for others' jobs by name to meet; this job's own side of the
     // comparison is addresses and its target only (see #aliases).
-    const blocker = this.#blocker(job, new Set([...claim.addresses.map((a) => addressKey(a.value)), ...this.#aliases(job)]), true);
+    const blocker = this.#blocker(job, new Set([...claim.addresses.map((a) => addressKey(a.value)), ...this.#aliases(job.target)]), true);
     if (blocker === undefined) {
       this.#holders.set(job, keys);
       return 'free';
@@ -462,6 +512,13 @@ function nameKey(name: string): string {
 
 function waitingText(other: Job): string {
   return `waiting for job ${other.id}, which is updating the same device`;
+}
+
+function queueFull(what: string, setting: string): BledfuError {
+  return new BledfuError('JOB_QUEUE_FULL', `job queue full: ${what}`, {
+    layer: 'jobs',
+    remedy: `retry once queued jobs have started or ended (or cancel some), or raise the limit on the server (${setting})`,
+  });
 }
 
 function cancelled(cause: unknown): BledfuError {

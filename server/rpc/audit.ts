@@ -9,6 +9,7 @@ import { ImageType } from '../../proto/gen/bledfu/v1/dfu.js';
 import type { AuditLog } from '../audit/log.js';
 import type { AuditEntry, AuditResult as DomainAuditResult } from '../audit/records.js';
 import { BledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
 import { durationFromMs } from './duration.js';
 import { deviceStateToProto } from './mapJobs.js';
 
@@ -39,7 +40,7 @@ export async function listAuditRecords(
   }
   const offset = request.pageToken === '' ? 0 : Number(request.pageToken);
   if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new BledfuError('INVALID_ARGUMENT', `bad page_token "${request.pageToken}"`, {
+    throw new BledfuError('INVALID_ARGUMENT', `bad page_token ${quoteInput(request.pageToken)}`, {
       layer: 'rpc',
       remedy: 'pass the next_page_token of the previous response unchanged',
     });

@@ -5,7 +5,7 @@ import { whenAborted } from '../common/clock.js';
 import { linkSignals } from '../common/signals.js';
 import { DEFAULT_DFU_OPTIONS } from '../dfu/types.js';
 import type { ServiceDeps } from './deps.js';
-import { msFromDuration } from './duration.js';
+import { DURATION_RANGES, msFromDuration } from './validate.js';
 import { addressToProto, disconnectReasonText, gattToProto, targetFromProto } from './mapBle.js';
 import { mtuFromProto } from './mapJobs.js';
 
@@ -17,7 +17,7 @@ export async function* connect(deps: ServiceDeps, request: ConnectRequest, callS
   const signal = linked.signal;
   try {
     const found = await deps.findDevice(adapter, target, {
-      timeoutMs: msFromDuration(request.scanTimeout, DEFAULT_DFU_OPTIONS.scanTimeoutMs),
+      timeoutMs: msFromDuration(request.scanTimeout, DEFAULT_DFU_OPTIONS.scanTimeoutMs, DURATION_RANGES.scanTimeout),
       signal,
       clock: deps.clock,
     });

@@ -6,8 +6,7 @@ import type {
   JobEvent as JobEventMessage,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 import { BledfuError, throwIfAborted } from '../common/errors.js';
-import type { DfuPackage } from '../dfu/types.js';
-import { validatePackage } from '../jobs/packageStore.js';
+import type { PackageLease } from '../jobs/packageStore.js';
 import type { ServiceDeps } from './deps.js';
 import { targetFromProto } from './mapBle.js';
 import { dfuOptionsFromProto, imageInfoToProto, jobEventToProto } from './mapJobs.js';
@@ -64,14 +63,18 @@ export async function uploadPackage(
   };
 }
 
-async function packageOf(deps: ServiceDeps, request: StartDfuRequest): Promise<DfuPackage> {
+/**
+ * The job's hold on its package in the package store: one copy of the images however many jobs
+ * use the package, counted in the store's budget, until the job ends.
+ */
+async function packageOf(deps: ServiceDeps, request: StartDfuRequest): Promise<PackageLease> {
   const source = request.package;
   switch (source?.$case) {
     case 'packageData':
       if (source.packageData.length > deps.maxPackageBytes) throw tooLarge(source.packageData.length, deps.maxPackageBytes);
-      return validatePackage(deps.readPackage, source.packageData);
+      return deps.packages.acquire(source.packageData);
     case 'packageId':
-      return deps.packages.get(source.packageId).pkg;
+      return deps.packages.lease(source.packageId);
     case undefined:
       throw new BledfuError('INVALID_ARGUMENT', 'a package is required: set package_data or package_id', { layer: 'rpc' });
   }
@@ -91,12 +94,20 @@ export async function* startDfu(
   const adapter = deps.adapters.get(request.adapterId);
   const target = targetFromProto(request.target);
   const options = dfuOptionsFromProto(request.options);
-  const pkg = await packageOf(deps, request);
+  // A full queue refuses before the package is read (create() checks again: the queue may have
+  // filled meanwhile).
+  deps.jobs.checkRoom(adapter, target);
+  const lease = await packageOf(deps, request);
   // A client that left while its package was being read never learns the job's id: a job
   // started now would update the device with nobody able to follow or cancel it.
-  throwIfAborted(callSignal);
+  if (callSignal.aborted) {
+    lease.release();
+    throwIfAborted(callSignal);
+  }
+  // From here the job manager owns the lease: it releases it when the job ends, or if it refuses the job.
   const job = deps.jobs.create({
-    pkg,
+    pkg: lease.pkg,
+    releasePackage: () => lease.release(),
     target,
     options,
     adapter,

@@ -14,6 +14,7 @@ import {
   type HealthCheckRequest,
   type HealthCheckResponse,
 } from '../../proto/gen/grpc/health/v1/health.js';
+import { quoteInput } from '../common/quote.js';
 import { linkSignals } from '../common/signals.js';
 import type { AdapterDirectory } from '../jobs/types.js';
 
@@ -35,7 +36,7 @@ function known(service: string): boolean {
 export function createHealthService(adapters: AdapterDirectory, stopping: AbortSignal): ServiceImplementation<typeof HealthDefinition> {
   return {
     check(request: HealthCheckRequest): Promise<HealthCheckResponse> {
-      if (!known(request.service)) throw new ServerError(Status.NOT_FOUND, `unknown service "${request.service}"`);
+      if (!known(request.service)) throw new ServerError(Status.NOT_FOUND, `unknown service ${quoteInput(request.service)}`);
       return Promise.resolve({ status: currentStatus(adapters) });
     },
 

@@ -31,9 +31,10 @@ import type {
   JobSnapshot,
   JobState as DomainJobState,
 } from '../jobs/types.js';
-import { durationFromMs, msFromDuration } from './duration.js';
+import { durationFromMs } from './duration.js';
 import { addressToProto, targetToProto } from './mapBle.js';
 import { errorDetailFor } from './status.js';
+import { DURATION_RANGES, msFromDuration, retriesFromProto } from './validate.js';
 
 const JOB_STATES = {
   queued: JobState.JOB_STATE_QUEUED,
@@ -192,10 +193,10 @@ export function dfuOptionsFromProto(o: DfuOptionsMessage | undefined): DfuOption
   return {
     prn: o.prn,
     mtu: mtuFromProto(o.mtu),
-    retries: o.retries === 0 ? d.retries : o.retries,
+    retries: retriesFromProto(o.retries, d.retries),
     buttonless: buttonlessFromProto(o.buttonless),
-    scanTimeoutMs: msFromDuration(o.scanTimeout, d.scanTimeoutMs),
-    requestTimeoutMs: msFromDuration(o.requestTimeout, d.requestTimeoutMs),
+    scanTimeoutMs: msFromDuration(o.scanTimeout, d.scanTimeoutMs, DURATION_RANGES.scanTimeout),
+    requestTimeoutMs: msFromDuration(o.requestTimeout, d.requestTimeoutMs, DURATION_RANGES.requestTimeout),
     disableResume: o.disableResume,
     rebootDelayMs: d.rebootDelayMs,
   };

@@ -7,6 +7,7 @@
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { CallContext, ServiceImplementation } from 'nice-grpc';
 import { FILE_DESCRIPTOR_SET_BASE64 } from '../../proto/gen/descriptors.js';
+import { quoteInput } from '../common/quote.js';
 
 /** One file of the descriptor set: its encoded FileDescriptorProto and what it declares. */
 interface FileEntry {
@@ -245,11 +246,11 @@ export function answer(index: DescriptorIndex, listed: readonly string[], reques
       return { kind: 'services', services: listed };
     case 'fileByFilename': {
       const file = index.files.get(request.value);
-      return file === undefined ? notFound(`file ${request.value}`) : { kind: 'files', files: withDependencies(index, file) };
+      return file === undefined ? notFound(`file ${quoteInput(request.value)}`) : { kind: 'files', files: withDependencies(index, file) };
     }
     case 'fileContainingSymbol': {
       const file = index.fileBySymbol.get(request.value.replace(/^\./, ''));
-      return file === undefined ? notFound(`symbol ${request.value}`) : { kind: 'files', files: withDependencies(index, file) };
+      return file === undefined ? notFound(`symbol ${quoteInput(request.value)}`) : { kind: 'files', files: withDependencies(index, file) };
     }
     default:
       // Our protos declare no extensions.

@@ -5,7 +5,7 @@ import { parseAddress } from '../ble/address.js';
 import type { Advertisement } from '../ble/types.js';
 import { normalizeUuid } from '../ble/uuid.js';
 import type { ServiceDeps } from './deps.js';
-import { msFromDuration } from './duration.js';
+import { DURATION_RANGES, msFromDuration } from './validate.js';
 import { advertisementToProto, isDfuBootloader } from './mapBle.js';
 
 export type AdvertisementFilter = (ad: Advertisement) => boolean;
@@ -28,7 +28,7 @@ export function compileFilter(filter: ScanFilter | undefined): AdvertisementFilt
 export async function* scan(deps: ServiceDeps, request: ScanRequest, callSignal: AbortSignal): AsyncGenerator<ScanResponse> {
   const adapter = deps.adapters.get(request.adapterId);
   const accept = compileFilter(request.filter);
-  const durationMs = msFromDuration(request.duration, 0);
+  const durationMs = msFromDuration(request.duration, 0, DURATION_RANGES.scanDuration);
   // The scan's length runs on the server's clock (modelled time on the accelerated simulator).
   const elapsed = new AbortController();
   const timer = durationMs > 0 ? deps.clock.setTimer(durationMs, () => elapsed.abort(), { label: 'scan duration' }) : undefined;

@@ -1,5 +1,6 @@
 /**
- * BledfuService: each RPC delegates to its module; this file only adds the error rule (every
+ * BledfuService: each RPC delegates to its module; this file only adds the request bounds (every
+ * request passes its `validateRequest` check before the handler sees it), the error rule (every
  * failure leaves through toServerError) and a per-call child logger.
  */
 import type { CallContext, ServiceImplementation } from 'nice-grpc';
@@ -13,6 +14,7 @@ import { startDfu, streamJob, uploadPackage } from './dfu.js';
 import { cancelJob, getJob, getJobCapture, listJobs, requiredJobId } from './jobs.js';
 import { scan } from './scan.js';
 import { toServerError } from './status.js';
+import { validateRequest as valid } from './validate.js';
 
 export function createBledfuService(deps: ServiceDeps): ServiceImplementation<BledfuServiceDefinition> {
   const unary = async <T>(method: string, fn: () => T | Promise<T>): Promise<T> => {
@@ -36,21 +38,21 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
   return {
     listAdapters: () => unary('ListAdapters', () => listAdapters(deps)),
     listSerialPorts: () => unary('ListSerialPorts', () => listSerialPorts(deps)),
-    scan: (request, context) => streaming('Scan', context, () => scan(deps, request, context.signal)),
-    connect: (request, context) => streaming('Connect', context, () => connect(deps, request, context.signal)),
+    scan: (request, context) => streaming('Scan', context, () => scan(deps, valid.scan(request), context.signal)),
+    connect: (request, context) => streaming('Connect', context, () => connect(deps, valid.connect(request), context.signal)),
     uploadPackage: (requests) => unary('UploadPackage', () => uploadPackage(deps, requests)),
     startDfu: (request, context) =>
       streaming('StartDfu', context, async function* () {
-        for await (const event of startDfu(deps, request, context.signal, context.peer)) yield { event };
+        for await (const event of startDfu(deps, valid.startDfu(request), context.signal, context.peer)) yield { event };
       }),
     listJobs: (request) => unary('ListJobs', () => listJobs(deps, request)),
-    getJob: (request) => unary('GetJob', () => getJob(deps, request)),
+    getJob: (request) => unary('GetJob', () => getJob(deps, valid.getJob(request))),
     watchJob: (request, context) =>
       streaming('WatchJob', context, async function* () {
-        for await (const event of streamJob(deps, requiredJobId(request.jobId), context.signal)) yield { event };
+        for await (const event of streamJob(deps, requiredJobId(valid.watchJob(request).jobId), context.signal)) yield { event };
       }),
-    cancelJob: (request) => unary('CancelJob', () => cancelJob(deps, request)),
-    getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, request)),
-    listAuditRecords: (request) => unary('ListAuditRecords', () => listAuditRecords(deps.audit, request)),
+    cancelJob: (request) => unary('CancelJob', () => cancelJob(deps, valid.cancelJob(request))),
+    getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, valid.getJobCapture(request))),
+    listAuditRecords: (request) => unary('ListAuditRecords', () => listAuditRecords(deps.audit, valid.listAuditRecords(request))),
   };
 }

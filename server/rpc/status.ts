@@ -52,6 +52,10 @@ export const STATUS_BY_CODE = {
   DFU_CRC_MISMATCH: Status.DATA_LOSS,
   DFU_TIMEOUT: Status.DEADLINE_EXCEEDED,
   BUTTONLESS_FAILED: Status.FAILED_PRECONDITION,
+  // Too many jobs wait already (per adapter or in all): retry once some have ended.
+  JOB_QUEUE_FULL: Status.RESOURCE_EXHAUSTED,
+  // Queued and running jobs' packages fill the package store: retry once some have ended.
+  PACKAGE_STORE_FULL: Status.RESOURCE_EXHAUSTED,
   CANCELLED: Status.CANCELLED,
   TIMEOUT: Status.DEADLINE_EXCEEDED,
   INTERNAL: Status.INTERNAL,

@@ -12,7 +12,7 @@
  */
 import { BledfuError } from '../common/errors.js';
 import { encodeIntelHex, type HexSegment } from '../dfu/package/hex.js';
-import { LAYOUT } from './devices/chip.js';
+import { deterministicFiller as filler, LAYOUT } from './devices/chip.js';
 
 export type DemoImageKind = 'application' | 'bootloader' | 'softdevice';
 
@@ -128,19 +128,6 @@ function build(kind: DemoImageKind, size: number, seed: number, version: number,
   finish(bytes);
   const segments = [{ address: area.start, data: bytes }];
   return { kind, address: area.start, bytes, version, segments, hex: encodeIntelHex(segments) };
-}
-
-/** Deterministic filler (xorshift32), never all 0xFF (which would read as erased flash). */
-function filler(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 function hex32(v: number): string {

@@ -12,7 +12,8 @@ import { VirtualController } from './controller/controller.js';
 import type { InstalledImage } from './devices/chip.js';
 import { loadPolicyKey } from './devices/initValidation.js';
 import { NrfDevice, type DeviceMode } from './devices/nrfDevice.js';
-import { SimFaults } from './faults.js';
+import { parseFaultSpec } from './faultSpec.js';
+import { SimFaults, type SimFault } from './faults.js';
 import { trustedKeyFromFile } from './keyFile.js';
 import { DEFAULT_SIM_KEY, isSimKeyName, simPublicKey } from './keys.js';
 import { DEFAULT_RADIO, type RadioConfig } from './radio.js';
@@ -74,6 +75,11 @@ export interface SimConfig {
    * world is created, so an adapter that reopens keeps the key it started with.
    */
   readonly keyFile?: string;
+  /**
+   * Faults armed when the world is created (`sim:?fault=…`, see faultSpec.ts): each fires as
+   * world.faults.inject() would make it, once unless it says otherwise.
+   */
+  readonly faults?: readonly SimFault[];
 }
 
 export const DEFAULT_SIM_CONFIG: SimConfig = {
@@ -277,6 +283,7 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
     const v = views.find((view) => view.device === link.peripheral);
     return v === undefined ? undefined : { label: v.label, appAddress: v.address.value };
   };
+  for (const fault of c.faults ?? []) faults.inject(fault);
 
   const attached = new Set<AttachedDongle>();
   const pluggedListeners = new Set<() => void>();
@@ -367,7 +374,8 @@ const truthy = (v: string): boolean => v === '1' || v === 'true' || v === 'yes';
  * `sim:?dongle=nrf&api=5` (a connectivity-firmware dongle instead of the HCI controller; API v6
  * unless api says otherwise), `sim:?devices=2&first=3&rssi=-70` (devices 3 and 4 of the default
  * numbering, "bledfu-sim-3" and "bledfu-sim-4", so several simulated servers show different
- * devices; every device reported at -70 dBm).
+ * devices; every device reported at -70 dBm), `sim:?fault=droplink:20000&fault=absent@bledfu-sim-2`
+ * (faults armed from the start, faultSpec.ts; a device a fault names must be one of this spec's).
  * Unknown parameters are errors: a typo should not silently give the defaults.
  */
 export function parseSimSpec(spec: string): Partial<SimConfig> {
@@ -382,6 +390,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
   let dongle: 'hci' | 'nrf' | undefined;
   let api: 5 | 6 | undefined;
   let keyFile: string | undefined;
+  const faults: SimFault[] = [];
   const device: { -readonly [K in keyof SimDeviceConfig]?: SimDeviceConfig[K] } = {};
   const bad = (key: string, value: string): BledfuError =>
     new BledfuError('INVALID_ARGUMENT', `simulator spec: bad value "${value}" for ${key}`, { layer: 'sim' });
@@ -437,10 +446,13 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
         if (value !== '5' && value !== '6') throw bad(key, value);
         api = value === '5' ? 5 : 6;
         break;
+      case 'fault':
+        faults.push(parseFaultSpec(value));
+        break;
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api',
+          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault',
         });
     }
   }
@@ -456,6 +468,17 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
       remedy: 'key= names a built-in key (e.g. sdk17.0.2); keyfile= is the path of your own PEM key',
     });
   }
+  // A fault aimed at a device this spec does not have would silently never fire.
+  const names = Array.from({ length: count }, (_, i) => defaultDeviceConfig(first - 1 + i));
+  for (const f of faults) {
+    const target = f.device;
+    if (target === undefined || names.some((d) => d.name === target || d.address === target.toUpperCase())) continue;
+    const shown = JSON.stringify(target.length > 40 ? `${target.slice(0, 40)}…` : target);
+    throw new BledfuError('INVALID_ARGUMENT', `simulator spec: a fault names device ${shown}, which this simulator does not have`, {
+      layer: 'sim',
+      remedy: count === 0 ? 'add devices=N, or leave out @DEVICE' : `name one of its devices (${names.map((d) => d.name).join(', ')}) or its address, or leave out @DEVICE for all of them`,
+    });
+  }
   return {
     devices: Array.from({ length: count }, (_, i) => {
       // Numbered from `first`: the address and name that device would have in a larger world.
@@ -464,6 +487,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
       return { address, name, ...device };
     }),
     ...(speed === undefined ? {} : { speed }),
+    ...(faults.length === 0 ? {} : { faults }),
     ...(keyFile === undefined ? {} : { keyFile }),
     ...(dongle === undefined ? {} : { dongle: dongle === 'nrf' ? { kind: 'nrf', api: api ?? 6 } : { kind: 'hci' } }),
   };

@@ -12,13 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../server/common/logger.js';
 import { loadServerSecurity } from '../../server/rpc/security.js';
 import { parseSimSpec } from '../../server/sim/world.js';
-import { PassThrough } from 'node:stream';
-import { runCli } from '../../clients/cli/program.js';
 import { EXIT } from '../../clients/cli/exitCodes.js';
 import { BledfuFleet, decodeError, FleetDeviceNotFoundError, Status, type FleetDfuEvent, type FleetScanEvent } from '../../clients/ts/index.js';
 import { startHarness, type Harness } from '../helpers/rpc-harness.js';
 import { startSimServer, type SimServer } from '../helpers/sim-server.js';
 import { projectZip } from '../helpers/project-packages.js';
+import { cliInProcess, type InProcessRun } from '../helpers/cli-in-process.js';
 import { makeTestPki, opensslMissing } from '../helpers/tls-certs.js';
 
 /** The project's ~100 KB application package (demo key, the simulator's default). */
@@ -35,40 +34,15 @@ async function deadAddress(): Promise<string> {
   return address;
 }
 
-interface CliRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** stdout as NDJSON records (--json runs). */
-  readonly records: Record<string, unknown>[];
-}
-
-/** The CLI in-process; `app.zip` reads the project's application package. */
-async function cli(argv: readonly string[]): Promise<CliRun> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await runCli(argv, {
-    io: { stdout, stderr },
-    env: {},
+/** The CLI in-process; `app.zip` reads the project's application package, nothing is written. */
+async function cli(argv: readonly string[]): Promise<InProcessRun> {
+  return cliInProcess(argv, {}, {
     readFile: async (p) => {
       if (p === 'app.zip') return APP;
       throw new Error(`ENOENT: ${p}`);
     },
     writeFile: async () => undefined,
-    interrupted: new AbortController().signal,
-    forced: new AbortController().signal,
   });
-  const records = argv.includes('--json')
-    ? out
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-    : [];
-  return { code, stdout: out, stderr: err, records };
 }
 
 async function collect<T>(events: AsyncIterable<T>): Promise<T[]> {

@@ -269,7 +269,7 @@ for (const dongle of SIM_DONGLES) {
         const d = decodeError(r.error);
         assert.equal(d.code, 'DEVICE_NOT_FOUND', d.message);
         const bl = bootloaderAddress(dev.address).value;
-        assert.match(d.remedy ?? '', new RegExp(`${dev.label} may be waiting in its bootloader as ${bl} "Dfu\\d{5}": start the job with --address ${bl}`), d.remedy);
+        assert.match(d.remedy ?? '', new RegExp(`"${dev.label}" may be waiting in its bootloader as ${bl} "Dfu\\d{5}": start the job with --address ${bl}`), d.remedy);
       } finally {
         await s.close();
       }

@@ -5,6 +5,7 @@
  */
 import { pino } from 'pino';
 import { createApp, type App, type AppConfig } from '../../server/app.js';
+import type { AuditLog } from '../../server/audit/log.js';
 import type { AdapterRegistry } from '../../server/backends/registry.js';
 import { findDevice } from '../../server/ble/discovery.js';
 import { silentLogger, type Logger } from '../../server/common/logger.js';
@@ -51,6 +52,10 @@ export interface ServeOptions {
    * (startPackageReaders): tests about the event loop under heavy uploads pass theirs.
    */
   readonly packageReaders?: PackageReaders;
+  /** The audit log jobs are recorded in (ListAuditRecords reads it); default none. */
+  readonly audit?: AuditLog;
+  /** The server's logger; default testLogger() (silent unless BLEDFU_TEST_LOG is set). */
+  readonly logger?: Logger;
 }
 
 export async function serveRegistry(registry: AdapterRegistry, logger: Logger, config: Partial<AppConfig> = {}, options: ServeOptions = {}): Promise<ServedApp> {
@@ -65,6 +70,7 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
     listSerialPorts: async () => [],
     logger,
     devices: options.devices ?? new InMemoryDeviceMemory({ now: () => registry.clock.now() }),
+    ...(options.audit === undefined ? {} : { audit: options.audit }),
   });
   const { address, metricsAddress } = await app.start();
   const clients: BledfuClient[] = [];

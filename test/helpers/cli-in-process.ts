@@ -4,7 +4,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { readLocalFile, writeLocalFile } from '../../clients/cli/files.js';
-import { runCli } from '../../clients/cli/program.js';
+import { runCli, type CliEnvironment } from '../../clients/cli/program.js';
 
 export interface InProcessRun {
   readonly code: number;
@@ -14,7 +14,13 @@ export interface InProcessRun {
   readonly records: Record<string, unknown>[];
 }
 
-export async function cliInProcess(argv: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<InProcessRun> {
+/** Where the in-process CLI reads and writes files: the real file system unless a test fakes it. */
+export interface InProcessFiles {
+  readonly readFile?: CliEnvironment['readFile'];
+  readonly writeFile?: CliEnvironment['writeFile'];
+}
+
+export async function cliInProcess(argv: readonly string[], env: Readonly<Record<string, string>> = {}, files: InProcessFiles = {}): Promise<InProcessRun> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
@@ -24,8 +30,8 @@ export async function cliInProcess(argv: readonly string[], env: Readonly<Record
   const code = await runCli(argv, {
     io: { stdout, stderr },
     env,
-    readFile: readLocalFile,
-    writeFile: writeLocalFile,
+    readFile: files.readFile ?? readLocalFile,
+    writeFile: files.writeFile ?? writeLocalFile,
     interrupted: new AbortController().signal,
     forced: new AbortController().signal,
   });

@@ -1,6 +1,11 @@
 /**
  * Reading nrfutil-made packages of the shared fixtures (../shared/fixtures/dfu) as plain files,
  * without bledfu's reader, so generator tests compare against what nrfutil wrote.
+ *
+ * Nothing here reads ../shared when imported: the reads happen when a test calls these helpers,
+ * and tests that do take the NEEDS_NORDIC_PACKAGES option (shared-packages.ts), so a test file
+ * whose shared-data tests are skipped still loads and runs its other tests. Test files keep their
+ * own values made from shared data lazy too (see `lazy`).
  */
 import JSZip from 'jszip';
 import { encodeIntelHex, parseIntelHex, type HexSegment } from '../../server/dfu/package/hex.js';
@@ -31,6 +36,15 @@ export function sharedZipFiles(name: string): Promise<ZipFiles> {
 
 export function sharedText(name: string): string {
   return new TextDecoder().decode(sharedFixture(name));
+}
+
+/**
+ * A value made on first use and kept: for module-level values a test file makes from shared data
+ * (say, parts of the DK image), so that importing the file reads nothing from ../shared.
+ */
+export function lazy<T>(make: () => T): () => T {
+  let made: { readonly value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
 }
 
 export function file(z: ZipFiles, name: string): Uint8Array {

@@ -142,7 +142,7 @@ export async function startSimServer(
   dongle: SimDongle = { kind: 'hci' },
   serve: ServeOptions = {},
 ): Promise<SimServer> {
-  const logger = testLogger();
+  const logger = serve.logger ?? testLogger();
   const registry = await openAdapters([simSpec(dongle)], logger.child({ component: 'adapters' }), {
     sim,
     ...(dongle.kind === 'nrf' && dongle.simNrf !== undefined ? { simNrf: dongle.simNrf } : {}),

@@ -57,13 +57,11 @@ function loadKey(text: string, file: string): KeyObject {
  * `bledfu keys display --key pk|sk --format pem|code <file>`: the public key as PEM or as the
  * `pk[]` C array a bootloader build needs (dfu_public_key.c); the private key as PEM.
  */
-export async function keysDisplayCommand(ctx: CliBase, file: string, flags: KeysDisplayFlags): Promise<ExitCode> {
-  if (flags.key === 'sk' && flags.format === 'code') {
-    throw new UsageError(
-      'the private key is not shown as C code: no build needs it (the bootloader is built with the public key)',
-      `for the bootloader: bledfu keys display --key pk --format code ${file}`,
-    );
-  }
+/**
+ * The text of a PEM key file, for `keys display` and `pkg generate --key-file`: a missing file
+ * is told how to make one (and how to build the bootloader that trusts it).
+ */
+export async function readKeyText(ctx: CliBase, file: string): Promise<string> {
   let bytes: Uint8Array;
   try {
     bytes = await ctx.readFile(file);
@@ -71,10 +69,22 @@ export async function keysDisplayCommand(ctx: CliBase, file: string, flags: Keys
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
     throw new UsageError(
       missing ? `key file ${file} does not exist` : `cannot read key file ${file}: ${(e as Error).message}`,
-      missing ? `make one with: bledfu keys generate ${file}` : 'give the path of a PEM key file you can read',
+      missing
+        ? `make a signing key with: bledfu keys generate ${file} (and build the bootloader with its public key: bledfu keys display --key pk --format code ${file}), or give the path of your existing key`
+        : 'give the path of a PEM key file you can read',
     );
   }
-  const key = loadKey(new TextDecoder().decode(bytes), file);
+  return new TextDecoder().decode(bytes);
+}
+
+export async function keysDisplayCommand(ctx: CliBase, file: string, flags: KeysDisplayFlags): Promise<ExitCode> {
+  if (flags.key === 'sk' && flags.format === 'code') {
+    throw new UsageError(
+      'the private key is not shown as C code: no build needs it (the bootloader is built with the public key)',
+      `for the bootloader: bledfu keys display --key pk --format code ${file}`,
+    );
+  }
+  const key = loadKey(await readKeyText(ctx, file), file);
   const text =
     flags.key === 'sk'
       ? key.export({ type: 'sec1', format: 'pem' }).toString()

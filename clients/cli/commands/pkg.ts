@@ -16,6 +16,7 @@ import {
 import { UsageError, type CliBase } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { formatBytes } from '../format.js';
+import { readKeyText } from './keys.js';
 
 /** nrfutil's names for the boot validation types, as its --app-boot-validation takes them. */
 export const BOOT_VALIDATIONS: readonly BootValidationName[] = BOOT_VALIDATION_NAMES;
@@ -93,19 +94,7 @@ async function readInput(ctx: CliBase, flag: string, file: string): Promise<Uint
 }
 
 async function readKey(ctx: CliBase, file: string): Promise<ReturnType<typeof loadSigningKey>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await ctx.readFile(file);
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new UsageError(
-      missing ? `key file ${file} does not exist` : `cannot read key file ${file}: ${(e as Error).message}`,
-      missing
-        ? `make a signing key with: bledfu keys generate ${file} (and build the bootloader with its public key: bledfu keys display --key pk --format code ${file}), or give the path of your existing key`
-        : 'give the path of a private key PEM file you can read',
-    );
-  }
-  return loadSigningKey(new TextDecoder().decode(bytes), file);
+  return loadSigningKey(await readKeyText(ctx, file), file);
 }
 
 /** The library's options from the flags: every file read, every number parsed. */

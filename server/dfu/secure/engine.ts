@@ -17,7 +17,7 @@ import type { DeviceState, DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPack
 import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
 import { judgeChecksum, objectAt, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
-import { bootloaderFacts, claimFor, foundInBootloaderText, notFoundRemedy, targetOrBootloader, type Sighting } from './whereabouts.js';
+import { bootloaderFacts, claimFor, foundInBootloaderText, notFoundRemedy, targetOrBootloader, targetText, type Sighting } from './whereabouts.js';
 
 interface Run {
   readonly adapter: Adapter;
@@ -97,7 +97,7 @@ function isLinkFailure(e: unknown): boolean {
  */
 async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Connection; link: BootloaderLink }> {
   const { options } = run;
-  phase(run, 'connecting', `looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`}`);
+  phase(run, 'connecting', `looking for ${targetText(target)}`);
   // One scan for the device as named and for its bootloader (a retry after a cancelled or refused
   // update finds it in DFU mode): whichever answers first.
   let remembered = run.ctx.devices?.recall(target) ?? [];
@@ -124,7 +124,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
     // Another job may be updating this device (named another way): wait for it, then look again,
     // since that job has moved the device on (updated it, or left it in its bootloader).
     if ((await run.ctx.claimDevice?.(claimFor(adv, entry))) === 'waited') {
-      phase(run, 'connecting', `the other job has ended; looking for ${target.kind === 'address' ? target.address.value : `"${target.name}"`} again`);
+      phase(run, 'connecting', `the other job has ended; looking for ${targetText(target)} again`);
       // That job may have sent the device to its bootloader meanwhile: ask the memory again.
       remembered = run.ctx.devices?.recall(target) ?? [];
       whereabouts = targetOrBootloader(target, remembered);

@@ -10,6 +10,7 @@ import { bootloaderAddress, offsetLastOctet, type DeviceAddress } from '../../bl
 import type { DeviceMatch } from '../../ble/discovery.js';
 import type { Advertisement } from '../../ble/types.js';
 import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
+import { quoteInput } from '../../common/quote.js';
 import type { DeviceClaim, DfuTarget, RememberedDevice } from '../types.js';
 
 const FE59 = normalizeUuid(UUIDS.secureDfuService);
@@ -30,13 +31,14 @@ export type Sighting =
   | { readonly kind: 'application'; readonly entry: RememberedDevice };
 
 export function targetText(target: DfuTarget): string {
-  return target.kind === 'address' ? target.address.value : `"${target.name}"`;
+  return target.kind === 'address' ? target.address.value : quoteInput(target.name);
 }
 
 /** The device as a person would name it: its application's name if known, else the target as given. */
 export function deviceText(target: DfuTarget, entry: RememberedDevice | undefined): string {
   if (entry?.appName !== undefined) return entry.appName;
-  return target.kind === 'address' ? target.address.value : target.name;
+  // The client's name, quoted (a short prefix, escaped): it lands in job details, errors and the audit log.
+  return target.kind === 'address' ? target.address.value : quoteInput(target.name);
 }
 
 /** The one match for a scan: the target itself, or its bootloader (remembered or at address + 1). */
@@ -55,10 +57,10 @@ export function targetOrBootloader(target: DfuTarget, remembered: readonly Remem
   };
   const where: string[] = [];
   for (const e of remembered.slice(0, 3)) {
-    where.push(`its bootloader at ${e.bootloaderAddress.value}${e.bootloaderName === undefined || e.bootloaderName === DEFAULT_BOOTLOADER_NAME ? '' : ` or named "${e.bootloaderName}"`}`);
+    where.push(`its bootloader at ${e.bootloaderAddress.value}${e.bootloaderName === undefined || e.bootloaderName === DEFAULT_BOOTLOADER_NAME ? '' : ` or named ${quoteInput(e.bootloaderName)}`}`);
   }
   if (target.kind === 'address') where.push(`a bootloader (FE59) at ${bootloaderAddress(target.address).value}`);
-  const description = `device ${target.kind === 'address' ? target.address.value : `named "${target.name}"`}${where.length === 0 ? '' : ` or ${where.join(' or ')}`}`;
+  const description = `device ${target.kind === 'address' ? target.address.value : `named ${quoteInput(target.name)}`}${where.length === 0 ? '' : ` or ${where.join(' or ')}`}`;
   return {
     match: { kind: 'predicate', description, test: (adv) => classify(adv) !== undefined },
     classify: (adv) => classify(adv) ?? { kind: 'target' },

@@ -104,8 +104,11 @@ export function softDeviceMajorVersion(sd: Uint8Array): number | undefined {
   return Math.floor(info.getUint32(0x14, true) / 1_000_000);
 }
 
-/** Deterministic filler so placeholder images are not all 0xFF (which would read as erased). */
-function placeholder(size: number, seed: number): Uint8Array {
+/**
+ * Deterministic filler (xorshift32) so placeholder and demo images are not all 0xFF (which would
+ * read as erased flash): the same seed gives the same bytes in every run.
+ */
+export function deterministicFiller(size: number, seed: number): Uint8Array {
   const out = new Uint8Array(size);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < size; i++) {
@@ -156,7 +159,7 @@ export class NrfChip {
 
   constructor(facts: InitialImageFacts = DK_IMAGE) {
     this.flash = new Flash();
-    const sd = placeholder(facts.softDeviceSize, 0x5d);
+    const sd = deterministicFiller(facts.softDeviceSize, 0x5d);
     const info = new DataView(sd.buffer, LAYOUT.softDeviceInfoOffset, INFO_STRUCT_SIZE);
     info.setUint8(0, INFO_STRUCT_SIZE);
     info.setUint32(4, LAYOUT.softDeviceInfoMagic, true);
@@ -164,8 +167,8 @@ export class NrfChip {
     info.setUint16(0xc, facts.softDeviceFwid, true);
     info.setUint32(0x14, facts.softDeviceVersion, true);
     this.flash.program(LAYOUT.softDeviceStart, sd);
-    this.flash.program(LAYOUT.appStart, placeholder(facts.app.size, 0xa9));
-    this.flash.program(LAYOUT.bootloaderStart, placeholder(facts.bootloader.size, 0xb1));
+    this.flash.program(LAYOUT.appStart, deterministicFiller(facts.app.size, 0xa9));
+    this.flash.program(LAYOUT.bootloaderStart, deterministicFiller(facts.bootloader.size, 0xb1));
     this.settings = {
       appVersion: facts.appVersion,
       bootloaderVersion: facts.bootloaderVersion,

@@ -69,3 +69,57 @@ describe('PackageStore', () => {
     assert.equal(reads, 1);
   });
 });
+
+describe('PackageStore leases (the packages of queued and running jobs)', () => {
+  /** A reader that counts its calls and can be held, to see what concurrent calls share. */
+  function countingReader() {
+    const state = { calls: 0 };
+    const read = async (bytes: Uint8Array): Promise<DfuPackage> => {
+      state.calls++;
+      return readPackage(bytes);
+    };
+    return { state, read };
+  }
+
+  it('many leases of the same bytes share one copy of the images, parsed once, counted once', async () => {
+    const reader = countingReader();
+    const store = new PackageStore({ readPackage: reader.read, maxTotalBytes: 10 * 1024 });
+    const leases = await Promise.all(Array.from({ length: 50 }, () => store.acquire(zip(4, 1))));
+    assert.equal(reader.state.calls, 1, 'fifty calls with the same bytes at once parse them once');
+    assert.ok(leases.every((l) => l.pkg === leases[0]?.pkg), 'every lease holds the same images');
+    const pkg = leases[0]?.pkg as DfuPackage;
+    assert.deepEqual(store.usage(), { packages: 1, totalBytes: held(pkg), leasedBytes: held(pkg), leases: 50 });
+    // Leasing by id (a package uploaded first) adds to the same entry.
+    const byId = store.lease(pkg.sha256);
+    assert.equal(byId.pkg, pkg);
+    assert.equal(store.usage().leases, 51);
+    for (const l of [...leases, byId]) l.release();
+    byId.release();
+    assert.deepEqual(store.usage(), { packages: 1, totalBytes: held(pkg), leasedBytes: 0, leases: 0 }, 'a second release of a lease counts for nothing');
+  });
+
+  it('never drops a leased package; one that does not fit beside them is refused PACKAGE_STORE_FULL, and fits once they are released', async () => {
+    const store = new PackageStore({ readPackage, maxTotalBytes: 10 * 1024 });
+    const a = await store.acquire(zip(4, 1));
+    const b = await store.acquire(zip(4, 2));
+    await assert.rejects(
+      store.acquire(zip(4, 3)),
+      (e: unknown) => hasCode(e, 'PACKAGE_STORE_FULL') && /jobs hold \d+ of the package store's 10240 bytes/.test(e.message) && /--package-store-bytes/.test(e.remedy ?? ''),
+    );
+    await assert.rejects(store.put(zip(4, 3)), (e: unknown) => hasCode(e, 'PACKAGE_STORE_FULL'), 'an upload is refused the same way');
+    assert.equal(store.get(a.pkg.sha256).pkg, a.pkg, 'the leased packages were kept');
+    assert.equal(store.get(b.pkg.sha256).pkg, b.pkg);
+    assert.equal(store.totalBytes, held(a.pkg) + held(b.pkg), 'the refused package holds nothing');
+    // Released, a package stays as a cache entry until room is needed: then it goes first.
+    a.release();
+    const c = await store.acquire(zip(4, 3));
+    assert.throws(() => store.get(a.pkg.sha256), (e: unknown) => hasCode(e, 'PACKAGE_NOT_FOUND'));
+    assert.deepEqual(store.usage(), { packages: 2, totalBytes: held(b.pkg) + held(c.pkg), leasedBytes: held(b.pkg) + held(c.pkg), leases: 2 });
+  });
+
+  it('a package bigger than the whole store stays PACKAGE_TOO_LARGE (no retry can help), whatever is leased', async () => {
+    const store = new PackageStore({ readPackage, maxTotalBytes: 10 * 1024 });
+    await store.acquire(zip(8, 1));
+    await assert.rejects(store.acquire(zip(12, 2)), (e: unknown) => hasCode(e, 'PACKAGE_TOO_LARGE'));
+  });
+});

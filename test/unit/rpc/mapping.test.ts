@@ -5,10 +5,10 @@ import { parseAddress } from '../../../server/ble/address.js';
 import type { Advertisement } from '../../../server/ble/types.js';
 import { hasCode } from '../../../server/common/errors.js';
 import { DEFAULT_DFU_OPTIONS } from '../../../server/dfu/types.js';
-import { msFromDuration } from '../../../server/rpc/duration.js';
 import { dfuOptionsFromProto } from '../../../server/rpc/mapJobs.js';
 import { targetFromProto } from '../../../server/rpc/mapBle.js';
 import { compileFilter } from '../../../server/rpc/scan.js';
+import { DURATION_RANGES, msFromDuration, retriesFromProto, RETRIES_MAX } from '../../../server/rpc/validate.js';
 
 const ad = (over: Partial<Advertisement>): Advertisement => ({
   address: parseAddress('F0:00:00:00:00:01'),
@@ -59,19 +59,59 @@ describe('DFU options from proto', () => {
 });
 
 describe('durations from proto', () => {
-  it('refuses a duration longer than a timer can wait (2^31-1 ms) instead of letting it fire at once', () => {
-    assert.equal(msFromDuration({ seconds: 2_147_483, nanos: 0 }, 7), 2_147_483_000);
-    for (const seconds of [2_147_484, 30 * 86_400, Number.MAX_SAFE_INTEGER]) {
-      assert.throws(
-        () => msFromDuration({ seconds, nanos: 0 }, 7),
-        (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /24 days/.test(e.message),
-        String(seconds),
-      );
-    }
+  const range = { field: 'timeout', minMs: 100, maxMs: 2_000 };
+  const refused = (d: { seconds: number; nanos: number }, message: RegExp) =>
+    assert.throws(
+      () => msFromDuration(d, 7, range),
+      (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && message.test(e.message) && /100 ms to 2 s/.test(e.message),
+      JSON.stringify(d),
+    );
+
+  it('takes the fallback for unset or zero, and milliseconds within the range', () => {
+    assert.equal(msFromDuration(undefined, 7, range), 7);
+    assert.equal(msFromDuration({ seconds: 0, nanos: 0 }, 7, range), 7);
+    assert.equal(msFromDuration({ seconds: 0, nanos: 100_000_000 }, 7, range), 100);
+    assert.equal(msFromDuration({ seconds: 1, nanos: 500_000_000 }, 7, range), 1_500);
+    assert.equal(msFromDuration({ seconds: 2, nanos: 0 }, 7, range), 2_000);
+  });
+
+  it('refuses negative, malformed and out-of-range durations, naming the field and the range', () => {
+    refused({ seconds: -5, nanos: 0 }, /^timeout of -5 s is negative/);
+    refused({ seconds: 0, nanos: -1 }, /^timeout of -0\.000000001 s is negative/);
+    refused({ seconds: 0, nanos: 1 }, /^timeout of 0\.000000001 s is out of range/);
+    refused({ seconds: 0, nanos: 99_999_999 }, /out of range/);
+    refused({ seconds: 2, nanos: 1_000_000 }, /^timeout of 2\.001 s is out of range/);
+    refused({ seconds: 1, nanos: 1_000_000_000 }, /not a valid duration/);
+    refused({ seconds: 1.5, nanos: 0 }, /not a valid duration/);
+    refused({ seconds: Number.MAX_SAFE_INTEGER + 2, nanos: 0 }, /not a valid duration/);
+  });
+
+  it('bounds the request durations of the contract', () => {
+    assert.deepEqual(
+      [DURATION_RANGES.scanDuration, DURATION_RANGES.scanTimeout, DURATION_RANGES.requestTimeout].map((r) => [r.minMs, r.maxMs]),
+      [
+        [10, 86_400_000],
+        [100, 3_600_000],
+        [1_000, 600_000],
+      ],
+    );
+    // Every maximum stays below what a Node timer can wait (2^31-1 ms); a longer one fires at once.
+    for (const r of Object.values(DURATION_RANGES)) assert.ok(r.maxMs < 2 ** 31 - 1, r.field);
     assert.throws(
       () => dfuOptionsFromProto({ ...DEFAULTS, scanTimeout: { seconds: 30 * 86_400, nanos: 0 } }),
-      (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'),
+      (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /scan_timeout/.test(e.message),
     );
+    assert.throws(
+      () => dfuOptionsFromProto({ ...DEFAULTS, requestTimeout: { seconds: 0, nanos: 1 } }),
+      (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /request_timeout/.test(e.message),
+    );
+  });
+
+  it('bounds retries to 1..RETRIES_MAX, 0 meaning the default', () => {
+    assert.equal(retriesFromProto(0, 3), 3);
+    assert.equal(retriesFromProto(RETRIES_MAX, 3), RETRIES_MAX);
+    assert.throws(() => retriesFromProto(RETRIES_MAX + 1, 3), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /1 to 100/.test(e.message));
+    assert.throws(() => dfuOptionsFromProto({ ...DEFAULTS, retries: 4_294_967_295 }), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
   });
 });
 

@@ -4,10 +4,10 @@ import { describePackage } from '../../../../server/dfu/package/display.js';
 import { generatePackage } from '../../../../server/dfu/package/generate.js';
 import { encodeIntelHex } from '../../../../server/dfu/package/hex.js';
 import { readPackage } from '../../../../server/dfu/package/package.js';
-import { sharedFixture } from '../../../helpers/shared-packages.js';
+import { NEEDS_NORDIC_PACKAGES, sharedFixture } from '../../../helpers/shared-packages.js';
 
 describe('describePackage', () => {
-  it("tells every field of a third-party package (iosdfu's SD+BL+app), SoftDevice named from sd_req and from its info struct", async () => {
+  it("tells every field of a third-party package (iosdfu's SD+BL+app), SoftDevice named from sd_req and from its info struct", NEEDS_NORDIC_PACKAGES, async () => {
     const text = describePackage(await readPackage(sharedFixture('iosdfu_nrf52840_sdk_17.1_sd_bl_app.zip')));
     const lines = text.split('\n');
     assert.match(lines[0]!, /^DFU package: 2 images, \d+ bytes, sha256 1eeeb438e5df144a3400186243abceee1d6b3cc8302f2994d163246c4d09d204$/);
@@ -31,12 +31,15 @@ describe('describePackage', () => {
     assert.match(text, /signature {8}ECDSA_P256_SHA256 [0-9a-f]{128} \(r‖s, little-endian\)/);
   });
 
-  it('says when a package is unsigned, has no boot validation field or lacks a SoftDevice info struct', async () => {
+  it("says when a package is unsigned or has no boot validation field (Nordic's packages)", NEEDS_NORDIC_PACKAGES, async () => {
     const unsigned = describePackage(await readPackage(sharedFixture('nrfutil_test_package_unsigned.zip')));
     assert.match(unsigned, /\n {2}signature {8}none \(unsigned/);
     const sdk12 = describePackage(await readPackage(sharedFixture('sdk12.2.0_dfu_test_app_hrm_s132.zip')));
     assert.match(sdk12, /\n {2}boot_validation {2}\(none: .*before SDK 15\.3\)/);
     assert.match(sdk12, /\n {2}sd_req {11}0x008C \(s132_nrf52_3\.0\.0\), 0xCAFE \(Nordic's test SoftDevice builds\)\n/);
+  });
+
+  it('says when a SoftDevice package lacks a SoftDevice info struct', async () => {
     const fake = await generatePackage({
       softdevice: { name: 'sd.hex', hex: encodeIntelHex([{ address: 0x1000, data: new Uint8Array(0x3000).fill(0x5a) }]) },
       hwVersion: 52,

@@ -4,7 +4,8 @@
  * 7.2.0 is the SoftDevice inside iosdfu's sd_bl.bin, its bootloader is the one of
  * sdk17.0.2_bootloader_…zip, its application the one of sdk17.0.2_ble_app_buttonless_…without_bonds.
  * The tests cut the hex into the files a build would give (SoftDevice with the MBR, bootloader
- * with its UICR words) and package them.
+ * with its UICR words) and package them. Tests that use these parts or nrfutil's packages take
+ * NEEDS_NORDIC_PACKAGES; the others (synthetic images) run without ../shared.
  */
 import assert from 'node:assert/strict';
 import { verify } from 'node:crypto';
@@ -16,7 +17,8 @@ import { decodeInitPacket, FW_TYPE, signedMessage, VALIDATION_TYPE, type InitCom
 import { readPackage } from '../../../../server/dfu/package/package.js';
 import { loadPublicKey, reverseHalves, verifyInitPacketSignature } from '../../../../server/dfu/package/signature.js';
 import { generateSigningKey, loadSigningKey } from '../../../../server/dfu/package/signingKey.js';
-import { dkHexPart, file, sharedZipFiles, zipFiles } from '../../../helpers/nrfutil-packages.js';
+import { dkHexPart, file, lazy, sharedZipFiles, zipFiles } from '../../../helpers/nrfutil-packages.js';
+import { NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
 const BL_ZIP = 'sdk17.0.2_bootloader_secure_ble_debug_without_bonds_s140.zip';
 const APP_ZIP = 'sdk17.0.2_ble_app_buttonless_dfu_without_bonds_s140.zip';
@@ -29,11 +31,11 @@ const BL_SIZE = 49_524;
 const demo = generateSigningKey();
 const key = loadSigningKey(demo.privatePem);
 
-/** As Nordic ships a SoftDevice hex: MBR + SoftDevice. */
-const sdHex = dkHexPart([0, 0x27000]);
+/** As Nordic ships a SoftDevice hex: MBR + SoftDevice (read from ../shared on first use). */
+const sdHex = lazy(() => dkHexPart([0, 0x27000]));
 /** As the SDK builds a bootloader hex: code + UICR (bootloader address, MBR parameter page). */
-const blHex = dkHexPart([0xf1000, 0xfe000], [0x10001000, 0x10002000]);
-const appHex = dkHexPart([0x27000, 0xf1000]);
+const blHex = lazy(() => dkHexPart([0xf1000, 0xfe000], [0x10001000, 0x10002000]));
+const appHex = lazy(() => dkHexPart([0x27000, 0xf1000]));
 
 function withoutSizesAndHash(init: InitCommand): Omit<InitCommand, 'sdSize' | 'blSize' | 'appSize' | 'hash'> {
   const { sdSize: _s, blSize: _b, appSize: _a, hash: _h, ...rest } = init;
@@ -45,10 +47,10 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 describe('generatePackage — bootloader, SoftDevice and combinations', () => {
-  it("bootloader: byte-equal .bin, names, manifest and InitCommand to nrfutil's sdk17.0.2 bootloader package (MBR/UICR dropped)", async () => {
+  it("bootloader: byte-equal .bin, names, manifest and InitCommand to nrfutil's sdk17.0.2 bootloader package (MBR/UICR dropped)", NEEDS_NORDIC_PACKAGES, async () => {
     const theirs = await sharedZipFiles(BL_ZIP);
     const pkg = await generatePackage({
-      bootloader: { name: 'nrf52840_xxaa_s140.hex', hex: blHex },
+      bootloader: { name: 'nrf52840_xxaa_s140.hex', hex: blHex() },
       bootloaderVersion: 1,
       hwVersion: 52,
       sdReq: [0x100, 0xcafe],
@@ -64,9 +66,9 @@ describe('generatePackage — bootloader, SoftDevice and combinations', () => {
     assert.equal(verifyInitPacketSignature(a, demo.publicPem), true);
   });
 
-  it("application cut from the DK image: byte-equal to nrfutil's buttonless package", async () => {
+  it("application cut from the DK image: byte-equal to nrfutil's buttonless package", NEEDS_NORDIC_PACKAGES, async () => {
     const theirs = await sharedZipFiles(APP_ZIP);
-    const pkg = await generatePackage({ application: { name: 'nrf52840_xxaa.hex', hex: appHex }, applicationVersion: 1, hwVersion: 52, sdReq: [0x100, 0xcafe], debugMode: true, key });
+    const pkg = await generatePackage({ application: { name: 'nrf52840_xxaa.hex', hex: appHex() }, applicationVersion: 1, hwVersion: 52, sdReq: [0x100, 0xcafe], debugMode: true, key });
     const ours = await zipFiles(pkg.zip);
     assert.equal(ours.manifest, theirs.manifest);
     assert.ok(same(file(ours, 'nrf52840_xxaa.bin'), file(theirs, 'nrf52840_xxaa.bin')));
@@ -75,10 +77,10 @@ describe('generatePackage — bootloader, SoftDevice and combinations', () => {
     assert.ok(same(signedMessage(a, decodeInitPacket(a)), signedMessage(b, decodeInitPacket(b))));
   });
 
-  it("SoftDevice: MBR dropped, fw_version 0xFFFFFFFF, the layout and fields of nrfutil's sdk17.0.2 SoftDevice package", async () => {
+  it("SoftDevice: MBR dropped, fw_version 0xFFFFFFFF, the layout and fields of nrfutil's sdk17.0.2 SoftDevice package", NEEDS_NORDIC_PACKAGES, async () => {
     const theirs = await sharedZipFiles(SD_ZIP);
     const ios = await sharedZipFiles(IOS_ZIP);
-    const pkg = await generatePackage({ softdevice: { name: 'softdevice_s140.hex', hex: sdHex }, hwVersion: 52, sdReq: [0x100, 0xcafe], debugMode: true, key });
+    const pkg = await generatePackage({ softdevice: { name: 'softdevice_s140.hex', hex: sdHex() }, hwVersion: 52, sdReq: [0x100, 0xcafe], debugMode: true, key });
     const ours = await zipFiles(pkg.zip);
     assert.equal(ours.manifest, theirs.manifest);
     const bin = file(ours, 'softdevice_s140.bin');
@@ -91,12 +93,12 @@ describe('generatePackage — bootloader, SoftDevice and combinations', () => {
     assert.deepEqual([a.sdSize, a.blSize, a.appSize], [S140_SIZE, 0, 0]);
   });
 
-  it("SoftDevice + bootloader + application: iosdfu's layout, sd_bl.bin = S140 ‖ bootloader, sizes in the manifest", async () => {
+  it("SoftDevice + bootloader + application: iosdfu's layout, sd_bl.bin = S140 ‖ bootloader, sizes in the manifest", NEEDS_NORDIC_PACKAGES, async () => {
     const ios = await sharedZipFiles(IOS_ZIP);
     const pkg = await generatePackage({
-      softdevice: { name: 's140_nrf52_7.2.0_softdevice.hex', hex: sdHex },
-      bootloader: { name: 'bootloader.hex', hex: blHex },
-      application: { name: 'app.hex', hex: appHex },
+      softdevice: { name: 's140_nrf52_7.2.0_softdevice.hex', hex: sdHex() },
+      bootloader: { name: 'bootloader.hex', hex: blHex() },
+      application: { name: 'app.hex', hex: appHex() },
       bootloaderVersion: 34,
       applicationVersion: 1,
       hwVersion: 52,
@@ -125,10 +127,10 @@ describe('generatePackage — bootloader, SoftDevice and combinations', () => {
     assert.deepEqual(pkg.images.map((i) => i.binFile), ['sd_bl.bin', 'app.bin']);
   });
 
-  it('sd_req with sd-id: the SoftDevice/bootloader require sd-req ∪ sd-id, the application requires sd-id', async () => {
+  it('sd_req with sd-id: the SoftDevice/bootloader require sd-req ∪ sd-id, the application requires sd-id', NEEDS_NORDIC_PACKAGES, async () => {
     const pkg = await generatePackage({
-      softdevice: { name: 'sd.hex', hex: sdHex },
-      application: { name: 'app.hex', hex: appHex },
+      softdevice: { name: 'sd.hex', hex: sdHex() },
+      application: { name: 'app.hex', hex: appHex() },
       applicationVersion: 2,
       hwVersion: 52,
       sdReq: [0xb6, 0xca],
@@ -142,9 +144,9 @@ describe('generatePackage — bootloader, SoftDevice and combinations', () => {
     assert.deepEqual((await readPackage(pkg.zip)).images.map((i) => i.summary.kind), ['softdevice', 'application']);
   });
 
-  it("refuses an sd-id that is not the FWID the package's SoftDevice states (the application would be refused after the SoftDevice is in)", async () => {
+  it("refuses an sd-id that is not the FWID the package's SoftDevice states (the application would be refused after the SoftDevice is in)", NEEDS_NORDIC_PACKAGES, async () => {
     await assert.rejects(
-      generatePackage({ softdevice: { name: 'sd.hex', hex: sdHex }, application: { name: 'app.hex', hex: appHex }, applicationVersion: 2, hwVersion: 52, sdReq: [0xb6], sdId: [0x101] }),
+      generatePackage({ softdevice: { name: 'sd.hex', hex: sdHex() }, application: { name: 'app.hex', hex: appHex() }, applicationVersion: 2, hwVersion: 52, sdReq: [0xb6], sdId: [0x101] }),
       (e: unknown) => isBledfuError(e) && e.code === 'INVALID_ARGUMENT' && /sd-id 0x101 does not name the SoftDevice in the package, whose info struct says FWID 0x100/.test(e.message) && e.remedy === 'pass --sd-id 0x100',
     );
   });
@@ -157,8 +159,8 @@ describe('generatePackage — bootloader, SoftDevice and combinations', () => {
     assert.equal(new DataView(pkg.images[0]!.bin.buffer).getUint32(0x1004, true), 0x51b1e5db);
   });
 
-  it('debug mode lets versions and sd-req default as nrfutil does (0xFFFFFFFF, 0xFFFE)', async () => {
-    const pkg = await generatePackage({ bootloader: { name: 'bl.hex', hex: blHex }, hwVersion: 52, sdReq: [], debugMode: true });
+  it('debug mode lets versions and sd-req default as nrfutil does (0xFFFFFFFF, 0xFFFE)', NEEDS_NORDIC_PACKAGES, async () => {
+    const pkg = await generatePackage({ bootloader: { name: 'bl.hex', hex: blHex() }, hwVersion: 52, sdReq: [], debugMode: true });
     const init = decodeInitPacket(pkg.images[0]!.dat).init;
     assert.deepEqual([init.fwVersion, init.sdReq, init.isDebug], [0xffffffff, [0xfffe], true]);
   });
@@ -188,10 +190,10 @@ describe('generatePackage — bootloader, SoftDevice and combinations', () => {
       assert.equal(verify('sha256', img.bin.subarray(1), { key: pub, dsaEncoding: 'ieee-p1363' }, reverseHalves(bv!.bytes)), false);
     });
 
-    it('SoftDevice + bootloader: the SoftDevice type (ECDSA over the SoftDevice part), then CRC for the bootloader', async () => {
+    it('SoftDevice + bootloader: the SoftDevice type (ECDSA over the SoftDevice part), then CRC for the bootloader', NEEDS_NORDIC_PACKAGES, async () => {
       const pkg = await generatePackage({
-        softdevice: { name: 'sd.hex', hex: sdHex },
-        bootloader: { name: 'bl.hex', hex: blHex },
+        softdevice: { name: 'sd.hex', hex: sdHex() },
+        bootloader: { name: 'bl.hex', hex: blHex() },
         bootloaderVersion: 2,
         hwVersion: 52,
         sdReq: [0x100],

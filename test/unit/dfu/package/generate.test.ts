@@ -3,6 +3,7 @@
  * hold hex files and the packages nrfutil made from them; generating with the same options must
  * give the same .bin bytes, file names, manifest and InitCommand bytes (the signature differs:
  * Nordic's private keys are not public, so bledfu signs with its own and that must verify).
+ * Tests that read those fixtures take NEEDS_NORDIC_PACKAGES; the others run without ../shared.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import { verifyInitPacketSignature } from '../../../../server/dfu/package/signat
 import { generateSigningKey, loadSigningKey } from '../../../../server/dfu/package/signingKey.js';
 import { nordicToDer } from '../../../helpers/ecdsa-der.js';
 import { file, sharedText, sharedZipFiles, zipFiles } from '../../../helpers/nrfutil-packages.js';
+import { NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
 const demo = generateSigningKey();
 const key = loadSigningKey(demo.privatePem, 'test key');
@@ -51,7 +53,7 @@ function assertSameAsNrfutil(
 
 describe('generatePackage — application only', () => {
   for (const c of APP_CASES) {
-    it(`${c.hex} → the .bin, file names, manifest and init packet fields of nrfutil's ${c.zip}`, async () => {
+    it(`${c.hex} → the .bin, file names, manifest and init packet fields of nrfutil's ${c.zip}`, NEEDS_NORDIC_PACKAGES, async () => {
       const theirs = await sharedZipFiles(c.zip);
       const pkg = await generatePackage({ ...c.options, application: { name: 'nrf52840_xxaa.hex', hex: sharedText(c.hex) }, key });
       const ours = await zipFiles(pkg.zip);
@@ -68,7 +70,7 @@ describe('generatePackage — application only', () => {
     });
   }
 
-  it('unsigned: Packet.command with the same InitCommand bytes', async () => {
+  it('unsigned: Packet.command with the same InitCommand bytes', NEEDS_NORDIC_PACKAGES, async () => {
     const theirs = await sharedZipFiles(BLINKY.zip);
     const pkg = await generatePackage({ ...APP_CASES[0].options, application: { name: 'nrf52840_xxaa.hex', hex: sharedText(BLINKY.hex) } });
     const [img] = pkg.images;
@@ -77,7 +79,7 @@ describe('generatePackage — application only', () => {
     assert.equal(img.dat[0], 0x0a, 'Packet field 1 (command)');
   });
 
-  it('from a .bin (with its address) gives the same image as from the .hex', async () => {
+  it('from a .bin (with its address) gives the same image as from the .hex', NEEDS_NORDIC_PACKAGES, async () => {
     const theirs = await sharedZipFiles(HRS.zip);
     const bin = file(theirs, 'nrf52840_xxaa.bin');
     const pkg = await generatePackage({ ...APP_CASES[1].options, application: { name: 'nrf52840_xxaa.bin', bin, address: 0x27000 }, key });
@@ -99,7 +101,7 @@ describe('generatePackage — application only', () => {
     assert.deepEqual([...pkg.images[0]!.bin], [0x11, 0x22, 0xff, 0xff, 0x33, 0x44, 0xff, 0xff]);
   });
 
-  it('readPackage reads what it writes, signed and unsigned', async () => {
+  it('readPackage reads what it writes, signed and unsigned', NEEDS_NORDIC_PACKAGES, async () => {
     for (const signingKey of [key, undefined]) {
       const pkg = await generatePackage({
         application: { name: 'hrs.hex', hex: sharedText(HRS.hex) },
@@ -126,7 +128,7 @@ describe('generatePackage — signatures openssl verifies', () => {
   const openssl = (...args: string[]): string =>
     execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-  it('a key from `openssl ecparam -genkey` signs init packets that `openssl dgst -verify` accepts', async () => {
+  it('a key from `openssl ecparam -genkey` signs init packets that `openssl dgst -verify` accepts', NEEDS_NORDIC_PACKAGES, async () => {
     openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'key.pem');
     openssl('ec', '-in', 'key.pem', '-pubout', '-out', 'pub.pem');
     const pem = readFileSync(join(dir, 'key.pem'), 'utf8');

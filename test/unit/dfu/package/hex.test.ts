@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isBledfuError } from '../../../../server/common/errors.js';
 import { encodeIntelHex, parseIntelHex, type HexSegment } from '../../../../server/dfu/package/hex.js';
-import { sharedFixture } from '../../../helpers/shared-packages.js';
+import { NEEDS_NORDIC_PACKAGES, sharedFixture } from '../../../helpers/shared-packages.js';
 
 function bytes(n: number, seed: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
@@ -55,7 +55,7 @@ describe('Intel HEX', () => {
     ]);
   });
 
-  it("reads the shared DK image into the segments its README lists (MBR, S140, app, bootloader, settings, UICR)", () => {
+  it("reads the shared DK image into the segments its README lists (MBR, S140, app, bootloader, settings, UICR)", NEEDS_NORDIC_PACKAGES, () => {
     const name = 'sdk17.0.2_sd_s140_bootloader_buttonless_with_setting_page_dfu_secure_ble_debug_without_bonds.hex';
     const segs = parseIntelHex(new TextDecoder().decode(sharedFixture(name)), name);
     assert.deepEqual(

@@ -16,7 +16,7 @@ import {
   signInitCommand,
 } from '../../../../server/dfu/package/signingKey.js';
 import { derToNordic, nordicToDer } from '../../../helpers/ecdsa-der.js';
-import { sharedFixture } from '../../../helpers/shared-packages.js';
+import { NEEDS_NORDIC_PACKAGES, sharedFixture } from '../../../helpers/shared-packages.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bledfu-keys-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,7 +73,7 @@ describe('signing keys', () => {
     assert.equal(verifyInitPacketSignature(dat, generateSigningKey().publicPem), false);
   });
 
-  it('publicKeyCode prints pk[] as X then Y, each little-endian (the SDK 17.0.2 debug key as in its dfu_public_key.c)', () => {
+  it('publicKeyCode prints pk[] as X then Y, each little-endian (the SDK 17.0.2 debug key as in its dfu_public_key.c)', NEEDS_NORDIC_PACKAGES, () => {
     const pem = new TextDecoder().decode(sharedFixture('nrf5_sdk_17.0.2_debug_public_key.pem'));
     const code = publicKeyCode(createPublicKey(pem));
     // shared/fixtures/dfu/README.md §2: pk[] of the SDK 17.0.2 debug bootloaders

@@ -70,7 +70,7 @@ describe("DEVICE_NOT_FOUND's remedy", () => {
     const remedy = notFoundRemedy({ kind: 'name', name: 'bledfu-sim-3' }, [], seen);
     assert.equal(
       remedy,
-      'bledfu-sim-3 may be waiting in its bootloader as F0:0D:C0:DE:00:06 "Dfu12345", or F0:0D:C0:DE:00:0A "Dfu55555": start the job with --address F0:0D:C0:DE:00:06; otherwise check that the device is powered, advertising and in range',
+      '"bledfu-sim-3" may be waiting in its bootloader as F0:0D:C0:DE:00:06 "Dfu12345", or F0:0D:C0:DE:00:0A "Dfu55555": start the job with --address F0:0D:C0:DE:00:06; otherwise check that the device is powered, advertising and in range',
     );
   });
 

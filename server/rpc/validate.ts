@@ -1,0 +1,192 @@
+/**
+ * The contract's bounds on what a client sends, checked once per call before a handler acts on
+ * it (service.ts calls `validateRequest`). The same numbers are written in the proto comments
+ * (proto/bledfu/v1) and README "Request limits": they are part of the contract, not settings.
+ *
+ * Why: a request is decoded whole, but nothing bounded its strings. A 56 MiB Target.name went
+ * verbatim into the audit log, the server log and error messages; echoed in a status message it
+ * made the HTTP/2 trailer unsendable and the call hung. A negative scan duration ran forever, a
+ * 1 ns one failed as an internal error, and `retries` took 4 294 967 295. A refusal here names
+ * the field, its size and the bound, and shows no more than a short, escaped prefix of the value.
+ */
+import type { Address, Target } from '../../proto/gen/bledfu/v1/common.js';
+import type { ConnectRequest } from '../../proto/gen/bledfu/v1/connect.js';
+import type { DfuOptions, StartDfuRequest } from '../../proto/gen/bledfu/v1/dfu.js';
+import type { ListAuditRecordsRequest } from '../../proto/gen/bledfu/v1/audit.js';
+import type { ScanRequest } from '../../proto/gen/bledfu/v1/scan.js';
+import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
+import { BledfuError } from '../common/errors.js';
+import { quoteInput } from '../common/quote.js';
+
+/** Longest value, in UTF-8 bytes, of each kind of request string. */
+export const STRING_LIMITS = {
+  /** Adapter ids are the server's own short names ("sim0", "hci0"). */
+  adapterId: 64,
+  /** Job ids are UUIDs (36 characters). */
+  jobId: 64,
+  /** Package ids are SHA-256 digests in hex (64 characters). */
+  packageId: 64,
+  /** "AA:BB:CC:DD:EE:FF" is 17 characters; room for surrounding spaces. */
+  address: 32,
+  /** An advertised or GAP device name has at most 248 bytes (Core spec Vol 3, Part C, 12.1). */
+  deviceName: 248,
+  /** A 128-bit UUID is 36 characters, with an optional "0x". */
+  serviceUuid: 40,
+  /** Page tokens are decimal offsets. */
+  pageToken: 20,
+} as const;
+
+/** Accepted range of a duration field once it is set (unset or zero means the field's default). */
+export interface DurationRange {
+  /** The field's name as the proto spells it, for the message. */
+  readonly field: string;
+  readonly minMs: number;
+  readonly maxMs: number;
+}
+
+/**
+ * Minimums: shorter waits cannot succeed (a scan needs a few advertising intervals, 20 ms
+ * each at best; a control point answer needs a few connection events). Maximums: longer ones
+ * only hold a call, an adapter or a device; leave a field unset for its default.
+ */
+export const DURATION_RANGES = {
+  scanDuration: { field: 'duration', minMs: 10, maxMs: 86_400_000 },
+  scanTimeout: { field: 'scan_timeout', minMs: 100, maxMs: 3_600_000 },
+  requestTimeout: { field: 'request_timeout', minMs: 1_000, maxMs: 600_000 },
+} as const satisfies Record<string, DurationRange>;
+
+/** DfuOptions.retries: attempts per object and reconnects after a link loss (0 is the default). */
+export const RETRIES_MAX = 100;
+
+const DOCS = 'see the field\'s limit in proto/bledfu/v1 or README "Request limits"';
+
+function invalid(message: string, remedy: string): BledfuError {
+  return new BledfuError('INVALID_ARGUMENT', message, { layer: 'rpc', remedy });
+}
+
+/** INVALID_ARGUMENT when `value` has more than `max` UTF-8 bytes. */
+export function checkString(field: string, value: string, max: number, remedy = DOCS): void {
+  // A JavaScript string has at most as many UTF-16 units as UTF-8 bytes: short ones pass at once.
+  if (value.length * 3 <= max) return;
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes <= max) return;
+  throw invalid(`${field} is ${bytes} bytes long (${quoteInput(value, 32)}); the limit is ${max} bytes`, remedy);
+}
+
+/** A client's duration as text: "1.5 s", "0.000000001 s", "-3 s". */
+function durationText(d: Duration): string {
+  if (d.nanos === 0) return `${d.seconds} s`;
+  const sign = d.seconds < 0 || d.nanos < 0 ? '-' : '';
+  const fraction = String(Math.abs(d.nanos)).padStart(9, '0').replace(/0+$/, '');
+  return `${sign}${Math.abs(d.seconds)}.${fraction} s`;
+}
+
+/** A bound as text: "10 ms", "1 s", "10 min", "24 h". */
+function msText(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['min', 60_000], ['s', 1_000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}`;
+  }
+  return `${ms} ms`;
+}
+
+/**
+ * Milliseconds of a set duration, or `fallback` when it is unset or zero (proto3 cannot tell
+ * them apart). INVALID_ARGUMENT, with the range, when it is negative, malformed or out of range.
+ */
+export function msFromDuration(d: Duration | undefined, fallback: number, range: DurationRange): number {
+  if (d === undefined) return fallback;
+  const { field, minMs, maxMs } = range;
+  const rangeText = `${msText(minMs)} to ${msText(maxMs)}`;
+  const remedy = `give ${field} from ${rangeText}, or leave it unset for the default`;
+  if (!Number.isSafeInteger(d.seconds) || !Number.isInteger(d.nanos) || Math.abs(d.nanos) > 999_999_999) {
+    throw invalid(`${field} is not a valid duration (whole seconds, nanos within ±999999999); it must be ${rangeText}`, remedy);
+  }
+  if (d.seconds < 0 || d.nanos < 0) throw invalid(`${field} of ${durationText(d)} is negative; it must be ${rangeText}`, remedy);
+  if (d.seconds === 0 && d.nanos === 0) return fallback;
+  const ms = d.seconds * 1000 + d.nanos / 1_000_000;
+  if (ms < minMs || ms > maxMs) throw invalid(`${field} of ${durationText(d)} is out of range: it must be ${rangeText}`, remedy);
+  return Math.round(ms);
+}
+
+/** The retry count to use: `fallback` for 0, else 1..RETRIES_MAX. */
+export function retriesFromProto(retries: number, fallback: number): number {
+  if (retries === 0) return fallback;
+  if (!Number.isInteger(retries) || retries < 0 || retries > RETRIES_MAX) {
+    throw invalid(`retries ${retries} is out of range: it must be 1 to ${RETRIES_MAX}`, 'leave retries at 0 for the default (3)');
+  }
+  return retries;
+}
+
+function checkAddress(field: string, address: Address): void {
+  checkString(field, address.value, STRING_LIMITS.address, 'write addresses as six hex octets separated by colons, e.g. "F0:12:34:56:78:9A"');
+}
+
+function checkTarget(target: Target | undefined): void {
+  const selector = target?.selector;
+  if (selector?.$case === 'address') checkAddress('target.address.value', selector.address);
+  if (selector?.$case === 'name') {
+    checkString('target.name', selector.name, STRING_LIMITS.deviceName, 'an advertised name has at most 248 bytes: check the name');
+  }
+}
+
+function checkAdapterId(adapterId: string): void {
+  checkString('adapter_id', adapterId, STRING_LIMITS.adapterId, 'use an id listed by ListAdapters, or leave it empty');
+}
+
+function checkDfuOptions(o: DfuOptions | undefined): void {
+  if (o === undefined) return;
+  retriesFromProto(o.retries, 0);
+  msFromDuration(o.scanTimeout, 0, DURATION_RANGES.scanTimeout);
+  msFromDuration(o.requestTimeout, 0, DURATION_RANGES.requestTimeout);
+}
+
+/** A job id of GetJob, WatchJob, CancelJob or GetJobCapture. */
+function checkJobId<R extends { readonly jobId: string }>(request: R): R {
+  checkString('job_id', request.jobId, STRING_LIMITS.jobId, 'use the id from the first event of StartDfu, or one listed by ListJobs');
+  return request;
+}
+
+/**
+ * Each method's bounds, applied by service.ts to the request before the method's handler gets it:
+ * each returns the request it was given, or throws INVALID_ARGUMENT. Methods whose requests hold
+ * no string, repeated field or duration (ListAdapters, ListSerialPorts, ListJobs) have nothing to
+ * check; UploadPackage's chunks are bounded by the package size limit.
+ */
+export const validateRequest = {
+  scan(r: ScanRequest): ScanRequest {
+    checkAdapterId(r.adapterId);
+    const f = r.filter;
+    if (f !== undefined) {
+      checkString('filter.name', f.name, STRING_LIMITS.deviceName);
+      checkString('filter.name_prefix', f.namePrefix, STRING_LIMITS.deviceName);
+      checkString('filter.address', f.address, STRING_LIMITS.address);
+      checkString('filter.service_uuid', f.serviceUuid, STRING_LIMITS.serviceUuid);
+    }
+    msFromDuration(r.duration, 0, DURATION_RANGES.scanDuration);
+    return r;
+  },
+  connect(r: ConnectRequest): ConnectRequest {
+    checkAdapterId(r.adapterId);
+    checkTarget(r.target);
+    msFromDuration(r.scanTimeout, 0, DURATION_RANGES.scanTimeout);
+    return r;
+  },
+  startDfu(r: StartDfuRequest): StartDfuRequest {
+    if (r.package?.$case === 'packageId') {
+      checkString('package_id', r.package.packageId, STRING_LIMITS.packageId, 'use the package_id UploadPackage returned');
+    }
+    checkAdapterId(r.adapterId);
+    checkTarget(r.target);
+    checkDfuOptions(r.options);
+    return r;
+  },
+  getJob: checkJobId,
+  watchJob: checkJobId,
+  cancelJob: checkJobId,
+  getJobCapture: checkJobId,
+  listAuditRecords(r: ListAuditRecordsRequest): ListAuditRecordsRequest {
+    checkString('device_address', r.deviceAddress, STRING_LIMITS.address);
+    checkString('page_token', r.pageToken, STRING_LIMITS.pageToken, 'pass the next_page_token of the previous response unchanged');
+    return r;
+  },
+} as const;
