@@ -14,7 +14,7 @@ import type { AuditLog } from './audit/log.js';
 import { realClock, type Clock, type Timer } from './common/clock.js';
 import type { Logger } from './common/logger.js';
 import { isVirtualClock } from './sim/clock.js';
-import { releaseClockHold } from './clockHold.js';
+import { holdClockWhile, releaseClockHold } from './clockHold.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
 import type { DeviceMemory, DfuRunner } from './dfu/types.js';
@@ -100,8 +100,10 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, clock) }),
     ...(deps.devices === undefined ? {} : { devices: deps.devices }),
   });
+  // On the accelerated simulator a package read on a worker thread must not let modelled time run on.
+  const readPackage = isVirtualClock(clock) ? holdClockWhile(clock, deps.readPackage) : deps.readPackage;
   const packages = new PackageStore({
-    readPackage: deps.readPackage,
+    readPackage,
     maxTotalBytes: config.packageStoreBytes,
     ...(deps.screenPackage === undefined ? {} : { screen: deps.screenPackage }),
   });
@@ -127,7 +129,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       adapters: deps.adapters,
       jobs,
       packages,
-      readPackage: deps.readPackage,
+      readPackage,
       findDevice: deps.findDevice,
       listSerialPorts: deps.listSerialPorts,
       logger: logger.child({ component: 'rpc' }),

@@ -8,7 +8,7 @@
  * Every package is validated on the way in, so a stored id always names something a DFU can be
  * started with.
  */
-import { webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import { quoteInput } from '../common/quote.js';
 import type { DfuPackage } from '../dfu/types.js';
@@ -152,9 +152,7 @@ export class PackageStore {
     // Unpacked images are at least as large as a .zip that is mostly firmware: refuse early.
     if (bytes.length > this.#opts.maxTotalBytes) throw this.#tooLarge(`package of ${bytes.length} bytes exceeds`);
     this.#opts.screen?.(bytes);
-    // WebCrypto hashes on libuv's thread pool: a 64 MiB upload does not hold the event loop
-    // (that drives running DFUs) for the tens of milliseconds node:crypto's createHash would.
-    const sha256 = Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const existing = this.#packages.get(sha256);
     if (existing !== undefined) {
       this.#touch(existing);

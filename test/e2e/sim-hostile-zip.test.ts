@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeError, startDfu, uploadPackage, type DfuEvent } from '../../clients/ts/index.js';
-import { startPackageReaders } from '../../server/jobs/packageReaders.js';
+import { startPackageReaders, type PackageReaders } from '../../server/jobs/packageReaders.js';
 import { projectFacts } from '../helpers/project-packages.js';
 import { addressTarget, startSimServer } from '../helpers/sim-server.js';
 import { buildZip, emptyEntries, zipEntries } from '../helpers/zip-builder.js';
@@ -70,6 +70,37 @@ describe('hostile zips on a running server (simulator, worker-thread package rea
       // None of them got as far as a reader thread: only the DFU's own package was read there.
       assert.equal(readers.threads, 1);
       assert.equal(readers.pending, 0);
+    } finally {
+      await s.close();
+      await readers.close();
+    }
+  });
+
+  it('modelled time stands still while a package is read on a worker thread (the simulator cannot see that work)', { timeout: 60_000 }, async () => {
+    const readers = startPackageReaders({ threads: 1, queue: 1 });
+    const moved: number[] = [];
+    let clock: { now(): number } | undefined;
+    const timed: PackageReaders = {
+      ...readers,
+      read: async (bytes) => {
+        const before = clock?.now() ?? 0;
+        try {
+          return await readers.read(bytes);
+        } finally {
+          moved.push((clock?.now() ?? 0) - before);
+        }
+      },
+      screen: readers.screen,
+    };
+    const s = await startSimServer({}, {}, { kind: 'hci' }, { packageReaders: timed });
+    clock = s.clock;
+    try {
+      // A timer pending in modelled time: an idle-looking process would run the clock to it.
+      s.clock.setTimer(60_000, () => undefined);
+      const uploaded = await uploadPackage(s.client, APP.zip);
+      assert.equal(uploaded.images.length, 1);
+      assert.deepEqual(moved, [0]);
+      assert.equal(readers.threads, 1, 'it was read on a thread');
     } finally {
       await s.close();
       await readers.close();
