@@ -3,6 +3,7 @@
  * device finder) into the job layer and the gRPC service. Tests and server/main.ts both build the
  * server through here, so what tests exercise is what production runs.
  */
+import { setMaxListeners } from 'node:events';
 import { createServer } from 'nice-grpc';
 import type { CallContext, ServerMiddlewareCall } from 'nice-grpc-common';
 import { errorDetailsServerMiddleware } from 'nice-grpc-error-details';
@@ -26,13 +27,15 @@ import { createHealthService, HealthDefinition } from './rpc/health.js';
 import { createReflectionService, ReflectionV1AlphaDefinition, ReflectionV1Definition } from './rpc/reflection.js';
 import { createBledfuService } from './rpc/service.js';
 import { tokenAuthMiddleware, type TokenTable } from './rpc/auth.js';
+import { createCallGate, type CallGateStats } from './rpc/callGate.js';
+import { refuseMalformedRequests, tolerantGeneric, tolerantTsProto } from './rpc/malformed.js';
 import type { ServerCredentials } from '@grpc/grpc-js';
 
 export type AppConfig = Pick<
   Config,
   'listen' | 'maxConcurrentDfus' | 'maxRequestBytes' | 'packageStoreBytes' | 'jobRetention' | 'shutdownGraceMs'
 > &
-  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'metricsListen' | 'maxQueuedDfus' | 'maxQueuedDfusTotal'>>;
+  Partial<Pick<Config, 'keepaliveTimeMs' | 'keepaliveTimeoutMs' | 'metricsListen' | 'maxQueuedDfus' | 'maxQueuedDfusTotal' | 'maxMessageBytes' | 'maxConcurrentUploads'>>;
 
 export interface AppDeps {
   readonly adapters: AdapterDirectory;
@@ -69,6 +72,8 @@ export interface App {
   readonly jobs: JobManager;
   /** Every package's unpacked images, uploaded or held by jobs; its usage() is the memory they take. */
   readonly packages: PackageStore;
+  /** The transport gate's counts: package bodies being received, admitted, refused unread. */
+  readonly gate: () => CallGateStats;
   /**
    * Binds and serves; `address` is host:port with the real port (useful with port 0), and
    * `metricsAddress` the same for the metrics endpoint when config.metricsListen is set. Rejects
@@ -89,6 +94,9 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   const logger = deps.logger;
   const clock = deps.clock ?? realClock;
   const stopping = new AbortController();
+  // Every open stream (Scan, Connect, health Watch) listens here until it ends (common/signals.ts
+  // detaches it), so the count is the number of open streams, not a leak: no warning past 10.
+  setMaxListeners(0, stopping.signal);
   const jobs = new JobManager({
     runner: deps.runner,
     logger: logger.child({ component: 'jobs' }),
@@ -114,17 +122,29 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       ? undefined
       : createServerMetrics({ jobs, adapters: deps.adapters, processMetrics: deps.processMetrics ?? true });
   let metricsServer: MetricsServer | undefined;
+  const gate = createCallGate({
+    tokens: deps.security?.tokens,
+    packageMessageBytes: Math.max(config.maxRequestBytes + REQUEST_OVERHEAD_BYTES, config.maxMessageBytes ?? DEFAULT_CONFIG.maxMessageBytes),
+    maxConcurrentUploads: config.maxConcurrentUploads ?? DEFAULT_CONFIG.maxConcurrentUploads,
+    logger: logger.child({ component: 'auth' }),
+    ...(metrics === undefined ? {} : { onRefused: metrics.countGrpcCall }),
+  });
   const server = createServer({
-    'grpc.max_receive_message_length': config.maxRequestBytes + REQUEST_OVERHEAD_BYTES,
+    // The small limit for every method; the gate raises it for package calls it lets in.
+    'grpc.max_receive_message_length': config.maxMessageBytes ?? DEFAULT_CONFIG.maxMessageBytes,
+    interceptors: [gate.interceptor],
     'grpc.keepalive_time_ms': config.keepaliveTimeMs ?? DEFAULT_CONFIG.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs ?? DEFAULT_CONFIG.keepaliveTimeoutMs,
   })
     .use(isVirtualClock(clock) ? releaseClockHold(clock) : passThrough)
     .use(metrics?.grpcMiddleware ?? passThrough)
     .use(errorDetailsServerMiddleware)
-    .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })));
+    .use(deps.security?.tokens === undefined ? passThrough : tokenAuthMiddleware(deps.security.tokens, logger.child({ component: 'auth' })))
+    .use(refuseMalformedRequests(logger.child({ component: 'rpc' })));
+  // Served with decoders that never throw: a request that does not decode ends INVALID_ARGUMENT
+  // (rpc/malformed.ts) instead of grpc-js's INTERNAL.
   server.add(
-    BledfuServiceDefinition,
+    tolerantTsProto(BledfuServiceDefinition),
     createBledfuService({
       adapters: deps.adapters,
       jobs,
@@ -140,18 +160,19 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     }),
   );
 
-  server.add(HealthDefinition, createHealthService(deps.adapters, stopping.signal));
+  server.add(tolerantTsProto(HealthDefinition), createHealthService(deps.adapters, stopping.signal));
   // Reflection lists itself but does not describe itself (its protos are not in proto/); health
   // is described like our own service (proto/grpc/health/v1).
   const reflection = createReflectionService(['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
-  server.add(ReflectionV1Definition, reflection);
-  server.add(ReflectionV1AlphaDefinition, reflection);
+  server.add(tolerantGeneric(ReflectionV1Definition), reflection);
+  server.add(tolerantGeneric(ReflectionV1AlphaDefinition), reflection);
 
   let stopped: Promise<void> | undefined;
 
   return {
     jobs,
     packages,
+    gate: gate.stats,
     async start() {
       // Metrics first: a port clash there is a setting to fix, and nothing has been exposed yet.
       if (metrics !== undefined) metricsServer = await serveMetrics(metrics.registry, metricsListen, logger.child({ component: 'metrics' }));

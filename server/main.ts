@@ -62,9 +62,16 @@ async function main(): Promise<number> {
   }
   let audit: AuditLog;
   try {
-    const opened = AuditLog.open(config.auditLog === '' ? join(config.dataDir, 'audit.jsonl') : config.auditLog);
+    const opened = AuditLog.open(config.auditLog === '' ? join(config.dataDir, 'audit.jsonl') : config.auditLog, undefined, {
+      rotateBytes: config.auditRotateBytes,
+      rotateAgeMs: config.auditRotateAgeHours * 3_600_000,
+      maxRecordBytes: config.auditMaxRecordBytes,
+    });
     audit = opened.log;
-    for (const d of opened.recovery.damaged) logger.warn({ auditLog: audit.path, ...d }, 'audit log: damaged line (a torn last line is removed, others skipped)');
+    const { damaged, damagedCount } = opened.recovery;
+    for (const d of damaged) logger.warn({ auditLog: d.file ?? audit.path, ...d }, 'audit log: damaged line (a torn last line is removed, others skipped)');
+    if (damagedCount > damaged.length) logger.warn({ auditLog: audit.path, damagedCount, reported: damaged.length }, 'audit log: more damaged lines skipped than reported one by one');
+    logger.info({ auditLog: audit.path, files: audit.files.length, jobs: audit.jobCount }, 'audit log indexed');
     for (const r of opened.recovery.interrupted) logger.warn({ jobId: r.jobId, address: r.deviceAddress }, 'audit log: job interrupted by the previous server stop, recorded as INTERRUPTED');
   } catch (e) {
     return refuseSetting(e);

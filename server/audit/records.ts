@@ -71,14 +71,17 @@ export interface AuditQuery {
   /** Jobs started at or after this time (ms since the epoch). */
   readonly since?: number;
   readonly result?: AuditResult | 'running';
-  /** Entries to skip (the page token). */
+  /**
+   * The page token: the position, among every job of the log, to look for matches from (0: the
+   * first job). Positions never change as jobs are added, so paging is stable while the log grows.
+   */
   readonly offset?: number;
   readonly limit?: number;
 }
 
 export interface AuditPage {
   readonly entries: readonly AuditEntry[];
-  /** Offset of the next page; undefined when this was the last one. */
+  /** Position of the next matching job (the next page's offset); undefined when this was the last page. */
   readonly nextOffset: number | undefined;
 }
 
@@ -100,4 +103,25 @@ export function parseRecord(line: string): AuditRecord | undefined {
     return value as AuditEndRecord;
   }
   return undefined;
+}
+
+/** Strings longer than this are the ones cut when a record is over its size bound. */
+const CUT_STRING_CHARS = 256;
+
+/**
+ * The record as it may be written: unchanged when its line fits in `maxBytes`; else every string
+ * longer than CUT_STRING_CHARS (a target name, a requester or an error message from client input)
+ * cut to that prefix with a note of its length, so a hostile input cannot make an audit line the
+ * log would skip when read back. The fields the index reads (job id, time, address, result) are
+ * short by construction and stay whole.
+ */
+export function fitRecord(record: AuditRecord, maxBytes: number): AuditRecord {
+  if (Buffer.byteLength(JSON.stringify(record), 'utf8') + 1 <= maxBytes) return record;
+  const cut = (value: unknown): unknown => {
+    if (typeof value === 'string') return value.length > CUT_STRING_CHARS ? `${value.slice(0, CUT_STRING_CHARS)}… (cut from ${value.length} characters)` : value;
+    if (Array.isArray(value)) return value.map(cut);
+    if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cut(v)]));
+    return value;
+  };
+  return cut(record) as AuditRecord;
 }

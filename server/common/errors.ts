@@ -50,6 +50,7 @@ export const ERROR_CODES = [
   // server capacity: a bound that protects the server's memory was reached (a setting raises it)
   'JOB_QUEUE_FULL',
   'PACKAGE_STORE_FULL',
+  'TOO_MANY_UPLOADS',
   // generic
   'CANCELLED',
   'TIMEOUT',

@@ -26,6 +26,24 @@ export type SettingSpec =
 
 const MiB = 1024 * 1024;
 
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+/**
+ * Forward secrecy and authenticated encryption only: ECDHE key exchange with AES-GCM or
+ * ChaCha20-Poly1305 for TLS 1.2, and TLS 1.3's own suites (all AEAD, all ephemeral).
+ */
+export const DEFAULT_TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 export const SETTINGS = {
   listen: {
     kind: 'hostPort',
@@ -50,6 +68,18 @@ export const SETTINGS = {
     kind: 'path',
     default: '',
     description: 'bearer tokens file, lines "<role> <token>" (role observe or operate); set = every BledfuService call needs a token',
+  },
+  tlsMinVersion: {
+    kind: 'enum',
+    default: 'TLSv1.2',
+    values: TLS_VERSIONS,
+    description: 'oldest TLS version the server accepts',
+  },
+  tlsCiphers: {
+    kind: 'string',
+    default: DEFAULT_TLS_CIPHERS,
+    description:
+      'TLS 1.2 and 1.3 cipher suites offered, in OpenSSL notation, colon-separated; the default has only ECDHE key exchange with AEAD ciphers (no CBC, no SHA-1, no static RSA)',
   },
   insecure: {
     kind: 'boolean',
@@ -94,6 +124,20 @@ export const SETTINGS = {
     min: 1024,
     description: 'largest package accepted in StartDfu or UploadPackage (suffixes K, M, G)',
   },
+  maxMessageBytes: {
+    kind: 'bytes',
+    default: 256 * 1024,
+    min: 1024,
+    description:
+      'largest request message of every other method (reflection and health included) and of any call refused before its token is checked: bigger ones end RESOURCE_EXHAUSTED unread',
+  },
+  maxConcurrentUploads: {
+    kind: 'integer',
+    default: 8,
+    min: 1,
+    description:
+      'package-carrying calls (StartDfu, UploadPackage) receiving their request at once; one more ends RESOURCE_EXHAUSTED (reason TOO_MANY_UPLOADS) before its body is read',
+  },
   packageStoreBytes: {
     kind: 'bytes',
     default: 256 * MiB,
@@ -136,6 +180,26 @@ export const SETTINGS = {
     kind: 'string',
     default: '',
     description: 'append-only audit log of every DFU (JSON lines, synced to disk per record); empty: audit.jsonl in the data dir',
+  },
+  auditRotateBytes: {
+    kind: 'bytes',
+    default: 64 * MiB,
+    min: 64 * 1024,
+    description:
+      'rotate the audit log before a record would take it past this size (suffixes K, M, G): the file is renamed <audit-log>.<n> (1 the oldest) and stays queryable',
+  },
+  auditRotateAgeHours: {
+    kind: 'integer',
+    default: 168,
+    min: 0,
+    description: 'also rotate the audit log once its first record is this many hours old; 0: by size only',
+  },
+  auditMaxRecordBytes: {
+    kind: 'bytes',
+    default: 64 * 1024,
+    min: 4096,
+    description:
+      'longest audit record: longer strings in a record are cut to a prefix when written; a longer line found in the log is skipped with a warning',
   },
   keepaliveTimeMs: {
     kind: 'integer',

@@ -1,6 +1,7 @@
 /**
  * gRPC call counts as nice-grpc server middleware. It runs outermost, so calls the token check
- * refuses are counted too (UNAUTHENTICATED, PERMISSION_DENIED).
+ * refuses are counted too (UNAUTHENTICATED, PERMISSION_DENIED); calls the transport gate refuses
+ * before any middleware runs (rpc/callGate.ts) are counted through `count`.
  */
 import { ServerError, Status, type CallContext, type ServerMiddlewareCall } from 'nice-grpc-common';
 import { Counter, type Registry } from 'prom-client';
@@ -10,14 +11,20 @@ export type GrpcMetricsMiddleware = <Request, Response>(
   context: CallContext,
 ) => AsyncGenerator<Response, Response | void, undefined>;
 
-export function grpcMetricsMiddleware(registry: Registry): GrpcMetricsMiddleware {
+export interface GrpcCallMetrics {
+  readonly middleware: GrpcMetricsMiddleware;
+  /** Counts a call that ended without reaching the middleware; `path` is /package.Service/Method. */
+  readonly count: (path: string, code: Status) => void;
+}
+
+export function grpcCallMetrics(registry: Registry): GrpcCallMetrics {
   const requests = new Counter({
     name: 'bledfu_grpc_requests_total',
     help: 'gRPC calls that ended, by method (package.Service/Method) and status code name (OK, NOT_FOUND, …).',
     labelNames: ['method', 'code'] as const,
     registers: [registry],
   });
-  return async function* countCall<Request, Response>(
+  const middleware = async function* countCall<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
@@ -35,6 +42,7 @@ export function grpcMetricsMiddleware(registry: Registry): GrpcMetricsMiddleware
       requests.inc({ method, code });
     }
   };
+  return { middleware, count: (path, code) => requests.inc({ method: path.replace(/^\//, ''), code: Status[code] ?? 'UNKNOWN' }) };
 }
 
 function statusName(error: unknown): string {

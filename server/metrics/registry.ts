@@ -6,7 +6,8 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { AdapterDirectory } from '../jobs/types.js';
 import { observeAdapters } from './adapterMetrics.js';
 import { observeJobs, type JobSource } from './dfuMetrics.js';
-import { grpcMetricsMiddleware, type GrpcMetricsMiddleware } from './grpcMetrics.js';
+import { grpcCallMetrics, type GrpcMetricsMiddleware } from './grpcMetrics.js';
+import type { Status } from 'nice-grpc-common';
 
 export interface ServerMetricsOptions {
   readonly jobs: JobSource;
@@ -23,6 +24,8 @@ export interface ServerMetrics {
   readonly registry: Registry;
   /** Counts every gRPC call by method and status; the outermost middleware of the server. */
   readonly grpcMiddleware: GrpcMetricsMiddleware;
+  /** Counts a call refused before any middleware ran (the transport gate). */
+  readonly countGrpcCall: (path: string, code: Status) => void;
   /** Stops listening to jobs and adapters. */
   close(): void;
 }
@@ -32,9 +35,11 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
   if (options.processMetrics === true) collectDefaultMetrics({ register: registry });
   const stopJobs = observeJobs(registry, options.jobs, options.adapters);
   const stopAdapters = observeAdapters(registry, options.adapters);
+  const grpc = grpcCallMetrics(registry);
   return {
     registry,
-    grpcMiddleware: grpcMetricsMiddleware(registry),
+    grpcMiddleware: grpc.middleware,
+    countGrpcCall: grpc.count,
     close() {
       stopJobs();
       stopAdapters();

@@ -12,7 +12,7 @@ import type { Logger } from '../common/logger.js';
 export const ROLES = ['observe', 'operate'] as const;
 export type Role = (typeof ROLES)[number];
 
-const SERVICE_PREFIX = '/bledfu.v1.BledfuService/';
+export const SERVICE_PREFIX = '/bledfu.v1.BledfuService/';
 
 /**
  * The methods an observe token may call. GetJobCapture is not among them: a capture holds every
@@ -84,11 +84,59 @@ export function mayCall(role: Role, method: string): boolean {
   return role === 'operate' || OBSERVE_METHODS.has(method);
 }
 
-function bearerToken(context: CallContext): string | undefined {
-  const header = context.metadata.get('authorization');
-  if (header === undefined) return undefined;
+/**
+ * The bearer token of a call's `authorization` values. More than one value is no token at all:
+ * a proxy in front may have judged another one than we would.
+ */
+export function bearerToken(authorization: readonly (string | Buffer)[]): string | undefined {
+  if (authorization.length !== 1) return undefined;
+  const [header] = authorization;
+  if (typeof header !== 'string') return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return m?.[1];
+}
+
+/** Fields a refusal is logged with: never the token itself. */
+export type RefusalLog = (fields: Record<string, unknown>, message: string) => void;
+
+/**
+ * Why a call to BledfuService `method` with these `authorization` values may not proceed
+ * (UNAUTHENTICATED or PERMISSION_DENIED), or undefined when it may. The middleware below and
+ * the transport gate (callGate.ts, which refuses package uploads before reading them) share it,
+ * so both answer alike.
+ */
+export function accessRefusal(
+  tokens: TokenTable,
+  method: string,
+  authorization: readonly (string | Buffer)[],
+  peer: string,
+  log: RefusalLog,
+): BledfuError | undefined {
+  const token = bearerToken(authorization);
+  const role = token === undefined ? undefined : tokens.roleOf(token);
+  if (role === undefined) {
+    const problem = authorization.length === 0 ? 'missing' : authorization.length > 1 ? 'repeated' : token === undefined ? 'malformed' : 'unknown';
+    log({ method, peer, token: problem }, 'call refused: not authenticated');
+    const message =
+      problem === 'missing'
+        ? 'this server requires a bearer token'
+        : problem === 'repeated'
+          ? 'the call carries more than one authorization header'
+          : 'the bearer token is not valid';
+    return new BledfuError('UNAUTHENTICATED', message, {
+      layer: 'rpc',
+      remedy: 'pass one token from the server\'s tokens file (CLI: --token or BLEDFU_TOKEN) as "authorization: Bearer <token>"',
+    });
+  }
+  if (!mayCall(role, method)) {
+    log({ method, peer, role }, 'call refused: role may not call this method');
+    return new BledfuError('PERMISSION_DENIED', `${method} needs the operate role; this token has ${role}`, {
+      layer: 'rpc',
+      remedy: 'use a token with the operate role',
+      facts: { context: { method, role } },
+    });
+  }
+  return undefined;
 }
 
 /** The middleware; put it inside errorDetailsServerMiddleware so its ErrorInfo reaches the client. */
@@ -99,29 +147,8 @@ export function tokenAuthMiddleware(tokens: TokenTable, logger: Logger) {
   ): AsyncGenerator<Response, Response | void, undefined> {
     if (call.method.path.startsWith(SERVICE_PREFIX)) {
       const method = call.method.path.slice(SERVICE_PREFIX.length);
-      const token = bearerToken(context);
-      const role = token === undefined ? undefined : tokens.roleOf(token);
-      if (role === undefined) {
-        logger.warn({ method, peer: context.peer, token: token === undefined ? 'missing' : 'unknown' }, 'call refused: not authenticated');
-        throw toServerError(
-          new BledfuError('UNAUTHENTICATED', token === undefined ? 'this server requires a bearer token' : 'the bearer token is not valid', {
-            layer: 'rpc',
-            remedy: 'pass a token from the server\'s tokens file (CLI: --token or BLEDFU_TOKEN)',
-          }),
-          logger,
-        );
-      }
-      if (!mayCall(role, method)) {
-        logger.warn({ method, peer: context.peer, role }, 'call refused: role may not call this method');
-        throw toServerError(
-          new BledfuError('PERMISSION_DENIED', `${method} needs the operate role; this token has ${role}`, {
-            layer: 'rpc',
-            remedy: 'use a token with the operate role',
-            facts: { context: { method, role } },
-          }),
-          logger,
-        );
-      }
+      const refusal = accessRefusal(tokens, method, context.metadata.getAll('authorization'), context.peer, (f, m) => logger.warn(f, m));
+      if (refusal !== undefined) throw toServerError(refusal, logger);
     }
     return yield* call.next(call.request, context);
   };

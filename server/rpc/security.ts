@@ -3,8 +3,11 @@
  * tokens, and the refusal to listen beyond loopback with neither unless the operator insists.
  */
 import { isIP } from 'node:net';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { SecureServerOptions } from 'node:http2';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { BledfuError } from '../common/errors.js';
+import { DEFAULT_CONFIG, type TLS_VERSIONS } from '../config/settings.js';
 import { parseTokens, type TokenTable } from './auth.js';
 
 export interface SecuritySettings {
@@ -17,6 +20,10 @@ export interface SecuritySettings {
   /** Tokens file ('' = no token auth), lines "<role> <token>". */
   readonly tokensFile: string;
   readonly insecure: boolean;
+  /** Oldest TLS version accepted; default DEFAULT_CONFIG.tlsMinVersion (TLS 1.2). */
+  readonly tlsMinVersion?: TlsVersion;
+  /** OpenSSL cipher list; default DEFAULT_CONFIG.tlsCiphers (ECDHE with AEAD only). */
+  readonly tlsCiphers?: string;
 }
 
 export interface ServerSecurity {
@@ -26,6 +33,23 @@ export interface ServerSecurity {
   readonly mutualTls: boolean;
   /** Listening beyond loopback with neither TLS nor tokens, allowed by --insecure. */
   readonly exposedInsecurely: boolean;
+}
+
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+
+/**
+ * TLS credentials with our policy. grpc-js's createSsl offers OpenSSL's default suites (CBC,
+ * SHA-1 MACs and static RSA key exchange among them, under TLS 1.2) and takes no version or
+ * cipher setting; its ServerCredentials constructor takes the http2 server options and the
+ * secure context options directly, so this subclass sets both.
+ */
+class PolicyServerCredentials extends ServerCredentials {
+  constructor(serverOptions: SecureServerOptions, contextOptions: SecureContextOptions) {
+    super(serverOptions, contextOptions);
+  }
+  _equals(other: ServerCredentials): boolean {
+    return other === this;
+  }
 }
 
 function configError(message: string, remedy: string, cause?: unknown): BledfuError {
@@ -71,12 +95,28 @@ export function loadServerSecurity(s: SecuritySettings, readFile: (path: string)
 
   let credentials: ServerCredentials;
   if (tls) {
-    const keyCert = { cert_chain: read('tlsCert', s.tlsCert), private_key: read('tlsKey', s.tlsKey) };
+    const minVersion = s.tlsMinVersion ?? (DEFAULT_CONFIG.tlsMinVersion as TlsVersion);
+    const ciphers = s.tlsCiphers ?? DEFAULT_CONFIG.tlsCiphers;
+    const context: SecureContextOptions = {
+      cert: read('tlsCert', s.tlsCert),
+      key: read('tlsKey', s.tlsKey),
+      ...(mutualTls ? { ca: read('tlsClientCa', s.tlsClientCa) } : {}),
+      minVersion,
+      ciphers,
+      // Our order, not the client's: the strongest suite both sides have.
+      honorCipherOrder: true,
+    };
     try {
-      credentials = ServerCredentials.createSsl(mutualTls ? read('tlsClientCa', s.tlsClientCa) : null, [keyCert], mutualTls);
+      // Fails here, at startup, on unreadable PEM or a cipher list OpenSSL cannot use.
+      createSecureContext(context);
     } catch (e) {
-      throw configError(`TLS settings rejected: ${(e as Error).message}`, 'tlsCert, tlsKey and tlsClientCa must be PEM files', e);
+      throw configError(
+        `TLS settings rejected: ${(e as Error).message}`,
+        'tlsCert, tlsKey and tlsClientCa must be PEM files, and --tls-ciphers an OpenSSL cipher list (see --help for the default)',
+        e,
+      );
     }
+    credentials = new PolicyServerCredentials({ requestCert: mutualTls, rejectUnauthorized: mutualTls, minVersion, ciphers, honorCipherOrder: true }, context);
   } else {
     credentials = ServerCredentials.createInsecure();
   }

@@ -56,6 +56,8 @@ export const STATUS_BY_CODE = {
   JOB_QUEUE_FULL: Status.RESOURCE_EXHAUSTED,
   // Queued and running jobs' packages fill the package store: retry once some have ended.
   PACKAGE_STORE_FULL: Status.RESOURCE_EXHAUSTED,
+  // As many packages are being received as the server allows (--max-concurrent-uploads): retry.
+  TOO_MANY_UPLOADS: Status.RESOURCE_EXHAUSTED,
   CANCELLED: Status.CANCELLED,
   TIMEOUT: Status.DEADLINE_EXCEEDED,
   INTERNAL: Status.INTERNAL,

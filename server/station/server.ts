@@ -91,7 +91,9 @@ export class StationServer {
 
   async start(): Promise<void> {
     const { clock, scheduler, startEpochMs } = this.#o.time;
-    const { log: audit, recovery } = AuditLog.open(this.auditPath, clock);
+    // One file, never rotated: the day's checker reads its lines from auditPath (a modelled
+    // week would otherwise rotate it by age).
+    const { log: audit, recovery } = AuditLog.open(this.auditPath, clock, { rotateAgeMs: 0, rotateBytes: Number.MAX_SAFE_INTEGER });
     const logger = this.#o.logger;
     for (const r of recovery.interrupted) logger.warn({ jobId: r.jobId }, 'station: audit log: job interrupted by the kill, recorded as INTERRUPTED');
     const registry = await openAdapters(this.#o.specs, logger.child({ component: 'adapters' }), {

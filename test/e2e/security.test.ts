@@ -19,6 +19,7 @@ import { runCli } from '../../clients/cli/program.js';
 import { EXIT } from '../../clients/cli/exitCodes.js';
 import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 
 const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
 const OBSERVE_TOKEN = 'observe-token-0123456789abcdef';
@@ -95,6 +96,66 @@ describe('TLS and mutual TLS', { skip }, () => {
   it('incomplete TLS settings are refused before listening', () => {
     assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tlsCert: pki.files.serverCert }, (p) => readFileSync(p)), /tlsCert and tlsKey go together/);
     assert.throws(() => loadServerSecurity({ ...NO_SECURITY, tlsClientCa: pki.files.ca }, (p) => readFileSync(p)), /needs TLS/);
+  });
+});
+
+/** A raw TLS handshake with the server, offering only `ciphers` up to `maxVersion`. */
+async function handshake(address: string, ca: Buffer, ciphers: string, maxVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<{ ok: true; cipher: string; version: string } | { ok: false; error: string }> {
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca, ciphers, maxVersion, ALPNProtocols: ['h2'] });
+    socket.once('secureConnect', () => {
+      resolve({ ok: true, cipher: socket.getCipher().name, version: socket.getProtocol() ?? '' });
+      socket.destroy();
+    });
+    socket.once('error', (e) => resolve({ ok: false, error: e.message }));
+  });
+}
+
+describe('TLS policy', { skip }, () => {
+  let pki: TestPki;
+  before(() => {
+    pki = makeTestPki();
+  });
+  after(() => pki?.remove());
+
+  it('by default TLS 1.2 offers only ECDHE with AEAD: a CBC-SHA1 suite is refused, GCM and TLS 1.3 are served', async () => {
+    const s = await serve({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey });
+    try {
+      const ca = pki.read(pki.files.ca);
+      const cbc = await handshake(s.address, ca, 'ECDHE-ECDSA-AES128-SHA', 'TLSv1.2');
+      assert.equal(cbc.ok, false, JSON.stringify(cbc));
+      const cbc256 = await handshake(s.address, ca, 'ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA256', 'TLSv1.2');
+      assert.equal(cbc256.ok, false, JSON.stringify(cbc256));
+      const gcm = await handshake(s.address, ca, 'ECDHE-ECDSA-AES128-GCM-SHA256', 'TLSv1.2');
+      assert.deepEqual(gcm, { ok: true, cipher: 'ECDHE-ECDSA-AES128-GCM-SHA256', version: 'TLSv1.2' });
+      const tls13 = await handshake(s.address, ca, 'ECDHE-ECDSA-AES128-GCM-SHA256', 'TLSv1.3');
+      assert.equal(tls13.ok && tls13.version, 'TLSv1.3');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('--tls-ciphers and --tls-min-version change the policy; a cipher list OpenSSL cannot use is refused at startup', async () => {
+    const ca = pki.read(pki.files.ca);
+    const legacy = await serve({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tlsCiphers: 'ECDHE-ECDSA-AES128-SHA' });
+    try {
+      const cbc = await handshake(legacy.address, ca, 'ECDHE-ECDSA-AES128-SHA', 'TLSv1.2');
+      assert.equal(cbc.ok && cbc.cipher, 'ECDHE-ECDSA-AES128-SHA');
+    } finally {
+      await legacy.close();
+    }
+    const only13 = await serve({ tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tlsMinVersion: 'TLSv1.3' });
+    try {
+      const tls12 = await handshake(only13.address, ca, 'ECDHE-ECDSA-AES128-GCM-SHA256', 'TLSv1.2');
+      assert.equal(tls12.ok, false, JSON.stringify(tls12));
+    } finally {
+      await only13.close();
+    }
+    assert.throws(
+      () => loadServerSecurity({ ...NO_SECURITY, tlsCert: pki.files.serverCert, tlsKey: pki.files.serverKey, tlsCiphers: 'NO-SUCH-CIPHER' }, (p) => readFileSync(p)),
+      /TLS settings rejected/,
+    );
   });
 });
 

@@ -32,7 +32,7 @@ describe('AuditLog', () => {
   it('creates its directory and file, appends records as lines, and pairs starts with ends in queries', async () => {
     const path = freshPath();
     const { log, recovery } = AuditLog.open(path);
-    assert.deepEqual(recovery, { interrupted: [], damaged: [] });
+    assert.deepEqual(recovery, { interrupted: [], damaged: [], damagedCount: 0 });
     log.append(start('j1', 'AA:00:00:00:00:01'));
     log.append(start('j2', 'AA:00:00:00:00:02'));
     log.append({ v: 1, type: 'end', time: '2026-01-01T00:01:00.000Z', jobId: 'j1', result: 'succeeded', durationMs: 60_000, bytesSent: 10, bytesTotal: 10 });

@@ -106,6 +106,23 @@ describe('config', () => {
     assert.deepEqual(load({ argv: ['--adapters', 'SIM:?devices=2,hci:/dev/ttyACM0,nrf:COM3'] }).adapters, ['SIM:?devices=2', 'hci:/dev/ttyACM0', 'nrf:COM3']);
   });
 
+  it('request limits and the TLS policy: defaults, flags, and refusals of bad values', () => {
+    const d = DEFAULT_CONFIG;
+    assert.equal(d.maxMessageBytes, 256 * 1024);
+    assert.equal(d.maxConcurrentUploads, 8);
+    assert.equal(d.tlsMinVersion, 'TLSv1.2');
+    // No CBC, no SHA-1 MAC, no static RSA key exchange: every TLS 1.2 suite is ECDHE with an AEAD cipher.
+    for (const suite of d.tlsCiphers.split(':').filter((c) => !c.startsWith('TLS_'))) assert.match(suite, /^ECDHE-(ECDSA|RSA)-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$/);
+    const cfg = (argv: string[]) => load({ argv });
+    const c = cfg(['--max-message-bytes', '64K', '--max-concurrent-uploads', '2', '--tls-min-version', 'TLSv1.3', '--tls-ciphers', 'TLS_AES_128_GCM_SHA256']);
+    assert.equal(c.maxMessageBytes, 64 * 1024);
+    assert.equal(c.maxConcurrentUploads, 2);
+    assert.equal(c.tlsMinVersion, 'TLSv1.3');
+    assert.equal(c.tlsCiphers, 'TLS_AES_128_GCM_SHA256');
+    assert.throws(() => cfg(['--tls-min-version', 'TLSv1']), /tlsMinVersion .*must be one of TLSv1.2, TLSv1.3/);
+    assert.throws(() => cfg(['--max-concurrent-uploads', '0']), /at least 1/);
+  });
+
   it('--help returns the settings table with every flag, env name and default', () => {
     const r = loadConfig(sources({ argv: ['--help'] }));
     assert.equal(r.kind, 'help');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { createChannel, createClient } from 'nice-grpc';
-import { decodeError, startDfu, Status, watchJob } from '../../../clients/ts/index.js';
+import { decodeError, startDfu, Status, uploadPackage, watchJob } from '../../../clients/ts/index.js';
 import { silentLogger } from '../../../server/common/logger.js';
 import { parseTokens } from '../../../server/rpc/auth.js';
 import { HealthDefinition } from '../../../server/rpc/health.js';
@@ -47,6 +47,8 @@ describe('gRPC metrics', () => {
     try {
       await assert.rejects(anonymous.listAdapters({}), (e: unknown) => decodeError(e).grpcCode === Status.UNAUTHENTICATED);
       await assert.rejects(observer.cancelJob({ jobId: 'x' }), (e: unknown) => decodeError(e).grpcCode === Status.PERMISSION_DENIED);
+      // Refused by the transport gate from its headers, before any middleware: counted all the same.
+      await assert.rejects(uploadPackage(anonymous, fakePackageBytes()), (e: unknown) => decodeError(e).grpcCode === Status.UNAUTHENTICATED);
       await observer.listAdapters({});
       await observer.listAdapters({});
       await assert.rejects(observer.getJob({ jobId: 'no-such-job' }), (e: unknown) => decodeError(e).grpcCode === Status.NOT_FOUND);
@@ -65,6 +67,7 @@ describe('gRPC metrics', () => {
       const m = await scrapeUntil(metricsAddress, (x) => x.value('bledfu_grpc_requests_total', { method: `${SVC}/WatchJob` }) !== undefined);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: `${SVC}/ListAdapters`, code: 'UNAUTHENTICATED' }), 1);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: `${SVC}/CancelJob`, code: 'PERMISSION_DENIED' }), 1);
+      assert.equal(m.value('bledfu_grpc_requests_total', { method: `${SVC}/UploadPackage`, code: 'UNAUTHENTICATED' }), 1);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: `${SVC}/ListAdapters`, code: 'OK' }), 2);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: `${SVC}/GetJob`, code: 'NOT_FOUND' }), 1);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: 'grpc.health.v1.Health/Check', code: 'OK' }), 1);

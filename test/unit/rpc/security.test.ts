@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mayCall, parseTokens } from '../../../server/rpc/auth.js';
+import { accessRefusal, bearerToken, mayCall, parseTokens } from '../../../server/rpc/auth.js';
 import { isLoopbackHost, loadServerSecurity } from '../../../server/rpc/security.js';
 import { loadConfig } from '../../../server/config/load.js';
 
@@ -23,6 +23,28 @@ describe('listen exposure', () => {
     assert.equal(withTokens.exposedInsecurely, false);
     assert.equal(withTokens.tokens?.size, 1);
     assert.equal(loadServerSecurity({ ...base, listen: '127.0.0.1:0' }, read).exposedInsecurely, false);
+  });
+});
+
+describe('the authorization header', () => {
+  it('takes exactly one "Bearer <token>" value: none, two, a comma-joined pair or another scheme is no token', () => {
+    assert.equal(bearerToken([`Bearer ${T1}`]), T1);
+    assert.equal(bearerToken([`bearer   ${T1} `]), T1);
+    assert.equal(bearerToken([]), undefined);
+    assert.equal(bearerToken([`Bearer ${T1}`, `Bearer ${T2}`]), undefined);
+    assert.equal(bearerToken([`Bearer ${T1}, Bearer ${T2}`]), undefined);
+    assert.equal(bearerToken([`Basic ${T1}`]), undefined);
+    assert.equal(bearerToken([Buffer.from(`Bearer ${T1}`)]), undefined);
+  });
+
+  it('refuses two authorization values UNAUTHENTICATED even when both are valid, logging why but no token', () => {
+    const tokens = parseTokens(`operate ${T1}\noperate ${T2}\n`, 'tokens');
+    const logged: Record<string, unknown>[] = [];
+    const refusal = accessRefusal(tokens, 'StartDfu', [`Bearer ${T1}`, `Bearer ${T1}`], 'peer', (f) => logged.push(f));
+    assert.equal(refusal?.code, 'UNAUTHENTICATED');
+    assert.match(refusal?.message ?? '', /more than one authorization header/);
+    assert.deepEqual(logged, [{ method: 'StartDfu', peer: 'peer', token: 'repeated' }]);
+    assert.equal(accessRefusal(tokens, 'StartDfu', [`Bearer ${T2}`], 'peer', () => undefined), undefined);
   });
 });
 
