@@ -77,7 +77,13 @@ console.log(`  refused by the package store (as bledfud):    median ${ms(median(
 
 // Eight uploads at once over gRPC while a DFU runs on the simulator. The uploading client runs in
 // a child process, so the delay measured here is the server's own.
-const s = await startSimServer({}, { maxRequestBytes: 96 * MiB, packageStoreBytes: 256 * MiB }, { kind: 'hci' }, { packageReaders: readers });
+// Room for the eight uploads and the DFUs' own StartDfu beside them (--max-concurrent-uploads, default 8).
+const s = await startSimServer(
+  {},
+  { maxRequestBytes: 96 * MiB, packageStoreBytes: 256 * MiB, maxConcurrentUploads: UPLOADS + 1 },
+  { kind: 'hci' },
+  { packageReaders: readers },
+);
 const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), CLIENT_FLAG, s.address], { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout.on('data', (d: Buffer) => (out += d.toString()));
