@@ -15,7 +15,7 @@ import type { AuditLog } from './audit/log.js';
 import { realClock, type Clock, type Timer } from './common/clock.js';
 import type { Logger } from './common/logger.js';
 import { isVirtualClock } from './sim/clock.js';
-import { releaseClockHold } from './clockHold.js';
+import { holdClockWhile, releaseClockHold } from './clockHold.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
 import type { DeviceMemory, DfuRunner } from './dfu/types.js';
@@ -42,6 +42,8 @@ export interface AppDeps {
   readonly adapters: AdapterDirectory;
   readonly runner: DfuRunner;
   readonly readPackage: ReadPackage;
+  /** Run on an upload before it is hashed (PackageStoreOptions.screen); bledfud: the zip container check. */
+  readonly screenPackage?: (bytes: Uint8Array) => void;
   readonly findDevice: FindDevice;
   /** The host's serial ports; tests give a fixed list. */
   readonly listSerialPorts: () => Promise<readonly SerialPortListing[]>;
@@ -107,7 +109,13 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, clock) }),
     ...(deps.devices === undefined ? {} : { devices: deps.devices }),
   });
-  const packages = new PackageStore({ readPackage: deps.readPackage, maxTotalBytes: config.packageStoreBytes });
+  // On the accelerated simulator a package read on a worker thread must not let modelled time run on.
+  const readPackage = isVirtualClock(clock) ? holdClockWhile(clock, deps.readPackage) : deps.readPackage;
+  const packages = new PackageStore({
+    readPackage,
+    maxTotalBytes: config.packageStoreBytes,
+    ...(deps.screenPackage === undefined ? {} : { screen: deps.screenPackage }),
+  });
   const metricsListen = config.metricsListen ?? '';
   // Nothing is observed when metrics are off: no listeners, no collectors.
   const metrics =
@@ -144,7 +152,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       adapters: deps.adapters,
       jobs,
       packages,
-      readPackage: deps.readPackage,
+      readPackage,
       findDevice: deps.findDevice,
       listSerialPorts: deps.listSerialPorts,
       logger: logger.child({ component: 'rpc' }),

@@ -28,6 +28,23 @@ export function holdClockWhileSent(clock: VirtualClock): ClientMiddleware {
 }
 
 /**
+ * Holds modelled time while `read` works: a package read on a worker thread (or any work the
+ * accelerated scheduler cannot see as I/O in flight) would otherwise leave the process looking
+ * idle, and modelled time would run on (timeouts firing, devices moving on) while the server is
+ * busy reading, differently on every machine.
+ */
+export function holdClockWhile<A extends unknown[], R>(clock: VirtualClock, work: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A): Promise<R> => {
+    const id = clock.hold();
+    try {
+      return await work(...args);
+    } finally {
+      clock.release(id);
+    }
+  };
+}
+
+/**
  * The server side: the call has arrived, release its client's hold. First in the chain, so that a
  * call refused by a later middleware releases it too.
  */

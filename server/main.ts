@@ -47,11 +47,11 @@ async function main(): Promise<number> {
 
   // Loaded only now so that --help and config errors work even when a backend cannot load
   // (e.g. the serial port's native binding is missing on this machine).
-  const [{ createApp }, { checkAdapterSpecs, openAdapters }, { findDevice }, { readPackage }, { runSecureDfu }, { listSerialPorts }] = await Promise.all([
+  const [{ createApp }, { checkAdapterSpecs, openAdapters }, { findDevice }, { startPackageReaders }, { runSecureDfu }, { listSerialPorts }] = await Promise.all([
     import('./app.js'),
     import('./backends/registry.js'),
     import('./ble/discovery.js'),
-    import('./dfu/package/package.js'),
+    import('./jobs/packageReaders.js'),
     import('./dfu/secure/engine.js'),
     import('./transport/ports.js'),
   ]);
@@ -79,13 +79,28 @@ async function main(): Promise<number> {
   // Never fatal: a damaged file is logged and ignored (the memory only saves retries).
   const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
   const devices = FileDeviceMemory.open(join(config.dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }), { now: () => adapters.clock.now() });
+  // Uploaded packages are read on worker threads: no upload can stall the radio's event loop.
+  const packageReaders = startPackageReaders({ threads: config.packageReaders, queue: config.packageReadQueue });
   // The registry decides the server's one clock (the accelerated simulator's modelled time, or real time).
-  const app = createApp(config, { adapters, clock: adapters.clock, runner: runSecureDfu, readPackage, findDevice, listSerialPorts, logger, security, audit, devices });
+  const app = createApp(config, {
+    adapters,
+    clock: adapters.clock,
+    runner: runSecureDfu,
+    readPackage: packageReaders.read,
+    screenPackage: packageReaders.screen,
+    findDevice,
+    listSerialPorts,
+    logger,
+    security,
+    audit,
+    devices,
+  });
   try {
     await app.start();
   } catch (e) {
     logger.fatal({ err: e, listen: config.listen, metricsListen: config.metricsListen || undefined }, 'cannot listen');
     process.stderr.write(`bledfud: cannot start: ${isBledfuError(e) ? `${e.message}${e.remedy ? ` (${e.remedy})` : ''}` : e instanceof Error ? e.message : String(e)}\n`);
+    await packageReaders.close();
     await adapters.close();
     audit.close();
     return 1;
@@ -100,6 +115,7 @@ async function main(): Promise<number> {
   process.once('SIGINT', force);
   process.once('SIGTERM', force);
   await app.stop();
+  await packageReaders.close();
   await adapters.close();
   audit.close();
   logger.info('bye');

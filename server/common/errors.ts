@@ -10,6 +10,8 @@ export const ERROR_CODES = [
   'PACKAGE_INVALID',
   'PACKAGE_LEGACY',
   'PACKAGE_TOO_LARGE',
+  // server capacity: every package reader busy and their queue full (retry later)
+  'PACKAGE_READERS_BUSY',
   // things that are not there
   'ADAPTER_NOT_FOUND',
   'DEVICE_NOT_FOUND',

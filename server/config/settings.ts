@@ -146,6 +146,20 @@ export const SETTINGS = {
     description:
       "memory for packages, counted as their unpacked images: uploaded ones and those of queued and running jobs (one copy per package, however many jobs use it); unused ones are dropped least recently used first, and a package that does not fit beside the jobs' is refused (PACKAGE_STORE_FULL, RESOURCE_EXHAUSTED)",
   },
+  packageReaders: {
+    kind: 'integer',
+    default: 1,
+    min: 1,
+    description:
+      'threads that read and check uploaded packages (unzip, hashes, init packets), off the thread that drives the radio and running DFUs',
+  },
+  packageReadQueue: {
+    kind: 'integer',
+    default: 8,
+    min: 0,
+    description:
+      'packages that may wait for a free package reader; one more is refused RESOURCE_EXHAUSTED (PACKAGE_READERS_BUSY) until one is read',
+  },
   jobRetention: {
     kind: 'integer',
     default: 200,

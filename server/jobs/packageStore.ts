@@ -51,6 +51,12 @@ export interface PackageStoreOptions {
    * the store holds; the .zip itself is not kept, and is smaller (it is compressed).
    */
   readonly maxTotalBytes: number;
+  /**
+   * A cheap check whose work does not grow with the package's size (bledfud: the zip container
+   * check), run before anything that costs time per byte: a hostile zip is refused before it is
+   * hashed. Throws the refusal.
+   */
+  readonly screen?: (bytes: Uint8Array) => void;
 }
 
 interface Entry {
@@ -145,6 +151,7 @@ export class PackageStore {
   async #add(bytes: Uint8Array): Promise<Entry> {
     // Unpacked images are at least as large as a .zip that is mostly firmware: refuse early.
     if (bytes.length > this.#opts.maxTotalBytes) throw this.#tooLarge(`package of ${bytes.length} bytes exceeds`);
+    this.#opts.screen?.(bytes);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const existing = this.#packages.get(sha256);
     if (existing !== undefined) {

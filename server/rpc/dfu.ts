@@ -19,6 +19,28 @@ function tooLarge(size: number, limit: number): BledfuError {
   });
 }
 
+/** Bytes copied between two turns of the event loop while joining an upload's chunks. */
+const JOIN_SLICE_BYTES = 1024 * 1024;
+
+/**
+ * Buffer.concat, in slices with the event loop's other work in between: joining a 64 MiB upload
+ * is one long copy (tens of ms; eight uploads ending together, hundreds), which would hold up
+ * every running DFU's timers and notifications.
+ */
+async function joinYielding(chunks: readonly Uint8Array[], size: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    for (let from = 0; from < chunk.length; from += JOIN_SLICE_BYTES) {
+      const slice = chunk.subarray(from, from + JOIN_SLICE_BYTES);
+      out.set(slice, at);
+      at += slice.length;
+      if (size > JOIN_SLICE_BYTES) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  return out;
+}
+
 export async function uploadPackage(
   deps: ServiceDeps,
   requests: AsyncIterable<UploadPackageRequest>,
@@ -32,7 +54,7 @@ export async function uploadPackage(
     chunks.push(chunk);
   }
   if (size === 0) throw new BledfuError('INVALID_ARGUMENT', 'no package bytes were sent', { layer: 'rpc' });
-  const stored = await deps.packages.put(Buffer.concat(chunks, size));
+  const stored = await deps.packages.put(await joinYielding(chunks, size));
   deps.logger.info({ packageId: stored.id, size: stored.size, images: stored.pkg.images.length }, 'package uploaded');
   return {
     packageId: stored.id,

@@ -17,6 +17,8 @@ export const STATUS_BY_CODE = {
   PACKAGE_INVALID: Status.INVALID_ARGUMENT,
   PACKAGE_LEGACY: Status.INVALID_ARGUMENT,
   PACKAGE_TOO_LARGE: Status.INVALID_ARGUMENT,
+  // Nothing wrong with the package: the server is checking as many as it allows at once.
+  PACKAGE_READERS_BUSY: Status.RESOURCE_EXHAUSTED,
   ADAPTER_NOT_FOUND: Status.NOT_FOUND,
   DEVICE_NOT_FOUND: Status.NOT_FOUND,
   JOB_NOT_FOUND: Status.NOT_FOUND,

@@ -13,6 +13,7 @@ import { readPackage } from '../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../server/dfu/secure/engine.js';
 import type { DeviceMemory } from '../../server/dfu/types.js';
 import { InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
+import type { PackageReaders } from '../../server/jobs/packageReaders.js';
 import { createBledfuClient, type BledfuClient } from '../../clients/ts/index.js';
 import { isVirtualClock } from '../../server/sim/clock.js';
 import { holdClockWhileSent } from '../../server/clockHold.js';
@@ -46,6 +47,11 @@ export interface ServedApp {
 export interface ServeOptions {
   /** Devices met in their bootloader; default a fresh in-memory one (bledfud always has one, kept in its data directory). */
   readonly devices?: DeviceMemory;
+  /**
+   * The package readers; default readPackage in-process. bledfud uses worker threads
+   * (startPackageReaders): tests about the event loop under heavy uploads pass theirs.
+   */
+  readonly packageReaders?: PackageReaders;
   /** The audit log jobs are recorded in (ListAuditRecords reads it); default none. */
   readonly audit?: AuditLog;
   /** The server's logger; default testLogger() (silent unless BLEDFU_TEST_LOG is set). */
@@ -58,7 +64,8 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
     // The registry's clock is the server's (the accelerated simulator's modelled time on sim:).
     clock: registry.clock,
     runner: runSecureDfu,
-    readPackage,
+    readPackage: options.packageReaders?.read ?? readPackage,
+    ...(options.packageReaders === undefined ? {} : { screenPackage: options.packageReaders.screen }),
     findDevice,
     listSerialPorts: async () => [],
     logger,

@@ -17,6 +17,8 @@ import {
   type InitPacket,
 } from './initPacket.js';
 import { parseManifest, type ManifestEntry } from './manifest.js';
+import { readZipDirectory, type ZipDirectory } from './zipArchive.js';
+import { crc32 } from '../../common/crc32.js';
 
 /** The init packet FwType each manifest image kind carries. */
 export const KIND_FW_TYPE = {
@@ -78,10 +80,32 @@ function extract(file: JSZip.JSZipObject, limit: number, what: string): Promise<
   });
 }
 
-async function readEntry(zip: JSZip, name: string, kind: ImageKind, limit: number): Promise<Uint8Array> {
+/**
+ * Inflates one entry and checks its CRC-32 against the central directory (jszip does not): bytes
+ * another zip tool would report as damaged are never flashed.
+ */
+async function extractChecked(directory: ZipDirectory, file: JSZip.JSZipObject, limit: number): Promise<Uint8Array> {
+  const bytes = await extract(file, limit, file.name);
+  const stated = directory.entries.find((e) => e.name === file.name);
+  if (stated === undefined) throw packageInvalid(`${file.name} is not in the zip's central directory`);
+  const actual = crc32(bytes);
+  if (actual !== stated.crc32) {
+    throw packageInvalid(
+      `${file.name} is damaged: its bytes have CRC-32 ${hex32(actual)} but the zip states ${hex32(stated.crc32)}`,
+      'the file was corrupted or altered after it was zipped; regenerate the package and copy it again',
+    );
+  }
+  return bytes;
+}
+
+function hex32(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}
+
+async function readEntry(zip: JSZip, directory: ZipDirectory, name: string, kind: ImageKind, limit: number): Promise<Uint8Array> {
   const file = zip.file(name);
   if (file === null) throw packageInvalid(`package is missing ${name}, named by the manifest for the ${kind} image`);
-  return extract(file, limit, name);
+  return extractChecked(directory, file, limit);
 }
 
 /** Checks one image against its init packet; throws PACKAGE_INVALID/PACKAGE_LEGACY naming the file. */
@@ -124,6 +148,9 @@ export function checkImage(entry: ManifestEntry, bin: Uint8Array, dat: Uint8Arra
 
 /** Parses and validates an nrfutil package; images come in sending order (spec §7.3). */
 export async function readPackage(bytes: Uint8Array): Promise<DfuPackage> {
+  // The container first, with work bounded by the entry limit: a zip library would parse every
+  // entry of a hostile archive before refusing it, and reads ambiguous archives its own way.
+  const directory = readZipDirectory(bytes);
   let zip: JSZip;
   try {
     zip = await JSZip.loadAsync(bytes);
@@ -134,15 +161,20 @@ export async function readPackage(bytes: Uint8Array): Promise<DfuPackage> {
       cause,
     );
   }
+  const seen = Object.keys(zip.files).sort();
+  const stated = directory.entries.map((e) => e.name).sort();
+  if (seen.length !== stated.length || seen.some((n, i) => n !== stated[i])) {
+    throw packageInvalid('the zip reader sees other entries than the zip\'s central directory lists', 'regenerate the package with nrfutil pkg generate');
+  }
   const manifestFile = zip.file('manifest.json');
   if (manifestFile === null) {
     throw packageInvalid('package has no manifest.json at its root', 'pass the .zip produced by nrfutil pkg generate, not a .hex or a re-zipped folder');
   }
-  const entries = parseManifest(new TextDecoder().decode(await extract(manifestFile, MAX_UNPACKED_BYTES.manifest, 'manifest.json')));
+  const entries = parseManifest(new TextDecoder().decode(await extractChecked(directory, manifestFile, MAX_UNPACKED_BYTES.manifest)));
   const images: PackageImage[] = [];
   for (const entry of entries) {
-    const bin = await readEntry(zip, entry.binFile, entry.kind, MAX_UNPACKED_BYTES.bin);
-    const dat = await readEntry(zip, entry.datFile, entry.kind, MAX_UNPACKED_BYTES.dat);
+    const bin = await readEntry(zip, directory, entry.binFile, entry.kind, MAX_UNPACKED_BYTES.bin);
+    const dat = await readEntry(zip, directory, entry.datFile, entry.kind, MAX_UNPACKED_BYTES.dat);
     const decoded = checkImage(entry, bin, dat);
     images.push({ summary: summarizeImage(entry.kind, bin, dat, decoded), bin, dat });
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { hasCode } from '../../../server/common/errors.js';
+import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import type { DfuPackage } from '../../../server/dfu/types.js';
 import { PackageStore } from '../../../server/jobs/packageStore.js';
 import { fakeImage } from '../../helpers/fake-adapter-runner.js';
@@ -47,6 +47,26 @@ describe('PackageStore', () => {
     const [x, y] = await Promise.all([store.put(zip(3, 1)), store.put(zip(3, 1))]);
     assert.equal(x.id, y.id);
     assert.equal(store.totalBytes, held(x.pkg));
+  });
+
+  it('screens an upload before reading it: a refused one is never read, and the store is unchanged', async () => {
+    let reads = 0;
+    const store = new PackageStore({
+      readPackage: (bytes) => {
+        reads++;
+        return readPackage(bytes);
+      },
+      // bledfud screens with the zip container check; here: salt 9 is "hostile".
+      screen: (bytes) => {
+        if (bytes[1] === 9) throw new BledfuError('PACKAGE_INVALID', 'hostile', { layer: 'package' });
+      },
+      maxTotalBytes: 10 * 1024,
+    });
+    await assert.rejects(store.put(zip(1, 9)), (e: unknown) => hasCode(e, 'PACKAGE_INVALID'));
+    assert.equal(reads, 0);
+    assert.equal(store.totalBytes, 0);
+    await store.put(zip(1, 1));
+    assert.equal(reads, 1);
   });
 });
 

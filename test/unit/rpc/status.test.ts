@@ -22,6 +22,7 @@ describe('error code → gRPC status', () => {
     assert.equal(statusForCode('SERIAL_PORT_BUSY'), Status.UNAVAILABLE);
     assert.equal(statusForCode('LINK_LOST'), Status.UNAVAILABLE);
     assert.equal(statusForCode('ADAPTER_BUSY'), Status.RESOURCE_EXHAUSTED);
+    assert.equal(statusForCode('PACKAGE_READERS_BUSY'), Status.RESOURCE_EXHAUSTED);
   });
 
   it('puts the code, remedy, layer and protocol facts into ErrorInfo as decimal strings', () => {
