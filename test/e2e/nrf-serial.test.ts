@@ -110,7 +110,7 @@ describe('nrf: on a serial port, with the simulated connectivity dongle behind i
   });
 
   it('a port another program holds is SERIAL_PORT_BUSY naming it, with the nrfutil symptom', { timeout: 15_000 }, async () => {
-    const holder = await holdPort('flock', ['--nonblock', pair.a, 'sh', '-c', 'echo ready; exec sleep 60']);
+    const holder = await holdPort('flock', ['--nonblock', pair.a, 'sh', '-c', 'echo ready; exec sleep 60'], 'sleep');
     try {
       const e = await expectBledfuError(openNrfSerialAdapter(parseNrfSpec(`nrf:${pair.a}`), options));
       assert.equal(e.code, 'SERIAL_PORT_BUSY');

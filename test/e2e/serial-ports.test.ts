@@ -88,7 +88,7 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
 
   it('a port another program locked is SERIAL_PORT_BUSY naming that program', async () => {
     // flock(1) takes the same lock serialport takes, then runs sleep with the port open.
-    const holder = await holdPort('flock', ['--nonblock', pair.a, 'sh', '-c', 'echo ready; exec sleep 60']);
+    const holder = await holdPort('flock', ['--nonblock', pair.a, 'sh', '-c', 'echo ready; exec sleep 60'], 'sleep');
     children.push(holder);
     try {
       const e = await expectBledfuError(openHciSerialAdapter(parseHciSpec(`hci:${pair.a}?rtscts=off`), adapterOptions));
@@ -102,7 +102,7 @@ describe('serial ports, provoked on real ptys', { skip: skip ?? false }, () => {
   });
 
   it('a program holding the port without a lock also makes it SERIAL_PORT_BUSY', async () => {
-    const holder = await holdPort('sh', ['-c', 'exec 3<>"$0"; echo ready; exec sleep 60', pair.a]);
+    const holder = await holdPort('sh', ['-c', 'exec 3<>"$0"; echo ready; exec sleep 60', pair.a], 'sleep');
     children.push(holder);
     try {
       const e = await expectBledfuError(openSerialPort({ path: pair.a, baudRate: 1_000_000, rtscts: false }));

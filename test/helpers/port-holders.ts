@@ -1,7 +1,7 @@
 /** Processes that hold a serial port open (the "port busy" cases), and failures expected of an open. */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, readFile, stat } from 'node:fs/promises';
+import { chmod, chown, readdir, readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { isBledfuError, type BledfuError } from '../../server/common/errors.js';
 
@@ -23,8 +23,13 @@ export async function expectBledfuError(work: Promise<unknown>): Promise<BledfuE
   assert.fail('expected a failure');
 }
 
-/** Spawns a process that holds the port and prints "ready" once it does. */
-export async function holdPort(command: string, args: readonly string[]): Promise<ChildProcess> {
+/**
+ * Spawns a process that holds the port and prints "ready" once it does. When `execs` is given
+ * (the holders end in `exec sleep 60`), it also waits until a process of the holder's group runs
+ * that command: "ready" is printed before the exec, and a test that names the holder must not see
+ * the shell it replaces.
+ */
+export async function holdPort(command: string, args: readonly string[], execs?: string): Promise<ChildProcess> {
   // Its own process group, so that stopping it also stops what it started (flock forks sleep).
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   await new Promise<void>((resolve, reject) => {
@@ -34,7 +39,24 @@ export async function holdPort(command: string, args: readonly string[]): Promis
       if (c.toString().includes('ready')) resolve();
     });
   });
+  if (execs !== undefined) await groupRuns(child.pid as number, execs);
   return child;
+}
+
+/** Waits (up to 10 s) until a process of group `pgid` has `comm` as its command name (/proc/PID/stat). */
+async function groupRuns(pgid: number, comm: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    for (const pid of await readdir('/proc').catch(() => [])) {
+      if (!/^\d+$/.test(pid)) continue;
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      // pid (comm) state ppid pgrp …: comm may hold spaces, so split after its closing parenthesis
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      if (stat.slice(stat.indexOf('(') + 1, close) === comm && Number(fields[2]) === pgid) return;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`the port holder's group ${pgid} never ran ${comm}`);
 }
 
 /** Kills the child's process group (a holder and the processes it forked) and waits for the child. */
