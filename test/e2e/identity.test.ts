@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Metadata } from 'nice-grpc-common';
-import { AddressType, decodeError, JobState, startDfu, Status, type BledfuClient, type BledfuClientOptions, type DfuEvent, type Target } from '../../clients/ts/index.js';
+import { AddressType, JobState, startDfu, Status, type BledfuClient, type BledfuClientOptions, type DfuEvent, type Target } from '../../clients/ts/index.js';
 import { AuditLog } from '../../server/audit/log.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { parseTokens } from '../../server/rpc/auth.js';
@@ -22,6 +22,7 @@ import { DEVICE, startHarness, type Harness } from '../helpers/rpc-harness.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { AuditResult } from '../../proto/gen/bledfu/v1/audit.js';
+import { drain, failure } from '../helpers/rpc-outcome.js';
 
 const TARGET: Target = { selector: { $case: 'address', address: { value: DEVICE.value, type: AddressType.ADDRESS_TYPE_RANDOM } } };
 // Random-looking fixed tokens (the tokens file refuses predictable ones).
@@ -34,19 +35,6 @@ const TOKENS = `operate ${ALICE} alice\noperate ${BOB} bob\nadmin ${CAROL} carol
 const fingerprint = (token: string): string => `token:${createHash('sha256').update(token).digest('hex').slice(0, 8)}`;
 
 const quick = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(10_000) });
-
-async function failure(call: Promise<unknown>): Promise<ReturnType<typeof decodeError>> {
-  try {
-    await call;
-  } catch (e) {
-    return decodeError(e);
-  }
-  assert.fail('the call succeeded');
-}
-
-async function drain(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of stream) void _;
-}
 
 /** Starts a job (the harness's runner keeps it running) and returns its first snapshot; the stream stays open. */
 async function startJob(client: BledfuClient): Promise<Extract<DfuEvent, { type: 'snapshot' }>> {

@@ -17,11 +17,12 @@ import { DEFAULT_CONFIG } from '../../server/config/settings.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { ReflectionV1Definition, type ReflectionRequest } from '../../server/rpc/reflection.js';
 import { loadServerSecurity, type SecuritySettings } from '../../server/rpc/security.js';
-import { decodeError, Status, uploadPackage, type BledfuClient } from '../../clients/ts/index.js';
+import { Status, uploadPackage, type BledfuClient } from '../../clients/ts/index.js';
 import { fakePackageBytes } from '../helpers/fake-adapter-runner.js';
 import { DEVICE, startHarness, type Harness } from '../helpers/rpc-harness.js';
 import { frame, frameHeader, rawCall } from '../helpers/raw-grpc.js';
 import { startSimServer } from '../helpers/sim-server.js';
+import { drain, failure } from '../helpers/rpc-outcome.js';
 
 const OBSERVE_TOKEN = 'observe-token-limits-0123456789';
 const OPERATE_TOKEN = 'operate-token-limits-0123456789';
@@ -30,19 +31,6 @@ const START_DFU = '/bledfu.v1.BledfuService/StartDfu';
 const UPLOAD = '/bledfu.v1.BledfuService/UploadPackage';
 
 const NO_SECURITY: SecuritySettings = { listen: '127.0.0.1:0', tlsCert: '', tlsKey: '', tlsClientCa: '', tokensFile: '', insecure: false };
-
-async function failure(call: Promise<unknown>): Promise<ReturnType<typeof decodeError>> {
-  try {
-    await call;
-  } catch (e) {
-    return decodeError(e);
-  }
-  assert.fail('the call succeeded');
-}
-
-async function drainStream(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of stream) void _;
-}
 
 const quick = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(20_000) });
 const target = { selector: { $case: 'address' as const, address: { value: DEVICE.value, type: 0 } } };
@@ -85,7 +73,7 @@ describe('package calls are judged before their body is read', () => {
   });
 
   it('the TS client decodes an early refusal like a handler\'s: code, remedy', async () => {
-    const e = await failure(drainStream(h.newClient().startDfu({ package: { $case: 'packageData', packageData: Buffer.alloc(MiB) }, target }, quick())));
+    const e = await failure(drain(h.newClient().startDfu({ package: { $case: 'packageData', packageData: Buffer.alloc(MiB) }, target }, quick())));
     assert.equal(e.grpcCode, Status.UNAUTHENTICATED);
     assert.equal(e.code, 'UNAUTHENTICATED');
     assert.match(e.remedy ?? '', /--token/);
@@ -105,7 +93,7 @@ describe('package calls are judged before their body is read', () => {
 
     const big = await failure(operator.getJob({ jobId: 'j'.repeat(32 * 1024) }, quick()));
     assert.equal(big.grpcCode, Status.RESOURCE_EXHAUSTED, big.message);
-    const tooBigPackage = await failure(drainStream(operator.startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(3 * MiB)) }, target }, quick())));
+    const tooBigPackage = await failure(drain(operator.startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(3 * MiB)) }, target }, quick())));
     assert.equal(tooBigPackage.grpcCode, Status.RESOURCE_EXHAUSTED, tooBigPackage.message);
   });
 
@@ -132,7 +120,7 @@ describe('small receive limit for everything but package calls', () => {
       async function* one(): AsyncGenerator<ReflectionRequest> {
         yield { host: big, kind: 'listServices', value: '*' };
       }
-      const r = await failure(drainStream(reflection.serverReflectionInfo(one())));
+      const r = await failure(drain(reflection.serverReflectionInfo(one())));
       assert.equal(r.grpcCode, Status.RESOURCE_EXHAUSTED, r.message);
       const health = await failure(h.client.health.check({ service: big }, quick()));
       assert.equal(health.grpcCode, Status.RESOURCE_EXHAUSTED, health.message);
@@ -169,7 +157,7 @@ describe('package bodies received at once', () => {
       assert.equal(third.grpcCode, Status.RESOURCE_EXHAUSTED);
       assert.equal(third.code, 'TOO_MANY_UPLOADS');
       assert.match(third.remedy ?? '', /max-concurrent-uploads/);
-      const startWhileFull = await failure(drainStream(h.client.startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(64)) }, target }, quick())));
+      const startWhileFull = await failure(drain(h.client.startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(64)) }, target }, quick())));
       assert.equal(startWhileFull.code, 'TOO_MANY_UPLOADS');
       assert.equal(h.app.gate().refusedUnread, 2);
 
@@ -218,7 +206,7 @@ describe('requests that do not decode', () => {
       // ScanRequest.duration (field 3) = { seconds: 2^60 }.
       const w = new BinaryWriter();
       w.uint32((3 << 3) | 2).fork().uint32((1 << 3) | 0).int64(2n ** 60n).join();
-      const scan = await failure(drainStream(client.scan(w.finish(), quick())));
+      const scan = await failure(drain(client.scan(w.finish(), quick())));
       assert.equal(scan.grpcCode, Status.INVALID_ARGUMENT, scan.message);
       assert.equal(scan.code, 'INVALID_ARGUMENT');
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../server/common/logger.js';
 import { loadServerSecurity, type SecuritySettings } from '../../server/rpc/security.js';
-import { decodeError, Status, type BledfuClient, type BledfuClientOptions } from '../../clients/ts/index.js';
+import { Status, type BledfuClient, type BledfuClientOptions } from '../../clients/ts/index.js';
 import { startHarness } from '../helpers/rpc-harness.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
 import { runCli } from '../../clients/cli/program.js';
@@ -20,6 +20,7 @@ import { EXIT } from '../../clients/cli/exitCodes.js';
 import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
+import { drain, failure } from '../helpers/rpc-outcome.js';
 
 const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
 const OBSERVE_TOKEN = 'observe-token-0123456789abcdef';
@@ -42,19 +43,6 @@ async function serve(settings: Partial<SecuritySettings>): Promise<Served> {
   const security = loadServerSecurity({ ...NO_SECURITY, ...settings }, (p) => readFileSync(p));
   const h = await startHarness({ maxConcurrentDfus: 1, jobRetention: 10, shutdownGraceMs: 2_000 }, silentLogger(), { security });
   return { address: h.address, client: (options = {}) => h.newClient(options), close: () => h.close() };
-}
-
-async function failure(call: Promise<unknown>): Promise<ReturnType<typeof decodeError>> {
-  try {
-    await call;
-  } catch (e) {
-    return decodeError(e);
-  }
-  assert.fail('the call succeeded');
-}
-
-async function drainStream(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of stream) void _;
 }
 
 const quick = (): { signal: AbortSignal } => ({ signal: AbortSignal.timeout(10_000) });
@@ -181,17 +169,17 @@ describe('bearer tokens', () => {
 
       const observer = s.client({ token: OBSERVE_TOKEN });
       assert.equal((await observer.listAdapters({}, quick())).adapters.length, 1);
-      const denied = await failure(drainStream(observer.startDfu({}, quick())));
+      const denied = await failure(drain(observer.startDfu({}, quick())));
       assert.equal(denied.grpcCode, Status.PERMISSION_DENIED);
       assert.equal(denied.code, 'PERMISSION_DENIED');
       assert.equal(denied.metadata['context_method'], 'StartDfu');
-      const deniedCapture = await failure(drainStream(observer.getJobCapture({ jobId: 'nope' }, quick())));
+      const deniedCapture = await failure(drain(observer.getJobCapture({ jobId: 'nope' }, quick())));
       assert.equal(deniedCapture.code, 'PERMISSION_DENIED');
 
       // operate reaches the handlers: they judge the request itself.
       const operator = s.client({ token: OPERATE_TOKEN });
       assert.equal((await operator.listAdapters({}, quick())).adapters.length, 1);
-      const badRequest = await failure(drainStream(operator.startDfu({}, quick())));
+      const badRequest = await failure(drain(operator.startDfu({}, quick())));
       assert.equal(badRequest.grpcCode, Status.INVALID_ARGUMENT, badRequest.message);
       const unknownJob = await failure(operator.cancelJob({ jobId: 'no-such-job' }, quick()));
       assert.equal(unknownJob.code, 'JOB_NOT_FOUND');
