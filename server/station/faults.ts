@@ -64,6 +64,8 @@ export interface FaultRates {
   readonly unplugsPerAdapterHour: number;
   /** Server kills per hour (at least one a day when > 0). */
   readonly killsPerHour: number;
+  /** Hostile client calls a day (hostile.ts; planned apart from the faults, from its own stream). */
+  readonly hostileCallsPerDay: number;
 }
 
 export const DEFAULT_FAULT_RATES: FaultRates = {
@@ -81,10 +83,11 @@ export const DEFAULT_FAULT_RATES: FaultRates = {
   },
   unplugsPerAdapterHour: 0.25,
   killsPerHour: 0.125,
+  hostileCallsPerDay: 3,
 };
 
 /** No faults at all (a clean day, for comparison). */
-export const NO_FAULTS: FaultRates = { ...DEFAULT_FAULT_RATES, firstAttempt: 0, secondAttempt: 0, unplugsPerAdapterHour: 0, killsPerHour: 0 };
+export const NO_FAULTS: FaultRates = { ...DEFAULT_FAULT_RATES, firstAttempt: 0, secondAttempt: 0, unplugsPerAdapterHour: 0, killsPerHour: 0, hostileCallsPerDay: 0 };
 
 export function planFaults(
   rng: Rng,

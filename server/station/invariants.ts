@@ -6,6 +6,7 @@
  */
 import type { Expected } from './population.js';
 import type { AttemptRecord } from './operator.js';
+import { EXPECTED_CODE, type HostileOutcome } from './hostile.js';
 
 export interface FinalBoardState {
   /** SHA-256 of the installed application, if any. */
@@ -67,6 +68,12 @@ export interface DayEvidence {
   readonly audit: readonly AuditLine[];
   readonly disruptions: readonly Disruption[];
   readonly resources: { readonly start: ResourceSample; readonly end: ResourceSample };
+  /** What each of the hostile client's calls came to. */
+  readonly hostile: readonly HostileOutcome[];
+  /** Jobs the server held at the end of the day whose target is a hostile call's name. */
+  readonly hostileJobsAtEnd: readonly string[];
+  /** The package store at the end of the day, once every job has ended. */
+  readonly packageStoreAtEnd: { readonly leases: number; readonly leasedBytes: number };
 }
 
 export interface InvariantResult {
@@ -85,6 +92,8 @@ export const INVARIANT_NAMES = {
   audit: 'one audit start and one end per job, matching its result',
   resources: 'heap, handles, timers and listeners bounded',
   airTime: 'each job reports a plausible modelled air time',
+  hostile: 'every hostile call refused with its code, no job left behind',
+  packageLeases: 'no package lease held once no job runs',
 } as const;
 
 /**
@@ -100,7 +109,7 @@ function result(name: string, checked: number, failures: readonly string[]): Inv
 }
 
 export function checkInvariants(e: DayEvidence, bounds: ResourceBounds = DEFAULT_RESOURCE_BOUNDS): InvariantResult[] {
-  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e)];
+  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkHostile(e), checkPackageLeases(e)];
 }
 
 function short(sha: string | undefined): string {
@@ -279,6 +288,31 @@ export function checkAirTime(e: DayEvidence): InvariantResult {
     .filter((a) => (a.modelledAirMs ?? 0) > MAX_MODELLED_AIR_MS || (a.modelledAirMs ?? 0) < 0)
     .map((a) => `${a.device} attempt ${a.attempt}${a.jobId === undefined ? '' : ` (job ${a.jobId.slice(0, 8)}, ${a.result})`}: modelled air time ${formatClock(a.modelledAirMs ?? 0)}`);
   return result(INVARIANT_NAMES.airTime, reported.length, failures);
+}
+
+/**
+ * Each hostile call (hostile.ts) must be refused with its expected code and create no job: no
+ * event reached the client, and no job with a hostile target name is left on the server. A call
+ * cut by a server kill has no verdict and is not counted.
+ */
+export function checkHostile(e: DayEvidence): InvariantResult {
+  const judged = e.hostile.filter((h) => !h.lost);
+  const failures: string[] = [];
+  for (const h of judged) {
+    const want = EXPECTED_CODE[h.call.kind];
+    const who = `hostile ${h.call.kind} at ${formatClock(h.call.atMs)} on sim${h.call.adapter}`;
+    if (h.jobId !== undefined) failures.push(`${who}: accepted as job ${h.jobId.slice(0, 8)} (expected ${want})`);
+    else if (h.code !== want) failures.push(`${who}: refused with ${h.code ?? 'nothing'} (expected ${want})`);
+  }
+  for (const id of e.hostileJobsAtEnd) failures.push(`job ${id.slice(0, 8)} has a hostile call's target`);
+  return result(INVARIANT_NAMES.hostile, judged.length, failures);
+}
+
+/** Every job has ended: the package store must hold no lease (a refused or ended job released its own). */
+export function checkPackageLeases(e: DayEvidence): InvariantResult {
+  const { leases, leasedBytes } = e.packageStoreAtEnd;
+  const failures = leases === 0 && leasedBytes === 0 ? [] : [`${leases} package leases (${leasedBytes} bytes) still held at the end of the day`];
+  return result(INVARIANT_NAMES.packageLeases, 1, failures);
 }
 
 /** "h:mm:ss" of a modelled time since the day began. */

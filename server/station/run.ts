@@ -31,6 +31,7 @@ import {
   type ResourceBounds,
   type ResourceSample,
 } from './invariants.js';
+import { EXPECTED_CODE, HOSTILE_TARGET_PREFIX, longName, paddedPackage, planHostile, type HostileCall, type HostileOutcome } from './hostile.js';
 import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord, type AttemptResult, type RetryPolicy } from './operator.js';
 import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
 import { Rng } from './random.js';
@@ -165,6 +166,16 @@ export async function runStation(options: StationOptions): Promise<StationReport
     dayMs,
     rates: options.faultRates ?? DEFAULT_FAULT_RATES,
   });
+  const hostilePlan = planHostile(rng.fork('hostile'), {
+    count: (options.faultRates ?? DEFAULT_FAULT_RATES).hostileCallsPerDay,
+    adapters: options.adapters,
+    dayMs,
+  });
+  // The padded zips, built once before the day (a few MiB each).
+  const padded = new Map<HostileCall, Uint8Array>();
+  for (const h of hostilePlan) {
+    if (h.kind === 'many-entries') padded.set(h, paddedPackage(options.packages.app.bytes, h.emptyEntries));
+  }
   const retry = options.retry ?? DEFAULT_RETRY_POLICY;
   const adapters = Array.from({ length: options.adapters }, (_, i) => adapterSpec(options.dongle, i));
 
@@ -196,6 +207,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
   const attempts = new Map<number, AttemptRecord[]>(devices.map((d) => [d.index, []]));
   const disruptions: Disruption[] = [];
   const unplugged = new Set<number>();
+  const hostile: HostileOutcome[] = [];
   const guardMs = options.attemptGuardMs ?? 2 * 3_600_000;
 
   try {
@@ -382,13 +394,51 @@ export async function runStation(options: StationOptions): Promise<StationReport
       await Promise.all(pending);
     };
 
-    await Promise.all([...devices.map(operate), stationEvents(plan)]);
+    /**
+     * The hostile client: each planned call at its moment, through the same gRPC client as the
+     * operators (it holds the clock while the call is on its way). A refused call ends before
+     * any event; one that was not refused is cancelled at once so it cannot touch a board.
+     */
+    const hostileClient = async (calls: readonly HostileCall[]): Promise<void> => {
+      for (const h of calls) {
+        await clock.sleep(h.atMs - clock.now());
+        const { client, generation, lifetime } = await server.session();
+        const adapterId = `sim${h.adapter}`;
+        const request =
+          h.kind === 'many-entries'
+            ? { package: { data: padded.get(h) ?? new Uint8Array(0) }, target: { selector: { $case: 'name' as const, name: `${HOSTILE_TARGET_PREFIX}zip` } }, adapterId }
+            : { package: { data: options.packages.app.bytes }, target: { selector: { $case: 'name' as const, name: longName(h.nameBytes) } }, adapterId };
+        let jobId: string | undefined;
+        let code: string | undefined;
+        const call = new AbortController();
+        try {
+          for await (const e of startDfu(client, request, { signal: AbortSignal.any([call.signal, lifetime]) })) {
+            jobId ??= e.jobId;
+            void client.cancelJob({ jobId: e.jobId }).catch(() => undefined);
+            call.abort();
+          }
+        } catch (e) {
+          code = decodeError(e).code;
+        }
+        const lost = server.generation !== generation;
+        hostile.push({ call: h, code: jobId === undefined ? code : undefined, jobId, lost });
+        const what = h.kind === 'many-entries' ? `a package zip with ${h.emptyEntries} empty entries` : `a target name of ${h.nameBytes} bytes`;
+        say(`${formatClock(clock.now())} hostile client on ${adapterId}: ${what} → ${lost ? 'lost (server killed)' : jobId !== undefined ? `ACCEPTED as job ${jobId.slice(0, 8)}` : (code ?? 'no error')} (expected ${EXPECTED_CODE[h.kind]})`);
+      }
+    };
+
+    await Promise.all([...devices.map(operate), stationEvents(plan), hostileClient(hostilePlan)]);
     // The rest of the day, and a moment for every board to finish booting.
     if (clock.now() < dayMs) await clock.sleep(dayMs - clock.now());
     await clock.sleep(2_000);
 
     const client = await server.client();
     const active = (await client.listJobs({ activeOnly: true })).jobs.map((j) => j.jobId);
+    // Jobs of the server up now that carry a hostile target name (none may exist).
+    const hostileJobs = (await client.listJobs({ activeOnly: false })).jobs
+      .filter((j) => j.target?.selector?.$case === 'name' && j.target.selector.name.startsWith(HOSTILE_TARGET_PREFIX))
+      .map((j) => j.jobId);
+    const packageStore = await server.packageUsage();
     const endSample = sample();
     const audit: AuditLine[] = readFileSync(server.auditPath, 'utf8')
       .split('\n')
@@ -407,10 +457,10 @@ export async function runStation(options: StationOptions): Promise<StationReport
       };
     });
     const invariants = checkInvariants(
-      { devices: outcomes, activeJobsAtEnd: active, audit, disruptions, resources: { start: startSample, end: endSample } },
+      { devices: outcomes, activeJobsAtEnd: active, audit, disruptions, resources: { start: startSample, end: endSample }, hostile, hostileJobsAtEnd: hostileJobs, packageStoreAtEnd: packageStore },
       options.resourceBounds ?? DEFAULT_RESOURCE_BOUNDS,
     );
-    const summary = summarize(options, adapters.map((a) => a.label), devices, outcomes, plan, Math.max(dayMs, clock.now()));
+    const summary = summarize(options, adapters.map((a) => a.label), devices, outcomes, plan, hostile, Math.max(dayMs, clock.now()));
     return {
       ok: invariants.every((i) => i.ok),
       summary,

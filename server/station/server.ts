@@ -166,6 +166,11 @@ export class StationServer {
     this.#killing = false;
   }
 
+  /** The package store of the server that is up now (leases held by jobs, bytes). */
+  async packageUsage(): Promise<ReturnType<App['packages']['usage']>> {
+    return (await this.#up).app.packages.usage();
+  }
+
   /** Starts the next server after a kill. */
   async restart(): Promise<void> {
     await this.start();

@@ -4,6 +4,7 @@
  * printed.
  */
 import type { FaultPlan } from './faults.js';
+import { EXPECTED_CODE, type HostileOutcome } from './hostile.js';
 import { firmwareOutcome, formatClock, formatInvariantTable, type DeviceOutcome, type InvariantResult } from './invariants.js';
 import type { AttemptRecord } from './operator.js';
 import type { StationDevice } from './population.js';
@@ -29,6 +30,12 @@ export interface StationSummary {
   readonly timeLostToFaultsMs: number;
   /** Devices that ended on their new firmware, per modelled hour, per dongle. */
   readonly updatedPerHourPerDongle: number;
+  /** The hostile client's calls: made, refused with their expected code, cut by a kill. */
+  readonly hostileCalls: number;
+  readonly hostileRefusedAsExpected: number;
+  readonly hostileLost: number;
+  /** By kind: how many, and the codes they were refused with. */
+  readonly hostileByKind: Readonly<Record<string, number>>;
 }
 
 export interface StationReport {
@@ -51,6 +58,7 @@ export function summarize(
   devices: readonly StationDevice[],
   outcomes: readonly DeviceOutcome[],
   plan: FaultPlan,
+  hostile: readonly HostileOutcome[],
   modelledMs: number,
 ): StationSummary {
   const all = outcomes.flatMap((o) => o.attempts);
@@ -97,6 +105,16 @@ export function summarize(
     unplugs: plan.station.filter((e) => e.kind === 'unplug').length,
     kills: plan.station.filter((e) => e.kind === 'kill').length,
     timeLostToFaultsMs: Math.round(lost),
+    hostileCalls: hostile.length,
+    hostileRefusedAsExpected: hostile.filter((h) => !h.lost && h.jobId === undefined && h.code === EXPECTED_CODE[h.call.kind]).length,
+    hostileLost: hostile.filter((h) => h.lost).length,
+    hostileByKind: sorted(
+      hostile.reduce<Record<string, number>>((r, h) => {
+        const k = `${h.call.kind} → ${h.lost ? 'lost' : h.jobId !== undefined ? 'ACCEPTED' : (h.code ?? 'none')}`;
+        r[k] = (r[k] ?? 0) + 1;
+        return r;
+      }, {}),
+    ),
     updatedPerHourPerDongle: Math.round((updated / Math.max(hours, 1e-9) / Math.max(1, adapterLabels.length)) * 100) / 100,
   };
 }
@@ -110,6 +128,7 @@ export function formatSummary(s: StationSummary): string {
     `jobs ${s.jobs} (attempts ${s.attempts}), devices needing a retry ${s.devicesNeedingRetry}`,
     `failures by code: ${kv(s.failuresByCode)}`,
     `faults planned: ${kv(s.faultsPlanned)}; unplugs ${s.unplugs}, kills ${s.kills}`,
+    `hostile calls: ${s.hostileCalls} made, ${s.hostileRefusedAsExpected} refused as expected${s.hostileLost === 0 ? '' : `, ${s.hostileLost} lost to a kill`} (${kv(s.hostileByKind)})`,
     `time lost to faults ${formatClock(s.timeLostToFaultsMs)} (modelled)`,
     `devices updated per hour per dongle ${s.updatedPerHourPerDongle} (modelled time)`,
   ].join('\n');

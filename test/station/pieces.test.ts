@@ -12,8 +12,10 @@ import {
   checkAirTime,
   checkAudit,
   checkFirmware,
+  checkHostile,
   checkInvariants,
   checkNoneRunning,
+  checkPackageLeases,
   checkResources,
   DEFAULT_RESOURCE_BOUNDS,
   firmwareOutcome,
@@ -21,6 +23,9 @@ import {
   type DayEvidence,
   type DeviceOutcome,
 } from '../../server/station/invariants.js';
+import { readPackage } from '../../server/dfu/package/package.js';
+import { readZipDirectory, MAX_ZIP_ENTRIES } from '../../server/dfu/package/zipArchive.js';
+import { EXPECTED_CODE, MAX_EMPTY_ENTRIES, paddedPackage, planHostile, type HostileOutcome } from '../../server/station/hostile.js';
 import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord } from '../../server/station/operator.js';
 import { loadStationPackages, projectStationPackages, stationPackage } from '../../server/station/packages.js';
 import { FACTORY_APPLICATION_SHA256, planPopulation, type StationPackages } from '../../server/station/population.js';
@@ -240,6 +245,12 @@ describe('station invariant checker (synthetic days)', () => {
     ],
     disruptions: [],
     resources: { start: resources, end: resources },
+    hostile: [
+      { call: { kind: 'many-entries', atMs: 60_000, adapter: 0, emptyEntries: 20_000, nameBytes: 0 }, code: 'PACKAGE_INVALID', jobId: undefined, lost: false },
+      { call: { kind: 'long-name', atMs: 90_000, adapter: 1, emptyEntries: 0, nameBytes: 5_000 }, code: 'INVALID_ARGUMENT', jobId: undefined, lost: false },
+    ],
+    hostileJobsAtEnd: [],
+    packageStoreAtEnd: { leases: 0, leasedBytes: 0 },
   };
 
   it('passes a clean day, and prints every invariant in its table', () => {
@@ -334,6 +345,21 @@ describe('station invariant checker (synthetic days)', () => {
     assert.equal(checkAirTime({ ...clean, devices: [updated({ attempts: [attempt({ modelledAirMs: undefined })] })] }).checked, 0, 'a job without a result reports none');
   });
 
+  it('hostile calls: one accepted, refused with another code, or leaving a job is a violation; one lost to a kill is not judged', () => {
+    const [zip, name] = clean.hostile as [HostileOutcome, HostileOutcome];
+    assert.equal(checkHostile(clean).checked, 2);
+    assert.match(checkHostile({ ...clean, hostile: [{ ...zip, code: undefined, jobId: 'job-7' }] }).examples[0] ?? '', /accepted as job job-7 \(expected PACKAGE_INVALID\)/);
+    assert.match(checkHostile({ ...clean, hostile: [{ ...name, code: 'DEVICE_NOT_FOUND' }] }).examples[0] ?? '', /refused with DEVICE_NOT_FOUND \(expected INVALID_ARGUMENT\)/);
+    assert.equal(checkHostile({ ...clean, hostileJobsAtEnd: ['job-8'] }).ok, false);
+    const lost = checkHostile({ ...clean, hostile: [{ ...zip, code: 'UNAVAILABLE', lost: true }] });
+    assert.deepEqual([lost.ok, lost.checked], [true, 0]);
+  });
+
+  it('package leases: a lease held at the end of the day is a violation', () => {
+    assert.equal(checkPackageLeases(clean).ok, true);
+    assert.match(checkPackageLeases({ ...clean, packageStoreAtEnd: { leases: 1, leasedBytes: 4096 } }).examples[0] ?? '', /1 package leases \(4096 bytes\)/);
+  });
+
   it('a failing day prints its seed and the command that reruns it', () => {
     const invariants = checkInvariants({ ...clean, activeJobsAtEnd: ['job-9'] });
     const text = formatReport({
@@ -358,11 +384,45 @@ describe('station invariant checker (synthetic days)', () => {
         kills: 0,
         timeLostToFaultsMs: 0,
         updatedPerHourPerDongle: 1,
+        hostileCalls: 0,
+        hostileRefusedAsExpected: 0,
+        hostileLost: 0,
+        hostileByKind: {},
       },
       diagnostics: { realMs: 1, blAppIncluded: false },
       attempts: [],
     });
     assert.match(text, /no job left running\s+FAIL/);
     assert.match(text, /FAIL \(seed 99\) — rerun with: npm run station -- --seed 99 --devices 2/);
+  });
+});
+
+describe('station hostile client', () => {
+  it('plans its calls from the seed: both kinds, inside the day, over the limits', () => {
+    const plan = (seed: number) => planHostile(new Rng(seed).fork('hostile'), { count: 3, adapters: 2, dayMs: 3_600_000 });
+    assert.deepEqual(plan(5), plan(5));
+    assert.notDeepEqual(plan(5), plan(6));
+    const calls = plan(5);
+    assert.deepEqual(new Set(calls.map((c) => c.kind)), new Set(Object.keys(EXPECTED_CODE)));
+    for (const c of calls) {
+      assert.ok(c.atMs > 0 && c.atMs < 3_600_000);
+      assert.ok(c.emptyEntries > MAX_ZIP_ENTRIES && c.emptyEntries <= MAX_EMPTY_ENTRIES);
+      assert.ok(c.nameBytes > 248);
+    }
+    assert.deepEqual(planHostile(new Rng(5), { count: 0, adapters: 2, dayMs: 3_600_000 }), []);
+  });
+
+  it('pads a valid package into a well-formed zip the server refuses only for its entry count', async () => {
+    const app = await projectZip('app');
+    const few = paddedPackage(app, 3);
+    assert.equal(readZipDirectory(few).entries.length, 3 + readZipDirectory(app).entries.length);
+    // The package's own files are carried unchanged: the few-entry zip is still the package.
+    assert.deepEqual((await readPackage(few)).images.map((i) => i.bin), (await readPackage(app)).images.map((i) => i.bin));
+    const many = paddedPackage(app, MAX_EMPTY_ENTRIES);
+    const huge = paddedPackage(app, 70_000);
+    assert.ok(many.length < 4 * 1024 * 1024, `${many.length} bytes: over the station's request limit`);
+    assert.throws(() => readZipDirectory(many), (e: Error & { code?: string }) => e.code === 'PACKAGE_INVALID' && /entries/.test(e.message));
+    // Past 65 535 entries it writes the zip64 end record, which the server reads the count from.
+    assert.throws(() => readZipDirectory(huge), (e: Error) => /the zip has 70\d{3} entries/.test(e.message));
   });
 });

@@ -61,6 +61,14 @@ for (const day of DAYS) {
       assert.ok(s.devicesUpdated > DEVICES / 2, `${s.devicesUpdated} of ${DEVICES} updated`);
     });
 
+    it('met the hostile client: its calls were made and each refused with its code, no job or lease left', () => {
+      const s = report.summary;
+      assert.ok(s.hostileCalls >= 2, `${s.hostileCalls} hostile calls`);
+      assert.equal(s.hostileRefusedAsExpected + s.hostileLost, s.hostileCalls, JSON.stringify(s.hostileByKind));
+      assert.ok(s.hostileRefusedAsExpected >= 1);
+      assert.match(formatReport(report), new RegExp(`hostile calls: ${s.hostileCalls} made, ${s.hostileRefusedAsExpected} refused as expected`));
+    });
+
     for (const name of Object.values(INVARIANT_NAMES)) {
       it(`holds: ${name}`, () => {
         const r = report.invariants.find((i) => i.name === name);
