@@ -12,32 +12,10 @@
  * The accounting (per link: fragments sent, times it had to wait, most buffers it held at once,
  * times it waited while a buffer went to a link already over its share) is what tests assert on.
  */
+import type { AclBufferAccounting, AclLinkAccounting } from '../../ble/types.js';
 import { abortReason } from '../../common/errors.js';
 
-/** One link's use of the shared buffers since the scheduler was configured. */
-export interface AclLinkAccounting {
-  readonly handle: number;
-  /** ACL fragments (one buffer each) handed to the controller. */
-  readonly packetsSent: number;
-  /** Times a fragment had to queue for a buffer. */
-  readonly waits: number;
-  /** Most buffers the link held at once. */
-  readonly maxInFlight: number;
-  /**
-   * Times a buffer went to another link that then held more than its fair share while this
-   * link was waiting. The scheduler exists to keep this at 0. (Buffers a link took while no one
-   * else wanted any are not counted: a controller buffer cannot be taken back.)
-   */
-  readonly unfairWaits: number;
-}
-
-export interface AclBufferAccounting {
-  /** Buffers the controller announced. */
-  readonly total: number;
-  /** Free right now. */
-  readonly available: number;
-  readonly links: readonly AclLinkAccounting[];
-}
+export type { AclBufferAccounting, AclLinkAccounting };
 
 interface Waiter {
   readonly resolve: () => void;
