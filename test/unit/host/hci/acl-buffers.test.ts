@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hasCode } from '../../../../server/common/errors.js';
-import { BledfuError } from '../../../../server/common/errors.js';
+import { BledfuError, hasCode } from '../../../../server/common/errors.js';
 import { silentLogger } from '../../../../server/common/logger.js';
 import { AclBufferScheduler } from '../../../../server/host/hci/aclBuffers.js';
 import { HciHost } from '../../../../server/host/hci/controller.js';
