@@ -12,6 +12,7 @@
  */
 import type { DeviceAddress } from '../ble/address.js';
 import type {
+  AclBufferAccounting,
   Adapter,
   AdapterInfo,
   AdapterKind,
@@ -280,6 +281,12 @@ export class SupervisedAdapter implements Adapter {
   captureHci(options: HciCaptureOptions): HciCapture | undefined {
     const gen = this.#state === 'ready' ? this.#generation : undefined;
     return gen?.adapter.captureHci?.(options);
+  }
+
+  /** The open dongle's buffer accounting; a reopened dongle starts from zero. */
+  aclBufferAccounting(): AclBufferAccounting | undefined {
+    const gen = this.#state === 'ready' ? this.#generation : undefined;
+    return gen?.adapter.aclBufferAccounting?.();
   }
 
   async close(): Promise<void> {

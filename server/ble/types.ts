@@ -148,6 +148,35 @@ export interface HciCapture {
   stop(): void;
 }
 
+/**
+ * How the links on one dongle shared the controller's ACL data buffers (host-stack backends:
+ * server/host/hci/aclBuffers.ts explains the policy).
+ */
+/** One link's use of the shared buffers since the scheduler was configured. */
+export interface AclLinkAccounting {
+  readonly handle: number;
+  /** ACL fragments (one buffer each) handed to the controller. */
+  readonly packetsSent: number;
+  /** Times a fragment had to queue for a buffer. */
+  readonly waits: number;
+  /** Most buffers the link held at once. */
+  readonly maxInFlight: number;
+  /**
+   * Times a buffer went to another link that then held more than its fair share while this
+   * link was waiting. The scheduler exists to keep this at 0. (Buffers a link took while no one
+   * else wanted any are not counted: a controller buffer cannot be taken back.)
+   */
+  readonly unfairWaits: number;
+}
+
+export interface AclBufferAccounting {
+  /** Buffers the controller announced. */
+  readonly total: number;
+  /** Free right now. */
+  readonly available: number;
+  readonly links: readonly AclLinkAccounting[];
+}
+
 export interface Adapter {
   readonly id: string;
   info(): AdapterInfo;
@@ -171,5 +200,10 @@ export interface Adapter {
    * controller up. Undefined, or returning undefined, where the backend has no HCI to record.
    */
   captureHci?(options: HciCaptureOptions): HciCapture | undefined;
+  /**
+   * How the links have shared the controller's ACL buffers since the dongle was opened.
+   * Undefined where the backend does not schedule them itself (the nrf backend's SoftDevice does).
+   */
+  aclBufferAccounting?(): AclBufferAccounting | undefined;
   close(): Promise<void>;
 }

@@ -57,7 +57,7 @@ export interface SimConfig {
   readonly speed: number;
   /** Public address of the first virtual controller (later ones count up). */
   readonly controllerAddress: string;
-  /** LE ACL buffers the controller announces: 251 bytes × 8. */
+  /** LE ACL buffers the controller announces, shared by all its links: 251 bytes × 8 (`sim:?acl=8x251`). */
   readonly aclDataLength: number;
   readonly aclBuffers: number;
   /** Link-layer numbers (IFS, event length, data lengths). */
@@ -390,6 +390,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
   let dongle: 'hci' | 'nrf' | undefined;
   let api: 5 | 6 | undefined;
   let keyFile: string | undefined;
+  let acl: { aclBuffers: number; aclDataLength: number } | undefined;
   const faults: SimFault[] = [];
   const device: { -readonly [K in keyof SimDeviceConfig]?: SimDeviceConfig[K] } = {};
   const bad = (key: string, value: string): BledfuError =>
@@ -449,10 +450,20 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
       case 'fault':
         faults.push(parseFaultSpec(value));
         break;
+      case 'acl': {
+        // BUFFERSxLENGTH, as LE Read Buffer Size reports them: e.g. 3x27 for a Zephyr hci_uart
+        // default. 27 is the least an LE controller may announce (Core Vol 4, Part E, 7.8.2).
+        const a = /^(\d{1,3})x(\d{2,3})$/.exec(value);
+        const buffers = Number(a?.[1]);
+        const length = Number(a?.[2]);
+        if (a === null || buffers < 1 || buffers > 255 || length < 27 || length > 251) throw bad(key, value);
+        acl = { aclBuffers: buffers, aclDataLength: length };
+        break;
+      }
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault',
+          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault, acl',
         });
     }
   }
@@ -460,6 +471,12 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: api= applies only to dongle=nrf', {
       layer: 'sim',
       remedy: 'write e.g. "sim:?dongle=nrf&api=5"',
+    });
+  }
+  if (acl !== undefined && dongle === 'nrf') {
+    throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: acl= applies only to the HCI controller, not dongle=nrf', {
+      layer: 'sim',
+      remedy: 'write e.g. "sim:?acl=3x27"',
     });
   }
   if (keyFile !== undefined && device.key !== undefined) {
@@ -489,6 +506,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     ...(speed === undefined ? {} : { speed }),
     ...(faults.length === 0 ? {} : { faults }),
     ...(keyFile === undefined ? {} : { keyFile }),
+    ...acl,
     ...(dongle === undefined ? {} : { dongle: dongle === 'nrf' ? { kind: 'nrf', api: api ?? 6 } : { kind: 'hci' } }),
   };
 }

@@ -3,7 +3,7 @@
  * transport: a UART dongle, or the simulator's in-memory pipe.
  */
 import type { DeviceAddress } from '../../ble/address.js';
-import type { Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
+import type { AclBufferAccounting, Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
 import { BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { withLinkedSignal } from '../../common/signals.js';
@@ -145,6 +145,10 @@ class HciAdapter implements Adapter {
       }
       throw e;
     }
+  }
+
+  aclBufferAccounting(): AclBufferAccounting | undefined {
+    return this.#hci.aclBufferAccounting();
   }
 
   captureHci(options: HciCaptureOptions): HciCapture {

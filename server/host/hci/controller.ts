@@ -9,6 +9,7 @@ import type { Logger } from '../../common/logger.js';
 import { encodeH4, readH4Packets, type H4Packet } from '../../transport/h4.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import { HCI_COMMANDS, decodeReturnParameters, encodeCommand, type CommandParams, type CommandReturn, type HciCommandName } from './commands.js';
+import { AclBufferScheduler, type AclBufferAccounting } from './aclBuffers.js';
 import { Credits } from './credits.js';
 import { hciError, hciTimeout, linkLostError } from './errors.js';
 import { decodeEvent, type HciEvent } from './events.js';
@@ -50,15 +51,17 @@ export class HciHost {
   readonly #taps = new Set<HciTrafficTap>();
   readonly #failed = new AbortController();
   #aclSink: AclFrameSink | undefined;
-  #aclCredits: Credits | undefined;
+  // Shared by every link, handed out fairly among links (aclBuffers.ts).
+  #aclBuffers: AclBufferScheduler | undefined;
   #aclMaxData = 27;
-  readonly #aclInFlight = new Map<number, number>();
   // Per handle with a send under way: aborted (LINK_LOST) when Disconnection Complete reports it.
   readonly #linkDown = new Map<number, AbortController>();
   // Handles reported down and not connected again since: nothing may be sent on them.
   readonly #deadHandles = new Map<number, BledfuError>();
-  // Fragments of one L2CAP PDU must reach the controller back to back.
-  readonly #aclTurn = new Credits(1);
+  // Per handle: the fragments of one L2CAP PDU must not interleave with another PDU's on the
+  // same link. Different links' fragments may interleave (the controller keeps one queue per
+  // connection), which is what lets the buffers be shared fragment by fragment.
+  readonly #aclTurns = new Map<number, Credits>();
   /** Per handle, the bytes of the L2CAP PDU received so far. */
   readonly #reassembly = new Map<number, Uint8Array>();
   #writeChain: Promise<void> = Promise.resolve();
@@ -167,13 +170,18 @@ export class HciHost {
   /** Buffer geometry from (LE) Read Buffer Size; must be called before sendAcl. */
   configureAcl(maxDataLength: number, totalPackets: number): void {
     this.#aclMaxData = maxDataLength;
-    this.#aclCredits = new Credits(totalPackets);
-    if (this.#failed.signal.aborted) this.#aclCredits.fail(this.#failed.signal.reason);
+    this.#aclBuffers = new AclBufferScheduler(totalPackets);
+    if (this.#failed.signal.aborted) this.#aclBuffers.fail(this.#failed.signal.reason);
   }
 
   /** Free controller ACL buffers right now (0 when sending would wait). */
   get aclCreditsAvailable(): number {
-    return this.#aclCredits?.available ?? 0;
+    return this.#aclBuffers?.available ?? 0;
+  }
+
+  /** How the links have shared the controller's ACL buffers (undefined before configureAcl). */
+  aclBufferAccounting(): AclBufferAccounting | undefined {
+    return this.#aclBuffers?.accounting();
   }
 
   /**
@@ -182,8 +190,8 @@ export class HciHost {
    * is honoured only until the first fragment goes out: a half-sent PDU would corrupt the link.
    */
   async sendAcl(handle: number, frame: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const credits = this.#aclCredits;
-    if (credits === undefined) throw new BledfuError('INTERNAL', 'ACL buffers not configured', { layer: 'hci' });
+    const buffers = this.#aclBuffers;
+    if (buffers === undefined) throw new BledfuError('INTERNAL', 'ACL buffers not configured', { layer: 'hci' });
     const dead = this.#deadHandles.get(handle);
     if (dead !== undefined) throw dead;
     // A link that goes down while we wait or between fragments ends the send: a controller
@@ -195,24 +203,28 @@ export class HciHost {
       this.#linkDown.set(handle, down);
     }
     const gone = down.signal;
-    await this.#aclTurn.acquire(signal);
+    let turn = this.#aclTurns.get(handle);
+    if (turn === undefined) {
+      turn = new Credits(1);
+      this.#aclTurns.set(handle, turn);
+    }
+    await turn.acquire(signal);
     try {
       for (let at = 0; at < frame.length || at === 0; at += this.#aclMaxData) {
         if (gone.aborted) throw gone.reason;
         // The caller's signal counts until the first fragment; after that only the link's end does.
-        await credits.acquire(at === 0 ? signal : gone);
+        await buffers.acquire(handle, at === 0 ? signal : gone);
         if (gone.aborted) {
-          credits.release();
+          buffers.unused(handle);
           throw gone.reason;
         }
         const data = frame.subarray(at, at + this.#aclMaxData);
-        this.#aclInFlight.set(handle, (this.#aclInFlight.get(handle) ?? 0) + 1);
         const pb = at === 0 ? ACL_PB.firstNonFlushable : ACL_PB.continuing;
         await this.#write({ type: 'acl', bytes: encodeAclPacket({ handle, pb, bc: 0, data }) });
         if (frame.length === 0) break;
       }
     } finally {
-      this.#aclTurn.release();
+      turn.release();
     }
   }
 
@@ -222,10 +234,9 @@ export class HciHost {
     this.#deadHandles.set(handle, error);
     this.#linkDown.get(handle)?.abort(error);
     this.#linkDown.delete(handle);
-    const inFlight = this.#aclInFlight.get(handle) ?? 0;
-    this.#aclInFlight.delete(handle);
     this.#reassembly.delete(handle);
-    if (inFlight > 0) this.#aclCredits?.release(inFlight);
+    this.#aclTurns.delete(handle);
+    this.#aclBuffers?.linkGone(handle);
   }
 
   async close(): Promise<void> {
@@ -286,8 +297,8 @@ export class HciHost {
     this.#failed.abort(error);
     for (const p of this.#pending.splice(0)) p.reject(error);
     this.#commandCredits.fail(error);
-    this.#aclCredits?.fail(error);
-    this.#aclTurn.fail(error);
+    this.#aclBuffers?.fail(error);
+    for (const turn of this.#aclTurns.values()) turn.fail(error);
   }
 
   #onPacket(packet: H4Packet): void {
@@ -331,14 +342,7 @@ export class HciHost {
         return;
       }
       case 'numberOfCompletedPackets':
-        for (const { handle, count } of event.entries) {
-          const inFlight = this.#aclInFlight.get(handle) ?? 0;
-          const freed = Math.min(inFlight, count);
-          if (freed > 0) {
-            this.#aclInFlight.set(handle, inFlight - freed);
-            this.#aclCredits?.release(freed);
-          }
-        }
+        for (const { handle, count } of event.entries) this.#aclBuffers?.completed(handle, count);
         return;
       case 'disconnectionComplete':
         if (event.status === 0) this.#releaseHandle(event.handle, event.reason);

@@ -199,6 +199,16 @@ describe('parseSimSpec', () => {
     assert.throws(() => parseSimSpec('sim:?dongle=usb'), /bad value "usb" for dongle/);
     assert.throws(() => parseSimSpec('sim:?api=5'), /only to dongle=nrf/);
   });
+  it('reads the controller\'s shared LE ACL buffers as BUFFERSxLENGTH (acl=3x27), HCI controller only', () => {
+    const c = parseSimSpec('sim:?acl=3x27');
+    assert.equal(c.aclBuffers, 3);
+    assert.equal(c.aclDataLength, 27);
+    assert.equal(parseSimSpec('sim:').aclBuffers, undefined);
+    for (const bad of ['3x26', '0x27', '3x252', '3', 'x27', '256x27']) {
+      assert.throws(() => parseSimSpec(`sim:?acl=${bad}`), /bad value .* for acl/, bad);
+    }
+    assert.throws(() => parseSimSpec('sim:?dongle=nrf&acl=3x27'), /only to the HCI controller/);
+  });
   it('rejects unknown parameters and bad values', () => {
     assert.throws(() => parseSimSpec('sim:?devcies=2'), /unknown parameter/);
     assert.throws(() => parseSimSpec('sim:?key=nope'), /bad value/);
