@@ -110,7 +110,7 @@ export class OptionalCommands {
     const why = reason === 'unanswered' ? 'advertises it but never answered it' : 'answered Unknown HCI Command although it advertises it';
     this.#log.warn(
       { command: spec.name, reason },
-      `the controller ${why}; no longer sending ${spec.name} to this dongle (${command.withoutIt})`,
+      `${spec.name}: the controller ${why}; no longer sending it to this dongle (${command.withoutIt})`,
     );
   }
 }
