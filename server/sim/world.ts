@@ -60,6 +60,10 @@ export interface SimConfig {
   /** LE ACL buffers the controller announces, shared by all its links: 251 bytes × 8 (`sim:?acl=8x251`). */
   readonly aclDataLength: number;
   readonly aclBuffers: number;
+  /** Opcodes the virtual controller advertises but never answers (ControllerOptions.unansweredCommands). */
+  readonly unansweredCommands?: readonly number[];
+  /** Opcodes left out of the virtual controller's Supported_Commands (ControllerOptions.withheldCommands). */
+  readonly withheldCommands?: readonly number[];
   /** Link-layer numbers (IFS, event length, data lengths). */
   readonly radio: RadioConfig;
   /** Bootloader timers (spec §8.2). */
@@ -314,6 +318,8 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
         aclDataLength: c.aclDataLength,
         aclBuffers: c.aclBuffers,
         identity: 'bledfu simulator',
+        ...(c.unansweredCommands === undefined ? {} : { unansweredCommands: c.unansweredCommands }),
+        ...(c.withheldCommands === undefined ? {} : { withheldCommands: c.withheldCommands }),
         ...(logger === undefined ? {} : { logger }),
       });
       controller.attach(controllerEnd);

@@ -13,6 +13,7 @@ import {
   type HciCommandName,
 } from '../../server/host/hci/commands.js';
 import { encodeEvent, type HciEvent } from '../../server/host/hci/events.js';
+import { SUPPORTED_COMMAND_BITS, supportedCommandsBitmapOf, type AdvertisedCommandName } from '../../server/host/hci/supportedCommands.js';
 import {
   ACL_PB,
   decodeAclPacket,
@@ -38,6 +39,8 @@ export interface FakeControllerOptions {
   readonly leBufferLength?: number;
   readonly leBufferCount?: number;
   readonly leFeatures?: bigint;
+  /** Supported_Commands (Read Local Supported Commands); default every command of the host's table. */
+  readonly supportedCommands?: Uint8Array;
   /** Answers ATT requests from the host (per handle); undefined = no answer. */
   readonly att?: (pdu: AttPdu, handle: number) => AttPdu | undefined;
   /** Report each ACL packet transmitted at once (Number Of Completed Packets). Default true. */
@@ -210,7 +213,10 @@ export class FakeController {
       case 'readLocalSupportedFeatures':
         return { lmpFeatures: 0n };
       case 'readLocalSupportedCommands':
-        return { supportedCommands: new Uint8Array(64) };
+        return {
+          supportedCommands:
+            this.#options.supportedCommands ?? supportedCommandsBitmapOf(Object.keys(SUPPORTED_COMMAND_BITS) as AdvertisedCommandName[]),
+        };
       case 'leSetDataLength':
       case 'leRemoteConnectionParameterRequestReply':
       case 'leRemoteConnectionParameterRequestNegativeReply': {

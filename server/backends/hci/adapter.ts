@@ -12,9 +12,10 @@ import { ATT_ERROR } from '../../host/att/errors.js';
 import { GapCentral, type GapLink } from '../../host/gap/central.js';
 import { GattClient } from '../../host/gatt/client.js';
 import { HciCaptureHub } from '../../host/hci/capture.js';
-import { EVENT_MASK_BITS, hasBit, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
+import { EVENT_MASK_BITS, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, HciHost } from '../../host/hci/controller.js';
 import { HCI_STATUS } from '../../host/hci/errors.js';
+import { OptionalCommands, type OptionalCommand } from '../../host/hci/optionalCommands.js';
 import { realClock, type Timer } from '../../common/clock.js';
 import { L2capLink } from '../../host/l2cap/link.js';
 import type { ByteDuplex } from '../../transport/types.js';
@@ -32,6 +33,23 @@ export interface HciAdapterOptions extends AdapterBaseOptions {
 const LE_MAX_TX_OCTETS = 251;
 const LE_MAX_TX_TIME_US = 2120;
 
+/** The optional commands this backend sends, with what a controller without them costs. */
+const SUGGESTED_DATA_LENGTH: OptionalCommand = {
+  name: 'leWriteSuggestedDefaultDataLength',
+  leFeature: LE_FEATURE_BITS.dataPacketLengthExtension,
+  withoutIt: 'new links start with 27-byte link-layer packets unless LE Set Data Length raises them',
+};
+const SET_DATA_LENGTH: OptionalCommand = {
+  name: 'leSetDataLength',
+  leFeature: LE_FEATURE_BITS.dataPacketLengthExtension,
+  withoutIt: 'links keep the link-layer packet size the controller and the device agree on by themselves',
+};
+const SET_PHY: OptionalCommand = {
+  name: 'leSetPhy',
+  leFeature: LE_FEATURE_BITS.le2mPhy,
+  withoutIt: 'links stay on the PHY the controller chooses, usually 1M: transfers may be slower',
+};
+
 class HciAdapter implements Adapter {
   readonly id: string;
   readonly #options: HciAdapterOptions;
@@ -45,13 +63,15 @@ class HciAdapter implements Adapter {
   #error: BledfuError | undefined;
   #identity = 'unknown controller';
   #address: DeviceAddress | undefined;
-  #leFeatures = 0n;
+  // Per adapter, so per dongle: what one controller ignores says nothing about another.
+  readonly #optionalCommands: OptionalCommands;
 
   constructor(transport: ByteDuplex, options: HciAdapterOptions) {
     this.id = options.id;
     this.#options = options;
     this.#log = options.logger.child({ adapter: options.id });
     this.#slots = new LinkSlots(options.clock ?? realClock);
+    this.#optionalCommands = new OptionalCommands(this.#log);
     this.#hci = new HciHost(transport, {
       logger: this.#log,
       ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
@@ -121,29 +141,28 @@ class HciAdapter implements Adapter {
       ]),
     });
     await hci.readAclBuffers();
-    this.#leFeatures = (await hci.send('leReadLocalSupportedFeatures', {})).leFeatures;
-    if (hasBit(this.#leFeatures, LE_FEATURE_BITS.dataPacketLengthExtension)) {
-      await this.#optional('leWriteSuggestedDefaultDataLength', () =>
-        hci.send('leWriteSuggestedDefaultDataLength', { suggestedMaxTxOctets: LE_MAX_TX_OCTETS, suggestedMaxTxTime: LE_MAX_TX_TIME_US }),
-      );
-    }
+    const { leFeatures } = await hci.send('leReadLocalSupportedFeatures', {});
+    this.#optionalCommands.configure({ leFeatures, supportedCommands: await this.#readSupportedCommands() });
+    await this.#optionalCommands.run(SUGGESTED_DATA_LENGTH, () =>
+      hci.send('leWriteSuggestedDefaultDataLength', { suggestedMaxTxOctets: LE_MAX_TX_OCTETS, suggestedMaxTxTime: LE_MAX_TX_TIME_US }),
+    );
     this.#state = 'ready';
     this.#capture.sealPrelude();
     // The registry's supervisor says so to the user (once per opening, not per attempt).
     this.#log.debug({ identity: this.#identity, address }, 'controller set up');
   }
 
-  /** Runs a command the controller may refuse; a refusal is logged and skipped. */
-  async #optional(what: string, fn: () => Promise<unknown>): Promise<boolean> {
+  /**
+   * Supported_Commands, or undefined when the controller refuses to say (every controller since
+   * Bluetooth 1.2 must answer; one that does not gets no optional commands).
+   */
+  async #readSupportedCommands(): Promise<Uint8Array | undefined> {
     try {
-      await fn();
-      return true;
+      return (await this.#hci.send('readLocalSupportedCommands', {})).supportedCommands;
     } catch (e) {
-      if (hasCode(e, 'HCI_ERROR')) {
-        this.#log.debug({ err: e }, `${what} refused by the controller; skipped`);
-        return false;
-      }
-      throw e;
+      if (!hasCode(e, 'HCI_ERROR')) throw e;
+      this.#log.warn({ err: e }, 'the controller does not list its supported commands; sending no optional commands');
+      return undefined;
     }
   }
 
@@ -276,20 +295,12 @@ class HciAdapter implements Adapter {
         if (!(hasCode(e, 'ATT_ERROR') && e.facts.attError === ATT_ERROR.requestNotSupported)) throw e;
         this.#log.debug('peer does not support Exchange MTU; staying at 23');
       }
-      if (hasBit(this.#leFeatures, LE_FEATURE_BITS.dataPacketLengthExtension)) {
-        await this.#optional('LE Set Data Length', () =>
-          this.#hci.send('leSetDataLength', { handle: link.handle, txOctets: LE_MAX_TX_OCTETS, txTime: LE_MAX_TX_TIME_US }, signal),
-        );
-      }
-      if (hasBit(this.#leFeatures, LE_FEATURE_BITS.le2mPhy)) {
-        await this.#optional('LE Set PHY', () =>
-          this.#hci.send(
-            'leSetPhy',
-            { handle: link.handle, allPhys: 0, txPhys: PHY_MASK.le2m, rxPhys: PHY_MASK.le2m, phyOptions: 0 },
-            signal,
-          ),
-        );
-      }
+      await this.#optionalCommands.run(SET_DATA_LENGTH, () =>
+        this.#hci.send('leSetDataLength', { handle: link.handle, txOctets: LE_MAX_TX_OCTETS, txTime: LE_MAX_TX_TIME_US }, signal),
+      );
+      await this.#optionalCommands.run(SET_PHY, () =>
+        this.#hci.send('leSetPhy', { handle: link.handle, allPhys: 0, txPhys: PHY_MASK.le2m, rxPhys: PHY_MASK.le2m, phyOptions: 0 }, signal),
+      );
     });
   }
 

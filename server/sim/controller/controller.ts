@@ -52,6 +52,14 @@ export interface ControllerOptions {
   /** Shown in Read Local Name. */
   readonly identity: string;
   readonly logger?: Logger;
+  /**
+   * Opcodes the controller advertises (Supported_Commands) but never answers: no Command Status,
+   * no Command Complete, the command credit kept, as some real controllers do with LE Set PHY.
+   * Default none.
+   */
+  readonly unansweredCommands?: readonly number[];
+  /** Opcodes left out of Supported_Commands (still answered if sent anyway). Default none. */
+  readonly withheldCommands?: readonly number[];
 }
 
 const DEFAULT_EVENT_MASK = 0x00001fffffffffffn;
@@ -237,6 +245,10 @@ export class VirtualController implements CentralNode {
   }
 
   #onCommand(command: DecodedCommand): void {
+    if (this.#options.unansweredCommands?.includes(command.opcode) === true) {
+      this.#logger?.debug({ opcode: command.opcode }, 'sim controller: leaving a command unanswered (quirk)');
+      return;
+    }
     switch (command.name) {
       case 'reset':
         this.#dropAll();
@@ -268,7 +280,7 @@ export class VirtualController implements CentralNode {
         });
         return;
       case 'readLocalSupportedCommands':
-        this.#completeWith('readLocalSupportedCommands', { supportedCommands: supportedCommandsBitmap() });
+        this.#completeWith('readLocalSupportedCommands', { supportedCommands: supportedCommandsBitmap(this.#options.withheldCommands) });
         return;
       case 'readLocalSupportedFeatures':
         // LE supported (controller), BR/EDR not supported.

@@ -1,38 +1,52 @@
 /**
- * The Supported_Commands bitmap of the virtual controller (Core Vol 4, Part E, 6.27): octet and
- * bit of every command it implements. A host that checks the bitmap before using a command then
- * sees exactly what the controller answers.
+ * The Supported_Commands bitmap of the virtual controller (Core Vol 4, Part E, 6.27): the bit of
+ * every command it implements. A host that checks the bitmap before using a command then sees
+ * exactly what the controller answers. Bit positions come from the host's table, so both sides
+ * agree by construction.
  */
-export const SUPPORTED_COMMAND_BITS = {
-  disconnect: [0, 5],
-  setEventMask: [5, 6],
-  reset: [5, 7],
-  readLocalName: [7, 1],
-  hostBufferSize: [10, 6],
-  readLocalVersionInformation: [14, 3],
-  readLocalSupportedFeatures: [14, 5],
-  readBufferSize: [14, 7],
-  readBdAddr: [15, 1],
-  leSetEventMask: [25, 0],
-  leReadBufferSize: [25, 1],
-  leReadLocalSupportedFeatures: [25, 2],
-  leSetRandomAddress: [25, 4],
-  leSetScanParameters: [26, 2],
-  leSetScanEnable: [26, 3],
-  leCreateConnection: [26, 4],
-  leCreateConnectionCancel: [26, 5],
-  leConnectionUpdate: [27, 2],
-  leRemoteConnectionParameterRequestReply: [33, 4],
-  leRemoteConnectionParameterRequestNegativeReply: [33, 5],
-  leSetDataLength: [33, 6],
-  leReadSuggestedDefaultDataLength: [33, 7],
-  leWriteSuggestedDefaultDataLength: [34, 0],
-  leSetDefaultPhy: [35, 5],
-  leSetPhy: [35, 6],
-} as const satisfies Record<string, readonly [number, number]>;
+import { HCI_COMMANDS } from '../../host/hci/commands.js';
+import { supportedCommandsBitmapOf, type AdvertisedCommandName } from '../../host/hci/supportedCommands.js';
 
-export function supportedCommandsBitmap(): Uint8Array {
-  const out = new Uint8Array(64);
-  for (const [octet, bit] of Object.values(SUPPORTED_COMMAND_BITS)) out[octet] = (out[octet] as number) | (1 << bit);
+/** Commands of the host's table the controller answers (it refuses legacy advertising). */
+const IMPLEMENTED: readonly AdvertisedCommandName[] = [
+  'disconnect',
+  'setEventMask',
+  'reset',
+  'readLocalVersionInformation',
+  'readLocalSupportedFeatures',
+  'readBufferSize',
+  'readBdAddr',
+  'leSetEventMask',
+  'leReadBufferSize',
+  'leReadLocalSupportedFeatures',
+  'leSetRandomAddress',
+  'leSetScanParameters',
+  'leSetScanEnable',
+  'leCreateConnection',
+  'leCreateConnectionCancel',
+  'leConnectionUpdate',
+  'leRemoteConnectionParameterRequestReply',
+  'leRemoteConnectionParameterRequestNegativeReply',
+  'leSetDataLength',
+  'leReadSuggestedDefaultDataLength',
+  'leWriteSuggestedDefaultDataLength',
+  'leSetDefaultPhy',
+  'leSetPhy',
+];
+
+/** Answered too, outside the host's table: Read Local Name, Host Buffer Size. */
+const EXTRA_BITS: readonly (readonly [number, number])[] = [
+  [7, 1],
+  [10, 6],
+];
+
+/**
+ * The bitmap, without the commands whose opcodes are in `withheld` (a controller that answers a
+ * command yet does not advertise it: the host must not send it).
+ */
+export function supportedCommandsBitmap(withheld: readonly number[] = []): Uint8Array {
+  const names = IMPLEMENTED.filter((name) => !withheld.includes(HCI_COMMANDS[name].opcode));
+  const out = supportedCommandsBitmapOf(names);
+  for (const [octet, bit] of EXTRA_BITS) out[octet] = (out[octet] as number) | (1 << bit);
   return out;
 }

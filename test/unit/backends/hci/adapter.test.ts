@@ -10,6 +10,7 @@ import { silentLogger } from '../../../../server/common/logger.js';
 import { ATT_ERROR } from '../../../../server/host/att/errors.js';
 import { ATT_OPCODES, type AttPdu } from '../../../../server/host/att/pdu.js';
 import { maskOf } from '../../../../server/host/hci/commands.js';
+import { SUPPORTED_COMMAND_BITS, supportedCommandsBitmapOf, type AdvertisedCommandName } from '../../../../server/host/hci/supportedCommands.js';
 import { decodeL2capFrame, decodeSignalingCommand, encodeSignalingCommand, L2CAP_CID } from '../../../../server/host/l2cap/frames.js';
 import { connectionComplete, FakeController, type FakeControllerOptions } from '../../../helpers/fakeController.js';
 import { ManualClock, settle } from '../../../helpers/manualClock.js';
@@ -145,6 +146,43 @@ describe('HCI adapter', () => {
     await disconnecting;
     assert.ok(hasCode(connection.closed.reason, 'LINK_LOST'));
     assert.equal(adapter.info().activeConnections, 0);
+    await adapter.close();
+  });
+
+  it('connects without an LE Set PHY the controller leaves unanswered, and never sends it again on that controller', async () => {
+    const timers = new ManualClock();
+    const { fake, adapter } = await open({ leFeatures: maskOf([5, 8]) }, timers);
+    fake.on('leSetPhy', () => ({ kind: 'silent' }));
+    const count = (name: string): number => fake.commands.filter((c) => c.name === name).length;
+    const first = connect(fake, adapter);
+    await fake.waitForCommand('leSetPhy');
+    await settle();
+    assert.equal(timers.fire(1000), 1, 'the command timeout of the unanswered LE Set PHY');
+    const a = await first;
+    assert.equal(a.mtu, 185);
+    const down = a.disconnect();
+    await fake.waitForCommand('disconnect');
+    await down;
+    const from = fake.commands.length;
+    const second = await connect(fake, adapter);
+    assert.ok(fake.commands.slice(from).some((c) => c.name === 'leSetDataLength'), 'LE Set Data Length is still sent');
+    assert.equal(count('leSetPhy'), 1);
+    assert.equal(adapter.info().activeConnections, 1);
+    assert.equal(second.address.value, PEER);
+    await adapter.close();
+  });
+
+  it('never sends LE Set PHY or LE Set Data Length to a controller whose Supported_Commands lacks them', async () => {
+    const all = Object.keys(SUPPORTED_COMMAND_BITS) as AdvertisedCommandName[];
+    const supported = supportedCommandsBitmapOf(all.filter((n) => n !== 'leSetPhy' && n !== 'leSetDataLength' && n !== 'leWriteSuggestedDefaultDataLength'));
+    const { fake, adapter } = await open({ leFeatures: maskOf([5, 8]), supportedCommands: supported });
+    const connection = await connect(fake, adapter);
+    assert.equal(connection.mtu, 185);
+    assert.ok(fake.commands.some((c) => c.name === 'readLocalSupportedCommands'));
+    assert.deepEqual(
+      fake.commands.filter((c) => c.name === 'leSetPhy' || c.name === 'leSetDataLength' || c.name === 'leWriteSuggestedDefaultDataLength'),
+      [],
+    );
     await adapter.close();
   });
 
