@@ -3,7 +3,7 @@
  * transport: a UART dongle, or the simulator's in-memory pipe.
  */
 import type { DeviceAddress } from '../../ble/address.js';
-import type { Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
+import type { AddressSource, Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
 import { BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { withLinkedSignal } from '../../common/signals.js';
@@ -22,12 +22,25 @@ import type { AdapterBaseOptions } from '../adapterOptions.js';
 import { failLinkStack, HciConnection, type LinkStack } from './connection.js';
 import { describeController } from './identity.js';
 import { adapterBusy, LinkSlots } from '../linkSlots.js';
+import { generateStaticRandomAddress, isStaticRandom, MemoryStationAddressStore, NO_PUBLIC_ADDRESS, type StationAddressStore } from './stationAddress.js';
 
 export interface HciAdapterOptions extends AdapterBaseOptions {
   readonly commandTimeoutMs?: number;
   /** Path of a btsnoop file (HCI UART) receiving all HCI traffic while the adapter is open. */
   readonly capture?: string;
+  /**
+   * Where a static random address made for a dongle without a public address is kept (keyed by
+   * the spec without its options), so devices see the same station after a restart. Default:
+   * this adapter's memory only.
+   */
+  readonly addressStore?: StationAddressStore;
 }
+
+/** Zephyr controllers report the Linux Foundation's company identifier in Read Local Version. */
+const ZEPHYR_COMPANY_ID = 0x05f1;
+
+/** A dongle is its spec without options (`?baud=…` may change; the port's by-id path does not). */
+const dongleKey = (spec: string): string => spec.split('?')[0] ?? spec;
 
 const LE_MAX_TX_OCTETS = 251;
 const LE_MAX_TX_TIME_US = 2120;
@@ -45,6 +58,7 @@ class HciAdapter implements Adapter {
   #error: BledfuError | undefined;
   #identity = 'unknown controller';
   #address: DeviceAddress | undefined;
+  #addressSource: AddressSource | undefined;
   #leFeatures = 0n;
 
   constructor(transport: ByteDuplex, options: HciAdapterOptions) {
@@ -98,8 +112,20 @@ class HciAdapter implements Adapter {
     await hci.send('reset', {});
     const version = await hci.send('readLocalVersionInformation', {});
     this.#identity = describeController(version);
-    const { address } = await hci.send('readBdAddr', {});
-    this.#address = { value: address, type: 'public' };
+    const { address: publicAddress } = await hci.send('readBdAddr', {});
+    if (publicAddress !== NO_PUBLIC_ADDRESS) {
+      this.#address = { value: publicAddress, type: 'public' };
+      this.#addressSource = 'public';
+    } else {
+      // No public address: every scan and connection would otherwise show 00:00:00:00:00:00.
+      const chosen = await this.#staticAddress(version.companyId);
+      await hci.send('leSetRandomAddress', { address: chosen.address });
+      this.#gap.useRandomAddress();
+      this.#address = { value: chosen.address, type: 'random' };
+      this.#addressSource = chosen.source;
+      this.#log.info({ address: chosen.address, source: chosen.source }, 'controller has no public address; using a static random address');
+    }
+    const address = this.#address.value;
     await hci.send('setEventMask', {
       mask: maskOf([
         EVENT_MASK_BITS.disconnectionComplete,
@@ -133,6 +159,30 @@ class HciAdapter implements Adapter {
     this.#log.debug({ identity: this.#identity, address }, 'controller set up');
   }
 
+  /**
+   * The controller's own static address when it is a Zephyr controller offering one (as BlueZ and
+   * Zephyr's own host do), else the one made earlier for this dongle, else a new one, kept.
+   */
+  async #staticAddress(companyId: number): Promise<{ readonly address: string; readonly source: AddressSource }> {
+    if (companyId === ZEPHYR_COMPANY_ID) {
+      let offered: readonly { readonly address: string }[] = [];
+      await this.#optional('Zephyr Read Static Addresses', async () => {
+        offered = (await this.#hci.send('zephyrReadStaticAddresses', {})).addresses;
+      });
+      const own = offered.find((a) => isStaticRandom(a.address));
+      if (own !== undefined) return { address: own.address, source: 'controller-static' };
+    }
+    const store = this.#options.addressStore ?? this.#ownStore;
+    const dongle = dongleKey(this.#options.spec);
+    const kept = store.get(dongle);
+    if (kept !== undefined) return { address: kept, source: 'generated' };
+    const made = generateStaticRandomAddress();
+    store.put(dongle, made);
+    return { address: made, source: 'generated' };
+  }
+
+  readonly #ownStore = new MemoryStationAddressStore();
+
   /** Runs a command the controller may refuse; a refusal is logged and skipped. */
   async #optional(what: string, fn: () => Promise<unknown>): Promise<boolean> {
     try {
@@ -158,6 +208,7 @@ class HciAdapter implements Adapter {
       spec: this.#options.spec,
       state: this.#state,
       ...(this.#address === undefined ? {} : { address: this.#address }),
+      ...(this.#addressSource === undefined ? {} : { addressSource: this.#addressSource }),
       identity: this.#identity,
       activeConnections: this.#stacks.size,
       maxConnections: this.#maxConnections,
