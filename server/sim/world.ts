@@ -60,6 +60,10 @@ export interface SimConfig {
   /** LE ACL buffers the controller announces: 251 bytes × 8. */
   readonly aclDataLength: number;
   readonly aclBuffers: number;
+  /** false: the controller has no public address (Read BD_ADDR answers zeros, like Zephyr's hci_uart). */
+  readonly publicAddress?: false;
+  /** A static random address the controller offers via Zephyr's vendor "Read Static Addresses" (it then reports itself as Zephyr). */
+  readonly vendorStaticAddress?: string;
   /** Link-layer numbers (IFS, event length, data lengths). */
   readonly radio: RadioConfig;
   /** Bootloader timers (spec §8.2). */
@@ -314,6 +318,8 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
         aclDataLength: c.aclDataLength,
         aclBuffers: c.aclBuffers,
         identity: 'bledfu simulator',
+        ...(c.publicAddress === false ? { publicAddress: false } : {}),
+        ...(c.vendorStaticAddress === undefined ? {} : { vendorStaticAddress: parseAddress(c.vendorStaticAddress, 'random') }),
         ...(logger === undefined ? {} : { logger }),
       });
       controller.attach(controllerEnd);

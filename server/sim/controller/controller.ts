@@ -115,7 +115,9 @@ export class VirtualController implements CentralNode {
   }
 
   get address(): DeviceAddress {
-    return this.#ownAddressType === 1 && this.#randomAddress !== undefined ? this.#randomAddress : this.#options.address;
+    if (this.#ownAddressType === 1 && this.#randomAddress !== undefined) return this.#randomAddress;
+    // Without a public address, a host that scans or connects as "public" goes on the air as zeros.
+    return this.#options.publicAddress === false ? { value: NO_ADDRESS, type: 'public' } : this.#options.address;
   }
 
   /** True while the host has a scan, a connection attempt or a link on the air. */
