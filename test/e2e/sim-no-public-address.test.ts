@@ -127,4 +127,19 @@ describe('A controller without a public address', () => {
       await s.close();
     }
   });
+
+  it('the nrf backend shows the SoftDevice\'s own static address, and the devices see the station as it (never zeros)', { timeout: 30_000 }, async () => {
+    const s = await startSimServer({}, {}, { kind: 'nrf', api: 6 });
+    try {
+      const a = await adapter(s);
+      assert.equal(a.addressSource, AddressSource.ADDRESS_SOURCE_CONTROLLER_STATIC);
+      assert.equal(a.address?.type, AddressType.ADDRESS_TYPE_RANDOM);
+      const own = a.address?.value ?? '';
+      assert.ok(isStaticRandom(own), `${own} is not a static random address`);
+      await connectOnce(s);
+      assert.deepEqual(s.observed().centrals, [`random:${own}`]);
+    } finally {
+      await s.close();
+    }
+  });
 });
