@@ -412,7 +412,7 @@ function supervise(
       const serial = parseAutoSpec(spec);
       const auto = usable(openers.auto, 'auto');
       const maxConnections = serial.maxConnections ?? options.maxConnections;
-      const adapterOptions = { id, spec, logger, clock, ...(maxConnections === undefined ? {} : { maxConnections }) };
+      const adapterOptions = { id, spec, logger, clock, addressStore, ...(maxConnections === undefined ? {} : { maxConnections }) };
       const adapter = new SupervisedAdapter({
         ...common,
         // Until the probe said what is there; info() then shows the opened backend's kind.

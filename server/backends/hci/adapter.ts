@@ -22,7 +22,7 @@ import type { AdapterBaseOptions } from '../adapterOptions.js';
 import { failLinkStack, HciConnection, type LinkStack } from './connection.js';
 import { describeController } from './identity.js';
 import { adapterBusy, LinkSlots } from '../linkSlots.js';
-import { generateStaticRandomAddress, isStaticRandom, MemoryStationAddressStore, NO_PUBLIC_ADDRESS, type StationAddressStore } from './stationAddress.js';
+import { dongleKey, generateStaticRandomAddress, isStaticRandom, MemoryStationAddressStore, NO_PUBLIC_ADDRESS, type StationAddressStore } from './stationAddress.js';
 
 export interface HciAdapterOptions extends AdapterBaseOptions {
   readonly commandTimeoutMs?: number;
@@ -39,8 +39,6 @@ export interface HciAdapterOptions extends AdapterBaseOptions {
 /** Zephyr controllers report the Linux Foundation's company identifier in Read Local Version. */
 const ZEPHYR_COMPANY_ID = 0x05f1;
 
-/** A dongle is its spec without options (`?baud=…` may change; the port's by-id path does not). */
-const dongleKey = (spec: string): string => spec.split('?')[0] ?? spec;
 
 const LE_MAX_TX_OCTETS = 251;
 const LE_MAX_TX_TIME_US = 2120;

@@ -18,6 +18,14 @@ const FILE_VERSION = 1;
 
 export const NO_PUBLIC_ADDRESS = '00:00:00:00:00:00';
 
+/**
+ * A dongle is its port (the by-id path users are told to write), whether opened as `hci:` or
+ * `auto:`, without options (`?baud=…` may change; the port does not). `sim:` stays `sim:`.
+ */
+export const dongleKey = (spec: string): string => {
+  const bare = spec.split('?')[0] ?? spec;
+  return bare.replace(/^(hci|auto):(?=.)/, 'port:');
+};
 /** Generated static random addresses by dongle (its adapter spec: a stable by-id port path). */
 export interface StationAddressStore {
   get(dongle: string): string | undefined;

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { FileStationAddressStore, generateStaticRandomAddress, isStaticRandom } from '../../../../server/backends/hci/stationAddress.js';
+import { dongleKey, FileStationAddressStore, generateStaticRandomAddress, isStaticRandom } from '../../../../server/backends/hci/stationAddress.js';
 import { silentLogger } from '../../../../server/common/logger.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bledfu-station-address-'));
@@ -40,5 +40,12 @@ describe('static random station addresses', () => {
     const filtered = new FileStationAddressStore(path, silentLogger());
     assert.equal(filtered.get('x'), undefined, 'an address that is not static random is never used');
     assert.equal(filtered.get('y'), 'C1:02:03:04:05:06');
+  });
+
+  it('keys a dongle by its port, the same whether opened as hci: or auto: and whatever its options', () => {
+    const port = '/dev/serial/by-id/usb-ZEPHYR_Zephyr_HCI_UART_sample_1234-if00';
+    assert.equal(dongleKey(`hci:${port}?baud=1000000`), dongleKey(`auto:${port}`));
+    assert.notEqual(dongleKey(`hci:${port}`), dongleKey('hci:/dev/serial/by-id/usb-other-if00'));
+    assert.equal(dongleKey('sim:?devices=2'), 'sim:');
   });
 });
