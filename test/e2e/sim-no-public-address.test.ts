@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AddressSource, AddressType, startDfu, type Adapter } from '../../clients/ts/index.js';
+import { adapterLine } from '../../clients/cli/commands/adapters.js';
 import { STATION_ADDRESS_FILE } from '../../server/backends/hci/stationAddress.js';
 import { addressTarget, drain, finished, startSimServer, type SimServer } from '../helpers/sim-server.js';
 import { projectZip } from '../helpers/project-packages.js';
@@ -59,6 +60,7 @@ describe('A controller without a public address', () => {
       station = a.address?.value ?? '';
       assert.ok(isStaticRandom(station), `${station} is not a static random address`);
       assert.notEqual(station, '00:00:00:00:00:00');
+      assert.ok(adapterLine(a).includes(`${station} (generated)`), adapterLine(a));
 
       const r = await drain(startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(30_000) }));
       assert.equal(r.error, undefined, `the DFU failed: ${String(r.error)}`);
@@ -105,6 +107,7 @@ describe('A controller without a public address', () => {
       assert.equal(a.addressSource, AddressSource.ADDRESS_SOURCE_CONTROLLER_STATIC);
       assert.deepEqual(a.address, { value: own, type: AddressType.ADDRESS_TYPE_RANDOM });
       assert.match(a.identity, /Zephyr/);
+      assert.ok(adapterLine(a).includes(`${own} (controller static)`), adapterLine(a));
       await connectOnce(s);
       assert.deepEqual(s.observed().centrals, [`random:${own}`]);
       assert.equal(existsSync(join(dir, STATION_ADDRESS_FILE)), false, 'nothing is generated when the controller has its own');
@@ -120,6 +123,7 @@ describe('A controller without a public address', () => {
       const a = await adapter(s);
       assert.equal(a.addressSource, AddressSource.ADDRESS_SOURCE_PUBLIC);
       assert.deepEqual(a.address, { value: '00:1B:DC:F0:00:01', type: AddressType.ADDRESS_TYPE_PUBLIC });
+      assert.ok(adapterLine(a).includes('00:1B:DC:F0:00:01  links'), adapterLine(a));
       await connectOnce(s);
       assert.deepEqual(s.observed().centrals, ['public:00:1B:DC:F0:00:01']);
       assert.equal(existsSync(join(dir, STATION_ADDRESS_FILE)), false);
