@@ -77,7 +77,7 @@ async function main(): Promise<number> {
     return refuseSetting(e);
   }
   // Never fatal: a damaged file is logged and ignored (the memory only saves retries).
-  const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }));
+  const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }), { dataDir: config.dataDir });
   const devices = FileDeviceMemory.open(join(config.dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }), { now: () => adapters.clock.now() });
   // Uploaded packages are read on worker threads: no upload can stall the radio's event loop.
   const packageReaders = startPackageReaders({ threads: config.packageReaders, queue: config.packageReadQueue });

@@ -35,7 +35,7 @@ export {
   type StartDfuParams,
 } from './dfu.js';
 export { Status } from 'nice-grpc';
-export { Adapter, AdapterKind, AdapterState, SerialPort, adapterKindToJSON, adapterStateToJSON } from '../../proto/gen/bledfu/v1/adapter.js';
+export { Adapter, AdapterKind, AdapterState, AddressSource, SerialPort, adapterKindToJSON, adapterStateToJSON, addressSourceToJSON } from '../../proto/gen/bledfu/v1/adapter.js';
 export { AuditRecord, AuditResult, auditResultToJSON, type AuditImage } from '../../proto/gen/bledfu/v1/audit.js';
 export { AddressType, type Address, type Target, type ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
 export {

@@ -14,6 +14,7 @@
  * adapter that fails to open stays listed in state "failed" with its error, so ListAdapters tells
  * the user why, and the rest of the server keeps working.
  */
+import { join } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import type { Adapter, AdapterInfo } from '../ble/types.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
@@ -27,6 +28,7 @@ import { trustedKeyFromFile } from '../sim/keyFile.js';
 import { parseSimSpec, createSimWorld, DEFAULT_SIM_CONFIG, type SimConfig, type SimWorld } from '../sim/world.js';
 import type { AutoAdapterOptions } from './autoSerial.js';
 import { createHciAdapter, type HciAdapterOptions } from './hci/adapter.js';
+import { FileStationAddressStore, MemoryStationAddressStore, STATION_ADDRESS_FILE, type StationAddressStore } from './hci/stationAddress.js';
 import type { HciSerialSpec } from './hci/serial.js';
 import type { NrfAdapterOptions } from './nrf/adapter.js';
 import type { H5LinkOptions } from './nrf/h5Link.js';
@@ -89,6 +91,12 @@ export interface OpenAdaptersOptions {
   };
   /** Connection limit of every adapter whose spec does not set one (`max=`). */
   readonly maxConnections?: number;
+  /**
+   * The server's data directory: static random addresses made for HCI dongles without a public
+   * address are kept there (station-addresses.json), so devices see the same station after a
+   * restart. Default: kept in memory only, for the life of the registry.
+   */
+  readonly dataDir?: string;
   readonly hci?: HciOpener;
   readonly nrf?: NrfOpener;
   readonly auto?: AutoOpener;
@@ -313,6 +321,7 @@ function supervise(
   options: OpenAdaptersOptions,
   openers: SerialOpeners,
   time: ServerTime,
+  addressStore: StationAddressStore,
 ): Entry & { adapter: SupervisedAdapter } {
   const scheme = schemeOf(spec);
   const clock = time.clock;
@@ -338,6 +347,7 @@ function supervise(
         kind: 'simulated',
         logger,
         clock,
+        addressStore,
         ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       };
       const adapter = new SupervisedAdapter({
@@ -367,6 +377,7 @@ function supervise(
         spec,
         logger,
         clock,
+        addressStore,
         ...(maxConnections === undefined ? {} : { maxConnections }),
         ...(serial.capture === undefined ? {} : { capture: serial.capture }),
       };
@@ -401,7 +412,7 @@ function supervise(
       const serial = parseAutoSpec(spec);
       const auto = usable(openers.auto, 'auto');
       const maxConnections = serial.maxConnections ?? options.maxConnections;
-      const adapterOptions = { id, spec, logger, clock, ...(maxConnections === undefined ? {} : { maxConnections }) };
+      const adapterOptions = { id, spec, logger, clock, addressStore, ...(maxConnections === undefined ? {} : { maxConnections }) };
       const adapter = new SupervisedAdapter({
         ...common,
         // Until the probe said what is there; info() then shows the opened backend's kind.
@@ -431,6 +442,10 @@ export async function openAdapters(
   const entries: Entry[] = [];
   const starting: Promise<void>[] = [];
   const openers = await serialOpenersFor(specs, options);
+  const addressStore: StationAddressStore =
+    options.dataDir === undefined
+      ? new MemoryStationAddressStore()
+      : new FileStationAddressStore(join(options.dataDir, STATION_ADDRESS_FILE), logger.child({ component: 'station-addresses' }));
   for (const spec of specs) {
     const scheme = schemeOf(spec) || 'adapter';
     const n = counters.get(scheme) ?? 0;
@@ -438,7 +453,7 @@ export async function openAdapters(
     const id = `${scheme}${n}`;
     let entry: ReturnType<typeof supervise>;
     try {
-      entry = supervise(spec, id, logger, options, openers, time);
+      entry = supervise(spec, id, logger, options, openers, time, addressStore);
     } catch (e) {
       // Our own errors are written for users; anything else is a bug whose text stays in the log
       // (with its stack) rather than in ListAdapters.

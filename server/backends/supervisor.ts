@@ -248,6 +248,7 @@ export class SupervisedAdapter implements Adapter {
       spec: this.#options.spec,
       state: this.#state === 'reopening' ? 'failed' : this.#state,
       ...(last?.address === undefined ? {} : { address: last.address }),
+      ...(last?.addressSource === undefined ? {} : { addressSource: last.addressSource }),
       identity: last?.identity ?? '',
       activeConnections: 0,
       maxConnections: last?.maxConnections ?? this.#options.maxConnections ?? 0,

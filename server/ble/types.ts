@@ -114,12 +114,20 @@ export interface Connection {
 export type AdapterKind = 'simulated' | 'hci-uart' | 'nordic-connectivity';
 export type AdapterState = 'opening' | 'ready' | 'failed' | 'closed';
 
+export type AddressSource = 'public' | 'controller-static' | 'generated';
+
 export interface AdapterInfo {
   readonly id: string;
   readonly kind: AdapterKind;
   readonly spec: string;
   readonly state: AdapterState;
   readonly address?: DeviceAddress;
+  /**
+   * Where `address` (the one the adapter scans and connects as) came from: the controller's public
+   * address, its own static random address (Zephyr vendor command, or the SoftDevice's), or a static
+   * random address bledfu made and keeps for this dongle in the data directory.
+   */
+  readonly addressSource?: AddressSource;
   /** Controller identity in words (HCI version, manufacturer, firmware). */
   readonly identity: string;
   readonly activeConnections: number;

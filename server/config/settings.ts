@@ -175,7 +175,7 @@ export const SETTINGS = {
   dataDir: {
     kind: 'string',
     default: '/var/lib/bledfu',
-    description: 'directory for the files the server keeps across restarts: the audit log (unless --audit-log says otherwise) and devices.json (where devices were met in their bootloader)',
+    description: 'directory for the files the server keeps across restarts: the audit log (unless --audit-log says otherwise) devices.json (where devices were met in their bootloader) and station-addresses.json (the static random address of each HCI dongle without a public address)',
   },
   auditLog: {
     kind: 'string',

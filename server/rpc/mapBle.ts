@@ -1,5 +1,5 @@
 /** proto ⇄ ble/ values: addresses, targets, adapters, advertisements, GATT layout. */
-import { AdapterKind, AdapterState, type Adapter as AdapterMessage } from '../../proto/gen/bledfu/v1/adapter.js';
+import { AdapterKind, AdapterState, AddressSource, type Adapter as AdapterMessage } from '../../proto/gen/bledfu/v1/adapter.js';
 import { AddressType, type Address, type Target } from '../../proto/gen/bledfu/v1/common.js';
 import {
   CharacteristicProperty,
@@ -12,6 +12,7 @@ import {
   type AdapterInfo,
   type AdapterKind as DomainAdapterKind,
   type AdapterState as DomainAdapterState,
+  type AddressSource as DomainAddressSource,
   type Advertisement,
   type GattService,
 } from '../ble/types.js';
@@ -73,6 +74,12 @@ const ADAPTER_STATES = {
   closed: AdapterState.ADAPTER_STATE_CLOSED,
 } as const satisfies Record<DomainAdapterState, AdapterState>;
 
+const ADDRESS_SOURCES = {
+  public: AddressSource.ADDRESS_SOURCE_PUBLIC,
+  'controller-static': AddressSource.ADDRESS_SOURCE_CONTROLLER_STATIC,
+  generated: AddressSource.ADDRESS_SOURCE_GENERATED,
+} as const satisfies Record<DomainAddressSource, AddressSource>;
+
 export function adapterToProto(info: AdapterInfo): AdapterMessage {
   return {
     id: info.id,
@@ -84,6 +91,7 @@ export function adapterToProto(info: AdapterInfo): AdapterMessage {
     activeConnections: info.activeConnections,
     maxConnections: info.maxConnections,
     error: info.error === undefined ? undefined : errorDetailFor(info.error),
+    addressSource: info.addressSource === undefined ? AddressSource.ADDRESS_SOURCE_UNSPECIFIED : ADDRESS_SOURCES[info.addressSource],
   };
 }
 

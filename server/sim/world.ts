@@ -64,6 +64,10 @@ export interface SimConfig {
   readonly unansweredCommands?: readonly number[];
   /** Opcodes left out of the virtual controller's Supported_Commands (ControllerOptions.withheldCommands). */
   readonly withheldCommands?: readonly number[];
+  /** false: the controller has no public address (Read BD_ADDR answers zeros, like Zephyr's hci_uart). */
+  readonly publicAddress?: false;
+  /** A static random address the controller offers via Zephyr's vendor "Read Static Addresses" (it then reports itself as Zephyr). */
+  readonly vendorStaticAddress?: string;
   /** Link-layer numbers (IFS, event length, data lengths). */
   readonly radio: RadioConfig;
   /** Bootloader timers (spec §8.2). */
@@ -320,6 +324,8 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
         identity: 'bledfu simulator',
         ...(c.unansweredCommands === undefined ? {} : { unansweredCommands: c.unansweredCommands }),
         ...(c.withheldCommands === undefined ? {} : { withheldCommands: c.withheldCommands }),
+        ...(c.publicAddress === false ? { publicAddress: false } : {}),
+        ...(c.vendorStaticAddress === undefined ? {} : { vendorStaticAddress: parseAddress(c.vendorStaticAddress, 'random') }),
         ...(logger === undefined ? {} : { logger }),
       });
       controller.attach(controllerEnd);

@@ -100,6 +100,7 @@ export class StationServer {
       simScheduler: scheduler,
       clockStartEpochMs: startEpochMs,
       simWorld: (id) => this.#o.worlds[Number(id.replace(/^sim/, ''))],
+      dataDir: this.#o.dataDir,
     });
     // As bledfud keeps it: a restarted server still knows where it sent each device.
     const devices = FileDeviceMemory.open(join(this.#o.dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }), { now: () => registry.clock.now() });

@@ -71,7 +71,7 @@ for (const dongle of SIM_DONGLES) {
           assert.ok(d.remedy !== undefined && d.remedy.length > 0, 'a remedy is given');
           assert.deepEqual((await s.client.listJobs({ activeOnly: false })).jobs, []);
           // The simulated air: the controller never scanned nor tried to connect; the device saw nothing.
-          assert.deepEqual({ ...s.air }, { scans: 0, scanning: false, initiations: 0 });
+          assert.deepEqual({ ...s.air }, { scans: 0, scanning: false, initiations: 0, scanAddresses: [] });
           assert.equal(s.observed().connections, 0);
           assert.equal(dev.resets(), resets);
           assert.equal(dev.mode(), 'application');

@@ -37,6 +37,8 @@ export interface DeviceObservation {
   commandBytes: number;
   /** Bytes written to the DFU Packet characteristic while a data object was selected. */
   dataBytes: number;
+  /** The central's address as each accepted connection showed it to the device ("random:C0:…"). */
+  centrals: string[];
 }
 
 export interface AirObservation {
@@ -46,6 +48,8 @@ export interface AirObservation {
   scanning: boolean;
   /** Connection attempts the controller put on the air. */
   initiations: number;
+  /** The controller's own address at each scan start ("public:…" or "random:…"). */
+  scanAddresses: string[];
 }
 
 export interface SimServer {
@@ -90,6 +94,7 @@ function observeDevice(view: SimDeviceView, o: Observer): void {
   device.accept = (link: PeripheralLink): PeripheralLinkHandler => {
     const inner = accept(link);
     o.obs.connections++;
+    o.obs.centrals.push(`${link.peerAddress.type}:${link.peerAddress.value}`);
     return {
       onL2cap: (cid, payload) => {
         const bootloader = device.bootloader;
@@ -141,10 +146,12 @@ export async function startSimServer(
   config: Partial<AppConfig> = {},
   dongle: SimDongle = { kind: 'hci' },
   serve: ServeOptions = {},
+  registryOptions: Pick<OpenAdaptersOptions, 'dataDir'> = {},
 ): Promise<SimServer> {
   const logger = serve.logger ?? testLogger();
   const registry = await openAdapters([simSpec(dongle)], logger.child({ component: 'adapters' }), {
     sim,
+    ...registryOptions,
     ...(dongle.kind === 'nrf' && dongle.simNrf !== undefined ? { simNrf: dongle.simNrf } : {}),
   });
   const world = registry.simWorld('sim0');
@@ -154,11 +161,14 @@ export async function startSimServer(
     throw new Error(`the sim: adapter did not open: ${opened?.error?.message ?? 'no world'}`);
   }
 
-  const air: AirObservation = { scans: 0, scanning: false, initiations: 0 };
+  const air: AirObservation = { scans: 0, scanning: false, initiations: 0, scanAddresses: [] };
   const scanStopWaiters: (() => void)[] = [];
   const setScanning = world.air.setScanning.bind(world.air);
   world.air.setScanning = (central, scan) => {
-    if (scan !== undefined && !air.scanning) air.scans++;
+    if (scan !== undefined && !air.scanning) {
+      air.scans++;
+      air.scanAddresses.push(`${central.address.type}:${central.address.value}`);
+    }
     air.scanning = scan !== undefined;
     setScanning(central, scan);
     if (!air.scanning) for (const w of scanStopWaiters.splice(0)) w();
@@ -169,7 +179,7 @@ export async function startSimServer(
     return initiate(...args);
   };
   const observers: Observer[] = world.devices.map(() => ({
-    obs: { connections: 0, disconnections: 0, commandBytes: 0, dataBytes: 0 },
+    obs: { connections: 0, disconnections: 0, commandBytes: 0, dataBytes: 0, centrals: [] },
     waiters: [],
   }));
   world.devices.forEach((view, i) => observeDevice(view, observers[i] as Observer));

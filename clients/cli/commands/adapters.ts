@@ -1,5 +1,5 @@
 /** `bledfu adapters` */
-import { Adapter, adapterKindToJSON, adapterStateToJSON, type Adapter as AdapterMessage } from '../../ts/index.js';
+import { Adapter, AddressSource, adapterKindToJSON, adapterStateToJSON, type Adapter as AdapterMessage } from '../../ts/index.js';
 import { unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 
@@ -7,7 +7,10 @@ export function adapterLine(a: AdapterMessage): string {
   const kind = adapterKindToJSON(a.kind).replace(/^ADAPTER_KIND_/, '').toLowerCase();
   const state = adapterStateToJSON(a.state).replace(/^ADAPTER_STATE_/, '').toLowerCase();
   const error = a.error === undefined ? '' : `  ${a.error.reason}: ${a.error.message}`;
-  return `${a.id}  ${kind}  ${state}  ${a.address?.value ?? ''}  links ${a.activeConnections}/${a.maxConnections}  ${a.spec}  ${a.identity}${error}`;
+  // A public address needs no note; another one says where it came from (the dongle has none of its own, or its chip's).
+  const source =
+    a.addressSource === AddressSource.ADDRESS_SOURCE_GENERATED ? ' (generated)' : a.addressSource === AddressSource.ADDRESS_SOURCE_CONTROLLER_STATIC ? ' (controller static)' : '';
+  return `${a.id}  ${kind}  ${state}  ${a.address?.value ?? ''}${source}  links ${a.activeConnections}/${a.maxConnections}  ${a.spec}  ${a.identity}${error}`;
 }
 
 export async function adaptersCommand(ctx: CliContext): Promise<ExitCode> {

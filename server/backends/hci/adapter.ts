@@ -3,7 +3,7 @@
  * transport: a UART dongle, or the simulator's in-memory pipe.
  */
 import type { DeviceAddress } from '../../ble/address.js';
-import type { AclBufferAccounting, Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
+import type { AclBufferAccounting, AddressSource, Adapter, AdapterInfo, AdapterState, Advertisement, ConnectParams, Connection, HciCapture, HciCaptureOptions, ScanParams } from '../../ble/types.js';
 import { BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { withLinkedSignal } from '../../common/signals.js';
@@ -23,12 +23,23 @@ import type { AdapterBaseOptions } from '../adapterOptions.js';
 import { failLinkStack, HciConnection, type LinkStack } from './connection.js';
 import { describeController } from './identity.js';
 import { adapterBusy, LinkSlots } from '../linkSlots.js';
+import { dongleKey, generateStaticRandomAddress, isStaticRandom, MemoryStationAddressStore, NO_PUBLIC_ADDRESS, type StationAddressStore } from './stationAddress.js';
 
 export interface HciAdapterOptions extends AdapterBaseOptions {
   readonly commandTimeoutMs?: number;
   /** Path of a btsnoop file (HCI UART) receiving all HCI traffic while the adapter is open. */
   readonly capture?: string;
+  /**
+   * Where a static random address made for a dongle without a public address is kept (keyed by
+   * the spec without its options), so devices see the same station after a restart. Default:
+   * this adapter's memory only.
+   */
+  readonly addressStore?: StationAddressStore;
 }
+
+/** Zephyr controllers report the Linux Foundation's company identifier in Read Local Version. */
+const ZEPHYR_COMPANY_ID = 0x05f1;
+
 
 const LE_MAX_TX_OCTETS = 251;
 const LE_MAX_TX_TIME_US = 2120;
@@ -65,6 +76,7 @@ class HciAdapter implements Adapter {
   #address: DeviceAddress | undefined;
   // Per adapter, so per dongle: what one controller ignores says nothing about another.
   readonly #optionalCommands: OptionalCommands;
+  #addressSource: AddressSource | undefined;
 
   constructor(transport: ByteDuplex, options: HciAdapterOptions) {
     this.id = options.id;
@@ -118,8 +130,20 @@ class HciAdapter implements Adapter {
     await hci.send('reset', {});
     const version = await hci.send('readLocalVersionInformation', {});
     this.#identity = describeController(version);
-    const { address } = await hci.send('readBdAddr', {});
-    this.#address = { value: address, type: 'public' };
+    const { address: publicAddress } = await hci.send('readBdAddr', {});
+    if (publicAddress !== NO_PUBLIC_ADDRESS) {
+      this.#address = { value: publicAddress, type: 'public' };
+      this.#addressSource = 'public';
+    } else {
+      // No public address: every scan and connection would otherwise show 00:00:00:00:00:00.
+      const chosen = await this.#staticAddress(version.companyId);
+      await hci.send('leSetRandomAddress', { address: chosen.address });
+      this.#gap.useRandomAddress();
+      this.#address = { value: chosen.address, type: 'random' };
+      this.#addressSource = chosen.source;
+      this.#log.info({ address: chosen.address, source: chosen.source }, 'controller has no public address; using a static random address');
+    }
+    const address = this.#address.value;
     await hci.send('setEventMask', {
       mask: maskOf([
         EVENT_MASK_BITS.disconnectionComplete,
@@ -153,6 +177,44 @@ class HciAdapter implements Adapter {
   }
 
   /**
+   * The controller's own static address when it is a Zephyr controller offering one (as BlueZ and
+   * Zephyr's own host do), else the one made earlier for this dongle, else a new one, kept.
+   */
+  async #staticAddress(companyId: number): Promise<{ readonly address: string; readonly source: AddressSource }> {
+    if (companyId === ZEPHYR_COMPANY_ID) {
+      let offered: readonly { readonly address: string }[] = [];
+      await this.#optional('Zephyr Read Static Addresses', async () => {
+        offered = (await this.#hci.send('zephyrReadStaticAddresses', {})).addresses;
+      });
+      const own = offered.find((a) => isStaticRandom(a.address));
+      if (own !== undefined) return { address: own.address, source: 'controller-static' };
+    }
+    const store = this.#options.addressStore ?? this.#ownStore;
+    const dongle = dongleKey(this.#options.spec);
+    const kept = store.get(dongle);
+    if (kept !== undefined) return { address: kept, source: 'generated' };
+    const made = generateStaticRandomAddress();
+    store.put(dongle, made);
+    return { address: made, source: 'generated' };
+  }
+
+  readonly #ownStore = new MemoryStationAddressStore();
+
+  /** Runs a command the controller may refuse; a refusal is logged and skipped. */
+  async #optional(what: string, fn: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      if (hasCode(e, 'HCI_ERROR')) {
+        this.#log.debug({ err: e }, `${what} refused by the controller; skipped`);
+        return false;
+      }
+      throw e;
+    }
+  }
+
+  /**
    * Supported_Commands, or undefined when the controller refuses to say (every controller since
    * Bluetooth 1.2 must answer; one that does not gets no optional commands).
    */
@@ -181,6 +243,7 @@ class HciAdapter implements Adapter {
       spec: this.#options.spec,
       state: this.#state,
       ...(this.#address === undefined ? {} : { address: this.#address }),
+      ...(this.#addressSource === undefined ? {} : { addressSource: this.#addressSource }),
       identity: this.#identity,
       activeConnections: this.#stacks.size,
       maxConnections: this.#maxConnections,

@@ -220,7 +220,11 @@ class NrfAdapter implements Adapter {
       kind: this.#o.kind,
       spec: this.#o.spec,
       state: this.#state,
-      ...(this.#setup === undefined ? {} : { address: this.#setup.address }),
+      // The SoftDevice scans and connects as its own address (bledfu never sets one): a static
+      // random address from the chip's FICR, unless someone gave the dongle a public one.
+      ...(this.#setup === undefined
+        ? {}
+        : { address: this.#setup.address, addressSource: this.#setup.address.type === 'public' ? ('public' as const) : ('controller-static' as const) }),
       identity: this.#setup?.identity ?? 'Nordic connectivity firmware',
       activeConnections: this.#links.size,
       maxConnections: this.#setup?.maxConnections ?? this.#o.maxConnections ?? DEFAULT_MAX_CONNECTIONS,

@@ -117,6 +117,9 @@ export class GapCentral {
   // Controllers run one LE Create Connection at a time; this is the line for it.
   readonly #connectTurn = new Credits(1);
   #connecting: ((completion: Completion) => void) | undefined;
+  // Own address type of scans and connections: 0 public, 1 random (the address set with LE Set
+  // Random Address, for a controller without a public one). Set before the first scan or connection.
+  #ownAddressType: 0 | 1 = 0;
 
   constructor(hci: HciHost, options: GapCentralOptions) {
     this.#hci = hci;
@@ -125,6 +128,11 @@ export class GapCentral {
     this.#options = options;
     hci.onEvent((e) => this.#onEvent(e));
     hci.failed.addEventListener('abort', () => this.#failAll(hci.failed.reason as BledfuError), { once: true });
+  }
+
+  /** Scan and connect as the controller's random address (set by the caller with LE Set Random Address). */
+  useRandomAddress(): void {
+    this.#ownAddressType = 1;
   }
 
   get links(): readonly GapLink[] {
@@ -222,7 +230,7 @@ export class GapCentral {
       scanType: wanted === 'active' ? 1 : 0,
       scanInterval: 0x0060,
       scanWindow: 0x0030,
-      ownAddressType: 0,
+      ownAddressType: this.#ownAddressType,
       filterPolicy: 0,
     });
     await this.#enableScan();
@@ -292,7 +300,7 @@ export class GapCentral {
           initiatorFilterPolicy: 0,
           peerAddressType: addressTypeCode(address),
           peerAddress: address.value,
-          ownAddressType: 0,
+          ownAddressType: this.#ownAddressType,
           minCeLength: 0,
           maxCeLength: 0,
         },

@@ -48,6 +48,32 @@ const advertisingData: Codec<Uint8Array> = {
   },
 };
 
+/**
+ * Zephyr's vendor "Read Static Addresses" return: a count, then per address its BD_ADDR (6 octets,
+ * least significant first) and its identity root IR (16 octets). Zephyr include/bluetooth/hci_vs.h:
+ * BT_HCI_OP_VS_READ_STATIC_ADDRS, struct bt_hci_rp_vs_read_static_addrs / bt_hci_vs_static_addr.
+ */
+export interface ZephyrStaticAddress {
+  readonly address: string;
+  readonly ir: Uint8Array;
+}
+const ZEPHYR_IR_OCTETS = 16;
+const zephyrStaticAddresses: Codec<readonly ZephyrStaticAddress[]> = {
+  encode: (w, v) => {
+    w.u8(v.length);
+    for (const a of v) {
+      bdAddr.encode(w, a.address);
+      fixedBytes(ZEPHYR_IR_OCTETS).encode(w, a.ir);
+    }
+  },
+  decode: (r) => {
+    const n = r.u8();
+    const out: ZephyrStaticAddress[] = [];
+    for (let i = 0; i < n; i++) out.push({ address: bdAddr.decode(r), ir: fixedBytes(ZEPHYR_IR_OCTETS).decode(r) });
+    return out;
+  },
+};
+
 export const HCI_COMMANDS = {
   disconnect: {
     opcode: 0x0406,
@@ -70,6 +96,14 @@ export const HCI_COMMANDS = {
     completion: 'complete',
     params: empty,
     returns: struct({ hciVersion: u8, hciSubversion: u16, lmpVersion: u8, companyId: u16, lmpSubversion: u16 }),
+  },
+  /** Zephyr vendor command (OGF 0x3F, OCF 0x0009): only sent to a controller identified as Zephyr. */
+  zephyrReadStaticAddresses: {
+    opcode: 0xfc09,
+    name: 'HCI_Zephyr_Read_Static_Addresses',
+    completion: 'complete',
+    params: empty,
+    returns: struct({ addresses: zephyrStaticAddresses }),
   },
   readLocalSupportedCommands: {
     opcode: 0x1002,

@@ -51,6 +51,18 @@ export interface ControllerOptions {
   readonly aclBuffers: number;
   /** Shown in Read Local Name. */
   readonly identity: string;
+  /**
+   * false: the controller has no public address and Read BD_ADDR answers 00:00:00:00:00:00, like
+   * Zephyr's hci_uart on an nRF52840 dongle. Default: it answers `address`.
+   */
+  readonly publicAddress?: false;
+  /**
+   * A static random address the controller offers through Zephyr's vendor command "Read Static
+   * Addresses" (0xFC09). Given, the controller also presents itself as Zephyr in Read Local
+   * Version (manufacturer 0x05F1, The Linux Foundation), as a host needs that to send the vendor
+   * command at all. Default: no vendor commands; the manufacturer is 0xFFFF.
+   */
+  readonly vendorStaticAddress?: DeviceAddress;
   readonly logger?: Logger;
   /**
    * Opcodes the controller advertises (Supported_Commands) but never answers: no Command Status,
@@ -61,6 +73,10 @@ export interface ControllerOptions {
   /** Opcodes left out of Supported_Commands (still answered if sent anyway). Default none. */
   readonly withheldCommands?: readonly number[];
 }
+
+/** Zephyr's controllers report the Linux Foundation's company identifier. */
+const ZEPHYR_COMPANY_ID = 0x05f1;
+const NO_ADDRESS = '00:00:00:00:00:00';
 
 const DEFAULT_EVENT_MASK = 0x00001fffffffffffn;
 const DEFAULT_LE_EVENT_MASK = 0x1fn;
@@ -107,7 +123,9 @@ export class VirtualController implements CentralNode {
   }
 
   get address(): DeviceAddress {
-    return this.#ownAddressType === 1 && this.#randomAddress !== undefined ? this.#randomAddress : this.#options.address;
+    if (this.#ownAddressType === 1 && this.#randomAddress !== undefined) return this.#randomAddress;
+    // Without a public address, a host that scans or connects as "public" goes on the air as zeros.
+    return this.#options.publicAddress === false ? { value: NO_ADDRESS, type: 'public' } : this.#options.address;
   }
 
   /** True while the host has a scan, a connection attempt or a link on the air. */
@@ -275,7 +293,7 @@ export class VirtualController implements CentralNode {
           hciVersion: 0x09,
           hciSubversion: 0x0001,
           lmpVersion: 0x09,
-          companyId: 0xffff,
+          companyId: this.#options.vendorStaticAddress === undefined ? 0xffff : ZEPHYR_COMPANY_ID,
           lmpSubversion: 0x0001,
         });
         return;
@@ -296,7 +314,7 @@ export class VirtualController implements CentralNode {
         });
         return;
       case 'readBdAddr':
-        this.#completeWith('readBdAddr', { address: this.#options.address.value });
+        this.#completeWith('readBdAddr', { address: this.#options.publicAddress === false ? NO_ADDRESS : this.#options.address.value });
         return;
       case 'leReadBufferSize':
         this.#completeWith('leReadBufferSize', {
@@ -412,6 +430,15 @@ export class VirtualController implements CentralNode {
         // A central only: the simulated devices advertise on the air themselves.
         this.#complete(command.opcode, Uint8Array.of(STATUS.unknownCommand));
         return;
+      case 'zephyrReadStaticAddresses': {
+        const offered = this.#options.vendorStaticAddress;
+        if (offered === undefined) {
+          this.#complete(command.opcode, Uint8Array.of(STATUS.unknownCommand));
+          return;
+        }
+        this.#completeWith('zephyrReadStaticAddresses', { addresses: [{ address: offered.value, ir: new Uint8Array(16) }] });
+        return;
+      }
       case 'unknown':
         this.#onUnmodelledCommand(command.opcode, command.params);
         return;
