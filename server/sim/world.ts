@@ -380,6 +380,25 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
 const truthy = (v: string): boolean => v === '1' || v === 'true' || v === 'yes';
 
 /**
+ * Simulated controllers that behave like real ones (docs/controllers.md), so their quirks stay
+ * tested on every backend feature: `sim:?controller=zephyr` is Zephyr's hci_uart on an nRF52840
+ * dongle (no public address, a static address offered through Zephyr's vendor Read Static
+ * Addresses, 7 shared LE ACL buffers of 27 bytes); `btvirt-like` has BlueZ btvirt's single
+ * 192-byte buffer; `default` is the roomy simulated controller. An explicit `acl=` wins.
+ */
+export const CONTROLLER_PROFILES = {
+  default: {},
+  zephyr: { publicAddress: false, vendorStaticAddress: 'D3:C0:5E:F0:00:01', aclBuffers: 7, aclDataLength: 27 },
+  'btvirt-like': { aclBuffers: 1, aclDataLength: 192 },
+} as const satisfies Record<string, Partial<SimConfig>>;
+
+export type ControllerProfileName = keyof typeof CONTROLLER_PROFILES;
+
+function isControllerProfileName(name: string): name is ControllerProfileName {
+  return Object.hasOwn(CONTROLLER_PROFILES, name);
+}
+
+/**
  * Adapter specs such as `sim:`, `sim:?devices=3&speed=1&key=sdk17.0.2&progress=reload&debug=0`,
  * `sim:?keyfile=k.pem` (the bootloaders trust the P-256 key in that PEM file, public or private;
  * read when the adapter is created, not here: this function only parses),
@@ -403,6 +422,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
   let api: 5 | 6 | undefined;
   let keyFile: string | undefined;
   let acl: { aclBuffers: number; aclDataLength: number } | undefined;
+  let profile: ControllerProfileName | undefined;
   const faults: SimFault[] = [];
   const device: { -readonly [K in keyof SimDeviceConfig]?: SimDeviceConfig[K] } = {};
   const bad = (key: string, value: string): BledfuError =>
@@ -472,10 +492,14 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
         acl = { aclBuffers: buffers, aclDataLength: length };
         break;
       }
+      case 'controller':
+        if (!isControllerProfileName(value)) throw bad(key, value);
+        profile = value;
+        break;
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault, acl',
+          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault, acl, controller',
         });
     }
   }
@@ -483,6 +507,12 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: api= applies only to dongle=nrf', {
       layer: 'sim',
       remedy: 'write e.g. "sim:?dongle=nrf&api=5"',
+    });
+  }
+  if (profile !== undefined && dongle === 'nrf') {
+    throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: controller= applies only to the HCI controller, not dongle=nrf', {
+      layer: 'sim',
+      remedy: 'write e.g. "sim:?controller=zephyr"',
     });
   }
   if (acl !== undefined && dongle === 'nrf') {
@@ -518,6 +548,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     ...(speed === undefined ? {} : { speed }),
     ...(faults.length === 0 ? {} : { faults }),
     ...(keyFile === undefined ? {} : { keyFile }),
+    ...(profile === undefined ? {} : CONTROLLER_PROFILES[profile]),
     ...acl,
     ...(dongle === undefined ? {} : { dongle: dongle === 'nrf' ? { kind: 'nrf', api: api ?? 6 } : { kind: 'hci' } }),
   };

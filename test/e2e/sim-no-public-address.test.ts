@@ -14,6 +14,7 @@ import { adapterLine } from '../../clients/cli/commands/adapters.js';
 import { STATION_ADDRESS_FILE } from '../../server/backends/hci/stationAddress.js';
 import { addressTarget, drain, finished, startSimServer, type SimServer } from '../helpers/sim-server.js';
 import { projectZip } from '../helpers/project-packages.js';
+import { CONTROLLER_PROFILES, parseSimSpec } from '../../server/sim/world.js';
 
 const dirs: string[] = [];
 function dataDir(): string {
@@ -145,5 +146,38 @@ describe('A controller without a public address', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('sim:?controller= profiles of real controllers (docs/controllers.md)', () => {
+  it('controller=zephyr: the controller static address, 7 × 27-byte shared buffers, and a DFU that completes as that address', { timeout: 60_000 }, async () => {
+    const spec = parseSimSpec('sim:?controller=zephyr');
+    const s = await startSimServer(spec, {}, { kind: 'hci' }, {}, { dataDir: dataDir() });
+    try {
+      const a = await adapter(s);
+      assert.equal(a.addressSource, AddressSource.ADDRESS_SOURCE_CONTROLLER_STATIC);
+      assert.equal(a.address?.value, CONTROLLER_PROFILES.zephyr.vendorStaticAddress);
+      const r = await drain(startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(30_000) }));
+      assert.equal(r.error, undefined, `the DFU failed: ${String(r.error)}`);
+      assert.equal(finished(r.events)?.result.success, true);
+      assert.deepEqual(new Set(s.observed().centrals), new Set([`random:${CONTROLLER_PROFILES.zephyr.vendorStaticAddress}`]));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('controller=btvirt-like keeps its public address and completes a DFU through its single 192-byte buffer; unknown profiles are refused', { timeout: 60_000 }, async () => {
+    const s = await startSimServer(parseSimSpec('sim:?controller=btvirt-like'), {}, { kind: 'hci' }, {}, { dataDir: dataDir() });
+    try {
+      const a = await adapter(s);
+      assert.equal(a.addressSource, AddressSource.ADDRESS_SOURCE_PUBLIC);
+      const r = await drain(startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(30_000) }));
+      assert.equal(finished(r.events)?.result.success, true, String(r.error));
+    } finally {
+      await s.close();
+    }
+    assert.throws(() => parseSimSpec('sim:?controller=hci-uart'), /bad value "hci-uart" for controller/);
+    assert.throws(() => parseSimSpec('sim:?controller=zephyr&dongle=nrf'), /controller= applies only to the HCI controller/);
+    assert.deepEqual(parseSimSpec('sim:?controller=zephyr&acl=3x27').aclBuffers, 3);
   });
 });
