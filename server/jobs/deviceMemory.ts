@@ -6,8 +6,8 @@
  * rename, so a crash leaves the old or the new file, never half of one), and a file that cannot
  * be read is logged and ignored: losing this memory costs a retry, never the server's start.
  */
-import { fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../common/atomicFile.js';
 import { parseAddress, type DeviceAddress } from '../ble/address.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceMemory, DfuTarget, RememberedDevice } from '../dfu/types.js';
@@ -220,18 +220,9 @@ export class FileDeviceMemory extends InMemoryDeviceMemory {
 
   /** Temp file, fsync, rename: a crash leaves the old file or the new one. A failed write is logged; the memory stays in RAM. */
   #write(): void {
-    const tmp = `${this.path}.tmp`;
     const text = `${JSON.stringify({ version: FILE_VERSION, devices: this.entries.map(storeEntry) })}\n`;
     try {
-      mkdirSync(dirname(this.path), { recursive: true });
-      const fd = openSync(tmp, 'w', 0o640);
-      try {
-        writeSync(fd, text);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.path);
+      writeFileAtomically(this.path, text);
     } catch (e) {
       this.#logger.warn({ path: this.path, err: (e as Error).message }, 'device memory: cannot write the file; kept in memory only');
     }

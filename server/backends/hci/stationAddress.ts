@@ -6,8 +6,8 @@
  * data directory, so the devices see the same station across restarts.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomically } from '../../common/atomicFile.js';
 import { addressFromBytes } from '../../ble/address.js';
 import type { Logger } from '../../common/logger.js';
 
@@ -86,18 +86,9 @@ export class FileStationAddressStore implements StationAddressStore {
 
   put(dongle: string, address: string): void {
     this.#addresses.set(dongle, address);
-    const tmp = `${this.path}.tmp`;
     const text = `${JSON.stringify({ version: FILE_VERSION, addresses: Object.fromEntries(this.#addresses) }, null, 2)}\n`;
     try {
-      mkdirSync(dirname(this.path), { recursive: true });
-      const fd = openSync(tmp, 'w', 0o640);
-      try {
-        writeSync(fd, text);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.path);
+      writeFileAtomically(this.path, text);
     } catch (e) {
       this.#logger.warn({ path: this.path, err: (e as Error).message }, 'station addresses: cannot write the file; the address holds for this run only');
     }
