@@ -15,12 +15,10 @@ import { loadServerSecurity, type SecuritySettings } from '../../server/rpc/secu
 import { Status, type BledfuClient, type BledfuClientOptions } from '../../clients/ts/index.js';
 import { startHarness } from '../helpers/rpc-harness.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
-import { runCli } from '../../clients/cli/program.js';
 import { EXIT } from '../../clients/cli/exitCodes.js';
-import { readFile } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { drain, failure } from '../helpers/rpc-outcome.js';
+import { cliInProcess, type InProcessRun } from '../helpers/cli-in-process.js';
 
 const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
 const OBSERVE_TOKEN = 'observe-token-0123456789abcdef';
@@ -196,23 +194,9 @@ describe('bearer tokens', () => {
   });
 });
 
-/** Runs the CLI in-process; returns its exit code and what it printed. */
-async function cli(argv: readonly string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await runCli(argv, {
-    io: { stdout, stderr },
-    env,
-    readFile: async (p) => readFile(p),
-    writeFile: async () => undefined,
-    interrupted: new AbortController().signal,
-    forced: new AbortController().signal,
-  });
-  return { code, stdout: out, stderr: err };
+/** Runs the CLI in-process (real reads, no writes); returns its exit code and what it printed. */
+function cli(argv: readonly string[], env: Record<string, string>): Promise<InProcessRun> {
+  return cliInProcess(argv, env, { writeFile: async () => undefined });
 }
 
 describe('the CLI against a TLS server with tokens', { skip }, () => {
