@@ -200,7 +200,11 @@ class HciAdapter implements Adapter {
 
   readonly #ownStore = new MemoryStationAddressStore();
 
-  /** Runs a command the controller may refuse; a refusal is logged and skipped. */
+  /**
+   * Runs a vendor command the controller may refuse or ignore: a controller that merely shares
+   * Zephyr's company id may not know it, and one that never answers costs one command timeout
+   * at opening rather than the dongle. Either way bledfu carries on without it.
+   */
   async #optional(what: string, fn: () => Promise<unknown>): Promise<boolean> {
     try {
       await fn();
@@ -208,6 +212,10 @@ class HciAdapter implements Adapter {
     } catch (e) {
       if (hasCode(e, 'HCI_ERROR')) {
         this.#log.debug({ err: e }, `${what} refused by the controller; skipped`);
+        return false;
+      }
+      if (hasCode(e, 'HCI_TIMEOUT')) {
+        this.#log.warn({ err: e }, `${what}: the controller did not answer; carrying on without it`);
         return false;
       }
       throw e;
