@@ -14,7 +14,7 @@ import { GattClient } from '../../host/gatt/client.js';
 import { HciCaptureHub } from '../../host/hci/capture.js';
 import { EVENT_MASK_BITS, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, HciHost } from '../../host/hci/controller.js';
-import { HCI_STATUS } from '../../host/hci/errors.js';
+import { HCI_STATUS, hciStatusName } from '../../host/hci/errors.js';
 import { OptionalCommands, type OptionalCommand } from '../../host/hci/optionalCommands.js';
 import { realClock, type Timer } from '../../common/clock.js';
 import { L2capLink } from '../../host/l2cap/link.js';
@@ -264,7 +264,7 @@ class HciAdapter implements Adapter {
   }
 
   get #maxConnections(): number {
-    return this.#options.maxConnections ?? 4;
+    return Math.min(this.#options.maxConnections ?? 4, this.#controllerLinkLimit);
   }
 
   #checkReady(): void {
@@ -314,6 +314,33 @@ class HciAdapter implements Adapter {
     this.#stacks.set(link.handle, { link, l2cap, bearer, gatt });
   }
 
+  /**
+   * Links the controller turned out to hold: a controller with fewer link contexts than max=
+   * (Zephyr's CONFIG_BT_MAX_CONN, a vendor firmware's fixed pool) refuses LE Create Connection
+   * with Memory Capacity Exceeded or Connection Limit Exceeded while links are up. That is a
+   * limit, not a failure: from then on this dongle is used with the links it has (ListAdapters
+   * shows it), and the attempt that found it waits for a link like any other (ADAPTER_BUSY).
+   */
+  #controllerLinkLimit = Number.POSITIVE_INFINITY;
+
+  #controllerFull(e: unknown): BledfuError | undefined {
+    if (!(hasCode(e, 'HCI_ERROR') || hasCode(e, 'CONNECT_FAILED'))) return undefined;
+    const status = e.facts.hciStatus;
+    if (status !== HCI_STATUS.memoryCapacityExceeded && status !== HCI_STATUS.connectionLimitExceeded) return undefined;
+    const links = this.#stacks.size;
+    // With no link up the controller cannot connect at all: that is its error, not a limit.
+    if (links === 0) return undefined;
+    if (links < this.#controllerLinkLimit) {
+      const configured = this.#options.maxConnections ?? 4;
+      this.#controllerLinkLimit = links;
+      this.#log.warn(
+        { links, configured, hciStatus: status },
+        `the controller refused link ${links + 1} (${hciStatusName(status)}): it holds ${links} at most; using ${links} instead of max=${configured} on this dongle (set max=${links} in the adapter spec to say so)`,
+      );
+    }
+    return adapterBusy(this.id, links, `the controller holds at most ${links} links: wait for one to end, or set max=${links} in the adapter spec`);
+  }
+
   /** The connection limit is real: reaching it fails ADAPTER_BUSY (or waits, see LinkSlots). */
   #checkCanConnect(): void {
     this.#checkReady();
@@ -329,11 +356,15 @@ class HciAdapter implements Adapter {
         this.#checkCanConnect();
         // Attempts queue for the controller (one LE Create Connection at a time); the ones ahead
         // may take the last free slot or the adapter may close meanwhile, so check again on our turn.
-        return this.#gap.connect(address, {
-          timeoutMs,
-          ...(params.signal === undefined ? {} : { signal: params.signal }),
-          admit: () => this.#checkCanConnect(),
-        });
+        try {
+          return await this.#gap.connect(address, {
+            timeoutMs,
+            ...(params.signal === undefined ? {} : { signal: params.signal }),
+            admit: () => this.#checkCanConnect(),
+          });
+        } catch (e) {
+          throw this.#controllerFull(e) ?? e;
+        }
       },
       { wait: params.waitForFreeLink === true, timeoutMs, signal: params.signal },
     );
