@@ -134,6 +134,7 @@ describe('A controller without a public address', () => {
       assert.equal(a.addressSource, AddressSource.ADDRESS_SOURCE_GENERATED);
       const station = a.address?.value ?? '';
       assert.ok(isStaticRandom(station) && station !== 'C3:11:22:33:44:55', station);
+      assert.deepEqual(a.workarounds, ['Zephyr Read Static Addresses: the controller did not answer it; carried on without it']);
       await connectOnce(s);
       assert.deepEqual(s.observed().centrals, [`random:${station}`]);
     } finally {

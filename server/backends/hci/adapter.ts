@@ -216,6 +216,7 @@ class HciAdapter implements Adapter {
       }
       if (hasCode(e, 'HCI_TIMEOUT')) {
         this.#log.warn({ err: e }, `${what}: the controller did not answer; carrying on without it`);
+        this.#openingNotes.push(`${what}: the controller did not answer it; carried on without it`);
         return false;
       }
       throw e;
@@ -256,6 +257,13 @@ class HciAdapter implements Adapter {
       activeConnections: this.#stacks.size,
       maxConnections: this.#maxConnections,
       ...(this.#error === undefined ? {} : { error: this.#error }),
+      workarounds: [
+        ...this.#openingNotes,
+        ...this.#optionalCommands.workarounds,
+        ...(Number.isFinite(this.#controllerLinkLimit)
+          ? [`the controller holds ${this.#controllerLinkLimit} links (it refused one more); used with ${this.#controllerLinkLimit} instead of max=${this.#options.maxConnections ?? 4}`]
+          : []),
+      ],
     };
   }
 
@@ -322,6 +330,8 @@ class HciAdapter implements Adapter {
    * shows it), and the attempt that found it waits for a link like any other (ADAPTER_BUSY).
    */
   #controllerLinkLimit = Number.POSITIVE_INFINITY;
+  /** Quirks met while opening (ListAdapters `workarounds`). */
+  readonly #openingNotes: string[] = [];
 
   #controllerFull(e: unknown): BledfuError | undefined {
     if (!(hasCode(e, 'HCI_ERROR') || hasCode(e, 'CONNECT_FAILED'))) return undefined;
