@@ -81,7 +81,7 @@ describe('SimAir supervision timeout', () => {
 });
 
 describe('SimAir centrals seen', () => {
-  it('records the address each link came from, as the peripheral saw it, with a count per address', async () => {
+  it('records the address a link came from, as the peripheral saw it, and keeps it after the link closed', async () => {
     const scheduler = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
     const air = new SimAir(scheduler);
     assert.deepEqual(air.centralsSeen(), []);
