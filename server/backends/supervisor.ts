@@ -252,6 +252,7 @@ export class SupervisedAdapter implements Adapter {
       identity: last?.identity ?? '',
       activeConnections: 0,
       maxConnections: last?.maxConnections ?? this.#options.maxConnections ?? 0,
+      ...(last?.workarounds === undefined ? {} : { workarounds: last.workarounds }),
       ...(this.#error === undefined || this.#state === 'opening' || this.#state === 'closed' ? {} : { error: this.#error }),
     };
   }

@@ -133,6 +133,8 @@ export interface AdapterInfo {
   readonly activeConnections: number;
   readonly maxConnections: number;
   readonly error?: import('../common/errors.js').BledfuError;
+  /** Controller quirks found and worked around since the adapter opened, one sentence each. */
+  readonly workarounds?: readonly string[];
 }
 
 export interface HciCaptureOptions {

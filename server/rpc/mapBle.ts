@@ -92,6 +92,7 @@ export function adapterToProto(info: AdapterInfo): AdapterMessage {
     maxConnections: info.maxConnections,
     error: info.error === undefined ? undefined : errorDetailFor(info.error),
     addressSource: info.addressSource === undefined ? AddressSource.ADDRESS_SOURCE_UNSPECIFIED : ADDRESS_SOURCES[info.addressSource],
+    workarounds: [...(info.workarounds ?? [])],
   };
 }
 

@@ -68,6 +68,8 @@ export interface SimConfig {
   readonly publicAddress?: false;
   /** A static random address the controller offers via Zephyr's vendor "Read Static Addresses" (it then reports itself as Zephyr). */
   readonly vendorStaticAddress?: string;
+  /** Links the virtual controller holds at once (`sim:?links=16`); more are refused (ControllerOptions.linkLimit). Default no limit. */
+  readonly linkLimit?: number;
   /** Link-layer numbers (IFS, event length, data lengths). */
   readonly radio: RadioConfig;
   /** Bootloader timers (spec §8.2). */
@@ -326,6 +328,7 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
         ...(c.withheldCommands === undefined ? {} : { withheldCommands: c.withheldCommands }),
         ...(c.publicAddress === false ? { publicAddress: false } : {}),
         ...(c.vendorStaticAddress === undefined ? {} : { vendorStaticAddress: parseAddress(c.vendorStaticAddress, 'random') }),
+        ...(c.linkLimit === undefined ? {} : { linkLimit: c.linkLimit }),
         ...(logger === undefined ? {} : { logger }),
       });
       controller.attach(controllerEnd);
@@ -388,7 +391,7 @@ const truthy = (v: string): boolean => v === '1' || v === 'true' || v === 'yes';
  */
 export const CONTROLLER_PROFILES = {
   default: {},
-  zephyr: { publicAddress: false, vendorStaticAddress: 'D3:C0:5E:F0:00:01', aclBuffers: 7, aclDataLength: 27 },
+  zephyr: { publicAddress: false, vendorStaticAddress: 'D3:C0:5E:F0:00:01', aclBuffers: 7, aclDataLength: 27, linkLimit: 16 },
   'btvirt-like': { aclBuffers: 1, aclDataLength: 192 },
 } as const satisfies Record<string, Partial<SimConfig>>;
 
@@ -423,6 +426,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
   let keyFile: string | undefined;
   let acl: { aclBuffers: number; aclDataLength: number } | undefined;
   let profile: ControllerProfileName | undefined;
+  let links: number | undefined;
   const faults: SimFault[] = [];
   const device: { -readonly [K in keyof SimDeviceConfig]?: SimDeviceConfig[K] } = {};
   const bad = (key: string, value: string): BledfuError =>
@@ -496,10 +500,16 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
         if (!isControllerProfileName(value)) throw bad(key, value);
         profile = value;
         break;
+      case 'links': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 1 || n > 64) throw bad(key, value);
+        links = n;
+        break;
+      }
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault, acl, controller',
+          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault, acl, controller, links',
         });
     }
   }
@@ -519,6 +529,12 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: acl= applies only to the HCI controller, not dongle=nrf', {
       layer: 'sim',
       remedy: 'write e.g. "sim:?acl=3x27"',
+    });
+  }
+  if (links !== undefined && dongle === 'nrf') {
+    throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: links= applies only to the HCI controller, not dongle=nrf', {
+      layer: 'sim',
+      remedy: 'write e.g. "sim:?links=2"; the nrf dongle takes its link count from the server (max= of the adapter)',
     });
   }
   if (keyFile !== undefined && device.key !== undefined) {
@@ -550,6 +566,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     ...(keyFile === undefined ? {} : { keyFile }),
     ...(profile === undefined ? {} : CONTROLLER_PROFILES[profile]),
     ...acl,
+    ...(links === undefined ? {} : { linkLimit: links }),
     ...(dongle === undefined ? {} : { dongle: dongle === 'nrf' ? { kind: 'nrf', api: api ?? 6 } : { kind: 'hci' } }),
   };
 }

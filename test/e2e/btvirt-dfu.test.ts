@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
+  AddressSource,
   AdapterKind,
   AdapterState,
   AddressType,
@@ -107,6 +108,49 @@ describe('serial HCI dongle over btvirt, through the gRPC API', { skip }, () => 
       // btvirt has no RSSI: 127 is "not available".
       assert.equal(ad.rssi, 127);
     });
+  });
+
+  it('a dongle without a public address (Zephyr-like): scans, connects and updates as a static random address the device really sees, the same after a restart', TIMEOUT, async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'bledfu-btvirt-address-'));
+    // The dongle's stable name (a by-id path on a real station): its kept address is filed under it.
+    const portLink = join(dataDir, 'usb-ZEPHYR_hci_uart-if00');
+    // Each peripheral link btvirt made, as the device's controller reported its central (preload, 8).
+    const centralsSeen = async (s: BtvirtServer): Promise<string[]> =>
+      [...(await s.log()).matchAll(/preload: peripheral on fd \d+ saw central ([0-9A-F:]{17}) type (\d)/g)].map((m) => `${m[2] === '1' ? 'random' : 'public'}:${m[1]}`);
+    try {
+      let station = '';
+      await withServer({ devices: [{}], dataDir, portLink, dongleWithoutPublicAddress: true }, async (s) => {
+        const [a] = (await s.client.listAdapters({})).adapters;
+        assert.equal(a?.state, AdapterState.ADAPTER_STATE_READY);
+        assert.equal(a?.spec, `hci:${portLink}`);
+        // btvirt's controller says manufacturer 0x05F1, as Zephyr does, but has no vendor commands:
+        // Read Static Addresses is refused, so bledfu makes the address and keeps it.
+        assert.equal(a?.addressSource, AddressSource.ADDRESS_SOURCE_GENERATED);
+        assert.equal(a?.address?.type, AddressType.ADDRESS_TYPE_RANDOM);
+        station = a?.address?.value ?? '';
+        assert.notEqual(station, '00:00:00:00:00:00');
+        assert.notEqual(station, s.dongle.address);
+        assert.equal(Number.parseInt(station.slice(0, 2), 16) & 0xc0, 0xc0, `${station} is a static random address`);
+
+        const r = await hrsDfu(s.client, APPS[0]);
+        assertSucceeded(r, 'DFU from a dongle without a public address');
+        // The application's link, then the bootloader's: both saw the station's random address.
+        const seen = await centralsSeen(s);
+        assert.ok(seen.length >= 2, `links seen by the device: ${seen.join(', ')}`);
+        assert.deepEqual(new Set(seen), new Set([`random:${station}`]));
+      });
+      // A new emulator, a new controller, the same data directory: the same station.
+      await withServer({ devices: [{}], dataDir, portLink, dongleWithoutPublicAddress: true }, async (s) => {
+        const [a] = (await s.client.listAdapters({})).adapters;
+        assert.deepEqual(a?.address, { value: station, type: AddressType.ADDRESS_TYPE_RANDOM });
+        assert.equal(a?.addressSource, AddressSource.ADDRESS_SOURCE_GENERATED);
+        const r = await hrsDfu(s.client, APPS[0]);
+        assertSucceeded(r, 'DFU after the restart');
+        assert.deepEqual(new Set(await centralsSeen(s)), new Set([`random:${station}`]));
+      });
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('StartDfu: the hrs application via buttonless entry; the job reports the new firmware revision, which the device runs', TIMEOUT, async () => {

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AddressSource, AddressType, startDfu, type Adapter } from '../../clients/ts/index.js';
+import { AdapterState, AddressSource, AddressType, startDfu, type Adapter } from '../../clients/ts/index.js';
 import { adapterLine } from '../../clients/cli/commands/adapters.js';
 import { STATION_ADDRESS_FILE } from '../../server/backends/hci/stationAddress.js';
 import { addressTarget, drain, finished, startSimServer, type SimServer } from '../helpers/sim-server.js';
@@ -46,6 +46,9 @@ async function connectOnce(s: SimServer): Promise<void> {
   await stream.next().catch(() => undefined); // the call ends CANCELLED: we hung up
   await gone;
 }
+
+/** Zephyr's vendor Read Static Addresses (OGF 0x3F, OCF 0x0009). */
+const ZEPHYR_READ_STATIC_ADDRESSES = 0xfc09;
 
 const isStaticRandom = (value: string): boolean => (Number.parseInt(value.slice(0, 2), 16) & 0xc0) === 0xc0;
 
@@ -112,6 +115,28 @@ describe('A controller without a public address', () => {
       await connectOnce(s);
       assert.deepEqual(s.observed().centrals, [`random:${own}`]);
       assert.equal(existsSync(join(dir, STATION_ADDRESS_FILE)), false, 'nothing is generated when the controller has its own');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a Zephyr-like controller that never answers Read Static Addresses still opens, on a generated address', { timeout: 30_000 }, async () => {
+    const s = await startSimServer(
+      { publicAddress: false, vendorStaticAddress: 'C3:11:22:33:44:55', unansweredCommands: [ZEPHYR_READ_STATIC_ADDRESSES] },
+      {},
+      { kind: 'hci' },
+      {},
+      { dataDir: dataDir() },
+    );
+    try {
+      const a = await adapter(s);
+      assert.equal(a.state, AdapterState.ADAPTER_STATE_READY, a.error?.message);
+      assert.equal(a.addressSource, AddressSource.ADDRESS_SOURCE_GENERATED);
+      const station = a.address?.value ?? '';
+      assert.ok(isStaticRandom(station) && station !== 'C3:11:22:33:44:55', station);
+      assert.deepEqual(a.workarounds, ['Zephyr Read Static Addresses: the controller did not answer it; carried on without it']);
+      await connectOnce(s);
+      assert.deepEqual(s.observed().centrals, [`random:${station}`]);
     } finally {
       await s.close();
     }

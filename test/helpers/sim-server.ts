@@ -146,7 +146,7 @@ export async function startSimServer(
   config: Partial<AppConfig> = {},
   dongle: SimDongle = { kind: 'hci' },
   serve: ServeOptions = {},
-  registryOptions: Pick<OpenAdaptersOptions, 'dataDir'> = {},
+  registryOptions: Pick<OpenAdaptersOptions, 'dataDir' | 'maxConnections'> = {},
 ): Promise<SimServer> {
   const logger = serve.logger ?? testLogger();
   const registry = await openAdapters([simSpec(dongle)], logger.child({ component: 'adapters' }), {

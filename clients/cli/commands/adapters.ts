@@ -17,6 +17,7 @@ export async function adaptersCommand(ctx: CliContext): Promise<ExitCode> {
   const { adapters } = await ctx.client.listAdapters({}, unary(ctx));
   for (const a of adapters) {
     ctx.out.line(adapterLine(a));
+    for (const w of a.workarounds) ctx.out.line(`  works around: ${w}`);
     ctx.out.record({ type: 'adapter', adapter: Adapter.toJSON(a) });
   }
   if (adapters.length === 0) ctx.out.line('no adapters');

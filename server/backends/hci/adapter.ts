@@ -14,7 +14,7 @@ import { GattClient } from '../../host/gatt/client.js';
 import { HciCaptureHub } from '../../host/hci/capture.js';
 import { EVENT_MASK_BITS, LE_EVENT_MASK_BITS, LE_FEATURE_BITS, maskOf, PHY_MASK } from '../../host/hci/commands.js';
 import { DEFAULT_COMMAND_TIMEOUT_MS, HciHost } from '../../host/hci/controller.js';
-import { HCI_STATUS } from '../../host/hci/errors.js';
+import { HCI_STATUS, hciStatusName } from '../../host/hci/errors.js';
 import { OptionalCommands, type OptionalCommand } from '../../host/hci/optionalCommands.js';
 import { realClock, type Timer } from '../../common/clock.js';
 import { L2capLink } from '../../host/l2cap/link.js';
@@ -200,7 +200,11 @@ class HciAdapter implements Adapter {
 
   readonly #ownStore = new MemoryStationAddressStore();
 
-  /** Runs a command the controller may refuse; a refusal is logged and skipped. */
+  /**
+   * Runs a vendor command the controller may refuse or ignore: a controller that merely shares
+   * Zephyr's company id may not know it, and one that never answers costs one command timeout
+   * at opening rather than the dongle. Either way bledfu carries on without it.
+   */
   async #optional(what: string, fn: () => Promise<unknown>): Promise<boolean> {
     try {
       await fn();
@@ -208,6 +212,11 @@ class HciAdapter implements Adapter {
     } catch (e) {
       if (hasCode(e, 'HCI_ERROR')) {
         this.#log.debug({ err: e }, `${what} refused by the controller; skipped`);
+        return false;
+      }
+      if (hasCode(e, 'HCI_TIMEOUT')) {
+        this.#log.warn({ err: e }, `${what}: the controller did not answer; carrying on without it`);
+        this.#openingNotes.push(`${what}: the controller did not answer it; carried on without it`);
         return false;
       }
       throw e;
@@ -248,6 +257,13 @@ class HciAdapter implements Adapter {
       activeConnections: this.#stacks.size,
       maxConnections: this.#maxConnections,
       ...(this.#error === undefined ? {} : { error: this.#error }),
+      workarounds: [
+        ...this.#openingNotes,
+        ...this.#optionalCommands.workarounds,
+        ...(Number.isFinite(this.#controllerLinkLimit)
+          ? [`the controller holds ${this.#controllerLinkLimit} links (it refused one more); used with ${this.#controllerLinkLimit} instead of max=${this.#options.maxConnections ?? 4}`]
+          : []),
+      ],
     };
   }
 
@@ -256,7 +272,7 @@ class HciAdapter implements Adapter {
   }
 
   get #maxConnections(): number {
-    return this.#options.maxConnections ?? 4;
+    return Math.min(this.#options.maxConnections ?? 4, this.#controllerLinkLimit);
   }
 
   #checkReady(): void {
@@ -306,6 +322,35 @@ class HciAdapter implements Adapter {
     this.#stacks.set(link.handle, { link, l2cap, bearer, gatt });
   }
 
+  /**
+   * Links the controller turned out to hold: a controller with fewer link contexts than max=
+   * (Zephyr's CONFIG_BT_MAX_CONN, a vendor firmware's fixed pool) refuses LE Create Connection
+   * with Memory Capacity Exceeded or Connection Limit Exceeded while links are up. That is a
+   * limit, not a failure: from then on this dongle is used with the links it has (ListAdapters
+   * shows it), and the attempt that found it waits for a link like any other (ADAPTER_BUSY).
+   */
+  #controllerLinkLimit = Number.POSITIVE_INFINITY;
+  /** Quirks met while opening (ListAdapters `workarounds`). */
+  readonly #openingNotes: string[] = [];
+
+  #controllerFull(e: unknown): BledfuError | undefined {
+    if (!(hasCode(e, 'HCI_ERROR') || hasCode(e, 'CONNECT_FAILED'))) return undefined;
+    const status = e.facts.hciStatus;
+    if (status !== HCI_STATUS.memoryCapacityExceeded && status !== HCI_STATUS.connectionLimitExceeded) return undefined;
+    const links = this.#stacks.size;
+    // With no link up the controller cannot connect at all: that is its error, not a limit.
+    if (links === 0) return undefined;
+    if (links < this.#controllerLinkLimit) {
+      const configured = this.#options.maxConnections ?? 4;
+      this.#controllerLinkLimit = links;
+      this.#log.warn(
+        { links, configured, hciStatus: status },
+        `the controller refused link ${links + 1} (${hciStatusName(status)}): it holds ${links} at most; using ${links} instead of max=${configured} on this dongle (set max=${links} in the adapter spec to say so)`,
+      );
+    }
+    return adapterBusy(this.id, links, `the controller holds at most ${links} links: wait for one to end, or set max=${links} in the adapter spec`);
+  }
+
   /** The connection limit is real: reaching it fails ADAPTER_BUSY (or waits, see LinkSlots). */
   #checkCanConnect(): void {
     this.#checkReady();
@@ -321,11 +366,15 @@ class HciAdapter implements Adapter {
         this.#checkCanConnect();
         // Attempts queue for the controller (one LE Create Connection at a time); the ones ahead
         // may take the last free slot or the adapter may close meanwhile, so check again on our turn.
-        return this.#gap.connect(address, {
-          timeoutMs,
-          ...(params.signal === undefined ? {} : { signal: params.signal }),
-          admit: () => this.#checkCanConnect(),
-        });
+        try {
+          return await this.#gap.connect(address, {
+            timeoutMs,
+            ...(params.signal === undefined ? {} : { signal: params.signal }),
+            admit: () => this.#checkCanConnect(),
+          });
+        } catch (e) {
+          throw this.#controllerFull(e) ?? e;
+        }
       },
       { wait: params.waitForFreeLink === true, timeoutMs, signal: params.signal },
     );

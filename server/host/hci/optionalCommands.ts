@@ -36,6 +36,8 @@ export class OptionalCommands {
   readonly #log: Logger;
   #capabilities: ControllerCapabilities = { leFeatures: 0n, supportedCommands: undefined };
   readonly #givenUp = new Map<AdvertisedCommandName, SkipReason>();
+  /** One sentence per command given up, for ListAdapters. */
+  readonly #notes: string[] = [];
   // Until a command has been answered once, its sends go one at a time: parallel first sends to a
   // controller that ignores it would each cost a timeout before anyone learnt it is ignored.
   readonly #proven = new Set<AdvertisedCommandName>();
@@ -52,6 +54,11 @@ export class OptionalCommands {
   /** Whether `command` would be sent now (without running it). */
   usable(command: OptionalCommand): boolean {
     return this.#skipReason(command) === undefined;
+  }
+
+  /** What giving each command up means, one sentence each, in the order they were given up. */
+  get workarounds(): readonly string[] {
+    return this.#notes;
   }
 
   /** Commands given up on this controller after it ignored or did not know them. */
@@ -108,6 +115,7 @@ export class OptionalCommands {
     this.#givenUp.set(command.name, reason);
     const spec = HCI_COMMANDS[command.name];
     const why = reason === 'unanswered' ? 'advertises it but never answered it' : 'answered Unknown HCI Command although it advertises it';
+    this.#notes.push(`${spec.name}: the controller ${why}; no longer sent (${command.withoutIt})`);
     this.#log.warn(
       { command: spec.name, reason },
       `${spec.name}: the controller ${why}; no longer sending it to this dongle (${command.withoutIt})`,

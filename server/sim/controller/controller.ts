@@ -34,6 +34,7 @@ export const STATUS = {
   success: 0x00,
   unknownCommand: 0x01,
   unknownConnection: 0x02,
+  memoryCapacityExceeded: 0x07,
   commandDisallowed: 0x0c,
   invalidParameters: 0x12,
 } as const satisfies Record<string, number>;
@@ -72,6 +73,12 @@ export interface ControllerOptions {
   readonly unansweredCommands?: readonly number[];
   /** Opcodes left out of Supported_Commands (still answered if sent anyway). Default none. */
   readonly withheldCommands?: readonly number[];
+  /**
+   * Links the controller can hold at once (Zephyr's CONFIG_BT_MAX_CONN). LE Create Connection
+   * beyond it gets Command Status Memory Capacity Exceeded, as Zephyr's controller answers when no
+   * connection context is free. Default: no limit.
+   */
+  readonly linkLimit?: number;
 }
 
 /** Zephyr's controllers report the Linux Foundation's company identifier. */
@@ -482,6 +489,10 @@ export class VirtualController implements CentralNode {
   #createConnection(opcode: number, p: CommandParams<'leCreateConnection'>): void {
     if (this.#initiation !== undefined) {
       this.#status(opcode, STATUS.commandDisallowed);
+      return;
+    }
+    if (this.#options.linkLimit !== undefined && this.#connections.size >= this.#options.linkLimit) {
+      this.#status(opcode, STATUS.memoryCapacityExceeded);
       return;
     }
     this.#ownAddressType = p.ownAddressType & 1;

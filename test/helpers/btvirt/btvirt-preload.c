@@ -28,6 +28,12 @@
  *    single-threaded and forwards while it handles the sender's packet, so we know the sender of
  *    every packet it writes: we keep a table of links (each side's fd and true handle) and
  *    rewrite handles of packets crossing from one host to the other into the receiver's handle.
+ * 8. Controllers without a public address (BLEDFU_BTVIRT_NO_PUBLIC_ADDRESS=<n>): the first <n>
+ *    hosts btvirt accepts get 00:00:00:00:00:00 in the answer to Read BD_ADDR, as an nRF52840
+ *    running Zephyr's hci_uart gives; the host must then pick a static random address. btvirt
+ *    itself implements LE Set Random Address and the random own address type. Every LE
+ *    Connection Complete a peripheral receives is logged ("preload: peripheral saw central …"),
+ *    so a test can check which address the other side of the air really saw.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -133,11 +139,13 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 /* ---- 3 and 6: process setup --------------------------------------------------------------- */
 
 static long send_wait_ms;
+static long no_public_hosts;
 
 __attribute__((constructor)) static void preload_init(void)
 {
 	const char *parent = getenv("BLEDFU_BTVIRT_PARENT");
 	const char *wait = getenv("BLEDFU_BTVIRT_SEND_WAIT_MS");
+	const char *no_public;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (parent != NULL && *parent != '\0') {
@@ -147,6 +155,8 @@ __attribute__((constructor)) static void preload_init(void)
 			_exit(0);
 	}
 	send_wait_ms = wait != NULL ? atol(wait) : 0;
+	no_public = getenv("BLEDFU_BTVIRT_NO_PUBLIC_ADDRESS");
+	no_public_hosts = no_public != NULL ? atol(no_public) : 0;
 }
 
 /* ---- 4 and 5: per host connection ---------------------------------------------------------- */
@@ -160,6 +170,7 @@ struct host_conn {
 	unsigned int body_owed;   /* bytes of the current packet's body still to come */
 	struct timespec partial_since;
 	unsigned char partial;
+	unsigned char no_public_address;  /* 8: Read BD_ADDR answers all zeros */
 };
 
 static struct host_conn conns[MAX_FDS];
@@ -169,11 +180,15 @@ static struct host_conn *conn_of(int fd)
 	return fd >= 0 && fd < MAX_FDS && conns[fd].accepted ? &conns[fd] : NULL;
 }
 
+static long hosts_accepted;
+
 static void on_accepted(int fd)
 {
 	if (fd >= 0 && fd < MAX_FDS) {
 		memset(&conns[fd], 0, sizeof(conns[fd]));
 		conns[fd].accepted = 1;
+		conns[fd].no_public_address = hosts_accepted < no_public_hosts;
+		hosts_accepted++;
 	}
 }
 
@@ -359,6 +374,8 @@ static void put16(unsigned char *p, unsigned int v)
 	p[1] = (v >> 8) & 0xff;
 }
 
+static void log_central_seen(const unsigned char *pkt, size_t n, int to);
+
 /* Rewrites one H4 packet btvirt is about to write to host `to`; returns 1 when it changed. */
 static int fix_handles(unsigned char *pkt, size_t n, int to)
 {
@@ -385,6 +402,7 @@ static int fix_handles(unsigned char *pkt, size_t n, int to)
 	}
 	if (pkt[1] != 0x3e || from < 0 || from == to)
 		return 0;
+	log_central_seen(pkt, n, to);
 	switch (pkt[3]) {
 	case 0x01: /* LE Connection Complete */
 	case 0x0a: /* LE Enhanced Connection Complete */
@@ -414,6 +432,25 @@ static int fix_handles(unsigned char *pkt, size_t n, int to)
 	default:
 		return 0;
 	}
+}
+
+/* 8: Command Complete for Read BD_ADDR (0x1009) to a host without a public address: zeros. */
+static int hide_public_address(unsigned char *pkt, size_t n, const struct host_conn *c)
+{
+	if (!c->no_public_address || n < 13 || pkt[0] != 0x04 || pkt[1] != 0x0e || get16(pkt + 4) != 0x1009 || pkt[6] != 0x00)
+		return 0;
+	memset(pkt + 7, 0, 6);
+	return 1;
+}
+
+/* 8: what a peripheral's controller reports as the central of a new link, for the test to read. */
+static void log_central_seen(const unsigned char *pkt, size_t n, int to)
+{
+	if (n < 15 || pkt[0] != 0x04 || pkt[1] != 0x3e || (pkt[3] != 0x01 && pkt[3] != 0x0a) || pkt[4] != 0x00 || pkt[7] != 0x01)
+		return;
+	fprintf(stderr, "preload: peripheral on fd %d saw central %02X:%02X:%02X:%02X:%02X:%02X type %u\n", to,
+		pkt[14], pkt[13], pkt[12], pkt[11], pkt[10], pkt[9], pkt[8]);
+	fflush(stderr);
 }
 
 /* Commands in bytes a host sent: HCI Reset drops the controller's links without a word. */
@@ -503,7 +540,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 				memcpy(packet + n, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
 				n += msg->msg_iov[i].iov_len;
 			}
-			if (fix_handles(packet, n, fd)) {
+			if (fix_handles(packet, n, fd) | hide_public_address(packet, n, c)) {
 				fixed_iov.iov_base = packet;
 				fixed_iov.iov_len = n;
 				fixed = *msg;

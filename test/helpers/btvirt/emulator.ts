@@ -202,7 +202,15 @@ function connectRaw(path: string): Promise<Socket> {
   });
 }
 
-export async function startEmulator(): Promise<Emulator> {
+export interface EmulatorOptions {
+  /**
+   * How many of the first controllers created answer Read BD_ADDR with 00:00:00:00:00:00, as a
+   * Zephyr hci_uart controller does (btvirt-preload.c, 8). The dongle is created first.
+   */
+  readonly withoutPublicAddress?: number;
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const dir = await mkdtemp(join(tmpdir(), 'bledfu-btvirt-'));
   const socketPath = join(dir, 'bt-server-le');
   const relays = new Set<ChildProcess>();
@@ -246,6 +254,7 @@ export async function startEmulator(): Promise<Emulator> {
         BLEDFU_BTVIRT_DIR: dir,
         BLEDFU_BTVIRT_PARENT: String(process.pid),
         BLEDFU_BTVIRT_SEND_WAIT_MS: String(SEND_WAIT_MS),
+        BLEDFU_BTVIRT_NO_PUBLIC_ADDRESS: String(options.withoutPublicAddress ?? 0),
       },
     });
     closeSync(logFd);

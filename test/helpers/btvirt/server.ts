@@ -4,6 +4,7 @@
  * and simulated nRF5 devices run as peripherals on further controllers of the same emulator —
  * out of process by default, so the server's process holds only the server and its client.
  */
+import { rm, symlink } from 'node:fs/promises';
 import type { AppConfig } from '../../../server/app.js';
 import { openAdapters, type AdapterRegistry } from '../../../server/backends/registry.js';
 import type { Logger } from '../../../server/common/logger.js';
@@ -21,6 +22,15 @@ export interface BtvirtServerOptions {
   readonly spec?: Readonly<Record<string, string>>;
   readonly app?: Partial<AppConfig>;
   readonly logger?: Logger;
+  /** The server's data directory (station-addresses.json); default none, addresses kept in memory. */
+  readonly dataDir?: string;
+  /**
+   * Open the dongle through this symlink to its pty, as users name a USB dongle by its stable
+   * /dev/serial/by-id path: the same port across emulators (and servers). Replaced if present.
+   */
+  readonly portLink?: string;
+  /** The dongle's controller answers Read BD_ADDR with zeros, like Zephyr's hci_uart. */
+  readonly dongleWithoutPublicAddress?: boolean;
 }
 
 export interface BtvirtServer extends ServedApp {
@@ -52,14 +62,20 @@ export async function startBtvirtServer(options: BtvirtServerOptions): Promise<B
   const opened: (() => Promise<void>)[] = [];
   let emu: Emulator | undefined;
   try {
-    emu = await startEmulator();
+    emu = await startEmulator({ withoutPublicAddress: options.dongleWithoutPublicAddress === true ? 1 : 0 });
     const started = emu;
     opened.push(() => started.stop());
     // The dongle first: it takes slot 0, the devices' controllers the next ones.
     const dongle = await emu.addController();
     const query = new URLSearchParams(options.spec ?? {}).toString();
-    const spec = `hci:${dongle.path}${query === '' ? '' : `?${query}`}`;
-    const registry = await openAdapters([spec], logger.child({ component: 'adapters' }));
+    let port = dongle.path;
+    if (options.portLink !== undefined) {
+      await rm(options.portLink, { force: true });
+      await symlink(dongle.path, options.portLink);
+      port = options.portLink;
+    }
+    const spec = `hci:${port}${query === '' ? '' : `?${query}`}`;
+    const registry = await openAdapters([spec], logger.child({ component: 'adapters' }), options.dataDir === undefined ? {} : { dataDir: options.dataDir });
     opened.push(() => registry.close());
     const info = registry.list()[0]?.info();
     if (info?.state !== 'ready') throw new Error(`${spec} did not open: ${info?.error?.message ?? info?.state ?? 'no adapter'}`);
