@@ -25,7 +25,7 @@ const DEMO_KEY_FILE = new URL('../../demo/bledfu-demo-key.pem', import.meta.url)
 const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] [--dongle hci|zephyr|nrf|mixed] [--adapters 2]
                            [--max-concurrent 4] [--packages DIR] [--bl-app FILE] [--json] [--verbose] [--log LEVEL]
   --dongle    hci: the simulated HCI controller; zephyr: the same as Zephyr's hci_uart (no public
-              address: the station runs on its static random address; 7 × 27-byte ACL buffers);
+              address: the station runs on its static random address; few 27-byte ACL buffers);
               nrf: a simulated Nordic connectivity dongle; mixed: zephyr, nrf, hci, … by adapter
   --packages  directory with real nrfutil packages laid out like ../shared/fixtures/dfu (default: the
               project's own packages, made from its demo firmware and signed with demo/bledfu-demo-key.pem)

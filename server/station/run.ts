@@ -44,8 +44,8 @@ export { formatReport, formatSummary, type StationReport, type StationSummary } 
 
 /**
  * The dongle of every adapter: the virtual HCI controller (`hci`, the roomy default controller),
- * the same with the Zephyr hci_uart profile (`zephyr`: no public address, a vendor static
- * address, 7 × 27-byte ACL buffers), a simulated Nordic connectivity dongle (`nrf`), or `mixed`:
+ * the same with the Zephyr hci_uart profile (`zephyr`: `sim:?controller=zephyr`, no public
+ * address, a vendor static address, few small ACL buffers), a simulated Nordic connectivity dongle (`nrf`), or `mixed`:
  * zephyr, nrf, hci, zephyr, … by adapter index.
  */
 export type DongleChoice = 'hci' | 'zephyr' | 'nrf' | 'mixed';
@@ -224,10 +224,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
   const clock = stationClock(options.seed, logger);
   const worlds: SimWorld[] = adapters.map((a, i) =>
     createSimWorld(
-      stationWorldConfig(
-        a.spec,
-        devices.filter((d) => d.adapter === i).map((d) => d.config),
-      ),
+      stationWorldConfig(a.spec, devices.filter((d) => d.adapter === i).map((d) => d.config)),
       logger.child({ adapter: `sim${i}`, component: 'sim' }),
       clock.scheduler,
     ),
@@ -503,11 +500,16 @@ export async function runStation(options: StationOptions): Promise<StationReport
       };
     });
     const invariants = checkInvariants(
-      { devices: outcomes, activeJobsAtEnd: active, audit, disruptions, resources: { start: startSample, end: endSample }, hostile, hostileJobsAtEnd: hostileJobs, packageStoreAtEnd: packageStore,
-        adapterAddresses: addresses.evidence(
-          worlds,
-          adapters.map((a) => a.publicAddress),
-        ),
+      {
+        devices: outcomes,
+        activeJobsAtEnd: active,
+        audit,
+        disruptions,
+        resources: { start: startSample, end: endSample },
+        hostile,
+        hostileJobsAtEnd: hostileJobs,
+        packageStoreAtEnd: packageStore,
+        adapterAddresses: addresses.evidence(worlds, adapters.map((a) => a.publicAddress)),
       },
       options.resourceBounds ?? DEFAULT_RESOURCE_BOUNDS,
     );
