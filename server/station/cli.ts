@@ -68,7 +68,7 @@ async function main(): Promise<number> {
   }
   const dongle = values.dongle ?? 'hci';
   if (!isDongleChoice(dongle)) {
-    process.stderr.write(`station: --dongle is ${DONGLE_CHOICES.join(', ')}, got "${dongle}"\n${USAGE}`);
+    process.stderr.write(`station: --dongle is ${DONGLE_CHOICES.slice(0, -1).join(', ')} or ${DONGLE_CHOICES.at(-1) ?? ''}, got "${dongle}"\n${USAGE}`);
     return 2;
   }
   const hours = Number(values.hours ?? '8');
