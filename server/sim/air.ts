@@ -501,6 +501,8 @@ export class SimAir {
   readonly #scanners = new Map<CentralNode, { readonly active: boolean }>();
   readonly #initiations = new Set<PendingInitiation>();
   readonly #links = new Set<AirLink>();
+  /** Every address a central connected from (as the peripherals saw it), with its link count. */
+  readonly #centralsSeen = new Map<string, { readonly address: DeviceAddress; links: number }>();
   #nextLinkId = 1;
   // Deterministic advDelay (0–10 ms) so runs are reproducible.
   #rng = 0x2545f491;
@@ -518,6 +520,15 @@ export class SimAir {
 
   get links(): readonly AirLink[] {
     return [...this.#links];
+  }
+
+  /**
+   * The addresses centrals connected from over this air's life, as the peripherals saw them (the
+   * peer address of each link), with how many links each: what a device would log as "connected
+   * by". Lets a test check from the devices' side that a station never initiated as zeros.
+   */
+  centralsSeen(): readonly { readonly address: DeviceAddress; readonly links: number }[] {
+    return [...this.#centralsSeen.values()].map(({ address, links }) => ({ address, links }));
   }
 
   addPeripheral(peripheral: SimPeripheral): void {
@@ -624,6 +635,11 @@ export class SimAir {
   #connect(i: PendingInitiation, peripheral: SimPeripheral, adv: AdvertisingParams): void {
     const link = new AirLink(this, this.#nextLinkId++, i.central, peripheral, adv.address, i.request, i.observer, this.scheduler.nowMs());
     this.#links.add(link);
+    const central = i.central.address;
+    const key = `${central.type} ${central.value}`;
+    const seen = this.#centralsSeen.get(key);
+    if (seen === undefined) this.#centralsSeen.set(key, { address: central, links: 1 });
+    else seen.links++;
     this.#logger?.debug({ link: link.id, peripheral: adv.address.value }, 'sim: connected');
     i.observer.onConnected(link);
     link.attach(peripheral.accept(link.peripheralView()));

@@ -1,5 +1,5 @@
 /**
- * `npm run station -- --seed N --devices 200 --hours 8 [--dongle hci|nrf|mixed] [--adapters K]
+ * `npm run station -- --seed N --devices 200 --hours 8 [--dongle hci|zephyr|nrf|mixed] [--adapters K]
  * [--max-concurrent J] [--packages DIR] [--bl-app FILE] [--no-faults] [--json] [--verbose] [--log LEVEL]`:
  * a day at the station on the accelerated simulator (run.ts). Prints the invariants table and
  * the summary (or JSON); exits 1 when an invariant fails, printing the seed and the command that
@@ -13,13 +13,20 @@ import { silentLogger } from '../common/logger.js';
 import { NO_FAULTS } from './faults.js';
 import { loadSigningKey } from '../dfu/package/signingKey.js';
 import { loadStationPackages, projectStationPackages } from './packages.js';
-import { formatReport, runStation, type DongleChoice } from './run.js';
+import { DONGLE_CHOICES, formatReport, runStation, type DongleChoice } from './run.js';
+
+function isDongleChoice(value: string): value is DongleChoice {
+  return (DONGLE_CHOICES as readonly string[]).includes(value);
+}
 
 /** The project's published demo key (this file is server/station/ of the repository, run from source). */
 const DEMO_KEY_FILE = new URL('../../demo/bledfu-demo-key.pem', import.meta.url);
 
-const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] [--dongle hci|nrf|mixed] [--adapters 2]
+const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] [--dongle hci|zephyr|nrf|mixed] [--adapters 2]
                            [--max-concurrent 4] [--packages DIR] [--bl-app FILE] [--json] [--verbose] [--log LEVEL]
+  --dongle    hci: the simulated HCI controller; zephyr: the same as Zephyr's hci_uart (no public
+              address: the station runs on its static random address; few 27-byte ACL buffers);
+              nrf: a simulated Nordic connectivity dongle; mixed: zephyr, nrf, hci, … by adapter
   --packages  directory with real nrfutil packages laid out like ../shared/fixtures/dfu (default: the
               project's own packages, made from its demo firmware and signed with demo/bledfu-demo-key.pem)
   --bl-app    a bootloader + application package: brings bl-app boards into the day (signed with the
@@ -60,8 +67,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const dongle = values.dongle ?? 'hci';
-  if (dongle !== 'hci' && dongle !== 'nrf' && dongle !== 'mixed') {
-    process.stderr.write(`station: --dongle is hci, nrf or mixed, got "${dongle}"\n${USAGE}`);
+  if (!isDongleChoice(dongle)) {
+    process.stderr.write(`station: --dongle is ${DONGLE_CHOICES.slice(0, -1).join(', ')} or ${DONGLE_CHOICES.at(-1) ?? ''}, got "${dongle}"\n${USAGE}`);
     return 2;
   }
   const hours = Number(values.hours ?? '8');
@@ -79,7 +86,7 @@ async function main(): Promise<number> {
     seed: int('seed', values.seed, 1, 0),
     devices: int('devices', values.devices, 200, 1),
     hours,
-    dongle: dongle as DongleChoice,
+    dongle,
     adapters: int('adapters', values.adapters, 2, 1),
     maxConcurrentDfus: int('max-concurrent', values['max-concurrent'], 4, 1),
     packages,

@@ -61,6 +61,41 @@ export const DEFAULT_RESOURCE_BOUNDS: ResourceBounds = { heapGrowthBytes: 64 * 1
 /** ADAPTER_UNAVAILABLE is allowed this long after a dongle came back or the server restarted. */
 export const DISRUPTION_GRACE_MS = 30_000;
 
+/** What ListAdapters said about one adapter's address at one moment it was listed ready. */
+export interface AdapterAddressSample {
+  readonly atMs: number;
+  /** The server instance that answered (counts kills). */
+  readonly generation: number;
+  /** "AA:BB:CC:DD:EE:FF" as listed (empty when none was). */
+  readonly value: string;
+  readonly type: 'public' | 'random' | 'unspecified';
+  /** Adapter.address_source, as the server named it. */
+  readonly source: 'public' | 'controller-static' | 'generated' | 'unspecified';
+}
+
+/** An address a central connected from, as the devices on an adapter's air saw it. */
+export interface CentralSeen {
+  readonly value: string;
+  readonly type: 'public' | 'random';
+  /** Links made from it. */
+  readonly links: number;
+}
+
+/** Everything the day tells about one adapter's station address: the server's word and the devices'. */
+export interface AdapterAddressEvidence {
+  readonly adapterId: string;
+  /**
+   * false: the dongle has no public address (a Zephyr hci_uart, whose Read BD_ADDR answers zeros;
+   * a connectivity dongle, whose SoftDevice has a static random one): the adapter must run on a
+   * static random address.
+   */
+  readonly publicAddress: boolean;
+  /** Every ListAdapters answer that listed it ready, in order, across every server instance. */
+  readonly listed: readonly AdapterAddressSample[];
+  /** The centrals the boards on its air saw connect, all day. */
+  readonly seenByDevices: readonly CentralSeen[];
+}
+
 export interface DayEvidence {
   readonly devices: readonly DeviceOutcome[];
   /** Job ids ListJobs(active_only) returned once every operator was done. */
@@ -74,6 +109,8 @@ export interface DayEvidence {
   readonly hostileJobsAtEnd: readonly string[];
   /** The package store at the end of the day, once every job has ended. */
   readonly packageStoreAtEnd: { readonly leases: number; readonly leasedBytes: number };
+  /** Per adapter: the addresses it was listed with and the ones the devices saw it connect from. */
+  readonly adapterAddresses: readonly AdapterAddressEvidence[];
 }
 
 export interface InvariantResult {
@@ -94,6 +131,7 @@ export const INVARIANT_NAMES = {
   airTime: 'each job reports a plausible modelled air time',
   hostile: 'every hostile call refused with its code, no job left behind',
   packageLeases: 'no package lease held once no job runs',
+  stationAddress: 'one station address per adapter all day: not zeros, static random if no public one, as devices saw it',
 } as const;
 
 /**
@@ -109,7 +147,7 @@ function result(name: string, checked: number, failures: readonly string[]): Inv
 }
 
 export function checkInvariants(e: DayEvidence, bounds: ResourceBounds = DEFAULT_RESOURCE_BOUNDS): InvariantResult[] {
-  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkHostile(e), checkPackageLeases(e)];
+  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkHostile(e), checkPackageLeases(e), checkStationAddress(e)];
 }
 
 function short(sha: string | undefined): string {
@@ -313,6 +351,52 @@ export function checkPackageLeases(e: DayEvidence): InvariantResult {
   const { leases, leasedBytes } = e.packageStoreAtEnd;
   const failures = leases === 0 && leasedBytes === 0 ? [] : [`${leases} package leases (${leasedBytes} bytes) still held at the end of the day`];
   return result(INVARIANT_NAMES.packageLeases, 1, failures);
+}
+
+const ZERO_ADDRESS = '00:00:00:00:00:00';
+
+/** A static random address: its two most significant bits are 1 (Core Vol 6, Part B, 1.3.2.1). */
+function isStaticRandom(value: string): boolean {
+  const top = Number.parseInt(value.slice(0, 2), 16);
+  return /^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/i.test(value) && (top & 0xc0) === 0xc0 && value.toUpperCase() !== 'FF:FF:FF:FF:FF:FF';
+}
+
+/**
+ * The address a station scans and connects as is how devices (and their bonds, allow-lists and
+ * logs) know it: it must never be zeros (a controller without a public address connecting as
+ * "public" goes on the air as 00:00:00:00:00:00), must be a static random one when the dongle has
+ * no public address, must stay the same across every server restart and replug, and must be the
+ * address the devices really saw connect.
+ */
+export function checkStationAddress(e: DayEvidence): InvariantResult {
+  const failures: string[] = [];
+  let checked = 0;
+  for (const a of e.adapterAddresses) {
+    const first = a.listed[0];
+    if (first === undefined) {
+      failures.push(`${a.adapterId}: never listed ready with an address`);
+      continue;
+    }
+    const shown = (s: AdapterAddressSample): string => `${s.value || '(none)'} (${s.type}, ${s.source}) at ${formatClock(s.atMs)}, server ${s.generation + 1}`;
+    for (const s of a.listed) {
+      checked++;
+      if (s.value === '' || s.value === ZERO_ADDRESS || s.type === 'unspecified' || s.source === 'unspecified') {
+        failures.push(`${a.adapterId}: listed as ${shown(s)}`);
+      } else if (!a.publicAddress && (s.type !== 'random' || s.source === 'public' || !isStaticRandom(s.value))) {
+        failures.push(`${a.adapterId}: its dongle has no public address, yet listed as ${shown(s)}, not a static random address`);
+      } else if (s.value !== first.value || s.type !== first.type) {
+        failures.push(`${a.adapterId}: listed as ${shown(first)}, later as ${shown(s)}`);
+      }
+    }
+    for (const c of a.seenByDevices) {
+      checked += c.links;
+      if (c.value === ZERO_ADDRESS) failures.push(`${a.adapterId}: devices saw ${c.links} links from ${ZERO_ADDRESS} (${c.type})`);
+      else if (c.value !== first.value || c.type !== first.type) {
+        failures.push(`${a.adapterId}: devices saw ${c.links} links from ${c.value} (${c.type}), but it is listed as ${first.value} (${first.type})`);
+      }
+    }
+  }
+  return result(INVARIANT_NAMES.stationAddress, checked, failures);
 }
 
 /** "h:mm:ss" of a modelled time since the day began. */

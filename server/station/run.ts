@@ -17,9 +17,9 @@ import { runInNewContext } from 'node:vm';
 import { parseRecord } from '../audit/records.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Timer } from '../common/clock.js';
-import { createSimWorld, type SimWorld } from '../sim/world.js';
+import { createSimWorld, parseSimSpec, type SimConfig, type SimDeviceConfig, type SimWorld } from '../sim/world.js';
 import type { FaultHandle } from '../sim/faults.js';
-import { AdapterState, AddressType, decodeError, jobStateName, startDfu, watchJob, type BledfuClient, type DfuEvent, type Target } from '../../clients/ts/index.js';
+import { AdapterState, AddressType, type Adapter, decodeError, jobStateName, startDfu, watchJob, type BledfuClient, type DfuEvent, type Target } from '../../clients/ts/index.js';
 import { DEFAULT_FAULT_RATES, describeFault, NO_FAULTS, planFaults, type DeviceFault, type FaultPlan, type FaultRates } from './faults.js';
 import {
   checkInvariants,
@@ -36,18 +36,41 @@ import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord, type AttemptResult,
 import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
 import { Rng } from './random.js';
 import { StationServer } from './server.js';
+import { AddressRecord } from './addresses.js';
 import { summarize, type StationReport } from './summary.js';
 import { stationClock } from './time.js';
 
 export { formatReport, formatSummary, type StationReport, type StationSummary } from './summary.js';
 
-export type DongleChoice = 'hci' | 'nrf' | 'mixed';
+/**
+ * The dongle of every adapter: the virtual HCI controller (`hci`, the roomy default controller),
+ * the same with the Zephyr hci_uart profile (`zephyr`: `sim:?controller=zephyr`, no public
+ * address, a vendor static address, few small ACL buffers), a simulated Nordic connectivity dongle (`nrf`), or `mixed`:
+ * zephyr, nrf, hci, zephyr, … by adapter index.
+ */
+export type DongleChoice = 'hci' | 'zephyr' | 'nrf' | 'mixed';
+
+export const DONGLE_CHOICES: readonly DongleChoice[] = ['hci', 'zephyr', 'nrf', 'mixed'];
+
+type DongleKind = Exclude<DongleChoice, 'mixed'>;
+
+/** The order `mixed` cycles through: the three controller kinds, so two adapters already differ in address handling. */
+const MIXED_CYCLE: readonly DongleKind[] = ['zephyr', 'nrf', 'hci'];
+
+const SPEC_OF: Readonly<Record<DongleKind, string>> = {
+  hci: 'sim:?dongle=hci',
+  zephyr: 'sim:?dongle=hci&controller=zephyr',
+  nrf: 'sim:?dongle=nrf&api=6',
+};
+
+/** Whether the dongle has a public address: Zephyr's Read BD_ADDR answers zeros; the SoftDevice has only its static random one. */
+const HAS_PUBLIC_ADDRESS: Readonly<Record<DongleKind, boolean>> = { hci: true, zephyr: false, nrf: false };
 
 export interface StationOptions {
   readonly seed: number;
   readonly devices: number;
   readonly hours: number;
-  /** Every adapter's dongle kind, or alternating (hci, nrf, hci, …). */
+  /** Every adapter's dongle kind, or mixed (zephyr, nrf, hci, zephyr, … by adapter index). */
   readonly dongle: DongleChoice;
   readonly adapters: number;
   readonly packages: StationPackages;
@@ -70,9 +93,20 @@ export interface StationOptions {
 
 const DEFAULT_MAX_CONCURRENT = 4;
 
-function adapterSpec(dongle: DongleChoice, index: number): { spec: string; label: string } {
-  const kind = dongle === 'mixed' ? (index % 2 === 0 ? 'hci' : 'nrf') : dongle;
-  return kind === 'hci' ? { spec: 'sim:?dongle=hci', label: 'hci' } : { spec: 'sim:?dongle=nrf&api=6', label: 'nrf' };
+export function adapterSpec(dongle: DongleChoice, index: number): { readonly spec: string; readonly label: DongleKind; readonly publicAddress: boolean } {
+  const kind = dongle === 'mixed' ? (MIXED_CYCLE[index % MIXED_CYCLE.length] as DongleKind) : dongle;
+  return { spec: SPEC_OF[kind], label: kind, publicAddress: HAS_PUBLIC_ADDRESS[kind] };
+}
+
+/**
+ * The world of one adapter: what its spec says about the dongle (the controller profile's
+ * address, buffers and quirks), with the station's boards. The station makes the worlds itself
+ * (they outlive every server instance) and the registry then uses the given world as it is, so
+ * the spec's controller options must reach the world here or nowhere.
+ */
+export function stationWorldConfig(spec: string, devices: readonly Partial<SimDeviceConfig>[]): Partial<SimConfig> {
+  const { devices: _specDevices, ...dongle } = parseSimSpec(spec);
+  return { ...dongle, devices };
 }
 
 export function rerunCommand(
@@ -105,10 +139,17 @@ const ADAPTER_READY_POLL_MS = 250;
  * time (a dongle comes back after the supervisor's reopening delay, on the same clock). Gives up
  * quietly: the job then tells.
  */
-async function adapterReady(client: BledfuClient, adapterId: string, sleep: (ms: number) => Promise<void>, signal: AbortSignal): Promise<void> {
+async function adapterReady(
+  client: BledfuClient,
+  adapterId: string,
+  sleep: (ms: number) => Promise<void>,
+  signal: AbortSignal,
+  onListed: (adapters: readonly Adapter[]) => void,
+): Promise<void> {
   for (let waited = 0; waited <= ADAPTER_READY_WAIT_MS && !signal.aborted; waited += ADAPTER_READY_POLL_MS) {
     try {
       const { adapters } = await client.listAdapters({}, { signal });
+      onListed(adapters);
       if (adapters.find((a) => a.id === adapterId)?.state === AdapterState.ADAPTER_STATE_READY) return;
     } catch {
       return;
@@ -181,9 +222,9 @@ export async function runStation(options: StationOptions): Promise<StationReport
 
   // The clock and the worlds are the station's: they outlive every server instance.
   const clock = stationClock(options.seed, logger);
-  const worlds: SimWorld[] = adapters.map((_, i) =>
+  const worlds: SimWorld[] = adapters.map((a, i) =>
     createSimWorld(
-      { devices: devices.filter((d) => d.adapter === i).map((d) => d.config) },
+      stationWorldConfig(a.spec, devices.filter((d) => d.adapter === i).map((d) => d.config)),
       logger.child({ adapter: `sim${i}`, component: 'sim' }),
       clock.scheduler,
     ),
@@ -208,6 +249,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
   const disruptions: Disruption[] = [];
   const unplugged = new Set<number>();
   const hostile: HostileOutcome[] = [];
+  const addresses = new AddressRecord();
   const guardMs = options.attemptGuardMs ?? 2 * 3_600_000;
 
   try {
@@ -222,7 +264,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
       const faults: readonly DeviceFault[] = (plan.devices.get(d.index) ?? []).filter((f) => f.attempt === attempt);
       const handles: FaultHandle[] = faults.flatMap((f) => (f.sim === undefined ? [] : [world.faults.inject({ ...f.sim, device: d.label })]));
       // Like a person, first look whether the dongle is there (ListAdapters says ready).
-      await adapterReady(client, adapterId, clock.sleep, lifetime);
+      await adapterReady(client, adapterId, clock.sleep, lifetime, (listed) => addresses.listed(listed, clock.now(), generation));
       const startedAtMs = clock.now();
       let jobId: string | undefined;
       let finished: Extract<DfuEvent, { type: 'finished' }> | undefined;
@@ -432,7 +474,8 @@ export async function runStation(options: StationOptions): Promise<StationReport
     if (clock.now() < dayMs) await clock.sleep(dayMs - clock.now());
     await clock.sleep(2_000);
 
-    const client = await server.client();
+    const { client, generation: lastGeneration } = await server.session();
+    addresses.listed((await client.listAdapters({})).adapters, clock.now(), lastGeneration);
     const active = (await client.listJobs({ activeOnly: true })).jobs.map((j) => j.jobId);
     // Jobs of the server up now that carry a hostile target name (none may exist).
     const hostileJobs = (await client.listJobs({ activeOnly: false })).jobs
@@ -457,7 +500,17 @@ export async function runStation(options: StationOptions): Promise<StationReport
       };
     });
     const invariants = checkInvariants(
-      { devices: outcomes, activeJobsAtEnd: active, audit, disruptions, resources: { start: startSample, end: endSample }, hostile, hostileJobsAtEnd: hostileJobs, packageStoreAtEnd: packageStore },
+      {
+        devices: outcomes,
+        activeJobsAtEnd: active,
+        audit,
+        disruptions,
+        resources: { start: startSample, end: endSample },
+        hostile,
+        hostileJobsAtEnd: hostileJobs,
+        packageStoreAtEnd: packageStore,
+        adapterAddresses: addresses.evidence(worlds, adapters.map((a) => a.publicAddress)),
+      },
       options.resourceBounds ?? DEFAULT_RESOURCE_BOUNDS,
     );
     const summary = summarize(options, adapters.map((a) => a.label), devices, outcomes, plan, hostile, Math.max(dayMs, clock.now()));

@@ -7,7 +7,7 @@
  * invariant held. Asserts nothing (speed goals are not tests).
  *
  * BENCH_STATION_SEED, BENCH_STATION_DEVICES, BENCH_STATION_HOURS, BENCH_STATION_DONGLE
- * (hci|nrf|mixed) and BENCH_STATION_ADAPTERS size the day.
+ * (hci|zephyr|nrf|mixed) and BENCH_STATION_ADAPTERS size the day.
  */
 import { projectStationPackages } from '../../server/station/packages.js';
 import { formatClock } from '../../server/station/invariants.js';

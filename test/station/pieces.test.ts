@@ -17,9 +17,13 @@ import {
   checkNoneRunning,
   checkPackageLeases,
   checkResources,
+  checkStationAddress,
   DEFAULT_RESOURCE_BOUNDS,
+  INVARIANT_NAMES,
   firmwareOutcome,
   formatInvariantTable,
+  type AdapterAddressEvidence,
+  type AdapterAddressSample,
   type DayEvidence,
   type DeviceOutcome,
 } from '../../server/station/invariants.js';
@@ -30,7 +34,8 @@ import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord } from '../../server
 import { loadStationPackages, projectStationPackages, stationPackage } from '../../server/station/packages.js';
 import { FACTORY_APPLICATION_SHA256, planPopulation, type StationPackages } from '../../server/station/population.js';
 import { Rng } from '../../server/station/random.js';
-import { formatReport, rerunCommand } from '../../server/station/run.js';
+import { adapterSpec, formatReport, rerunCommand, stationWorldConfig } from '../../server/station/run.js';
+import { CONTROLLER_PROFILES } from '../../server/sim/world.js';
 import { NEEDS_NORDIC_PACKAGES } from '../helpers/shared-packages.js';
 import { demoKey, projectImage, projectZip } from '../helpers/project-packages.js';
 
@@ -198,6 +203,22 @@ describe('station operators', () => {
     );
     const blApp = { kind: 'bl-app' as const, file: 'bl_app.zip', bytes: new Uint8Array(), key: 'bledfu-demo', facts: { application: undefined, bootloader: undefined, dataObjects: 0, bytes: 0, releaseBootloaderVersion: undefined } };
     assert.match(rerunCommand({ seed: 1, devices: 2, hours: 1, dongle: 'hci', adapters: 1, packages: { app: blApp, sdBlApp: blApp, blApp } }), / --bl-app bl_app\.zip$/);
+    assert.match(rerunCommand({ seed: 13, devices: 40, hours: 1, dongle: 'zephyr', adapters: 2 }), / --dongle zephyr --adapters 2$/);
+  });
+
+  it("mixed cycles the three controller kinds by adapter; a zephyr adapter's world gets the profile's controller", () => {
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => adapterSpec('mixed', i).label),
+      ['zephyr', 'nrf', 'hci', 'zephyr'],
+    );
+    assert.deepEqual([0, 1].map((i) => adapterSpec('hci', i).label), ['hci', 'hci']);
+    const boards = [{ address: 'F0:0D:C0:DE:00:01', name: 'st-001' }];
+    const zephyr = stationWorldConfig(adapterSpec('zephyr', 0).spec, boards);
+    // The world the station makes itself must have the controller the spec names, and its own boards.
+    assert.deepEqual({ ...zephyr, devices: undefined }, { ...CONTROLLER_PROFILES.zephyr, dongle: { kind: 'hci' }, devices: undefined });
+    assert.deepEqual(zephyr.devices, boards);
+    assert.equal(stationWorldConfig(adapterSpec('hci', 0).spec, boards).publicAddress, undefined);
+    assert.deepEqual(stationWorldConfig(adapterSpec('nrf', 0).spec, boards).dongle, { kind: 'nrf', api: 6 });
   });
 });
 
@@ -251,6 +272,23 @@ describe('station invariant checker (synthetic days)', () => {
     ],
     hostileJobsAtEnd: [],
     packageStoreAtEnd: { leases: 0, leasedBytes: 0 },
+    adapterAddresses: [
+      {
+        adapterId: 'sim0',
+        publicAddress: false,
+        listed: [
+          { atMs: 1_000, generation: 0, value: 'D3:C0:5E:F0:00:01', type: 'random', source: 'controller-static' },
+          { atMs: 900_000, generation: 1, value: 'D3:C0:5E:F0:00:01', type: 'random', source: 'controller-static' },
+        ],
+        seenByDevices: [{ value: 'D3:C0:5E:F0:00:01', type: 'random', links: 12 }],
+      },
+      {
+        adapterId: 'sim1',
+        publicAddress: true,
+        listed: [{ atMs: 1_000, generation: 0, value: '00:1B:DC:F0:00:01', type: 'public', source: 'public' }],
+        seenByDevices: [{ value: '00:1B:DC:F0:00:01', type: 'public', links: 3 }],
+      },
+    ],
   };
 
   it('passes a clean day, and prints every invariant in its table', () => {
@@ -293,6 +331,42 @@ describe('station invariant checker (synthetic days)', () => {
     assert.equal(r.violations, 3);
     assert.deepEqual(firmwareOutcome(updated()), { kind: 'updated' });
     assert.equal(firmwareOutcome(notApplied).kind, 'wrong');
+  });
+
+  it('station address: zeros, a public address on a dongle without one, a change after a restart, or devices seeing another central are violations', () => {
+    const [zephyr, hci] = clean.adapterAddresses as [AdapterAddressEvidence, AdapterAddressEvidence];
+    const ok = checkStationAddress(clean);
+    assert.equal(ok.ok, true);
+    assert.equal(ok.checked, 2 + 12 + 1 + 3, 'every listing and every link the devices saw');
+    const zeros: AdapterAddressEvidence = {
+      ...zephyr,
+      listed: [{ atMs: 1_000, generation: 0, value: '00:00:00:00:00:00', type: 'public', source: 'public' }],
+      seenByDevices: [{ value: '00:00:00:00:00:00', type: 'public', links: 4 }],
+    };
+    const r = checkStationAddress({ ...clean, adapterAddresses: [zeros, hci] });
+    assert.equal(r.ok, false);
+    assert.equal(r.violations, 2);
+    assert.match(r.examples[0] ?? '', /sim0: listed as 00:00:00:00:00:00 \(public, public\) at 0:00:01, server 1/);
+    assert.match(r.examples[1] ?? '', /sim0: devices saw 4 links from 00:00:00:00:00:00/);
+    // A dongle without a public address listed with a public one (or a random one that is not static).
+    const publicOnZephyr = checkStationAddress({ ...clean, adapterAddresses: [{ ...zephyr, listed: [{ atMs: 0, generation: 0, value: '00:1B:DC:F0:00:01', type: 'public', source: 'public' }], seenByDevices: [] }] });
+    assert.match(publicOnZephyr.examples[0] ?? '', /no public address, yet listed as 00:1B:DC:F0:00:01/);
+    const notStatic = checkStationAddress({ ...clean, adapterAddresses: [{ ...zephyr, listed: [{ atMs: 0, generation: 0, value: '53:C0:5E:F0:00:01', type: 'random', source: 'generated' }], seenByDevices: [] }] });
+    assert.equal(notStatic.violations, 1);
+    // Another address after the restart: the devices would meet a stranger.
+    const moved: AdapterAddressEvidence = {
+      ...zephyr,
+      listed: [zephyr.listed[0] as AdapterAddressSample, { atMs: 900_000, generation: 1, value: 'C1:22:33:44:55:66', type: 'random', source: 'generated' }],
+      seenByDevices: [],
+    };
+    assert.match(checkStationAddress({ ...clean, adapterAddresses: [moved] }).examples[0] ?? '', /listed as D3:C0:5E:F0:00:01 .* later as C1:22:33:44:55:66 \(random, generated\) at 0:15:00, server 2/);
+    // The devices saw a central other than the listed one (here: the same value, another type).
+    const otherType = checkStationAddress({ ...clean, adapterAddresses: [{ ...hci, seenByDevices: [{ value: '00:1B:DC:F0:00:01', type: 'random', links: 1 }] }] });
+    assert.match(otherType.examples[0] ?? '', /devices saw 1 links from 00:1B:DC:F0:00:01 \(random\), but it is listed as 00:1B:DC:F0:00:01 \(public\)/);
+    // An adapter never listed ready has no address to check: that is a violation too.
+    assert.match(checkStationAddress({ ...clean, adapterAddresses: [{ ...hci, listed: [] }] }).examples[0] ?? '', /sim1: never listed ready/);
+    // And the day's checker runs it.
+    assert.equal(checkInvariants({ ...clean, adapterAddresses: [zeros] }).find((i) => i.name === INVARIANT_NAMES.stationAddress)?.ok, false);
   });
 
   it('no job left running: an active job, or an audit start without an end, is a violation', () => {

@@ -1,7 +1,7 @@
 /**
  * A day at the station, CI-sized: three fixed seeds, 24 boards over one modelled hour each, on the
- * virtual HCI controller, on the simulated connectivity dongle and on both at once (two adapters
- * each), with the project's packages (demo firmware, demo key) and its bootloader + application
+ * virtual HCI controller, on the simulated connectivity dongle and mixed (two adapters each; mixed
+ * is a Zephyr-profile HCI controller without a public address beside a connectivity dongle), with the project's packages (demo firmware, demo key) and its bootloader + application
  * package in the population. One server in-process
  * through every real layer, seeded faults, an unplug, a kill and operators' retries; the station
  * and the server share one modelled clock, so a day takes a few seconds of real time and is

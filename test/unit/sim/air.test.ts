@@ -79,3 +79,19 @@ describe('SimAir supervision timeout', () => {
     scheduler.close();
   });
 });
+
+describe('SimAir centrals seen', () => {
+  it('records the address a link came from, as the peripheral saw it, and keeps it after the link closed', async () => {
+    const scheduler = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
+    const air = new SimAir(scheduler);
+    assert.deepEqual(air.centralsSeen(), []);
+    const { link, peripheral } = await connectBare(air, 4000, []);
+    assert.deepEqual(peripheral.peerAddress, CENTRAL.address);
+    assert.deepEqual(air.centralsSeen(), [{ address: CENTRAL.address, links: 1 }]);
+    // Closed links stay counted: the record is the air's whole life.
+    link.terminate(0x13);
+    await until(scheduler, 1_000);
+    assert.deepEqual(air.centralsSeen(), [{ address: CENTRAL.address, links: 1 }]);
+    scheduler.close();
+  });
+});
