@@ -231,13 +231,13 @@ for (const kind of DONGLES) {
       `  ${col([n, first.links, s1(first.makespanMs), perHour.toFixed(0), ((n * imageBytes) / (first.makespanMs / 1000)).toFixed(0), s1(b.ms), b.by, (first.makespanMs / b.ms).toFixed(2), same ? 'yes' : 'NO', ((first.cpuMs + second.cpuMs) / 2000).toFixed(1)], WIDTHS)}${failed}`,
     );
     if (!same) console.log(`       run 1: ${first.durationsMs.map(s1).join(' ')}\n       run 2: ${second.durationsMs.map(s1).join(' ')}`);
-    if (n === 8 && kind.key !== 'nrf' && single !== undefined) {
-      const boundPerHour = (8 / b.ms) * 3_600_000;
+    if (n === 8 && single !== undefined) {
+      // The issue's goal: ≥ 6 × the single DFU's devices per hour, or within 1.2 × of the shared
+      // radio/UART bound when that allows less than 6 ×. Judged for an HCI dongle holding 16 links.
       const shared = Math.max(b.radio, b.line);
-      const goal = shared > b.device ? Math.min(6 * single, (8 / (1.2 * shared)) * 3_600_000) : 6 * single;
-      verdicts.push(
-        `  ${kind.label}: single ${single.toFixed(0)} dev/h; 8 parallel ${perHour.toFixed(0)} dev/h = ${(perHour / single).toFixed(2)} × single (bound ${boundPerHour.toFixed(0)} dev/h): goal ${goal.toFixed(0)} dev/h ${perHour >= goal ? 'holds' : 'NOT met'}`,
-      );
+      const goal = Math.min(6 * single, (8 / (1.2 * shared)) * 3_600_000);
+      const judged = kind.key !== 'nrf' && first.links >= LINKS ? `goal ${goal.toFixed(0)} dev/h ${perHour >= goal ? 'holds' : 'NOT met'}` : `goal not judged (for an HCI dongle with ${LINKS} links)`;
+      verdicts.push(`  ${kind.key.padEnd(7)} single ${single.toFixed(0)} dev/h; 8 parallel ${perHour.toFixed(0)} dev/h = ${(perHour / single).toFixed(2)} × single; ${judged}`);
     }
   }
 }
