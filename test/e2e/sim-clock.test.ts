@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startDfu, type DfuEvent, type Target } from '../../clients/ts/index.js';
+import { startDfu, uploadPackage, type DfuEvent, type Target } from '../../clients/ts/index.js';
+import { CONTROLLER_PROFILES } from '../../server/sim/world.js';
 import { InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
 import { addressTarget, drain, finished, SIM_DONGLES, startSimServer, type SimServer } from '../helpers/sim-server.js';
 import { projectZip } from '../helpers/project-packages.js';
@@ -143,3 +144,35 @@ for (const dongle of SIM_DONGLES) {
     });
   });
 }
+
+describe('one clock: a station\'s parallel DFUs on a Zephyr-like controller (7 × 27-byte ACL buffers shared by the links)', () => {
+  // The parallel bench (test/bench/parallel.bench.ts) as a test of the clock, not of speed: the
+  // package uploaded once and four jobs started on its package_id at once, their fragments
+  // competing for the controller's few buffers. Which link gets a freed buffer must depend on
+  // modelled time only, never on how fast the host ran.
+  it('two fresh servers give the same modelled per-job durations and state times', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const runOnce = async (): Promise<JobTimeline[]> => {
+      const s = await startSimServer({ ...CONTROLLER_PROFILES.zephyr, devices: [{}, {}, {}, {}] }, { maxConcurrentDfus: 4, maxConcurrentUploads: 4 });
+      try {
+        const { packageId } = await uploadPackage(s.client, APP);
+        return await Promise.all(
+          [0, 1, 2, 3].map(async (i) => {
+            const r = await drain(startDfu(s.client, { package: { packageId }, target: addressTarget(s.device(i).address.value) }, { signal: AbortSignal.timeout(TEST_TIMEOUT_MS) }));
+            return timeline(r.events);
+          }),
+        );
+      } finally {
+        await s.close();
+      }
+    };
+    const first = await runOnce();
+    const second = await runOnce();
+    for (const job of first) assert.equal(job.success, true, job.states.join('\n'));
+    // The transfers really ran side by side: every one started before any ended.
+    const at = (job: JobTimeline, state: string): number => Number(/\+(\d+)$/.exec(job.states.find((x) => x.startsWith(`${state} `)) ?? '')?.[1]);
+    const lastStart = Math.max(...first.map((j) => at(j, 'TRANSFERRING')));
+    const firstEnd = Math.min(...first.map((j) => at(j, 'ACTIVATING')));
+    assert.ok(lastStart < firstEnd, `transfers did not overlap: last started at +${lastStart} ms, first ended at +${firstEnd} ms`);
+    assert.deepEqual(second, first);
+  });
+});
