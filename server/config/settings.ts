@@ -137,7 +137,7 @@ export const SETTINGS = {
     default: 8,
     min: 1,
     description:
-      'package-carrying calls (StartDfu, UploadPackage) receiving their request at once; one more ends RESOURCE_EXHAUSTED (reason TOO_MANY_UPLOADS) before its body is read',
+      'package-carrying calls (StartDfu, UploadPackage) receiving their request at once; one more UploadPackage ends RESOURCE_EXHAUSTED (reason TOO_MANY_UPLOADS) before its body is read, one more StartDfu waits for a slot (up to 30 s, up to 4 × this many waiting)',
   },
   packageStoreBytes: {
     kind: 'bytes',

@@ -9,6 +9,12 @@
  * `package_data`, UploadPackage) only once the call is allowed: an unauthenticated or
  * under-privileged caller is refused here, while its body still waits unread in HTTP/2 flow
  * control, and at most `maxConcurrentUploads` package bodies are received at once.
+ *
+ * A StartDfu over that limit waits for a slot (up to `startWaitMs`, at most `maxWaitingStarts`
+ * of them) instead of being refused: a station starts a burst of jobs at once, mostly by
+ * package_id, and each StartDfu holds its slot only until its one message has arrived, so the
+ * slot comes soon. Waiting costs an open HTTP/2 stream and nothing else: the body stays unread.
+ * An UploadPackage over the limit is refused at once (its body may take long to arrive).
  */
 import {
   Metadata,
@@ -18,6 +24,7 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { realClock } from '../common/clock.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { accessRefusal, SERVICE_PREFIX, type TokenTable } from './auth.js';
@@ -34,6 +41,10 @@ export interface CallGateOptions {
   readonly packageMessageBytes: number;
   /** Package-carrying calls receiving their request at once. */
   readonly maxConcurrentUploads: number;
+  /** How long a StartDfu waits for a slot before TOO_MANY_UPLOADS (real time: it waits on the network). Default 30 s. */
+  readonly startWaitMs?: number;
+  /** StartDfu calls that may wait for a slot at once; more are refused at once. Default 4 × maxConcurrentUploads. */
+  readonly maxWaitingStarts?: number;
   readonly logger: Logger;
   /** Told of every call the gate ends (metrics count it: no middleware sees it). */
   readonly onRefused?: (path: string, code: number) => void;
@@ -47,6 +58,8 @@ export interface CallGateStats {
   readonly uploadsAdmitted: number;
   /** Package-carrying calls refused before their request was read (auth or too many uploads). */
   readonly refusedUnread: number;
+  /** StartDfu calls waiting for a slot now. */
+  readonly startsWaiting: number;
 }
 
 export interface CallGate {
@@ -103,6 +116,19 @@ export function createCallGate(o: CallGateOptions): CallGate {
   let admitted = 0;
   let refusedUnread = 0;
   let warnedInternals = false;
+  const startWaitMs = o.startWaitMs ?? 30_000;
+  const maxWaitingStarts = o.maxWaitingStarts ?? 4 * o.maxConcurrentUploads;
+  // Waiting StartDfu calls, first come first served; each takes the next slot freed.
+  const waiting: (() => void)[] = [];
+  const slotFreed = (): void => {
+    receiving--;
+    waiting.shift()?.();
+  };
+  const tooMany = (detail: string): BledfuError =>
+    new BledfuError('TOO_MANY_UPLOADS', `${receiving} packages are being received already, the most this server takes at once${detail}`, {
+      layer: 'rpc',
+      remedy: 'retry when one has arrived; upload a package once (UploadPackage) and start jobs with its package_id; or raise --max-concurrent-uploads',
+    });
 
   const interceptor: ServerInterceptor = (descriptor, call) => {
     const method = descriptor.path.startsWith(SERVICE_PREFIX) ? descriptor.path.slice(SERVICE_PREFIX.length) : '';
@@ -110,10 +136,14 @@ export function createCallGate(o: CallGateOptions): CallGate {
     if (!PACKAGE_METHODS.has(method)) return new ServerInterceptingCall(call);
 
     let holding = false;
+    let gone = false;
+    let stopWaiting = (): void => undefined;
     const release = (): void => {
+      gone = true;
+      stopWaiting();
       if (!holding) return;
       holding = false;
-      receiving--;
+      slotFreed();
     };
     const refuse = (error: BledfuError): void => {
       refusedUnread++;
@@ -132,24 +162,45 @@ export function createCallGate(o: CallGateOptions): CallGate {
               const refusal = accessRefusal(o.tokens, method, metadata.get('authorization'), peer, (f, m) => o.logger.warn(f, m));
               if (refusal !== undefined) return refuse(refusal);
             }
-            if (receiving >= o.maxConcurrentUploads) {
-              o.logger.warn({ method, peer, receiving }, 'call refused: too many packages being received');
-              return refuse(
-                new BledfuError('TOO_MANY_UPLOADS', `${receiving} packages are being received already, the most this server takes at once`, {
-                  layer: 'rpc',
-                  remedy:
-                    'retry when one has arrived; upload a package once (UploadPackage) and start jobs with its package_id; or raise --max-concurrent-uploads',
-                }),
-              );
+            const admit = (): void => {
+              if (!raiseReceiveLimit(call, o.packageMessageBytes) && !warnedInternals) {
+                warnedInternals = true;
+                o.logger.error({ method }, 'cannot raise the receive limit of package calls (grpc-js internals changed): they keep --max-message-bytes');
+              }
+              holding = true;
+              receiving++;
+              admitted++;
+              nextMetadata(metadata);
+            };
+            if (receiving < o.maxConcurrentUploads) return admit();
+            if (method !== 'StartDfu' || waiting.length >= maxWaitingStarts) {
+              o.logger.warn({ method, peer, receiving, waiting: waiting.length }, 'call refused: too many packages being received');
+              return refuse(tooMany(method === 'StartDfu' ? ` and ${waiting.length} StartDfu calls wait for them` : ''));
             }
-            if (!raiseReceiveLimit(call, o.packageMessageBytes) && !warnedInternals) {
-              warnedInternals = true;
-              o.logger.error({ method }, 'cannot raise the receive limit of package calls (grpc-js internals changed): they keep --max-message-bytes');
-            }
-            holding = true;
-            receiving++;
-            admitted++;
-            nextMetadata(metadata);
+            const turn = (): void => {
+              timer.cancel();
+              stopWaiting = () => undefined;
+              if (!gone) admit();
+              // A call that went away meanwhile passes its turn on.
+              else waiting.shift()?.();
+            };
+            // Real time, not the simulator's: the wait is for bytes on the network.
+            const timer = realClock.setTimer(
+              startWaitMs,
+              () => {
+                stopWaiting();
+                o.logger.warn({ method, peer, receiving }, 'call refused: no package slot came free in time');
+                refuse(tooMany(`; this call waited ${Math.round(startWaitMs / 1000)} s for one`));
+              },
+              { background: true, label: 'rpc: StartDfu waits for a package slot' },
+            );
+            stopWaiting = () => {
+              timer.cancel();
+              const i = waiting.indexOf(turn);
+              if (i >= 0) waiting.splice(i, 1);
+              stopWaiting = () => undefined;
+            };
+            waiting.push(turn);
           },
           // StartDfu's one message has arrived; the rest of the call is the job's event stream.
           onReceiveMessage(message, nextMessage) {
@@ -172,6 +223,6 @@ export function createCallGate(o: CallGateOptions): CallGate {
     });
   };
 
-  return { interceptor, stats: () => ({ uploadsReceiving: receiving, uploadsAdmitted: admitted, refusedUnread }) };
+  return { interceptor, stats: () => ({ uploadsReceiving: receiving, uploadsAdmitted: admitted, refusedUnread, startsWaiting: waiting.length }) };
 }
 

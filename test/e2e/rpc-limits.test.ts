@@ -136,8 +136,49 @@ describe('small receive limit for everything but package calls', () => {
   });
 });
 
+/** Starts a job and resolves with the kind of its first event (once the call got past the gate). */
+async function firstEvent(client: BledfuClient, signal: AbortSignal): Promise<string | undefined> {
+  const stream = client.startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(64)) }, target }, { signal })[Symbol.asyncIterator]();
+  const first = await stream.next();
+  return first.done === true ? undefined : first.value.event?.kind?.$case;
+}
+
 describe('package bodies received at once', () => {
-  it('one over --max-concurrent-uploads is refused TOO_MANY_UPLOADS unread; a slot frees when a body has arrived', async () => {
+  it('StartDfu calls waiting for a slot are bounded (4 × the uploads): one more is refused TOO_MANY_UPLOADS at once; a waiting call cancelled leaves the line', async () => {
+    const h = await startHarness({ maxConcurrentUploads: 1 });
+    try {
+      let release = (): void => undefined;
+      const done = new Promise<void>((r) => (release = r));
+      async function* chunks(): AsyncGenerator<{ chunk: Buffer }> {
+        yield { chunk: Buffer.from(fakePackageBytes(1024)) };
+        await done;
+      }
+      const holder = h.newClient().uploadPackage(chunks(), quick());
+      await eventually(() => h.app.gate().uploadsReceiving === 1);
+      const leaving = new AbortController();
+      const first = firstEvent(h.newClient(), leaving.signal).catch((e: unknown) => e);
+      const end = new AbortController();
+      const rest = Array.from({ length: 3 }, () => firstEvent(h.newClient(), end.signal));
+      await eventually(() => h.app.gate().startsWaiting === 4);
+      const refused = await failure(drain(h.newClient().startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(64)) }, target }, quick())));
+      assert.equal(refused.code, 'TOO_MANY_UPLOADS');
+      assert.match(refused.message, /4 StartDfu calls wait/);
+      // The first in line hangs up: it leaves the line, and the others keep their places.
+      leaving.abort();
+      await first;
+      await eventually(() => h.app.gate().startsWaiting === 3);
+      release();
+      await holder;
+      assert.deepEqual(await Promise.all(rest), ['snapshot', 'snapshot', 'snapshot']);
+      end.abort();
+      assert.equal(h.app.gate().startsWaiting, 0);
+      assert.equal(h.app.gate().refusedUnread, 1);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('one upload over --max-concurrent-uploads is refused TOO_MANY_UPLOADS unread; a StartDfu waits for a slot; a slot frees when a body has arrived', async () => {
     const h = await startHarness({ maxConcurrentUploads: 2 });
     try {
       const releases: (() => void)[] = [];
@@ -157,18 +198,25 @@ describe('package bodies received at once', () => {
       assert.equal(third.grpcCode, Status.RESOURCE_EXHAUSTED);
       assert.equal(third.code, 'TOO_MANY_UPLOADS');
       assert.match(third.remedy ?? '', /max-concurrent-uploads/);
-      const startWhileFull = await failure(drain(h.client.startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(64)) }, target }, quick())));
-      assert.equal(startWhileFull.code, 'TOO_MANY_UPLOADS');
-      assert.equal(h.app.gate().refusedUnread, 2);
+      assert.equal(h.app.gate().refusedUnread, 1);
+      // A station starts its jobs in bursts: a StartDfu over the limit waits for a slot, unread.
+      const leave = new AbortController();
+      const startWhileFull = firstEvent(h.newClient(), leave.signal);
+      await eventually(() => h.app.gate().startsWaiting === 1);
 
       releases[0]?.();
       await a;
+      // The freed slot went to the waiting StartDfu, whose job started.
+      assert.equal(await startWhileFull, 'snapshot');
+      leave.abort();
+      assert.equal(h.app.gate().startsWaiting, 0);
       assert.equal(h.app.gate().uploadsReceiving, 1);
       const fourth = await uploadPackage(h.newClient(), fakePackageBytes(64), quick());
       assert.equal(fourth.size, 64);
       releases[1]?.();
       await b;
       assert.equal(h.app.gate().uploadsReceiving, 0);
+      assert.equal(h.app.gate().refusedUnread, 1);
     } finally {
       await h.close();
     }
