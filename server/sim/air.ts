@@ -627,6 +627,8 @@ export class SimAir {
     this.#scanners.delete(central);
     for (const i of [...this.#initiations]) if (i.central === central) this.#initiations.delete(i);
     for (const link of this.#links) if (link.central === central) link.centralVanished();
+    // Its links are silent from now on: they never ask its radio again.
+    this.#radios.delete(central);
     this.#refreshAll();
   }
 
