@@ -82,28 +82,20 @@ export class SerialLine {
 /**
  * Two ends of a byte pipe whose bytes cross `line` (host end first): what one end writes, the
  * other reads once its last byte has crossed, each write as one chunk. Closing either end closes
- * the other as a pulled cable would (its reader fails with TRANSPORT_CLOSED) and the line.
- * `onArrive` runs as each chunk arrives (the simulator tells its scheduler the host has input).
+ * the other as a pulled cable would (its reader fails with TRANSPORT_CLOSED) and the line; bytes
+ * still on their way are lost. `onArrive` runs as each chunk arrives (the simulator tells its
+ * scheduler the host has input).
  */
 export function serialLinePair(line: SerialLine, onArrive?: (direction: SerialDirection) => void): [ByteDuplex, ByteDuplex] {
-  const [hostEnd, hostSide] = createMemoryDuplexPair();
-  const [deviceSide, deviceEnd] = createMemoryDuplexPair();
-  const pump = async (from: ByteDuplex, to: ByteDuplex, direction: SerialDirection): Promise<void> => {
-    try {
-      for await (const chunk of from.readable()) {
-        line.carry(direction, chunk.length, () => {
-          onArrive?.(direction);
-          to.write(chunk).catch(() => undefined);
-        });
-      }
-    } catch {
-      // The far end closed (TRANSPORT_CLOSED, the only way a memory pipe's reader fails).
-    } finally {
-      line.close();
-      await to.close();
-    }
-  };
-  void pump(hostSide, deviceSide, 'toDevice');
-  void pump(deviceSide, hostSide, 'toHost');
+  const [hostEnd, deviceEnd] = createMemoryDuplexPair({
+    carry: (way, length, deliver) => {
+      const direction: SerialDirection = way === 'firstToSecond' ? 'toDevice' : 'toHost';
+      line.carry(direction, length, () => {
+        onArrive?.(direction);
+        deliver();
+      });
+    },
+  });
+  hostEnd.closed.addEventListener('abort', () => line.close(), { once: true });
   return [hostEnd, deviceEnd];
 }
