@@ -9,6 +9,7 @@ import type { DeviceAddress } from '../ble/address.js';
 import { decodeL2capFrame, encodeL2capFrame, l2capFrameLength } from '../host/l2cap/frames.js';
 import type { Logger } from '../common/logger.js';
 import type { AdvertisingParams, LinkParameters, PeripheralLink, PeripheralLinkHandler, SimPeripheral } from './peripheral.js';
+import { CentralRadio, type ConnectionEventRecord, type EventGrant, type RadioLink } from './centralRadio.js';
 import { DEFAULT_RADIO, pduAirTimeUs, type Phy, type RadioConfig } from './radio.js';
 import type { SimScheduler, TimerHandle } from './scheduler.js';
 
@@ -83,7 +84,7 @@ interface PendingUpdate {
 }
 
 
-export class AirLink {
+export class AirLink implements RadioLink {
   readonly id: number;
   readonly central: CentralNode;
   readonly peripheral: SimPeripheral;
@@ -111,6 +112,8 @@ export class AirLink {
   #pendingPhy: { readonly tx: number; readonly rx: number } | undefined;
   #pendingUpdate: PendingUpdate | undefined;
   #eventTimer: TimerHandle | undefined;
+  #eventAt = 0;
+  #missedEvents = 0;
   #supervisionTimer: TimerHandle | undefined;
   readonly #c2p: TxItem[] = [];
   readonly #p2c: TxItem[] = [];
@@ -125,6 +128,7 @@ export class AirLink {
     request: ConnectRequest,
     observer: CentralLinkObserver,
     connectedAt: number,
+    firstAnchor: number,
   ) {
     this.#air = air;
     this.id = id;
@@ -135,8 +139,9 @@ export class AirLink {
     this.#intervalMs = request.intervalMs;
     this.#latency = request.latency;
     this.#timeoutMs = request.supervisionTimeoutMs;
-    // CONNECT_IND, then the transmit window: the first anchor follows 1.25 ms + one window later.
-    this.#anchor = connectedAt + 2.5;
+    // CONNECT_IND, then the transmit window: 1.25 ms + one window later at the earliest, later
+    // when the central's other links' slots are in the way (SimAir#connect).
+    this.#anchor = firstAnchor;
     this.#lastEventAt = connectedAt;
     this.#c2pOctets = air.radio.defaultDataLength;
     this.#p2cOctets = air.radio.defaultDataLength;
@@ -167,6 +172,21 @@ export class AirLink {
   }
   get phy(): Phy {
     return this.#phy;
+  }
+
+  // --- what the central's shared radio sees (centralRadio.ts) ---------------------------------
+
+  get scheduledEventAt(): number | undefined {
+    return this.#eventTimer?.pending === true ? this.#eventAt : undefined;
+  }
+  get missedEvents(): number {
+    return this.#missedEvents;
+  }
+  get anchorMs(): number {
+    return this.#anchor;
+  }
+  get intervalMs(): number {
+    return this.#intervalMs;
   }
 
   attach(handler: PeripheralLinkHandler): void {
@@ -314,6 +334,7 @@ export class AirLink {
       k += 1;
       at = this.#anchor + k * this.#intervalMs;
     }
+    this.#eventAt = at;
     this.#eventTimer = this.#air.scheduler.at(at, () => this.#connectionEvent(k, at), `conn event link ${this.id}`);
   }
 
@@ -357,12 +378,19 @@ export class AirLink {
     if (this.#pendingUpdate !== undefined && counter >= this.#pendingUpdate.instant) {
       const p = this.#pendingUpdate.params;
       this.#pendingUpdate = undefined;
-      this.#anchor = at;
+      // The new anchor dodges the central's other links as a first anchor does (a transmit
+      // window offset); alone on its central, the link keeps the instant as its anchor.
+      this.#anchor = this.#air.placeAnchor(this, at, p.intervalMs);
       this.#intervalMs = p.intervalMs;
       this.#latency = p.latency;
       this.#timeoutMs = p.supervisionTimeoutMs;
       this.#observer.onParametersUpdated(this);
       this.#handler?.onParametersChanged();
+      if (this.#anchor > at) {
+        // Nothing more at the instant: the first event on the new parameters is at the new anchor.
+        this.#wake();
+        return;
+      }
     }
 
     if (this.#hostAskedTerminate !== undefined) {
@@ -373,6 +401,14 @@ export class AirLink {
       this.#close(this.#peripheralAskedTerminate, REASON.localHostTerminated);
       return;
     }
+
+    // The central's one radio: free now, and for how long (centralRadio.ts).
+    const grant = this.#air.grantEvent(this, at, Math.min(radio.eventLengthMs, this.#intervalMs));
+    if (grant === undefined || (grant.budgetUs < this.#leastEventUs(at) && this.#missedEvents < grant.nextMissed)) {
+      this.#loseEvent(at);
+      return;
+    }
+    this.#missedEvents = 0;
 
     // LL control procedures: a request and a response, then the new values apply.
     if (this.#pendingDataLength !== undefined) {
@@ -397,10 +433,11 @@ export class AirLink {
       this.#handler?.onParametersChanged();
     }
 
-    const budgetUs = Math.min(radio.eventLengthMs, this.#intervalMs) * 1000;
+    const budgetUs = grant.budgetUs;
     let exchanges = 0;
+    let octets = 0;
     for (;;) {
-      if (this.#state !== 'open' || this.#silent) return;
+      if (this.#state !== 'open' || this.#silent) break;
       const c = this.#eligible(this.#c2p, at);
       const p = this.#eligible(this.#p2c, at);
       if (c === undefined && p === undefined) break;
@@ -410,9 +447,34 @@ export class AirLink {
       if (exchanges > 0 && usedUs + costUs > budgetUs) break;
       usedUs += costUs;
       exchanges++;
+      octets += cLen + pLen;
       if (c !== undefined) this.#deliverToPeripheral(c, cLen);
       if (p !== undefined && this.#state === 'open' && !this.#silent) this.#deliverToCentral(p, pLen);
     }
+    this.#air.eventDone(this, { linkId: this.id, start: at, end: at + usedUs / 1000, lost: false, octets });
+    this.#wake();
+  }
+
+  /**
+   * Air time the event needs at the least: its pending control procedures and one packet exchange
+   * (what is at the head of the queues, at the current PHY and data length).
+   */
+  #leastEventUs(at: number): number {
+    const radio = this.#air.radio;
+    let us = 0;
+    if (this.#pendingDataLength !== undefined) us += 2 * (pduAirTimeUs(9, this.#phy) + radio.ifsUs);
+    if (this.#pendingPhy !== undefined) us += 2 * (pduAirTimeUs(2, this.#phy) + radio.ifsUs);
+    const c = this.#eligible(this.#c2p, at);
+    const p = this.#eligible(this.#p2c, at);
+    const cLen = c === undefined ? 0 : Math.min(this.#c2pOctets, c.bytes.length - c.offset);
+    const pLen = p === undefined ? 0 : Math.min(this.#p2cOctets, p.bytes.length - p.offset);
+    return us + pduAirTimeUs(cLen, this.#phy) + pduAirTimeUs(pLen, this.#phy) + 2 * radio.ifsUs;
+  }
+
+  /** The radio was taken at this anchor: nothing crosses, the link tries again at its next one. */
+  #loseEvent(at: number): void {
+    this.#missedEvents++;
+    this.#air.eventDone(this, { linkId: this.id, start: at, end: at, lost: true, octets: 0 });
     this.#wake();
   }
 
@@ -503,6 +565,9 @@ export class SimAir {
   readonly #links = new Set<AirLink>();
   /** Every address a central connected from (as the peripherals saw it), with its link count. */
   readonly #centralsSeen = new Map<string, { readonly address: DeviceAddress; links: number }>();
+  /** One radio per central (centralRadio.ts): its links' events take turns on it. */
+  readonly #radios = new Map<CentralNode, CentralRadio>();
+  readonly #eventListeners = new Set<(central: CentralNode, event: ConnectionEventRecord) => void>();
   #nextLinkId = 1;
   // Deterministic advDelay (0–10 ms) so runs are reproducible.
   #rng = 0x2545f491;
@@ -562,6 +627,8 @@ export class SimAir {
     this.#scanners.delete(central);
     for (const i of [...this.#initiations]) if (i.central === central) this.#initiations.delete(i);
     for (const link of this.#links) if (link.central === central) link.centralVanished();
+    // Its links are silent from now on: they never ask its radio again.
+    this.#radios.delete(central);
     this.#refreshAll();
   }
 
@@ -569,11 +636,54 @@ export class SimAir {
     this.#links.delete(link);
   }
 
+  /**
+   * Calls `listener` with every connection event of every central as it is decided (used air
+   * time, or lost), for tests and measurements. Returns the unsubscribe function.
+   */
+  onConnectionEvent(listener: (central: CentralNode, event: ConnectionEventRecord) => void): () => void {
+    this.#eventListeners.add(listener);
+    return () => {
+      this.#eventListeners.delete(listener);
+    };
+  }
+
+  /** The other open links of the same central (whose events share its radio). */
+  #siblings(link: AirLink): AirLink[] {
+    return [...this.#links].filter((l) => l !== link && l.central === link.central);
+  }
+
+  #radioOf(central: CentralNode): CentralRadio {
+    let radio = this.#radios.get(central);
+    if (radio === undefined) {
+      radio = new CentralRadio();
+      this.#radios.set(central, radio);
+    }
+    return radio;
+  }
+
+  /** The link's new anchor after a connection update taking effect at `earliest` (centralRadio.ts). */
+  placeAnchor(link: AirLink, earliest: number, intervalMs: number): number {
+    return this.#radioOf(link.central).placeAnchor(earliest, intervalMs, this.#siblings(link));
+  }
+
+  /** Asks the link's central's radio for an event at `at` (centralRadio.ts); undefined: lost. */
+  grantEvent(link: AirLink, at: number, maxMs: number): EventGrant | undefined {
+    return this.#radioOf(link.central).grant(link, at, maxMs, this.#siblings(link));
+  }
+
+  /** An event of `link` was decided: it holds its central's radio until its end. */
+  eventDone(link: AirLink, event: ConnectionEventRecord): void {
+    if (!event.lost) this.#radioOf(link.central).occupy(event.start, event.end);
+    for (const l of this.#eventListeners) l(link.central, event);
+  }
+
   close(): void {
     for (const a of this.#advertisers) a.timer?.cancel();
     this.#scanners.clear();
     this.#initiations.clear();
     this.#links.clear();
+    this.#radios.clear();
+    this.#eventListeners.clear();
   }
 
   #refreshAll(): void {
@@ -633,7 +743,12 @@ export class SimAir {
   }
 
   #connect(i: PendingInitiation, peripheral: SimPeripheral, adv: AdvertisingParams): void {
-    const link = new AirLink(this, this.#nextLinkId++, i.central, peripheral, adv.address, i.request, i.observer, this.scheduler.nowMs());
+    const now = this.scheduler.nowMs();
+    // CONNECT_IND, then the transmit window: the first anchor 1.25 ms + one window later at the
+    // earliest, in the widest gap between the central's other links' slots (centralRadio.ts).
+    const siblings = [...this.#links].filter((l) => l.central === i.central);
+    const firstAnchor = this.#radioOf(i.central).placeAnchor(now + 2.5, i.request.intervalMs, siblings);
+    const link = new AirLink(this, this.#nextLinkId++, i.central, peripheral, adv.address, i.request, i.observer, now, firstAnchor);
     this.#links.add(link);
     const central = i.central.address;
     const key = `${central.type} ${central.value}`;

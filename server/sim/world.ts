@@ -5,7 +5,6 @@
 import { offsetLastOctet, parseAddress, type DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { createMemoryDuplexPair } from '../transport/memory.js';
 import type { ByteDuplex } from '../transport/types.js';
 import { SimAir } from './air.js';
 import { VirtualController } from './controller/controller.js';
@@ -18,6 +17,7 @@ import { trustedKeyFromFile } from './keyFile.js';
 import { DEFAULT_SIM_KEY, isSimKeyName, simPublicKey } from './keys.js';
 import { DEFAULT_RADIO, type RadioConfig } from './radio.js';
 import { SimScheduler } from './scheduler.js';
+import { SerialLine, serialLinePair } from './serialLine.js';
 
 export interface SimDeviceConfig {
   /** Application address (random static); the bootloader uses address + 1. */
@@ -68,6 +68,11 @@ export interface SimConfig {
   readonly publicAddress?: false;
   /** A static random address the controller offers via Zephyr's vendor "Read Static Addresses" (it then reports itself as Zephyr). */
   readonly vendorStaticAddress?: string;
+  /**
+   * The virtual HCI controller's UART, baud (`sim:?baud=N`): H4 bytes cross at 10 bits per byte,
+   * each direction on its own (serialLine.ts). 0 = instantly. Default 1 000 000, like `hci:`.
+   */
+  readonly baud: number;
   /** Links the virtual controller holds at once (`sim:?links=16`); more are refused (ControllerOptions.linkLimit). Default no limit. */
   readonly linkLimit?: number;
   /** Link-layer numbers (IFS, event length, data lengths). */
@@ -99,6 +104,7 @@ export const DEFAULT_SIM_CONFIG: SimConfig = {
   controllerAddress: '00:1B:DC:F0:00:01',
   aclDataLength: 251,
   aclBuffers: 8,
+  baud: 1_000_000,
   radio: DEFAULT_RADIO,
   inactivityTimeoutMs: 120_000,
   continuationTimeoutMs: 10_000,
@@ -278,7 +284,7 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
     for (const d of devices) d.advertisingChanged();
   });
   air.faults = faults;
-  const controllers: { controller: VirtualController; hostEnd: ByteDuplex; controllerEnd: ByteDuplex }[] = [];
+  const controllers: { controller: VirtualController; hostEnd: ByteDuplex; controllerEnd: ByteDuplex; line: SerialLine }[] = [];
   let plugged = true;
 
   const fileKey = c.keyFile === undefined ? undefined : trustedKeyFromFile(c.keyFile);
@@ -299,6 +305,7 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
   const pluggedListeners = new Set<() => void>();
   const removeProbe = scheduler.addLivenessProbe(() => {
     if (air.busy) return true;
+    for (const { line } of controllers) if (line.busy) return true;
     for (const d of attached) if (d.busy) return true;
     return false;
   });
@@ -315,7 +322,11 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
       if (!plugged) {
         throw new BledfuError('ADAPTER_UNAVAILABLE', 'the simulated dongle is unplugged', { layer: 'sim', remedy: 'plug it back in (replugDongle)' });
       }
-      const [hostEnd, controllerEnd] = createMemoryDuplexPair();
+      const line = new SerialLine(scheduler, c.baud, 'hci uart');
+      // Bytes arriving at the host are input it must get its turns to react to.
+      const [hostEnd, controllerEnd] = serialLinePair(line, (direction) => {
+        if (direction === 'toHost') scheduler.noteHostActivity();
+      });
       const address = offsetLastOctet(parseAddress(c.controllerAddress, 'public'), controllers.length);
       const controller = new VirtualController({
         air,
@@ -332,7 +343,7 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
         ...(logger === undefined ? {} : { logger }),
       });
       controller.attach(controllerEnd);
-      controllers.push({ controller, hostEnd, controllerEnd });
+      controllers.push({ controller, hostEnd, controllerEnd, line });
       return hostEnd;
     },
     unplugDongle: () => {
@@ -427,6 +438,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
   let acl: { aclBuffers: number; aclDataLength: number } | undefined;
   let profile: ControllerProfileName | undefined;
   let links: number | undefined;
+  let baud: number | undefined;
   const faults: SimFault[] = [];
   const device: { -readonly [K in keyof SimDeviceConfig]?: SimDeviceConfig[K] } = {};
   const bad = (key: string, value: string): BledfuError =>
@@ -506,10 +518,17 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
         links = n;
         break;
       }
+      case 'baud': {
+        // 0: bytes cross instantly (the model before the UART had a speed).
+        const n = Number(value);
+        if (!/^\d+$/.test(value) || n > 16_000_000) throw bad(key, value);
+        baud = n;
+        break;
+      }
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault, acl, controller, links',
+          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault, acl, controller, links, baud',
         });
     }
   }
@@ -535,6 +554,12 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: links= applies only to the HCI controller, not dongle=nrf', {
       layer: 'sim',
       remedy: 'write e.g. "sim:?links=2"; the nrf dongle takes its link count from the server (max= of the adapter)',
+    });
+  }
+  if (baud !== undefined && dongle === 'nrf') {
+    throw new BledfuError('INVALID_ARGUMENT', 'simulator spec: baud= applies only to the HCI controller, not dongle=nrf', {
+      layer: 'sim',
+      remedy: 'write e.g. "sim:?baud=115200"; the simulated nrf dongle\'s line runs at 1 Mbaud like the real one',
     });
   }
   if (keyFile !== undefined && device.key !== undefined) {
@@ -567,6 +592,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
     ...(profile === undefined ? {} : CONTROLLER_PROFILES[profile]),
     ...acl,
     ...(links === undefined ? {} : { linkLimit: links }),
+    ...(baud === undefined ? {} : { baud }),
     ...(dongle === undefined ? {} : { dongle: dongle === 'nrf' ? { kind: 'nrf', api: api ?? 6 } : { kind: 'hci' } }),
   };
 }

@@ -1,7 +1,8 @@
 /**
- * The serial line between host and dongle. Bytes take `10 bits / baud` each to cross (8N1), one
- * after the other in each direction, in modelled time — the serial round trip per packet is what
- * limits a connectivity dongle, so the benchmark must see it. Faults act per frame: on the way to
+ * The serial line between host and dongle: the simulator's line with a baud rate
+ * (sim/serialLine.ts; bytes take `10 bits / baud` each to cross, one after the other in each
+ * direction, in modelled time — the serial round trip per packet is what limits a connectivity
+ * dongle, so the benchmark must see it), with SLIP framing and faults on top. Faults act per frame: on the way to
  * the device after SLIP decoding (the device sees a lost, corrupted or garbage frame), on the way
  * to the host before SLIP encoding (the host's decoder sees the bad bytes).
  *
@@ -11,6 +12,7 @@
  */
 import { slipEncode } from '../backends/nrf/slip.js';
 import type { SimScheduler } from '../sim/scheduler.js';
+import { SerialLine } from '../sim/serialLine.js';
 import { corruptPacket, type FrameDirection, type LineFaultState } from './lineFaults.js';
 
 export interface LineCounters {
@@ -31,50 +33,27 @@ export interface VirtualLineOptions {
   readonly toHost: (bytes: Uint8Array) => void;
 }
 
-interface Crossing {
-  readonly at: number;
-  readonly arrive: () => void;
-}
-
 export class VirtualLine {
   readonly #o: VirtualLineOptions;
-  readonly #freeAt: Record<FrameDirection, number> = { toHost: 0, toDevice: 0 };
-  readonly #queues: Record<FrameDirection, Crossing[]> = { toHost: [], toDevice: [] };
-  #closed = false;
+  readonly #line: SerialLine;
 
   constructor(options: VirtualLineOptions) {
     this.#o = options;
+    this.#line = new SerialLine(options.scheduler, options.baud, 'simnrf: serial');
   }
 
   /** Bytes are on their way: modelled time must move for them to arrive. */
   get busy(): boolean {
-    return this.#queues.toHost.length + this.#queues.toDevice.length > 0;
+    return this.#line.busy;
   }
 
   close(): void {
-    this.#closed = true;
-    this.#queues.toHost.length = 0;
-    this.#queues.toDevice.length = 0;
+    this.#line.close();
   }
 
   /** Carries `length` bytes in `direction`, then runs `arrive` (in order with everything before it). */
   carry(direction: FrameDirection, length: number, arrive: () => void): void {
-    if (this.#closed) return;
-    const { baud, scheduler } = this.#o;
-    if (!(baud > 0)) {
-      arrive();
-      return;
-    }
-    const at = Math.max(scheduler.nowMs(), this.#freeAt[direction]) + (length * 10 * 1000) / baud;
-    this.#freeAt[direction] = at;
-    this.#queues[direction].push({ at, arrive });
-    scheduler.at(at, () => this.#due(direction), `simnrf: serial ${direction}`);
-  }
-
-  #due(direction: FrameDirection): void {
-    const q = this.#queues[direction];
-    const now = this.#o.scheduler.nowMs();
-    while (!this.#closed && q.length > 0 && (q[0] as Crossing).at <= now) (q.shift() as Crossing).arrive();
+    this.#line.carry(direction, length, arrive);
   }
 
   /** One unescaped H5 packet from the device. */

@@ -12,6 +12,17 @@ interface End {
   readerTaken: boolean;
 }
 
+/** Which way bytes go: from the first end of a pair to the second, or back. */
+export type MemoryPairDirection = 'firstToSecond' | 'secondToFirst';
+
+export interface MemoryPairOptions {
+  /**
+   * Carries each write to the other end: calls `deliver` when the bytes are to arrive (a line with
+   * a speed, in the simulator). Writes of one direction must be delivered in order. Default: at once.
+   */
+  readonly carry?: (direction: MemoryPairDirection, length: number, deliver: () => void) => void;
+}
+
 function closedError(detail: string): BledfuError {
   return new BledfuError('TRANSPORT_CLOSED', `memory transport closed (${detail})`, { layer: 'transport' });
 }
@@ -20,11 +31,15 @@ class MemoryDuplex implements ByteDuplex {
   readonly #self: End;
   readonly #peer: End;
   readonly #shared: AbortController;
+  readonly #direction: MemoryPairDirection;
+  readonly #carry: MemoryPairOptions['carry'];
 
-  constructor(self: End, peer: End, shared: AbortController) {
+  constructor(self: End, peer: End, shared: AbortController, direction: MemoryPairDirection, carry: MemoryPairOptions['carry']) {
     this.#self = self;
     this.#peer = peer;
     this.#shared = shared;
+    this.#direction = direction;
+    this.#carry = carry;
   }
 
   get closed(): AbortSignal {
@@ -44,9 +59,16 @@ class MemoryDuplex implements ByteDuplex {
     // Copy: the writer may reuse its buffer as soon as the promise resolves.
     const copy = bytes.slice();
     const peer = this.#peer;
+    const carry = this.#carry;
+    const signal = this.#shared.signal;
     return new Promise((resolve) => {
       queueMicrotask(() => {
-        peer.inbox.push(copy);
+        if (carry === undefined) peer.inbox.push(copy);
+        else
+          carry(this.#direction, copy.length, () => {
+            // Bytes still on their way when the pipe closed are lost, as on a closed port.
+            if (!signal.aborted) peer.inbox.push(copy);
+          });
         resolve();
       });
     });
@@ -69,9 +91,9 @@ class MemoryDuplex implements ByteDuplex {
 }
 
 /** Two connected ends: bytes written to one are read, in order, from the other. */
-export function createMemoryDuplexPair(): [ByteDuplex, ByteDuplex] {
+export function createMemoryDuplexPair(options: MemoryPairOptions = {}): [ByteDuplex, ByteDuplex] {
   const shared = new AbortController();
   const a: End = { inbox: new AsyncQueue<Uint8Array>(), readerTaken: false };
   const b: End = { inbox: new AsyncQueue<Uint8Array>(), readerTaken: false };
-  return [new MemoryDuplex(a, b, shared), new MemoryDuplex(b, a, shared)];
+  return [new MemoryDuplex(a, b, shared, 'firstToSecond', options.carry), new MemoryDuplex(b, a, shared, 'secondToFirst', options.carry)];
 }

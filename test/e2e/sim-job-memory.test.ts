@@ -130,7 +130,11 @@ describe('what jobs hold, through gRPC on the simulator', () => {
       const usage = s.app.packages.usage();
       assert.equal(usage.packages, 2, 'the cancelled job\'s package made room for the new one');
       assert.ok(usage.totalBytes <= budget);
+      // The running job's cancellation goes down to the dongle (its HCI commands cross the
+      // simulated UART, which takes modelled time): let time move and wait for both to end.
       for (const j of [running, third]) await s.client.cancelJob({ jobId: j.jobId });
+      release();
+      for (const j of [running, third]) await drain({ [Symbol.asyncIterator]: () => j.events });
       assert.equal(s.app.packages.usage().leases, 0);
     } finally {
       release();

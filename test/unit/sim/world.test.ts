@@ -209,6 +209,13 @@ describe('parseSimSpec', () => {
     }
     assert.throws(() => parseSimSpec('sim:?dongle=nrf&acl=3x27'), /only to the HCI controller/);
   });
+  it("reads the HCI controller's UART speed (baud=N, 0 = instant), HCI controller only", () => {
+    assert.equal(parseSimSpec('sim:?baud=115200').baud, 115200);
+    assert.equal(parseSimSpec('sim:?baud=0').baud, 0);
+    assert.equal(parseSimSpec('sim:').baud, undefined, 'the world default (1 000 000) applies');
+    for (const bad of ['fast', '-1', '1.5', '']) assert.throws(() => parseSimSpec(`sim:?baud=${bad}`), /bad value .* for baud/, bad);
+    assert.throws(() => parseSimSpec('sim:?dongle=nrf&baud=115200'), /only to the HCI controller/);
+  });
   it('rejects unknown parameters and bad values', () => {
     assert.throws(() => parseSimSpec('sim:?devcies=2'), /unknown parameter/);
     assert.throws(() => parseSimSpec('sim:?key=nope'), /bad value/);
