@@ -33,6 +33,11 @@ export interface AirAdvertisement {
 export interface CentralNode {
   /** The address the central uses on the air (public or its random address). */
   readonly address: DeviceAddress;
+  /**
+   * Largest LL payload the central's controller supports (Data Length Extension), both ways.
+   * Default: the radio's maximum (251). Zephyr's controller defaults to 27 (BT_CTLR_DATA_LENGTH_MAX).
+   */
+  readonly maxDataLength?: number | undefined;
   onAdvertisement(adv: AirAdvertisement): void;
 }
 
@@ -412,13 +417,17 @@ export class AirLink implements RadioLink {
 
     // LL control procedures: a request and a response, then the new values apply.
     if (this.#pendingDataLength !== undefined) {
-      const wanted = Math.min(Math.max(this.#pendingDataLength, 27), radio.maxDataLength);
+      // Each side takes no more than it supports: the central's controller may stop at 27.
+      const centralMax = Math.min(this.central.maxDataLength ?? radio.maxDataLength, radio.maxDataLength);
+      const wanted = Math.min(Math.max(this.#pendingDataLength, 27), centralMax);
       this.#pendingDataLength = undefined;
       usedUs += 2 * (pduAirTimeUs(9, this.#phy) + radio.ifsUs);
-      // The SoftDevice answers LL_LENGTH_REQ with its own maximum (AUTO) in both directions.
-      const changed = wanted !== this.#c2pOctets || radio.maxDataLength !== this.#p2cOctets;
+      // The SoftDevice answers LL_LENGTH_REQ with its own maximum (AUTO) in both directions; the
+      // central receives no more than its own maximum.
+      const back = centralMax;
+      const changed = wanted !== this.#c2pOctets || back !== this.#p2cOctets;
       this.#c2pOctets = wanted;
-      this.#p2cOctets = radio.maxDataLength;
+      this.#p2cOctets = back;
       if (changed) {
         this.#observer.onDataLengthChanged(this);
         this.#handler?.onParametersChanged();

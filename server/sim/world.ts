@@ -75,6 +75,8 @@ export interface SimConfig {
   readonly baud: number;
   /** Links the virtual controller holds at once (`sim:?links=16`); more are refused (ControllerOptions.linkLimit). Default no limit. */
   readonly linkLimit?: number;
+  /** Largest LL payload the virtual controller supports with DLE (ControllerOptions.maxDataLength; Zephyr's default 27). Default 251. */
+  readonly controllerMaxDataLength?: number;
   /** Link-layer numbers (IFS, event length, data lengths). */
   readonly radio: RadioConfig;
   /** Bootloader timers (spec §8.2). */
@@ -340,6 +342,7 @@ export function createSimWorld(config: Partial<SimConfig> = {}, logger?: Logger,
         ...(c.publicAddress === false ? { publicAddress: false } : {}),
         ...(c.vendorStaticAddress === undefined ? {} : { vendorStaticAddress: parseAddress(c.vendorStaticAddress, 'random') }),
         ...(c.linkLimit === undefined ? {} : { linkLimit: c.linkLimit }),
+        ...(c.controllerMaxDataLength === undefined ? {} : { maxDataLength: c.controllerMaxDataLength }),
         ...(logger === undefined ? {} : { logger }),
       });
       controller.attach(controllerEnd);
@@ -402,7 +405,7 @@ const truthy = (v: string): boolean => v === '1' || v === 'true' || v === 'yes';
  */
 export const CONTROLLER_PROFILES = {
   default: {},
-  zephyr: { publicAddress: false, vendorStaticAddress: 'D3:C0:5E:F0:00:01', aclBuffers: 7, aclDataLength: 27, linkLimit: 16 },
+  zephyr: { publicAddress: false, vendorStaticAddress: 'D3:C0:5E:F0:00:01', aclBuffers: 7, aclDataLength: 27, linkLimit: 16, controllerMaxDataLength: 27 },
   'btvirt-like': { aclBuffers: 1, aclDataLength: 192 },
 } as const satisfies Record<string, Partial<SimConfig>>;
 

@@ -9,11 +9,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AdapterState, AddressSource, AddressType, startDfu, type Adapter } from '../../clients/ts/index.js';
+import { AdapterState, AddressSource, AddressType, downloadJobCapture, startDfu, type Adapter } from '../../clients/ts/index.js';
 import { adapterLine } from '../../clients/cli/commands/adapters.js';
 import { STATION_ADDRESS_FILE } from '../../server/backends/hci/stationAddress.js';
 import { addressTarget, drain, finished, startSimServer, type SimServer } from '../helpers/sim-server.js';
 import { projectZip } from '../helpers/project-packages.js';
+import { parseBtsnoop } from '../helpers/btsnoop.js';
 import { CONTROLLER_PROFILES, parseSimSpec } from '../../server/sim/world.js';
 
 const dirs: string[] = [];
@@ -49,6 +50,10 @@ async function connectOnce(s: SimServer): Promise<void> {
 
 /** Zephyr's vendor Read Static Addresses (OGF 0x3F, OCF 0x0009). */
 const ZEPHYR_READ_STATIC_ADDRESSES = 0xfc09;
+
+/** LE Meta subevent Data Length Change: handle, max TX octets, max TX time, max RX octets, max RX time. */
+const LE_DATA_LENGTH_CHANGE = 0x07;
+const LE_SET_DATA_LENGTH = 0x2022;
 
 const isStaticRandom = (value: string): boolean => (Number.parseInt(value.slice(0, 2), 16) & 0xc0) === 0xc0;
 
@@ -175,17 +180,30 @@ describe('A controller without a public address', () => {
 });
 
 describe('sim:?controller= profiles of real controllers (docs/controllers.md)', () => {
-  it('controller=zephyr: the controller static address, 7 × 27-byte shared buffers, and a DFU that completes as that address', { timeout: 60_000 }, async () => {
+  it('controller=zephyr: the controller static address, 7 × 27-byte shared buffers, links kept at 27-octet LL payloads, and a DFU that completes as that address', { timeout: 60_000 }, async () => {
     const spec = parseSimSpec('sim:?controller=zephyr');
     const s = await startSimServer(spec, {}, { kind: 'hci' }, {}, { dataDir: dataDir() });
     try {
       const a = await adapter(s);
       assert.equal(a.addressSource, AddressSource.ADDRESS_SOURCE_CONTROLLER_STATIC);
       assert.equal(a.address?.value, CONTROLLER_PROFILES.zephyr.vendorStaticAddress);
-      const r = await drain(startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(30_000) }));
+      const r = await drain(
+        startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(s.device().address.value), captureHci: true }, { signal: AbortSignal.timeout(30_000) }),
+      );
       assert.equal(r.error, undefined, `the DFU failed: ${String(r.error)}`);
-      assert.equal(finished(r.events)?.result.success, true);
+      const f = finished(r.events);
+      assert.equal(f?.result.success, true);
       assert.deepEqual(new Set(s.observed().centrals), new Set([`random:${CONTROLLER_PROFILES.zephyr.vendorStaticAddress}`]));
+      // bledfu asks 251-octet LL payloads; Zephyr's controller (BT_CTLR_DATA_LENGTH_MAX 27) keeps 27 both ways.
+      const records = parseBtsnoop(await downloadJobCapture(s.client, f?.jobId ?? '')).records;
+      const asked = records.filter((x) => x.sent && x.data[0] === 0x01 && ((x.data[1] ?? 0) | ((x.data[2] ?? 0) << 8)) === LE_SET_DATA_LENGTH);
+      assert.ok(asked.length >= 1, 'bledfu asked for longer LL payloads');
+      // The controller reports a Data Length Change only when the lengths change: from 27, none.
+      const changes = records.filter((x) => !x.sent && x.data[0] === 0x04 && x.data[1] === 0x3e && x.data[3] === LE_DATA_LENGTH_CHANGE);
+      for (const c of changes) {
+        const octets = (at: number): number => (c.data[at] ?? 0) | ((c.data[at + 1] ?? 0) << 8);
+        assert.deepEqual([octets(6), octets(10)], [27, 27], 'max TX and RX octets');
+      }
     } finally {
       await s.close();
     }

@@ -79,6 +79,12 @@ export interface ControllerOptions {
    * connection context is free. Default: no limit.
    */
   readonly linkLimit?: number;
+  /**
+   * Largest LL payload the controller supports with Data Length Extension (27–251). Zephyr's
+   * defaults to 27 unless the build raises BT_CTLR_DATA_LENGTH_MAX: LE Set Data Length to 251 is
+   * accepted and the link stays at 27. Default 251.
+   */
+  readonly maxDataLength?: number;
 }
 
 /** Zephyr's controllers report the Linux Foundation's company identifier. */
@@ -127,6 +133,10 @@ export class VirtualController implements CentralNode {
     this.#air = options.air;
     this.#scheduler = options.scheduler;
     this.#logger = options.logger;
+  }
+
+  get maxDataLength(): number | undefined {
+    return this.#options.maxDataLength;
   }
 
   get address(): DeviceAddress {
