@@ -20,6 +20,7 @@ import { silentLogger } from '../../server/common/logger.js';
 import { readPackage } from '../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../server/dfu/secure/engine.js';
 import { DEFAULT_DFU_OPTIONS, type DfuEvent } from '../../server/dfu/types.js';
+import { DFU_PHASES, PhaseClock, sumPhaseTimes, type PhaseTimes } from '../../server/dfu/phases.js';
 import { DEFAULT_RADIO, pduAirTimeUs } from '../../server/sim/radio.js';
 import { NRF52840_FLASH } from '../../server/sim/devices/flash.js';
 import { createBledfuClient } from '../../clients/ts/index.js';
@@ -90,7 +91,7 @@ function serialBoundMs(mtu: number): number {
   return (bytes * 10 * 1000) / NRF_BAUD;
 }
 
-async function modelledRun(spec: string): Promise<{ transferMs: number; jobMs: number }> {
+async function modelledRun(spec: string): Promise<{ transferMs: number; jobMs: number; phases: PhaseTimes }> {
   const registry = await openAdapters([spec], logger);
   const adapter = registry.get('sim0');
   const world = registry.simWorld('sim0');
@@ -98,6 +99,7 @@ async function modelledRun(spec: string): Promise<{ transferMs: number; jobMs: n
   const device = world.devices[0];
   if (!device) throw new Error('no simulated device');
   const t0 = world.nowMs();
+  const phases = new PhaseClock(() => registry.clock.now());
   let transferStart = Number.NaN;
   let transferEnd = Number.NaN;
   const onEvent = (e: DfuEvent): void => {
@@ -109,10 +111,12 @@ async function modelledRun(spec: string): Promise<{ transferMs: number; jobMs: n
     clock: registry.clock,
     logger,
     onEvent,
+    phases,
   });
   const jobMs = world.nowMs() - t0;
+  const times = phases.stop();
   await registry.close();
-  return { transferMs: transferEnd - transferStart, jobMs };
+  return { transferMs: transferEnd - transferStart, jobMs, phases: times };
 }
 
 async function grpcRun(spec: string): Promise<{ cpuMs: number; wallMs: number }> {
@@ -153,7 +157,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const mb = bytes / 1e6;
 
 interface Result {
-  readonly modelled: { transferMs: number; jobMs: number };
+  readonly modelled: { transferMs: number; jobMs: number; phases: PhaseTimes };
   readonly cpuPerMb: number[];
   readonly wallMs: number[];
 }
@@ -181,6 +185,10 @@ console.log(row('ratio transfer / bound', results.map((r, i) => (r.modelled.tran
 console.log(row('modelled whole job', results.map((r) => fmt(r.modelled.jobMs))));
 console.log(row('host CPU per MB (via gRPC)', results.map((r) => `${median(r.cpuPerMb).toFixed(0)} ms/MB (${r.cpuPerMb.map((c) => c.toFixed(0)).join(', ')})`)));
 console.log(row('wall time per DFU (via gRPC)', results.map((r) => `${median(r.wallMs).toFixed(0)} ms`)));
+console.log('');
+console.log('  modelled time per phase (server/dfu/phases.ts)');
+for (const p of DFU_PHASES) console.log(row(`    ${p}`, results.map((r) => fmt(r.modelled.phases[p]))));
+console.log(row('    sum of the phases', results.map((r) => `${fmt(sumPhaseTimes(r.modelled.phases))} (whole job ${fmt(r.modelled.jobMs)})`)));
 console.log('');
 console.log(`  transfer: first Select/Create to final Execute answer; whole job: buttonless entry, rescans, reconnects, activation, reading the new revision`);
 console.log(`  bounds: radio ${fmt(bound.radio)} at 2M/DLE 251/15 ms, flash ${fmt(bound.flash)}; nrf also the 1 Mbaud serial line, ${fmt(serial)} (write command + response + ACKs per packet, one at a time)`);
