@@ -297,7 +297,9 @@ async function jumpToBootloader(
       detail: `the application at ${address.value} ${entered.outcome === 'unanswered' ? 'did not answer the request to enter its bootloader' : 'dropped the link before answering'}`,
     };
   }
-  const reached = await reconnectBootloader(run, 'after the buttonless jump', 'reboot');
+  // Confirmed means the application answered and then dropped the link: it has reset, so nothing
+  // but its bootloader can answer the look from now on, and no pause is needed before it.
+  const reached = await reconnectBootloader(run, 'after the buttonless jump', 'reboot', { pause: false });
   if (run.bootloaderAddress !== undefined) {
     run.ctx.devices?.remember({ appAddress: address, appName: ask.appName, bootloaderAddress: run.bootloaderAddress, bootloaderName: run.bootloaderName });
   }
@@ -318,10 +320,17 @@ async function openLink(run: Run, conn: Connection, cp: import('../../ble/types.
 
 /**
  * Scans for the bootloader (after a jump, a reset or a link loss) and opens a link to it. `looking`
- * says where the time until it is found goes: 'reboot' when the device is resetting.
+ * says where the time until it is found goes: 'reboot' when the device is resetting. The pause
+ * (options.rebootDelayMs) first, unless the caller knows the device is already gone from where
+ * the look could mistake it.
  */
-async function reconnectBootloader(run: Run, why: string, looking: 'reboot' | 'scan'): Promise<{ conn: Connection; link: BootloaderLink }> {
-  await pause(run, looking);
+async function reconnectBootloader(
+  run: Run,
+  why: string,
+  looking: 'reboot' | 'scan',
+  how: { readonly pause: boolean } = { pause: true },
+): Promise<{ conn: Connection; link: BootloaderLink }> {
+  if (how.pause) await pause(run, looking);
   let adv: Advertisement;
   try {
     adv = await timed(run, looking, () => findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock }));
