@@ -8,7 +8,8 @@
  * goes through fstorage's queue, one operation after another. A data Create queues the erase of
  * its page and answers at once (on_data_obj_create_request); packets queue their writes (up to
  * ((4096 / 244) + 1) = 17 buffers in nrf_dfu_ble.c, a whole object); CRC answers from RAM at once
- * (the CRC is updated as packets arrive); a data Execute answers only when fstorage is idle
+ * (the CRC is updated as packets arrive); a command Execute answers at once and queues the
+ * settings write with the init packet; a data Execute answers only when fstorage is idle
  * (on_data_obj_execute_request_sched reschedules itself while nrf_fstorage_is_busy) and only then
  * writes the settings page: for every object with NRF_DFU_SAVE_PROGRESS_IN_FLASH=1 ('keep'), and
  * after the last one always (the reset waits for that write, on_dfu_complete).
@@ -63,11 +64,11 @@ export interface ControlOutcome {
   /** Flash work (ms) this request queues before its answer is decided. */
   readonly costMs: number;
   /**
-   * Whether the answer waits until the flash queue is idle (this request's work included): data
-   * and command Execute. Everything else answers at once, its flash work (a Create's erase) queued.
+   * Whether the answer waits until the flash queue is idle (this request's work included): a data
+   * Execute. Everything else answers at once, its flash work (a Create's erase) queued.
    */
   readonly waitsForFlash: boolean;
-  /** Flash work (ms) queued right after the answer (the settings page a data Execute writes). */
+  /** Flash work (ms) queued right after the answer (the settings page an Execute writes). */
   readonly afterAnswerMs: number;
   readonly followUp: FollowUp;
 }
@@ -244,7 +245,8 @@ export class DfuTarget {
           ? this.#out(request, { kind: 'checksum', offset: this.#cmdOffset, crc: this.#cmdCrc })
           : this.#out(request, { kind: 'checksum', offset: this.#fwOffset, crc: this.#fwCrc });
       case 'execute':
-        return this.#current === 'command' ? this.#executeCommand(ok, fail, failExt) : this.#executeData(ok, fail, failExt);
+        // Only a data Execute waits for the flash queue (on_data_obj_execute_request_sched).
+        return this.#current === 'command' ? this.#executeCommand(ok, fail, failExt) : { ...this.#executeData(ok, fail, failExt), waitsForFlash: true };
       case 'abort':
         return ok(0, { kind: 'reset' });
       case 'protocolVersion':
@@ -263,7 +265,7 @@ export class DfuTarget {
   }
 
   #out(request: ControlPointRequest | undefined, response: ControlPointResponse, costMs = 0, followUp: FollowUp = NONE, afterAnswerMs = 0): ControlOutcome {
-    return { request, response: encodeResponse(response), costMs, waitsForFlash: request?.op === 'execute', afterAnswerMs, followUp };
+    return { request, response: encodeResponse(response), costMs, waitsForFlash: false, afterAnswerMs, followUp };
   }
 
   #createCommand(
@@ -303,7 +305,7 @@ export class DfuTarget {
   }
 
   #executeCommand(
-    ok: (cost?: number, f?: FollowUp) => ControlOutcome,
+    ok: (cost?: number, f?: FollowUp, afterAnswerMs?: number) => ControlOutcome,
     fail: (r: number) => ControlOutcome,
     failExt: (e: number) => ControlOutcome,
   ): ControlOutcome {
@@ -327,7 +329,8 @@ export class DfuTarget {
     s.initPacket = dat;
     s.bankAddress = v.bankAddress;
     s.progress = { offsetLast: 0, crcLast: 0 };
-    return ok(this.#chip.saveSettings());
+    // on_cmd_obj_execute_request queues the settings write and answers at once.
+    return ok(0, NONE, this.#chip.saveSettings());
   }
 
   #reject(r: Rejection, fail: (r: number) => ControlOutcome, failExt: (e: number) => ControlOutcome): ControlOutcome {

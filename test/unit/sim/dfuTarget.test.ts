@@ -147,12 +147,18 @@ describe('DfuTarget: object rules', () => {
     assert.equal(cp(target, '04'), '60 04 08');
   });
 
-  it('flash timing as nrf_dfu_req_handler.c: Create queues its erase and answers at once, CRC answers at once, Execute waits for the flash and writes the settings after answering', async () => {
+  it('flash timing as nrf_dfu_req_handler.c: command Execute and data Create queue their flash work and answer at once, CRC answers at once, data Execute waits for the flash and writes the settings after answering', async () => {
     const { dat, bin } = await projectPackageImage('app');
     for (const progress of ['keep', 'reload'] as const) {
       const { chip, target } = newTarget('bledfu-demo', { progressOnDisconnect: progress });
       const g = chip.flash.geometry;
-      sendInit(target, dat);
+      cp(target, '06 01');
+      target.handleControlPoint(Uint8Array.of(0x01, 0x01, dat.length & 0xff, dat.length >> 8, 0, 0));
+      stream(target, dat, 20);
+      // The init packet's Execute answers at once and queues the settings write (on_cmd_obj_execute_request).
+      const init = target.handleControlPoint(fromHex('04'));
+      assert.equal(toHex(init.response, ' '), '60 04 01');
+      assert.deepEqual([init.costMs, init.waitsForFlash, init.afterAnswerMs], [0, false, chip.saveSettings()], `${progress}: command Execute`);
       cp(target, '06 02');
       const create = target.handleControlPoint(fromHex('01 02 00 10 00 00'));
       assert.equal(toHex(create.response, ' '), '60 01 01');
