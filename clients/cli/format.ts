@@ -1,5 +1,5 @@
 /** Small human formatting helpers for the CLI. */
-import type { Duration } from '../ts/index.js';
+import type { Duration, PhaseTimes } from '../ts/index.js';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -13,6 +13,25 @@ export function formatRate(bytesPerSecond: number): string {
 
 export function durationMs(d: Duration | undefined): number | undefined {
   return d === undefined ? undefined : d.seconds * 1000 + d.nanos / 1e6;
+}
+
+/** The phases of PhaseTimes in the order a job goes through them, with the names the CLI prints. */
+const PHASE_LABELS: readonly (readonly [keyof PhaseTimes, string])[] = [
+  ['scan', 'scan'],
+  ['connect', 'connect'],
+  ['buttonlessEntry', 'buttonless entry'],
+  ['rebootWaits', 'reboot waits'],
+  ['initPacket', 'init packet'],
+  ['dataTransfer', 'data transfer'],
+  ['flashWaits', 'flash waits'],
+  ['activation', 'activation'],
+  ['finalRead', 'final read'],
+  ['other', 'other'],
+];
+
+/** "scan 0.21 s, connect 0.30 s, …": where a job's time went, every phase (zeros included, so lines line up). */
+export function formatPhaseTimes(p: PhaseTimes): string {
+  return PHASE_LABELS.map(([key, label]) => `${label} ${((durationMs(p[key]) ?? 0) / 1000).toFixed(2)} s`).join(', ');
 }
 
 export function formatDuration(ms: number | undefined): string {

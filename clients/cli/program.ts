@@ -25,7 +25,7 @@ import {
   fleetWatchCommand,
 } from './commands/fleet.js';
 import { healthCommand, type HealthFlags } from './commands/health.js';
-import { cancelJobCommand, listJobsCommand } from './commands/jobs.js';
+import { cancelJobCommand, listJobsCommand, showJobCommand } from './commands/jobs.js';
 import { scanCommand, type ScanFlags } from './commands/scan.js';
 import { parseNumber, usageError, UsageError, type CliBase, type CliContext, type FleetContext } from './context.js';
 import { EXIT, type ExitCode } from './exitCodes.js';
@@ -277,6 +277,11 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
         (ctx, flags: { active?: boolean }) => fleetListJobsCommand(ctx, flags),
       ),
     );
+  jobs
+    .command('show')
+    .description('one job: its state, and once it ended its duration and the time per phase (scan, connect, … final read)')
+    .argument('<id>', 'job id')
+    .action(run((ctx, id: string) => showJobCommand(ctx, id)));
   jobs
     .command('watch')
     .description('follow a job until it ends')

@@ -4,7 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import { DeviceState, deviceStateToJSON, DfuProgress, imageTypeToJSON, Job, JobResult, type DfuEvent } from '../ts/index.js';
-import { durationMs, formatBytes, formatDuration, formatRate } from './format.js';
+import { durationMs, formatBytes, formatDuration, formatPhaseTimes, formatRate } from './format.js';
 import type { Output } from './output.js';
 
 function imageTypeName(p: DfuProgress): string {
@@ -56,6 +56,8 @@ export class JobDisplay {
           const rev = e.result.firmwareRevision === '' ? '' : `, firmware ${e.result.firmwareRevision}`;
           this.#text(`done in ${took}${whereTheDeviceIs(e.result.deviceState)}${rev}${air === undefined ? '' : ` (modelled air time ${formatDuration(air)})`}`);
         }
+        // Where the time went, for failures too (the caller reports the error itself).
+        if (e.result.phaseTimes !== undefined) this.#text(`time per phase: ${formatPhaseTimes(e.result.phaseTimes)}`);
         // Failures are reported by the caller with the status it ends with (and its remedy).
         return;
       }

@@ -52,6 +52,7 @@ export {
   Job,
   JobCapture,
   JobResult,
+  PhaseTimes,
   type DfuOptions,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 export { characteristicPropertyToJSON, ConnectResponse, type GattService } from '../../proto/gen/bledfu/v1/connect.js';

@@ -175,6 +175,11 @@ export interface DfuContext {
    * can interfere (unit tests).
    */
   readonly claimDevice?: (claim: DeviceClaim) => Promise<'free' | 'waited'>;
+  /**
+   * Where the engine says which phase of the job it is in (dfu/phases.ts), for the job's per-phase
+   * times. Absent: the engine keeps its own (unit tests, benches that call the engine directly).
+   */
+  readonly phases?: import('./phases.js').PhaseRecorder;
 }
 
 /** The shape of a DFU engine as the job layer calls it. */

@@ -8,6 +8,7 @@ import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary } from '../dfu/types.js';
+import { PhaseClock, type PhaseRecorder } from '../dfu/phases.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
 import {
@@ -104,6 +105,8 @@ export class Job {
   #startedAt: number | undefined;
   #finishedAt: number | undefined;
   #modelledStartMs: number | undefined;
+  /** Per-phase time accounting from the job's start (the engine reports its phases into it). */
+  #phases: PhaseClock | undefined;
   #capture: HciCapture | undefined;
   #captureState: JobCaptureInfo['state'] = 'pending';
   #captureUnavailable = 'the adapter could not record HCI traffic (see the server log)';
@@ -260,8 +263,15 @@ export class Job {
     this.#setState(this.#state, detail);
   }
 
+  /** Where the engine reports its phases; undefined before the job started. */
+  get phases(): PhaseRecorder | undefined {
+    return this.#phases;
+  }
+
   markStarted(): void {
     this.#startedAt = this.#now();
+    // From the same reading as the duration, so the phases add up to it.
+    this.#phases = new PhaseClock(this.#now, this.#startedAt);
     this.#modelledStartMs = this.adapter.modelledTimeMs?.();
     this.#setState('connecting', 'starting');
   }
@@ -331,6 +341,7 @@ export class Job {
       deviceState: outcome.deviceState,
       modelledAirTimeMs:
         this.#modelledStartMs !== undefined && modelledEnd !== undefined ? modelledEnd - this.#modelledStartMs : undefined,
+      phases: this.#phases?.stop(at),
     };
     beforeReport?.({ ...this.snapshot(), state });
     this.#setState(

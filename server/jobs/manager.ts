@@ -332,6 +332,7 @@ export class JobManager {
         logger: job.logger,
         onEvent: (event) => job.applyDfuEvent(event),
         claimDevice: (claim) => this.#claim(job, claim),
+        ...(job.phases === undefined ? {} : { phases: job.phases }),
         ...(this.#opts.devices === undefined ? {} : { devices: this.#opts.devices }),
       });
       // A runner that finished the update despite a late cancel did update the device; saying

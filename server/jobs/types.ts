@@ -4,6 +4,7 @@
 import type { Adapter } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import type { BledfuError } from '../common/errors.js';
+import type { PhaseTimes } from '../dfu/phases.js';
 import type { DeviceState, DfuProgress, DfuTarget, ImageSummary } from '../dfu/types.js';
 
 /** A job id; branded so a package id or adapter id cannot be passed where a job id is expected. */
@@ -61,6 +62,11 @@ export interface JobResult {
   readonly deviceState: DeviceState | undefined;
   /** Radio time the simulated adapter modelled between start and end; undefined on real dongles. */
   readonly modelledAirTimeMs: number | undefined;
+  /**
+   * Where the job's time went, per phase (dfu/phases.ts), on the server's clock; the phases add
+   * up to durationMs. Undefined for a job that never started.
+   */
+  readonly phases: PhaseTimes | undefined;
 }
 
 /** The job as it is at one moment; immutable, safe to hand to any number of watchers. */

@@ -12,7 +12,9 @@ import {
   type JobCapture,
   type JobEvent as JobEventMessage,
   type JobResult as JobResultMessage,
+  type PhaseTimes as PhaseTimesMessage,
 } from '../../proto/gen/bledfu/v1/dfu.js';
+import type { PhaseTimes } from '../dfu/phases.js';
 import { BledfuError } from '../common/errors.js';
 import {
   DEFAULT_DFU_OPTIONS,
@@ -109,6 +111,22 @@ export function deviceStateToProto(s: DomainDeviceState | undefined): DeviceStat
   return s === undefined ? DeviceState.DEVICE_STATE_UNSPECIFIED : DEVICE_STATES[s];
 }
 
+/** Per-phase times (dfu/phases.ts) → PhaseTimes. */
+export function phaseTimesToProto(t: PhaseTimes): PhaseTimesMessage {
+  return {
+    scan: durationFromMs(t.scan),
+    connect: durationFromMs(t.connect),
+    buttonlessEntry: durationFromMs(t.buttonless),
+    rebootWaits: durationFromMs(t.reboot),
+    initPacket: durationFromMs(t.initPacket),
+    dataTransfer: durationFromMs(t.dataTransfer),
+    flashWaits: durationFromMs(t.flashWait),
+    activation: durationFromMs(t.activation),
+    finalRead: durationFromMs(t.finalRead),
+    other: durationFromMs(t.other),
+  };
+}
+
 export function resultToProto(r: JobResult): JobResultMessage {
   return {
     success: r.success,
@@ -117,6 +135,7 @@ export function resultToProto(r: JobResult): JobResultMessage {
     firmwareRevision: r.firmwareRevision ?? '',
     modelledAirTime: r.modelledAirTimeMs === undefined ? undefined : durationFromMs(r.modelledAirTimeMs),
     deviceState: deviceStateToProto(r.deviceState),
+    phaseTimes: r.phases === undefined ? undefined : phaseTimesToProto(r.phases),
   };
 }
 

@@ -6,11 +6,16 @@ import { after, before, describe, it } from 'node:test';
 import { BledfuError } from '../../server/common/errors.js';
 import { fakePackageBytes, progress } from '../helpers/fake-adapter-runner.js';
 import { DEVICE, startHarness, type Harness } from '../helpers/rpc-harness.js';
-import { runCli, type CliRun } from '../helpers/run-process.js';
+import { CLI_BIN, runCli, runProcess, type CliRun, type ProcessRun } from '../helpers/run-process.js';
 
 /** The CLI with `env` added to the environment (default: no server from the caller's). */
 function cli(args: readonly string[], env: Readonly<Record<string, string>> = { BLEDFU_SERVER: '' }, timeoutMs = 15_000): Promise<CliRun> {
   return runCli(args, { env, timeoutMs });
+}
+
+/** The CLI's text output (not NDJSON), no server from the caller's environment. */
+function cliText(args: readonly string[]): Promise<ProcessRun> {
+  return runProcess(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, BLEDFU_SERVER: '' }, timeoutMs: 15_000 });
 }
 
 describe('bledfu CLI (spawned) against a real server', () => {
@@ -45,6 +50,27 @@ describe('bledfu CLI (spawned) against a real server', () => {
     const last = r.records.at(-1);
     assert.equal(last?.['type'], 'finished');
     assert.equal(last?.['success'], true);
+  });
+
+  it('shows a finished job with its time per phase (jobs show), in text and in --json', async () => {
+    const n = h.runner.calls.length;
+    const running = cliText(['--server', h.address, 'dfu', pkgFile, '--address', DEVICE.value]);
+    const run = await h.runner.call(n);
+    const jobId = h.app.jobs.list({ activeOnly: true })[0]?.id;
+    assert.ok(jobId !== undefined);
+    run.succeed();
+    const done = await running;
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /^time per phase: scan \d+\.\d\d s, connect .*, final read \d+\.\d\d s, other \d+\.\d\d s$/m, 'the dfu summary');
+    const text = await cliText(['--server', h.address, 'jobs', 'show', jobId]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^${jobId} +SUCCEEDED`, 'm'));
+    assert.match(text.stdout, /^took \d+\.\d\d s$/m);
+    assert.match(text.stdout, /^time per phase: scan .* data transfer .* flash waits .* other \d+\.\d\d s$/m);
+    const json = await cli(['--server', h.address, '--json', 'jobs', 'show', jobId]);
+    assert.equal(json.code, 0, json.stderr);
+    const result = (json.records[0]?.['job'] as Record<string, unknown>)['result'] as Record<string, unknown>;
+    assert.ok(typeof result['phaseTimes'] === 'object', `result: ${JSON.stringify(result)}`);
   });
 
   it('exits 4 with the error record and remedy when the device rejects the update', async () => {

@@ -1,8 +1,8 @@
-/** `bledfu jobs list|cancel` (watch lives with dfu, capture in capture.ts). */
+/** `bledfu jobs list|show|cancel` (watch lives with dfu, capture in capture.ts). */
 import { captureStateToJSON, Job, jobStateName, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import { unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
-import { formatBytes } from '../format.js';
+import { durationMs, formatBytes, formatPhaseTimes } from '../format.js';
 
 function targetText(job: JobMessage): string {
   const s = job.target?.selector;
@@ -40,6 +40,20 @@ export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean
     ctx.out.record({ type: 'job', job: Job.toJSON(job) });
   }
   if (jobs.length === 0) ctx.out.line('no jobs');
+  return EXIT.ok;
+}
+
+/** One job: its summary line and, once it ended, how long it took and where that time went. */
+export async function showJobCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
+  const { job } = await ctx.client.getJob({ jobId }, unary(ctx));
+  if (job === undefined) return EXIT.ok;
+  ctx.out.line(jobSummary(job));
+  const r = job.result;
+  if (r !== undefined) {
+    ctx.out.line(`took ${((durationMs(r.duration) ?? 0) / 1000).toFixed(2)} s`);
+    if (r.phaseTimes !== undefined) ctx.out.line(`time per phase: ${formatPhaseTimes(r.phaseTimes)}`);
+  }
+  ctx.out.record({ type: 'job', job: Job.toJSON(job) });
   return EXIT.ok;
 }
 

@@ -13,6 +13,7 @@ import { crc32 } from '../../common/crc32.js';
 import { describeServices, detectDfu, findCharacteristic, type DfuCapability } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
 import { buttonlessFailed, dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
+import { PhaseClock, type DfuPhaseName, type PhaseRecorder } from '../phases.js';
 import type { DeviceState, DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
 import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
@@ -45,6 +46,8 @@ interface Run {
    * for the rest of the run, since the host stack evidently drops writes without flow control.
    */
   prn: number;
+  /** Where this run's time goes (DfuContext.phases, or the engine's own). */
+  readonly phases: PhaseRecorder;
 }
 
 /** A Create that was accepted but whose object was not executed yet (for the cancel log). */
@@ -68,13 +71,23 @@ function phase(run: Run, p: 'connecting' | 'entering-bootloader' | 'transferring
   emit(run, { kind: 'phase', phase: p, detail });
 }
 
+/** Runs `fn` in one phase of the job's time accounting (dfu/phases.ts). */
+function timed<T>(run: Run, p: DfuPhaseName, fn: () => Promise<T>): Promise<T> {
+  return run.phases.during(p, fn);
+}
+
+/** A pause before looking for a device: counted as a reboot wait when the device is resetting. */
+function pause(run: Run, p: 'reboot' | 'scan'): Promise<void> {
+  return timed(run, p, () => run.clock.sleep(run.options.rebootDelayMs, run.signal));
+}
+
 function targetMatch(target: DfuTarget): DeviceMatch {
   return target.kind === 'address' ? { kind: 'address', address: target.address } : { kind: 'name', name: target.name };
 }
 
 /** Waits for a free link when all are in use: another job's link may still be going down (LinkSlots). */
 async function connect(run: Run, address: DeviceAddress): Promise<Connection> {
-  return run.adapter.connect(address, { signal: run.signal, mtu: run.options.mtu, timeoutMs: Math.max(run.options.scanTimeoutMs, 5000), waitForFreeLink: true });
+  return timed(run, 'connect', () => run.adapter.connect(address, { signal: run.signal, mtu: run.options.mtu, timeoutMs: Math.max(run.options.scanTimeoutMs, 5000), waitForFreeLink: true }));
 }
 
 async function safeDisconnect(conn: Connection | undefined): Promise<void> {
@@ -112,13 +125,18 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
   // Links lost (or whose ATT bearer timed out) before the transfer began: each costs a new look
   // for the device, as a loss during the transfer costs a reconnect, up to options.retries.
   let lostLinks = 0;
+  // Set after a buttonless jump: the next look is for a device that is resetting.
+  let resetting = false;
   for (;;) {
-    const adv = await findDevice(run.adapter, match, {
-      timeoutMs: options.scanTimeoutMs,
-      signal: run.signal,
-      clock: run.clock,
-      remedy: (seen) => notFoundRemedy(target, remembered, seen),
-    });
+    const adv = await timed(run, resetting ? 'reboot' : 'scan', () =>
+      findDevice(run.adapter, match, {
+        timeoutMs: options.scanTimeoutMs,
+        signal: run.signal,
+        clock: run.clock,
+        remedy: (seen) => notFoundRemedy(target, remembered, seen),
+      }),
+    );
+    resetting = false;
     const sighting = classify(adv);
     const entry = sighting.kind === 'target' ? undefined : sighting.entry;
     // Another job may be updating this device (named another way): wait for it, then look again,
@@ -138,7 +156,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
     }
     const conn = await connect(run, adv.address);
     try {
-      const services = await conn.discoverServices(run.signal);
+      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal));
       const cap = detectDfu(services);
       run.log.debug({ capability: cap.kind, address: adv.address.value }, 'DFU capability detected');
       switch (cap.kind) {
@@ -165,7 +183,8 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
             nameTheBootloader = false;
             match = { kind: 'address', address: adv.address };
             classify = () => ({ kind: 'target' });
-            await run.clock.sleep(options.rebootDelayMs, run.signal);
+            resetting = true;
+            await pause(run, 'reboot');
             continue;
           }
           if (jump.kind === 'uncertain') {
@@ -177,7 +196,8 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
             match = either.match;
             classify = either.classify;
             unconfirmedEntry = true;
-            await run.clock.sleep(options.rebootDelayMs, run.signal);
+            resetting = true;
+            await pause(run, 'reboot');
             continue;
           }
           return jump.reached;
@@ -208,7 +228,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
       const err = isBledfuError(e) ? e : undefined;
       run.log.warn({ code: err?.code, reconnect: lostLinks, of: options.retries }, `link failure before the transfer: ${err?.message ?? String(e)}`);
       phase(run, 'connecting', `the link to ${adv.address.value} failed (${err?.code ?? 'error'}); looking for the device again`);
-      await run.clock.sleep(options.rebootDelayMs, run.signal);
+      await pause(run, 'scan');
     }
   }
 }
@@ -251,14 +271,16 @@ async function jumpToBootloader(
   phase(run, 'entering-bootloader', `${ask.why}${run.buttonlessEntries > 1 ? ` (attempt ${run.buttonlessEntries})` : ''}`);
   run.appAddress = address;
   const askedName = cap.bonded || !ask.nameTheBootloader ? undefined : randomBootloaderName(run.clock.random);
-  const entered = await enterBootloader(conn, cap.characteristic, {
-    bonded: cap.bonded,
-    bootloaderName: askedName,
-    timeoutMs: options.requestTimeoutMs,
-    signal: run.signal,
-    clock: run.clock,
-    logger: run.log,
-  });
+  const entered = await timed(run, 'buttonless', () =>
+    enterBootloader(conn, cap.characteristic, {
+      bonded: cap.bonded,
+      bootloaderName: askedName,
+      timeoutMs: options.requestTimeoutMs,
+      signal: run.signal,
+      clock: run.clock,
+      logger: run.log,
+    }),
+  );
   if (entered.outcome === 'reset-on-name') {
     run.log.warn({ address: address.value }, 'the application reset when asked to name its bootloader; reconnecting to it to enter without a name (the bootloader will advertise "DfuTarg")');
     return { kind: 'reset-on-name' };
@@ -275,7 +297,9 @@ async function jumpToBootloader(
       detail: `the application at ${address.value} ${entered.outcome === 'unanswered' ? 'did not answer the request to enter its bootloader' : 'dropped the link before answering'}`,
     };
   }
-  const reached = await reconnectBootloader(run, 'after the buttonless jump');
+  // Confirmed means the application answered and then dropped the link: it has reset, so nothing
+  // but its bootloader can answer the look from now on, and no pause is needed before it.
+  const reached = await reconnectBootloader(run, 'after the buttonless jump', 'reboot', { pause: false });
   if (run.bootloaderAddress !== undefined) {
     run.ctx.devices?.remember({ appAddress: address, appName: ask.appName, bootloaderAddress: run.bootloaderAddress, bootloaderName: run.bootloaderName });
   }
@@ -283,21 +307,33 @@ async function jumpToBootloader(
 }
 
 async function openLink(run: Run, conn: Connection, cp: import('../../ble/types.js').GattCharacteristic, dp: import('../../ble/types.js').GattCharacteristic): Promise<BootloaderLink> {
-  return BootloaderLink.open(conn, cp, dp, {
-    requestTimeoutMs: run.options.requestTimeoutMs,
-    packetSize: packetSizeForMtu(conn.mtu),
-    signal: run.signal,
-    clock: run.clock,
-    logger: run.log,
-  });
+  return timed(run, 'connect', () =>
+    BootloaderLink.open(conn, cp, dp, {
+      requestTimeoutMs: run.options.requestTimeoutMs,
+      packetSize: packetSizeForMtu(conn.mtu),
+      signal: run.signal,
+      clock: run.clock,
+      logger: run.log,
+    }),
+  );
 }
 
-/** Scans for the bootloader (after a jump, a reset or a link loss) and opens a link to it. */
-async function reconnectBootloader(run: Run, why: string): Promise<{ conn: Connection; link: BootloaderLink }> {
-  await run.clock.sleep(run.options.rebootDelayMs, run.signal);
+/**
+ * Scans for the bootloader (after a jump, a reset or a link loss) and opens a link to it. `looking`
+ * says where the time until it is found goes: 'reboot' when the device is resetting. The pause
+ * (options.rebootDelayMs) first, unless the caller knows the device is already gone from where
+ * the look could mistake it.
+ */
+async function reconnectBootloader(
+  run: Run,
+  why: string,
+  looking: 'reboot' | 'scan',
+  how: { readonly pause: boolean } = { pause: true },
+): Promise<{ conn: Connection; link: BootloaderLink }> {
+  if (how.pause) await pause(run, looking);
   let adv: Advertisement;
   try {
-    adv = await findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock });
+    adv = await timed(run, looking, () => findDevice(run.adapter, run.bootloader, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock }));
   } catch (e) {
     throw wrapNotFound(e, 'bootloader', why);
   }
@@ -308,7 +344,7 @@ async function reconnectBootloader(run: Run, why: string): Promise<{ conn: Conne
   run.log.debug({ address: adv.address.value, why }, 'bootloader found');
   const conn = await connect(run, adv.address);
   try {
-    const services = await conn.discoverServices(run.signal);
+    const services = await timed(run, 'connect', () => conn.discoverServices(run.signal));
     const cp = findCharacteristic(services, UUIDS.secureDfuService, UUIDS.dfuControlPoint);
     const dp = findCharacteristic(services, UUIDS.secureDfuService, UUIDS.dfuPacket);
     if (cp === undefined || dp === undefined) {
@@ -359,6 +395,8 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   const { options, log } = run;
   const { dat, bin, summary } = p.image;
   const step = (what: string): StepContext => ({ what: `${what} of the ${summary.kind} image`, image: summary });
+  // The caller runs this in a phase of its own (sendImage), which comes back after a throw.
+  run.phases.enter('initPacket');
 
   // --- command object (spec §3.2)
   const sel = await link.expect({ op: 'select', objectType: OBJECT_TYPE.COMMAND }, step('Select command object'));
@@ -397,7 +435,9 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   announced.current = undefined;
   log.debug({ object: 'command' }, 'init packet executed');
 
-  // --- data objects (spec §3.3)
+  // --- data objects (spec §3.3): streaming counts as data transfer, the per-object round trips
+  // (Create, CRC, Execute) as flash waits, the final Execute as activation (dfu/phases.ts).
+  run.phases.enter('dataTransfer');
   await link.expect({ op: 'setPrn', interval: run.prn }, step('Set PRN'));
   const dsel = await link.expect({ op: 'select', objectType: OBJECT_TYPE.DATA }, step('Select data object'));
   if (dsel.kind !== 'select') throw remoteError(dsel, step('Select data object'));
@@ -411,7 +451,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   const execute = async (start: number, end: number, tolerateNotPermitted: boolean): Promise<void> => {
     const last = end === bin.length;
     const what = step(last ? 'the image (final Execute)' : `data object ${start}–${end} (Execute)`);
-    const res = await link.request({ op: 'execute' }, undefined, what);
+    const res = await timed(run, last ? 'activation' : 'flashWait', () => link.request({ op: 'execute' }, undefined, what));
     const ok = res.kind === 'success' || (tolerateNotPermitted && res.kind === 'error' && res.result === RESULT.OPERATION_NOT_PERMITTED);
     if (!ok) throw remoteError(res, what);
     if (res.kind !== 'success') log.debug({ offset: end }, 'boundary re-Execute answered 0x08: the object was already executed');
@@ -440,7 +480,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       announced.current = { type: 'data', start: obj.start, end: obj.end, sent: dplan.offset };
       prefix.advanceTo(dplan.offset);
       const r = await link.stream(bin, dplan.offset, obj.end, run.prn, prefix, confirmed);
-      const crc = await link.checksum(obj.end, step('CRC'));
+      const crc = await timed(run, 'flashWait', () => link.checksum(obj.end, step('CRC')));
       if (r.ok && judgeChecksum(prefix, crc, obj.end).ok) {
         await execute(obj.start, obj.end, false);
         pos = obj.end;
@@ -455,7 +495,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   while (pos < bin.length) {
     const end = Math.min(bin.length, pos + maxSize);
     for (let attempt = 1; ; attempt++) {
-      await link.expect({ op: 'create', objectType: OBJECT_TYPE.DATA, size: end - pos }, step(`Create data object ${pos}–${end}`));
+      await timed(run, 'flashWait', () => link.expect({ op: 'create', objectType: OBJECT_TYPE.DATA, size: end - pos }, step(`Create data object ${pos}–${end}`)));
       announced.current = { type: 'data', start: pos, end, sent: pos };
       log.debug({ object: 'data', start: pos, end, attempt }, 'data object created');
       let from = pos;
@@ -468,10 +508,12 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       for (;;) {
         let stale: string | undefined;
         const r = await link.stream(bin, from, end, run.prn, prefix, confirmed);
-        const crc = await link.checksum(r.ok ? r.sent : end, step('CRC'), (late) => {
-          const lv = judgeChecksum(prefix, late, late.offset);
-          if (!lv.ok && lv.reason === 'mismatch') stale ??= `PRN: ${lv.detail}`;
-        });
+        const crc = await timed(run, 'flashWait', () =>
+          link.checksum(r.ok ? r.sent : end, step('CRC'), (late) => {
+            const lv = judgeChecksum(prefix, late, late.offset);
+            if (!lv.ok && lv.reason === 'mismatch') stale ??= `PRN: ${lv.detail}`;
+          }),
+        );
         const v = judgeChecksum(prefix, crc, end, pos);
         if (!r.ok) verdict = r.detail;
         else if (stale !== undefined) verdict = stale;
@@ -511,6 +553,10 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
  * controllers refuse a second link to a peer they still think is connected.
  */
 async function hangUpAfterActivation(run: Run, conn: Connection, lastImage: boolean): Promise<void> {
+  return timed(run, 'activation', () => hangUp(run, conn, lastImage));
+}
+
+async function hangUp(run: Run, conn: Connection, lastImage: boolean): Promise<void> {
   if (lastImage) {
     phase(
       run,
@@ -546,9 +592,10 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
   const announced: { current: Announced | undefined } = { current: undefined };
   for (let reconnects = 0; ; ) {
     try {
-      current ??= p.index === 0 ? await reconnectBootloader(run, `for the ${p.image.summary.kind} image`) : await reachBootloaderForNextImage(run, p);
+      current ??= p.index === 0 ? await reconnectBootloader(run, `for the ${p.image.summary.kind} image`, 'scan') : await reachBootloaderForNextImage(run, p);
       phase(run, reconnects === 0 ? 'transferring' : 'resuming', `sending the ${p.image.summary.kind} image (${p.index + 1}/${run.pkg.images.length}, ${p.image.bin.length} bytes) to ${current.conn.address.value}`);
-      await transferImage(run, current.link, p, !options.disableResume, announced);
+      const link = current.link;
+      await timed(run, 'initPacket', () => transferImage(run, link, p, !options.disableResume, announced));
       current.link.close();
       await hangUpAfterActivation(run, current.conn, p.index === run.pkg.images.length - 1);
       return;
@@ -635,16 +682,16 @@ async function reachBootloaderForNextImage(run: Run, p: ImageProgress): Promise<
   };
   let nameTheBootloader = true;
   for (;;) {
-    await run.clock.sleep(run.options.rebootDelayMs, run.signal);
+    await pause(run, 'reboot');
     let adv: Advertisement;
     try {
-      adv = await findDevice(run.adapter, anywhere, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock });
+      adv = await timed(run, 'reboot', () => findDevice(run.adapter, anywhere, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock }));
     } catch (e) {
       throw wrapNotFound(e, 'device', `for the ${next} image after the ${prev} image was activated`);
     }
     const conn = await connect(run, adv.address);
     try {
-      const services = await conn.discoverServices(run.signal);
+      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal));
       const cap = detectDfu(services);
       switch (cap.kind) {
         case 'bootloader':
@@ -703,25 +750,24 @@ async function findUpdatedDevice(run: Run): Promise<EndState | undefined> {
     candidates.includes(a.address.value) && !(run.startedInBootloader && app !== undefined && a.address.value === app.value && a.serviceUuids.includes(UUIDS.secureDfuService) && a.name === 'DfuTarg');
   let conn: Connection | undefined;
   try {
-    await run.clock.sleep(run.options.rebootDelayMs, run.signal);
-    const adv = await findDevice(
-      run.adapter,
-      {
-        kind: 'predicate',
-        description: `the updated application${candidates.length === 0 ? '' : ` at ${candidates.join(' or ')}`}${bootloaderToo ? ` or its bootloader (${describeMatch(run.bootloader)})` : ''}`,
-        test: (a) => isApp(a) || (bootloaderToo && isOurBootloader(run, a)),
-      },
-      { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock },
-    );
+    await pause(run, 'reboot');
+    const updated: DeviceMatch = {
+      kind: 'predicate',
+      description: `the updated application${candidates.length === 0 ? '' : ` at ${candidates.join(' or ')}`}${bootloaderToo ? ` or its bootloader (${describeMatch(run.bootloader)})` : ''}`,
+      test: (a) => isApp(a) || (bootloaderToo && isOurBootloader(run, a)),
+    };
+    // The device is resetting into its new firmware: the time until it is seen is a reboot wait.
+    const adv = await timed(run, 'reboot', () => findDevice(run.adapter, updated, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock }));
     conn = await connect(run, adv.address);
-    const services = await conn.discoverServices(run.signal);
+    const c = conn;
+    const services = await timed(run, 'connect', () => c.discoverServices(run.signal));
     if (detectDfu(services).kind === 'bootloader') {
       run.log.info({ address: adv.address.value }, 'the device stays in its bootloader (DFU mode) after the update');
       return { address: adv.address, state: 'dfu-mode', revision: undefined };
     }
     const ch = findCharacteristic(services, UUIDS.deviceInformationService, UUIDS.firmwareRevision);
     if (ch === undefined) return { address: adv.address, state: 'application', revision: undefined };
-    const value = await conn.read(ch.valueHandle, run.signal);
+    const value = await timed(run, 'finalRead', () => c.read(ch.valueHandle, run.signal));
     return { address: adv.address, state: 'application', revision: new TextDecoder().decode(value).replace(/\0+$/, '') };
   } catch (e) {
     // Only reached after the last image was accepted: a cancel now skips the read-back but must
@@ -733,7 +779,8 @@ async function findUpdatedDevice(run: Run): Promise<EndState | undefined> {
     run.log.info({ err: isBledfuError(e) ? e.message : String(e) }, 'could not find the updated device or read its firmware revision');
     return undefined;
   } finally {
-    await safeDisconnect(conn);
+    const c = conn;
+    await timed(run, 'finalRead', () => safeDisconnect(c));
   }
 }
 
@@ -754,6 +801,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     buttonlessEntries: 0,
     startedInBootloader: false,
     prn: options.prn,
+    phases: context.phases ?? new PhaseClock(() => context.clock.now()),
   };
   if (pkg.images.length === 0) throw new BledfuError('PACKAGE_INVALID', 'package has no images', { layer: 'package' });
   try {

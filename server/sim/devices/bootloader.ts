@@ -64,6 +64,8 @@ export class Bootloader implements Firmware {
   #flashBusyUntil = 0;
   #inactivity: TimerHandle | undefined;
   #stopped = false;
+  /** It answered the activating Execute and resets once its flash is idle: it does not advertise again meanwhile. */
+  #resettingSoon = false;
 
   constructor(options: BootloaderOptions) {
     this.#o = options;
@@ -107,7 +109,7 @@ export class Bootloader implements Firmware {
   }
 
   advertising(): AdvertisingParams | undefined {
-    if (this.#session !== undefined || this.#stopped) return undefined;
+    if (this.#session !== undefined || this.#stopped || this.#resettingSoon) return undefined;
     return {
       address: this.address,
       intervalMs: 25,
@@ -175,7 +177,16 @@ export class Bootloader implements Firmware {
       return;
     }
     const out = this.target.handleControlPoint(value);
-    const at = this.#whenFlashDone(out.costMs + fault.delayMs);
+    // Execute waits for the flash queue (DfuTarget's header); other requests queue their flash
+    // work and answer at once. An injected delay holds the answer (and, for Execute, the queue).
+    let at: number;
+    if (out.waitsForFlash) at = this.#whenFlashDone(out.costMs + fault.delayMs);
+    else {
+      this.#whenFlashDone(out.costMs);
+      at = this.#o.scheduler.nowMs() + fault.delayMs;
+    }
+    // Work after the answer (the settings page) starts when the answer is given.
+    if (out.afterAnswerMs > 0) this.#flashBusyUntil = Math.max(this.#flashBusyUntil, at) + out.afterAnswerMs;
     switch (out.followUp.kind) {
       case 'none':
         this.#notify(at, out.response);
@@ -185,8 +196,16 @@ export class Bootloader implements Firmware {
         this.#notify(at, out.response);
         break;
       case 'activate':
+        // Reply, then write the settings and reset without a terminate (on_dfu_complete runs once
+        // the flash is idle), whether or not the answer made it out: the host sees a supervision
+        // timeout. Meanwhile it does not advertise again, though the host may hang up first.
+        this.#inactivity?.cancel();
+        this.#resettingSoon = true;
+        this.#notify(at, out.response);
+        this.#o.scheduler.at(this.#whenFlashDone(0), () => this.#o.reset(), 'bootloader: reset to activate');
+        break;
       case 'reset':
-        // Reply, then reset without a terminate: the host sees a supervision timeout.
+        // Abort: reply, then reset without a terminate.
         this.#inactivity?.cancel();
         this.#notify(at, out.response, () => this.#o.reset());
         break;

@@ -1,8 +1,18 @@
 /**
  * The Secure DFU request handler of an SDK 15.3–17 BLE bootloader (spec §2.6), at the byte
  * level: control point writes in, responses out; DFU Packet writes in, PRNs out. It knows
- * nothing of GATT or links. Every outcome carries the flash time it cost, so the bootloader can
- * answer when the work would really be done.
+ * nothing of GATT or links. Every outcome carries the flash work it queues and whether its answer
+ * waits for that work, so the bootloader answers when the real one would.
+ *
+ * Flash timing as in the SDK's request handler (nrf_dfu_req_handler.c, SDK 15.3–17): flash work
+ * goes through fstorage's queue, one operation after another. A data Create queues the erase of
+ * its page and answers at once (on_data_obj_create_request); packets queue their writes (up to
+ * ((4096 / 244) + 1) = 17 buffers in nrf_dfu_ble.c, a whole object); CRC answers from RAM at once
+ * (the CRC is updated as packets arrive); a command Execute answers at once and queues the
+ * settings write with the init packet; a data Execute answers only when fstorage is idle
+ * (on_data_obj_execute_request_sched reschedules itself while nrf_fstorage_is_busy) and only then
+ * writes the settings page: for every object with NRF_DFU_SAVE_PROGRESS_IN_FLASH=1 ('keep'), and
+ * after the last one always (the reset waits for that write, on_dfu_complete).
  */
 import { createHash } from 'node:crypto';
 import { bytesEqual } from '../../common/bytes.js';
@@ -51,7 +61,15 @@ export type FollowUp =
 export interface ControlOutcome {
   readonly request: ControlPointRequest | undefined;
   readonly response: Uint8Array;
+  /** Flash work (ms) this request queues before its answer is decided. */
   readonly costMs: number;
+  /**
+   * Whether the answer waits until the flash queue is idle (this request's work included): a data
+   * Execute. Everything else answers at once, its flash work (a Create's erase) queued.
+   */
+  readonly waitsForFlash: boolean;
+  /** Flash work (ms) queued right after the answer (the settings page an Execute writes). */
+  readonly afterAnswerMs: number;
   readonly followUp: FollowUp;
 }
 
@@ -199,8 +217,8 @@ export class DfuTarget {
     const op = requestOpcode(request);
     const fail = (result: number): ControlOutcome => this.#out(request, { kind: 'error', request: op, result });
     const failExt = (extended: number): ControlOutcome => this.#out(request, { kind: 'extendedError', request: op, extended });
-    const ok = (costMs = 0, followUp: FollowUp = NONE): ControlOutcome =>
-      this.#out(request, { kind: 'success', request: op }, costMs, followUp);
+    const ok = (costMs = 0, followUp: FollowUp = NONE, afterAnswerMs = 0): ControlOutcome =>
+      this.#out(request, { kind: 'success', request: op }, costMs, followUp, afterAnswerMs);
 
     switch (request.op) {
       case 'select': {
@@ -227,7 +245,8 @@ export class DfuTarget {
           ? this.#out(request, { kind: 'checksum', offset: this.#cmdOffset, crc: this.#cmdCrc })
           : this.#out(request, { kind: 'checksum', offset: this.#fwOffset, crc: this.#fwCrc });
       case 'execute':
-        return this.#current === 'command' ? this.#executeCommand(ok, fail, failExt) : this.#executeData(ok, fail, failExt);
+        // Only a data Execute waits for the flash queue (on_data_obj_execute_request_sched).
+        return this.#current === 'command' ? this.#executeCommand(ok, fail, failExt) : { ...this.#executeData(ok, fail, failExt), waitsForFlash: true };
       case 'abort':
         return ok(0, { kind: 'reset' });
       case 'protocolVersion':
@@ -245,8 +264,8 @@ export class DfuTarget {
     }
   }
 
-  #out(request: ControlPointRequest | undefined, response: ControlPointResponse, costMs = 0, followUp: FollowUp = NONE): ControlOutcome {
-    return { request, response: encodeResponse(response), costMs, followUp };
+  #out(request: ControlPointRequest | undefined, response: ControlPointResponse, costMs = 0, followUp: FollowUp = NONE, afterAnswerMs = 0): ControlOutcome {
+    return { request, response: encodeResponse(response), costMs, waitsForFlash: false, afterAnswerMs, followUp };
   }
 
   #createCommand(
@@ -286,7 +305,7 @@ export class DfuTarget {
   }
 
   #executeCommand(
-    ok: (cost?: number, f?: FollowUp) => ControlOutcome,
+    ok: (cost?: number, f?: FollowUp, afterAnswerMs?: number) => ControlOutcome,
     fail: (r: number) => ControlOutcome,
     failExt: (e: number) => ControlOutcome,
   ): ControlOutcome {
@@ -310,7 +329,8 @@ export class DfuTarget {
     s.initPacket = dat;
     s.bankAddress = v.bankAddress;
     s.progress = { offsetLast: 0, crcLast: 0 };
-    return ok(this.#chip.saveSettings());
+    // on_cmd_obj_execute_request queues the settings write and answers at once.
+    return ok(0, NONE, this.#chip.saveSettings());
   }
 
   #reject(r: Rejection, fail: (r: number) => ControlOutcome, failExt: (e: number) => ControlOutcome): ControlOutcome {
@@ -318,7 +338,7 @@ export class DfuTarget {
   }
 
   #executeData(
-    ok: (cost?: number, f?: FollowUp) => ControlOutcome,
+    ok: (cost?: number, f?: FollowUp, afterAnswerMs?: number) => ControlOutcome,
     fail: (r: number) => ControlOutcome,
     failExt: (e: number) => ControlOutcome,
   ): ControlOutcome {
@@ -329,8 +349,11 @@ export class DfuTarget {
     this.#objSize = 0;
     const s = this.#chip.settings;
     s.progress = { offsetLast: this.#fwOffsetLast, crcLast: this.#fwCrcLast };
-    let cost = this.#chip.saveSettings();
-    if (this.#fwOffset !== this.#imageSize) return ok(cost, { kind: 'activity' });
+    // The settings page is written after the answer, and between objects only when progress is
+    // saved in flash (NRF_DFU_SAVE_PROGRESS_IN_FLASH); on 'reload' a reset forgets it anyway.
+    const settingsMs = this.#chip.saveSettings();
+    if (this.#fwOffset !== this.#imageSize) return ok(0, { kind: 'activity' }, this.#config.progressOnDisconnect === 'keep' ? settingsMs : 0);
+    let cost = 0;
 
     const init = this.#init;
     if (init === undefined) return fail(RESULT.OPERATION_NOT_PERMITTED);
@@ -358,7 +381,7 @@ export class DfuTarget {
     s.progress = { offsetLast: 0, crcLast: 0 };
     this.#resetCommand(0);
     this.#resetData();
-    return ok(cost, { kind: 'activate' });
+    return ok(cost, { kind: 'activate' }, settingsMs);
   }
 
   /** SoftDevice info struct for SD images, boot_validation entries (spec §6.3, last row). */

@@ -147,6 +147,33 @@ describe('DfuTarget: object rules', () => {
     assert.equal(cp(target, '04'), '60 04 08');
   });
 
+  it('flash timing as nrf_dfu_req_handler.c: command Execute and data Create queue their flash work and answer at once, CRC answers at once, data Execute waits for the flash and writes the settings after answering', async () => {
+    const { dat, bin } = await projectPackageImage('app');
+    for (const progress of ['keep', 'reload'] as const) {
+      const { chip, target } = newTarget('bledfu-demo', { progressOnDisconnect: progress });
+      const g = chip.flash.geometry;
+      cp(target, '06 01');
+      target.handleControlPoint(Uint8Array.of(0x01, 0x01, dat.length & 0xff, dat.length >> 8, 0, 0));
+      stream(target, dat, 20);
+      // The init packet's Execute answers at once and queues the settings write (on_cmd_obj_execute_request).
+      const init = target.handleControlPoint(fromHex('04'));
+      assert.equal(toHex(init.response, ' '), '60 04 01');
+      assert.deepEqual([init.costMs, init.waitsForFlash, init.afterAnswerMs], [0, false, chip.saveSettings()], `${progress}: command Execute`);
+      cp(target, '06 02');
+      const create = target.handleControlPoint(fromHex('01 02 00 10 00 00'));
+      assert.equal(toHex(create.response, ' '), '60 01 01');
+      assert.deepEqual([create.costMs, create.waitsForFlash, create.afterAnswerMs], [g.pageEraseMs, false, 0], `${progress}: Create`);
+      stream(target, bin.subarray(0, 4096), 244);
+      const crc = target.handleControlPoint(fromHex('03'));
+      assert.deepEqual([crc.costMs, crc.waitsForFlash], [0, false], `${progress}: CRC`);
+      const exec = target.handleControlPoint(fromHex('04'));
+      assert.equal(toHex(exec.response, ' '), '60 04 01');
+      assert.equal(exec.waitsForFlash, true, `${progress}: Execute waits for the queued erase and writes`);
+      // The settings page between objects only when progress is saved in flash.
+      assert.equal(exec.afterAnswerMs, progress === 'keep' ? chip.saveSettings() : 0, `${progress}: settings write after the answer`);
+    }
+  });
+
   it("'reload' progress mode forgets data progress on disconnect but keeps the executed init packet", async () => {
     const { dat, bin } = await projectPackageImage('app');
     const { target } = newTarget('bledfu-demo', { progressOnDisconnect: 'reload' });
