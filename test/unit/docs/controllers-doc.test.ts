@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { tableRows } from '../../helpers/markdown-tables.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
@@ -27,26 +28,6 @@ function anchorsOf(markdown: string): Set<string> {
   const anchors = new Set<string>();
   for (const m of markdown.matchAll(/^#{1,6}\s+(.+)$/gm)) anchors.add(slug(m[1] as string));
   return anchors;
-}
-
-/** Rows (cells) of every table whose header row starts with `| fact |`. */
-function factRows(markdown: string): string[][] {
-  const rows: string[][] = [];
-  let inFacts = false;
-  for (const line of markdown.split('\n')) {
-    if (!line.startsWith('|')) {
-      inFacts = false;
-      continue;
-    }
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
-    if (cells[0] === 'fact') {
-      inFacts = true;
-      continue;
-    }
-    if (!inFacts || cells.every((c) => /^-+$/.test(c))) continue;
-    rows.push(cells);
-  }
-  return rows;
 }
 
 describe('docs/controllers.md', () => {
@@ -69,7 +50,7 @@ describe('docs/controllers.md', () => {
   });
 
   it('gives every fact a status, and every verified fact a source', () => {
-    const rows = factRows(doc);
+    const rows = tableRows(doc, 'fact');
     assert.ok(rows.length >= 20, `only ${rows.length} fact rows found`);
     for (const [fact, status] of rows) {
       assert.ok(status !== undefined && status !== '', `no status for: ${fact}`);

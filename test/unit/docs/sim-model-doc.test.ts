@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { NRF52840_FLASH } from '../../../server/sim/devices/flash.js';
 import { DEFAULT_RADIO } from '../../../server/sim/radio.js';
 import { DEFAULT_SIM_CONFIG } from '../../../server/sim/world.js';
+import { tableRows } from '../../helpers/markdown-tables.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DOC = readFileSync(join(ROOT, 'docs/sim-model.md'), 'utf8');
@@ -32,27 +33,8 @@ const CODE: Record<string, { readonly value: number; readonly unit: string }> = 
   'DEFAULT_SIM_CONFIG.continuationTimeoutMs': { value: DEFAULT_SIM_CONFIG.continuationTimeoutMs, unit: 'ms' },
 };
 
-/** Rows of the table whose header starts with `| quantity |`: [quantity, value, code, source]. */
-function numberRows(markdown: string): string[][] {
-  const rows: string[][] = [];
-  let inTable = false;
-  for (const line of markdown.split('\n')) {
-    if (!line.startsWith('|')) {
-      inTable = false;
-      continue;
-    }
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
-    if (cells[0] === 'quantity') {
-      inTable = true;
-      continue;
-    }
-    if (inTable && !cells.every((c) => /^-+$/.test(c))) rows.push(cells);
-  }
-  return rows;
-}
-
 describe('docs/sim-model.md', () => {
-  const rows = numberRows(DOC);
+  const rows = tableRows(DOC, 'quantity');
 
   it('lists every number of the model, each once', () => {
     const named = rows.map((r) => (r[2] ?? '').replace(/`/g, ''));
