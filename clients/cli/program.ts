@@ -247,7 +247,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--address <address>', 'device address (the bootloader\'s address + 1 is handled by the server)')
     .option('--name <name>', 'exact advertised name')
     .option('--adapter <id>', 'adapter to use')
-    .option('--prn <n>', 'packet receipt notification interval (0 = none)')
+    .option('--prn <n>', 'packet receipt notification interval (0 = let the server choose: flow control, and one PRN at each object\'s last packet)')
     .option('--mtu <bytes>', 'ATT MTU to request (default 247)')
     .option('--retries <n>', 'attempts per object and reconnects after a link loss (default 3)')
     .addOption(new Option('--buttonless <mode>', 'how to enter the bootloader').choices(['auto', 'required', 'off']))

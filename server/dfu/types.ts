@@ -28,7 +28,10 @@ export type DfuTarget =
 export type ButtonlessMode = 'auto' | 'required' | 'off';
 
 export interface DfuOptions {
-  /** Packet receipt notification interval; 0 = none (the transport's flow control suffices). */
+  /**
+   * Packet receipt notification interval; 0 = the transport's flow control paces the packets, and
+   * the engine asks only for the PRN at each full object's last packet, in place of its CRC request.
+   */
   readonly prn: number;
   /** ATT MTU to request. */
   readonly mtu: number;

@@ -17,7 +17,7 @@ import { PhaseClock, type DfuPhaseName, type PhaseRecorder } from '../phases.js'
 import type { DeviceState, DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
 import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
-import { judgeChecksum, objectAt, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
+import { judgeChecksum, objectAt, objectEndPrn, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
 import { bootloaderFacts, claimFor, foundInBootloaderText, notFoundRemedy, targetOrBootloader, targetText, type Sighting } from './whereabouts.js';
 
 interface Run {
@@ -46,6 +46,12 @@ interface Run {
    * for the rest of the run, since the host stack evidently drops writes without flow control.
    */
   prn: number;
+  /**
+   * With options.prn 0, whether the stream waits (briefly, prnWaitMs) for the PRN at a full
+   * object's last packet instead of asking for the CRC: cleared for the rest of the run after one
+   * did not come in time, so a device or link where it is late costs that wait once.
+   */
+  awaitObjectEndPrn: boolean;
   /** Where this run's time goes (DfuContext.phases, or the engine's own). */
   readonly phases: PhaseRecorder;
 }
@@ -435,14 +441,21 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   announced.current = undefined;
   log.debug({ object: 'command' }, 'init packet executed');
 
-  // --- data objects (spec §3.3): streaming counts as data transfer, the per-object round trips
-  // (Create, CRC, Execute) as flash waits, the final Execute as activation (dfu/phases.ts).
+  // --- data objects (spec §3.3): streaming (and the wait for an object's last PRN) counts as data
+  // transfer, the per-object round trips (Create, CRC, Execute) as flash waits, the final Execute
+  // as activation (dfu/phases.ts).
   run.phases.enter('dataTransfer');
-  await link.expect({ op: 'setPrn', interval: run.prn }, step('Set PRN'));
   const dsel = await link.expect({ op: 'select', objectType: OBJECT_TYPE.DATA }, step('Select data object'));
   if (dsel.kind !== 'select') throw remoteError(dsel, step('Select data object'));
   const maxSize = dsel.maxSize;
   if (maxSize <= 0) throw dfuProtocolError(`Select data object reported max size ${maxSize}`);
+  // Without a PRN asked for (flow control paces the packets), the device still notifies at every
+  // full object's last packet: that PRN is the object's CRC answer (dfu/secure/objects.ts
+  // objectEndPrn), so no CRC round trip is left between the last packet and the Execute.
+  const endPrn = objectEndPrn(maxSize, link.packetSize);
+  await link.expect({ op: 'setPrn', interval: run.prn > 0 ? run.prn : endPrn }, step('Set PRN'));
+  // The PRN interval the stream paces by: the caller's, or the object-end PRN while it comes in time.
+  const streamPrn = (): number => (run.prn > 0 ? run.prn : run.awaitObjectEndPrn ? endPrn : 0);
   const prefix = new PrefixCrc(bin);
   const confirmed = (offset: number): void => {
     if (announced.current !== undefined) announced.current.sent = offset;
@@ -479,7 +492,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       const obj = dplan.object;
       announced.current = { type: 'data', start: obj.start, end: obj.end, sent: dplan.offset };
       prefix.advanceTo(dplan.offset);
-      const r = await link.stream(bin, dplan.offset, obj.end, run.prn, prefix, confirmed);
+      const r = await link.stream(bin, dplan.offset, obj.end, streamPrn(), prefix, confirmed);
       const crc = await timed(run, 'flashWait', () => link.checksum(obj.end, step('CRC')));
       if (r.ok && judgeChecksum(prefix, crc, obj.end).ok) {
         await execute(obj.start, obj.end, false);
@@ -507,7 +520,14 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       // was lost or the PRN was only late.
       for (;;) {
         let stale: string | undefined;
-        const r = await link.stream(bin, from, end, run.prn, prefix, confirmed);
+        const r = await link.stream(bin, from, end, streamPrn(), prefix, confirmed);
+        // A valid PRN at the object's last byte answers what the CRC request would (spec §2.5).
+        if (r.ok && r.confirmed === end) {
+          verdict = undefined;
+          break;
+        }
+        // The stream waited for the object-end PRN and it did not come: lost data, or only late.
+        const endPrnMissed = r.ok && run.prn === 0 && run.awaitObjectEndPrn && from === pos && end - pos === maxSize;
         const crc = await timed(run, 'flashWait', () =>
           link.checksum(r.ok ? r.sent : end, step('CRC'), (late) => {
             const lv = judgeChecksum(prefix, late, late.offset);
@@ -515,6 +535,12 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
           }),
         );
         const v = judgeChecksum(prefix, crc, end, pos);
+        if (endPrnMissed && v.ok) {
+          // Everything arrived, so the PRN was only late: ask for the CRC from now on (which still
+          // takes a late PRN as the answer when that comes first, BootloaderLink.checksum).
+          log.debug({ start: pos, end }, 'the PRN at the end of the object did not come in time: asking for the CRC after every object from now on');
+          run.awaitObjectEndPrn = false;
+        }
         if (!r.ok) verdict = r.detail;
         else if (stale !== undefined) verdict = stale;
         else if (v.ok) verdict = undefined;
@@ -801,6 +827,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     buttonlessEntries: 0,
     startedInBootloader: false,
     prn: options.prn,
+    awaitObjectEndPrn: true,
     phases: context.phases ?? new PhaseClock(() => context.clock.now()),
   };
   if (pkg.images.length === 0) throw new BledfuError('PACKAGE_INVALID', 'package has no images', { layer: 'package' });

@@ -135,6 +135,11 @@ export class BootloaderLink {
     return e;
   }
 
+  /** DP payload per write. */
+  get packetSize(): number {
+    return this.#options.packetSize;
+  }
+
   close(): void {
     this.#sub.close();
   }
@@ -235,7 +240,9 @@ export class BootloaderLink {
    * reports (offsets in `data` are image offsets, as in `prefix`). A due PRN that does not come
    * within prnWaitMs() ends the stream early: `sent` is then below `to`, and the caller's CRC
    * request tells where the device really is (only a dead link runs into the request timeout,
-   * on that request). Returns the PRN verdicts' first failure, if any, instead of throwing.
+   * on that request). Returns the PRN verdicts' first failure, if any, instead of throwing;
+   * `confirmed` is the furthest offset a valid PRN of this stream reported (a PRN at `to` answers
+   * what a CRC request would, spec §2.5).
    */
   async stream(
     data: Uint8Array,
@@ -244,16 +251,19 @@ export class BootloaderLink {
     prn: number,
     prefix: PrefixCrc,
     onConfirmed: (offset: number) => void,
-  ): Promise<{ ok: true; sent: number } | { ok: false; detail: string }> {
+  ): Promise<{ ok: true; sent: number; confirmed: number | undefined } | { ok: false; detail: string }> {
     let sinceConfirm = 0;
     let failure: string | undefined;
+    let confirmed: number | undefined;
     const handle = (raw: Uint8Array): void => {
       const res = decodeResponse(raw);
       if (res.kind === 'checksum') {
         sinceConfirm = 0;
         const v = judgeChecksum(prefix, res, res.offset);
-        if (v.ok) onConfirmed(res.offset);
-        else failure ??= `PRN: ${v.reason === 'mismatch' ? v.detail : 'short'}`;
+        if (v.ok) {
+          confirmed = Math.max(confirmed ?? 0, res.offset);
+          onConfirmed(res.offset);
+        } else failure ??= `PRN: ${v.reason === 'mismatch' ? v.detail : 'short'}`;
       } else if (res.kind === 'error' || res.kind === 'extendedError') {
         failure ??= `PRN reported an error writing data: ${toHex(raw, ' ')}`;
       } else {
@@ -278,13 +288,13 @@ export class BootloaderLink {
           if (this.signal.aborted || !t.signal.aborted) throw this.#failure(e);
           const sent = p.start + p.bytes.length;
           this.#options.logger.debug({ waitMs, prn, sent }, `no packet receipt notification within ${waitMs} ms: asking the device for its CRC`);
-          return { ok: true, sent };
+          return { ok: true, sent, confirmed };
         } finally {
           t.dispose();
         }
       }
       if (failure !== undefined) return { ok: false, detail: failure };
     }
-    return { ok: true, sent: to };
+    return { ok: true, sent: to, confirmed };
   }
 }

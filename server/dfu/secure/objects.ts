@@ -41,6 +41,15 @@ export function* packets(data: Uint8Array, from: number, to: number, packetSize:
   }
 }
 
+/**
+ * The PRN interval at which a full object's last packet is the N-th since its Create, which
+ * restarts the device's count (spec §2.5): the notification then carries the object's offset and
+ * CRC, the answer a CRC request would get, one round trip earlier.
+ */
+export function objectEndPrn(maxSize: number, packetSize: number): number {
+  return Math.min(0xffff, Math.ceil(maxSize / packetSize));
+}
+
 export interface ObjectInfo {
   readonly maxSize: number;
   readonly offset: number;

@@ -222,8 +222,13 @@ export class Bootloader implements Firmware {
     if (session === undefined || this.#stopped) return;
     const value = this.target.snapshot.currentType === 'data' ? this.#o.faults.packet(raw) : raw;
     const out = this.target.handlePacket(value);
-    const at = this.#whenFlashDone(out.costMs);
-    if (out.notification !== undefined) this.#notify(at, out.notification);
+    // The packet's write joins the flash queue, but its PRN (if due) goes out on reception, as in
+    // the SDK: on_data_obj_write_request (nrf_dfu_req_handler.c) hands the bytes to fstorage and
+    // updates offset and CRC at once, and the request's response, which nrf_dfu_ble.c turns into
+    // the PRN when one is due, is given right after it, not from the flash callback (that only
+    // frees the buffer). Only a data Execute waits for the flash queue.
+    this.#whenFlashDone(out.costMs);
+    if (out.notification !== undefined) this.#notify(this.#o.scheduler.nowMs(), out.notification);
     if (this.target.snapshot.currentType === 'data' && this.#o.faults.afterPacket(this.target.dataBytesReceived)) session.link.lose();
   }
 }

@@ -13,6 +13,7 @@ import { FakeNrfDevice, type FakeDeviceOptions } from '../../../helpers/dfu-fake
 import { addr, FakeAdapter } from '../../../helpers/fake-ble.js';
 import { fixtureBytes, fixtureText, PEMS } from '../../../helpers/dfu-fixtures.js';
 import { bootloaderAndApplicationPackage, NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
+import { projectZip } from '../../../helpers/project-packages.js';
 
 const APP = addr('C0:11:22:33:44:FF');
 const OPTS: DfuOptions = { ...DEFAULT_DFU_OPTIONS, rebootDelayMs: 1, scanTimeoutMs: 500, requestTimeoutMs: 2000 };
@@ -52,7 +53,7 @@ describe('runSecureDfu against a fake SDK 17 device', NEEDS_NORDIC_PACKAGES, () 
     assert.ok(lp?.kind === 'progress' && lp.imageBytesSent === 1508 && lp.totalBytesSent === 1508 && lp.totalBytesTotal === 1508);
     // the CP trace of spec §2.2 (with CCCD enabled first)
     const cp = device.log.filter((l) => !l.startsWith('connect') && l !== 'disconnect' && !l.startsWith('jump') && !l.startsWith('reset'));
-    assert.deepEqual(cp, ['select 1', 'prn 0', 'create 1 139', 'crc', 'execute 1', 'prn 0', 'select 2', 'create 2 1508', 'crc', 'execute 2']);
+    assert.deepEqual(cp, ['select 1', 'prn 0', 'create 1 139', 'crc', 'execute 1', 'select 2', 'prn 17', 'create 2 1508', 'crc', 'execute 2']);
     assert.equal(adapter.activeScans, 0);
   });
 
@@ -123,7 +124,7 @@ describe('runSecureDfu against a fake SDK 17 device', NEEDS_NORDIC_PACKAGES, () 
     await run(adapter, p);
     assert.equal(device.installed.length, 1);
     const afterDrop = device.log.slice(device.log.findIndex((l) => l.startsWith('fault')));
-    assert.deepEqual(afterDrop.slice(afterDrop.indexOf('select 2'), afterDrop.indexOf('select 2') + 3), ['select 2', 'execute 2', 'create 2 4096']);
+    assert.deepEqual(afterDrop.slice(afterDrop.indexOf('select 2'), afterDrop.indexOf('select 2') + 4), ['select 2', 'prn 17', 'execute 2', 'create 2 4096']);
     assert.equal(afterDrop.filter((l) => l.startsWith('create 2')).length, 23);
   });
 
@@ -307,7 +308,7 @@ describe('bytes lost in the host stack (spec §3.3 step 5)', NEEDS_NORDIC_PACKAG
     assert.equal(device.log.filter((l) => l === 'create 2 4096').length, 24, 'no object created twice');
     const lost = device.log.indexOf('fault: lost a packet at 7756');
     // the short answer is believed once the device repeats it (a late PRN would not repeat)
-    assert.deepEqual(device.log.slice(lost, lost + 7), ['fault: lost a packet at 7756', 'fault: lost a packet at 7756', 'crc', 'crc', 'prn 1', 'crc', 'execute 2']);
+    assert.deepEqual(device.log.slice(lost, lost + 6), ['fault: lost a packet at 7756', 'fault: lost a packet at 7756', 'crc', 'crc', 'prn 1', 'execute 2']);
     assert.ok(logs.some((l) => /packet receipt notification after every packet/.test(l.msg)), 'the PRN change is logged');
     // every later object is confirmed packet by packet: 17 PRN-paced packets for each full object
     assert.ok(device.log.slice(lost).filter((l) => l.startsWith('prn')).every((l) => l === 'prn 1'));
@@ -411,7 +412,7 @@ describe('CP request timeout (spec §3.4, §9 item 7)', NEEDS_NORDIC_PACKAGES, (
     const lost = device.log.indexOf('fault: response lost');
     const after = device.log.slice(lost);
     // the first object was executed although its answer was lost: re-Execute on the boundary, go on with the second
-    assert.deepEqual(after.slice(after.indexOf('select 2'), after.indexOf('select 2') + 3), ['select 2', 'execute 2', 'create 2 4096']);
+    assert.deepEqual(after.slice(after.indexOf('select 2'), after.indexOf('select 2') + 4), ['select 2', 'prn 17', 'execute 2', 'create 2 4096']);
     assert.equal(device.log.filter((l) => l.startsWith('create 2')).length, 25, 'no object sent twice');
     assert.ok(logs.some((l) => /link failure/.test(l.msg) && /no answer to EXECUTE/.test(l.msg)));
   });
@@ -512,5 +513,67 @@ describe('between images and after the last one (spec §3.7; SDK 15–17 activat
     assert.equal(outcome.address.value, APP.value, "the application's address, for the next package");
     assert.ok(details(events, 'activating').some((d) => d.includes('softdevice image was activated; the device stays in its bootloader (DFU mode)') && d.includes('send an application package next')));
     assert.equal(adapter.activeScans, 0);
+  });
+});
+
+describe('the PRN at a full object\'s last packet answers for its CRC (spec §2.5)', () => {
+  // The project's app package: 99 000 B = 24 objects of 4096 B (16 × 244 + 192 B: 17 packets at
+  // MTU 247) and a last one of 696 B.
+  const appPackage = async (): Promise<DfuPackage> => readPackage(await projectZip('app'));
+  const count = (log: readonly string[], entry: string): number => log.filter((l) => l === entry).length;
+  const prnWaits = (logs: { msg: string }[]): number => logs.filter((l) => /no packet receipt notification within/.test(l.msg)).length;
+
+  it('without a PRN asked for: PRN 17 after the data Select, no CRC request after any full object', async () => {
+    const { adapter, device } = world();
+    const p = await appPackage();
+    const { logs } = await run(adapter, p);
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.installed[0]!.sha256, p.images[0]!.summary.sha256);
+    const data = device.log.slice(device.log.indexOf('select 2'));
+    assert.deepEqual(data.slice(0, 3), ['select 2', 'prn 17', 'create 2 4096']);
+    assert.equal(count(data, 'create 2 4096'), 24);
+    // the only CRC requests: the init packet's and the last, partial object's (no PRN at its end)
+    assert.equal(count(device.log, 'crc'), 2);
+    const last = data.indexOf('create 2 696');
+    assert.deepEqual(data.slice(last, last + 3), ['create 2 696', 'crc', 'execute 2']);
+    assert.equal(prnWaits(logs), 0);
+  });
+
+  it('an object-end PRN held past the wait: one short wait, the CRC request brings it, then a CRC after every object', async () => {
+    const { adapter, device } = world({ faults: { delayPrns: 1, prnHoldMs: 60_000 } });
+    const p = await appPackage();
+    const { logs } = await run(adapter, p, { requestTimeoutMs: 5000 });
+    assert.equal(device.installed.length, 1);
+    assert.equal(prnWaits(logs), 1, 'waited once for an object-end PRN');
+    assert.ok(logs.some((l) => /asking for the CRC after every object from now on/.test(l.msg)));
+    assert.equal(count(device.log, 'create 2 4096'), 24, 'no object sent twice');
+    assert.ok(count(device.log, 'crc') >= 1 + 25, 'a CRC request after every data object');
+    assert.ok(!device.log.includes('prn 1'), 'a late PRN is no loss');
+    assert.ok(!logs.some((l) => /did not check out|CRC mismatch|bytes lost/.test(l.msg)));
+  });
+
+  it('a packet lost mid-object: the object is sent again, and later objects still end on their PRN', async () => {
+    const { adapter, device } = world({ faults: { loseDataPackets: [{ at: 4096 + 244 * 3, count: 1 }] } });
+    const p = await appPackage();
+    const { logs } = await run(adapter, p, { requestTimeoutMs: 5000 });
+    assert.equal(device.installed.length, 1);
+    assert.equal(device.installed[0]!.sha256, p.images[0]!.summary.sha256);
+    assert.equal(count(device.log, 'create 2 4096'), 25, 'the damaged object was created again');
+    assert.ok(logs.some((l) => /data object CRC mismatch/.test(l.msg)));
+    // after the second object went through, only the last, partial object asks for its CRC
+    const afterRetry = device.log.slice(device.log.indexOf('execute 2', device.log.indexOf('fault: lost a packet at 4828')) + 1);
+    assert.equal(count(afterRetry, 'crc'), 1);
+    assert.ok(!logs.some((l) => /asking for the CRC after every object/.test(l.msg)), 'a loss does not switch the object-end PRN off');
+  });
+
+  it('after a loss lowers PRN to 1, the PRN of each object\'s last packet stands in for its CRC', async () => {
+    const { adapter, device } = world({ faults: { loseDataPackets: [{ at: 4096 + 3660, count: 2 }] } });
+    const p = await appPackage();
+    await run(adapter, p, { requestTimeoutMs: 5000 });
+    assert.equal(device.installed.length, 1);
+    const afterPrn1 = device.log.slice(device.log.indexOf('prn 1'));
+    assert.equal(afterPrn1[1], 'execute 2', 'the object continued from the reported offset ends on its last PRN');
+    // every later object, the partial last one too, ends on a PRN: no CRC request at all
+    assert.equal(count(afterPrn1, 'crc'), 0);
   });
 });

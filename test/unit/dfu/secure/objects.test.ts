@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { crc32 } from '../../../../server/common/crc32.js';
-import { judgeChecksum, objectAt, objectSpans, packetSizeForMtu, packets, planCommand, planData, PrefixCrc } from '../../../../server/dfu/secure/objects.js';
+import { judgeChecksum, objectAt, objectEndPrn, objectSpans, packetSizeForMtu, packets, planCommand, planData, PrefixCrc } from '../../../../server/dfu/secure/objects.js';
 import { imageFiles, KNOWN_IMAGES } from '../../../helpers/dfu-fixtures.js';
 import { NEEDS_NORDIC_PACKAGES } from '../../../helpers/shared-packages.js';
 
@@ -81,5 +81,18 @@ describe('PrefixCrc and judgeChecksum', NEEDS_NORDIC_PACKAGES, () => {
     assert.equal(bad.ok, false);
     assert.match(!bad.ok && bad.reason === 'mismatch' ? bad.detail : '', /expected offset 1508 crc 0x3477e14c/);
     assert.equal(judgeChecksum(p, { offset: 200, crc: 0xdc150a3c }, 1508, 400).ok, false);
+  });
+});
+
+describe('objectEndPrn', () => {
+  it("is the count of a full object's packets, so its last packet is the PRN's N-th since the Create", () => {
+    for (const [maxSize, mtu] of [[4096, 247], [4096, 23], [4096, 185], [4096, 4099], [1024, 247]] as const) {
+      const size = packetSizeForMtu(mtu);
+      const n = [...packets(new Uint8Array(maxSize), 0, maxSize, size)].length;
+      assert.equal(objectEndPrn(maxSize, size), n, `${maxSize} B at MTU ${mtu}`);
+    }
+    assert.equal(objectEndPrn(4096, packetSizeForMtu(247)), 17);
+    // The Set PRN field is 16 bits.
+    assert.equal(objectEndPrn(1 << 24, 20), 0xffff);
   });
 });
