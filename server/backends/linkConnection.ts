@@ -4,13 +4,13 @@
  * and its GATT client.
  */
 import type { DeviceAddress } from '../ble/address.js';
-import type { Connection, ConnectionParameters, GattCharacteristic, GattService, Subscription } from '../ble/types.js';
+import type { Connection, ConnectionParameters, DiscoveryOptions, GattCharacteristic, GattService, Subscription } from '../ble/types.js';
 import { abortReason } from '../common/errors.js';
 import { withLinkedSignal } from '../common/signals.js';
 
 /** The GATT client calls a Connection forwards, each honouring its signal. */
 export interface LinkGatt {
-  discoverServices(signal: AbortSignal): Promise<readonly GattService[]>;
+  discoverServices(signal: AbortSignal, options?: DiscoveryOptions): Promise<readonly GattService[]>;
   read(valueHandle: number, signal: AbortSignal): Promise<Uint8Array>;
   write(valueHandle: number, value: Uint8Array, signal: AbortSignal): Promise<void>;
   writeWithoutResponse(valueHandle: number, value: Uint8Array, signal: AbortSignal): Promise<void>;
@@ -42,8 +42,8 @@ export abstract class LinkConnection implements Connection {
     return withLinkedSignal([this.closed, signal], fn);
   }
 
-  discoverServices(signal?: AbortSignal): Promise<readonly GattService[]> {
-    return this.#guard(signal, (s) => this.gatt.discoverServices(s));
+  discoverServices(signal?: AbortSignal, options?: DiscoveryOptions): Promise<readonly GattService[]> {
+    return this.#guard(signal, (s) => this.gatt.discoverServices(s, options));
   }
   read(valueHandle: number, signal?: AbortSignal): Promise<Uint8Array> {
     return this.#guard(signal, (s) => this.gatt.read(valueHandle, s));

@@ -12,6 +12,7 @@
  */
 import type { DeviceAddress } from '../ble/address.js';
 import type {
+  DiscoveryOptions,
   AclBufferAccounting,
   Adapter,
   AdapterInfo,
@@ -481,8 +482,8 @@ class SupervisedConnection implements Connection {
   get closed(): AbortSignal {
     return this.#closed.signal;
   }
-  discoverServices(signal?: AbortSignal): Promise<readonly GattService[]> {
-    return this.#gen.call(() => this.#inner.discoverServices(signal));
+  discoverServices(signal?: AbortSignal, options?: DiscoveryOptions): Promise<readonly GattService[]> {
+    return this.#gen.call(() => this.#inner.discoverServices(signal, options));
   }
   read(valueHandle: number, signal?: AbortSignal): Promise<Uint8Array> {
     return this.#gen.call(() => this.#inner.read(valueHandle, signal));

@@ -78,7 +78,20 @@ export interface GattService {
   readonly uuid: Uuid;
   readonly startHandle: number;
   readonly endHandle: number;
+  /** Empty also for a service left unexplored (DiscoveryOptions.characteristicsOf). */
   readonly characteristics: readonly GattCharacteristic[];
+}
+
+/**
+ * What a discovery explores. Every primary service is always listed (UUID and handle range: one or
+ * two ATT transactions on a typical device); finding characteristics and their CCCDs costs a few
+ * transactions per service, each two connection events, so a caller that needs only some services
+ * names them and the others come back without characteristics. A DFU connection needs the DFU
+ * service alone: on the SDK bootloader that skips Generic Access and Generic Attribute.
+ */
+export interface DiscoveryOptions {
+  /** Only these services' characteristics are discovered (UUIDs as in `UUIDS`). Omitted: all. */
+  readonly characteristicsOf?: readonly Uuid[];
 }
 
 /** Values the peer sends by notification or indication, in order. */
@@ -96,7 +109,7 @@ export interface Connection {
   readonly parameters: ConnectionParameters;
   /** Aborts when the link goes down; `reason` is a LINK_LOST BledfuError. */
   readonly closed: AbortSignal;
-  discoverServices(signal?: AbortSignal): Promise<readonly GattService[]>;
+  discoverServices(signal?: AbortSignal, options?: DiscoveryOptions): Promise<readonly GattService[]>;
   read(valueHandle: number, signal?: AbortSignal): Promise<Uint8Array>;
   /** ATT Write Request: resolves on the Write Response, rejects with ATT_ERROR naming the code. */
   write(valueHandle: number, value: Uint8Array, signal?: AbortSignal): Promise<void>;

@@ -9,14 +9,14 @@
  * Events go on the simulator's scheduler, so the line works the same in accelerated mode
  * (modelled time jumps) and paced mode (real time × speed, the demo).
  */
+import { BITS_PER_BYTE, LINE_LEAD_MS } from '../transport/linePace.js';
 import { createMemoryDuplexPair } from '../transport/memory.js';
 import type { ByteDuplex } from '../transport/types.js';
 import type { SimScheduler } from './scheduler.js';
 
 export type SerialDirection = 'toHost' | 'toDevice';
 
-/** Bits on the wire per byte: 8N1. */
-export const BITS_PER_BYTE = 10;
+export { BITS_PER_BYTE };
 
 interface Crossing {
   readonly at: number;
@@ -72,6 +72,27 @@ export class SerialLine {
     this.#scheduler.at(at, () => this.#due(direction), `${this.#label} ${direction}`);
   }
 
+  /**
+   * Runs `fn` once no more than `leadMs` of the bytes handed to the line in `direction` are still
+   * to cross (at once if that is already so): when a write to a paced line resolves (linePace.ts).
+   */
+  whenBacklogAtMost(direction: SerialDirection, leadMs: number, fn: () => void): void {
+    const at = this.#freeAt[direction] - leadMs;
+    if (this.#closed || !(this.#baud > 0) || at <= this.#scheduler.nowMs()) {
+      fn();
+      return;
+    }
+    this.#scheduler.at(
+      at,
+      () => {
+        // The writer (the host) goes on: give it its turns before modelled time moves.
+        this.#scheduler.noteHostActivity();
+        fn();
+      },
+      `${this.#label} ${direction} backlog`,
+    );
+  }
+
   #due(direction: SerialDirection): void {
     const q = this.#queues[direction];
     const now = this.#scheduler.nowMs();
@@ -88,6 +109,11 @@ export class SerialLine {
  */
 export function serialLinePair(line: SerialLine, onArrive?: (direction: SerialDirection) => void): [ByteDuplex, ByteDuplex] {
   const [hostEnd, deviceEnd] = createMemoryDuplexPair({
+    // The host's writes resolve as on a real UART (linePace.ts); the device end's at once.
+    settle: (way, settled) => {
+      if (way === 'firstToSecond') line.whenBacklogAtMost('toDevice', LINE_LEAD_MS, settled);
+      else settled();
+    },
     carry: (way, length, deliver) => {
       const direction: SerialDirection = way === 'firstToSecond' ? 'toDevice' : 'toHost';
       line.carry(direction, length, () => {

@@ -21,6 +21,11 @@ export interface MemoryPairOptions {
    * a speed, in the simulator). Writes of one direction must be delivered in order. Default: at once.
    */
   readonly carry?: (direction: MemoryPairDirection, length: number, deliver: () => void) => void;
+  /**
+   * When a write carried this way resolves: `settled` is called once the line lets the writer go
+   * on (ByteDuplex.write on a paced line). Default: at once.
+   */
+  readonly settle?: (direction: MemoryPairDirection, settled: () => void) => void;
 }
 
 function closedError(detail: string): BledfuError {
@@ -33,13 +38,15 @@ class MemoryDuplex implements ByteDuplex {
   readonly #shared: AbortController;
   readonly #direction: MemoryPairDirection;
   readonly #carry: MemoryPairOptions['carry'];
+  readonly #settle: MemoryPairOptions['settle'];
 
-  constructor(self: End, peer: End, shared: AbortController, direction: MemoryPairDirection, carry: MemoryPairOptions['carry']) {
+  constructor(self: End, peer: End, shared: AbortController, direction: MemoryPairDirection, options: MemoryPairOptions) {
+    this.#carry = options.carry;
+    this.#settle = options.settle;
     this.#self = self;
     this.#peer = peer;
     this.#shared = shared;
     this.#direction = direction;
-    this.#carry = carry;
   }
 
   get closed(): AbortSignal {
@@ -60,6 +67,7 @@ class MemoryDuplex implements ByteDuplex {
     const copy = bytes.slice();
     const peer = this.#peer;
     const carry = this.#carry;
+    const settle = this.#settle;
     const signal = this.#shared.signal;
     return new Promise((resolve) => {
       queueMicrotask(() => {
@@ -69,7 +77,8 @@ class MemoryDuplex implements ByteDuplex {
             // Bytes still on their way when the pipe closed are lost, as on a closed port.
             if (!signal.aborted) peer.inbox.push(copy);
           });
-        resolve();
+        if (settle === undefined) resolve();
+        else settle(this.#direction, resolve);
       });
     });
   }
@@ -95,5 +104,5 @@ export function createMemoryDuplexPair(options: MemoryPairOptions = {}): [ByteDu
   const shared = new AbortController();
   const a: End = { inbox: new AsyncQueue<Uint8Array>(), readerTaken: false };
   const b: End = { inbox: new AsyncQueue<Uint8Array>(), readerTaken: false };
-  return [new MemoryDuplex(a, b, shared, 'firstToSecond', options.carry), new MemoryDuplex(b, a, shared, 'secondToFirst', options.carry)];
+  return [new MemoryDuplex(a, b, shared, 'firstToSecond', options), new MemoryDuplex(b, a, shared, 'secondToFirst', options)];
 }

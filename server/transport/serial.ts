@@ -21,6 +21,7 @@ import {
 } from './serialErrors.js';
 import { realClock, type Clock, type Timer } from '../common/clock.js';
 import { StreamInbox } from './streamInbox.js';
+import { LinePace } from './linePace.js';
 import type { ByteDuplex } from './types.js';
 
 export interface SerialOptions {
@@ -64,8 +65,12 @@ class SerialDuplex implements ByteDuplex {
   readonly #failWrites = new Set<(e: BledfuError) => void>();
   readonly #portClosed: Promise<void>;
 
-  constructor(port: SerialPort, path: string, clock: Clock) {
+  // The UART's pace (8N1 at the port's baud rate), so a write resolves when its bytes are nearly on the wire.
+  readonly #pace: LinePace;
+
+  constructor(port: SerialPort, path: string, clock: Clock, baudRate: number) {
     this.#clock = clock;
+    this.#pace = new LinePace(baudRate);
     this.#port = port;
     this.#path = path;
     this.#portClosed = new Promise((resolve) => port.once('close', () => resolve()));
@@ -95,12 +100,21 @@ class SerialDuplex implements ByteDuplex {
       };
       this.#failWrites.add(fail);
       // The caller keeps its buffer until we resolve, which is after serialport wrote it: no copy.
+      // Paced from the moment the write is issued: the OS sends in order, at the baud rate at best.
+      const paceMs = this.#pace.wrote(bytes.length, this.#clock.now());
       this.#port.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), (e) => {
-        if (!this.#failWrites.delete(fail)) return;
         if (e === undefined || e === null) {
-          resolve();
+          if (paceMs <= 0) {
+            if (this.#failWrites.delete(fail)) resolve();
+            return;
+          }
+          // On the wire soon: until then the writer keeps what comes next (a close fails it).
+          this.#clock.setTimer(paceMs, () => {
+            if (this.#failWrites.delete(fail)) resolve();
+          });
           return;
         }
+        if (!this.#failWrites.delete(fail)) return;
         this.#gone(e);
         reject(this.#closed.signal.reason);
       });
@@ -255,5 +269,5 @@ export async function openSerialPort(options: SerialOptions, signal?: AbortSigna
     throw e;
   }
   port.off('error', swallow);
-  return new SerialDuplex(port, path, options.clock ?? realClock);
+  return new SerialDuplex(port, path, options.clock ?? realClock, baudRate);
 }

@@ -4,7 +4,9 @@
  * with LINK_LOST as the ble/types contract requires.
  */
 import { parseAddress, type DeviceAddress } from '../../server/ble/address.js';
+import { exploring } from '../../server/ble/gattDiscovery.js';
 import type {
+  DiscoveryOptions,
   Adapter,
   AdapterInfo,
   Advertisement,
@@ -93,8 +95,10 @@ class FakeConnection implements Connection {
     if (signal?.aborted) throw abortReason(signal);
     return f(this.#gatt as FakeGatt);
   }
-  discoverServices(signal?: AbortSignal): Promise<readonly GattService[]> {
-    return this.#op(signal, (g) => g.services);
+  discoverServices(signal?: AbortSignal, options?: DiscoveryOptions): Promise<readonly GattService[]> {
+    // As the backends do: every service listed, only the asked-for ones explored.
+    const explore = exploring(options);
+    return this.#op(signal, (g) => g.services.map((svc) => (explore(svc.uuid) ? svc : { ...svc, characteristics: [] })));
   }
   read(valueHandle: number, signal?: AbortSignal): Promise<Uint8Array> {
     return this.#op(signal, (g) => g.read(valueHandle));

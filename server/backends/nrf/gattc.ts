@@ -7,7 +7,8 @@
  * here (taken per accepted write, given back by WRITE_CMD_TX_COMPLETE) so a caller awaiting each
  * write never overruns it.
  */
-import { CharProps, type GattCharacteristic, type GattService, type Subscription } from '../../ble/types.js';
+import { exploring } from '../../ble/gattDiscovery.js';
+import { CharProps, type DiscoveryOptions, type GattCharacteristic, type GattService, type Subscription } from '../../ble/types.js';
 import { uuidFromBytes, type Uuid } from '../../ble/uuid.js';
 import { concatBytes } from '../../common/bytes.js';
 import { abortReason, BledfuError, hasCode } from '../../common/errors.js';
@@ -145,7 +146,8 @@ export class NrfGattClient {
     return this.mtu;
   }
 
-  async discoverServices(signal?: AbortSignal): Promise<GattService[]> {
+  async discoverServices(signal?: AbortSignal, options?: DiscoveryOptions): Promise<GattService[]> {
+    const explore = exploring(options);
     const ranges: { uuid: BleUuid; startHandle: number; endHandle: number }[] = [];
     for (let start = 1; start <= LAST_HANDLE; ) {
       const rsp = await this.#procedure(
@@ -168,7 +170,7 @@ export class NrfGattClient {
         uuid,
         startHandle: range.startHandle,
         endHandle: range.endHandle,
-        characteristics: await this.#discoverCharacteristics(range.startHandle, range.endHandle, signal),
+        characteristics: explore(uuid) ? await this.#discoverCharacteristics(range.startHandle, range.endHandle, signal) : [],
       });
     }
     return services;

@@ -4,7 +4,7 @@
  */
 import { bootloaderAddress, offsetLastOctet, type DeviceAddress } from '../../ble/address.js';
 import { describeMatch, findDevice, matches, type DeviceMatch } from '../../ble/discovery.js';
-import type { Adapter, Advertisement, Connection } from '../../ble/types.js';
+import type { Adapter, Advertisement, Connection, DiscoveryOptions } from '../../ble/types.js';
 import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -19,6 +19,17 @@ import { OBJECT_TYPE, RESULT } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
 import { judgeChecksum, objectAt, objectEndPrn, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
 import { bootloaderFacts, claimFor, foundInBootloaderText, notFoundRemedy, targetOrBootloader, targetText, type Sighting } from './whereabouts.js';
+
+/**
+ * What each connection of a DFU explores (DiscoveryOptions): each unexplored service saves a few
+ * ATT round trips of two connection events each. detectDfu needs the characteristics of the Secure
+ * DFU service and of SDK 12's experimental buttonless service (the legacy DFU service and the
+ * others only by UUID, which every discovery lists); the bootloader link needs the DFU service; the
+ * final read also the Device Information Service.
+ */
+const DFU_DISCOVERY: DiscoveryOptions = { characteristicsOf: [UUIDS.secureDfuService, UUIDS.experimentalButtonless] };
+const BOOTLOADER_DISCOVERY: DiscoveryOptions = { characteristicsOf: [UUIDS.secureDfuService] };
+const FINAL_READ_DISCOVERY: DiscoveryOptions = { characteristicsOf: [UUIDS.secureDfuService, UUIDS.deviceInformationService] };
 
 interface Run {
   readonly adapter: Adapter;
@@ -162,7 +173,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
     }
     const conn = await connect(run, adv.address);
     try {
-      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal));
+      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal, DFU_DISCOVERY));
       const cap = detectDfu(services);
       run.log.debug({ capability: cap.kind, address: adv.address.value }, 'DFU capability detected');
       switch (cap.kind) {
@@ -350,7 +361,7 @@ async function reconnectBootloader(
   run.log.debug({ address: adv.address.value, why }, 'bootloader found');
   const conn = await connect(run, adv.address);
   try {
-    const services = await timed(run, 'connect', () => conn.discoverServices(run.signal));
+    const services = await timed(run, 'connect', () => conn.discoverServices(run.signal, BOOTLOADER_DISCOVERY));
     const cp = findCharacteristic(services, UUIDS.secureDfuService, UUIDS.dfuControlPoint);
     const dp = findCharacteristic(services, UUIDS.secureDfuService, UUIDS.dfuPacket);
     if (cp === undefined || dp === undefined) {
@@ -717,7 +728,7 @@ async function reachBootloaderForNextImage(run: Run, p: ImageProgress): Promise<
     }
     const conn = await connect(run, adv.address);
     try {
-      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal));
+      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal, DFU_DISCOVERY));
       const cap = detectDfu(services);
       switch (cap.kind) {
         case 'bootloader':
@@ -786,7 +797,7 @@ async function findUpdatedDevice(run: Run): Promise<EndState | undefined> {
     const adv = await timed(run, 'reboot', () => findDevice(run.adapter, updated, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock }));
     conn = await connect(run, adv.address);
     const c = conn;
-    const services = await timed(run, 'connect', () => c.discoverServices(run.signal));
+    const services = await timed(run, 'connect', () => c.discoverServices(run.signal, FINAL_READ_DISCOVERY));
     if (detectDfu(services).kind === 'bootloader') {
       run.log.info({ address: adv.address.value }, 'the device stays in its bootloader (DFU mode) after the update');
       return { address: adv.address, state: 'dfu-mode', revision: undefined };

@@ -3,7 +3,8 @@
  * characteristic and descriptor discovery, reads (long ones by Read Blob), writes, and
  * subscriptions through the Client Characteristic Configuration descriptor.
  */
-import { CharProps, type GattCharacteristic, type GattService, type Subscription } from '../../ble/types.js';
+import { CharProps, type DiscoveryOptions, type GattCharacteristic, type GattService, type Subscription } from '../../ble/types.js';
+import { exploring } from '../../ble/gattDiscovery.js';
 import { uuidFromBytes, UUIDS } from '../../ble/uuid.js';
 import { ByteReader, concatBytes } from '../../common/bytes.js';
 import { BledfuError, hasCode } from '../../common/errors.js';
@@ -29,7 +30,7 @@ export class GattClient {
     bearer.onValue((handle, value, kind) => this.#onValue(handle, value, kind));
   }
 
-  async discoverServices(signal?: AbortSignal): Promise<GattService[]> {
+  async discoverServices(signal?: AbortSignal, options?: DiscoveryOptions): Promise<GattService[]> {
     const ranges: { uuid: string; startHandle: number; endHandle: number }[] = [];
     for (let start = 1; start <= LAST_HANDLE; ) {
       let entries;
@@ -51,9 +52,10 @@ export class GattClient {
       if (last < start) break;
       start = last + 1;
     }
+    const explore = exploring(options);
     const services: GattService[] = [];
     for (const range of ranges) {
-      services.push({ ...range, characteristics: await this.#discoverCharacteristics(range.startHandle, range.endHandle, signal) });
+      services.push({ ...range, characteristics: explore(range.uuid) ? await this.#discoverCharacteristics(range.startHandle, range.endHandle, signal) : [] });
     }
     return services;
   }

@@ -7,6 +7,7 @@ import { concatBytes } from '../../common/bytes.js';
 import { BledfuError, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { encodeH4, readH4Packets, type H4Packet } from '../../transport/h4.js';
+import { LinePacer } from './linePacer.js';
 import type { ByteDuplex } from '../../transport/types.js';
 import { HCI_COMMANDS, decodeReturnParameters, encodeCommand, type CommandParams, type CommandReturn, type HciCommandName } from './commands.js';
 import { AclBufferScheduler, type AclBufferAccounting } from './aclBuffers.js';
@@ -64,7 +65,8 @@ export class HciHost {
   readonly #aclTurns = new Map<number, Credits>();
   /** Per handle, the bytes of the L2CAP PDU received so far. */
   readonly #reassembly = new Map<number, Uint8Array>();
-  #writeChain: Promise<void> = Promise.resolve();
+  // Hands H4 packets to the transport in order, small ones first on a slow UART (linePacer.ts).
+  readonly #pacer: LinePacer<{ readonly packet: H4Packet; readonly bytes: Uint8Array }>;
   #started = false;
 
   constructor(transport: ByteDuplex, options: HciHostOptions) {
@@ -72,6 +74,11 @@ export class HciHost {
     this.#log = options.logger;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#clock = options.clock ?? realClock;
+    this.#pacer = new LinePacer(({ packet, bytes }) => {
+      if (this.#failed.signal.aborted) return Promise.reject(this.#failed.signal.reason);
+      this.#tap('sent', packet);
+      return this.#transport.write(bytes);
+    });
   }
 
   /** Aborts (reason ADAPTER_UNAVAILABLE) when the transport closes or the controller fails. */
@@ -246,13 +253,7 @@ export class HciHost {
 
   #write(packet: H4Packet): Promise<void> {
     const bytes = encodeH4(packet);
-    const next = this.#writeChain.then(() => {
-      if (this.#failed.signal.aborted) throw this.#failed.signal.reason;
-      this.#tap('sent', packet);
-      return this.#transport.write(bytes);
-    });
-    this.#writeChain = next.catch(() => undefined);
-    return next;
+    return this.#pacer.send({ packet, bytes }, bytes.length);
   }
 
   async #readLoop(): Promise<void> {
@@ -299,6 +300,7 @@ export class HciHost {
     this.#commandCredits.fail(error);
     this.#aclBuffers?.fail(error);
     for (const turn of this.#aclTurns.values()) turn.fail(error);
+    this.#pacer.fail(error);
   }
 
   #onPacket(packet: H4Packet): void {

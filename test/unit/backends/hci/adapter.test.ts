@@ -212,6 +212,31 @@ describe('HCI adapter', () => {
     await adapter.close();
   });
 
+  it('with characteristicsOf, lists every service but explores only the named ones (fewer ATT requests)', async () => {
+    const { fake, adapter } = await open();
+    const connection = await connect(fake, adapter);
+    const before = fake.attSent(HANDLE).length;
+    const all = await connection.discoverServices();
+    const full = fake.attSent(HANDLE).length - before;
+    const from = fake.attSent(HANDLE).length;
+    const only = await connection.discoverServices(undefined, { characteristicsOf: [UUIDS.secureDfuService] });
+    const sent = fake.attSent(HANDLE).slice(from);
+    assert.deepEqual(
+      only.map((s) => [s.uuid, s.startHandle, s.endHandle, s.characteristics.length]),
+      [
+        ['1800', 1, 3, 0],
+        ['FE59', 0x10, 0x15, 2],
+      ],
+    );
+    assert.deepEqual(only[1]?.characteristics, all[1]?.characteristics);
+    assert.ok(all[0]?.characteristics.length !== 0, 'a full discovery explores Generic Access');
+    // Generic Access (handles 1–3) is never asked about.
+    const explored = sent.filter((p) => p.op !== 'readByGroupTypeReq');
+    assert.ok(explored.length > 0 && explored.every((p) => 'startHandle' in p && p.startHandle >= 0x10), JSON.stringify(sent));
+    assert.ok(sent.length < full, `${sent.length} requests with characteristicsOf, ${full} without`);
+    await adapter.close();
+  });
+
   it('subscribes through the CCCD and delivers notifications; write commands go out as Write Command', async () => {
     const { fake, adapter } = await open();
     const connection = await connect(fake, adapter);

@@ -429,6 +429,21 @@ describe('nrf adapter: GATT client', () => {
     }
   });
 
+  it('with characteristicsOf, a service not named is listed but not explored', async () => {
+    const { dongle, adapter } = await open({ api: 6 });
+    connectingDongle(dongle, 6);
+    gattServer(dongle);
+    try {
+      const conn = await adapter.connect(PEER);
+      const services = await conn.discoverServices(undefined, { characteristicsOf: [UUIDS.deviceInformationService] });
+      assert.deepEqual(services, [{ uuid: 'FE59', startHandle: 0x10, endHandle: 0x15, characteristics: [] }]);
+      assert.equal(dongle.of('gattcCharacteristicsDiscover').length, 0);
+      assert.equal(dongle.of('gattcDescriptorsDiscover').length, 0);
+    } finally {
+      await adapter.close();
+    }
+  });
+
   it('write requests surface ATT errors by name; subscriptions deliver notifications', async () => {
     const { dongle, adapter } = await open({ api: 6 });
     connectingDongle(dongle, 6);
