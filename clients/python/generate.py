@@ -40,8 +40,16 @@ def _tool(name: str) -> str:
     return path
 
 
+# proto/google/ declares Google's own google.rpc messages for clients generated from proto/ alone.
+# This package does not generate them: it decodes the same bytes with its renamed copies
+# (proto/bledfu_client/vendored.proto), which cannot clash in the descriptor pool with
+# googleapis-common-protos in the same program.
+SKIPPED_TOP_LEVELS = {"google"}
+
+
 def _protos(root: Path) -> list[Path]:
-    return sorted(p.relative_to(root) for p in root.rglob("*.proto"))
+    return sorted(p.relative_to(root) for p in root.rglob("*.proto")
+                  if p.relative_to(root).parts[0] not in SKIPPED_TOP_LEVELS)
 
 
 def _relative_imports(source: str, depth: int, top_levels: set[str]) -> str:

@@ -1,13 +1,16 @@
 /**
  * Turns whatever a call threw into one plain shape a program can branch on: the server's stable
- * code (ErrorInfo reason) when it sent one, else a code derived from the gRPC status.
+ * code when it sent one (its bledfu.v1.ErrorDetail, else its ErrorInfo reason), else a code
+ * derived from the gRPC status.
  */
 import { ClientError, Status } from 'nice-grpc';
-import { ErrorInfo, RichClientError } from 'nice-grpc-error-details';
-import type { ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
+import { Any, ErrorInfo, RichClientError } from 'nice-grpc-error-details';
+import { ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
 import { isBledfuError, type BledfuError, type ErrorCode } from '../../server/common/errors.js';
 
 export const ERROR_DOMAIN = 'bledfu';
+/** Type URLs are "<host>/<full message name>"; only the name is significant. */
+const ERROR_DETAIL_NAME = 'bledfu.v1.ErrorDetail';
 
 export interface DecodedError {
   /**
@@ -106,6 +109,17 @@ export function decodeError(e: unknown): DecodedError {
       e instanceof RichClientError
         ? e.extra.find((d): d is ErrorInfo => d.$type === ErrorInfo.$type && d.domain === ERROR_DOMAIN)
         : undefined;
+    const detail =
+      e instanceof RichClientError
+        ? e.extra.find((d): d is Any => d.$type === Any.$type && d.typeUrl.endsWith(`/${ERROR_DETAIL_NAME}`))
+        : undefined;
+    // The full ErrorDetail when the server sent one (every bledfu server since the contract
+    // documents it); the ErrorInfo still gives the layer and every metadata entry.
+    if (detail !== undefined) {
+      const decoded = decodeErrorDetail(ErrorDetail.decode(detail.value), e.code);
+      const m = info?.metadata ?? {};
+      return withOptional({ ...decoded, metadata: { ...m } }, { layer: m['layer'] });
+    }
     if (info !== undefined) {
       const m = info.metadata;
       return withOptional(

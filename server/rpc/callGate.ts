@@ -23,13 +23,11 @@ import {
   type ServerInterceptor,
   type StatusObject,
 } from '@grpc/grpc-js';
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { realClock } from '../common/clock.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { accessRefusal, SERVICE_PREFIX, type TokenTable } from './auth.js';
-import { errorInfoFor, statusForCode } from './status.js';
-import { ErrorInfo } from 'nice-grpc-error-details';
+import { encodeStatusDetails, statusForCode } from './status.js';
 
 /** The BledfuService methods whose request carries a package (proto/bledfu/v1/service.proto). */
 export const PACKAGE_METHODS: ReadonlySet<string> = new Set(['StartDfu', 'UploadPackage']);
@@ -89,25 +87,15 @@ export function raiseReceiveLimit(call: ServerInterceptingCallInterface, bytes: 
   return true;
 }
 
-const ERROR_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.ErrorInfo';
-
 /**
  * The status a nice-grpc handler would have ended the call with for `error`: code, message and
- * a google.rpc.Status with its ErrorInfo in `grpc-status-details-bin`, as
+ * its google.rpc.Status (ErrorInfo, then ErrorDetail) in `grpc-status-details-bin`, as
  * errorDetailsServerMiddleware writes it, so clients decode a refusal here like any other.
  */
 export function statusFor(error: BledfuError): StatusObject {
   const code = statusForCode(error.code);
-  const info = ErrorInfo.encode(errorInfoFor(error)).finish();
-  const w = new BinaryWriter();
-  w.uint32((1 << 3) | 0).int32(code);
-  w.uint32((2 << 3) | 2).string(error.message);
-  w.uint32((3 << 3) | 2).fork();
-  w.uint32((1 << 3) | 2).string(ERROR_INFO_TYPE_URL);
-  w.uint32((2 << 3) | 2).bytes(info);
-  w.join();
   const metadata = new Metadata();
-  metadata.set('grpc-status-details-bin', Buffer.from(w.finish()));
+  metadata.set('grpc-status-details-bin', Buffer.from(encodeStatusDetails(error)));
   return { code, details: error.message, metadata };
 }
 

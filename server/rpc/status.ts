@@ -1,16 +1,22 @@
 /**
  * The one place where failures become gRPC statuses. A BledfuError keeps its stable code as the
- * ErrorInfo reason (domain "bledfu") with its protocol facts as metadata, so clients in any
- * language act on the code rather than the text. Anything else is a bug: the client gets UNKNOWN
- * "internal error" and the stack goes to the log, never to the wire.
+ * ErrorInfo reason (domain "bledfu") with its protocol facts as metadata, and the same failure
+ * as a bledfu.v1.ErrorDetail beside it, so clients in any language act on the code rather than
+ * the text (the wire form is documented on ErrorDetail in proto/bledfu/v1/common.proto).
+ * Anything else is a bug: the client gets UNKNOWN "internal error" and the stack goes to the log,
+ * never to the wire.
  */
 import { ServerError, Status } from 'nice-grpc-common';
-import { ErrorInfo, RichServerError } from 'nice-grpc-error-details';
-import type { ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
+import { Any, ErrorInfo, RichServerError, type ErrorDetails } from 'nice-grpc-error-details';
+import { ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
+import { Status as RpcStatus } from '../../proto/gen/google/rpc/status.js';
 import { isBledfuError, type BledfuError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 
 export const ERROR_DOMAIN = 'bledfu';
+/** The type URL of the bledfu.v1.ErrorDetail in a status's details (the host part is the usual one). */
+export const ERROR_DETAIL_TYPE_URL = 'type.googleapis.com/bledfu.v1.ErrorDetail';
+const ERROR_INFO_TYPE_URL = `type.googleapis.com/${ErrorInfo.$type}`;
 
 export const STATUS_BY_CODE = {
   INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
@@ -109,11 +115,35 @@ export function errorDetailFor(error: BledfuError): ErrorDetail {
 }
 
 /**
+ * What a failed call's google.rpc.Status carries in `details`, in this order: the ErrorInfo
+ * (for generic gRPC tooling), then the full ErrorDetail as an Any (for clients of this contract).
+ */
+export function statusDetailsFor(error: BledfuError): ErrorDetails[] {
+  return [errorInfoFor(error), Any.fromPartial({ typeUrl: ERROR_DETAIL_TYPE_URL, value: encodedErrorDetail(error) })];
+}
+
+function encodedErrorDetail(error: BledfuError): Uint8Array {
+  return ErrorDetail.encode(errorDetailFor(error)).finish();
+}
+
+/**
+ * The serialized google.rpc.Status for `error`, as errorDetailsServerMiddleware writes it into
+ * `grpc-status-details-bin`: for places that end a call below nice-grpc (the call gate).
+ */
+export function encodeStatusDetails(error: BledfuError): Uint8Array {
+  const details = [
+    { typeUrl: ERROR_INFO_TYPE_URL, value: Buffer.from(ErrorInfo.encode(errorInfoFor(error)).finish()) },
+    { typeUrl: ERROR_DETAIL_TYPE_URL, value: Buffer.from(encodedErrorDetail(error)) },
+  ];
+  return RpcStatus.encode({ code: statusForCode(error.code), message: error.message, details }).finish();
+}
+
+/**
  * The error a handler throws to end its call. `logger` receives anything unexpected with its
  * stack; a ServerError raised deliberately elsewhere passes through unchanged.
  */
 export function toServerError(error: unknown, logger: Logger): ServerError {
-  if (isBledfuError(error)) return new RichServerError(statusForCode(error.code), error.message, [errorInfoFor(error)]);
+  if (isBledfuError(error)) return new RichServerError(statusForCode(error.code), error.message, statusDetailsFor(error));
   if (error instanceof ServerError) return error;
   logger.error({ err: error }, 'unexpected error in an RPC handler');
   return new ServerError(Status.UNKNOWN, 'internal error');

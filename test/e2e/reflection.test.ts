@@ -78,4 +78,28 @@ describe('server reflection', () => {
       }
     });
   }
+
+  it('describes the messages of a failed call\'s status details, so tools decode them without googleapis', { timeout: 30_000 }, async () => {
+    const s = await startSimServer();
+    const channel = createChannel(s.address);
+    try {
+      const client = createClient(ReflectionV1Definition, channel);
+      const answers: ReflectionResponse[] = [];
+      for await (const r of client.serverReflectionInfo(
+        requests(['google.rpc.Status', 'google.rpc.ErrorInfo', 'bledfu.v1.ErrorDetail'].map((value) => ({ host: '', kind: 'fileContainingSymbol', value }))),
+      )) {
+        answers.push(r);
+      }
+      const last = answers.map((a) => (a.kind === 'files' ? fileName(a.files.at(-1) ?? new Uint8Array()) : `error ${a.kind}`));
+      assert.deepEqual(last, ['google/rpc/status.proto', 'google/rpc/error_details.proto', 'bledfu/v1/common.proto']);
+      const status = answers[0];
+      assert.ok(
+        status?.kind === 'files' && status.files.map(fileName).includes('google/protobuf/any.proto'),
+        'google.rpc.Status comes with google.protobuf.Any, which its details use',
+      );
+    } finally {
+      channel.close();
+      await s.close();
+    }
+  });
 });

@@ -255,4 +255,4 @@ def _result_error(result: dfu_pb2.JobResult) -> BledfuError:
         metadata["dfu_result_name"] = e.dfu_result_name
     if e.dfu_extended_error_name:
         metadata["dfu_extended_error_name"] = e.dfu_extended_error_name
-    return BledfuError(e.reason or "UNKNOWN", e.message, metadata)
+    return BledfuError(e.reason or "UNKNOWN", e.message, metadata, detail=e)

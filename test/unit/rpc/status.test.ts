@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { Status, ServerError } from 'nice-grpc-common';
-import { RichServerError } from 'nice-grpc-error-details';
+import { Any, ErrorInfo, RichServerError } from 'nice-grpc-error-details';
 import { pino } from 'pino';
 import { BledfuError, ERROR_CODES } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
-import { errorDetailFor, statusForCode, STATUS_BY_CODE, toServerError } from '../../../server/rpc/status.js';
+import { ErrorDetail } from '../../../proto/gen/bledfu/v1/common.js';
+import { Status as RpcStatus } from '../../../proto/gen/google/rpc/status.js';
+import { encodeStatusDetails, errorDetailFor, statusForCode, STATUS_BY_CODE, toServerError } from '../../../server/rpc/status.js';
 
 describe('error code → gRPC status', () => {
   it('maps every code, following the documented families', () => {
@@ -50,6 +52,40 @@ describe('error code → gRPC status', () => {
       hci_status: '19',
       context_port: 'ttyACM0',
     });
+  });
+
+  it('puts the full ErrorDetail after the ErrorInfo, as an Any of type bledfu.v1.ErrorDetail', () => {
+    const e = new BledfuError('DFU_REMOTE_ERROR', 'rejected', {
+      layer: 'dfu',
+      remedy: 'sign the package',
+      facts: { dfuResult: 0x0b, dfuResultName: 'EXT_ERROR', dfuExtended: 0x0c, dfuExtendedName: 'SIGNATURE_MISSING' },
+    });
+    const s = toServerError(e, silentLogger());
+    assert.ok(s instanceof RichServerError);
+    assert.deepEqual(
+      s.extra.map((d) => d.$type),
+      ['google.rpc.ErrorInfo', 'google.protobuf.Any'],
+    );
+    const any = s.extra[1];
+    assert.ok(any !== undefined && any.$type === Any.$type);
+    assert.equal(any.typeUrl, 'type.googleapis.com/bledfu.v1.ErrorDetail');
+    assert.deepEqual(ErrorDetail.decode(any.value), errorDetailFor(e));
+    assert.equal(ErrorDetail.decode(any.value).remedy, 'sign the package');
+  });
+
+  it('serializes the same google.rpc.Status for statuses sent below nice-grpc (the call gate)', () => {
+    const e = new BledfuError('TOO_MANY_UPLOADS', 'busy', { layer: 'rpc', remedy: 'retry', facts: { context: { slots: '2' } } });
+    const status = RpcStatus.decode(encodeStatusDetails(e));
+    assert.equal(status.code, Status.RESOURCE_EXHAUSTED);
+    assert.equal(status.message, 'busy');
+    assert.deepEqual(
+      status.details.map((d) => d.typeUrl),
+      ['type.googleapis.com/google.rpc.ErrorInfo', 'type.googleapis.com/bledfu.v1.ErrorDetail'],
+    );
+    const [info, detail] = status.details;
+    assert.ok(info !== undefined && detail !== undefined);
+    assert.deepEqual(ErrorInfo.decode(info.value), ErrorInfo.fromPartial({ reason: 'TOO_MANY_UPLOADS', domain: 'bledfu', metadata: { remedy: 'retry', layer: 'rpc', context_slots: '2' } }));
+    assert.deepEqual(ErrorDetail.decode(detail.value), errorDetailFor(e));
   });
 
   it('leaves absent facts out of the metadata', () => {
