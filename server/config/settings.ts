@@ -26,6 +26,9 @@ export type SettingSpec =
 
 const MiB = 1024 * 1024;
 
+/** Where a packaged server (systemd unit, container image) keeps its files: --data-dir's first choice. */
+export const SYSTEM_DATA_DIR = '/var/lib/bledfu';
+
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 
 /**
@@ -173,9 +176,11 @@ export const SETTINGS = {
     description: 'on SIGINT/SIGTERM, how long to wait for cancelled jobs and open calls before closing',
   },
   dataDir: {
-    kind: 'string',
-    default: '/var/lib/bledfu',
-    description: 'directory for the files the server keeps across restarts: the audit log (unless --audit-log says otherwise) devices.json (where devices were met in their bootloader) and station-addresses.json (the static random address of each HCI dongle without a public address)',
+    kind: 'path',
+    default: '',
+    description:
+      'directory for the files the server keeps across restarts: the audit log (unless --audit-log says otherwise), devices.json (where devices were met in their bootloader) and station-addresses.json (the static random address of each HCI dongle without a public address); created if absent, and the server refuses to start if it cannot write there. ' +
+      `Empty: ${SYSTEM_DATA_DIR} when this user can write there (a service account), else the per-user state directory $XDG_STATE_HOME/bledfu (default ~/.local/state/bledfu); the log says which at startup`,
   },
   auditLog: {
     kind: 'string',
