@@ -12,7 +12,8 @@
 //     the image's USER (uid:gid, through setpriv).
 //
 // Not replayed: the base image itself and the final stage's RUN (useradd, and removing npm from
-// the base image: that would change this machine). Run by .ci/run after the tests; exits non-zero
+// the base image: that would change this machine). Run by .ci/run before `npm test` (whose summary
+// should be the last thing CI prints); exits non-zero
 // on the first failure. Usage: node scripts/container-replay.mjs [--keep]
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';

@@ -3,9 +3,11 @@
 // bin/compiled.js), so a test always runs the code under test, built or not.
 // Usage: node scripts/run-tests.mjs [path-substring ...]
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseSkipRecords, skipSummary } from './test-skips.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const walk = (dir) =>
@@ -23,9 +25,35 @@ if (files.length === 0) {
 }
 // A test that hangs (say, a wait the virtual clock never lets come) fails after 5 minutes with
 // its name, instead of holding the whole run until CI's limit.
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', ...files], {
-  cwd: root,
-  stdio: 'inherit',
-  env: { ...process.env, BLEDFU_RUN_FROM_SOURCE: '1' },
-});
+// A second reporter notes every skipped suite and test (scripts/test-skips.mjs): Node's summary
+// counts skipped tests but not skipped suites, so the real count is printed after it.
+const skipsDir = mkdtempSync(join(tmpdir(), 'bledfu-test-skips-'));
+const skipsFile = join(skipsDir, 'skips.jsonl');
+const r = spawnSync(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${new URL('./test-skips.mjs', import.meta.url).href}`,
+    `--test-reporter-destination=${skipsFile}`,
+    '--test-timeout=300000',
+    ...files,
+  ],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, BLEDFU_RUN_FROM_SOURCE: '1' },
+  },
+);
+let skips = '';
+try {
+  skips = readFileSync(skipsFile, 'utf8');
+} catch {
+  // No file: the runner never got as far as reporting.
+}
+rmSync(skipsDir, { recursive: true, force: true });
+for (const line of skipSummary(parseSkipRecords(skips))) console.log(`ℹ ${line}`);
 process.exit(r.status ?? 1);

@@ -25,6 +25,7 @@ import type { AdapterDirectory } from './jobs/types.js';
 import type { FindDevice, SerialPortListing } from './rpc/deps.js';
 import { createHealthService, HealthDefinition } from './rpc/health.js';
 import { createReflectionService, ReflectionV1AlphaDefinition, ReflectionV1Definition } from './rpc/reflection.js';
+import { ConnectSessions } from './rpc/connectSessions.js';
 import { createBledfuService } from './rpc/service.js';
 import { callerMiddleware, type TokenTable } from './rpc/auth.js';
 import { createCallGate, type CallGateStats } from './rpc/callGate.js';
@@ -159,6 +160,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       clock,
       maxPackageBytes: config.maxRequestBytes,
       stopping: stopping.signal,
+      connections: new ConnectSessions(),
       ...(deps.audit === undefined ? {} : { audit: deps.audit }),
     }),
   );

@@ -3,13 +3,23 @@
  * or reads the config file. Everything else is built by createApp from what this file hands it.
  */
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { AuditLog } from './audit/log.js';
 import { isBledfuError } from './common/errors.js';
+import { chooseDataDir, type DataDirChoice } from './config/dataDir.js';
 import { loadConfig } from './config/load.js';
+import { SYSTEM_DATA_DIR } from './config/settings.js';
 import { DEVICE_MEMORY_FILE, FileDeviceMemory } from './jobs/deviceMemory.js';
 import { loadServerSecurity, type ServerSecurity } from './rpc/security.js';
+
+/**
+ * BLEDFU_SYSTEM_DATA_DIR moves the system data directory that an unset --data-dir tries first: for
+ * tests (which cannot make /var/lib/bledfu unwritable to root) and packagers with another layout.
+ * Not a setting: --data-dir is the way to choose a directory.
+ */
+const SYSTEM_DATA_DIR_ENV = 'BLEDFU_SYSTEM_DATA_DIR';
 
 /** A setting the user got wrong: one line on stderr, exit code 2. */
 function refuseSetting(e: unknown): number {
@@ -60,9 +70,22 @@ async function main(): Promise<number> {
   } catch (e) {
     return refuseSetting(e);
   }
+  let data: DataDirChoice;
+  try {
+    data = chooseDataDir({
+      configured: config.dataDir,
+      systemDir: process.env[SYSTEM_DATA_DIR_ENV] || SYSTEM_DATA_DIR,
+      xdgStateHome: process.env['XDG_STATE_HOME'],
+      homeDir: homedir(),
+    });
+  } catch (e) {
+    return refuseSetting(e);
+  }
+  const dataDir = data.dir;
+  logger.info({ dataDir, source: data.source, why: data.why }, `data directory ${dataDir}: ${data.why}`);
   let audit: AuditLog;
   try {
-    const opened = AuditLog.open(config.auditLog === '' ? join(config.dataDir, 'audit.jsonl') : config.auditLog, undefined, {
+    const opened = AuditLog.open(config.auditLog === '' ? join(dataDir, 'audit.jsonl') : config.auditLog, undefined, {
       rotateBytes: config.auditRotateBytes,
       rotateAgeMs: config.auditRotateAgeHours * 3_600_000,
       maxRecordBytes: config.auditMaxRecordBytes,
@@ -77,8 +100,8 @@ async function main(): Promise<number> {
     return refuseSetting(e);
   }
   // Never fatal: a damaged file is logged and ignored (the memory only saves retries).
-  const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }), { dataDir: config.dataDir });
-  const devices = FileDeviceMemory.open(join(config.dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }), { now: () => adapters.clock.now() });
+  const adapters = await openAdapters(config.adapters, logger.child({ component: 'adapters' }), { dataDir });
+  const devices = FileDeviceMemory.open(join(dataDir, DEVICE_MEMORY_FILE), logger.child({ component: 'devices' }), { now: () => adapters.clock.now() });
   // Uploaded packages are read on worker threads: no upload can stall the radio's event loop.
   const packageReaders = startPackageReaders({ threads: config.packageReaders, queue: config.packageReadQueue });
   // The registry decides the server's one clock (the accelerated simulator's modelled time, or real time).

@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'PACKAGE_NOT_FOUND',
   'CAPTURE_NOT_FOUND',
   'GATT_SERVICE_MISSING',
+  // the device is there, but this server holds a link to it for an open Connect call
+  'DEVICE_CONNECTED',
   // access control
   'UNAUTHENTICATED',
   'PERMISSION_DENIED',

@@ -26,6 +26,9 @@ export type SettingSpec =
 
 const MiB = 1024 * 1024;
 
+/** Where a packaged server (systemd unit, container image) keeps its files: --data-dir's first choice. */
+export const SYSTEM_DATA_DIR = '/var/lib/bledfu';
+
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 
 /**
@@ -94,7 +97,10 @@ export const SETTINGS = {
     // instead of leaving a FAILED adapter of a made-up kind.
     prefixes: ['sim:', 'hci:', 'nrf:', 'auto:'],
     description:
-      'adapters to open, comma-separated specs: "sim:[?dongle=hci|nrf&api=5|6]" (the simulator; dongle=nrf puts a simulated Nordic connectivity dongle on it), ' +
+      'adapters to open, comma-separated specs: "sim:[?devices=N&speed=S|max&key=NAME&dongle=hci|nrf&api=5|6&…]" (the simulator: devices= how many simulated nRF52 devices, default 1; ' +
+      'speed= modelled time as a multiple of real time, any number > 0 (1: real time, beside real dongles and for demos) or max, the default: as fast as the host can, on its own modelled clock; ' +
+      'key= the public key the bootloaders trust: bledfu-demo (default, the project\'s demo key), sdk17.0.2, sdk16.0.0, sdk14.2.0, sdk12.2.0 (Nordic\'s debug keys) or iosdfu; dongle=nrf puts a simulated Nordic connectivity dongle on it, api= its SoftDevice API; ' +
+      'also first=, rssi=, keyfile=, progress=, debug=, signedApp=, fault=, acl=, controller=, links=, baud=: see README "Adapters"), ' +
       '"hci:<port>[?baud=1000000&rtscts=on|off&max=<links>&capture=<file.btsnoop>]" (a serial HCI dongle; max= its connection limit, default 4), ' +
       '"nrf:<port>[?baud=1000000&api=auto|5|6&rtscts=off&max=<links>]" (a board running Nordic connectivity firmware 4.1.x), ' +
       '"auto:<port>[?…]" (probe the port, then open it as hci: or nrf:)',
@@ -173,9 +179,11 @@ export const SETTINGS = {
     description: 'on SIGINT/SIGTERM, how long to wait for cancelled jobs and open calls before closing',
   },
   dataDir: {
-    kind: 'string',
-    default: '/var/lib/bledfu',
-    description: 'directory for the files the server keeps across restarts: the audit log (unless --audit-log says otherwise) devices.json (where devices were met in their bootloader) and station-addresses.json (the static random address of each HCI dongle without a public address)',
+    kind: 'path',
+    default: '',
+    description:
+      'directory for the files the server keeps across restarts: the audit log (unless --audit-log says otherwise), devices.json (where devices were met in their bootloader) and station-addresses.json (the static random address of each HCI dongle without a public address); created if absent, and the server refuses to start if it cannot write there. ' +
+      `Empty: ${SYSTEM_DATA_DIR} when this user can write there (a service account), else the per-user state directory $XDG_STATE_HOME/bledfu (default ~/.local/state/bledfu); the log says which at startup`,
   },
   auditLog: {
     kind: 'string',

@@ -8,13 +8,14 @@ import type { DfuTarget } from '../dfu/types.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { PackageStore, ReadPackage } from '../jobs/packageStore.js';
 import type { AdapterDirectory } from '../jobs/types.js';
+import type { ConnectSessions } from './connectSessions.js';
 
 /** Looks for the target by scanning; rejects with DEVICE_NOT_FOUND after `timeoutMs`. */
 export type FindDevice = (
   adapter: Adapter,
   match: DfuTarget,
   options: { readonly timeoutMs: number; readonly signal: AbortSignal; readonly clock: Clock },
-) => Promise<{ readonly address: DeviceAddress }>;
+) => Promise<{ readonly address: DeviceAddress; readonly name?: string | undefined }>;
 
 /** A serial port of the host, as the transport layer enumerates it (see transport/ports.ts). */
 export interface SerialPortListing {
@@ -44,6 +45,8 @@ export interface ServiceDeps {
   readonly maxPackageBytes: number;
   /** Aborts when the server stops, ending streams that would otherwise run forever (Scan, Connect, watches). */
   readonly stopping: AbortSignal;
+  /** Devices held by open Connect calls: StartDfu refuses them (DEVICE_CONNECTED) instead of scanning in vain. */
+  readonly connections: ConnectSessions;
   /** The DFU audit log ListAuditRecords reads; absent in tests that do not need one. */
   readonly audit?: AuditLog;
 }

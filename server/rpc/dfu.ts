@@ -8,6 +8,7 @@ import type {
 import { BledfuError, throwIfAborted } from '../common/errors.js';
 import type { PackageLease } from '../jobs/packageStore.js';
 import type { JobRequester } from '../jobs/types.js';
+import { deviceConnectedError } from './connectSessions.js';
 import type { ServiceDeps } from './deps.js';
 import { targetFromProto } from './mapBle.js';
 import { dfuOptionsFromProto, imageInfoToProto, jobEventToProto } from './mapJobs.js';
@@ -95,6 +96,10 @@ export async function* startDfu(
   const adapter = deps.adapters.get(request.adapterId);
   const target = targetFromProto(request.target);
   const options = dfuOptionsFromProto(request.options);
+  // A device this server holds for a Connect call does not advertise: say so now rather than
+  // after a scan timeout's worth of DEVICE_NOT_FOUND.
+  const held = deps.connections.holding(target);
+  if (held !== undefined) throw deviceConnectedError(target, held, deps.clock);
   // A full queue refuses before the package is read (create() checks again: the queue may have
   // filled meanwhile).
   deps.jobs.checkRoom(adapter, target);

@@ -41,7 +41,7 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
     listAdapters: () => unary('ListAdapters', () => listAdapters(deps)),
     listSerialPorts: () => unary('ListSerialPorts', () => listSerialPorts(deps)),
     scan: (request, context) => streaming('Scan', context, () => scan(deps, valid.scan(request), context.signal)),
-    connect: (request, context) => streaming('Connect', context, () => connect(deps, valid.connect(request), context.signal)),
+    connect: (request, context) => streaming('Connect', context, () => connect(deps, valid.connect(request), context.signal, context.caller)),
     uploadPackage: (requests) => unary('UploadPackage', () => uploadPackage(deps, requests)),
     startDfu: (request, context) =>
       streaming('StartDfu', context, async function* () {

@@ -33,6 +33,8 @@ export const STATUS_BY_CODE = {
   CAPTURE_NOT_FOUND: Status.NOT_FOUND,
   // The device is there but is not what a DFU needs (no DFU service): retrying will not help.
   GATT_SERVICE_MISSING: Status.FAILED_PRECONDITION,
+  // A Connect call of this server holds the device (it does not advertise): close that call first.
+  DEVICE_CONNECTED: Status.FAILED_PRECONDITION,
   UNAUTHENTICATED: Status.UNAUTHENTICATED,
   PERMISSION_DENIED: Status.PERMISSION_DENIED,
   SERIAL_PORT_NOT_FOUND: Status.UNAVAILABLE,

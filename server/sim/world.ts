@@ -415,6 +415,26 @@ function isControllerProfileName(name: string): name is ControllerProfileName {
   return Object.hasOwn(CONTROLLER_PROFILES, name);
 }
 
+/** Every parameter parseSimSpec accepts, in the order errors and `bledfud --help` name them. */
+export const SIM_SPEC_PARAMETERS = [
+  'devices',
+  'first',
+  'rssi',
+  'speed',
+  'key',
+  'keyfile',
+  'progress',
+  'debug',
+  'signedApp',
+  'dongle',
+  'api',
+  'fault',
+  'acl',
+  'controller',
+  'links',
+  'baud',
+] as const;
+
 /**
  * Adapter specs such as `sim:`, `sim:?devices=3&speed=1&key=sdk17.0.2&progress=reload&debug=0`,
  * `sim:?keyfile=k.pem` (the bootloaders trust the P-256 key in that PEM file, public or private;
@@ -531,7 +551,7 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
-          remedy: 'known parameters: devices, first, rssi, speed, key, keyfile, progress, debug, signedApp, dongle, api, fault, acl, controller, links, baud',
+          remedy: `known parameters: ${SIM_SPEC_PARAMETERS.join(', ')}`,
         });
     }
   }

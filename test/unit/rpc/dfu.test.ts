@@ -7,6 +7,8 @@ import { hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
 import { JobManager } from '../../../server/jobs/manager.js';
 import { PackageStore } from '../../../server/jobs/packageStore.js';
+import { parseAddress } from '../../../server/ble/address.js';
+import { ConnectSessions, type ConnectSession } from '../../../server/rpc/connectSessions.js';
 import type { ServiceDeps } from '../../../server/rpc/deps.js';
 import { startDfu } from '../../../server/rpc/dfu.js';
 import { ControlledRunner, fakePackageBytes, fakeReadPackage } from '../../helpers/fake-adapter-runner.js';
@@ -43,6 +45,7 @@ describe('StartDfu handler', () => {
       clock: realClock,
       maxPackageBytes: 1 << 20,
       stopping: new AbortController().signal,
+      connections: new ConnectSessions(),
     };
     await assert.rejects(
       (async () => {
@@ -52,5 +55,77 @@ describe('StartDfu handler', () => {
     );
     assert.deepEqual(jobs.list(), [], 'a job nobody knows the id of would update the device anyway');
     assert.equal(runner.calls.length, 0);
+  });
+
+  it('refuses a device an open Connect call holds, by address or by name, before reading the package or creating a job', { timeout: 10_000 }, async () => {
+    const runner = new ControlledRunner();
+    const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10 });
+    let packagesRead = 0;
+    const reader = fakeReadPackage();
+    const readPackage: ServiceDeps['readPackage'] = async (bytes) => {
+      packagesRead++;
+      return reader.read(bytes);
+    };
+    const connections = new ConnectSessions();
+    const link = new AbortController();
+    const session: ConnectSession = {
+      adapterId: 'sim0',
+      address: parseAddress('F0:12:34:56:78:9A'),
+      name: 'thermo-7',
+      peer: '10.0.0.7:41000',
+      identity: 'alice',
+      since: Date.parse('2026-01-02T03:04:05.000Z'),
+      closed: link.signal,
+    };
+    const forget = connections.add(session);
+    const clock = { ...realClock, now: () => session.since + 42_000 };
+    const deps: ServiceDeps = {
+      adapters: new FakeAdapterDirectory(),
+      jobs,
+      packages: new PackageStore({ readPackage, maxTotalBytes: 1 << 20 }),
+      readPackage,
+      findDevice: fakeFindDevice,
+      listSerialPorts: async () => [],
+      logger: silentLogger(),
+      clock,
+      maxPackageBytes: 1 << 20,
+      stopping: new AbortController().signal,
+      connections,
+    };
+    const run = async (request: StartDfuRequest): Promise<void> => {
+      for await (const _ of startDfu(deps, request, new AbortController().signal)) void _;
+    };
+    const byName: StartDfuRequest = { ...REQUEST, target: { selector: { $case: 'name', name: 'thermo-7' } } };
+    for (const request of [REQUEST, byName]) {
+      await assert.rejects(run(request), (e: unknown) => {
+        assert.ok(hasCode(e, 'DEVICE_CONNECTED'), String(e));
+        assert.match(e.message, /is connected through this server: a Connect call from alice at 10\.0\.0\.7:41000 on adapter sim0 has held its link since 2026-01-02T03:04:05\.000Z \(42 s\)/);
+        assert.match(e.remedy ?? '', /close that Connect call \(end the `bledfu connect` session/);
+        assert.deepEqual(e.facts.context, {
+          address: 'F0:12:34:56:78:9A',
+          adapterId: 'sim0',
+          method: 'Connect',
+          peer: '10.0.0.7:41000',
+          identity: 'alice',
+          since: '2026-01-02T03:04:05.000Z',
+        });
+        return true;
+      });
+    }
+    assert.equal(packagesRead, 0, 'refused before the package is read');
+    assert.deepEqual(jobs.list(), []);
+
+    // Another device, a link that went down, a session that ended: no refusal.
+    const other: StartDfuRequest = { ...REQUEST, target: { selector: { $case: 'name', name: 'thermo-8' } } };
+    const firstJob = run(other);
+    (await runner.call(0)).succeed({});
+    await firstJob;
+    link.abort();
+    const afterLinkDown = run(REQUEST);
+    (await runner.call(1)).succeed({});
+    await afterLinkDown;
+    forget();
+    assert.equal(connections.size, 0);
+    assert.equal(jobs.list().length, 2);
   });
 });
