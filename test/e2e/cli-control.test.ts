@@ -10,9 +10,11 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { AddressType, jobStateName, startDfu, type BledfuClient, type DfuEvent } from '../../clients/ts/index.js';
 import { openAdapters, type AdapterRegistry } from '../../server/backends/registry.js';
+import { BledfuError } from '../../server/common/errors.js';
 import { serveRegistry, testLogger, type ServedApp } from '../helpers/app-server.js';
 import { fakePackageBytes } from '../helpers/fake-adapter-runner.js';
 import { projectPackageFile } from '../helpers/project-packages.js';
@@ -27,6 +29,29 @@ async function cli(args: readonly string[], onSpawn?: (child: ChildProcess) => v
     ...(onSpawn === undefined ? {} : { onSpawn }),
   });
   return { ...run, records: args.includes('--json') ? ndjson(run.stdout) : [] };
+}
+
+/** Resolves once `stream` has printed text matching `pattern` (what a person would wait to see). */
+function printed(stream: Readable, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (d: Buffer): void => {
+      text += d.toString();
+      if (pattern.test(text)) {
+        stream.off('data', onData);
+        resolve();
+      }
+    };
+    stream.on('data', onData);
+    stream.once('end', () => (pattern.test(text) ? resolve() : reject(new Error(`never printed ${String(pattern)}; printed: ${text}`))));
+  });
+}
+
+/** A spawned CLI and its process, to signal it while it runs. */
+function spawnCli(args: readonly string[]): { readonly run: Promise<CliRun>; readonly child: Promise<ChildProcess> } {
+  let resolveChild!: (c: ChildProcess) => void;
+  const child = new Promise<ChildProcess>((resolve) => (resolveChild = resolve));
+  return { run: cli(args, resolveChild), child };
 }
 
 /** Starts a job through the client library, as another user's script would; resolves with its id. */
@@ -101,6 +126,94 @@ describe('bledfu CLI controls (spawned) against a real server', () => {
     const again = await cli(['--server', h.address, 'jobs', 'cancel', jobId]);
     assert.equal(again.code, 9, again.stderr);
     assert.match(again.stderr, /had already ended \(CANCELLED\); nothing was cancelled/);
+  });
+
+  it('Ctrl-C in jobs watch stops watching and never cancels: someone else\'s job runs on and succeeds', async () => {
+    const n = h.runner.calls.length;
+    const { jobId, events } = await startJob(h.client);
+    const run = await h.runner.call(n);
+
+    const text = spawnCli(['--server', h.address, 'jobs', 'watch', jobId]);
+    const textChild = await text.child;
+    await printed(textChild.stdout as Readable, new RegExp(`^job ${jobId} on adapter`, 'm'));
+    textChild.kill('SIGINT');
+    const stopped = await text.run;
+    assert.equal(stopped.code, 130, stopped.stderr);
+    assert.equal(
+      stopped.stderr,
+      `stopped watching; job ${jobId} continues on the server (follow it again with: bledfu jobs watch ${jobId})\n`,
+    );
+
+    const json = spawnCli(['--server', h.address, '--json', 'jobs', 'watch', jobId]);
+    const jsonChild = await json.child;
+    await printed(jsonChild.stdout as Readable, /"type":"snapshot"/);
+    jsonChild.kill('SIGINT');
+    const stoppedJson = await json.run;
+    assert.equal(stoppedJson.code, 130, stoppedJson.stderr);
+    assert.match(stoppedJson.stderr, new RegExp(`^stopped watching; job ${jobId} continues on the server`));
+    const last = stoppedJson.records.at(-1);
+    assert.equal(last?.['type'], 'error');
+    assert.equal(last?.['code'], 'INTERRUPTED');
+    assert.equal(last?.['exitCode'], 130);
+
+    assert.equal(run.context.signal.aborted, false, 'watching never cancels the job');
+    run.succeed();
+    await drainQuietly(events);
+    const { job } = await h.client.getJob({ jobId });
+    assert.equal(jobStateName(job?.state ?? 0), 'SUCCEEDED');
+  });
+
+  it('the first Ctrl-C in dfu says it cancels the job, then cancels it and waits for its end: exit 6, job CANCELLED', async () => {
+    const n = h.runner.calls.length;
+    const dfu = spawnCli(['--server', h.address, 'dfu', pkgFile, '--address', DEVICE.value]);
+    const child = await dfu.child;
+    const run = await h.runner.call(n);
+    await printed(child.stdout as Readable, /^job \S+ on adapter/m);
+    const jobId = h.app.jobs.list({ activeOnly: true })[0]?.id;
+    assert.ok(jobId !== undefined);
+    child.kill('SIGINT');
+    const r = await dfu.run;
+    assert.equal(r.code, 6, r.stderr);
+    const notice = `Ctrl-C: cancelling job ${jobId} and waiting for it to end (the device is left able to resume); Ctrl-C again to stop waiting\n`;
+    assert.ok(r.stderr.startsWith(notice), `said before doing it: ${r.stderr}`);
+    assert.match(r.stderr, /^error: CANCELLED: job cancelled by request$/m);
+    assert.doesNotMatch(r.stderr, /continues on the server/);
+    assert.equal(run.context.signal.aborted, true);
+    const { job } = await h.client.getJob({ jobId });
+    assert.equal(jobStateName(job?.state ?? 0), 'CANCELLED');
+  });
+
+  it('a second Ctrl-C in dfu stops waiting at once (exit 130) and says the cancel was requested, never that the job continues', async () => {
+    h.runner.holdCancel = true;
+    try {
+      const n = h.runner.calls.length;
+      const dfu = spawnCli(['--server', h.address, '--json', 'dfu', pkgFile, '--address', DEVICE.value]);
+      const child = await dfu.child;
+      const run = await h.runner.call(n);
+      await printed(child.stdout as Readable, /"type":"snapshot"/);
+      const jobId = h.app.jobs.list({ activeOnly: true })[0]?.id;
+      assert.ok(jobId !== undefined);
+      const cancelled = new Promise<void>((resolve) => run.context.signal.addEventListener('abort', () => resolve(), { once: true }));
+      child.kill('SIGINT');
+      await printed(child.stderr as Readable, /Ctrl-C: cancelling job/);
+      await cancelled;
+      child.kill('SIGINT');
+      const r = await dfu.run;
+      assert.equal(r.code, 130, r.stderr);
+      assert.match(r.stderr, new RegExp(`^stopped waiting; job ${jobId} was asked to cancel and ends on the server \\(see how it ended with: bledfu jobs show ${jobId}\\)$`, 'm'));
+      assert.doesNotMatch(r.stderr, /continues on the server/);
+      const last = r.records.at(-1);
+      assert.equal(last?.['code'], 'INTERRUPTED');
+      assert.equal(last?.['exitCode'], 130);
+      assert.ok(!r.records.some((x) => x['type'] === 'finished'), 'it stopped before the job ended');
+      // The job ends as the server finishes cancelling it.
+      run.fail(new BledfuError('CANCELLED', 'job cancelled by request', { layer: 'jobs' }));
+      await h.app.jobs.whenDone(jobId);
+      const { job } = await h.client.getJob({ jobId });
+      assert.equal(jobStateName(job?.state ?? 0), 'CANCELLED');
+    } finally {
+      h.runner.holdCancel = false;
+    }
   });
 });
 
