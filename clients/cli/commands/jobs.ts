@@ -78,10 +78,14 @@ function alreadyEnded(ctx: CliContext, job: JobMessage): ExitCode {
 /**
  * Cancels a job that has not ended. The state is read first: the server answers a cancel of an
  * ended job with the job as it is, and a queued job it cancels is CANCELLED in that same answer,
- * so the answer alone cannot tell "cancelled now" from "had been cancelled before".
+ * so the answer alone cannot tell "cancelled now" from "had been cancelled before". If that read
+ * fails, the cancel's own answer says why (an unknown job, or a token that may not cancel).
  */
 export async function cancelJobCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
-  const before = (await ctx.client.getJob({ jobId }, unary(ctx))).job;
+  const before = await ctx.client.getJob({ jobId }, unary(ctx)).then(
+    (r) => r.job,
+    () => undefined,
+  );
   if (before !== undefined && ENDED.has(before.state)) return alreadyEnded(ctx, before);
   const { job } = await ctx.client.cancelJob({ jobId }, unary(ctx));
   if (job === undefined) return EXIT.ok;
