@@ -90,6 +90,7 @@ export async function runDfu(ctx: CliContext, prepared: PreparedDfu, flags: DfuF
   const { file, target, options, data } = prepared;
   const capture = flags.capture;
   let source: { data: Uint8Array } | { packageId: string } = { data };
+  if (ctx.interrupted.aborted) return ctx.out.error(notStarted());
   if (flags.upload === true) {
     // No job exists yet: the first Ctrl-C may simply stop the upload.
     const onInterrupt = (): void => say(ctx, 'Ctrl-C: stopping the upload; no job has been started');
