@@ -128,6 +128,19 @@ describe('bledfu CLI controls (spawned) against a real server', () => {
     assert.match(again.stderr, /had already ended \(CANCELLED\); nothing was cancelled/);
   });
 
+  it('jobs show prints a failed job\'s remedy in text mode, an adapter\'s included', async () => {
+    const n = h.runner.calls.length;
+    const { jobId, events } = await startJob(h.client);
+    (await h.runner.call(n)).fail(
+      new BledfuError('ADAPTER_UNAVAILABLE', 'dongle fake0 went away (unplugged?)', { layer: 'backend', remedy: 'plug it back in, then start the job again' }),
+    );
+    await drainQuietly(events);
+    const r = await cli(['--server', h.address, 'jobs', 'show', jobId]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^${jobId} +FAILED .* ADAPTER_UNAVAILABLE: dongle fake0 went away \\(unplugged\\?\\)\n`, 'm'));
+    assert.match(r.stdout, /^remedy: plug it back in, then start the job again$/m);
+  });
+
   it('Ctrl-C in jobs watch stops watching and never cancels: someone else\'s job runs on and succeeds', async () => {
     const n = h.runner.calls.length;
     const { jobId, events } = await startJob(h.client);

@@ -43,12 +43,14 @@ export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean
   return EXIT.ok;
 }
 
-/** One job: its summary line and, once it ended, how long it took and where that time went. */
+/** One job: its summary line and, once it ended, its error's remedy, how long it took and where that time went. */
 export async function showJobCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
   const { job } = await ctx.client.getJob({ jobId }, unary(ctx));
   if (job === undefined) return EXIT.ok;
   ctx.out.line(jobSummary(job));
   const r = job.result;
+  // The summary line has the error; its remedy (an adapter's too) is what the user acts on.
+  if (r?.error !== undefined && r.error.remedy !== '') ctx.out.line(`remedy: ${r.error.remedy}`);
   if (r !== undefined) {
     ctx.out.line(`took ${((durationMs(r.duration) ?? 0) / 1000).toFixed(2)} s`);
     if (r.phaseTimes !== undefined) ctx.out.line(`time per phase: ${formatPhaseTimes(r.phaseTimes)}`);
