@@ -7,9 +7,12 @@ import type { Output } from './output.js';
 /** What a command has whether it talks to one server or to several. */
 export interface CliBase {
   readonly out: Output;
-  /** Aborted on the first Ctrl-C: commands stop gracefully (a DFU is cancelled and awaited). */
+  /**
+   * Aborted on the first Ctrl-C: commands stop gracefully (`dfu` cancels its own job and awaits
+   * its end; a watch stops watching and never cancels).
+   */
   readonly interrupted: AbortSignal;
-  /** Aborted on the second Ctrl-C: stop waiting at once. */
+  /** Aborted on the second Ctrl-C: stop waiting at once (saying what became of the job). */
   readonly forced: AbortSignal;
   readonly readFile: ReadFile;
   /** Creates or replaces the file (by default in place; see WriteOptions). */

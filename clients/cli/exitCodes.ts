@@ -15,12 +15,22 @@ export const EXIT = {
   cancelled: 6,
   serverUnreachable: 7,
   notAuthorised: 8,
+  /** `jobs cancel` of a job that had already ended: nothing was cancelled. */
+  alreadyEnded: 9,
+  /**
+   * Ctrl-C stopped the command before the job's outcome was known (`jobs watch`, or `dfu` after a
+   * second Ctrl-C): 128 + SIGINT, as shells report an interrupted program.
+   */
+  interrupted: 130,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export function exitCodeFor(error: DecodedError): ExitCode {
   if (error.code === 'SERVER_UNREACHABLE') return EXIT.serverUnreachable;
+  // The CLI's own outcomes (no server status behind them).
+  if (error.code === 'JOB_ALREADY_ENDED') return EXIT.alreadyEnded;
+  if (error.code === 'INTERRUPTED') return EXIT.interrupted;
   // A request gRPC refused for its size: the input is too large (RESOURCE_EXHAUSTED would say "busy").
   if (error.code === 'MESSAGE_TOO_LARGE') return EXIT.usage;
   switch (error.grpcCode) {

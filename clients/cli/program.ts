@@ -242,7 +242,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
 
   program
     .command('dfu')
-    .description('update a device with an nrfutil package (.zip)')
+    .description('update a device with an nrfutil package (.zip); Ctrl-C cancels the job (a second Ctrl-C stops waiting for its end)')
     .argument('<package>', 'nrfutil DFU package (.zip)')
     .option('--address <address>', 'device address (the bootloader\'s address + 1 is handled by the server)')
     .option('--name <name>', 'exact advertised name')
@@ -284,7 +284,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .action(run((ctx, id: string) => showJobCommand(ctx, id)));
   jobs
     .command('watch')
-    .description('follow a job until it ends')
+    .description('follow a job until it ends; Ctrl-C stops watching and never cancels the job')
     .argument('<id>', 'job id (with several servers: <server>/<id>, or the id alone to search them)')
     .action(run((ctx, id: string) => watchCommand(ctx, id), (ctx, id: string) => fleetWatchCommand(ctx, id)));
   jobs
@@ -300,7 +300,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     );
   jobs
     .command('cancel')
-    .description('cancel a job (the device is left able to resume)')
+    .description('cancel a job (the device is left able to resume); exit 9 when it had already ended')
     .argument('<id>', 'job id (with several servers: <server>/<id>, or the id alone to search them)')
     .action(run((ctx, id: string) => cancelJobCommand(ctx, id), (ctx, id: string) => fleetCancelJobCommand(ctx, id)));
 

@@ -295,6 +295,21 @@ class FailedAdapter implements Adapter {
   async close(): Promise<void> {}
 }
 
+/**
+ * Every configured adapter is failed, opening or reconnecting: the dongles are there but unusable
+ * now, which is UNAVAILABLE (a link or adapter problem, retry once fixed), not NOT_FOUND (which
+ * means no adapter by that id). Says each one's state and error, and their remedies, so a client
+ * that prints only this error still tells the user what to fix.
+ */
+function noAdapterReady(infos: readonly AdapterInfo[]): BledfuError {
+  const why = infos.map((i) => `${i.id} ${i.state}${i.error === undefined ? '' : ` (${i.error.code}: ${i.error.message})`}`);
+  const remedies = [...new Set(infos.flatMap((i) => (i.error?.remedy === undefined ? [] : [`${i.id}: ${i.error.remedy}`])))];
+  return new BledfuError('ADAPTER_UNAVAILABLE', `no adapter is ready: ${why.join(', ')}`, {
+    layer: 'backend',
+    remedy: remedies.length > 0 ? remedies.join('; ') : 'wait for the adapters to open, or see ListAdapters (bledfu adapters) for why they cannot',
+  });
+}
+
 interface Entry {
   readonly adapter: Adapter;
   readonly world?: SimWorld;
@@ -485,13 +500,13 @@ export async function openAdapters(
       if (id === undefined || id === '') {
         const ready = adapters.find((a) => a.info().state === 'ready');
         if (ready) return ready;
-        throw new BledfuError('ADAPTER_NOT_FOUND', adapters.length === 0 ? 'no adapters configured' : 'no adapter is ready', {
-          layer: 'backend',
-          remedy:
-            adapters.length === 0
-              ? 'start the server with --adapters sim: (or a dongle spec)'
-              : `see ListAdapters for why: ${adapters.map((a) => `${a.id} ${a.info().state}`).join(', ')}`,
-        });
+        if (adapters.length === 0) {
+          throw new BledfuError('ADAPTER_NOT_FOUND', 'no adapters configured', {
+            layer: 'backend',
+            remedy: 'start the server with --adapters sim: (or a dongle spec)',
+          });
+        }
+        throw noAdapterReady(adapters.map((a) => a.info()));
       }
       const found = adapters.find((a) => a.id === id);
       if (!found) {

@@ -136,7 +136,11 @@ export type JobListener = (event: JobEvent, job: JobRef) => void;
  */
 export interface AdapterDirectory {
   list(): readonly Adapter[];
-  /** The adapter with this id, or the first ready one when `id` is empty/undefined. Throws ADAPTER_NOT_FOUND. */
+  /**
+   * The adapter with this id, or the first ready one when `id` is empty/undefined. Throws
+   * ADAPTER_NOT_FOUND for an unknown id (or none configured), ADAPTER_UNAVAILABLE when adapters
+   * exist but none is ready.
+   */
   get(id?: string): Adapter;
   /**
    * Calls `listener` whenever an adapter may have changed state (dongle unplugged, back, closed);

@@ -34,6 +34,11 @@ export interface RunControl {
 export class ControlledRunner {
   readonly calls: RunControl[] = [];
   readonly #waiting: { n: number; resolve: (c: RunControl) => void }[] = [];
+  /**
+   * While true, runs started from now on ignore cancellation: a cancelled job stays running until
+   * the test ends it (fail/succeed), as a device slow to stop would keep it.
+   */
+  holdCancel = false;
 
   readonly run: DfuRunner = (adapter, pkg, target, options, context) => {
     let resolve!: (o: DfuOutcome) => void;
@@ -43,8 +48,10 @@ export class ControlledRunner {
       reject = rej;
     });
     const onAbort = (): void => reject(abortReason(context.signal));
-    if (context.signal.aborted) onAbort();
-    else context.signal.addEventListener('abort', onAbort, { once: true });
+    if (!this.holdCancel) {
+      if (context.signal.aborted) onAbort();
+      else context.signal.addEventListener('abort', onAbort, { once: true });
+    }
     const fallback: DeviceAddress = target.kind === 'address' ? target.address : parseAddress('F0:00:00:00:00:01');
     const control: RunControl = {
       adapter,

@@ -3,10 +3,13 @@ import { Adapter, AddressSource, adapterKindToJSON, adapterStateToJSON, type Ada
 import { unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 
+/** One adapter; a failed one's error follows, and its remedy on a second line. */
 export function adapterLine(a: AdapterMessage): string {
   const kind = adapterKindToJSON(a.kind).replace(/^ADAPTER_KIND_/, '').toLowerCase();
   const state = adapterStateToJSON(a.state).replace(/^ADAPTER_STATE_/, '').toLowerCase();
-  const error = a.error === undefined ? '' : `  ${a.error.reason}: ${a.error.message}`;
+  // The remedy on a line of its own, as errors print it: text mode must tell what to fix, not only --json.
+  const error =
+    a.error === undefined ? '' : `  ${a.error.reason}: ${a.error.message}${a.error.remedy === '' ? '' : `\n  remedy: ${a.error.remedy}`}`;
   // A public address needs no note; another one says where it came from (the dongle has none of its own, or its chip's).
   const source =
     a.addressSource === AddressSource.ADDRESS_SOURCE_GENERATED ? ' (generated)' : a.addressSource === AddressSource.ADDRESS_SOURCE_CONTROLLER_STATIC ? ' (controller static)' : '';

@@ -82,17 +82,30 @@ export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags)
   return runDfu(ctx, await prepareDfu(ctx, file, flags), flags);
 }
 
-/** Uploads (with --upload), starts the job on ctx's server and follows it. */
+/**
+ * Uploads (with --upload), starts the job on ctx's server and follows it. Ctrl-C before the job
+ * exists stops here and starts nothing; after, see follow().
+ */
 export async function runDfu(ctx: CliContext, prepared: PreparedDfu, flags: DfuFlags): Promise<ExitCode> {
   const { file, target, options, data } = prepared;
   const capture = flags.capture;
   let source: { data: Uint8Array } | { packageId: string } = { data };
+  if (ctx.interrupted.aborted) return ctx.out.error(notStarted());
   if (flags.upload === true) {
-    const uploaded = await uploadPackage(ctx.client, data, { signal: ctx.forced });
+    // No job exists yet: the first Ctrl-C may simply stop the upload.
+    const onInterrupt = (): void => say(ctx, 'Ctrl-C: stopping the upload; no job has been started');
+    ctx.interrupted.addEventListener('abort', onInterrupt, { once: true });
+    let uploaded: Awaited<ReturnType<typeof uploadPackage>>;
+    try {
+      uploaded = await uploadPackage(ctx.client, data, { signal: AbortSignal.any([ctx.interrupted, ctx.forced]) });
+    } finally {
+      ctx.interrupted.removeEventListener('abort', onInterrupt);
+    }
     ctx.out.line(`uploaded ${file}: package ${uploaded.packageId}`);
     ctx.out.record({ type: 'uploaded', packageId: uploaded.packageId, size: uploaded.size });
     source = { packageId: uploaded.packageId };
   }
+  if (ctx.interrupted.aborted) return ctx.out.error(notStarted());
   const events = startDfu(
     ctx.client,
     {
@@ -104,8 +117,9 @@ export async function runDfu(ctx: CliContext, prepared: PreparedDfu, flags: DfuF
     },
     { signal: ctx.forced },
   );
-  if (capture === undefined) return follow(ctx, events, flags.detach === true);
-  return follow(ctx, events, flags.detach === true, {
+  const started: Following = { kind: 'started', detach: flags.detach === true };
+  if (capture === undefined) return follow(ctx, events, started);
+  return follow(ctx, events, started, {
     onDetach: (jobId) => ctx.out.line(`save its HCI capture once it has ended with: bledfu jobs capture ${jobRef(ctx, jobId)} ${capture}`),
     // Saved whether the job succeeded or not: a failure is what a capture is for.
     onEnd: (jobId) => saveCapture(ctx, jobId, capture),
@@ -119,22 +133,70 @@ export interface FollowHooks {
   readonly onEnd?: (jobId: string) => Promise<DecodedError | undefined>;
 }
 
+/**
+ * Whose job follow() shows, which decides what Ctrl-C does:
+ * - `started` (`dfu`): the job this command started. The first Ctrl-C says it cancels the job,
+ *   cancels it and waits for its end (exit 6; the device is left able to resume); a second one
+ *   stops waiting at once (exit 130) and says the cancel was requested.
+ * - `watching` (`jobs watch`): anyone's job. Ctrl-C only stops watching (exit 130); the job is
+ *   never touched.
+ */
+export type Following = { readonly kind: 'started'; readonly detach: boolean } | { readonly kind: 'watching'; readonly jobId: string };
+
 export async function watchCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
-  return follow(ctx, watchJob(ctx.client, jobId, { signal: ctx.forced }), false);
+  // The first Ctrl-C ends this call, never the job.
+  return follow(ctx, watchJob(ctx.client, jobId, { signal: ctx.interrupted }), { kind: 'watching', jobId });
+}
+
+/** A line for the person at the keyboard about what Ctrl-C does: stderr, so --json stdout stays NDJSON. */
+function say(ctx: CliBase, text: string): void {
+  ctx.out.io.stderr.write(`${text}\n`);
+}
+
+/** Ctrl-C before the server was asked to start a job: nothing was started (exit 6). */
+function notStarted(): DecodedError {
+  return {
+    code: 'CANCELLED',
+    grpcCode: Status.CANCELLED,
+    grpcCodeName: 'CANCELLED',
+    message: 'stopped by Ctrl-C before the job was started: no job was started',
+    metadata: {},
+  };
 }
 
 /**
- * Shows events until the job ends. The first Ctrl-C cancels the job and keeps watching so the
- * user sees it end (the device is left resumable); a second one stops watching at once.
+ * Ctrl-C ended the command before the job's outcome was known (exit 130). Said on stderr in
+ * every mode; --json also ends with an `error` record (code INTERRUPTED) for scripts.
  */
-export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, detach: boolean, hooks: FollowHooks = {}): Promise<ExitCode> {
+function interrupted(ctx: CliContext, message: string, remedy: string): ExitCode {
+  say(ctx, `${message} (${remedy})`);
+  if (!ctx.out.json) return EXIT.interrupted;
+  return ctx.out.error({ code: 'INTERRUPTED', grpcCode: Status.CANCELLED, grpcCodeName: 'CANCELLED', message, remedy, metadata: {} });
+}
+
+/** Shows events until the job ends; what Ctrl-C does depends on `following` (see Following). */
+export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, following: Following, hooks: FollowHooks = {}): Promise<ExitCode> {
   const display = new JobDisplay(ctx.out);
-  let jobId: string | undefined;
-  let ended = false;
+  let jobId = following.kind === 'watching' ? following.jobId : undefined;
+  /** The failed job's `finished` event: its outcome, whatever way the stream then ends. */
+  let failed: Extract<DfuEvent, { type: 'finished' }> | undefined;
+  let cancelRequested = false;
+  const cancelOwnJob = (id: string): void => {
+    if (cancelRequested || failed !== undefined) return;
+    cancelRequested = true;
+    display.stop();
+    say(ctx, `Ctrl-C: cancelling job ${jobRef(ctx, id)} and waiting for it to end (the device is left able to resume); Ctrl-C again to stop waiting`);
+    void cancelJobQuietly(ctx.client, id);
+  };
   const onInterrupt = (): void => {
-    if (jobId === undefined) return;
-    ctx.out.line(`cancelling job ${jobId} (Ctrl-C again to stop watching; the job then continues on the server)`);
-    void cancelJobQuietly(ctx.client, jobId);
+    // Watching: the stream's own signal ends it; the job is not ours to cancel.
+    if (following.kind === 'watching') return;
+    if (jobId !== undefined) {
+      cancelOwnJob(jobId);
+      return;
+    }
+    display.stop();
+    say(ctx, 'Ctrl-C: the job will be cancelled as soon as the server reports it started; Ctrl-C again to stop at once');
   };
   ctx.interrupted.addEventListener('abort', onInterrupt, { once: true });
   try {
@@ -142,24 +204,26 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, d
       display.show(e);
       if (e.type === 'snapshot') {
         jobId = e.jobId;
-        if (detach) {
+        if (following.kind === 'started' && ctx.interrupted.aborted) cancelOwnJob(jobId);
+        if (following.kind === 'started' && following.detach && !cancelRequested) {
           ctx.out.line(`job ${jobId} started; follow it with: bledfu jobs watch ${jobRef(ctx, jobId)}`);
           hooks.onDetach?.(jobId);
           return EXIT.ok;
         }
-        if (ctx.interrupted.aborted) onInterrupt();
       }
       if (e.type === 'finished') {
-        ended = true;
         if (e.result.success) {
           display.stop();
           const failure = jobId === undefined ? undefined : await hooks.onEnd?.(jobId);
           return failure === undefined ? EXIT.ok : ctx.out.error(failure);
         }
+        failed = e;
       }
     }
-    // A failed job ends the stream with its status (caught below); ending without any result
-    // means we do not know how the job ended, and a script must not read that as success.
+    if (failed !== undefined) return await failedJob(ctx, failed, failed.error, hooks);
+    if (following.kind === 'watching' && ctx.interrupted.aborted) return stoppedWatching(ctx, following.jobId);
+    // Ending without any result means we do not know how the job ended, and a script must not
+    // read that as success.
     return ctx.out.error({
       code: 'NO_RESULT',
       grpcCode: Status.UNKNOWN,
@@ -170,17 +234,52 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, d
     });
   } catch (e) {
     display.stop();
-    if (ctx.forced.aborted && jobId !== undefined) ctx.out.line(`stopped watching; job ${jobRef(ctx, jobId)} continues on the server`);
-    // The job's failure decides the exit code; failing to save its capture is only a warning.
-    if (ended && jobId !== undefined && !ctx.forced.aborted) {
-      const failure = await hooks.onEnd?.(jobId);
-      if (failure !== undefined) ctx.out.warning(failure);
-    }
+    // A failed job's stream ends with its status right after `finished`: that is the outcome.
+    if (failed !== undefined) return await failedJob(ctx, failed, decodeError(e), hooks);
+    if (following.kind === 'watching' && ctx.interrupted.aborted) return stoppedWatching(ctx, following.jobId);
+    if (following.kind === 'started' && ctx.forced.aborted) return stoppedWaiting(ctx, jobId, cancelRequested);
     return ctx.out.error(decodeError(e));
   } finally {
     display.stop();
     ctx.interrupted.removeEventListener('abort', onInterrupt);
   }
+}
+
+/** The job ended without success: its capture (if any) is saved, then its error decides the exit code. */
+async function failedJob(
+  ctx: CliContext,
+  finished: Extract<DfuEvent, { type: 'finished' }>,
+  error: DecodedError | undefined,
+  hooks: FollowHooks,
+): Promise<ExitCode> {
+  // The job's failure decides the exit code; failing to save its capture is only a warning.
+  const failure = await hooks.onEnd?.(finished.jobId);
+  if (failure !== undefined) ctx.out.warning(failure);
+  return ctx.out.error(
+    error ?? {
+      code: 'NO_RESULT',
+      grpcCode: Status.UNKNOWN,
+      grpcCodeName: 'UNKNOWN',
+      message: `job ${jobRef(ctx, finished.jobId)} did not succeed and the server did not say why`,
+      remedy: `see bledfu jobs show ${jobRef(ctx, finished.jobId)}`,
+      metadata: {},
+    },
+  );
+}
+
+function stoppedWatching(ctx: CliContext, jobId: string): ExitCode {
+  const ref = jobRef(ctx, jobId);
+  return interrupted(ctx, `stopped watching; job ${ref} continues on the server`, `follow it again with: bledfu jobs watch ${ref}`);
+}
+
+/** The second Ctrl-C in `dfu`: says what became of the job, never that a cancelled job continues. */
+function stoppedWaiting(ctx: CliContext, jobId: string | undefined, cancelRequested: boolean): ExitCode {
+  if (jobId === undefined) {
+    return interrupted(ctx, 'stopped before the server reported a job, so none was cancelled', 'bledfu jobs list --active shows whether it started one');
+  }
+  const ref = jobRef(ctx, jobId);
+  if (!cancelRequested) return interrupted(ctx, `stopped; job ${ref} continues on the server`, `follow it with: bledfu jobs watch ${ref}`);
+  return interrupted(ctx, `stopped waiting; job ${ref} was asked to cancel and ends on the server`, `see how it ended with: bledfu jobs show ${ref}`);
 }
 
 /** Cancels a job, ignoring failures: the watch stream reports how the job ended anyway. */

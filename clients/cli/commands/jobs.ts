@@ -1,6 +1,6 @@
 /** `bledfu jobs list|show|cancel` (watch lives with dfu, capture in capture.ts). */
-import { captureStateToJSON, Job, jobStateName, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
-import { unary, type CliContext } from '../context.js';
+import { captureStateToJSON, Job, JobState, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
+import { jobRef, unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationMs, formatBytes, formatPhaseTimes } from '../format.js';
 
@@ -43,12 +43,14 @@ export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean
   return EXIT.ok;
 }
 
-/** One job: its summary line and, once it ended, how long it took and where that time went. */
+/** One job: its summary line and, once it ended, its error's remedy, how long it took and where that time went. */
 export async function showJobCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
   const { job } = await ctx.client.getJob({ jobId }, unary(ctx));
   if (job === undefined) return EXIT.ok;
   ctx.out.line(jobSummary(job));
   const r = job.result;
+  // The summary line has the error; its remedy (an adapter's too) is what the user acts on.
+  if (r?.error !== undefined && r.error.remedy !== '') ctx.out.line(`remedy: ${r.error.remedy}`);
   if (r !== undefined) {
     ctx.out.line(`took ${((durationMs(r.duration) ?? 0) / 1000).toFixed(2)} s`);
     if (r.phaseTimes !== undefined) ctx.out.line(`time per phase: ${formatPhaseTimes(r.phaseTimes)}`);
@@ -57,11 +59,41 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
   return EXIT.ok;
 }
 
+/** States a job never leaves: nothing is left to cancel. */
+const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+
+/** `jobs cancel` on a job that had ended: said on stderr with its final state, never exit 0. */
+function alreadyEnded(ctx: CliContext, job: JobMessage): ExitCode {
+  ctx.out.line(jobSummary(job));
+  ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+  const ref = jobRef(ctx, job.jobId);
+  return ctx.out.error({
+    code: 'JOB_ALREADY_ENDED',
+    grpcCode: Status.FAILED_PRECONDITION,
+    grpcCodeName: 'FAILED_PRECONDITION',
+    message: `job ${ref} had already ended (${jobStateName(job.state)}); nothing was cancelled`,
+    remedy: `see bledfu jobs show ${ref}`,
+    metadata: {},
+  });
+}
+
+/**
+ * Cancels a job that has not ended. The state is read first: the server answers a cancel of an
+ * ended job with the job as it is, and a queued job it cancels is CANCELLED in that same answer,
+ * so the answer alone cannot tell "cancelled now" from "had been cancelled before". If that read
+ * fails, the cancel's own answer says why (an unknown job, or a token that may not cancel).
+ */
 export async function cancelJobCommand(ctx: CliContext, jobId: string): Promise<ExitCode> {
+  const before = await ctx.client.getJob({ jobId }, unary(ctx)).then(
+    (r) => r.job,
+    () => undefined,
+  );
+  if (before !== undefined && ENDED.has(before.state)) return alreadyEnded(ctx, before);
   const { job } = await ctx.client.cancelJob({ jobId }, unary(ctx));
-  if (job !== undefined) {
-    ctx.out.line(`cancel requested: ${jobSummary(job)}`);
-    ctx.out.record({ type: 'job', job: Job.toJSON(job) });
-  }
+  if (job === undefined) return EXIT.ok;
+  // It ended on its own between the two calls (a cancel ends a job CANCELLED, never so).
+  if (ENDED.has(job.state) && job.state !== JobState.JOB_STATE_CANCELLED) return alreadyEnded(ctx, job);
+  ctx.out.line(`cancel requested: ${jobSummary(job)}`);
+  ctx.out.record({ type: 'job', job: Job.toJSON(job) });
   return EXIT.ok;
 }

@@ -195,7 +195,7 @@ describe('adapter registry', () => {
       assert.equal(info.state, 'failed');
       assert.ok(hasCode(info.error, 'ADAPTER_UNAVAILABLE'));
       assert.equal(info.error.message, 'dongle sim0 went away (unplugged?)');
-      assert.throws(() => registry.get(), (e: unknown) => hasCode(e, 'ADAPTER_NOT_FOUND') && /sim0 failed/.test(e.remedy ?? ''));
+      assert.throws(() => registry.get(), (e: unknown) => hasCode(e, 'ADAPTER_UNAVAILABLE') && /sim0 failed \(ADAPTER_UNAVAILABLE: dongle sim0 went away/.test(e.message) && /sim0: plug it back in/.test(e.remedy ?? ''), 'unplugged: unavailable, with the dongle\'s remedy');
       const lostAt = clock.now();
       await clock.sleep(5_000);
       assert.equal(adapter.info().state, 'failed', 'still unplugged');
@@ -249,10 +249,19 @@ describe('adapter registry', () => {
     }
   });
 
-  it('says no adapter is ready, and why, when none is', async () => {
+  it('says no adapter is ready, and why, when none is: UNAVAILABLE with each adapter\'s error and remedy', async () => {
     const registry = await openAdapters(['nrf:/dev/ttyACM1'], silentLogger());
     try {
-      assert.throws(() => registry.get(), (e: unknown) => hasCode(e, 'ADAPTER_NOT_FOUND') && /nrf0 failed/.test(e.remedy ?? ''));
+      const info = registry.list()[0]?.info();
+      assert.equal(info?.state, 'failed');
+      const remedy = info.error?.remedy;
+      assert.ok(remedy !== undefined && remedy !== '', 'the failed adapter has a remedy to pass on');
+      assert.throws(
+        () => registry.get(),
+        (e: unknown) => hasCode(e, 'ADAPTER_UNAVAILABLE') && /^no adapter is ready: nrf0 failed \(/.test(e.message) && e.remedy === `nrf0: ${remedy}`,
+      );
+      // An unknown id is still NOT_FOUND: that code means "no adapter by that id", nothing else.
+      assert.throws(() => registry.get('nrf7'), (e: unknown) => hasCode(e, 'ADAPTER_NOT_FOUND'));
     } finally {
       await registry.close();
     }

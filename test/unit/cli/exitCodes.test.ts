@@ -17,4 +17,12 @@ describe('CLI exit codes', () => {
   it('a device no server of a fleet sees is "not found" (3), like one a single server does not see', () => {
     assert.equal(exitCodeFor(status(Status.NOT_FOUND, 'DEVICE_NOT_FOUND')), EXIT.notFound);
   });
+  it('the CLI\'s own outcomes have their own codes: an ended job to cancel (9), Ctrl-C before the end (130)', () => {
+    assert.equal(exitCodeFor(status(Status.FAILED_PRECONDITION, 'JOB_ALREADY_ENDED')), EXIT.alreadyEnded);
+    assert.equal(EXIT.alreadyEnded, 9);
+    assert.equal(exitCodeFor(status(Status.CANCELLED, 'INTERRUPTED')), EXIT.interrupted);
+    assert.equal(EXIT.interrupted, 130);
+    // A cancelled job is still 6, whoever cancelled it.
+    assert.equal(exitCodeFor(status(Status.CANCELLED)), EXIT.cancelled);
+  });
 });
