@@ -6,8 +6,29 @@ import { formatError, type DecodedError } from '../ts/index.js';
 import { exitCodeFor, type ExitCode } from './exitCodes.js';
 
 export interface Io {
-  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** `columns`: a terminal's width, for the live progress line (80 when unknown). */
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   readonly stderr: NodeJS.WritableStream;
+}
+
+/** ErrorInfo metadata keys the record already carries as fields of their own (errorFields). */
+const SURFACED_METADATA = new Set(['remedy', 'layer', 'dfu_result', 'dfu_result_name', 'dfu_extended_error', 'dfu_extended_error_name', 'att_error', 'hci_status']);
+
+/**
+ * An error as `error` and `warning` records carry it: one spelling per fact. The device's codes
+ * have the names of bledfu.v1.ErrorDetail (as in a `finished` record's result.error), and
+ * `metadata` keeps only the ErrorInfo entries not already a field (e.g. `context_*`), so no
+ * fact appears twice under a camelCase and a snake_case name.
+ */
+export function errorFields(error: DecodedError): Record<string, unknown> {
+  const { dfuExtended, dfuExtendedName, metadata, ...rest } = error;
+  const extra = Object.fromEntries(Object.entries(metadata).filter(([key]) => !SURFACED_METADATA.has(key)));
+  return {
+    ...rest,
+    ...(dfuExtended === undefined ? {} : { dfuExtendedError: dfuExtended }),
+    ...(dfuExtendedName === undefined ? {} : { dfuExtendedErrorName: dfuExtendedName }),
+    metadata: extra,
+  };
 }
 
 export class Output {
@@ -43,14 +64,14 @@ export class Output {
 
   /** Reports a failure that does not decide the exit code (the command's outcome does); `server`: whose. */
   warning(error: DecodedError, server?: string): void {
-    if (this.json) this.record({ type: 'warning', ...error, ...(server === undefined ? {} : { server }) });
+    if (this.json) this.record({ type: 'warning', ...errorFields(error), ...(server === undefined ? {} : { server }) });
     else this.io.stderr.write(`warning: ${server === undefined ? '' : `${server}: `}${formatError(error)}\n`);
   }
 
   /** Reports a failure and returns the exit code for it. */
   error(error: DecodedError): ExitCode {
     const exitCode = exitCodeFor(error);
-    if (this.json) this.record({ type: 'error', ...error, exitCode });
+    if (this.json) this.record({ type: 'error', ...errorFields(error), exitCode });
     else this.io.stderr.write(`error: ${formatError(error)}\n`);
     return exitCode;
   }

@@ -1,8 +1,9 @@
 /** `bledfu jobs list|show|cancel` (watch lives with dfu, capture in capture.ts). */
-import { captureStateToJSON, Job, jobStateName, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
+import { captureStateToJSON, jobStateName, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import { unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationMs, formatBytes, formatPhaseTimes } from '../format.js';
+import { jobJson } from '../records.js';
 
 function targetText(job: JobMessage): string {
   const s = job.target?.selector;
@@ -37,7 +38,7 @@ export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean
   const { jobs } = await ctx.client.listJobs({ activeOnly: flags.active === true }, unary(ctx));
   for (const job of jobs) {
     ctx.out.line(jobSummary(job));
-    ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+    ctx.out.record({ type: 'job', job: jobJson(job) });
   }
   if (jobs.length === 0) ctx.out.line('no jobs');
   return EXIT.ok;
@@ -53,7 +54,7 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
     ctx.out.line(`took ${((durationMs(r.duration) ?? 0) / 1000).toFixed(2)} s`);
     if (r.phaseTimes !== undefined) ctx.out.line(`time per phase: ${formatPhaseTimes(r.phaseTimes)}`);
   }
-  ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+  ctx.out.record({ type: 'job', job: jobJson(job) });
   return EXIT.ok;
 }
 
@@ -61,7 +62,7 @@ export async function cancelJobCommand(ctx: CliContext, jobId: string): Promise<
   const { job } = await ctx.client.cancelJob({ jobId }, unary(ctx));
   if (job !== undefined) {
     ctx.out.line(`cancel requested: ${jobSummary(job)}`);
-    ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+    ctx.out.record({ type: 'job', job: jobJson(job) });
   }
   return EXIT.ok;
 }
