@@ -4,6 +4,7 @@
  */
 import { formatError, type DecodedError } from '../ts/index.js';
 import { exitCodeFor, type ExitCode } from './exitCodes.js';
+import type { OutputRecord } from './recordTypes.js';
 
 export interface Io {
   /** `columns`: a terminal's width, for the live progress line (80 when unknown). */
@@ -58,7 +59,7 @@ export class Output {
   }
 
   /** A machine record (ignored in human mode). */
-  record(value: Record<string, unknown>): void {
+  record(value: OutputRecord): void {
     if (this.json) this.io.stdout.write(`${JSON.stringify({ ...value, ...this.#tag })}\n`);
   }
 
