@@ -57,6 +57,8 @@ function afterImage(p: DfuProgress): string {
     : 'sent; waiting for the device to activate it';
 }
 
+const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+
 /** No progress for this long during a transfer: the live line says the job is waiting. */
 export const STALL_MS = 3_000;
 
@@ -113,6 +115,8 @@ export class JobDisplay {
       case 'snapshot': {
         this.#adapterId = e.job.adapterId;
         this.#text(`job ${e.jobId} on adapter ${e.job.adapterId || '(default)'}: ${e.job.images.length} image(s)`);
+        // A job that has ended shows nothing live: its finished event follows at once.
+        if (ENDED.has(e.job.state)) return;
         if (e.job.progress !== undefined && e.job.state !== JobState.JOB_STATE_QUEUED) this.#progress(e.job.progress);
         else this.#waiting(e.job.state, '', e.job.state === JobState.JOB_STATE_QUEUED);
         return;
@@ -138,6 +142,11 @@ export class JobDisplay {
         return;
       }
     }
+  }
+
+  /** A line of the job's history printed by the caller (e.g. about Ctrl-C): above the live line on a terminal. */
+  line(text: string): void {
+    this.#text(text);
   }
 
   /** Erases the live line and stops refreshing it (before the caller prints an outcome). */
