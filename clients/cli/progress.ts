@@ -88,8 +88,6 @@ export class JobDisplay {
   readonly #now: () => number;
   readonly #ticker: Ticker;
   #live: Live | undefined;
-  /** Whether the terminal's last line is the live line (so text must first erase it). */
-  #liveShown = false;
   #stopTicker: (() => void) | undefined;
   #tick = 0;
   #adapterId = '';
@@ -182,11 +180,9 @@ export class JobDisplay {
     }
   }
 
-  /** A permanent line: above the live line on a terminal. */
+  /** A permanent line: above the live line on a terminal (Output keeps the live line below it). */
   #text(line: string): void {
-    this.#erase();
     this.#out.line(line);
-    this.#render();
   }
 
   /** A state that moves no bytes: the live line says what the job waits for (QUEUED also in plain output). */
@@ -233,7 +229,7 @@ export class JobDisplay {
     if (live === undefined) {
       this.#stopTicker?.();
       this.#stopTicker = undefined;
-      this.#erase();
+      this.#out.live(undefined);
       return;
     }
     this.#stopTicker ??= this.#ticker(() => {
@@ -268,14 +264,6 @@ export class JobDisplay {
 
   #render(): void {
     const view = this.#out.interactive ? this.#view() : undefined;
-    if (view === undefined) return;
-    this.#out.io.stdout.write(`\r${renderLiveLine(view, this.#out.io.stdout.columns ?? 80)}\x1b[K`);
-    this.#liveShown = true;
-  }
-
-  #erase(): void {
-    if (!this.#liveShown) return;
-    this.#out.io.stdout.write('\r\x1b[K');
-    this.#liveShown = false;
+    if (view !== undefined) this.#out.live(renderLiveLine(view, this.#out.columns));
   }
 }

@@ -11,6 +11,7 @@ import { DfuProgress, ImageType, Job, JobResult, JobState, type DfuEvent } from 
 
 interface Screen {
   readonly display: JobDisplay;
+  readonly out: Output;
   /** What the terminal shows now: the finished lines and the live line (after \r redraws). */
   lines(): string[];
   /** The live line (the last, unfinished one), '' when none. */
@@ -28,7 +29,10 @@ function screen(options: { tty: boolean; json?: boolean; columns?: number }): Sc
   });
   let now = 1_000_000;
   let tick: (() => void) | undefined;
-  const display = new JobDisplay(new Output({ stdout, stderr: new Writable({ write: (_c, _e, done) => done() }) }, options.json === true), {
+  // stderr is the same terminal: what an error writes lands among stdout's lines.
+  const stderr = new Writable({ write: (chunk, _enc, done) => ((written += String(chunk)), done()) });
+  const out = new Output({ stdout, stderr }, options.json === true);
+  const display = new JobDisplay(out, {
     now: () => now,
     ticker: (fn) => {
       tick = fn;
@@ -49,6 +53,7 @@ function screen(options: { tty: boolean; json?: boolean; columns?: number }): Sc
   };
   return {
     display,
+    out,
     lines: render,
     live: () => render().at(-1) ?? '',
     advance: (ms) => (now += ms),
@@ -138,6 +143,21 @@ describe('the job display on a terminal (80 columns)', () => {
     assert.match(s.live(), /^. resuming: resuming where the device left off 00:00$/);
     s.display.show(progress(1, 45_056, 99_000));
     assert.match(s.live(), /^image 2\/2 application \[/);
+  });
+});
+
+describe('the live line and other output on the same terminal', () => {
+  it('a line printed by the caller (--detach hint, Ctrl-C note, an error) goes above the live line, never glued to it', () => {
+    const s = screen({ tty: true });
+    s.display.show(snapshot(JobState.JOB_STATE_QUEUED));
+    s.out.line('job j1 started; follow it with: bledfu jobs watch j1');
+    assert.deepEqual(s.lines().slice(-2), ['job j1 started; follow it with: bledfu jobs watch j1', '| QUEUED: waiting for a free slot on adapter sim0 00:00']);
+    s.display.line('cancelling job j1');
+    s.out.forServer('a:1').error({ code: 'CANCELLED', grpcCode: 1, grpcCodeName: 'CANCELLED', message: 'job cancelled', metadata: {} });
+    assert.deepEqual(s.lines().slice(-3), ['cancelling job j1', 'error: CANCELLED: job cancelled', '| QUEUED: waiting for a free slot on adapter sim0 00:00']);
+    s.display.stop();
+    assert.equal(s.live(), '');
+    assert.ok(s.lines().includes('job j1 started; follow it with: bledfu jobs watch j1'));
   });
 });
 
