@@ -4,10 +4,37 @@
  */
 import { formatError, type DecodedError } from '../ts/index.js';
 import { exitCodeFor, type ExitCode } from './exitCodes.js';
+import type { OutputRecord } from './recordTypes.js';
 
 export interface Io {
-  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** `columns`: a terminal's width, for the live progress line (80 when unknown). */
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   readonly stderr: NodeJS.WritableStream;
+}
+
+/** ErrorInfo metadata keys the record already carries as fields of their own (errorFields). */
+const SURFACED_METADATA = new Set(['remedy', 'layer', 'dfu_result', 'dfu_result_name', 'dfu_extended_error', 'dfu_extended_error_name', 'att_error', 'hci_status']);
+
+/**
+ * An error as `error` and `warning` records carry it: one spelling per fact. The device's codes
+ * have the names of bledfu.v1.ErrorDetail (as in a `finished` record's result.error), and
+ * `metadata` keeps only the ErrorInfo entries not already a field (e.g. `context_*`), so no
+ * fact appears twice under a camelCase and a snake_case name.
+ */
+export function errorFields(error: DecodedError): Record<string, unknown> {
+  const { dfuExtended, dfuExtendedName, metadata, ...rest } = error;
+  const extra = Object.fromEntries(Object.entries(metadata).filter(([key]) => !SURFACED_METADATA.has(key)));
+  return {
+    ...rest,
+    ...(dfuExtended === undefined ? {} : { dfuExtendedError: dfuExtended }),
+    ...(dfuExtendedName === undefined ? {} : { dfuExtendedErrorName: dfuExtendedName }),
+    metadata: extra,
+  };
+}
+
+/** The line a terminal shows at its bottom and redraws in place; shared by an Output and its forServer copies. */
+interface LiveSlot {
+  text: string | undefined;
 }
 
 export class Output {
@@ -15,43 +42,75 @@ export class Output {
   readonly io: Io;
   /** Added to every record (with several servers: the one a routed command runs on). */
   readonly #tag: Readonly<Record<string, unknown>>;
+  readonly #live: LiveSlot;
 
-  constructor(io: Io, json: boolean, tag: Readonly<Record<string, unknown>> = {}) {
+  constructor(io: Io, json: boolean, tag: Readonly<Record<string, unknown>> = {}, live: LiveSlot = { text: undefined }) {
     this.io = io;
     this.json = json;
     this.#tag = tag;
+    this.#live = live;
   }
 
   /** The same output, its records carrying `server`. */
   forServer(server: string): Output {
-    return new Output(this.io, this.json, { ...this.#tag, server });
+    return new Output(this.io, this.json, { ...this.#tag, server }, this.#live);
   }
 
   get interactive(): boolean {
     return !this.json && this.io.stdout.isTTY === true;
   }
 
-  /** A human line (ignored in --json mode). */
+  /** The terminal's width (80 when stdout does not say). */
+  get columns(): number {
+    return this.io.stdout.columns ?? 80;
+  }
+
+  /**
+   * Shows `text` as the live line (replacing the previous one), or erases it (undefined). Only on
+   * a terminal; the caller keeps `text` within `columns` - 1, or a redraw lands on the wrong line.
+   */
+  live(text: string | undefined): void {
+    if (!this.interactive) return;
+    if (text === undefined) {
+      if (this.#live.text !== undefined) this.io.stdout.write('\r\x1b[K');
+    } else this.io.stdout.write(`\r${text}\x1b[K`);
+    this.#live.text = text;
+  }
+
+  /** Writes with the live line out of the way: erased first, drawn again below what was written. */
+  #aside(write: () => void): void {
+    const live = this.#live.text;
+    if (live !== undefined) this.io.stdout.write('\r\x1b[K');
+    write();
+    if (live !== undefined) this.io.stdout.write(`\r${live}\x1b[K`);
+  }
+
+  /** A human line (ignored in --json mode); on a terminal above the live line. */
   line(text: string): void {
-    if (!this.json) this.io.stdout.write(`${text}\n`);
+    if (!this.json) this.#aside(() => this.io.stdout.write(`${text}\n`));
+  }
+
+  /** A line for the person at the keyboard, on stderr in every mode (so --json stdout stays NDJSON); above the live line. */
+  note(text: string): void {
+    this.#aside(() => this.io.stderr.write(`${text}\n`));
   }
 
   /** A machine record (ignored in human mode). */
-  record(value: Record<string, unknown>): void {
+  record(value: OutputRecord): void {
     if (this.json) this.io.stdout.write(`${JSON.stringify({ ...value, ...this.#tag })}\n`);
   }
 
   /** Reports a failure that does not decide the exit code (the command's outcome does); `server`: whose. */
   warning(error: DecodedError, server?: string): void {
-    if (this.json) this.record({ type: 'warning', ...error, ...(server === undefined ? {} : { server }) });
-    else this.io.stderr.write(`warning: ${server === undefined ? '' : `${server}: `}${formatError(error)}\n`);
+    if (this.json) this.record({ type: 'warning', ...errorFields(error), ...(server === undefined ? {} : { server }) });
+    else this.#aside(() => this.io.stderr.write(`warning: ${server === undefined ? '' : `${server}: `}${formatError(error)}\n`));
   }
 
   /** Reports a failure and returns the exit code for it. */
   error(error: DecodedError): ExitCode {
     const exitCode = exitCodeFor(error);
-    if (this.json) this.record({ type: 'error', ...error, exitCode });
-    else this.io.stderr.write(`error: ${formatError(error)}\n`);
+    if (this.json) this.record({ type: 'error', ...errorFields(error), exitCode });
+    else this.#aside(() => this.io.stderr.write(`error: ${formatError(error)}\n`));
     return exitCode;
   }
 }

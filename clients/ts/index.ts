@@ -47,6 +47,7 @@ export {
   captureStateToJSON,
   deviceStateToJSON,
   imageTypeToJSON,
+  jobStateToJSON,
   DfuProgress,
   ImageInfo,
   Job,

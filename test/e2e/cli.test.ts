@@ -92,7 +92,8 @@ describe('bledfu CLI (spawned) against a real server', () => {
     assert.equal(error?.['type'], 'error');
     assert.equal(error?.['code'], 'DFU_REMOTE_ERROR');
     assert.equal(error?.['remedy'], 'use a package signed with the bootloader\'s key');
-    assert.equal(error?.['dfuExtendedName'], 'UNKNOWN_COMMAND');
+    assert.equal(error?.['dfuExtendedErrorName'], 'UNKNOWN_COMMAND');
+    assert.equal(error?.['dfuExtendedError'], 3);
     assert.equal(error?.['exitCode'], 4);
   });
 

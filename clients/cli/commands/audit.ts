@@ -1,6 +1,5 @@
 /** `bledfu audit`: the server's durable record of every DFU job, oldest first. */
 import {
-  AuditRecord,
   AuditResult,
   auditResultToJSON,
   imageTypeToJSON,
@@ -11,6 +10,7 @@ import {
 import { unary, UsageError, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationMs, formatBytes, formatDuration } from '../format.js';
+import { auditRecordJson } from '../records.js';
 
 export interface AuditFlags {
   readonly device?: string;
@@ -82,7 +82,7 @@ export async function auditCommand(ctx: CliContext, flags: AuditFlags): Promise<
   let count = 0;
   for await (const record of auditRecords(ctx.client, auditQuery(flags), unary(ctx))) {
     ctx.out.line(auditSummary(record));
-    ctx.out.record({ type: 'audit', record: AuditRecord.toJSON(record) });
+    ctx.out.record({ type: 'audit', record: auditRecordJson(record) });
     count++;
   }
   if (count === 0) ctx.out.line('no audit records');

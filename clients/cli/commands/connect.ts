@@ -29,7 +29,8 @@ export async function connectCommand(ctx: CliContext, flags: ConnectFlags): Prom
   );
   try {
     for await (const r of stream) {
-      ctx.out.record({ type: r.event?.$case ?? 'unknown', ...(ConnectResponse.toJSON(r) as Record<string, unknown>) });
+      // An event kind newer than this client is not a record (as job events of unknown kinds are skipped).
+      if (r.event !== undefined) ctx.out.record({ ...(ConnectResponse.toJSON(r) as Record<string, unknown>), type: r.event.$case });
       switch (r.event?.$case) {
         case 'connected': {
           const c = r.event.connected;

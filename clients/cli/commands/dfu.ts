@@ -150,7 +150,7 @@ export async function watchCommand(ctx: CliContext, jobId: string): Promise<Exit
 
 /** A line for the person at the keyboard about what Ctrl-C does: stderr, so --json stdout stays NDJSON. */
 function say(ctx: CliBase, text: string): void {
-  ctx.out.io.stderr.write(`${text}\n`);
+  ctx.out.note(text);
 }
 
 /** Ctrl-C before the server was asked to start a job: nothing was started (exit 6). */

@@ -8,9 +8,8 @@
 import {
   Adapter,
   Advertisement,
-  AuditRecord,
+  type AuditRecord,
   combinedFailure,
-  Job,
   parseJobRef,
   SerialPort,
   type DecodedError,
@@ -21,6 +20,7 @@ import {
 } from '../../ts/index.js';
 import { parseNumber, targetFrom, unary, type CliContext, type FleetContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
+import { auditRecordJson, jobJson } from '../records.js';
 import { adapterLine } from './adapters.js';
 import { auditQuery, auditRecords, auditSummary, type AuditFlags } from './audit.js';
 import { jobCaptureCommand } from './capture.js';
@@ -149,7 +149,7 @@ export async function fleetListJobsCommand(ctx: FleetContext, flags: { active?: 
   for (const { server, value } of r.results) {
     for (const job of value) {
       ctx.out.line(`${server}  ${jobSummary(job)}`);
-      ctx.out.record({ type: 'job', server, job: Job.toJSON(job) });
+      ctx.out.record({ type: 'job', server, job: jobJson(job) });
       count++;
     }
   }
@@ -194,7 +194,7 @@ export async function fleetAuditCommand(ctx: FleetContext, flags: AuditFlags): P
     .sort((x, y) => (x.record.startedAt?.getTime() ?? 0) - (y.record.startedAt?.getTime() ?? 0));
   for (const { server, record } of all) {
     ctx.out.line(`${server}  ${auditSummary(record)}`);
-    ctx.out.record({ type: 'audit', server, record: AuditRecord.toJSON(record) });
+    ctx.out.record({ type: 'audit', server, record: auditRecordJson(record) });
   }
   if (all.length === 0) ctx.out.line('no audit records');
   return EXIT.ok;

@@ -1,8 +1,9 @@
 /** `bledfu jobs list|show|cancel` (watch lives with dfu, capture in capture.ts). */
-import { captureStateToJSON, Job, JobState, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
+import { captureStateToJSON, JobState, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import { jobRef, unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationMs, formatBytes, formatPhaseTimes } from '../format.js';
+import { jobJson } from '../records.js';
 
 function targetText(job: JobMessage): string {
   const s = job.target?.selector;
@@ -37,7 +38,7 @@ export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean
   const { jobs } = await ctx.client.listJobs({ activeOnly: flags.active === true }, unary(ctx));
   for (const job of jobs) {
     ctx.out.line(jobSummary(job));
-    ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+    ctx.out.record({ type: 'job', job: jobJson(job) });
   }
   if (jobs.length === 0) ctx.out.line('no jobs');
   return EXIT.ok;
@@ -55,7 +56,7 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
     ctx.out.line(`took ${((durationMs(r.duration) ?? 0) / 1000).toFixed(2)} s`);
     if (r.phaseTimes !== undefined) ctx.out.line(`time per phase: ${formatPhaseTimes(r.phaseTimes)}`);
   }
-  ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+  ctx.out.record({ type: 'job', job: jobJson(job) });
   return EXIT.ok;
 }
 
@@ -65,7 +66,7 @@ const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobS
 /** `jobs cancel` on a job that had ended: said on stderr with its final state, never exit 0. */
 function alreadyEnded(ctx: CliContext, job: JobMessage): ExitCode {
   ctx.out.line(jobSummary(job));
-  ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+  ctx.out.record({ type: 'job', job: jobJson(job) });
   const ref = jobRef(ctx, job.jobId);
   return ctx.out.error({
     code: 'JOB_ALREADY_ENDED',
@@ -94,6 +95,6 @@ export async function cancelJobCommand(ctx: CliContext, jobId: string): Promise<
   // It ended on its own between the two calls (a cancel ends a job CANCELLED, never so).
   if (ENDED.has(job.state) && job.state !== JobState.JOB_STATE_CANCELLED) return alreadyEnded(ctx, job);
   ctx.out.line(`cancel requested: ${jobSummary(job)}`);
-  ctx.out.record({ type: 'job', job: Job.toJSON(job) });
+  ctx.out.record({ type: 'job', job: jobJson(job) });
   return EXIT.ok;
 }

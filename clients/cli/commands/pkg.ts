@@ -16,6 +16,7 @@ import {
 import { UsageError, type CliBase } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { formatBytes } from '../format.js';
+import type { OutputRecord } from '../recordTypes.js';
 import { readKeyText } from './keys.js';
 
 /** nrfutil's names for the boot validation types, as its --app-boot-validation takes them. */
@@ -143,7 +144,7 @@ export async function generateOptions(ctx: CliBase, flags: PkgGenerateFlags): Pr
 }
 
 /** The --json record of a package: what each image's init packet says. */
-function packageRecord(type: string, file: string, pkg: DfuPackage): Record<string, unknown> {
+function packageRecord(type: 'package', file: string, pkg: DfuPackage): OutputRecord {
   return {
     type,
     file,
