@@ -82,8 +82,10 @@ module.exports = {
     layer(
       'package-codec-is-pure',
       '^server/dfu/package/',
-      '^(server/(?!(common/|dfu/package/|dfu/errors\\.ts$|dfu/types\\.ts$))|clients/)',
-      'the package codec imports nothing of bledfu but common/ and the DFU error constructors and types, so clients can use it (rule above)',
+      '^(server/(?!(common/|dfu/package/|dfu/errors\\.ts$))|clients/)',
+      // Not even dfu/types.ts: the TypeScript client's npm package carries the codec, and the
+      // engine's types would pull the logger (pino) into its declarations.
+      'the package codec imports nothing of bledfu but common/ and the DFU error constructors, so clients can use it (rule above)',
     ),
     layer('cli-only-ts-client', '^clients/cli/', '^(server/|proto/gen/)', 'the CLI is a thin layer over clients/ts'),
     {
@@ -102,6 +104,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
+    // The TypeScript client's npm package build (scripts/build-ts-client.mjs): compiled copies.
+    exclude: { path: '^clients/ts/dist/' },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },

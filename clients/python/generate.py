@@ -52,12 +52,20 @@ def _protos(root: Path) -> list[Path]:
                   if p.relative_to(root).parts[0] not in SKIPPED_TOP_LEVELS)
 
 
-def _relative_imports(source: str, depth: int, top_levels: set[str]) -> str:
+def _relative_imports(source: str, depth: int, generated: set[str]) -> str:
     """Turns ``from bledfu.v1 import x_pb2`` into ``from ...bledfu.v1 import x_pb2`` for a module
-    `depth` packages below the output root; imports of other packages (google.protobuf) stay."""
-    names = "|".join(re.escape(t) for t in sorted(top_levels))
-    pattern = re.compile(rf"^from ((?:{names})(?:\.\w+)*) import ", re.MULTILINE)
-    source = pattern.sub(lambda m: f"from {'.' * (depth + 1)}{m.group(1)} import ", source)
+    `depth` packages below the output root, for every module this run generated (`generated`:
+    dotted names such as ``bledfu.v1.common_pb2``); imports of modules it did not generate stay
+    absolute, so ``google.protobuf`` still means protobuf's own even when proto/ holds other
+    ``google.*`` files (e.g. google/rpc)."""
+    pattern = re.compile(r"^from ((?:\w+)(?:\.\w+)*) import (\w+)", re.MULTILINE)
+
+    def relative(m: re.Match[str]) -> str:
+        if f"{m.group(1)}.{m.group(2)}" not in generated:
+            return m.group(0)
+        return f"from {'.' * (depth + 1)}{m.group(1)} import {m.group(2)}"
+
+    source = pattern.sub(relative, source)
     # The module name protoc bakes in becomes the message classes' __module__; use the real one.
     return re.sub(r"BuildTopDescriptorsAndMessages\(DESCRIPTOR, '[^']*', globals\(\)\)",
                   "BuildTopDescriptorsAndMessages(DESCRIPTOR, __name__, globals())", source)
@@ -87,7 +95,7 @@ def generate(proto_root: Path = DEFAULT_PROTO_ROOT, out: Path = DEFAULT_OUT, inc
         # The plugin writes a *_pb2_grpc.py for every file; only files declaring a service need one.
         modules = [m for m in modules if not (m.name.endswith("_pb2_grpc.py")
                                               and "class " not in (staging / m).read_text())]
-        top_levels = {m.parts[0] for m in modules if len(m.parts) > 1}
+        generated = {".".join(m.with_suffix("").parts) for m in modules}
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
@@ -99,7 +107,7 @@ def generate(proto_root: Path = DEFAULT_PROTO_ROOT, out: Path = DEFAULT_OUT, inc
                     break
                 pkg.mkdir(parents=True, exist_ok=True)
                 (pkg / "__init__.py").touch()
-            target.write_text(_relative_imports((staging / m).read_text(), len(m.parts) - 1, top_levels))
+            target.write_text(_relative_imports((staging / m).read_text(), len(m.parts) - 1, generated))
         return modules
 
 

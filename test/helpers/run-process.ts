@@ -15,6 +15,8 @@ export interface ProcessRun {
 export interface RunOptions {
   /** The whole environment of the process (default: this process's). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Working directory (default: this process's). */
+  readonly cwd?: string;
   /** Past this the process is killed and reported with code null: a hang fails its test, not the suite. */
   readonly timeoutMs?: number;
   /** Sees the child while it runs (e.g. to kill it when a test is torn down). */
@@ -23,7 +25,11 @@ export interface RunOptions {
 
 export function runProcess(command: string, args: readonly string[], options: RunOptions = {}): Promise<ProcessRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
     options.onSpawn?.(child);
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
     let stdout = '';

@@ -3,7 +3,7 @@
  * with SoftDevice IDs named, hashes in the order people compare them, and what the SoftDevice
  * inside an image says about itself. Works on any Secure DFU package readPackage accepts.
  */
-import type { DfuPackage, PackageImage } from '../types.js';
+import type { DfuPackage, PackageImage } from './images.js';
 import { toHex } from '../../common/bytes.js';
 import { decodeInitPacket, FW_TYPE, fwTypeName, HASH_TYPE, SIGNATURE_TYPE, VALIDATION_TYPE, type InitPacket } from './initPacket.js';
 

@@ -28,7 +28,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import JSZip from 'jszip';
 import { BledfuError } from '../../common/errors.js';
-import type { ImageKind } from '../types.js';
+import type { ImageKind } from './images.js';
 import { parseIntelHex, type HexSegment } from './hex.js';
 import { encodeInitCommand, encodeInitPacket, HASH_TYPE, SIGNATURE_TYPE, VALIDATION_TYPE } from './initPacket.js';
 import { KIND_FW_TYPE } from './package.js';

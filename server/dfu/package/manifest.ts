@@ -2,7 +2,7 @@
  * manifest.json of an nrfutil package (spec §7.2). Only the four Secure DFU image keys are
  * used; unknown keys are ignored, legacy (nrfutil 0.5) manifests are recognised and refused.
  */
-import { IMAGE_KINDS, type ImageKind } from '../types.js';
+import { IMAGE_KINDS, type ImageKind } from './images.js';
 import { packageInvalid, packageLegacy } from '../errors.js';
 
 export interface ManifestEntry {

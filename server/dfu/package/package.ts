@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import JSZip from 'jszip';
-import type { DfuPackage, ImageKind, ImageSummary, PackageImage } from '../types.js';
+import type { DfuPackage, ImageKind, ImageSummary, PackageImage } from './images.js';
 import { packageInvalid, packageLegacy } from '../errors.js';
 import {
   decodeInitPacket,
