@@ -55,6 +55,12 @@ export interface AppDeps {
    */
   readonly clock?: Clock;
   /**
+   * Where waits for the network run: real time even when `clock` is the simulator's (a StartDfu
+   * waiting for a package slot waits for other calls' bytes). Default the real clock; tests pass
+   * one they move by hand.
+   */
+  readonly networkClock?: Clock;
+  /**
    * Devices met in their bootloader (bledfud keeps it in the data directory, so a restarted server
    * still finds a device left in DFU mode by its application's name or address); none when absent.
    */
@@ -128,6 +134,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     tokens: deps.security?.tokens,
     packageMessageBytes: Math.max(config.maxRequestBytes + REQUEST_OVERHEAD_BYTES, config.maxMessageBytes ?? DEFAULT_CONFIG.maxMessageBytes),
     maxConcurrentUploads: config.maxConcurrentUploads ?? DEFAULT_CONFIG.maxConcurrentUploads,
+    ...(deps.networkClock === undefined ? {} : { clock: deps.networkClock }),
     logger: logger.child({ component: 'auth' }),
     ...(metrics === undefined ? {} : { onRefused: metrics.countGrpcCall }),
   });

@@ -23,7 +23,7 @@ import {
   type ServerInterceptor,
   type StatusObject,
 } from '@grpc/grpc-js';
-import { realClock } from '../common/clock.js';
+import { realClock, type Clock } from '../common/clock.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { accessRefusal, SERVICE_PREFIX, type TokenTable } from './auth.js';
@@ -43,6 +43,8 @@ export interface CallGateOptions {
   readonly startWaitMs?: number;
   /** StartDfu calls that may wait for a slot at once; more are refused at once. Default 4 × maxConcurrentUploads. */
   readonly maxWaitingStarts?: number;
+  /** The startWaitMs timer's clock: real time (the wait is on the network), a manual one in tests. */
+  readonly clock?: Clock;
   readonly logger: Logger;
   /** Told of every call the gate ends (metrics count it: no middleware sees it). */
   readonly onRefused?: (path: string, code: number) => void;
@@ -105,6 +107,7 @@ export function createCallGate(o: CallGateOptions): CallGate {
   let refusedUnread = 0;
   let warnedInternals = false;
   const startWaitMs = o.startWaitMs ?? 30_000;
+  const networkClock = o.clock ?? realClock;
   const maxWaitingStarts = o.maxWaitingStarts ?? 4 * o.maxConcurrentUploads;
   // Waiting StartDfu calls, first come first served; each takes the next slot freed.
   const waiting: (() => void)[] = [];
@@ -173,7 +176,7 @@ export function createCallGate(o: CallGateOptions): CallGate {
               else waiting.shift()?.();
             };
             // Real time, not the simulator's: the wait is for bytes on the network.
-            const timer = realClock.setTimer(
+            const timer = networkClock.setTimer(
               startWaitMs,
               () => {
                 stopWaiting();

@@ -23,6 +23,7 @@ import { DEVICE, startHarness, type Harness } from '../helpers/rpc-harness.js';
 import { frame, frameHeader, rawCall } from '../helpers/raw-grpc.js';
 import { startSimServer } from '../helpers/sim-server.js';
 import { drain, failure } from '../helpers/rpc-outcome.js';
+import { ManualClock } from '../helpers/manualClock.js';
 
 const OBSERVE_TOKEN = 'observe-token-limits-0123456789';
 const OPERATE_TOKEN = 'operate-token-limits-0123456789';
@@ -217,6 +218,40 @@ describe('package bodies received at once', () => {
       await b;
       assert.equal(h.app.gate().uploadsReceiving, 0);
       assert.equal(h.app.gate().refusedUnread, 1);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('a StartDfu waiting for a package slot', () => {
+  it('is refused TOO_MANY_UPLOADS when none came free within 30 s (real time), and leaves the line', async () => {
+    const network = new ManualClock();
+    const h = await startHarness({ maxConcurrentUploads: 1 }, silentLogger(), { networkClock: network });
+    try {
+      let release = (): void => undefined;
+      const done = new Promise<void>((r) => (release = r));
+      async function* chunks(): AsyncGenerator<{ chunk: Buffer }> {
+        yield { chunk: Buffer.from(fakePackageBytes(1024)) };
+        await done;
+      }
+      const holder = h.newClient().uploadPackage(chunks(), quick());
+      await eventually(() => h.app.gate().uploadsReceiving === 1);
+      const waiting = failure(drain(h.newClient().startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(64)) }, target }, quick())));
+      await eventually(() => h.app.gate().startsWaiting === 1);
+      assert.equal(network.fire(29_999), 0, 'no timer shorter than the documented 30 s');
+      assert.equal(network.fire(30_000), 1);
+      const refused = await waiting;
+      assert.equal(refused.grpcCode, Status.RESOURCE_EXHAUSTED);
+      assert.equal(refused.code, 'TOO_MANY_UPLOADS');
+      assert.match(refused.message, /waited 30 s/);
+      assert.match(refused.remedy ?? '', /max-concurrent-uploads/);
+      assert.equal(h.app.gate().startsWaiting, 0);
+      // The slot it never had is still the upload's; when that ends, the next call gets it.
+      release();
+      await holder;
+      assert.equal(h.app.gate().uploadsReceiving, 0);
+      assert.equal((await uploadPackage(h.newClient(), fakePackageBytes(64), quick())).size, 64);
     } finally {
       await h.close();
     }

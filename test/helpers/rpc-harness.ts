@@ -45,7 +45,7 @@ export async function startHarness(
   config: Partial<AppConfig> = {},
   logger: Logger = silentLogger(),
   /** TLS and tokens, process metrics, an audit log: what a test of those sets. */
-  deps: Pick<AppDeps, 'security' | 'processMetrics' | 'audit'> = {},
+  deps: Pick<AppDeps, 'security' | 'processMetrics' | 'audit' | 'networkClock'> = {},
 ): Promise<Harness> {
   const adapter = new FakeAdapter('fake0');
   const runner = new ControlledRunner();
