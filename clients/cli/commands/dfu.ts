@@ -45,7 +45,8 @@ function optionsFrom(flags: DfuFlags): Partial<DfuOptions> {
   if (prn !== undefined) options.prn = prn;
   const mtu = parseNumber('--mtu', flags.mtu, 23, 517);
   if (mtu !== undefined) options.mtu = mtu;
-  const retries = parseNumber('--retries', flags.retries, 1, 100);
+  // 0 is "no retries" (the field has presence); leaving the flag out asks for the server's default.
+  const retries = parseNumber('--retries', flags.retries, 0, 100);
   if (retries !== undefined) options.retries = retries;
   const scan = parseNumber('--scan-timeout', flags.scanTimeout, 0.1, 3600);
   if (scan !== undefined) options.scanTimeout = durationFromSeconds(scan);

@@ -430,7 +430,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       if (!v.ok) {
         const detail = v.reason === 'mismatch' ? v.detail : `only ${v.offset} of ${dat.length} bytes arrived`;
         log.warn({ attempt, detail }, 'init packet CRC mismatch');
-        if (attempt >= options.retries) throw dfuCrcMismatch(`init packet of the ${summary.kind} image did not arrive intact after ${attempt} attempts: ${detail}`);
+        if (attempt > options.retries) throw dfuCrcMismatch(`init packet of the ${summary.kind} image did not arrive intact after ${attempt} attempts: ${detail}`);
         plan = { action: 'create' };
         continue;
       }
@@ -559,7 +559,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       }
       if (verdict === undefined) break;
       log.warn({ start: pos, end, attempt, detail: verdict }, 'data object CRC mismatch');
-      if (attempt >= options.retries) {
+      if (attempt > options.retries) {
         throw dfuCrcMismatch(`data object ${pos}–${end} of the ${summary.kind} image did not arrive intact after ${attempt} attempts: ${verdict}`, {
           image: summary.kind,
         });
