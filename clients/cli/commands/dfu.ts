@@ -159,7 +159,8 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, d
         }
       }
     }
-    // A failed job ends the stream with its status (caught below); ending without any result
+    // After a failed or cancelled job's `finished` the client's startDfu/watchJob throws its
+    // error (caught below; the exit code follows its error_status). Ending without any result
     // means we do not know how the job ended, and a script must not read that as success.
     return ctx.out.error({
       code: 'NO_RESULT',
