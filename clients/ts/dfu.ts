@@ -80,10 +80,14 @@ function jobFailure(r: JobResult, detail: NonNullable<JobResult['error']>): Deco
   // A server older than JobResult.error_status sends 0: the reason still says what happened.
   const grpcCode: Status = r.errorStatus === 0 ? (detail.reason === 'CANCELLED' ? Status.CANCELLED : Status.UNKNOWN) : r.errorStatus;
   const decoded = decodeErrorDetail(detail, grpcCode);
-  if (r.cancelCause === CancelCause.CANCEL_CAUSE_UNSPECIFIED) return decoded;
-  const cancel: Record<string, string> = { cancel_cause: cancelCauseName(r.cancelCause) };
+  // The ErrorInfo metadata a failed call would carry (layer, context_* included); a server older
+  // than JobResult.error_metadata sends none, and the detail's own fields stand in.
+  const info = Object.keys(r.errorMetadata).length > 0 ? r.errorMetadata : decoded.metadata;
+  const layer = info['layer'];
+  const cancel: Record<string, string> = {};
+  if (r.cancelCause !== CancelCause.CANCEL_CAUSE_UNSPECIFIED) cancel['cancel_cause'] = cancelCauseName(r.cancelCause);
   if (r.cancelledBy !== '') cancel['cancelled_by'] = r.cancelledBy;
-  return { ...decoded, metadata: { ...decoded.metadata, ...cancel } };
+  return { ...decoded, ...(layer === undefined ? {} : { layer }), metadata: { ...info, ...cancel } };
 }
 
 /**

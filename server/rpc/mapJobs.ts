@@ -37,7 +37,7 @@ import type {
 } from '../jobs/types.js';
 import { durationFromMs } from './duration.js';
 import { addressToProto, targetToProto } from './mapBle.js';
-import { errorDetailFor, statusForCode } from './status.js';
+import { errorDetailFor, errorMetadata, statusForCode } from './status.js';
 import { DURATION_RANGES, msFromDuration, retriesFromProto } from './validate.js';
 
 const JOB_STATES = {
@@ -144,6 +144,7 @@ export function resultToProto(r: JobResult): JobResultMessage {
     errorStatus: r.error === undefined ? 0 : statusForCode(r.error.code),
     cancelCause: c === undefined ? CancelCause.CANCEL_CAUSE_UNSPECIFIED : CANCEL_CAUSES[c.cause],
     cancelledBy: c?.cause === 'cancel-job' ? (c.by ?? '') : '',
+    errorMetadata: r.error === undefined ? {} : errorMetadata(r.error),
     error: r.error === undefined ? undefined : errorDetailFor(r.error),
     duration: durationFromMs(r.durationMs),
     firmwareRevision: r.firmwareRevision ?? '',

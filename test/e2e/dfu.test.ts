@@ -176,6 +176,8 @@ describe('StartDfu over gRPC', () => {
       assert.equal(last.finished.error?.reason, 'DEVICE_NOT_FOUND');
       assert.equal(last.finished.errorStatus, Status.NOT_FOUND);
       assert.equal(last.finished.cancelCause, CancelCause.CANCEL_CAUSE_UNSPECIFIED);
+      // All a failed call's ErrorInfo would have said, e.g. the layer, which ErrorDetail lacks.
+      assert.deepEqual(last.finished.errorMetadata, { remedy: 'power the device', layer: 'ble' });
     }
   });
 
@@ -196,6 +198,7 @@ describe('StartDfu over gRPC', () => {
     assert.equal(d.grpcCode, Status.NOT_FOUND);
     assert.equal(d.code, 'DEVICE_NOT_FOUND');
     assert.equal(d.remedy, 'power the device');
+    assert.equal(d.layer, 'ble');
   });
 
   it('carries the device\'s DFU codes in the job\'s error, keyed as in ErrorInfo metadata', async () => {

@@ -125,7 +125,7 @@ describe('Python client example against the simulator', { skip }, () => {
       '            if event.HasField("finished"):',
       '                print("finished", event.finished.success)',
       '    except BledfuError as e:',
-      '        print("raised", e.reason, e.status.name if e.status else None)',
+      '        print("raised", e.reason, e.status.name if e.status else None, e.metadata.get("layer"), e.metadata.get("context_image"))',
     ].join('\n');
     const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
     const run = (retries: string): Promise<ProcessRun> =>
@@ -133,7 +133,7 @@ describe('Python client example against the simulator', { skip }, () => {
     s.world.faults.inject({ kind: 'corruptDataPacket', packet: 5 });
     const none = await run('0');
     assert.equal(none.code, 0, explain(none));
-    assert.match(none.stdout, /^finished False\nraised DFU_CRC_MISMATCH DATA_LOSS$/m, explain(none));
+    assert.match(none.stdout, /^finished False\nraised DFU_CRC_MISMATCH DATA_LOSS dfu application$/m, explain(none));
     s.world.faults.inject({ kind: 'corruptDataPacket', packet: 5 });
     const unset = await run('unset');
     assert.equal(unset.code, 0, explain(unset));

@@ -257,11 +257,16 @@ _STATUS_BY_NUMBER = {s.value[0]: s for s in grpc.StatusCode}
 
 def _result_error(result: dfu_pb2.JobResult) -> BledfuError:
     e = result.error
-    metadata = {"remedy": e.remedy} if e.remedy else {}
-    if e.dfu_result_name:
-        metadata["dfu_result_name"] = e.dfu_result_name
-    if e.dfu_extended_error_name:
-        metadata["dfu_extended_error_name"] = e.dfu_extended_error_name
+    # The ErrorInfo metadata a failed call would carry; a server older than error_metadata sends
+    # none, and the detail's own fields stand in.
+    metadata = dict(result.error_metadata)
+    if not metadata:
+        if e.remedy:
+            metadata["remedy"] = e.remedy
+        if e.dfu_result_name:
+            metadata["dfu_result_name"] = e.dfu_result_name
+        if e.dfu_extended_error_name:
+            metadata["dfu_extended_error_name"] = e.dfu_extended_error_name
     if result.cancel_cause != dfu_pb2.CANCEL_CAUSE_UNSPECIFIED:
         metadata["cancel_cause"] = dfu_pb2.CancelCause.Name(result.cancel_cause).removeprefix("CANCEL_CAUSE_")
     if result.cancelled_by:
