@@ -179,6 +179,11 @@ describe('StartDfu over gRPC', () => {
       // All a failed call's ErrorInfo would have said, e.g. the layer, which ErrorDetail lacks.
       assert.deepEqual(last.finished.errorMetadata, { remedy: 'power the device', layer: 'ble' });
     }
+    // Watching the job after its end: its snapshot, its `finished`, and OK again.
+    const jobId = responses[0]?.event?.jobId ?? '';
+    const watched: string[] = [];
+    for await (const r of h.client.watchJob({ jobId })) watched.push(String(r.event?.kind?.$case));
+    assert.deepEqual(watched, ['snapshot', 'finished']);
   });
 
   it('the TS client still throws a failed job\'s error, typed like a failed call, after yielding `finished`', async () => {
