@@ -96,7 +96,7 @@ export interface App {
 }
 
 /** Room in a StartDfu message for the fields around the package bytes. */
-const REQUEST_OVERHEAD_BYTES = 64 * 1024;
+export const REQUEST_OVERHEAD_BYTES = 64 * 1024;
 
 export function createApp(config: AppConfig, deps: AppDeps): App {
   const logger = deps.logger;

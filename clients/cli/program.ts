@@ -249,7 +249,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--adapter <id>', 'adapter to use')
     .option('--prn <n>', 'packet receipt notification interval (0 = let the server choose: flow control, and one PRN at each object\'s last packet)')
     .option('--mtu <bytes>', 'ATT MTU to request (default 247)')
-    .option('--retries <n>', 'attempts per object and reconnects after a link loss (default 3)')
+    .option('--retries <n>', 'resends of a damaged object and reconnects after a link loss, 0 to 100 (0: none; default 3)')
     .addOption(new Option('--buttonless <mode>', 'how to enter the bootloader').choices(['auto', 'required', 'off']))
     .option('--scan-timeout <seconds>', 'how long to look for the device and its bootloader (default 10)')
     .option('--no-resume', 'start from scratch even if the device could resume')

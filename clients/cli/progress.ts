@@ -136,7 +136,7 @@ export class JobDisplay {
         }
         // Where the time went, for failures too (the caller reports the error itself).
         if (e.result.phaseTimes !== undefined) this.#text(`time per phase: ${formatPhaseTimes(e.result.phaseTimes)}`);
-        // Failures are reported by the caller with the status it ends with (and its remedy).
+        // Failures are reported by the caller with the error the client throws after `finished` (and its remedy).
         return;
       }
     }

@@ -1,6 +1,9 @@
 /** Helpers around the job streams: typed events, chunked uploads. */
 import type { Target } from '../../proto/gen/bledfu/v1/common.js';
+import { Status } from 'nice-grpc';
 import {
+  CancelCause,
+  cancelCauseToJSON,
   JobState,
   jobStateToJSON,
   type DfuOptions,
@@ -11,7 +14,7 @@ import {
   type UploadPackageResponse,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 import { callOptions, type BledfuClient, type CallControl } from './client.js';
-import { decodeErrorDetail, type DecodedError } from './errors.js';
+import { BledfuClientError, decodeErrorDetail, type DecodedError } from './errors.js';
 
 export type DfuEvent =
   | { readonly type: 'snapshot'; readonly jobId: string; readonly time: Date | undefined; readonly job: Job }
@@ -30,7 +33,10 @@ export type DfuEvent =
       readonly jobId: string;
       readonly time: Date | undefined;
       readonly result: JobResult;
-      /** Decoded result.error when the job failed or was cancelled. */
+      /**
+       * Decoded result.error when the job failed or was cancelled (grpcCode: result.error_status;
+       * metadata: cancel_cause and cancelled_by for a cancelled job).
+       */
       readonly error: DecodedError | undefined;
     };
 
@@ -56,11 +62,50 @@ export function toDfuEvent(e: JobEvent): DfuEvent | undefined {
       return { ...base, type: 'progress', progress: e.kind.progress };
     case 'finished': {
       const r = e.kind.finished;
-      return { ...base, type: 'finished', result: r, error: r.error === undefined ? undefined : decodeErrorDetail(r.error) };
+      return { ...base, type: 'finished', result: r, error: r.error === undefined ? undefined : jobFailure(r, r.error) };
     }
     case undefined:
       // An event kind newer than this client: skip it rather than fail.
       return undefined;
+  }
+}
+
+/** "CANCEL_CAUSE_CANCEL_JOB" → "CANCEL_JOB" */
+function cancelCauseName(cause: CancelCause): string {
+  return cancelCauseToJSON(cause).replace(/^CANCEL_CAUSE_/, '');
+}
+
+/** A failed or cancelled job's error, classified by the status a call failing with it would have. */
+function jobFailure(r: JobResult, detail: NonNullable<JobResult['error']>): DecodedError {
+  // A server older than JobResult.error_status sends 0: the reason still says what happened.
+  const grpcCode: Status = r.errorStatus === 0 ? (detail.reason === 'CANCELLED' ? Status.CANCELLED : Status.UNKNOWN) : r.errorStatus;
+  const decoded = decodeErrorDetail(detail, grpcCode);
+  // The ErrorInfo metadata a failed call would carry (layer, context_* included); a server older
+  // than JobResult.error_metadata sends none, and the detail's own fields stand in.
+  const info = Object.keys(r.errorMetadata).length > 0 ? r.errorMetadata : decoded.metadata;
+  const layer = info['layer'];
+  const cancel: Record<string, string> = {};
+  if (r.cancelCause !== CancelCause.CANCEL_CAUSE_UNSPECIFIED) cancel['cancel_cause'] = cancelCauseName(r.cancelCause);
+  if (r.cancelledBy !== '') cancel['cancelled_by'] = r.cancelledBy;
+  return { ...decoded, ...(layer === undefined ? {} : { layer }), metadata: { ...info, ...cancel } };
+}
+
+/**
+ * The events of a StartDfu or WatchJob stream. The stream itself ends OK after `finished` whatever
+ * the job's outcome (service.proto); for a caller who awaits the DFU a job that did not succeed
+ * is an error all the same, so after yielding its `finished` event this throws the job's error as
+ * a BledfuClientError (decodeError: the job's reason, with the status such a call would have).
+ */
+async function* jobEvents(stream: AsyncIterable<{ event?: JobEvent | undefined }>): AsyncGenerator<DfuEvent> {
+  for await (const r of stream) {
+    const e = r.event === undefined ? undefined : toDfuEvent(r.event);
+    if (e === undefined) continue;
+    yield e;
+    if (e.type === 'finished' && !e.result.success) {
+      throw new BledfuClientError(
+        e.error ?? { code: 'UNKNOWN', grpcCode: Status.UNKNOWN, grpcCodeName: 'UNKNOWN', message: 'the job did not succeed and the server said nothing of why', metadata: {} },
+      );
+    }
   }
 }
 
@@ -79,9 +124,11 @@ export interface StartDfuParams {
 }
 
 /**
- * Starts a DFU and yields its events. If the job fails, the last event is `finished` and then the
- * iteration throws the call's error (use decodeError). Aborting `signal` stops watching only:
- * the job continues on the server.
+ * Starts a DFU and yields its events. If the job fails or is cancelled, the last event is
+ * `finished` and then the iteration throws the job's error (a BledfuClientError; decodeError gives
+ * its reason, e.g. DFU_REMOTE_ERROR or CANCELLED, and a grpcCode as a failed call would have).
+ * An error thrown without a `finished` event before it is the call's own failure. Aborting
+ * `signal` stops watching only: the job continues on the server.
  */
 export async function* startDfu(client: BledfuClient, params: StartDfuParams, call: CallControl = {}): AsyncGenerator<DfuEvent> {
   const stream = client.startDfu(
@@ -95,7 +142,8 @@ export async function* startDfu(client: BledfuClient, params: StartDfuParams, ca
       options: {
         prn: 0,
         mtu: 0,
-        retries: 0,
+        // Unset: the server's default (3); 0 would mean no retries.
+        retries: undefined,
         buttonless: 0,
         scanTimeout: undefined,
         requestTimeout: undefined,
@@ -106,18 +154,12 @@ export async function* startDfu(client: BledfuClient, params: StartDfuParams, ca
     },
     callOptions(call),
   );
-  for await (const r of stream) {
-    const e = r.event === undefined ? undefined : toDfuEvent(r.event);
-    if (e !== undefined) yield e;
-  }
+  yield* jobEvents(stream);
 }
 
-/** Like startDfu for an existing job: a snapshot first, then live events. */
+/** Like startDfu for an existing job: a snapshot first, then live events; ends like startDfu. */
 export async function* watchJob(client: BledfuClient, jobId: string, call: CallControl = {}): AsyncGenerator<DfuEvent> {
-  for await (const r of client.watchJob({ jobId }, callOptions(call))) {
-    const e = r.event === undefined ? undefined : toDfuEvent(r.event);
-    if (e !== undefined) yield e;
-  }
+  yield* jobEvents(client.watchJob({ jobId }, callOptions(call)));
 }
 
 /** Streams a package to the server in chunks; the returned id can be used with startDfu. */

@@ -153,10 +153,25 @@ export function decodeError(e: unknown): DecodedError {
   return { code: 'UNKNOWN', grpcCode: Status.UNKNOWN, grpcCodeName: 'UNKNOWN', message, metadata: {} };
 }
 
-/** The same shape from an ErrorDetail carried in a message (JobResult.error, Adapter.error). */
+/**
+ * The same shape from an ErrorDetail carried in a message (JobResult.error, Adapter.error), with
+ * `metadata` keyed as ErrorInfo's (numbers as decimal strings), so code reading either finds the same.
+ */
 export function decodeErrorDetail(detail: ErrorDetail, grpcCode: Status = Status.UNKNOWN): DecodedError {
+  const metadata: Record<string, string> = {};
+  const entries: [string, string | number][] = [
+    ['remedy', detail.remedy],
+    ['dfu_result', detail.dfuResult],
+    ['dfu_result_name', detail.dfuResultName],
+    ['dfu_extended_error', detail.dfuExtendedError],
+    ['dfu_extended_error_name', detail.dfuExtendedErrorName],
+    ['att_error', detail.attError],
+    ['hci_status', detail.hciStatus],
+  ];
+  // Zero and empty mean "not applicable" in an ErrorDetail.
+  for (const [key, value] of entries) if (value !== 0 && value !== '') metadata[key] = String(value);
   return withOptional(
-    { code: detail.reason, grpcCode, grpcCodeName: statusName(grpcCode), message: detail.message, metadata: {} },
+    { code: detail.reason, grpcCode, grpcCodeName: statusName(grpcCode), message: detail.message, metadata },
     {
       remedy: detail.remedy,
       dfuResult: detail.dfuResult || undefined,

@@ -40,10 +40,12 @@ export { AuditRecord, AuditResult, auditResultToJSON, type AuditImage } from '..
 export { AddressType, type Address, type Target, type ErrorDetail } from '../../proto/gen/bledfu/v1/common.js';
 export {
   ButtonlessMode,
+  CancelCause,
   CaptureState,
   DeviceState,
   ImageType,
   JobState,
+  cancelCauseToJSON,
   captureStateToJSON,
   deviceStateToJSON,
   imageTypeToJSON,

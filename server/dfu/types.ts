@@ -23,7 +23,10 @@ export interface DfuOptions {
   readonly prn: number;
   /** ATT MTU to request. */
   readonly mtu: number;
-  /** Attempts per object (CRC mismatch) and reconnects after a link loss. */
+  /**
+   * Retries: resends of an object whose CRC does not match (so 1 + retries attempts per object),
+   * and reconnects after a link loss. 0: the first failure ends the DFU.
+   */
   readonly retries: number;
   readonly buttonless: ButtonlessMode;
   /** Looking for the device, and for the bootloader after a jump or reset. */

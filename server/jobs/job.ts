@@ -14,6 +14,7 @@ import type { WatchStream } from './watchStream.js';
 import {
   isTerminal,
   type ActiveJobState,
+  type JobCancellation,
   type JobCaptureInfo,
   type JobEvent,
   type JobId,
@@ -81,6 +82,8 @@ export class Job {
   /** Aborted to cancel the runner. */
   readonly controller = new AbortController();
   cancelRequested = false;
+  /** Who asked for the cancellation (set with cancelRequested); the result of a cancelled job says so. */
+  cancellation: JobCancellation | undefined;
   readonly captureRequested: boolean;
   readonly requester: JobRequester | undefined;
 
@@ -334,6 +337,7 @@ export class Job {
     if (outcome.address !== undefined) this.#deviceAddress = outcome.address;
     this.#finishedAt = at;
     this.#result = {
+      state,
       success: state === 'succeeded',
       error: outcome.error,
       durationMs: this.#startedAt === undefined ? 0 : at - this.#startedAt,
@@ -342,6 +346,7 @@ export class Job {
       modelledAirTimeMs:
         this.#modelledStartMs !== undefined && modelledEnd !== undefined ? modelledEnd - this.#modelledStartMs : undefined,
       phases: this.#phases?.stop(at),
+      cancellation: state === 'cancelled' ? this.cancellation : undefined,
     };
     beforeReport?.({ ...this.snapshot(), state });
     this.#setState(

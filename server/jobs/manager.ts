@@ -13,7 +13,7 @@ import type { Logger } from '../common/logger.js';
 import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
 import { Job } from './job.js';
-import { isTerminal, type JobEvent, type JobId, type JobListener, type JobRef, type JobRequester, type JobSnapshot } from './types.js';
+import { isTerminal, type JobCancellation, type JobEvent, type JobId, type JobListener, type JobRef, type JobRequester, type JobSnapshot } from './types.js';
 import { WatchStream } from './watchStream.js';
 
 export interface JobManagerOptions {
@@ -227,10 +227,15 @@ export class JobManager {
     return this.#job(id).captureChunks();
   }
 
-  /** Requests cancellation. A queued job ends at once; a running one once its runner has returned. */
-  cancel(id: string): JobSnapshot {
+  /**
+   * Requests cancellation. A queued job ends at once; a running one once its runner has returned.
+   * `by` is the caller's identity (undefined when the server authenticates nobody): the job's
+   * result names it, so its watchers can tell who ended it.
+   */
+  cancel(id: string, by?: string): JobSnapshot {
     const job = this.#job(id);
-    this.#cancel(job, new BledfuError('CANCELLED', 'job cancelled by request', { layer: 'jobs' }));
+    const who = by === undefined ? '' : ` of ${quoteInput(by)}`;
+    this.#cancel(job, new BledfuError('CANCELLED', `job cancelled by a CancelJob request${who}`, { layer: 'jobs' }), { cause: 'cancel-job', by });
     return job.snapshot();
   }
 
@@ -246,7 +251,7 @@ export class JobManager {
       layer: 'jobs',
       remedy: 'start the DFU again once the server is back; the device resumes where it stopped',
     });
-    for (const job of this.#jobs.values()) this.#cancel(job, reason);
+    for (const job of this.#jobs.values()) this.#cancel(job, reason, { cause: 'shutdown' });
     await Promise.all(this.#done.values());
   }
 
@@ -280,9 +285,10 @@ export class JobManager {
     return set;
   }
 
-  #cancel(job: Job, reason: BledfuError): void {
+  #cancel(job: Job, reason: BledfuError, cancellation: JobCancellation): void {
     if (job.finished || job.cancelRequested) return;
     job.cancelRequested = true;
+    job.cancellation = cancellation;
     if (job.state === 'queued') {
       const queue = this.#queued.get(job.adapter.id) ?? [];
       const at = queue.indexOf(job);

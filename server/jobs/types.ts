@@ -52,7 +52,14 @@ export interface JobCaptureInfo {
   readonly truncated: boolean;
 }
 
+/** What cancelled a job: a CancelJob call (and whose), or the server shutting down. */
+export type JobCancellation =
+  | { readonly cause: 'cancel-job'; /** The caller's identity; undefined when the server authenticates nobody. */ readonly by: string | undefined }
+  | { readonly cause: 'shutdown' };
+
 export interface JobResult {
+  /** The job's final state; success is `state === 'succeeded'`. */
+  readonly state: TerminalJobState;
   readonly success: boolean;
   /** Why it failed or that it was cancelled; undefined on success. */
   readonly error: BledfuError | undefined;
@@ -67,6 +74,11 @@ export interface JobResult {
    * up to durationMs. Undefined for a job that never started.
    */
   readonly phases: PhaseTimes | undefined;
+  /**
+   * For a cancelled job whose cancellation was asked for: by whom. Undefined otherwise (also for a
+   * job that ended CANCELLED by its engine's own abort).
+   */
+  readonly cancellation: JobCancellation | undefined;
 }
 
 /** The job as it is at one moment; immutable, safe to hand to any number of watchers. */

@@ -124,9 +124,12 @@ export async function* startDfu(
 }
 
 /**
- * A job's events for one call: snapshot first, then live events. If the job did not succeed, the
- * call ends with the job's error as its status after the `finished` event. The call going away
- * only stops this stream; the job carries on.
+ * A job's events for one call: snapshot first, then live events, last `finished`. The contract
+ * (service.proto, StartDfu): a stream that delivered `finished` ends OK whatever the job's
+ * outcome, which is in the event; a non-OK status means the call failed and no `finished` was
+ * sent. So a failed job is not thrown here, and a stream that stops without `finished` (while the
+ * caller is still there) is, lest its OK read as "the job ended". The call going away only stops
+ * this stream; the job carries on.
  */
 export async function* streamJob(deps: ServiceDeps, jobId: string, callSignal: AbortSignal): AsyncGenerator<JobEventMessage> {
   // Not tied to deps.stopping: on shutdown every job ends first, so watchers get their
@@ -134,8 +137,11 @@ export async function* streamJob(deps: ServiceDeps, jobId: string, callSignal: A
   const events = deps.jobs.watch(jobId, callSignal);
   for await (const event of events) {
     yield jobEventToProto(event);
-    if (event.kind === 'finished' && !event.result.success) {
-      throw event.result.error ?? new BledfuError('INTERNAL', 'internal error', { layer: 'rpc' });
-    }
+    if (event.kind === 'finished') return;
   }
+  throwIfAborted(callSignal);
+  throw new BledfuError('STREAM_ENDED', `the events of job ${jobId} stopped before the job ended`, {
+    layer: 'rpc',
+    remedy: `the job may still be running: GetJob or WatchJob ${jobId} tells how it ends`,
+  });
 }

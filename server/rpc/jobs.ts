@@ -50,5 +50,5 @@ export function cancelJob(deps: ServiceDeps, request: CancelJobRequest, caller: 
   if (caller.identity !== undefined && caller.identity !== job.requestedBy) {
     deps.logger.info({ jobId, requestedBy: job.requestedBy, cancelledBy: caller.identity }, 'job cancelled by an admin, not its starter');
   }
-  return { job: jobToProto(deps.jobs.cancel(jobId)) };
+  return { job: jobToProto(deps.jobs.cancel(jobId, caller.identity)) };
 }

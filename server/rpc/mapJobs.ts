@@ -1,6 +1,7 @@
 /** proto ⇄ jobs/ and dfu/ values: jobs, events, progress, results, images, DFU options. */
 import {
   ButtonlessMode,
+  CancelCause,
   CaptureState,
   DeviceState,
   ImageType,
@@ -25,6 +26,7 @@ import {
   type ImageSummary,
 } from '../dfu/types.js';
 import type {
+  JobCancellation,
   JobCaptureInfo,
   JobCaptureState,
   JobEvent,
@@ -35,7 +37,7 @@ import type {
 } from '../jobs/types.js';
 import { durationFromMs } from './duration.js';
 import { addressToProto, targetToProto } from './mapBle.js';
-import { errorDetailFor } from './status.js';
+import { errorDetailFor, errorMetadata, statusForCode } from './status.js';
 import { DURATION_RANGES, msFromDuration, retriesFromProto } from './validate.js';
 
 const JOB_STATES = {
@@ -127,9 +129,22 @@ export function phaseTimesToProto(t: PhaseTimes): PhaseTimesMessage {
   };
 }
 
+const CANCEL_CAUSES = {
+  'cancel-job': CancelCause.CANCEL_CAUSE_CANCEL_JOB,
+  shutdown: CancelCause.CANCEL_CAUSE_SERVER_SHUTDOWN,
+} as const satisfies Record<JobCancellation['cause'], CancelCause>;
+
 export function resultToProto(r: JobResult): JobResultMessage {
+  const c = r.cancellation;
   return {
+    state: jobStateToProto(r.state),
     success: r.success,
+    // The status a call failing with this error carries (status.ts), so a client that raises the
+    // job's failure can classify it like any failed call.
+    errorStatus: r.error === undefined ? 0 : statusForCode(r.error.code),
+    cancelCause: c === undefined ? CancelCause.CANCEL_CAUSE_UNSPECIFIED : CANCEL_CAUSES[c.cause],
+    cancelledBy: c?.cause === 'cancel-job' ? (c.by ?? '') : '',
+    errorMetadata: r.error === undefined ? {} : errorMetadata(r.error),
     error: r.error === undefined ? undefined : errorDetailFor(r.error),
     duration: durationFromMs(r.durationMs),
     firmwareRevision: r.firmwareRevision ?? '',

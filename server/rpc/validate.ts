@@ -55,7 +55,7 @@ export const DURATION_RANGES = {
   requestTimeout: { field: 'request_timeout', minMs: 1_000, maxMs: 600_000 },
 } as const satisfies Record<string, DurationRange>;
 
-/** DfuOptions.retries: attempts per object and reconnects after a link loss (0 is the default). */
+/** DfuOptions.retries: resends of an object and reconnects after a link loss (0: none; unset: the default). */
 export const RETRIES_MAX = 100;
 
 const DOCS = 'see the field\'s limit in proto/bledfu/v1 or README "Request limits"';
@@ -108,11 +108,14 @@ export function msFromDuration(d: Duration | undefined, fallback: number, range:
   return Math.round(ms);
 }
 
-/** The retry count to use: `fallback` for 0, else 1..RETRIES_MAX. */
-export function retriesFromProto(retries: number, fallback: number): number {
-  if (retries === 0) return fallback;
+/**
+ * The retry count to use: `fallback` when the field is unset (it has presence), else 0..RETRIES_MAX
+ * as given: 0 is "no retries", not the default.
+ */
+export function retriesFromProto(retries: number | undefined, fallback: number): number {
+  if (retries === undefined) return fallback;
   if (!Number.isInteger(retries) || retries < 0 || retries > RETRIES_MAX) {
-    throw invalid(`retries ${retries} is out of range: it must be 1 to ${RETRIES_MAX}`, 'leave retries at 0 for the default (3)');
+    throw invalid(`retries ${retries} is out of range: it must be 0 to ${RETRIES_MAX}`, `give retries from 0 (no retries) to ${RETRIES_MAX}, or leave it unset for the default (3)`);
   }
   return retries;
 }

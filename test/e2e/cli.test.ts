@@ -52,6 +52,20 @@ describe('bledfu CLI (spawned) against a real server', () => {
     assert.equal(last?.['success'], true);
   });
 
+  it('--retries 0 asks for no retries; without --retries the server\'s default (3) applies', async () => {
+    for (const [flags, expected] of [[['--retries', '0'], 0], [['--retries', '7'], 7], [[], 3]] as const) {
+      const n = h.runner.calls.length;
+      const running = cli(['--server', h.address, '--json', 'dfu', pkgFile, '--address', DEVICE.value, ...flags]);
+      const run = await h.runner.call(n);
+      assert.equal(run.options.retries, expected, `retries with ${flags.join(' ') || 'no flag'}`);
+      run.succeed();
+      const r = await running;
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const refused = await cli(['--server', h.address, '--json', 'dfu', pkgFile, '--address', DEVICE.value, '--retries', '-1']);
+    assert.equal(refused.code, 2);
+  });
+
   it('shows a finished job with its time per phase (jobs show), in text and in --json', async () => {
     const n = h.runner.calls.length;
     const running = cliText(['--server', h.address, 'dfu', pkgFile, '--address', DEVICE.value]);

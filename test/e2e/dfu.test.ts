@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   AddressType,
+  BledfuClientError,
+  CancelCause,
   decodeError,
   JobState,
   startDfu,
@@ -11,6 +13,7 @@ import {
   type DfuEvent,
   type Target,
 } from '../../clients/ts/index.js';
+import type { StartDfuResponse } from '../../proto/gen/bledfu/v1/dfu.js';
 import { BledfuError } from '../../server/common/errors.js';
 import { progress, fakePackageBytes } from '../helpers/fake-adapter-runner.js';
 import { DEVICE, startHarness, type Harness } from '../helpers/rpc-harness.js';
@@ -154,7 +157,36 @@ describe('StartDfu over gRPC', () => {
     assert.equal(d.code, 'INVALID_ARGUMENT');
   });
 
-  it('ends the stream with NOT_FOUND after `finished` when the runner reports DEVICE_NOT_FOUND', async () => {
+  it('a failed job: the stream ends OK after `finished`, which carries the outcome (state FAILED, reason, error_status NOT_FOUND)', async () => {
+    const n = h.runner.calls.length;
+    const responses: StartDfuResponse[] = [];
+    const wire = (async () => {
+      for await (const r of h.client.startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes()) }, target: TARGET, adapterId: '', captureHci: false })) {
+        responses.push(r);
+      }
+    })();
+    const run = await h.runner.call(n);
+    run.fail(new BledfuError('DEVICE_NOT_FOUND', 'nothing advertises F0:12:34:56:78:9A', { layer: 'ble', remedy: 'power the device' }));
+    await wire; // resolves: the call itself did not fail
+    const last = responses.at(-1)?.event?.kind;
+    assert.equal(last?.$case, 'finished', 'the last message of the stream is `finished`');
+    if (last?.$case === 'finished') {
+      assert.equal(last.finished.state, JobState.JOB_STATE_FAILED);
+      assert.equal(last.finished.success, false);
+      assert.equal(last.finished.error?.reason, 'DEVICE_NOT_FOUND');
+      assert.equal(last.finished.errorStatus, Status.NOT_FOUND);
+      assert.equal(last.finished.cancelCause, CancelCause.CANCEL_CAUSE_UNSPECIFIED);
+      // All a failed call's ErrorInfo would have said, e.g. the layer, which ErrorDetail lacks.
+      assert.deepEqual(last.finished.errorMetadata, { remedy: 'power the device', layer: 'ble' });
+    }
+    // Watching the job after its end: its snapshot, its `finished`, and OK again.
+    const jobId = responses[0]?.event?.jobId ?? '';
+    const watched: string[] = [];
+    for await (const r of h.client.watchJob({ jobId })) watched.push(String(r.event?.kind?.$case));
+    assert.deepEqual(watched, ['snapshot', 'finished']);
+  });
+
+  it('the TS client still throws a failed job\'s error, typed like a failed call, after yielding `finished`', async () => {
     const n = h.runner.calls.length;
     const stream = drain(startDfu(h.client, { package: { data: fakePackageBytes() }, target: TARGET }));
     const run = await h.runner.call(n);
@@ -166,6 +198,7 @@ describe('StartDfu over gRPC', () => {
       assert.equal(finished.result.success, false);
       assert.equal(finished.error?.code, 'DEVICE_NOT_FOUND');
     }
+    assert.ok(error instanceof BledfuClientError, String(error));
     const d = decodeError(error);
     assert.equal(d.grpcCode, Status.NOT_FOUND);
     assert.equal(d.code, 'DEVICE_NOT_FOUND');
@@ -173,7 +206,7 @@ describe('StartDfu over gRPC', () => {
     assert.equal(d.layer, 'ble');
   });
 
-  it('carries the device\'s DFU codes in ErrorInfo metadata', async () => {
+  it('carries the device\'s DFU codes in the job\'s error, keyed as in ErrorInfo metadata', async () => {
     const n = h.runner.calls.length;
     const stream = drain(startDfu(h.client, { package: { data: fakePackageBytes() }, target: TARGET }));
     (await h.runner.call(n)).fail(
@@ -253,6 +286,10 @@ describe('server shutdown', () => {
     const { events, error } = await stream;
     const last = events.at(-1);
     assert.equal(last?.type === 'finished' && last.error?.code, 'CANCELLED');
-    assert.equal(decodeError(error).grpcCode, Status.CANCELLED);
+    assert.equal(last?.type === 'finished' && last.result.state, JobState.JOB_STATE_CANCELLED);
+    assert.equal(last?.type === 'finished' && last.result.cancelCause, CancelCause.CANCEL_CAUSE_SERVER_SHUTDOWN, 'the server, not a CancelJob, ended it');
+    const d = decodeError(error);
+    assert.equal(d.grpcCode, Status.CANCELLED);
+    assert.equal(d.metadata['cancel_cause'], 'SERVER_SHUTDOWN');
   });
 });

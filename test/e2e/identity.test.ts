@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Metadata } from 'nice-grpc-common';
-import { AddressType, JobState, startDfu, Status, type BledfuClient, type BledfuClientOptions, type DfuEvent, type Target } from '../../clients/ts/index.js';
+import { AddressType, CancelCause, JobState, startDfu, Status, watchJob, type BledfuClient, type BledfuClientOptions, type DfuEvent, type Target } from '../../clients/ts/index.js';
 import { AuditLog } from '../../server/audit/log.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { parseTokens } from '../../server/rpc/auth.js';
@@ -22,6 +22,7 @@ import { DEVICE, startHarness, type Harness } from '../helpers/rpc-harness.js';
 import { makeTestPki, opensslMissing, type TestPki } from '../helpers/tls-certs.js';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { AuditResult } from '../../proto/gen/bledfu/v1/audit.js';
+import type { WatchJobResponse } from '../../proto/gen/bledfu/v1/dfu.js';
 import { drain, failure } from '../helpers/rpc-outcome.js';
 
 const TARGET: Target = { selector: { $case: 'address', address: { value: DEVICE.value, type: AddressType.ADDRESS_TYPE_RANDOM } } };
@@ -113,6 +114,44 @@ describe('identities and job ownership with a tokens file', () => {
     await run.settled;
     assert.equal(run.context.signal.aborted, true);
     assert.equal((await as(ALICE).getJob({ jobId: started.jobId }, quick())).job?.state, JobState.JOB_STATE_CANCELLED);
+  });
+
+  it("a job an admin cancels: the starter's watch ends OK after `finished` CANCELLED, naming who cancelled it", async () => {
+    const n = h.runner.calls.length;
+    const started = await startJob(as(ALICE));
+    const run = await h.runner.call(n);
+    // Alice watches on the wire (no client helper), and through the TS client.
+    const wire: WatchJobResponse[] = [];
+    const watching = (async () => {
+      for await (const r of as(ALICE).watchJob({ jobId: started.jobId }, quick())) wire.push(r);
+    })();
+    const helper = watchJob(as(ALICE), started.jobId, quick())[Symbol.asyncIterator]();
+    assert.equal((await helper.next()).value?.type, 'snapshot');
+    await as(CAROL).cancelJob({ jobId: started.jobId }, quick());
+    await run.settled;
+    await watching; // the call did not fail: a job cancelled by someone else is not a cancelled call
+    const last = wire.at(-1)?.event?.kind;
+    assert.equal(last?.$case, 'finished');
+    if (last?.$case === 'finished') {
+      assert.equal(last.finished.state, JobState.JOB_STATE_CANCELLED);
+      assert.equal(last.finished.error?.reason, 'CANCELLED');
+      assert.equal(last.finished.errorStatus, Status.CANCELLED);
+      assert.equal(last.finished.cancelCause, CancelCause.CANCEL_CAUSE_CANCEL_JOB);
+      assert.equal(last.finished.cancelledBy, 'carol');
+      assert.match(last.finished.error?.message ?? '', /cancelled by a CancelJob request of "carol"/);
+    }
+    // The TS client raises it, after `finished`, as a typed error that says who.
+    const rest: DfuEvent[] = [];
+    const thrown = await failure(
+      (async () => {
+        for (let r = await helper.next(); r.done !== true; r = await helper.next()) rest.push(r.value);
+      })(),
+    );
+    assert.equal(rest.at(-1)?.type, 'finished');
+    assert.equal(thrown.code, 'CANCELLED');
+    assert.equal(thrown.grpcCode, Status.CANCELLED);
+    assert.equal(thrown.metadata['cancel_cause'], 'CANCEL_JOB');
+    assert.equal(thrown.metadata['cancelled_by'], 'carol');
   });
 
   it('names a token without a name by its fingerprint, and its holder may cancel their own job', async () => {

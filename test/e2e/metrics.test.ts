@@ -81,7 +81,9 @@ describe('Prometheus metrics on the simulator', () => {
       assert.equal(m.sum('bledfu_dfu_failures_total'), 1);
       assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'failed' }), 1);
       assert.equal(m.sum('bledfu_dfu_bytes_total'), APP.size, 'refused at the init packet: no firmware bytes');
-      assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'FAILED_PRECONDITION' }), 1);
+      // The job failed, the call did not: its stream ended OK after `finished` (service.proto).
+      assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'FAILED_PRECONDITION' }), undefined);
+      assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'OK' }), 2);
 
       // 3. A DFU cancelled mid-transfer: seen as transferring, then counted cancelled with the bytes the device confirmed.
       const dev = s.device(2);
@@ -110,7 +112,9 @@ describe('Prometheus metrics on the simulator', () => {
       assert.ok(cancelledBytes > 0 && cancelledBytes <= held, `the cancelled job counts the bytes the device confirmed (${cancelledBytes} of ${held} received)`);
       assert.equal(m.sum('bledfu_dfu_failures_total'), 1, 'a cancel is not a failure');
       assert.equal(m.value('bledfu_grpc_requests_total', { method: 'bledfu.v1.BledfuService/CancelJob', code: 'OK' }), 1);
-      assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'CANCELLED' }), 1);
+      // Cancelled by CancelJob, not by its caller: the call ends OK after `finished` (CANCELLED).
+      assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'CANCELLED' }), undefined);
+      assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'OK' }), 3);
       assert.equal(m.sum('bledfu_dfu_jobs'), 0);
 
       // 4. The same package again, to the bootloader it stayed in: the resumed job counts only what it sent.
@@ -125,7 +129,7 @@ describe('Prometheus metrics on the simulator', () => {
       assert.equal(resumedBytes, APP.size - held, 'the resumed job counts the bytes it sent, not those the device kept');
       assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'succeeded' }), 2);
       assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'succeeded' }), 2);
-      assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'OK' }), 2);
+      assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'OK' }), 4);
 
       // 5. Calls that fail before any job: counted by status.
       await assert.rejects(s.client.getJob({ jobId: 'no-such-job' }), (e: unknown) => decodeError(e).grpcCode === Status.NOT_FOUND);

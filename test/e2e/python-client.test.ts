@@ -1,6 +1,7 @@
 /**
  * The Python client (clients/python) and its example script against real servers: a scan and a
- * DFU of a simulated device, DEVICE_NOT_FOUND for an unknown name, and a bledfud process with TLS,
+ * DFU of a simulated device, DEVICE_NOT_FOUND for an unknown name, start_dfu's retries (0: none;
+ * None: the default) with a failed job raised after its `finished`, and a bledfud process with TLS,
  * mutual TLS and tokens refusing the example without a token (UNAUTHENTICATED) or with a
  * read-only one (PERMISSION_DENIED), and updating the device with an operate token.
  *
@@ -111,6 +112,33 @@ describe('Python client example against the simulator', { skip }, () => {
     assert.equal(r.code, 1, explain(r));
     assert.match(r.stderr, /^error: DEVICE_NOT_FOUND: device named "no-such-device" not found/m, explain(r));
     assert.match(r.stdout, /^finished: failed in [\d.]+ s: DEVICE_NOT_FOUND: /m);
+  });
+
+  it('start_dfu retries=0: a damaged packet fails the job, raised after `finished` with the status a call would have; retries=None retries', async () => {
+    const snippet = [
+      'import sys',
+      'from bledfu_client import BledfuError, connect, start_dfu',
+      'retries = None if sys.argv[3] == "unset" else int(sys.argv[3])',
+      'with connect(sys.argv[1]) as stub:',
+      '    try:',
+      '        for event in start_dfu(stub, sys.argv[2], address=sys.argv[4], retries=retries):',
+      '            if event.HasField("finished"):',
+      '                print("finished", event.finished.success)',
+      '    except BledfuError as e:',
+      '        print("raised", e.reason, e.status.name if e.status else None, e.metadata.get("layer"), e.metadata.get("context_image"))',
+    ].join('\n');
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
+    const run = (retries: string): Promise<ProcessRun> =>
+      runProcess(PYTHON, ['-c', snippet, s.address, PACKAGE, retries, s.device().address.value], { env, timeoutMs: 60_000 });
+    s.world.faults.inject({ kind: 'corruptDataPacket', packet: 5 });
+    const none = await run('0');
+    assert.equal(none.code, 0, explain(none));
+    assert.match(none.stdout, /^finished False\nraised DFU_CRC_MISMATCH DATA_LOSS dfu application$/m, explain(none));
+    s.world.faults.inject({ kind: 'corruptDataPacket', packet: 5 });
+    const unset = await run('unset');
+    assert.equal(unset.code, 0, explain(unset));
+    assert.match(unset.stdout, /^finished True$/m, explain(unset));
+    assert.doesNotMatch(unset.stdout, /raised/, explain(unset));
   });
 
   it('no server: non-zero exit and SERVER_UNREACHABLE', async () => {

@@ -15,7 +15,7 @@ import { createChannel, createClient } from 'nice-grpc';
 import { pino } from 'pino';
 import { decodeError, Status, type DecodedError } from '../../clients/ts/index.js';
 import type { Target } from '../../proto/gen/bledfu/v1/common.js';
-import type { StartDfuRequest } from '../../proto/gen/bledfu/v1/dfu.js';
+import type { JobResult, StartDfuRequest } from '../../proto/gen/bledfu/v1/dfu.js';
 import type { ScanRequest } from '../../proto/gen/bledfu/v1/scan.js';
 import { AuditLog } from '../../server/audit/log.js';
 import { ReflectionV1Definition, type ReflectionRequest, type ReflectionResponse } from '../../server/rpc/reflection.js';
@@ -143,9 +143,13 @@ describe('request bounds through gRPC', () => {
   it('takes a 248-byte name, and its job, error, log and audit record quote it briefly', { timeout: 60_000 }, async () => {
     const name = `${'é'.repeat(122)}\n"x"`; // 248 bytes, with a newline and quotes to escape
     assert.equal(Buffer.byteLength(name), STRING_LIMITS.deviceName);
-    const d = await failure((signal) =>
-      s.client.startDfu(dfu({ target: nameTarget(name), options: { prn: 0, mtu: 0, retries: 0, buttonless: 0, scanTimeout: { seconds: 0, nanos: 100_000_000 }, requestTimeout: undefined, disableResume: false } }), { signal }),
-    );
+    // The job fails, the call does not: its error is in the `finished` event (service.proto).
+    let finished: JobResult | undefined;
+    const options = { prn: 0, mtu: 0, retries: undefined, buttonless: 0, scanTimeout: { seconds: 0, nanos: 100_000_000 }, requestTimeout: undefined, disableResume: false };
+    for await (const r of s.client.startDfu(dfu({ target: nameTarget(name), options }), { signal: AbortSignal.timeout(20_000) })) {
+      if (r.event?.kind?.$case === 'finished') finished = r.event.kind.finished;
+    }
+    const d = { code: finished?.error?.reason, message: finished?.error?.message ?? '' };
     assert.equal(d.code, 'DEVICE_NOT_FOUND', d.message);
     // The name is quoted as its first 64 characters, escaped, never whole.
     assert.ok(d.message.includes(`"${'é'.repeat(64)}"…`), d.message);
@@ -157,7 +161,7 @@ describe('request bounds through gRPC', () => {
   });
 
   it('validates durations and retries: negative, too short, too long are INVALID_ARGUMENT with the range', { timeout: 60_000 }, async () => {
-    const options = { prn: 0, mtu: 0, retries: 0, buttonless: 0, scanTimeout: undefined, requestTimeout: undefined, disableResume: false };
+    const options = { prn: 0, mtu: 0, retries: undefined, buttonless: 0, scanTimeout: undefined, requestTimeout: undefined, disableResume: false };
     const cases: { what: string; message: RegExp; call: (signal: AbortSignal) => AsyncIterable<unknown> }[] = [
       { what: 'Scan of 1 ns', message: /^duration of 0\.000000001 s is out of range: it must be 10 ms to 24 h$/, call: (signal) => s.client.scan({ ...SCAN, duration: { seconds: 0, nanos: 1 } }, { signal }) },
       { what: 'Scan of -1 s', message: /^duration of -1 s is negative; it must be 10 ms to 24 h$/, call: (signal) => s.client.scan({ ...SCAN, duration: { seconds: -1, nanos: 0 } }, { signal }) },
@@ -171,7 +175,7 @@ describe('request bounds through gRPC', () => {
       { what: 'request_timeout of 1 ns', message: /^request_timeout of 0\.000000001 s is out of range: it must be 1 s to 10 min$/, call: (signal) => s.client.startDfu(dfu({ options: { ...options, requestTimeout: { seconds: 0, nanos: 1 } } }), { signal }) },
       { what: 'request_timeout of -20 s', message: /^request_timeout of -20 s is negative/, call: (signal) => s.client.startDfu(dfu({ options: { ...options, requestTimeout: { seconds: -20, nanos: 0 } } }), { signal }) },
       { what: 'scan_timeout of 2 h', message: /^scan_timeout of 7200 s is out of range: it must be 100 ms to 1 h$/, call: (signal) => s.client.startDfu(dfu({ options: { ...options, scanTimeout: { seconds: 7_200, nanos: 0 } } }), { signal }) },
-      { what: 'retries of 4294967295', message: /^retries 4294967295 is out of range: it must be 1 to 100$/, call: (signal) => s.client.startDfu(dfu({ options: { ...options, retries: 4_294_967_295 } }), { signal }) },
+      { what: 'retries of 4294967295', message: /^retries 4294967295 is out of range: it must be 0 to 100$/, call: (signal) => s.client.startDfu(dfu({ options: { ...options, retries: 4_294_967_295 } }), { signal }) },
     ];
     const jobsBefore = (await s.client.listJobs({ activeOnly: false })).jobs.length;
     const scansBefore = s.air.scans;

@@ -45,7 +45,8 @@ function optionsFrom(flags: DfuFlags): Partial<DfuOptions> {
   if (prn !== undefined) options.prn = prn;
   const mtu = parseNumber('--mtu', flags.mtu, 23, 517);
   if (mtu !== undefined) options.mtu = mtu;
-  const retries = parseNumber('--retries', flags.retries, 1, 100);
+  // 0 is "no retries" (the field has presence); leaving the flag out asks for the server's default.
+  const retries = parseNumber('--retries', flags.retries, 0, 100);
   if (retries !== undefined) options.retries = retries;
   const scan = parseNumber('--scan-timeout', flags.scanTimeout, 0.1, 3600);
   if (scan !== undefined) options.scanTimeout = durationFromSeconds(scan);
@@ -222,8 +223,9 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, f
     }
     if (failed !== undefined) return await failedJob(ctx, failed, failed.error, hooks);
     if (following.kind === 'watching' && ctx.interrupted.aborted) return stoppedWatching(ctx, following.jobId);
-    // Ending without any result means we do not know how the job ended, and a script must not
-    // read that as success.
+    // After a failed or cancelled job's `finished` the client's startDfu/watchJob throws its
+    // error (kept in `failed`; the exit code follows its error_status). Ending without any result
+    // means we do not know how the job ended, and a script must not read that as success.
     return ctx.out.error({
       code: 'NO_RESULT',
       grpcCode: Status.UNKNOWN,
@@ -234,7 +236,8 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, f
     });
   } catch (e) {
     display.stop();
-    // A failed job's stream ends with its status right after `finished`: that is the outcome.
+    // After a failed job's `finished` the client throws the job's error (typed by its
+    // error_status): that is the outcome.
     if (failed !== undefined) return await failedJob(ctx, failed, decodeError(e), hooks);
     if (following.kind === 'watching' && ctx.interrupted.aborted) return stoppedWatching(ctx, following.jobId);
     if (following.kind === 'started' && ctx.forced.aborted) return stoppedWaiting(ctx, jobId, cancelRequested);

@@ -209,7 +209,7 @@ _BUTTONLESS = {
 
 def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, address: Optional[str] = None,
               name: Optional[str] = None, package_id: Optional[str] = None, adapter_id: str = "",
-              prn: int = 0, mtu: int = 0, retries: int = 0, buttonless: str = "auto",
+              prn: int = 0, mtu: int = 0, retries: Optional[int] = None, buttonless: str = "auto",
               scan_timeout: Optional[float] = None, request_timeout: Optional[float] = None,
               disable_resume: bool = False, capture_hci: bool = False,
               timeout: Optional[float] = None) -> Iterator[dfu_pb2.JobEvent]:
@@ -218,7 +218,12 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
     or the `package_id` of an upload_package. The device is given by `address`
     ("AA:BB:CC:DD:EE:FF") or by advertised `name`.
 
-    A failed or cancelled job raises BledfuError after its `finished` event has been yielded.
+    `retries` None leaves the server's default (3); 0 asks for no retries.
+
+    The stream itself ends OK after `finished` whatever the job's outcome; a failed or cancelled
+    job raises BledfuError (its reason, `status` as a call failing with it would have, and for a
+    cancelled job "cancel_cause" and "cancelled_by" in `metadata`) after its `finished` event has
+    been yielded. A BledfuError without a `finished` event before it is the call's own failure.
     Closing the generator early ends the stream only: the job keeps running on the server.
     """
     if (package is None) == (package_id is None):
@@ -228,7 +233,7 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
     request = dfu_pb2.StartDfuRequest(
         target=_target(address, name),
         adapter_id=adapter_id,
-        options=dfu_pb2.DfuOptions(prn=prn, mtu=mtu, retries=retries, buttonless=_BUTTONLESS[buttonless],
+        options=dfu_pb2.DfuOptions(prn=prn, mtu=mtu, retries=retries, buttonless=_BUTTONLESS[buttonless],  # None: unset
                                    scan_timeout=_duration(scan_timeout), request_timeout=_duration(request_timeout),
                                    disable_resume=disable_resume),
         capture_hci=capture_hci,
@@ -242,17 +247,29 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
         if response.event.HasField("finished"):
             finished = response.event.finished
         yield response.event
-    # The server ends a failed job's stream with its status, raised above; this covers a server
-    # that reports the failure in the event only.
+    # The stream ends OK after `finished` (service.proto): the job's outcome is in the event.
     if finished is not None and not finished.success:
         raise _result_error(finished)
 
 
+_STATUS_BY_NUMBER = {s.value[0]: s for s in grpc.StatusCode}
+
+
 def _result_error(result: dfu_pb2.JobResult) -> BledfuError:
     e = result.error
-    metadata = {"remedy": e.remedy} if e.remedy else {}
-    if e.dfu_result_name:
-        metadata["dfu_result_name"] = e.dfu_result_name
-    if e.dfu_extended_error_name:
-        metadata["dfu_extended_error_name"] = e.dfu_extended_error_name
-    return BledfuError(e.reason or "UNKNOWN", e.message, metadata, detail=e)
+    # The ErrorInfo metadata a failed call would carry; a server older than error_metadata sends
+    # none, and the detail's own fields stand in.
+    metadata = dict(result.error_metadata)
+    if not metadata:
+        if e.remedy:
+            metadata["remedy"] = e.remedy
+        if e.dfu_result_name:
+            metadata["dfu_result_name"] = e.dfu_result_name
+        if e.dfu_extended_error_name:
+            metadata["dfu_extended_error_name"] = e.dfu_extended_error_name
+    if result.cancel_cause != dfu_pb2.CANCEL_CAUSE_UNSPECIFIED:
+        metadata["cancel_cause"] = dfu_pb2.CancelCause.Name(result.cancel_cause).removeprefix("CANCEL_CAUSE_")
+    if result.cancelled_by:
+        metadata["cancelled_by"] = result.cancelled_by
+    return BledfuError(e.reason or "UNKNOWN", e.message, metadata, _STATUS_BY_NUMBER.get(result.error_status) if result.error_status else None,
+                       detail=e)

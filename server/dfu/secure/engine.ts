@@ -441,7 +441,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       if (!v.ok) {
         const detail = v.reason === 'mismatch' ? v.detail : `only ${v.offset} of ${dat.length} bytes arrived`;
         log.warn({ attempt, detail }, 'init packet CRC mismatch');
-        if (attempt >= options.retries) throw dfuCrcMismatch(`init packet of the ${summary.kind} image did not arrive intact after ${attempt} attempts: ${detail}`);
+        if (attempt > options.retries) throw dfuCrcMismatch(`init packet of the ${summary.kind} image did not arrive intact after ${attemptsText(attempt)}: ${detail}`);
         plan = { action: 'create' };
         continue;
       }
@@ -570,8 +570,8 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
       }
       if (verdict === undefined) break;
       log.warn({ start: pos, end, attempt, detail: verdict }, 'data object CRC mismatch');
-      if (attempt >= options.retries) {
-        throw dfuCrcMismatch(`data object ${pos}–${end} of the ${summary.kind} image did not arrive intact after ${attempt} attempts: ${verdict}`, {
+      if (attempt > options.retries) {
+        throw dfuCrcMismatch(`data object ${pos}–${end} of the ${summary.kind} image did not arrive intact after ${attemptsText(attempt)}: ${verdict}`, {
           image: summary.kind,
         });
       }
@@ -620,6 +620,11 @@ function gaveUp(e: unknown, reconnects: number): unknown {
     cause: e,
     ...(e.remedy === undefined ? {} : { remedy: e.remedy }),
   });
+}
+
+/** "1 attempt (no retries asked for)", "3 attempts". */
+function attemptsText(attempts: number): string {
+  return attempts === 1 ? '1 attempt (no retries asked for)' : `${attempts} attempts`;
 }
 
 /** Sends one image, reconnecting and resuming after link losses (up to options.retries times). */

@@ -10,7 +10,9 @@ import { PackageStore } from '../../../server/jobs/packageStore.js';
 import { parseAddress } from '../../../server/ble/address.js';
 import { ConnectSessions, type ConnectSession } from '../../../server/rpc/connectSessions.js';
 import type { ServiceDeps } from '../../../server/rpc/deps.js';
-import { startDfu } from '../../../server/rpc/dfu.js';
+import { BledfuError } from '../../../server/common/errors.js';
+import type { JobEvent } from '../../../server/jobs/types.js';
+import { startDfu, streamJob } from '../../../server/rpc/dfu.js';
 import { ControlledRunner, fakePackageBytes, fakeReadPackage } from '../../helpers/fake-adapter-runner.js';
 import { FakeAdapterDirectory } from '../../helpers/fake-adapter.js';
 import { fakeFindDevice } from '../../helpers/rpc-harness.js';
@@ -23,18 +25,8 @@ const REQUEST: StartDfuRequest = {
   captureHci: false,
 };
 
-describe('StartDfu handler', () => {
-  it('starts no job when its call went away while the package was being checked', async () => {
-    const call = new AbortController();
-    const reader = fakeReadPackage();
-    const runner = new ControlledRunner();
-    const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10 });
-    // The client gives up while the server is still reading its (large) package.
-    const readPackage: ServiceDeps['readPackage'] = async (bytes) => {
-      call.abort();
-      return reader.read(bytes);
-    };
-    const deps: ServiceDeps = {
+function depsWith(jobs: JobManager, readPackage: ServiceDeps['readPackage']): ServiceDeps {
+  return {
       adapters: new FakeAdapterDirectory(),
       jobs,
       packages: new PackageStore({ readPackage, maxTotalBytes: 1 << 20 }),
@@ -46,7 +38,21 @@ describe('StartDfu handler', () => {
       maxPackageBytes: 1 << 20,
       stopping: new AbortController().signal,
       connections: new ConnectSessions(),
+  };
+}
+
+describe('StartDfu handler', () => {
+  it('starts no job when its call went away while the package was being checked', async () => {
+    const call = new AbortController();
+    const reader = fakeReadPackage();
+    const runner = new ControlledRunner();
+    const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10 });
+    // The client gives up while the server is still reading its (large) package.
+    const readPackage: ServiceDeps['readPackage'] = async (bytes) => {
+      call.abort();
+      return reader.read(bytes);
     };
+    const deps = depsWith(jobs, readPackage);
     await assert.rejects(
       (async () => {
         for await (const _ of startDfu(deps, REQUEST, call.signal)) void _;
@@ -127,5 +133,51 @@ describe('StartDfu handler', () => {
     forget();
     assert.equal(connections.size, 0);
     assert.equal(jobs.list().length, 2);
+  });
+});
+
+describe('the end of a job stream (streamJob)', () => {
+  it('a failed job: the stream yields `finished` (FAILED, its reason, its status) and ends without an error', async () => {
+    const runner = new ControlledRunner();
+    const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10 });
+    const events = startDfu(depsWith(jobs, fakeReadPackage().read), REQUEST, new AbortController().signal);
+    const seen: string[] = [];
+    const draining = (async () => {
+      for await (const e of events) seen.push(e.kind?.$case === 'finished' ? `finished ${e.kind.finished.state} ${e.kind.finished.error?.reason} ${e.kind.finished.errorStatus}` : String(e.kind?.$case));
+    })();
+    (await runner.call(0)).fail(new BledfuError('DFU_REMOTE_ERROR', 'refused', { layer: 'dfu' }));
+    await draining; // would reject with the job's error under the old contract
+    assert.equal(seen.at(0), 'snapshot');
+    // JOB_STATE_FAILED = 8; FAILED_PRECONDITION = 9.
+    assert.equal(seen.at(-1), 'finished 8 DFU_REMOTE_ERROR 9');
+  });
+
+  it('events that stop before `finished` while the caller is there: STREAM_ENDED, never a silent OK', async () => {
+    const runner = new ControlledRunner();
+    const real = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10 });
+    const read = fakeReadPackage().read;
+    const started = startDfu(depsWith(real, read), REQUEST, new AbortController().signal);
+    const jobId = (await started.next()).value?.jobId ?? '';
+    // A job manager whose watch ends after the snapshot (as a watcher closed for another reason would).
+    const cut = {
+      watch: (id: string, signal: AbortSignal): AsyncIterable<JobEvent> => ({
+        async *[Symbol.asyncIterator]() {
+          for await (const e of real.watch(id, signal)) {
+            yield e;
+            return;
+          }
+        },
+      }),
+    } as unknown as JobManager;
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const e of streamJob(depsWith(cut, read), jobId, new AbortController().signal)) seen.push(String(e.kind?.$case));
+      })(),
+      (e: unknown) => hasCode(e, 'STREAM_ENDED') && /stopped before the job ended/.test(e.message),
+    );
+    assert.deepEqual(seen, ['snapshot']);
+    (await runner.call(0)).succeed();
+    await started.return(undefined);
   });
 });

@@ -28,7 +28,7 @@ describe('DFU options from proto', () => {
     const o = dfuOptionsFromProto({
       prn: 0,
       mtu: 0,
-      retries: 0,
+      retries: undefined,
       buttonless: ButtonlessMode.BUTTONLESS_MODE_UNSPECIFIED,
       scanTimeout: undefined,
       requestTimeout: undefined,
@@ -107,10 +107,13 @@ describe('durations from proto', () => {
     );
   });
 
-  it('bounds retries to 1..RETRIES_MAX, 0 meaning the default', () => {
-    assert.equal(retriesFromProto(0, 3), 3);
+  it('bounds retries to 0..RETRIES_MAX, unset meaning the default and 0 meaning no retries', () => {
+    assert.equal(retriesFromProto(undefined, 3), 3);
+    assert.equal(retriesFromProto(0, 3), 0);
+    assert.equal(dfuOptionsFromProto({ ...DEFAULTS, retries: 0 }).retries, 0);
+    assert.equal(dfuOptionsFromProto({ ...DEFAULTS, retries: undefined }).retries, DEFAULT_DFU_OPTIONS.retries);
     assert.equal(retriesFromProto(RETRIES_MAX, 3), RETRIES_MAX);
-    assert.throws(() => retriesFromProto(RETRIES_MAX + 1, 3), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /1 to 100/.test(e.message));
+    assert.throws(() => retriesFromProto(RETRIES_MAX + 1, 3), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /0 to 100/.test(e.message));
     assert.throws(() => dfuOptionsFromProto({ ...DEFAULTS, retries: 4_294_967_295 }), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
   });
 });
@@ -118,7 +121,7 @@ describe('durations from proto', () => {
 const DEFAULTS = {
   prn: 0,
   mtu: 0,
-  retries: 0,
+  retries: undefined,
   buttonless: ButtonlessMode.BUTTONLESS_MODE_UNSPECIFIED,
   scanTimeout: undefined,
   requestTimeout: undefined,
