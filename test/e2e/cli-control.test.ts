@@ -189,7 +189,7 @@ describe('bledfu CLI controls (spawned) against a real server', () => {
     assert.equal(r.code, 6, r.stderr);
     const notice = `Ctrl-C: cancelling job ${jobId} and waiting for it to end (the device is left able to resume); Ctrl-C again to stop waiting\n`;
     assert.ok(r.stderr.startsWith(notice), `said before doing it: ${r.stderr}`);
-    assert.match(r.stderr, /^error: CANCELLED: job cancelled by request$/m);
+    assert.match(r.stderr, /^error: CANCELLED: job cancelled by a CancelJob request$/m);
     assert.doesNotMatch(r.stderr, /continues on the server/);
     assert.equal(run.context.signal.aborted, true);
     const { job } = await h.client.getJob({ jobId });

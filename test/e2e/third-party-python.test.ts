@@ -159,19 +159,20 @@ function jobEnd(r: Run): { readonly finished: Rec; readonly end: Rec } {
 }
 
 /**
- * A failed or cancelled job's stream: the `finished` event carries the reason; the stream then
- * ends OK, or with a status that decodes to the same reason (service.proto documents which).
+ * A failed or cancelled job's stream (service.proto): the `finished` event carries the outcome —
+ * the reason, the status and ErrorInfo metadata a call failing with it would have — and the
+ * stream then ends OK: a non-OK status would be the call's own failure.
  */
 function assertFailedEnd(r: Run, reason: ErrorCode): Record<string, string | number> {
   const { finished, end } = jobEnd(r);
   assert.equal(finished['success'], false);
+  assert.equal(end['end'], 'OK', `a job's stream ends OK after \`finished\`: ${explain(r)}`);
   const error = finished['error'] as Record<string, string | number> | null;
   assert.equal(error?.['reason'], reason, explain(r));
-  if (end['end'] !== 'OK') {
-    const status = end['status'] as DecodedStatus;
-    assertBledfuStatus(status, reason, 'the status ending the stream');
-    assert.deepEqual(status.detail, error, 'the status carries the same ErrorDetail as the `finished` event');
-  }
+  assert.equal(finished['state'], reason === 'CANCELLED' ? 'JOB_STATE_CANCELLED' : 'JOB_STATE_FAILED');
+  assert.equal(finished['error_status'], STATUS_BY_CODE[reason], 'error_status is the status a call failing so would carry');
+  const metadata = finished['error_metadata'] as Record<string, string>;
+  assert.ok(typeof metadata['layer'] === 'string' && metadata['layer'] !== '', `error_metadata names the layer: ${JSON.stringify(metadata)}`);
   return error ?? {};
 }
 
@@ -255,12 +256,19 @@ describe('a third-party Python client generated from proto/ alone', { skip: miss
     }
   });
 
+  it('a job whose device never shows: `finished` says DEVICE_NOT_FOUND (status NOT_FOUND), the stream ends OK', async () => {
+    const r = await script(generated, [s.address, 'not-found', PACKAGE]);
+    assert.equal(r.code, 0, explain(r));
+    const error = assertFailedEnd(r, 'DEVICE_NOT_FOUND');
+    assert.match(String(error['remedy']), /./, 'with a remedy');
+  });
+
   it('decodes ErrorInfo and ErrorDetail from the status of each reason it provokes', async () => {
     assert.ok(succeededJob !== undefined, 'the DFU above gave a job without a capture');
     const r = await script(generated, [s.address, 'errors', succeededJob, PACKAGE]);
     assert.equal(r.code, 0, explain(r));
     const cases = r.records.map((x) => x['case']);
-    assert.deepEqual(cases, ['JOB_NOT_FOUND', 'INVALID_ARGUMENT', 'PACKAGE_INVALID', 'PACKAGE_NOT_FOUND', 'ADAPTER_NOT_FOUND', 'CAPTURE_NOT_FOUND', 'DEVICE_NOT_FOUND']);
+    assert.deepEqual(cases, ['JOB_NOT_FOUND', 'INVALID_ARGUMENT', 'PACKAGE_INVALID', 'PACKAGE_NOT_FOUND', 'ADAPTER_NOT_FOUND', 'CAPTURE_NOT_FOUND', 'INVALID_ARGUMENT']);
     for (const record of r.records) {
       const reason = record['case'] as ErrorCode;
       assert.ok((ERROR_CODES as readonly string[]).includes(reason));

@@ -78,6 +78,11 @@ def event_record(event):
         record["success"] = result.success
         record["firmware_revision"] = result.firmware_revision
         record["error"] = message_fields(result.error) if result.HasField("error") else None
+        record["state"] = dfu_pb2.JobState.Name(result.state)
+        # What a call failing with the job's error would carry: its status and ErrorInfo metadata.
+        record["error_status"] = result.error_status
+        record["error_metadata"] = dict(result.error_metadata)
+        record["cancel_cause"] = dfu_pb2.CancelCause.Name(result.cancel_cause)
     return record
 
 
@@ -128,10 +133,17 @@ def failing_calls(stub, job_id, package):
     yield "PACKAGE_NOT_FOUND", lambda: list(stub.StartDfu(dfu_pb2.StartDfuRequest(package_id="0" * 64, target=target)))
     yield "ADAPTER_NOT_FOUND", lambda: list(stub.Scan(scan_pb2.ScanRequest(adapter_id="no-such-adapter")))
     yield "CAPTURE_NOT_FOUND", lambda: list(stub.GetJobCapture(dfu_pb2.GetJobCaptureRequest(job_id=job_id)))
-    # A job that fails: its stream ends after the `finished` event (which names the reason too).
+    # An option beyond its bound is refused before a job exists.
+    yield "INVALID_ARGUMENT", lambda: list(stub.StartDfu(dfu_pb2.StartDfuRequest(
+        package_id="0" * 64, target=target, options=dfu_pb2.DfuOptions(retries=1000))))
+
+
+def run_not_found(stub, package):
+    """A job that fails (its device never advertises): the outcome is in `finished`, the stream ends OK."""
     with open(package, "rb") as f:
         data = f.read()
-    yield "DEVICE_NOT_FOUND", lambda: list(stub.StartDfu(dfu_pb2.StartDfuRequest(
+    short_scan = dfu_pb2.DfuOptions(scan_timeout=duration_pb2.Duration(nanos=500_000_000))
+    follow(stub, stub.StartDfu(dfu_pb2.StartDfuRequest(
         package_data=data, target=common_pb2.Target(name="no-such-device"), options=short_scan)))
 
 
@@ -154,6 +166,8 @@ def main(argv):
             run_cancel(stub, *args)
         elif scenario == "errors":
             run_errors(stub, *args)
+        elif scenario == "not-found":
+            run_not_found(stub, *args)
         else:
             raise SystemExit(f"unknown scenario {scenario}")
 
