@@ -380,9 +380,14 @@ interface ImageProgress {
   readonly before: number;
   /** What the device held of the image when this run first came to its data (DfuProgress.imageBytesAtStart). */
   atStart: number | undefined;
+  /** The last progress reported for the image: a PRN, the CRC check and the Execute of one object all confirm the same bytes. */
+  reported?: number;
 }
 
+/** Reports the image's confirmed bytes, once per new value. */
 function progress(run: Run, p: ImageProgress, sent: number): void {
+  if (p.reported === sent) return;
+  p.reported = sent;
   emit(run, {
     kind: 'progress',
     imageIndex: p.index,
