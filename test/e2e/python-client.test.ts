@@ -11,13 +11,13 @@
  * BLEDFU_PYTHON picks another interpreter. Without them the test skips, except under CI.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { startBledfud, type Daemon } from '../helpers/bledfud-process.js';
 import { runProcess, type ProcessRun } from '../helpers/run-process.js';
 import { revisionOf, startSimServer, type SimServer } from '../helpers/sim-server.js';
 import { projectFacts, projectPackageFile } from '../helpers/project-packages.js';
@@ -27,7 +27,6 @@ const PYTHON = process.env['BLEDFU_PYTHON'] || '/usr/bin/python3';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLIENT_DIR = join(ROOT, 'clients', 'python');
 const EXAMPLE = join(CLIENT_DIR, 'examples', 'update_device.py');
-const BLEDFUD = join(ROOT, 'bin', 'bledfud.js');
 /** The project's ~100 KB application package (demo key, the simulator's default), as a file the script reads. */
 const PACKAGE = await projectPackageFile('app');
 const APP = await projectFacts('app');
@@ -148,48 +147,6 @@ describe('Python client example against the simulator', { skip }, () => {
   });
 });
 
-interface Daemon {
-  readonly address: string;
-  /** Everything it logged so far, for failure messages. */
-  log(): string;
-  stop(): Promise<void>;
-}
-
-/** Starts bin/bledfud.js on a free loopback port; resolves once it logs the address it listens on. */
-function startBledfud(args: readonly string[]): Promise<Daemon> {
-  const child: ChildProcess = spawn(process.execPath, [BLEDFUD, '--listen', '127.0.0.1:0', '--adapters', 'sim:', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stop().then(() => reject(new Error(`bledfud did not start listening within 20 s:\n${log}`)));
-    }, 20_000);
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`bledfud exited before listening:\n${log}`));
-    });
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      log += `${line}\n`;
-      try {
-        const record = JSON.parse(line) as { msg?: unknown; address?: unknown };
-        if (record.msg === 'listening' && typeof record.address === 'string') {
-          clearTimeout(timer);
-          resolve({ address: record.address, log: () => log, stop });
-        }
-      } catch {
-        // not a log record
-      }
-    });
-  });
-}
-
 describe('Python client example against bledfud with mutual TLS and tokens', { skip: skipTls }, () => {
   let pythonPath: string;
   let dir: string;
@@ -203,7 +160,7 @@ describe('Python client example against bledfud with mutual TLS and tokens', { s
     const tokens = join(dir, 'tokens');
     writeFileSync(tokens, `observe ${OBSERVE_TOKEN}\noperate ${OPERATE_TOKEN}\n`);
     const f = pki.files;
-    server = await startBledfud([
+    server = await startBledfud(['--adapters', 'sim:',
       '--data-dir', dir, '--tokens-file', tokens,
       '--tls-cert', f.serverCert, '--tls-key', f.serverKey, '--tls-client-ca', f.ca,
     ]);

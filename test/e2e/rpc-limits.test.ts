@@ -144,17 +144,22 @@ async function firstEvent(client: BledfuClient, signal: AbortSignal): Promise<st
   return first.done === true ? undefined : first.value.event?.kind?.$case;
 }
 
+/** An upload that sends its first KiB and then holds its package slot until `release`. */
+function heldUpload(client: BledfuClient): { readonly holder: Promise<unknown>; readonly release: () => void } {
+  let release = (): void => undefined;
+  const done = new Promise<void>((r) => (release = r));
+  async function* chunks(): AsyncGenerator<{ chunk: Buffer }> {
+    yield { chunk: Buffer.from(fakePackageBytes(1024)) };
+    await done;
+  }
+  return { holder: client.uploadPackage(chunks(), quick()), release };
+}
+
 describe('package bodies received at once', () => {
   it('StartDfu calls waiting for a slot are bounded (4 × the uploads): one more is refused TOO_MANY_UPLOADS at once; a waiting call cancelled leaves the line', async () => {
     const h = await startHarness({ maxConcurrentUploads: 1 });
     try {
-      let release = (): void => undefined;
-      const done = new Promise<void>((r) => (release = r));
-      async function* chunks(): AsyncGenerator<{ chunk: Buffer }> {
-        yield { chunk: Buffer.from(fakePackageBytes(1024)) };
-        await done;
-      }
-      const holder = h.newClient().uploadPackage(chunks(), quick());
+      const { holder, release } = heldUpload(h.newClient());
       await eventually(() => h.app.gate().uploadsReceiving === 1);
       const leaving = new AbortController();
       const first = firstEvent(h.newClient(), leaving.signal).catch((e: unknown) => e);
@@ -229,13 +234,7 @@ describe('a StartDfu waiting for a package slot', () => {
     const network = new ManualClock();
     const h = await startHarness({ maxConcurrentUploads: 1 }, silentLogger(), { networkClock: network });
     try {
-      let release = (): void => undefined;
-      const done = new Promise<void>((r) => (release = r));
-      async function* chunks(): AsyncGenerator<{ chunk: Buffer }> {
-        yield { chunk: Buffer.from(fakePackageBytes(1024)) };
-        await done;
-      }
-      const holder = h.newClient().uploadPackage(chunks(), quick());
+      const { holder, release } = heldUpload(h.newClient());
       await eventually(() => h.app.gate().uploadsReceiving === 1);
       const waiting = failure(drain(h.newClient().startDfu({ package: { $case: 'packageData', packageData: Buffer.from(fakePackageBytes(64)) }, target }, quick())));
       await eventually(() => h.app.gate().startsWaiting === 1);

@@ -85,19 +85,7 @@ describe('StartDfu handler', () => {
     };
     const forget = connections.add(session);
     const clock = { ...realClock, now: () => session.since + 42_000 };
-    const deps: ServiceDeps = {
-      adapters: new FakeAdapterDirectory(),
-      jobs,
-      packages: new PackageStore({ readPackage, maxTotalBytes: 1 << 20 }),
-      readPackage,
-      findDevice: fakeFindDevice,
-      listSerialPorts: async () => [],
-      logger: silentLogger(),
-      clock,
-      maxPackageBytes: 1 << 20,
-      stopping: new AbortController().signal,
-      connections,
-    };
+    const deps: ServiceDeps = { ...depsWith(jobs, readPackage), clock, connections };
     const run = async (request: StartDfuRequest): Promise<void> => {
       for await (const _ of startDfu(deps, request, new AbortController().signal)) void _;
     };
