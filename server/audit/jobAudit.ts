@@ -70,5 +70,7 @@ export function endRecord(job: JobSnapshot, time: string): AuditEndRecord {
     ...(error?.facts.dfuExtendedName === undefined ? {} : { dfuExtendedError: error.facts.dfuExtendedName }),
     ...(result?.firmwareRevision === undefined ? {} : { firmwareRevision: result.firmwareRevision }),
     ...(result?.deviceState === undefined ? {} : { deviceState: result.deviceState }),
+    ...(job.deviceInfo === undefined ? {} : { deviceInfo: job.deviceInfo }),
+    ...(result?.skipped === undefined ? {} : { skipped: result.skipped }),
   };
 }

@@ -18,6 +18,16 @@ export interface AuditImage {
   readonly sha256: string;
 }
 
+/** What the device reported in its Device Information service before the update (JobSnapshot.deviceInfo). */
+export interface AuditDeviceInfo {
+  readonly manufacturer?: string;
+  readonly model?: string;
+  readonly serialNumber?: string;
+  readonly hardwareRevision?: string;
+  readonly firmwareRevision?: string;
+  readonly softwareRevision?: string;
+}
+
 /** Written, and synced to disk, before the job's runner starts. */
 export interface AuditStartRecord {
   readonly v: 1;
@@ -62,6 +72,14 @@ export interface AuditEndRecord {
   readonly firmwareRevision?: string;
   /** Where the device ended after a successful update (JobResult.deviceState), when seen. */
   readonly deviceState?: AuditDeviceState;
+  /**
+   * The device's Device Information as read before the update (empty object: found in its
+   * bootloader, or it has none). Absent when the job never reached the device, and in records of
+   * older versions. The start record cannot carry it: it is written before the device is reached.
+   */
+  readonly deviceInfo?: AuditDeviceInfo;
+  /** Set when the job succeeded without updating the device (JobResult.skipped). */
+  readonly skipped?: 'firmware-revision';
 }
 
 export type AuditRecord = AuditStartRecord | AuditEndRecord;

@@ -7,7 +7,7 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary, SkipReason } from '../dfu/types.js';
 import { PhaseClock, type PhaseRecorder } from '../dfu/phases.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
@@ -65,6 +65,11 @@ export function stateForPhase(phase: DfuPhase): ActiveJobState {
   }
 }
 
+function finishedDetail(outcome: { deviceState?: DeviceState; firmwareRevision?: string; skipped?: SkipReason }): string {
+  if (outcome.skipped === 'firmware-revision') return `not updated: the device already runs firmware revision "${outcome.firmwareRevision ?? ''}"`;
+  return outcome.deviceState === 'dfu-mode' ? 'update complete; the device stays in DFU mode without an application' : 'update complete';
+}
+
 export function assertNever(value: never): never {
   throw new Error(`unhandled case: ${String(value)}`);
 }
@@ -103,6 +108,7 @@ export class Job {
   #detail = 'waiting for a free slot on the adapter';
   #deviceAddress: DeviceAddress | undefined;
   #bootloaderAddress: DeviceAddress | undefined;
+  #deviceInfo: DeviceInfo | undefined;
   #progress: JobProgress | undefined;
   #result: JobResult | undefined;
   #startedAt: number | undefined;
@@ -172,6 +178,7 @@ export class Job {
       result: this.#result,
       capture: this.captureInfo(),
       requestedBy: this.requester?.identity,
+      deviceInfo: this.#deviceInfo,
     };
   }
 
@@ -298,6 +305,12 @@ export class Job {
         }
         this.#bootloaderAddress = event.address;
         return;
+      case 'device-info':
+        // Once per job: a second report (an engine reaching the device again) changes nothing.
+        if (this.#deviceInfo !== undefined) return;
+        this.#deviceInfo = event.info;
+        this.#emit({ kind: 'device-info', jobId: this.id, time: this.#now(), info: event.info });
+        return;
       case 'progress': {
         const at = this.#now();
         const rates = this.#rate.update(at, event.totalBytesSent, event.totalBytesTotal);
@@ -325,7 +338,7 @@ export class Job {
   /** Ends the job. Returns false (and changes nothing) if it had already ended. */
   finish(
     state: TerminalJobState,
-    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress },
+    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress; skipped?: SkipReason },
     /** Sees the final snapshot before any watcher does (the audit record is written there). */
     beforeReport?: (final: JobSnapshot) => void,
   ): boolean {
@@ -347,11 +360,13 @@ export class Job {
         this.#modelledStartMs !== undefined && modelledEnd !== undefined ? modelledEnd - this.#modelledStartMs : undefined,
       phases: this.#phases?.stop(at),
       cancellation: state === 'cancelled' ? this.cancellation : undefined,
+      deviceInfo: this.#deviceInfo,
+      skipped: state === 'succeeded' ? outcome.skipped : undefined,
     };
     beforeReport?.({ ...this.snapshot(), state });
     this.#setState(
       state,
-      outcome.error?.message ?? (outcome.deviceState === 'dfu-mode' ? 'update complete; the device stays in DFU mode without an application' : 'update complete'),
+      outcome.error?.message ?? finishedDetail(outcome),
     );
     this.#emit({ kind: 'finished', jobId: this.id, time: at, result: this.#result });
     for (const w of this.#watchers) w.close();

@@ -347,6 +347,7 @@ export class JobManager {
         address: outcome.address,
         ...(outcome.firmwareRevision === undefined ? {} : { firmwareRevision: outcome.firmwareRevision }),
         ...(outcome.deviceState === undefined ? {} : { deviceState: outcome.deviceState }),
+        ...(outcome.skipped === undefined ? {} : { skipped: outcome.skipped }),
       });
     } catch (e) {
       if (job.cancelRequested || (isBledfuError(e) && e.code === 'CANCELLED')) {

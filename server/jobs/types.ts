@@ -5,7 +5,7 @@ import type { Adapter } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import type { BledfuError } from '../common/errors.js';
 import type { PhaseTimes } from '../dfu/phases.js';
-import type { DeviceState, DfuProgress, DfuTarget, ImageSummary } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuProgress, DfuTarget, ImageSummary, SkipReason } from '../dfu/types.js';
 
 /** A job id; branded so a package id or adapter id cannot be passed where a job id is expected. */
 export type JobId = string & { readonly __brand: 'JobId' };
@@ -79,6 +79,10 @@ export interface JobResult {
    * job that ended CANCELLED by its engine's own abort).
    */
   readonly cancellation: JobCancellation | undefined;
+  /** What the device reported in its Device Information service before the update (as JobSnapshot.deviceInfo). */
+  readonly deviceInfo: DeviceInfo | undefined;
+  /** Set when the job succeeded without updating the device (nothing was written to it). */
+  readonly skipped: SkipReason | undefined;
 }
 
 /** The job as it is at one moment; immutable, safe to hand to any number of watchers. */
@@ -112,6 +116,11 @@ export interface JobSnapshot {
   readonly capture: JobCaptureInfo | undefined;
   /** The identity that started the job (JobRequester.identity), when the server knows one. */
   readonly requestedBy: string | undefined;
+  /**
+   * What the device's application reported in its Device Information service: undefined until
+   * the job reached the device; empty when it was found in its bootloader or offers none.
+   */
+  readonly deviceInfo: DeviceInfo | undefined;
 }
 
 /** What a watcher receives, in order: always a snapshot first, `finished` last. */
@@ -125,6 +134,8 @@ export type JobEvent =
       readonly detail: string;
     }
   | { readonly kind: 'progress'; readonly jobId: JobId; readonly time: number; readonly progress: JobProgress }
+  /** The device was reached: what it said about itself (once per job). */
+  | { readonly kind: 'device-info'; readonly jobId: JobId; readonly time: number; readonly info: DeviceInfo }
   | { readonly kind: 'finished'; readonly jobId: JobId; readonly time: number; readonly result: JobResult };
 
 /** The job an event belongs to, as a listener of every job's events sees it. */

@@ -11,7 +11,7 @@ import type { AuditEntry, AuditResult as DomainAuditResult } from '../audit/reco
 import { BledfuError } from '../common/errors.js';
 import { quoteInput } from '../common/quote.js';
 import { durationFromMs } from './duration.js';
-import { deviceStateToProto } from './mapJobs.js';
+import { deviceInfoToProto, deviceStateToProto, skipReasonToProto } from './mapJobs.js';
 
 const RESULTS = {
   running: AuditResult.AUDIT_RESULT_RUNNING,
@@ -88,5 +88,7 @@ export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
     dfuExtendedError: end?.dfuExtendedError ?? '',
     firmwareRevision: end?.firmwareRevision ?? '',
     deviceState: deviceStateToProto(end?.deviceState),
+    deviceInfo: end?.deviceInfo === undefined ? undefined : deviceInfoToProto(end.deviceInfo),
+    skipped: skipReasonToProto(end?.skipped),
   };
 }

@@ -33,6 +33,7 @@ describe('DFU options from proto', () => {
       scanTimeout: undefined,
       requestTimeout: undefined,
       disableResume: false,
+      skipIfFirmwareRevision: '',
     });
     assert.deepEqual(o, DEFAULT_DFU_OPTIONS);
   });
@@ -46,6 +47,7 @@ describe('DFU options from proto', () => {
       scanTimeout: { seconds: 2, nanos: 500_000_000 },
       requestTimeout: { seconds: 1, nanos: 0 },
       disableResume: true,
+      skipIfFirmwareRevision: '',
     });
     assert.deepEqual(
       { prn: o.prn, mtu: o.mtu, retries: o.retries, buttonless: o.buttonless, scan: o.scanTimeoutMs, req: o.requestTimeoutMs, noResume: o.disableResume },
@@ -126,6 +128,7 @@ const DEFAULTS = {
   scanTimeout: undefined,
   requestTimeout: undefined,
   disableResume: false,
+  skipIfFirmwareRevision: '',
 };
 
 describe('targets', () => {
