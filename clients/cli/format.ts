@@ -1,5 +1,5 @@
 /** Small human formatting helpers for the CLI. */
-import type { Duration, PhaseTimes } from '../ts/index.js';
+import type { DeviceInfo, Duration, PhaseTimes } from '../ts/index.js';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -44,4 +44,20 @@ export function formatDuration(ms: number | undefined): string {
 export function durationFromSeconds(seconds: number): Duration {
   const whole = Math.floor(seconds);
   return { seconds: whole, nanos: Math.round((seconds - whole) * 1e9) };
+}
+
+/**
+ * What a device said about itself (Device Information): "model M, serial S, hardware H, firmware
+ * F, software W, by MANUFACTURER" with what it has; for none, why there may be none.
+ */
+export function formatDeviceInfo(i: DeviceInfo): string {
+  const parts = [
+    ['model', i.model],
+    ['serial', i.serialNumber],
+    ['hardware', i.hardwareRevision],
+    ['firmware', i.firmwareRevision],
+    ['software', i.softwareRevision],
+    ['by', i.manufacturer],
+  ].flatMap(([label, value]) => (value === undefined || value === '' ? [] : [`${label} ${value}`]));
+  return parts.length === 0 ? 'no Device Information (found in its bootloader, or its application offers none)' : parts.join(', ');
 }

@@ -1,8 +1,8 @@
 /** `bledfu jobs list|show|cancel` (watch lives with dfu, capture in capture.ts). */
-import { captureStateToJSON, JobState, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
+import { captureStateToJSON, JobState, SkipReason, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import { jobRef, unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
-import { durationMs, formatBytes, formatPhaseTimes } from '../format.js';
+import { durationMs, formatBytes, formatDeviceInfo, formatPhaseTimes } from '../format.js';
 import { jobJson } from '../records.js';
 
 function targetText(job: JobMessage): string {
@@ -49,7 +49,9 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
   const { job } = await ctx.client.getJob({ jobId }, unary(ctx));
   if (job === undefined) return EXIT.ok;
   ctx.out.line(jobSummary(job));
+  if (job.deviceInfo !== undefined) ctx.out.line(`device: ${formatDeviceInfo(job.deviceInfo)}`);
   const r = job.result;
+  if (r?.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION) ctx.out.line(`not updated: the device already ran firmware ${r.firmwareRevision} (skip_if_firmware_revision)`);
   // The summary line has the error; its remedy (an adapter's too) is what the user acts on.
   if (r?.error !== undefined && r.error.remedy !== '') ctx.out.line(`remedy: ${r.error.remedy}`);
   if (r !== undefined) {
