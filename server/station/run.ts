@@ -274,6 +274,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
       let cutByUs = false;
       let done = false;
       let rewatched = false;
+      let deviceSerial: string | undefined;
       const call = new AbortController();
       const observe = (e: DfuEvent): void => {
         jobId ??= e.jobId;
@@ -282,6 +283,9 @@ export async function runStation(options: StationOptions): Promise<StationReport
           lastState = state;
           if (LEFT_THE_QUEUE.has(state)) started = true;
         }
+        if (e.type === 'device-info') deviceSerial = e.info.serialNumber;
+        // A stream re-attached by WatchJob starts with the snapshot, which has what was read before.
+        if (e.type === 'snapshot' && e.job.deviceInfo !== undefined) deviceSerial = e.job.deviceInfo.serialNumber;
         if (e.type === 'finished') finished = e;
       };
       // The operator's own actions during the attempt, on the clock; cancelled when it ends.
@@ -380,6 +384,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         faults: faults.map(describeFault),
         rewatched,
         modelledAirMs: durationMs(finished?.result.modelledAirTime),
+        ...(deviceSerial === undefined ? {} : { deviceSerial }),
       };
       if (result !== 'SUCCEEDED') {
         say(
@@ -485,9 +490,13 @@ export async function runStation(options: StationOptions): Promise<StationReport
     const endSample = sample();
     const audit: AuditLine[] = readFileSync(server.auditPath, 'utf8')
       .split('\n')
-      .flatMap((line) => {
+      .flatMap((line): AuditLine[] => {
         const r = parseRecord(line);
-        return r === undefined ? [] : [r.type === 'start' ? { type: 'start' as const, jobId: r.jobId } : { type: 'end' as const, jobId: r.jobId, result: r.result }];
+        if (r === undefined) return [];
+        if (r.type === 'start') return [{ type: 'start' as const, jobId: r.jobId }];
+        // The serial as the job reported it: "" for a device met in its bootloader (empty Device Information).
+        const info = r.deviceInfo;
+        return [{ type: 'end' as const, jobId: r.jobId, result: r.result, ...(info === undefined ? {} : { serialNumber: info.serialNumber ?? '' }) }];
       });
     const outcomes: DeviceOutcome[] = devices.map((d) => {
       const board = boardOf(d);
@@ -497,6 +506,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         expected: d.expected,
         final: { application: images.application?.sha256, applicationValid: images.applicationValid, mode: board.mode(), bootloaderVersion: images.bootloaderVersion },
         attempts: attempts.get(d.index) ?? [],
+        serialNumber: board.serialNumber,
       };
     });
     const invariants = checkInvariants(

@@ -69,6 +69,12 @@ for (const day of DAYS) {
       assert.match(formatReport(report), new RegExp(`hostile calls: ${s.hostileCalls} made, ${s.hostileRefusedAsExpected} refused as expected`));
     });
 
+    it("checked the jobs' Device Information: serials read from the boards, in the jobs and the audit", () => {
+      const r = report.invariants.find((i) => i.name === INVARIANT_NAMES.deviceInfo);
+      assert.ok(r !== undefined && r.checked >= DEVICES / 2, `checked ${r?.checked}`);
+      assert.ok(report.attempts.some((a) => a.deviceSerial !== undefined && a.deviceSerial !== ''), 'some job read a serial number');
+    });
+
     for (const name of Object.values(INVARIANT_NAMES)) {
       it(`holds: ${name}`, () => {
         const r = report.invariants.find((i) => i.name === name);
