@@ -138,6 +138,8 @@ describe('bledfu --json records (CLI against the simulator)', () => {
     assert.equal(at(auditRecord, 'record.deviceInfo.serialNumber'), serial);
     const jobId = String(dfuRun.records.find((r) => r['type'] === 'snapshot')?.['jobId']);
     const text = await cliInProcess(['--server', s.address, 'jobs', 'show', jobId], { BLEDFU_SERVER: '' });
+    const auditText = await cliInProcess(['--server', s.address, 'audit'], { BLEDFU_SERVER: '' });
+    assert.match(auditText.stdout, new RegExp(`job=${jobId} .* serial=${serial}`));
     assert.match(text.stdout, new RegExp(`^device: model [^\\n]*, serial ${serial}, hardware [^\\n]*, firmware app v[^\\n]*, software [^\\n]*, by [^\\n]+$`, 'm'));
   });
 
