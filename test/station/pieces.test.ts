@@ -239,6 +239,10 @@ describe('station invariant checker (synthetic days)', () => {
     faults: [],
     rewatched: false,
     modelledAirMs: 15_000,
+    retries: undefined,
+    heldBy: undefined,
+    resumed: false,
+    resentBytes: undefined,
     ...over,
   });
   const updated = (over: Partial<DeviceOutcome> = {}): DeviceOutcome => ({
@@ -272,6 +276,8 @@ describe('station invariant checker (synthetic days)', () => {
     ],
     hostileJobsAtEnd: [],
     packageStoreAtEnd: { leases: 0, leasedBytes: 0 },
+    technician: [],
+    jobsAtEnd: [],
     adapterAddresses: [
       {
         adapterId: 'sim0',
@@ -462,6 +468,13 @@ describe('station invariant checker (synthetic days)', () => {
         hostileRefusedAsExpected: 0,
         hostileLost: 0,
         hostileByKind: {},
+        technicianCalls: 0,
+        technicianConnected: 0,
+        technicianNotFound: 0,
+        refusedDeviceConnected: 0,
+        attemptsWithNoRetries: 0,
+        noRetriesFailed: 0,
+        noRetriesDamagedObjectFailed: 0,
       },
       diagnostics: { realMs: 1, blAppIncluded: false },
       attempts: [],
