@@ -242,18 +242,18 @@ function attemptsOf(e: DayEvidence): AttemptRecord[] {
   return e.devices.flatMap((d) => d.attempts);
 }
 
+/** Whether an unplug of its adapter or a kill overlaps the attempt, or ended within the grace before it. */
+function nearDisruption(e: DayEvidence, a: Pick<AttemptRecord, 'adapterId' | 'startedAtMs' | 'endedAtMs'>): boolean {
+  return e.disruptions.some(
+    (w) => (w.adapterId === undefined || w.adapterId === a.adapterId) && a.startedAtMs <= w.toMs + DISRUPTION_GRACE_MS && a.endedAtMs >= w.fromMs,
+  );
+}
+
 export function checkAdapterUnavailable(e: DayEvidence): InvariantResult {
   const failures: string[] = [];
   const unavailable = attemptsOf(e).filter((a) => a.errorCode === 'ADAPTER_UNAVAILABLE' || a.result === 'LOST');
   for (const a of unavailable) {
-    const near = e.disruptions.some(
-      (w) =>
-        (w.adapterId === undefined || w.adapterId === a.adapterId) &&
-        // The attempt overlaps the disruption, or ended within the grace after it.
-        a.startedAtMs <= w.toMs + DISRUPTION_GRACE_MS &&
-        a.endedAtMs >= w.fromMs,
-    );
-    if (!near) {
+    if (!nearDisruption(e, a)) {
       failures.push(
         `${a.device} attempt ${a.attempt}${a.jobId === undefined ? '' : ` (job ${a.jobId.slice(0, 8)})`} on ${a.adapterId}: ${a.result === 'LOST' ? 'lost its server' : 'ADAPTER_UNAVAILABLE'} at ${formatClock(a.endedAtMs)} with no unplug or kill near: ${a.errorMessage ?? ''}`,
       );
@@ -462,7 +462,7 @@ export function checkConnectHeld(e: DayEvidence): InvariantResult {
     const disturbed =
       t.lost ||
       t.droppedEarly ||
-      e.disruptions.some((w) => (w.adapterId === undefined || w.adapterId === t.adapterId) && t.openedAtMs <= w.toMs + DISRUPTION_GRACE_MS && t.closedAtMs >= w.fromMs);
+      nearDisruption(e, { adapterId: t.adapterId, startedAtMs: t.openedAtMs, endedAtMs: t.closedAtMs });
     if (!disturbed) {
       if (t.visit.expectSeen && t.connectedAtMs === undefined) failures.push(`${who}: never connected (${t.code ?? 'no error'})`);
       if (!t.visit.expectSeen && (t.connectedAtMs !== undefined || t.code !== 'DEVICE_NOT_FOUND')) {
@@ -503,7 +503,7 @@ export function checkNoRetries(e: DayEvidence): InvariantResult {
     if (a.errorCode === 'DFU_CRC_MISMATCH' && !(a.errorMessage ?? '').includes(NO_RETRIES_TEXT)) failures.push(`${who}: its error does not say "${NO_RETRIES_TEXT}": ${a.errorMessage ?? ''}`);
     const damaged = a.faults.some((f) => f.startsWith('damaged-object'));
     if (damaged && a.result === 'SUCCEEDED') failures.push(`${who}: met a damaged object, yet succeeded (sent it again?)`);
-    if (damaged && a.result === 'FAILED' && a.errorCode !== 'DFU_CRC_MISMATCH' && a.errorCode !== 'ADAPTER_UNAVAILABLE') {
+    if (damaged && a.result === 'FAILED' && a.errorCode !== 'DFU_CRC_MISMATCH' && !nearDisruption(e, a)) {
       failures.push(`${who}: met a damaged object, expected DFU_CRC_MISMATCH: ${a.errorMessage ?? ''}`);
     }
   }

@@ -39,7 +39,8 @@ export function planNoRetries(
     const r = rng.fork(`device ${d.index}`);
     if (!r.chance(rates.noRetries)) continue;
     asking.add(d.index);
-    if (!r.chance(rates.damagedObjectWhenNoRetries)) continue;
+    // Only where the device takes the package: one that refuses it does so before any data object.
+    if (!r.chance(rates.damagedObjectWhenNoRetries) || d.expected.kind !== 'updated') continue;
     // A packet the job surely sends: within the package's first bytes, counted from the job's start.
     const packets = Math.max(1, Math.floor(Math.min(packageOf(packages, d.packageKind).facts.bytes, 40_000) / MAX_PACKET_BYTES));
     damaged.set(d.index, { kind: 'damaged-object', attempt: NO_RETRIES_JOB, sim: { kind: 'corruptDataPacket', packet: r.int(1, packets) } });
