@@ -34,6 +34,38 @@ export interface AttemptRecord {
   readonly rewatched: boolean;
   /** The job's modelled air time as its result reports it (simulated adapters), when it ended. */
   readonly modelledAirMs: number | undefined;
+  /** DfuOptions.retries the attempt asked for; undefined: the server's default. */
+  readonly retries: number | undefined;
+  /** For a DEVICE_CONNECTED refusal: the Connect call the server said holds the device (its error's context). */
+  readonly heldBy: HeldBy | undefined;
+  /** The job entered RESUMING: it reconnected to the device inside the job. */
+  readonly resumed: boolean;
+  /**
+   * Bytes of an image the device stored a second time during the job (an object sent again);
+   * observed on the simulated board for jobs that ask for no retries, undefined for the others.
+   */
+  readonly resentBytes: number | undefined;
+}
+
+/** What a DEVICE_CONNECTED refusal names: the context_* facts of its ErrorInfo. */
+export interface HeldBy {
+  readonly address: string | undefined;
+  readonly adapterId: string | undefined;
+  readonly method: string | undefined;
+  /** When the Connect call's link came up, station clock (modelled ms since the day began). */
+  readonly sinceMs: number | undefined;
+}
+
+/**
+ * A StartDfu refused because a Connect call holds the device never touched it: the operator goes
+ * to ask for the device back and tries again, without counting it as one of its retries (up to
+ * this many such refusals).
+ */
+export const MAX_HELD_REFUSALS = 12;
+
+/** Whether an attempt counts against the operator's retries (a DEVICE_CONNECTED refusal does not). */
+export function countsAsTry(record: Pick<AttemptRecord, 'result' | 'errorCode'>): boolean {
+  return !(record.result === 'REFUSED' && record.errorCode === 'DEVICE_CONNECTED');
 }
 
 export interface RetryPolicy {

@@ -8,6 +8,7 @@ import { EXPECTED_CODE, type HostileOutcome } from './hostile.js';
 import { firmwareOutcome, formatClock, formatInvariantTable, type DeviceOutcome, type InvariantResult } from './invariants.js';
 import type { AttemptRecord } from './operator.js';
 import type { StationDevice } from './population.js';
+import type { TechnicianOutcome } from './technician.js';
 
 /** What a day came to: a function of the options (seed, sizes, dongles, packages) alone. */
 export interface StationSummary {
@@ -36,6 +37,16 @@ export interface StationSummary {
   readonly hostileLost: number;
   /** By kind: how many, and the codes they were refused with. */
   readonly hostileByKind: Readonly<Record<string, number>>;
+  /** The technician's Connect calls: made, that connected, that found nothing (DEVICE_NOT_FOUND). */
+  readonly technicianCalls: number;
+  readonly technicianConnected: number;
+  readonly technicianNotFound: number;
+  /** DFUs refused DEVICE_CONNECTED (a Connect call held the device). */
+  readonly refusedDeviceConnected: number;
+  /** Attempts (jobs) that asked for retries 0, those that failed, and those that failed a damaged object at once. */
+  readonly attemptsWithNoRetries: number;
+  readonly noRetriesFailed: number;
+  readonly noRetriesDamagedObjectFailed: number;
 }
 
 export interface StationReport {
@@ -59,8 +70,10 @@ export function summarize(
   outcomes: readonly DeviceOutcome[],
   plan: FaultPlan,
   hostile: readonly HostileOutcome[],
+  technician: readonly TechnicianOutcome[],
   modelledMs: number,
 ): StationSummary {
+  const noRetries = outcomes.flatMap((o) => o.attempts).filter((a) => a.retries === 0 && a.jobId !== undefined);
   const all = outcomes.flatMap((o) => o.attempts);
   const byKind: Record<string, number> = {};
   for (const d of devices) byKind[d.kind] = (byKind[d.kind] ?? 0) + 1;
@@ -115,6 +128,13 @@ export function summarize(
         return r;
       }, {}),
     ),
+    technicianCalls: technician.length,
+    technicianConnected: technician.filter((t) => t.connectedAtMs !== undefined).length,
+    technicianNotFound: technician.filter((t) => t.code === 'DEVICE_NOT_FOUND').length,
+    refusedDeviceConnected: outcomes.flatMap((o) => o.attempts).filter((a) => a.result === 'REFUSED' && a.errorCode === 'DEVICE_CONNECTED').length,
+    attemptsWithNoRetries: noRetries.length,
+    noRetriesFailed: noRetries.filter((a) => a.result === 'FAILED').length,
+    noRetriesDamagedObjectFailed: noRetries.filter((a) => a.result === 'FAILED' && a.errorCode === 'DFU_CRC_MISMATCH' && a.faults.some((f) => f.startsWith('damaged-object'))).length,
     updatedPerHourPerDongle: Math.round((updated / Math.max(hours, 1e-9) / Math.max(1, adapterLabels.length)) * 100) / 100,
   };
 }
@@ -129,6 +149,8 @@ export function formatSummary(s: StationSummary): string {
     `failures by code: ${kv(s.failuresByCode)}`,
     `faults planned: ${kv(s.faultsPlanned)}; unplugs ${s.unplugs}, kills ${s.kills}`,
     `hostile calls: ${s.hostileCalls} made, ${s.hostileRefusedAsExpected} refused as expected${s.hostileLost === 0 ? '' : `, ${s.hostileLost} lost to a kill`} (${kv(s.hostileByKind)})`,
+    `technician's Connect calls: ${s.technicianCalls} (connected ${s.technicianConnected}, found nothing ${s.technicianNotFound}); DFUs refused DEVICE_CONNECTED ${s.refusedDeviceConnected}`,
+    `attempts asking for retries 0: ${s.attemptsWithNoRetries} (failed ${s.noRetriesFailed}, of which a damaged object failed at once ${s.noRetriesDamagedObjectFailed})`,
     `time lost to faults ${formatClock(s.timeLostToFaultsMs)} (modelled)`,
     `devices updated per hour per dongle ${s.updatedPerHourPerDongle} (modelled time)`,
   ].join('\n');

@@ -21,7 +21,7 @@ import {
 import type { AdvertisingParams, PeripheralLink, PeripheralLinkHandler, PeripheralRadio, SimPeripheral } from '../peripheral.js';
 import type { SimScheduler } from '../scheduler.js';
 import { Application, firmwareRevisionOf } from './application.js';
-import { Bootloader, type DfuFaultHooks } from './bootloader.js';
+import { Bootloader, type DataWrite, type DfuFaultHooks } from './bootloader.js';
 import { DK_IMAGE, imageIdentity, LAYOUT, NrfChip, softDeviceMajorVersion, type InstalledImage } from './chip.js';
 import type { DfuTargetConfig } from './dfuTarget.js';
 import type { Firmware, LinkSession } from './firmware.js';
@@ -68,6 +68,7 @@ export class NrfDevice implements SimPeripheral {
   #firmware: Firmware | undefined;
   #radio: PeripheralRadio | undefined;
   readonly #links = new Set<PeripheralLink>();
+  readonly #dataWriteListeners = new Set<(write: DataWrite) => void>();
   #resets = 0;
 
   constructor(options: NrfDeviceOptions) {
@@ -89,6 +90,17 @@ export class NrfDevice implements SimPeripheral {
   }
   get resets(): number {
     return this.#resets;
+  }
+
+  /**
+   * Calls `listener` for every data packet its bootloader stores, across resets (white-box
+   * evidence: a test or the station can tell an object sent twice). Returns the unsubscribe function.
+   */
+  onDataWrite(listener: (write: DataWrite) => void): () => void {
+    this.#dataWriteListeners.add(listener);
+    return () => {
+      this.#dataWriteListeners.delete(listener);
+    };
   }
   /** The address the device currently advertises (address + 1 in the bootloader). */
   get currentAddress(): DeviceAddress {
@@ -275,6 +287,9 @@ export class NrfDevice implements SimPeripheral {
         continuationTimeoutMs: this.#o.continuationTimeoutMs,
         faults: this.#o.faults,
         reset: () => this.reset(),
+        onDataWrite: (w) => {
+          for (const l of this.#dataWriteListeners) l(w);
+        },
       });
       r.enterBootloader = false;
       r.continuation = false;
