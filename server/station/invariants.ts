@@ -28,7 +28,7 @@ export interface DeviceOutcome {
 export interface AuditLine {
   readonly type: 'start' | 'end';
   readonly jobId: string;
-  /** End records: succeeded, failed, cancelled or interrupted. */
+  /** End records: succeeded, up-to-date, failed, cancelled or interrupted. */
   readonly result?: string;
 }
 
