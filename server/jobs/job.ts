@@ -7,7 +7,7 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary } from '../dfu/types.js';
+import type { DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary, UpToDate } from '../dfu/types.js';
 import { PhaseClock, type PhaseRecorder } from '../dfu/phases.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
@@ -325,7 +325,7 @@ export class Job {
   /** Ends the job. Returns false (and changes nothing) if it had already ended. */
   finish(
     state: TerminalJobState,
-    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress },
+    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress; upToDate?: UpToDate },
     /** Sees the final snapshot before any watcher does (the audit record is written there). */
     beforeReport?: (final: JobSnapshot) => void,
   ): boolean {
@@ -338,7 +338,7 @@ export class Job {
     this.#finishedAt = at;
     this.#result = {
       state,
-      success: state === 'succeeded',
+      success: state === 'succeeded' || state === 'up-to-date',
       error: outcome.error,
       durationMs: this.#startedAt === undefined ? 0 : at - this.#startedAt,
       firmwareRevision: outcome.firmwareRevision,
@@ -347,11 +347,12 @@ export class Job {
         this.#modelledStartMs !== undefined && modelledEnd !== undefined ? modelledEnd - this.#modelledStartMs : undefined,
       phases: this.#phases?.stop(at),
       cancellation: state === 'cancelled' ? this.cancellation : undefined,
+      upToDate: state === 'up-to-date' ? outcome.upToDate : undefined,
     };
     beforeReport?.({ ...this.snapshot(), state });
     this.#setState(
       state,
-      outcome.error?.message ?? (outcome.deviceState === 'dfu-mode' ? 'update complete; the device stays in DFU mode without an application' : 'update complete'),
+      outcome.error?.message ?? endDetail(state, outcome),
     );
     this.#emit({ kind: 'finished', jobId: this.id, time: at, result: this.#result });
     for (const w of this.#watchers) w.close();
@@ -388,4 +389,15 @@ export class Job {
     for (const w of this.#watchers) w.push(event);
     this.#onEvent?.(event, { id: this.id, adapterId: this.adapter.id, state: this.#state });
   }
+}
+
+/** The detail of a job's last state change when it did not fail. */
+function endDetail(state: TerminalJobState, o: { deviceState?: DeviceState; upToDate?: UpToDate }): string {
+  if (state === 'up-to-date') {
+    const i = o.upToDate?.image;
+    const what = i === undefined ? 'the package' : `the ${i.kind} image${i.fwVersion === undefined ? '' : ` (fw_version ${i.fwVersion})`}`;
+    const where = o.deviceState === 'dfu-mode' ? '; it is still in its bootloader (DFU mode)' : o.deviceState === 'application' ? '; it runs its application' : '';
+    return `already up to date: the device refused ${what} as not newer than its own${where}`;
+  }
+  return o.deviceState === 'dfu-mode' ? 'update complete; the device stays in DFU mode without an application' : 'update complete';
 }

@@ -29,7 +29,7 @@ export interface DeviceOutcome {
 export interface AuditLine {
   readonly type: 'start' | 'end';
   readonly jobId: string;
-  /** End records: succeeded, failed, cancelled or interrupted. */
+  /** End records: succeeded, up-to-date, failed, cancelled or interrupted. */
   readonly result?: string;
 }
 
@@ -189,9 +189,10 @@ function refusedOnceApplied(d: DeviceOutcome): boolean {
  * How a device ended: on its new firmware, with its own device error (the package's named error,
  * or a retry refused once the package's bootloader was applied), or wrong (with why).
  */
-export function firmwareOutcome(d: DeviceOutcome): { readonly kind: 'updated' | 'deviceError' } | { readonly kind: 'wrong'; readonly why: string } {
+export function firmwareOutcome(d: DeviceOutcome): { readonly kind: 'updated' | 'upToDate' | 'deviceError' } | { readonly kind: 'wrong'; readonly why: string } {
   const why = firmwareViolation(d);
   if (why !== undefined) return { kind: 'wrong', why };
+  if (d.expected.kind === 'upToDate') return { kind: 'upToDate' };
   if (d.expected.kind === 'deviceError' || refusedOnceApplied(d)) return { kind: 'deviceError' };
   return { kind: 'updated' };
 }
@@ -210,6 +211,12 @@ export function firmwareViolation(d: DeviceOutcome): string | undefined {
     const blOk = x.bootloaderVersion === undefined || f.bootloaderVersion === x.bootloaderVersion;
     if ((appOk && blOk) || refusedOnceApplied(d)) return undefined;
     return `${d.label}: wants app ${short(x.application)}${x.bootloaderVersion === undefined ? '' : ` bl v${x.bootloaderVersion}`}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'} in ${f.mode}${x.bootloaderVersion === undefined ? '' : ` bl v${f.bootloaderVersion}`}; ${lastSaid}`;
+  }
+  if (x.kind === 'upToDate') {
+    // Up to date, and nothing half-done: the job said so and the old application is intact (the
+    // device may still be in its bootloader if the Abort was lost: it returns after its timeout).
+    if (last?.result === 'UP_TO_DATE' && f.application === x.application && f.applicationValid) return undefined;
+    return `${d.label}: wants UP_TO_DATE and app ${short(x.application)} kept; ${lastSaid}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'} in ${f.mode}`;
   }
   const errorOk =
     last !== undefined &&
@@ -264,6 +271,7 @@ export function checkAdapterUnavailable(e: DayEvidence): InvariantResult {
 
 const AUDIT_RESULT_OF: Readonly<Record<string, string | undefined>> = {
   SUCCEEDED: 'succeeded',
+  UP_TO_DATE: 'up-to-date',
   FAILED: 'failed',
   CANCELLED: 'cancelled',
 };

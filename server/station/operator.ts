@@ -9,7 +9,8 @@ import type { Rng } from './random.js';
  * How the operator saw an attempt end: its job's result, or `lost` when the server went away
  * before the result reached the operator (killed), or `refused` when no job was created.
  */
-export type AttemptResult = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'LOST' | 'REFUSED';
+/** UP_TO_DATE: the job ended JOB_STATE_UP_TO_DATE (the device refused the package as not newer). */
+export type AttemptResult = 'SUCCEEDED' | 'UP_TO_DATE' | 'FAILED' | 'CANCELLED' | 'LOST' | 'REFUSED';
 
 export interface AttemptRecord {
   readonly device: string;
@@ -85,6 +86,6 @@ export type NextStep = { readonly kind: 'done' } | { readonly kind: 'retry'; rea
  * device's own stream, so the wait does not depend on other operators.
  */
 export function nextStep(policy: RetryPolicy, rng: Rng, attempt: number, result: AttemptResult): NextStep {
-  if (result === 'SUCCEEDED' || attempt > policy.maxRetries) return { kind: 'done' };
+  if (result === 'SUCCEEDED' || result === 'UP_TO_DATE' || attempt > policy.maxRetries) return { kind: 'done' };
   return { kind: 'retry', waitMs: rng.int(policy.minWaitMs, policy.maxWaitMs) };
 }

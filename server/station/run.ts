@@ -164,7 +164,7 @@ async function adapterReady(
  * States only a job that left its queue goes through (a job cancelled or failed while queued goes
  * straight from QUEUED to CANCELLED or FAILED, and is not audited).
  */
-const LEFT_THE_QUEUE: ReadonlySet<string> = new Set(['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
+const LEFT_THE_QUEUE: ReadonlySet<string> = new Set(['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED', 'UP_TO_DATE']);
 
 /**
  * The fault plan with each damaged object of a job that asks for no retries, where that job has
@@ -404,7 +404,8 @@ export async function runStation(options: StationOptions): Promise<StationReport
       let decoded = error === undefined ? undefined : decodeError(error);
       if (finished !== undefined) {
         decoded = finished.error ?? decoded;
-        result = finished.result.success ? 'SUCCEEDED' : lastState === 'CANCELLED' || decoded?.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
+        const upToDate = jobStateName(finished.result.state) === 'UP_TO_DATE';
+        result = upToDate ? 'UP_TO_DATE' : finished.result.success ? 'SUCCEEDED' : lastState === 'CANCELLED' || decoded?.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
         if (finished.result.success) decoded = undefined;
       } else if (guardFired) {
         result = 'FAILED';
@@ -425,10 +426,10 @@ export async function runStation(options: StationOptions): Promise<StationReport
         endedAtMs,
         result,
         started,
-        errorCode: result === 'SUCCEEDED' || result === 'LOST' ? undefined : decoded?.code,
+        errorCode: result === 'SUCCEEDED' || result === 'UP_TO_DATE' || result === 'LOST' ? undefined : decoded?.code,
         errorMessage: decoded?.message,
-        dfuResultName: result === 'SUCCEEDED' ? undefined : decoded?.dfuResultName,
-        dfuExtendedName: result === 'SUCCEEDED' ? undefined : decoded?.dfuExtendedName,
+        dfuResultName: result === 'SUCCEEDED' || result === 'UP_TO_DATE' ? undefined : decoded?.dfuResultName,
+        dfuExtendedName: result === 'SUCCEEDED' || result === 'UP_TO_DATE' ? undefined : decoded?.dfuExtendedName,
         faults: faults.map(describeFault),
         rewatched,
         modelledAirMs: durationMs(finished?.result.modelledAirTime),
@@ -437,7 +438,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         resumed,
         resentBytes: resent?.bytes,
       };
-      if (result !== 'SUCCEEDED') {
+      if (result !== 'SUCCEEDED' && result !== 'UP_TO_DATE') {
         say(
           `${formatClock(endedAtMs)} ${d.label} (${d.kind}, ${adapterId}) attempt ${attempt}: ${result}${record.errorCode === undefined ? '' : ` ${record.errorCode}`}${record.dfuResultName === undefined ? '' : ` ${record.dfuResultName}`}${record.dfuExtendedName === undefined ? '' : ` ${record.dfuExtendedName}`}${faults.length === 0 ? '' : ` [${record.faults.join('; ')}]`}${record.errorMessage === undefined ? '' : ` — ${record.errorMessage}`}`,
         );

@@ -18,6 +18,8 @@ export interface StationSummary {
   readonly modelledHours: number;
   readonly devicesByKind: Readonly<Record<string, number>>;
   readonly devicesUpdated: number;
+  /** Devices already on the version: their job ended UP_TO_DATE with their application kept. */
+  readonly devicesUpToDate: number;
   readonly devicesWithTheirOwnError: number;
   readonly devicesWrong: number;
   readonly jobs: number;
@@ -79,19 +81,21 @@ export function summarize(
   for (const d of devices) byKind[d.kind] = (byKind[d.kind] ?? 0) + 1;
   const failuresByCode: Record<string, number> = {};
   for (const a of all) {
-    if (a.result === 'SUCCEEDED') continue;
+    if (a.result === 'SUCCEEDED' || a.result === 'UP_TO_DATE') continue;
     const code = a.result === 'LOST' ? 'LOST (server killed)' : a.result === 'CANCELLED' ? 'CANCELLED' : (a.errorCode ?? a.result);
     failuresByCode[code] = (failuresByCode[code] ?? 0) + 1;
   }
   const faultsPlanned: Record<string, number> = {};
   for (const fs of plan.devices.values()) for (const f of fs) faultsPlanned[f.kind] = (faultsPlanned[f.kind] ?? 0) + 1;
   let updated = 0;
+  let upToDate = 0;
   let ownError = 0;
   let wrong = 0;
   for (const o of outcomes) {
     const ended = firmwareOutcome(o).kind;
     if (ended === 'wrong') wrong++;
     else if (ended === 'updated') updated++;
+    else if (ended === 'upToDate') upToDate++;
     else ownError++;
   }
   const lost = outcomes.reduce((sum, o) => {
@@ -108,6 +112,7 @@ export function summarize(
     modelledHours: Math.round(hours * 1000) / 1000,
     devicesByKind: sorted(byKind),
     devicesUpdated: updated,
+    devicesUpToDate: upToDate,
     devicesWithTheirOwnError: ownError,
     devicesWrong: wrong,
     jobs: all.filter((a) => a.jobId !== undefined).length,
@@ -144,7 +149,7 @@ export function formatSummary(s: StationSummary): string {
   return [
     `seed ${s.seed}: ${s.devices} devices on ${s.adapters.length} dongles (${s.adapters.join(', ')}), ${s.modelledHours} modelled hours`,
     `devices: ${kv(s.devicesByKind)}`,
-    `updated ${s.devicesUpdated}, ended with their own device error ${s.devicesWithTheirOwnError}, wrong ${s.devicesWrong}`,
+    `updated ${s.devicesUpdated}, already up to date ${s.devicesUpToDate}, ended with their own device error ${s.devicesWithTheirOwnError}, wrong ${s.devicesWrong}`,
     `jobs ${s.jobs} (attempts ${s.attempts}), devices needing a retry ${s.devicesNeedingRetry}`,
     `failures by code: ${kv(s.failuresByCode)}`,
     `faults planned: ${kv(s.faultsPlanned)}; unplugs ${s.unplugs}, kills ${s.kills}`,

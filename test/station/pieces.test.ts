@@ -150,12 +150,21 @@ describe('station population and fault plan', () => {
           assert.equal(d.config.validApp, false);
           assert.equal(d.target.kind, 'address');
           break;
+        case 'up-to-date':
+          // A release bootloader already holding the app package's version, refusing it again.
+          assert.deepEqual(d.expected, { kind: 'upToDate', application: FACTORY_APPLICATION_SHA256 });
+          assert.equal(d.packageKind, 'app');
+          assert.equal(d.config.debugBootloader, false);
+          assert.equal(d.config.acceptSameAppVersion, false);
+          assert.equal(d.config.appVersion, packages.app.facts.applicationVersion);
+          break;
         default:
           assert.deepEqual(d.expected, { kind: 'updated', application: APP_SHA, bootloaderVersion: undefined });
           assert.equal(d.config.key, 'bledfu-demo');
       }
     }
     assert.ok(new Set(a.map((d) => d.kind)).size >= 5, 'a mixed population');
+    assert.ok(a.some((d) => d.kind === 'up-to-date'), 'some boards are already up to date');
   });
 
   it('brings bl-app boards in once a bootloader + application package is given', async () => {
@@ -593,6 +602,7 @@ describe('station invariant checker (synthetic days)', () => {
         modelledHours: 1,
         devicesByKind: { app: 1, 'wrong-key': 1 },
         devicesUpdated: 1,
+        devicesUpToDate: 0,
         devicesWithTheirOwnError: 1,
         devicesWrong: 0,
         jobs: 2,

@@ -2,7 +2,7 @@
 import { captureStateToJSON, JobState, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import { jobRef, unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
-import { durationMs, formatBytes, formatPhaseTimes } from '../format.js';
+import { durationMs, formatBytes, formatPhaseTimes, upToDateText } from '../format.js';
 import { jobJson } from '../records.js';
 
 function targetText(job: JobMessage): string {
@@ -52,6 +52,7 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
   const r = job.result;
   // The summary line has the error; its remedy (an adapter's too) is what the user acts on.
   if (r?.error !== undefined && r.error.remedy !== '') ctx.out.line(`remedy: ${r.error.remedy}`);
+  if (r?.state === JobState.JOB_STATE_UP_TO_DATE) ctx.out.line(upToDateText(r));
   if (r !== undefined) {
     ctx.out.line(`took ${((durationMs(r.duration) ?? 0) / 1000).toFixed(2)} s`);
     if (r.phaseTimes !== undefined) ctx.out.line(`time per phase: ${formatPhaseTimes(r.phaseTimes)}`);
@@ -61,7 +62,7 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
 }
 
 /** States a job never leaves: nothing is left to cancel. */
-const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_UP_TO_DATE, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
 /** `jobs cancel` on a job that had ended: said on stderr with its final state, never exit 0. */
 function alreadyEnded(ctx: CliContext, job: JobMessage): ExitCode {

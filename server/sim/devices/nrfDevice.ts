@@ -56,6 +56,8 @@ export interface InitialDeviceState {
    * back to it after the bootloader's inactivity timeout.
    */
   readonly inBootloader?: boolean;
+  /** The version the bootloader settings hold for the installed application (the DK image's is 1). */
+  readonly appVersion?: number;
 }
 
 export type DeviceMode = 'application' | 'bootloader' | 'off';
@@ -79,6 +81,7 @@ export class NrfDevice implements SimPeripheral {
     this.chip = new NrfChip(initial.softDeviceFwid === undefined ? DK_IMAGE : { ...DK_IMAGE, softDeviceFwid: initial.softDeviceFwid });
     if (initial.appValid === false) this.chip.settings.appValid = false;
     if (initial.inBootloader === true) this.chip.retained.enterBootloader = true;
+    if (initial.appVersion !== undefined) this.chip.settings.appVersion = initial.appVersion;
     this.#firmware = this.#start();
   }
 
