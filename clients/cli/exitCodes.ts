@@ -18,6 +18,12 @@ export const EXIT = {
   /** `jobs cancel` of a job that had already ended: nothing was cancelled. */
   alreadyEnded: 9,
   /**
+   * `dfu` / `jobs watch` of a job that ended UP_TO_DATE: the device already had this firmware (or
+   * a newer one) and nothing was sent. Not a failure, but not 0 either, so a production-line
+   * script can tell "updated now" from "was already done".
+   */
+  upToDate: 10,
+  /**
    * Ctrl-C stopped the command before the job's outcome was known (`jobs watch`, or `dfu` after a
    * second Ctrl-C): 128 + SIGINT, as shells report an interrupted program.
    */

@@ -1,5 +1,24 @@
 /** Small human formatting helpers for the CLI. */
-import type { DeviceInfo, Duration, PhaseTimes } from '../ts/index.js';
+import { DeviceState, imageTypeToJSON, SkipReason, type DeviceInfo, type Duration, type JobResult, type PhaseTimes } from '../ts/index.js';
+
+/**
+ * What an UP_TO_DATE job's end says: "already up to date: the device refused the application image
+ * (fw_version 3) as not newer than its own; application running, firmware app v3 1a2b3c4d".
+ */
+export function upToDateText(r: JobResult): string {
+  // Left alone on the application's word (its Device Information), before anything was sent.
+  if (r.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION) return `already up to date: the device's firmware revision is "${r.firmwareRevision}" (--skip-if-firmware-revision); nothing was sent`;
+  const i = r.refusedImage;
+  const image = i === undefined ? 'the package' : `the ${imageTypeToJSON(i.type).replace(/^IMAGE_TYPE_/, '').toLowerCase()} image (fw_version ${i.fwVersion})`;
+  const where =
+    r.deviceState === DeviceState.DEVICE_STATE_APPLICATION
+      ? '; application running'
+      : r.deviceState === DeviceState.DEVICE_STATE_DFU_MODE
+        ? '; the device is still in its bootloader (DFU mode) and starts its application after its inactivity timeout'
+        : '';
+  const rev = r.firmwareRevision === '' ? '' : `, firmware ${r.firmwareRevision}`;
+  return `already up to date: the device refused ${image} as not newer than its own${where}${rev}; nothing was sent`;
+}
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

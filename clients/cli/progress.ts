@@ -2,8 +2,8 @@
  * Shows a job's events: a live line on a terminal (progressLine.ts), plain lines in a pipe or
  * log, NDJSON with --json. One class so `bledfu dfu` and `bledfu jobs watch` look the same.
  */
-import { DeviceInfo, DeviceState, deviceStateToJSON, DfuProgress, SkipReason, imageTypeToJSON, JobState, jobStateToJSON, type DfuEvent } from '../ts/index.js';
-import { durationMs, formatBytes, formatDeviceInfo, formatDuration, formatPhaseTimes, formatRate } from './format.js';
+import { DeviceInfo, DeviceState, deviceStateToJSON, DfuProgress, imageTypeToJSON, JobState, jobStateToJSON, type DfuEvent } from '../ts/index.js';
+import { durationMs, formatBytes, formatDeviceInfo, formatDuration, formatPhaseTimes, formatRate, upToDateText } from './format.js';
 import type { Output } from './output.js';
 import { formatBytePair, renderLiveLine, type LiveView } from './progressLine.js';
 import { jobJson, progressJson, resultJson } from './records.js';
@@ -57,7 +57,7 @@ function afterImage(p: DfuProgress): string {
     : 'sent; waiting for the device to activate it';
 }
 
-const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_UP_TO_DATE, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
 /** No progress for this long during a transfer: the live line says the job is waiting. */
 export const STALL_MS = 3_000;
@@ -133,8 +133,8 @@ export class JobDisplay {
         this.#setLive(undefined);
         const took = formatDuration(durationMs(e.result.duration));
         const air = durationMs(e.result.modelledAirTime);
-        if (e.result.success && e.result.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION) {
-          this.#text(`not updated: the device already runs firmware ${e.result.firmwareRevision} (--skip-if-firmware-revision); took ${took}`);
+        if (e.result.state === JobState.JOB_STATE_UP_TO_DATE) {
+          this.#text(`${upToDateText(e.result)} (checked in ${took})`);
         } else if (e.result.success) {
           const rev = e.result.firmwareRevision === '' ? '' : `, firmware ${e.result.firmwareRevision}`;
           this.#text(`done in ${took}${whereTheDeviceIs(e.result.deviceState)}${rev}${air === undefined ? '' : ` (modelled air time ${formatDuration(air)})`}`);

@@ -100,6 +100,7 @@ function jobFailure(r: JobResult, detail: NonNullable<JobResult['error']>): Deco
  * the job's outcome (service.proto); for a caller who awaits the DFU a job that did not succeed
  * is an error all the same, so after yielding its `finished` event this throws the job's error as
  * a BledfuClientError (decodeError: the job's reason, with the status such a call would have).
+ * A job that ended UP_TO_DATE (the device already had the firmware) has `success` true: no error.
  */
 async function* jobEvents(stream: AsyncIterable<{ event?: JobEvent | undefined }>): AsyncGenerator<DfuEvent> {
   for await (const r of stream) {

@@ -54,7 +54,7 @@ export function startRecord(job: JobSnapshot, requester: JobRequester | undefine
 export function endRecord(job: JobSnapshot, time: string): AuditEndRecord {
   const result = job.result;
   const error = result?.error;
-  const state = job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled' ? job.state : 'failed';
+  const state = job.state === 'succeeded' || job.state === 'up-to-date' || job.state === 'failed' || job.state === 'cancelled' ? job.state : 'failed';
   return {
     v: 1,
     type: 'end',

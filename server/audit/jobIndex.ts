@@ -33,8 +33,8 @@ export interface LineRef {
   readonly length: number;
 }
 
-/** 0: running (no end yet); then AuditResult in its declared order. */
-const RESULT_CODES: Readonly<Record<AuditResult | 'running', number>> = { running: 0, succeeded: 1, failed: 2, cancelled: 3, interrupted: 4 };
+/** 0: running (no end yet); then one code per AuditResult (up-to-date, added later, last). */
+const RESULT_CODES: Readonly<Record<AuditResult | 'running', number>> = { running: 0, succeeded: 1, failed: 2, cancelled: 3, interrupted: 4, 'up-to-date': 5 };
 const NO_FILE = 0xffffffff;
 
 export interface IndexFilter {

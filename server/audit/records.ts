@@ -3,7 +3,8 @@
  * outlives server versions: add fields, never rename or repurpose them; `v` says which shape.
  */
 
-export const AUDIT_RESULTS = ['succeeded', 'failed', 'cancelled', 'interrupted'] as const;
+/** 'up-to-date': the device refused the package as not newer than its own (a job ending 'up-to-date'). */
+export const AUDIT_RESULTS = ['succeeded', 'up-to-date', 'failed', 'cancelled', 'interrupted'] as const;
 export type AuditResult = (typeof AUDIT_RESULTS)[number];
 
 /** Where the device ended: running an application, or staying in its bootloader (DFU mode). */

@@ -3,7 +3,7 @@
  * only through ble/ (Adapter, Connection), never a backend.
  */
 import type { DeviceAddress } from '../ble/address.js';
-import type { DfuPackage, ImageKind } from './package/images.js';
+import type { DfuPackage, ImageKind, ImageSummary } from './package/images.js';
 
 // What a package holds is the package codec's (package/images.ts), which needs none of the engine's
 // types below: a program that only makes and reads packages (the TypeScript client) stops there.
@@ -118,8 +118,24 @@ export interface DfuOutcome {
   readonly firmwareRevision?: string;
   /** Where the device ended; absent when it was not seen after the last image. */
   readonly deviceState?: DeviceState;
-  /** Set when the engine left the device as it was (nothing was written to it). */
+  /**
+   * Set when nothing was sent because the device is already up to date: its bootloader refused
+   * the package's only image as not newer than the version it holds (FW_VERSION_FAILURE at the
+   * init packet's Execute). The device keeps its application; `deviceState` and
+   * `firmwareRevision` then say where it was seen afterwards and what it runs.
+   */
+  readonly upToDate?: UpToDate;
+  /**
+   * Set when the engine left the device as it was before asking its bootloader anything (its
+   * firmware revision was DfuOptions.skipIfFirmwareRevision): the job ends up to date too.
+   */
   readonly skipped?: SkipReason;
+}
+
+/** The image a device refused as not newer than what it already holds (DfuOutcome.upToDate). */
+export interface UpToDate {
+  /** The refused image: its kind and the fw_version its init packet carries. */
+  readonly image: ImageSummary;
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary, SkipReason } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
 import { PhaseClock, type PhaseRecorder } from '../dfu/phases.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
@@ -63,11 +63,6 @@ export function stateForPhase(phase: DfuPhase): ActiveJobState {
     default:
       return assertNever(phase);
   }
-}
-
-function finishedDetail(outcome: { deviceState?: DeviceState; firmwareRevision?: string; skipped?: SkipReason }): string {
-  if (outcome.skipped === 'firmware-revision') return `not updated: the device already runs firmware revision "${outcome.firmwareRevision ?? ''}"`;
-  return outcome.deviceState === 'dfu-mode' ? 'update complete; the device stays in DFU mode without an application' : 'update complete';
 }
 
 export function assertNever(value: never): never {
@@ -338,7 +333,7 @@ export class Job {
   /** Ends the job. Returns false (and changes nothing) if it had already ended. */
   finish(
     state: TerminalJobState,
-    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress; skipped?: SkipReason },
+    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress; upToDate?: UpToDate; skipped?: SkipReason },
     /** Sees the final snapshot before any watcher does (the audit record is written there). */
     beforeReport?: (final: JobSnapshot) => void,
   ): boolean {
@@ -351,7 +346,7 @@ export class Job {
     this.#finishedAt = at;
     this.#result = {
       state,
-      success: state === 'succeeded',
+      success: state === 'succeeded' || state === 'up-to-date',
       error: outcome.error,
       durationMs: this.#startedAt === undefined ? 0 : at - this.#startedAt,
       firmwareRevision: outcome.firmwareRevision,
@@ -360,13 +355,14 @@ export class Job {
         this.#modelledStartMs !== undefined && modelledEnd !== undefined ? modelledEnd - this.#modelledStartMs : undefined,
       phases: this.#phases?.stop(at),
       cancellation: state === 'cancelled' ? this.cancellation : undefined,
+      upToDate: state === 'up-to-date' ? outcome.upToDate : undefined,
       deviceInfo: this.#deviceInfo,
-      skipped: state === 'succeeded' ? outcome.skipped : undefined,
+      skipped: state === 'up-to-date' ? outcome.skipped : undefined,
     };
     beforeReport?.({ ...this.snapshot(), state });
     this.#setState(
       state,
-      outcome.error?.message ?? finishedDetail(outcome),
+      outcome.error?.message ?? endDetail(state, outcome),
     );
     this.#emit({ kind: 'finished', jobId: this.id, time: at, result: this.#result });
     for (const w of this.#watchers) w.close();
@@ -403,4 +399,18 @@ export class Job {
     for (const w of this.#watchers) w.push(event);
     this.#onEvent?.(event, { id: this.id, adapterId: this.adapter.id, state: this.#state });
   }
+}
+
+/** The detail of a job's last state change when it did not fail. */
+function endDetail(state: TerminalJobState, o: { deviceState?: DeviceState; upToDate?: UpToDate; skipped?: SkipReason; firmwareRevision?: string }): string {
+  if (state === 'up-to-date' && o.skipped === 'firmware-revision') {
+    return `already up to date: the device's firmware revision is "${o.firmwareRevision ?? ''}" (skip_if_firmware_revision); nothing was sent`;
+  }
+  if (state === 'up-to-date') {
+    const i = o.upToDate?.image;
+    const what = i === undefined ? 'the package' : `the ${i.kind} image${i.fwVersion === undefined ? '' : ` (fw_version ${i.fwVersion})`}`;
+    const where = o.deviceState === 'dfu-mode' ? '; it is still in its bootloader (DFU mode)' : o.deviceState === 'application' ? '; it runs its application' : '';
+    return `already up to date: the device refused ${what} as not newer than its own${where}`;
+  }
+  return o.deviceState === 'dfu-mode' ? 'update complete; the device stays in DFU mode without an application' : 'update complete';
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../common/logger.js';
 import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
 import { Job } from './job.js';
-import { isTerminal, type JobCancellation, type JobEvent, type JobId, type JobListener, type JobRef, type JobRequester, type JobSnapshot } from './types.js';
+import { isTerminal, type JobCancellation, type TerminalJobState, type JobEvent, type JobId, type JobListener, type JobRef, type JobRequester, type JobSnapshot } from './types.js';
 import { WatchStream } from './watchStream.js';
 
 export interface JobManagerOptions {
@@ -343,10 +343,11 @@ export class JobManager {
       });
       // A runner that finished the update despite a late cancel did update the device; saying
       // CANCELLED would be a lie about the device's state.
-      this.#end(job, 'succeeded', {
+      this.#end(job, outcome.upToDate === undefined && outcome.skipped === undefined ? 'succeeded' : 'up-to-date', {
         address: outcome.address,
         ...(outcome.firmwareRevision === undefined ? {} : { firmwareRevision: outcome.firmwareRevision }),
         ...(outcome.deviceState === undefined ? {} : { deviceState: outcome.deviceState }),
+        ...(outcome.upToDate === undefined ? {} : { upToDate: outcome.upToDate }),
         ...(outcome.skipped === undefined ? {} : { skipped: outcome.skipped }),
       });
     } catch (e) {
@@ -365,7 +366,7 @@ export class JobManager {
     }
   }
 
-  #end(job: Job, state: 'succeeded' | 'failed' | 'cancelled', outcome: Parameters<Job['finish']>[1]): void {
+  #end(job: Job, state: TerminalJobState, outcome: Parameters<Job['finish']>[1]): void {
     const audit = this.#opts.audit;
     const recordEnd =
       audit === undefined

@@ -5,7 +5,7 @@ import type { Adapter } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import type { BledfuError } from '../common/errors.js';
 import type { PhaseTimes } from '../dfu/phases.js';
-import type { DeviceInfo, DeviceState, DfuProgress, DfuTarget, ImageSummary, SkipReason } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuProgress, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
 
 /** A job id; branded so a package id or adapter id cannot be passed where a job id is expected. */
 export type JobId = string & { readonly __brand: 'JobId' };
@@ -18,7 +18,12 @@ export const ACTIVE_JOB_STATES = [
   'resuming',
   'activating',
 ] as const;
-export const TERMINAL_JOB_STATES = ['succeeded', 'failed', 'cancelled'] as const;
+/**
+ * How a job can end. 'up-to-date': nothing was sent, because the device's bootloader refused the
+ * package as not newer than the version it holds (DfuOutcome.upToDate) — a distinct outcome, not
+ * a failure: the device already has this firmware or a newer one.
+ */
+export const TERMINAL_JOB_STATES = ['succeeded', 'up-to-date', 'failed', 'cancelled'] as const;
 
 export type ActiveJobState = (typeof ACTIVE_JOB_STATES)[number];
 export type TerminalJobState = (typeof TERMINAL_JOB_STATES)[number];
@@ -58,8 +63,9 @@ export type JobCancellation =
   | { readonly cause: 'shutdown' };
 
 export interface JobResult {
-  /** The job's final state; success is `state === 'succeeded'`. */
+  /** The job's final state. */
   readonly state: TerminalJobState;
+  /** The device has the package's firmware or a newer one: state 'succeeded' or 'up-to-date'. */
   readonly success: boolean;
   /** Why it failed or that it was cancelled; undefined on success. */
   readonly error: BledfuError | undefined;
@@ -79,9 +85,11 @@ export interface JobResult {
    * job that ended CANCELLED by its engine's own abort).
    */
   readonly cancellation: JobCancellation | undefined;
+  /** For an 'up-to-date' job: the image the device refused as not newer than its own. */
+  readonly upToDate: UpToDate | undefined;
   /** What the device reported in its Device Information service before the update (as JobSnapshot.deviceInfo). */
   readonly deviceInfo: DeviceInfo | undefined;
-  /** Set when the job succeeded without updating the device (nothing was written to it). */
+  /** For an 'up-to-date' job that left the device before asking its bootloader: why (nothing was written to it). */
   readonly skipped: SkipReason | undefined;
 }
 

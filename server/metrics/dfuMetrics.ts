@@ -32,7 +32,7 @@ interface Tally {
 export function observeJobs(registry: Registry, jobs: JobSource, adapters: AdapterDirectory): () => void {
   const jobsTotal = new Counter({
     name: 'bledfu_dfu_jobs_total',
-    help: 'DFU jobs that ended, by adapter and result (succeeded, failed, cancelled).',
+    help: 'DFU jobs that ended, by adapter and result (succeeded, up-to-date, failed, cancelled).',
     labelNames: ['adapter', 'result'] as const,
     registers: [registry],
   });

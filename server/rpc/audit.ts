@@ -19,6 +19,7 @@ const RESULTS = {
   failed: AuditResult.AUDIT_RESULT_FAILED,
   cancelled: AuditResult.AUDIT_RESULT_CANCELLED,
   interrupted: AuditResult.AUDIT_RESULT_INTERRUPTED,
+  'up-to-date': AuditResult.AUDIT_RESULT_UP_TO_DATE,
 } as const satisfies Record<DomainAuditResult | 'running', AuditResult>;
 
 const IMAGE_TYPES: Readonly<Record<string, ImageType>> = {

@@ -53,6 +53,7 @@ const JOB_STATES = {
   resuming: JobState.JOB_STATE_RESUMING,
   activating: JobState.JOB_STATE_ACTIVATING,
   succeeded: JobState.JOB_STATE_SUCCEEDED,
+  'up-to-date': JobState.JOB_STATE_UP_TO_DATE,
   failed: JobState.JOB_STATE_FAILED,
   cancelled: JobState.JOB_STATE_CANCELLED,
 } as const satisfies Record<DomainJobState, JobState>;
@@ -177,6 +178,7 @@ export function resultToProto(r: JobResult): JobResultMessage {
     modelledAirTime: r.modelledAirTimeMs === undefined ? undefined : durationFromMs(r.modelledAirTimeMs),
     deviceState: deviceStateToProto(r.deviceState),
     phaseTimes: r.phases === undefined ? undefined : phaseTimesToProto(r.phases),
+    refusedImage: r.upToDate === undefined ? undefined : imageInfoToProto(r.upToDate.image),
     deviceInfo: r.deviceInfo === undefined ? undefined : deviceInfoToProto(r.deviceInfo),
     skipped: skipReasonToProto(r.skipped),
   };

@@ -42,6 +42,17 @@ export interface SimDeviceConfig {
   readonly validApp: boolean;
   /** Starts in DFU mode; with a valid application it goes back to it after the inactivity timeout. */
   readonly startInBootloader: boolean;
+  /**
+   * The installed application's version in the bootloader settings (default 1, the DK image's):
+   * a release bootloader (debugBootloader false, or a package without is_debug) refuses an
+   * application package with a lower fw_version (FW_VERSION_FAILURE).
+   */
+  readonly appVersion: number;
+  /**
+   * NRF_DFU_APP_ACCEPT_SAME_VERSION (SDK 17, default true): false makes the bootloader refuse an
+   * application of the version it already holds, like a unit already updated on a production line.
+   */
+  readonly acceptSameAppVersion: boolean;
 }
 
 /**
@@ -136,6 +147,8 @@ export function defaultDeviceConfig(index: number): SimDeviceConfig {
     softDeviceFwid: 0x0100,
     validApp: true,
     startInBootloader: false,
+    appVersion: 1,
+    acceptSameAppVersion: true,
   };
 }
 
@@ -233,6 +246,7 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
       hwVersion: d.hwVersion,
       debug: d.debugBootloader,
       requireSignedApp: d.requireSignedApp,
+      acceptSameAppVersion: d.acceptSameAppVersion,
       publicKey: loadPolicyKey(simPublicKey(d.key)),
       maxInitPacket: 512,
       dataObjectMax: 4096,
@@ -244,7 +258,7 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
     bootMs: env.timing.bootMs,
     scheduler: env.scheduler,
     faults: { ...hooks, isAbsent: () => env.faults.isAbsent(faultDevice) },
-    initial: { softDeviceFwid: d.softDeviceFwid, appValid: d.validApp, inBootloader: d.startInBootloader },
+    initial: { softDeviceFwid: d.softDeviceFwid, appValid: d.validApp, inBootloader: d.startInBootloader, appVersion: d.appVersion },
     ...(env.logger === undefined ? {} : { logger: env.logger }),
   });
   return {

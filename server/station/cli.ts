@@ -31,7 +31,8 @@ const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] 
               project's own packages, made from its demo firmware and signed with demo/bledfu-demo-key.pem)
   --bl-app    a bootloader + application package: brings bl-app boards into the day (signed with the
               key of the other packages: the demo key, or with --packages the SDK 17.0.2 debug key)
-  --no-faults a day without faults (no drops, cancels, unplugs or kills)
+  --no-faults a day without faults (no drops, damaged objects, cancels, unplugs, kills, hostile
+              calls or technician's Connect calls; some first jobs still ask for retries 0)
 `;
 
 function int(name: string, value: string | undefined, fallback: number, min: number): number {

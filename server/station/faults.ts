@@ -11,7 +11,8 @@ import type { StationDevice, StationPackages } from './population.js';
 import { packageOf } from './population.js';
 import type { Rng } from './random.js';
 
-export type DeviceFaultKind =
+/** The kinds a device's faults are drawn from (by weight). */
+export type WeightedFaultKind =
   | 'drop-in-object'
   | 'drop-between-objects'
   | 'drop-in-buttonless'
@@ -21,7 +22,14 @@ export type DeviceFaultKind =
   | 'cancel'
   | 'client-disconnect';
 
-export const DEVICE_FAULT_KINDS: readonly DeviceFaultKind[] = [
+/**
+ * Every device fault: the weighted kinds, and `damaged-object` (one data packet corrupted on its
+ * way, so its object's CRC does not match), planned only for attempts that ask for no retries
+ * (noRetries.ts), where the server must not send the object again.
+ */
+export type DeviceFaultKind = WeightedFaultKind | 'damaged-object';
+
+export const DEVICE_FAULT_KINDS: readonly WeightedFaultKind[] = [
   'drop-in-object',
   'drop-between-objects',
   'drop-in-buttonless',
@@ -59,13 +67,22 @@ export interface FaultRates {
   /** Chance that its second attempt meets another. */
   readonly secondAttempt: number;
   /** Relative weights of the device fault kinds. */
-  readonly weights: Readonly<Record<DeviceFaultKind, number>>;
+  readonly weights: Readonly<Record<WeightedFaultKind, number>>;
   /** Dongle unplugs per adapter per hour of the day. */
   readonly unplugsPerAdapterHour: number;
   /** Server kills per hour (at least one a day when > 0). */
   readonly killsPerHour: number;
   /** Hostile client calls a day (hostile.ts; planned apart from the faults, from its own stream). */
   readonly hostileCallsPerDay: number;
+  /**
+   * Share of the devices a technician holds with a Connect call when their operator comes
+   * (technician.ts; at least one a day when > 0).
+   */
+  readonly technicianShare: number;
+  /** Chance that a device's first job asks for no retries (retries: 0; noRetries.ts). */
+  readonly noRetries: number;
+  /** Chance that such a job meets a damaged data object (a CRC mismatch the server would otherwise retry). */
+  readonly damagedObjectWhenNoRetries: number;
 }
 
 export const DEFAULT_FAULT_RATES: FaultRates = {
@@ -84,10 +101,13 @@ export const DEFAULT_FAULT_RATES: FaultRates = {
   unplugsPerAdapterHour: 0.25,
   killsPerHour: 0.125,
   hostileCallsPerDay: 3,
+  technicianShare: 0.08,
+  noRetries: 0.15,
+  damagedObjectWhenNoRetries: 0.6,
 };
 
 /** No faults at all (a clean day, for comparison). */
-export const NO_FAULTS: FaultRates = { ...DEFAULT_FAULT_RATES, firstAttempt: 0, secondAttempt: 0, unplugsPerAdapterHour: 0, killsPerHour: 0, hostileCallsPerDay: 0 };
+export const NO_FAULTS: FaultRates = { ...DEFAULT_FAULT_RATES, firstAttempt: 0, secondAttempt: 0, unplugsPerAdapterHour: 0, killsPerHour: 0, hostileCallsPerDay: 0, technicianShare: 0, damagedObjectWhenNoRetries: 0 };
 
 export function planFaults(
   rng: Rng,
@@ -127,7 +147,7 @@ function deviceFault(
   d: StationDevice,
   packages: StationPackages,
   attempt: number,
-  kinds: readonly (readonly [DeviceFaultKind, number])[],
+  kinds: readonly (readonly [WeightedFaultKind, number])[],
 ): DeviceFault {
   // A board that has no application never runs buttonless.
   const usable = d.kind === 'bootloader' ? kinds.filter(([k]) => k !== 'drop-in-buttonless') : kinds;
@@ -167,7 +187,9 @@ export function describeFault(f: DeviceFault): string {
           ? `after ${s.objectType ?? ''} ${s.op} #${s.occurrence ?? 1}`
           : s.kind === 'delayControlPoint'
             ? `${s.ms} ms × ${s.times ?? 1}`
-            : s.kind === 'frame'
+            : s.kind === 'corruptDataPacket'
+              ? `data packet #${s.packet}`
+              : s.kind === 'frame'
               ? `ATT PDU ${s.after ?? 0}+1`
               : s.kind === 'refuseControlPoint'
                 ? `opcode 0x${s.opcode.toString(16)} → 0x${s.result.toString(16)}`

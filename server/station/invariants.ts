@@ -7,6 +7,7 @@
 import type { Expected } from './population.js';
 import type { AttemptRecord } from './operator.js';
 import { EXPECTED_CODE, type HostileOutcome } from './hostile.js';
+import type { TechnicianOutcome } from './technician.js';
 
 export interface FinalBoardState {
   /** SHA-256 of the installed application, if any. */
@@ -30,7 +31,7 @@ export interface DeviceOutcome {
 export interface AuditLine {
   readonly type: 'start' | 'end';
   readonly jobId: string;
-  /** End records: succeeded, failed, cancelled or interrupted. */
+  /** End records: succeeded, up-to-date, failed, cancelled or interrupted. */
   readonly result?: string;
   /** End records: the serial number of the device's Device Information, when the job read one. */
   readonly serialNumber?: string;
@@ -115,6 +116,10 @@ export interface DayEvidence {
   readonly packageStoreAtEnd: { readonly leases: number; readonly leasedBytes: number };
   /** Per adapter: the addresses it was listed with and the ones the devices saw it connect from. */
   readonly adapterAddresses: readonly AdapterAddressEvidence[];
+  /** The technician's Connect calls (technician.ts). */
+  readonly technician: readonly TechnicianOutcome[];
+  /** Every job ListJobs returned once every operator was done, with its target (a name or an address). */
+  readonly jobsAtEnd: readonly { readonly jobId: string; readonly target: string }[];
 }
 
 export interface InvariantResult {
@@ -137,6 +142,8 @@ export const INVARIANT_NAMES = {
   hostile: 'every hostile call refused with its code, no job left behind',
   packageLeases: 'no package lease held once no job runs',
   stationAddress: 'one station address per adapter all day: not zeros, static random if no public one, as devices saw it',
+  connectHeld: 'a device a Connect call holds: DFU refused DEVICE_CONNECTED only then, no job for it, updated afterwards',
+  noRetries: 'a job asking for no retries never sends an object twice and fails a damaged one at once',
 } as const;
 
 /**
@@ -152,7 +159,7 @@ function result(name: string, checked: number, failures: readonly string[]): Inv
 }
 
 export function checkInvariants(e: DayEvidence, bounds: ResourceBounds = DEFAULT_RESOURCE_BOUNDS): InvariantResult[] {
-  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkDeviceInfo(e), checkHostile(e), checkPackageLeases(e), checkStationAddress(e)];
+  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkDeviceInfo(e), checkHostile(e), checkPackageLeases(e), checkStationAddress(e), checkConnectHeld(e), checkNoRetries(e)];
 }
 
 function short(sha: string | undefined): string {
@@ -187,9 +194,10 @@ function refusedOnceApplied(d: DeviceOutcome): boolean {
  * How a device ended: on its new firmware, with its own device error (the package's named error,
  * or a retry refused once the package's bootloader was applied), or wrong (with why).
  */
-export function firmwareOutcome(d: DeviceOutcome): { readonly kind: 'updated' | 'deviceError' } | { readonly kind: 'wrong'; readonly why: string } {
+export function firmwareOutcome(d: DeviceOutcome): { readonly kind: 'updated' | 'upToDate' | 'deviceError' } | { readonly kind: 'wrong'; readonly why: string } {
   const why = firmwareViolation(d);
   if (why !== undefined) return { kind: 'wrong', why };
+  if (d.expected.kind === 'upToDate') return { kind: 'upToDate' };
   if (d.expected.kind === 'deviceError' || refusedOnceApplied(d)) return { kind: 'deviceError' };
   return { kind: 'updated' };
 }
@@ -208,6 +216,12 @@ export function firmwareViolation(d: DeviceOutcome): string | undefined {
     const blOk = x.bootloaderVersion === undefined || f.bootloaderVersion === x.bootloaderVersion;
     if ((appOk && blOk) || refusedOnceApplied(d)) return undefined;
     return `${d.label}: wants app ${short(x.application)}${x.bootloaderVersion === undefined ? '' : ` bl v${x.bootloaderVersion}`}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'} in ${f.mode}${x.bootloaderVersion === undefined ? '' : ` bl v${f.bootloaderVersion}`}; ${lastSaid}`;
+  }
+  if (x.kind === 'upToDate') {
+    // Up to date, and nothing half-done: the job said so and the old application is intact (the
+    // device may still be in its bootloader if the Abort was lost: it returns after its timeout).
+    if (last?.result === 'UP_TO_DATE' && f.application === x.application && f.applicationValid) return undefined;
+    return `${d.label}: wants UP_TO_DATE and app ${short(x.application)} kept; ${lastSaid}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'} in ${f.mode}`;
   }
   const errorOk =
     last !== undefined &&
@@ -240,18 +254,18 @@ function attemptsOf(e: DayEvidence): AttemptRecord[] {
   return e.devices.flatMap((d) => d.attempts);
 }
 
+/** Whether an unplug of its adapter or a kill overlaps the attempt, or ended within the grace before it. */
+function nearDisruption(e: DayEvidence, a: Pick<AttemptRecord, 'adapterId' | 'startedAtMs' | 'endedAtMs'>): boolean {
+  return e.disruptions.some(
+    (w) => (w.adapterId === undefined || w.adapterId === a.adapterId) && a.startedAtMs <= w.toMs + DISRUPTION_GRACE_MS && a.endedAtMs >= w.fromMs,
+  );
+}
+
 export function checkAdapterUnavailable(e: DayEvidence): InvariantResult {
   const failures: string[] = [];
   const unavailable = attemptsOf(e).filter((a) => a.errorCode === 'ADAPTER_UNAVAILABLE' || a.result === 'LOST');
   for (const a of unavailable) {
-    const near = e.disruptions.some(
-      (w) =>
-        (w.adapterId === undefined || w.adapterId === a.adapterId) &&
-        // The attempt overlaps the disruption, or ended within the grace after it.
-        a.startedAtMs <= w.toMs + DISRUPTION_GRACE_MS &&
-        a.endedAtMs >= w.fromMs,
-    );
-    if (!near) {
+    if (!nearDisruption(e, a)) {
       failures.push(
         `${a.device} attempt ${a.attempt}${a.jobId === undefined ? '' : ` (job ${a.jobId.slice(0, 8)})`} on ${a.adapterId}: ${a.result === 'LOST' ? 'lost its server' : 'ADAPTER_UNAVAILABLE'} at ${formatClock(a.endedAtMs)} with no unplug or kill near: ${a.errorMessage ?? ''}`,
       );
@@ -262,6 +276,7 @@ export function checkAdapterUnavailable(e: DayEvidence): InvariantResult {
 
 const AUDIT_RESULT_OF: Readonly<Record<string, string | undefined>> = {
   SUCCEEDED: 'succeeded',
+  UP_TO_DATE: 'up-to-date',
   FAILED: 'failed',
   CANCELLED: 'cancelled',
 };
@@ -431,6 +446,110 @@ export function checkStationAddress(e: DayEvidence): InvariantResult {
     }
   }
   return result(INVARIANT_NAMES.stationAddress, checked, failures);
+}
+
+/**
+ * The technician's Connect calls against the operators' DFUs (technician.ts), from both sides:
+ * - every DEVICE_CONNECTED refusal created no job, came while a technician's call to that device
+ *   was open (operator's clock), and names that call (server's word: method Connect, the device's
+ *   address, the adapter, and a link up since the call connected);
+ * - each call that could see its device connected, and its operator's first attempt made while
+ *   the call held the device was refused; a call to a board waiting in its bootloader found
+ *   nothing (DEVICE_NOT_FOUND) and refused nothing;
+ * - the server holds no job for a visited device that no operator's attempt started, and every
+ *   visited device ends updated.
+ * A call cut by a kill, or whose link an unplug dropped, has no verdict on what it saw.
+ */
+export function checkConnectHeld(e: DayEvidence): InvariantResult {
+  const failures: string[] = [];
+  let checked = 0;
+  const visitsOf = (label: string): TechnicianOutcome[] => e.technician.filter((t) => t.visit.label === label);
+  for (const d of e.devices) {
+    for (const a of d.attempts) {
+      if (a.errorCode !== 'DEVICE_CONNECTED') continue;
+      checked++;
+      const who = `${a.device} attempt ${a.attempt} at ${formatClock(a.endedAtMs)}`;
+      if (a.result !== 'REFUSED' || a.jobId !== undefined) failures.push(`${who}: DEVICE_CONNECTED, yet ${a.result}${a.jobId === undefined ? '' : ` with job ${a.jobId.slice(0, 8)}`}`);
+      const during = visitsOf(a.device).find((t) => t.openedAtMs <= a.startedAtMs && a.endedAtMs <= t.closedAtMs);
+      if (during === undefined) {
+        failures.push(`${who}: refused DEVICE_CONNECTED while no technician's Connect call to it was open`);
+        continue;
+      }
+      const h = a.heldBy;
+      const upTo = during.connectedAtMs ?? during.closedAtMs;
+      if (
+        h === undefined ||
+        h.method !== 'Connect' ||
+        h.address?.toUpperCase() !== during.address.toUpperCase() ||
+        h.adapterId !== a.adapterId ||
+        h.sinceMs === undefined ||
+        h.sinceMs < during.openedAtMs ||
+        h.sinceMs > upTo
+      ) {
+        failures.push(
+          `${who}: the refusal names ${h === undefined ? 'nothing' : `${h.method ?? '?'} ${h.address ?? '?'} on ${h.adapterId ?? '?'} since ${h.sinceMs === undefined ? '?' : formatClock(h.sinceMs)}`}, not the technician's call to ${during.address} on ${during.adapterId} (open ${formatClock(during.openedAtMs)}–${formatClock(during.closedAtMs)})`,
+        );
+      }
+    }
+  }
+  for (const t of e.technician) {
+    checked++;
+    const d = e.devices.find((x) => x.label === t.visit.label);
+    const who = `technician's Connect to ${t.visit.label} by ${t.visit.by} at ${formatClock(t.openedAtMs)}`;
+    if (d === undefined) {
+      failures.push(`${who}: no such device`);
+      continue;
+    }
+    const refusals = d.attempts.filter((a) => a.errorCode === 'DEVICE_CONNECTED');
+    const disturbed =
+      t.lost ||
+      t.droppedEarly ||
+      nearDisruption(e, { adapterId: t.adapterId, startedAtMs: t.openedAtMs, endedAtMs: t.closedAtMs });
+    if (!disturbed) {
+      if (t.visit.expectSeen && t.connectedAtMs === undefined) failures.push(`${who}: never connected (${t.code ?? 'no error'})`);
+      if (!t.visit.expectSeen && (t.connectedAtMs !== undefined || t.code !== 'DEVICE_NOT_FOUND')) {
+        failures.push(`${who}: a board in its bootloader, yet ${t.connectedAtMs === undefined ? `ended ${t.code ?? 'without an error'}` : 'connected'} (expected DEVICE_NOT_FOUND)`);
+      }
+      const first = d.attempts.find((a) => t.connectedAtMs !== undefined && a.startedAtMs >= t.connectedAtMs && a.startedAtMs < t.closedAtMs);
+      if (first !== undefined && first.errorCode !== 'DEVICE_CONNECTED') {
+        failures.push(`${who}: held it until ${formatClock(t.closedAtMs)}, yet attempt ${first.attempt} at ${formatClock(first.startedAtMs)} ended ${first.result}${first.errorCode === undefined ? '' : ` ${first.errorCode}`}`);
+      }
+    }
+    if (t.connectedAtMs === undefined && refusals.length > 0) failures.push(`${who}: held nothing, yet ${refusals.length} DFU refused DEVICE_CONNECTED`);
+    const jobIds = new Set(d.attempts.flatMap((a) => (a.jobId === undefined ? [] : [a.jobId])));
+    const stray = e.jobsAtEnd.filter((j) => (j.target === d.label || j.target.toUpperCase() === t.address.toUpperCase()) && !jobIds.has(j.jobId));
+    for (const j of stray) failures.push(`${who}: the server holds job ${j.jobId.slice(0, 8)} for it that no operator's attempt started`);
+    const ended = firmwareOutcome(d);
+    if (ended.kind !== 'updated') failures.push(`${who}: the device did not end updated (${ended.kind === 'wrong' ? ended.why : 'its own device error'})`);
+  }
+  return result(INVARIANT_NAMES.connectHeld, checked, failures);
+}
+
+/** How the engine says a step was tried once because no retries were asked for (engine.ts attemptsText). */
+export const NO_RETRIES_TEXT = 'no retries asked for';
+
+/**
+ * Jobs that asked for retries 0 (noRetries.ts): the board stored no byte of an image twice during
+ * the job and the job never resumed (no object sent again, no reconnect); one that met a damaged
+ * data object failed at once with DFU_CRC_MISMATCH saying no retries were asked for (or was cut by
+ * a kill, an unplug or the operator), and did not succeed.
+ */
+export function checkNoRetries(e: DayEvidence): InvariantResult {
+  const asked = attemptsOf(e).filter((a) => a.retries === 0 && a.jobId !== undefined);
+  const failures: string[] = [];
+  for (const a of asked) {
+    const who = `${a.device} attempt ${a.attempt} (job ${a.jobId?.slice(0, 8) ?? '?'}, retries 0, ${a.result}${a.errorCode === undefined ? '' : ` ${a.errorCode}`})`;
+    if (a.resentBytes === undefined) failures.push(`${who}: the board's writes were not observed`);
+    else if (a.resentBytes > 0) failures.push(`${who}: the board stored ${a.resentBytes} bytes a second time`);
+    if (a.resumed) failures.push(`${who}: the job resumed after a lost link`);
+    if (a.errorCode === 'DFU_CRC_MISMATCH' && !(a.errorMessage ?? '').includes(NO_RETRIES_TEXT)) failures.push(`${who}: its error does not say "${NO_RETRIES_TEXT}": ${a.errorMessage ?? ''}`);
+    const damaged = a.faults.some((f) => f.startsWith('damaged-object'));
+    if (damaged && a.result === 'SUCCEEDED') failures.push(`${who}: met a damaged object, yet succeeded (sent it again?)`);
+    if (damaged && a.result === 'FAILED' && a.errorCode !== 'DFU_CRC_MISMATCH' && !nearDisruption(e, a)) {
+      failures.push(`${who}: met a damaged object, expected DFU_CRC_MISMATCH: ${a.errorMessage ?? ''}`);
+    }
+  }
+  return result(INVARIANT_NAMES.noRetries, asked.length, failures);
 }
 
 /** "h:mm:ss" of a modelled time since the day began. */

@@ -9,7 +9,8 @@ import type { Rng } from './random.js';
  * How the operator saw an attempt end: its job's result, or `lost` when the server went away
  * before the result reached the operator (killed), or `refused` when no job was created.
  */
-export type AttemptResult = 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'LOST' | 'REFUSED';
+/** UP_TO_DATE: the job ended JOB_STATE_UP_TO_DATE (the device refused the package as not newer). */
+export type AttemptResult = 'SUCCEEDED' | 'UP_TO_DATE' | 'FAILED' | 'CANCELLED' | 'LOST' | 'REFUSED';
 
 export interface AttemptRecord {
   readonly device: string;
@@ -39,6 +40,38 @@ export interface AttemptRecord {
    * "" when it met the device in its bootloader; absent when the operator saw no such event.
    */
   readonly deviceSerial?: string;
+  /** DfuOptions.retries the attempt asked for; undefined: the server's default. */
+  readonly retries: number | undefined;
+  /** For a DEVICE_CONNECTED refusal: the Connect call the server said holds the device (its error's context). */
+  readonly heldBy: HeldBy | undefined;
+  /** The job entered RESUMING: it reconnected to the device inside the job. */
+  readonly resumed: boolean;
+  /**
+   * Bytes of an image the device stored a second time during the job (an object sent again);
+   * observed on the simulated board for jobs that ask for no retries, undefined for the others.
+   */
+  readonly resentBytes: number | undefined;
+}
+
+/** What a DEVICE_CONNECTED refusal names: the context_* facts of its ErrorInfo. */
+export interface HeldBy {
+  readonly address: string | undefined;
+  readonly adapterId: string | undefined;
+  readonly method: string | undefined;
+  /** When the Connect call's link came up, station clock (modelled ms since the day began). */
+  readonly sinceMs: number | undefined;
+}
+
+/**
+ * A StartDfu refused because a Connect call holds the device never touched it: the operator goes
+ * to ask for the device back and tries again, without counting it as one of its retries (up to
+ * this many such refusals).
+ */
+export const MAX_HELD_REFUSALS = 12;
+
+/** Whether an attempt counts against the operator's retries (a DEVICE_CONNECTED refusal does not). */
+export function countsAsTry(record: Pick<AttemptRecord, 'result' | 'errorCode'>): boolean {
+  return !(record.result === 'REFUSED' && record.errorCode === 'DEVICE_CONNECTED');
 }
 
 export interface RetryPolicy {
@@ -58,6 +91,6 @@ export type NextStep = { readonly kind: 'done' } | { readonly kind: 'retry'; rea
  * device's own stream, so the wait does not depend on other operators.
  */
 export function nextStep(policy: RetryPolicy, rng: Rng, attempt: number, result: AttemptResult): NextStep {
-  if (result === 'SUCCEEDED' || attempt > policy.maxRetries) return { kind: 'done' };
+  if (result === 'SUCCEEDED' || result === 'UP_TO_DATE' || attempt > policy.maxRetries) return { kind: 'done' };
   return { kind: 'retry', waitMs: rng.int(policy.minWaitMs, policy.maxWaitMs) };
 }

@@ -14,11 +14,18 @@ import type { Rng } from './random.js';
  * - `sd-bl-app`: gets SoftDevice + bootloader + application (its bootloader trusts that package's key);
  * - `bl-app`: gets bootloader + application (only when such a package is given: see StationPackages);
  * - `wrong-key`: its bootloader trusts another key: the application package must fail INVALID_OBJECT;
- * - `other-sd`: another SoftDevice and a release bootloader: must fail EXT_ERROR SD_VERSION_FAILURE.
+ * - `other-sd`: another SoftDevice and a release bootloader: must fail EXT_ERROR SD_VERSION_FAILURE;
+ * - `up-to-date`: a unit already updated (a release bootloader holding the application package's
+ *   version that refuses the same version again): its job must end UP_TO_DATE, its application
+ *   kept. Not drawn by weight: a share of the `app` boards (UP_TO_DATE_SHARE), from a stream of
+ *   its own, so adding it left the other draws of a seed as they were.
  */
-export type DeviceKind = 'app' | 'bootloader' | 'sd-bl-app' | 'bl-app' | 'wrong-key' | 'other-sd';
+export type DeviceKind = 'app' | 'bootloader' | 'sd-bl-app' | 'bl-app' | 'wrong-key' | 'other-sd' | 'up-to-date';
 
-export const DEVICE_KINDS: readonly DeviceKind[] = ['app', 'bootloader', 'sd-bl-app', 'bl-app', 'wrong-key', 'other-sd'];
+export const DEVICE_KINDS: readonly DeviceKind[] = ['app', 'bootloader', 'sd-bl-app', 'bl-app', 'wrong-key', 'other-sd', 'up-to-date'];
+
+/** Of the `app` boards, the share that is already on the application package's version. */
+export const UP_TO_DATE_SHARE = 0.2;
 
 export type PackageKind = 'app' | 'sd-bl-app' | 'bl-app';
 
@@ -34,6 +41,8 @@ export interface PackageFacts {
   readonly bytes: number;
   /** The bootloader version a release (not debug) bootloader image sets; undefined otherwise. */
   readonly releaseBootloaderVersion: number | undefined;
+  /** The application image's fw_version, if the package has an application that carries one. */
+  readonly applicationVersion?: number | undefined;
 }
 
 export interface StationPackage {
@@ -65,6 +74,11 @@ export type Expected =
       readonly application: string;
       /** The bootloader version the device must report, when the package installs a release bootloader. */
       readonly bootloaderVersion: number | undefined;
+    }
+  | {
+      /** The job must end UP_TO_DATE and the device keep this application (its old one), valid. */
+      readonly kind: 'upToDate';
+      readonly application: string;
     }
   | {
       readonly kind: 'deviceError';
@@ -107,6 +121,8 @@ export const DEFAULT_KIND_WEIGHTS: Readonly<Record<DeviceKind, number>> = {
   'bl-app': 10,
   'wrong-key': 10,
   'other-sd': 10,
+  // Never drawn by weight: see UP_TO_DATE_SHARE.
+  'up-to-date': 0,
 };
 
 /**
@@ -135,8 +151,10 @@ export function planPopulation(rng: Rng, options: PopulationOptions): StationDev
   }
   const entries = DEVICE_KINDS.map((k) => [k, weights[k]] as const);
   const arrivals = Array.from({ length: options.devices }, () => Math.round(rng.between(0, 0.8 * options.dayMs))).sort((a, b) => a - b);
+  const appVersion = options.packages.app.facts.applicationVersion;
   return arrivals.map((arrivalMs, index) => {
-    const kind = rng.weighted(entries);
+    const drawn = rng.weighted(entries);
+    const kind: DeviceKind = drawn === 'app' && appVersion !== undefined && rng.fork(`up-to-date ${index}`).chance(UP_TO_DATE_SHARE) ? 'up-to-date' : drawn;
     const label = `st-${String(index + 1).padStart(3, '0')}`;
     // Addresses of the simulator's default numbering: unique over the station, odd last octets
     // (the bootloader is at address + 1).
@@ -151,6 +169,7 @@ export function planPopulation(rng: Rng, options: PopulationOptions): StationDev
       key: kind === 'wrong-key' ? WRONG_KEY : pkg.key,
       ...(kind === 'other-sd' ? { softDeviceFwid: OTHER_SOFTDEVICE_FWID, debugBootloader: false } : {}),
       ...(kind === 'bootloader' ? { validApp: false } : {}),
+      ...(kind === 'up-to-date' && appVersion !== undefined ? { debugBootloader: false, appVersion, acceptSameAppVersion: false } : {}),
     };
     // A board waiting in its bootloader advertises "DfuTarg": the station knows it by its address.
     const target: OperatorTarget = kind === 'bootloader' || rng.chance(0.3) ? { kind: 'address', address } : { kind: 'name', name: label };
@@ -170,6 +189,8 @@ function expectedOf(kind: DeviceKind, pkg: StationPackage): Expected {
       return { kind: 'deviceError', code: 'DFU_REMOTE_ERROR', dfuResultName: 'INVALID_OBJECT', dfuExtendedName: undefined, application: FACTORY_APPLICATION_SHA256 };
     case 'other-sd':
       return { kind: 'deviceError', code: 'DFU_REMOTE_ERROR', dfuResultName: 'EXT_ERROR', dfuExtendedName: 'SD_VERSION_FAILURE', application: FACTORY_APPLICATION_SHA256 };
+    case 'up-to-date':
+      return { kind: 'upToDate', application: FACTORY_APPLICATION_SHA256 };
     default: {
       const application = pkg.facts.application;
       if (application === undefined) throw new Error(`the ${pkg.kind} package ${pkg.file} has no application`);
@@ -200,5 +221,6 @@ export function packageFacts(images: readonly PackageImageFacts[]): PackageFacts
     bytes: images.reduce((n, i) => n + i.bin.length, 0),
     // A debug package leaves the bootloader version as it was (the simulated debug bootloader).
     releaseBootloaderVersion: bl !== undefined && !bl.isDebug ? bl.fwVersion : undefined,
+    applicationVersion: app?.fwVersion,
   };
 }

@@ -32,7 +32,9 @@ import {
   type ResourceSample,
 } from './invariants.js';
 import { EXPECTED_CODE, HOSTILE_TARGET_PREFIX, longName, paddedPackage, planHostile, type HostileCall, type HostileOutcome } from './hostile.js';
-import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord, type AttemptResult, type RetryPolicy } from './operator.js';
+import { countsAsTry, DEFAULT_RETRY_POLICY, MAX_HELD_REFUSALS, nextStep, type AttemptRecord, type AttemptResult, type HeldBy, type RetryPolicy } from './operator.js';
+import { NO_RETRIES, NO_RETRIES_JOB, planNoRetries, ResentBytes } from './noRetries.js';
+import { planTechnician, type TechnicianOutcome, type TechnicianVisit } from './technician.js';
 import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
 import { Rng } from './random.js';
 import { StationServer } from './server.js';
@@ -162,7 +164,32 @@ async function adapterReady(
  * States only a job that left its queue goes through (a job cancelled or failed while queued goes
  * straight from QUEUED to CANCELLED or FAILED, and is not audited).
  */
-const LEFT_THE_QUEUE: ReadonlySet<string> = new Set(['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED']);
+const LEFT_THE_QUEUE: ReadonlySet<string> = new Set(['CONNECTING', 'ENTERING_BOOTLOADER', 'TRANSFERRING', 'RESUMING', 'ACTIVATING', 'SUCCEEDED', 'UP_TO_DATE']);
+
+/**
+ * The fault plan with each damaged object of a job that asks for no retries, where that job has
+ * no other fault (one fault per job, as drawn).
+ */
+function withDamagedObjects(plan: FaultPlan, damaged: ReadonlyMap<number, DeviceFault>): FaultPlan {
+  const devices = new Map(plan.devices);
+  for (const [index, f] of damaged) {
+    const planned = devices.get(index) ?? [];
+    if (planned.some((p) => p.attempt === f.attempt)) continue;
+    devices.set(index, [...planned, f].sort((a, b) => a.attempt - b.attempt));
+  }
+  return { ...plan, devices };
+}
+
+/** The Connect call a DEVICE_CONNECTED refusal names, from its ErrorInfo's context (since: station clock). */
+function heldByOf(metadata: Readonly<Record<string, string>>, startEpochMs: number): HeldBy {
+  const since = Date.parse(metadata['context_since'] ?? '');
+  return {
+    address: metadata['context_address'],
+    adapterId: metadata['context_adapterId'],
+    method: metadata['context_method'],
+    sinceMs: Number.isNaN(since) ? undefined : since - startEpochMs,
+  };
+}
 
 function durationMs(d: { readonly seconds: number; readonly nanos: number } | undefined): number | undefined {
   return d === undefined ? undefined : d.seconds * 1000 + d.nanos / 1e6;
@@ -202,13 +229,14 @@ export async function runStation(options: StationOptions): Promise<StationReport
   const dayMs = options.hours * 3_600_000;
   const rng = new Rng(options.seed);
   const devices = planPopulation(rng.fork('population'), { devices: options.devices, adapters: options.adapters, dayMs, packages: options.packages });
-  const plan = planFaults(rng.fork('faults'), devices, options.packages, {
-    adapters: options.adapters,
-    dayMs,
-    rates: options.faultRates ?? DEFAULT_FAULT_RATES,
-  });
+  const rates = options.faultRates ?? DEFAULT_FAULT_RATES;
+  const drawn = planFaults(rng.fork('faults'), devices, options.packages, { adapters: options.adapters, dayMs, rates });
+  // Forks of their own: adding these plans changed no other stream of the day.
+  const noRetries = planNoRetries(rng.fork('no retries'), devices, options.packages, rates);
+  const plan = withDamagedObjects(drawn, noRetries.damaged);
+  const visits = planTechnician(rng.fork('technician'), devices, rates.technicianShare);
   const hostilePlan = planHostile(rng.fork('hostile'), {
-    count: (options.faultRates ?? DEFAULT_FAULT_RATES).hostileCallsPerDay,
+    count: rates.hostileCallsPerDay,
     adapters: options.adapters,
     dayMs,
   });
@@ -249,6 +277,18 @@ export async function runStation(options: StationOptions): Promise<StationReport
   const disruptions: Disruption[] = [];
   const unplugged = new Set<number>();
   const hostile: HostileOutcome[] = [];
+  const technician: TechnicianOutcome[] = [];
+  // Per visited device: settles once the technician's Connect call has connected, or has ended
+  // without (the operator comes to the bench after the technician).
+  const technicianAtBench = new Map<number, { readonly promise: Promise<void>; readonly settle: () => void }>(
+    visits.map((v) => {
+      let settle = (): void => undefined;
+      const promise = new Promise<void>((resolve) => {
+        settle = resolve;
+      });
+      return [v.device, { promise, settle }];
+    }),
+  );
   const addresses = new AddressRecord();
   const guardMs = options.attemptGuardMs ?? 2 * 3_600_000;
 
@@ -256,12 +296,17 @@ export async function runStation(options: StationOptions): Promise<StationReport
     await server.start();
     const startSample = sample();
 
-    const runAttempt = async (d: StationDevice, attempt: number): Promise<AttemptRecord> => {
+    /**
+     * One attempt; `job` numbers the attempts that count as tries (a DEVICE_CONNECTED refusal
+     * does not): the planned faults and the no-retries choice belong to the device's n-th job.
+     */
+    const runAttempt = async (d: StationDevice, attempt: number, job: number): Promise<AttemptRecord> => {
       const world = worlds[d.adapter] as SimWorld;
       const adapterId = `sim${d.adapter}`;
       // Client, instance and lifetime of one server together: a kill may come between two awaits.
       const { client, generation, lifetime } = await server.session();
-      const faults: readonly DeviceFault[] = (plan.devices.get(d.index) ?? []).filter((f) => f.attempt === attempt);
+      const faults: readonly DeviceFault[] = (plan.devices.get(d.index) ?? []).filter((f) => f.attempt === job);
+      const retries = job === NO_RETRIES_JOB && noRetries.devices.has(d.index) ? NO_RETRIES : undefined;
       const handles: FaultHandle[] = faults.flatMap((f) => (f.sim === undefined ? [] : [world.faults.inject({ ...f.sim, device: d.label })]));
       // Like a person, first look whether the dongle is there (ListAdapters says ready).
       await adapterReady(client, adapterId, clock.sleep, lifetime, (listed) => addresses.listed(listed, clock.now(), generation));
@@ -275,13 +320,18 @@ export async function runStation(options: StationOptions): Promise<StationReport
       let done = false;
       let rewatched = false;
       let deviceSerial: string | undefined;
+      let resumed = false;
       const call = new AbortController();
+      // A job that asks for no retries must not send an object twice: the board tells.
+      const resent = retries === NO_RETRIES ? new ResentBytes() : undefined;
+      const stopWatchingWrites = resent === undefined ? undefined : boardOf(d).device.onDataWrite((w) => resent.write(w));
       const observe = (e: DfuEvent): void => {
         jobId ??= e.jobId;
         const state = e.type === 'snapshot' ? jobStateName(e.job.state) : e.type === 'state' ? e.stateName : undefined;
         if (state !== undefined) {
           lastState = state;
           if (LEFT_THE_QUEUE.has(state)) started = true;
+          if (state === 'RESUMING') resumed = true;
         }
         if (e.type === 'device-info') deviceSerial = e.info.serialNumber;
         // A stream re-attached by WatchJob starts with the snapshot, which has what was read before.
@@ -331,7 +381,8 @@ export async function runStation(options: StationOptions): Promise<StationReport
         ),
       );
       try {
-        for await (const e of startDfu(client, { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId }, { signal: AbortSignal.any([call.signal, lifetime]) })) {
+        const request = { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId, ...(retries === undefined ? {} : { options: { retries } }) };
+        for await (const e of startDfu(client, request, { signal: AbortSignal.any([call.signal, lifetime]) })) {
           observe(e);
         }
       } catch (e) {
@@ -350,13 +401,15 @@ export async function runStation(options: StationOptions): Promise<StationReport
       for (const t of timers) t.cancel();
       done = true;
       for (const h of handles) h.remove();
+      stopWatchingWrites?.();
       const endedAtMs = clock.now();
 
       let result: AttemptResult;
       let decoded = error === undefined ? undefined : decodeError(error);
       if (finished !== undefined) {
         decoded = finished.error ?? decoded;
-        result = finished.result.success ? 'SUCCEEDED' : lastState === 'CANCELLED' || decoded?.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
+        const upToDate = jobStateName(finished.result.state) === 'UP_TO_DATE';
+        result = upToDate ? 'UP_TO_DATE' : finished.result.success ? 'SUCCEEDED' : lastState === 'CANCELLED' || decoded?.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
         if (finished.result.success) decoded = undefined;
       } else if (guardFired) {
         result = 'FAILED';
@@ -377,16 +430,20 @@ export async function runStation(options: StationOptions): Promise<StationReport
         endedAtMs,
         result,
         started,
-        errorCode: result === 'SUCCEEDED' || result === 'LOST' ? undefined : decoded?.code,
+        errorCode: result === 'SUCCEEDED' || result === 'UP_TO_DATE' || result === 'LOST' ? undefined : decoded?.code,
         errorMessage: decoded?.message,
-        dfuResultName: result === 'SUCCEEDED' ? undefined : decoded?.dfuResultName,
-        dfuExtendedName: result === 'SUCCEEDED' ? undefined : decoded?.dfuExtendedName,
+        dfuResultName: result === 'SUCCEEDED' || result === 'UP_TO_DATE' ? undefined : decoded?.dfuResultName,
+        dfuExtendedName: result === 'SUCCEEDED' || result === 'UP_TO_DATE' ? undefined : decoded?.dfuExtendedName,
         faults: faults.map(describeFault),
         rewatched,
         modelledAirMs: durationMs(finished?.result.modelledAirTime),
         ...(deviceSerial === undefined ? {} : { deviceSerial }),
+        retries,
+        heldBy: result === 'REFUSED' && decoded?.code === 'DEVICE_CONNECTED' ? heldByOf(decoded.metadata, clock.startEpochMs) : undefined,
+        resumed,
+        resentBytes: resent?.bytes,
       };
-      if (result !== 'SUCCEEDED') {
+      if (result !== 'SUCCEEDED' && result !== 'UP_TO_DATE') {
         say(
           `${formatClock(endedAtMs)} ${d.label} (${d.kind}, ${adapterId}) attempt ${attempt}: ${result}${record.errorCode === undefined ? '' : ` ${record.errorCode}`}${record.dfuResultName === undefined ? '' : ` ${record.dfuResultName}`}${record.dfuExtendedName === undefined ? '' : ` ${record.dfuExtendedName}`}${faults.length === 0 ? '' : ` [${record.faults.join('; ')}]`}${record.errorMessage === undefined ? '' : ` — ${record.errorMessage}`}`,
         );
@@ -397,13 +454,82 @@ export async function runStation(options: StationOptions): Promise<StationReport
     const operate = async (d: StationDevice): Promise<void> => {
       const r = rng.fork(`operator ${d.index}`);
       await clock.sleep(d.arrivalMs - clock.now());
+      // A technician who came for this board first is at the bench (connected, or given up).
+      await technicianAtBench.get(d.index)?.promise;
+      let tries = 0;
+      let held = 0;
       for (let attempt = 1; ; attempt++) {
-        const record = await runAttempt(d, attempt);
+        const record = await runAttempt(d, attempt, tries + 1);
         attempts.get(d.index)?.push(record);
-        const step = nextStep(retry, r, attempt, record.result);
+        const counted = countsAsTry(record);
+        if (counted) tries++;
+        else held++;
+        // A refusal for a held device is not a try: ask for the device back, wait, try again.
+        const step = counted ? nextStep(retry, r, tries, record.result) : held > MAX_HELD_REFUSALS ? { kind: 'done' as const } : nextStep(retry, r, 0, record.result);
         if (step.kind === 'done') return;
         await clock.sleep(step.waitMs);
       }
+    };
+
+    /**
+     * The technician's visit: a Connect call to the board from the second client, opened a
+     * little before its operator comes, kept for the visit's modelled time once connected, then
+     * closed. A call that finds nothing (a board in its bootloader) ends by itself.
+     */
+    const technicianVisit = async (v: TechnicianVisit): Promise<void> => {
+      const d = devices[v.device] as StationDevice;
+      const atBench = technicianAtBench.get(v.device);
+      await clock.sleep(d.arrivalMs - v.leadMs - clock.now());
+      const { technician: client, generation, lifetime } = await server.session();
+      const adapterId = `sim${d.adapter}`;
+      await adapterReady(client, adapterId, clock.sleep, lifetime, () => undefined);
+      const openedAtMs = clock.now();
+      const leave = new AbortController();
+      const target: Target = v.by === 'name' ? { selector: { $case: 'name', name: d.label } } : { selector: { $case: 'address', address: { value: d.config.address, type: AddressType.ADDRESS_TYPE_RANDOM } } };
+      let connectedAtMs: number | undefined;
+      let closedAtMs: number | undefined;
+      let droppedEarly = false;
+      let code: string | undefined;
+      let letGo: Timer | undefined;
+      try {
+        for await (const e of client.connect({ adapterId, target, scanTimeout: undefined, mtu: 0 }, { signal: AbortSignal.any([leave.signal, lifetime]) })) {
+          if (e.event?.$case === 'connected' && connectedAtMs === undefined) {
+            connectedAtMs = clock.now();
+            atBench?.settle();
+            letGo = clock.clock.setTimer(
+              v.holdMs,
+              () => {
+                closedAtMs = clock.now();
+                leave.abort();
+              },
+              { label: 'station: technician closes the Connect call' },
+            );
+          } else if (e.event?.$case === 'disconnected') {
+            droppedEarly = true;
+          }
+        }
+      } catch (e) {
+        if (!leave.signal.aborted) code = decodeError(e).code;
+      }
+      letGo?.cancel();
+      atBench?.settle();
+      const outcome: TechnicianOutcome = {
+        visit: v,
+        address: d.config.address,
+        adapterId,
+        openedAtMs,
+        connectedAtMs,
+        closedAtMs: closedAtMs ?? clock.now(),
+        code,
+        droppedEarly,
+        lost: server.generation !== generation,
+      };
+      technician.push(outcome);
+      say(
+        `${formatClock(outcome.closedAtMs)} technician on ${adapterId}: Connect to ${d.label} by ${v.by} → ${
+          connectedAtMs === undefined ? `not connected (${outcome.lost ? 'server killed' : (code ?? 'no error')})` : `held from ${formatClock(connectedAtMs)}${droppedEarly ? ', link dropped' : ''}${outcome.lost ? ', server killed' : ''}`
+        }`,
+      );
     };
 
     const stationEvents = async (p: FaultPlan): Promise<void> => {
@@ -474,7 +600,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
       }
     };
 
-    await Promise.all([...devices.map(operate), stationEvents(plan), hostileClient(hostilePlan)]);
+    await Promise.all([...devices.map(operate), ...visits.map(technicianVisit), stationEvents(plan), hostileClient(hostilePlan)]);
     // The rest of the day, and a moment for every board to finish booting.
     if (clock.now() < dayMs) await clock.sleep(dayMs - clock.now());
     await clock.sleep(2_000);
@@ -483,7 +609,8 @@ export async function runStation(options: StationOptions): Promise<StationReport
     addresses.listed((await client.listAdapters({})).adapters, clock.now(), lastGeneration);
     const active = (await client.listJobs({ activeOnly: true })).jobs.map((j) => j.jobId);
     // Jobs of the server up now that carry a hostile target name (none may exist).
-    const hostileJobs = (await client.listJobs({ activeOnly: false })).jobs
+    const jobsAtEnd = (await client.listJobs({ activeOnly: false })).jobs;
+    const hostileJobs = jobsAtEnd
       .filter((j) => j.target?.selector?.$case === 'name' && j.target.selector.name.startsWith(HOSTILE_TARGET_PREFIX))
       .map((j) => j.jobId);
     const packageStore = await server.packageUsage();
@@ -520,10 +647,15 @@ export async function runStation(options: StationOptions): Promise<StationReport
         hostileJobsAtEnd: hostileJobs,
         packageStoreAtEnd: packageStore,
         adapterAddresses: addresses.evidence(worlds, adapters.map((a) => a.publicAddress)),
+        technician,
+        jobsAtEnd: jobsAtEnd.map((j) => ({
+          jobId: j.jobId,
+          target: j.target?.selector?.$case === 'name' ? j.target.selector.name : j.target?.selector?.$case === 'address' ? (j.target.selector.address?.value ?? '') : '',
+        })),
       },
       options.resourceBounds ?? DEFAULT_RESOURCE_BOUNDS,
     );
-    const summary = summarize(options, adapters.map((a) => a.label), devices, outcomes, plan, hostile, Math.max(dayMs, clock.now()));
+    const summary = summarize(options, adapters.map((a) => a.label), devices, outcomes, plan, hostile, technician, Math.max(dayMs, clock.now()));
     return {
       ok: invariants.every((i) => i.ok),
       summary,

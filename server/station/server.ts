@@ -33,6 +33,11 @@ interface Live extends ServerSession {
 /** One server instance as its callers see it. */
 export interface ServerSession {
   readonly client: BledfuClient;
+  /**
+   * A second client of the same server on its own connection (another peer): the bench
+   * technician's, whose Connect calls a refused StartDfu names.
+   */
+  readonly technician: BledfuClient;
   /** Which instance (counts kills). */
   readonly generation: number;
   /** Aborted when this instance is killed. */
@@ -121,7 +126,15 @@ export class StationServer {
       audit.close();
       throw e;
     }
-    const live: Live = { registry, app, audit, client: createBledfuClient(address, { middleware: holdClockWhileSent(clock) }), generation: this.#generation, lifetime: this.#lifetime.signal };
+    const live: Live = {
+      registry,
+      app,
+      audit,
+      client: createBledfuClient(address, { middleware: holdClockWhileSent(clock) }),
+      technician: createBledfuClient(address, { middleware: holdClockWhileSent(clock) }),
+      generation: this.#generation,
+      lifetime: this.#lifetime.signal,
+    };
     this.#live = live;
     this.#resolveUp(live);
   }
@@ -133,8 +146,8 @@ export class StationServer {
 
   /** The server instance that is up now, its client and lifetime together (waits through a kill). */
   async session(): Promise<ServerSession> {
-    const { client, generation, lifetime } = await this.#up;
-    return { client, generation, lifetime };
+    const { client, technician, generation, lifetime } = await this.#up;
+    return { client, technician, generation, lifetime };
   }
 
   /**
@@ -154,6 +167,7 @@ export class StationServer {
     this.#lifetime.abort();
     this.#lifetime = StationServer.#newLifetime();
     live.client.close();
+    live.technician.close();
     live.audit.close();
     for (const w of this.#o.worlds) if (w.donglePlugged) w.unplugDongle();
     try {
@@ -185,6 +199,7 @@ export class StationServer {
       await live.app.stop();
     } finally {
       live.client.close();
+      live.technician.close();
       await live.registry.close();
       live.audit.close();
     }

@@ -8,6 +8,7 @@ import { EXPECTED_CODE, type HostileOutcome } from './hostile.js';
 import { firmwareOutcome, formatClock, formatInvariantTable, type DeviceOutcome, type InvariantResult } from './invariants.js';
 import type { AttemptRecord } from './operator.js';
 import type { StationDevice } from './population.js';
+import type { TechnicianOutcome } from './technician.js';
 
 /** What a day came to: a function of the options (seed, sizes, dongles, packages) alone. */
 export interface StationSummary {
@@ -17,6 +18,8 @@ export interface StationSummary {
   readonly modelledHours: number;
   readonly devicesByKind: Readonly<Record<string, number>>;
   readonly devicesUpdated: number;
+  /** Devices already on the version: their job ended UP_TO_DATE with their application kept. */
+  readonly devicesUpToDate: number;
   readonly devicesWithTheirOwnError: number;
   readonly devicesWrong: number;
   readonly jobs: number;
@@ -36,6 +39,16 @@ export interface StationSummary {
   readonly hostileLost: number;
   /** By kind: how many, and the codes they were refused with. */
   readonly hostileByKind: Readonly<Record<string, number>>;
+  /** The technician's Connect calls: made, that connected, that found nothing (DEVICE_NOT_FOUND). */
+  readonly technicianCalls: number;
+  readonly technicianConnected: number;
+  readonly technicianNotFound: number;
+  /** DFUs refused DEVICE_CONNECTED (a Connect call held the device). */
+  readonly refusedDeviceConnected: number;
+  /** Attempts (jobs) that asked for retries 0, those that failed, and those that failed a damaged object at once. */
+  readonly attemptsWithNoRetries: number;
+  readonly noRetriesFailed: number;
+  readonly noRetriesDamagedObjectFailed: number;
 }
 
 export interface StationReport {
@@ -59,26 +72,30 @@ export function summarize(
   outcomes: readonly DeviceOutcome[],
   plan: FaultPlan,
   hostile: readonly HostileOutcome[],
+  technician: readonly TechnicianOutcome[],
   modelledMs: number,
 ): StationSummary {
+  const noRetries = outcomes.flatMap((o) => o.attempts).filter((a) => a.retries === 0 && a.jobId !== undefined);
   const all = outcomes.flatMap((o) => o.attempts);
   const byKind: Record<string, number> = {};
   for (const d of devices) byKind[d.kind] = (byKind[d.kind] ?? 0) + 1;
   const failuresByCode: Record<string, number> = {};
   for (const a of all) {
-    if (a.result === 'SUCCEEDED') continue;
+    if (a.result === 'SUCCEEDED' || a.result === 'UP_TO_DATE') continue;
     const code = a.result === 'LOST' ? 'LOST (server killed)' : a.result === 'CANCELLED' ? 'CANCELLED' : (a.errorCode ?? a.result);
     failuresByCode[code] = (failuresByCode[code] ?? 0) + 1;
   }
   const faultsPlanned: Record<string, number> = {};
   for (const fs of plan.devices.values()) for (const f of fs) faultsPlanned[f.kind] = (faultsPlanned[f.kind] ?? 0) + 1;
   let updated = 0;
+  let upToDate = 0;
   let ownError = 0;
   let wrong = 0;
   for (const o of outcomes) {
     const ended = firmwareOutcome(o).kind;
     if (ended === 'wrong') wrong++;
     else if (ended === 'updated') updated++;
+    else if (ended === 'upToDate') upToDate++;
     else ownError++;
   }
   const lost = outcomes.reduce((sum, o) => {
@@ -95,6 +112,7 @@ export function summarize(
     modelledHours: Math.round(hours * 1000) / 1000,
     devicesByKind: sorted(byKind),
     devicesUpdated: updated,
+    devicesUpToDate: upToDate,
     devicesWithTheirOwnError: ownError,
     devicesWrong: wrong,
     jobs: all.filter((a) => a.jobId !== undefined).length,
@@ -115,6 +133,13 @@ export function summarize(
         return r;
       }, {}),
     ),
+    technicianCalls: technician.length,
+    technicianConnected: technician.filter((t) => t.connectedAtMs !== undefined).length,
+    technicianNotFound: technician.filter((t) => t.code === 'DEVICE_NOT_FOUND').length,
+    refusedDeviceConnected: outcomes.flatMap((o) => o.attempts).filter((a) => a.result === 'REFUSED' && a.errorCode === 'DEVICE_CONNECTED').length,
+    attemptsWithNoRetries: noRetries.length,
+    noRetriesFailed: noRetries.filter((a) => a.result === 'FAILED').length,
+    noRetriesDamagedObjectFailed: noRetries.filter((a) => a.result === 'FAILED' && a.errorCode === 'DFU_CRC_MISMATCH' && a.faults.some((f) => f.startsWith('damaged-object'))).length,
     updatedPerHourPerDongle: Math.round((updated / Math.max(hours, 1e-9) / Math.max(1, adapterLabels.length)) * 100) / 100,
   };
 }
@@ -124,11 +149,13 @@ export function formatSummary(s: StationSummary): string {
   return [
     `seed ${s.seed}: ${s.devices} devices on ${s.adapters.length} dongles (${s.adapters.join(', ')}), ${s.modelledHours} modelled hours`,
     `devices: ${kv(s.devicesByKind)}`,
-    `updated ${s.devicesUpdated}, ended with their own device error ${s.devicesWithTheirOwnError}, wrong ${s.devicesWrong}`,
+    `updated ${s.devicesUpdated}, already up to date ${s.devicesUpToDate}, ended with their own device error ${s.devicesWithTheirOwnError}, wrong ${s.devicesWrong}`,
     `jobs ${s.jobs} (attempts ${s.attempts}), devices needing a retry ${s.devicesNeedingRetry}`,
     `failures by code: ${kv(s.failuresByCode)}`,
     `faults planned: ${kv(s.faultsPlanned)}; unplugs ${s.unplugs}, kills ${s.kills}`,
     `hostile calls: ${s.hostileCalls} made, ${s.hostileRefusedAsExpected} refused as expected${s.hostileLost === 0 ? '' : `, ${s.hostileLost} lost to a kill`} (${kv(s.hostileByKind)})`,
+    `technician's Connect calls: ${s.technicianCalls} (connected ${s.technicianConnected}, found nothing ${s.technicianNotFound}); DFUs refused DEVICE_CONNECTED ${s.refusedDeviceConnected}`,
+    `attempts asking for retries 0: ${s.attemptsWithNoRetries} (failed ${s.noRetriesFailed}, of which a damaged object failed at once ${s.noRetriesDamagedObjectFailed})`,
     `time lost to faults ${formatClock(s.timeLostToFaultsMs)} (modelled)`,
     `devices updated per hour per dongle ${s.updatedPerHourPerDongle} (modelled time)`,
   ].join('\n');

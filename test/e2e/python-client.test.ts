@@ -140,6 +140,18 @@ describe('Python client example against the simulator', { skip }, () => {
     assert.doesNotMatch(unset.stdout, /raised/, explain(unset));
   });
 
+  it('a device that refuses the package as not newer: the job is UP_TO_DATE, not raised; the example says "already up to date" and exits 0', async () => {
+    const before = s.device().firmwareRevision();
+    // The init packet's Execute (0x04) answered EXT_ERROR FW_VERSION_FAILURE, as by a release bootloader already on the version.
+    s.world.faults.inject({ kind: 'refuseControlPoint', opcode: 0x04, result: 0x0b, extended: 0x05 });
+    const r = await example(pythonPath, ['--server', s.address, '--scan-seconds', '0', '--name', 'bledfu-sim-1', PACKAGE]);
+    assert.equal(r.code, 0, explain(r));
+    assert.match(r.stdout, /^state UP_TO_DATE: already up to date/m, explain(r));
+    assert.match(r.stdout, new RegExp(`^finished: already up to date in [\\d.]+ s, firmware revision ${before ?? ''}$`, 'm'), explain(r));
+    assert.equal(r.stderr.includes('error'), false, explain(r));
+    assert.equal(s.device().firmwareRevision(), before, 'nothing was installed');
+  });
+
   it('no server: non-zero exit and SERVER_UNREACHABLE', async () => {
     const r = await example(pythonPath, ['--server', '127.0.0.1:1', '--scan-seconds', '0', '--name', 'bledfu-sim-1', PACKAGE]);
     assert.equal(r.code, 1, explain(r));

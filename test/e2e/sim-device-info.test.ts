@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SkipReason, startDfu, type DeviceInfo, type DfuEvent, type DfuOptions } from '../../clients/ts/index.js';
+import { AuditResult, JobState, SkipReason, startDfu, type DeviceInfo, type DfuEvent, type DfuOptions } from '../../clients/ts/index.js';
 import { AuditLog } from '../../server/audit/log.js';
 import { SIM_DEVICE_INFO, softwareRevisionOf } from '../../server/sim/devices/application.js';
 import type { SimConfig } from '../../server/sim/world.js';
@@ -64,7 +64,7 @@ for (const dongle of SIM_DONGLES) {
         const r = await run(s, undefined, { skipIfFirmwareRevision: 'app v999 00000000' });
         assert.equal(r.error, undefined, String(r.error));
         const f = finished(r.events);
-        assert.equal(f?.result.success, true);
+        assert.equal(f?.result.state, JobState.JOB_STATE_SUCCEEDED);
         assert.equal(f?.result.skipped, SkipReason.SKIP_REASON_UNSPECIFIED);
         assert.equal(dev.firmwareRevision(), revisionOf(APP.fwVersion, APP.sha256), 'the board was updated');
         const expected = boardInfo(s, before);
@@ -85,7 +85,7 @@ for (const dongle of SIM_DONGLES) {
       });
     });
 
-    it('skip_if_firmware_revision equal to the board\'s: the job succeeds as skipped, nothing reaches the device', { timeout: 30_000 }, async () => {
+    it('skip_if_firmware_revision equal to the board\'s: the job ends UP_TO_DATE as skipped, nothing reaches the device', { timeout: 30_000 }, async () => {
       await withServer(dongle, {}, async (s) => {
         const dev = s.device();
         const before = dev.firmwareRevision();
@@ -98,7 +98,9 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(f?.result.skipped, SkipReason.SKIP_REASON_FIRMWARE_REVISION);
         assert.equal(f?.result.firmwareRevision, before);
         assert.deepEqual(f?.result.deviceInfo, boardInfo(s, before));
-        assert.deepEqual(journey(r.events), ['CONNECTING', 'SUCCEEDED']);
+        assert.equal(f?.result.state, JobState.JOB_STATE_UP_TO_DATE);
+        assert.equal(f?.result.refusedImage, undefined, 'no bootloader was asked');
+        assert.deepEqual(journey(r.events), ['CONNECTING', 'UP_TO_DATE']);
         // On the air: one connection to the application, no reset (no buttonless entry), no DFU bytes.
         const seen = s.observed();
         assert.equal(seen.connections, 1);
@@ -109,6 +111,7 @@ for (const dongle of SIM_DONGLES) {
         const { records } = await s.client.listAuditRecords({ deviceAddress: dev.address.value });
         const rec = records.find((x) => x.jobId === f?.jobId);
         assert.equal(rec?.skipped, SkipReason.SKIP_REASON_FIRMWARE_REVISION);
+        assert.equal(rec?.result, AuditResult.AUDIT_RESULT_UP_TO_DATE);
         assert.equal(rec?.deviceInfo?.serialNumber, dev.serialNumber);
       });
     });

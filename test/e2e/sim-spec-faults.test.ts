@@ -65,17 +65,31 @@ describe('faults from the sim: spec, through gRPC', () => {
     assert.equal(s.world.devices[0]?.firmwareRevision(), NEW_REVISION);
   });
 
-  it("fault=refuse:execute:ext-fw-version-failure fails the update with the device's own error; the old firmware stays", { timeout: 60_000 }, async () => {
-    const s = await serve('sim:?fault=refuse:execute:ext-fw-version-failure');
+  it("fault=refuse:execute:ext-hw-version-failure fails the update with the device's own error; the old firmware stays", { timeout: 60_000 }, async () => {
+    const s = await serve('sim:?fault=refuse:execute:ext-hw-version-failure');
     const before = s.world.devices[0]?.firmwareRevision();
     const r = await update(s);
     const f = finished(r.events);
     assert.equal(f?.result.success, false);
     assert.equal(f?.error?.code, 'DFU_REMOTE_ERROR');
-    assert.match(f?.error?.message ?? '', /FW_VERSION_FAILURE/);
+    assert.match(f?.error?.message ?? '', /HW_VERSION_FAILURE/);
     assert.equal(journey(r.events).at(-1), 'FAILED');
     assert.notEqual(before, NEW_REVISION);
     assert.equal(s.world.devices[0]?.firmwareRevision(), before, 'nothing was installed');
+  });
+
+  it('fault=refuse:execute:ext-fw-version-failure (the init packet refused as not newer): the job ends UP_TO_DATE, the old firmware stays and runs', { timeout: 60_000 }, async () => {
+    const s = await serve('sim:?fault=refuse:execute:ext-fw-version-failure');
+    const before = s.world.devices[0]?.firmwareRevision();
+    const r = await update(s);
+    assert.equal(r.error, undefined, String(r.error));
+    const f = finished(r.events);
+    assert.equal(f?.result.success, true);
+    assert.equal(f?.error, undefined);
+    assert.equal(journey(r.events).at(-1), 'UP_TO_DATE');
+    assert.equal(f?.result.firmwareRevision, before);
+    assert.equal(s.world.devices[0]?.firmwareRevision(), before, 'nothing was installed');
+    assert.equal(s.world.devices[0]?.mode(), 'application');
   });
 
   it('fault=corrupt:N spoils one data packet; the CRC check catches it and the object is sent again', { timeout: 60_000 }, async () => {

@@ -314,6 +314,18 @@ export class FakeNrfDevice implements FakePeripheral {
         this.log.push(`execute ${this.#current}`);
         return this.#current === 1 ? this.#executeCommand() : this.#executeData();
       case 'abort':
+        // SDK 15+: reply, then reset; with its application still valid the bootloader starts it.
+        this.log.push('abort');
+        this.#afterRequest = () => {
+          this.#resetting = true;
+          setImmediate(() => {
+            this.#resetting = false;
+            this.#resetState();
+            this.mode = 'app';
+            this.bootloaderName = undefined;
+            this.#dropLink('reset after abort');
+          });
+        };
         return this.#ok(0x0c);
       default:
         return { kind: 'error', request: bytes[0] ?? 0, result: RESULT.OP_CODE_NOT_SUPPORTED };

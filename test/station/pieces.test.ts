@@ -12,10 +12,12 @@ import {
   checkAirTime,
   checkAudit,
   checkDeviceInfo,
+  checkConnectHeld,
   checkFirmware,
   checkHostile,
   checkInvariants,
   checkNoneRunning,
+  checkNoRetries,
   checkPackageLeases,
   checkResources,
   checkStationAddress,
@@ -31,7 +33,9 @@ import {
 import { readPackage } from '../../server/dfu/package/package.js';
 import { readZipDirectory, MAX_ZIP_ENTRIES } from '../../server/dfu/package/zipArchive.js';
 import { EXPECTED_CODE, MAX_EMPTY_ENTRIES, paddedPackage, planHostile, type HostileOutcome } from '../../server/station/hostile.js';
-import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord } from '../../server/station/operator.js';
+import { countsAsTry, DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord } from '../../server/station/operator.js';
+import { planNoRetries, ResentBytes } from '../../server/station/noRetries.js';
+import { planTechnician, type TechnicianOutcome } from '../../server/station/technician.js';
 import { loadStationPackages, projectStationPackages, stationPackage } from '../../server/station/packages.js';
 import { FACTORY_APPLICATION_SHA256, planPopulation, type StationPackages } from '../../server/station/population.js';
 import { Rng } from '../../server/station/random.js';
@@ -147,12 +151,21 @@ describe('station population and fault plan', () => {
           assert.equal(d.config.validApp, false);
           assert.equal(d.target.kind, 'address');
           break;
+        case 'up-to-date':
+          // A release bootloader already holding the app package's version, refusing it again.
+          assert.deepEqual(d.expected, { kind: 'upToDate', application: FACTORY_APPLICATION_SHA256 });
+          assert.equal(d.packageKind, 'app');
+          assert.equal(d.config.debugBootloader, false);
+          assert.equal(d.config.acceptSameAppVersion, false);
+          assert.equal(d.config.appVersion, packages.app.facts.applicationVersion);
+          break;
         default:
           assert.deepEqual(d.expected, { kind: 'updated', application: APP_SHA, bootloaderVersion: undefined });
           assert.equal(d.config.key, 'bledfu-demo');
       }
     }
     assert.ok(new Set(a.map((d) => d.kind)).size >= 5, 'a mixed population');
+    assert.ok(a.some((d) => d.kind === 'up-to-date'), 'some boards are already up to date');
   });
 
   it('brings bl-app boards in once a bootloader + application package is given', async () => {
@@ -180,6 +193,58 @@ describe('station population and fault plan', () => {
     const none = planFaults(new Rng(9), devices, packages, { adapters: 2, dayMs: 3_600_000, rates: NO_FAULTS });
     assert.deepEqual(none, { devices: new Map(), station: [] });
     assert.ok(DEFAULT_FAULT_RATES.firstAttempt > 0);
+  });
+});
+
+describe('station technician and no-retries plans', () => {
+  let packages: StationPackages;
+  before(async () => {
+    packages = await projectStationPackages(demoKey());
+  });
+
+  it('plans the same technician visits for the same seed: a share of the running boards, and boards in their bootloader found by address', () => {
+    const devices = planPopulation(new Rng(4), { devices: 60, adapters: 3, dayMs: 8 * 3_600_000, packages });
+    const visits = planTechnician(new Rng(4), devices, 0.08);
+    assert.deepEqual(visits, planTechnician(new Rng(4), devices, 0.08));
+    const running = visits.filter((v) => v.expectSeen);
+    assert.equal(running.length, 5, 'round(0.08 × 60)');
+    for (const v of visits) {
+      const d = devices[v.device];
+      assert.equal(v.label, d?.label);
+      assert.equal(v.expectSeen, d?.kind !== 'bootloader');
+      if (!v.expectSeen) assert.equal(v.by, 'address');
+      assert.ok(v.leadMs >= 1_000 && v.leadMs <= 20_000 && v.holdMs >= 10_000 && v.holdMs <= 120_000);
+    }
+    assert.ok(running.every((v) => ['app', 'sd-bl-app', 'bl-app'].includes(devices[v.device]?.kind ?? '')));
+    assert.equal(planTechnician(new Rng(4), devices, 0.001).filter((v) => v.expectSeen).length, 1, 'at least one a day');
+    assert.deepEqual(planTechnician(new Rng(4), devices, 0), []);
+  });
+
+  it('plans retries 0 for a share of first jobs, some with a damaged packet inside the package', () => {
+    const devices = planPopulation(new Rng(5), { devices: 100, adapters: 2, dayMs: 3_600_000, packages });
+    const plan = planNoRetries(new Rng(5), devices, packages, { noRetries: 0.15, damagedObjectWhenNoRetries: 0.6 });
+    assert.deepEqual(plan, planNoRetries(new Rng(5), devices, packages, { noRetries: 0.15, damagedObjectWhenNoRetries: 0.6 }));
+    assert.ok(plan.devices.size >= 5 && plan.devices.size <= 30, `${plan.devices.size} of 100`);
+    assert.ok(plan.damaged.size >= 1 && plan.damaged.size <= plan.devices.size);
+    for (const [index, f] of plan.damaged) {
+      assert.ok(plan.devices.has(index));
+      assert.equal(f.attempt, 1);
+      assert.ok(f.sim?.kind === 'corruptDataPacket' && f.sim.packet >= 1 && f.sim.packet * 244 <= (devices[index]?.packageKind === 'sd-bl-app' ? packages.sdBlApp : packages.app).facts.bytes);
+    }
+    assert.equal(planNoRetries(new Rng(5), devices, packages, { ...NO_FAULTS }).damaged.size, 0, 'no damaged objects on a day without faults');
+  });
+
+  it('counts the bytes of an image stored a second time within one job, per image', () => {
+    const r = new ResentBytes();
+    r.write({ initCrc: 1, offset: 0, length: 244 });
+    r.write({ initCrc: 1, offset: 244, length: 244 });
+    r.write({ initCrc: 2, offset: 0, length: 244 });
+    assert.equal(r.bytes, 0, 'the next image starts again at 0');
+    r.write({ initCrc: 1, offset: 0, length: 244 });
+    r.write({ initCrc: 1, offset: 244, length: 100 });
+    assert.equal(r.bytes, 344, 'an object sent again');
+    r.write({ initCrc: 1, offset: 488, length: 244 });
+    assert.equal(r.bytes, 344);
   });
 });
 
@@ -240,6 +305,10 @@ describe('station invariant checker (synthetic days)', () => {
     faults: [],
     rewatched: false,
     modelledAirMs: 15_000,
+    retries: undefined,
+    heldBy: undefined,
+    resumed: false,
+    resentBytes: undefined,
     ...over,
   });
   const updated = (over: Partial<DeviceOutcome> = {}): DeviceOutcome => ({
@@ -273,6 +342,8 @@ describe('station invariant checker (synthetic days)', () => {
     ],
     hostileJobsAtEnd: [],
     packageStoreAtEnd: { leases: 0, leasedBytes: 0 },
+    technician: [],
+    jobsAtEnd: [],
     adapterAddresses: [
       {
         adapterId: 'sim0',
@@ -451,6 +522,90 @@ describe('station invariant checker (synthetic days)', () => {
     assert.match(checkPackageLeases({ ...clean, packageStoreAtEnd: { leases: 1, leasedBytes: 4096 } }).examples[0] ?? '', /1 package leases \(4096 bytes\)/);
   });
 
+  /** A technician held st-001 from 0:00:02 to 0:00:32; its operator was refused once, then updated it. */
+  const HELD_ADDRESS = 'F0:00:00:00:00:01';
+  const visit: TechnicianOutcome = {
+    visit: { device: 0, label: 'st-001', leadMs: 5_000, holdMs: 30_000, by: 'name', expectSeen: true },
+    address: HELD_ADDRESS,
+    adapterId: 'sim0',
+    openedAtMs: 1_000,
+    connectedAtMs: 2_000,
+    closedAtMs: 32_000,
+    code: undefined,
+    droppedEarly: false,
+    lost: false,
+  };
+  const heldRefusal = attempt({
+    jobId: undefined,
+    result: 'REFUSED',
+    started: false,
+    startedAtMs: 6_000,
+    endedAtMs: 6_000,
+    errorCode: 'DEVICE_CONNECTED',
+    modelledAirMs: undefined,
+    heldBy: { address: HELD_ADDRESS, adapterId: 'sim0', method: 'Connect', sinceMs: 2_000 },
+  });
+  const heldDay = (attempts: AttemptRecord[] = [heldRefusal, attempt({ attempt: 2, startedAtMs: 40_000, endedAtMs: 60_000 })], t: TechnicianOutcome = visit): DayEvidence => ({
+    ...clean,
+    devices: [updated({ attempts }), refusing],
+    technician: [t],
+    jobsAtEnd: [{ jobId: 'job-1', target: 'st-001' }],
+  });
+
+  it('connect held: a refusal while the call held the device, naming it, then an update, passes', () => {
+    const r = checkConnectHeld(heldDay());
+    assert.deepEqual([r.ok, r.checked], [true, 2], r.examples.join('\n'));
+    assert.equal(checkInvariants(heldDay()).every((i) => i.ok), true);
+    assert.equal(countsAsTry(heldRefusal), false, 'a held refusal is not one of the retries');
+    assert.equal(countsAsTry(attempt({ result: 'REFUSED', errorCode: 'QUEUE_FULL' })), true);
+  });
+
+  it('connect held: a refusal outside the call, naming another call, or with a job, is a violation', () => {
+    const late = { ...heldRefusal, startedAtMs: 33_000, endedAtMs: 33_000 };
+    assert.match(checkConnectHeld(heldDay([heldRefusal, late, attempt({ attempt: 3, startedAtMs: 40_000 })])).examples[0] ?? '', /attempt 1 at 0:00:33: refused DEVICE_CONNECTED while no technician's Connect call to it was open/);
+    const other = { ...heldRefusal, heldBy: { address: 'F0:00:00:00:00:03', adapterId: 'sim0', method: 'Connect', sinceMs: 2_000 } };
+    assert.match(checkConnectHeld(heldDay([other, attempt({ attempt: 2, startedAtMs: 40_000 })])).examples[0] ?? '', /names Connect F0:00:00:00:00:03 on sim0 since 0:00:02, not the technician's call to F0:00:00:00:00:01/);
+    const earlier = { ...heldRefusal, heldBy: { ...heldRefusal.heldBy, sinceMs: 500 } as AttemptRecord['heldBy'] };
+    assert.equal(checkConnectHeld(heldDay([earlier, attempt({ attempt: 2, startedAtMs: 40_000 })])).ok, false, 'a link up before the call opened is another call');
+    const withJob = { ...heldRefusal, jobId: 'job-0' };
+    assert.match(checkConnectHeld(heldDay([withJob, attempt({ attempt: 2, startedAtMs: 40_000 })])).examples[0] ?? '', /DEVICE_CONNECTED, yet REFUSED with job job-0/);
+    const stray = { ...heldDay(), jobsAtEnd: [{ jobId: 'job-1', target: 'st-001' }, { jobId: 'job-x', target: HELD_ADDRESS }] };
+    assert.match(checkConnectHeld(stray).examples[0] ?? '', /the server holds job job-x for it that no operator's attempt started/);
+  });
+
+  it('connect held: a held device whose DFU was not refused, a call that never connected, or a device not updated is a violation', () => {
+    assert.match(checkConnectHeld(heldDay([attempt({ startedAtMs: 6_000 })])).examples[0] ?? '', /held it until 0:00:32, yet attempt 1 at 0:00:06 ended SUCCEEDED/);
+    const never = { ...visit, connectedAtMs: undefined, code: 'DEVICE_NOT_FOUND' };
+    const neverDay = heldDay([attempt({ startedAtMs: 40_000 })], never);
+    assert.match(checkConnectHeld(neverDay).examples[0] ?? '', /never connected \(DEVICE_NOT_FOUND\)/);
+    const unplugged = { ...neverDay, disruptions: [{ kind: 'unplug' as const, adapterId: 'sim0', fromMs: 500, toMs: 3_000 }] };
+    assert.equal(checkConnectHeld(unplugged).ok, true, 'an unplug during the call excuses what it saw');
+    const old = { ...heldDay(), devices: [updated({ attempts: [heldRefusal, attempt({ attempt: 2, startedAtMs: 40_000 })], final: { application: FACTORY_APPLICATION_SHA256, applicationValid: true, mode: 'application', bootloaderVersion: 1 } })] };
+    assert.match(checkConnectHeld(old).examples[0] ?? '', /did not end updated/);
+  });
+
+  it('connect held: a call to a board in its bootloader finds nothing and refuses nothing', () => {
+    const bl: TechnicianOutcome = { ...visit, visit: { ...visit.visit, by: 'address', expectSeen: false }, connectedAtMs: undefined, closedAtMs: 11_000, code: 'DEVICE_NOT_FOUND' };
+    assert.equal(checkConnectHeld(heldDay([attempt({ startedAtMs: 12_000 })], bl)).ok, true);
+    assert.match(checkConnectHeld(heldDay([heldRefusal, attempt({ attempt: 2, startedAtMs: 40_000 })], bl)).examples.join('\n'), /held nothing, yet 1 DFU refused DEVICE_CONNECTED/);
+    assert.match(checkConnectHeld(heldDay([attempt({ startedAtMs: 40_000 })], { ...bl, connectedAtMs: 2_000, code: undefined })).examples[0] ?? '', /a board in its bootloader, yet connected \(expected DEVICE_NOT_FOUND\)/);
+  });
+
+  it('no retries: a job that stored bytes twice, resumed, succeeded past a damaged object or does not say so is a violation', () => {
+    const damaged = 'damaged-object (attempt 1, data packet #12)';
+    const failedAtOnce = attempt({ retries: 0, resentBytes: 0, result: 'FAILED', errorCode: 'DFU_CRC_MISMATCH', errorMessage: 'data object 0–4096 of the application image did not arrive intact after 1 attempt (no retries asked for): …', faults: [damaged] });
+    const day = (a: AttemptRecord): DayEvidence => ({ ...clean, devices: [updated({ attempts: [a, attempt({ attempt: 2, jobId: 'job-3' })] })] });
+    const r = checkNoRetries(day(failedAtOnce));
+    assert.deepEqual([r.ok, r.checked], [true, 1]);
+    assert.equal(checkNoRetries(clean).checked, 0, 'jobs with the default retries are not judged');
+    assert.match(checkNoRetries(day({ ...failedAtOnce, resentBytes: 4096 })).examples[0] ?? '', /stored 4096 bytes a second time/);
+    assert.match(checkNoRetries(day({ ...failedAtOnce, resentBytes: undefined })).examples[0] ?? '', /writes were not observed/);
+    assert.match(checkNoRetries(day({ ...failedAtOnce, resumed: true })).examples[0] ?? '', /resumed after a lost link/);
+    assert.match(checkNoRetries(day({ ...failedAtOnce, errorMessage: 'after 4 attempts' })).examples[0] ?? '', /does not say "no retries asked for"/);
+    assert.match(checkNoRetries(day({ ...failedAtOnce, result: 'SUCCEEDED', errorCode: undefined })).examples[0] ?? '', /met a damaged object, yet succeeded/);
+    assert.match(checkNoRetries(day({ ...failedAtOnce, errorCode: 'LINK_LOST' })).examples[0] ?? '', /expected DFU_CRC_MISMATCH/);
+  });
+
   it('a failing day prints its seed and the command that reruns it', () => {
     const invariants = checkInvariants({ ...clean, activeJobsAtEnd: ['job-9'] });
     const text = formatReport({
@@ -464,6 +619,7 @@ describe('station invariant checker (synthetic days)', () => {
         modelledHours: 1,
         devicesByKind: { app: 1, 'wrong-key': 1 },
         devicesUpdated: 1,
+        devicesUpToDate: 0,
         devicesWithTheirOwnError: 1,
         devicesWrong: 0,
         jobs: 2,
@@ -479,6 +635,13 @@ describe('station invariant checker (synthetic days)', () => {
         hostileRefusedAsExpected: 0,
         hostileLost: 0,
         hostileByKind: {},
+        technicianCalls: 0,
+        technicianConnected: 0,
+        technicianNotFound: 0,
+        refusedDeviceConnected: 0,
+        attemptsWithNoRetries: 0,
+        noRetriesFailed: 0,
+        noRetriesDamagedObjectFailed: 0,
       },
       diagnostics: { realMs: 1, blAppIncluded: false },
       attempts: [],

@@ -56,7 +56,8 @@ for (const day of DAYS) {
 
     it('updated most devices: the others ended with their own device error, none wrong', () => {
       const s = report.summary;
-      assert.equal(s.devicesUpdated + s.devicesWithTheirOwnError, DEVICES);
+      assert.equal(s.devicesUpdated + s.devicesUpToDate + s.devicesWithTheirOwnError, DEVICES);
+      assert.equal(s.devicesUpToDate, s.devicesByKind['up-to-date'] ?? 0, 'every up-to-date board was reported so, no other');
       assert.equal(s.devicesWrong, 0);
       assert.ok(s.devicesUpdated > DEVICES / 2, `${s.devicesUpdated} of ${DEVICES} updated`);
     });
@@ -75,6 +76,31 @@ for (const day of DAYS) {
       assert.ok(report.attempts.some((a) => a.deviceSerial !== undefined && a.deviceSerial !== ''), 'some job read a serial number');
     });
 
+    it("met the technician: a Connect call held a device, its operator's DFU was refused DEVICE_CONNECTED without a job, then updated it", () => {
+      const s = report.summary;
+      assert.ok(s.technicianCalls >= 1 && s.technicianConnected >= 1, `${s.technicianCalls} calls, ${s.technicianConnected} connected`);
+      assert.ok(s.refusedDeviceConnected >= 1, 'at least one DFU refused DEVICE_CONNECTED');
+      const refused = report.attempts.filter((a) => a.errorCode === 'DEVICE_CONNECTED');
+      assert.equal(refused.length, s.refusedDeviceConnected);
+      assert.ok(refused.every((a) => a.result === 'REFUSED' && a.jobId === undefined && a.heldBy?.method === 'Connect'));
+      // Each refused device was tried again once the call had ended, and that attempt got a job.
+      for (const device of new Set(refused.map((a) => a.device))) {
+        const after = report.attempts.filter((a) => a.device === device).at(-1);
+        assert.ok(after !== undefined && after.jobId !== undefined && after.errorCode !== 'DEVICE_CONNECTED', `${device}: ${after?.result ?? 'no attempt'}`);
+      }
+      assert.match(formatReport(report), new RegExp(`technician's Connect calls: ${s.technicianCalls} .*DFUs refused DEVICE_CONNECTED ${s.refusedDeviceConnected}`));
+    });
+
+    it('asked for retries 0 on some first jobs, each judged by the board (nothing stored twice)', () => {
+      const s = report.summary;
+      const asked = report.attempts.filter((a) => a.retries === 0 && a.jobId !== undefined);
+      assert.equal(asked.length, s.attemptsWithNoRetries);
+      assert.ok(asked.length >= 1, 'at least one job asked for no retries');
+      assert.ok(asked.every((a) => a.resentBytes === 0 && !a.resumed));
+      assert.ok(report.attempts.every((a) => a.retries === undefined || a.retries === 0));
+      assert.match(formatReport(report), new RegExp(`attempts asking for retries 0: ${s.attemptsWithNoRetries} \\(failed ${s.noRetriesFailed}`));
+    });
+
     for (const name of Object.values(INVARIANT_NAMES)) {
       it(`holds: ${name}`, () => {
         const r = report.invariants.find((i) => i.name === name);
@@ -90,8 +116,10 @@ describe('a station day is decided by its seed', { timeout: 300_000 }, () => {
     const first = await runStation(options(7, 'mixed', 8, 0.25));
     const second = await runStation(options(7, 'mixed', 8, 0.25));
     assert.deepEqual(second.summary, first.summary, `rerun: ${first.rerun}`);
-    // Job ids are random: everything else an operator saw must be the same.
-    const seen = (r: StationReport) => r.attempts.map(({ jobId: _jobId, ...rest }) => rest);
+    // Job ids are random, and so is the port of the technician's connection that a
+    // DEVICE_CONNECTED refusal names: everything else an operator saw must be the same.
+    const seen = (r: StationReport) =>
+      r.attempts.map(({ jobId: _jobId, errorMessage, ...rest }) => ({ ...rest, errorMessage: errorMessage?.replace(/(\d{1,3}\.){3}\d{1,3}:\d+/g, 'HOST:PORT') }));
     assert.deepEqual(seen(second), seen(first));
     assert.ok(first.summary.jobs >= 8);
   });

@@ -19,15 +19,15 @@ export interface AuditFlags {
   readonly result?: string;
 }
 
-const RESULT_NAMES = ['running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
+const RESULT_NAMES = ['running', 'succeeded', 'up-to-date', 'failed', 'cancelled', 'interrupted'] as const;
 
-/** "AUDIT_RESULT_INTERRUPTED" → "interrupted" */
+/** "AUDIT_RESULT_INTERRUPTED" → "interrupted", "AUDIT_RESULT_UP_TO_DATE" → "up-to-date" (the audit log's own spelling) */
 function resultName(r: AuditResult): string {
-  return auditResultToJSON(r).replace(/^AUDIT_RESULT_/, '').toLowerCase();
+  return auditResultToJSON(r).replace(/^AUDIT_RESULT_/, '').toLowerCase().replace(/_/g, '-');
 }
 
 function resultFromName(name: string): AuditResult {
-  const r = AuditResult[`AUDIT_RESULT_${name.toUpperCase()}` as keyof typeof AuditResult];
+  const r = AuditResult[`AUDIT_RESULT_${name.toUpperCase().replace(/-/g, '_')}` as keyof typeof AuditResult];
   if (typeof r !== 'number' || r === AuditResult.AUDIT_RESULT_UNSPECIFIED) {
     throw new UsageError(`unknown result "${name}"`, `use one of ${RESULT_NAMES.join(', ')}`);
   }

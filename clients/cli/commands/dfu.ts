@@ -2,6 +2,7 @@
 import {
   ButtonlessMode,
   decodeError,
+  JobState,
   startDfu,
   uploadPackage,
   Status,
@@ -221,7 +222,9 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, f
         if (e.result.success) {
           display.stop();
           const failure = jobId === undefined ? undefined : await hooks.onEnd?.(jobId);
-          return failure === undefined ? EXIT.ok : ctx.out.error(failure);
+          if (failure !== undefined) return ctx.out.error(failure);
+          // Already up to date is a success of its own exit code (exitCodes.ts).
+          return e.result.state === JobState.JOB_STATE_UP_TO_DATE ? EXIT.upToDate : EXIT.ok;
         }
         failed = e;
       }

@@ -1,8 +1,8 @@
 /** `bledfu jobs list|show|cancel` (watch lives with dfu, capture in capture.ts). */
-import { captureStateToJSON, JobState, SkipReason, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
+import { captureStateToJSON, JobState, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import { jobRef, unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
-import { durationMs, formatBytes, formatDeviceInfo, formatPhaseTimes } from '../format.js';
+import { durationMs, formatBytes, formatDeviceInfo, formatPhaseTimes, upToDateText } from '../format.js';
 import { jobJson } from '../records.js';
 
 function targetText(job: JobMessage): string {
@@ -51,9 +51,9 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
   ctx.out.line(jobSummary(job));
   if (job.deviceInfo !== undefined) ctx.out.line(`device: ${formatDeviceInfo(job.deviceInfo)}`);
   const r = job.result;
-  if (r?.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION) ctx.out.line(`not updated: the device already ran firmware ${r.firmwareRevision} (skip_if_firmware_revision)`);
   // The summary line has the error; its remedy (an adapter's too) is what the user acts on.
   if (r?.error !== undefined && r.error.remedy !== '') ctx.out.line(`remedy: ${r.error.remedy}`);
+  if (r?.state === JobState.JOB_STATE_UP_TO_DATE) ctx.out.line(upToDateText(r));
   if (r !== undefined) {
     ctx.out.line(`took ${((durationMs(r.duration) ?? 0) / 1000).toFixed(2)} s`);
     if (r.phaseTimes !== undefined) ctx.out.line(`time per phase: ${formatPhaseTimes(r.phaseTimes)}`);
@@ -63,7 +63,7 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
 }
 
 /** States a job never leaves: nothing is left to cancel. */
-const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+const ENDED: ReadonlySet<JobState> = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_UP_TO_DATE, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
 /** `jobs cancel` on a job that had ended: said on stderr with its final state, never exit 0. */
 function alreadyEnded(ctx: CliContext, job: JobMessage): ExitCode {

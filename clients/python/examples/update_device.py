@@ -73,6 +73,8 @@ def describe(event: pb.dfu.JobEvent, last_decile: list[int]) -> str | None:
     if kind == "finished":
         r = event.finished
         took = r.duration.ToTimedelta().total_seconds()
+        if r.state == pb.dfu.JobState.Value("JOB_STATE_UP_TO_DATE"):
+            return f"finished: already up to date in {took:.1f} s, firmware revision {r.firmware_revision or '(not read)'}"
         if r.success:
             revision = r.firmware_revision or "(the device has no Device Information service)"
             return f"finished: success in {took:.1f} s, firmware revision {revision}"

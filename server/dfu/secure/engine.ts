@@ -16,7 +16,7 @@ import { hasDeviceInfo, readDeviceInfo } from '../deviceInfo.js';
 import { buttonlessFailed, dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
 import { PhaseClock, type DfuPhaseName, type PhaseRecorder } from '../phases.js';
 import type { DeviceInfo, DeviceState, DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
-import { OBJECT_TYPE, RESULT } from './controlPoint.js';
+import { EXT_ERROR, OBJECT_TYPE, RESULT, type ControlPointResponse } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
 import { judgeChecksum, objectAt, objectEndPrn, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
 import { bootloaderFacts, claimFor, foundInBootloaderText, notFoundRemedy, targetOrBootloader, targetText, type Sighting } from './whereabouts.js';
@@ -447,8 +447,24 @@ async function lowerPrnAfterLoss(run: Run, link: BootloaderLink, step: StepConte
   run.prn = 1;
 }
 
-/** One pass over an image on one link; resumes from whatever the bootloader holds. Returns when the final Execute succeeded. */
-async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, resume: boolean, announced: { current: Announced | undefined }): Promise<void> {
+/**
+ * Whether an init packet's refusal means "already up to date": the bootloader checked the image's
+ * fw_version against the version it holds and found it not newer (FW_VERSION_FAILURE, spec §2.4:
+ * an application lower than the stored one, or equal with NRF_DFU_APP_ACCEPT_SAME_VERSION=0; a
+ * bootloader not higher). Only for a package of one image: in a multi-image package the other
+ * images may still be newer (spec §3.7), so a refusal there stays a failure. Every other refusal
+ * (hardware, SoftDevice, signature, …) is a failure too.
+ */
+function refusedAsNotNewer(run: Run, p: ImageProgress, res: ControlPointResponse): boolean {
+  return res.kind === 'extendedError' && res.extended === EXT_ERROR.FW_VERSION_FAILURE && run.pkg.images.length === 1 && p.index === 0;
+}
+
+/**
+ * One pass over an image on one link; resumes from whatever the bootloader holds. Returns 'sent'
+ * when the final Execute succeeded, 'not-newer' when the bootloader refused the init packet as not
+ * newer than what it holds (refusedAsNotNewer) and nothing of the image was sent.
+ */
+async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, resume: boolean, announced: { current: Announced | undefined }): Promise<'sent' | 'not-newer'> {
   const { options, log } = run;
   const { dat, bin, summary } = p.image;
   const step = (what: string): StepContext => ({ what: `${what} of the ${summary.kind} image`, image: summary });
@@ -488,8 +504,15 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
     }
     break;
   }
-  await link.expect({ op: 'execute' }, step('init packet (Execute)'));
+  const executed = await link.request({ op: 'execute' }, undefined, step('init packet (Execute)'));
   announced.current = undefined;
+  if (executed.kind === 'error' || executed.kind === 'extendedError') {
+    if (refusedAsNotNewer(run, p, executed)) {
+      log.info({ image: summary.kind, fwVersion: summary.fwVersion }, 'the bootloader refused the image as not newer than its own (FW_VERSION_FAILURE): the device is up to date');
+      return 'not-newer';
+    }
+    throw remoteError(executed, step('init packet (Execute)'));
+  }
   log.debug({ object: 'command' }, 'init packet executed');
 
   // --- data objects (spec §3.3): streaming (and the wait for an object's last PRN) counts as data
@@ -620,6 +643,7 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
     await execute(pos, end, false);
     pos = end;
   }
+  return 'sent';
 }
 
 /**
@@ -667,8 +691,12 @@ function attemptsText(attempts: number): string {
   return attempts === 1 ? '1 attempt (no retries asked for)' : `${attempts} attempts`;
 }
 
-/** Sends one image, reconnecting and resuming after link losses (up to options.retries times). */
-async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLink } | undefined, p: ImageProgress): Promise<void> {
+/**
+ * Sends one image, reconnecting and resuming after link losses (up to options.retries times).
+ * Returns 'not-newer' when the device refused it as not newer (refusedAsNotNewer), after sending
+ * the bootloader an Abort so that it resets into the application it keeps.
+ */
+async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLink } | undefined, p: ImageProgress): Promise<'sent' | 'not-newer'> {
   const { options, log } = run;
   let current = first;
   const announced: { current: Announced | undefined } = { current: undefined };
@@ -677,10 +705,14 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
       current ??= p.index === 0 ? await reconnectBootloader(run, `for the ${p.image.summary.kind} image`, 'scan') : await reachBootloaderForNextImage(run, p);
       phase(run, reconnects === 0 ? 'transferring' : 'resuming', `sending the ${p.image.summary.kind} image (${p.index + 1}/${run.pkg.images.length}, ${p.image.bin.length} bytes) to ${current.conn.address.value}`);
       const link = current.link;
-      await timed(run, 'initPacket', () => transferImage(run, link, p, !options.disableResume, announced));
+      const sent = await timed(run, 'initPacket', () => transferImage(run, link, p, !options.disableResume, announced));
+      if (sent === 'not-newer') {
+        await leaveBootloader(run, current);
+        return sent;
+      }
       current.link.close();
       await hangUpAfterActivation(run, current.conn, p.index === run.pkg.images.length - 1);
-      return;
+      return sent;
     } catch (e) {
       current?.link.close();
       await safeDisconnect(current?.conn);
@@ -702,6 +734,26 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
       current = undefined;
     }
   }
+}
+
+/**
+ * After a refusal as not newer the device would sit in DFU mode until its inactivity timeout
+ * (minutes): a production line wants it back in its application at once. Abort (SDK 15+, spec
+ * §2.1) makes the bootloader reset, and with its valid application untouched it starts that. The
+ * answer may never come (the device resets first), so any failure here is only logged; the look
+ * for the device afterwards (findUpdatedDevice) says where it really is.
+ */
+async function leaveBootloader(run: Run, at: { conn: Connection; link: BootloaderLink }): Promise<void> {
+  phase(run, 'activating', 'the device already holds this version or a newer one: asking its bootloader to return to the application (Abort)');
+  try {
+    await timed(run, 'activation', () => at.link.request({ op: 'abort' }));
+  } catch (e) {
+    if (run.signal.aborted) throw abortReason(run.signal);
+    run.log.debug({ err: isBledfuError(e) ? e.message : String(e) }, 'no answer to Abort (the bootloader may have reset first)');
+  }
+  at.link.close();
+  await timed(run, 'activation', () => safeDisconnect(at.conn));
+  if (run.signal.aborted) throw abortReason(run.signal);
 }
 
 /** The address the application would have if `bl` is a no-bonds bootloader (last octet − 1, wrapping). */
@@ -823,10 +875,12 @@ interface EndState {
  * application image (endsInDfuMode) — its bootloader too, so that a device that stays in DFU
  * mode is reported at once instead of waiting for an application that does not come.
  */
-async function findUpdatedDevice(run: Run): Promise<EndState | undefined> {
+async function findUpdatedDevice(run: Run, refused: boolean): Promise<EndState | undefined> {
   const app = run.appAddress;
   const candidates = appCandidates(run);
-  const bootloaderToo = endsInDfuMode(run.pkg);
+  // After a refusal the device should be back in its application, but one whose Abort did not
+  // take stays in DFU mode: say so rather than wait for an application that does not come.
+  const bootloaderToo = endsInDfuMode(run.pkg) || refused;
   if (app === undefined && !bootloaderToo) return undefined;
   const isApp = (a: Advertisement): boolean =>
     candidates.includes(a.address.value) && !(run.startedInBootloader && app !== undefined && a.address.value === app.value && a.serviceUuids.includes(UUIDS.secureDfuService) && a.name === 'DfuTarg');
@@ -895,14 +949,24 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
       return { address: reached.address, firmwareRevision: reached.firmwareRevision, deviceState: 'application', skipped: 'firmware-revision' };
     }
     let before = 0;
+    let refused: PackageImage | undefined;
     for (const [index, image] of pkg.images.entries()) {
       const first = index === 0 ? reached : undefined;
       run.log.debug({ image: image.summary.kind, size: image.bin.length, crc32: crc32(image.bin).toString(16) }, 'image');
-      await sendImage(run, first, { index, image, before, atStart: undefined });
+      if ((await sendImage(run, first, { index, image, before, atStart: undefined })) === 'not-newer') {
+        refused = image;
+        break;
+      }
       before += image.bin.length;
     }
-    const found = await findUpdatedDevice(run);
-    if (found?.state === 'dfu-mode') phase(run, 'activating', dfuModeDetail(pkg, found.address));
+    const found = await findUpdatedDevice(run, refused !== undefined);
+    if (found?.state === 'dfu-mode') {
+      phase(
+        run,
+        'activating',
+        refused === undefined ? dfuModeDetail(pkg, found.address) : `the device is up to date but still in its bootloader (DFU mode) at ${found.address.value}; it starts its application after the bootloader's inactivity timeout`,
+      );
+    }
     // The application's address when it is known, even if the device ended in its bootloader.
     const address = found?.state === 'application' ? found.address : (run.appAddress ?? found?.address ?? run.bootloaderAddress);
     if (address === undefined) throw new BledfuError('INTERNAL', 'no device address after a DFU', { layer: 'dfu' });
@@ -910,6 +974,7 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
       address,
       ...(found === undefined ? {} : { deviceState: found.state }),
       ...(found?.revision === undefined ? {} : { firmwareRevision: found.revision }),
+      ...(refused === undefined ? {} : { upToDate: { image: refused.summary } }),
     };
   } catch (e) {
     if (context.signal.aborted) throw abortReason(context.signal);

@@ -11,7 +11,7 @@ import { CharProps } from '../../ble/types.js';
 import { UUIDS, uuidToBytes } from '../../ble/uuid.js';
 import { ATT_ERROR } from '../../host/att/errors.js';
 import { encodeSignalingCommand } from '../../host/l2cap/frames.js';
-import type { ControlPointRequest } from '../../dfu/secure/controlPoint.js';
+import { RESULT, type ControlPointRequest } from '../../dfu/secure/controlPoint.js';
 import type { AdvertisingParams } from '../peripheral.js';
 import type { SimScheduler, TimerHandle } from '../scheduler.js';
 import { DfuTarget, type DfuTargetConfig } from './dfuTarget.js';
@@ -31,6 +31,15 @@ export interface DfuFaultHooks {
   afterPacket(total: number): boolean;
 }
 
+/** A data packet the bootloader stored: where in which image (for observers that look for resent bytes). */
+export interface DataWrite {
+  /** CRC-32 of the executed init packet: the image the bytes belong to. */
+  readonly initCrc: number;
+  /** Offset in the image of the packet's first byte. */
+  readonly offset: number;
+  readonly length: number;
+}
+
 export interface BootloaderOptions {
   readonly chip: NrfChip;
   readonly scheduler: SimScheduler;
@@ -42,6 +51,8 @@ export interface BootloaderOptions {
   readonly faults: DfuFaultHooks;
   /** Reset the chip (after the last Execute, an Abort or inactivity). */
   readonly reset: () => void;
+  /** Told of every data packet stored (white-box evidence for tests and the station). */
+  readonly onDataWrite?: (write: DataWrite) => void;
 }
 
 const textBytes = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -220,8 +231,10 @@ export class Bootloader implements Firmware {
   #packet(raw: Uint8Array): void {
     const session = this.#session;
     if (session === undefined || this.#stopped) return;
-    const value = this.target.snapshot.currentType === 'data' ? this.#o.faults.packet(raw) : raw;
+    const before = this.target.snapshot;
+    const value = before.currentType === 'data' ? this.#o.faults.packet(raw) : raw;
     const out = this.target.handlePacket(value);
+    if (before.currentType === 'data' && out.result === RESULT.SUCCESS) this.#o.onDataWrite?.({ initCrc: before.initCrc, offset: before.fwOffset, length: value.length });
     // The packet's write joins the flash queue, but its PRN (if due) goes out on reception, as in
     // the SDK: on_data_obj_write_request (nrf_dfu_req_handler.c) hands the bytes to fstorage and
     // updates offset and CRC at once, and the request's response, which nrf_dfu_ble.c turns into

@@ -129,6 +129,8 @@ export class DfuTarget {
     readonly objSize: number;
     readonly imageSize: number;
     readonly prn: number;
+    /** CRC-32 of the init packet received so far (of the executed one once initValid): which image the data belongs to. */
+    readonly initCrc: number;
   } {
     return {
       currentType: this.#current,
@@ -139,6 +141,7 @@ export class DfuTarget {
       objSize: this.#objSize,
       imageSize: this.#imageSize,
       prn: this.#prnTarget,
+      initCrc: this.#cmdCrc,
     };
   }
 

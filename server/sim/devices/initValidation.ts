@@ -16,6 +16,12 @@ export interface ValidationPolicy {
   /** NRF_DFU_REQUIRE_SIGNED_APP_UPDATE (default 1). */
   readonly requireSignedApp: boolean;
   readonly publicKey: KeyObject;
+  /**
+   * NRF_DFU_APP_ACCEPT_SAME_VERSION (SDK 17; default 1): an application whose fw_version equals
+   * the stored one is accepted. With 0 it is refused (FW_VERSION_FAILURE), so a unit already on
+   * the version is not flashed again. Absent: accepted, as SDK 15.3–16 always do.
+   */
+  readonly acceptSameAppVersion?: boolean;
 }
 
 export function loadPolicyKey(pem: string): KeyObject {
@@ -84,6 +90,7 @@ export function validateInitPacket(dat: Uint8Array, chip: NrfChip, policy: Valid
       case FW_TYPE.APPLICATION:
         if (init.fwVersion === undefined) return rejectExt(EXT_ERROR.INIT_COMMAND_INVALID);
         if (init.fwVersion < s.appVersion) return rejectExt(EXT_ERROR.FW_VERSION_FAILURE);
+        if (init.fwVersion === s.appVersion && policy.acceptSameAppVersion === false) return rejectExt(EXT_ERROR.FW_VERSION_FAILURE);
         break;
       case FW_TYPE.SOFTDEVICE:
         if (init.fwVersion !== undefined && init.fwVersion < s.appVersion) return rejectExt(EXT_ERROR.FW_VERSION_FAILURE);

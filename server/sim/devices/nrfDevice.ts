@@ -21,7 +21,7 @@ import {
 import type { AdvertisingParams, PeripheralLink, PeripheralLinkHandler, PeripheralRadio, SimPeripheral } from '../peripheral.js';
 import type { SimScheduler } from '../scheduler.js';
 import { Application, firmwareRevisionOf } from './application.js';
-import { Bootloader, type DfuFaultHooks } from './bootloader.js';
+import { Bootloader, type DataWrite, type DfuFaultHooks } from './bootloader.js';
 import { DK_IMAGE, imageIdentity, LAYOUT, NrfChip, softDeviceMajorVersion, type InstalledImage } from './chip.js';
 import type { DfuTargetConfig } from './dfuTarget.js';
 import type { Firmware, LinkSession } from './firmware.js';
@@ -56,6 +56,8 @@ export interface InitialDeviceState {
    * back to it after the bootloader's inactivity timeout.
    */
   readonly inBootloader?: boolean;
+  /** The version the bootloader settings hold for the installed application (the DK image's is 1). */
+  readonly appVersion?: number;
 }
 
 export type DeviceMode = 'application' | 'bootloader' | 'off';
@@ -68,6 +70,7 @@ export class NrfDevice implements SimPeripheral {
   #firmware: Firmware | undefined;
   #radio: PeripheralRadio | undefined;
   readonly #links = new Set<PeripheralLink>();
+  readonly #dataWriteListeners = new Set<(write: DataWrite) => void>();
   #resets = 0;
 
   constructor(options: NrfDeviceOptions) {
@@ -78,6 +81,7 @@ export class NrfDevice implements SimPeripheral {
     this.chip = new NrfChip(initial.softDeviceFwid === undefined ? DK_IMAGE : { ...DK_IMAGE, softDeviceFwid: initial.softDeviceFwid });
     if (initial.appValid === false) this.chip.settings.appValid = false;
     if (initial.inBootloader === true) this.chip.retained.enterBootloader = true;
+    if (initial.appVersion !== undefined) this.chip.settings.appVersion = initial.appVersion;
     this.#firmware = this.#start();
   }
 
@@ -89,6 +93,17 @@ export class NrfDevice implements SimPeripheral {
   }
   get resets(): number {
     return this.#resets;
+  }
+
+  /**
+   * Calls `listener` for every data packet its bootloader stores, across resets (white-box
+   * evidence: a test or the station can tell an object sent twice). Returns the unsubscribe function.
+   */
+  onDataWrite(listener: (write: DataWrite) => void): () => void {
+    this.#dataWriteListeners.add(listener);
+    return () => {
+      this.#dataWriteListeners.delete(listener);
+    };
   }
   /** The address the device currently advertises (address + 1 in the bootloader). */
   get currentAddress(): DeviceAddress {
@@ -275,6 +290,9 @@ export class NrfDevice implements SimPeripheral {
         continuationTimeoutMs: this.#o.continuationTimeoutMs,
         faults: this.#o.faults,
         reset: () => this.reset(),
+        onDataWrite: (w) => {
+          for (const l of this.#dataWriteListeners) l(w);
+        },
       });
       r.enterBootloader = false;
       r.continuation = false;

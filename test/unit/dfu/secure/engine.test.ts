@@ -516,6 +516,45 @@ describe('between images and after the last one (spec §3.7; SDK 15–17 activat
   });
 });
 
+describe('a refusal as not newer (FW_VERSION_FAILURE) is "up to date", nothing else is', () => {
+  const appPackage = async (): Promise<DfuPackage> => readPackage(await projectZip('app'));
+
+  it('FW_VERSION_FAILURE at the init packet of a one-image package: outcome upToDate, no data sent, Abort, the device back in its application', async () => {
+    const { adapter, device } = world({ faults: { rejectInitWithExt: EXT_ERROR.FW_VERSION_FAILURE }, firmwareRevision: 'app v7' });
+    const p = await appPackage();
+    const { outcome, events } = await run(adapter, p);
+    assert.deepEqual(outcome.upToDate, { image: p.images[0]!.summary });
+    assert.equal(outcome.deviceState, 'application');
+    assert.equal(outcome.firmwareRevision, 'app v7');
+    assert.equal(outcome.address.value, APP.value);
+    assert.equal(device.installed.length, 0);
+    assert.equal(device.log.includes('select 2'), false, 'no data object was touched');
+    assert.deepEqual(device.log.filter((l) => l === 'execute 1' || l === 'abort'), ['execute 1', 'abort']);
+    assert.equal(device.mode, 'app');
+    assert.equal(events.filter((e) => e.kind === 'progress').length, 0);
+  });
+
+  for (const [name, ext] of [
+    ['HW_VERSION_FAILURE', EXT_ERROR.HW_VERSION_FAILURE],
+    ['SD_VERSION_FAILURE', EXT_ERROR.SD_VERSION_FAILURE],
+    ['SIGNATURE_MISSING', EXT_ERROR.SIGNATURE_MISSING],
+    ['INIT_COMMAND_INVALID', EXT_ERROR.INIT_COMMAND_INVALID],
+  ] as const) {
+    it(`${name} stays a failure (DFU_REMOTE_ERROR), no Abort`, async () => {
+      const { adapter, device } = world({ faults: { rejectInitWithExt: ext } });
+      await assert.rejects(run(adapter, await appPackage()), (e: unknown) => hasCode(e, 'DFU_REMOTE_ERROR') && e.facts.dfuExtendedName === name);
+      assert.equal(device.log.includes('abort'), false);
+    });
+  }
+
+  it('FW_VERSION_FAILURE on an image of a multi-image package stays a failure (its other images may be newer)', NEEDS_NORDIC_PACKAGES, async () => {
+    const { adapter, device } = world({ publicKeyPem: fixtureText(PEMS.iosdfu), faults: { rejectInitWithExt: EXT_ERROR.FW_VERSION_FAILURE } });
+    const p = await pkg('iosdfu_nrf52840_sdk_17.1_sd_bl_app.zip');
+    await assert.rejects(run(adapter, p), (e: unknown) => hasCode(e, 'DFU_REMOTE_ERROR') && e.facts.dfuExtendedName === 'FW_VERSION_FAILURE');
+    assert.equal(device.log.includes('abort'), false);
+  });
+});
+
 describe('the PRN at a full object\'s last packet answers for its CRC (spec §2.5)', () => {
   // The project's app package: 99 000 B = 24 objects of 4096 B (16 × 244 + 192 B: 17 packets at
   // MTU 247) and a last one of 696 B.
