@@ -425,6 +425,8 @@ export class AuditLog {
         result: 'interrupted',
         ...(start.deviceAddress === undefined ? {} : { deviceAddress: start.deviceAddress }),
         bytesTotal: start.images.reduce((n, i) => n + i.size, 0),
+        // Like every end record, it names the unit the job was for.
+        ...(start.labels === undefined ? {} : { labels: start.labels }),
         errorMessage:
           'the server stopped (crash, kill or power loss) while this job ran; the device may be left mid-update: start the DFU again, it resumes',
       };

@@ -32,7 +32,7 @@ import {
   type ResourceSample,
 } from './invariants.js';
 import { EXPECTED_CODE, HOSTILE_TARGET_PREFIX, longName, paddedPackage, planHostile, type HostileCall, type HostileOutcome } from './hostile.js';
-import { DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord, type AttemptResult, type RetryPolicy } from './operator.js';
+import { attemptLabels, DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord, type AttemptResult, type RetryPolicy } from './operator.js';
 import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
 import { Rng } from './random.js';
 import { StationServer } from './server.js';
@@ -327,7 +327,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         ),
       );
       try {
-        for await (const e of startDfu(client, { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId }, { signal: AbortSignal.any([call.signal, lifetime]) })) {
+        for await (const e of startDfu(client, { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId, labels: attemptLabels(d.label, attempt) }, { signal: AbortSignal.any([call.signal, lifetime]) })) {
           observe(e);
         }
       } catch (e) {
@@ -487,7 +487,9 @@ export async function runStation(options: StationOptions): Promise<StationReport
       .split('\n')
       .flatMap((line) => {
         const r = parseRecord(line);
-        return r === undefined ? [] : [r.type === 'start' ? { type: 'start' as const, jobId: r.jobId } : { type: 'end' as const, jobId: r.jobId, result: r.result }];
+        if (r === undefined) return [];
+        const labels = r.labels === undefined ? {} : { labels: r.labels };
+        return [r.type === 'start' ? { type: 'start' as const, jobId: r.jobId, ...labels } : { type: 'end' as const, jobId: r.jobId, result: r.result, ...labels }];
       });
     const outcomes: DeviceOutcome[] = devices.map((d) => {
       const board = boardOf(d);

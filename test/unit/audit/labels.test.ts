@@ -76,6 +76,23 @@ describe('audit labels', () => {
     log.close();
   });
 
+  it("an interrupted job's end record, written at the next start, carries the labels of its start", () => {
+    const path = join(dir, 'interrupted.jsonl');
+    const first = AuditLog.open(path).log;
+    first.append(start(0, { labels: { serial: 'SN-9' } }));
+    first.append(start(1));
+    first.close();
+    const { log, recovery } = AuditLog.open(path);
+    assert.deepEqual(
+      recovery.interrupted.map((r) => [r.jobId, r.result, r.labels]),
+      [
+        ['j0', 'interrupted', { serial: 'SN-9' }],
+        ['j1', 'interrupted', undefined],
+      ],
+    );
+    log.close();
+  });
+
   it('pages a label filter across many jobs that do not match, with stable tokens and an empty token on the last page', async () => {
     const { log } = AuditLog.open(join(dir, 'pages.jsonl'));
     // 700 jobs, every 50th one of work order WO-1: the matches lie in more than one read batch (512 start records).
