@@ -89,7 +89,13 @@ export interface JobResult {
   readonly upToDate: UpToDate | undefined;
 }
 
-/** The job as it is at one moment; immutable, safe to hand to any number of watchers. */
+/**
+ * Free key/value facts a client attaches to a job (serial=…, work_order=…): kept with the job and
+ * written into its audit records, never used as metric labels (their values are unbounded in
+ * number). The RPC layer bounds them (rpc/validate.ts LABEL_LIMITS).
+ */
+export type JobLabels = Readonly<Record<string, string>>;
+
 /** Who asked for a job. */
 export interface JobRequester {
   /**
@@ -101,6 +107,7 @@ export interface JobRequester {
   readonly peer?: string;
 }
 
+/** The job as it is at one moment; immutable, safe to hand to any number of watchers. */
 export interface JobSnapshot {
   readonly id: JobId;
   readonly state: JobState;
@@ -120,6 +127,8 @@ export interface JobSnapshot {
   readonly capture: JobCaptureInfo | undefined;
   /** The identity that started the job (JobRequester.identity), when the server knows one. */
   readonly requestedBy: string | undefined;
+  /** The labels the job was started with; empty when none. */
+  readonly labels: JobLabels;
 }
 
 /** What a watcher receives, in order: always a snapshot first, `finished` last. */

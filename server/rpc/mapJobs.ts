@@ -172,6 +172,7 @@ export function jobToProto(j: JobSnapshot): Job {
     result: j.result === undefined ? undefined : resultToProto(j.result),
     capture: j.capture === undefined ? undefined : captureToProto(j.capture),
     requestedBy: j.requestedBy ?? '',
+    labels: { ...j.labels },
   };
 }
 

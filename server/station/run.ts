@@ -32,7 +32,7 @@ import {
   type ResourceSample,
 } from './invariants.js';
 import { EXPECTED_CODE, HOSTILE_TARGET_PREFIX, longName, paddedPackage, planHostile, type HostileCall, type HostileOutcome } from './hostile.js';
-import { countsAsTry, DEFAULT_RETRY_POLICY, MAX_HELD_REFUSALS, nextStep, type AttemptRecord, type AttemptResult, type HeldBy, type RetryPolicy } from './operator.js';
+import { attemptLabels, countsAsTry, DEFAULT_RETRY_POLICY, MAX_HELD_REFUSALS, nextStep, type AttemptRecord, type AttemptResult, type HeldBy, type RetryPolicy } from './operator.js';
 import { NO_RETRIES, NO_RETRIES_JOB, planNoRetries, ResentBytes } from './noRetries.js';
 import { planTechnician, type TechnicianOutcome, type TechnicianVisit } from './technician.js';
 import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
@@ -377,7 +377,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         ),
       );
       try {
-        const request = { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId, ...(retries === undefined ? {} : { options: { retries } }) };
+        const request = { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId, labels: attemptLabels(d.label, attempt), ...(retries === undefined ? {} : { options: { retries } }) };
         for await (const e of startDfu(client, request, { signal: AbortSignal.any([call.signal, lifetime]) })) {
           observe(e);
         }
@@ -614,7 +614,9 @@ export async function runStation(options: StationOptions): Promise<StationReport
       .split('\n')
       .flatMap((line) => {
         const r = parseRecord(line);
-        return r === undefined ? [] : [r.type === 'start' ? { type: 'start' as const, jobId: r.jobId } : { type: 'end' as const, jobId: r.jobId, result: r.result }];
+        if (r === undefined) return [];
+        const labels = r.labels === undefined ? {} : { labels: r.labels };
+        return [r.type === 'start' ? { type: 'start' as const, jobId: r.jobId, ...labels } : { type: 'end' as const, jobId: r.jobId, result: r.result, ...labels }];
       });
     const outcomes: DeviceOutcome[] = devices.map((d) => {
       const board = boardOf(d);
