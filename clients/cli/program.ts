@@ -259,6 +259,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     )
     .option('--upload', 'upload the package first (UploadPackage), then start by id')
     .option('--detach', 'print the job id and exit once the job has started')
+    .option('--label <key=value>', 'a label kept with the job and in its audit records, e.g. serial=SN-0042 (repeatable)', collect)
     .option(
       '--capture <file>',
       'record the adapter\'s HCI traffic during the job and save it (btsnoop) when the job ends, failed or not',
@@ -320,6 +321,9 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--device <address>', 'only jobs on this device')
     .option('--since <time>', 'only jobs started at or after this ISO 8601 time')
     .option('--result <result>', 'only jobs that ended so: running, succeeded, failed, cancelled, interrupted')
+    .option('--label <key=value>', 'only jobs with this label (exact; repeat: all must match)', collect)
+    .option('--name <name>', 'only jobs that targeted this advertised name (exact)')
+    .option('--csv', 'write a CSV line report, one line per job (columns: clients/cli/README.md)')
     .action(run((ctx, flags: AuditFlags) => auditCommand(ctx, flags), (ctx, flags: AuditFlags) => fleetAuditCommand(ctx, flags)));
 
   const pkg = program.command('pkg').description('make and read DFU packages (no server needed): nrfutil pkg, in bledfu');

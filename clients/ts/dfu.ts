@@ -127,6 +127,12 @@ export interface StartDfuParams {
    * holds everything on the adapter meanwhile, other jobs' links and scans included.
    */
   readonly captureHci?: boolean;
+  /**
+   * Facts kept with the job and written into its audit records (e.g. { serial: 'SN-0042',
+   * work_order: 'WO-7' }): at most 16, keys of 1 to 64 characters of A-Z a-z 0-9 _ . -, values of
+   * at most 256 bytes without control characters (beyond: INVALID_ARGUMENT).
+   */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -158,6 +164,7 @@ export async function* startDfu(client: BledfuClient, params: StartDfuParams, ca
         ...params.options,
       },
       captureHci: params.captureHci ?? false,
+      labels: { ...params.labels },
     },
     callOptions(call),
   );

@@ -48,6 +48,7 @@ export function startRecord(job: JobSnapshot, requester: JobRequester | undefine
     ),
     ...(who === undefined ? {} : { requester: who }),
     ...(requester?.peer === undefined ? {} : { peer: requester.peer }),
+    ...labelsOf(job),
   };
 }
 
@@ -70,7 +71,13 @@ export function endRecord(job: JobSnapshot, time: string): AuditEndRecord {
     ...(error?.facts.dfuExtendedName === undefined ? {} : { dfuExtendedError: error.facts.dfuExtendedName }),
     ...(result?.firmwareRevision === undefined ? {} : { firmwareRevision: result.firmwareRevision }),
     ...(result?.deviceState === undefined ? {} : { deviceState: result.deviceState }),
+    ...labelsOf(job),
     ...(job.deviceInfo === undefined ? {} : { deviceInfo: job.deviceInfo }),
     ...(result?.skipped === undefined ? {} : { skipped: result.skipped }),
   };
+}
+
+/** The job's labels as a record field: none at all when it has none, as records were before labels. */
+function labelsOf(job: JobSnapshot): { labels?: Readonly<Record<string, string>> } {
+  return Object.keys(job.labels).length === 0 ? {} : { labels: { ...job.labels } };
 }

@@ -22,7 +22,7 @@ import { realClock, type Clock } from '../common/clock.js';
 import { BledfuError } from '../common/errors.js';
 import { rotatedFiles, rotatedName, syncDirectory } from './files.js';
 import { IndexFileWriter, readIndexFile, type IndexedLine } from './indexFile.js';
-import { JobIndex, summarize, type LineRef, type RecordSummary } from './jobIndex.js';
+import { JobIndex, summarize, type IndexFilter, type LineRef, type RecordSummary } from './jobIndex.js';
 import { scanLines } from './lineScanner.js';
 import {
   fitRecord,
@@ -181,15 +181,14 @@ export class AuditLog {
    */
   async query(q: AuditQuery): Promise<AuditPage> {
     const limit = Math.min(Math.max(q.limit ?? DEFAULT_AUDIT_PAGE_SIZE, 1), MAX_AUDIT_PAGE_SIZE);
-    const { rows, next } = this.#index.find(
-      {
-        ...(q.deviceAddress === undefined || q.deviceAddress === '' ? {} : { deviceAddress: q.deviceAddress.toUpperCase() }),
-        ...(q.since === undefined ? {} : { since: q.since }),
-        ...(q.result === undefined ? {} : { result: q.result }),
-      },
-      Math.max(q.offset ?? 0, 0),
-      limit,
-    );
+    const filter: IndexFilter = {
+      ...(q.deviceAddress === undefined || q.deviceAddress === '' ? {} : { deviceAddress: q.deviceAddress.toUpperCase() }),
+      ...(q.since === undefined ? {} : { since: q.since }),
+      ...(q.result === undefined ? {} : { result: q.result }),
+    };
+    const from = Math.max(q.offset ?? 0, 0);
+    const wanted = startFilter(q);
+    const { rows, next } = wanted === undefined ? this.#index.find(filter, from, limit) : await this.#findByStart(filter, wanted, from, limit);
     // Taken now: a job may end while the lines are read, and this page shows it as it was.
     const ends = rows.map((row) => this.#index.endRef(row));
     const refs = rows.flatMap((row, k) => {
@@ -203,6 +202,29 @@ export class AuditLog {
       return { start, end: end === undefined ? undefined : (lines[i++] as AuditEndRecord) };
     });
     return { entries, nextOffset: next };
+  }
+
+  /**
+   * Like JobIndex.find, for a filter the index cannot answer (labels, target name): the rows the
+   * index lets through are checked against their start records, read a batch at a time, until the
+   * page is full and the next match (the next page's token) is found or the log ends.
+   */
+  async #findByStart(filter: IndexFilter, wanted: (start: AuditStartRecord) => boolean, from: number, limit: number): Promise<{ rows: number[]; next: number | undefined }> {
+    const rows: number[] = [];
+    let at: number | undefined = from;
+    while (at !== undefined) {
+      const batch = this.#index.find(filter, at, START_BATCH);
+      const starts = await this.#readLines(batch.rows.map((row) => this.#index.startRef(row)));
+      for (let k = 0; k < batch.rows.length; k++) {
+        const start = starts[k];
+        if (start?.type !== 'start' || !wanted(start)) continue;
+        const row = batch.rows[k] as number;
+        if (rows.length === limit) return { rows, next: row };
+        rows.push(row);
+      }
+      at = batch.next;
+    }
+    return { rows, next: undefined };
   }
 
   close(): void {
@@ -403,6 +425,8 @@ export class AuditLog {
         result: 'interrupted',
         ...(start.deviceAddress === undefined ? {} : { deviceAddress: start.deviceAddress }),
         bytesTotal: start.images.reduce((n, i) => n + i.size, 0),
+        // Like every end record, it names the unit the job was for.
+        ...(start.labels === undefined ? {} : { labels: start.labels }),
         errorMessage:
           'the server stopped (crash, kill or power loss) while this job ran; the device may be left mid-update: start the DFU again, it resumes',
       };
@@ -423,6 +447,19 @@ export class AuditLog {
       if (!active) closeSync(fd);
     }
   }
+}
+
+/** Start records read per step of a label or name filter: bounded memory, few reads. */
+const START_BATCH = 512;
+
+/** The part of a query only a start record can answer; undefined when there is none. */
+function startFilter(q: AuditQuery): ((start: AuditStartRecord) => boolean) | undefined {
+  const pairs = Object.entries(q.labels ?? {});
+  const name = q.targetName === '' ? undefined : q.targetName;
+  if (pairs.length === 0 && name === undefined) return undefined;
+  return (start) =>
+    (name === undefined || start.targetName === name) &&
+    pairs.every(([key, value]) => start.labels !== undefined && Object.hasOwn(start.labels, key) && start.labels[key] === value);
 }
 
 /** The index file kept beside a log file (see indexFile.ts). */

@@ -51,6 +51,8 @@ export interface AuditStartRecord {
   readonly requester?: string;
   /** The caller's address (host:port), whoever it was. Absent in records of older versions. */
   readonly peer?: string;
+  /** The job's labels (serial=…, work_order=…); absent when it had none and in records of older versions. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** Written, and synced to disk, before the job's end is reported to anyone. */
@@ -74,12 +76,17 @@ export interface AuditEndRecord {
   /** Where the device ended after a successful update (JobResult.deviceState), when seen. */
   readonly deviceState?: AuditDeviceState;
   /**
+   * The job's labels again, so an end record read alone (a rotated file, a grep) still says which
+   * unit it was; absent when it had none and in records of older versions.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
    * The device's Device Information as read before the update (empty object: found in its
    * bootloader, or it has none). Absent when the job never reached the device, and in records of
    * older versions. The start record cannot carry it: it is written before the device is reached.
    */
   readonly deviceInfo?: AuditDeviceInfo;
-  /** Set when the job succeeded without updating the device (JobResult.skipped). */
+  /** Set when the job ended up to date without asking the bootloader (JobResult.skipped). */
   readonly skipped?: 'firmware-revision';
 }
 
@@ -96,6 +103,10 @@ export interface AuditQuery {
   /** Jobs started at or after this time (ms since the epoch). */
   readonly since?: number;
   readonly result?: AuditResult | 'running';
+  /** Jobs whose start record's labels hold every one of these pairs, exactly. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Jobs whose start record targeted this advertised name, exactly. */
+  readonly targetName?: string;
   /**
    * The page token: the position, among every job of the log, to look for matches from (0: the
    * first job). Positions never change as jobs are added, so paging is stable while the log grows.

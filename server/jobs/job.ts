@@ -18,6 +18,7 @@ import {
   type JobCaptureInfo,
   type JobEvent,
   type JobId,
+  type JobLabels,
   type JobRef,
   type JobProgress,
   type JobRequester,
@@ -44,6 +45,7 @@ export interface JobInit {
   /** Record the adapter's HCI traffic while the job runs. */
   readonly captureHci?: boolean;
   readonly requester?: JobRequester;
+  readonly labels?: JobLabels;
   /** Hears every event the job emits (the manager's listeners). */
   readonly onEvent?: (event: JobEvent, job: JobRef) => void;
 }
@@ -86,6 +88,7 @@ export class Job {
   cancellation: JobCancellation | undefined;
   readonly captureRequested: boolean;
   readonly requester: JobRequester | undefined;
+  readonly labels: JobLabels;
 
   /**
    * The package's images, until the job ends: a finished job (kept for listing) must not hold
@@ -131,6 +134,8 @@ export class Job {
     this.createdAt = init.now();
     this.captureRequested = init.captureHci === true;
     this.requester = init.requester;
+    // A copy, frozen: every snapshot hands out the same object.
+    this.labels = Object.freeze({ ...init.labels });
     if (init.target.kind === 'address') this.#deviceAddress = init.target.address;
   }
 
@@ -173,6 +178,7 @@ export class Job {
       result: this.#result,
       capture: this.captureInfo(),
       requestedBy: this.requester?.identity,
+      labels: this.labels,
       deviceInfo: this.#deviceInfo,
     };
   }

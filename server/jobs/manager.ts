@@ -13,7 +13,7 @@ import type { Logger } from '../common/logger.js';
 import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
 import { Job } from './job.js';
-import { isTerminal, type JobCancellation, type TerminalJobState, type JobEvent, type JobId, type JobListener, type JobRef, type JobRequester, type JobSnapshot } from './types.js';
+import { isTerminal, type JobCancellation, type TerminalJobState, type JobEvent, type JobId, type JobLabels, type JobListener, type JobRef, type JobRequester, type JobSnapshot } from './types.js';
 import { WatchStream } from './watchStream.js';
 
 export interface JobManagerOptions {
@@ -77,6 +77,8 @@ export interface CreateJobRequest {
   readonly captureHci?: boolean;
   /** Who asked for the job (the job's requestedBy and the audit record), when known. */
   readonly requester?: JobRequester;
+  /** Facts the client attached (serial=…, work_order=…): on the job and in its audit records. */
+  readonly labels?: JobLabels;
 }
 
 export class JobManager {
@@ -171,6 +173,7 @@ export class JobManager {
       captureHci: request.captureHci === true,
       onEvent: (event, ref) => this.#notify(event, ref),
       ...(request.requester === undefined ? {} : { requester: request.requester }),
+      ...(request.labels === undefined ? {} : { labels: request.labels }),
     });
     this.#jobs.set(id, job);
     job.logger.info(

@@ -93,7 +93,13 @@ export interface JobResult {
   readonly skipped: SkipReason | undefined;
 }
 
-/** The job as it is at one moment; immutable, safe to hand to any number of watchers. */
+/**
+ * Free key/value facts a client attaches to a job (serial=…, work_order=…): kept with the job and
+ * written into its audit records, never used as metric labels (their values are unbounded in
+ * number). The RPC layer bounds them (rpc/validate.ts LABEL_LIMITS).
+ */
+export type JobLabels = Readonly<Record<string, string>>;
+
 /** Who asked for a job. */
 export interface JobRequester {
   /**
@@ -105,6 +111,7 @@ export interface JobRequester {
   readonly peer?: string;
 }
 
+/** The job as it is at one moment; immutable, safe to hand to any number of watchers. */
 export interface JobSnapshot {
   readonly id: JobId;
   readonly state: JobState;
@@ -124,6 +131,8 @@ export interface JobSnapshot {
   readonly capture: JobCaptureInfo | undefined;
   /** The identity that started the job (JobRequester.identity), when the server knows one. */
   readonly requestedBy: string | undefined;
+  /** The labels the job was started with; empty when none. */
+  readonly labels: JobLabels;
   /**
    * What the device's application reported in its Device Information service: undefined until
    * the job reached the device; empty when it was found in its bootloader or offers none.

@@ -52,12 +52,20 @@ export async function listAuditRecords(
     ...(request.since === undefined ? {} : { since: request.since.getTime() }),
     ...(result === undefined ? {} : { result }),
     ...(request.pageSize === 0 ? {} : { limit: request.pageSize }),
+    ...(Object.keys(request.labels).length === 0 ? {} : { labels: request.labels }),
+    ...(request.targetName === '' ? {} : { targetName: request.targetName }),
     offset,
   });
   return {
     records: page.entries.map(auditRecordToProto),
     nextPageToken: page.nextOffset === undefined ? '' : String(page.nextOffset),
   };
+}
+
+/** A record's labels; only string values, since the file is read back as written by anyone with access to it. */
+function labelsToProto(labels: unknown): Record<string, string> {
+  if (typeof labels !== 'object' || labels === null) return {};
+  return Object.fromEntries(Object.entries(labels).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
 export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
@@ -89,6 +97,7 @@ export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
     dfuExtendedError: end?.dfuExtendedError ?? '',
     firmwareRevision: end?.firmwareRevision ?? '',
     deviceState: deviceStateToProto(end?.deviceState),
+    labels: labelsToProto(start.labels ?? end?.labels),
     deviceInfo: end?.deviceInfo === undefined ? undefined : deviceInfoToProto(end.deviceInfo),
     skipped: skipReasonToProto(end?.skipped),
   };

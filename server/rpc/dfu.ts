@@ -119,6 +119,7 @@ export async function* startDfu(
     adapter,
     captureHci: request.captureHci,
     ...(requester === undefined ? {} : { requester }),
+    labels: request.labels,
   });
   yield* streamJob(deps, job.id, callSignal);
 }

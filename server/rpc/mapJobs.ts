@@ -200,6 +200,7 @@ export function jobToProto(j: JobSnapshot): Job {
     result: j.result === undefined ? undefined : resultToProto(j.result),
     capture: j.capture === undefined ? undefined : captureToProto(j.capture),
     requestedBy: j.requestedBy ?? '',
+    labels: { ...j.labels },
     deviceInfo: j.deviceInfo === undefined ? undefined : deviceInfoToProto(j.deviceInfo),
   };
 }

@@ -36,6 +36,35 @@ export const STRING_LIMITS = {
   pageToken: 20,
 } as const;
 
+/**
+ * Labels (StartDfuRequest.labels, the ListAuditRecords label filter): few and short, since they go
+ * into every audit record of the job and each ListJobs answer. Keys are identifiers so they can be
+ * CSV column names and `k=v` on a command line; values are free text without control characters,
+ * which would break a line report or a log line.
+ */
+export const LABEL_LIMITS = {
+  count: 16,
+  keyChars: 64,
+  valueBytes: 256,
+} as const;
+const LABEL_KEY = /^[A-Za-z0-9_.-]+$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** INVALID_ARGUMENT unless `labels` is within LABEL_LIMITS. */
+export function checkLabels(field: string, labels: Readonly<Record<string, string>>): void {
+  const entries = Object.entries(labels);
+  const remedy = `give at most ${LABEL_LIMITS.count} labels, keys of 1 to ${LABEL_LIMITS.keyChars} characters of A-Z a-z 0-9 _ . -, values of at most ${LABEL_LIMITS.valueBytes} bytes without control characters`;
+  if (entries.length > LABEL_LIMITS.count) throw invalid(`${field} has ${entries.length} labels; the limit is ${LABEL_LIMITS.count}`, remedy);
+  for (const [key, value] of entries) {
+    if (key.length === 0 || key.length > LABEL_LIMITS.keyChars || !LABEL_KEY.test(key)) {
+      throw invalid(`${field} key ${quoteInput(key, 32)} is not 1 to ${LABEL_LIMITS.keyChars} characters of A-Z a-z 0-9 _ . -`, remedy);
+    }
+    checkString(`${field}[${key}]`, value, LABEL_LIMITS.valueBytes, remedy);
+    if (CONTROL.test(value)) throw invalid(`${field}[${key}] holds a control character (${quoteInput(value, 32)})`, remedy);
+  }
+}
+
 /** Accepted range of a duration field once it is set (unset or zero means the field's default). */
 export interface DurationRange {
   /** The field's name as the proto spells it, for the message. */
@@ -181,6 +210,7 @@ export const validateRequest = {
     checkAdapterId(r.adapterId);
     checkTarget(r.target);
     checkDfuOptions(r.options);
+    checkLabels('labels', r.labels);
     return r;
   },
   getJob: checkJobId,
@@ -190,6 +220,8 @@ export const validateRequest = {
   listAuditRecords(r: ListAuditRecordsRequest): ListAuditRecordsRequest {
     checkString('device_address', r.deviceAddress, STRING_LIMITS.address);
     checkString('page_token', r.pageToken, STRING_LIMITS.pageToken, 'pass the next_page_token of the previous response unchanged');
+    checkLabels('labels', r.labels);
+    checkString('target_name', r.targetName, STRING_LIMITS.deviceName);
     return r;
   },
 } as const;

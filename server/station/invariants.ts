@@ -5,7 +5,7 @@
  * broke it, and the first few of those by name.
  */
 import type { Expected } from './population.js';
-import type { AttemptRecord } from './operator.js';
+import { attemptLabels, type AttemptRecord } from './operator.js';
 import { EXPECTED_CODE, type HostileOutcome } from './hostile.js';
 import type { TechnicianOutcome } from './technician.js';
 
@@ -33,6 +33,8 @@ export interface AuditLine {
   readonly jobId: string;
   /** End records: succeeded, up-to-date, failed, cancelled or interrupted. */
   readonly result?: string;
+  /** The job's labels as the record holds them; absent when it holds none. */
+  readonly labels?: Readonly<Record<string, string>>;
   /** End records: the serial number of the device's Device Information, when the job read one. */
   readonly serialNumber?: string;
 }
@@ -135,7 +137,7 @@ export const INVARIANT_NAMES = {
   firmware: 'every device ends on its firmware (or its own device error)',
   noneRunning: 'no job left running',
   adapterUnavailable: 'ADAPTER_UNAVAILABLE only around an unplug or a kill',
-  audit: 'one audit start and one end per job, matching its result',
+  audit: 'one audit start and one end per job, matching its result, both with the labels it was started with',
   resources: 'heap, handles, timers and listeners bounded',
   airTime: 'each job reports a plausible modelled air time',
   deviceInfo: "each job's Device Information serial is its board's (job and audit)",
@@ -281,13 +283,24 @@ const AUDIT_RESULT_OF: Readonly<Record<string, string | undefined>> = {
   CANCELLED: 'cancelled',
 };
 
+/** Labels as one comparable text: `attempt=1 unit=st-001`, keys sorted. */
+function labelsText(labels: Readonly<Record<string, string>>): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k] ?? ''}`)
+    .join(' ');
+}
+
 export function checkAudit(e: DayEvidence): InvariantResult {
   const failures: string[] = [];
   const starts = new Map<string, number>();
   const ends = new Map<string, string[]>();
+  /** Each record's labels as text, start records' and end records' apart. */
+  const labelsOf = { start: new Map<string, string>(), end: new Map<string, string>() };
   for (const l of e.audit) {
     if (l.type === 'start') starts.set(l.jobId, (starts.get(l.jobId) ?? 0) + 1);
     else ends.set(l.jobId, [...(ends.get(l.jobId) ?? []), l.result ?? '?']);
+    labelsOf[l.type].set(l.jobId, labelsText(l.labels ?? {}));
   }
   let checked = 0;
   const seen = new Set<string>();
@@ -309,6 +322,11 @@ export function checkAudit(e: DayEvidence): InvariantResult {
     }
     const want = AUDIT_RESULT_OF[a.result];
     if (want !== undefined && en[0] !== want) failures.push(`${who}: the audit log says ${en[0]}`);
+    const labels = labelsText(attemptLabels(a.device, a.attempt));
+    for (const type of ['start', 'end'] as const) {
+      const got = labelsOf[type].get(a.jobId);
+      if (got !== labels) failures.push(`${who}: its audit ${type} record has labels ${got === undefined || got === '' ? '(none)' : got}, not ${labels}`);
+    }
   }
   // Records of jobs no operator saw still need their pair.
   for (const [jobId, s] of starts) {

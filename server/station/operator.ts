@@ -74,6 +74,14 @@ export function countsAsTry(record: Pick<AttemptRecord, 'result' | 'errorCode'>)
   return !(record.result === 'REFUSED' && record.errorCode === 'DEVICE_CONNECTED');
 }
 
+/**
+ * The labels an operator starts an attempt with (issue 16: which unit got what): the board's
+ * label and the attempt's number, so the audit log alone tells which unit each job updated.
+ */
+export function attemptLabels(device: string, attempt: number): Record<string, string> {
+  return { unit: device, attempt: String(attempt) };
+}
+
 export interface RetryPolicy {
   /** Attempts after the first. */
   readonly maxRetries: number;

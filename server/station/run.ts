@@ -32,7 +32,7 @@ import {
   type ResourceSample,
 } from './invariants.js';
 import { EXPECTED_CODE, HOSTILE_TARGET_PREFIX, longName, paddedPackage, planHostile, type HostileCall, type HostileOutcome } from './hostile.js';
-import { countsAsTry, DEFAULT_RETRY_POLICY, MAX_HELD_REFUSALS, nextStep, type AttemptRecord, type AttemptResult, type HeldBy, type RetryPolicy } from './operator.js';
+import { attemptLabels, countsAsTry, DEFAULT_RETRY_POLICY, MAX_HELD_REFUSALS, nextStep, type AttemptRecord, type AttemptResult, type HeldBy, type RetryPolicy } from './operator.js';
 import { NO_RETRIES, NO_RETRIES_JOB, planNoRetries, ResentBytes } from './noRetries.js';
 import { planTechnician, type TechnicianOutcome, type TechnicianVisit } from './technician.js';
 import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
@@ -381,7 +381,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         ),
       );
       try {
-        const request = { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId, ...(retries === undefined ? {} : { options: { retries } }) };
+        const request = { package: { data: packageOf(options.packages, d.packageKind).bytes }, target: targetOf(d), adapterId, labels: attemptLabels(d.label, attempt), ...(retries === undefined ? {} : { options: { retries } }) };
         for await (const e of startDfu(client, request, { signal: AbortSignal.any([call.signal, lifetime]) })) {
           observe(e);
         }
@@ -620,10 +620,11 @@ export async function runStation(options: StationOptions): Promise<StationReport
       .flatMap((line): AuditLine[] => {
         const r = parseRecord(line);
         if (r === undefined) return [];
-        if (r.type === 'start') return [{ type: 'start' as const, jobId: r.jobId }];
+        const labels = r.labels === undefined ? {} : { labels: r.labels };
+        if (r.type === 'start') return [{ type: 'start' as const, jobId: r.jobId, ...labels }];
         // The serial as the job reported it: "" for a device met in its bootloader (empty Device Information).
         const info = r.deviceInfo;
-        return [{ type: 'end' as const, jobId: r.jobId, result: r.result, ...(info === undefined ? {} : { serialNumber: info.serialNumber ?? '' }) }];
+        return [{ type: 'end' as const, jobId: r.jobId, result: r.result, ...labels, ...(info === undefined ? {} : { serialNumber: info.serialNumber ?? '' }) }];
       });
     const outcomes: DeviceOutcome[] = devices.map((d) => {
       const board = boardOf(d);

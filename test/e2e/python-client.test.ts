@@ -152,6 +152,26 @@ describe('Python client example against the simulator', { skip }, () => {
     assert.equal(s.device().firmwareRevision(), before, 'nothing was installed');
   });
 
+  it('start_dfu labels=: the job carries them (its snapshot event) and GetJob shows them', async () => {
+    const snippet = [
+      'import sys',
+      'from bledfu_client import connect, start_dfu',
+      'from bledfu_client.pb import dfu as dfu_pb2',
+      'with connect(sys.argv[1]) as stub:',
+      '    for event in start_dfu(stub, sys.argv[2], address=sys.argv[3], labels={"serial": "SN-PY-1", "work_order": "WO 9"}):',
+      '        if event.HasField("snapshot"):',
+      '            print("snapshot", sorted(event.snapshot.labels.items()))',
+      '        if event.HasField("finished"):',
+      '            job = stub.GetJob(dfu_pb2.GetJobRequest(job_id=event.job_id)).job',
+      '            print("job", sorted(job.labels.items()))',
+    ].join('\n');
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
+    const r = await runProcess(PYTHON, ['-c', snippet, s.address, PACKAGE, s.device().address.value], { env, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, explain(r));
+    const want = "[('serial', 'SN-PY-1'), ('work_order', 'WO 9')]";
+    assert.equal(r.stdout, `snapshot ${want}\njob ${want}\n`, explain(r));
+  });
+
   it('no server: non-zero exit and SERVER_UNREACHABLE', async () => {
     const r = await example(pythonPath, ['--server', '127.0.0.1:1', '--scan-seconds', '0', '--name', 'bledfu-sim-1', PACKAGE]);
     assert.equal(r.code, 1, explain(r));

@@ -58,6 +58,7 @@ describe('request bounds through gRPC', () => {
     adapterId: '',
     options: undefined,
     captureHci: false,
+    labels: {},
     ...over,
   });
 

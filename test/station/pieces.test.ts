@@ -329,10 +329,10 @@ describe('station invariant checker (synthetic days)', () => {
     devices: [updated(), refusing],
     activeJobsAtEnd: [],
     audit: [
-      { type: 'start', jobId: 'job-1' },
-      { type: 'start', jobId: 'job-2' },
-      { type: 'end', jobId: 'job-2', result: 'failed' },
-      { type: 'end', jobId: 'job-1', result: 'succeeded' },
+      { type: 'start', jobId: 'job-1', labels: { unit: 'st-001', attempt: '1' } },
+      { type: 'start', jobId: 'job-2', labels: { unit: 'st-002', attempt: '1' } },
+      { type: 'end', jobId: 'job-2', result: 'failed', labels: { unit: 'st-002', attempt: '1' } },
+      { type: 'end', jobId: 'job-1', result: 'succeeded', labels: { attempt: '1', unit: 'st-001' } },
     ],
     disruptions: [],
     resources: { start: resources, end: resources },
@@ -472,6 +472,12 @@ describe('station invariant checker (synthetic days)', () => {
     const lostDay = { ...clean, devices: [updated({ attempts: [attempt({ result: 'LOST' })] }), refusing], audit: interrupted };
     assert.equal(checkAudit(lostDay).ok, true, 'a job lost with its server may end interrupted');
     assert.match(checkAudit({ ...clean, audit: [...clean.audit, { type: 'end', jobId: 'ghost', result: 'failed' }] }).examples[0] ?? '', /ghost: 1 end records without a start/);
+    assert.equal(checkAudit(clean).ok, true);
+    // Issue 16: both records carry the labels the attempt was started with.
+    const unlabelledEnd = clean.audit.map((l) => (l.jobId === 'job-1' && l.type === 'end' ? { type: l.type, jobId: l.jobId, result: 'succeeded' } : l));
+    assert.match(checkAudit({ ...clean, audit: unlabelledEnd }).examples[0] ?? '', /job-1.*its audit end record has labels \(none\), not attempt=1 unit=st-001/);
+    const otherUnit = clean.audit.map((l) => (l.jobId === 'job-2' && l.type === 'start' ? { ...l, labels: { unit: 'st-001', attempt: '1' } } : l));
+    assert.match(checkAudit({ ...clean, audit: otherUnit }).examples[0] ?? '', /st-002 attempt 1.*its audit start record has labels attempt=1 unit=st-001, not attempt=1 unit=st-002/);
   });
 
   it('resources: heap growth, handles or listeners past their bound are violations', () => {
@@ -548,6 +554,8 @@ describe('station invariant checker (synthetic days)', () => {
   const heldDay = (attempts: AttemptRecord[] = [heldRefusal, attempt({ attempt: 2, startedAtMs: 40_000, endedAtMs: 60_000 })], t: TechnicianOutcome = visit): DayEvidence => ({
     ...clean,
     devices: [updated({ attempts }), refusing],
+    // The job that updated st-001 was its operator's attempt 2 (after the refusal): so say its audit records.
+    audit: clean.audit.map((l) => (l.jobId === 'job-1' ? { ...l, labels: { unit: 'st-001', attempt: '2' } } : l)),
     technician: [t],
     jobsAtEnd: [{ jobId: 'job-1', target: 'st-001' }],
   });
@@ -555,7 +563,7 @@ describe('station invariant checker (synthetic days)', () => {
   it('connect held: a refusal while the call held the device, naming it, then an update, passes', () => {
     const r = checkConnectHeld(heldDay());
     assert.deepEqual([r.ok, r.checked], [true, 2], r.examples.join('\n'));
-    assert.equal(checkInvariants(heldDay()).every((i) => i.ok), true);
+    assert.deepEqual(checkInvariants(heldDay()).filter((i) => !i.ok).map((i) => [i.name, i.examples]), []);
     assert.equal(countsAsTry(heldRefusal), false, 'a held refusal is not one of the retries');
     assert.equal(countsAsTry(attempt({ result: 'REFUSED', errorCode: 'QUEUE_FULL' })), true);
   });

@@ -1,30 +1,33 @@
 /** `bledfu audit`: the server's durable record of every DFU job, oldest first. */
 import {
   AuditResult,
-  auditResultToJSON,
-  imageTypeToJSON,
   SkipReason,
   type AuditRecord as AuditRecordMessage,
   type BledfuClient,
   type CallControl,
 } from '../../ts/index.js';
-import { unary, UsageError, type CliContext } from '../context.js';
+import { unary, UsageError, type CliBase, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationMs, formatBytes, formatDuration } from '../format.js';
+import { formatLabels, parseLabels } from '../labels.js';
 import { auditRecordJson } from '../records.js';
+import { auditCsv } from './auditCsv.js';
+import { imagesText, resultName } from './auditFields.js';
 
 export interface AuditFlags {
   readonly device?: string;
   readonly since?: string;
   readonly result?: string;
+  /** `key=value`, repeatable: only jobs with every one of these labels. */
+  readonly label?: readonly string[];
+  /** Only jobs that targeted this advertised name. */
+  readonly name?: string;
+  /** Write a CSV line report (auditCsv.ts) instead of the text lines. */
+  readonly csv?: boolean;
 }
 
 const RESULT_NAMES = ['running', 'succeeded', 'up-to-date', 'failed', 'cancelled', 'interrupted'] as const;
 
-/** "AUDIT_RESULT_INTERRUPTED" → "interrupted", "AUDIT_RESULT_UP_TO_DATE" → "up-to-date" (the audit log's own spelling) */
-function resultName(r: AuditResult): string {
-  return auditResultToJSON(r).replace(/^AUDIT_RESULT_/, '').toLowerCase().replace(/_/g, '-');
-}
 
 function resultFromName(name: string): AuditResult {
   const r = AuditResult[`AUDIT_RESULT_${name.toUpperCase().replace(/-/g, '_')}` as keyof typeof AuditResult];
@@ -41,9 +44,7 @@ function sinceFrom(text: string): Date {
 }
 
 export function auditSummary(r: AuditRecordMessage): string {
-  const versions = r.images
-    .map((i) => `${imageTypeToJSON(i.type).replace(/^IMAGE_TYPE_/, '').toLowerCase()}${i.fwVersion === undefined ? '' : ` v${i.fwVersion}`}`)
-    .join('+');
+  const versions = imagesText(r);
   const bytes = r.bytesSent === undefined ? formatBytes(r.bytesTotal) : `${formatBytes(r.bytesSent)}/${formatBytes(r.bytesTotal)}`;
   const took = r.duration === undefined ? '' : ` in ${formatDuration(durationMs(r.duration))}`;
   const device = r.dfuResult === '' ? '' : ` device=${r.dfuResult}${r.dfuExtendedError === '' ? '' : `/${r.dfuExtendedError}`}`;
@@ -52,9 +53,10 @@ export function auditSummary(r: AuditRecordMessage): string {
   // Which unit it was (its Device Information serial), and a job that left it as it was.
   const serial = r.deviceInfo === undefined || r.deviceInfo.serialNumber === '' ? '' : ` serial=${r.deviceInfo.serialNumber}`;
   const skipped = r.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION ? ` not-updated(firmware ${r.firmwareRevision})` : '';
+  const labels = Object.keys(r.labels).length === 0 ? '' : ` labels: ${formatLabels(r.labels)}`;
   return (
     `${r.startedAt?.toISOString() ?? '?'}  ${resultName(r.result).padEnd(11)} ${r.deviceAddress || (r.targetName === '' ? '?' : `name=${r.targetName}`)}` +
-    `  job=${r.jobId} adapter=${r.adapterId} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${serial}${skipped}${device}${error}${by}`
+    `  job=${r.jobId} adapter=${r.adapterId} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${serial}${skipped}${device}${error}${by}${labels}`
   );
 }
 
@@ -62,11 +64,15 @@ export interface AuditQuery {
   readonly deviceAddress: string;
   readonly since?: Date;
   readonly result?: AuditResult;
+  readonly labels: Record<string, string>;
+  readonly targetName: string;
 }
 
 export function auditQuery(flags: AuditFlags): AuditQuery {
   return {
     deviceAddress: flags.device ?? '',
+    labels: parseLabels('--label', flags.label),
+    targetName: flags.name ?? '',
     ...(flags.since === undefined ? {} : { since: sinceFrom(flags.since) }),
     ...(flags.result === undefined ? {} : { result: resultFromName(flags.result) }),
   };
@@ -82,9 +88,22 @@ export async function* auditRecords(client: BledfuClient, query: AuditQuery, cal
   } while (pageToken !== '');
 }
 
+/** --csv writes CSV on stdout, --json NDJSON: one or the other. */
+export function checkAuditOutput(ctx: CliBase, flags: AuditFlags): void {
+  if (flags.csv === true && ctx.out.json) throw new UsageError('--csv and --json both choose the output', 'give one of them');
+}
+
 export async function auditCommand(ctx: CliContext, flags: AuditFlags): Promise<ExitCode> {
+  checkAuditOutput(ctx, flags);
+  const query = auditQuery(flags);
+  if (flags.csv === true) {
+    const records: AuditRecordMessage[] = [];
+    for await (const record of auditRecords(ctx.client, query, unary(ctx))) records.push(record);
+    for (const line of auditCsv(records.map((record) => ({ record })), false)) ctx.out.line(line);
+    return EXIT.ok;
+  }
   let count = 0;
-  for await (const record of auditRecords(ctx.client, auditQuery(flags), unary(ctx))) {
+  for await (const record of auditRecords(ctx.client, query, unary(ctx))) {
     ctx.out.line(auditSummary(record));
     ctx.out.record({ type: 'audit', record: auditRecordJson(record) });
     count++;

@@ -16,6 +16,7 @@ import {
 import { jobRef, parseNumber, targetFrom, UsageError, type CliBase, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationFromSeconds } from '../format.js';
+import { parseLabels } from '../labels.js';
 import { JobDisplay } from '../progress.js';
 import { checkWritable, saveCapture } from './capture.js';
 
@@ -32,6 +33,8 @@ export interface DfuFlags {
   readonly upload?: boolean;
   readonly detach?: boolean;
   readonly capture?: string;
+  /** `key=value`, repeatable: the job's labels. */
+  readonly label?: readonly string[];
   readonly skipIfFirmwareRevision?: string;
 }
 
@@ -69,12 +72,14 @@ export interface PreparedDfu {
   readonly file: string;
   readonly target: Target;
   readonly options: Partial<DfuOptions>;
+  readonly labels: Record<string, string>;
   readonly data: Uint8Array;
 }
 
 export async function prepareDfu(ctx: CliBase, file: string, flags: DfuFlags): Promise<PreparedDfu> {
   const target = targetFrom(flags);
   const options = optionsFrom(flags);
+  const labels = parseLabels('--label', flags.label);
   let data: Uint8Array;
   try {
     data = await ctx.readFile(file);
@@ -82,7 +87,7 @@ export async function prepareDfu(ctx: CliBase, file: string, flags: DfuFlags): P
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`, 'give the path of an nrfutil .zip package');
   }
   if (flags.capture !== undefined) await checkWritable(ctx, flags.capture);
-  return { file, target, options, data };
+  return { file, target, options, labels, data };
 }
 
 export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags): Promise<ExitCode> {
@@ -94,7 +99,7 @@ export async function dfuCommand(ctx: CliContext, file: string, flags: DfuFlags)
  * exists stops here and starts nothing; after, see follow().
  */
 export async function runDfu(ctx: CliContext, prepared: PreparedDfu, flags: DfuFlags): Promise<ExitCode> {
-  const { file, target, options, data } = prepared;
+  const { file, target, options, labels, data } = prepared;
   const capture = flags.capture;
   let source: { data: Uint8Array } | { packageId: string } = { data };
   if (ctx.interrupted.aborted) return ctx.out.error(notStarted());
@@ -120,6 +125,7 @@ export async function runDfu(ctx: CliContext, prepared: PreparedDfu, flags: DfuF
       target,
       options,
       captureHci: capture !== undefined,
+      labels,
       ...(flags.adapter === undefined ? {} : { adapterId: flags.adapter }),
     },
     { signal: ctx.forced },

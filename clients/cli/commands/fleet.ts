@@ -22,7 +22,8 @@ import { parseNumber, targetFrom, unary, type CliContext, type FleetContext } fr
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { auditRecordJson, jobJson } from '../records.js';
 import { adapterLine } from './adapters.js';
-import { auditQuery, auditRecords, auditSummary, type AuditFlags } from './audit.js';
+import { auditQuery, auditRecords, auditSummary, checkAuditOutput, type AuditFlags } from './audit.js';
+import { auditCsv } from './auditCsv.js';
 import { jobCaptureCommand } from './capture.js';
 import { connectCommand, type ConnectFlags } from './connect.js';
 import { prepareDfu, runDfu, watchCommand, type DfuFlags } from './dfu.js';
@@ -179,6 +180,7 @@ export async function fleetJobCaptureCommand(ctx: FleetContext, id: string, file
 }
 
 export async function fleetAuditCommand(ctx: FleetContext, flags: AuditFlags): Promise<ExitCode> {
+  checkAuditOutput(ctx, flags);
   const query = auditQuery(flags);
   const call = unary(ctx);
   const r = await ctx.fleet.each(async (client) => {
@@ -192,6 +194,10 @@ export async function fleetAuditCommand(ctx: FleetContext, flags: AuditFlags): P
   const all = r.results
     .flatMap(({ server, value }) => value.map((record) => ({ server, record })))
     .sort((x, y) => (x.record.startedAt?.getTime() ?? 0) - (y.record.startedAt?.getTime() ?? 0));
+  if (flags.csv === true) {
+    for (const line of auditCsv(all, true)) ctx.out.line(line);
+    return EXIT.ok;
+  }
   for (const { server, record } of all) {
     ctx.out.line(`${server}  ${auditSummary(record)}`);
     ctx.out.record({ type: 'audit', server, record: auditRecordJson(record) });

@@ -3,6 +3,7 @@ import { captureStateToJSON, JobState, jobStateName, Status, type CaptureState, 
 import { jobRef, unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationMs, formatBytes, formatDeviceInfo, formatPhaseTimes, upToDateText } from '../format.js';
+import { formatLabels } from '../labels.js';
 import { jobJson } from '../records.js';
 
 function targetText(job: JobMessage): string {
@@ -49,6 +50,7 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
   const { job } = await ctx.client.getJob({ jobId }, unary(ctx));
   if (job === undefined) return EXIT.ok;
   ctx.out.line(jobSummary(job));
+  if (Object.keys(job.labels).length > 0) ctx.out.line(`labels: ${formatLabels(job.labels)}`);
   if (job.deviceInfo !== undefined) ctx.out.line(`device: ${formatDeviceInfo(job.deviceInfo)}`);
   const r = job.result;
   // The summary line has the error; its remedy (an adapter's too) is what the user acts on.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Tuple, Union
+from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -212,6 +212,7 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
               prn: int = 0, mtu: int = 0, retries: Optional[int] = None, buttonless: str = "auto",
               scan_timeout: Optional[float] = None, request_timeout: Optional[float] = None,
               disable_resume: bool = False, capture_hci: bool = False,
+              labels: Optional[Mapping[str, str]] = None,
               timeout: Optional[float] = None) -> Iterator[dfu_pb2.JobEvent]:
     """Starts a DFU job and yields its events: first `snapshot`, then `state_changed` and
     `progress`, last `finished`. The package is a .zip path or its bytes (sent in the request),
@@ -219,6 +220,10 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
     ("AA:BB:CC:DD:EE:FF") or by advertised `name`.
 
     `retries` None leaves the server's default (3); 0 asks for no retries.
+
+    `labels` (e.g. {"serial": "SN-0042", "work_order": "WO-7"}) stay with the job and go into its
+    audit records; at most 16, keys of 1 to 64 characters of A-Z a-z 0-9 _ . -, values of at most
+    256 bytes without control characters (beyond: BledfuError INVALID_ARGUMENT).
 
     The stream itself ends OK after `finished` whatever the job's outcome; a failed or cancelled
     job raises BledfuError (its reason, `status` as a call failing with it would have, and for a
@@ -237,6 +242,7 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
                                    scan_timeout=_duration(scan_timeout), request_timeout=_duration(request_timeout),
                                    disable_resume=disable_resume),
         capture_hci=capture_hci,
+        labels=dict(labels or {}),
     )
     if package_id is not None:
         request.package_id = package_id

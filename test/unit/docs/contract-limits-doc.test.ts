@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { REQUEST_OVERHEAD_BYTES } from '../../../server/app.js';
 import { DEFAULT_CONFIG } from '../../../server/config/settings.js';
 import { DEFAULT_DFU_OPTIONS } from '../../../server/dfu/types.js';
-import { RETRIES_MAX } from '../../../server/rpc/validate.js';
+import { LABEL_LIMITS, RETRIES_MAX } from '../../../server/rpc/validate.js';
 import { tableRows } from '../../helpers/markdown-tables.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -70,6 +70,15 @@ describe('limits stated in the contract', () => {
     const row = tableRows(read('README.md'), 'field').find((cells) => cells[0] === '`DfuOptions.retries`');
     assert.ok(row !== undefined, 'README "Request limits" has a DfuOptions.retries row');
     assert.equal(row[1], `0 to ${RETRIES_MAX} (0: no retries); unset: ${DEFAULT_DFU_OPTIONS.retries}`);
+  });
+
+  it('labels: their bounds in the proto and the README are LABEL_LIMITS', () => {
+    const { count, keyChars, valueBytes } = LABEL_LIMITS;
+    const comment = commentAbove(DFU_PROTO, 'map<string, string> labels = 7;');
+    assert.match(comment, new RegExp(`At most ${count}; keys 1 to ${keyChars} characters of A-Z a-z 0-9 _ \\. -; values at most ${valueBytes} bytes`));
+    const row = tableRows(read('README.md'), 'field').find((cells) => cells[0] === '`StartDfuRequest.labels`, `ListAuditRecordsRequest.labels`');
+    assert.ok(row !== undefined, 'README "Request limits" has a labels row');
+    assert.equal(row[1], `at most ${count}; keys 1 to ${keyChars} characters of \`A-Z a-z 0-9 _ . -\`; values at most ${valueBytes} bytes, no control characters`);
   });
 
   it('the clock of durations, rates and ETA is stated where they are declared', () => {

@@ -23,6 +23,7 @@ const REQUEST: StartDfuRequest = {
   adapterId: '',
   options: undefined,
   captureHci: false,
+  labels: {},
 };
 
 function depsWith(jobs: JobManager, readPackage: ServiceDeps['readPackage']): ServiceDeps {
