@@ -14,6 +14,7 @@ import { AuditResult, JobState, SkipReason, startDfu, type DeviceInfo, type DfuE
 import { AuditLog } from '../../server/audit/log.js';
 import { SIM_DEVICE_INFO, softwareRevisionOf } from '../../server/sim/devices/application.js';
 import type { SimConfig } from '../../server/sim/world.js';
+import { cliInProcess } from '../helpers/cli-in-process.js';
 import { projectFacts } from '../helpers/project-packages.js';
 import { addressTarget, drain, finished, journey, revisionOf, SIM_DONGLES, startSimServer, type SimDongle, type SimServer } from '../helpers/sim-server.js';
 
@@ -82,6 +83,12 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(rec?.deviceInfo?.serialNumber, dev.serialNumber);
         assert.deepEqual(rec?.deviceInfo, expected);
         assert.equal(rec?.skipped, SkipReason.SKIP_REASON_UNSPECIFIED);
+        // And on to the line report: the job's line names the unit.
+        const csv = (await cliInProcess(['--server', s.address, 'audit', '--csv'], { BLEDFU_SERVER: '' })).stdout.trim().split('\n');
+        const columns = csv[0]?.split(',') ?? [];
+        const row = csv.find((l) => l.startsWith(`${jobId},`))?.split(',') ?? [];
+        assert.equal(row[columns.indexOf('serial_number')], dev.serialNumber);
+        assert.equal(row[columns.indexOf('firmware_revision_before')], before);
       });
     });
 
