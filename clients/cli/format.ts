@@ -1,11 +1,13 @@
 /** Small human formatting helpers for the CLI. */
-import { DeviceState, imageTypeToJSON, type Duration, type JobResult, type PhaseTimes } from '../ts/index.js';
+import { DeviceState, imageTypeToJSON, SkipReason, type DeviceInfo, type Duration, type JobResult, type PhaseTimes } from '../ts/index.js';
 
 /**
  * What an UP_TO_DATE job's end says: "already up to date: the device refused the application image
  * (fw_version 3) as not newer than its own; application running, firmware app v3 1a2b3c4d".
  */
 export function upToDateText(r: JobResult): string {
+  // Left alone on the application's word (its Device Information), before anything was sent.
+  if (r.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION) return `already up to date: the device's firmware revision is "${r.firmwareRevision}" (--skip-if-firmware-revision); nothing was sent`;
   const i = r.refusedImage;
   const image = i === undefined ? 'the package' : `the ${imageTypeToJSON(i.type).replace(/^IMAGE_TYPE_/, '').toLowerCase()} image (fw_version ${i.fwVersion})`;
   const where =
@@ -61,4 +63,20 @@ export function formatDuration(ms: number | undefined): string {
 export function durationFromSeconds(seconds: number): Duration {
   const whole = Math.floor(seconds);
   return { seconds: whole, nanos: Math.round((seconds - whole) * 1e9) };
+}
+
+/**
+ * What a device said about itself (Device Information): "model M, serial S, hardware H, firmware
+ * F, software W, by MANUFACTURER" with what it has; for none, why there may be none.
+ */
+export function formatDeviceInfo(i: DeviceInfo): string {
+  const parts = [
+    ['model', i.model],
+    ['serial', i.serialNumber],
+    ['hardware', i.hardwareRevision],
+    ['firmware', i.firmwareRevision],
+    ['software', i.softwareRevision],
+    ['by', i.manufacturer],
+  ].flatMap(([label, value]) => (value === undefined || value === '' ? [] : [`${label} ${value}`]));
+  return parts.length === 0 ? 'no Device Information (found in its bootloader, or its application offers none)' : parts.join(', ');
 }

@@ -253,6 +253,10 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .addOption(new Option('--buttonless <mode>', 'how to enter the bootloader').choices(['auto', 'required', 'off']))
     .option('--scan-timeout <seconds>', 'how long to look for the device and its bootloader (default 10)')
     .option('--no-resume', 'start from scratch even if the device could resume')
+    .option(
+      '--skip-if-firmware-revision <revision>',
+      'leave the device alone (job succeeds, not updated) when its Device Information firmware revision is exactly this',
+    )
     .option('--upload', 'upload the package first (UploadPackage), then start by id')
     .option('--detach', 'print the job id and exit once the job has started')
     .option('--label <key=value>', 'a label kept with the job and in its audit records, e.g. serial=SN-0042 (repeatable)', collect)

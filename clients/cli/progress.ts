@@ -2,8 +2,8 @@
  * Shows a job's events: a live line on a terminal (progressLine.ts), plain lines in a pipe or
  * log, NDJSON with --json. One class so `bledfu dfu` and `bledfu jobs watch` look the same.
  */
-import { DeviceState, deviceStateToJSON, DfuProgress, imageTypeToJSON, JobState, jobStateToJSON, type DfuEvent } from '../ts/index.js';
-import { durationMs, formatBytes, formatDuration, formatPhaseTimes, formatRate, upToDateText } from './format.js';
+import { DeviceInfo, DeviceState, deviceStateToJSON, DfuProgress, imageTypeToJSON, JobState, jobStateToJSON, type DfuEvent } from '../ts/index.js';
+import { durationMs, formatBytes, formatDeviceInfo, formatDuration, formatPhaseTimes, formatRate, upToDateText } from './format.js';
 import type { Output } from './output.js';
 import { formatBytePair, renderLiveLine, type LiveView } from './progressLine.js';
 import { jobJson, progressJson, resultJson } from './records.js';
@@ -126,6 +126,9 @@ export class JobDisplay {
       case 'progress':
         this.#progress(e.progress);
         return;
+      case 'device-info':
+        this.#text(`device: ${formatDeviceInfo(e.info)}`);
+        return;
       case 'finished': {
         this.#setLive(undefined);
         const took = formatDuration(durationMs(e.result.duration));
@@ -155,15 +158,15 @@ export class JobDisplay {
   }
 
   #record(e: DfuEvent): void {
-    const base = { type: e.type, jobId: e.jobId, time: e.time?.toISOString() };
+    const base = { jobId: e.jobId, time: e.time?.toISOString() };
     switch (e.type) {
       case 'snapshot':
         this.#lastProgressJson = e.job.progress === undefined ? undefined : JSON.stringify(progressJson(e.job.progress));
-        this.#out.record({ ...base, job: jobJson(e.job) });
+        this.#out.record({ type: e.type, ...base, job: jobJson(e.job) });
         return;
       case 'state':
         // The enum value name, as in the snapshot's job.state (protobuf JSON).
-        this.#out.record({ ...base, state: jobStateToJSON(e.state), detail: e.detail });
+        this.#out.record({ type: e.type, ...base, state: jobStateToJSON(e.state), detail: e.detail });
         return;
       case 'progress': {
         // The server reports an object's end twice (checked, then executed) and may repeat a
@@ -172,12 +175,16 @@ export class JobDisplay {
         const key = JSON.stringify(progress);
         if (key === this.#lastProgressJson) return;
         this.#lastProgressJson = key;
-        this.#out.record({ ...base, progress });
+        this.#out.record({ type: e.type, ...base, progress });
         return;
       }
+      case 'device-info':
+        // Every field spelled out (toJSON drops empty strings): "" is "the device did not say".
+        this.#out.record({ type: 'deviceInfo', ...base, deviceInfo: { ...DeviceInfo.fromPartial({}), ...(DeviceInfo.toJSON(e.info) as object) } });
+        return;
       case 'finished':
         // deviceState is spelled out even when UNSPECIFIED (toJSON drops default values), so scripts can rely on it.
-        this.#out.record({ ...base, success: e.result.success, deviceState: deviceStateToJSON(e.result.deviceState), result: resultJson(e.result) });
+        this.#out.record({ type: e.type, ...base, success: e.result.success, deviceState: deviceStateToJSON(e.result.deviceState), result: resultJson(e.result) });
         return;
     }
   }

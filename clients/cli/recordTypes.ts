@@ -9,6 +9,7 @@ export const RECORD_TYPES = [
   'state',
   'progress',
   'finished',
+  'deviceInfo',
   'uploaded',
   'capture',
   // listings and streams

@@ -6,6 +6,7 @@ import {
   cancelCauseToJSON,
   JobState,
   jobStateToJSON,
+  type DeviceInfo,
   type DfuOptions,
   type DfuProgress,
   type Job,
@@ -28,6 +29,8 @@ export type DfuEvent =
       readonly detail: string;
     }
   | { readonly type: 'progress'; readonly jobId: string; readonly time: Date | undefined; readonly progress: DfuProgress }
+  /** The device was reached: what its application said in Device Information (empty in its bootloader). */
+  | { readonly type: 'device-info'; readonly jobId: string; readonly time: Date | undefined; readonly info: DeviceInfo }
   | {
       readonly type: 'finished';
       readonly jobId: string;
@@ -60,6 +63,8 @@ export function toDfuEvent(e: JobEvent): DfuEvent | undefined {
       };
     case 'progress':
       return { ...base, type: 'progress', progress: e.kind.progress };
+    case 'deviceInfo':
+      return { ...base, type: 'device-info', info: e.kind.deviceInfo };
     case 'finished': {
       const r = e.kind.finished;
       return { ...base, type: 'finished', result: r, error: r.error === undefined ? undefined : jobFailure(r, r.error) };
@@ -155,6 +160,7 @@ export async function* startDfu(client: BledfuClient, params: StartDfuParams, ca
         scanTimeout: undefined,
         requestTimeout: undefined,
         disableResume: false,
+        skipIfFirmwareRevision: '',
         ...params.options,
       },
       captureHci: params.captureHci ?? false,

@@ -72,6 +72,8 @@ export function endRecord(job: JobSnapshot, time: string): AuditEndRecord {
     ...(result?.firmwareRevision === undefined ? {} : { firmwareRevision: result.firmwareRevision }),
     ...(result?.deviceState === undefined ? {} : { deviceState: result.deviceState }),
     ...labelsOf(job),
+    ...(job.deviceInfo === undefined ? {} : { deviceInfo: job.deviceInfo }),
+    ...(result?.skipped === undefined ? {} : { skipped: result.skipped }),
   };
 }
 

@@ -19,6 +19,16 @@ export interface AuditImage {
   readonly sha256: string;
 }
 
+/** What the device reported in its Device Information service before the update (JobSnapshot.deviceInfo). */
+export interface AuditDeviceInfo {
+  readonly manufacturer?: string;
+  readonly model?: string;
+  readonly serialNumber?: string;
+  readonly hardwareRevision?: string;
+  readonly firmwareRevision?: string;
+  readonly softwareRevision?: string;
+}
+
 /** Written, and synced to disk, before the job's runner starts. */
 export interface AuditStartRecord {
   readonly v: 1;
@@ -70,6 +80,14 @@ export interface AuditEndRecord {
    * unit it was; absent when it had none and in records of older versions.
    */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * The device's Device Information as read before the update (empty object: found in its
+   * bootloader, or it has none). Absent when the job never reached the device, and in records of
+   * older versions. The start record cannot carry it: it is written before the device is reached.
+   */
+  readonly deviceInfo?: AuditDeviceInfo;
+  /** Set when the job ended up to date without asking the bootloader (JobResult.skipped). */
+  readonly skipped?: 'firmware-revision';
 }
 
 export type AuditRecord = AuditStartRecord | AuditEndRecord;

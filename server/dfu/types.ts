@@ -36,6 +36,11 @@ export interface DfuOptions {
   readonly disableResume: boolean;
   /** Pause before looking for the bootloader after a reset (the device reboots). */
   readonly rebootDelayMs: number;
+  /**
+   * When the application's Firmware Revision String (as DeviceInfo.firmwareRevision) equals this
+   * exactly, the engine ends without touching the device (DfuOutcome.skipped). Undefined: never.
+   */
+  readonly skipIfFirmwareRevision?: string;
 }
 
 export const DEFAULT_DFU_OPTIONS: DfuOptions = {
@@ -48,6 +53,24 @@ export const DEFAULT_DFU_OPTIONS: DfuOptions = {
   disableResume: false,
   rebootDelayMs: 500,
 };
+
+/**
+ * What an application reports in its Device Information service (0x180A), read before the
+ * update: each string cleaned up and bounded (dfu/deviceInfo.ts); absent when the device has no
+ * such characteristic or its read failed. All absent: the device was found in its bootloader, or
+ * its application offers no Device Information.
+ */
+export interface DeviceInfo {
+  readonly manufacturer?: string;
+  readonly model?: string;
+  readonly serialNumber?: string;
+  readonly hardwareRevision?: string;
+  readonly firmwareRevision?: string;
+  readonly softwareRevision?: string;
+}
+
+/** Why a DFU ended without updating the device: its firmware revision was the one to skip. */
+export type SkipReason = 'firmware-revision';
 
 /** Phases a DFU goes through; the job layer turns them into job states. */
 export type DfuPhase = 'connecting' | 'entering-bootloader' | 'transferring' | 'resuming' | 'activating';
@@ -74,6 +97,11 @@ export type DfuEvent =
   | { readonly kind: 'device'; readonly address: DeviceAddress }
   /** The device's bootloader was found (or found again) at this address, advertising this name. */
   | { readonly kind: 'bootloader'; readonly address: DeviceAddress; readonly name: string | undefined }
+  /**
+   * The device was reached (once per DFU, before anything is written to it): what its application
+   * reported in its Device Information service, empty when it was found in its bootloader.
+   */
+  | { readonly kind: 'device-info'; readonly info: DeviceInfo }
   | ({ readonly kind: 'progress' } & DfuProgress);
 
 /**
@@ -97,6 +125,11 @@ export interface DfuOutcome {
    * `firmwareRevision` then say where it was seen afterwards and what it runs.
    */
   readonly upToDate?: UpToDate;
+  /**
+   * Set when the engine left the device as it was before asking its bootloader anything (its
+   * firmware revision was DfuOptions.skipIfFirmwareRevision): the job ends up to date too.
+   */
+  readonly skipped?: SkipReason;
 }
 
 /** The image a device refused as not newer than what it already holds (DfuOutcome.upToDate). */

@@ -7,7 +7,7 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary, UpToDate } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
 import { PhaseClock, type PhaseRecorder } from '../dfu/phases.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
@@ -106,6 +106,7 @@ export class Job {
   #detail = 'waiting for a free slot on the adapter';
   #deviceAddress: DeviceAddress | undefined;
   #bootloaderAddress: DeviceAddress | undefined;
+  #deviceInfo: DeviceInfo | undefined;
   #progress: JobProgress | undefined;
   #result: JobResult | undefined;
   #startedAt: number | undefined;
@@ -178,6 +179,7 @@ export class Job {
       capture: this.captureInfo(),
       requestedBy: this.requester?.identity,
       labels: this.labels,
+      deviceInfo: this.#deviceInfo,
     };
   }
 
@@ -304,6 +306,12 @@ export class Job {
         }
         this.#bootloaderAddress = event.address;
         return;
+      case 'device-info':
+        // Once per job: a second report (an engine reaching the device again) changes nothing.
+        if (this.#deviceInfo !== undefined) return;
+        this.#deviceInfo = event.info;
+        this.#emit({ kind: 'device-info', jobId: this.id, time: this.#now(), info: event.info });
+        return;
       case 'progress': {
         const at = this.#now();
         const rates = this.#rate.update(at, event.totalBytesSent, event.totalBytesTotal);
@@ -331,7 +339,7 @@ export class Job {
   /** Ends the job. Returns false (and changes nothing) if it had already ended. */
   finish(
     state: TerminalJobState,
-    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress; upToDate?: UpToDate },
+    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress; upToDate?: UpToDate; skipped?: SkipReason },
     /** Sees the final snapshot before any watcher does (the audit record is written there). */
     beforeReport?: (final: JobSnapshot) => void,
   ): boolean {
@@ -354,6 +362,8 @@ export class Job {
       phases: this.#phases?.stop(at),
       cancellation: state === 'cancelled' ? this.cancellation : undefined,
       upToDate: state === 'up-to-date' ? outcome.upToDate : undefined,
+      deviceInfo: this.#deviceInfo,
+      skipped: state === 'up-to-date' ? outcome.skipped : undefined,
     };
     beforeReport?.({ ...this.snapshot(), state });
     this.#setState(
@@ -398,7 +408,10 @@ export class Job {
 }
 
 /** The detail of a job's last state change when it did not fail. */
-function endDetail(state: TerminalJobState, o: { deviceState?: DeviceState; upToDate?: UpToDate }): string {
+function endDetail(state: TerminalJobState, o: { deviceState?: DeviceState; upToDate?: UpToDate; skipped?: SkipReason; firmwareRevision?: string }): string {
+  if (state === 'up-to-date' && o.skipped === 'firmware-revision') {
+    return `already up to date: the device's firmware revision is "${o.firmwareRevision ?? ''}" (skip_if_firmware_revision); nothing was sent`;
+  }
   if (state === 'up-to-date') {
     const i = o.upToDate?.image;
     const what = i === undefined ? 'the package' : `the ${i.kind} image${i.fwVersion === undefined ? '' : ` (fw_version ${i.fwVersion})`}`;

@@ -346,11 +346,12 @@ export class JobManager {
       });
       // A runner that finished the update despite a late cancel did update the device; saying
       // CANCELLED would be a lie about the device's state.
-      this.#end(job, outcome.upToDate === undefined ? 'succeeded' : 'up-to-date', {
+      this.#end(job, outcome.upToDate === undefined && outcome.skipped === undefined ? 'succeeded' : 'up-to-date', {
         address: outcome.address,
         ...(outcome.firmwareRevision === undefined ? {} : { firmwareRevision: outcome.firmwareRevision }),
         ...(outcome.deviceState === undefined ? {} : { deviceState: outcome.deviceState }),
         ...(outcome.upToDate === undefined ? {} : { upToDate: outcome.upToDate }),
+        ...(outcome.skipped === undefined ? {} : { skipped: outcome.skipped }),
       });
     } catch (e) {
       if (job.cancelRequested || (isBledfuError(e) && e.code === 'CANCELLED')) {

@@ -5,7 +5,7 @@ import type { Adapter } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import type { BledfuError } from '../common/errors.js';
 import type { PhaseTimes } from '../dfu/phases.js';
-import type { DeviceState, DfuProgress, DfuTarget, ImageSummary, UpToDate } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuProgress, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
 
 /** A job id; branded so a package id or adapter id cannot be passed where a job id is expected. */
 export type JobId = string & { readonly __brand: 'JobId' };
@@ -87,6 +87,10 @@ export interface JobResult {
   readonly cancellation: JobCancellation | undefined;
   /** For an 'up-to-date' job: the image the device refused as not newer than its own. */
   readonly upToDate: UpToDate | undefined;
+  /** What the device reported in its Device Information service before the update (as JobSnapshot.deviceInfo). */
+  readonly deviceInfo: DeviceInfo | undefined;
+  /** For an 'up-to-date' job that left the device before asking its bootloader: why (nothing was written to it). */
+  readonly skipped: SkipReason | undefined;
 }
 
 /**
@@ -129,6 +133,11 @@ export interface JobSnapshot {
   readonly requestedBy: string | undefined;
   /** The labels the job was started with; empty when none. */
   readonly labels: JobLabels;
+  /**
+   * What the device's application reported in its Device Information service: undefined until
+   * the job reached the device; empty when it was found in its bootloader or offers none.
+   */
+  readonly deviceInfo: DeviceInfo | undefined;
 }
 
 /** What a watcher receives, in order: always a snapshot first, `finished` last. */
@@ -142,6 +151,8 @@ export type JobEvent =
       readonly detail: string;
     }
   | { readonly kind: 'progress'; readonly jobId: JobId; readonly time: number; readonly progress: JobProgress }
+  /** The device was reached: what it said about itself (once per job). */
+  | { readonly kind: 'device-info'; readonly jobId: JobId; readonly time: number; readonly info: DeviceInfo }
   | { readonly kind: 'finished'; readonly jobId: JobId; readonly time: number; readonly result: JobResult };
 
 /** The job an event belongs to, as a listener of every job's events sees it. */

@@ -11,7 +11,7 @@ import type { AuditEntry, AuditResult as DomainAuditResult } from '../audit/reco
 import { BledfuError } from '../common/errors.js';
 import { quoteInput } from '../common/quote.js';
 import { durationFromMs } from './duration.js';
-import { deviceStateToProto } from './mapJobs.js';
+import { deviceInfoToProto, deviceStateToProto, skipReasonToProto } from './mapJobs.js';
 
 const RESULTS = {
   running: AuditResult.AUDIT_RESULT_RUNNING,
@@ -98,5 +98,7 @@ export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
     firmwareRevision: end?.firmwareRevision ?? '',
     deviceState: deviceStateToProto(end?.deviceState),
     labels: labelsToProto(start.labels ?? end?.labels),
+    deviceInfo: end?.deviceInfo === undefined ? undefined : deviceInfoToProto(end.deviceInfo),
+    skipped: skipReasonToProto(end?.skipped),
   };
 }

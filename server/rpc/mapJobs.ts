@@ -6,6 +6,8 @@ import {
   DeviceState,
   ImageType,
   JobState,
+  SkipReason,
+  type DeviceInfo as DeviceInfoMessage,
   type DfuOptions as DfuOptionsMessage,
   type DfuProgress,
   type ImageInfo,
@@ -20,7 +22,9 @@ import { BledfuError } from '../common/errors.js';
 import {
   DEFAULT_DFU_OPTIONS,
   type ButtonlessMode as DomainButtonlessMode,
+  type DeviceInfo,
   type DeviceState as DomainDeviceState,
+  type SkipReason as DomainSkipReason,
   type DfuOptions,
   type ImageKind,
   type ImageSummary,
@@ -35,6 +39,7 @@ import type {
   JobSnapshot,
   JobState as DomainJobState,
 } from '../jobs/types.js';
+import { DEVICE_INFO_MAX_BYTES } from '../dfu/deviceInfo.js';
 import { durationFromMs } from './duration.js';
 import { addressToProto, targetToProto } from './mapBle.js';
 import { errorDetailFor, errorMetadata, statusForCode } from './status.js';
@@ -114,6 +119,27 @@ export function deviceStateToProto(s: DomainDeviceState | undefined): DeviceStat
   return s === undefined ? DeviceState.DEVICE_STATE_UNSPECIFIED : DEVICE_STATES[s];
 }
 
+/** A device's Device Information (absent fields as empty strings). */
+export function deviceInfoToProto(i: DeviceInfo): DeviceInfoMessage {
+  return {
+    manufacturer: i.manufacturer ?? '',
+    model: i.model ?? '',
+    serialNumber: i.serialNumber ?? '',
+    hardwareRevision: i.hardwareRevision ?? '',
+    firmwareRevision: i.firmwareRevision ?? '',
+    softwareRevision: i.softwareRevision ?? '',
+  };
+}
+
+const SKIP_REASONS = {
+  'firmware-revision': SkipReason.SKIP_REASON_FIRMWARE_REVISION,
+} as const satisfies Record<DomainSkipReason, SkipReason>;
+
+/** Why a job left its device alone; UNSPECIFIED when it did not. */
+export function skipReasonToProto(s: DomainSkipReason | undefined): SkipReason {
+  return s === undefined ? SkipReason.SKIP_REASON_UNSPECIFIED : SKIP_REASONS[s];
+}
+
 /** Per-phase times (dfu/phases.ts) → PhaseTimes. */
 export function phaseTimesToProto(t: PhaseTimes): PhaseTimesMessage {
   return {
@@ -153,6 +179,8 @@ export function resultToProto(r: JobResult): JobResultMessage {
     deviceState: deviceStateToProto(r.deviceState),
     phaseTimes: r.phases === undefined ? undefined : phaseTimesToProto(r.phases),
     refusedImage: r.upToDate === undefined ? undefined : imageInfoToProto(r.upToDate.image),
+    deviceInfo: r.deviceInfo === undefined ? undefined : deviceInfoToProto(r.deviceInfo),
+    skipped: skipReasonToProto(r.skipped),
   };
 }
 
@@ -173,6 +201,7 @@ export function jobToProto(j: JobSnapshot): Job {
     capture: j.capture === undefined ? undefined : captureToProto(j.capture),
     requestedBy: j.requestedBy ?? '',
     labels: { ...j.labels },
+    deviceInfo: j.deviceInfo === undefined ? undefined : deviceInfoToProto(j.deviceInfo),
   };
 }
 
@@ -187,6 +216,8 @@ export function jobEventToProto(e: JobEvent): JobEventMessage {
       return { ...base, kind: { $case: 'progress', progress: progressToProto(e.progress) } };
     case 'finished':
       return { ...base, kind: { $case: 'finished', finished: resultToProto(e.result) } };
+    case 'device-info':
+      return { ...base, kind: { $case: 'deviceInfo', deviceInfo: deviceInfoToProto(e.info) } };
   }
 }
 
@@ -221,6 +252,20 @@ export function mtuFromProto(mtu: number): number {
   return mtu;
 }
 
+/** Bytes of DfuOptions.skip_if_firmware_revision: a DIS value is kept to 64 bytes (dfu/deviceInfo.ts). */
+const SKIP_REVISION_MAX_BYTES = DEVICE_INFO_MAX_BYTES;
+
+function skipFromProto(revision: string): Pick<DfuOptions, 'skipIfFirmwareRevision'> {
+  if (revision === '') return {};
+  if (Buffer.byteLength(revision, 'utf8') > SKIP_REVISION_MAX_BYTES) {
+    throw new BledfuError('INVALID_ARGUMENT', `skip_if_firmware_revision is longer than ${SKIP_REVISION_MAX_BYTES} bytes`, {
+      layer: 'rpc',
+      remedy: `give the Firmware Revision String as the device reports it (devices' values are kept to their first ${SKIP_REVISION_MAX_BYTES} bytes)`,
+    });
+  }
+  return { skipIfFirmwareRevision: revision };
+}
+
 /** Options from a request; zero/unset fields take DEFAULT_DFU_OPTIONS. */
 export function dfuOptionsFromProto(o: DfuOptionsMessage | undefined): DfuOptions {
   const d = DEFAULT_DFU_OPTIONS;
@@ -237,5 +282,6 @@ export function dfuOptionsFromProto(o: DfuOptionsMessage | undefined): DfuOption
     requestTimeoutMs: msFromDuration(o.requestTimeout, d.requestTimeoutMs, DURATION_RANGES.requestTimeout),
     disableResume: o.disableResume,
     rebootDelayMs: d.rebootDelayMs,
+    ...skipFromProto(o.skipIfFirmwareRevision),
   };
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../common/logger.js';
 import type { ByteDuplex } from '../transport/types.js';
 import { SimAir } from './air.js';
 import { VirtualController } from './controller/controller.js';
+import { serialNumberOf } from './devices/application.js';
 import type { InstalledImage } from './devices/chip.js';
 import { loadPolicyKey } from './devices/initValidation.js';
 import { NrfDevice, type DeviceMode } from './devices/nrfDevice.js';
@@ -172,6 +173,8 @@ export interface SimDeviceView {
   mode(): DeviceMode;
   /** Firmware Revision String of the installed application ("app v1 7f030207"). */
   firmwareRevision(): string | undefined;
+  /** Serial Number String its application reports in Device Information ("SIM-F00DC0DE0001"). */
+  readonly serialNumber: string;
   images(): SimDeviceImages;
   resets(): number;
   /** The underlying device, for white-box tests of the simulator itself. */
@@ -265,6 +268,7 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
     currentName: () => device.currentName,
     mode: () => device.mode,
     firmwareRevision: () => device.firmwareRevision,
+    serialNumber: serialNumberOf(address),
     resets: () => device.resets,
     images: () => {
       const s = device.chip.settings;

@@ -23,6 +23,8 @@ export interface DeviceOutcome {
   readonly final: FinalBoardState;
   /** Every attempt, in order. */
   readonly attempts: readonly AttemptRecord[];
+  /** The Serial Number String the board's application reports (absent: not known to the checker). */
+  readonly serialNumber?: string;
 }
 
 /** One line of the audit log, reduced to what the checks need. */
@@ -33,6 +35,8 @@ export interface AuditLine {
   readonly result?: string;
   /** The job's labels as the record holds them; absent when it holds none. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** End records: the serial number of the device's Device Information, when the job read one. */
+  readonly serialNumber?: string;
 }
 
 /** A time the station's hardware was disturbed: a dongle out (its adapter) or the server down (all). */
@@ -136,6 +140,7 @@ export const INVARIANT_NAMES = {
   audit: 'one audit start and one end per job, matching its result, both with the labels it was started with',
   resources: 'heap, handles, timers and listeners bounded',
   airTime: 'each job reports a plausible modelled air time',
+  deviceInfo: "each job's Device Information serial is its board's (job and audit)",
   hostile: 'every hostile call refused with its code, no job left behind',
   packageLeases: 'no package lease held once no job runs',
   stationAddress: 'one station address per adapter all day: not zeros, static random if no public one, as devices saw it',
@@ -156,7 +161,7 @@ function result(name: string, checked: number, failures: readonly string[]): Inv
 }
 
 export function checkInvariants(e: DayEvidence, bounds: ResourceBounds = DEFAULT_RESOURCE_BOUNDS): InvariantResult[] {
-  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkHostile(e), checkPackageLeases(e), checkStationAddress(e), checkConnectHeld(e), checkNoRetries(e)];
+  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkDeviceInfo(e), checkHostile(e), checkPackageLeases(e), checkStationAddress(e), checkConnectHeld(e), checkNoRetries(e)];
 }
 
 function short(sha: string | undefined): string {
@@ -350,6 +355,35 @@ export function checkResources(e: DayEvidence, bounds: ResourceBounds): Invarian
     failures.push(`process listeners: ${start.processListeners} → ${end.processListeners} (slack ${bounds.listenerSlack})`);
   }
   return result(INVARIANT_NAMES.resources, types.size + 2, failures);
+}
+
+/**
+ * A job that reached its device reports that board's serial number (none when it met the board in
+ * its bootloader), and the audit end record of the job says the same: a job that read another
+ * board's Device Information would have talked to the wrong device.
+ */
+export function checkDeviceInfo(e: DayEvidence): InvariantResult {
+  const failures: string[] = [];
+  let checked = 0;
+  const reported = new Map<string, string>();
+  for (const d of e.devices) {
+    for (const a of d.attempts) {
+      if (a.deviceSerial === undefined) continue;
+      checked++;
+      if (a.jobId !== undefined) reported.set(a.jobId, a.deviceSerial);
+      if (a.deviceSerial !== '' && d.serialNumber !== undefined && a.deviceSerial !== d.serialNumber) {
+        failures.push(`${d.label} attempt ${a.attempt}${a.jobId === undefined ? '' : ` (job ${a.jobId.slice(0, 8)})`}: serial ${a.deviceSerial}, the board's is ${d.serialNumber}`);
+      }
+    }
+  }
+  for (const l of e.audit) {
+    if (l.type !== 'end' || l.serialNumber === undefined) continue;
+    const seen = reported.get(l.jobId);
+    if (seen === undefined) continue;
+    checked++;
+    if (seen !== l.serialNumber) failures.push(`job ${l.jobId.slice(0, 8)}: audit end record serial ${l.serialNumber}, the job reported ${seen === '' ? 'none' : seen}`);
+  }
+  return result(INVARIANT_NAMES.deviceInfo, checked, failures);
 }
 
 /** A job's modelled_air_time must be the air time of that job (issue 10 item 6: not minutes of scanning). */

@@ -35,6 +35,11 @@ export interface AttemptRecord {
   readonly rewatched: boolean;
   /** The job's modelled air time as its result reports it (simulated adapters), when it ended. */
   readonly modelledAirMs: number | undefined;
+  /**
+   * The Serial Number String the job reported for the device it reached (its device-info event):
+   * "" when it met the device in its bootloader; absent when the operator saw no such event.
+   */
+  readonly deviceSerial?: string;
   /** DfuOptions.retries the attempt asked for; undefined: the server's default. */
   readonly retries: number | undefined;
   /** For a DEVICE_CONNECTED refusal: the Connect call the server said holds the device (its error's context). */

@@ -319,6 +319,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
       let cutByUs = false;
       let done = false;
       let rewatched = false;
+      let deviceSerial: string | undefined;
       let resumed = false;
       const call = new AbortController();
       // A job that asks for no retries must not send an object twice: the board tells.
@@ -332,6 +333,9 @@ export async function runStation(options: StationOptions): Promise<StationReport
           if (LEFT_THE_QUEUE.has(state)) started = true;
           if (state === 'RESUMING') resumed = true;
         }
+        if (e.type === 'device-info') deviceSerial = e.info.serialNumber;
+        // A stream re-attached by WatchJob starts with the snapshot, which has what was read before.
+        if (e.type === 'snapshot' && e.job.deviceInfo !== undefined) deviceSerial = e.job.deviceInfo.serialNumber;
         if (e.type === 'finished') finished = e;
       };
       // The operator's own actions during the attempt, on the clock; cancelled when it ends.
@@ -433,6 +437,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         faults: faults.map(describeFault),
         rewatched,
         modelledAirMs: durationMs(finished?.result.modelledAirTime),
+        ...(deviceSerial === undefined ? {} : { deviceSerial }),
         retries,
         heldBy: result === 'REFUSED' && decoded?.code === 'DEVICE_CONNECTED' ? heldByOf(decoded.metadata, clock.startEpochMs) : undefined,
         resumed,
@@ -612,11 +617,14 @@ export async function runStation(options: StationOptions): Promise<StationReport
     const endSample = sample();
     const audit: AuditLine[] = readFileSync(server.auditPath, 'utf8')
       .split('\n')
-      .flatMap((line) => {
+      .flatMap((line): AuditLine[] => {
         const r = parseRecord(line);
         if (r === undefined) return [];
         const labels = r.labels === undefined ? {} : { labels: r.labels };
-        return [r.type === 'start' ? { type: 'start' as const, jobId: r.jobId, ...labels } : { type: 'end' as const, jobId: r.jobId, result: r.result, ...labels }];
+        if (r.type === 'start') return [{ type: 'start' as const, jobId: r.jobId, ...labels }];
+        // The serial as the job reported it: "" for a device met in its bootloader (empty Device Information).
+        const info = r.deviceInfo;
+        return [{ type: 'end' as const, jobId: r.jobId, result: r.result, ...labels, ...(info === undefined ? {} : { serialNumber: info.serialNumber ?? '' }) }];
       });
     const outcomes: DeviceOutcome[] = devices.map((d) => {
       const board = boardOf(d);
@@ -626,6 +634,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         expected: d.expected,
         final: { application: images.application?.sha256, applicationValid: images.applicationValid, mode: board.mode(), bootloaderVersion: images.bootloaderVersion },
         attempts: attempts.get(d.index) ?? [],
+        serialNumber: board.serialNumber,
       };
     });
     const invariants = checkInvariants(

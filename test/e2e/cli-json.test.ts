@@ -97,7 +97,7 @@ describe('bledfu --json records (CLI against the simulator)', () => {
         seen.add(String(r['type']));
       }
     }
-    for (const type of ['snapshot', 'state', 'progress', 'finished', 'uploaded', 'job', 'audit', 'adapter', 'advertisement', 'connected', 'health', 'package', 'key', 'warning', 'error']) {
+    for (const type of ['snapshot', 'state', 'progress', 'finished', 'deviceInfo', 'uploaded', 'job', 'audit', 'adapter', 'advertisement', 'connected', 'health', 'package', 'key', 'warning', 'error']) {
       assert.ok(seen.has(type), `no ${type} record seen (seen: ${[...seen].join(', ')})`);
     }
   });
@@ -122,6 +122,25 @@ describe('bledfu --json records (CLI against the simulator)', () => {
     assert.equal(typeof error?.['exitCode'], 'number');
     const metadata = error?.['metadata'] as Json;
     for (const surfaced of ['remedy', 'layer']) assert.equal(metadata[surfaced], undefined, `${surfaced} twice in the error record`);
+  });
+
+  it("the device's Device Information: a deviceInfo record in dfu, in jobs show's job and result, in the audit record; jobs show prints it", async () => {
+    const serial = s.device().serialNumber;
+    const infos = dfuRun.records.filter((r) => r['type'] === 'deviceInfo');
+    assert.equal(infos.length, 1);
+    assert.equal(at(infos[0], 'deviceInfo.serialNumber'), serial);
+    // Spelled out in full, so a script can rely on every field.
+    assert.deepEqual(Object.keys((infos[0]?.['deviceInfo'] ?? {}) as Json).sort(), ['firmwareRevision', 'hardwareRevision', 'manufacturer', 'model', 'serialNumber', 'softwareRevision']);
+    assert.equal(at(dfuRun.records.find((r) => r['type'] === 'finished'), 'result.deviceInfo.serialNumber'), serial);
+    const shown = all.find((c) => c.command === 'jobs show')?.records[0];
+    assert.equal(at(shown, 'job.deviceInfo.serialNumber'), serial);
+    const auditRecord = all.find((c) => c.command === 'audit')?.records.find((r) => r['type'] === 'audit');
+    assert.equal(at(auditRecord, 'record.deviceInfo.serialNumber'), serial);
+    const jobId = String(dfuRun.records.find((r) => r['type'] === 'snapshot')?.['jobId']);
+    const text = await cliInProcess(['--server', s.address, 'jobs', 'show', jobId], { BLEDFU_SERVER: '' });
+    const auditText = await cliInProcess(['--server', s.address, 'audit'], { BLEDFU_SERVER: '' });
+    assert.match(auditText.stdout, new RegExp(`job=${jobId} .* serial=${serial}`));
+    assert.match(text.stdout, new RegExp(`^device: model [^\\n]*, serial ${serial}, hardware [^\\n]*, firmware app v[^\\n]*, software [^\\n]*, by [^\\n]+$`, 'm'));
   });
 
   it('durations are protobuf JSON strings ("1.240s") wherever they appear', () => {

@@ -146,7 +146,7 @@ describe('request bounds through gRPC', () => {
     assert.equal(Buffer.byteLength(name), STRING_LIMITS.deviceName);
     // The job fails, the call does not: its error is in the `finished` event (service.proto).
     let finished: JobResult | undefined;
-    const options = { prn: 0, mtu: 0, retries: undefined, buttonless: 0, scanTimeout: { seconds: 0, nanos: 100_000_000 }, requestTimeout: undefined, disableResume: false };
+    const options = { prn: 0, mtu: 0, retries: undefined, buttonless: 0, scanTimeout: { seconds: 0, nanos: 100_000_000 }, requestTimeout: undefined, disableResume: false, skipIfFirmwareRevision: '' };
     for await (const r of s.client.startDfu(dfu({ target: nameTarget(name), options }), { signal: AbortSignal.timeout(20_000) })) {
       if (r.event?.kind?.$case === 'finished') finished = r.event.kind.finished;
     }
@@ -162,7 +162,7 @@ describe('request bounds through gRPC', () => {
   });
 
   it('validates durations and retries: negative, too short, too long are INVALID_ARGUMENT with the range', { timeout: 60_000 }, async () => {
-    const options = { prn: 0, mtu: 0, retries: undefined, buttonless: 0, scanTimeout: undefined, requestTimeout: undefined, disableResume: false };
+    const options = { prn: 0, mtu: 0, retries: undefined, buttonless: 0, scanTimeout: undefined, requestTimeout: undefined, disableResume: false, skipIfFirmwareRevision: '' };
     const cases: { what: string; message: RegExp; call: (signal: AbortSignal) => AsyncIterable<unknown> }[] = [
       { what: 'Scan of 1 ns', message: /^duration of 0\.000000001 s is out of range: it must be 10 ms to 24 h$/, call: (signal) => s.client.scan({ ...SCAN, duration: { seconds: 0, nanos: 1 } }, { signal }) },
       { what: 'Scan of -1 s', message: /^duration of -1 s is negative; it must be 10 ms to 24 h$/, call: (signal) => s.client.scan({ ...SCAN, duration: { seconds: -1, nanos: 0 } }, { signal }) },

@@ -11,6 +11,7 @@ import {
   checkAdapterUnavailable,
   checkAirTime,
   checkAudit,
+  checkDeviceInfo,
   checkConnectHeld,
   checkFirmware,
   checkHostile,
@@ -494,6 +495,22 @@ describe('station invariant checker (synthetic days)', () => {
     assert.equal(r.ok, false);
     assert.match(r.examples[0] ?? '', /st-001 attempt 1 .*modelled air time 0:50:00/);
     assert.equal(checkAirTime({ ...clean, devices: [updated({ attempts: [attempt({ modelledAirMs: undefined })] })] }).checked, 0, 'a job without a result reports none');
+  });
+
+  it("device info: a job reporting another board's serial, or an audit end record disagreeing with its job, is a violation", () => {
+    const board = (attempts: AttemptRecord[], audit: DayEvidence['audit'] = []): DayEvidence => ({
+      ...clean,
+      devices: [updated({ serialNumber: 'SN-1', attempts }), refusing],
+      audit,
+    });
+    const ok = board([attempt({ deviceSerial: 'SN-1' }), attempt({ attempt: 2, jobId: 'job-3', deviceSerial: '' })], [{ type: 'end', jobId: 'job-1', result: 'succeeded', serialNumber: 'SN-1' }]);
+    assert.deepEqual([checkDeviceInfo(ok).ok, checkDeviceInfo(ok).checked], [true, 3], 'a bootloader start reports none, which is no violation');
+    const wrong = checkDeviceInfo(board([attempt({ deviceSerial: 'SN-2' })]));
+    assert.equal(wrong.ok, false);
+    assert.match(wrong.examples[0] ?? '', /st-001 attempt 1 \(job job-1\): serial SN-2, the board's is SN-1/);
+    const audited = checkDeviceInfo(board([attempt({ deviceSerial: 'SN-1' })], [{ type: 'end', jobId: 'job-1', result: 'succeeded', serialNumber: 'SN-9' }]));
+    assert.match(audited.examples[0] ?? '', /job job-1: audit end record serial SN-9, the job reported SN-1/);
+    assert.equal(checkDeviceInfo(board([attempt()])).checked, 0, 'an attempt that saw no device-info event is not judged');
   });
 
   it('hostile calls: one accepted, refused with another code, or leaving a job is a violation; one lost to a kill is not judged', () => {

@@ -70,6 +70,12 @@ for (const day of DAYS) {
       assert.match(formatReport(report), new RegExp(`hostile calls: ${s.hostileCalls} made, ${s.hostileRefusedAsExpected} refused as expected`));
     });
 
+    it("checked the jobs' Device Information: serials read from the boards, in the jobs and the audit", () => {
+      const r = report.invariants.find((i) => i.name === INVARIANT_NAMES.deviceInfo);
+      assert.ok(r !== undefined && r.checked >= DEVICES / 2, `checked ${r?.checked}`);
+      assert.ok(report.attempts.some((a) => a.deviceSerial !== undefined && a.deviceSerial !== ''), 'some job read a serial number');
+    });
+
     it("met the technician: a Connect call held a device, its operator's DFU was refused DEVICE_CONNECTED without a job, then updated it", () => {
       const s = report.summary;
       assert.ok(s.technicianCalls >= 1 && s.technicianConnected >= 1, `${s.technicianCalls} calls, ${s.technicianConnected} connected`);

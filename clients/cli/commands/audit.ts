@@ -1,6 +1,7 @@
 /** `bledfu audit`: the server's durable record of every DFU job, oldest first. */
 import {
   AuditResult,
+  SkipReason,
   type AuditRecord as AuditRecordMessage,
   type BledfuClient,
   type CallControl,
@@ -49,10 +50,13 @@ export function auditSummary(r: AuditRecordMessage): string {
   const device = r.dfuResult === '' ? '' : ` device=${r.dfuResult}${r.dfuExtendedError === '' ? '' : `/${r.dfuExtendedError}`}`;
   const error = r.errorCode === '' ? '' : ` ${r.errorCode}: ${r.errorMessage}`;
   const by = r.requester === '' ? '' : ` by=${r.requester}`;
+  // Which unit it was (its Device Information serial), and a job that left it as it was.
+  const serial = r.deviceInfo === undefined || r.deviceInfo.serialNumber === '' ? '' : ` serial=${r.deviceInfo.serialNumber}`;
+  const skipped = r.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION ? ` not-updated(firmware ${r.firmwareRevision})` : '';
   const labels = Object.keys(r.labels).length === 0 ? '' : ` labels: ${formatLabels(r.labels)}`;
   return (
     `${r.startedAt?.toISOString() ?? '?'}  ${resultName(r.result).padEnd(11)} ${r.deviceAddress || (r.targetName === '' ? '?' : `name=${r.targetName}`)}` +
-    `  job=${r.jobId} adapter=${r.adapterId} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${device}${error}${by}${labels}`
+    `  job=${r.jobId} adapter=${r.adapterId} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${serial}${skipped}${device}${error}${by}${labels}`
   );
 }
 

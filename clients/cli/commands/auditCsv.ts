@@ -24,6 +24,13 @@ export const AUDIT_CSV_COLUMNS = [
   'package_sha256',
   'firmware_revision',
   'requester',
+  // Which unit it was, as its Device Information said before the update (empty: none read).
+  'serial_number',
+  'model',
+  'hardware_revision',
+  'firmware_revision_before',
+  'software_revision',
+  'manufacturer',
 ] as const;
 
 export const LABEL_COLUMN_PREFIX = 'label.';
@@ -44,6 +51,12 @@ function fixedFields(r: AuditRecord): Record<(typeof AUDIT_CSV_COLUMNS)[number],
     package_sha256: r.packageSha256,
     firmware_revision: r.firmwareRevision,
     requester: r.requester,
+    serial_number: r.deviceInfo?.serialNumber ?? '',
+    model: r.deviceInfo?.model ?? '',
+    hardware_revision: r.deviceInfo?.hardwareRevision ?? '',
+    firmware_revision_before: r.deviceInfo?.firmwareRevision ?? '',
+    software_revision: r.deviceInfo?.softwareRevision ?? '',
+    manufacturer: r.deviceInfo?.manufacturer ?? '',
   };
 }
 

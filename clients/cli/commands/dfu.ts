@@ -35,6 +35,7 @@ export interface DfuFlags {
   readonly capture?: string;
   /** `key=value`, repeatable: the job's labels. */
   readonly label?: readonly string[];
+  readonly skipIfFirmwareRevision?: string;
 }
 
 const BUTTONLESS: Readonly<Record<string, ButtonlessMode>> = {
@@ -54,6 +55,10 @@ function optionsFrom(flags: DfuFlags): Partial<DfuOptions> {
   if (retries !== undefined) options.retries = retries;
   const scan = parseNumber('--scan-timeout', flags.scanTimeout, 0.1, 3600);
   if (scan !== undefined) options.scanTimeout = durationFromSeconds(scan);
+  if (flags.skipIfFirmwareRevision !== undefined) {
+    if (flags.skipIfFirmwareRevision === '') throw new UsageError('--skip-if-firmware-revision needs the revision string the device reports');
+    options.skipIfFirmwareRevision = flags.skipIfFirmwareRevision;
+  }
   if (flags.buttonless !== undefined) {
     const mode = BUTTONLESS[flags.buttonless];
     if (mode === undefined) throw new UsageError(`--buttonless must be auto, required or off, got "${flags.buttonless}"`);

@@ -2,7 +2,7 @@
 import { captureStateToJSON, JobState, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import { jobRef, unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
-import { durationMs, formatBytes, formatPhaseTimes, upToDateText } from '../format.js';
+import { durationMs, formatBytes, formatDeviceInfo, formatPhaseTimes, upToDateText } from '../format.js';
 import { formatLabels } from '../labels.js';
 import { jobJson } from '../records.js';
 
@@ -51,6 +51,7 @@ export async function showJobCommand(ctx: CliContext, jobId: string): Promise<Ex
   if (job === undefined) return EXIT.ok;
   ctx.out.line(jobSummary(job));
   if (Object.keys(job.labels).length > 0) ctx.out.line(`labels: ${formatLabels(job.labels)}`);
+  if (job.deviceInfo !== undefined) ctx.out.line(`device: ${formatDeviceInfo(job.deviceInfo)}`);
   const r = job.result;
   // The summary line has the error; its remedy (an adapter's too) is what the user acts on.
   if (r?.error !== undefined && r.error.remedy !== '') ctx.out.line(`remedy: ${r.error.remedy}`);

@@ -4,7 +4,7 @@
  */
 import { bootloaderAddress, offsetLastOctet, type DeviceAddress } from '../../ble/address.js';
 import { describeMatch, findDevice, matches, type DeviceMatch } from '../../ble/discovery.js';
-import type { Adapter, Advertisement, Connection, DiscoveryOptions } from '../../ble/types.js';
+import type { Adapter, Advertisement, Connection, DiscoveryOptions, GattService } from '../../ble/types.js';
 import { normalizeUuid, UUIDS } from '../../ble/uuid.js';
 import { abortReason, BledfuError, hasCode, isBledfuError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -12,9 +12,10 @@ import type { Clock } from '../../common/clock.js';
 import { crc32 } from '../../common/crc32.js';
 import { describeServices, detectDfu, findCharacteristic, type DfuCapability } from '../buttonless/detect.js';
 import { bootloaderMatch, enterBootloader, randomBootloaderName } from '../buttonless/enter.js';
+import { hasDeviceInfo, readDeviceInfo } from '../deviceInfo.js';
 import { buttonlessFailed, dfuCrcMismatch, dfuProtocolError, serviceMissing } from '../errors.js';
 import { PhaseClock, type DfuPhaseName, type PhaseRecorder } from '../phases.js';
-import type { DeviceState, DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
+import type { DeviceInfo, DeviceState, DfuContext, DfuEvent, DfuOptions, DfuOutcome, DfuPackage, DfuRunner, DfuTarget, PackageImage } from '../types.js';
 import { EXT_ERROR, OBJECT_TYPE, RESULT, type ControlPointResponse } from './controlPoint.js';
 import { BootloaderLink, remoteError, type StepContext } from './link.js';
 import { judgeChecksum, objectAt, objectEndPrn, packetSizeForMtu, planCommand, planData, PrefixCrc } from './objects.js';
@@ -25,9 +26,11 @@ import { bootloaderFacts, claimFor, foundInBootloaderText, notFoundRemedy, targe
  * ATT round trips of two connection events each. detectDfu needs the characteristics of the Secure
  * DFU service and of SDK 12's experimental buttonless service (the legacy DFU service and the
  * others only by UUID, which every discovery lists); the bootloader link needs the DFU service; the
- * final read also the Device Information Service.
+ * first look at the device and the final read also the Device Information Service (a bootloader
+ * has none, so exploring it there costs nothing).
  */
 const DFU_DISCOVERY: DiscoveryOptions = { characteristicsOf: [UUIDS.secureDfuService, UUIDS.experimentalButtonless] };
+const FIRST_LOOK_DISCOVERY: DiscoveryOptions = { characteristicsOf: [UUIDS.secureDfuService, UUIDS.experimentalButtonless, UUIDS.deviceInformationService] };
 const BOOTLOADER_DISCOVERY: DiscoveryOptions = { characteristicsOf: [UUIDS.secureDfuService] };
 const FINAL_READ_DISCOVERY: DiscoveryOptions = { characteristicsOf: [UUIDS.secureDfuService, UUIDS.deviceInformationService] };
 
@@ -65,6 +68,8 @@ interface Run {
   awaitObjectEndPrn: boolean;
   /** Where this run's time goes (DfuContext.phases, or the engine's own). */
   readonly phases: PhaseRecorder;
+  /** What the device said about itself when first reached (reported once, as a device-info event). */
+  deviceInfo: DeviceInfo | undefined;
 }
 
 /** A Create that was accepted but whose object was not executed yet (for the cancel log). */
@@ -121,11 +126,35 @@ function isLinkFailure(e: unknown): boolean {
   return hasCode(e, 'LINK_LOST') || hasCode(e, 'CONNECT_FAILED') || hasCode(e, 'DFU_TIMEOUT') || hasCode(e, 'ATT_TIMEOUT');
 }
 
+/** The device found running the firmware revision DfuOptions.skipIfFirmwareRevision names: left alone. */
+interface Skipped {
+  readonly kind: 'skipped';
+  readonly address: DeviceAddress;
+  readonly firmwareRevision: string;
+}
+
+/**
+ * The first time the device is reached: records (and reports, once) what its application says in
+ * its Device Information service — nothing for a bootloader. Returns the skip when its firmware
+ * revision is the one the options say to leave alone; the caller then writes nothing.
+ */
+async function firstLook(run: Run, conn: Connection, services: readonly GattService[], inBootloader: boolean): Promise<Skipped | undefined> {
+  if (run.deviceInfo !== undefined) return undefined;
+  const info = inBootloader || !hasDeviceInfo(services) ? {} : await timed(run, 'connect', () => readDeviceInfo(conn, services, run.log, run.signal));
+  run.deviceInfo = info;
+  run.log.info({ deviceInfo: info }, inBootloader ? 'found in its bootloader: no Device Information' : 'Device Information read');
+  emit(run, { kind: 'device-info', info });
+  const skip = run.options.skipIfFirmwareRevision;
+  if (skip === undefined || info.firmwareRevision !== skip) return undefined;
+  return { kind: 'skipped', address: conn.address, firmwareRevision: skip };
+}
+
 /**
  * Finds the target, and if it runs an application with buttonless DFU, makes it jump.
- * Returns the connection to the bootloader.
+ * Returns the connection to the bootloader, or the skip when the application runs the firmware
+ * revision the options say to leave alone.
  */
-async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Connection; link: BootloaderLink }> {
+async function reachBootloader(run: Run, target: DfuTarget): Promise<{ kind: 'reached'; conn: Connection; link: BootloaderLink } | Skipped> {
   const { options } = run;
   phase(run, 'connecting', `looking for ${targetText(target)}`);
   // One scan for the device as named and for its bootloader (a retry after a cancelled or refused
@@ -173,9 +202,15 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
     }
     const conn = await connect(run, adv.address);
     try {
-      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal, DFU_DISCOVERY));
+      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal, run.deviceInfo === undefined ? FIRST_LOOK_DISCOVERY : DFU_DISCOVERY));
       const cap = detectDfu(services);
       run.log.debug({ capability: cap.kind, address: adv.address.value }, 'DFU capability detected');
+      const skipped = await firstLook(run, conn, services, cap.kind === 'bootloader');
+      if (skipped !== undefined) {
+        phase(run, 'connecting', `${adv.address.value} already runs firmware revision "${skipped.firmwareRevision}": not updating it`);
+        await safeDisconnect(conn);
+        return skipped;
+      }
       switch (cap.kind) {
         case 'bootloader':
           if (options.buttonless === 'required') run.log.info('the device is already in DFU mode: no buttonless entry needed');
@@ -192,7 +227,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
           } else {
             phase(run, 'connecting', foundInBootloaderText(target, adv, sighting, remembered));
           }
-          return { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
+          return { kind: 'reached', conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) };
         case 'buttonless': {
           const appName = adv.name ?? (target.kind === 'name' ? target.name : undefined);
           const jump = await jumpToBootloader(run, conn, adv.address, cap, { nameTheBootloader, appName, why: `asking the application at ${adv.address.value} to enter its bootloader` });
@@ -217,7 +252,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ conn: Con
             await pause(run, 'reboot');
             continue;
           }
-          return jump.reached;
+          return { kind: 'reached', ...jump.reached };
         }
         case 'experimental':
         case 'legacy':
@@ -904,13 +939,19 @@ export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, con
     prn: options.prn,
     awaitObjectEndPrn: true,
     phases: context.phases ?? new PhaseClock(() => context.clock.now()),
+    deviceInfo: undefined,
   };
   if (pkg.images.length === 0) throw new BledfuError('PACKAGE_INVALID', 'package has no images', { layer: 'package' });
   try {
+    const reached = await reachBootloader(run, target);
+    if (reached.kind === 'skipped') {
+      // Nothing was written to the device: it keeps running the application it was found in.
+      return { address: reached.address, firmwareRevision: reached.firmwareRevision, deviceState: 'application', skipped: 'firmware-revision' };
+    }
     let before = 0;
     let refused: PackageImage | undefined;
     for (const [index, image] of pkg.images.entries()) {
-      const first = index === 0 ? await reachBootloader(run, target) : undefined;
+      const first = index === 0 ? reached : undefined;
       run.log.debug({ image: image.summary.kind, size: image.bin.length, crc32: crc32(image.bin).toString(16) }, 'image');
       if ((await sendImage(run, first, { index, image, before, atStart: undefined })) === 'not-newer') {
         refused = image;

@@ -1,8 +1,9 @@
 /**
  * The nRF5 SDK buttonless example application (ble_app_buttonless_dfu, without bonds): advertises
  * its name and the Device Information service (as the SDK examples do; only the bootloader
- * advertises FE59), exposes GAP, GATT, Device Information (with a Firmware Revision String that
- * identifies the running image) and the buttonless DFU characteristic 8EC90003 (spec §1.2, §4.1).
+ * advertises FE59), exposes GAP, GATT, Device Information (manufacturer, model, a serial number
+ * per board, hardware and software revisions, and a Firmware Revision String that identifies the
+ * running image) and the buttonless DFU characteristic 8EC90003 (spec §1.2, §4.1).
  */
 import { AD_FLAGS, AD_TYPES, encodeAdStructures } from '../../ble/advertising.js';
 import type { DeviceAddress } from '../../ble/address.js';
@@ -17,6 +18,26 @@ import { GattDatabase, type MtuPolicy } from './gattServer.js';
 /** The identity string of an application image: "app v<fw_version> <first 8 hex of its SHA-256>". */
 export function firmwareRevisionOf(image: InstalledImage): string {
   return `app v${image.fwVersion ?? 0} ${image.sha256.slice(0, 8)}`;
+}
+
+/** The simulated boards' Device Information that does not depend on the board or its image. */
+export const SIM_DEVICE_INFO = {
+  manufacturer: 'Nordic Semiconductor (simulated)',
+  model: 'nRF52840 (bledfu simulator)',
+  hardwareRevision: 'PCA10056 3.0.0 (simulated)',
+} as const;
+
+/**
+ * A board's Serial Number String: "SIM-" and its application address without colons, so each
+ * simulated board has its own, the same in every run (as a factory-programmed serial would be).
+ */
+export function serialNumberOf(address: DeviceAddress): string {
+  return `SIM-${address.value.replace(/:/g, '')}`;
+}
+
+/** The Software Revision String: the SoftDevice the application runs on, by its FWID. */
+export function softwareRevisionOf(softDeviceFwid: number | undefined): string {
+  return softDeviceFwid === undefined ? 'no SoftDevice' : `SoftDevice FWID 0x${softDeviceFwid.toString(16).padStart(4, '0')}`;
 }
 
 export const BUTTONLESS = {
@@ -37,6 +58,8 @@ export interface ApplicationHooks {
   readonly name: string;
   readonly advertisingIntervalMs: number;
   readonly image: InstalledImage;
+  /** FWID of the installed SoftDevice, for the Software Revision String. */
+  readonly softDeviceFwid: number | undefined;
   /** Buttonless 0x02 stores the bootloader's advertising name. */
   setBootloaderName(name: string): void;
   /** Runs soon: lets the write response go out before the indication. */
@@ -85,9 +108,12 @@ export class Application implements Firmware {
       {
         uuid: UUIDS.deviceInformationService,
         characteristics: [
-          { uuid: '2A29', properties: CharProps.read, read: () => textBytes('Nordic Semiconductor (simulated)') },
-          { uuid: '2A24', properties: CharProps.read, read: () => textBytes('nRF52840 (bledfu simulator)') },
+          { uuid: UUIDS.manufacturerName, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.manufacturer) },
+          { uuid: UUIDS.modelNumber, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.model) },
+          { uuid: UUIDS.serialNumber, properties: CharProps.read, read: () => textBytes(serialNumberOf(hooks.address)) },
+          { uuid: UUIDS.hardwareRevision, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.hardwareRevision) },
           { uuid: UUIDS.firmwareRevision, properties: CharProps.read, read: () => textBytes(this.firmwareRevision) },
+          { uuid: UUIDS.softwareRevision, properties: CharProps.read, read: () => textBytes(softwareRevisionOf(hooks.softDeviceFwid)) },
         ],
       },
       {

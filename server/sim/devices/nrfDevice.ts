@@ -307,6 +307,7 @@ export class NrfDevice implements SimPeripheral {
       name: this.#o.name,
       advertisingIntervalMs: this.#o.appAdvertisingIntervalMs,
       image: app,
+      softDeviceFwid: this.chip.softDeviceFwid(),
       setBootloaderName: (name) => {
         s.advName = name;
       },

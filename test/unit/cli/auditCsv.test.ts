@@ -37,10 +37,18 @@ describe('bledfu audit --csv', () => {
     );
     assert.deepEqual(lines, [
       ['server', ...AUDIT_CSV_COLUMNS, 'label.operator', 'label.serial', 'label.work_order'].join(','),
-      'a:1,j1,2026-01-01T00:00:00.000Z,2026-01-01T00:00:12.500Z,12.500,failed,DFU_REMOTE_ERROR,F0:00:00:00:00:01,,sim0,application v7,ab,,,,SN-1,"WO,7"',
-      'b:2,j2,2026-01-01T00:00:00.000Z,,,running,,F0:00:00:00:00:01,,sim0,application v7,ab,,,ana,,',
+      'a:1,j1,2026-01-01T00:00:00.000Z,2026-01-01T00:00:12.500Z,12.500,failed,DFU_REMOTE_ERROR,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,,SN-1,"WO,7"',
+      'b:2,j2,2026-01-01T00:00:00.000Z,,,running,,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,ana,,',
     ]);
     assert.deepEqual(auditCsv([], false), [AUDIT_CSV_COLUMNS.join(',')], 'no records: the header alone');
+  });
+
+  it("carries the device's Device Information: serial, model, revisions, manufacturer (quoted where they need it)", () => {
+    const deviceInfo = { manufacturer: 'ACME, Inc.', model: 'M1', serialNumber: 'SN-42', hardwareRevision: 'hw 3', firmwareRevision: 'app v1', softwareRevision: 's140' };
+    const [header, line] = auditCsv([{ record: record({ firmwareRevision: 'app v2', deviceInfo }) }], false);
+    const columns = header?.split(',') ?? [];
+    assert.deepEqual(columns.slice(columns.indexOf('serial_number')), ['serial_number', 'model', 'hardware_revision', 'firmware_revision_before', 'software_revision', 'manufacturer']);
+    assert.ok(line?.endsWith(',app v2,,SN-42,M1,hw 3,app v1,s140,"ACME, Inc."'), line);
   });
 });
 

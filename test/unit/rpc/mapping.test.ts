@@ -33,6 +33,7 @@ describe('DFU options from proto', () => {
       scanTimeout: undefined,
       requestTimeout: undefined,
       disableResume: false,
+      skipIfFirmwareRevision: '',
     });
     assert.deepEqual(o, DEFAULT_DFU_OPTIONS);
   });
@@ -46,6 +47,7 @@ describe('DFU options from proto', () => {
       scanTimeout: { seconds: 2, nanos: 500_000_000 },
       requestTimeout: { seconds: 1, nanos: 0 },
       disableResume: true,
+      skipIfFirmwareRevision: '',
     });
     assert.deepEqual(
       { prn: o.prn, mtu: o.mtu, retries: o.retries, buttonless: o.buttonless, scan: o.scanTimeoutMs, req: o.requestTimeoutMs, noResume: o.disableResume },
@@ -116,6 +118,17 @@ describe('durations from proto', () => {
     assert.throws(() => retriesFromProto(RETRIES_MAX + 1, 3), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /0 to 100/.test(e.message));
     assert.throws(() => dfuOptionsFromProto({ ...DEFAULTS, retries: 4_294_967_295 }), (e: unknown) => hasCode(e, 'INVALID_ARGUMENT'));
   });
+
+  it('skip_if_firmware_revision: empty never skips; a revision up to 64 bytes is kept as given; longer is INVALID_ARGUMENT', () => {
+    assert.equal(dfuOptionsFromProto({ ...DEFAULTS }).skipIfFirmwareRevision, undefined);
+    assert.equal(dfuOptionsFromProto({ ...DEFAULTS, skipIfFirmwareRevision: ' app v2 ' }).skipIfFirmwareRevision, ' app v2 ');
+    assert.equal(dfuOptionsFromProto({ ...DEFAULTS, skipIfFirmwareRevision: 'r'.repeat(64) }).skipIfFirmwareRevision, 'r'.repeat(64));
+    // 22 three-byte characters: 66 bytes.
+    assert.throws(
+      () => dfuOptionsFromProto({ ...DEFAULTS, skipIfFirmwareRevision: '€'.repeat(22) }),
+      (e: unknown) => hasCode(e, 'INVALID_ARGUMENT') && /skip_if_firmware_revision/.test(e.message),
+    );
+  });
 });
 
 const DEFAULTS = {
@@ -126,6 +139,7 @@ const DEFAULTS = {
   scanTimeout: undefined,
   requestTimeout: undefined,
   disableResume: false,
+  skipIfFirmwareRevision: '',
 };
 
 describe('targets', () => {
