@@ -212,7 +212,7 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
               prn: int = 0, mtu: int = 0, retries: Optional[int] = None, buttonless: str = "auto",
               scan_timeout: Optional[float] = None, request_timeout: Optional[float] = None,
               disable_resume: bool = False, capture_hci: bool = False,
-              labels: Optional[Mapping[str, str]] = None,
+              labels: Optional[Mapping[str, str]] = None, skip_if_firmware_revision: str = "",
               timeout: Optional[float] = None) -> Iterator[dfu_pb2.JobEvent]:
     """Starts a DFU job and yields its events: first `snapshot`, then `state_changed` and
     `progress`, last `finished`. The package is a .zip path or its bytes (sent in the request),
@@ -224,6 +224,10 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
     `labels` (e.g. {"serial": "SN-0042", "work_order": "WO-7"}) stay with the job and go into its
     audit records; at most 16, keys of 1 to 64 characters of A-Z a-z 0-9 _ . -, values of at most
     256 bytes without control characters (beyond: BledfuError INVALID_ARGUMENT).
+
+    `skip_if_firmware_revision`: when the application's Device Information firmware revision is
+    exactly this string, the job writes nothing and ends UP_TO_DATE (`finished.skipped`), which is
+    not raised: `finished.success` is true. "" never skips.
 
     The stream itself ends OK after `finished` whatever the job's outcome; a failed or cancelled
     job raises BledfuError (its reason, `status` as a call failing with it would have, and for a
@@ -240,7 +244,8 @@ def start_dfu(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, addres
         adapter_id=adapter_id,
         options=dfu_pb2.DfuOptions(prn=prn, mtu=mtu, retries=retries, buttonless=_BUTTONLESS[buttonless],  # None: unset
                                    scan_timeout=_duration(scan_timeout), request_timeout=_duration(request_timeout),
-                                   disable_resume=disable_resume),
+                                   disable_resume=disable_resume,
+                                   skip_if_firmware_revision=skip_if_firmware_revision),
         capture_hci=capture_hci,
         labels=dict(labels or {}),
     )
