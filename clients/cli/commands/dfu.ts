@@ -105,7 +105,7 @@ export async function runDfu(ctx: CliContext, prepared: PreparedDfu, flags: DfuF
   if (ctx.interrupted.aborted) return ctx.out.error(notStarted());
   if (flags.upload === true) {
     // No job exists yet: the first Ctrl-C may simply stop the upload.
-    const onInterrupt = (): void => say(ctx, 'Ctrl-C: stopping the upload; no job has been started');
+    const onInterrupt = (): void => ctx.out.note('Ctrl-C: stopping the upload; no job has been started');
     ctx.interrupted.addEventListener('abort', onInterrupt, { once: true });
     let uploaded: Awaited<ReturnType<typeof uploadPackage>>;
     try {
@@ -161,11 +161,6 @@ export async function watchCommand(ctx: CliContext, jobId: string): Promise<Exit
   return follow(ctx, watchJob(ctx.client, jobId, { signal: ctx.interrupted }), { kind: 'watching', jobId });
 }
 
-/** A line for the person at the keyboard about what Ctrl-C does: stderr, so --json stdout stays NDJSON. */
-function say(ctx: CliBase, text: string): void {
-  ctx.out.note(text);
-}
-
 /** Ctrl-C before the server was asked to start a job: nothing was started (exit 6). */
 function notStarted(): DecodedError {
   return {
@@ -182,7 +177,7 @@ function notStarted(): DecodedError {
  * every mode; --json also ends with an `error` record (code INTERRUPTED) for scripts.
  */
 function interrupted(ctx: CliContext, message: string, remedy: string): ExitCode {
-  say(ctx, `${message} (${remedy})`);
+  ctx.out.note(`${message} (${remedy})`);
   if (!ctx.out.json) return EXIT.interrupted;
   return ctx.out.error({ code: 'INTERRUPTED', grpcCode: Status.CANCELLED, grpcCodeName: 'CANCELLED', message, remedy, metadata: {} });
 }
@@ -198,7 +193,7 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, f
     if (cancelRequested || failed !== undefined) return;
     cancelRequested = true;
     display.stop();
-    say(ctx, `Ctrl-C: cancelling job ${jobRef(ctx, id)} and waiting for it to end (the device is left able to resume); Ctrl-C again to stop waiting`);
+    ctx.out.note(`Ctrl-C: cancelling job ${jobRef(ctx, id)} and waiting for it to end (the device is left able to resume); Ctrl-C again to stop waiting`);
     void cancelJobQuietly(ctx.client, id);
   };
   const onInterrupt = (): void => {
@@ -209,7 +204,7 @@ export async function follow(ctx: CliContext, events: AsyncIterable<DfuEvent>, f
       return;
     }
     display.stop();
-    say(ctx, 'Ctrl-C: the job will be cancelled as soon as the server reports it started; Ctrl-C again to stop at once');
+    ctx.out.note('Ctrl-C: the job will be cancelled as soon as the server reports it started; Ctrl-C again to stop at once');
   };
   ctx.interrupted.addEventListener('abort', onInterrupt, { once: true });
   try {
