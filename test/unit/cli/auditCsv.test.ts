@@ -27,6 +27,13 @@ describe('bledfu audit --csv', () => {
     assert.deepEqual(['plain', 'a,b', 'say "hi"', 'two\nlines', ''].map(csvField), ['plain', '"a,b"', '"say ""hi"""', '"two\nlines"', '']);
   });
 
+  it('keeps a cell a spreadsheet would run as a formula as text (a leading apostrophe); plain numbers stay numbers', () => {
+    assert.deepEqual(
+      ['=HYPERLINK("http://x")', '+cmd', '-2+3', '@SUM(A1)', '\tx', '-70', '+1.5', '12', 'a=b'].map(csvField),
+      [`"'=HYPERLINK(""http://x"")"`, "'+cmd", "'-2+3", "'@SUM(A1)", "'\tx", '-70', '+1.5', '12', 'a=b'],
+    );
+  });
+
   it('writes the fixed columns, then one column per label key of any listed job (sorted); with several servers a server column first', () => {
     const lines = auditCsv(
       [
