@@ -100,5 +100,6 @@ export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
     labels: labelsToProto(start.labels ?? end?.labels),
     deviceInfo: end?.deviceInfo === undefined ? undefined : deviceInfoToProto(end.deviceInfo),
     skipped: skipReasonToProto(end?.skipped),
+    campaignId: '',
   };
 }

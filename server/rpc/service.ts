@@ -57,5 +57,18 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
     cancelJob: (request, context) => unary('CancelJob', () => cancelJob(deps, valid.cancelJob(request), context.caller)),
     getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, valid.getJobCapture(request), context.caller)),
     listAuditRecords: (request) => unary('ListAuditRecords', () => listAuditRecords(deps.audit, valid.listAuditRecords(request))),
+    // BASE-STUB campaigns (replaced by server/rpc/campaigns.ts)
+    startCampaign: () => unary('StartCampaign', () => notYet()),
+    watchCampaign: (_request, context) => streaming('WatchCampaign', context, async function* () { yield notYet(); }),
+    getCampaign: () => unary('GetCampaign', () => notYet()),
+    listCampaigns: () => unary('ListCampaigns', () => notYet()),
+    stopCampaign: () => unary('StopCampaign', () => notYet()),
+    // BASE-STUB inventory (replaced by server/rpc/inventory.ts)
+    inventory: () => unary('Inventory', () => notYet()),
   };
+}
+
+// BASE-STUB: removed when the campaign and inventory handlers land.
+function notYet(): never {
+  throw new Error('not implemented yet');
 }
