@@ -324,3 +324,35 @@ describe('campaign stop conditions and refusals (simulator)', () => {
     assert.equal((await client.listCampaigns({ activeOnly: true })).campaigns.length, 0, 'nothing was started');
   });
 });
+
+describe('campaign and server shutdown (simulator)', () => {
+  it('the server stopping ends its campaign SERVER_SHUTDOWN, the device whose job it cancelled NOT_DONE', { timeout: 60_000 }, async () => {
+    const line = await startLine([{}, {}], 1, { maxConcurrentDfus: 1 });
+    try {
+      const started = await line.client.startCampaign({
+        package: { $case: 'packageData', packageData: Buffer.from(APP.zip) },
+        filter: { name: '', namePrefix: 'bledfu-sim-', serviceUuid: '', manufacturerDataPrefix: Buffer.alloc(0), addresses: [] },
+        adapterIds: [],
+        parallelPerAdapter: 1,
+        options: undefined,
+        retry: undefined,
+        maxDevices: 0,
+        duration: undefined,
+        includeBootloaders: false,
+        labels: {},
+        name: '',
+      });
+      const id = started.campaign?.campaignId ?? '';
+      await watchUntil(line.client, id, (e) => (e.counts?.running ?? 0) === 1, AbortSignal.timeout(30_000));
+      await line.served.close();
+      const after = line.served.app.campaigns.get(id);
+      assert.equal(after.state, 'ended');
+      assert.equal(after.stopReason, 'server-shutdown');
+      assert.equal(after.counts.succeeded + after.counts.notDone, after.counts.found);
+      assert.ok(after.counts.notDone >= 1, 'the waiting device, and the one whose job was cancelled unless it had just finished');
+      assert.throws(() => line.served.app.campaigns.start({ spec: after.spec, package: { pkg: { images: [], sha256: '', size: 0 }, sha256: '', leaseForJob: () => ({ pkg: { images: [], sha256: '', size: 0 }, release: () => {} }), release: () => {} } }), /shutting down/);
+    } finally {
+      await line.close();
+    }
+  });
+});
