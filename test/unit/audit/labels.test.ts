@@ -16,7 +16,7 @@ import { listAuditRecords } from '../../../server/rpc/audit.js';
 const dir = mkdtempSync(join(tmpdir(), 'bledfu-audit-labels-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const request: ListAuditRecordsRequest = { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '' };
+const request: ListAuditRecordsRequest = { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '', campaignId: '' };
 
 function start(i: number, extra: Partial<AuditStartRecord> = {}): AuditStartRecord {
   return {

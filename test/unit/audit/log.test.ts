@@ -159,7 +159,7 @@ describe('JobManager with an audit log', () => {
     assert.equal(manager.get(job.id).result?.deviceState, 'dfu-mode');
     const end = lines(path)[1] as Record<string, unknown>;
     assert.deepEqual([end['result'], end['deviceState'], end['firmwareRevision']], ['succeeded', 'dfu-mode', undefined]);
-    const page = await listAuditRecords(log, { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '' });
+    const page = await listAuditRecords(log, { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '', campaignId: '' });
     assert.equal(page.records[0]?.deviceState, DeviceState.DEVICE_STATE_DFU_MODE);
     log.close();
   });

@@ -21,7 +21,7 @@ function filledLog(): AuditLog {
   return log;
 }
 
-const request = { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '' };
+const request = { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '', campaignId: '' };
 
 describe('ListAuditRecords', () => {
   it('maps records to proto, pages with tokens until the last page, and filters by result', async () => {

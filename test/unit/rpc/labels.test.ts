@@ -41,7 +41,7 @@ describe('label bounds', () => {
   });
 
   it('bounds the ListAuditRecords label filter and target name the same way', () => {
-    const request = { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '' };
+    const request = { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '', campaignId: '' };
     assert.doesNotThrow(() => validateRequest.listAuditRecords({ ...request, labels: { serial: 'SN-1' }, targetName: 'SENSOR-1' }));
     assert.throws(() => validateRequest.listAuditRecords({ ...request, labels: { 'a b': '1' } }), (e: unknown) => isBledfuError(e) && e.code === 'INVALID_ARGUMENT');
     assert.throws(() => validateRequest.listAuditRecords({ ...request, targetName: 'n'.repeat(249) }), (e: unknown) => isBledfuError(e) && /^target_name is 249 bytes/.test(e.message));
