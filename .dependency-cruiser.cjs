@@ -18,6 +18,19 @@ module.exports = {
     layer('host-below-dfu', '^server/host/', '^(server/(dfu|jobs|rpc|backends|sim|config)/|clients/)', 'the host stack knows nothing above ble/'),
     layer('dfu-sees-only-ble', '^server/dfu/', '^(server/(host|backends|transport|sim|jobs|rpc|config)/|clients/)', 'DFU engines talk to ble/ interfaces only, so every backend runs them'),
     layer('jobs-below-rpc', '^server/jobs/', '^(server/(host|backends|transport|sim|rpc|config)/|clients/)', 'jobs run engines on ble/ adapters'),
+    layer(
+      'inventory-beside-jobs',
+      '^server/inventory/',
+      '^(server/(host|backends|transport|sim|simnrf|simbridge|jobs|rpc|config|audit|metrics|station)/|clients/)',
+      'the inventory scans and probes through ble/ adapters, and asks the job manager, Connect sessions and device memory through the small interfaces of inventory/types.ts, which rpc/ wires',
+    ),
+    {
+      name: 'inventory-only-from-rpc',
+      comment: 'jobs and engines never depend on the inventory; the RPC layer (and the composition root) wire it',
+      severity: 'error',
+      from: { path: '^server/', pathNot: '^server/(inventory/|rpc/|app\\.ts$)' },
+      to: { path: '^server/inventory/' },
+    },
     layer('rpc-no-stack', '^server/rpc/', '^(server/(host|transport|sim)/|clients/)', 'the RPC layer reaches the stack only through jobs/ and the adapter directory'),
     layer(
       'metrics-observe-jobs-and-adapters',

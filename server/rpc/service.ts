@@ -12,6 +12,7 @@ import type { CallerContext } from './auth.js';
 import { connect } from './connect.js';
 import type { ServiceDeps } from './deps.js';
 import { startDfu, streamJob, uploadPackage } from './dfu.js';
+import { inventory } from './inventory.js';
 import { cancelJob, getJob, getJobCapture, listJobs, requiredJobId } from './jobs.js';
 import { scan } from './scan.js';
 import { toServerError } from './status.js';
@@ -63,12 +64,11 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
     getCampaign: () => unary('GetCampaign', () => notYet()),
     listCampaigns: () => unary('ListCampaigns', () => notYet()),
     stopCampaign: () => unary('StopCampaign', () => notYet()),
-    // BASE-STUB inventory (replaced by server/rpc/inventory.ts)
-    inventory: () => unary('Inventory', () => notYet()),
+    inventory: (request, context) => unary('Inventory', () => inventory(deps, valid.inventory(request), context.signal)),
   };
 }
 
-// BASE-STUB: removed when the campaign and inventory handlers land.
+// BASE-STUB: removed when the campaign handlers land.
 function notYet(): never {
   throw new Error('not implemented yet');
 }
