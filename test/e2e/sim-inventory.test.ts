@@ -1,0 +1,133 @@
+/**
+ * Acceptance: Inventory through gRPC on the accelerated simulator. A mixed population — an
+ * application with buttonless DFU, one with the bonded variant, one without DFU, a board waiting
+ * in its bootloader since power-on, one a job sent to its bootloader and then cancelled, and one
+ * a running job is updating — is told apart kind by kind; the probed applications' serial numbers
+ * are the boards' own; the bootloader a job met carries its known application address, the other
+ * the SDK's guess; the device under update is reported busy, not probed, and its DFU succeeds.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DeviceKind, JobState, startDfu, type InventoryDevice } from '../../clients/ts/index.js';
+import { bootloaderAddress } from '../../server/ble/address.js';
+import { serialNumberOf } from '../../server/sim/devices/application.js';
+import type { SimDeviceConfig } from '../../server/sim/world.js';
+import { projectFacts } from '../helpers/project-packages.js';
+import { addressTarget, drain, finished, SIM_DONGLES, startSimServer, until, type SimDongle, type SimServer } from '../helpers/sim-server.js';
+
+const APP = await projectFacts('app');
+
+const seconds = (s: number): { seconds: number; nanos: number } => ({ seconds: s, nanos: 0 });
+
+/** Devices by role; indices into the simulated world. */
+const ROLE = { buttonless: 0, bonded: 1, noDfu: 2, waiting: 3, cancelled: 4, busy: 5 } as const;
+
+const POPULATION: readonly Partial<SimDeviceConfig>[] = [
+  {},
+  { appDfu: 'bonded-buttonless' },
+  { appDfu: 'none' },
+  { validApp: false },
+  {},
+  {},
+];
+
+function byAddress(devices: readonly InventoryDevice[], address: string): InventoryDevice {
+  const d = devices.find((x) => x.address?.value === address);
+  assert.ok(d !== undefined, `${address} listed (listed: ${devices.map((x) => x.address?.value).join(', ')})`);
+  return d;
+}
+
+async function withServer(dongle: SimDongle, fn: (s: SimServer) => Promise<void>): Promise<void> {
+  const s = await startSimServer({ devices: POPULATION }, {}, dongle);
+  try {
+    await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+for (const dongle of SIM_DONGLES) {
+  describe(`Inventory over gRPC on the simulator (${dongle.label})`, () => {
+    it('tells every kind apart, reads serials, knows the application of a bootloader a job left, leaves a running DFU alone', { timeout: 60_000 }, async () => {
+      await withServer(dongle, async (s) => {
+        // A job sends device 4 to its bootloader; cancelled once it is there, the board waits in DFU mode.
+        const cancelled = startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(s.device(ROLE.cancelled).address.value) })[Symbol.asyncIterator]();
+        await until(cancelled, (e) => e.type === 'state' && e.stateName === 'TRANSFERRING');
+        const active = (await s.client.listJobs({ activeOnly: true })).jobs;
+        assert.equal(active.length, 1);
+        await s.client.cancelJob({ jobId: active[0]?.jobId ?? '' });
+        await drain({ [Symbol.asyncIterator]: () => cancelled });
+        assert.equal(s.device(ROLE.cancelled).mode(), 'bootloader', 'the cancelled job left the board in DFU mode');
+        const connectionsBefore = POPULATION.map((_, i) => s.observed(i).connections);
+
+        // A DFU of device 5 starts with the inventory and runs while it listens and probes.
+        const running = drain(startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(s.device(ROLE.busy).address.value) }));
+        const { devices, truncated } = await s.client.inventory({ adapterIds: [], duration: seconds(2), probe: true, maxDevices: 0, filter: undefined });
+        const dfu = await running;
+        const done = finished(dfu.events);
+        assert.equal(done?.result.state, JobState.JOB_STATE_SUCCEEDED, 'the DFU beside the inventory succeeded');
+        assert.equal(truncated, false);
+        assert.deepEqual(
+          devices.map((d) => d.rssi),
+          [...devices.map((d) => d.rssi)].sort((a, b) => b - a),
+          'strongest first',
+        );
+
+        const at = (role: number, mode: 'app' | 'bootloader' = 'app'): InventoryDevice => {
+          const app = s.device(role).address;
+          return byAddress(devices, mode === 'app' ? app.value : bootloaderAddress(app).value);
+        };
+        const serial = (role: number): string => serialNumberOf(s.device(role).address);
+
+        const buttonless = at(ROLE.buttonless);
+        assert.equal(buttonless.kind, DeviceKind.DEVICE_KIND_APPLICATION_BUTTONLESS);
+        assert.equal(buttonless.bondedButtonless, false);
+        assert.equal(buttonless.deviceInfo?.serialNumber, serial(ROLE.buttonless));
+        assert.equal(buttonless.deviceInfo?.firmwareRevision, s.device(ROLE.buttonless).firmwareRevision());
+        assert.ok(buttonless.serviceUuids.includes('FE59') && buttonless.serviceUuids.includes('180A'), buttonless.serviceUuids.join(' '));
+        assert.equal(buttonless.probeError, undefined);
+
+        const bonded = at(ROLE.bonded);
+        assert.equal(bonded.kind, DeviceKind.DEVICE_KIND_APPLICATION_BUTTONLESS);
+        assert.equal(bonded.bondedButtonless, true);
+        assert.equal(bonded.deviceInfo?.serialNumber, serial(ROLE.bonded));
+
+        const noDfu = at(ROLE.noDfu);
+        assert.equal(noDfu.kind, DeviceKind.DEVICE_KIND_NO_DFU);
+        assert.equal(noDfu.deviceInfo?.serialNumber, serial(ROLE.noDfu));
+        assert.ok(!noDfu.serviceUuids.includes('FE59'));
+
+        // Waiting since power-on: no job met it, so its application address is the SDK's guess.
+        const waiting = at(ROLE.waiting, 'bootloader');
+        assert.equal(waiting.kind, DeviceKind.DEVICE_KIND_SECURE_DFU_BOOTLOADER);
+        assert.equal(waiting.applicationAddress?.value, s.device(ROLE.waiting).address.value);
+        assert.equal(waiting.applicationAddressKnown, false);
+        assert.equal(waiting.deviceInfo, undefined);
+
+        // The one the cancelled job sent there: the server remembers whose bootloader it is.
+        const left = at(ROLE.cancelled, 'bootloader');
+        assert.equal(left.kind, DeviceKind.DEVICE_KIND_SECURE_DFU_BOOTLOADER);
+        assert.equal(left.applicationAddress?.value, s.device(ROLE.cancelled).address.value);
+        assert.equal(left.applicationAddressKnown, true);
+        assert.equal(left.busyJobId, '', 'the cancelled job has ended');
+
+        // Under update: reported busy, with the job's id, and not probed (its advertisement says nothing more).
+        const busy = at(ROLE.busy);
+        assert.equal(busy.busyJobId, done?.jobId);
+        assert.equal(busy.kind, DeviceKind.DEVICE_KIND_UNSPECIFIED);
+        assert.equal(busy.deviceInfo, undefined);
+        assert.equal(busy.probeError, undefined);
+
+        // On the air: one probe connection to each unclassified application, none to a bootloader.
+        const connections = POPULATION.map((_, i) => s.observed(i).connections - (connectionsBefore[i] ?? 0));
+        assert.equal(connections[ROLE.buttonless], 1);
+        assert.equal(connections[ROLE.bonded], 1);
+        assert.equal(connections[ROLE.noDfu], 1);
+        assert.equal(connections[ROLE.waiting], 0);
+        assert.equal(connections[ROLE.cancelled], 0);
+        // And every probe link is down again: the devices advertise.
+        for (const role of [ROLE.buttonless, ROLE.bonded, ROLE.noDfu]) assert.equal(s.observed(role).disconnections, s.observed(role).connections);
+      });
+    });
+  });
+}
