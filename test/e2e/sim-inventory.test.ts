@@ -12,6 +12,7 @@ import { DeviceKind, JobState, startDfu, type InventoryDevice } from '../../clie
 import { bootloaderAddress } from '../../server/ble/address.js';
 import { serialNumberOf } from '../../server/sim/devices/application.js';
 import type { SimDeviceConfig } from '../../server/sim/world.js';
+import { cliInProcess } from '../helpers/cli-in-process.js';
 import { projectFacts } from '../helpers/project-packages.js';
 import { addressTarget, drain, finished, SIM_DONGLES, startSimServer, until, type SimDongle, type SimServer } from '../helpers/sim-server.js';
 
@@ -131,3 +132,44 @@ for (const dongle of SIM_DONGLES) {
     });
   });
 }
+
+describe('bledfu inventory on the simulator', () => {
+  it('prints the table with the summary, and --json records of every device', { timeout: 60_000 }, async () => {
+    // A buttonless application, a board in its bootloader since power-on, an application without DFU.
+    const s = await startSimServer({ devices: [{}, { validApp: false }, { appDfu: 'none', name: 'plain-1' }] });
+    try {
+      const app = s.device(0).address.value;
+      const waitingApp = s.device(1).address.value;
+      const waitingBootloader = bootloaderAddress(s.device(1).address).value;
+      const text = await cliInProcess(['--server', s.address, 'inventory', '--probe', '--for', '1s'], { BLEDFU_SERVER: '' });
+      assert.equal(text.code, 0, text.stderr);
+      const lines = text.stdout.trim().split('\n');
+      assert.match(lines[0] ?? '', /^ADDRESS\s+RSSI\s+KIND\s+NAME\s+APP ADDRESS\s+SERIAL \/ FIRMWARE$/);
+      const line = (address: string): string => lines.find((l) => l.startsWith(address)) ?? assert.fail(`no line for ${address}:\n${text.stdout}`);
+      assert.match(line(app), new RegExp(`buttonless\\s+bledfu-sim-1\\s+${serialNumberOf(s.device(0).address)} / app v1 `));
+      // The bootloader's application address is the SDK's guess: marked "?".
+      assert.match(line(waitingBootloader), new RegExp(`bootloader\\s+DfuTarg\\s+${waitingApp}\\?`));
+      assert.match(line(s.device(2).address.value), /no-dfu\s+plain-1\s+SIM-/);
+      assert.equal(lines.at(-1), '3 devices; 1 in DFU mode: run `bledfu dfu <package.zip> --address <app address>` to finish them (an app address marked ? is a guess: the bootloader address - 1)');
+
+      // With a filter, without probing: the application's kind stays unknown, the bootloader is known from its advertisement.
+      const json = await cliInProcess(['--server', s.address, '--json', 'inventory', '--for', '500ms', '--min-rssi', '-60'], { BLEDFU_SERVER: '' });
+      assert.equal(json.code, 0, json.stderr);
+      const records = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; device?: Record<string, unknown> } & Record<string, unknown>);
+      const devices = records.filter((r) => r.type === 'inventoryDevice').map((r) => r.device ?? {});
+      assert.deepEqual(devices.map((d) => (d['address'] as { value: string }).value).sort(), [app, waitingBootloader, s.device(2).address.value].sort());
+      const dev = (address: string): Record<string, unknown> => devices.find((d) => (d['address'] as { value: string }).value === address) ?? {};
+      assert.equal(dev(app)['kind'], undefined, 'DEVICE_KIND_UNSPECIFIED is the default: left out');
+      assert.equal(dev(waitingBootloader)['kind'], 'DEVICE_KIND_SECURE_DFU_BOOTLOADER');
+      assert.deepEqual(dev(waitingBootloader)['applicationAddress'], { value: waitingApp, type: 'ADDRESS_TYPE_RANDOM' });
+      assert.deepEqual(records.at(-1), { type: 'inventorySummary', devices: 3, inDfuMode: 1, truncated: false });
+      const filtered = await cliInProcess(['--server', s.address, '--json', 'inventory', '--for', '500ms', '--name-prefix', 'plain-'], { BLEDFU_SERVER: '' });
+      assert.deepEqual(
+        filtered.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string; device?: { name: string } }).device?.name ?? (JSON.parse(l) as { type: string }).type),
+        ['plain-1', 'inventorySummary'],
+      );
+    } finally {
+      await s.close();
+    }
+  });
+});
