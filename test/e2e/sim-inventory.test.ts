@@ -163,6 +163,13 @@ describe('bledfu inventory on the simulator', () => {
       assert.equal(dev(waitingBootloader)['kind'], 'DEVICE_KIND_SECURE_DFU_BOOTLOADER');
       assert.deepEqual(dev(waitingBootloader)['applicationAddress'], { value: waitingApp, type: 'ADDRESS_TYPE_RANDOM' });
       assert.deepEqual(records.at(-1), { type: 'inventorySummary', devices: 3, inDfuMode: 1, truncated: false });
+      // Refusals come back as the CLI's usual errors: an unknown adapter is "not found" (exit 3), a bad --for a usage error (2).
+      const unknown = await cliInProcess(['--server', s.address, '--json', 'inventory', '--adapter', 'nope'], { BLEDFU_SERVER: '' });
+      assert.equal(unknown.code, 3, unknown.stdout);
+      assert.equal((JSON.parse(unknown.stdout.trim()) as { code: string }).code, 'ADAPTER_NOT_FOUND');
+      const tooLong = await cliInProcess(['--server', s.address, '--json', 'inventory', '--for', '61s'], { BLEDFU_SERVER: '' });
+      assert.equal(tooLong.code, 2, tooLong.stdout);
+      assert.match((JSON.parse(tooLong.stdout.trim()) as { message: string }).message, /^duration of 61 s is out of range: it must be 100 ms to 1 min$/);
       const filtered = await cliInProcess(['--server', s.address, '--json', 'inventory', '--for', '500ms', '--name-prefix', 'plain-'], { BLEDFU_SERVER: '' });
       assert.deepEqual(
         filtered.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string; device?: { name: string } }).device?.name ?? (JSON.parse(l) as { type: string }).type),
