@@ -38,6 +38,20 @@ function byAddress(devices: readonly InventoryDevice[], address: string): Invent
   return d;
 }
 
+/** Resolves when the simulated controller next starts scanning. */
+function nextScanStart(s: SimServer): Promise<void> {
+  const air = s.world.air;
+  const observed = air.setScanning.bind(air);
+  return new Promise((resolve) => {
+    air.setScanning = (central, scan) => {
+      observed(central, scan);
+      if (scan === undefined) return;
+      air.setScanning = observed;
+      resolve();
+    };
+  });
+}
+
 async function withServer(dongle: SimDongle, fn: (s: SimServer) => Promise<void>): Promise<void> {
   const s = await startSimServer({ devices: POPULATION }, {}, dongle);
   try {
@@ -61,9 +75,14 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(s.device(ROLE.cancelled).mode(), 'bootloader', 'the cancelled job left the board in DFU mode');
         const connectionsBefore = POPULATION.map((_, i) => s.observed(i).connections);
 
-        // A DFU of device 5 starts with the inventory and runs while it listens and probes.
+        // A DFU of device 5 starts once the inventory listens, and runs while it listens and probes:
+        // the controller's one scan reports to both, so the inventory hears what the job connects to.
+        await s.scanStopped();
+        const listening = nextScanStart(s);
+        const inventory = s.client.inventory({ adapterIds: [], duration: seconds(2), probe: true, maxDevices: 0, filter: undefined });
+        await listening;
         const running = drain(startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(s.device(ROLE.busy).address.value) }));
-        const { devices, truncated } = await s.client.inventory({ adapterIds: [], duration: seconds(2), probe: true, maxDevices: 0, filter: undefined });
+        const { devices, truncated } = await inventory;
         const dfu = await running;
         const done = finished(dfu.events);
         assert.equal(done?.result.state, JobState.JOB_STATE_SUCCEEDED, 'the DFU beside the inventory succeeded');
