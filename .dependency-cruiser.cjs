@@ -20,6 +20,19 @@ module.exports = {
     layer('jobs-below-rpc', '^server/jobs/', '^(server/(host|backends|transport|sim|rpc|config)/|clients/)', 'jobs run engines on ble/ adapters'),
     layer('campaigns-beside-jobs', '^server/campaigns/', '^(server/(host|backends|transport|sim|rpc|config|audit|metrics)/|clients/)', 'campaigns start ordinary jobs through the job manager and watch the air through ble/ adapters'),
     layer('jobs-never-see-campaigns', '^server/jobs/', '^server/campaigns/', 'a job knows its campaign only by id: the campaign layer sits on top of jobs'),
+    layer(
+      'inventory-beside-jobs',
+      '^server/inventory/',
+      '^(server/(host|backends|transport|sim|simnrf|simbridge|jobs|rpc|config|audit|metrics|station)/|clients/)',
+      'the inventory scans and probes through ble/ adapters, and asks the job manager, Connect sessions and device memory through the small interfaces of inventory/types.ts, which rpc/ wires',
+    ),
+    {
+      name: 'inventory-only-from-rpc',
+      comment: 'jobs and engines never depend on the inventory; the RPC layer (and the composition root) wire it',
+      severity: 'error',
+      from: { path: '^server/', pathNot: '^server/(inventory/|rpc/|app\\.ts$)' },
+      to: { path: '^server/inventory/' },
+    },
     layer('rpc-no-stack', '^server/rpc/', '^(server/(host|transport|sim)/|clients/)', 'the RPC layer reaches the stack only through jobs/ and the adapter directory'),
     layer(
       'metrics-observe-jobs-and-adapters',

@@ -26,6 +26,7 @@ import {
 } from './commands/fleet.js';
 import { healthCommand, type HealthFlags } from './commands/health.js';
 import { cancelJobCommand, listJobsCommand, showJobCommand } from './commands/jobs.js';
+import { inventoryCommand, type InventoryFlags } from './commands/inventory.js';
 import { scanCommand, type ScanFlags } from './commands/scan.js';
 import { parseNumber, usageError, UsageError, type CliBase, type CliContext, type FleetContext } from './context.js';
 import { EXIT, type ExitCode } from './exitCodes.js';
@@ -228,6 +229,16 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--duplicates', 'report every advertisement, not one per device')
     .option('--adapter <id>', 'adapter to use (default: the first ready one)')
     .action(run((ctx, flags: ScanFlags) => scanCommand(ctx, flags), (ctx, flags: ScanFlags) => fleetScanCommand(ctx, flags)));
+
+  program
+    .command('inventory')
+    .description('list the devices in range and what each is (buttonless app, DFU bootloader and its app address, legacy, no DFU), to find units stranded in DFU mode')
+    .option('--adapter <id>', 'adapter to listen with (repeatable; default every ready one)', collect)
+    .option('--for <time>', 'how long to listen, 0.1s to 60s (e.g. 3s, 500ms; default 3s)')
+    .option('--probe', 'connect to devices whose advertisement does not say what they are (kind, Device Information)')
+    .option('--name-prefix <prefix>', 'advertised name prefix')
+    .option('--min-rssi <dBm>', 'minimum signal strength')
+    .action(run((ctx, flags: InventoryFlags) => inventoryCommand(ctx, flags)));
 
   program
     .command('connect')

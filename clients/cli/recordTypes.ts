@@ -18,6 +18,8 @@ export const RECORD_TYPES = [
   'job',
   'audit',
   'advertisement',
+  'inventoryDevice',
+  'inventorySummary',
   'connected',
   'disconnected',
   'located',

@@ -34,6 +34,7 @@ export {
   type PackageSource,
   type StartDfuParams,
 } from './dfu.js';
+export { deviceKindName, inBootloader, takeInventory, type InventoryOptions } from './inventory.js';
 export { Status } from 'nice-grpc';
 export { Adapter, AdapterKind, AdapterState, AddressSource, SerialPort, adapterKindToJSON, adapterStateToJSON, addressSourceToJSON } from '../../proto/gen/bledfu/v1/adapter.js';
 export { AuditRecord, AuditResult, auditResultToJSON, type AuditImage } from '../../proto/gen/bledfu/v1/audit.js';
@@ -63,6 +64,7 @@ export {
 } from '../../proto/gen/bledfu/v1/dfu.js';
 export { characteristicPropertyToJSON, ConnectResponse, type GattService } from '../../proto/gen/bledfu/v1/connect.js';
 export { Advertisement, type ScanFilter } from '../../proto/gen/bledfu/v1/scan.js';
+export { DeviceKind, deviceKindToJSON, InventoryDevice, InventoryResponse } from '../../proto/gen/bledfu/v1/inventory.js';
 export type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 export { HealthCheckResponse_ServingStatus as ServingStatus, healthCheckResponse_ServingStatusToJSON as servingStatusToJSON } from '../../proto/gen/grpc/health/v1/health.js';
 // Making and reading packages and keys needs no server: the same as a TypeScript library function.

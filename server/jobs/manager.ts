@@ -5,6 +5,7 @@
  * than CancelJob) stops it.
  */
 import { randomUUID } from 'node:crypto';
+import type { DeviceAddress } from '../ble/address.js';
 import type { Adapter } from '../ble/types.js';
 import { realClock, type Clock } from '../common/clock.js';
 import { abortReason, BledfuError, isBledfuError } from '../common/errors.js';
@@ -243,6 +244,42 @@ export class JobManager {
     const who = by === undefined ? '' : ` of ${quoteInput(by)}`;
     this.#cancel(job, new BledfuError('CANCELLED', `job cancelled by a CancelJob request${who}`, { layer: 'jobs' }), { cause: 'cancel-job', by });
     return job.snapshot();
+  }
+
+  /**
+   * The running job updating the device at `address` (advertising `name`), for an inventory that
+   * must leave it alone: one that holds the device under any of its addresses (the engine's
+   * claim), one whose target is that address (or an address the device memory ties to it), or
+   * one by that name still looking for its device.
+   */
+  jobUpdating(address: DeviceAddress, name: string | undefined): JobId | undefined {
+    const key = addressKey(address.value);
+    for (const set of this.#running.values()) {
+      for (const job of set) {
+        const held = this.#holders.get(job);
+        if (held?.has(key) === true || this.#aliases(job.target).has(key)) return job.id;
+        if (held === undefined && job.target.kind === 'name' && job.target.name === name) return job.id;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Links the jobs of `adapter` hold or may take soon: one per running or queued job, up to the
+   * jobs that may run at once there. Counted whether or not a job holds its link right now (one
+   * between its application and its bootloader holds none), so a borrower leaving these free
+   * never makes a DFU wait.
+   */
+  linksForJobs(adapter: Adapter): number {
+    return Math.min(this.#slots(adapter), this.#runningOn(adapter.id).size + (this.#queued.get(adapter.id)?.length ?? 0));
+  }
+
+  /** The application address a job of this server met the bootloader at `bootloader` for (device memory). */
+  applicationOf(bootloader: DeviceAddress): DeviceAddress | undefined {
+    for (const e of this.#opts.devices?.recall({ kind: 'address', address: bootloader }) ?? []) {
+      if (e.bootloaderAddress.value === bootloader.value && e.appAddress !== undefined) return e.appAddress;
+    }
+    return undefined;
   }
 
   /** Resolves when the job has ended (at once for an unknown or finished job). */

@@ -13,6 +13,7 @@ import { getCampaign, listCampaigns, startCampaign, stopCampaign, watchCampaign 
 import { connect } from './connect.js';
 import type { ServiceDeps } from './deps.js';
 import { startDfu, streamJob, uploadPackage } from './dfu.js';
+import { inventory } from './inventory.js';
 import { cancelJob, getJob, getJobCapture, listJobs, requiredJobId } from './jobs.js';
 import { scan } from './scan.js';
 import { toServerError } from './status.js';
@@ -70,12 +71,6 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
     getCampaign: (request) => unary('GetCampaign', () => getCampaign(deps, valid.getCampaign(request))),
     listCampaigns: (request) => unary('ListCampaigns', () => listCampaigns(deps, request)),
     stopCampaign: (request, context) => unary('StopCampaign', () => stopCampaign(deps, valid.stopCampaign(request), context.caller)),
-    // BASE-STUB inventory (replaced by server/rpc/inventory.ts)
-    inventory: () => unary('Inventory', () => notYet()),
+    inventory: (request, context) => unary('Inventory', () => inventory(deps, valid.inventory(request), context.signal)),
   };
-}
-
-// BASE-STUB: removed when the inventory handler lands.
-function notYet(): never {
-  throw new Error('not implemented yet');
 }

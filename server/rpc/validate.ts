@@ -14,9 +14,11 @@ import type { StartCampaignRequest } from '../../proto/gen/bledfu/v1/campaign.js
 import type { ConnectRequest } from '../../proto/gen/bledfu/v1/connect.js';
 import type { DfuOptions, ListJobsRequest, StartDfuRequest } from '../../proto/gen/bledfu/v1/dfu.js';
 import type { ListAuditRecordsRequest } from '../../proto/gen/bledfu/v1/audit.js';
-import type { ScanRequest } from '../../proto/gen/bledfu/v1/scan.js';
+import type { InventoryRequest } from '../../proto/gen/bledfu/v1/inventory.js';
+import type { ScanFilter, ScanRequest } from '../../proto/gen/bledfu/v1/scan.js';
 import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import { BledfuError } from '../common/errors.js';
+import { INVENTORY_LIMITS } from '../inventory/inventory.js';
 import { quoteInput } from '../common/quote.js';
 
 /** Longest value, in UTF-8 bytes, of each kind of request string. */
@@ -94,7 +96,12 @@ export const DURATION_RANGES = {
   scanDuration: { field: 'duration', minMs: 10, maxMs: 86_400_000 },
   scanTimeout: { field: 'scan_timeout', minMs: 100, maxMs: 3_600_000 },
   requestTimeout: { field: 'request_timeout', minMs: 1_000, maxMs: 600_000 },
+  /** InventoryRequest.duration: an inventory answers once, so its call lasts as long as it listens. */
+  inventoryDuration: { field: 'duration', minMs: 100, maxMs: 60_000 },
 } as const satisfies Record<string, DurationRange>;
+
+/** InventoryRequest: adapters named at most, and devices listed at most (server/inventory INVENTORY_LIMITS.maxDevices). */
+export const INVENTORY_REQUEST_LIMITS = { adapterIds: 16, maxDevices: INVENTORY_LIMITS.maxDevices } as const;
 
 /** DfuOptions.retries: resends of an object and reconnects after a link loss (0: none; unset: the default). */
 export const RETRIES_MAX = 100;
@@ -177,6 +184,14 @@ function checkAdapterId(adapterId: string): void {
   checkString('adapter_id', adapterId, STRING_LIMITS.adapterId, 'use an id listed by ListAdapters, or leave it empty');
 }
 
+function checkScanFilter(f: ScanFilter | undefined): void {
+  if (f === undefined) return;
+  checkString('filter.name', f.name, STRING_LIMITS.deviceName);
+  checkString('filter.name_prefix', f.namePrefix, STRING_LIMITS.deviceName);
+  checkString('filter.address', f.address, STRING_LIMITS.address);
+  checkString('filter.service_uuid', f.serviceUuid, STRING_LIMITS.serviceUuid);
+}
+
 function checkDfuOptions(o: DfuOptions | undefined): void {
   if (o === undefined) return;
   retriesFromProto(o.retries, 0);
@@ -207,13 +222,7 @@ function checkCampaignId<R extends { readonly campaignId: string }>(request: R):
 export const validateRequest = {
   scan(r: ScanRequest): ScanRequest {
     checkAdapterId(r.adapterId);
-    const f = r.filter;
-    if (f !== undefined) {
-      checkString('filter.name', f.name, STRING_LIMITS.deviceName);
-      checkString('filter.name_prefix', f.namePrefix, STRING_LIMITS.deviceName);
-      checkString('filter.address', f.address, STRING_LIMITS.address);
-      checkString('filter.service_uuid', f.serviceUuid, STRING_LIMITS.serviceUuid);
-    }
+    checkScanFilter(r.filter);
     msFromDuration(r.duration, 0, DURATION_RANGES.scanDuration);
     return r;
   },
@@ -267,6 +276,19 @@ export const validateRequest = {
   watchCampaign: checkCampaignId,
   getCampaign: checkCampaignId,
   stopCampaign: checkCampaignId,
+  inventory(r: InventoryRequest): InventoryRequest {
+    const { adapterIds: maxIds, maxDevices } = INVENTORY_REQUEST_LIMITS;
+    if (r.adapterIds.length > maxIds) {
+      throw invalid(`adapter_ids names ${r.adapterIds.length} adapters; the limit is ${maxIds}`, `name at most ${maxIds} adapters, or none for every ready one`);
+    }
+    for (const id of r.adapterIds) checkString('adapter_ids', id, STRING_LIMITS.adapterId, 'use ids listed by ListAdapters, or none for every ready adapter');
+    checkScanFilter(r.filter);
+    msFromDuration(r.duration, 0, DURATION_RANGES.inventoryDuration);
+    if (r.maxDevices > maxDevices) {
+      throw invalid(`max_devices ${r.maxDevices} is out of range: it must be 0 (the limit) to ${maxDevices}`, `give max_devices from 1 to ${maxDevices}, or 0 for ${maxDevices}`);
+    }
+    return r;
+  },
   getJob: checkJobId,
   watchJob: checkJobId,
   cancelJob: checkJobId,

@@ -8,7 +8,7 @@ import type { Logger } from '../common/logger.js';
 import type { ByteDuplex } from '../transport/types.js';
 import { SimAir } from './air.js';
 import { VirtualController } from './controller/controller.js';
-import { serialNumberOf } from './devices/application.js';
+import { serialNumberOf, type AppDfu } from './devices/application.js';
 import type { InstalledImage } from './devices/chip.js';
 import { loadPolicyKey } from './devices/initValidation.js';
 import { NrfDevice, type DeviceMode } from './devices/nrfDevice.js';
@@ -53,6 +53,13 @@ export interface SimDeviceConfig {
    * application of the version it already holds, like a unit already updated on a production line.
    */
   readonly acceptSameAppVersion: boolean;
+  /**
+   * The DFU its application offers: 'buttonless' (8EC90003, the default), 'bonded-buttonless'
+   * (8EC90004; the simulator does not pair, so a DFU cannot enter the bootloader through it) or
+   * 'none' (an application without DFU: only a button press at power-on, startInBootloader,
+   * reaches its bootloader).
+   */
+  readonly appDfu: AppDfu;
 }
 
 /**
@@ -149,6 +156,7 @@ export function defaultDeviceConfig(index: number): SimDeviceConfig {
     startInBootloader: false,
     appVersion: 1,
     acceptSameAppVersion: true,
+    appDfu: 'buttonless',
   };
 }
 
@@ -258,7 +266,7 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
     bootMs: env.timing.bootMs,
     scheduler: env.scheduler,
     faults: { ...hooks, isAbsent: () => env.faults.isAbsent(faultDevice) },
-    initial: { softDeviceFwid: d.softDeviceFwid, appValid: d.validApp, inBootloader: d.startInBootloader, appVersion: d.appVersion },
+    initial: { softDeviceFwid: d.softDeviceFwid, appValid: d.validApp, inBootloader: d.startInBootloader, appVersion: d.appVersion, appDfu: d.appDfu },
     ...(env.logger === undefined ? {} : { logger: env.logger }),
   });
   return {

@@ -192,6 +192,26 @@ describe('Python client example against the simulator', { skip }, () => {
     assert.equal(r.stdout, `snapshot ${want}\njob ${want}\n`, explain(r));
   });
 
+  it('inventory(probe=True): the simulated application is a buttonless one, with its serial number; a bad duration raises INVALID_ARGUMENT', async () => {
+    const snippet = [
+      'import sys',
+      'from bledfu_client import BledfuError, connect, device_kind_name, inventory',
+      'with connect(sys.argv[1]) as stub:',
+      '    r = inventory(stub, seconds=0.5, probe=True)',
+      '    for d in r.devices:',
+      '        print(d.address.value, device_kind_name(d), d.device_info.serial_number, r.truncated)',
+      '    try:',
+      '        inventory(stub, seconds=0.05)',
+      '    except BledfuError as e:',
+      '        print("raised", e.reason)',
+    ].join('\n');
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
+    const r = await runProcess(PYTHON, ['-c', snippet, s.address], { env, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, explain(r));
+    const address = s.device().address.value;
+    assert.equal(r.stdout, `${address} buttonless SIM-${address.replace(/:/g, '')} False\nraised INVALID_ARGUMENT\n`, explain(r));
+  });
+
   it('no server: non-zero exit and SERVER_UNREACHABLE', async () => {
     const r = await example(pythonPath, ['--server', '127.0.0.1:1', '--scan-seconds', '0', '--name', 'bledfu-sim-1', PACKAGE]);
     assert.equal(r.code, 1, explain(r));

@@ -10,7 +10,7 @@ from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
-from ._gen.bledfu.v1 import common_pb2, dfu_pb2, scan_pb2, service_pb2_grpc
+from ._gen.bledfu.v1 import common_pb2, dfu_pb2, inventory_pb2, scan_pb2, service_pb2_grpc
 from ._gen.bledfu_client import vendored_pb2
 from .errors import BledfuError, error_from_rpc
 
@@ -187,6 +187,43 @@ def scan(stub: BledfuStub, *, seconds: Optional[float] = None, adapter_id: str =
     )
     for response in _stream(stub.Scan(request, timeout=timeout)):
         yield response.advertisement
+
+
+def inventory(stub: BledfuStub, *, seconds: Optional[float] = None, adapter_ids: Sequence[str] = (), probe: bool = False,
+              name: str = "", name_prefix: str = "", address: str = "", service_uuid: str = "",
+              min_rssi: Optional[int] = None, max_devices: int = 0,
+              timeout: Optional[float] = None) -> inventory_pb2.InventoryResponse:
+    """The devices in range and what each is (`kind`: buttonless application, Secure DFU bootloader
+    with the `application_address` it likely stands for, legacy DFU, no DFU), strongest first.
+    The server listens for `seconds` (0.1 to 60; None: its default, 3) on `adapter_ids` (empty:
+    every ready adapter); with `probe` it also connects to the devices whose advertisement does not
+    say what they are, to read their services and Device Information. All filters given must match."""
+    request = inventory_pb2.InventoryRequest(
+        adapter_ids=list(adapter_ids),
+        filter=scan_pb2.ScanFilter(name=name, name_prefix=name_prefix, address=address, service_uuid=service_uuid,
+                                   min_rssi=min_rssi),
+        duration=_duration(seconds),
+        probe=probe,
+        max_devices=max_devices,
+    )
+    try:
+        return stub.Inventory(request, timeout=timeout)
+    except grpc.RpcError as e:
+        raise error_from_rpc(e) from None
+
+
+def device_kind_name(device: inventory_pb2.InventoryDevice) -> str:
+    """A device's kind in one word, as the CLI's table prints it: "buttonless" (or
+    "bonded-buttonless"), "bootloader", "legacy-dfu", "no-dfu", or "unknown" (not probed, or its
+    probe failed: `device.probe_error` says why)."""
+    kinds = inventory_pb2.DeviceKind
+    if device.kind == kinds.DEVICE_KIND_APPLICATION_BUTTONLESS:
+        return "bonded-buttonless" if device.bonded_buttonless else "buttonless"
+    return {
+        kinds.DEVICE_KIND_SECURE_DFU_BOOTLOADER: "bootloader",
+        kinds.DEVICE_KIND_LEGACY_DFU: "legacy-dfu",
+        kinds.DEVICE_KIND_NO_DFU: "no-dfu",
+    }.get(device.kind, "unknown")
 
 
 def upload_package(stub: BledfuStub, package: PathOrBytes, timeout: Optional[float] = None) -> dfu_pb2.UploadPackageResponse:

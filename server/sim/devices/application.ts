@@ -4,6 +4,11 @@
  * advertises FE59), exposes GAP, GATT, Device Information (manufacturer, model, a serial number
  * per board, hardware and software revisions, and a Firmware Revision String that identifies the
  * running image) and the buttonless DFU characteristic 8EC90003 (spec §1.2, §4.1).
+ *
+ * Two variants tell an inventory apart from it (SimDeviceConfig.appDfu): the bonded buttonless
+ * service 8EC90004 (ble_app_buttonless_dfu with bonds; the simulator does no pairing, so it
+ * refuses every write with Insufficient Authentication, as such a device does to a central without
+ * a bond), and an application without any DFU service.
  */
 import { AD_FLAGS, AD_TYPES, encodeAdStructures } from '../../ble/advertising.js';
 import type { DeviceAddress } from '../../ble/address.js';
@@ -13,7 +18,7 @@ import { ATT_ERROR } from '../../host/att/errors.js';
 import type { AdvertisingParams } from '../peripheral.js';
 import type { InstalledImage } from './chip.js';
 import type { Firmware, LinkSession } from './firmware.js';
-import { GattDatabase, type MtuPolicy } from './gattServer.js';
+import { GattDatabase, type MtuPolicy, type WriteContext } from './gattServer.js';
 
 /** The identity string of an application image: "app v<fw_version> <first 8 hex of its SHA-256>". */
 export function firmwareRevisionOf(image: InstalledImage): string {
@@ -53,8 +58,16 @@ export const BUTTONLESS_RESULT = {
   invalidAdvName: 0x05,
 } as const satisfies Record<string, number>;
 
+/** What DFU the application offers: the buttonless service without bonds, with bonds, or none. */
+export type AppDfu = 'buttonless' | 'bonded-buttonless' | 'none';
+
+/** ATT Insufficient Authentication: a bonded service's answer to a central without a bond. */
+const INSUFFICIENT_AUTHENTICATION = 0x05;
+
 export interface ApplicationHooks {
   readonly address: DeviceAddress;
+  /** Default 'buttonless'. */
+  readonly dfu?: AppDfu;
   readonly name: string;
   readonly advertisingIntervalMs: number;
   readonly image: InstalledImage;
@@ -96,6 +109,7 @@ export class Application implements Firmware {
       session = s;
     };
     this.#bindSession = bind;
+    const dfu = hooks.dfu ?? 'buttonless';
     this.database = new GattDatabase([
       {
         uuid: UUIDS.genericAccessService,
@@ -116,22 +130,28 @@ export class Application implements Firmware {
           { uuid: UUIDS.softwareRevision, properties: CharProps.read, read: () => textBytes(softwareRevisionOf(hooks.softDeviceFwid)) },
         ],
       },
-      {
-        uuid: UUIDS.secureDfuService,
-        characteristics: [
-          {
-            uuid: UUIDS.buttonlessWithoutBonds,
-            properties: CharProps.write | CharProps.indicate,
-            write: (value, ctx) => {
-              // Authorized only with indications enabled (notifications are not enough).
-              if ((ctx.cccd & 0x0002) === 0) return ATT_ERROR.cccdImproperlyConfigured;
-              const s = session;
-              if (s !== undefined) hooks.defer(() => this.#buttonless(s, value));
-              return undefined;
+      ...(dfu === 'none'
+        ? []
+        : [
+            {
+              uuid: UUIDS.secureDfuService,
+              characteristics: [
+                dfu === 'bonded-buttonless'
+                  ? { uuid: UUIDS.buttonlessWithBonds, properties: CharProps.write | CharProps.indicate, write: () => INSUFFICIENT_AUTHENTICATION }
+                  : {
+                      uuid: UUIDS.buttonlessWithoutBonds,
+                      properties: CharProps.write | CharProps.indicate,
+                      write: (value: Uint8Array, ctx: WriteContext) => {
+                        // Authorized only with indications enabled (notifications are not enough).
+                        if ((ctx.cccd & 0x0002) === 0) return ATT_ERROR.cccdImproperlyConfigured;
+                        const s = session;
+                        if (s !== undefined) hooks.defer(() => this.#buttonless(s, value));
+                        return undefined;
+                      },
+                    },
+              ],
             },
-          },
-        ],
-      },
+          ]),
     ]);
   }
 

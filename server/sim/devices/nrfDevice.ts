@@ -20,7 +20,7 @@ import {
 } from '../../host/l2cap/frames.js';
 import type { AdvertisingParams, PeripheralLink, PeripheralLinkHandler, PeripheralRadio, SimPeripheral } from '../peripheral.js';
 import type { SimScheduler } from '../scheduler.js';
-import { Application, firmwareRevisionOf } from './application.js';
+import { Application, firmwareRevisionOf, type AppDfu } from './application.js';
 import { Bootloader, type DataWrite, type DfuFaultHooks } from './bootloader.js';
 import { DK_IMAGE, imageIdentity, LAYOUT, NrfChip, softDeviceMajorVersion, type InstalledImage } from './chip.js';
 import type { DfuTargetConfig } from './dfuTarget.js';
@@ -58,6 +58,8 @@ export interface InitialDeviceState {
   readonly inBootloader?: boolean;
   /** The version the bootloader settings hold for the installed application (the DK image's is 1). */
   readonly appVersion?: number;
+  /** The DFU the application offers (default its buttonless service without bonds). */
+  readonly appDfu?: AppDfu;
 }
 
 export type DeviceMode = 'application' | 'bootloader' | 'off';
@@ -308,6 +310,7 @@ export class NrfDevice implements SimPeripheral {
       advertisingIntervalMs: this.#o.appAdvertisingIntervalMs,
       image: app,
       softDeviceFwid: this.chip.softDeviceFwid(),
+      ...(this.#o.initial?.appDfu === undefined ? {} : { dfu: this.#o.initial.appDfu }),
       setBootloaderName: (name) => {
         s.advName = name;
       },
