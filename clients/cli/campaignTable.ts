@@ -27,17 +27,21 @@ export function formatElapsed(ms: number): string {
  * devices taken, and how many are in each state. `done`: updated; `up to date`: skipped as already
  * on the package's version (refused as not newer, or --skip-if-firmware-revision).
  */
-export function countsText(c: CampaignCounts): string {
-  return [
-    `found ${c.found}`,
-    `waiting ${c.waiting}`,
-    `running ${c.running}`,
-    `retry ${c.retryWait}`,
-    `done ${c.succeeded}`,
-    `up to date ${c.upToDate}`,
-    `failed ${c.failed}`,
-    `not done ${c.notDone}`,
-  ].join('  ');
+export function countsText(c: CampaignCounts, width = Infinity): string {
+  const all: readonly (readonly [string, number])[] = [
+    ['found', c.found],
+    ['waiting', c.waiting],
+    ['running', c.running],
+    ['retry', c.retryWait],
+    ['done', c.succeeded],
+    ['up to date', c.upToDate],
+    ['failed', c.failed],
+    ['not done', c.notDone],
+  ];
+  const text = (counts: readonly (readonly [string, number])[]): string => counts.map(([label, n]) => `${label} ${n}`).join('  ');
+  const full = text(all);
+  // Too wide: the states no device is in give way (found always stays).
+  return full.length <= width ? full : text(all.filter(([label, n]) => n !== 0 || label === 'found'));
 }
 
 /** Shortened to `width` with "…" at the end when longer. */
@@ -123,7 +127,7 @@ export function renderCampaignTable(view: CampaignView, columns: number, rows?: 
   };
   const head = [
     truncate(campaignTitle(view.campaign, view.elapsedMs), width),
-    truncate(countsText(view.counts), width),
+    truncate(countsText(view.counts, width), width),
     row({ address: 'ADDRESS', name: 'NAME', state: 'STATE', tries: 'TRIES', job: 'JOB@ADAPTER', outcome: 'FIRMWARE / ERROR' }),
   ];
   const shown = pickRows(devices, rows === undefined ? undefined : Math.max(1, rows - 1 - head.length));
