@@ -14,12 +14,14 @@ on it directly with the messages from `bledfu_client.pb` (catch grpc.RpcError an
 BledfuError with `error_from_rpc`).
 """
 from .client import (
-    DEFAULT_TARGET, BledfuStub, check_health, connect, scan, start_dfu, upload_package, wait_until_serving,
+    DEFAULT_TARGET, BledfuStub, check_health, connect, get_campaign, list_campaigns, scan, start_campaign, start_dfu,
+    stop_campaign, upload_package, wait_until_serving, watch_campaign,
 )
 from .errors import ERROR_DOMAIN, BledfuError, error_from_rpc
 from . import pb
 
 __all__ = [
     "DEFAULT_TARGET", "ERROR_DOMAIN", "BledfuError", "BledfuStub", "check_health", "connect", "error_from_rpc",
-    "pb", "scan", "start_dfu", "upload_package", "wait_until_serving",
+    "get_campaign", "list_campaigns", "pb", "scan", "start_campaign", "start_dfu", "stop_campaign", "upload_package",
+    "wait_until_serving", "watch_campaign",
 ]
