@@ -198,7 +198,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       ),
     )
     .option('--json', 'print NDJSON records (one JSON object per line) instead of text')
-    .option('--timeout <seconds>', 'deadline of each request-response call (listings, jobs show/cancel, audit, health); default none, except 3 for health; not of scan, connect, dfu or watch')
+    .option('--timeout <seconds>', 'deadline of each request-response call (listings, jobs show/cancel, audit, campaign show/stop, health); default none, except 3 for health; not of scan, connect, dfu, campaign start or watch')
     .addOption(fromEnv(new Option('--ca <file>', 'CA (PEM) to trust the server\'s TLS certificate with; turns TLS on (env BLEDFU_CA)'), environment.env['BLEDFU_CA']))
     .addOption(fromEnv(new Option('--cert <file>', 'client certificate (PEM) for mutual TLS; turns TLS on (env BLEDFU_CERT)'), environment.env['BLEDFU_CERT']))
     .addOption(fromEnv(new Option('--key <file>', 'private key (PEM) of --cert (env BLEDFU_KEY)'), environment.env['BLEDFU_KEY']))
