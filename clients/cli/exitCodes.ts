@@ -15,7 +15,7 @@ export const EXIT = {
   cancelled: 6,
   serverUnreachable: 7,
   notAuthorised: 8,
-  /** `jobs cancel` of a job that had already ended: nothing was cancelled. */
+  /** `jobs cancel` of a job (`campaign stop` of a campaign) that had already ended: nothing was cancelled. */
   alreadyEnded: 9,
   /**
    * `dfu` / `jobs watch` of a job that ended UP_TO_DATE: the device already had this firmware (or
@@ -23,6 +23,16 @@ export const EXIT = {
    * script can tell "updated now" from "was already done".
    */
   upToDate: 10,
+  /**
+   * `campaign start` / `campaign watch`: the campaign ended with at least one device FAILED (its
+   * retries used up, or a failure retrying cannot change). Its other devices may have been updated.
+   */
+  campaignFailed: 11,
+  /**
+   * `campaign start` / `campaign watch`: the campaign ended with devices NOT_DONE (stopped, or its
+   * jobs cancelled, before they were done) and none FAILED.
+   */
+  campaignNotDone: 12,
   /**
    * Ctrl-C stopped the command before the job's outcome was known (`jobs watch`, or `dfu` after a
    * second Ctrl-C): 128 + SIGINT, as shells report an interrupted program.
@@ -35,7 +45,9 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 export function exitCodeFor(error: DecodedError): ExitCode {
   if (error.code === 'SERVER_UNREACHABLE') return EXIT.serverUnreachable;
   // The CLI's own outcomes (no server status behind them).
-  if (error.code === 'JOB_ALREADY_ENDED') return EXIT.alreadyEnded;
+  if (error.code === 'JOB_ALREADY_ENDED' || error.code === 'CAMPAIGN_ALREADY_ENDED') return EXIT.alreadyEnded;
+  if (error.code === 'CAMPAIGN_DEVICES_FAILED') return EXIT.campaignFailed;
+  if (error.code === 'CAMPAIGN_NOT_DONE') return EXIT.campaignNotDone;
   if (error.code === 'INTERRUPTED') return EXIT.interrupted;
   // A request gRPC refused for its size: the input is too large (RESOURCE_EXHAUSTED would say "busy").
   if (error.code === 'MESSAGE_TOO_LARGE') return EXIT.usage;

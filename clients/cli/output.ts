@@ -8,7 +8,7 @@ import type { OutputRecord } from './recordTypes.js';
 
 export interface Io {
   /** `columns`: a terminal's width, for the live progress line (80 when unknown). */
-  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number };
   readonly stderr: NodeJS.WritableStream;
 }
 
@@ -65,24 +65,34 @@ export class Output {
     return this.io.stdout.columns ?? 80;
   }
 
+  /** The terminal's height, when stdout says (a live block taller than it cannot be redrawn in place). */
+  get rows(): number | undefined {
+    return this.io.stdout.rows;
+  }
+
   /**
    * Shows `text` as the live line (replacing the previous one), or erases it (undefined). Only on
    * a terminal; the caller keeps `text` within `columns` - 1, or a redraw lands on the wrong line.
+   * `text` may hold several lines (`\n`, as `campaign`'s live table): each within `columns` - 1,
+   * and fewer than the terminal's rows, for the same reason.
    */
   live(text: string | undefined): void {
     if (!this.interactive) return;
+    const previous = this.#live.text;
     if (text === undefined) {
-      if (this.#live.text !== undefined) this.io.stdout.write('\r\x1b[K');
-    } else this.io.stdout.write(`\r${text}\x1b[K`);
+      if (previous !== undefined) this.io.stdout.write(eraseSequence(previous));
+    } else if (previous !== undefined && previous.includes('\n')) {
+      this.io.stdout.write(`${eraseSequence(previous)}${drawSequence(text)}`);
+    } else this.io.stdout.write(`\r${drawSequence(text)}`);
     this.#live.text = text;
   }
 
   /** Writes with the live line out of the way: erased first, drawn again below what was written. */
   #aside(write: () => void): void {
     const live = this.#live.text;
-    if (live !== undefined) this.io.stdout.write('\r\x1b[K');
+    if (live !== undefined) this.io.stdout.write(eraseSequence(live));
     write();
-    if (live !== undefined) this.io.stdout.write(`\r${live}\x1b[K`);
+    if (live !== undefined) this.io.stdout.write(`\r${drawSequence(live)}`);
   }
 
   /** A human line (ignored in --json mode); on a terminal above the live line. */
@@ -113,4 +123,21 @@ export class Output {
     else this.#aside(() => this.io.stderr.write(`error: ${formatError(error)}\n`));
     return exitCode;
   }
+}
+
+/**
+ * Erases a live block the cursor is on the last line of: a single line as always (`\r`, erase to
+ * its end); several lines by going up to the first and erasing from there to the screen's end.
+ */
+function eraseSequence(text: string): string {
+  const lines = text.split('\n').length;
+  return lines === 1 ? '\r\x1b[K' : `\r\x1b[${lines - 1}A\x1b[J`;
+}
+
+/** Each line of the block followed by erase-to-end-of-line, so a shorter redraw leaves nothing behind. */
+function drawSequence(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `${line}\x1b[K`)
+    .join('\n');
 }

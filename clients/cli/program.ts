@@ -24,8 +24,16 @@ import {
   fleetScanCommand,
   fleetWatchCommand,
 } from './commands/fleet.js';
+import {
+  listCampaignsCommand,
+  showCampaignCommand,
+  startCampaignCommand,
+  stopCampaignCommand,
+  watchCampaignCommand,
+  type CampaignStartFlags,
+} from './commands/campaign.js';
 import { healthCommand, type HealthFlags } from './commands/health.js';
-import { cancelJobCommand, listJobsCommand, showJobCommand } from './commands/jobs.js';
+import { cancelJobCommand, listJobsCommand, showJobCommand, type ListJobsFlags } from './commands/jobs.js';
 import { inventoryCommand, type InventoryFlags } from './commands/inventory.js';
 import { scanCommand, type ScanFlags } from './commands/scan.js';
 import { parseNumber, usageError, UsageError, type CliBase, type CliContext, type FleetContext } from './context.js';
@@ -191,7 +199,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       ),
     )
     .option('--json', 'print NDJSON records (one JSON object per line) instead of text')
-    .option('--timeout <seconds>', 'deadline of each request-response call (listings, jobs show/cancel, audit, health); default none, except 3 for health; not of scan, connect, dfu or watch')
+    .option('--timeout <seconds>', 'deadline of each request-response call (listings, jobs show/cancel, audit, campaign show/stop, health); default none, except 3 for health; not of scan, connect, dfu, campaign start or watch')
     .addOption(fromEnv(new Option('--ca <file>', 'CA (PEM) to trust the server\'s TLS certificate with; turns TLS on (env BLEDFU_CA)'), environment.env['BLEDFU_CA']))
     .addOption(fromEnv(new Option('--cert <file>', 'client certificate (PEM) for mutual TLS; turns TLS on (env BLEDFU_CERT)'), environment.env['BLEDFU_CERT']))
     .addOption(fromEnv(new Option('--key <file>', 'private key (PEM) of --cert (env BLEDFU_KEY)'), environment.env['BLEDFU_KEY']))
@@ -282,15 +290,71 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       ),
     );
 
+  const campaign = program
+    .command('campaign')
+    .description('update every matching device that comes by, each once (production line): start, watch, list, show, stop campaigns');
+  campaign
+    .command('start')
+    .description(
+      'upload the package, start a campaign and watch it (live table); Ctrl-C stops watching, never the campaign; exit 11 when devices failed, 12 when some were not done',
+    )
+    .argument('<package>', 'nrfutil DFU package (.zip)')
+    .option(
+      '--match <key=value>',
+      'which devices (repeatable, all must hold): name=N, name-prefix=P, service=FE59, mfr=0x0059[:hexprefix], min-rssi=-70, address=AA:BB:CC:DD:EE:FF',
+      collect,
+    )
+    .option('--addresses-file <file>', 'only the devices listed in this file (one address a line, # comments)')
+    .option('--adapter <id>', 'adapter to watch and update with (repeatable; default: every adapter of the server)', collect)
+    .option('--parallel <n>', 'jobs at once per adapter, 1 to 64 (default 1)')
+    .option('--max-attempts <n>', 'jobs per device at most, first included, 1 to 20 (default 3)')
+    .option('--retry-delay <duration>', 'pause before a failed device\'s next job, e.g. 5s (default 5s; at most 1h)')
+    .option('--max-devices <n>', 'stop taking devices after this many')
+    .option('--for <duration>', 'stop taking devices after this long, e.g. 2h (at most 7d)')
+    .option('--include-bootloaders', 'also take devices found waiting in a Secure DFU bootloader (e.g. stranded by a failed update)')
+    .option('--label <key=value>', 'a label of every job, kept in its audit records, e.g. work_order=WO-7 (repeatable)', collect)
+    .option('--name <text>', 'a name for people, e.g. "line 3, WO-7"')
+    .option('--skip-if-firmware-revision <revision>', 'leave devices whose Device Information firmware revision is exactly this alone (up to date)')
+    .option('--prn <n>', 'packet receipt notification interval of every job (0 = let the server choose)')
+    .option('--mtu <bytes>', 'ATT MTU to request (default 247)')
+    .option('--retries <n>', 'resends and reconnects within one job, 0 to 100 (default 3)')
+    .addOption(new Option('--buttonless <mode>', 'how to enter the bootloader').choices(['auto', 'required', 'off']))
+    .option('--scan-timeout <seconds>', 'how long each job looks for its device and bootloader (default 10)')
+    .option('--no-resume', 'every job starts from scratch even if its device could resume')
+    .option('--detach', 'print the campaign id and exit once it has started')
+    .action(run((ctx, file: string, flags: CampaignStartFlags) => startCampaignCommand(ctx, file, flags)));
+  campaign
+    .command('watch')
+    .description('follow a campaign until it ends (live table); Ctrl-C stops watching and never stops the campaign')
+    .argument('<id>', 'campaign id')
+    .action(run((ctx, id: string) => watchCampaignCommand(ctx, id)));
+  campaign
+    .command('list')
+    .description('list campaigns: running and stopping ones, then recently ended ones')
+    .option('--active', 'only campaigns that have not ended')
+    .action(run((ctx, flags: { active?: boolean }) => listCampaignsCommand(ctx, flags)));
+  campaign
+    .command('show')
+    .description('one campaign: its settings and a row per device')
+    .argument('<id>', 'campaign id')
+    .action(run((ctx, id: string) => showCampaignCommand(ctx, id)));
+  campaign
+    .command('stop')
+    .description('stop a campaign taking devices (its running jobs run to their end); exit 9 when it had already ended')
+    .argument('<id>', 'campaign id')
+    .option('--cancel-jobs', 'also cancel its running jobs (each device is left able to resume)')
+    .action(run((ctx, id: string, flags: { cancelJobs?: boolean }) => stopCampaignCommand(ctx, id, flags)));
+
   const jobs = program.command('jobs').description('DFU jobs on the server');
   jobs
     .command('list')
     .description('list jobs')
     .option('--active', 'only jobs that have not ended')
+    .option('--campaign <id>', 'only the jobs of this campaign')
     .action(
       run(
-        (ctx, flags: { active?: boolean }) => listJobsCommand(ctx, flags),
-        (ctx, flags: { active?: boolean }) => fleetListJobsCommand(ctx, flags),
+        (ctx, flags: ListJobsFlags) => listJobsCommand(ctx, flags),
+        (ctx, flags: ListJobsFlags) => fleetListJobsCommand(ctx, flags),
       ),
     );
   jobs
@@ -334,6 +398,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--result <result>', 'only jobs that ended so: running, succeeded, failed, cancelled, interrupted')
     .option('--label <key=value>', 'only jobs with this label (exact; repeat: all must match)', collect)
     .option('--name <name>', 'only jobs that targeted this advertised name (exact)')
+    .option('--campaign <id>', 'only the jobs of this campaign')
     .option('--csv', 'write a CSV line report, one line per job (columns: clients/cli/README.md)')
     .action(run((ctx, flags: AuditFlags) => auditCommand(ctx, flags), (ctx, flags: AuditFlags) => fleetAuditCommand(ctx, flags)));
 

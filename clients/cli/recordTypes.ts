@@ -12,6 +12,12 @@ export const RECORD_TYPES = [
   'deviceInfo',
   'uploaded',
   'capture',
+  // a campaign (campaign start, watch, show, list, stop)
+  'campaign',
+  'campaignSnapshot',
+  'campaignDevice',
+  'campaignStopping',
+  'campaignEnded',
   // listings and streams
   'adapter',
   'serialPort',

@@ -4,7 +4,7 @@
  * an object of seconds and nanos. Everything else is the generated toJSON (camelCase field names,
  * enum value names, timestamps as RFC 3339 strings).
  */
-import { AuditRecord, DfuProgress, Job, JobResult, PhaseTimes, type Duration } from '../ts/index.js';
+import { AuditRecord, Campaign, CampaignCounts, CampaignDevice, DfuProgress, Job, JobResult, PhaseTimes, type DfuOptions, type Duration } from '../ts/index.js';
 
 type Json = Record<string, unknown>;
 
@@ -59,4 +59,24 @@ export function jobJson(j: Job): Json {
 
 export function auditRecordJson(r: AuditRecord): Json {
   return withDurations(AuditRecord.toJSON(r), r, ['duration']);
+}
+
+function optionsJson(json: unknown, o: DfuOptions): Json {
+  return withDurations(json, o, ['scanTimeout', 'requestTimeout']);
+}
+
+/** A campaign as protobuf JSON (its duration, retry delay and job options' timeouts as Duration strings). */
+export function campaignJson(c: Campaign): Json {
+  const out = withDurations(Campaign.toJSON(c), c, ['duration']);
+  if (c.retry !== undefined) out['retry'] = withDurations(out['retry'], c.retry, ['delay']);
+  if (c.options !== undefined) out['options'] = optionsJson(out['options'], c.options);
+  return out;
+}
+
+export function campaignDeviceJson(d: CampaignDevice): Json {
+  return CampaignDevice.toJSON(d) as Json;
+}
+
+export function campaignCountsJson(c: CampaignCounts): Json {
+  return CampaignCounts.toJSON(c) as Json;
 }

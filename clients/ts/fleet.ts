@@ -290,8 +290,9 @@ export class BledfuFleet {
     return this.each(async (c) => (await c.listAdapters({}, callOptions(call))).adapters);
   }
 
-  async jobs(options: { readonly activeOnly?: boolean } & CallControl = {}): Promise<FleetResults<readonly Job[]>> {
-    return this.each(async (c) => (await c.listJobs({ activeOnly: options.activeOnly === true }, callOptions(options))).jobs);
+  async jobs(options: { readonly activeOnly?: boolean; readonly campaignId?: string } & CallControl = {}): Promise<FleetResults<readonly Job[]>> {
+    const request = { activeOnly: options.activeOnly === true, campaignId: options.campaignId ?? '' };
+    return this.each(async (c) => (await c.listJobs(request, callOptions(options))).jobs);
   }
 
   /**

@@ -35,6 +35,33 @@ export {
   type StartDfuParams,
 } from './dfu.js';
 export { deviceKindName, inBootloader, takeInventory, type InventoryOptions } from './inventory.js';
+export {
+  campaignDeviceStateName,
+  campaignStateName,
+  campaignStopReasonName,
+  getCampaign,
+  listCampaigns,
+  NO_COUNTS,
+  startCampaign,
+  stopCampaign,
+  toCampaignWatchEvent,
+  watchCampaign,
+  type CampaignWatchEvent,
+  type StartCampaignParams,
+} from './campaign.js';
+export {
+  Campaign,
+  CampaignCounts,
+  CampaignDevice,
+  CampaignDeviceState,
+  CampaignFilter,
+  CampaignRetryPolicy,
+  CampaignState,
+  CampaignStopReason,
+  campaignDeviceStateToJSON,
+  campaignStateToJSON,
+  campaignStopReasonToJSON,
+} from '../../proto/gen/bledfu/v1/campaign.js';
 export { Status } from 'nice-grpc';
 export { Adapter, AdapterKind, AdapterState, AddressSource, SerialPort, adapterKindToJSON, adapterStateToJSON, addressSourceToJSON } from '../../proto/gen/bledfu/v1/adapter.js';
 export { AuditRecord, AuditResult, auditResultToJSON, type AuditImage } from '../../proto/gen/bledfu/v1/audit.js';

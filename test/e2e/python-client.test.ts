@@ -212,6 +212,45 @@ describe('Python client example against the simulator', { skip }, () => {
     assert.equal(r.stdout, `${address} buttonless SIM-${address.replace(/:/g, '')} False\nraised INVALID_ARGUMENT\n`, explain(r));
   });
 
+  it('campaigns: start_campaign, watch_campaign to `ended`, get_campaign, list_campaigns, stop_campaign of an ended one, and CAMPAIGN_NOT_FOUND', async () => {
+    const snippet = [
+      'import sys',
+      'from bledfu_client import BledfuError, connect, get_campaign, list_campaigns, start_campaign, stop_campaign, watch_campaign',
+      'from bledfu_client.pb import campaign as campaign_pb2',
+      'with connect(sys.argv[1]) as stub:',
+      '    c = start_campaign(stub, sys.argv[2], name_prefix="bledfu-sim-", max_devices=1, max_attempts=1, retry_delay=0.5,',
+      '                       labels={"work_order": "WO-PY"}, campaign_name="py line")',
+      '    print("started", campaign_pb2.CampaignState.Name(c.state), c.name, c.retry.max_attempts)',
+      '    kinds = [e.WhichOneof("kind") for e in watch_campaign(stub, c.campaign_id)]',
+      '    print("events", kinds[0], kinds[-1], "device" in kinds)',
+      '    got = get_campaign(stub, c.campaign_id)',
+      '    done = got.counts.succeeded + got.counts.up_to_date',
+      '    print("ended", campaign_pb2.CampaignState.Name(got.state), got.counts.found, done, len(got.devices), dict(got.labels))',
+      '    print("listed", [x.campaign_id for x in list_campaigns(stub)].count(c.campaign_id), len(list_campaigns(stub, active_only=True)))',
+      '    print("stop", campaign_pb2.CampaignState.Name(stop_campaign(stub, c.campaign_id).state))',
+      '    try:',
+      '        get_campaign(stub, "no-such-campaign")',
+      '    except BledfuError as e:',
+      '        print("unknown", e.reason)',
+    ].join('\n');
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
+    const r = await runProcess(PYTHON, ['-c', snippet, s.address, PACKAGE], { env, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, explain(r));
+    assert.equal(
+      r.stdout,
+      [
+        'started CAMPAIGN_STATE_RUNNING py line 1',
+        'events snapshot ended True',
+        "ended CAMPAIGN_STATE_ENDED 1 1 1 {'work_order': 'WO-PY'}",
+        'listed 1 0',
+        'stop CAMPAIGN_STATE_ENDED',
+        'unknown CAMPAIGN_NOT_FOUND',
+        '',
+      ].join('\n'),
+      explain(r),
+    );
+  });
+
   it('no server: non-zero exit and SERVER_UNREACHABLE', async () => {
     const r = await example(pythonPath, ['--server', '127.0.0.1:1', '--scan-seconds', '0', '--name', 'bledfu-sim-1', PACKAGE]);
     assert.equal(r.code, 1, explain(r));

@@ -18,6 +18,11 @@ export interface InProcessRun {
 export interface InProcessFiles {
   readonly readFile?: CliEnvironment['readFile'];
   readonly writeFile?: CliEnvironment['writeFile'];
+  /** The user's first and second Ctrl-C (default: never pressed). */
+  readonly interrupted?: AbortSignal;
+  readonly forced?: AbortSignal;
+  /** Called with each chunk the CLI writes to stdout (e.g. to press Ctrl-C once something was shown). */
+  readonly onStdout?: (text: string) => void;
 }
 
 export async function cliInProcess(argv: readonly string[], env: Readonly<Record<string, string>> = {}, files: InProcessFiles = {}): Promise<InProcessRun> {
@@ -25,15 +30,18 @@ export async function cliInProcess(argv: readonly string[], env: Readonly<Record
   const stderr = new PassThrough();
   let out = '';
   let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    files.onStdout?.(out);
+  });
   stderr.on('data', (d: Buffer) => (err += d.toString()));
   const code = await runCli(argv, {
     io: { stdout, stderr },
     env,
     readFile: files.readFile ?? readLocalFile,
     writeFile: files.writeFile ?? writeLocalFile,
-    interrupted: new AbortController().signal,
-    forced: new AbortController().signal,
+    interrupted: files.interrupted ?? new AbortController().signal,
+    forced: files.forced ?? new AbortController().signal,
   });
   const records = argv.includes('--json')
     ? out

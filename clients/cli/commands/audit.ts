@@ -22,6 +22,8 @@ export interface AuditFlags {
   readonly label?: readonly string[];
   /** Only jobs that targeted this advertised name. */
   readonly name?: string;
+  /** Only the jobs of this campaign. */
+  readonly campaign?: string;
   /** Write a CSV line report (auditCsv.ts) instead of the text lines. */
   readonly csv?: boolean;
 }
@@ -53,10 +55,11 @@ export function auditSummary(r: AuditRecordMessage): string {
   // Which unit it was (its Device Information serial), and a job that left it as it was.
   const serial = r.deviceInfo === undefined || r.deviceInfo.serialNumber === '' ? '' : ` serial=${r.deviceInfo.serialNumber}`;
   const skipped = r.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION ? ` not-updated(firmware ${r.firmwareRevision})` : '';
+  const campaign = r.campaignId === '' ? '' : ` campaign=${r.campaignId}`;
   const labels = Object.keys(r.labels).length === 0 ? '' : ` labels: ${formatLabels(r.labels)}`;
   return (
     `${r.startedAt?.toISOString() ?? '?'}  ${resultName(r.result).padEnd(11)} ${r.deviceAddress || (r.targetName === '' ? '?' : `name=${r.targetName}`)}` +
-    `  job=${r.jobId} adapter=${r.adapterId} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${serial}${skipped}${device}${error}${by}${labels}`
+    `  job=${r.jobId} adapter=${r.adapterId} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${serial}${skipped}${device}${error}${by}${campaign}${labels}`
   );
 }
 
@@ -66,6 +69,7 @@ export interface AuditQuery {
   readonly result?: AuditResult;
   readonly labels: Record<string, string>;
   readonly targetName: string;
+  readonly campaignId: string;
 }
 
 export function auditQuery(flags: AuditFlags): AuditQuery {
@@ -73,6 +77,7 @@ export function auditQuery(flags: AuditFlags): AuditQuery {
     deviceAddress: flags.device ?? '',
     labels: parseLabels('--label', flags.label),
     targetName: flags.name ?? '',
+    campaignId: flags.campaign ?? '',
     ...(flags.since === undefined ? {} : { since: sinceFrom(flags.since) }),
     ...(flags.result === undefined ? {} : { result: resultFromName(flags.result) }),
   };

@@ -31,6 +31,8 @@ export const AUDIT_CSV_COLUMNS = [
   'firmware_revision_before',
   'software_revision',
   'manufacturer',
+  // The campaign that started the job (empty: a job of its own, StartDfu).
+  'campaign_id',
 ] as const;
 
 export const LABEL_COLUMN_PREFIX = 'label.';
@@ -57,6 +59,7 @@ function fixedFields(r: AuditRecord): Record<(typeof AUDIT_CSV_COLUMNS)[number],
     firmware_revision_before: r.deviceInfo?.firmwareRevision ?? '',
     software_revision: r.deviceInfo?.softwareRevision ?? '',
     manufacturer: r.deviceInfo?.manufacturer ?? '',
+    campaign_id: r.campaignId,
   };
 }
 

@@ -20,6 +20,9 @@ import { parseLabels } from '../labels.js';
 import { JobDisplay } from '../progress.js';
 import { checkWritable, saveCapture } from './capture.js';
 
+/** The flags of `dfu` that are job options (shared with `campaign start`). */
+export type DfuOptionFlags = Pick<DfuFlags, 'prn' | 'mtu' | 'retries' | 'buttonless' | 'scanTimeout' | 'resume' | 'skipIfFirmwareRevision'>;
+
 export interface DfuFlags {
   readonly address?: string;
   readonly name?: string;
@@ -44,7 +47,8 @@ const BUTTONLESS: Readonly<Record<string, ButtonlessMode>> = {
   off: ButtonlessMode.BUTTONLESS_MODE_OFF,
 };
 
-function optionsFrom(flags: DfuFlags): Partial<DfuOptions> {
+/** The job options of `dfu`'s flags (also every job of `campaign start`). */
+export function optionsFrom(flags: DfuOptionFlags): Partial<DfuOptions> {
   const options: { -readonly [K in keyof DfuOptions]?: DfuOptions[K] } = { disableResume: !flags.resume };
   const prn = parseNumber('--prn', flags.prn, 0, 65535);
   if (prn !== undefined) options.prn = prn;

@@ -27,7 +27,7 @@ import { auditCsv } from './auditCsv.js';
 import { jobCaptureCommand } from './capture.js';
 import { connectCommand, type ConnectFlags } from './connect.js';
 import { prepareDfu, runDfu, watchCommand, type DfuFlags } from './dfu.js';
-import { cancelJobCommand, jobSummary } from './jobs.js';
+import { cancelJobCommand, jobSummary, type ListJobsFlags } from './jobs.js';
 import { NO_PORTS, portLine } from './ports.js';
 import { advertisementLine, rssiText, scanSettings, type ScanFlags } from './scan.js';
 
@@ -142,8 +142,8 @@ export async function fleetConnectCommand(ctx: FleetContext, flags: ConnectFlags
   return connectCommand(await routed(ctx, located.server), flags);
 }
 
-export async function fleetListJobsCommand(ctx: FleetContext, flags: { active?: boolean }): Promise<ExitCode> {
-  const r = await ctx.fleet.jobs({ activeOnly: flags.active === true, ...unary(ctx) });
+export async function fleetListJobsCommand(ctx: FleetContext, flags: ListJobsFlags): Promise<ExitCode> {
+  const r = await ctx.fleet.jobs({ activeOnly: flags.active === true, ...(flags.campaign === undefined ? {} : { campaignId: flags.campaign }), ...unary(ctx) });
   const failed = reportFailures(ctx, r);
   if (failed !== undefined) return failed;
   let count = 0;

@@ -32,11 +32,19 @@ export function jobSummary(job: JobMessage): string {
   const bootloader = job.bootloaderAddress === undefined || job.bootloaderAddress.value === '' ? '' : ` bootloader=${job.bootloaderAddress.value}`;
   // Who started it, when the server authenticates callers (a token's name, cert:<name>).
   const by = job.requestedBy === '' ? '' : ` by=${job.requestedBy}`;
-  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${bootloader}${by}${progress}${capture}${err}`;
+  // The campaign that started it (bledfu campaign show <id>).
+  const campaign = job.campaignId === '' ? '' : ` campaign=${job.campaignId}`;
+  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${bootloader}${by}${campaign}${progress}${capture}${err}`;
 }
 
-export async function listJobsCommand(ctx: CliContext, flags: { active?: boolean }): Promise<ExitCode> {
-  const { jobs } = await ctx.client.listJobs({ activeOnly: flags.active === true }, unary(ctx));
+/** `jobs list` flags: only jobs that have not ended; only the jobs of one campaign. */
+export interface ListJobsFlags {
+  readonly active?: boolean;
+  readonly campaign?: string;
+}
+
+export async function listJobsCommand(ctx: CliContext, flags: ListJobsFlags): Promise<ExitCode> {
+  const { jobs } = await ctx.client.listJobs({ activeOnly: flags.active === true, campaignId: flags.campaign ?? '' }, unary(ctx));
   for (const job of jobs) {
     ctx.out.line(jobSummary(job));
     ctx.out.record({ type: 'job', job: jobJson(job) });

@@ -14,13 +14,14 @@ on it directly with the messages from `bledfu_client.pb` (catch grpc.RpcError an
 BledfuError with `error_from_rpc`).
 """
 from .client import (
-    DEFAULT_TARGET, BledfuStub, check_health, connect, device_kind_name, inventory, scan, start_dfu, upload_package,
-    wait_until_serving,
+    DEFAULT_TARGET, BledfuStub, check_health, connect, device_kind_name, get_campaign, inventory, list_campaigns, scan,
+    start_campaign, start_dfu, stop_campaign, upload_package, wait_until_serving, watch_campaign,
 )
 from .errors import ERROR_DOMAIN, BledfuError, error_from_rpc
 from . import pb
 
 __all__ = [
     "DEFAULT_TARGET", "ERROR_DOMAIN", "BledfuError", "BledfuStub", "check_health", "connect", "device_kind_name",
-    "error_from_rpc", "inventory", "pb", "scan", "start_dfu", "upload_package", "wait_until_serving",
+    "error_from_rpc", "get_campaign", "inventory", "list_campaigns", "pb", "scan", "start_campaign", "start_dfu",
+    "stop_campaign", "upload_package", "wait_until_serving", "watch_campaign",
 ]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
-from ._gen.bledfu.v1 import common_pb2, dfu_pb2, inventory_pb2, scan_pb2, service_pb2_grpc
+from ._gen.bledfu.v1 import campaign_pb2, common_pb2, dfu_pb2, inventory_pb2, scan_pb2, service_pb2_grpc
 from ._gen.bledfu_client import vendored_pb2
 from .errors import BledfuError, error_from_rpc
 
@@ -321,3 +321,90 @@ def _result_error(result: dfu_pb2.JobResult) -> BledfuError:
         metadata["cancelled_by"] = result.cancelled_by
     return BledfuError(e.reason or "UNKNOWN", e.message, metadata, _STATUS_BY_NUMBER.get(result.error_status) if result.error_status else None,
                        detail=e)
+
+
+def _unary(call, request, timeout: Optional[float]):  # type: ignore[no-untyped-def]
+    try:
+        return call(request, timeout=timeout)
+    except grpc.RpcError as e:
+        raise error_from_rpc(e) from None
+
+
+def start_campaign(stub: BledfuStub, package: Optional[PathOrBytes] = None, *, package_id: Optional[str] = None,
+                   name: str = "", name_prefix: str = "", service_uuid: str = "", manufacturer_id: Optional[int] = None,
+                   manufacturer_data_prefix: bytes = b"", min_rssi: Optional[int] = None, addresses: Sequence[str] = (),
+                   adapter_ids: Sequence[str] = (), parallel_per_adapter: int = 0, max_attempts: Optional[int] = None,
+                   retry_delay: Optional[float] = None, max_devices: int = 0, duration: Optional[float] = None,
+                   include_bootloaders: bool = False, prn: int = 0, mtu: int = 0, retries: Optional[int] = None,
+                   buttonless: str = "auto", scan_timeout: Optional[float] = None, request_timeout: Optional[float] = None,
+                   disable_resume: bool = False, skip_if_firmware_revision: str = "",
+                   labels: Optional[Mapping[str, str]] = None, campaign_name: str = "",
+                   timeout: Optional[float] = None) -> campaign_pb2.Campaign:
+    """Starts a campaign (campaign.proto) and returns it as started: the server then watches the
+    air on `adapter_ids` (none: all) for devices matching every filter given (`name`,
+    `name_prefix`, `service_uuid`, `manufacturer_id` with `manufacturer_data_prefix`, `min_rssi`,
+    `addresses`; at least one, else BledfuError INVALID_ARGUMENT) and updates each once, as
+    ordinary jobs with these options and `labels`, `parallel_per_adapter` at a time per adapter.
+
+    `max_attempts` None and `retry_delay` None leave the server's defaults (3 jobs, 5 s apart).
+    It runs until stop_campaign, until it took `max_devices` (0: no limit), or for `duration`
+    seconds (None: no limit). `campaign_name` is a name for people. The package is a .zip path
+    or its bytes (sent in the request), or the `package_id` of an upload_package (larger ones).
+    """
+    if (package is None) == (package_id is None):
+        raise ValueError("give exactly one of package and package_id")
+    if buttonless not in _BUTTONLESS:
+        raise ValueError(f"buttonless must be one of {', '.join(_BUTTONLESS)}")
+    retry = None
+    if max_attempts is not None or retry_delay is not None:
+        retry = campaign_pb2.CampaignRetryPolicy(max_attempts=max_attempts, delay=_duration(retry_delay))  # None: unset
+    request = campaign_pb2.StartCampaignRequest(
+        filter=campaign_pb2.CampaignFilter(name=name, name_prefix=name_prefix, service_uuid=service_uuid,
+                                           manufacturer_id=manufacturer_id,
+                                           manufacturer_data_prefix=manufacturer_data_prefix, min_rssi=min_rssi,
+                                           addresses=list(addresses)),
+        adapter_ids=list(adapter_ids),
+        parallel_per_adapter=parallel_per_adapter,
+        retry=retry,
+        max_devices=max_devices,
+        duration=_duration(duration),
+        include_bootloaders=include_bootloaders,
+        options=dfu_pb2.DfuOptions(prn=prn, mtu=mtu, retries=retries, buttonless=_BUTTONLESS[buttonless],
+                                   scan_timeout=_duration(scan_timeout), request_timeout=_duration(request_timeout),
+                                   disable_resume=disable_resume,
+                                   skip_if_firmware_revision=skip_if_firmware_revision),
+        labels=dict(labels or {}),
+        name=campaign_name,
+    )
+    if package_id is not None:
+        request.package_id = package_id
+    else:
+        request.package_data = _read(package)  # type: ignore[arg-type]
+    return _unary(stub.StartCampaign, request, timeout).campaign
+
+
+def watch_campaign(stub: BledfuStub, campaign_id: str, *, timeout: Optional[float] = None) -> Iterator[campaign_pb2.CampaignEvent]:
+    """Yields a campaign's events: first `snapshot` (devices included), then a `device` event per
+    device taken or changed, `stopping`, and last `ended` (then the generator ends). Every event
+    has the `counts` after it. Closing the generator early stops watching only: the campaign
+    keeps running on the server. An unknown campaign raises BledfuError CAMPAIGN_NOT_FOUND."""
+    for response in _stream(stub.WatchCampaign(campaign_pb2.WatchCampaignRequest(campaign_id=campaign_id), timeout=timeout)):
+        yield response.event
+
+
+def get_campaign(stub: BledfuStub, campaign_id: str, timeout: Optional[float] = None) -> campaign_pb2.Campaign:
+    """The campaign with every device it took (CAMPAIGN_NOT_FOUND for an unknown one)."""
+    return _unary(stub.GetCampaign, campaign_pb2.GetCampaignRequest(campaign_id=campaign_id), timeout).campaign
+
+
+def list_campaigns(stub: BledfuStub, *, active_only: bool = False, timeout: Optional[float] = None) -> List[campaign_pb2.Campaign]:
+    """Running and stopping campaigns, then recently ended ones; with counts, without devices."""
+    return list(_unary(stub.ListCampaigns, campaign_pb2.ListCampaignsRequest(active_only=active_only), timeout).campaigns)
+
+
+def stop_campaign(stub: BledfuStub, campaign_id: str, *, cancel_jobs: bool = False, timeout: Optional[float] = None) -> campaign_pb2.Campaign:
+    """Stops a campaign taking devices; its running jobs run to their end, or with `cancel_jobs`
+    are cancelled (each device left able to resume). Of an ended campaign: changes nothing and
+    returns it."""
+    request = campaign_pb2.StopCampaignRequest(campaign_id=campaign_id, cancel_jobs=cancel_jobs)
+    return _unary(stub.StopCampaign, request, timeout).campaign

@@ -44,8 +44,8 @@ describe('bledfu audit --csv', () => {
     );
     assert.deepEqual(lines, [
       ['server', ...AUDIT_CSV_COLUMNS, 'label.operator', 'label.serial', 'label.work_order'].join(','),
-      'a:1,j1,2026-01-01T00:00:00.000Z,2026-01-01T00:00:12.500Z,12.500,failed,DFU_REMOTE_ERROR,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,,SN-1,"WO,7"',
-      'b:2,j2,2026-01-01T00:00:00.000Z,,,running,,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,ana,,',
+      'a:1,j1,2026-01-01T00:00:00.000Z,2026-01-01T00:00:12.500Z,12.500,failed,DFU_REMOTE_ERROR,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,,,SN-1,"WO,7"',
+      'b:2,j2,2026-01-01T00:00:00.000Z,,,running,,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,,ana,,',
     ]);
     assert.deepEqual(auditCsv([], false), [AUDIT_CSV_COLUMNS.join(',')], 'no records: the header alone');
   });
@@ -54,8 +54,16 @@ describe('bledfu audit --csv', () => {
     const deviceInfo = { manufacturer: 'ACME, Inc.', model: 'M1', serialNumber: 'SN-42', hardwareRevision: 'hw 3', firmwareRevision: 'app v1', softwareRevision: 's140' };
     const [header, line] = auditCsv([{ record: record({ firmwareRevision: 'app v2', deviceInfo }) }], false);
     const columns = header?.split(',') ?? [];
-    assert.deepEqual(columns.slice(columns.indexOf('serial_number')), ['serial_number', 'model', 'hardware_revision', 'firmware_revision_before', 'software_revision', 'manufacturer']);
-    assert.ok(line?.endsWith(',app v2,,SN-42,M1,hw 3,app v1,s140,"ACME, Inc."'), line);
+    assert.deepEqual(columns.slice(columns.indexOf('serial_number'), columns.indexOf('manufacturer') + 1), ['serial_number', 'model', 'hardware_revision', 'firmware_revision_before', 'software_revision', 'manufacturer']);
+    assert.ok(line?.endsWith(',app v2,,SN-42,M1,hw 3,app v1,s140,"ACME, Inc.",'), line);
+  });
+
+  it('names the campaign that started each job in campaign_id (empty for a job of its own)', () => {
+    const [header, ofCampaign, own] = auditCsv([{ record: record({ campaignId: 'c-1' }) }, { record: record({ jobId: 'j2' }) }], false);
+    const at = header?.split(',').indexOf('campaign_id') ?? -1;
+    assert.ok(at >= 0, header);
+    assert.equal(ofCampaign?.split(',')[at], 'c-1');
+    assert.equal(own?.split(',')[at], '');
   });
 });
 

@@ -12,7 +12,18 @@ import { cliInProcess } from '../../helpers/cli-in-process.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** Commands whose synopsis lists options, as typed after `bledfu`. */
-const COMMANDS = [['scan'], ['inventory'], ['connect'], ['dfu'], ['jobs', 'list'], ['audit'], ['health']] as const;
+const COMMANDS = [
+  ['scan'],
+  ['inventory'],
+  ['connect'],
+  ['dfu'],
+  ['jobs', 'list'],
+  ['audit'],
+  ['health'],
+  ['campaign', 'start'],
+  ['campaign', 'list'],
+  ['campaign', 'stop'],
+] as const;
 
 const sorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
 

@@ -70,7 +70,21 @@ function tableRows(): Map<string, string[]> {
 describe('clients/python/README.md function table', () => {
   const rows = tableRows();
   it('has a row per public function', () => {
-    assert.deepEqual([...rows.keys()], ['connect', 'scan', 'start_dfu', 'inventory', 'device_kind_name', 'upload_package', 'check_health', 'wait_until_serving']);
+    assert.deepEqual([...rows.keys()], [
+      'connect',
+      'scan',
+      'start_dfu',
+      'inventory',
+      'device_kind_name',
+      'upload_package',
+      'start_campaign',
+      'watch_campaign',
+      'get_campaign',
+      'list_campaigns',
+      'stop_campaign',
+      'check_health',
+      'wait_until_serving',
+    ]);
   });
   for (const [name, documented] of rows) {
     it(`${name}: the parameters and defaults of its def`, () => {
