@@ -4,9 +4,10 @@
  *
  * The legacy DFU of nRF5 SDK ≤ 11 protects an image with it: nrfutil 0.5.x and adafruit-nrfutil
  * write it into the init packet (`nordicsemi/dfu/crc16.py`, `calc_crc16(data, 0xffff)`), and the
- * bootloader compares it after the transfer (SDK 11 `components/libraries/crc16/crc16.c`,
- * `crc16_compute(p_image, image_len, NULL)` starts from 0xFFFF). `previous` continues a CRC over
- * data split in pieces: crc16(a‖b) === crc16(b, crc16(a)).
+ * bootloader compares it after the transfer (`crc16_compute(p_image, image_len, NULL)` in the
+ * SDK 11 init packet template, as copied in Adafruit_nRF52_Bootloader `src/dfu_init.c`). The
+ * CRC-16 values in the shared SDK 11 fixtures' manifests are this function of their images.
+ * `previous` continues a CRC over data split in pieces: crc16(a‖b) === crc16(b, crc16(a)).
  */
 
 /** One table lookup per byte instead of eight shifts: images are up to a megabyte. */

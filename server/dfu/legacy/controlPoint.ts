@@ -24,20 +24,19 @@
  *     11 nnnnnnnn      packet receipt notification: firmware bytes received so far u32
  *
  * Sources (facts only, no code taken):
- * - Nordic nRF5 SDK 11.0.0 `components/ble/ble_services/ble_dfu/ble_dfu.h` and `ble_dfu.c`
- *   (ble_dfu_procedure_t, ble_dfu_resp_val_t SUCCESS 1 … OPER_FAILED 6; on_ctrl_pt_write: Start
- *   DFU and Init need 2 bytes else OPER_FAILED, the PRN request 3 bytes else NOT_SUPPORTED, an
- *   unknown op code NOT_SUPPORTED; ble_dfu_response_send: 10 rr ss; ble_dfu_bytes_rcvd_report:
- *   10 07 01 + u32; ble_dfu_pkts_rcpt_notify: 11 + u32) and
- *   `components/libraries/bootloader_dfu/dfu_types.h` (DFU_UPDATE_SD 0x01, DFU_UPDATE_BL 0x02,
- *   DFU_UPDATE_APP 0x04).
+ * - Nordic nRF5 SDK (SDK 11 generation) `components/ble/ble_services/ble_dfu/ble_dfu.h` and
+ *   `ble_dfu.c` (ble_dfu_resp_val_t SUCCESS 1 … OPER_FAILED 6, op codes 1–8; on_ctrl_pt_write:
+ *   Start DFU and Init need 2 bytes else OPER_FAILED, the PRN request 3 bytes else NOT_SUPPORTED,
+ *   an unknown op code NOT_SUPPORTED; ble_dfu_response_send: 10 rr ss;
+ *   ble_dfu_bytes_rcvd_report: 10 07 01 + u32; ble_dfu_pkts_rcpt_notify: 11 + u32).
  * - Android-DFU-Library `LegacyDfuImpl.java` (OP_CODE_START_DFU {01, type}, _V1 {01},
  *   INIT_DFU_PARAMS {02} / START {02 00} / COMPLETE {02 01}, PRN request {08, lo, hi}; the image
  *   size packet as three UINT32 "even though some of them may be 0s"; on NOT_SUPPORTED for
  *   SD/BL + application it sends SD/BL first and the application in a second connection; on
  *   INVALID_STATE after Start DFU it resets and starts over; SDK ≤ 6 bootloaders get PRN ≤ 10) and
- *   `LegacyButtonlessDfuImpl.java` (the application's jump: {01, 04} on its control point).
- * - pc-nrfutil 0.5.x `nordicsemi/dfu/dfu_transport_ble.py` (the same op codes and response layout).
+ *   `LegacyButtonlessDfuImpl.java` (the application's jump: {01, 04} on its control point); the
+ *   image type bits 01 SoftDevice, 02 bootloader, 04 application are LegacyDfuImpl's upload mode
+ *   (DFU_UPDATE_SD/BL/APP in the Adafruit bootloader's dfu_init.c).
  */
 import { ByteReader, ByteWriter, toHex } from '../../common/bytes.js';
 import type { ImageKind } from '../package/images.js';

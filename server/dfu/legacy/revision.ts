@@ -5,8 +5,8 @@
  * so the bytes `01 00` are revision 0x0001, "0.1", and `08 00` is "0.8".
  *
  * What each value means (Android-DFU-Library `LegacyButtonlessDfuImpl.java` getVersionFeatures
- * and the comment above it; SDK 11 examples set DFU_REV_MINOR 0x01 in applications with the DFU
- * service and the Adafruit nRF52 bootloader sets 0x08):
+ * and the comment above it; SDK 11 applications with the DFU service set DFU_REV_MINOR 0x01, the
+ * SDK 11 bootloader's `dfu_transport_ble.c` and the Adafruit nRF52 bootloader's copy of it 0x08):
  *   absent  bootloader of SDK ≤ 6.1 (or an application of that age: it then has more services)
  *   0.1     an application with legacy buttonless DFU: Start DFU on its control point makes it
  *           reset into its bootloader, nothing is flashed through it

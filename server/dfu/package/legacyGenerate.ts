@@ -2,7 +2,7 @@
  * Writes legacy packages the way `nrfutil dfu genpkg` (pc-nrfutil 0.5.x) and `adafruit-nrfutil dfu
  * genpkg` do, from raw images: for the simulator's legacy devices and for tests (an Adafruit-style
  * package is `deviceType: ADAFRUIT.DEVICE_TYPE`). Layout followed (facts only, no code taken):
- * adafruit/Adafruit_nRF52_nrfutil and pc-nrfutil 0.5.x `nordicsemi/dfu/package.py` (per DFU
+ * adafruit/Adafruit_nRF52_nrfutil (a fork of pc-nrfutil 0.5.x) `nordicsemi/dfu/package.py` (per DFU
  * version: 0.5 CRC-16 only, 0.6 ext id 0 + CRC-16, 0.7 ext id 1 + length + SHA-256; SoftDevice and
  * bootloader together become one `sd_bl.bin`, SoftDevice first, with sd_size/bl_size in the
  * manifest; the .dat is named after the .bin) and `manifest.py` (json.dumps with sort_keys and

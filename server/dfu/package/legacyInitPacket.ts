@@ -16,10 +16,11 @@
  *     0.8  (104 bytes)  ext_packet_id u32 = 2, image_length u32, sha256[32], ecdsa_p256[64] (r‖s)
  *
  * Sources (facts only, no code taken):
- * - Nordic nRF5 SDK 11.0.0 `components/libraries/bootloader_dfu/dfu_init.h` (dfu_init_packet_t:
- *   device_type, device_rev, app_version, softdevice_len, softdevice[]; DFU_SOFTDEVICE_ANY 0xFFFE)
- *   and `dfu_init_template.c` (the bootloader reads the CRC-16 from the first two bytes after the
- *   SoftDevice list, DFU_INIT_PACKET_EXT_LENGTH_MIN 2; device type/revision 0xFFFF = not checked).
+ * - The SDK 11 init packet template (`dfu_init_template.c`) as Adafruit_nRF52_Bootloader
+ *   `src/dfu_init.c` carries it: dfu_init_packet_t (device_type, device_rev, app_version,
+ *   softdevice_len, softdevice[]); the CRC-16 read from the first two bytes after the SoftDevice
+ *   list (DFU_INIT_PACKET_EXT_LENGTH_MIN 2); DFU_SOFTDEVICE_ANY; the device type/revision checks
+ *   the template skips when the device's own value is empty.
  * - pc-nrfutil 0.5.x `nordicsemi/dfu/init_packet.py` (PacketField order, struct format "<HHIH…",
  *   INIT_PACKET_USES_CRC16 0 / USES_HASH 1 / EXT_USES_ECDS 2, hash 32 bytes, signature 64 bytes)
  *   and `nordicsemi/dfu/tests/test_init_packet.py` (test_generate_packet_a/b/c: byte-exact vectors).

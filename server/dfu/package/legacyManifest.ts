@@ -5,7 +5,7 @@
  *       "application": { "bin_file", "dat_file", "init_packet_data": { … } },
  *       "softdevice_bootloader": { "bin_file", "dat_file", "init_packet_data": { … }, "sd_size", "bl_size" } } }
  *
- * Sources: pc-nrfutil 0.5.x and adafruit/Adafruit_nRF52_nrfutil `nordicsemi/dfu/manifest.py`
+ * Sources: adafruit/Adafruit_nRF52_nrfutil (a fork of pc-nrfutil 0.5.x) `nordicsemi/dfu/manifest.py`
  * (ManifestGenerator: dfu_version next to the images; SoftdeviceBootloaderFirmware carries sd_size
  * and bl_size; InitPacketData holds device_type, device_revision, application_version,
  * softdevice_req, ext_packet_id, firmware_length, firmware_hash, firmware_crc16, init_packet_ecds)

@@ -1,7 +1,8 @@
 /**
  * The legacy DFU Revision characteristic (0x1534): a little-endian u16, major in the high byte
  * (nRF5 SDK 11.0.0 ble_dfu.c dfu_rev_char_add; DFU_REVISION = (DFU_REV_MAJOR << 8) | DFU_REV_MINOR
- * in the SDK 11 examples and the Adafruit nRF52 bootloader's main.c, DFU_REV_MINOR 0x08), with
+ * in SDK 11's bootloader_dfu/dfu_transport_ble.c and the Adafruit nRF52 bootloader's copy of it,
+ * DFU_REV_MINOR 0x08), with
  * the meanings of Android-DFU-Library LegacyButtonlessDfuImpl.java getVersionFeatures.
  */
 import assert from 'node:assert/strict';
