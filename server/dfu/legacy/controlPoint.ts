@@ -237,3 +237,29 @@ export function expectLegacySuccess(n: LegacyNotification, request: number, what
   if (n.status !== LEGACY_STATUS.SUCCESS) throw legacyRemoteError(request, n.status, what);
   return n;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Packet characteristic writes
+
+/**
+ * The SDK 11 bootloader (bootloader_dfu/dfu_transport_ble.c, also in the Adafruit bootloader)
+ * writes firmware to flash in 32-bit words: a firmware packet whose length is not a multiple of 4
+ * is answered NOT_SUPPORTED (app_data_process), and an init packet write of odd length is padded
+ * with zeros to the next word (init_data_process), which corrupts an init packet sent in several
+ * writes unless every write but the last is a multiple of 4.
+ */
+export const LEGACY_WRITE_ALIGNMENT = 4;
+
+/**
+ * The largest packet characteristic write for an ATT MTU: the Write Command's value (MTU - 3)
+ * rounded down to a multiple of 4 (20 bytes at the default MTU of 23, as every legacy DFU client
+ * sends).
+ */
+export function legacyPacketSize(mtu: number): number {
+  const size = Math.floor((mtu - 3) / LEGACY_WRITE_ALIGNMENT) * LEGACY_WRITE_ALIGNMENT;
+  if (!Number.isInteger(mtu) || size < LEGACY_WRITE_ALIGNMENT) throw new RangeError(`ATT MTU ${mtu} leaves no room for a ${LEGACY_WRITE_ALIGNMENT}-byte packet`);
+  return size;
+}
+
+/** Prior bootloaders (SDK ≤ 6) lose data above this PRN interval (LegacyDfuImpl.java: "PRN = 10 may be the highest supported value"). */
+export const LEGACY_MAX_PRN_SDK6 = 10;

@@ -21,6 +21,7 @@ import {
   LEGACY_OPCODE,
   LEGACY_STATUS,
   legacyImageType,
+  legacyPacketSize,
   legacyStatusInfo,
   type LegacyRequest,
 } from '../../../../server/dfu/legacy/controlPoint.js';
@@ -171,5 +172,18 @@ describe('legacy statuses (ble_dfu_resp_val_t) and expectLegacySuccess', () => {
     assert.throws(() => expectLegacySuccess({ kind: 'packetReceipt', bytesReceived: 20 }, LEGACY_OPCODE.VALIDATE, 'validation'), (e: unknown) =>
       hasCode(e, 'DFU_PROTOCOL_ERROR') && /packet receipt/.test(e.message),
     );
+  });
+});
+
+describe('legacy packet writes (bootloader_dfu/dfu_transport_ble.c: words of 4 bytes)', () => {
+  it('20 bytes at the default MTU 23; a multiple of 4 below MTU - 3 otherwise', () => {
+    assert.equal(legacyPacketSize(23), 20);
+    assert.equal(legacyPacketSize(247), 244);
+    assert.equal(legacyPacketSize(185), 180);
+    assert.equal(legacyPacketSize(26), 20);
+  });
+
+  it('an MTU that leaves no word is a RangeError', () => {
+    assert.throws(() => legacyPacketSize(6), RangeError);
   });
 });
