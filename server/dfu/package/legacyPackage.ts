@@ -12,6 +12,7 @@ import { packageInvalid } from '../errors.js';
 import { decodeLegacyInitPacket, legacyInitCrc16, legacyInitLayout, type LegacyInitPacket } from './legacyInitPacket.js';
 import { parseLegacyManifest, type LegacyManifestEntry } from './legacyManifest.js';
 import { MAX_UNPACKED_BYTES, openPackageArchive, readImageFile, readManifestText, sha256Hex, type PackageArchive } from './packageArchive.js';
+import { decodeInitPacket } from './initPacket.js';
 import { crc16 } from '../../common/crc16.js';
 import { toHex } from '../../common/bytes.js';
 
@@ -38,6 +39,32 @@ function sizesOf(entry: LegacyManifestEntry, size: number): LegacyImageSummary['
  * naming the file. Returns the decoded init packet.
  */
 export function checkLegacyImage(entry: LegacyManifestEntry, bin: Uint8Array, dat: Uint8Array): LegacyInitPacket {
+  try {
+    return checkLegacyImageAs(entry, bin, dat);
+  } catch (e) {
+    // A Secure DFU .dat under a legacy manifest (a package put together by hand) fails the legacy
+    // checks with a message about CRCs or lengths; say what it really is instead.
+    if (isSecureInitPacket(dat)) {
+      throw packageInvalid(
+        `${entry.datFile} is a Secure DFU init packet (nrfutil pkg generate) but the manifest is a legacy one (nrfutil ≤ 0.5)`,
+        'use the package as nrfutil made it: a Secure DFU package has no dfu_version or init_packet_data in its manifest',
+        e,
+      );
+    }
+    throw e;
+  }
+}
+
+function isSecureInitPacket(dat: Uint8Array): boolean {
+  try {
+    decodeInitPacket(dat);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkLegacyImageAs(entry: LegacyManifestEntry, bin: Uint8Array, dat: Uint8Array): LegacyInitPacket {
   if (bin.length === 0) throw packageInvalid(`${entry.binFile} is empty`);
   if (entry.kind === 'softdevice_bootloader') {
     const parts = (entry.sdSize ?? 0) + (entry.blSize ?? 0);

@@ -163,6 +163,22 @@ describe('legacy init packet: layouts and refusals', () => {
     });
   }
 
+  it('round-trips headers of every size class: 0..40 SoftDevices, extreme field values', () => {
+    for (let n = 0; n <= 40; n += 5) {
+      const p: LegacyInitPacket = {
+        format: 'extended',
+        deviceType: (n * 0x1111) & 0xffff,
+        deviceRevision: 0xffff - n,
+        applicationVersion: (0xffffffff - n * 0x01010101) >>> 0,
+        softdeviceReq: Array.from({ length: n }, (_, i) => (i * 0x0fff) & 0xffff),
+        integrity: n % 2 === 0 ? { kind: 'crc16', crc16: n } : { kind: 'ext-crc16', crc16: 0xffff - n },
+      };
+      const bytes = encodeLegacyInitPacket(p);
+      assert.equal(bytes.length, 10 + 2 * n + (n % 2 === 0 ? 2 : 6));
+      assert.deepEqual(decodeLegacyInitPacket(bytes), p);
+    }
+  });
+
   it('the encoder refuses values that do not fit their field', () => {
     assert.throws(() => encodeLegacyInitPacket({ format: 'extended', ...header, deviceType: 0x10000, integrity: { kind: 'crc16', crc16: 0 } }), RangeError);
     assert.throws(() => encodeLegacyInitPacket({ format: 'extended', ...header, integrity: { kind: 'sha256', length: 1, sha256: new Uint8Array(31) } }), RangeError);

@@ -124,6 +124,14 @@ describe('readLegacyPackage on the nRF5 SDK 11.0.0 fixtures', NEEDS_NORDIC_PACKA
     await assert.rejects(readLegacyPackage(bytes), (e: unknown) => hasCode(e, 'PACKAGE_INVALID') && /dfu_version 0\.9/.test(e.message));
   });
 
+  it('a Secure DFU .dat under the legacy manifest → PACKAGE_INVALID saying so', async () => {
+    const secureDat = (await zipEntries('nrfutil_blinky_mbr_sdk160.zip')).get('nrf52840_xxaa.dat')!;
+    const bytes = await editFixture(APP, (files) => files.set('dfu_test_app_hrm_s132.dat', secureDat));
+    await assert.rejects(readLegacyPackage(bytes), (e: unknown) =>
+      hasCode(e, 'PACKAGE_INVALID') && /dfu_test_app_hrm_s132\.dat is a Secure DFU init packet .* but the manifest is a legacy one/.test(e.message),
+    );
+  });
+
   it('a truncated .dat → PACKAGE_INVALID naming the .dat', async () => {
     const bytes = await editFixture(APP, (files) => files.set('dfu_test_app_hrm_s132.dat', (files.get('dfu_test_app_hrm_s132.dat') as Uint8Array).subarray(0, 11)));
     await assert.rejects(readLegacyPackage(bytes), (e: unknown) => hasCode(e, 'PACKAGE_INVALID') && /^dfu_test_app_hrm_s132\.dat: /.test(e.message));
