@@ -1,6 +1,8 @@
 /**
- * The CRC Nordic's H5 link appends: CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection,
- * no final XOR). The Bluetooth three-wire spec uses a different CRC, hence this own routine.
+ * CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final XOR): the CRC Nordic's H5
+ * link appends (the Bluetooth three-wire spec uses a different one, hence this own routine) and
+ * the image CRC of legacy (nRF5 SDK ≤ 11) init packets, which the SDK's crc16_compute calculates
+ * (spec §5: "Legacy CRC16").
  */
 
 const TABLE = (() => {
