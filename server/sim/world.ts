@@ -11,7 +11,9 @@ import { VirtualController } from './controller/controller.js';
 import { serialNumberOf } from './devices/application.js';
 import type { InstalledImage } from './devices/chip.js';
 import { loadPolicyKey } from './devices/initValidation.js';
-import { NrfDevice, type DeviceMode } from './devices/nrfDevice.js';
+import { ADAFRUIT, DEVICE_INFO_EMPTY } from './devices/legacy/initCheck.js';
+import type { LegacyEntry } from './devices/legacy/application.js';
+import { NrfDevice, type DeviceMode, type LegacyDeviceOptions } from './devices/nrfDevice.js';
 import { parseFaultSpec } from './faultSpec.js';
 import { SimFaults, type SimFault } from './faults.js';
 import { trustedKeyFromFile } from './keyFile.js';
@@ -20,9 +22,33 @@ import { DEFAULT_RADIO, type RadioConfig } from './radio.js';
 import { SimScheduler } from './scheduler.js';
 import { SerialLine, serialLinePair } from './serialLine.js';
 
+/**
+ * Which DFU a simulated board speaks: the SDK 17 Secure DFU bootloader with its buttonless
+ * application (the default), or a legacy one (devices/legacy/): nRF5 SDK 11's dual-bank
+ * bootloader ("DfuTarg") or the Adafruit nRF52 bootloader ("AdaDFU", single bank, device type
+ * 0x0052), each with an application carrying the legacy DFU service for buttonless entry.
+ */
+export const SIM_DEVICE_KINDS = ['secure', 'legacy-sdk11', 'legacy-adafruit'] as const;
+export type SimDeviceKind = (typeof SIM_DEVICE_KINDS)[number];
+export const LEGACY_ENTRIES = ['address+1', 'same-address', 'directed'] as const satisfies readonly LegacyEntry[];
+
 export interface SimDeviceConfig {
   /** Application address (random static); the bootloader uses address + 1. */
   readonly address: string;
+  /** Secure DFU (default) or a legacy bootloader. */
+  readonly kind: SimDeviceKind;
+  /**
+   * Legacy boards: where the bootloader is found after buttonless entry: 'address+1' (the
+   * application had no bond to share), 'same-address' (bond shared, whitelisted advertising),
+   * 'directed' (bond shared with a central without IRK: directed advertising toward it).
+   */
+  readonly legacyEntry: LegacyEntry;
+  /**
+   * SDK 11 legacy boards: the device type and revision in UICR that the bootloader checks init
+   * packets against (0xFFFF, erased, accepts any). The Adafruit bootloader always wants 0x0052.
+   */
+  readonly uicrDeviceType: number;
+  readonly uicrDeviceRevision: number;
   readonly name: string;
   /** dBm reported in advertising reports. */
   readonly rssi: number;
@@ -136,6 +162,10 @@ export function defaultDeviceConfig(index: number): SimDeviceConfig {
   const hex = (v: number): string => v.toString(16).padStart(2, '0').toUpperCase();
   return {
     address: `F0:0D:C0:DE:${hex(index >> 7)}:${hex(((2 * index) & 0xff) + 1)}`,
+    kind: 'secure',
+    legacyEntry: 'address+1',
+    uicrDeviceType: DEVICE_INFO_EMPTY,
+    uicrDeviceRevision: DEVICE_INFO_EMPTY,
     name: `bledfu-sim-${n}`,
     rssi: -40 - 3 * index,
     key: DEFAULT_SIM_KEY,
@@ -227,6 +257,21 @@ export interface SimDeviceEnvironment {
   readonly logger?: Logger;
 }
 
+/** A legacy board's bootloader: SDK 11's dual bank with its UICR check, or Adafruit's single bank. */
+function legacyOptions(d: SimDeviceConfig): LegacyDeviceOptions {
+  const adafruit = d.kind === 'legacy-adafruit';
+  return {
+    variant: adafruit ? 'adafruit' : 'sdk11',
+    entry: d.legacyEntry,
+    target: {
+      banks: adafruit ? 'single' : 'dual',
+      initCheck: adafruit ? { kind: 'adafruit', deviceType: ADAFRUIT.deviceType } : { kind: 'sdk11', deviceType: d.uicrDeviceType, deviceRevision: d.uicrDeviceRevision },
+      maxInitPacket: adafruit ? 64 : 128,
+      crcBytesPerMs: 6_000,
+    },
+  };
+}
+
 /**
  * Device `index` of a world (defaults from defaultDeviceConfig, overridden by `partial`), not yet
  * on any radio: the caller attaches it (the simulated air, or a real controller's peripheral role).
@@ -259,6 +304,7 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
     scheduler: env.scheduler,
     faults: { ...hooks, isAbsent: () => env.faults.isAbsent(faultDevice) },
     initial: { softDeviceFwid: d.softDeviceFwid, appValid: d.validApp, inBootloader: d.startInBootloader, appVersion: d.appVersion },
+    ...(d.kind === 'secure' ? {} : { legacy: legacyOptions(d) }),
     ...(env.logger === undefined ? {} : { logger: env.logger }),
   });
   return {
@@ -451,6 +497,8 @@ export const SIM_SPEC_PARAMETERS = [
   'controller',
   'links',
   'baud',
+  'kind',
+  'entry',
 ] as const;
 
 /**
@@ -566,6 +614,14 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
         baud = n;
         break;
       }
+      case 'kind':
+        if (!(SIM_DEVICE_KINDS as readonly string[]).includes(value)) throw bad(key, value);
+        device.kind = value as SimDeviceKind;
+        break;
+      case 'entry':
+        if (!(LEGACY_ENTRIES as readonly string[]).includes(value)) throw bad(key, value);
+        device.legacyEntry = value as LegacyEntry;
+        break;
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',
