@@ -78,6 +78,19 @@ export class LegacyClient {
     return this.conn.write(this.controlPoint.valueHandle, Uint8Array.from(bytes));
   }
 
+  /**
+   * A control point write after which the device hangs up (Start DFU on an application, Activate
+   * and reset, System reset): the device disconnects as soon as it handles the write, so its Write
+   * Response may or may not make it out first, and a lost link is what success looks like.
+   */
+  async cpThenDisconnect(...bytes: number[]): Promise<void> {
+    await this.cp(...bytes).catch((e: unknown) => {
+      if ((e as { code?: string }).code !== 'LINK_LOST') throw e;
+    });
+    if (this.conn.closed.aborted) return;
+    await new Promise<void>((resolve) => this.conn.closed.addEventListener('abort', () => resolve(), { once: true }));
+  }
+
   data(bytes: Uint8Array): Promise<void> {
     return this.conn.writeWithoutResponse(this.packet.valueHandle, bytes);
   }

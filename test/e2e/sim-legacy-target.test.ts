@@ -1,0 +1,267 @@
+/**
+ * The simulated legacy DFU devices (nRF5 SDK 11 and Adafruit bootloaders, legacy buttonless
+ * application) driven through bledfu's real host stack on the simulated air by a small scripted
+ * client (test/helpers/legacy-dfu.ts), as a legacy engine will drive them: buttonless entry and
+ * where the bootloader turns up, a whole update, a CRC error, refusals, invalid state and a link
+ * drop mid-transfer with what the device keeps. Everything runs on the simulator's clock.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import JSZip from 'jszip';
+import { bootloaderAddress, type DeviceAddress } from '../../server/ble/address.js';
+import type { Adapter, Advertisement, Connection } from '../../server/ble/types.js';
+import { UUIDS } from '../../server/ble/uuid.js';
+import { crc16 } from '../../server/common/crc16.js';
+import { silentLogger } from '../../server/common/logger.js';
+import { createHciAdapter } from '../../server/backends/hci/adapter.js';
+import { firmwareRevisionOf } from '../../server/sim/devices/application.js';
+import { deterministicFiller, imageIdentity } from '../../server/sim/devices/chip.js';
+import { LEGACY_UUIDS } from '../../server/sim/devices/legacy/protocol.js';
+import { createSimWorld, type SimDeviceConfig, type SimWorld } from '../../server/sim/world.js';
+import { legacyInitPacket, LegacyClient, type LegacyInitFields } from '../helpers/legacy-dfu.js';
+import { NEEDS_NORDIC_PACKAGES, sharedFixture } from '../helpers/shared-packages.js';
+
+interface Rig {
+  readonly world: SimWorld;
+  readonly adapter: Adapter;
+}
+
+const rigs: Rig[] = [];
+
+async function rig(device: Partial<SimDeviceConfig>): Promise<Rig> {
+  const world = createSimWorld({ devices: [device] });
+  const adapter = await createHciAdapter(world.openHostTransport(), { id: 'sim0', spec: 'sim:', kind: 'simulated', logger: silentLogger() });
+  const r = { world, adapter };
+  rigs.push(r);
+  return r;
+}
+
+afterEach(async () => {
+  for (const r of rigs.splice(0)) {
+    await r.adapter.close();
+    await r.world.close();
+  }
+});
+
+async function advertisement(adapter: Adapter, address: DeviceAddress): Promise<Advertisement> {
+  const stop = new AbortController();
+  try {
+    for await (const adv of adapter.scan({ active: true, signal: stop.signal })) if (adv.address.value === address.value) return adv;
+  } finally {
+    stop.abort();
+  }
+  throw new Error('scan ended');
+}
+
+function closed(conn: Connection): Promise<void> {
+  return new Promise((resolve) => {
+    if (conn.closed.aborted) resolve();
+    else conn.closed.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+/** Buttonless entry through the application's legacy DFU service; resolves once the application dropped the link. */
+async function enterBootloader(adapter: Adapter, app: DeviceAddress): Promise<void> {
+  const conn = await adapter.connect(app, { mtu: 247 });
+  assert.equal(conn.mtu, 23, 'SDK 11 applications keep the default ATT MTU');
+  const noNotify = await LegacyClient.open(conn, false);
+  assert.equal(await noNotify.readRevision(), 0x0001, 'an application with the legacy DFU service reports DFU revision 0x0001');
+  // Without notifications enabled the control point refuses the write (ATT 0xFD, ble_dfu.c).
+  await assert.rejects(noNotify.cp(0x01, 0x04), (e: unknown) => (e as { facts?: { attError?: number } }).facts?.attError === 0xfd);
+  const client = await LegacyClient.open(conn);
+  await client.cpThenDisconnect(0x01, 0x04);
+}
+
+/** An application image with its nrfutil-0.5-style init packet. */
+function appImage(size: number, seed: number, init: Partial<LegacyInitFields> = {}): { bin: Uint8Array; dat: Uint8Array } {
+  const bin = deterministicFiller(size, seed);
+  return { bin, dat: legacyInitPacket({ crc: crc16(bin), ...init }) };
+}
+
+async function legacyFixture(name: string, key: 'application' | 'softdevice_bootloader'): Promise<{ bin: Uint8Array; dat: Uint8Array }> {
+  const zip = await JSZip.loadAsync(sharedFixture(name));
+  const manifest = JSON.parse(await (zip.file('manifest.json')?.async('string') ?? '{}')) as { manifest: Record<string, { bin_file: string; dat_file: string }> };
+  const entry = manifest.manifest[key];
+  assert.ok(entry, `${name} has no ${key}`);
+  const read = async (file: string): Promise<Uint8Array> => {
+    const f = zip.file(file);
+    assert.ok(f, file);
+    return f.async('uint8array');
+  };
+  return { bin: await read(entry.bin_file), dat: await read(entry.dat_file) };
+}
+
+async function validateAndActivate(client: LegacyClient): Promise<void> {
+  await client.cp(0x04);
+  assert.equal(await client.next(), '100401');
+  await client.cpThenDisconnect(0x05);
+}
+
+async function runningRevision(adapter: Adapter, app: DeviceAddress): Promise<string> {
+  const conn = await adapter.connect(app, { mtu: 23 });
+  const dis = (await conn.discoverServices()).find((s) => s.uuid === UUIDS.deviceInformationService);
+  const fw = dis?.characteristics.find((c) => c.uuid === UUIDS.firmwareRevision);
+  assert.ok(fw);
+  const text = new TextDecoder().decode(await conn.read(fw.valueHandle));
+  await conn.disconnect();
+  return text;
+}
+
+describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 }, () => {
+  it('SDK 11: buttonless entry brings up "DfuTarg" at address + 1 (128-bit service UUID, revision 0x0008, MTU 23); a generated application installs', async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11' });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    await enterBootloader(adapter, dev.address);
+    const blAddress = bootloaderAddress(dev.address);
+    const adv = await advertisement(adapter, blAddress);
+    assert.equal(adv.name, 'DfuTarg');
+    assert.ok(adv.serviceUuids.includes(LEGACY_UUIDS.service));
+    assert.equal(dev.mode(), 'bootloader');
+    const conn = await adapter.connect(blAddress, { mtu: 247 });
+    assert.equal(conn.mtu, 23);
+    const client = await LegacyClient.open(conn);
+    assert.equal(await client.readRevision(), 0x0008);
+    const image = appImage(4_000, 0x51);
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+    assert.equal(await client.init(image.dat), '100201');
+    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await validateAndActivate(client);
+    assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+    assert.equal(dev.images().application?.sha256, imageIdentity(image.bin, undefined).sha256);
+    assert.equal(dev.mode(), 'application');
+  });
+
+  it("SDK 11: Nordic's SDK 11.0.0 test application package (legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip) installs byte for byte", NEEDS_NORDIC_PACKAGES, async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11', startInBootloader: true });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const image = await legacyFixture('legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip', 'application');
+    const client = await LegacyClient.open(await adapter.connect(bootloaderAddress(dev.address), { mtu: 23 }));
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+    assert.equal(await client.init(image.dat), '100201');
+    assert.equal(await client.sendFirmware(image.bin, 12), '100301');
+    await validateAndActivate(client);
+    assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+  });
+
+  it('SDK 11: a corrupted packet ends in CRC error (10 04 05), an injected refusal is answered with its legacy value; System Reset returns to the old application (dual bank kept it)', async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11' });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const before = await runningRevision(adapter, dev.address);
+    await enterBootloader(adapter, dev.address);
+    const client = await LegacyClient.open(await adapter.connect(bootloaderAddress(dev.address), { mtu: 23 }));
+    world.faults.inject({ kind: 'refuseControlPoint', opcode: 0x04, result: 0x06 });
+    world.faults.inject({ kind: 'corruptDataPacket', packet: 7 });
+    const image = appImage(2_000, 0x77);
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+    assert.equal(await client.init(image.dat), '100201');
+    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await client.cp(0x04);
+    assert.equal(await client.next(), '100406', 'the injected refusal: operation failed');
+    await client.cp(0x04);
+    assert.equal(await client.next(), '100405', 'the corrupted packet: CRC error');
+    await client.cp(0x04);
+    assert.equal(await client.next(), '100402', 'after a CRC error the bank stays in VALIDATE');
+    await client.cpThenDisconnect(0x06);
+    assert.equal(await runningRevision(adapter, dev.address), before);
+  });
+
+  it('SDK 11: a link drop mid-transfer: the bootloader advertises again and keeps its state (image size report, Start → invalid state); System Reset then a fresh update succeeds', async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11', startInBootloader: true, validApp: false });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const blAddress = bootloaderAddress(dev.address);
+    const image = appImage(3_000, 0x99);
+    world.faults.inject({ kind: 'dropLinkAfterDataBytes', bytes: 1_000 });
+    let client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+    assert.equal(await client.init(image.dat), '100201');
+    await assert.rejects(client.sendFirmware(image.bin, 10));
+    await closed(client.conn);
+    const kept = dev.device.legacyBootloader?.target.snapshot;
+    assert.equal(kept?.state, 'rxData');
+    assert.equal(kept?.dataReceived, 1_000);
+    client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    await client.cp(0x07);
+    assert.equal(await client.next(), '100701e8030000', 'the device reports the 1 000 bytes it kept');
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100102', 'no second Start without a reset');
+    await client.cpThenDisconnect(0x06);
+    // No valid application: the chip comes back in its bootloader, from IDLE.
+    client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    assert.equal(dev.device.legacyBootloader?.target.snapshot.state, 'idle');
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+    assert.equal(await client.init(image.dat), '100201');
+    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await validateAndActivate(client);
+    assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+  });
+
+  it('Adafruit: "AdaDFU" with Device Information; device type 0xFFFF refused (10 02 06), 0x0052 accepted; the application was erased at Start, so after a link drop and reset the board stays in its bootloader', async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-adafruit' });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    await enterBootloader(adapter, dev.address);
+    const blAddress = bootloaderAddress(dev.address);
+    const adv = await advertisement(adapter, blAddress);
+    assert.equal(adv.name, 'AdaDFU');
+    const conn = await adapter.connect(blAddress, { mtu: 247 });
+    const dis = (await conn.discoverServices()).find((s) => s.uuid === UUIDS.deviceInformationService);
+    const manufacturer = dis?.characteristics.find((c) => c.uuid === UUIDS.manufacturerName);
+    assert.ok(manufacturer);
+    assert.equal(new TextDecoder().decode(await conn.read(manufacturer.valueHandle)), 'Adafruit Industries');
+    let client = await LegacyClient.open(conn);
+    const image = appImage(2_400, 0xada, { deviceType: 0x0052 });
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+    assert.equal(dev.images().applicationValid, false, 'single bank: the application area was erased for the image');
+    assert.equal(await client.init(legacyInitPacket({ crc: crc16(image.bin) })), '100206');
+    world.faults.inject({ kind: 'dropLinkAfterDataBytes', bytes: 400 });
+    assert.equal(await client.init(image.dat), '100201');
+    await assert.rejects(client.sendFirmware(image.bin, 10));
+    await closed(client.conn);
+    client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    await client.cpThenDisconnect(0x06);
+    client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    assert.equal(dev.mode(), 'bootloader');
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+    assert.equal(await client.init(image.dat), '100201');
+    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await validateAndActivate(client);
+    assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+  });
+
+  it('bond shared: the bootloader keeps the application address; "directed" advertises toward the entering central only (another central does not hear it)', async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11', legacyEntry: 'directed' });
+    const other = await createHciAdapter(world.openHostTransport(), { id: 'sim1', spec: 'sim:', kind: 'simulated', logger: silentLogger() });
+    try {
+      const dev = world.devices[0];
+      assert.ok(dev);
+      await enterBootloader(adapter, dev.address);
+      const adv = await advertisement(adapter, dev.address);
+      assert.equal(adv.name, undefined, 'ADV_DIRECT_IND carries no data');
+      assert.equal(adv.connectable, true);
+      assert.equal(dev.currentAddress().value, dev.address.value);
+      // The other central: its scan hears nothing from that address for 3 s of modelled time.
+      const stop = new AbortController();
+      world.scheduler.after(3_000, () => stop.abort(), 'test: end the other scan');
+      const heard: string[] = [];
+      for await (const a of other.scan({ active: true, signal: stop.signal })) heard.push(a.address.value);
+      assert.ok(!heard.includes(dev.address.value));
+      const client = await LegacyClient.open(await adapter.connect(dev.address, { mtu: 23 }));
+      assert.equal(await client.readRevision(), 0x0008, 'the entering central connects to the bootloader at the application address');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('bond shared with an IRK ("same-address"): undirected advertising at the application address, named DfuTarg', async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11', legacyEntry: 'same-address' });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    await enterBootloader(adapter, dev.address);
+    const adv = await advertisement(adapter, dev.address);
+    assert.equal(adv.name, 'DfuTarg');
+    assert.equal(dev.mode(), 'bootloader');
+  });
+});
