@@ -13,6 +13,7 @@ import type { InstalledImage } from './devices/chip.js';
 import { loadPolicyKey } from './devices/initValidation.js';
 import { ADAFRUIT, DEVICE_INFO_EMPTY } from './devices/legacy/initCheck.js';
 import type { LegacyEntry } from './devices/legacy/application.js';
+import { LEGACY_CRC_BYTES_PER_MS } from './devices/legacy/target.js';
 import { NrfDevice, type DeviceMode, type LegacyDeviceOptions } from './devices/nrfDevice.js';
 import { parseFaultSpec } from './faultSpec.js';
 import { SimFaults, type SimFault } from './faults.js';
@@ -267,7 +268,7 @@ function legacyOptions(d: SimDeviceConfig): LegacyDeviceOptions {
       banks: adafruit ? 'single' : 'dual',
       initCheck: adafruit ? { kind: 'adafruit', deviceType: ADAFRUIT.deviceType } : { kind: 'sdk11', deviceType: d.uicrDeviceType, deviceRevision: d.uicrDeviceRevision },
       maxInitPacket: adafruit ? 64 : 128,
-      crcBytesPerMs: 6_000,
+      crcBytesPerMs: LEGACY_CRC_BYTES_PER_MS,
     },
   };
 }

@@ -50,6 +50,9 @@ import {
   type NrfError,
 } from './protocol.js';
 
+/** CRC-16 throughput of Validate (crc16_compute over flash), bytes per ms: UNVERIFIED, ~10 cycles a byte at 64 MHz. */
+export const LEGACY_CRC_BYTES_PER_MS = 6_000;
+
 export type BankState = 'idle' | 'preparing' | 'ready' | 'rxInit' | 'rxData' | 'validate' | 'waitActivate';
 type PacketType = 'invalid' | 'start' | 'init' | 'data';
 
