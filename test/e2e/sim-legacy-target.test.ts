@@ -20,6 +20,9 @@ import { LEGACY_UUIDS } from '../../server/sim/devices/legacy/protocol.js';
 import { createSimWorld, type SimDeviceConfig, type SimWorld } from '../../server/sim/world.js';
 import { legacyInitPacket, LegacyClient, type LegacyInitFields } from '../helpers/legacy-dfu.js';
 import { NEEDS_NORDIC_PACKAGES, sharedFixture } from '../helpers/shared-packages.js';
+import { decodeError, startDfu } from '../../clients/ts/index.js';
+import { projectZip } from '../helpers/project-packages.js';
+import { addressTarget, drain, finished, SIM_DONGLES, startSimServer } from '../helpers/sim-server.js';
 
 interface Rig {
   readonly world: SimWorld;
@@ -265,3 +268,26 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     assert.equal(dev.mode(), 'bootloader');
   });
 });
+
+for (const dongle of SIM_DONGLES) {
+  describe(`a simulated legacy device behind the whole server (${dongle.label})`, { timeout: 60_000 }, () => {
+    it('is created from the sim config, found by the server, and a Secure DFU package aimed at it fails naming legacy DFU before a byte is flashed', async () => {
+      const s = await startSimServer({ devices: [{ kind: 'legacy-sdk11' }] }, {}, dongle);
+      try {
+        const dev = s.device();
+        const before = dev.images().application?.sha256;
+        const { events, error } = await drain(startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(30_000) }));
+        const d = decodeError(error);
+        assert.match(d.message, /legacy DFU/);
+        assert.equal(finished(events)?.result.success, false);
+        assert.equal(s.observed().dataBytes, 0);
+        assert.equal(s.observed().commandBytes, 0);
+        assert.ok(s.observed().connections >= 1, 'the server did reach the device');
+        assert.equal(dev.images().application?.sha256, before);
+        assert.equal(dev.mode(), 'application');
+      } finally {
+        await s.close();
+      }
+    });
+  });
+}

@@ -9,11 +9,11 @@
  * adafruit/Adafruit_nRF52_Bootloader lib/sdk11/… (DFU_REVISION 0x0008, nrf_err_code_translate),
  * dfu_types.h (DFU_UPDATE_SD/BL/APP bits, DFU_INIT_RX/COMPLETE); shared/spec/secure-dfu.md §1 table.
  */
-import type { Uuid } from '../../../ble/uuid.js';
+import { UUIDS, type Uuid } from '../../../ble/uuid.js';
 
 /** The vendor base 00001530-1212-EFDE-1523-785FEABCD123 with the 16-bit values of ble_dfu.h. */
 export const LEGACY_UUIDS = {
-  service: '00001530-1212-EFDE-1523-785FEABCD123',
+  service: UUIDS.legacyDfuService,
   controlPoint: '00001531-1212-EFDE-1523-785FEABCD123',
   packet: '00001532-1212-EFDE-1523-785FEABCD123',
   revision: '00001534-1212-EFDE-1523-785FEABCD123',
