@@ -81,9 +81,11 @@ function appImage(size: number, seed: number, init: Partial<LegacyInitFields> = 
   return { bin, dat: legacyInitPacket({ crc: crc16(bin), ...init }) };
 }
 
-async function legacyFixture(name: string, key: 'application' | 'softdevice_bootloader'): Promise<{ bin: Uint8Array; dat: Uint8Array }> {
+async function legacyFixture(name: string, key: 'application' | 'softdevice_bootloader'): Promise<{ bin: Uint8Array; dat: Uint8Array; sdSize: number; blSize: number }> {
   const zip = await JSZip.loadAsync(sharedFixture(name));
-  const manifest = JSON.parse(await (zip.file('manifest.json')?.async('string') ?? '{}')) as { manifest: Record<string, { bin_file: string; dat_file: string }> };
+  const manifest = JSON.parse(await (zip.file('manifest.json')?.async('string') ?? '{}')) as {
+    manifest: Record<string, { bin_file: string; dat_file: string; sd_size?: number; bl_size?: number }>;
+  };
   const entry = manifest.manifest[key];
   assert.ok(entry, `${name} has no ${key}`);
   const read = async (file: string): Promise<Uint8Array> => {
@@ -91,7 +93,7 @@ async function legacyFixture(name: string, key: 'application' | 'softdevice_boot
     assert.ok(f, file);
     return f.async('uint8array');
   };
-  return { bin: await read(entry.bin_file), dat: await read(entry.dat_file) };
+  return { bin: await read(entry.bin_file), dat: await read(entry.dat_file), sdSize: entry.sd_size ?? 0, blSize: entry.bl_size ?? 0 };
 }
 
 async function validateAndActivate(client: LegacyClient): Promise<void> {
@@ -146,6 +148,33 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     assert.equal(await client.sendFirmware(image.bin, 12), '100301');
     await validateAndActivate(client);
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+  });
+
+  it("SDK 11: Nordic's SoftDevice + bootloader package installs in one connection (type 0x03, SD and BL sizes), the application is invalidated, and the next connection installs the application", NEEDS_NORDIC_PACKAGES, async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11', startInBootloader: true });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const sdbl = await legacyFixture('legacy_sdk11.0.0_dfu_test_softdevice_w_bootloader_b_s132.zip', 'softdevice_bootloader');
+    assert.equal(sdbl.sdSize + sdbl.blSize, sdbl.bin.length);
+    const blAddress = bootloaderAddress(dev.address);
+    let client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    assert.equal(await client.start(0x07, sdbl.sdSize, sdbl.blSize, 4096), '100103', 'SD+BL+app in one go is not supported: hosts fall back to two connections');
+    assert.equal(await client.start(0x03, sdbl.sdSize, sdbl.blSize, 0), '100101');
+    assert.equal(await client.init(sdbl.dat), '100201');
+    assert.equal(await client.sendFirmware(sdbl.bin, 20), '100301');
+    await validateAndActivate(client);
+    client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    const images = dev.images();
+    assert.equal(images.softDevice?.sha256, imageIdentity(sdbl.bin.subarray(0, sdbl.sdSize), undefined).sha256);
+    assert.equal(images.bootloader?.sha256, imageIdentity(sdbl.bin.subarray(sdbl.sdSize), undefined).sha256);
+    assert.equal(images.applicationValid, false, 'bank 0 held the SoftDevice: the application is gone');
+    assert.equal(dev.mode(), 'bootloader');
+    const app = appImage(1_600, 0x2b);
+    assert.equal(await client.start(0x04, 0, 0, app.bin.length), '100101');
+    assert.equal(await client.init(app.dat), '100201');
+    assert.equal(await client.sendFirmware(app.bin, 10), '100301');
+    await validateAndActivate(client);
+    assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(app.bin, undefined)));
   });
 
   it('SDK 11: a corrupted packet ends in CRC error (10 04 05), an injected refusal is answered with its legacy value; System Reset returns to the old application (dual bank kept it)', async () => {
