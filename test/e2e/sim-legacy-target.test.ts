@@ -18,7 +18,7 @@ import { firmwareRevisionOf } from '../../server/sim/devices/application.js';
 import { deterministicFiller, imageIdentity } from '../../server/sim/devices/chip.js';
 import { LEGACY_UUIDS } from '../../server/sim/devices/legacy/protocol.js';
 import { createSimWorld, type SimDeviceConfig, type SimWorld } from '../../server/sim/world.js';
-import { legacyInitPacket, LegacyClient, type LegacyInitFields } from '../helpers/legacy-dfu.js';
+import { legacyInitPacket, LegacyClient, sizePacket, type LegacyInitFields } from '../helpers/legacy-dfu.js';
 import { NEEDS_NORDIC_PACKAGES, sharedFixture } from '../helpers/shared-packages.js';
 import { decodeError, startDfu } from '../../clients/ts/index.js';
 import { projectZip } from '../helpers/project-packages.js';
@@ -261,6 +261,25 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     assert.equal(await client.sendFirmware(image.bin, 10), '100301');
     await validateAndActivate(client);
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+  });
+
+  it('Adafruit: Start DFU is answered only once the image\'s pages are erased (modelled time), and an init packet written before that answer is refused with invalid state (10 02 02)', async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-adafruit', startInBootloader: true });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const client = await LegacyClient.open(await adapter.connect(bootloaderAddress(dev.address), { mtu: 23 }));
+    const image = appImage(200_000, 0xe1, { deviceType: 0x0052 });
+    const pages = Math.ceil(image.bin.length / 4096);
+    await client.cp(0x01, 0x04);
+    const sent = world.nowMs();
+    await client.data(sizePacket(0, 0, image.bin.length));
+    // A host that does not wait for the answer: the bank is still PREPARING.
+    await client.cp(0x02, 0x00);
+    await client.data(image.dat);
+    assert.equal(await client.next(), '100202');
+    assert.equal(await client.next(), '100101');
+    assert.ok(world.nowMs() - sent >= pages * 85, `answered after ${world.nowMs() - sent} ms of modelled time, the erase of ${pages} pages takes ${pages * 85} ms`);
+    assert.equal(await client.init(image.dat), '100201', 'after the answer the same init packet is taken');
   });
 
   it('bond shared: the bootloader keeps the application address; "directed" advertises toward the entering central only (another central does not hear it)', async () => {
