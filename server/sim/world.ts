@@ -198,6 +198,8 @@ export interface SimDeviceView {
   readonly label: string;
   /** The application's address. */
   readonly address: DeviceAddress;
+  /** Which DFU it speaks (SimDeviceConfig.kind). */
+  readonly kind: SimDeviceKind;
   /** What it advertises now (address + 1 in the bootloader). */
   currentAddress(): DeviceAddress;
   currentName(): string;
@@ -311,6 +313,7 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
   return {
     label: d.name,
     address,
+    kind: d.kind,
     currentAddress: () => device.currentAddress,
     currentName: () => device.currentName,
     mode: () => device.mode,

@@ -323,6 +323,7 @@ for (const dongle of SIM_DONGLES) {
       const s = await startSimServer({ devices: [{ kind: 'legacy-sdk11' }] }, {}, dongle);
       try {
         const dev = s.device();
+        assert.equal(dev.kind, 'legacy-sdk11');
         const before = dev.images().application?.sha256;
         const { events, error } = await drain(startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(dev.address.value) }, { signal: AbortSignal.timeout(30_000) }));
         const d = decodeError(error);
