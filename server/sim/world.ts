@@ -513,7 +513,8 @@ export const SIM_SPEC_PARAMETERS = [
  * unless api says otherwise), `sim:?devices=2&first=3&rssi=-70` (devices 3 and 4 of the default
  * numbering, "bledfu-sim-3" and "bledfu-sim-4", so several simulated servers show different
  * devices; every device reported at -70 dBm), `sim:?fault=droplink:20000&fault=absent@bledfu-sim-2`
- * (faults armed from the start, faultSpec.ts; a device a fault names must be one of this spec's).
+ * (faults armed from the start, faultSpec.ts; a device a fault names must be one of this spec's),
+ * `sim:?kind=legacy-adafruit&entry=directed` (legacy DFU devices, devices/legacy/).
  * Unknown parameters are errors: a typo should not silently give the defaults.
  */
 export function parseSimSpec(spec: string): Partial<SimConfig> {

@@ -129,10 +129,6 @@ export class LegacyBootloader implements Firmware {
     this.#restartDfuTimer();
   }
 
-  get connected(): boolean {
-    return this.#session !== undefined;
-  }
-
   advertising(): AdvertisingParams | undefined {
     if (this.#session !== undefined || this.#stopped || this.#closing) return undefined;
     const flags = this.#peer === undefined ? AD_FLAGS.leGeneralDiscoverable | AD_FLAGS.brEdrNotSupported : AD_FLAGS.brEdrNotSupported;
