@@ -13,6 +13,7 @@ import type { InstalledImage } from './devices/chip.js';
 import { loadPolicyKey } from './devices/initValidation.js';
 import { ADAFRUIT, DEVICE_INFO_EMPTY } from './devices/legacy/initCheck.js';
 import type { LegacyEntry } from './devices/legacy/application.js';
+import { LEGACY_REVISION } from './devices/legacy/protocol.js';
 import { LEGACY_CRC_BYTES_PER_MS } from './devices/legacy/target.js';
 import { NrfDevice, type DeviceMode, type LegacyDeviceOptions } from './devices/nrfDevice.js';
 import { parseFaultSpec } from './faultSpec.js';
@@ -50,6 +51,12 @@ export interface SimDeviceConfig {
    */
   readonly uicrDeviceType: number;
   readonly uicrDeviceRevision: number;
+  /**
+   * SDK 11-style legacy boards: the DFU Revision the bootloader reports, 0x0005 (SDK 7) to 0x0008
+   * (SDK 10/11, the default), or 0 for an SDK ≤ 6 bootloader (no DFU Revision characteristic,
+   * DFU v1: application only, 4-byte size packet, CRC-only init packet). Adafruit's is 0x0008.
+   */
+  readonly legacyRevision: number;
   readonly name: string;
   /** dBm reported in advertising reports. */
   readonly rssi: number;
@@ -167,6 +174,7 @@ export function defaultDeviceConfig(index: number): SimDeviceConfig {
     legacyEntry: 'address+1',
     uicrDeviceType: DEVICE_INFO_EMPTY,
     uicrDeviceRevision: DEVICE_INFO_EMPTY,
+    legacyRevision: LEGACY_REVISION.sdk11Bootloader,
     name: `bledfu-sim-${n}`,
     rssi: -40 - 3 * index,
     key: DEFAULT_SIM_KEY,
@@ -267,6 +275,7 @@ function legacyOptions(d: SimDeviceConfig): LegacyDeviceOptions {
     variant: adafruit ? 'adafruit' : 'sdk11',
     entry: d.legacyEntry,
     target: {
+      revision: adafruit ? LEGACY_REVISION.sdk11Bootloader : d.legacyRevision,
       banks: adafruit ? 'single' : 'dual',
       initCheck: adafruit ? { kind: 'adafruit', deviceType: ADAFRUIT.deviceType } : { kind: 'sdk11', deviceType: d.uicrDeviceType, deviceRevision: d.uicrDeviceRevision },
       maxInitPacket: adafruit ? 64 : 128,

@@ -177,6 +177,31 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(app.bin, undefined)));
   });
 
+  it('older bootloaders: legacyRevision 0x0005 is what DFU Revision reads; 0 (SDK ≤ 6) has no DFU Revision and takes a DFU v1 update (01 + 4-byte size, CRC-only init)', async () => {
+    const sdk7 = await rig({ kind: 'legacy-sdk11', legacyRevision: 0x0005, startInBootloader: true });
+    const dev7 = sdk7.world.devices[0];
+    assert.ok(dev7);
+    const c7 = await LegacyClient.open(await sdk7.adapter.connect(bootloaderAddress(dev7.address), { mtu: 23 }));
+    assert.equal(await c7.readRevision(), 0x0005);
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11', legacyRevision: 0, startInBootloader: true });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const client = await LegacyClient.open(await adapter.connect(bootloaderAddress(dev.address), { mtu: 23 }));
+    assert.equal(await client.readRevision(), undefined);
+    const image = appImage(1_200, 0x61);
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100103', 'the v2 size packet is not supported');
+    await client.cp(0x01);
+    await client.data(Uint8Array.of(image.bin.length & 0xff, image.bin.length >> 8, 0, 0));
+    assert.equal(await client.next(), '100101');
+    await client.cp(0x02);
+    const crc = crc16(image.bin);
+    await client.data(Uint8Array.of(crc & 0xff, crc >> 8));
+    assert.equal(await client.next(), '100201');
+    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await validateAndActivate(client);
+    assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+  });
+
   it('SDK 11: a corrupted packet ends in CRC error (10 04 05), an injected refusal is answered with its legacy value; System Reset returns to the old application (dual bank kept it)', async () => {
     const { world, adapter } = await rig({ kind: 'legacy-sdk11' });
     const dev = world.devices[0];

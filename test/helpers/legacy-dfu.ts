@@ -45,10 +45,11 @@ export class LegacyClient {
   readonly conn: Connection;
   readonly controlPoint: GattCharacteristic;
   readonly packet: GattCharacteristic;
-  readonly revision: GattCharacteristic;
+  /** Absent on SDK ≤ 6 bootloaders. */
+  readonly revision: GattCharacteristic | undefined;
   readonly #sub: Subscription;
 
-  private constructor(conn: Connection, cp: GattCharacteristic, packet: GattCharacteristic, revision: GattCharacteristic, sub: Subscription) {
+  private constructor(conn: Connection, cp: GattCharacteristic, packet: GattCharacteristic, revision: GattCharacteristic | undefined, sub: Subscription) {
     this.conn = conn;
     this.controlPoint = cp;
     this.packet = packet;
@@ -66,10 +67,13 @@ export class LegacyClient {
     };
     const cp = find(LEGACY_UUIDS.controlPoint);
     const sub = subscribe ? await conn.subscribe(cp, 'notify') : { receive: () => Promise.reject(new Error('not subscribed')), close: () => undefined, [Symbol.asyncIterator]: () => { throw new Error('not subscribed'); } };
-    return new LegacyClient(conn, cp, find(LEGACY_UUIDS.packet), find(LEGACY_UUIDS.revision), sub as Subscription);
+    const revision = service?.characteristics.find((x) => x.uuid === LEGACY_UUIDS.revision);
+    return new LegacyClient(conn, cp, find(LEGACY_UUIDS.packet), revision, sub as Subscription);
   }
 
-  async readRevision(): Promise<number> {
+  /** The DFU Revision; undefined when the service has no such characteristic (SDK ≤ 6). */
+  async readRevision(): Promise<number | undefined> {
+    if (this.revision === undefined) return undefined;
     const v = await this.conn.read(this.revision.valueHandle);
     return (v[0] ?? 0) | ((v[1] ?? 0) << 8);
   }

@@ -15,12 +15,13 @@ import { LegacyDfuTarget, type LegacyOutcome, type LegacyTargetConfig } from '..
 import { legacyInitPacket } from '../../helpers/legacy-dfu.js';
 
 const SDK11: LegacyTargetConfig = {
+  revision: 0x0008,
   banks: 'dual',
   initCheck: { kind: 'sdk11', deviceType: DEVICE_INFO_EMPTY, deviceRevision: DEVICE_INFO_EMPTY },
   maxInitPacket: 128,
   crcBytesPerMs: 6_000,
 };
-const ADAFRUIT_CONFIG: LegacyTargetConfig = { banks: 'single', initCheck: { kind: 'adafruit', deviceType: ADAFRUIT.deviceType }, maxInitPacket: 64, crcBytesPerMs: 6_000 };
+const ADAFRUIT_CONFIG: LegacyTargetConfig = { revision: 0x0008, banks: 'single', initCheck: { kind: 'adafruit', deviceType: ADAFRUIT.deviceType }, maxInitPacket: 64, crcBytesPerMs: 6_000 };
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const said = (out: LegacyOutcome): string[] => out.notifications.map((n) => `${n.when}:${hex(n.value)}`);
@@ -152,6 +153,33 @@ describe('legacy DFU target (SDK 11 request handling)', () => {
     assert.deepEqual(said(init(t, legacyInitPacket({ deviceType: 0x9999, crc: 0 }))), ['now:100206']);
     assert.deepEqual(said(init(t, legacyInitPacket({ deviceType: 0x1234, softDevices: [0x0081], crc: 0 }))), ['now:100206'], 'S132 2.0.0 is not what is installed');
     assert.deepEqual(said(init(t, legacyInitPacket({ deviceType: 0x1234, softDevices: [0x0081, 0x0100], crc: 0 }))), ['now:100201']);
+  });
+
+  it('DFU v1 (SDK ≤ 6, revision 0): a 12-byte size packet is not supported, 01 + 4-byte size works; the CRC-only init packet is answered at once and checked by Validate; without it any image validates', () => {
+    const { t } = setup({ ...SDK11, revision: 0 });
+    const image = deterministicFiller(120, 5);
+    assert.deepEqual(said(start(t, 0x04, sizes(0, 0, image.length))), ['now:100103'], 'how hosts learn the target speaks only v1');
+    t.handleControlPoint(Uint8Array.of(0x01));
+    const out = t.handlePacket(Uint8Array.of(image.length, 0, 0, 0));
+    out.onFlashDone?.();
+    assert.deepEqual(said(out), ['afterFlash:100101']);
+    t.handleControlPoint(Uint8Array.of(0x02));
+    const crc = crc16(image);
+    assert.deepEqual(said(t.handlePacket(Uint8Array.of(crc & 0xff, crc >> 8))), ['now:100201']);
+    assert.deepEqual(send(t, image), ['afterFlash:100301']);
+    assert.deepEqual(said(t.handleControlPoint(Uint8Array.of(0x04))), ['now:100401']);
+    const bare = setup({ ...SDK11, revision: 0 });
+    bare.t.handleControlPoint(Uint8Array.of(0x01));
+    bare.t.handlePacket(Uint8Array.of(image.length, 0, 0, 0)).onFlashDone?.();
+    assert.deepEqual(send(bare.t, image), ['afterFlash:100301'], 'firmware right after Start: the init packet is optional in v1');
+    assert.deepEqual(said(bare.t.handleControlPoint(Uint8Array.of(0x04))), ['now:100401']);
+    const wrong = setup({ ...SDK11, revision: 0 });
+    wrong.t.handleControlPoint(Uint8Array.of(0x01));
+    wrong.t.handlePacket(Uint8Array.of(image.length, 0, 0, 0)).onFlashDone?.();
+    wrong.t.handleControlPoint(Uint8Array.of(0x02));
+    wrong.t.handlePacket(Uint8Array.of(~crc & 0xff, 0));
+    send(wrong.t, image);
+    assert.deepEqual(said(wrong.t.handleControlPoint(Uint8Array.of(0x04))), ['now:100405']);
   });
 
   it('Adafruit: device type 0x0052 required, SD/BL updates need device revision 0xADAF; single bank erases the application', () => {

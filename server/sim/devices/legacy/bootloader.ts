@@ -2,7 +2,8 @@
  * A legacy BLE bootloader on the simulated chip: nRF5 SDK 11's (advertises "DfuTarg") or the
  * Adafruit nRF52 bootloader (advertises "AdaDFU", adds Device Information), both serving the
  * legacy DFU service 0x1530 (DFU Packet 0x1532 write without response, Control Point 0x1531
- * write + notify, DFU Revision 0x1534 read = 0x0008) over a LegacyDfuTarget.
+ * write + notify, DFU Revision 0x1534 read: 0x0008 for both, configurable for older SDK 7–10 builds,
+ * absent on SDK ≤ 6) over a LegacyDfuTarget.
  *
  * Sources (facts only): nRF5 SDK 11.0.0 bootloader_dfu/dfu_transport_ble.c and ble_dfu.c, and
  * adafruit/Adafruit_nRF52_Bootloader lib/sdk11/…/dfu_transport_ble.c:
@@ -29,7 +30,7 @@ import type { DfuFaultHooks } from '../bootloader.js';
 import type { NrfChip } from '../chip.js';
 import type { Firmware, LinkSession } from '../firmware.js';
 import { GattDatabase, type CharacteristicDef, type MtuPolicy } from '../gattServer.js';
-import { LEGACY_REVISION, LEGACY_UUIDS, legacyResponse } from './protocol.js';
+import { LEGACY_UUIDS, legacyResponse } from './protocol.js';
 import { LegacyDfuTarget, type LegacyDataWrite, type LegacyOutcome, type LegacyTargetConfig } from './target.js';
 
 export type LegacyBootloaderVariant = 'sdk11' | 'adafruit';
@@ -121,7 +122,10 @@ export class LegacyBootloader implements Firmware {
               return undefined;
             },
           },
-          { uuid: LEGACY_UUIDS.revision, properties: CharProps.read, read: () => Uint8Array.of(LEGACY_REVISION.sdk11Bootloader & 0xff, LEGACY_REVISION.sdk11Bootloader >> 8) },
+          // SDK ≤ 6 bootloaders (revision 0 here) have no DFU Revision characteristic.
+          ...(options.target.revision === 0
+            ? []
+            : [{ uuid: LEGACY_UUIDS.revision, properties: CharProps.read, read: () => Uint8Array.of(options.target.revision & 0xff, options.target.revision >> 8) }]),
         ],
       },
       ...(dis.length === 0 ? [] : [{ uuid: UUIDS.deviceInformationService, characteristics: dis }]),

@@ -58,6 +58,15 @@ type PacketType = 'invalid' | 'start' | 'init' | 'data';
 
 export interface LegacyTargetConfig {
   /**
+   * The DFU Revision the bootloader reports (0x0005 SDK 7 … 0x0008 SDK 10/11, same protocol in this
+   * model), or 0: an SDK ≤ 6 bootloader without the DFU Revision characteristic, speaking DFU v1
+   * (as Nordic's Android LegacyDfuImpl describes it): application only, Start DFU 01 with a
+   * 4-byte size packet (a 12-byte one is answered 10 01 03, which is how hosts detect v1), an
+   * optional init packet of just the CRC-16 written after 02 and answered 10 02 01 at once, and
+   * Validate checking that CRC when one was given.
+   */
+  readonly revision: number;
+  /**
    * 'dual': SDK 11's default BLE bootloader (dfu_dual_bank.c): application and bootloader images
    * go to bank 1 (the whole bank is erased), the old application stays valid until activation; a
    * SoftDevice (+ bootloader) goes to bank 0 and invalidates the application.
@@ -181,7 +190,7 @@ export class LegacyDfuTarget {
         return NOTHING;
       case LEGACY_OP.initDfuParams:
         this.#packetType = 'init';
-        if ((value[1] ?? LEGACY_INIT.receive) !== LEGACY_INIT.complete) return NOTHING;
+        if (this.#v1 || (value[1] ?? LEGACY_INIT.receive) !== LEGACY_INIT.complete) return NOTHING;
         return answer(legacyResponse(op, translate(this.#initComplete(), op)));
       case LEGACY_OP.receiveFirmware:
         this.#packetType = 'data';
@@ -217,6 +226,7 @@ export class LegacyDfuTarget {
       case 'start':
         return this.#startPacket(value);
       case 'init': {
+        if (this.#v1) return this.#v1Init(value);
         const error = this.#initPacket(value);
         return error === 'success' ? NOTHING : answer(legacyResponse(LEGACY_OP.initDfuParams, translate(error, LEGACY_OP.initDfuParams)));
       }
@@ -228,12 +238,18 @@ export class LegacyDfuTarget {
     }
   }
 
+  get #v1(): boolean {
+    return this.#config.revision === 0;
+  }
+
   #startPacket(value: Uint8Array): LegacyOutcome {
     const refuse = (error: NrfError): LegacyOutcome => answer(legacyResponse(LEGACY_OP.startDfu, translate(error, LEGACY_OP.startDfu)));
-    if (value.length !== 12) return refuse('notSupported');
-    const v = new DataView(value.buffer, value.byteOffset, 12);
-    const sizes = { sd: v.getUint32(0, true), bl: v.getUint32(4, true), app: v.getUint32(8, true) };
-    const mode = this.#updateMode;
+    if (value.length !== (this.#v1 ? 4 : 12)) return refuse('notSupported');
+    const v = new DataView(value.buffer, value.byteOffset, value.length);
+    const sizes = this.#v1 ? { sd: 0, bl: 0, app: v.getUint32(0, true) } : { sd: v.getUint32(0, true), bl: v.getUint32(4, true), app: v.getUint32(8, true) };
+    // DFU v1 updates applications only, whatever type byte a host adds.
+    const mode = this.#v1 ? LEGACY_IMAGE.application : this.#updateMode;
+    this.#updateMode = mode;
     // dfu_start_pkt_handle: the start packet and image size are taken before any check.
     this.#sizes = sizes;
     this.#imageSize = (sizes.sd + sizes.bl + sizes.app) >>> 0;
@@ -281,6 +297,18 @@ export class LegacyDfuTarget {
     return 'success';
   }
 
+  /** DFU v1: the packet after 02 is the image's CRC-16 (2 bytes), answered at once. */
+  #v1Init(value: Uint8Array): LegacyOutcome {
+    const op = LEGACY_OP.initDfuParams;
+    if (this.#state !== 'ready' || this.#dataReceived > 0) return answer(legacyResponse(op, LEGACY_RESULT.invalidState));
+    if (value.length !== 2) return answer(legacyResponse(op, LEGACY_RESULT.notSupported));
+    const crc = (value[0] as number) | ((value[1] as number) << 8);
+    this.#init = { deviceType: 0xffff, deviceRevision: 0xffff, applicationVersion: 0xffffffff, softDevices: [], crc16: crc };
+    this.#initCrc = crc32(value);
+    this.#state = 'rxData';
+    return answer(legacyResponse(op, LEGACY_RESULT.success));
+  }
+
   #initComplete(): NrfError {
     if (this.#dataReceived > 0) return 'invalidState';
     if (this.#state !== 'rxInit') return 'invalidState';
@@ -300,6 +328,8 @@ export class LegacyDfuTarget {
     const op = LEGACY_OP.receiveFirmware;
     const refuse = (error: NrfError): LegacyOutcome => answer(legacyResponse(op, translate(error, op)));
     if (value.length % 4 !== 0) return refuse('notSupported');
+    // DFU v1: the init packet is optional, firmware may follow Start directly.
+    if (this.#v1 && this.#state === 'ready') this.#state = 'rxData';
     if (this.#state !== 'rxData') return refuse('invalidState');
     if (this.#dataReceived + value.length > this.#imageSize) {
       // "Treated as a serious error condition and an unrecoverable one": every later write fails too.
@@ -323,11 +353,12 @@ export class LegacyDfuTarget {
   }
 
   #validate(): { error: NrfError; computeMs: number } {
-    if (this.#state !== 'rxData' || this.#dataReceived !== this.#imageSize || this.#init === undefined) return { error: 'invalidState', computeMs: 0 };
+    if (this.#state !== 'rxData' || this.#dataReceived !== this.#imageSize) return { error: 'invalidState', computeMs: 0 };
+    if (this.#init === undefined && !this.#v1) return { error: 'invalidState', computeMs: 0 };
     this.#state = 'validate';
     const image = this.#chip.flash.read(this.#bank, this.#imageSize);
     const computeMs = this.#imageSize / this.#config.crcBytesPerMs;
-    const error = postvalidate(this.#init, image);
+    const error = this.#init === undefined ? 'success' : postvalidate(this.#init, image);
     if (error === 'success') this.#state = 'waitActivate';
     return { error, computeMs };
   }
