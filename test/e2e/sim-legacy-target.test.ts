@@ -255,6 +255,26 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
   });
 
+  it('SDK 11: the link lost right after Validate was answered: the image waits in the bank (WAIT_4_ACTIVATE), and a reconnecting host can still Activate it', async () => {
+    const { world, adapter } = await rig({ kind: 'legacy-sdk11', startInBootloader: true });
+    const dev = world.devices[0];
+    assert.ok(dev);
+    const blAddress = bootloaderAddress(dev.address);
+    world.faults.inject({ kind: 'dropLinkAfterLegacyResponse', op: 0x04 });
+    let client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    const image = appImage(800, 0x3c);
+    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+    assert.equal(await client.init(image.dat), '100201');
+    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await client.cp(0x04);
+    assert.equal(await client.next(), '100401', 'the answer made it out before the link broke');
+    await closed(client.conn);
+    assert.equal(dev.device.legacyBootloader?.target.snapshot.state, 'waitActivate');
+    client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+    await client.cpThenDisconnect(0x05);
+    assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+  });
+
   it('Adafruit: "AdaDFU" with Device Information; device type 0xFFFF refused (10 02 06), 0x0052 accepted; the application was erased at Start, so after a link drop and reset the board stays in its bootloader', async () => {
     const { world, adapter } = await rig({ kind: 'legacy-adafruit' });
     const dev = world.devices[0];

@@ -30,7 +30,7 @@ import type { DfuFaultHooks } from '../bootloader.js';
 import type { NrfChip } from '../chip.js';
 import type { Firmware, LinkSession } from '../firmware.js';
 import { GattDatabase, type CharacteristicDef, type MtuPolicy } from '../gattServer.js';
-import { LEGACY_UUIDS, legacyResponse } from './protocol.js';
+import { LEGACY_OP, LEGACY_RESULT, LEGACY_UUIDS, legacyResponse } from './protocol.js';
 import { LegacyDfuTarget, type LegacyDataWrite, type LegacyOutcome, type LegacyTargetConfig } from './target.js';
 
 export type LegacyBootloaderVariant = 'sdk11' | 'adafruit';
@@ -54,7 +54,7 @@ export interface LegacyBootloaderOptions {
   readonly target: LegacyTargetConfig;
   /** The DFU timer where the variant does not fix its own (SDK 11: the world's inactivity timeout). */
   readonly inactivityTimeoutMs: number;
-  /** Only the delay, refusal (answered with its result byte as legacy response value), corruption and link-drop-after-bytes faults apply. */
+  /** The delay, refusal (answered with its result byte as legacy response value), corruption, link-drop-after-bytes and link-drop-after-legacy-response faults apply. */
   readonly faults: DfuFaultHooks;
   readonly reset: () => void;
   readonly onDataWrite?: (write: LegacyDataWrite) => void;
@@ -189,7 +189,10 @@ export class LegacyBootloader implements Firmware {
       at,
       () => {
         before?.();
-        if (session !== undefined && handle !== undefined && this.#session === session && !this.#stopped) session.gatt.notify(handle, value);
+        if (session === undefined || handle === undefined || this.#session !== session || this.#stopped) return;
+        // A link-drop fault aimed at this answer breaks the link once the central has it.
+        const drop = value[0] === LEGACY_OP.response && value[2] === LEGACY_RESULT.success && this.#o.faults.afterLegacyResponse(value[1] ?? 0);
+        session.gatt.notify(handle, value, drop ? () => session.link.lose() : undefined);
       },
       'legacy bootloader: CP notification',
     );
