@@ -385,3 +385,32 @@ for (const dongle of SIM_DONGLES) {
     });
   });
 }
+
+for (const dongle of SIM_DONGLES) {
+  describe(`the scripted legacy client through the server's own adapter (${dongle.label})`, { timeout: 60_000 }, () => {
+    for (const entry of ['address+1', 'directed'] as const) {
+      it(`buttonless entry (${entry}), then a whole application update on an SDK 11 device`, async () => {
+        const s = await startSimServer({ devices: [{ kind: 'legacy-sdk11', legacyEntry: entry }] }, {}, dongle);
+        try {
+          const adapter = s.registry.get();
+          const dev = s.device();
+          await enterBootloader(adapter, dev.address);
+          const blAddress = entry === 'directed' ? dev.address : bootloaderAddress(dev.address);
+          const adv = await advertisement(adapter, blAddress);
+          assert.equal(adv.connectable, true);
+          assert.equal(adv.name, entry === 'directed' ? undefined : 'DfuTarg');
+          const client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
+          const image = appImage(1_000, 0x4d);
+          assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+          assert.equal(await client.init(image.dat), '100201');
+          assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+          await validateAndActivate(client);
+          assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
+          assert.equal(s.observed().dataBytes, image.bin.length);
+        } finally {
+          await s.close();
+        }
+      });
+    }
+  });
+}
