@@ -96,6 +96,13 @@ async function legacyFixture(name: string, key: 'application' | 'softdevice_boot
   return { bin: await read(entry.bin_file), dat: await read(entry.dat_file), sdSize: entry.sd_size ?? 0, blSize: entry.bl_size ?? 0 };
 }
 
+/** Start (application), init packet, firmware with PRN every `prn` packets: each answered with success. */
+async function transfer(client: LegacyClient, image: { bin: Uint8Array; dat: Uint8Array }, prn = 10): Promise<void> {
+  assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
+  assert.equal(await client.init(image.dat), '100201');
+  assert.equal(await client.sendFirmware(image.bin, prn), '100301');
+}
+
 async function validateAndActivate(client: LegacyClient): Promise<void> {
   await client.cp(0x04);
   assert.equal(await client.next(), '100401');
@@ -128,9 +135,7 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     const client = await LegacyClient.open(conn);
     assert.equal(await client.readRevision(), 0x0008);
     const image = appImage(4_000, 0x51);
-    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
-    assert.equal(await client.init(image.dat), '100201');
-    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await transfer(client, image);
     await validateAndActivate(client);
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
     assert.equal(dev.images().application?.sha256, imageIdentity(image.bin, undefined).sha256);
@@ -143,9 +148,7 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     assert.ok(dev);
     const image = await legacyFixture('legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip', 'application');
     const client = await LegacyClient.open(await adapter.connect(bootloaderAddress(dev.address), { mtu: 23 }));
-    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
-    assert.equal(await client.init(image.dat), '100201');
-    assert.equal(await client.sendFirmware(image.bin, 12), '100301');
+    await transfer(client, image, 12);
     await validateAndActivate(client);
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
   });
@@ -170,9 +173,7 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     assert.equal(images.applicationValid, false, 'bank 0 held the SoftDevice: the application is gone');
     assert.equal(dev.mode(), 'bootloader');
     const app = appImage(1_600, 0x2b);
-    assert.equal(await client.start(0x04, 0, 0, app.bin.length), '100101');
-    assert.equal(await client.init(app.dat), '100201');
-    assert.equal(await client.sendFirmware(app.bin, 10), '100301');
+    await transfer(client, app);
     await validateAndActivate(client);
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(app.bin, undefined)));
   });
@@ -212,9 +213,7 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     world.faults.inject({ kind: 'refuseControlPoint', opcode: 0x04, result: 0x06 });
     world.faults.inject({ kind: 'corruptDataPacket', packet: 7 });
     const image = appImage(2_000, 0x77);
-    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
-    assert.equal(await client.init(image.dat), '100201');
-    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await transfer(client, image);
     await client.cp(0x04);
     assert.equal(await client.next(), '100406', 'the injected refusal: operation failed');
     await client.cp(0x04);
@@ -248,9 +247,7 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     // No valid application: the chip comes back in its bootloader, from IDLE.
     client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
     assert.equal(dev.device.legacyBootloader?.target.snapshot.state, 'idle');
-    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
-    assert.equal(await client.init(image.dat), '100201');
-    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await transfer(client, image);
     await validateAndActivate(client);
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
   });
@@ -263,9 +260,7 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     world.faults.inject({ kind: 'dropLinkAfterLegacyResponse', op: 0x04 });
     let client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
     const image = appImage(800, 0x3c);
-    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
-    assert.equal(await client.init(image.dat), '100201');
-    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await transfer(client, image);
     await client.cp(0x04);
     assert.equal(await client.next(), '100401', 'the answer made it out before the link broke');
     await closed(client.conn);
@@ -301,9 +296,7 @@ describe('simulated legacy DFU devices over the host stack', { timeout: 120_000 
     await client.cpThenDisconnect(0x06);
     client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
     assert.equal(dev.mode(), 'bootloader');
-    assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
-    assert.equal(await client.init(image.dat), '100201');
-    assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+    await transfer(client, image);
     await validateAndActivate(client);
     assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
   });
@@ -401,9 +394,7 @@ for (const dongle of SIM_DONGLES) {
           assert.equal(adv.name, entry === 'directed' ? undefined : 'DfuTarg');
           const client = await LegacyClient.open(await adapter.connect(blAddress, { mtu: 23 }));
           const image = appImage(1_000, 0x4d);
-          assert.equal(await client.start(0x04, 0, 0, image.bin.length), '100101');
-          assert.equal(await client.init(image.dat), '100201');
-          assert.equal(await client.sendFirmware(image.bin, 10), '100301');
+          await transfer(client, image);
           await validateAndActivate(client);
           assert.equal(await runningRevision(adapter, dev.address), firmwareRevisionOf(imageIdentity(image.bin, undefined)));
           assert.equal(s.observed().dataBytes, image.bin.length);

@@ -12,7 +12,7 @@ import { deterministicFiller, LAYOUT, NrfChip } from '../../../server/sim/device
 import { ADAFRUIT, DEVICE_INFO_EMPTY, parseLegacyInit } from '../../../server/sim/devices/legacy/initCheck.js';
 import { legacyImageSizeReport, legacyPacketReceipt, legacyResponse } from '../../../server/sim/devices/legacy/protocol.js';
 import { LegacyDfuTarget, type LegacyOutcome, type LegacyTargetConfig } from '../../../server/sim/devices/legacy/target.js';
-import { legacyInitPacket } from '../../helpers/legacy-dfu.js';
+import { legacyInitPacket, sizePacket } from '../../helpers/legacy-dfu.js';
 
 const SDK11: LegacyTargetConfig = {
   revision: 0x0008,
@@ -25,14 +25,7 @@ const ADAFRUIT_CONFIG: LegacyTargetConfig = { revision: 0x0008, banks: 'single',
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const said = (out: LegacyOutcome): string[] => out.notifications.map((n) => `${n.when}:${hex(n.value)}`);
-const sizes = (sd: number, bl: number, app: number): Uint8Array => {
-  const b = new Uint8Array(12);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, sd, true);
-  v.setUint32(4, bl, true);
-  v.setUint32(8, app, true);
-  return b;
-};
+const sizes = sizePacket;
 
 function setup(config: LegacyTargetConfig = SDK11): { chip: NrfChip; t: LegacyDfuTarget } {
   const chip = new NrfChip();

@@ -1,7 +1,7 @@
 /**
  * An nRF5 SDK 7–11 application that carries the legacy DFU service for buttonless entry (the
- * SDK's ble_app_hrs with BLE_DFU_APP_SUPPORT): GAP, GATT, Device Information (as the other
- * simulated applications) and the legacy DFU service with DFU Revision 0x0001.
+ * SDK's ble_app_hrs with BLE_DFU_APP_SUPPORT): the services and advertising of the other
+ * simulated applications (application.ts) and the legacy DFU service with DFU Revision 0x0001.
  *
  * Start DFU (01 …) written to its control point (notifications enabled, else ATT 0xFD) makes it
  * jump into the bootloader (dfu_app_handler.c bootloader_start): reset_prepare disconnects
@@ -15,13 +15,11 @@
  * the board shows: 'address+1' (no bond), 'same-address' (bond with IRK: whitelisted
  * advertising) or 'directed' (bond without IRK: directed advertising toward the central).
  */
-import { AD_FLAGS, AD_TYPES, encodeAdStructures } from '../../../ble/advertising.js';
 import type { DeviceAddress } from '../../../ble/address.js';
 import { CharProps } from '../../../ble/types.js';
-import { UUIDS, uuidToBytes } from '../../../ble/uuid.js';
 import { ATT_ERROR } from '../../../host/att/errors.js';
 import type { AdvertisingParams } from '../../peripheral.js';
-import { firmwareRevisionOf, serialNumberOf, SIM_DEVICE_INFO, softwareRevisionOf } from '../application.js';
+import { applicationAdvertisingData, applicationServices, firmwareRevisionOf } from '../application.js';
 import type { InstalledImage, LegacyPeer } from '../chip.js';
 import type { Firmware, LinkSession } from '../firmware.js';
 import { GattDatabase, type MtuPolicy } from '../gattServer.js';
@@ -44,7 +42,6 @@ export interface LegacyApplicationHooks {
   enterBootloader(peer: LegacyPeer | undefined): void;
 }
 
-const textBytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 export class LegacyApplication implements Firmware {
   readonly mode = 'application' as const;
@@ -60,25 +57,9 @@ export class LegacyApplication implements Firmware {
   constructor(hooks: LegacyApplicationHooks) {
     this.#hooks = hooks;
     this.firmwareRevision = firmwareRevisionOf(hooks.image);
-    this.#advData = encodeAdStructures([
-      { type: AD_TYPES.flags, data: Uint8Array.of(AD_FLAGS.leGeneralDiscoverable | AD_FLAGS.brEdrNotSupported) },
-      { type: AD_TYPES.completeUuid16, data: uuidToBytes(UUIDS.deviceInformationService) },
-      { type: AD_TYPES.completeLocalName, data: textBytes(hooks.name) },
-    ]);
+    this.#advData = applicationAdvertisingData(hooks.name);
     this.database = new GattDatabase([
-      { uuid: UUIDS.genericAccessService, characteristics: [{ uuid: UUIDS.deviceName, properties: CharProps.read, read: () => textBytes(hooks.name) }] },
-      { uuid: UUIDS.genericAttributeService, characteristics: [{ uuid: UUIDS.serviceChanged, properties: CharProps.indicate }] },
-      {
-        uuid: UUIDS.deviceInformationService,
-        characteristics: [
-          { uuid: UUIDS.manufacturerName, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.manufacturer) },
-          { uuid: UUIDS.modelNumber, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.model) },
-          { uuid: UUIDS.serialNumber, properties: CharProps.read, read: () => textBytes(serialNumberOf(hooks.address)) },
-          { uuid: UUIDS.hardwareRevision, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.hardwareRevision) },
-          { uuid: UUIDS.firmwareRevision, properties: CharProps.read, read: () => textBytes(this.firmwareRevision) },
-          { uuid: UUIDS.softwareRevision, properties: CharProps.read, read: () => textBytes(softwareRevisionOf(hooks.softDeviceFwid)) },
-        ],
-      },
+      ...applicationServices({ name: hooks.name, address: hooks.address, firmwareRevision: this.firmwareRevision, softDeviceFwid: hooks.softDeviceFwid }),
       {
         uuid: LEGACY_UUIDS.service,
         characteristics: [
