@@ -7,7 +7,7 @@ import type { DfuPackage, ImageKind, ImageSummary } from './package/images.js';
 
 // What a package holds is the package codec's (package/images.ts), which needs none of the engine's
 // types below: a program that only makes and reads packages (the TypeScript client) stops there.
-export { IMAGE_KINDS, type DfuPackage, type ImageKind, type ImageSummary, type PackageImage } from './package/images.js';
+export { IMAGE_KINDS, type DfuPackage, type DfuProtocol, type ImageKind, type ImageSummary, type PackageImage } from './package/images.js';
 
 export type DfuTarget =
   | { readonly kind: 'address'; readonly address: DeviceAddress }

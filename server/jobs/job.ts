@@ -7,7 +7,8 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuProtocol, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
+import { packageProtocol } from '../dfu/package/images.js';
 import { PhaseClock, type PhaseRecorder } from '../dfu/phases.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
@@ -78,6 +79,8 @@ export class Job {
   /** What the job's snapshots say about its package: kept after the images are let go. */
   readonly images: readonly ImageSummary[];
   readonly packageSha256: string;
+  /** Which DFU protocol the package is for, read from the package itself (never from the device). */
+  readonly protocol: DfuProtocol;
   readonly target: DfuTarget;
   readonly options: DfuOptions;
   readonly adapter: Adapter;
@@ -127,6 +130,7 @@ export class Job {
     this.#releasePackage = init.releasePackage;
     this.images = init.pkg.images.map((i) => i.summary);
     this.packageSha256 = init.pkg.sha256;
+    this.protocol = packageProtocol(init.pkg);
     this.target = init.target;
     this.options = init.options;
     this.adapter = init.adapter;
@@ -185,6 +189,7 @@ export class Job {
       labels: this.labels,
       deviceInfo: this.#deviceInfo,
       campaignId: this.campaignId,
+      protocol: this.protocol,
     };
   }
 
@@ -369,6 +374,7 @@ export class Job {
       upToDate: state === 'up-to-date' ? outcome.upToDate : undefined,
       deviceInfo: this.#deviceInfo,
       skipped: state === 'up-to-date' ? outcome.skipped : undefined,
+      protocol: this.protocol,
     };
     beforeReport?.({ ...this.snapshot(), state });
     this.#setState(
@@ -408,7 +414,7 @@ export class Job {
       if (this.#history.length > this.#historyLimit) this.#history.shift();
     }
     for (const w of this.#watchers) w.push(event);
-    this.#onEvent?.(event, { id: this.id, adapterId: this.adapter.id, state: this.#state });
+    this.#onEvent?.(event, { id: this.id, adapterId: this.adapter.id, state: this.#state, protocol: this.protocol });
   }
 }
 

@@ -11,7 +11,8 @@ import type { JobRequester } from '../jobs/types.js';
 import { deviceConnectedError } from './connectSessions.js';
 import type { ServiceDeps } from './deps.js';
 import { targetFromProto } from './mapBle.js';
-import { dfuOptionsFromProto, imageInfoToProto, jobEventToProto } from './mapJobs.js';
+import { isLegacyPackage, packageProtocol } from '../dfu/package/images.js';
+import { dfuOptionsFromProto, dfuProtocolToProto, imageInfoToProto, jobEventToProto } from './mapJobs.js';
 
 function tooLarge(size: number, limit: number): BledfuError {
   return new BledfuError('PACKAGE_TOO_LARGE', `package of ${size} bytes or more exceeds the limit of ${limit} bytes`, {
@@ -62,6 +63,8 @@ export async function uploadPackage(
     size: stored.size,
     sha256: stored.sha256,
     images: stored.pkg.images.map((i) => imageInfoToProto(i.summary)),
+    protocol: dfuProtocolToProto(packageProtocol(stored.pkg)),
+    legacyDfuVersion: isLegacyPackage(stored.pkg) && stored.pkg.dfuVersion !== undefined ? String(stored.pkg.dfuVersion) : '',
   };
 }
 
