@@ -7,9 +7,10 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuProtocol, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, AnyDfuPackage, DfuPhase, DfuProtocol, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
 import { packageProtocol } from '../dfu/package/images.js';
 import { PhaseClock, type PhaseRecorder } from '../dfu/phases.js';
+import { imageSummaries } from '../dfu/package/summaries.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
 import {
@@ -31,7 +32,7 @@ import {
 
 export interface JobInit {
   readonly id: JobId;
-  readonly pkg: DfuPackage;
+  readonly pkg: AnyDfuPackage;
   /**
    * Gives the package's images back to whoever holds them for the job (the package store's
    * lease); called once, when the job ends.
@@ -100,7 +101,7 @@ export class Job {
    * The package's images, until the job ends: a finished job (kept for listing) must not hold
    * megabytes of firmware nobody will send again.
    */
-  #pkg: DfuPackage | undefined;
+  #pkg: AnyDfuPackage | undefined;
   #releasePackage: (() => void) | undefined;
   readonly #now: () => number;
   readonly #onEvent: ((event: JobEvent, job: JobRef) => void) | undefined;
@@ -128,7 +129,7 @@ export class Job {
     this.id = init.id;
     this.#pkg = init.pkg;
     this.#releasePackage = init.releasePackage;
-    this.images = init.pkg.images.map((i) => i.summary);
+    this.images = imageSummaries(init.pkg);
     this.packageSha256 = init.pkg.sha256;
     this.protocol = packageProtocol(init.pkg);
     this.target = init.target;
@@ -148,7 +149,7 @@ export class Job {
   }
 
   /** The package to send; only a job that has not ended has one. */
-  get pkg(): DfuPackage {
+  get pkg(): AnyDfuPackage {
     if (this.#pkg === undefined) {
       throw new BledfuError('INTERNAL', `job ${this.id} has ended: its package is no longer held`, { layer: 'jobs' });
     }

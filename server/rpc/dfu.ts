@@ -6,6 +6,7 @@ import type {
   JobEvent as JobEventMessage,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 import { BledfuError, throwIfAborted } from '../common/errors.js';
+import { imageSummaries } from '../dfu/package/summaries.js';
 import type { PackageLease } from '../jobs/packageStore.js';
 import type { JobRequester } from '../jobs/types.js';
 import { deviceConnectedError } from './connectSessions.js';
@@ -62,7 +63,7 @@ export async function uploadPackage(
     packageId: stored.id,
     size: stored.size,
     sha256: stored.sha256,
-    images: stored.pkg.images.map((i) => imageInfoToProto(i.summary)),
+    images: imageSummaries(stored.pkg).map(imageInfoToProto),
     protocol: dfuProtocolToProto(packageProtocol(stored.pkg)),
     legacyDfuVersion: isLegacyPackage(stored.pkg) && stored.pkg.dfuVersion !== undefined ? String(stored.pkg.dfuVersion) : '',
   };

@@ -2,10 +2,8 @@
  * One entry point for packages of either DFU protocol: the manifest says which (a legacy one has
  * dfu_version or init_packet_data, spec §7.2), and the matching reader checks the rest.
  *
- * Not wired into the job layer yet: jobs and the package store call readPackage (Secure DFU only,
- * legacy refused with PACKAGE_LEGACY) until the legacy engine exists. Switching the package
- * worker (server/jobs/packageWorker.ts) to readAnyPackage, and branching on isLegacyPackage where
- * an engine is chosen, is the whole change then.
+ * The server's package readers (server/jobs/packageWorker.ts) call it; the job layer carries the
+ * AnyDfuPackage to dfu/engine.ts, which chooses the engine with isLegacyPackage.
  */
 import type { AnyDfuPackage } from './images.js';
 import { readLegacyArchive } from './legacyPackage.js';

@@ -46,7 +46,7 @@ export function parseManifest(text: string): readonly ManifestEntry[] {
   if (isLegacyManifest(manifest)) {
     throw packageLegacy(
       'this package was made for the legacy DFU of nRF5 SDK ≤ 11 (manifest has dfu_version/init_packet_data); ' +
-        'legacy DFU is not supported yet; regenerate the package with nrfutil pkg generate for a Secure DFU bootloader',
+        'this reader takes Secure DFU packages only (readAnyPackage reads both)',
     );
   }
   const combined = COMBINED_KEYS.filter((k) => k in manifest);

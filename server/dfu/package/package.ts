@@ -47,7 +47,7 @@ export function checkImage(entry: ManifestEntry, bin: Uint8Array, dat: Uint8Arra
   if (isLegacyInitPacket(dat)) {
     throw packageLegacy(
       `${entry.datFile} is a legacy init packet, made for the legacy DFU of nRF5 SDK ≤ 11; ` +
-        'legacy DFU is not supported yet; regenerate the package with nrfutil pkg generate',
+        'a Secure DFU manifest with a legacy init packet fits neither protocol; regenerate the package',
     );
   }
   let p: InitPacket;

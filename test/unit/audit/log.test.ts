@@ -11,12 +11,13 @@ import { silentLogger } from '../../../server/common/logger.js';
 import { createJobAudit } from '../../../server/audit/jobAudit.js';
 import { AuditLog } from '../../../server/audit/log.js';
 import { parseRecord, type AuditStartRecord } from '../../../server/audit/records.js';
-import { DEFAULT_DFU_OPTIONS, type DfuPackage } from '../../../server/dfu/types.js';
+import { DEFAULT_DFU_OPTIONS } from '../../../server/dfu/types.js';
 import { JobManager } from '../../../server/jobs/manager.js';
 import { listAuditRecords } from '../../../server/rpc/audit.js';
 import type { JobRequester, JobSnapshot } from '../../../server/jobs/types.js';
 import { FakeAdapter } from '../../helpers/fake-adapter.js';
 import { ControlledRunner, fakePackage, progress } from '../../helpers/fake-adapter-runner.js';
+import { fakeLegacyPackage } from '../../helpers/fake-legacy-package.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bledfu-audit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -178,8 +179,7 @@ describe('JobManager with an audit log', () => {
     const { log } = AuditLog.open(path);
     const runner = new ControlledRunner();
     const manager = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10, audit: createJobAudit(log) });
-    // A package the reader marked legacy (server/dfu/package/images.ts LegacyDfuPackage.protocol).
-    const pkg = { ...fakePackage(), protocol: 'legacy' } as DfuPackage;
+    const pkg = fakeLegacyPackage();
     const job = manager.create({ pkg, target: { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') }, options: DEFAULT_DFU_OPTIONS, adapter: new FakeAdapter() });
     (await runner.call(0)).succeed();
     await manager.whenDone(job.id);

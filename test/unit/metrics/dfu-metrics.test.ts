@@ -8,11 +8,12 @@ import { describe, it } from 'node:test';
 import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
-import { DEFAULT_DFU_OPTIONS, type DfuEvent, type DfuPackage, type DfuTarget, type ImageKind } from '../../../server/dfu/types.js';
+import { DEFAULT_DFU_OPTIONS, type DfuEvent, type DfuTarget, type ImageKind } from '../../../server/dfu/types.js';
 import { JobManager } from '../../../server/jobs/manager.js';
 import { createServerMetrics } from '../../../server/metrics/registry.js';
 import { FakeAdapter, FakeAdapterDirectory } from '../../helpers/fake-adapter.js';
 import { ControlledRunner, fakePackage, progress } from '../../helpers/fake-adapter-runner.js';
+import { fakeLegacyPackage } from '../../helpers/fake-legacy-package.js';
 import { parseExposition, type Exposition } from '../../helpers/prom-text.js';
 
 const TARGET: DfuTarget = { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') };
@@ -157,10 +158,9 @@ describe('DFU metrics', () => {
   it('a legacy package\'s job is counted and timed under protocol="legacy", a Secure one under "secure"', async () => {
     const { runner, clock, jobs, read, create, adapter } = setup(2);
     const secure = create();
-    // The job layer reads the protocol from the package (packageProtocol): a legacy package is
-    // one that says so (server/dfu/package/images.ts LegacyDfuPackage.protocol).
+    // The job layer reads the protocol from the package (packageProtocol).
     const legacy = jobs.create({
-      pkg: { ...fakePackage(), protocol: 'legacy' } as DfuPackage,
+      pkg: fakeLegacyPackage(),
       target: { kind: 'address', address: parseAddress('F0:12:34:56:7A:01') },
       options: DEFAULT_DFU_OPTIONS,
       adapter,

@@ -92,7 +92,7 @@ describe('readLegacyPackage on the nRF5 SDK 11.0.0 fixtures', NEEDS_NORDIC_PACKA
     assert.deepEqual(secure, await readPackage(fixtureBytes('nrfutil_blinky_mbr_sdk160.zip')));
   });
 
-  it('readPackage (what jobs call today) still refuses the legacy fixtures with PACKAGE_LEGACY', async () => {
+  it('readPackage (Secure DFU only; jobs call readAnyPackage) refuses the legacy fixtures with PACKAGE_LEGACY', async () => {
     await assert.rejects(readPackage(fixtureBytes(SDBL)), (e: unknown) => hasCode(e, 'PACKAGE_LEGACY'));
   });
 
