@@ -167,6 +167,30 @@ for (const dongle of SIM_DONGLES) {
       });
     });
 
+    it('a corrupted packet: Validate answers CRC error, the bootloader is reset and the image sent again; the device ends updated', async () => {
+      await withServer({ kind: 'legacy-sdk11' }, dongle, async (s) => {
+        const { zip, bin } = await sdk11AppPackage(3_000, 0x72);
+        s.world.faults.inject({ kind: 'corruptDataPacket', packet: 7 });
+        const { events, error } = await dfu(s, zip);
+        assert.equal(error, undefined, String(error));
+        assert.equal(finished(events)?.result.success, true);
+        assert.ok(details(events).some((d) => /^RESUMING: .*LEGACY_CRC_ERROR.*restarting image/.test(d)), details(events).join('\n'));
+        assert.equal(s.device().images().application?.sha256, sha256(bin));
+        assert.equal(s.observed().dataBytes, 2 * bin.length, 'sent twice, whole');
+      });
+    });
+
+    it('an SDK ≤ 6 bootloader (no DFU Revision: DFU v1) takes an application with the one-byte Start DFU, the 4-byte size and the CRC-16 alone', async () => {
+      await withServer({ kind: 'legacy-sdk11', legacyRevision: 0, startInBootloader: true }, dongle, async (s) => {
+        const { zip, bin } = await sdk11AppPackage(2_400, 0x73);
+        const { events, error } = await dfu(s, zip, { prn: 50 });
+        assert.equal(error, undefined, String(error));
+        assert.equal(finished(events)?.result.success, true);
+        assert.equal(s.device().images().application?.sha256, sha256(bin));
+        assert.equal(s.device().mode(), 'application');
+      });
+    });
+
     it('a legacy package aimed at a Secure DFU device fails naming both protocols before anything is sent', async () => {
       await withServer({}, dongle, async (s) => {
         const { zip } = await sdk11AppPackage(4_000, 0x81);

@@ -49,6 +49,16 @@ import { decodeLegacyRevision, type LegacyRevision } from './revision.js';
  */
 export const LEGACY_DEFAULT_PRN = 10;
 
+/**
+ * The PRN interval for a transfer: the options' (0 = none asked for: LEGACY_DEFAULT_PRN, since
+ * legacy bootloaders need notifications on), at most LEGACY_MAX_PRN_SDK6 for an SDK ≤ 6 (DFU v1)
+ * bootloader, which loses data above it.
+ */
+export function legacyPrn(asked: number, v1: boolean): number {
+  const prn = asked > 0 ? Math.min(asked, 0xffff) : LEGACY_DEFAULT_PRN;
+  return v1 ? Math.min(prn, LEGACY_MAX_PRN_SDK6) : prn;
+}
+
 /** Event detail when an image starts over after a lost link (job events, docs/legacy-dfu.md). */
 export const RESTART_DETAIL = 'restarting image: legacy DFU cannot resume';
 
@@ -121,6 +131,11 @@ function gaveUp(e: unknown, attempts: number): unknown {
     facts: e.facts,
     cause: e,
   });
+}
+
+/** The bootloader's answer to Validate: the received image does not match its init packet's CRC. */
+function isCorrupted(e: unknown): boolean {
+  return hasCode(e, 'DFU_REMOTE_ERROR') && e.facts.dfuResultName === 'LEGACY_CRC_ERROR';
 }
 
 function advertisesLegacyDfu(adv: Advertisement): boolean {
@@ -379,8 +394,7 @@ async function transferImage(run: Run, link: LegacyLink, revision: LegacyRevisio
 
   // Firmware, paced by packet receipt notifications.
   run.phases.enter('dataTransfer');
-  const asked = run.options.prn > 0 ? run.options.prn : LEGACY_DEFAULT_PRN;
-  const prn = v1 ? Math.min(asked, LEGACY_MAX_PRN_SDK6) : asked;
+  const prn = legacyPrn(run.options.prn, v1);
   await link.write({ op: 'packetReceiptNotificationRequest', packets: prn });
   await link.write({ op: 'receiveFirmwareImage' });
   progress(run, s, 0);
@@ -447,9 +461,24 @@ async function sendImage(run: Run, first: Reached & { kind: 'reached' }, s: Imag
         await pause(run, 'reboot');
         continue;
       }
+      if (run.signal.aborted) {
+        link?.close();
+        await safeDisconnect(link?.conn);
+        throw abortReason(run.signal);
+      }
+      if (isCorrupted(e) && link !== undefined && !link.conn.closed.aborted && restarts < run.options.retries) {
+        // The bank failed its CRC-16 at Validate and stays in that state until a reset: data was
+        // corrupted on the way, which sending the image again may get through (as Secure DFU
+        // sends an object again).
+        restarts++;
+        run.log.warn({ restart: restarts, of: run.options.retries }, `the ${s.image.summary.kind} image failed the bootloader's CRC check; ${RESTART_DETAIL}`);
+        phase(run, 'resuming', `the ${s.image.summary.kind} image arrived corrupted (LEGACY_CRC_ERROR); ${RESTART_DETAIL}`);
+        await resetBootloader(run, link);
+        await pause(run, 'reboot');
+        continue;
+      }
       link?.close();
       await safeDisconnect(link?.conn);
-      if (run.signal.aborted) throw abortReason(run.signal);
       if (!isLinkFailure(e)) throw e;
       if (restarts >= run.options.retries) throw gaveUp(e, restarts);
       restarts++;
