@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import JSZip from 'jszip';
-import { decodeError, startDfu, type DfuEvent } from '../../clients/ts/index.js';
+import { decodeError, startDfu, uploadPackage, type DfuEvent } from '../../clients/ts/index.js';
 import { makeLegacyPackage } from '../../server/dfu/package/legacyGenerate.js';
 import { ADAFRUIT } from '../../server/dfu/package/legacyInitPacket.js';
 import { firmwareRevisionOf } from '../../server/sim/devices/application.js';
@@ -115,16 +115,23 @@ for (const dongle of SIM_DONGLES) {
       });
     });
 
-    it('an Adafruit-style package (device type 0x0052) updates an Adafruit bootloader from its application', async () => {
+    it('an Adafruit-style package (device type 0x0052), uploaded with UploadPackage, updates an Adafruit bootloader from its application', async () => {
       await withServer({ kind: 'legacy-adafruit' }, dongle, async (s) => {
         const bin = deterministicFiller(12_000, 0xad);
-        const zip = await makeLegacyPackage({ application: bin, deviceType: ADAFRUIT.DEVICE_TYPE });
-        const { events, error } = await dfu(s, zip);
+        const zip = await makeLegacyPackage({ application: bin, deviceType: ADAFRUIT.DEVICE_TYPE, applicationVersion: 3 });
+        const uploaded = await uploadPackage(s.client, zip);
+        assert.deepEqual(
+          uploaded.images.map((i) => ({ size: i.size, fwVersion: i.fwVersion, sha256: i.sha256 })),
+          [{ size: bin.length, fwVersion: 3, sha256: sha256(bin) }],
+        );
+        const { events, error } = await drain(
+          startDfu(s.client, { package: { packageId: uploaded.packageId }, target: addressTarget(s.device().address.value) }, { signal: AbortSignal.timeout(120_000) }),
+        );
         assert.equal(error, undefined, String(error));
         const f = finished(events);
         assert.equal(f?.result.success, true, JSON.stringify(f?.result));
         assert.equal(s.device().images().application?.sha256, sha256(bin));
-        assert.equal(f?.result.firmwareRevision, revisionOfBin(bin));
+        assert.equal(f?.result.firmwareRevision, firmwareRevisionOf(imageIdentity(bin, 3)), 'the application version of the init packet is what the device records');
       });
     });
 
