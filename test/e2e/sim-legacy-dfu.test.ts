@@ -67,8 +67,10 @@ for (const dongle of SIM_DONGLES) {
       await withServer({ kind: 'legacy-sdk11' }, dongle, async (s) => {
         const zip = fixture(SDK11_APP);
         const app = await zipImage(zip, 'application');
+        const running = s.device().firmwareRevision();
         const { events, error } = await dfu(s, zip);
         const f = finished(events);
+        assert.equal(f?.result.deviceInfo?.firmwareRevision, running, "the application's Device Information, read on first contact");
         assert.equal(error, undefined, String(error));
         assert.equal(f?.result.success, true, JSON.stringify(f?.result));
         const dev = s.device();

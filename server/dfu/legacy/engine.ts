@@ -59,6 +59,14 @@ export function legacyPrn(asked: number, v1: boolean): number {
   return v1 ? Math.min(prn, LEGACY_MAX_PRN_SDK6) : prn;
 }
 
+/**
+ * Extra time the answer to Start DFU may take: it comes only once the bank is erased, and SDK 11's
+ * dual bank module erases the whole bank whatever the image's size (dfu_dual_bank.c), the single
+ * bank one the image's pages. 256 pages (1 MiB of 4 KiB pages, more than any nRF52's application
+ * area) at 100 ms each (nRF52 page erase: 85 ms at most, spec §8.3) bounds both.
+ */
+const ERASE_ALLOWANCE_MS = 256 * 100;
+
 /** Event detail when an image starts over after a lost link (job events, docs/legacy-dfu.md). */
 export const RESTART_DETAIL = 'restarting image: legacy DFU cannot resume';
 
@@ -377,7 +385,7 @@ async function transferImage(run: Run, link: LegacyLink, revision: LegacyRevisio
   run.phases.enter('initPacket');
   await link.write({ op: 'startDfu', imageType: v1 ? undefined : legacyImageType(kind) });
   await link.data(v1 ? encodeLegacyApplicationSize(bin.length) : encodeLegacyImageSizes(summary.sizes));
-  const started = await timed(run, 'flashWait', () => link.response(LEGACY_OPCODE.START_DFU, what('Start DFU (bank erase)')));
+  const started = await timed(run, 'flashWait', () => link.response(LEGACY_OPCODE.START_DFU, what('Start DFU (bank erase)'), run.options.requestTimeoutMs + ERASE_ALLOWANCE_MS));
   if (started.status === LEGACY_STATUS.INVALID_STATE) throw new NeedsReset();
   expectLegacySuccess(started, LEGACY_OPCODE.START_DFU, what('Start DFU'));
 
