@@ -176,6 +176,22 @@ for (const dongle of SIM_DONGLES) {
       });
     });
 
+    it('a link lost right after Start DFU was answered: the bootloader then answers INVALID_STATE, is reset, and the image is sent from its start', async () => {
+      await withServer({ kind: 'legacy-adafruit', startInBootloader: true, validApp: false }, dongle, async (s) => {
+        const bin = deterministicFiller(4_000, 0x74);
+        const zip = await makeLegacyPackage({ application: bin, deviceType: ADAFRUIT.DEVICE_TYPE });
+        s.world.faults.inject({ kind: 'dropLinkAfterLegacyResponse', op: 0x01 });
+        const resets = s.device().resets();
+        const { events, error } = await dfu(s, zip);
+        assert.equal(s.device().resets() - resets, 2, 'a System Reset for the interrupted transfer, then the activation');
+        assert.equal(error, undefined, String(error));
+        assert.equal(finished(events)?.result.success, true);
+        assert.ok(details(events).some((d) => /restarting image: legacy DFU cannot resume/.test(d)), details(events).join('\n'));
+        assert.equal(s.device().images().application?.sha256, sha256(bin));
+        assert.equal(s.observed().dataBytes, bin.length, 'no firmware byte had been sent before the loss');
+      });
+    });
+
     it('a corrupted packet: Validate answers CRC error, the bootloader is reset and the image sent again; the device ends updated', async () => {
       await withServer({ kind: 'legacy-sdk11' }, dongle, async (s) => {
         const { zip, bin } = await sdk11AppPackage(3_000, 0x72);
