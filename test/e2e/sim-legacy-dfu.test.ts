@@ -150,6 +150,19 @@ for (const dongle of SIM_DONGLES) {
       });
     });
 
+    it('a device named by its advertised name: found, sent to its bootloader (address + 1, "DfuTarg") and updated', async () => {
+      await withServer({ kind: 'legacy-sdk11', name: 'legacy-hrm' }, dongle, async (s) => {
+        const { zip, bin } = await sdk11AppPackage(3_000, 0x63);
+        const { events, error } = await drain(
+          startDfu(s.client, { package: { data: zip }, target: { selector: { $case: 'name', name: 'legacy-hrm' } } }, { signal: AbortSignal.timeout(120_000) }),
+        );
+        assert.equal(error, undefined, String(error));
+        assert.equal(finished(events)?.result.success, true);
+        assert.equal(s.device().images().application?.sha256, sha256(bin));
+        assert.equal(finished(events)?.result.firmwareRevision, revisionOfBin(bin));
+      });
+    });
+
     for (const entry of ['same-address', 'directed'] as const) {
       it(`buttonless entry with a shared bond (${entry}): the bootloader at the application's address`, async () => {
         await withServer({ kind: 'legacy-sdk11', legacyEntry: entry }, dongle, async (s) => {
