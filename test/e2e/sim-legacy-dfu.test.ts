@@ -41,6 +41,8 @@ async function dfu(s: SimServer, zip: Uint8Array, options: { prn?: number } = {}
   );
 }
 
+const ms = (d: { readonly seconds: number; readonly nanos: number } | undefined): number => (d === undefined ? Number.NaN : d.seconds * 1000 + d.nanos / 1e6);
+
 /** The job's state details, in order. */
 const details = (events: readonly DfuEvent[]): string[] => events.flatMap((e) => (e.type === 'state' ? [`${e.stateName}: ${e.detail}`] : []));
 
@@ -134,6 +136,15 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(f?.result.success, true, JSON.stringify(f?.result));
         assert.equal(s.device().images().application?.sha256, sha256(bin));
         assert.equal(f?.result.firmwareRevision, firmwareRevisionOf(imageIdentity(bin, 3)), 'the application version of the init packet is what the device records');
+        // Where the job's time went, on the server's one clock: the phases add up to its duration.
+        const p = f?.result.phaseTimes;
+        assert.ok(p !== undefined);
+        const phases = { scan: p.scan, connect: p.connect, buttonlessEntry: p.buttonlessEntry, rebootWaits: p.rebootWaits, initPacket: p.initPacket, dataTransfer: p.dataTransfer, flashWaits: p.flashWaits, activation: p.activation, finalRead: p.finalRead, other: p.other };
+        const text = Object.entries(phases).map(([k, d]) => `${k} ${ms(d)}`).join(', ');
+        const sum = Object.values(phases).reduce((n, d) => n + ms(d), 0);
+        assert.ok(Math.abs(sum - ms(f?.result.duration)) <= 1, `phases add up to ${sum} ms, the job took ${ms(f?.result.duration)} ms: ${text}`);
+        for (const k of ['scan', 'connect', 'rebootWaits', 'dataTransfer', 'flashWaits', 'activation', 'finalRead'] as const) assert.ok(ms(phases[k]) > 0, `${k} took no time: ${text}`);
+        assert.ok(ms(phases.other) < 10, text);
       });
     });
 

@@ -453,9 +453,12 @@ async function sendImage(run: Run, first: Reached & { kind: 'reached' }, s: Imag
   let current: { link: LegacyLink; revision: LegacyRevision | undefined } | undefined = first;
   let restarts = 0;
   let resets = 0;
+  // After a System Reset the device is rebooting: the time until it is seen again is a reboot wait.
+  let rebooting = false;
   for (;;) {
     try {
-      current ??= await reached(run, 'scan', `to restart the ${s.image.summary.kind} image`);
+      current ??= await reached(run, rebooting ? 'reboot' : 'scan', `to restart the ${s.image.summary.kind} image`);
+      rebooting = false;
       phase(
         run,
         restarts === 0 ? 'transferring' : 'resuming',
@@ -477,6 +480,7 @@ async function sendImage(run: Run, first: Reached & { kind: 'reached' }, s: Imag
         }
         await resetBootloader(run, link);
         await pause(run, 'reboot');
+        rebooting = true;
         continue;
       }
       if (run.signal.aborted) {
@@ -493,6 +497,7 @@ async function sendImage(run: Run, first: Reached & { kind: 'reached' }, s: Imag
         phase(run, 'resuming', `the ${s.image.summary.kind} image arrived corrupted (LEGACY_CRC_ERROR); ${RESTART_DETAIL}`);
         await resetBootloader(run, link);
         await pause(run, 'reboot');
+        rebooting = true;
         continue;
       }
       link?.close();
