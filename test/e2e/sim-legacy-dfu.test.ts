@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import JSZip from 'jszip';
-import { decodeError, startDfu, uploadPackage, type DfuEvent } from '../../clients/ts/index.js';
+import { decodeError, SkipReason, startDfu, uploadPackage, type DfuEvent } from '../../clients/ts/index.js';
 import { makeLegacyPackage } from '../../server/dfu/package/legacyGenerate.js';
 import { ADAFRUIT } from '../../server/dfu/package/legacyInitPacket.js';
 import { firmwareRevisionOf } from '../../server/sim/devices/application.js';
@@ -237,6 +237,25 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(finished(events)?.result.success, true);
         assert.equal(s.device().images().application?.sha256, sha256(bin));
         assert.equal(s.device().mode(), 'application');
+      });
+    });
+
+    it("skip_if_firmware_revision equal to the legacy application's: skipped, read from its Device Information, no jump and nothing sent", async () => {
+      await withServer({ kind: 'legacy-sdk11' }, dongle, async (s) => {
+        const { zip } = await sdk11AppPackage(2_000, 0x82);
+        const running = s.device().firmwareRevision();
+        assert.ok(running !== undefined);
+        const resets = s.device().resets();
+        const { events, error } = await drain(
+          startDfu(s.client, { package: { data: zip }, target: addressTarget(s.device().address.value), options: { skipIfFirmwareRevision: running } }, { signal: AbortSignal.timeout(60_000) }),
+        );
+        assert.equal(error, undefined, String(error));
+        const f = finished(events);
+        assert.equal(f?.result.success, true);
+        assert.equal(f?.result.skipped, SkipReason.SKIP_REASON_FIRMWARE_REVISION);
+        assert.equal(s.device().mode(), 'application');
+        assert.equal(s.device().resets(), resets, 'not sent to its bootloader');
+        assert.equal(s.observed().dataBytes + s.observed().commandBytes, 0);
       });
     });
 
