@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import JSZip from 'jszip';
-import { decodeError, startDfu, uploadPackage, type DfuEvent } from '../../clients/ts/index.js';
+import { decodeError, SkipReason, startDfu, uploadPackage, type DfuEvent } from '../../clients/ts/index.js';
 import { makeLegacyPackage } from '../../server/dfu/package/legacyGenerate.js';
 import { ADAFRUIT } from '../../server/dfu/package/legacyInitPacket.js';
 import { firmwareRevisionOf } from '../../server/sim/devices/application.js';
@@ -40,6 +40,8 @@ async function dfu(s: SimServer, zip: Uint8Array, options: { prn?: number } = {}
     startDfu(s.client, { package: { data: zip }, target: addressTarget(s.device().address.value), ...(options.prn === undefined ? {} : { options: { prn: options.prn } }) }, { signal: AbortSignal.timeout(120_000) }),
   );
 }
+
+const ms = (d: { readonly seconds: number; readonly nanos: number } | undefined): number => (d === undefined ? Number.NaN : d.seconds * 1000 + d.nanos / 1e6);
 
 /** The job's state details, in order. */
 const details = (events: readonly DfuEvent[]): string[] => events.flatMap((e) => (e.type === 'state' ? [`${e.stateName}: ${e.detail}`] : []));
@@ -134,6 +136,15 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(f?.result.success, true, JSON.stringify(f?.result));
         assert.equal(s.device().images().application?.sha256, sha256(bin));
         assert.equal(f?.result.firmwareRevision, firmwareRevisionOf(imageIdentity(bin, 3)), 'the application version of the init packet is what the device records');
+        // Where the job's time went, on the server's one clock: the phases add up to its duration.
+        const p = f?.result.phaseTimes;
+        assert.ok(p !== undefined);
+        const phases = { scan: p.scan, connect: p.connect, buttonlessEntry: p.buttonlessEntry, rebootWaits: p.rebootWaits, initPacket: p.initPacket, dataTransfer: p.dataTransfer, flashWaits: p.flashWaits, activation: p.activation, finalRead: p.finalRead, other: p.other };
+        const text = Object.entries(phases).map(([k, d]) => `${k} ${ms(d)}`).join(', ');
+        const sum = Object.values(phases).reduce((n, d) => n + ms(d), 0);
+        assert.ok(Math.abs(sum - ms(f?.result.duration)) <= 1, `phases add up to ${sum} ms, the job took ${ms(f?.result.duration)} ms: ${text}`);
+        for (const k of ['scan', 'connect', 'rebootWaits', 'dataTransfer', 'flashWaits', 'activation', 'finalRead'] as const) assert.ok(ms(phases[k]) > 0, `${k} took no time: ${text}`);
+        assert.ok(ms(phases.other) < 10, text);
       });
     });
 
@@ -147,6 +158,19 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(d.dfuResultName, 'LEGACY_OPERATION_FAILED');
         assert.match(d.remedy ?? '', /0x0052/);
         assert.equal(s.observed().dataBytes, 0);
+      });
+    });
+
+    it('a device named by its advertised name: found, sent to its bootloader (address + 1, "DfuTarg") and updated', async () => {
+      await withServer({ kind: 'legacy-sdk11', name: 'legacy-hrm' }, dongle, async (s) => {
+        const { zip, bin } = await sdk11AppPackage(3_000, 0x63);
+        const { events, error } = await drain(
+          startDfu(s.client, { package: { data: zip }, target: { selector: { $case: 'name', name: 'legacy-hrm' } } }, { signal: AbortSignal.timeout(120_000) }),
+        );
+        assert.equal(error, undefined, String(error));
+        assert.equal(finished(events)?.result.success, true);
+        assert.equal(s.device().images().application?.sha256, sha256(bin));
+        assert.equal(finished(events)?.result.firmwareRevision, revisionOfBin(bin));
       });
     });
 
@@ -176,6 +200,22 @@ for (const dongle of SIM_DONGLES) {
       });
     });
 
+    it('a link lost right after Start DFU was answered: the bootloader then answers INVALID_STATE, is reset, and the image is sent from its start', async () => {
+      await withServer({ kind: 'legacy-adafruit', startInBootloader: true, validApp: false }, dongle, async (s) => {
+        const bin = deterministicFiller(4_000, 0x74);
+        const zip = await makeLegacyPackage({ application: bin, deviceType: ADAFRUIT.DEVICE_TYPE });
+        s.world.faults.inject({ kind: 'dropLinkAfterLegacyResponse', op: 0x01 });
+        const resets = s.device().resets();
+        const { events, error } = await dfu(s, zip);
+        assert.equal(s.device().resets() - resets, 2, 'a System Reset for the interrupted transfer, then the activation');
+        assert.equal(error, undefined, String(error));
+        assert.equal(finished(events)?.result.success, true);
+        assert.ok(details(events).some((d) => /restarting image: legacy DFU cannot resume/.test(d)), details(events).join('\n'));
+        assert.equal(s.device().images().application?.sha256, sha256(bin));
+        assert.equal(s.observed().dataBytes, bin.length, 'no firmware byte had been sent before the loss');
+      });
+    });
+
     it('a corrupted packet: Validate answers CRC error, the bootloader is reset and the image sent again; the device ends updated', async () => {
       await withServer({ kind: 'legacy-sdk11' }, dongle, async (s) => {
         const { zip, bin } = await sdk11AppPackage(3_000, 0x72);
@@ -197,6 +237,25 @@ for (const dongle of SIM_DONGLES) {
         assert.equal(finished(events)?.result.success, true);
         assert.equal(s.device().images().application?.sha256, sha256(bin));
         assert.equal(s.device().mode(), 'application');
+      });
+    });
+
+    it("skip_if_firmware_revision equal to the legacy application's: skipped, read from its Device Information, no jump and nothing sent", async () => {
+      await withServer({ kind: 'legacy-sdk11' }, dongle, async (s) => {
+        const { zip } = await sdk11AppPackage(2_000, 0x82);
+        const running = s.device().firmwareRevision();
+        assert.ok(running !== undefined);
+        const resets = s.device().resets();
+        const { events, error } = await drain(
+          startDfu(s.client, { package: { data: zip }, target: addressTarget(s.device().address.value), options: { skipIfFirmwareRevision: running } }, { signal: AbortSignal.timeout(60_000) }),
+        );
+        assert.equal(error, undefined, String(error));
+        const f = finished(events);
+        assert.equal(f?.result.success, true);
+        assert.equal(f?.result.skipped, SkipReason.SKIP_REASON_FIRMWARE_REVISION);
+        assert.equal(s.device().mode(), 'application');
+        assert.equal(s.device().resets(), resets, 'not sent to its bootloader');
+        assert.equal(s.observed().dataBytes + s.observed().commandBytes, 0);
       });
     });
 

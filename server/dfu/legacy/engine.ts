@@ -133,7 +133,7 @@ function isLinkFailure(e: unknown): boolean {
 
 function gaveUp(e: unknown, attempts: number): unknown {
   if (!isBledfuError(e)) return e;
-  return new BledfuError(e.code, `${e.message} (gave up after ${attempts} restart${attempts === 1 ? '' : 's'})`, {
+  return new BledfuError(e.code, `${e.message} (gave up after ${attempts} ${attempts === 1 ? 'retry' : 'retries'})`, {
     layer: e.layer,
     remedy: e.remedy ?? 'move the device closer to the adapter and retry',
     facts: e.facts,
@@ -235,6 +235,8 @@ type Reached = { readonly kind: 'reached'; readonly link: LegacyLink; readonly r
  * same address or address + 1. `looking`: what the time until the device is seen counts as.
  */
 async function reachBootloader(run: Run, looking: 'scan' | 'reboot', why: string): Promise<Reached> {
+  // Links lost before the transfer (connecting, discovering, jumping): each costs a new look, up to options.retries.
+  let lostLinks = 0;
   for (;;) {
     const match = deviceMatch(run);
     const adv = await timed(run, looking, () => findDevice(run.adapter, match, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock }));
@@ -246,9 +248,11 @@ async function reachBootloader(run: Run, looking: 'scan' | 'reboot', why: string
       run.claimed = true;
       emit(run, { kind: 'device', address: adv.address });
     }
-    const conn = await connect(run, adv.address);
+    let conn: Connection | undefined;
     try {
-      const services = await timed(run, 'connect', () => conn.discoverServices(run.signal, DISCOVERY));
+      conn = await connect(run, adv.address);
+      const c = conn;
+      const services = await timed(run, 'connect', () => c.discoverServices(run.signal, DISCOVERY));
       const found = await openService(run, conn, services);
       if (found.kind === 'secure' || found.kind === 'none') {
         throw serviceMissing(
@@ -307,7 +311,13 @@ async function reachBootloader(run: Run, looking: 'scan' | 'reboot', why: string
       await pause(run, 'reboot');
     } catch (e) {
       await safeDisconnect(conn);
-      throw e;
+      if (run.signal.aborted || !isLinkFailure(e)) throw e;
+      if (lostLinks >= run.options.retries) throw gaveUp(e, lostLinks);
+      lostLinks++;
+      const err = isBledfuError(e) ? e : undefined;
+      run.log.warn({ code: err?.code, reconnect: lostLinks, of: run.options.retries }, `link failure before the transfer: ${err?.message ?? String(e)}`);
+      phase(run, 'connecting', `the link to ${adv.address.value} failed (${err?.code ?? 'error'}); looking for the device again`);
+      await pause(run, 'scan');
     }
   }
 }
@@ -443,9 +453,12 @@ async function sendImage(run: Run, first: Reached & { kind: 'reached' }, s: Imag
   let current: { link: LegacyLink; revision: LegacyRevision | undefined } | undefined = first;
   let restarts = 0;
   let resets = 0;
+  // After a System Reset the device is rebooting: the time until it is seen again is a reboot wait.
+  let rebooting = false;
   for (;;) {
     try {
-      current ??= await reached(run, 'scan', `to restart the ${s.image.summary.kind} image`);
+      current ??= await reached(run, rebooting ? 'reboot' : 'scan', `to restart the ${s.image.summary.kind} image`);
+      rebooting = false;
       phase(
         run,
         restarts === 0 ? 'transferring' : 'resuming',
@@ -467,6 +480,7 @@ async function sendImage(run: Run, first: Reached & { kind: 'reached' }, s: Imag
         }
         await resetBootloader(run, link);
         await pause(run, 'reboot');
+        rebooting = true;
         continue;
       }
       if (run.signal.aborted) {
@@ -483,6 +497,7 @@ async function sendImage(run: Run, first: Reached & { kind: 'reached' }, s: Imag
         phase(run, 'resuming', `the ${s.image.summary.kind} image arrived corrupted (LEGACY_CRC_ERROR); ${RESTART_DETAIL}`);
         await resetBootloader(run, link);
         await pause(run, 'reboot');
+        rebooting = true;
         continue;
       }
       link?.close();
