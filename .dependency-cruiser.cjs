@@ -18,6 +18,8 @@ module.exports = {
     layer('host-below-dfu', '^server/host/', '^(server/(dfu|jobs|rpc|backends|sim|config)/|clients/)', 'the host stack knows nothing above ble/'),
     layer('dfu-sees-only-ble', '^server/dfu/', '^(server/(host|backends|transport|sim|jobs|rpc|config)/|clients/)', 'DFU engines talk to ble/ interfaces only, so every backend runs them'),
     layer('jobs-below-rpc', '^server/jobs/', '^(server/(host|backends|transport|sim|rpc|config)/|clients/)', 'jobs run engines on ble/ adapters'),
+    layer('campaigns-beside-jobs', '^server/campaigns/', '^(server/(host|backends|transport|sim|rpc|config|audit|metrics)/|clients/)', 'campaigns start ordinary jobs through the job manager and watch the air through ble/ adapters'),
+    layer('jobs-never-see-campaigns', '^server/jobs/', '^server/campaigns/', 'a job knows its campaign only by id: the campaign layer sits on top of jobs'),
     layer('rpc-no-stack', '^server/rpc/', '^(server/(host|transport|sim)/|clients/)', 'the RPC layer reaches the stack only through jobs/ and the adapter directory'),
     layer(
       'metrics-observe-jobs-and-adapters',

@@ -46,6 +46,8 @@ export interface JobInit {
   readonly captureHci?: boolean;
   readonly requester?: JobRequester;
   readonly labels?: JobLabels;
+  /** The campaign that started the job (JobSnapshot.campaignId). */
+  readonly campaignId?: string;
   /** Hears every event the job emits (the manager's listeners). */
   readonly onEvent?: (event: JobEvent, job: JobRef) => void;
 }
@@ -89,6 +91,7 @@ export class Job {
   readonly captureRequested: boolean;
   readonly requester: JobRequester | undefined;
   readonly labels: JobLabels;
+  readonly campaignId: string | undefined;
 
   /**
    * The package's images, until the job ends: a finished job (kept for listing) must not hold
@@ -136,6 +139,7 @@ export class Job {
     this.requester = init.requester;
     // A copy, frozen: every snapshot hands out the same object.
     this.labels = Object.freeze({ ...init.labels });
+    this.campaignId = init.campaignId;
     if (init.target.kind === 'address') this.#deviceAddress = init.target.address;
   }
 
@@ -180,6 +184,7 @@ export class Job {
       requestedBy: this.requester?.identity,
       labels: this.labels,
       deviceInfo: this.#deviceInfo,
+      campaignId: this.campaignId,
     };
   }
 

@@ -79,6 +79,8 @@ export interface CreateJobRequest {
   readonly requester?: JobRequester;
   /** Facts the client attached (serial=…, work_order=…): on the job and in its audit records. */
   readonly labels?: JobLabels;
+  /** The campaign starting the job (JobSnapshot.campaignId, and its audit records). */
+  readonly campaignId?: string;
 }
 
 export class JobManager {
@@ -174,6 +176,7 @@ export class JobManager {
       onEvent: (event, ref) => this.#notify(event, ref),
       ...(request.requester === undefined ? {} : { requester: request.requester }),
       ...(request.labels === undefined ? {} : { labels: request.labels }),
+      ...(request.campaignId === undefined ? {} : { campaignId: request.campaignId }),
     });
     this.#jobs.set(id, job);
     job.logger.info(

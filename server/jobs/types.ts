@@ -138,6 +138,8 @@ export interface JobSnapshot {
    * the job reached the device; empty when it was found in its bootloader or offers none.
    */
   readonly deviceInfo: DeviceInfo | undefined;
+  /** The campaign that started the job (server/campaigns); undefined for a job started by StartDfu. */
+  readonly campaignId: string | undefined;
 }
 
 /** What a watcher receives, in order: always a snapshot first, `finished` last. */

@@ -28,6 +28,7 @@ export const STATUS_BY_CODE = {
   ADAPTER_NOT_FOUND: Status.NOT_FOUND,
   DEVICE_NOT_FOUND: Status.NOT_FOUND,
   JOB_NOT_FOUND: Status.NOT_FOUND,
+  CAMPAIGN_NOT_FOUND: Status.NOT_FOUND,
   PACKAGE_NOT_FOUND: Status.NOT_FOUND,
   // The job exists but has no HCI capture to download (not asked for, not started, discarded).
   CAPTURE_NOT_FOUND: Status.NOT_FOUND,
