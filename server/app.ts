@@ -19,6 +19,7 @@ import { holdClockWhile, releaseClockHold } from './clockHold.js';
 import type { Config } from './config/settings.js';
 import { DEFAULT_CONFIG } from './config/settings.js';
 import type { DeviceMemory, DfuRunner } from './dfu/types.js';
+import { CampaignManager } from './campaigns/manager.js';
 import { JobManager } from './jobs/manager.js';
 import { PackageStore, type ReadPackage } from './jobs/packageStore.js';
 import type { AdapterDirectory } from './jobs/types.js';
@@ -78,6 +79,7 @@ export interface AppDeps {
 
 export interface App {
   readonly jobs: JobManager;
+  readonly campaigns: CampaignManager;
   /** Every package's unpacked images, uploaded or held by jobs; its usage() is the memory they take. */
   readonly packages: PackageStore;
   /** The transport gate's counts: package bodies being received, admitted, refused unread. */
@@ -116,6 +118,14 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     ...(deps.audit === undefined ? {} : { audit: createJobAudit(deps.audit, clock) }),
     ...(deps.devices === undefined ? {} : { devices: deps.devices }),
   });
+  // Beside the job manager: each campaign starts ordinary jobs through it.
+  const campaigns = new CampaignManager({
+    jobs,
+    adapters: deps.adapters,
+    ...(deps.devices === undefined ? {} : { devices: deps.devices }),
+    logger: logger.child({ component: 'campaigns' }),
+    clock,
+  });
   // On the accelerated simulator a package read on a worker thread must not let modelled time run on.
   const readPackage = isVirtualClock(clock) ? holdClockWhile(clock, deps.readPackage) : deps.readPackage;
   const packages = new PackageStore({
@@ -128,7 +138,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
   const metrics =
     metricsListen === ''
       ? undefined
-      : createServerMetrics({ jobs, adapters: deps.adapters, processMetrics: deps.processMetrics ?? true });
+      : createServerMetrics({ jobs, campaigns, adapters: deps.adapters, processMetrics: deps.processMetrics ?? true });
   let metricsServer: MetricsServer | undefined;
   const gate = createCallGate({
     tokens: deps.security?.tokens,
@@ -159,6 +169,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
     createBledfuService({
       adapters: deps.adapters,
       jobs,
+      campaigns,
       packages,
       readPackage,
       findDevice: deps.findDevice,
@@ -183,6 +194,7 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
 
   return {
     jobs,
+    campaigns,
     packages,
     gate: gate.stats,
     async start() {
@@ -204,6 +216,8 @@ export function createApp(config: AppConfig, deps: AppDeps): App {
       stopped ??= (async () => {
         logger.info('stopping: no new calls, cancelling jobs');
         const closed = server.shutdown();
+        // Campaigns first: they take no device from here on, and end as the jobs cancelled below end.
+        campaigns.shutdown();
         if (!(await within(clock, jobs.shutdown(), config.shutdownGraceMs))) {
           logger.warn({ graceMs: config.shutdownGraceMs }, 'jobs did not end within the grace period');
         }

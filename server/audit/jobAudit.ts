@@ -49,6 +49,7 @@ export function startRecord(job: JobSnapshot, requester: JobRequester | undefine
     ...(who === undefined ? {} : { requester: who }),
     ...(requester?.peer === undefined ? {} : { peer: requester.peer }),
     ...labelsOf(job),
+    ...campaignOf(job),
   };
 }
 
@@ -72,6 +73,7 @@ export function endRecord(job: JobSnapshot, time: string): AuditEndRecord {
     ...(result?.firmwareRevision === undefined ? {} : { firmwareRevision: result.firmwareRevision }),
     ...(result?.deviceState === undefined ? {} : { deviceState: result.deviceState }),
     ...labelsOf(job),
+    ...campaignOf(job),
     ...(job.deviceInfo === undefined ? {} : { deviceInfo: job.deviceInfo }),
     ...(result?.skipped === undefined ? {} : { skipped: result.skipped }),
   };
@@ -80,4 +82,8 @@ export function endRecord(job: JobSnapshot, time: string): AuditEndRecord {
 /** The job's labels as a record field: none at all when it has none, as records were before labels. */
 function labelsOf(job: JobSnapshot): { labels?: Readonly<Record<string, string>> } {
   return Object.keys(job.labels).length === 0 ? {} : { labels: { ...job.labels } };
+}
+
+function campaignOf(job: JobSnapshot): { campaignId?: string } {
+  return job.campaignId === undefined ? {} : { campaignId: job.campaignId };
 }

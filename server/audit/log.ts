@@ -427,6 +427,7 @@ export class AuditLog {
         bytesTotal: start.images.reduce((n, i) => n + i.size, 0),
         // Like every end record, it names the unit the job was for.
         ...(start.labels === undefined ? {} : { labels: start.labels }),
+        ...(start.campaignId === undefined ? {} : { campaignId: start.campaignId }),
         errorMessage:
           'the server stopped (crash, kill or power loss) while this job ran; the device may be left mid-update: start the DFU again, it resumes',
       };
@@ -456,9 +457,11 @@ const START_BATCH = 512;
 function startFilter(q: AuditQuery): ((start: AuditStartRecord) => boolean) | undefined {
   const pairs = Object.entries(q.labels ?? {});
   const name = q.targetName === '' ? undefined : q.targetName;
-  if (pairs.length === 0 && name === undefined) return undefined;
+  const campaign = q.campaignId === '' ? undefined : q.campaignId;
+  if (pairs.length === 0 && name === undefined && campaign === undefined) return undefined;
   return (start) =>
     (name === undefined || start.targetName === name) &&
+    (campaign === undefined || start.campaignId === campaign) &&
     pairs.every(([key, value]) => start.labels !== undefined && Object.hasOwn(start.labels, key) && start.labels[key] === value);
 }
 

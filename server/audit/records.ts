@@ -53,6 +53,8 @@ export interface AuditStartRecord {
   readonly peer?: string;
   /** The job's labels (serial=…, work_order=…); absent when it had none and in records of older versions. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** The campaign that started the job; absent for StartDfu's jobs and in records of older versions. */
+  readonly campaignId?: string;
 }
 
 /** Written, and synced to disk, before the job's end is reported to anyone. */
@@ -80,6 +82,8 @@ export interface AuditEndRecord {
    * unit it was; absent when it had none and in records of older versions.
    */
   readonly labels?: Readonly<Record<string, string>>;
+  /** The job's campaign again (as the start record), so an end record read alone says it too. */
+  readonly campaignId?: string;
   /**
    * The device's Device Information as read before the update (empty object: found in its
    * bootloader, or it has none). Absent when the job never reached the device, and in records of
@@ -107,6 +111,8 @@ export interface AuditQuery {
   readonly labels?: Readonly<Record<string, string>>;
   /** Jobs whose start record targeted this advertised name, exactly. */
   readonly targetName?: string;
+  /** Jobs of this campaign (their start record's campaignId). */
+  readonly campaignId?: string;
   /**
    * The page token: the position, among every job of the log, to look for matches from (0: the
    * first job). Positions never change as jobs are added, so paging is stable while the log grows.

@@ -5,12 +5,15 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { AdapterDirectory } from '../jobs/types.js';
 import { observeAdapters } from './adapterMetrics.js';
+import { observeCampaigns, type CampaignSource } from './campaignMetrics.js';
 import { observeJobs, type JobSource } from './dfuMetrics.js';
 import { grpcCallMetrics, type GrpcMetricsMiddleware } from './grpcMetrics.js';
 import type { Status } from 'nice-grpc-common';
 
 export interface ServerMetricsOptions {
   readonly jobs: JobSource;
+  /** Absent: no campaign metrics (tests of the job metrics alone). */
+  readonly campaigns?: CampaignSource;
   readonly adapters: AdapterDirectory;
   /**
    * prom-client's standard process and Node.js metrics (process_cpu_seconds_total,
@@ -35,6 +38,7 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
   if (options.processMetrics === true) collectDefaultMetrics({ register: registry });
   const stopJobs = observeJobs(registry, options.jobs, options.adapters);
   const stopAdapters = observeAdapters(registry, options.adapters);
+  const stopCampaigns = options.campaigns === undefined ? () => {} : observeCampaigns(registry, options.campaigns);
   const grpc = grpcCallMetrics(registry);
   return {
     registry,
@@ -43,6 +47,7 @@ export function createServerMetrics(options: ServerMetricsOptions): ServerMetric
     close() {
       stopJobs();
       stopAdapters();
+      stopCampaigns();
     },
   };
 }

@@ -54,6 +54,7 @@ export async function listAuditRecords(
     ...(request.pageSize === 0 ? {} : { limit: request.pageSize }),
     ...(Object.keys(request.labels).length === 0 ? {} : { labels: request.labels }),
     ...(request.targetName === '' ? {} : { targetName: request.targetName }),
+    ...(request.campaignId === '' ? {} : { campaignId: request.campaignId }),
     offset,
   });
   return {
@@ -100,6 +101,6 @@ export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
     labels: labelsToProto(start.labels ?? end?.labels),
     deviceInfo: end?.deviceInfo === undefined ? undefined : deviceInfoToProto(end.deviceInfo),
     skipped: skipReasonToProto(end?.skipped),
-    campaignId: '',
+    campaignId: typeof start.campaignId === 'string' ? start.campaignId : typeof end?.campaignId === 'string' ? end.campaignId : '',
   };
 }

@@ -5,6 +5,7 @@ import type { Adapter } from '../ble/types.js';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { DfuTarget } from '../dfu/types.js';
+import type { CampaignManager } from '../campaigns/manager.js';
 import type { JobManager } from '../jobs/manager.js';
 import type { PackageStore, ReadPackage } from '../jobs/packageStore.js';
 import type { AdapterDirectory } from '../jobs/types.js';
@@ -33,6 +34,8 @@ export interface SerialPortListing {
 export interface ServiceDeps {
   readonly adapters: AdapterDirectory;
   readonly jobs: JobManager;
+  /** The server's campaigns (StartCampaign and the rest). */
+  readonly campaigns: CampaignManager;
   readonly packages: PackageStore;
   readonly readPackage: ReadPackage;
   readonly findDevice: FindDevice;

@@ -69,7 +69,7 @@ export async function uploadPackage(
  * The job's hold on its package in the package store: one copy of the images however many jobs
  * use the package, counted in the store's budget, until the job ends.
  */
-async function packageOf(deps: ServiceDeps, request: StartDfuRequest): Promise<PackageLease> {
+export async function packageOf(deps: ServiceDeps, request: Pick<StartDfuRequest, 'package'>): Promise<PackageLease> {
   const source = request.package;
   switch (source?.$case) {
     case 'packageData':

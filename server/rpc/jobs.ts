@@ -16,7 +16,9 @@ import { checkJobAccess } from './jobAccess.js';
 import { jobToProto } from './mapJobs.js';
 
 export function listJobs(deps: ServiceDeps, request: ListJobsRequest): ListJobsResponse {
-  return { jobs: deps.jobs.list({ activeOnly: request.activeOnly }).map(jobToProto) };
+  const jobs = deps.jobs.list({ activeOnly: request.activeOnly });
+  const mine = request.campaignId === '' ? jobs : jobs.filter((j) => j.campaignId === request.campaignId);
+  return { jobs: mine.map(jobToProto) };
 }
 
 /** A job id from a request: an empty one is the caller's mistake, not an unknown job. */

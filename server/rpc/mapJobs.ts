@@ -202,7 +202,7 @@ export function jobToProto(j: JobSnapshot): Job {
     requestedBy: j.requestedBy ?? '',
     labels: { ...j.labels },
     deviceInfo: j.deviceInfo === undefined ? undefined : deviceInfoToProto(j.deviceInfo),
-    campaignId: '',
+    campaignId: j.campaignId ?? '',
   };
 }
 

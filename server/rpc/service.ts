@@ -9,6 +9,7 @@ import type { Logger } from '../common/logger.js';
 import { listAdapters, listSerialPorts } from './adapters.js';
 import { listAuditRecords } from './audit.js';
 import type { CallerContext } from './auth.js';
+import { getCampaign, listCampaigns, startCampaign, stopCampaign, watchCampaign } from './campaigns.js';
 import { connect } from './connect.js';
 import type { ServiceDeps } from './deps.js';
 import { startDfu, streamJob, uploadPackage } from './dfu.js';
@@ -48,7 +49,7 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
         const { identity, peer } = context.caller;
         for await (const event of startDfu(deps, valid.startDfu(request), context.signal, { ...(identity === undefined ? {} : { identity }), peer })) yield { event };
       }),
-    listJobs: (request) => unary('ListJobs', () => listJobs(deps, request)),
+    listJobs: (request) => unary('ListJobs', () => listJobs(deps, valid.listJobs(request))),
     getJob: (request) => unary('GetJob', () => getJob(deps, valid.getJob(request))),
     watchJob: (request, context) =>
       streaming('WatchJob', context, async function* () {
@@ -57,18 +58,24 @@ export function createBledfuService(deps: ServiceDeps): ServiceImplementation<Bl
     cancelJob: (request, context) => unary('CancelJob', () => cancelJob(deps, valid.cancelJob(request), context.caller)),
     getJobCapture: (request, context) => streaming('GetJobCapture', context, () => getJobCapture(deps, valid.getJobCapture(request), context.caller)),
     listAuditRecords: (request) => unary('ListAuditRecords', () => listAuditRecords(deps.audit, valid.listAuditRecords(request))),
-    // BASE-STUB campaigns (replaced by server/rpc/campaigns.ts)
-    startCampaign: () => unary('StartCampaign', () => notYet()),
-    watchCampaign: (_request, context) => streaming('WatchCampaign', context, async function* () { yield notYet(); }),
-    getCampaign: () => unary('GetCampaign', () => notYet()),
-    listCampaigns: () => unary('ListCampaigns', () => notYet()),
-    stopCampaign: () => unary('StopCampaign', () => notYet()),
+    startCampaign: (request, context) =>
+      unary('StartCampaign', () => {
+        const { identity, peer } = context.caller;
+        return startCampaign(deps, valid.startCampaign(request), context.signal, { ...(identity === undefined ? {} : { identity }), peer });
+      }),
+    watchCampaign: (request, context) =>
+      streaming('WatchCampaign', context, async function* () {
+        for await (const event of watchCampaign(deps, valid.watchCampaign(request).campaignId, context.signal)) yield { event };
+      }),
+    getCampaign: (request) => unary('GetCampaign', () => getCampaign(deps, valid.getCampaign(request))),
+    listCampaigns: (request) => unary('ListCampaigns', () => listCampaigns(deps, request)),
+    stopCampaign: (request, context) => unary('StopCampaign', () => stopCampaign(deps, valid.stopCampaign(request), context.caller)),
     // BASE-STUB inventory (replaced by server/rpc/inventory.ts)
     inventory: () => unary('Inventory', () => notYet()),
   };
 }
 
-// BASE-STUB: removed when the campaign and inventory handlers land.
+// BASE-STUB: removed when the inventory handler lands.
 function notYet(): never {
   throw new Error('not implemented yet');
 }

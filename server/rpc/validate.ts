@@ -10,8 +10,9 @@
  * the field, its size and the bound, and shows no more than a short, escaped prefix of the value.
  */
 import type { Address, Target } from '../../proto/gen/bledfu/v1/common.js';
+import type { StartCampaignRequest } from '../../proto/gen/bledfu/v1/campaign.js';
 import type { ConnectRequest } from '../../proto/gen/bledfu/v1/connect.js';
-import type { DfuOptions, StartDfuRequest } from '../../proto/gen/bledfu/v1/dfu.js';
+import type { DfuOptions, ListJobsRequest, StartDfuRequest } from '../../proto/gen/bledfu/v1/dfu.js';
 import type { ListAuditRecordsRequest } from '../../proto/gen/bledfu/v1/audit.js';
 import type { ScanRequest } from '../../proto/gen/bledfu/v1/scan.js';
 import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
@@ -34,6 +35,17 @@ export const STRING_LIMITS = {
   serviceUuid: 40,
   /** Page tokens are decimal offsets. */
   pageToken: 20,
+  /** Campaign ids are UUIDs (36 characters). */
+  campaignId: 64,
+  /** A campaign's name, for people. */
+  campaignName: 128,
+} as const;
+
+/** StartCampaignRequest's repeated fields and manufacturer data (campaign.proto). */
+export const CAMPAIGN_REQUEST_LIMITS = {
+  addresses: 1024,
+  adapterIds: 16,
+  manufacturerDataPrefixBytes: 27,
 } as const;
 
 /**
@@ -178,6 +190,14 @@ function checkJobId<R extends { readonly jobId: string }>(request: R): R {
   return request;
 }
 
+/** A campaign id of WatchCampaign, GetCampaign or StopCampaign; empty is the caller's mistake. */
+function checkCampaignId<R extends { readonly campaignId: string }>(request: R): R {
+  const remedy = 'use the id StartCampaign returned, or one listed by ListCampaigns';
+  if (request.campaignId === '') throw invalid('campaign_id is required', remedy);
+  checkString('campaign_id', request.campaignId, STRING_LIMITS.campaignId, remedy);
+  return request;
+}
+
 /**
  * Each method's bounds, applied by service.ts to the request before the method's handler gets it:
  * each returns the request it was given, or throws INVALID_ARGUMENT. Methods whose requests hold
@@ -213,6 +233,40 @@ export const validateRequest = {
     checkLabels('labels', r.labels);
     return r;
   },
+  startCampaign(r: StartCampaignRequest): StartCampaignRequest {
+    if (r.package?.$case === 'packageId') {
+      checkString('package_id', r.package.packageId, STRING_LIMITS.packageId, 'use the package_id UploadPackage returned');
+    }
+    const f = r.filter;
+    if (f !== undefined) {
+      checkString('filter.name', f.name, STRING_LIMITS.deviceName);
+      checkString('filter.name_prefix', f.namePrefix, STRING_LIMITS.deviceName);
+      checkString('filter.service_uuid', f.serviceUuid, STRING_LIMITS.serviceUuid);
+      const L = CAMPAIGN_REQUEST_LIMITS;
+      if (f.manufacturerDataPrefix.length > L.manufacturerDataPrefixBytes) {
+        throw invalid(`filter.manufacturer_data_prefix is ${f.manufacturerDataPrefix.length} bytes; the limit is ${L.manufacturerDataPrefixBytes}`, 'manufacturer data in an advertisement is at most 27 bytes: give a shorter prefix');
+      }
+      if (f.addresses.length > L.addresses) {
+        throw invalid(`filter.addresses has ${f.addresses.length} addresses; the limit is ${L.addresses}`, `list at most ${L.addresses} addresses, or filter by name prefix instead`);
+      }
+      f.addresses.forEach((a, i) => checkString(`filter.addresses[${i}]`, a, STRING_LIMITS.address, 'write addresses as six hex octets separated by colons, e.g. "F0:12:34:56:78:9A"'));
+    }
+    if (r.adapterIds.length > CAMPAIGN_REQUEST_LIMITS.adapterIds) {
+      throw invalid(`adapter_ids has ${r.adapterIds.length} ids; the limit is ${CAMPAIGN_REQUEST_LIMITS.adapterIds}`, 'name at most 16 adapters, or none for every adapter');
+    }
+    r.adapterIds.forEach((id, i) => checkString(`adapter_ids[${i}]`, id, STRING_LIMITS.adapterId, 'use ids listed by ListAdapters'));
+    checkString('name', r.name, STRING_LIMITS.campaignName, 'give a short name for people, e.g. "line 3, WO-7"');
+    checkDfuOptions(r.options);
+    checkLabels('labels', r.labels);
+    return r;
+  },
+  listJobs(r: ListJobsRequest): ListJobsRequest {
+    checkString('campaign_id', r.campaignId, STRING_LIMITS.campaignId);
+    return r;
+  },
+  watchCampaign: checkCampaignId,
+  getCampaign: checkCampaignId,
+  stopCampaign: checkCampaignId,
   getJob: checkJobId,
   watchJob: checkJobId,
   cancelJob: checkJobId,
@@ -222,6 +276,7 @@ export const validateRequest = {
     checkString('page_token', r.pageToken, STRING_LIMITS.pageToken, 'pass the next_page_token of the previous response unchanged');
     checkLabels('labels', r.labels);
     checkString('target_name', r.targetName, STRING_LIMITS.deviceName);
+    checkString('campaign_id', r.campaignId, STRING_LIMITS.campaignId);
     return r;
   },
 } as const;

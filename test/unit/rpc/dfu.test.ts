@@ -5,6 +5,7 @@ import { AddressType } from '../../../proto/gen/bledfu/v1/common.js';
 import type { StartDfuRequest } from '../../../proto/gen/bledfu/v1/dfu.js';
 import { hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
+import { CampaignManager } from '../../../server/campaigns/manager.js';
 import { JobManager } from '../../../server/jobs/manager.js';
 import { PackageStore } from '../../../server/jobs/packageStore.js';
 import { parseAddress } from '../../../server/ble/address.js';
@@ -27,9 +28,11 @@ const REQUEST: StartDfuRequest = {
 };
 
 function depsWith(jobs: JobManager, readPackage: ServiceDeps['readPackage']): ServiceDeps {
+  const adapters = new FakeAdapterDirectory();
   return {
-      adapters: new FakeAdapterDirectory(),
+      adapters,
       jobs,
+      campaigns: new CampaignManager({ jobs, adapters, logger: silentLogger() }),
       packages: new PackageStore({ readPackage, maxTotalBytes: 1 << 20 }),
       readPackage,
       findDevice: fakeFindDevice,
