@@ -63,6 +63,9 @@ export interface ListedJob {
   readonly campaignId: string;
   /** JobState without its prefix (SUCCEEDED, UP_TO_DATE, FAILED, CANCELLED, …). */
   readonly state: string;
+  /** Its error's reason and message (JobResult.error), for the report. */
+  readonly errorCode?: string;
+  readonly errorMessage?: string;
 }
 
 /** One AuditRecord ListAuditRecords(campaign_id) returned. */

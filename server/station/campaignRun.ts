@@ -499,7 +499,20 @@ export async function runCampaignStation(options: CampaignStationOptions): Promi
         // The server's word at the end: GetCampaign (devices included) and its jobs.
         const got = (await client.getCampaign({ campaignId: r.campaignId })).campaign;
         if (got !== undefined) final = campaignView(got);
-        listedJobs = (await client.listJobs({ activeOnly: false, campaignId: r.campaignId })).jobs.map((j) => ({ jobId: j.jobId, campaignId: j.campaignId, state: strip(jobStateToJSON(j.state), PREFIX.job) }));
+        listedJobs = (await client.listJobs({ activeOnly: false, campaignId: r.campaignId })).jobs.map((j) => {
+          const error = j.result?.error;
+          return { jobId: j.jobId, campaignId: j.campaignId, state: strip(jobStateToJSON(j.state), PREFIX.job), ...(error === undefined ? {} : { errorCode: error.reason, errorMessage: error.message }) };
+        });
+        // The devices that needed more than one job, and how each ended (the report's --verbose lines).
+        for (const d of final?.devices ?? []) {
+          if (d.jobIds.length < 2) continue;
+          const board = campaignBoardOf(boards(), d.address);
+          const how = d.jobIds.map((id) => {
+            const j = listedJobs?.find((x) => x.jobId === id);
+            return j === undefined ? '?' : `${j.state}${j.errorCode === undefined ? '' : ` ${j.errorCode} (${j.errorMessage ?? ''})`}`;
+          });
+          say(`campaign ${r.index}: ${board?.label ?? d.address} took ${d.jobIds.length} jobs: ${how.join(' → ')}`);
+        }
       }
       const auditRecords: CampaignAuditRecord[] = [];
       let pageToken = '';

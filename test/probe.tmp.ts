@@ -1,0 +1,11 @@
+import { projectStationPackages } from '../server/station/packages.js';
+import { runCampaignStation } from '../server/station/campaignRun.js';
+import { NO_CAMPAIGN_FAULTS } from '../server/station/campaignPlan.js';
+import { demoKey } from '../test/helpers/project-packages.js';
+const packages = await projectStationPackages(demoKey());
+const counts: Record<string, number> = {};
+let n = 0;
+const t = setInterval(() => { n++; for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1; }, 20);
+const r = await runCampaignStation({ seed: 1, devices: 20, dongle: 'hci', adapters: 2, packages, rates: NO_CAMPAIGN_FAULTS, rackShare: 1 });
+clearInterval(t);
+console.log(r.ok, r.summary.modelledMinutes, r.diagnostics.realMs, (globalThis as any).__steps, (globalThis as any).__busy);
