@@ -107,6 +107,8 @@ export interface CampaignBoard {
   /** Its application address; its bootloader advertises at address + 1. */
   readonly address: string;
   readonly expected: Expected;
+  /** false: it started stranded in its bootloader, with no valid application to keep. */
+  readonly validAppAtStart: boolean;
   readonly final: FinalBoardState;
   /** Each application its bootloader installed (station clock, SHA-256), in order. */
   readonly activations: readonly { readonly atMs: number; readonly sha256: string }[];
@@ -242,7 +244,7 @@ export function checkDeviceError(e: CampaignRunEvidence): InvariantResult {
       if (jobs > c.maxAttempts) failures.push(`${b.label}: campaign ${c.index} ran ${jobs} jobs for it (max_attempts ${c.maxAttempts})`);
     }
     if (b.activations.length > 0) failures.push(`${b.label}: refuses the package, yet its bootloader installed ${b.activations.length} application(s)`);
-    if (b.final.application !== x.application || !b.final.applicationValid) failures.push(`${b.label}: its application was not kept (has ${short(b.final.application)})`);
+    if (b.final.application !== x.application || (b.validAppAtStart && !b.final.applicationValid)) failures.push(`${b.label}: its application was not kept (has ${short(b.final.application)})`);
   }
   return result(CAMPAIGN_INVARIANT_NAMES.deviceError, boards.length, failures);
 }

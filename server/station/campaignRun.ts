@@ -64,9 +64,9 @@ export interface CampaignStationOptions {
   readonly parallelPerAdapter?: number;
   /** bledfud --max-concurrent-dfus; default parallelPerAdapter × adapters (the campaign's own limit decides). */
   readonly maxConcurrentDfus?: number;
-  /** CampaignRetryPolicy.max_attempts; default 3. */
+  /** CampaignRetryPolicy.max_attempts; default 5. */
   readonly maxAttempts?: number;
-  /** CampaignRetryPolicy.delay, modelled ms; default 5 s. */
+  /** CampaignRetryPolicy.delay, modelled ms; default 15 s (5 × 15 s outlast an unplug: campaignPlan.ts MAX_UNPLUG_MS). */
   readonly retryDelayMs?: number;
   /** Modelled ms over which boards not in the rack arrive and line events fall; default 10 min. */
   readonly windowMs?: number;
@@ -123,6 +123,8 @@ export interface CampaignStationReport {
 }
 
 const DEFAULT_PARALLEL = 4;
+const DEFAULT_MAX_ATTEMPTS = 5;
+const DEFAULT_RETRY_DELAY_MS = 15_000;
 const DEFAULT_WINDOW_MS = 10 * 60_000;
 const DEFAULT_RACK_SHARE = 0.5;
 /** The name prefix of every board of the population ("st-001"): the campaign's filter. */
@@ -209,8 +211,8 @@ export async function runCampaignStation(options: CampaignStationOptions): Promi
   const logger = options.logger ?? silentLogger();
   const say = options.onEvent ?? (() => undefined);
   const parallel = options.parallelPerAdapter ?? DEFAULT_PARALLEL;
-  const maxAttempts = options.maxAttempts ?? 3;
-  const retryDelayMs = options.retryDelayMs ?? 5_000;
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
   const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
   const rates = options.rates ?? DEFAULT_CAMPAIGN_FAULT_RATES;
   const guardMs = options.campaignGuardMs ?? 2 * 3_600_000;
@@ -354,6 +356,7 @@ export async function runCampaignStation(options: CampaignStationOptions): Promi
           label: d.label,
           address: d.config.address.toUpperCase(),
           expected: d.expected,
+          validAppAtStart: d.config.validApp !== false,
           final: { application: images.application?.sha256, applicationValid: images.applicationValid, mode: viewOf(d).mode(), bootloaderVersion: images.bootloaderVersion },
           activations: activations.get(d.index) ?? [],
         };

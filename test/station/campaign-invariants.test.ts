@@ -27,6 +27,7 @@ const board = (label: string, address: string, expected: CampaignBoard['expected
   label,
   address,
   expected,
+  validAppAtStart: true,
   final: { application: expected.kind === 'updated' ? NEW : OLD, applicationValid: true, mode: 'application', bootloaderVersion: 1 },
   activations: installs.map((atMs) => ({ atMs, sha256: NEW })),
 });
