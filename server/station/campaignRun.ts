@@ -178,10 +178,11 @@ function campaignView(c: Campaign): CampaignView {
   };
 }
 
-export function campaignRerunCommand(o: Pick<CampaignStationOptions, 'seed' | 'devices' | 'dongle' | 'adapters' | 'parallelPerAdapter' | 'rates' | 'packages'>): string {
+export function campaignRerunCommand(o: Pick<CampaignStationOptions, 'seed' | 'devices' | 'dongle' | 'adapters' | 'parallelPerAdapter' | 'rates' | 'packages' | 'rackShare'>): string {
   const extra =
     (o.parallelPerAdapter === undefined || o.parallelPerAdapter === DEFAULT_PARALLEL ? '' : ` --parallel ${o.parallelPerAdapter}`) +
-    (o.rates === NO_CAMPAIGN_FAULTS ? ' --no-faults' : '') +
+    (o.rackShare === undefined || o.rackShare === DEFAULT_RACK_SHARE ? '' : ` --rack ${o.rackShare}`) +
+    (o.rates === NO_CAMPAIGN_FAULTS ? ' --no-faults' : o.rates === undefined || o.rates === DEFAULT_CAMPAIGN_FAULT_RATES ? '' : ' (with its own fault rates: not the CLI\'s)') +
     (o.packages.dir === undefined ? '' : ` --packages ${o.packages.dir}`);
   return `npm run station -- --campaign --seed ${o.seed} --devices ${o.devices} --dongle ${o.dongle} --adapters ${o.adapters}${extra}`;
 }

@@ -26,12 +26,14 @@ const DEMO_KEY_FILE = new URL('../../demo/bledfu-demo-key.pem', import.meta.url)
 
 const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] [--dongle hci|zephyr|nrf|mixed] [--adapters 2]
                            [--max-concurrent 4] [--packages DIR] [--bl-app FILE] [--json] [--verbose] [--log LEVEL]
-       npm run station -- --campaign [--seed N] [--devices 60] [--dongle …] [--adapters 2] [--parallel 4] [--no-faults] …
+       npm run station -- --campaign [--seed N] [--devices 60] [--dongle …] [--adapters 2] [--parallel 4] [--rack 0.5] [--no-faults] …
   --campaign  campaign mode: the operator starts campaigns (StartCampaign, name prefix "st-",
               include_bootloaders, --parallel jobs per adapter, 3 attempts per device) instead of one
               StartDfu per board, over the boards that take the application package (--hours and
               --bl-app do not apply); the line meets first-job faults, unplugs, a client that
               re-watches, a stop and a new campaign over the rest, a server restart
+  --rack      campaign mode: share of the boards in range from the start (the others arrive over
+              10 modelled minutes); default 0.5
   --dongle    hci: the simulated HCI controller; zephyr: the same as Zephyr's hci_uart (no public
               address: the station runs on its static random address; few 27-byte ACL buffers);
               nrf: a simulated Nordic connectivity dongle; mixed: zephyr, nrf, hci, … by adapter
@@ -53,6 +55,15 @@ function int(name: string, value: string | undefined, fallback: number, min: num
   return n;
 }
 
+function share(name: string, value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) {
+    process.stderr.write(`station: --${name} must be a share from 0 to 1, got "${value}"\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -64,6 +75,7 @@ async function main(): Promise<number> {
       'max-concurrent': { type: 'string' },
       campaign: { type: 'boolean' },
       parallel: { type: 'string' },
+      rack: { type: 'string' },
       packages: { type: 'string' },
       'bl-app': { type: 'string' },
       'no-faults': { type: 'boolean' },
@@ -113,6 +125,7 @@ async function main(): Promise<number> {
       adapters: options.adapters,
       packages,
       parallelPerAdapter: int('parallel', values.parallel, 4, 1),
+      ...(values.rack === undefined ? {} : { rackShare: share('rack', values.rack) }),
       ...(values['max-concurrent'] === undefined ? {} : { maxConcurrentDfus: options.maxConcurrentDfus }),
       ...(values['no-faults'] === true ? { rates: NO_CAMPAIGN_FAULTS } : {}),
       logger: options.logger,
