@@ -194,7 +194,10 @@ interface Running {
   readonly startedAtMs: number;
   readonly generation: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** How the station expects it to stop: the first of max_devices reached, its StopCampaign, the server's stop. */
   expectedStop: ExpectedStop;
+  readonly maxDevices: number;
+  guardFired: boolean;
   /** The campaign as the watcher's events built it (address → device). */
   readonly view: Map<string, CampaignDeviceView>;
   ended: CampaignView | undefined;
@@ -412,6 +415,8 @@ export async function runCampaignStation(options: CampaignStationOptions): Promi
           generation,
           labels,
           expectedStop: 'MAX_DEVICES',
+          maxDevices: rest.size,
+          guardFired: false,
           view: new Map(),
           ended: undefined,
           endedAtMs: undefined,
@@ -426,6 +431,7 @@ export async function runCampaignStation(options: CampaignStationOptions): Promi
         const guard = clock.clock.setTimer(
           guardMs,
           () => {
+            r.guardFired = true;
             say(`${formatClock(clock.now())} campaign ${index}: not over after ${formatClock(guardMs)}; the station stops it`);
             void client.stopCampaign({ campaignId: r.campaignId, cancelJobs: true }).catch(() => undefined);
           },
@@ -438,10 +444,18 @@ export async function runCampaignStation(options: CampaignStationOptions): Promi
         const finished = new Set(last.filter((v) => v.state === 'SUCCEEDED' || v.state === 'UP_TO_DATE' || v.state === 'FAILED').map((v) => campaignBoardOf(boards(), v.address)?.label));
         rest = new Set([...rest].filter((i) => !finished.has(devices[i]?.label)));
         say(`${formatClock(clock.now())} campaign ${index} ${r.ended === undefined ? 'lost with its server' : `ended ${r.ended.stopReason}`}; ${rest.size} boards left`);
-        if (r.ended?.stopReason === 'MAX_DEVICES' || r.ended?.stopReason === 'DURATION') break;
-        if (r.ended !== undefined && r.ended.stopReason === 'STOPPED' && r.expectedStop !== 'STOPPED') break;
+        if (r.guardFired) break;
       }
       allDone = true;
+    };
+
+    /**
+     * The reason the station now expects `r` to stop with: the first one counts, and a campaign
+     * whose devices the station has all seen taken has already stopped by max_devices.
+     */
+    const expectStop = (r: Running, reason: ExpectedStop): void => {
+      if (r.expectedStop !== 'MAX_DEVICES' || r.view.size >= r.maxDevices) return;
+      r.expectedStop = reason;
     };
 
     const lineEvents = async (events: readonly LineEvent[]): Promise<void> => {
@@ -470,13 +484,13 @@ export async function runCampaignStation(options: CampaignStationOptions): Promi
         } else if (ev.kind === 'stop') {
           const r = current;
           if (r === undefined || r.ended !== undefined) continue;
-          r.expectedStop = 'STOPPED';
+          expectStop(r, 'STOPPED');
           say(`${formatClock(clock.now())} campaign ${r.index}: the operator stops it${ev.cancelJobs ? ' and cancels its jobs' : ''}`);
           const { client } = await server.session();
           await client.stopCampaign({ campaignId: r.campaignId, cancelJobs: ev.cancelJobs }).catch((e: unknown) => say(`StopCampaign failed: ${decodeError(e).code}`));
         } else {
           const r = current;
-          if (r !== undefined && r.ended === undefined) r.expectedStop = 'SERVER_SHUTDOWN';
+          if (r !== undefined && r.ended === undefined) expectStop(r, 'SERVER_SHUTDOWN');
           say(`${formatClock(clock.now())} server stopped (down ${(ev.downMs / 1000).toFixed(0)} s)`);
           await server.shutdown(unplugged);
           await clock.sleep(ev.downMs);
