@@ -45,6 +45,8 @@ export interface CampaignContext {
   /** Every event of the campaign, as watchers get them (the manager's listeners). */
   readonly onEvent: (event: CampaignEvent) => void;
   readonly onJobStarted: (jobId: JobId, campaign: Campaign) => void;
+  /** The job ended before the manager could route its end here (see #startJob). */
+  readonly onJobEnded: (jobId: JobId) => void;
   readonly onEnded: (campaign: Campaign) => void;
 }
 
@@ -395,6 +397,12 @@ export class Campaign {
     this.#counts = { ...this.#counts, jobs: this.#counts.jobs + 1 };
     this.#ctx.onJobStarted(job.id, this);
     this.#setState(d, 'running');
+    // A job can end inside create() (its audit start record could not be written, so it never
+    // ran): its `finished` event came before anyone knew it was this campaign's.
+    if (job.result !== undefined) {
+      this.#ctx.onJobEnded(job.id);
+      this.jobFinished(job, job.result);
+    }
   }
 
   #setState(d: DeviceRecord, state: CampaignDeviceState): void {

@@ -118,6 +118,7 @@ export class CampaignManager {
       maxDevices: this.#opts.maxDevicesPerCampaign ?? MAX_DEVICES_PER_CAMPAIGN,
       onEvent: (event) => this.#notify(event),
       onJobStarted: (jobId, c) => this.#jobCampaign.set(jobId, c),
+      onJobEnded: (jobId) => this.#jobCampaign.delete(jobId),
       onEnded: (c) => this.#ended(c),
     });
     this.#campaigns.set(id, campaign);

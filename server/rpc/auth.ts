@@ -30,6 +30,10 @@ export const OBSERVE_METHODS: ReadonlySet<string> = new Set([
   'WatchJob',
   // Who updated what and how it ended: the record an auditor with a read-only token exists for.
   'ListAuditRecords',
+  // Where a production run stands (a line's dashboard), like the jobs it started.
+  'ListCampaigns',
+  'GetCampaign',
+  'WatchCampaign',
 ]);
 
 /** The caller of one RPC, as the server authenticated it. */

@@ -13,6 +13,7 @@ import { BledfuError, hasCode } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
 import { RESULT } from '../../../server/dfu/secure/controlPoint.js';
 import { DEFAULT_DFU_OPTIONS } from '../../../server/dfu/types.js';
+import type { JobAudit } from '../../../server/jobs/audit.js';
 import { JobManager } from '../../../server/jobs/manager.js';
 import { FakeAdapter, FakeAdapterDirectory } from '../../helpers/fake-adapter.js';
 import { ControlledRunner, fakePackage, type RunControl } from '../../helpers/fake-adapter-runner.js';
@@ -20,7 +21,7 @@ import { ManualClock, settle } from '../../helpers/manualClock.js';
 
 const addr = (n: number): string => `F0:00:00:00:00:${n.toString(16).padStart(2, '0').toUpperCase()}`;
 
-function setup(options: Partial<CampaignManagerOptions> = {}) {
+function setup(options: Partial<CampaignManagerOptions> = {}, audit?: JobAudit) {
   const clock = new ManualClock();
   const runner = new ControlledRunner();
   const a0 = new FakeAdapter('a0');
@@ -28,7 +29,7 @@ function setup(options: Partial<CampaignManagerOptions> = {}) {
   a0.maxConnections = 16;
   a1.maxConnections = 16;
   const adapters = new FakeAdapterDirectory([a0, a1]);
-  const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 16, retainFinished: 100, clock });
+  const jobs = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 16, retainFinished: 100, clock, ...(audit === undefined ? {} : { audit }) });
   const campaigns = new CampaignManager({ jobs, adapters, logger: silentLogger(), clock, ...options });
   const pkg = fakePackage();
   const held = { campaign: 0, jobs: 0 };
@@ -173,6 +174,21 @@ describe('campaign manager', () => {
     assert.equal(device(now, 1)?.jobIds.length, 2);
     assert.equal(device(now, 1)?.lastError?.code, 'LINK_LOST');
     assert.equal(t.clock.fire(5_000), 0, 'max_attempts reached: no more retries');
+  });
+
+  it('a job that ends inside create() (its audit start could not be written) still settles its device', async () => {
+    const t = setup({}, {
+      jobStarted: () => {
+        throw new BledfuError('INTERNAL', 'audit log not writable', { layer: 'jobs' });
+      },
+      jobEnded: () => {},
+    });
+    const c = t.start();
+    app(t.a0, 1);
+    const now = await t.until(c.id, (s) => s.counts.failed === 1);
+    assert.equal(now.devices[0]?.lastError?.message, 'audit log not writable');
+    assert.equal(now.counts.running, 0);
+    assert.equal(t.runner.calls.length, 0, 'nothing ran');
   });
 
   it('gives a device whose job someone cancelled up as NOT_DONE, without retrying', async () => {

@@ -32,7 +32,8 @@ function depsWith(jobs: JobManager, readPackage: ServiceDeps['readPackage']): Se
   return {
       adapters,
       jobs,
-      campaigns: new CampaignManager({ jobs, adapters, logger: silentLogger() }),
+      // Unused here (and some tests pass a partial job manager): campaigns over a job manager of their own.
+      campaigns: new CampaignManager({ jobs: new JobManager({ runner: new ControlledRunner().run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 1 }), adapters, logger: silentLogger() }),
       packages: new PackageStore({ readPackage, maxTotalBytes: 1 << 20 }),
       readPackage,
       findDevice: fakeFindDevice,

@@ -116,10 +116,10 @@ describe('tokens', () => {
   });
 
   it('observe may only read; operate and admin may call anything, including methods added later', () => {
-    for (const m of ['ListAdapters', 'ListSerialPorts', 'Scan', 'ListJobs', 'GetJob', 'WatchJob', 'ListAuditRecords']) {
+    for (const m of ['ListAdapters', 'ListSerialPorts', 'Scan', 'ListJobs', 'GetJob', 'WatchJob', 'ListAuditRecords', 'ListCampaigns', 'GetCampaign', 'WatchCampaign']) {
       assert.equal(mayCall('observe', m), true, m);
     }
-    for (const m of ['Connect', 'UploadPackage', 'StartDfu', 'CancelJob', 'GetJobCapture', 'SomeFutureMethod']) {
+    for (const m of ['Connect', 'UploadPackage', 'StartDfu', 'CancelJob', 'GetJobCapture', 'StartCampaign', 'StopCampaign', 'SomeFutureMethod']) {
       assert.equal(mayCall('observe', m), false, m);
       assert.equal(mayCall('operate', m), true, m);
       assert.equal(mayCall('admin', m), true, m);
