@@ -64,6 +64,12 @@ export interface InitialDeviceState {
 
 export type DeviceMode = 'application' | 'bootloader' | 'off';
 
+/** An image a bootloader installed at a reset: its init packet's fw_type and the installed bytes' SHA-256 (hex). */
+export interface ActivatedImage {
+  readonly fwType: number;
+  readonly sha256: string;
+}
+
 export class NrfDevice implements SimPeripheral {
   readonly label: string;
   readonly rssi: number;
@@ -73,6 +79,7 @@ export class NrfDevice implements SimPeripheral {
   #radio: PeripheralRadio | undefined;
   readonly #links = new Set<PeripheralLink>();
   readonly #dataWriteListeners = new Set<(write: DataWrite) => void>();
+  readonly #activationListeners = new Set<(activated: ActivatedImage) => void>();
   #resets = 0;
 
   constructor(options: NrfDeviceOptions) {
@@ -107,6 +114,18 @@ export class NrfDevice implements SimPeripheral {
       this.#dataWriteListeners.delete(listener);
     };
   }
+  /**
+   * Calls `listener` each time its bootloader installs a received image at a reset (white-box
+   * evidence: the station counts how often a board really got a new application, whatever the
+   * jobs and campaigns say). Returns the unsubscribe function.
+   */
+  onActivated(listener: (activated: ActivatedImage) => void): () => void {
+    this.#activationListeners.add(listener);
+    return () => {
+      this.#activationListeners.delete(listener);
+    };
+  }
+
   /** The address the device currently advertises (address + 1 in the bootloader). */
   get currentAddress(): DeviceAddress {
     return this.#firmware instanceof Bootloader ? this.#firmware.address : this.#o.address;
@@ -254,6 +273,11 @@ export class NrfDevice implements SimPeripheral {
       this.chip.retained.continuation = s.appValid;
       this.chip.retained.enterBootloader = true;
     };
+    const installed = (): InstalledImage | undefined => {
+      if (p.fwType === FW_TYPE.APPLICATION) return s.app;
+      if (p.fwType === FW_TYPE.SOFTDEVICE) return s.softDevice;
+      return p.fwType === FW_TYPE.BOOTLOADER || p.fwType === FW_TYPE.SOFTDEVICE_BOOTLOADER ? s.bootloader : undefined;
+    };
     switch (p.fwType) {
       case FW_TYPE.APPLICATION:
         s.app = copy(LAYOUT.appStart, image);
@@ -275,6 +299,8 @@ export class NrfDevice implements SimPeripheral {
       default:
         break;
     }
+    const activated = installed();
+    if (activated !== undefined) for (const l of this.#activationListeners) l({ fwType: p.fwType, sha256: activated.sha256 });
     return cost + this.chip.saveSettings();
   }
 
