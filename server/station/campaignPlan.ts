@@ -8,7 +8,7 @@
  * restart (its campaign ends SERVER_SHUTDOWN; a new one is started once the server is back).
  */
 import { DEFAULT_FAULT_RATES, planFaults, type DeviceFault, type FaultRates, type WeightedFaultKind } from './faults.js';
-import { FACTORY_APPLICATION_SHA256, planPopulation, type DeviceKind, type StationDevice, type StationPackages } from './population.js';
+import { planPopulation, type DeviceKind, type StationDevice, type StationPackages } from './population.js';
 import type { Rng } from './random.js';
 
 /**
@@ -38,21 +38,6 @@ export const CAMPAIGN_FAULT_WEIGHTS: Readonly<Record<WeightedFaultKind, number>>
   'client-disconnect': 0,
 };
 
-/**
- * What a board whose first job meets the `device-error` fault (its bootloader answers Create with
- * OPERATION_FAILED once) must end as in a campaign: FAILED with that error after that one job. The
- * campaign counts OPERATION_FAILED among the results that judge the package (SDK 12 answers every
- * init packet refusal so; server/campaigns/retry.ts) and does not retry it, where an operator
- * retrying by hand updates the board; its application is kept (a board stranded in its bootloader
- * keeps none that is valid).
- */
-const DEVICE_ERROR_EXPECTED = {
-  kind: 'deviceError',
-  code: 'DFU_REMOTE_ERROR',
-  dfuResultName: 'OPERATION_FAILED',
-  dfuExtendedName: undefined,
-  application: FACTORY_APPLICATION_SHA256,
-} as const;
 
 /**
  * The longest a dongle stays unplugged: the campaign's retry policy (campaignRun.ts: 5 jobs, 15 s
@@ -123,7 +108,9 @@ export function planCampaign(rng: Rng, o: CampaignPlanOptions): CampaignPlan {
     const first = fs.find((f) => f.attempt === 1 && f.sim !== undefined);
     if (first !== undefined) faults.set(index, first);
   }
-  const devices = drawnDevices.map((d) => (faults.get(d.index)?.kind === 'device-error' ? { ...d, expected: DEVICE_ERROR_EXPECTED } : d));
+  // A board whose first job meets the `device-error` fault (its bootloader answers Create with
+  // OPERATION_FAILED once) ends updated: the campaign retries that result (server/campaigns/retry.ts).
+  const devices = drawnDevices;
 
   const s = rng.fork('line');
   const when = (lo: number, hi: number): number => Math.round(s.between(lo, hi) * o.windowMs);
