@@ -138,7 +138,8 @@ export function renderCampaignTable(view: CampaignView, columns: number, rows?: 
       state: campaignDeviceStateName(d.state),
       tries: String(d.jobIds.length),
       job: jobText(d),
-      outcome: deviceOutcomeText(d),
+      // The header says FIRMWARE: the cell holds the revision alone, which fits an 80-column terminal.
+      outcome: d.lastError === undefined && d.firmwareRevision !== '' ? d.firmwareRevision : deviceOutcomeText(d),
     }),
   );
   if (devices.length === 0) body.push('(no device found yet)');

@@ -60,14 +60,20 @@ export class Output {
     return !this.json && this.io.stdout.isTTY === true;
   }
 
-  /** The terminal's width (80 when stdout does not say). */
+  /** The terminal's width (80 when stdout does not say, or says less than 20: an unsized pseudo-terminal). */
   get columns(): number {
-    return this.io.stdout.columns ?? 80;
+    // A pseudo-terminal nobody sized (script(1), some CI runners, a serial console) says 0.
+    const c = this.io.stdout.columns;
+    return c === undefined || c < 20 ? 80 : c;
   }
 
-  /** The terminal's height, when stdout says (a live block taller than it cannot be redrawn in place). */
+  /**
+   * The terminal's height, when stdout says (a live block taller than it cannot be redrawn in
+   * place); undefined for an unsized pseudo-terminal (0 rows).
+   */
   get rows(): number | undefined {
-    return this.io.stdout.rows;
+    const r = this.io.stdout.rows;
+    return r === undefined || r < 5 ? undefined : r;
   }
 
   /**

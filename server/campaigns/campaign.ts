@@ -108,6 +108,8 @@ export class Campaign {
   #endedAt: number | undefined;
   #limitReached = false;
   #durationTimer: Timer | undefined;
+  /** Stops listening for adapters coming and going (set while the campaign runs). */
+  #unwatchAdapters: (() => void) | undefined;
 
   constructor(id: CampaignId, spec: CampaignSpec, pkg: CampaignPackage, requester: JobRequester | undefined, ctx: CampaignContext) {
     this.id = id;
@@ -133,6 +135,9 @@ export class Campaign {
       this.#durationTimer = this.#ctx.clock.setTimer(this.spec.durationMs, () => this.stopTaking('duration', undefined), { label: `campaign ${this.id} duration` });
     }
     for (const adapterId of this.spec.adapterIds) void this.#scan(adapterId);
+    // A dongle back from an unplug may have devices waiting for it (#roomFor passes over one that
+    // is not ready).
+    this.#unwatchAdapters = this.#ctx.adapters.onChange?.(() => this.#schedule());
   }
 
   snapshot(withDevices = true): CampaignSnapshot {
@@ -364,9 +369,22 @@ export class Campaign {
     const order = [d.adapterId, ...[...d.seenBy].filter((a) => a !== d.adapterId)];
     for (const a of order) {
       if (!d.seenBy.has(a) || !this.#active.has(a)) continue;
-      if ((this.#active.get(a) ?? 0) < this.spec.parallelPerAdapter) return a;
+      if ((this.#active.get(a) ?? 0) < this.spec.parallelPerAdapter && this.#ready(a)) return a;
     }
     return undefined;
+  }
+
+  /**
+   * A job started on an adapter that is not ready (its dongle unplugged, reopening) would fail
+   * ADAPTER_UNAVAILABLE at once and use up one of the device's attempts for nothing: the device
+   * waits instead, and the adapter's return schedules it (begin(): onChange).
+   */
+  #ready(adapterId: string): boolean {
+    try {
+      return this.#ctx.adapters.get(adapterId).info().state === 'ready';
+    } catch {
+      return false;
+    }
   }
 
   #startJob(d: DeviceRecord, adapterId: string): void {
@@ -433,6 +451,8 @@ export class Campaign {
     if (open) return;
     this.#state = 'ended';
     this.#endedAt = this.#ctx.clock.now();
+    this.#unwatchAdapters?.();
+    this.#unwatchAdapters = undefined;
     this.#pkg.release();
     this.#log.info({ reason: this.#stopReason, counts: this.#counts }, 'campaign ended');
     const snap = this.snapshot();

@@ -8,8 +8,13 @@
 import type { BledfuError, ErrorCode } from '../common/errors.js';
 import { EXT_ERROR, RESULT } from '../dfu/secure/controlPoint.js';
 
-/** Bootloader result codes that judge the package, not the transfer. */
-const REFUSING_RESULTS: ReadonlySet<number> = new Set([RESULT.INVALID_OBJECT, RESULT.INVALID_SIGNATURE, RESULT.UNSUPPORTED_TYPE, RESULT.INSUFFICIENT_RESOURCES, RESULT.OPERATION_FAILED]);
+/**
+ * Bootloader result codes that judge the package, not the transfer. OPERATION_FAILED is not one:
+ * SDK 15–17 bootloaders answer it for passing trouble too (a flash operation that failed, a
+ * request at the wrong moment), and an operator retrying such a unit by hand updates it. (SDK 12
+ * answered some init packet refusals with it; retrying those costs the policy's few attempts.)
+ */
+const REFUSING_RESULTS: ReadonlySet<number> = new Set([RESULT.INVALID_OBJECT, RESULT.INVALID_SIGNATURE, RESULT.UNSUPPORTED_TYPE, RESULT.INSUFFICIENT_RESOURCES]);
 
 /** Extended errors (with RESULT.EXT_ERROR) that judge the package. */
 const REFUSING_EXTENDED: ReadonlySet<number> = new Set([

@@ -1,5 +1,5 @@
 /**
- * The server's package reader: readPackage (unzip, inflate, hash, check every image against its
+ * The server's package reader: readAnyPackage (unzip, inflate, hash, check every image against its
  * init packet) run on worker threads, so a large or hostile upload costs those threads' time and
  * never the event loop that drives the radio and every running DFU.
  *
@@ -25,7 +25,7 @@ export interface PackageReadersOptions {
 }
 
 export interface PackageReaders {
-  /** readPackage's contract (same result, same error codes), off the calling thread. */
+  /** readAnyPackage's contract (a Secure DFU or legacy package) (same result, same error codes), off the calling thread. */
   readonly read: ReadPackage;
   /**
    * The zip container check read() starts with (bounded by the entry limit, not the size): for

@@ -1,9 +1,9 @@
 /**
  * `npm run station -- --seed N --devices 200 --hours 8 [--dongle hci|zephyr|nrf|mixed] [--adapters K]
  * [--max-concurrent J] [--packages DIR] [--bl-app FILE] [--no-faults] [--json] [--verbose] [--log LEVEL]`:
- * a day at the station on the accelerated simulator (run.ts). Prints the invariants table and
- * the summary (or JSON); exits 1 when an invariant fails, printing the seed and the command that
- * reruns the same day.
+ * a day at the station on the accelerated simulator (run.ts); with `--campaign [--parallel P]`,
+ * the station in campaign mode (campaignRun.ts). Prints the invariants table and the summary (or
+ * JSON); exits 1 when an invariant fails, printing the seed and the command that reruns the same run.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -14,6 +14,8 @@ import { NO_FAULTS } from './faults.js';
 import { loadSigningKey } from '../dfu/package/signingKey.js';
 import { loadStationPackages, projectStationPackages } from './packages.js';
 import { DONGLE_CHOICES, formatReport, runStation, type DongleChoice } from './run.js';
+import { formatCampaignReport, runCampaignStation } from './campaignRun.js';
+import { NO_CAMPAIGN_FAULTS } from './campaignPlan.js';
 
 function isDongleChoice(value: string): value is DongleChoice {
   return (DONGLE_CHOICES as readonly string[]).includes(value);
@@ -24,6 +26,14 @@ const DEMO_KEY_FILE = new URL('../../demo/bledfu-demo-key.pem', import.meta.url)
 
 const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] [--dongle hci|zephyr|nrf|mixed] [--adapters 2]
                            [--max-concurrent 4] [--packages DIR] [--bl-app FILE] [--json] [--verbose] [--log LEVEL]
+       npm run station -- --campaign [--seed N] [--devices 60] [--dongle …] [--adapters 2] [--parallel 4] [--rack 0.5] [--no-faults] …
+  --campaign  campaign mode: the operator starts campaigns (StartCampaign, name prefix "st-",
+              include_bootloaders, --parallel jobs per adapter, 3 attempts per device) instead of one
+              StartDfu per board, over the boards that take the application package (--hours and
+              --bl-app do not apply); the line meets first-job faults, unplugs, a client that
+              re-watches, a stop and a new campaign over the rest, a server restart
+  --rack      campaign mode: share of the boards in range from the start (the others arrive over
+              10 modelled minutes); default 0.5
   --dongle    hci: the simulated HCI controller; zephyr: the same as Zephyr's hci_uart (no public
               address: the station runs on its static random address; few 27-byte ACL buffers);
               nrf: a simulated Nordic connectivity dongle; mixed: zephyr, nrf, hci, … by adapter
@@ -45,6 +55,15 @@ function int(name: string, value: string | undefined, fallback: number, min: num
   return n;
 }
 
+function share(name: string, value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) {
+    process.stderr.write(`station: --${name} must be a share from 0 to 1, got "${value}"\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -54,6 +73,9 @@ async function main(): Promise<number> {
       dongle: { type: 'string' },
       adapters: { type: 'string' },
       'max-concurrent': { type: 'string' },
+      campaign: { type: 'boolean' },
+      parallel: { type: 'string' },
+      rack: { type: 'string' },
       packages: { type: 'string' },
       'bl-app': { type: 'string' },
       'no-faults': { type: 'boolean' },
@@ -95,6 +117,28 @@ async function main(): Promise<number> {
     logger: values.log === undefined ? silentLogger() : pino({ level: values.log }, pino.destination(2)),
     ...(values.verbose === true ? { onEvent: (line: string) => process.stderr.write(`${line}\n`) } : {}),
   };
+  if (values.campaign === true) {
+    const report = await runCampaignStation({
+      seed: options.seed,
+      devices: int('devices', values.devices, 60, 1),
+      dongle,
+      adapters: options.adapters,
+      packages,
+      parallelPerAdapter: int('parallel', values.parallel, 4, 1),
+      ...(values.rack === undefined ? {} : { rackShare: share('rack', values.rack) }),
+      ...(values['max-concurrent'] === undefined ? {} : { maxConcurrentDfus: options.maxConcurrentDfus }),
+      ...(values['no-faults'] === true ? { rates: NO_CAMPAIGN_FAULTS } : {}),
+      logger: options.logger,
+      ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+    });
+    if (values.json === true) {
+      process.stdout.write(`${JSON.stringify({ ok: report.ok, summary: report.summary, invariants: report.invariants, rerun: report.rerun, diagnostics: report.diagnostics }, null, 2)}\n`);
+      if (!report.ok) process.stderr.write(`FAIL (seed ${report.summary.seed}) — rerun with: ${report.rerun}\n`);
+    } else {
+      process.stdout.write(`${formatCampaignReport(report)}\n`);
+    }
+    return report.ok ? 0 : 1;
+  }
   const report = await runStation(options);
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify({ ok: report.ok, summary: report.summary, invariants: report.invariants, rerun: report.rerun, diagnostics: report.diagnostics }, null, 2)}\n`);

@@ -9,12 +9,11 @@
  * same jobs, results and modelled times, hence the same summary — on any machine. Real time
  * appears only in the report's diagnostics.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { parseRecord } from '../audit/records.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Timer } from '../common/clock.js';
 import { createSimWorld, parseSimSpec, type SimConfig, type SimDeviceConfig, type SimWorld } from '../sim/world.js';
@@ -39,6 +38,7 @@ import { packageOf, packageProtocolOf, planPopulation, type StationDevice, type 
 import { Rng } from './random.js';
 import { StationServer } from './server.js';
 import { AddressRecord } from './addresses.js';
+import { readAuditLines } from './auditLines.js';
 import { summarize, type StationReport } from './summary.js';
 import { stationClock } from './time.js';
 
@@ -214,7 +214,7 @@ function collectGarbage(): void {
   }
 }
 
-function sample(): ResourceSample {
+export function sampleResources(): ResourceSample {
   collectGarbage();
   const resources: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
@@ -294,7 +294,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
 
   try {
     await server.start();
-    const startSample = sample();
+    const startSample = sampleResources();
 
     /**
      * One attempt; `job` numbers the attempts that count as tries (a DEVICE_CONNECTED refusal
@@ -614,19 +614,8 @@ export async function runStation(options: StationOptions): Promise<StationReport
       .filter((j) => j.target?.selector?.$case === 'name' && j.target.selector.name.startsWith(HOSTILE_TARGET_PREFIX))
       .map((j) => j.jobId);
     const packageStore = await server.packageUsage();
-    const endSample = sample();
-    const audit: AuditLine[] = readFileSync(server.auditPath, 'utf8')
-      .split('\n')
-      .flatMap((line): AuditLine[] => {
-        const r = parseRecord(line);
-        if (r === undefined) return [];
-        const labels = r.labels === undefined ? {} : { labels: r.labels };
-        const protocol = r.protocol === undefined ? {} : { protocol: r.protocol };
-        if (r.type === 'start') return [{ type: 'start' as const, jobId: r.jobId, ...labels, ...protocol }];
-        // The serial as the job reported it: "" for a device met in its bootloader (empty Device Information).
-        const info = r.deviceInfo;
-        return [{ type: 'end' as const, jobId: r.jobId, result: r.result, ...labels, ...protocol, ...(info === undefined ? {} : { serialNumber: info.serialNumber ?? '' }) }];
-      });
+    const endSample = sampleResources();
+    const audit: AuditLine[] = readAuditLines(server.auditPath);
     const outcomes: DeviceOutcome[] = devices.map((d) => {
       const board = boardOf(d);
       const images = board.images();

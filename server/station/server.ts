@@ -181,6 +181,35 @@ export class StationServer {
     this.#killing = false;
   }
 
+  /**
+   * A graceful stop, as SIGTERM gives bledfud: the server ends its campaigns (SERVER_SHUTDOWN)
+   * and jobs while its clients are still connected, so a watcher sees them end; then the
+   * connections, adapters and audit log close and the dongles lose power, as in kill().
+   */
+  async shutdown(keepUnplugged: ReadonlySet<number>): Promise<void> {
+    const live = this.#live;
+    if (live === undefined) return;
+    this.#killing = true;
+    this.#live = undefined;
+    this.#generation++;
+    this.#up = this.#pendingUp();
+    try {
+      await live.app.stop();
+    } finally {
+      this.#lifetime.abort();
+      this.#lifetime = StationServer.#newLifetime();
+      live.client.close();
+      live.technician.close();
+      for (const w of this.#o.worlds) if (w.donglePlugged) w.unplugDongle();
+      await live.registry.close();
+      live.audit.close();
+    }
+    this.#o.worlds.forEach((w, i) => {
+      if (!keepUnplugged.has(i)) w.replugDongle();
+    });
+    this.#killing = false;
+  }
+
   /** The package store of the server that is up now (leases held by jobs, bytes). */
   async packageUsage(): Promise<ReturnType<App['packages']['usage']>> {
     return (await this.#up).app.packages.usage();

@@ -83,6 +83,8 @@ export class FakeAdapter implements Adapter {
   readonly #scanners = new Set<AsyncQueue<Advertisement>>();
   scanCount = 0;
   closed = false;
+  /** info() says 'opening' (a dongle unplugged, being reopened) while set. */
+  unplugged = false;
   /** What info() reports as the adapter's connection limit. */
   maxConnections = 4;
   /** Never fails: tests of link loss drop links, not the adapter. */
@@ -98,7 +100,7 @@ export class FakeAdapter implements Adapter {
       id: this.id,
       kind: 'simulated',
       spec: 'fake:',
-      state: this.closed ? 'closed' : 'ready',
+      state: this.closed ? 'closed' : this.unplugged ? 'opening' : 'ready',
       address: { value: 'C0:00:00:00:00:01', type: 'random' },
       identity: 'fake adapter for tests',
       activeConnections: this.connections.filter((c) => !c.closed.aborted).length,
@@ -174,8 +176,17 @@ export class FakeAdapterDirectory implements AdapterDirectory {
   constructor(adapters: readonly FakeAdapter[] = [new FakeAdapter()]) {
     this.adapters = adapters;
   }
+  readonly #listeners = new Set<() => void>();
   list(): readonly FakeAdapter[] {
     return this.adapters;
+  }
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  /** Tells the listeners an adapter may have changed state (as the registry does on unplug and replug). */
+  changed(): void {
+    for (const l of this.#listeners) l();
   }
   get(id?: string): FakeAdapter {
     const found = id === undefined || id === '' ? this.adapters[0] : this.adapters.find((a) => a.id === id);

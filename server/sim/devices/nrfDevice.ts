@@ -76,6 +76,12 @@ export interface InitialDeviceState {
 
 export type DeviceMode = 'application' | 'bootloader' | 'off';
 
+/** An image a bootloader installed at a reset: its init packet's fw_type and the installed bytes' SHA-256 (hex). */
+export interface ActivatedImage {
+  readonly fwType: number;
+  readonly sha256: string;
+}
+
 export class NrfDevice implements SimPeripheral {
   readonly label: string;
   readonly rssi: number;
@@ -86,6 +92,7 @@ export class NrfDevice implements SimPeripheral {
   readonly #links = new Set<PeripheralLink>();
   readonly #dataWriteListeners = new Set<(write: DataWrite) => void>();
   readonly #legacyWriteListeners = new Set<(write: LegacyDataWrite) => void>();
+  readonly #activationListeners = new Set<(activated: ActivatedImage) => void>();
   #resets = 0;
 
   constructor(options: NrfDeviceOptions) {
@@ -127,6 +134,19 @@ export class NrfDevice implements SimPeripheral {
       this.#legacyWriteListeners.delete(listener);
     };
   }
+
+  /**
+   * Calls `listener` each time its bootloader installs a received image at a reset (white-box
+   * evidence: the station counts how often a board really got a new application, whatever the
+   * jobs and campaigns say). Returns the unsubscribe function.
+   */
+  onActivated(listener: (activated: ActivatedImage) => void): () => void {
+    this.#activationListeners.add(listener);
+    return () => {
+      this.#activationListeners.delete(listener);
+    };
+  }
+
   /** The address the device currently advertises (address + 1 in the bootloader, unless a legacy one kept the application's). */
   get currentAddress(): DeviceAddress {
     const fw = this.#firmware;
@@ -284,6 +304,11 @@ export class NrfDevice implements SimPeripheral {
       this.chip.retained.continuation = s.appValid;
       this.chip.retained.enterBootloader = true;
     };
+    const installed = (): InstalledImage | undefined => {
+      if (p.fwType === FW_TYPE.APPLICATION) return s.app;
+      if (p.fwType === FW_TYPE.SOFTDEVICE) return s.softDevice;
+      return p.fwType === FW_TYPE.BOOTLOADER || p.fwType === FW_TYPE.SOFTDEVICE_BOOTLOADER ? s.bootloader : undefined;
+    };
     switch (p.fwType) {
       case FW_TYPE.APPLICATION:
         s.app = copy(LAYOUT.appStart, image);
@@ -305,6 +330,8 @@ export class NrfDevice implements SimPeripheral {
       default:
         break;
     }
+    const activated = installed();
+    if (activated !== undefined) for (const l of this.#activationListeners) l({ fwType: p.fwType, sha256: activated.sha256 });
     return cost + this.chip.saveSettings();
   }
 

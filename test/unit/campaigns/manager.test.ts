@@ -79,7 +79,7 @@ function setup(options: Partial<CampaignManagerOptions> = {}, audit?: JobAudit) 
         }
       });
     });
-  return { clock, runner, a0, a1, jobs, campaigns, start, until, held };
+  return { clock, runner, a0, a1, adapters, jobs, campaigns, start, until, held };
 }
 
 function app(adapter: FakeAdapter, n: number, over: Partial<Advertisement> = {}): void {
@@ -174,6 +174,22 @@ describe('campaign manager', () => {
     assert.equal(device(now, 1)?.jobIds.length, 2);
     assert.equal(device(now, 1)?.lastError?.code, 'LINK_LOST');
     assert.equal(t.clock.fire(5_000), 0, 'max_attempts reached: no more retries');
+  });
+
+  it('starts no job on an adapter that is not ready: the device waits for its dongle, and its attempts are spent on the device only', async () => {
+    const t = setup();
+    t.a0.unplugged = true;
+    const c = t.start({ adapterIds: ['a0'], retry: { maxAttempts: 1, delayMs: 5_000 } });
+    app(t.a0, 1);
+    let now = await t.until(c.id, (s) => s.counts.found === 1);
+    await settle();
+    assert.equal(t.runner.calls.length, 0, 'no job while the dongle is away');
+    assert.equal(device(now, 1)?.state, 'waiting');
+    t.a0.unplugged = false;
+    t.adapters.changed();
+    (await t.runner.call(0)).succeed();
+    now = await t.until(c.id, (s) => s.counts.succeeded === 1);
+    assert.deepEqual(device(now, 1)?.jobIds.length, 1);
   });
 
   it('a job that ends inside create() (its audit start could not be written) still settles its device', async () => {

@@ -27,6 +27,8 @@ describe('campaign retry classification', () => {
     assert.equal(isRetryable(remote(RESULT.OPERATION_NOT_PERMITTED)), true);
     assert.equal(isRetryable(remote(RESULT.INVALID_PARAMETER)), true);
     assert.equal(isRetryable(remote(RESULT.EXT_ERROR, EXT_ERROR.VERIFICATION_FAILED)), true);
+    // SDK 15–17 answer OPERATION_FAILED for passing trouble (a flash operation that failed).
+    assert.equal(isRetryable(remote(RESULT.OPERATION_FAILED)), true);
   });
 
   it('does not retry package errors, cancellations or internal errors', () => {
