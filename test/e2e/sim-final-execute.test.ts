@@ -39,12 +39,36 @@ for (const dongle of SIM_DONGLES) {
           details(r).some((d) => d.includes('link lost after the final Execute; the device came back in its application: the image was activated')),
           details(r).join('\n'),
         );
+        assert.ok(!details(r).some((d) => d.includes('cannot be confirmed')), 'the firmware revision changed: nothing to doubt');
       } finally {
         await s.close();
       }
     });
   });
 }
+
+describe('a link lost right after the final Execute, the firmware revision the same as before', () => {
+  it('succeeds without sending the image again, and says the update cannot be confirmed', { timeout: 30_000 }, async () => {
+    const s = await startSimServer({}, {});
+    try {
+      const dev = s.device();
+      const target = addressTarget(dev.address.value);
+      // The device first gets this very image, so its revision reads the same before and after the next job.
+      const first = finished((await drain(startDfu(s.client, { package: { data: APP.zip }, target }, { signal: AbortSignal.timeout(25_000) }))).events);
+      assert.equal(first?.result.state, JobState.JOB_STATE_SUCCEEDED, first?.error?.message);
+      const before = s.observed().dataBytes;
+      s.world.faults.inject({ kind: 'dropLinkAfterRequest', op: 'execute', objectType: 'data', occurrence: DATA_OBJECTS });
+      const r = await drain(startDfu(s.client, { package: { data: APP.zip }, target }, { signal: AbortSignal.timeout(25_000) }));
+      const f = finished(r.events);
+      assert.equal(f?.result.state, JobState.JOB_STATE_SUCCEEDED, f?.error?.message);
+      assert.equal(f?.result.deviceState, DeviceState.DEVICE_STATE_APPLICATION);
+      assert.equal(s.observed().dataBytes - before, APP.size, 'the image went once');
+      assert.match(details(r).at(-1) ?? '', /the image was activated, but its firmware revision is still "app v1 [0-9a-f]+" as before the update, so the new application cannot be confirmed; the image was not sent again/);
+    } finally {
+      await s.close();
+    }
+  });
+});
 
 describe('a link lost right after the final Execute, the job aimed at the bootloader', () => {
   it('finds the application at the bootloader address − 1 (SDK rule) and succeeds', { timeout: 30_000 }, async () => {
