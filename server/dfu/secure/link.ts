@@ -180,8 +180,9 @@ export class BootloaderLink {
         const res = decodeResponse(raw);
         const answers = responseRequest(res);
         if (answers === op) return res;
-        // Stale PRNs (a checksum notification) are skipped, as in request().
+        // As in request(): stale PRNs are skipped, a PRN carrying a packet-write error is the answer.
         if (answers === OPCODE.CALC_CHECKSUM && res.kind === 'checksum') continue;
+        if (answers === OPCODE.CALC_CHECKSUM) return res;
         throw dfuProtocolError(`expected a response to ${opcodeName(op)}, got ${toHex(raw, ' ')}`, { notification: toHex(raw) });
       }
     } catch (e) {
