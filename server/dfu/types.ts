@@ -141,6 +141,13 @@ export interface DfuOutcome {
    * firmware revision was DfuOptions.skipIfFirmwareRevision): the job ends up to date too.
    */
   readonly skipped?: SkipReason;
+  /**
+   * A sentence the job adds to its final detail when the outcome needs one: the final check was
+   * skipped because a cancel came after the final Execute succeeded (the device is updated; no
+   * deviceState), or the device came back in its application after the link was lost following
+   * the final Execute (the image was activated; possibly not confirmable by its firmware revision).
+   */
+  readonly notice?: string;
 }
 
 /** The image a device refused as not newer than what it already holds (DfuOutcome.upToDate). */

@@ -350,7 +350,7 @@ export class Job {
   /** Ends the job. Returns false (and changes nothing) if it had already ended. */
   finish(
     state: TerminalJobState,
-    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress; upToDate?: UpToDate; skipped?: SkipReason },
+    outcome: { error?: BledfuError; firmwareRevision?: string; deviceState?: DeviceState; address?: DeviceAddress; upToDate?: UpToDate; skipped?: SkipReason; notice?: string },
     /** Sees the final snapshot before any watcher does (the audit record is written there). */
     beforeReport?: (final: JobSnapshot) => void,
   ): boolean {
@@ -420,7 +420,8 @@ export class Job {
 }
 
 /** The detail of a job's last state change when it did not fail. */
-function endDetail(state: TerminalJobState, o: { deviceState?: DeviceState; upToDate?: UpToDate; skipped?: SkipReason; firmwareRevision?: string }): string {
+function endDetail(state: TerminalJobState, o: { deviceState?: DeviceState; upToDate?: UpToDate; skipped?: SkipReason; firmwareRevision?: string; notice?: string }): string {
+  if (state === 'succeeded' && o.notice !== undefined) return `update complete; ${o.notice}`;
   if (state === 'up-to-date' && o.skipped === 'firmware-revision') {
     return `already up to date: the device's firmware revision is "${o.firmwareRevision ?? ''}" (skip_if_firmware_revision); nothing was sent`;
   }

@@ -392,6 +392,7 @@ export class JobManager {
         ...(outcome.deviceState === undefined ? {} : { deviceState: outcome.deviceState }),
         ...(outcome.upToDate === undefined ? {} : { upToDate: outcome.upToDate }),
         ...(outcome.skipped === undefined ? {} : { skipped: outcome.skipped }),
+        ...(outcome.notice === undefined ? {} : { notice: outcome.notice }),
       });
     } catch (e) {
       if (job.cancelRequested || (isBledfuError(e) && e.code === 'CANCELLED')) {

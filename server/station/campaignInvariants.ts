@@ -178,6 +178,17 @@ function finisherOf(e: CampaignRunEvidence, b: CampaignBoard): { readonly campai
 
 const within = (c: CampaignEvidence, atMs: number): boolean => atMs >= c.startedAtMs && atMs <= c.endedAtMs;
 
+/**
+ * How long (modelled) after its campaign ended an install may still be that campaign's: a job the
+ * server's stop cancels once its final Execute was answered ends SUCCEEDED at once (the final
+ * look is skipped), while the bootloader writes its settings page and resets into the new
+ * application a moment later — after the campaign's end was seen. A second campaign cannot start
+ * in that time (the server is down for seconds).
+ */
+const ACTIVATION_AFTER_END_MS = 1_000;
+
+const finishedBy = (c: CampaignEvidence, atMs: number): boolean => atMs >= c.startedAtMs && atMs <= c.endedAtMs + ACTIVATION_AFTER_END_MS;
+
 function short(sha: string | undefined): string {
   return sha === undefined ? 'none' : sha.slice(0, 8);
 }
@@ -206,8 +217,8 @@ export function checkUpdatedOnce(e: CampaignRunEvidence): InvariantResult {
     const finisher = finisherOf(e, b);
     if (finisher === undefined || finisher.device.state !== 'SUCCEEDED') {
       failures.push(`${b.label}: no campaign reports it SUCCEEDED${finisher === undefined ? '' : ` (campaign ${finisher.campaign.index}: ${finisher.device.state})`}`);
-    } else if (!installs.some((a) => within(finisher.campaign, a.atMs))) {
-      failures.push(`${b.label}: campaign ${finisher.campaign.index} reports it SUCCEEDED, but installed nothing on it`);
+    } else if (!installs.some((a) => finishedBy(finisher.campaign, a.atMs))) {
+      failures.push(`${b.label}: campaign ${finisher.campaign.index} reports it SUCCEEDED, but installed nothing on it${installs.length === 0 ? '' : ` (installed at ${installs.map((a) => formatClock(a.atMs)).join(', ')})`}`);
     }
   }
   return result(CAMPAIGN_INVARIANT_NAMES.updatedOnce, boards.length, failures);

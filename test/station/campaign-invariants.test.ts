@@ -109,6 +109,13 @@ describe('campaign-mode invariants on forged histories', () => {
     assert.deepEqual(failing(none), [CAMPAIGN_INVARIANT_NAMES.updatedOnce]);
   });
 
+  it("an install a moment after the campaign's end (a job the server's stop ended SUCCEEDED after its final Execute) is that campaign's; a later one is not", () => {
+    const e = cleanRun();
+    const at = (atMs: number): CampaignRunEvidence => ({ ...e, boards: e.boards.map((b) => (b.label === 'st-001' ? { ...b, activations: [{ atMs, sha256: NEW }] } : b)) });
+    assert.deepEqual(failing(at(60_400)), []);
+    assert.deepEqual(failing(at(65_000)), [CAMPAIGN_INVARIANT_NAMES.updatedOnce]);
+  });
+
   it('a board taken twice by one campaign (as its application and again in its bootloader) is caught', () => {
     const twice = withCampaign(cleanRun(), (c) => {
       const devices = [...(c.final?.devices ?? []), { ...device(addressPlus('C0:00:00:00:00:03', 1), 'UP_TO_DATE', []), foundInBootloader: true }];

@@ -7,10 +7,9 @@
  * over the rest, and a server restart. Every campaign invariant must hold, and a seed replays exactly.
  *
  * The fault plan here leaves out `drop-after-final-execute` (the link lost after the last data
- * Execute): today the job then looks for the bootloader that has already activated the image and
- * reset into the application, fails DEVICE_NOT_FOUND, and the campaign's retry sends the whole
- * image again — a board updated twice by one campaign (or, found in its bootloader, reported
- * FAILED though it runs the new firmware). The todo test below replays it; `npm run station --
+ * Execute), which the test at the end replays on its own: the job must then find the device in its
+ * application (the bootloader activated the image) and succeed, not look only for the bootloader,
+ * fail DEVICE_NOT_FOUND and have the campaign send the whole image again. `npm run station --
  * --campaign` keeps the fault in its default plan.
  */
 import assert from 'node:assert/strict';
@@ -116,7 +115,7 @@ describe('a campaign-mode run is decided by its seed', { timeout: 300_000 }, () 
 });
 
 describe('a link lost after the final Execute, in a campaign', { timeout: 300_000 }, () => {
-  it('the board is updated once and reported SUCCEEDED', { todo: 'the job looks for the bootloader after the image was activated, fails DEVICE_NOT_FOUND, and the campaign sends the image again' }, async () => {
+  it('the board is updated once and reported SUCCEEDED', async () => {
     // Seed 10's st-006 (an application) meets the fault on its first job.
     const report = await runCampaignStation(options(10, { devices: 10, dongle: 'hci', rackShare: 1, rates: { ...DEFAULT_CAMPAIGN_FAULT_RATES, unplugsPerAdapter: 0, restart: 0, stopAndRestart: 0, rewatches: 0 } }));
     const r = report.invariants.find((i) => i.name === CAMPAIGN_INVARIANT_NAMES.updatedOnce);

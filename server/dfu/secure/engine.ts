@@ -70,6 +70,18 @@ interface Run {
   readonly phases: PhaseRecorder;
   /** What the device said about itself when first reached (reported once, as a device-info event). */
   deviceInfo: DeviceInfo | undefined;
+  /**
+   * The application's address the device memory gives for the bootloader the run started in,
+   * when the target named that bootloader: where the application comes back after activation.
+   */
+  rememberedApp: DeviceAddress | undefined;
+  /**
+   * Where the device was met after the link was lost once the last image's final Execute was
+   * sent, found in its application (lookAfterFinalExecute): the end state, no second look needed.
+   */
+  activatedUnseen: EndState | undefined;
+  /** Said at the end of the job's detail (DfuOutcome.notice), when something about the outcome needs saying. */
+  notice: string | undefined;
 }
 
 /** A Create that was accepted but whose object was not executed yet (for the cancel log). */
@@ -220,6 +232,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ kind: 're
           // The application usually lives at the bootloader address − 1 (spec §4.2); checked at the end.
           run.startedInBootloader = true;
           run.appAddress = adv.address;
+          run.rememberedApp = (entry ?? remembered.find((e) => e.bootloaderAddress.value === adv.address.value))?.appAddress;
           emit(run, { kind: 'bootloader', address: adv.address, name: adv.name });
           run.ctx.devices?.remember(bootloaderFacts(target, adv, sighting));
           if (unconfirmedEntry) {
@@ -417,6 +430,12 @@ interface ImageProgress {
   atStart: number | undefined;
   /** The last progress reported for the image: a PRN, the CRC check and the Execute of one object all confirm the same bytes. */
   reported?: number;
+  /**
+   * Set once the image's final Execute was sent on the current link: the bootloader may have
+   * validated and activated the image, so after a link loss the device is looked for in its
+   * application too (lookAfterFinalExecute), not only in its bootloader.
+   */
+  finalExecuteSent?: boolean;
 }
 
 /** Reports the image's confirmed bytes, once per new value. */
@@ -538,7 +557,13 @@ async function transferImage(run: Run, link: BootloaderLink, p: ImageProgress, r
   const execute = async (start: number, end: number, tolerateNotPermitted: boolean): Promise<void> => {
     const last = end === bin.length;
     const what = step(last ? 'the image (final Execute)' : `data object ${start}–${end} (Execute)`);
-    const res = await timed(run, last ? 'activation' : 'flashWait', () => link.request({ op: 'execute' }, undefined, what));
+    if (last) {
+      // A cancel before the final Execute leaves the device as it is; once it is sent, its answer
+      // says whether the device is updated, so the wait for it is not cut short (link.finish).
+      if (run.signal.aborted) throw abortReason(run.signal);
+      p.finalExecuteSent = true;
+    }
+    const res = await timed(run, last ? 'activation' : 'flashWait', () => (last ? link.finish({ op: 'execute' }, what) : link.request({ op: 'execute' }, undefined, what)));
     const ok = res.kind === 'success' || (tolerateNotPermitted && res.kind === 'error' && res.result === RESULT.OPERATION_NOT_PERMITTED);
     if (!ok) throw remoteError(res, what);
     if (res.kind !== 'success') log.debug({ offset: end }, 'boundary re-Execute answered 0x08: the object was already executed');
@@ -727,9 +752,21 @@ async function sendImage(run: Run, first: { conn: Connection; link: BootloaderLi
         throw abortReason(run.signal);
       }
       if (!isLinkFailure(e)) throw e;
+      const err = isBledfuError(e) ? e : undefined;
+      if (p.finalExecuteSent === true) {
+        p.finalExecuteSent = false;
+        log.warn({ code: err?.code }, `link failure after the final Execute of the ${p.image.summary.kind} image: ${err?.message ?? String(e)}; looking for the device in its bootloader and in its application`);
+        const back = await lookAfterFinalExecute(run, p, e, reconnects);
+        if (back.kind === 'application') {
+          if (p.index === run.pkg.images.length - 1) run.activatedUnseen = back.end;
+          return 'sent';
+        }
+        reconnects++;
+        current = back.reached;
+        continue;
+      }
       if (reconnects >= options.retries) throw gaveUp(e, reconnects);
       reconnects++;
-      const err = isBledfuError(e) ? e : undefined;
       log.warn({ code: err?.code, reconnect: reconnects, of: options.retries }, `link failure during the ${p.image.summary.kind} image: ${err?.message ?? String(e)}`);
       current = undefined;
     }
@@ -777,7 +814,8 @@ function endsInDfuMode(pkg: DfuPackage): boolean {
 function appCandidates(run: Run): string[] {
   const app = run.appAddress;
   if (app === undefined) return [];
-  return run.startedInBootloader ? [app.value, appAddressBelow(app).value] : [app.value];
+  if (!run.startedInBootloader) return [app.value];
+  return [...new Set([app.value, ...(run.rememberedApp === undefined ? [] : [run.rememberedApp.value]), appAddressBelow(app).value])];
 }
 
 const FE59 = normalizeUuid(UUIDS.secureDfuService);
@@ -856,6 +894,89 @@ async function reachBootloaderForNextImage(run: Run, p: ImageProgress): Promise<
   }
 }
 
+/** Where the device was met after a link loss that followed the final Execute (lookAfterFinalExecute). */
+type AfterFinalExecute =
+  /** In its bootloader: resume there (Select tells whether the image is still pending). */
+  | { readonly kind: 'bootloader'; readonly reached: { conn: Connection; link: BootloaderLink } }
+  /** In its application: the bootloader validated and activated the image (a failed validation keeps it in DFU mode). */
+  | { readonly kind: 'application'; readonly end: EndState };
+
+/** The detail when the device came back in its application after a link loss that followed the final Execute. */
+const ACTIVATED_UNSEEN = 'link lost after the final Execute; the device came back in its application: the image was activated';
+
+/**
+ * After the link was lost once the final Execute of an image was sent, the bootloader may have
+ * got it and activated the image (and reset), or not. Looks for the device wherever it may be:
+ * its bootloader (resume: its Select answer says whether the image is still pending) or its
+ * application — at the address it was found at, or when the run started in the bootloader at the
+ * address the device memory or the SDK rule (bootloader − 1, spec §4.2) gives. An SDK bootloader
+ * starts an application quickly only after it activated the new image (a failed validation keeps
+ * it in DFU mode), so an application here means the image is installed: resending it would
+ * update the device twice. A resume in the bootloader is one of the image's reconnects.
+ */
+async function lookAfterFinalExecute(run: Run, p: ImageProgress, lost: unknown, reconnects: number): Promise<AfterFinalExecute> {
+  const kind = p.image.summary.kind;
+  const apps = appCandidates(run);
+  const anywhere: DeviceMatch = {
+    kind: 'predicate',
+    description: `the device in its bootloader (${describeMatch(run.bootloader)})${apps.length === 0 ? '' : ` or its application (at ${apps.join(' or ')})`}`,
+    test: (a) => matches(run.bootloader, a) || apps.includes(a.address.value),
+  };
+  phase(run, 'activating', `the link was lost after the final Execute of the ${kind} image; looking for the device in its bootloader and in its application`);
+  await pause(run, 'reboot');
+  let adv: Advertisement;
+  try {
+    adv = await timed(run, 'reboot', () => findDevice(run.adapter, anywhere, { timeoutMs: run.options.scanTimeoutMs, signal: run.signal, clock: run.clock }));
+  } catch (e) {
+    throw wrapNotFound(e, 'device', `in its bootloader or its application after the link was lost after the final Execute of the ${kind} image`);
+  }
+  const conn = await connect(run, adv.address);
+  try {
+    const services = await timed(run, 'connect', () => conn.discoverServices(run.signal, FINAL_READ_DISCOVERY));
+    const cap = detectDfu(services);
+    if (cap.kind === 'bootloader') {
+      if (reconnects >= run.options.retries) throw gaveUp(lost, reconnects);
+      run.log.info({ address: adv.address.value }, `the device is still in its bootloader after the final Execute of the ${kind} image: resuming`);
+      run.bootloaderAddress = adv.address;
+      run.bootloaderName = adv.name;
+      run.bootloader = { kind: 'address', address: adv.address };
+      emit(run, { kind: 'bootloader', address: adv.address, name: adv.name });
+      return { kind: 'bootloader', reached: { conn, link: await openLink(run, conn, cap.controlPoint, cap.packet) } };
+    }
+    phase(run, 'activating', ACTIVATED_UNSEEN);
+    const end = await readEndState(run, conn, adv.address, services);
+    await timed(run, 'finalRead', () => safeDisconnect(conn));
+    return { kind: 'application', end };
+  } catch (e) {
+    await safeDisconnect(conn);
+    throw e;
+  }
+}
+
+/** The application on `conn` as the job reports it: its Firmware Revision String when it has one. */
+async function readEndState(run: Run, conn: Connection, address: DeviceAddress, services: readonly GattService[]): Promise<EndState> {
+  const ch = findCharacteristic(services, UUIDS.deviceInformationService, UUIDS.firmwareRevision);
+  if (ch === undefined) return { address, state: 'application', revision: undefined };
+  const value = await timed(run, 'finalRead', () => conn.read(ch.valueHandle, run.signal));
+  return { address, state: 'application', revision: new TextDecoder().decode(value).replace(/\0+$/, '') };
+}
+
+/**
+ * What the job adds when the device came back in its application after a link loss that followed
+ * the final Execute: the application was activated, and — when its firmware revision was read
+ * before and reads the same now although the package had an application image — that this could
+ * not be confirmed. The image is not sent again for that (the application may keep its revision
+ * string across versions); the operator decides.
+ */
+function activatedUnseenNotice(run: Run, end: EndState): string {
+  const before = run.deviceInfo?.firmwareRevision;
+  const hadApp = run.pkg.images.some((i) => i.summary.kind === 'application');
+  if (hadApp && before !== undefined && end.revision === before) {
+    return `${ACTIVATED_UNSEEN}, but its firmware revision is still "${before}" as before the update, so the new application cannot be confirmed; the image was not sent again`;
+  }
+  return ACTIVATED_UNSEEN;
+}
+
 /** What the job says when the device stayed in its bootloader after the last image. */
 function dfuModeDetail(pkg: DfuPackage, at: DeviceAddress): string {
   if (!endsInDfuMode(pkg)) return `the images were activated, but the device stays in its bootloader (DFU mode) at ${at.value}`;
@@ -901,15 +1022,13 @@ async function findUpdatedDevice(run: Run, refused: boolean): Promise<EndState |
       run.log.info({ address: adv.address.value }, 'the device stays in its bootloader (DFU mode) after the update');
       return { address: adv.address, state: 'dfu-mode', revision: undefined };
     }
-    const ch = findCharacteristic(services, UUIDS.deviceInformationService, UUIDS.firmwareRevision);
-    if (ch === undefined) return { address: adv.address, state: 'application', revision: undefined };
-    const value = await timed(run, 'finalRead', () => c.read(ch.valueHandle, run.signal));
-    return { address: adv.address, state: 'application', revision: new TextDecoder().decode(value).replace(/\0+$/, '') };
+    return await readEndState(run, c, adv.address, services);
   } catch (e) {
     // Only reached after the last image was accepted: a cancel now skips the read-back but must
     // not report the update as cancelled — the device has the new firmware.
     if (run.signal.aborted) {
       run.log.info('cancelled after the update completed; not looking for the device');
+      run.notice = finalCheckSkipped(run);
       return undefined;
     }
     run.log.info({ err: isBledfuError(e) ? e.message : String(e) }, 'could not find the updated device or read its firmware revision');
@@ -918,6 +1037,18 @@ async function findUpdatedDevice(run: Run, refused: boolean): Promise<EndState |
     const c = conn;
     await timed(run, 'finalRead', () => safeDisconnect(c));
   }
+}
+
+/**
+ * The notice when a cancel (CancelJob, or the server's stop) came after the last image's final
+ * Execute succeeded: the device is updated, only the look for it and the read of its firmware
+ * revision were cut short, so the job succeeds without a device state.
+ */
+function finalCheckSkipped(run: Run): string {
+  // The reason names who cancelled: a CancelJob request, or the server's stop.
+  const reason: unknown = run.signal.reason;
+  const why = isBledfuError(reason) ? reason.message : 'job cancelled';
+  return `the device accepted the image (final Execute answered); the final check (looking for the device and reading its firmware revision) was skipped: ${why}`;
 }
 
 export const runSecureDfu: DfuRunner<DfuPackage> = async (adapter, pkg, target, options, context): Promise<DfuOutcome> => {
@@ -940,6 +1071,9 @@ export const runSecureDfu: DfuRunner<DfuPackage> = async (adapter, pkg, target, 
     awaitObjectEndPrn: true,
     phases: context.phases ?? new PhaseClock(() => context.clock.now()),
     deviceInfo: undefined,
+    rememberedApp: undefined,
+    activatedUnseen: undefined,
+    notice: undefined,
   };
   if (pkg.images.length === 0) throw new BledfuError('PACKAGE_INVALID', 'package has no images', { layer: 'package' });
   try {
@@ -959,7 +1093,9 @@ export const runSecureDfu: DfuRunner<DfuPackage> = async (adapter, pkg, target, 
       }
       before += image.bin.length;
     }
-    const found = await findUpdatedDevice(run, refused !== undefined);
+    const unseen = run.activatedUnseen;
+    if (unseen !== undefined) run.notice = activatedUnseenNotice(run, unseen);
+    const found = unseen ?? (await findUpdatedDevice(run, refused !== undefined));
     if (found?.state === 'dfu-mode') {
       phase(
         run,
@@ -975,6 +1111,7 @@ export const runSecureDfu: DfuRunner<DfuPackage> = async (adapter, pkg, target, 
       ...(found === undefined ? {} : { deviceState: found.state }),
       ...(found?.revision === undefined ? {} : { firmwareRevision: found.revision }),
       ...(refused === undefined ? {} : { upToDate: { image: refused.summary } }),
+      ...(run.notice === undefined ? {} : { notice: run.notice }),
     };
   } catch (e) {
     if (context.signal.aborted) throw abortReason(context.signal);

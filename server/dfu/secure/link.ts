@@ -101,6 +101,8 @@ export class BootloaderLink {
   readonly #sub: Subscription;
   readonly #queue = new AsyncQueue<Uint8Array>();
   readonly #options: LinkOptions;
+  /** Aborts on close(): ends the notification pump (a cancel alone does not, see finish()). */
+  readonly #closing = new AbortController();
   /** Aborts on cancel or link loss. */
   readonly signal: AbortSignal;
 
@@ -121,8 +123,10 @@ export class BootloaderLink {
   }
 
   async #pump(): Promise<void> {
+    // Not ended by a cancel: finish() still needs the answer to a request already sent.
+    const until = AbortSignal.any([this.conn.closed, this.#closing.signal]);
     try {
-      for (;;) this.#queue.push(await this.#sub.receive(this.signal));
+      for (;;) this.#queue.push(await this.#sub.receive(until));
     } catch (e) {
       this.#queue.fail(this.#failure(e));
     }
@@ -141,10 +145,11 @@ export class BootloaderLink {
   }
 
   close(): void {
+    this.#closing.abort();
     this.#sub.close();
   }
 
-  #timeout(what: string, ms = this.#options.requestTimeoutMs): { signal: AbortSignal; dispose: () => void } {
+  #timeout(what: string, ms = this.#options.requestTimeoutMs, parent: AbortSignal = this.signal): { signal: AbortSignal; dispose: () => void } {
     return this.#options.clock.timeoutSignal(
       {
         ms,
@@ -153,8 +158,40 @@ export class BootloaderLink {
         message: `no answer to ${what} within ${ms} ms`,
         remedy: 'the device stopped answering; check that it is in range and still in DFU mode, then retry',
       },
-      this.signal,
+      parent,
     );
+  }
+
+  /**
+   * Sends one CP request and waits for its answer even if the job is cancelled meanwhile: only
+   * the link's loss or the request timeout end the wait. For the final Execute, whose answer
+   * decides whether the device is updated: once it is sent the bootloader validates and activates
+   * the image whatever the host does, so a cancel cannot undo it, only hide the outcome. A cancel
+   * that came before the request is sent is the caller's to honour.
+   */
+  async finish(req: ControlPointRequest, step: StepContext): Promise<ControlPointResponse> {
+    const bytes = encodeRequest(req);
+    const op = bytes[0] as number;
+    const t = this.#timeout(`${opcodeName(op)} (${toHex(bytes, ' ')}) — ${step.what} —`, this.#options.requestTimeoutMs, this.conn.closed);
+    try {
+      await this.conn.write(this.#cp.valueHandle, bytes, t.signal);
+      for (;;) {
+        const raw = await this.#queue.receive(t.signal);
+        const res = decodeResponse(raw);
+        const answers = responseRequest(res);
+        if (answers === op) return res;
+        // As in request(): stale PRNs are skipped, a PRN carrying a packet-write error is the answer.
+        if (answers === OPCODE.CALC_CHECKSUM && res.kind === 'checksum') continue;
+        if (answers === OPCODE.CALC_CHECKSUM) return res;
+        throw dfuProtocolError(`expected a response to ${opcodeName(op)}, got ${toHex(raw, ' ')}`, { notification: toHex(raw) });
+      }
+    } catch (e) {
+      if (isBledfuError(e) && e.code === 'DFU_TIMEOUT' && !this.conn.closed.aborted) throw e;
+      if (this.conn.closed.aborted) throw abortReason(this.conn.closed);
+      throw e;
+    } finally {
+      t.dispose();
+    }
   }
 
   /**
