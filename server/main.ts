@@ -57,12 +57,12 @@ async function main(): Promise<number> {
 
   // Loaded only now so that --help and config errors work even when a backend cannot load
   // (e.g. the serial port's native binding is missing on this machine).
-  const [{ createApp }, { checkAdapterSpecs, openAdapters }, { findDevice }, { startPackageReaders }, { runSecureDfu }, { listSerialPorts }] = await Promise.all([
+  const [{ createApp }, { checkAdapterSpecs, openAdapters }, { findDevice }, { startPackageReaders }, { runDfu }, { listSerialPorts }] = await Promise.all([
     import('./app.js'),
     import('./backends/registry.js'),
     import('./ble/discovery.js'),
     import('./jobs/packageReaders.js'),
-    import('./dfu/secure/engine.js'),
+    import('./dfu/engine.js'),
     import('./transport/ports.js'),
   ]);
   try {
@@ -108,7 +108,7 @@ async function main(): Promise<number> {
   const app = createApp(config, {
     adapters,
     clock: adapters.clock,
-    runner: runSecureDfu,
+    runner: runDfu,
     readPackage: packageReaders.read,
     screenPackage: packageReaders.screen,
     findDevice,

@@ -1,5 +1,5 @@
 /** Small human formatting helpers for the CLI. */
-import { DeviceState, imageTypeToJSON, SkipReason, type DeviceInfo, type Duration, type JobResult, type PhaseTimes } from '../ts/index.js';
+import { DeviceState, DFU_PROTOCOL_TEXT, DfuProtocol, imageTypeToJSON, SkipReason, type DeviceInfo, type Duration, type JobResult, type PhaseTimes } from '../ts/index.js';
 
 /**
  * What an UP_TO_DATE job's end says: "already up to date: the device refused the application image
@@ -18,6 +18,27 @@ export function upToDateText(r: JobResult): string {
         : '';
   const rev = r.firmwareRevision === '' ? '' : `, firmware ${r.firmwareRevision}`;
   return `already up to date: the device refused ${image} as not newer than its own${where}${rev}; nothing was sent`;
+}
+
+/**
+ * "secure" or "legacy", as the audit log, the metrics' `protocol` label and `audit --csv` spell a
+ * DFU protocol; "" when the server did not say (an older server or audit record).
+ */
+export function protocolWord(p: DfuProtocol): string {
+  switch (p) {
+    case DfuProtocol.DFU_PROTOCOL_SECURE:
+      return 'secure';
+    case DfuProtocol.DFU_PROTOCOL_LEGACY:
+      return 'legacy';
+    default:
+      return '';
+  }
+}
+
+/** "Secure DFU" or "legacy DFU (SDK ≤ 11 / Adafruit)"; undefined when the server did not say. */
+export function protocolText(p: DfuProtocol): string | undefined {
+  const word = protocolWord(p);
+  return word === '' ? undefined : DFU_PROTOCOL_TEXT[word as keyof typeof DFU_PROTOCOL_TEXT];
 }
 
 export function formatBytes(n: number): string {

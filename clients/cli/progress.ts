@@ -3,7 +3,7 @@
  * log, NDJSON with --json. One class so `bledfu dfu` and `bledfu jobs watch` look the same.
  */
 import { DeviceInfo, DeviceState, deviceStateToJSON, DfuProgress, imageTypeToJSON, JobState, jobStateToJSON, type DfuEvent } from '../ts/index.js';
-import { durationMs, formatBytes, formatDeviceInfo, formatDuration, formatPhaseTimes, formatRate, upToDateText } from './format.js';
+import { durationMs, formatBytes, formatDeviceInfo, formatDuration, formatPhaseTimes, formatRate, protocolText, upToDateText } from './format.js';
 import type { Output } from './output.js';
 import { formatBytePair, renderLiveLine, type LiveView } from './progressLine.js';
 import { jobJson, progressJson, resultJson } from './records.js';
@@ -112,7 +112,9 @@ export class JobDisplay {
     switch (e.type) {
       case 'snapshot': {
         this.#adapterId = e.job.adapterId;
-        this.#text(`job ${e.jobId} on adapter ${e.job.adapterId || '(default)'}: ${e.job.images.length} image(s)`);
+        // Which protocol (and so which bootloaders) the package is for: the server chose it from the package.
+        const protocol = protocolText(e.job.protocol);
+        this.#text(`job ${e.jobId} on adapter ${e.job.adapterId || '(default)'}: ${protocol === undefined ? '' : `${protocol}, `}${e.job.images.length} image(s)`);
         // A job that has ended shows nothing live: its finished event follows at once.
         if (ENDED.has(e.job.state)) return;
         if (e.job.progress !== undefined && e.job.state !== JobState.JOB_STATE_QUEUED) this.#progress(e.job.progress);

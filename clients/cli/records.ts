@@ -4,7 +4,8 @@
  * an object of seconds and nanos. Everything else is the generated toJSON (camelCase field names,
  * enum value names, timestamps as RFC 3339 strings).
  */
-import { AuditRecord, Campaign, CampaignCounts, CampaignDevice, DfuProgress, Job, JobResult, PhaseTimes, type DfuOptions, type Duration } from '../ts/index.js';
+import { AuditRecord, Campaign, CampaignCounts, CampaignDevice, DfuProgress, dfuProtocolToJSON, Job, JobResult, PhaseTimes, type DfuOptions, type Duration, type UploadPackageResponse } from '../ts/index.js';
+import type { OutputRecord } from './recordTypes.js';
 
 type Json = Record<string, unknown>;
 
@@ -55,6 +56,17 @@ export function jobJson(j: Job): Json {
   if (j.progress !== undefined) out['progress'] = progressJson(j.progress);
   if (j.result !== undefined) out['result'] = resultJson(j.result);
   return out;
+}
+
+/** The `uploaded` record: the package's id and size, and which DFU protocol the server read it as. */
+export function uploadedRecord(u: UploadPackageResponse): OutputRecord {
+  return {
+    type: 'uploaded',
+    packageId: u.packageId,
+    size: u.size,
+    protocol: dfuProtocolToJSON(u.protocol),
+    ...(u.legacyDfuVersion === '' ? {} : { legacyDfuVersion: u.legacyDfuVersion }),
+  };
 }
 
 export function auditRecordJson(r: AuditRecord): Json {

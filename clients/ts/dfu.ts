@@ -4,6 +4,8 @@ import { Status } from 'nice-grpc';
 import {
   CancelCause,
   cancelCauseToJSON,
+  DfuProtocol,
+  dfuProtocolToJSON,
   JobState,
   jobStateToJSON,
   type DeviceInfo,
@@ -44,6 +46,14 @@ export type DfuEvent =
     };
 
 /** "JOB_STATE_TRANSFERRING" → "TRANSFERRING" */
+/**
+ * "SECURE", "LEGACY" or "UNSPECIFIED" (a record of an older server): a job's, an audit record's
+ * or an uploaded package's DFU protocol, as jobStateName names states.
+ */
+export function dfuProtocolName(protocol: DfuProtocol): string {
+  return dfuProtocolToJSON(protocol).replace(/^DFU_PROTOCOL_/, '');
+}
+
 export function jobStateName(state: JobState): string {
   return jobStateToJSON(state).replace(/^JOB_STATE_/, '');
 }

@@ -25,6 +25,7 @@ export {
   type Sighting,
 } from './fleet.js';
 export {
+  dfuProtocolName,
   jobStateName,
   startDfu,
   toDfuEvent,
@@ -71,6 +72,8 @@ export {
   CancelCause,
   CaptureState,
   DeviceState,
+  DfuProtocol,
+  dfuProtocolToJSON,
   ImageType,
   JobState,
   SkipReason,
@@ -88,6 +91,7 @@ export {
   JobResult,
   PhaseTimes,
   type DfuOptions,
+  type UploadPackageResponse,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 export { characteristicPropertyToJSON, ConnectResponse, type GattService } from '../../proto/gen/bledfu/v1/connect.js';
 export { Advertisement, type ScanFilter } from '../../proto/gen/bledfu/v1/scan.js';
@@ -98,7 +102,15 @@ export { HealthCheckResponse_ServingStatus as ServingStatus, healthCheckResponse
 export {
   BOOT_VALIDATION_NAMES,
   decodeInitPacket,
+  describeLegacyPackage,
   describePackage,
+  DFU_PROTOCOL_TEXT,
+  isLegacyPackage,
+  packageProtocol,
+  readAnyPackage,
+  type AnyDfuPackage,
+  type LegacyDfuPackage,
+  type PackageProtocol,
   encodeIntelHex,
   generatePackage,
   generateSigningKey,

@@ -8,6 +8,11 @@
  */
 export { readPackage } from '../../server/dfu/package/package.js';
 export { describePackage } from '../../server/dfu/package/display.js';
+// Legacy DFU packages (nrfutil ≤ 0.5, adafruit-nrfutil): readAnyPackage reads either protocol's.
+export { readAnyPackage } from '../../server/dfu/package/anyPackage.js';
+export { describeLegacyPackage } from '../../server/dfu/package/legacyDisplay.js';
+export { DFU_PROTOCOL_TEXT } from '../../server/dfu/package/protocolNames.js';
+export { isLegacyPackage, packageProtocol, type AnyDfuPackage, type DfuProtocol as PackageProtocol, type LegacyDfuPackage } from '../../server/dfu/package/images.js';
 export {
   BOOT_VALIDATION_NAMES,
   generatePackage,

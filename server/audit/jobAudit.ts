@@ -50,6 +50,7 @@ export function startRecord(job: JobSnapshot, requester: JobRequester | undefine
     ...(requester?.peer === undefined ? {} : { peer: requester.peer }),
     ...labelsOf(job),
     ...campaignOf(job),
+    protocol: job.protocol,
   };
 }
 
@@ -76,6 +77,7 @@ export function endRecord(job: JobSnapshot, time: string): AuditEndRecord {
     ...campaignOf(job),
     ...(job.deviceInfo === undefined ? {} : { deviceInfo: job.deviceInfo }),
     ...(result?.skipped === undefined ? {} : { skipped: result.skipped }),
+    protocol: job.protocol,
   };
 }
 

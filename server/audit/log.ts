@@ -428,6 +428,7 @@ export class AuditLog {
         // Like every end record, it names the unit the job was for.
         ...(start.labels === undefined ? {} : { labels: start.labels }),
         ...(start.campaignId === undefined ? {} : { campaignId: start.campaignId }),
+        ...(start.protocol === undefined ? {} : { protocol: start.protocol }),
         errorMessage:
           'the server stopped (crash, kill or power loss) while this job ran; the device may be left mid-update: start the DFU again, it resumes',
       };

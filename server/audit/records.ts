@@ -7,6 +7,9 @@
 export const AUDIT_RESULTS = ['succeeded', 'up-to-date', 'failed', 'cancelled', 'interrupted'] as const;
 export type AuditResult = (typeof AUDIT_RESULTS)[number];
 
+/** Which DFU protocol a job's package was for (JobSnapshot.protocol), as records spell it. */
+export type AuditProtocol = 'secure' | 'legacy';
+
 /** Where the device ended: running an application, or staying in its bootloader (DFU mode). */
 export type AuditDeviceState = 'application' | 'dfu-mode';
 
@@ -55,6 +58,8 @@ export interface AuditStartRecord {
   readonly labels?: Readonly<Record<string, string>>;
   /** The campaign that started the job; absent for StartDfu's jobs and in records of older versions. */
   readonly campaignId?: string;
+  /** The DFU protocol of the job's package; absent in records of older versions (read as unknown). */
+  readonly protocol?: AuditProtocol;
 }
 
 /** Written, and synced to disk, before the job's end is reported to anyone. */
@@ -92,6 +97,8 @@ export interface AuditEndRecord {
   readonly deviceInfo?: AuditDeviceInfo;
   /** Set when the job ended up to date without asking the bootloader (JobResult.skipped). */
   readonly skipped?: 'firmware-revision';
+  /** The job's DFU protocol again (as the start record), so an end record read alone says it too. */
+  readonly protocol?: AuditProtocol;
 }
 
 export type AuditRecord = AuditStartRecord | AuditEndRecord;

@@ -9,6 +9,7 @@ import type { Clock, Timer } from '../common/clock.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceMemory } from '../dfu/types.js';
+import { imageSummaries } from '../dfu/package/summaries.js';
 import type { CreateJobRequest } from '../jobs/manager.js';
 import type { AdapterDirectory, JobId, JobRequester, JobResult, JobSnapshot } from '../jobs/types.js';
 import { compileFilter, RSSI_UNKNOWN, type CompiledFilter } from './filter.js';
@@ -148,7 +149,7 @@ export class Campaign {
       endedAt: this.#endedAt,
       spec: this.spec,
       packageSha256: this.#pkg.sha256,
-      images: this.#pkg.pkg.images.map((i) => i.summary),
+      images: imageSummaries(this.#pkg.pkg),
       requestedBy: this.#requester?.identity,
       stoppedBy: this.#stoppedBy,
       counts: this.#counts,

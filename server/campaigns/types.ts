@@ -5,7 +5,7 @@
  */
 import type { DeviceAddress } from '../ble/address.js';
 import type { BledfuError } from '../common/errors.js';
-import type { DeviceInfo, DfuOptions, DfuPackage, ImageSummary } from '../dfu/types.js';
+import type { DeviceInfo, DfuOptions, AnyDfuPackage, ImageSummary } from '../dfu/types.js';
 import type { PackageLease } from '../jobs/packageStore.js';
 import type { JobId, JobLabels, JobRequester } from '../jobs/types.js';
 
@@ -64,7 +64,7 @@ export interface CampaignSpec {
  * while devices still come by), and the source of one more lease per job it starts.
  */
 export interface CampaignPackage {
-  readonly pkg: DfuPackage;
+  readonly pkg: AnyDfuPackage;
   readonly sha256: string;
   /** A lease for one job (the job manager releases it when the job ends). */
   leaseForJob(): PackageLease;

@@ -5,68 +5,21 @@
  * holds at most one pending event per device — MAX_DEVICES_PER_CAMPAIGN plus the few campaign
  * events — however long it lags.
  */
+import { CoalescingStream } from '../common/coalescingStream.js';
 import type { CampaignEvent } from './types.js';
 
-export class CampaignWatchStream implements AsyncIterable<CampaignEvent> {
-  readonly #pending: CampaignEvent[] = [];
-  #wake: (() => void) | undefined;
-  #closed = false;
-  readonly #signal: AbortSignal;
-  readonly #onClose: () => void;
-
+export class CampaignWatchStream extends CoalescingStream<CampaignEvent> {
   constructor(signal: AbortSignal, onClose: () => void) {
-    this.#signal = signal;
-    this.#onClose = onClose;
-    if (signal.aborted) this.close();
-    else signal.addEventListener('abort', this.#onAbort, { once: true });
-  }
-
-  readonly #onAbort = (): void => this.close();
-
-  /** Events pending for the consumer now (tests of the bound). */
-  get pending(): number {
-    return this.#pending.length;
-  }
-
-  push(event: CampaignEvent): void {
-    if (this.#closed) return;
-    if (event.kind === 'device') {
-      const key = event.device.address.value;
-      const at = this.#pending.findIndex((e) => e.kind === 'device' && e.device.address.value === key);
-      if (at >= 0) this.#pending.splice(at, 1);
-    }
-    this.#pending.push(event);
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  /** Ends the stream after what is pending. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#signal.removeEventListener('abort', this.#onAbort);
-    this.#onClose();
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<CampaignEvent> {
-    try {
-      for (;;) {
-        if (this.#signal.aborted) return;
-        const next = this.#pending.shift();
-        if (next !== undefined) {
-          yield next;
-          if (next.kind === 'ended') return;
-          continue;
+    super(signal, onClose, {
+      coalesce: (pending, event) => {
+        if (event.kind === 'device') {
+          const key = event.device.address.value;
+          const at = pending.findIndex((e) => e.kind === 'device' && e.device.address.value === key);
+          if (at >= 0) pending.splice(at, 1);
         }
-        if (this.#closed) return;
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-      }
-    } finally {
-      this.close();
-    }
+        pending.push(event);
+      },
+      isLast: (event) => event.kind === 'ended',
+    });
   }
 }

@@ -100,7 +100,7 @@ export const SETTINGS = {
       'adapters to open, comma-separated specs: "sim:[?devices=N&speed=S|max&key=NAME&dongle=hci|nrf&api=5|6&…]" (the simulator: devices= how many simulated nRF52 devices, default 1; ' +
       'speed= modelled time as a multiple of real time, any number > 0 (1: real time, beside real dongles and for demos) or max, the default: as fast as the host can, on its own modelled clock; ' +
       'key= the public key the bootloaders trust: bledfu-demo (default, the project\'s demo key), sdk17.0.2, sdk16.0.0, sdk14.2.0, sdk12.2.0 (Nordic\'s debug keys) or iosdfu; dongle=nrf puts a simulated Nordic connectivity dongle on it, api= its SoftDevice API; ' +
-      'also first=, rssi=, keyfile=, progress=, debug=, signedApp=, fault=, acl=, controller=, links=, baud=: see README "Adapters"), ' +
+      'also first=, rssi=, keyfile=, progress=, debug=, signedApp=, fault=, acl=, controller=, links=, baud=, kind= (secure, legacy-sdk11 or legacy-adafruit devices), entry=: see README "Adapters"), ' +
       '"hci:<port>[?baud=1000000&rtscts=on|off&max=<links>&capture=<file.btsnoop>]" (a serial HCI dongle; max= its connection limit, default 4), ' +
       '"nrf:<port>[?baud=1000000&api=auto|5|6&rtscts=off&max=<links>]" (a board running Nordic connectivity firmware 4.1.x), ' +
       '"auto:<port>[?…]" (probe the port, then open it as hci: or nrf:)',

@@ -16,8 +16,8 @@ export function packageLegacy(message: string): BledfuError {
   return new BledfuError('PACKAGE_LEGACY', message, {
     layer: 'package',
     remedy:
-      'this package was made for the legacy DFU of nRF5 SDK ≤ 11, which is not supported yet; ' +
-      'regenerate it with nrfutil pkg generate (nrfutil 1.5 or later) for a Secure DFU bootloader',
+      'a legacy DFU package (nrfutil ≤ 0.5, adafruit-nrfutil) is for a legacy bootloader (nRF5 SDK ≤ 11, Adafruit nRF52): ' +
+      'the server sends it with its legacy DFU engine (bledfu dfu); for a Secure DFU bootloader regenerate it with nrfutil pkg generate (nrfutil 1.5 or later)',
   });
 }
 

@@ -3,11 +3,22 @@
  * only through ble/ (Adapter, Connection), never a backend.
  */
 import type { DeviceAddress } from '../ble/address.js';
-import type { DfuPackage, ImageKind, ImageSummary } from './package/images.js';
+import type { AnyDfuPackage, ImageKind, ImageSummary } from './package/images.js';
 
 // What a package holds is the package codec's (package/images.ts), which needs none of the engine's
 // types below: a program that only makes and reads packages (the TypeScript client) stops there.
-export { IMAGE_KINDS, type DfuPackage, type ImageKind, type ImageSummary, type PackageImage } from './package/images.js';
+export {
+  IMAGE_KINDS,
+  isLegacyPackage,
+  packageProtocol,
+  type AnyDfuPackage,
+  type DfuPackage,
+  type DfuProtocol,
+  type ImageKind,
+  type ImageSummary,
+  type LegacyDfuPackage,
+  type PackageImage,
+} from './package/images.js';
 
 export type DfuTarget =
   | { readonly kind: 'address'; readonly address: DeviceAddress }
@@ -211,10 +222,14 @@ export interface DfuContext {
   readonly phases?: import('./phases.js').PhaseRecorder;
 }
 
-/** The shape of a DFU engine as the job layer calls it. */
-export type DfuRunner = (
+/**
+ * The shape of a DFU engine. The job layer calls a DfuRunner for a package of either protocol
+ * (dfu/engine.ts chooses the engine from the package); each engine is a DfuRunner of its own
+ * package type (DfuRunner<DfuPackage> for Secure DFU, DfuRunner<LegacyDfuPackage> for legacy).
+ */
+export type DfuRunner<P extends AnyDfuPackage = AnyDfuPackage> = (
   adapter: import('../ble/types.js').Adapter,
-  pkg: DfuPackage,
+  pkg: P,
   target: DfuTarget,
   options: DfuOptions,
   context: DfuContext,

@@ -7,8 +7,10 @@ import type { Adapter, HciCapture } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import { BledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, DfuPackage, DfuPhase, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuEvent, DfuOptions, AnyDfuPackage, DfuPhase, DfuProtocol, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
+import { packageProtocol } from '../dfu/package/images.js';
 import { PhaseClock, type PhaseRecorder } from '../dfu/phases.js';
+import { imageSummaries } from '../dfu/package/summaries.js';
 import { RateMeter } from './rate.js';
 import type { WatchStream } from './watchStream.js';
 import {
@@ -30,7 +32,7 @@ import {
 
 export interface JobInit {
   readonly id: JobId;
-  readonly pkg: DfuPackage;
+  readonly pkg: AnyDfuPackage;
   /**
    * Gives the package's images back to whoever holds them for the job (the package store's
    * lease); called once, when the job ends.
@@ -78,6 +80,8 @@ export class Job {
   /** What the job's snapshots say about its package: kept after the images are let go. */
   readonly images: readonly ImageSummary[];
   readonly packageSha256: string;
+  /** Which DFU protocol the package is for, read from the package itself (never from the device). */
+  readonly protocol: DfuProtocol;
   readonly target: DfuTarget;
   readonly options: DfuOptions;
   readonly adapter: Adapter;
@@ -97,7 +101,7 @@ export class Job {
    * The package's images, until the job ends: a finished job (kept for listing) must not hold
    * megabytes of firmware nobody will send again.
    */
-  #pkg: DfuPackage | undefined;
+  #pkg: AnyDfuPackage | undefined;
   #releasePackage: (() => void) | undefined;
   readonly #now: () => number;
   readonly #onEvent: ((event: JobEvent, job: JobRef) => void) | undefined;
@@ -125,8 +129,9 @@ export class Job {
     this.id = init.id;
     this.#pkg = init.pkg;
     this.#releasePackage = init.releasePackage;
-    this.images = init.pkg.images.map((i) => i.summary);
+    this.images = imageSummaries(init.pkg);
     this.packageSha256 = init.pkg.sha256;
+    this.protocol = packageProtocol(init.pkg);
     this.target = init.target;
     this.options = init.options;
     this.adapter = init.adapter;
@@ -144,7 +149,7 @@ export class Job {
   }
 
   /** The package to send; only a job that has not ended has one. */
-  get pkg(): DfuPackage {
+  get pkg(): AnyDfuPackage {
     if (this.#pkg === undefined) {
       throw new BledfuError('INTERNAL', `job ${this.id} has ended: its package is no longer held`, { layer: 'jobs' });
     }
@@ -185,6 +190,7 @@ export class Job {
       labels: this.labels,
       deviceInfo: this.#deviceInfo,
       campaignId: this.campaignId,
+      protocol: this.protocol,
     };
   }
 
@@ -369,6 +375,7 @@ export class Job {
       upToDate: state === 'up-to-date' ? outcome.upToDate : undefined,
       deviceInfo: this.#deviceInfo,
       skipped: state === 'up-to-date' ? outcome.skipped : undefined,
+      protocol: this.protocol,
     };
     beforeReport?.({ ...this.snapshot(), state });
     this.#setState(
@@ -408,7 +415,7 @@ export class Job {
       if (this.#history.length > this.#historyLimit) this.#history.shift();
     }
     for (const w of this.#watchers) w.push(event);
-    this.#onEvent?.(event, { id: this.id, adapterId: this.adapter.id, state: this.#state });
+    this.#onEvent?.(event, { id: this.id, adapterId: this.adapter.id, state: this.#state, protocol: this.protocol });
   }
 }
 

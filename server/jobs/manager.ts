@@ -11,7 +11,7 @@ import { realClock, type Clock } from '../common/clock.js';
 import { abortReason, BledfuError, isBledfuError } from '../common/errors.js';
 import { quoteInput } from '../common/quote.js';
 import type { Logger } from '../common/logger.js';
-import type { DeviceClaim, DeviceMemory, DfuOptions, DfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
+import type { DeviceClaim, DeviceMemory, DfuOptions, AnyDfuPackage, DfuRunner, DfuTarget } from '../dfu/types.js';
 import type { JobAudit } from './audit.js';
 import { Job } from './job.js';
 import { isTerminal, type JobCancellation, type TerminalJobState, type JobEvent, type JobId, type JobLabels, type JobListener, type JobRef, type JobRequester, type JobSnapshot } from './types.js';
@@ -62,7 +62,7 @@ export const DEFAULT_MAX_QUEUED_PER_ADAPTER = 256;
 export const DEFAULT_MAX_QUEUED_TOTAL = 1024;
 
 export interface CreateJobRequest {
-  readonly pkg: DfuPackage;
+  readonly pkg: AnyDfuPackage;
   /**
    * Gives the package's images back (the package store's lease). The manager owns it from the
    * call on: it is called once, when the job ends, or before create() throws.

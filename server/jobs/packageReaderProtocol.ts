@@ -4,7 +4,7 @@
  * fields and is rebuilt on the other side with the same code, layer, remedy and facts.
  */
 import { BledfuError, isBledfuError, type ErrorCode, type ErrorFacts, type ErrorLayer } from '../common/errors.js';
-import type { DfuPackage } from '../dfu/types.js';
+import type { AnyDfuPackage } from '../dfu/types.js';
 
 export interface ReaderRequest {
   readonly id: number;
@@ -18,7 +18,7 @@ export type SentError =
   | { readonly bledfu: false; readonly message: string };
 
 export type ReaderReply =
-  | { readonly id: number; readonly ok: true; readonly pkg: DfuPackage }
+  | { readonly id: number; readonly ok: true; readonly pkg: AnyDfuPackage }
   | { readonly id: number; readonly ok: false; readonly error: SentError };
 
 export function sendableError(e: unknown): SentError {

@@ -1,5 +1,5 @@
 /**
- * The server's package reader: readPackage (unzip, inflate, hash, check every image against its
+ * The server's package reader: readAnyPackage (unzip, inflate, hash, check every image against its
  * init packet) run on worker threads, so a large or hostile upload costs those threads' time and
  * never the event loop that drives the radio and every running DFU.
  *
@@ -13,7 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import { BledfuError } from '../common/errors.js';
 import { readZipDirectory } from '../dfu/package/zipArchive.js';
-import type { DfuPackage } from '../dfu/types.js';
+import type { AnyDfuPackage } from '../dfu/types.js';
 import { revivedError, type ReaderReply, type ReaderRequest } from './packageReaderProtocol.js';
 import type { ReadPackage } from './packageStore.js';
 
@@ -25,7 +25,7 @@ export interface PackageReadersOptions {
 }
 
 export interface PackageReaders {
-  /** readPackage's contract (same result, same error codes), off the calling thread. */
+  /** readAnyPackage's contract (a Secure DFU or legacy package) (same result, same error codes), off the calling thread. */
   readonly read: ReadPackage;
   /**
    * The zip container check read() starts with (bounded by the entry limit, not the size): for
@@ -43,7 +43,7 @@ export interface PackageReaders {
 interface Task {
   readonly id: number;
   readonly bytes: Uint8Array;
-  readonly resolve: (pkg: DfuPackage) => void;
+  readonly resolve: (pkg: AnyDfuPackage) => void;
   readonly reject: (e: unknown) => void;
 }
 
@@ -136,7 +136,7 @@ export function startPackageReaders(options: PackageReadersOptions, spawn: () =>
   }
 
   return {
-    read(bytes: Uint8Array): Promise<DfuPackage> {
+    read(bytes: Uint8Array): Promise<AnyDfuPackage> {
       if (closed) return Promise.reject(cancelled());
       try {
         // Bounded work on this thread, and most hostile zips end here.
@@ -152,7 +152,7 @@ export function startPackageReaders(options: PackageReadersOptions, spawn: () =>
           }),
         );
       }
-      return new Promise<DfuPackage>((resolve, reject) => {
+      return new Promise<AnyDfuPackage>((resolve, reject) => {
         // A copy in a buffer of its own: the caller keeps its bytes, the thread gets this buffer
         // transferred (never a slice of a shared one).
         queue.push({ id: nextId++, bytes: new Uint8Array(bytes), resolve, reject });

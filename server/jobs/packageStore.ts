@@ -11,15 +11,15 @@
 import { createHash } from 'node:crypto';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import { quoteInput } from '../common/quote.js';
-import type { DfuPackage } from '../dfu/types.js';
+import type { AnyDfuPackage } from '../dfu/types.js';
 
-export type ReadPackage = (bytes: Uint8Array) => Promise<DfuPackage>;
+export type ReadPackage = (bytes: Uint8Array) => Promise<AnyDfuPackage>;
 
 export interface StoredPackage {
   readonly id: string;
   readonly sha256: string;
   readonly size: number;
-  readonly pkg: DfuPackage;
+  readonly pkg: AnyDfuPackage;
 }
 
 /**
@@ -27,7 +27,7 @@ export interface StoredPackage {
  * budget) until every lease on it has been released.
  */
 export interface PackageLease {
-  readonly pkg: DfuPackage;
+  readonly pkg: AnyDfuPackage;
   /** Gives the hold back; only the first call counts. */
   release(): void;
 }
@@ -74,7 +74,7 @@ export class PackageStore {
    * Packages being parsed, by SHA-256: many calls sending the same bytes at once share one parse
    * (and one transient copy of the images) instead of each unpacking its own.
    */
-  readonly #parsing = new Map<string, Promise<DfuPackage>>();
+  readonly #parsing = new Map<string, Promise<AnyDfuPackage>>();
   #totalBytes = 0;
 
   constructor(options: PackageStoreOptions) {
@@ -229,8 +229,8 @@ export class PackageStore {
  * Runs the package reader and guarantees a typed error: a reader bug on hostile input must still
  * reach the client as "this package is invalid", never as an internal failure.
  */
-export async function validatePackage(readPackage: ReadPackage, bytes: Uint8Array): Promise<DfuPackage> {
-  let pkg: DfuPackage;
+export async function validatePackage(readPackage: ReadPackage, bytes: Uint8Array): Promise<AnyDfuPackage> {
+  let pkg: AnyDfuPackage;
   try {
     pkg = await readPackage(bytes);
   } catch (e) {

@@ -1,11 +1,11 @@
 /**
  * A package reader thread (started by packageReaders.ts): reads one package at a time with the
- * same readPackage the CLI uses, and sends back the package or the error. The images go back
+ * same readAnyPackage the CLI uses (Secure DFU or legacy), and sends back the package or the error. The images go back
  * transferred, not copied.
  */
 import { parentPort } from 'node:worker_threads';
-import { readPackage } from '../dfu/package/package.js';
-import type { DfuPackage } from '../dfu/types.js';
+import { readAnyPackage } from '../dfu/package/anyPackage.js';
+import type { AnyDfuPackage } from '../dfu/types.js';
 import { sendableError, type ReaderReply, type ReaderRequest } from './packageReaderProtocol.js';
 
 const port = parentPort;
@@ -17,9 +17,10 @@ function owned(bytes: Uint8Array): Uint8Array {
 }
 
 port.on('message', (request: ReaderRequest) => {
-  readPackage(request.bytes).then(
-    (read: DfuPackage) => {
-      const pkg: DfuPackage = { ...read, images: read.images.map((i) => ({ ...i, bin: owned(i.bin), dat: owned(i.dat) })) };
+  readAnyPackage(request.bytes).then(
+    (read: AnyDfuPackage) => {
+      // The same object with the images' buffers owned (either protocol: only bin and dat change).
+      const pkg = { ...read, images: read.images.map((i) => ({ ...i, bin: owned(i.bin), dat: owned(i.dat) })) } as AnyDfuPackage;
       const reply: ReaderReply = { id: request.id, ok: true, pkg };
       port.postMessage(reply, pkg.images.flatMap((i) => [i.bin.buffer as ArrayBuffer, i.dat.buffer as ArrayBuffer]));
     },

@@ -5,7 +5,7 @@ import type { Adapter } from '../ble/types.js';
 import type { DeviceAddress } from '../ble/address.js';
 import type { BledfuError } from '../common/errors.js';
 import type { PhaseTimes } from '../dfu/phases.js';
-import type { DeviceInfo, DeviceState, DfuProgress, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
+import type { DeviceInfo, DeviceState, DfuProgress, DfuProtocol, DfuTarget, ImageSummary, SkipReason, UpToDate } from '../dfu/types.js';
 
 /** A job id; branded so a package id or adapter id cannot be passed where a job id is expected. */
 export type JobId = string & { readonly __brand: 'JobId' };
@@ -91,6 +91,8 @@ export interface JobResult {
   readonly deviceInfo: DeviceInfo | undefined;
   /** For an 'up-to-date' job that left the device before asking its bootloader: why (nothing was written to it). */
   readonly skipped: SkipReason | undefined;
+  /** The job's DFU protocol (JobSnapshot.protocol), so the `finished` event alone names it. */
+  readonly protocol: DfuProtocol;
 }
 
 /**
@@ -140,6 +142,11 @@ export interface JobSnapshot {
   readonly deviceInfo: DeviceInfo | undefined;
   /** The campaign that started the job (server/campaigns); undefined for a job started by StartDfu. */
   readonly campaignId: string | undefined;
+  /**
+   * The DFU protocol of the job's package (packageProtocol): known from the job's creation, it
+   * chose the engine. Named in the job's events, its audit records and the DFU metrics.
+   */
+  readonly protocol: DfuProtocol;
 }
 
 /** What a watcher receives, in order: always a snapshot first, `finished` last. */
@@ -163,6 +170,8 @@ export interface JobRef {
   readonly adapterId: string;
   /** The job's state once the event has been applied (a terminal one by `finished`). */
   readonly state: JobState;
+  /** The job's DFU protocol (JobSnapshot.protocol): a bounded metric label. */
+  readonly protocol: DfuProtocol;
 }
 
 /**

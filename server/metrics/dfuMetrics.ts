@@ -1,12 +1,16 @@
 /**
  * DFU job metrics, fed by the job manager's event listener: jobs by outcome, failures by error
  * code, durations, firmware bytes sent, and the jobs waiting or running now. Labels are bounded:
- * adapter ids come from the configuration, results, codes and image kinds are enumerations; no
+ * adapter ids come from the configuration, results, codes, image kinds and DFU protocols (secure,
+ * legacy) are enumerations; no
  * device address or job id ever becomes a label.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { BledfuError } from '../common/errors.js';
 import { ACTIVE_JOB_STATES, isTerminal, TERMINAL_JOB_STATES, type AdapterDirectory, type JobEvent, type JobId, type JobListener, type JobRef, type JobSnapshot } from '../jobs/types.js';
+
+/** The values of the `protocol` label: every DFU protocol a package can be for (JobRef.protocol). */
+export const DFU_PROTOCOLS = ['secure', 'legacy'] as const satisfies readonly JobRef['protocol'][];
 
 /** What the DFU metrics need of the job manager. */
 export interface JobSource {
@@ -32,8 +36,8 @@ interface Tally {
 export function observeJobs(registry: Registry, jobs: JobSource, adapters: AdapterDirectory): () => void {
   const jobsTotal = new Counter({
     name: 'bledfu_dfu_jobs_total',
-    help: 'DFU jobs that ended, by adapter and result (succeeded, up-to-date, failed, cancelled).',
-    labelNames: ['adapter', 'result'] as const,
+    help: 'DFU jobs that ended, by adapter, result (succeeded, up-to-date, failed, cancelled) and DFU protocol of the package (secure, legacy).',
+    labelNames: ['adapter', 'result', 'protocol'] as const,
     registers: [registry],
   });
   const failures = new Counter({
@@ -44,8 +48,8 @@ export function observeJobs(registry: Registry, jobs: JobSource, adapters: Adapt
   });
   const duration = new Histogram({
     name: 'bledfu_dfu_duration_seconds',
-    help: 'Wall time of DFU jobs from leaving QUEUED to their end, by adapter and result; jobs cancelled while queued are not observed.',
-    labelNames: ['adapter', 'result'] as const,
+    help: 'Wall time of DFU jobs from leaving QUEUED to their end, by adapter, result and DFU protocol (secure, legacy); jobs cancelled while queued are not observed.',
+    labelNames: ['adapter', 'result', 'protocol'] as const,
     buckets: DFU_DURATION_BUCKETS,
     registers: [registry],
   });
@@ -69,7 +73,7 @@ export function observeJobs(registry: Registry, jobs: JobSource, adapters: Adapt
   });
   // Zero series from the start, so rate() and increase() see the first job of each kind.
   for (const adapter of adapters.list()) {
-    for (const result of TERMINAL_JOB_STATES) jobsTotal.inc({ adapter: adapter.id, result }, 0);
+    for (const result of TERMINAL_JOB_STATES) for (const protocol of DFU_PROTOCOLS) jobsTotal.inc({ adapter: adapter.id, result, protocol }, 0);
   }
 
   const tallies = new Map<JobId, Tally>();
@@ -104,8 +108,8 @@ export function observeJobs(registry: Registry, jobs: JobSource, adapters: Adapt
         const started = tallies.get(job.id)?.started === true;
         tallies.delete(job.id);
         const result = job.state;
-        jobsTotal.inc({ adapter: job.adapterId, result });
-        if (started) duration.observe({ adapter: job.adapterId, result }, event.result.durationMs / 1000);
+        jobsTotal.inc({ adapter: job.adapterId, result, protocol: job.protocol });
+        if (started) duration.observe({ adapter: job.adapterId, result, protocol: job.protocol }, event.result.durationMs / 1000);
         const error = event.result.error;
         if (result === 'failed' && error !== undefined) {
           failures.inc({ adapter: job.adapterId, reason: error.code, dfu_result: dfuResultOf(error) });

@@ -7,11 +7,11 @@ import {
 } from '../../proto/gen/bledfu/v1/audit.js';
 import { ImageType } from '../../proto/gen/bledfu/v1/dfu.js';
 import type { AuditLog } from '../audit/log.js';
-import type { AuditEntry, AuditResult as DomainAuditResult } from '../audit/records.js';
+import type { AuditEntry, AuditProtocol, AuditResult as DomainAuditResult } from '../audit/records.js';
 import { BledfuError } from '../common/errors.js';
 import { quoteInput } from '../common/quote.js';
 import { durationFromMs } from './duration.js';
-import { deviceInfoToProto, deviceStateToProto, skipReasonToProto } from './mapJobs.js';
+import { deviceInfoToProto, deviceStateToProto, dfuProtocolToProto, skipReasonToProto } from './mapJobs.js';
 
 const RESULTS = {
   running: AuditResult.AUDIT_RESULT_RUNNING,
@@ -102,5 +102,11 @@ export function auditRecordToProto({ start, end }: AuditEntry): AuditRecord {
     deviceInfo: end?.deviceInfo === undefined ? undefined : deviceInfoToProto(end.deviceInfo),
     skipped: skipReasonToProto(end?.skipped),
     campaignId: typeof start.campaignId === 'string' ? start.campaignId : typeof end?.campaignId === 'string' ? end.campaignId : '',
+    protocol: dfuProtocolToProto(protocolOf(start.protocol) ?? protocolOf(end?.protocol)),
   };
+}
+
+/** A record's protocol; anything but a known name (a record of an older server, a hand edit) is unknown. */
+function protocolOf(value: unknown): AuditProtocol | undefined {
+  return value === 'secure' || value === 'legacy' ? value : undefined;
 }

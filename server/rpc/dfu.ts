@@ -6,12 +6,14 @@ import type {
   JobEvent as JobEventMessage,
 } from '../../proto/gen/bledfu/v1/dfu.js';
 import { BledfuError, throwIfAborted } from '../common/errors.js';
+import { imageSummaries } from '../dfu/package/summaries.js';
 import type { PackageLease } from '../jobs/packageStore.js';
 import type { JobRequester } from '../jobs/types.js';
 import { deviceConnectedError } from './connectSessions.js';
 import type { ServiceDeps } from './deps.js';
 import { targetFromProto } from './mapBle.js';
-import { dfuOptionsFromProto, imageInfoToProto, jobEventToProto } from './mapJobs.js';
+import { isLegacyPackage, packageProtocol } from '../dfu/package/images.js';
+import { dfuOptionsFromProto, dfuProtocolToProto, imageInfoToProto, jobEventToProto } from './mapJobs.js';
 
 function tooLarge(size: number, limit: number): BledfuError {
   return new BledfuError('PACKAGE_TOO_LARGE', `package of ${size} bytes or more exceeds the limit of ${limit} bytes`, {
@@ -61,7 +63,9 @@ export async function uploadPackage(
     packageId: stored.id,
     size: stored.size,
     sha256: stored.sha256,
-    images: stored.pkg.images.map((i) => imageInfoToProto(i.summary)),
+    images: imageSummaries(stored.pkg).map(imageInfoToProto),
+    protocol: dfuProtocolToProto(packageProtocol(stored.pkg)),
+    legacyDfuVersion: isLegacyPackage(stored.pkg) && stored.pkg.dfuVersion !== undefined ? String(stored.pkg.dfuVersion) : '',
   };
 }
 

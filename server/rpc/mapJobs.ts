@@ -4,6 +4,7 @@ import {
   CancelCause,
   CaptureState,
   DeviceState,
+  DfuProtocol,
   ImageType,
   JobState,
   SkipReason,
@@ -24,6 +25,7 @@ import {
   type ButtonlessMode as DomainButtonlessMode,
   type DeviceInfo,
   type DeviceState as DomainDeviceState,
+  type DfuProtocol as DomainDfuProtocol,
   type SkipReason as DomainSkipReason,
   type DfuOptions,
   type ImageKind,
@@ -140,6 +142,16 @@ export function skipReasonToProto(s: DomainSkipReason | undefined): SkipReason {
   return s === undefined ? SkipReason.SKIP_REASON_UNSPECIFIED : SKIP_REASONS[s];
 }
 
+const DFU_PROTOCOLS = {
+  secure: DfuProtocol.DFU_PROTOCOL_SECURE,
+  legacy: DfuProtocol.DFU_PROTOCOL_LEGACY,
+} as const satisfies Record<DomainDfuProtocol, DfuProtocol>;
+
+/** undefined (an audit record older than the field): UNSPECIFIED. */
+export function dfuProtocolToProto(p: DomainDfuProtocol | undefined): DfuProtocol {
+  return p === undefined ? DfuProtocol.DFU_PROTOCOL_UNSPECIFIED : DFU_PROTOCOLS[p];
+}
+
 /** Per-phase times (dfu/phases.ts) → PhaseTimes. */
 export function phaseTimesToProto(t: PhaseTimes): PhaseTimesMessage {
   return {
@@ -181,6 +193,7 @@ export function resultToProto(r: JobResult): JobResultMessage {
     refusedImage: r.upToDate === undefined ? undefined : imageInfoToProto(r.upToDate.image),
     deviceInfo: r.deviceInfo === undefined ? undefined : deviceInfoToProto(r.deviceInfo),
     skipped: skipReasonToProto(r.skipped),
+    protocol: dfuProtocolToProto(r.protocol),
   };
 }
 
@@ -203,6 +216,7 @@ export function jobToProto(j: JobSnapshot): Job {
     labels: { ...j.labels },
     deviceInfo: j.deviceInfo === undefined ? undefined : deviceInfoToProto(j.deviceInfo),
     campaignId: j.campaignId ?? '',
+    protocol: dfuProtocolToProto(j.protocol),
   };
 }
 

@@ -25,6 +25,8 @@ export interface AirAdvertisement {
   readonly kind: 'adv' | 'scanRsp';
   readonly address: DeviceAddress;
   readonly connectable: boolean;
+  /** ADV_DIRECT_IND addressed to the central that hears it (only that central does). */
+  readonly directed?: true;
   readonly data: Uint8Array;
   readonly rssi: number;
 }
@@ -725,7 +727,14 @@ export class SimAir {
     a.timer = undefined;
     const adv = a.peripheral.advertising();
     if (adv === undefined || !this.#listening()) return;
+    const peer = adv.peer;
+    const isPeer = (address: DeviceAddress): boolean => address.type === peer?.address.type && address.value === peer.address.value;
     for (const [central, scan] of this.#scanners) {
+      if (peer?.directed === true) {
+        // A directed advertisement carries only the two addresses: others do not report it, nor scan it.
+        if (isPeer(central.address)) central.onAdvertisement({ kind: 'adv', address: adv.address, connectable: true, directed: true, data: new Uint8Array(0), rssi: a.peripheral.rssi });
+        continue;
+      }
       central.onAdvertisement({ kind: 'adv', address: adv.address, connectable: adv.connectable, data: adv.data, rssi: a.peripheral.rssi });
       if (scan.active) {
         central.onAdvertisement({
@@ -738,7 +747,8 @@ export class SimAir {
       }
     }
     if (adv.connectable) {
-      const initiation = [...this.#initiations].find((i) => i.target.value === adv.address.value);
+      // With a peer (whitelist or directed), only that central's connection request is accepted.
+      const initiation = [...this.#initiations].find((i) => i.target.value === adv.address.value && (peer === undefined || isPeer(i.central.address)));
       if (initiation !== undefined) {
         this.#initiations.delete(initiation);
         this.#connect(initiation, a.peripheral, adv);

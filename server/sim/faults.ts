@@ -23,6 +23,17 @@ export type SimFault = Target &
         /** Fire on the n-th matching request (1 = the first). */
         readonly occurrence?: number;
       }
+    | /**
+       * Legacy DFU devices: break the link once the central received the device's successful
+       * response to this op code (0x01 Start DFU, 0x02 init packet, 0x03 firmware received,
+       * 0x04 Validate): the step is done, the next request never arrives.
+       */
+      {
+        readonly kind: 'dropLinkAfterLegacyResponse';
+        readonly op: number;
+        /** Fire on the n-th matching response (1 = the first). */
+        readonly occurrence?: number;
+      }
     | /** Delay the answers to the next `times` CP requests. */
     { readonly kind: 'delayControlPoint'; readonly ms: number; readonly times?: number }
     | /** Flip a byte of the n-th data packet (1-based, counted from when the fault was armed). */
@@ -175,6 +186,18 @@ export class SimFaults implements AirFaultHooks {
           }
         }
         return value;
+      },
+      afterLegacyResponse: (op) => {
+        for (const a of this.#for(device)) {
+          const f = a.fault;
+          if (f.kind !== 'dropLinkAfterLegacyResponse' || f.op !== op) continue;
+          a.seen++;
+          if (a.seen >= (f.occurrence ?? 1)) {
+            this.#spend(a);
+            return true;
+          }
+        }
+        return false;
       },
       afterPacket: (total) => {
         for (const a of this.#for(device)) {

@@ -15,6 +15,12 @@ export interface AdvertisingParams {
   /** AD structures of the scan response (sent to active scanners). */
   readonly scanResponse: Uint8Array;
   readonly connectable: boolean;
+  /**
+   * Advertising for one central only (a legacy bootloader entered on behalf of a bonded central):
+   * `directed` is ADV_DIRECT_IND (no data, heard and connectable only by that central); otherwise
+   * undirected advertising whose whitelist lets only that central connect.
+   */
+  readonly peer?: { readonly address: DeviceAddress; readonly directed: boolean };
 }
 
 export interface LinkParameters {

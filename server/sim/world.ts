@@ -11,7 +11,11 @@ import { VirtualController } from './controller/controller.js';
 import { serialNumberOf, type AppDfu } from './devices/application.js';
 import type { InstalledImage } from './devices/chip.js';
 import { loadPolicyKey } from './devices/initValidation.js';
-import { NrfDevice, type DeviceMode } from './devices/nrfDevice.js';
+import { ADAFRUIT, DEVICE_INFO_EMPTY } from './devices/legacy/initCheck.js';
+import type { LegacyEntry } from './devices/legacy/application.js';
+import { LEGACY_REVISION } from './devices/legacy/protocol.js';
+import { LEGACY_CRC_BYTES_PER_MS } from './devices/legacy/target.js';
+import { NrfDevice, type DeviceMode, type LegacyDeviceOptions } from './devices/nrfDevice.js';
 import { parseFaultSpec } from './faultSpec.js';
 import { SimFaults, type SimFault } from './faults.js';
 import { trustedKeyFromFile } from './keyFile.js';
@@ -20,9 +24,39 @@ import { DEFAULT_RADIO, type RadioConfig } from './radio.js';
 import { SimScheduler } from './scheduler.js';
 import { SerialLine, serialLinePair } from './serialLine.js';
 
+/**
+ * Which DFU a simulated board speaks: the SDK 17 Secure DFU bootloader with its buttonless
+ * application (the default), or a legacy one (devices/legacy/): nRF5 SDK 11's dual-bank
+ * bootloader ("DfuTarg") or the Adafruit nRF52 bootloader ("AdaDFU", single bank, device type
+ * 0x0052), each with an application carrying the legacy DFU service for buttonless entry.
+ */
+export const SIM_DEVICE_KINDS = ['secure', 'legacy-sdk11', 'legacy-adafruit'] as const;
+export type SimDeviceKind = (typeof SIM_DEVICE_KINDS)[number];
+export const LEGACY_ENTRIES = ['address+1', 'same-address', 'directed'] as const satisfies readonly LegacyEntry[];
+
 export interface SimDeviceConfig {
   /** Application address (random static); the bootloader uses address + 1. */
   readonly address: string;
+  /** Secure DFU (default) or a legacy bootloader. */
+  readonly kind: SimDeviceKind;
+  /**
+   * Legacy boards: where the bootloader is found after buttonless entry: 'address+1' (the
+   * application had no bond to share), 'same-address' (bond shared, whitelisted advertising),
+   * 'directed' (bond shared with a central without IRK: directed advertising toward it).
+   */
+  readonly legacyEntry: LegacyEntry;
+  /**
+   * SDK 11 legacy boards: the device type and revision in UICR that the bootloader checks init
+   * packets against (0xFFFF, erased, accepts any). The Adafruit bootloader always wants 0x0052.
+   */
+  readonly uicrDeviceType: number;
+  readonly uicrDeviceRevision: number;
+  /**
+   * SDK 11-style legacy boards: the DFU Revision the bootloader reports, 0x0005 (SDK 7) to 0x0008
+   * (SDK 10/11, the default), or 0 for an SDK ≤ 6 bootloader (no DFU Revision characteristic,
+   * DFU v1: application only, 4-byte size packet, CRC-only init packet). Adafruit's is 0x0008.
+   */
+  readonly legacyRevision: number;
   readonly name: string;
   /** dBm reported in advertising reports. */
   readonly rssi: number;
@@ -143,6 +177,11 @@ export function defaultDeviceConfig(index: number): SimDeviceConfig {
   const hex = (v: number): string => v.toString(16).padStart(2, '0').toUpperCase();
   return {
     address: `F0:0D:C0:DE:${hex(index >> 7)}:${hex(((2 * index) & 0xff) + 1)}`,
+    kind: 'secure',
+    legacyEntry: 'address+1',
+    uicrDeviceType: DEVICE_INFO_EMPTY,
+    uicrDeviceRevision: DEVICE_INFO_EMPTY,
+    legacyRevision: LEGACY_REVISION.sdk11Bootloader,
     name: `bledfu-sim-${n}`,
     rssi: -40 - 3 * index,
     key: DEFAULT_SIM_KEY,
@@ -175,6 +214,8 @@ export interface SimDeviceView {
   readonly label: string;
   /** The application's address. */
   readonly address: DeviceAddress;
+  /** Which DFU it speaks (SimDeviceConfig.kind). */
+  readonly kind: SimDeviceKind;
   /** What it advertises now (address + 1 in the bootloader). */
   currentAddress(): DeviceAddress;
   currentName(): string;
@@ -235,6 +276,22 @@ export interface SimDeviceEnvironment {
   readonly logger?: Logger;
 }
 
+/** A legacy board's bootloader: SDK 11's dual bank with its UICR check, or Adafruit's single bank. */
+function legacyOptions(d: SimDeviceConfig): LegacyDeviceOptions {
+  const adafruit = d.kind === 'legacy-adafruit';
+  return {
+    variant: adafruit ? 'adafruit' : 'sdk11',
+    entry: d.legacyEntry,
+    target: {
+      revision: adafruit ? LEGACY_REVISION.sdk11Bootloader : d.legacyRevision,
+      banks: adafruit ? 'single' : 'dual',
+      initCheck: adafruit ? { kind: 'adafruit', deviceType: ADAFRUIT.deviceType } : { kind: 'sdk11', deviceType: d.uicrDeviceType, deviceRevision: d.uicrDeviceRevision },
+      maxInitPacket: adafruit ? 64 : 128,
+      crcBytesPerMs: LEGACY_CRC_BYTES_PER_MS,
+    },
+  };
+}
+
 /**
  * Device `index` of a world (defaults from defaultDeviceConfig, overridden by `partial`), not yet
  * on any radio: the caller attaches it (the simulated air, or a real controller's peripheral role).
@@ -267,11 +324,13 @@ export function createSimDevice(index: number, partial: Partial<SimDeviceConfig>
     scheduler: env.scheduler,
     faults: { ...hooks, isAbsent: () => env.faults.isAbsent(faultDevice) },
     initial: { softDeviceFwid: d.softDeviceFwid, appValid: d.validApp, inBootloader: d.startInBootloader, appVersion: d.appVersion, appDfu: d.appDfu },
+    ...(d.kind === 'secure' ? {} : { legacy: legacyOptions(d) }),
     ...(env.logger === undefined ? {} : { logger: env.logger }),
   });
   return {
     label: d.name,
     address,
+    kind: d.kind,
     currentAddress: () => device.currentAddress,
     currentName: () => device.currentName,
     mode: () => device.mode,
@@ -459,6 +518,8 @@ export const SIM_SPEC_PARAMETERS = [
   'controller',
   'links',
   'baud',
+  'kind',
+  'entry',
 ] as const;
 
 /**
@@ -469,7 +530,8 @@ export const SIM_SPEC_PARAMETERS = [
  * unless api says otherwise), `sim:?devices=2&first=3&rssi=-70` (devices 3 and 4 of the default
  * numbering, "bledfu-sim-3" and "bledfu-sim-4", so several simulated servers show different
  * devices; every device reported at -70 dBm), `sim:?fault=droplink:20000&fault=absent@bledfu-sim-2`
- * (faults armed from the start, faultSpec.ts; a device a fault names must be one of this spec's).
+ * (faults armed from the start, faultSpec.ts; a device a fault names must be one of this spec's),
+ * `sim:?kind=legacy-adafruit&entry=directed` (legacy DFU devices, devices/legacy/).
  * Unknown parameters are errors: a typo should not silently give the defaults.
  */
 export function parseSimSpec(spec: string): Partial<SimConfig> {
@@ -574,6 +636,14 @@ export function parseSimSpec(spec: string): Partial<SimConfig> {
         baud = n;
         break;
       }
+      case 'kind':
+        if (!(SIM_DEVICE_KINDS as readonly string[]).includes(value)) throw bad(key, value);
+        device.kind = value as SimDeviceKind;
+        break;
+      case 'entry':
+        if (!(LEGACY_ENTRIES as readonly string[]).includes(value)) throw bad(key, value);
+        device.legacyEntry = value as LegacyEntry;
+        break;
       default:
         throw new BledfuError('INVALID_ARGUMENT', `simulator spec: unknown parameter "${key}"`, {
           layer: 'sim',

@@ -323,7 +323,8 @@ export class SimSoftDevice implements CentralNode {
         directAddr,
         rssi: adv.rssi,
         scanRsp,
-        type: adv.connectable ? 0 : scanRsp ? 2 : 3,
+        // BLE_GAP_ADV_TYPE_ADV_IND 0, _ADV_DIRECT_IND 1, _ADV_SCAN_IND 2, _ADV_NONCONN_IND 3.
+        type: adv.directed === true ? 1 : adv.connectable ? 0 : scanRsp ? 2 : 3,
         data: adv.data.slice(0, 31),
       });
       return;
@@ -336,8 +337,8 @@ export class SimSoftDevice implements CentralNode {
       connHandle: 0xffff,
       type: {
         connectable: !scanRsp && adv.connectable,
-        scannable: scanRsp || adv.connectable,
-        directed: false,
+        scannable: scanRsp || (adv.connectable && adv.directed !== true),
+        directed: adv.directed === true,
         scanResponse: scanRsp,
         extendedPdu: false,
         status: 0,

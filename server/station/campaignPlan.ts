@@ -24,6 +24,10 @@ export const CAMPAIGN_KIND_WEIGHTS: Readonly<Record<DeviceKind, number>> = {
   'wrong-key': 10,
   'other-sd': 10,
   'up-to-date': 0,
+  // A campaign carries one package, a Secure DFU one here: no legacy boards (they come without legacy packages anyway).
+  'legacy-sdk11': 0,
+  'legacy-adafruit': 0,
+  'legacy-on-secure': 0,
 };
 
 /**

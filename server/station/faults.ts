@@ -8,7 +8,7 @@
 import type { SimFault } from '../sim/faults.js';
 import { OPCODE, RESULT } from '../dfu/secure/controlPoint.js';
 import type { StationDevice, StationPackages } from './population.js';
-import { packageOf } from './population.js';
+import { isLegacyKind, packageOf } from './population.js';
 import type { Rng } from './random.js';
 
 /** The kinds a device's faults are drawn from (by weight). */
@@ -149,8 +149,16 @@ function deviceFault(
   attempt: number,
   kinds: readonly (readonly [WeightedFaultKind, number])[],
 ): DeviceFault {
-  // A board that has no application never runs buttonless.
-  const usable = d.kind === 'bootloader' ? kinds.filter(([k]) => k !== 'drop-in-buttonless') : kinds;
+  // A board that has no application never runs buttonless. A legacy board gets the faults that
+  // act on legacy DFU (docs/sim-model.md): a link dropped mid-firmware (the engine restarts the
+  // image), slow answers, a cancel, a client going away; the Secure DFU object faults and
+  // refusals name Secure DFU op codes.
+  const usable =
+    d.kind === 'bootloader'
+      ? kinds.filter(([k]) => k !== 'drop-in-buttonless')
+      : isLegacyKind(d.kind)
+        ? kinds.filter(([k]) => k === 'drop-in-object' || k === 'slow-flash' || k === 'cancel' || k === 'client-disconnect')
+        : kinds;
   const kind = r.weighted(usable);
   const facts = packageOf(packages, d.packageKind).facts;
   switch (kind) {

@@ -25,6 +25,8 @@ export interface DeviceOutcome {
   readonly attempts: readonly AttemptRecord[];
   /** The Serial Number String the board's application reports (absent: not known to the checker). */
   readonly serialNumber?: string;
+  /** The DFU protocol of the package the operator sends it (absent: not known to the checker). */
+  readonly protocol?: 'secure' | 'legacy';
 }
 
 /** One line of the audit log, reduced to what the checks need. */
@@ -37,6 +39,8 @@ export interface AuditLine {
   readonly labels?: Readonly<Record<string, string>>;
   /** End records: the serial number of the device's Device Information, when the job read one. */
   readonly serialNumber?: string;
+  /** The job's DFU protocol as the record names it (absent: the record does not). */
+  readonly protocol?: string;
 }
 
 /** A time the station's hardware was disturbed: a dongle out (its adapter) or the server down (all). */
@@ -120,8 +124,11 @@ export interface DayEvidence {
   readonly adapterAddresses: readonly AdapterAddressEvidence[];
   /** The technician's Connect calls (technician.ts). */
   readonly technician: readonly TechnicianOutcome[];
-  /** Every job ListJobs returned once every operator was done, with its target (a name or an address). */
-  readonly jobsAtEnd: readonly { readonly jobId: string; readonly target: string }[];
+  /**
+   * Every job ListJobs returned once every operator was done, with its target (a name or an
+   * address) and its DFU protocol ('secure', 'legacy'; absent: not known to the checker).
+   */
+  readonly jobsAtEnd: readonly { readonly jobId: string; readonly target: string; readonly protocol?: string }[];
 }
 
 export interface InvariantResult {
@@ -146,6 +153,7 @@ export const INVARIANT_NAMES = {
   stationAddress: 'one station address per adapter all day: not zeros, static random if no public one, as devices saw it',
   connectHeld: 'a device a Connect call holds: DFU refused DEVICE_CONNECTED only then, no job for it, updated afterwards',
   noRetries: 'a job asking for no retries never sends an object twice and fails a damaged one at once',
+  protocol: "each job's DFU protocol is its package's, in ListJobs and in both audit records",
 } as const;
 
 /**
@@ -161,7 +169,7 @@ function result(name: string, checked: number, failures: readonly string[]): Inv
 }
 
 export function checkInvariants(e: DayEvidence, bounds: ResourceBounds = DEFAULT_RESOURCE_BOUNDS): InvariantResult[] {
-  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkDeviceInfo(e), checkHostile(e), checkPackageLeases(e), checkStationAddress(e), checkConnectHeld(e), checkNoRetries(e)];
+  return [checkFirmware(e), checkNoneRunning(e), checkAdapterUnavailable(e), checkAudit(e), checkResources(e, bounds), checkAirTime(e), checkDeviceInfo(e), checkHostile(e), checkPackageLeases(e), checkStationAddress(e), checkConnectHeld(e), checkNoRetries(e), checkProtocol(e)];
 }
 
 function short(sha: string | undefined): string {
@@ -200,7 +208,7 @@ export function firmwareOutcome(d: DeviceOutcome): { readonly kind: 'updated' | 
   const why = firmwareViolation(d);
   if (why !== undefined) return { kind: 'wrong', why };
   if (d.expected.kind === 'upToDate') return { kind: 'upToDate' };
-  if (d.expected.kind === 'deviceError' || refusedOnceApplied(d)) return { kind: 'deviceError' };
+  if (d.expected.kind === 'deviceError' || d.expected.kind === 'refused' || refusedOnceApplied(d)) return { kind: 'deviceError' };
   return { kind: 'updated' };
 }
 
@@ -224,6 +232,11 @@ export function firmwareViolation(d: DeviceOutcome): string | undefined {
     // device may still be in its bootloader if the Abort was lost: it returns after its timeout).
     if (last?.result === 'UP_TO_DATE' && f.application === x.application && f.applicationValid) return undefined;
     return `${d.label}: wants UP_TO_DATE and app ${short(x.application)} kept; ${lastSaid}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'} in ${f.mode}`;
+  }
+  if (x.kind === 'refused') {
+    // Refused before anything was written: the job says why and the board runs what it ran.
+    if (last?.result === 'FAILED' && last.errorCode === x.code && f.application === x.application && f.applicationValid && f.mode === 'application') return undefined;
+    return `${d.label}: wants ${x.code} before any write and app ${short(x.application)} kept; ${lastSaid}, has ${short(f.application)}${f.applicationValid ? '' : ' (invalid)'} in ${f.mode}`;
   }
   const errorOk =
     last !== undefined &&
@@ -585,4 +598,32 @@ export function formatInvariantTable(results: readonly InvariantResult[]): strin
     if (r.violations > r.examples.length) lines.push(`    … and ${r.violations - r.examples.length} more`);
   }
   return lines.join('\n');
+}
+
+/**
+ * Legacy packages go to the legacy engine and say so: every job of a device whose package is
+ * legacy is LEGACY in ListJobs and in its audit start and end records, every other job SECURE.
+ * Jobs the last server no longer lists (retention, an earlier server instance) are checked in
+ * the audit alone.
+ */
+export function checkProtocol(e: DayEvidence): InvariantResult {
+  const listed = new Map(e.jobsAtEnd.map((j) => [j.jobId, j.protocol]));
+  const audited = new Map<string, (string | undefined)[]>();
+  for (const l of e.audit) audited.set(l.jobId, [...(audited.get(l.jobId) ?? []), l.protocol]);
+  const failures: string[] = [];
+  let checked = 0;
+  for (const d of e.devices) {
+    if (d.protocol === undefined) continue;
+    for (const a of d.attempts) {
+      if (a.jobId === undefined) continue;
+      checked++;
+      const who = `${d.label} job ${a.jobId.slice(0, 8)}`;
+      const inList = listed.get(a.jobId);
+      if (listed.has(a.jobId) && inList !== d.protocol) failures.push(`${who}: ListJobs says ${inList ?? 'no protocol'}, its package is ${d.protocol}`);
+      const records = audited.get(a.jobId) ?? [];
+      const wrong = records.filter((p) => p !== d.protocol);
+      if (wrong.length > 0) failures.push(`${who}: audit records say ${wrong.map((p) => p ?? 'no protocol').join(', ')}, its package is ${d.protocol}`);
+    }
+  }
+  return result(INVARIANT_NAMES.protocol, checked, failures);
 }

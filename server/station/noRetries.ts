@@ -7,7 +7,7 @@
  * use the server's default. Decided by the seed, from the plan's own stream.
  */
 import type { DeviceFault } from './faults.js';
-import { packageOf, type StationDevice, type StationPackages } from './population.js';
+import { isLegacyKind, packageOf, type StationDevice, type StationPackages } from './population.js';
 import type { Rng } from './random.js';
 
 /** The retries a job that asks for none sends. */
@@ -40,7 +40,8 @@ export function planNoRetries(
     if (!r.chance(rates.noRetries)) continue;
     asking.add(d.index);
     // Only where the device takes the package: one that refuses it does so before any data object.
-    if (!r.chance(rates.damagedObjectWhenNoRetries) || d.expected.kind !== 'updated') continue;
+    // Legacy DFU has no data objects to damage (a legacy CRC error is at Validate, for the whole image).
+    if (!r.chance(rates.damagedObjectWhenNoRetries) || d.expected.kind !== 'updated' || isLegacyKind(d.kind)) continue;
     // A packet the job surely sends: within the package's first bytes, counted from the job's start.
     const packets = Math.max(1, Math.floor(Math.min(packageOf(packages, d.packageKind).facts.bytes, 40_000) / MAX_PACKET_BYTES));
     damaged.set(d.index, { kind: 'damaged-object', attempt: NO_RETRIES_JOB, sim: { kind: 'corruptDataPacket', packet: r.int(1, packets) } });

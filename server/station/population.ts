@@ -19,15 +19,36 @@ import type { Rng } from './random.js';
  *   version that refuses the same version again): its job must end UP_TO_DATE, its application
  *   kept. Not drawn by weight: a share of the `app` boards (UP_TO_DATE_SHARE), from a stream of
  *   its own, so adding it left the other draws of a seed as they were.
+ * - `legacy-sdk11`, `legacy-adafruit`: a legacy DFU board (nRF5 SDK 11 bootloader, or the Adafruit
+ *   nRF52 bootloader) running a legacy buttonless application; gets the legacy application package
+ *   of its kind (StationPackages.legacy). Drawn like `up-to-date`: a share of the `app` boards
+ *   (LEGACY_SHARE) from streams of their own, and only when the day has legacy packages.
+ * - `legacy-on-secure`: a Secure DFU board (as `app`) that the operator sends the SDK 11 legacy
+ *   package by mistake: the job must fail GATT_SERVICE_MISSING before anything is written, the
+ *   board keeping its application. Planted once per day (one `app` board, its own stream).
  */
-export type DeviceKind = 'app' | 'bootloader' | 'sd-bl-app' | 'bl-app' | 'wrong-key' | 'other-sd' | 'up-to-date';
+export type DeviceKind = 'app' | 'bootloader' | 'sd-bl-app' | 'bl-app' | 'wrong-key' | 'other-sd' | 'up-to-date' | 'legacy-sdk11' | 'legacy-adafruit' | 'legacy-on-secure';
 
-export const DEVICE_KINDS: readonly DeviceKind[] = ['app', 'bootloader', 'sd-bl-app', 'bl-app', 'wrong-key', 'other-sd', 'up-to-date'];
+export const DEVICE_KINDS: readonly DeviceKind[] = ['app', 'bootloader', 'sd-bl-app', 'bl-app', 'wrong-key', 'other-sd', 'up-to-date', 'legacy-sdk11', 'legacy-adafruit', 'legacy-on-secure'];
+
+/** Of the `app` boards (not up to date), the share that are legacy DFU boards (half SDK 11, half Adafruit). */
+export const LEGACY_SHARE = 0.25;
+
+/** The boards that speak legacy DFU. */
+export function isLegacyKind(kind: DeviceKind): kind is 'legacy-sdk11' | 'legacy-adafruit' {
+  return kind === 'legacy-sdk11' || kind === 'legacy-adafruit';
+}
+
+/** The DFU protocol of a package kind: what its jobs must be named in ListJobs and the audit. */
+export function packageProtocolOf(kind: PackageKind): 'secure' | 'legacy' {
+  return kind === 'legacy-sdk11' || kind === 'legacy-adafruit' ? 'legacy' : 'secure';
+}
 
 /** Of the `app` boards, the share that is already on the application package's version. */
 export const UP_TO_DATE_SHARE = 0.2;
 
-export type PackageKind = 'app' | 'sd-bl-app' | 'bl-app';
+/** `legacy-sdk11`, `legacy-adafruit`: the legacy application packages (makeLegacyPackage, from the day's application image). */
+export type PackageKind = 'app' | 'sd-bl-app' | 'bl-app' | 'legacy-sdk11' | 'legacy-adafruit';
 
 /** One image of a package as the device must hold it afterwards. */
 export interface PackageFacts {
@@ -62,6 +83,12 @@ export interface StationPackages {
   readonly app: StationPackage;
   readonly sdBlApp: StationPackage;
   readonly blApp?: StationPackage;
+  /**
+   * The legacy application packages (nrfutil 0.5 style for SDK 11 boards, adafruit-nrfutil style
+   * with device type 0x0052 for Adafruit boards), made from the `app` package's application
+   * image; without them no legacy boards come to the station.
+   */
+  readonly legacy?: { readonly sdk11: StationPackage; readonly adafruit: StationPackage };
   /** The directory they were read from (`--packages DIR`); absent for the project's own packages. */
   readonly dir?: string;
 }
@@ -78,6 +105,15 @@ export type Expected =
   | {
       /** The job must end UP_TO_DATE and the device keep this application (its old one), valid. */
       readonly kind: 'upToDate';
+      readonly application: string;
+    }
+  | {
+      /**
+       * The job must fail with this code before anything is written (a package of the protocol the
+       * board does not speak), and the board keep this application, valid.
+       */
+      readonly kind: 'refused';
+      readonly code: 'GATT_SERVICE_MISSING';
       readonly application: string;
     }
   | {
@@ -121,8 +157,11 @@ export const DEFAULT_KIND_WEIGHTS: Readonly<Record<DeviceKind, number>> = {
   'bl-app': 10,
   'wrong-key': 10,
   'other-sd': 10,
-  // Never drawn by weight: see UP_TO_DATE_SHARE.
+  // Never drawn by weight: see UP_TO_DATE_SHARE, LEGACY_SHARE and legacy-on-secure.
   'up-to-date': 0,
+  'legacy-sdk11': 0,
+  'legacy-adafruit': 0,
+  'legacy-on-secure': 0,
 };
 
 /**
@@ -152,21 +191,32 @@ export function planPopulation(rng: Rng, options: PopulationOptions): StationDev
   const entries = DEVICE_KINDS.map((k) => [k, weights[k]] as const);
   const arrivals = Array.from({ length: options.devices }, () => Math.round(rng.between(0, 0.8 * options.dayMs))).sort((a, b) => a - b);
   const appVersion = options.packages.app.facts.applicationVersion;
-  return arrivals.map((arrivalMs, index) => {
-    const drawn = rng.weighted(entries);
-    const kind: DeviceKind = drawn === 'app' && appVersion !== undefined && rng.fork(`up-to-date ${index}`).chance(UP_TO_DATE_SHARE) ? 'up-to-date' : drawn;
+  const legacy = options.packages.legacy;
+  // Kinds beyond the weighted draw come from streams of their own, so a seed's other draws stay as they were.
+  const kindOf = (drawn: DeviceKind, index: number): DeviceKind => {
+    if (drawn === 'app' && appVersion !== undefined && rng.fork(`up-to-date ${index}`).chance(UP_TO_DATE_SHARE)) return 'up-to-date';
+    if (drawn === 'app' && legacy !== undefined) {
+      const l = rng.fork(`legacy ${index}`);
+      if (l.chance(LEGACY_SHARE)) return l.chance(0.5) ? 'legacy-sdk11' : 'legacy-adafruit';
+    }
+    return drawn;
+  };
+  const devices = arrivals.map((arrivalMs, index): StationDevice => {
+    const kind = kindOf(rng.weighted(entries), index);
     const label = `st-${String(index + 1).padStart(3, '0')}`;
     // Addresses of the simulator's default numbering: unique over the station, odd last octets
     // (the bootloader is at address + 1).
     const address = defaultDeviceConfig(index).address;
     const adapter = index % options.adapters;
-    const packageKind: PackageKind = kind === 'sd-bl-app' ? 'sd-bl-app' : kind === 'bl-app' ? 'bl-app' : 'app';
+    const packageKind = packageKindOf(kind);
     const pkg = packageOf(options.packages, packageKind);
     const config: StationDevice['config'] = {
       address,
       name: label,
       rssi: -40 - rng.int(0, 40),
+      // A legacy bootloader checks no signature (its package carries the application package's key for the books).
       key: kind === 'wrong-key' ? WRONG_KEY : pkg.key,
+      ...(isLegacyKind(kind) ? { kind } : {}),
       ...(kind === 'other-sd' ? { softDeviceFwid: OTHER_SOFTDEVICE_FWID, debugBootloader: false } : {}),
       ...(kind === 'bootloader' ? { validApp: false } : {}),
       ...(kind === 'up-to-date' && appVersion !== undefined ? { debugBootloader: false, appVersion, acceptSameAppVersion: false } : {}),
@@ -175,10 +225,41 @@ export function planPopulation(rng: Rng, options: PopulationOptions): StationDev
     const target: OperatorTarget = kind === 'bootloader' || rng.chance(0.3) ? { kind: 'address', address } : { kind: 'name', name: label };
     return { index, label, kind, adapter, config, packageKind, target, expected: expectedOf(kind, pkg), arrivalMs };
   });
+  // One Secure DFU board a day gets the SDK 11 legacy package by mistake (a stream of its own).
+  // It stays the `app` board it was (same configuration, same key); only its package differs.
+  const secureApps = devices.filter((d) => d.kind === 'app');
+  if (legacy !== undefined && secureApps.length > 0) {
+    const d = secureApps[rng.fork('legacy-on-secure').int(0, secureApps.length - 1)] as StationDevice;
+    devices[d.index] = { ...d, kind: 'legacy-on-secure', packageKind: packageKindOf('legacy-on-secure'), expected: expectedOf('legacy-on-secure', packageOf(options.packages, 'legacy-sdk11')) };
+  }
+  return devices;
+}
+
+function packageKindOf(kind: DeviceKind): PackageKind {
+  switch (kind) {
+    case 'sd-bl-app':
+    case 'bl-app':
+    case 'legacy-sdk11':
+    case 'legacy-adafruit':
+      return kind;
+    case 'legacy-on-secure':
+      return 'legacy-sdk11';
+    default:
+      return 'app';
+  }
 }
 
 export function packageOf(packages: StationPackages, kind: PackageKind): StationPackage {
-  const p = kind === 'app' ? packages.app : kind === 'sd-bl-app' ? packages.sdBlApp : packages.blApp;
+  const p =
+    kind === 'app'
+      ? packages.app
+      : kind === 'sd-bl-app'
+        ? packages.sdBlApp
+        : kind === 'bl-app'
+          ? packages.blApp
+          : kind === 'legacy-sdk11'
+            ? packages.legacy?.sdk11
+            : packages.legacy?.adafruit;
   if (p === undefined) throw new Error(`no ${kind} package in this station`);
   return p;
 }
@@ -191,6 +272,8 @@ function expectedOf(kind: DeviceKind, pkg: StationPackage): Expected {
       return { kind: 'deviceError', code: 'DFU_REMOTE_ERROR', dfuResultName: 'EXT_ERROR', dfuExtendedName: 'SD_VERSION_FAILURE', application: FACTORY_APPLICATION_SHA256 };
     case 'up-to-date':
       return { kind: 'upToDate', application: FACTORY_APPLICATION_SHA256 };
+    case 'legacy-on-secure':
+      return { kind: 'refused', code: 'GATT_SERVICE_MISSING', application: FACTORY_APPLICATION_SHA256 };
     default: {
       const application = pkg.facts.application;
       if (application === undefined) throw new Error(`the ${pkg.kind} package ${pkg.file} has no application`);

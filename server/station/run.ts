@@ -18,7 +18,7 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import type { Timer } from '../common/clock.js';
 import { createSimWorld, parseSimSpec, type SimConfig, type SimDeviceConfig, type SimWorld } from '../sim/world.js';
 import type { FaultHandle } from '../sim/faults.js';
-import { AdapterState, AddressType, type Adapter, decodeError, jobStateName, startDfu, watchJob, type BledfuClient, type DfuEvent, type Target } from '../../clients/ts/index.js';
+import { AdapterState, AddressType, type Adapter, decodeError, dfuProtocolName, jobStateName, startDfu, watchJob, type BledfuClient, type DfuEvent, type Target } from '../../clients/ts/index.js';
 import { DEFAULT_FAULT_RATES, describeFault, NO_FAULTS, planFaults, type DeviceFault, type FaultPlan, type FaultRates } from './faults.js';
 import {
   checkInvariants,
@@ -34,7 +34,7 @@ import { EXPECTED_CODE, HOSTILE_TARGET_PREFIX, longName, paddedPackage, planHost
 import { attemptLabels, countsAsTry, DEFAULT_RETRY_POLICY, MAX_HELD_REFUSALS, nextStep, type AttemptRecord, type AttemptResult, type HeldBy, type RetryPolicy } from './operator.js';
 import { NO_RETRIES, NO_RETRIES_JOB, planNoRetries, ResentBytes } from './noRetries.js';
 import { planTechnician, type TechnicianOutcome, type TechnicianVisit } from './technician.js';
-import { packageOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
+import { packageOf, packageProtocolOf, planPopulation, type StationDevice, type StationPackages } from './population.js';
 import { Rng } from './random.js';
 import { StationServer } from './server.js';
 import { AddressRecord } from './addresses.js';
@@ -625,6 +625,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         final: { application: images.application?.sha256, applicationValid: images.applicationValid, mode: board.mode(), bootloaderVersion: images.bootloaderVersion },
         attempts: attempts.get(d.index) ?? [],
         serialNumber: board.serialNumber,
+        protocol: packageProtocolOf(d.packageKind),
       };
     });
     const invariants = checkInvariants(
@@ -642,6 +643,7 @@ export async function runStation(options: StationOptions): Promise<StationReport
         jobsAtEnd: jobsAtEnd.map((j) => ({
           jobId: j.jobId,
           target: j.target?.selector?.$case === 'name' ? j.target.selector.name : j.target?.selector?.$case === 'address' ? (j.target.selector.address?.value ?? '') : '',
+          protocol: dfuProtocolName(j.protocol).toLowerCase(),
         })),
       },
       options.resourceBounds ?? DEFAULT_RESOURCE_BOUNDS,

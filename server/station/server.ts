@@ -16,8 +16,8 @@ import { AuditLog } from '../audit/log.js';
 import { openAdapters, type AdapterRegistry } from '../backends/registry.js';
 import { findDevice } from '../ble/discovery.js';
 import type { Logger } from '../common/logger.js';
-import { readPackage } from '../dfu/package/package.js';
-import { runSecureDfu } from '../dfu/secure/engine.js';
+import { readAnyPackage as readPackage } from '../dfu/package/anyPackage.js';
+import { runDfu } from '../dfu/engine.js';
 import type { SimWorld } from '../sim/world.js';
 import { DEVICE_MEMORY_FILE, FileDeviceMemory } from '../jobs/deviceMemory.js';
 import { holdClockWhileSent } from '../clockHold.js';
@@ -117,7 +117,7 @@ export class StationServer {
       jobRetention: 10_000,
       shutdownGraceMs: 5_000,
     };
-    const app = createApp(config, { adapters: registry, clock: registry.clock, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger, audit, devices });
+    const app = createApp(config, { adapters: registry, clock: registry.clock, runner: runDfu, readPackage, findDevice, listSerialPorts: async () => [], logger, audit, devices });
     let address: string;
     try {
       ({ address } = await app.start());

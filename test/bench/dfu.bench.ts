@@ -25,6 +25,7 @@ import { findDevice } from '../../server/ble/discovery.js';
 import { silentLogger } from '../../server/common/logger.js';
 import { readPackage } from '../../server/dfu/package/package.js';
 import { runSecureDfu } from '../../server/dfu/secure/engine.js';
+import { runDfu } from '../../server/dfu/engine.js';
 import { DEFAULT_DFU_OPTIONS, type DfuEvent } from '../../server/dfu/types.js';
 import { DFU_PHASES, PhaseClock, sumPhaseTimes, type PhaseTimes } from '../../server/dfu/phases.js';
 import { DEFAULT_RADIO, pduAirTimeUs } from '../../server/sim/radio.js';
@@ -148,7 +149,7 @@ async function grpcRun(spec: string): Promise<{ cpuMs: number; wallMs: number }>
       jobRetention: 10,
       shutdownGraceMs: 5_000,
     },
-    { adapters: registry, clock: registry.clock, runner: runSecureDfu, readPackage, findDevice, listSerialPorts: async () => [], logger },
+    { adapters: registry, clock: registry.clock, runner: runDfu, readPackage, findDevice, listSerialPorts: async () => [], logger },
   );
   const { address } = await app.start();
   const client = createBledfuClient(address);

@@ -140,6 +140,7 @@ describe('audit log (spawned bledfud)', () => {
         [['IMAGE_TYPE_APPLICATION', 1, imageSha256]],
       );
       assert.equal(ok['bytesSent'], ok['bytesTotal']);
+      assert.equal(ok['protocol'], 'DFU_PROTOCOL_SECURE', 'the package\'s DFU protocol');
       assert.match(String(ok['requester']), /127\.0\.0\.1/, 'the caller\'s peer address');
       assert.match(String(ok['duration']), /^\d+(\.\d{3}|\.\d{6}|\.\d{9})?s$/, 'a finished job has a duration (protobuf JSON: "1.240s")');
       assert.equal(afterRestart[0]?.['duration'], undefined, 'an interrupted job has none: its end was not seen');
@@ -151,5 +152,8 @@ describe('audit log (spawned bledfud)', () => {
     }
     const text = await readFile(auditLog, 'utf8');
     assert.equal(text.trim().split('\n').length, 4, 'start, interrupted end, start, end');
+    // Both of the finished job's records name its package's DFU protocol, as does ListAuditRecords (above: DFU_PROTOCOL_SECURE).
+    const [, , start, end] = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual([start?.['protocol'], end?.['protocol']], ['secure', 'secure']);
   });
 });

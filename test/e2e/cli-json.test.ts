@@ -143,6 +143,27 @@ describe('bledfu --json records (CLI against the simulator)', () => {
     assert.match(text.stdout, new RegExp(`^device: model [^\\n]*, serial ${serial}, hardware [^\\n]*, firmware app v[^\\n]*, software [^\\n]*, by [^\\n]+$`, 'm'));
   });
 
+  it("the package's DFU protocol: in the uploaded, snapshot, finished, job, audit and package records, and in the text of dfu/jobs watch, jobs list, audit and pkg display", async () => {
+    const record = (command: string, type: string): Json | undefined => all.find((c) => c.command === command)?.records.find((r) => r['type'] === type);
+    const SECURE = 'DFU_PROTOCOL_SECURE';
+    assert.equal(at(record('dfu', 'uploaded'), 'protocol'), SECURE);
+    assert.equal(at(record('dfu', 'snapshot'), 'job.protocol'), SECURE);
+    assert.equal(at(record('dfu', 'finished'), 'result.protocol'), SECURE);
+    assert.equal(at(record('jobs list', 'job'), 'job.protocol'), SECURE);
+    assert.equal(at(record('jobs show', 'job'), 'job.protocol'), SECURE);
+    assert.equal(at(record('audit', 'audit'), 'record.protocol'), SECURE);
+    assert.equal(at(record('pkg display', 'package'), 'protocol'), SECURE);
+    const jobId = String(dfuRun.records.find((r) => r['type'] === 'snapshot')?.['jobId']);
+    const text = async (...args: string[]): Promise<string> => (await cliInProcess(['--server', s.address, ...args], { BLEDFU_SERVER: '' })).stdout;
+    assert.match(await text('jobs', 'watch', jobId), new RegExp(`^job ${jobId} on adapter sim0: Secure DFU, 2 image\\(s\\)$`, 'm'));
+    assert.match(await text('jobs', 'list'), new RegExp(`^${jobId} .* adapter=sim0 protocol=secure `, 'm'));
+    assert.match(await text('audit'), new RegExp(`job=${jobId} adapter=sim0 protocol=secure `));
+    const [header, line] = (await text('audit', '--csv')).trim().split('\n');
+    assert.equal(line?.split(',')[header?.split(',').indexOf('protocol') ?? -1], 'secure');
+    const zip = join(dir, 'sd-bl-app.zip');
+    assert.match((await cliInProcess(['pkg', 'display', zip], {})).stdout, /^protocol: Secure DFU /m);
+  });
+
   it('durations are protobuf JSON strings ("1.240s") wherever they appear', () => {
     for (const { command, records } of all) {
       for (const r of records) assert.deepEqual(durationObjects(r), [], `${command}: ${JSON.stringify(r).slice(0, 300)}`);

@@ -156,7 +156,7 @@ describe('labels: StartDfu → job → audit → ListAuditRecords → bledfu aud
   it('never puts a label value into the metrics', async () => {
     assert.ok(s.metricsAddress !== undefined);
     const m = await scrape(s.metricsAddress);
-    assert.ok((m.value('bledfu_dfu_jobs_total', { adapter: 'sim0', result: 'succeeded' }) ?? 0) >= 2, 'the jobs were counted');
+    assert.ok((m.value('bledfu_dfu_jobs_total', { adapter: 'sim0', result: 'succeeded', protocol: 'secure' }) ?? 0) >= 2, 'the jobs were counted');
     const values = new Set([...Object.values(FIRST), ...Object.values(SECOND)]);
     const leaked = m.samples.filter((x) => Object.entries(x.labels).some(([k, v]) => values.has(v) || ['serial', 'work_order', 'operator', 'note'].includes(k)));
     assert.deepEqual(leaked, []);

@@ -23,6 +23,8 @@ const BLEDFUD = fileURLToPath(new URL('../../bin/bledfud.js', import.meta.url));
 /** The project's ~100 KB application package (demo key, the simulator's default); facts computed from its bytes. */
 const APP = await projectFacts('app');
 const SIM = { adapter: 'sim0' };
+/** The job counter's and duration's labels for the project's (Secure DFU) packages. */
+const SECURE = { ...SIM, protocol: 'secure' };
 const START_DFU = 'bledfu.v1.BledfuService/StartDfu';
 
 function metricsOf(s: SimServer): string {
@@ -57,7 +59,9 @@ describe('Prometheus metrics on the simulator', () => {
     try {
       let m = await scrape(address);
       assert.equal(m.value('bledfu_adapter_up', { ...SIM, kind: 'simulated' }), 1);
-      for (const result of ['succeeded', 'failed', 'cancelled']) assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result }), 0, result);
+      for (const protocol of ['secure', 'legacy']) {
+        for (const result of ['succeeded', 'failed', 'cancelled']) assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result, protocol }), 0, `${result} ${protocol}`);
+      }
       assert.ok((m.value('process_cpu_seconds_total') ?? 0) > 0, "prom-client's process metrics are served too");
       assert.ok(!m.samples.some((x) => Object.entries(x.labels).some(([, v]) => /[0-9A-F]{2}(:[0-9A-F]{2}){5}/i.test(v))), 'no device address is a label');
 
@@ -65,21 +69,22 @@ describe('Prometheus metrics on the simulator', () => {
       const ok = await drain(startDfu(s.client, { package: { data: APP.zip }, target: addressTarget(s.device(0).address.value) }, { signal: AbortSignal.timeout(20_000) }));
       assert.equal(ok.error, undefined, String(ok.error));
       m = await scrape(address);
-      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'succeeded' }), 1);
+      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SECURE, result: 'succeeded' }), 1);
+      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'succeeded', protocol: 'legacy' }), 0, 'a Secure DFU package is counted as secure only');
       assert.equal(m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }), APP.size);
-      assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'succeeded' }), 1);
-      assert.ok((m.value('bledfu_dfu_duration_seconds_sum', { ...SIM, result: 'succeeded' }) ?? 0) > 0);
-      assert.equal(m.value('bledfu_dfu_duration_seconds_bucket', { ...SIM, result: 'succeeded', le: '+Inf' }), 1);
+      assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SECURE, result: 'succeeded' }), 1);
+      assert.ok((m.value('bledfu_dfu_duration_seconds_sum', { ...SECURE, result: 'succeeded' }) ?? 0) > 0);
+      assert.equal(m.value('bledfu_dfu_duration_seconds_bucket', { ...SECURE, result: 'succeeded', le: '+Inf' }), 1);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'OK' }), 1);
 
       // 2. A DFU the device refuses: counted by our code and the device's result name; no data byte went out.
       const refused = await drain(startDfu(s.client, { package: { data: await projectZip('app-small') }, target: addressTarget(s.device(1).address.value) }, { signal: AbortSignal.timeout(20_000) }));
       assert.equal(decodeError(refused.error).dfuResultName, 'INVALID_OBJECT');
       m = await scrape(address);
-      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'failed' }), 1);
+      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SECURE, result: 'failed' }), 1);
       assert.equal(m.value('bledfu_dfu_failures_total', { ...SIM, reason: 'DFU_REMOTE_ERROR', dfu_result: 'INVALID_OBJECT' }), 1);
       assert.equal(m.sum('bledfu_dfu_failures_total'), 1);
-      assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'failed' }), 1);
+      assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SECURE, result: 'failed' }), 1);
       assert.equal(m.sum('bledfu_dfu_bytes_total'), APP.size, 'refused at the init packet: no firmware bytes');
       // The job failed, the call did not: its stream ended OK after `finished` (service.proto).
       assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'FAILED_PRECONDITION' }), undefined);
@@ -106,8 +111,8 @@ describe('Prometheus metrics on the simulator', () => {
       const held = s.observed(2).dataBytes;
       assert.ok(held > 0 && held < APP.size, `the device holds part of the image (${held} bytes)`);
       m = await scrape(address);
-      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'cancelled' }), 1);
-      assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'cancelled' }), 1);
+      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SECURE, result: 'cancelled' }), 1);
+      assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SECURE, result: 'cancelled' }), 1);
       const cancelledBytes = (m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }) ?? 0) - APP.size;
       assert.ok(cancelledBytes > 0 && cancelledBytes <= held, `the cancelled job counts the bytes the device confirmed (${cancelledBytes} of ${held} received)`);
       assert.equal(m.sum('bledfu_dfu_failures_total'), 1, 'a cancel is not a failure');
@@ -127,8 +132,8 @@ describe('Prometheus metrics on the simulator', () => {
       m = await scrape(address);
       const resumedBytes = (m.value('bledfu_dfu_bytes_total', { ...SIM, image_type: 'application' }) ?? 0) - APP.size - cancelledBytes;
       assert.equal(resumedBytes, APP.size - held, 'the resumed job counts the bytes it sent, not those the device kept');
-      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SIM, result: 'succeeded' }), 2);
-      assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SIM, result: 'succeeded' }), 2);
+      assert.equal(m.value('bledfu_dfu_jobs_total', { ...SECURE, result: 'succeeded' }), 2);
+      assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...SECURE, result: 'succeeded' }), 2);
       assert.equal(m.value('bledfu_grpc_requests_total', { method: START_DFU, code: 'OK' }), 4);
 
       // 5. Calls that fail before any job: counted by status.

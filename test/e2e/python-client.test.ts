@@ -152,23 +152,23 @@ describe('Python client example against the simulator', { skip }, () => {
     assert.equal(s.device().firmwareRevision(), before, 'nothing was installed');
   });
 
-  it('start_dfu skip_if_firmware_revision= the device\'s own revision: UP_TO_DATE, skipped, not raised, nothing written', async () => {
+  it('start_dfu skip_if_firmware_revision= the device\'s own revision: UP_TO_DATE, skipped, not raised, nothing written; dfu_protocol_name names the result\'s protocol', async () => {
     const before = s.device().firmwareRevision();
     assert.ok(before !== undefined && before !== '', 'the simulated application reports a firmware revision');
     const snippet = [
       'import sys',
-      'from bledfu_client import connect, start_dfu',
+      'from bledfu_client import connect, dfu_protocol_name, start_dfu',
       'from bledfu_client.pb import dfu as dfu_pb2',
       'with connect(sys.argv[1]) as stub:',
       '    for event in start_dfu(stub, sys.argv[2], address=sys.argv[3], skip_if_firmware_revision=sys.argv[4]):',
       '        if event.HasField("finished"):',
       '            r = event.finished',
-      '            print(dfu_pb2.JobState.Name(r.state), dfu_pb2.SkipReason.Name(r.skipped), r.success)',
+      '            print(dfu_pb2.JobState.Name(r.state), dfu_pb2.SkipReason.Name(r.skipped), r.success, dfu_protocol_name(r.protocol), repr(dfu_protocol_name(0)))',
     ].join('\n');
     const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: pythonPath, PYTHONDONTWRITEBYTECODE: '1' };
     const r = await runProcess(PYTHON, ['-c', snippet, s.address, PACKAGE, s.device().address.value, before], { env, timeoutMs: 60_000 });
     assert.equal(r.code, 0, explain(r));
-    assert.equal(r.stdout, 'JOB_STATE_UP_TO_DATE SKIP_REASON_FIRMWARE_REVISION True\n', explain(r));
+    assert.equal(r.stdout, "JOB_STATE_UP_TO_DATE SKIP_REASON_FIRMWARE_REVISION True secure ''\n", explain(r));
     assert.equal(s.device().firmwareRevision(), before, 'nothing was installed');
   });
 

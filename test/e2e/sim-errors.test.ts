@@ -28,6 +28,16 @@ async function dfu(s: SimServer, data: Uint8Array, target = addressTarget(s.devi
 }
 
 /** A package with its .bin and .dat but no manifest.json. */
+/** The SDK 16 blinky package with its init packet replaced by the SDK 11 fixture's legacy one. */
+async function secureManifestLegacyDat(): Promise<Uint8Array> {
+  const legacy = await JSZip.loadAsync(fixture('legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip'));
+  const dat = await legacy.file('dfu_test_app_hrm_s132.dat')?.async('uint8array');
+  if (dat === undefined) throw new Error('the SDK 11 fixture has no dfu_test_app_hrm_s132.dat');
+  const zip = await JSZip.loadAsync(fixture('nrfutil_blinky_mbr_sdk160.zip'));
+  zip.file('nrf52840_xxaa.dat', dat);
+  return zip.generateAsync({ type: 'uint8array' });
+}
+
 async function zipWithoutManifest(): Promise<Uint8Array> {
   const src = await JSZip.loadAsync(await projectZip('app-small'));
   const out = new JSZip();
@@ -49,10 +59,11 @@ for (const dongle of SIM_DONGLES) {
       },
       { name: 'a zip without manifest.json', bytes: zipWithoutManifest, code: 'PACKAGE_INVALID', message: /no manifest\.json/ },
       {
-        name: 'a legacy (SDK 11) package',
-        bytes: async () => fixture('legacy_sdk11.0.0_dfu_test_app_hrm_s132.zip'),
+        // A legacy package is read (and sent by the legacy engine); one that mixes the protocols is not.
+        name: 'a Secure DFU manifest with a legacy (SDK 11) init packet',
+        bytes: secureManifestLegacyDat,
         code: 'PACKAGE_LEGACY',
-        message: /legacy DFU of nRF5 SDK ≤ 11/,
+        message: /legacy init packet, made for the legacy DFU of nRF5 SDK ≤ 11/,
         needs: NEEDS_NORDIC_PACKAGES,
       },
     ];

@@ -95,8 +95,8 @@ describe('a device already on the version: UP_TO_DATE (simulator)', () => {
 
     assert.ok(s.metricsAddress !== undefined);
     const m = await scrape(s.metricsAddress);
-    assert.equal(m.value('bledfu_dfu_jobs_total', { adapter: 'sim0', result: 'up-to-date' }), 1);
-    assert.equal(m.value('bledfu_dfu_jobs_total', { adapter: 'sim0', result: 'failed' }), 0);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { adapter: 'sim0', result: 'up-to-date', protocol: 'secure' }), 1);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { adapter: 'sim0', result: 'failed', protocol: 'secure' }), 0);
   });
 
   it('a debug package to a debug bootloader skips the version check and updates', { timeout: 60_000 }, async () => {

@@ -9,8 +9,8 @@ import type { AuditLog } from '../../server/audit/log.js';
 import type { AdapterRegistry } from '../../server/backends/registry.js';
 import { findDevice } from '../../server/ble/discovery.js';
 import { silentLogger, type Logger } from '../../server/common/logger.js';
-import { readPackage } from '../../server/dfu/package/package.js';
-import { runSecureDfu } from '../../server/dfu/secure/engine.js';
+import { readAnyPackage as readPackage } from '../../server/dfu/package/anyPackage.js';
+import { runDfu } from '../../server/dfu/engine.js';
 import type { DeviceMemory } from '../../server/dfu/types.js';
 import { InMemoryDeviceMemory } from '../../server/jobs/deviceMemory.js';
 import type { PackageReaders } from '../../server/jobs/packageReaders.js';
@@ -63,7 +63,7 @@ export async function serveRegistry(registry: AdapterRegistry, logger: Logger, c
     adapters: registry,
     // The registry's clock is the server's (the accelerated simulator's modelled time on sim:).
     clock: registry.clock,
-    runner: runSecureDfu,
+    runner: runDfu,
     readPackage: options.packageReaders?.read ?? readPackage,
     ...(options.packageReaders === undefined ? {} : { screenPackage: options.packageReaders.screen }),
     findDevice,

@@ -13,6 +13,7 @@ import type {
   DfuOutcome,
   DfuPackage,
   DfuRunner,
+  AnyDfuPackage,
   DfuTarget,
   ImageKind,
   PackageImage,
@@ -20,7 +21,7 @@ import type {
 
 export interface RunControl {
   readonly adapter: Adapter;
-  readonly pkg: DfuPackage;
+  readonly pkg: AnyDfuPackage;
   readonly target: DfuTarget;
   readonly options: DfuOptions;
   readonly context: DfuContext;

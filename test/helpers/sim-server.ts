@@ -14,6 +14,7 @@ import type { App, AppConfig } from '../../server/app.js';
 import type { Clock } from '../../server/common/clock.js';
 import { openAdapters, type AdapterRegistry, type OpenAdaptersOptions } from '../../server/backends/registry.js';
 import { UUIDS } from '../../server/ble/uuid.js';
+import { LEGACY_UUIDS } from '../../server/sim/devices/legacy/protocol.js';
 import type { PeripheralLink, PeripheralLinkHandler } from '../../server/sim/peripheral.js';
 import type { SimConfig, SimDeviceView, SimWorld } from '../../server/sim/world.js';
 import type { BledfuClient } from '../../clients/ts/index.js';
@@ -33,9 +34,9 @@ export interface DeviceObservation {
   connections: number;
   /** Of those, connections that ended with the device still running (not by a reset). */
   disconnections: number;
-  /** Bytes written to the DFU Packet characteristic while the command (init packet) object was selected. */
+  /** Bytes written to the DFU Packet characteristic while the command (init packet) object was selected (legacy: size and init packets). */
   commandBytes: number;
-  /** Bytes written to the DFU Packet characteristic while a data object was selected. */
+  /** Bytes written to the DFU Packet characteristic while a data object was selected (legacy: after Receive firmware image). */
   dataBytes: number;
   /** The central's address as each accepted connection showed it to the device ("random:C0:…"). */
   centrals: string[];
@@ -98,11 +99,16 @@ function observeDevice(view: SimDeviceView, o: Observer): void {
     return {
       onL2cap: (cid, payload) => {
         const bootloader = device.bootloader;
-        if (cid === ATT_CID && bootloader !== undefined && payload.length >= 3 && payload[0] === ATT_WRITE_COMMAND) {
+        const legacy = device.legacyBootloader;
+        if (cid === ATT_CID && payload.length >= 3 && payload[0] === ATT_WRITE_COMMAND) {
           const handle = (payload[1] as number) | ((payload[2] as number) << 8);
-          if (handle === bootloader.database.handlesOf(UUIDS.dfuPacket)?.value) {
-            const n = payload.length - 3;
+          const n = payload.length - 3;
+          if (bootloader !== undefined && handle === bootloader.database.handlesOf(UUIDS.dfuPacket)?.value) {
             if (bootloader.target.snapshot.currentType === 'data') o.obs.dataBytes += n;
+            else o.obs.commandBytes += n;
+          } else if (legacy !== undefined && handle === legacy.database.handlesOf(LEGACY_UUIDS.packet)?.value) {
+            // Legacy: firmware after Receive firmware image (03); the size and init packets otherwise.
+            if (legacy.target.expectsFirmware) o.obs.dataBytes += n;
             else o.obs.commandBytes += n;
           }
         }

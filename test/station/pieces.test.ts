@@ -12,6 +12,7 @@ import {
   checkAirTime,
   checkAudit,
   checkDeviceInfo,
+  checkProtocol,
   checkConnectHeld,
   checkFirmware,
   checkHostile,
@@ -159,6 +160,15 @@ describe('station population and fault plan', () => {
           assert.equal(d.config.acceptSameAppVersion, false);
           assert.equal(d.config.appVersion, packages.app.facts.applicationVersion);
           break;
+        case 'legacy-sdk11':
+        case 'legacy-adafruit':
+          // The legacy package of its bootloader's kind, made of the application package's image.
+          assert.deepEqual([d.expected, d.packageKind, d.config.kind], [{ kind: 'updated', application: APP_SHA, bootloaderVersion: undefined }, d.kind, d.kind]);
+          break;
+        case 'legacy-on-secure':
+          // A Secure DFU board (no legacy kind) sent the SDK 11 legacy package: refused before any write.
+          assert.deepEqual([d.expected, d.packageKind, d.config.kind], [{ kind: 'refused', code: 'GATT_SERVICE_MISSING', application: FACTORY_APPLICATION_SHA256 }, 'legacy-sdk11', undefined]);
+          break;
         default:
           assert.deepEqual(d.expected, { kind: 'updated', application: APP_SHA, bootloaderVersion: undefined });
           assert.equal(d.config.key, 'bledfu-demo');
@@ -166,6 +176,27 @@ describe('station population and fault plan', () => {
     }
     assert.ok(new Set(a.map((d) => d.kind)).size >= 5, 'a mixed population');
     assert.ok(a.some((d) => d.kind === 'up-to-date'), 'some boards are already up to date');
+  });
+
+  it('brings legacy boards in as a share of the app boards, plants one Secure board sent the legacy package, and leaves every other draw as it was', () => {
+    const { legacy, ...secureOnly } = packages;
+    assert.ok(legacy !== undefined, "the project's station packages include the legacy ones");
+    assert.equal(legacy.sdk11.facts.application, APP_SHA, "made of the application package's image");
+    assert.equal(legacy.adafruit.facts.application, APP_SHA);
+    for (const seed of [1, 5, 42]) {
+      const withLegacy = planPopulation(new Rng(seed), { devices: 60, adapters: 3, dayMs: 3_600_000, packages });
+      const without = planPopulation(new Rng(seed), { devices: 60, adapters: 3, dayMs: 3_600_000, packages: secureOnly });
+      assert.ok(!without.some((d) => d.kind.startsWith('legacy')), 'no legacy boards without legacy packages');
+      assert.equal(withLegacy.filter((d) => d.kind === 'legacy-on-secure').length, 1, `seed ${seed}: one planted mistake`);
+      assert.ok(withLegacy.some((d) => d.kind === 'legacy-sdk11' || d.kind === 'legacy-adafruit'), `seed ${seed}: legacy boards`);
+      withLegacy.forEach((d, i) => {
+        const before = without[i];
+        assert.ok(before !== undefined);
+        // A legacy board or the planted one was an app board; everything else is drawn as before.
+        if (d.kind !== before.kind) assert.equal(before.kind, 'app', `${d.label}: ${before.kind} became ${d.kind}`);
+        assert.deepEqual([d.arrivalMs, d.target, d.config.rssi, d.adapter], [before.arrivalMs, before.target, before.config.rssi, before.adapter]);
+      });
+    }
   });
 
   it('brings bl-app boards in once a bootloader + application package is given', async () => {
@@ -478,6 +509,39 @@ describe('station invariant checker (synthetic days)', () => {
     assert.match(checkAudit({ ...clean, audit: unlabelledEnd }).examples[0] ?? '', /job-1.*its audit end record has labels \(none\), not attempt=1 unit=st-001/);
     const otherUnit = clean.audit.map((l) => (l.jobId === 'job-2' && l.type === 'start' ? { ...l, labels: { unit: 'st-001', attempt: '1' } } : l));
     assert.match(checkAudit({ ...clean, audit: otherUnit }).examples[0] ?? '', /st-002 attempt 1.*its audit start record has labels attempt=1 unit=st-001, not attempt=1 unit=st-002/);
+  });
+
+  it('firmware: a legacy package sent to a Secure board must fail GATT_SERVICE_MISSING with its application kept', () => {
+    const refused = (over: Partial<AttemptRecord>, final: Partial<DeviceOutcome['final']> = {}): DeviceOutcome =>
+      updated({
+        expected: { kind: 'refused', code: 'GATT_SERVICE_MISSING', application: FACTORY_APPLICATION_SHA256 },
+        final: { application: FACTORY_APPLICATION_SHA256, applicationValid: true, mode: 'application', bootloaderVersion: 1, ...final },
+        attempts: [attempt({ result: 'FAILED', errorCode: 'GATT_SERVICE_MISSING', ...over })],
+      });
+    assert.equal(checkFirmware({ ...clean, devices: [refused({})] }).ok, true);
+    assert.match(checkFirmware({ ...clean, devices: [refused({ result: 'SUCCEEDED', errorCode: undefined })] }).examples[0] ?? '', /wants GATT_SERVICE_MISSING before any write/);
+    assert.match(checkFirmware({ ...clean, devices: [refused({ errorCode: 'LINK_LOST' })] }).examples[0] ?? '', /last job FAILED LINK_LOST/);
+    assert.equal(checkFirmware({ ...clean, devices: [refused({}, { applicationValid: false })] }).ok, false, 'something was written: its application is gone');
+  });
+
+  it("protocol: each job is named with its package's protocol in ListJobs and both audit records", () => {
+    const legacyDay: DayEvidence = {
+      ...clean,
+      devices: [updated({ protocol: 'legacy' }), { ...refusing, protocol: 'secure' }],
+      audit: clean.audit.map((l) => ({ ...l, protocol: l.jobId === 'job-1' ? 'legacy' : 'secure' })),
+      jobsAtEnd: [
+        { jobId: 'job-1', target: 'st-001', protocol: 'legacy' },
+        { jobId: 'job-2', target: 'st-002', protocol: 'secure' },
+      ],
+    };
+    const ok = checkProtocol(legacyDay);
+    assert.deepEqual([ok.ok, ok.checked], [true, 2]);
+    const listedSecure = { ...legacyDay, jobsAtEnd: legacyDay.jobsAtEnd.map((j) => ({ ...j, protocol: 'secure' })) };
+    assert.match(checkProtocol(listedSecure).examples[0] ?? '', /st-001 job job-1: ListJobs says secure, its package is legacy/);
+    const endUnnamed = { ...legacyDay, audit: legacyDay.audit.map((l) => (l.jobId === 'job-1' && l.type === 'end' ? { type: l.type, jobId: l.jobId, result: 'succeeded' } : l)) };
+    assert.match(checkProtocol(endUnnamed).examples[0] ?? '', /st-001 job job-1: audit records say no protocol, its package is legacy/);
+    // A job the last server no longer lists is checked in the audit alone.
+    assert.equal(checkProtocol({ ...legacyDay, jobsAtEnd: [] }).ok, true);
   });
 
   it('resources: heap growth, handles or listeners past their bound are violations', () => {

@@ -8,7 +8,7 @@ import {
 } from '../../ts/index.js';
 import { unary, UsageError, type CliBase, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
-import { durationMs, formatBytes, formatDuration } from '../format.js';
+import { durationMs, formatBytes, formatDuration, protocolWord } from '../format.js';
 import { formatLabels, parseLabels } from '../labels.js';
 import { auditRecordJson } from '../records.js';
 import { auditCsv } from './auditCsv.js';
@@ -56,10 +56,12 @@ export function auditSummary(r: AuditRecordMessage): string {
   const serial = r.deviceInfo === undefined || r.deviceInfo.serialNumber === '' ? '' : ` serial=${r.deviceInfo.serialNumber}`;
   const skipped = r.skipped === SkipReason.SKIP_REASON_FIRMWARE_REVISION ? ` not-updated(firmware ${r.firmwareRevision})` : '';
   const campaign = r.campaignId === '' ? '' : ` campaign=${r.campaignId}`;
+  const word = protocolWord(r.protocol);
+  const protocol = word === '' ? '' : ` protocol=${word}`;
   const labels = Object.keys(r.labels).length === 0 ? '' : ` labels: ${formatLabels(r.labels)}`;
   return (
     `${r.startedAt?.toISOString() ?? '?'}  ${resultName(r.result).padEnd(11)} ${r.deviceAddress || (r.targetName === '' ? '?' : `name=${r.targetName}`)}` +
-    `  job=${r.jobId} adapter=${r.adapterId} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${serial}${skipped}${device}${error}${by}${campaign}${labels}`
+    `  job=${r.jobId} adapter=${r.adapterId}${protocol} sha256=${r.packageSha256.slice(0, 12)}… ${versions} ${bytes}${took}${serial}${skipped}${device}${error}${by}${campaign}${labels}`
   );
 }
 

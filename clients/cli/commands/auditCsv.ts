@@ -6,7 +6,7 @@
  */
 import type { AuditRecord } from '../../ts/index.js';
 import { csvLine } from '../csv.js';
-import { durationMs } from '../format.js';
+import { durationMs, protocolWord } from '../format.js';
 import { imagesText, resultName } from './auditFields.js';
 
 /** The fixed columns, in order; the `server` column comes first with several servers, the label columns last. */
@@ -33,6 +33,8 @@ export const AUDIT_CSV_COLUMNS = [
   'manufacturer',
   // The campaign that started the job (empty: a job of its own, StartDfu).
   'campaign_id',
+  // The package's DFU protocol: secure or legacy (empty: a record of an older server).
+  'protocol',
 ] as const;
 
 export const LABEL_COLUMN_PREFIX = 'label.';
@@ -60,6 +62,7 @@ function fixedFields(r: AuditRecord): Record<(typeof AUDIT_CSV_COLUMNS)[number],
     software_revision: r.deviceInfo?.softwareRevision ?? '',
     manufacturer: r.deviceInfo?.manufacturer ?? '',
     campaign_id: r.campaignId,
+    protocol: protocolWord(r.protocol),
   };
 }
 

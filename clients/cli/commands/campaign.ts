@@ -25,7 +25,7 @@ import { parseNumber, unary, UsageError, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationFromSeconds, durationMs } from '../format.js';
 import { formatLabels, parseLabels } from '../labels.js';
-import { campaignJson } from '../records.js';
+import { campaignJson, uploadedRecord } from '../records.js';
 import { optionsFrom, type DfuOptionFlags } from './dfu.js';
 
 export interface CampaignStartFlags extends DfuOptionFlags {
@@ -149,7 +149,7 @@ export async function startCampaignCommand(ctx: CliContext, file: string, flags:
     const uploaded = await uploadPackage(ctx.client, p.data, { signal: AbortSignal.any([ctx.interrupted, ctx.forced]) });
     packageId = uploaded.packageId;
     ctx.out.line(`uploaded ${file}: package ${uploaded.packageId}`);
-    ctx.out.record({ type: 'uploaded', packageId: uploaded.packageId, size: uploaded.size });
+    ctx.out.record(uploadedRecord(uploaded));
   } catch (e) {
     if (ctx.interrupted.aborted) return ctx.out.error(notStarted());
     throw e;

@@ -18,6 +18,7 @@ import { EXIT, type ExitCode } from '../exitCodes.js';
 import { durationFromSeconds } from '../format.js';
 import { parseLabels } from '../labels.js';
 import { JobDisplay } from '../progress.js';
+import { uploadedRecord } from '../records.js';
 import { checkWritable, saveCapture } from './capture.js';
 
 /** The flags of `dfu` that are job options (shared with `campaign start`). */
@@ -118,7 +119,7 @@ export async function runDfu(ctx: CliContext, prepared: PreparedDfu, flags: DfuF
       ctx.interrupted.removeEventListener('abort', onInterrupt);
     }
     ctx.out.line(`uploaded ${file}: package ${uploaded.packageId}`);
-    ctx.out.record({ type: 'uploaded', packageId: uploaded.packageId, size: uploaded.size });
+    ctx.out.record(uploadedRecord(uploaded));
     source = { packageId: uploaded.packageId };
   }
   if (ctx.interrupted.aborted) return ctx.out.error(notStarted());

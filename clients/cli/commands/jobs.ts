@@ -2,7 +2,7 @@
 import { captureStateToJSON, JobState, jobStateName, Status, type CaptureState, type Job as JobMessage } from '../../ts/index.js';
 import { jobRef, unary, type CliContext } from '../context.js';
 import { EXIT, type ExitCode } from '../exitCodes.js';
-import { durationMs, formatBytes, formatDeviceInfo, formatPhaseTimes, upToDateText } from '../format.js';
+import { durationMs, formatBytes, formatDeviceInfo, formatPhaseTimes, protocolWord, upToDateText } from '../format.js';
 import { formatLabels } from '../labels.js';
 import { jobJson } from '../records.js';
 
@@ -34,7 +34,10 @@ export function jobSummary(job: JobMessage): string {
   const by = job.requestedBy === '' ? '' : ` by=${job.requestedBy}`;
   // The campaign that started it (bledfu campaign show <id>).
   const campaign = job.campaignId === '' ? '' : ` campaign=${job.campaignId}`;
-  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${bootloader}${by}${campaign}${progress}${capture}${err}`;
+  // The package's DFU protocol (secure, legacy); nothing from a server older than the field.
+  const word = protocolWord(job.protocol);
+  const protocol = word === '' ? '' : ` protocol=${word}`;
+  return `${job.jobId}  ${jobStateName(job.state).padEnd(19)} ${targetText(job)}  adapter=${job.adapterId}${protocol}${bootloader}${by}${campaign}${progress}${capture}${err}`;
 }
 
 /** `jobs list` flags: only jobs that have not ended; only the jobs of one campaign. */

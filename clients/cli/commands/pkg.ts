@@ -4,12 +4,15 @@
  */
 import {
   BOOT_VALIDATION_NAMES,
+  describeLegacyPackage,
   describePackage,
   generatePackage,
+  isLegacyPackage,
   loadSigningKey,
+  readAnyPackage,
   readPackage,
+  type AnyDfuPackage,
   type BootValidationName,
-  type DfuPackage,
   type FirmwareSource,
   type GeneratePackageOptions,
 } from '../../ts/index.js';
@@ -143,13 +146,35 @@ export async function generateOptions(ctx: CliBase, flags: PkgGenerateFlags): Pr
   };
 }
 
-/** The --json record of a package: what each image's init packet says. */
-function packageRecord(type: 'package', file: string, pkg: DfuPackage): OutputRecord {
+/**
+ * The --json record of a package: its DFU protocol (named as Job.protocol is in protobuf JSON) and
+ * what each image's init packet says; a legacy package's also its manifest's dfu_version
+ * (`legacyDfuVersion`, as UploadPackageResponse) and per image the init packet layout and fields.
+ */
+function packageRecord(type: 'package', file: string, pkg: AnyDfuPackage): OutputRecord {
+  const base = { type, file, size: pkg.size, sha256: pkg.sha256 };
+  if (isLegacyPackage(pkg)) {
+    return {
+      ...base,
+      protocol: 'DFU_PROTOCOL_LEGACY',
+      ...(pkg.dfuVersion === undefined ? {} : { legacyDfuVersion: String(pkg.dfuVersion) }),
+      images: pkg.images.map(({ summary: s }) => ({
+        kind: s.kind,
+        size: s.size,
+        initLayout: s.initLayout,
+        ...(s.deviceType === undefined ? {} : { deviceType: s.deviceType }),
+        ...(s.deviceRevision === undefined ? {} : { deviceRevision: s.deviceRevision }),
+        ...(s.applicationVersion === undefined ? {} : { applicationVersion: s.applicationVersion }),
+        softdeviceReq: s.softdeviceReq,
+        crc16: s.crc16,
+        sha256: s.sha256,
+        signed: s.signed,
+      })),
+    };
+  }
   return {
-    type,
-    file,
-    size: pkg.size,
-    sha256: pkg.sha256,
+    ...base,
+    protocol: 'DFU_PROTOCOL_SECURE',
     images: pkg.images.map(({ summary: s }) => ({
       kind: s.kind,
       size: s.size,
@@ -187,7 +212,10 @@ export async function pkgGenerateCommand(ctx: CliBase, file: string, flags: PkgG
   return EXIT.ok;
 }
 
-/** `bledfu pkg display <zip>`: any nrfutil Secure DFU package, ours or a third party's. */
+/**
+ * `bledfu pkg display <zip>`: any DFU package, ours or a third party's: an nrfutil Secure DFU one,
+ * or a legacy one (nrfutil ≤ 0.5, adafruit-nrfutil), each described with its protocol.
+ */
 export async function pkgDisplayCommand(ctx: CliBase, file: string): Promise<ExitCode> {
   let bytes: Uint8Array;
   try {
@@ -195,9 +223,9 @@ export async function pkgDisplayCommand(ctx: CliBase, file: string): Promise<Exi
   } catch (e) {
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`, 'give the path of a DFU package (.zip)');
   }
-  const pkg = await readPackage(bytes);
+  const pkg = await readAnyPackage(bytes);
   ctx.out.line(`${file}:`);
-  ctx.out.line(describePackage(pkg).trimEnd());
+  ctx.out.line((isLegacyPackage(pkg) ? describeLegacyPackage(pkg) : describePackage(pkg)).trimEnd());
   ctx.out.record(packageRecord('package', file, pkg));
   return EXIT.ok;
 }

@@ -14,7 +14,7 @@ on it directly with the messages from `bledfu_client.pb` (catch grpc.RpcError an
 BledfuError with `error_from_rpc`).
 """
 from .client import (
-    DEFAULT_TARGET, BledfuStub, check_health, connect, device_kind_name, get_campaign, inventory, list_campaigns, scan,
+    DEFAULT_TARGET, BledfuStub, check_health, connect, device_kind_name, dfu_protocol_name, get_campaign, inventory, list_campaigns, scan,
     start_campaign, start_dfu, stop_campaign, upload_package, wait_until_serving, watch_campaign,
 )
 from .errors import ERROR_DOMAIN, BledfuError, error_from_rpc
@@ -22,6 +22,6 @@ from . import pb
 
 __all__ = [
     "DEFAULT_TARGET", "ERROR_DOMAIN", "BledfuError", "BledfuStub", "check_health", "connect", "device_kind_name",
-    "error_from_rpc", "get_campaign", "inventory", "list_campaigns", "pb", "scan", "start_campaign", "start_dfu",
+    "dfu_protocol_name", "error_from_rpc", "get_campaign", "inventory", "list_campaigns", "pb", "scan", "start_campaign", "start_dfu",
     "stop_campaign", "upload_package", "wait_until_serving", "watch_campaign",
 ]

@@ -226,6 +226,17 @@ def device_kind_name(device: inventory_pb2.InventoryDevice) -> str:
     }.get(device.kind, "unknown")
 
 
+def dfu_protocol_name(protocol: int) -> str:
+    """A DFU protocol in one word, as the audit log, the metrics' `protocol` label and `bledfu audit --csv`
+    spell it: "secure" (Secure DFU), "legacy" (legacy DFU: nRF5 SDK <= 11, the Adafruit bootloader), or
+    "" when the server did not say (a record of an older server). Takes the `protocol` of a Job,
+    JobResult, UploadPackageResponse or AuditRecord."""
+    return {
+        dfu_pb2.DfuProtocol.DFU_PROTOCOL_SECURE: "secure",
+        dfu_pb2.DfuProtocol.DFU_PROTOCOL_LEGACY: "legacy",
+    }.get(protocol, "")
+
+
 def upload_package(stub: BledfuStub, package: PathOrBytes, timeout: Optional[float] = None) -> dfu_pb2.UploadPackageResponse:
     """Stores a package on the server (in pieces, for packages larger than one message); its
     `package_id` can be given to start_dfu."""

@@ -7,7 +7,7 @@
  */
 import { toHex } from '../../common/bytes.js';
 import { BledfuError } from '../../common/errors.js';
-import { crc16 } from './crc16.js';
+import { crc16 } from '../../common/crc16.js';
 import { slipEncode } from './slip.js';
 
 export const H5_PACKET_TYPE = {

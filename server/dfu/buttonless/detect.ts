@@ -44,7 +44,7 @@ export function detectDfu(services: readonly GattService[]): DfuCapability {
 /** Names for the services a DFU client may meet (spec §1), for "what was found" in errors. */
 const SERVICE_NAMES: ReadonlyMap<string, string> = new Map([
   [normalizeUuid(UUIDS.secureDfuService), 'Secure DFU'],
-  [normalizeUuid(UUIDS.legacyDfuService), 'legacy DFU (nRF5 SDK ≤ 11), not supported yet'],
+  [normalizeUuid(UUIDS.legacyDfuService), 'legacy DFU (nRF5 SDK ≤ 11, Adafruit nRF52)'],
   [normalizeUuid(UUIDS.experimentalButtonless), 'SDK 12 experimental buttonless DFU'],
   [normalizeUuid('8D53DC1D-1DB7-4CD3-868B-8A527460AA84'), 'MCUboot SMP (nRF Connect SDK), not supported'],
   [normalizeUuid(UUIDS.genericAccessService), 'Generic Access'],

@@ -5,6 +5,7 @@
  */
 import type { DfuPackage, PackageImage } from './images.js';
 import { toHex } from '../../common/bytes.js';
+import { DFU_PROTOCOL_TEXT } from './protocolNames.js';
 import { decodeInitPacket, FW_TYPE, fwTypeName, HASH_TYPE, SIGNATURE_TYPE, VALIDATION_TYPE, type InitPacket } from './initPacket.js';
 
 /** Well-known SoftDevice firmware IDs (nrfutil pkg generate --help lists the same). */
@@ -126,7 +127,10 @@ function describeImage(index: number, image: PackageImage): string[] {
 /** Human-readable text of what `pkg` holds, images in sending order. */
 export function describePackage(pkg: DfuPackage): string {
   const n = pkg.images.length;
-  const lines = [`DFU package: ${n} image${n === 1 ? '' : 's'}, ${pkg.size} bytes, sha256 ${pkg.sha256}`];
+  const lines = [
+    `DFU package: ${n} image${n === 1 ? '' : 's'}, ${pkg.size} bytes, sha256 ${pkg.sha256}`,
+    `protocol: ${DFU_PROTOCOL_TEXT.secure} (protobuf init packets, nRF5 SDK 12 and later bootloaders)`,
+  ];
   pkg.images.forEach((image, i) => {
     lines.push('', ...describeImage(i, image));
   });

@@ -12,14 +12,14 @@ export interface ManifestEntry {
 }
 
 /** Keys some custom bootloaders accept for one combined transfer; nrfutil never writes them. */
-const COMBINED_KEYS = ['softdevice_application', 'bootloader_application', 'softdevice_bootloader_application'] as const;
+export const COMBINED_KEYS = ['softdevice_application', 'bootloader_application', 'softdevice_bootloader_application'] as const;
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Parses manifest.json text into its entries, in sending order (spec §7.3). */
-export function parseManifest(text: string): readonly ManifestEntry[] {
+/** The "manifest" object of manifest.json text; PACKAGE_INVALID when the text is not JSON or has none. */
+export function manifestObject(text: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -29,14 +29,24 @@ export function parseManifest(text: string): readonly ManifestEntry[] {
   if (!isRecord(json) || !isRecord(json['manifest'])) {
     throw packageInvalid('manifest.json has no "manifest" object');
   }
-  const manifest = json['manifest'];
-  const legacy =
-    'dfu_version' in manifest ||
-    Object.values(manifest).some((entry) => isRecord(entry) && 'init_packet_data' in entry);
-  if (legacy) {
+  return json['manifest'];
+}
+
+/**
+ * A manifest nrfutil ≤ 0.5 or adafruit-nrfutil wrote for the legacy DFU of nRF5 SDK ≤ 11: it has
+ * `dfu_version` next to the images or an `init_packet_data` object in an image (spec §7.2).
+ */
+export function isLegacyManifest(manifest: Record<string, unknown>): boolean {
+  return 'dfu_version' in manifest || Object.values(manifest).some((entry) => isRecord(entry) && 'init_packet_data' in entry);
+}
+
+/** Parses manifest.json text into its entries, in sending order (spec §7.3). */
+export function parseManifest(text: string): readonly ManifestEntry[] {
+  const manifest = manifestObject(text);
+  if (isLegacyManifest(manifest)) {
     throw packageLegacy(
       'this package was made for the legacy DFU of nRF5 SDK ≤ 11 (manifest has dfu_version/init_packet_data); ' +
-        'legacy DFU is not supported yet; regenerate the package with nrfutil pkg generate for a Secure DFU bootloader',
+        'this reader takes Secure DFU packages only (readAnyPackage reads both)',
     );
   }
   const combined = COMBINED_KEYS.filter((k) => k in manifest);

@@ -2,8 +2,6 @@
  * Reading an nrfutil .zip into a validated DfuPackage. Everything that can be checked without a
  * device is checked here, so a bad package fails before any radio work.
  */
-import { createHash } from 'node:crypto';
-import JSZip from 'jszip';
 import type { DfuPackage, ImageKind, ImageSummary, PackageImage } from './images.js';
 import { packageInvalid, packageLegacy } from '../errors.js';
 import {
@@ -17,8 +15,9 @@ import {
   type InitPacket,
 } from './initPacket.js';
 import { parseManifest, type ManifestEntry } from './manifest.js';
-import { readZipDirectory, type ZipDirectory } from './zipArchive.js';
-import { crc32 } from '../../common/crc32.js';
+import { MAX_UNPACKED_BYTES, openPackageArchive, readImageFile, readManifestText, sha256Hex } from './packageArchive.js';
+
+export { MAX_UNPACKED_BYTES } from './packageArchive.js';
 
 /** The init packet FwType each manifest image kind carries. */
 export const KIND_FW_TYPE = {
@@ -27,10 +26,6 @@ export const KIND_FW_TYPE = {
   bootloader: FW_TYPE.BOOTLOADER,
   softdevice_bootloader: FW_TYPE.SOFTDEVICE_BOOTLOADER,
 } as const satisfies Record<ImageKind, number>;
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** What the init packet says about an image, for display and pre-flight checks. */
 export function summarizeImage(kind: ImageKind, bin: Uint8Array, dat: Uint8Array, decoded?: InitPacket): ImageSummary {
@@ -47,73 +42,12 @@ export function summarizeImage(kind: ImageKind, bin: Uint8Array, dat: Uint8Array
   };
 }
 
-/**
- * Unpacked-size caps, checked while inflating: a small zip can expand to gigabytes (a "zip bomb"),
- * and the .zip size limit does not bound that. No nRF5 has more than 1 MiB of flash, an init
- * packet is at most 512 bytes (spec §10), and nrfutil's manifest is a few hundred bytes.
- */
-export const MAX_UNPACKED_BYTES = { bin: 4 * 1024 * 1024, dat: 4096, manifest: 64 * 1024 } as const;
-
-/** Inflates one entry, refusing it as soon as it grows past `limit` bytes. */
-function extract(file: JSZip.JSZipObject, limit: number, what: string): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stream = file.nodeStream('nodebuffer');
-    stream.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        stream.removeAllListeners('data');
-        stream.pause();
-        reject(
-          packageInvalid(
-            `${what} unpacks to more than ${limit} bytes, more than any nRF5 image can be`,
-            'check that this is an nrfutil DFU package; a damaged or malicious zip can expand without bound',
-          ),
-        );
-        return;
-      }
-      chunks.push(chunk);
-    });
-    stream.on('error', (cause: unknown) => reject(packageInvalid(`cannot extract ${what} from the package (corrupt zip entry)`, undefined, cause)));
-    stream.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks, size))));
-  });
-}
-
-/**
- * Inflates one entry and checks its CRC-32 against the central directory (jszip does not): bytes
- * another zip tool would report as damaged are never flashed.
- */
-async function extractChecked(directory: ZipDirectory, file: JSZip.JSZipObject, limit: number): Promise<Uint8Array> {
-  const bytes = await extract(file, limit, file.name);
-  const stated = directory.entries.find((e) => e.name === file.name);
-  if (stated === undefined) throw packageInvalid(`${file.name} is not in the zip's central directory`);
-  const actual = crc32(bytes);
-  if (actual !== stated.crc32) {
-    throw packageInvalid(
-      `${file.name} is damaged: its bytes have CRC-32 ${hex32(actual)} but the zip states ${hex32(stated.crc32)}`,
-      'the file was corrupted or altered after it was zipped; regenerate the package and copy it again',
-    );
-  }
-  return bytes;
-}
-
-function hex32(n: number): string {
-  return `0x${n.toString(16).padStart(8, '0')}`;
-}
-
-async function readEntry(zip: JSZip, directory: ZipDirectory, name: string, kind: ImageKind, limit: number): Promise<Uint8Array> {
-  const file = zip.file(name);
-  if (file === null) throw packageInvalid(`package is missing ${name}, named by the manifest for the ${kind} image`);
-  return extractChecked(directory, file, limit);
-}
-
 /** Checks one image against its init packet; throws PACKAGE_INVALID/PACKAGE_LEGACY naming the file. */
 export function checkImage(entry: ManifestEntry, bin: Uint8Array, dat: Uint8Array): InitPacket {
   if (isLegacyInitPacket(dat)) {
     throw packageLegacy(
       `${entry.datFile} is a legacy init packet, made for the legacy DFU of nRF5 SDK ≤ 11; ` +
-        'legacy DFU is not supported yet; regenerate the package with nrfutil pkg generate',
+        'a Secure DFU manifest with a legacy init packet fits neither protocol; regenerate the package',
     );
   }
   let p: InitPacket;
@@ -148,33 +82,12 @@ export function checkImage(entry: ManifestEntry, bin: Uint8Array, dat: Uint8Arra
 
 /** Parses and validates an nrfutil package; images come in sending order (spec §7.3). */
 export async function readPackage(bytes: Uint8Array): Promise<DfuPackage> {
-  // The container first, with work bounded by the entry limit: a zip library would parse every
-  // entry of a hostile archive before refusing it, and reads ambiguous archives its own way.
-  const directory = readZipDirectory(bytes);
-  let zip: JSZip;
-  try {
-    zip = await JSZip.loadAsync(bytes);
-  } catch (cause) {
-    throw packageInvalid(
-      `not a readable zip file (${cause instanceof Error ? cause.message : String(cause)})`,
-      'pass the .zip produced by nrfutil pkg generate; the file may be truncated or not a package',
-      cause,
-    );
-  }
-  const seen = Object.keys(zip.files).sort();
-  const stated = directory.entries.map((e) => e.name).sort();
-  if (seen.length !== stated.length || seen.some((n, i) => n !== stated[i])) {
-    throw packageInvalid('the zip reader sees other entries than the zip\'s central directory lists', 'regenerate the package with nrfutil pkg generate');
-  }
-  const manifestFile = zip.file('manifest.json');
-  if (manifestFile === null) {
-    throw packageInvalid('package has no manifest.json at its root', 'pass the .zip produced by nrfutil pkg generate, not a .hex or a re-zipped folder');
-  }
-  const entries = parseManifest(new TextDecoder().decode(await extractChecked(directory, manifestFile, MAX_UNPACKED_BYTES.manifest)));
+  const archive = await openPackageArchive(bytes);
+  const entries = parseManifest(await readManifestText(archive));
   const images: PackageImage[] = [];
   for (const entry of entries) {
-    const bin = await readEntry(zip, directory, entry.binFile, entry.kind, MAX_UNPACKED_BYTES.bin);
-    const dat = await readEntry(zip, directory, entry.datFile, entry.kind, MAX_UNPACKED_BYTES.dat);
+    const bin = await readImageFile(archive, entry.binFile, entry.kind, MAX_UNPACKED_BYTES.bin);
+    const dat = await readImageFile(archive, entry.datFile, entry.kind, MAX_UNPACKED_BYTES.dat);
     const decoded = checkImage(entry, bin, dat);
     images.push({ summary: summarizeImage(entry.kind, bin, dat, decoded), bin, dat });
   }

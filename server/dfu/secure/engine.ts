@@ -272,7 +272,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ kind: 're
         case 'none': {
           const what =
             cap.kind === 'legacy'
-              ? 'offers only legacy DFU (service 1530, nRF5 SDK ≤ 11), which is not supported yet'
+              ? 'speaks legacy DFU (service 1530: an nRF5 SDK ≤ 11 or Adafruit nRF52 bootloader or its application), not Secure DFU, which this package is for'
               : cap.kind === 'experimental'
                 ? 'offers only the SDK 12 experimental buttonless service, which is not enabled'
                 : 'has neither a Secure DFU bootloader nor a buttonless DFU service';
@@ -280,7 +280,7 @@ async function reachBootloader(run: Run, target: DfuTarget): Promise<{ kind: 're
           throw serviceMissing(
             `${adv.address.value} ${what}${mode}; found: ${describeServices(services)}`,
             cap.kind === 'legacy'
-              ? 'update it with a legacy DFU tool (nrfutil ≤ 0.5, nRF Connect), or flash a Secure DFU bootloader first'
+              ? 'send a legacy DFU package made for this device (nrfutil ≤ 0.5 or adafruit-nrfutil dfu genpkg): bledfu updates legacy bootloaders with it; or flash a Secure DFU bootloader first'
               : 'check that this is the device to update; if it is, put it into DFU mode by hand (usually a button held at reset) and retry',
           );
         }
@@ -1051,7 +1051,7 @@ function finalCheckSkipped(run: Run): string {
   return `the device accepted the image (final Execute answered); the final check (looking for the device and reading its firmware revision) was skipped: ${why}`;
 }
 
-export const runSecureDfu: DfuRunner = async (adapter, pkg, target, options, context): Promise<DfuOutcome> => {
+export const runSecureDfu: DfuRunner<DfuPackage> = async (adapter, pkg, target, options, context): Promise<DfuOutcome> => {
   const run: Run = {
     adapter,
     pkg,

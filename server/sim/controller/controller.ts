@@ -631,7 +631,8 @@ export class VirtualController implements CentralNode {
 
   onAdvertisement(adv: AirAdvertisement): void {
     if (!this.#scanning) return;
-    const eventType = adv.kind === 'scanRsp' ? 0x04 : adv.connectable ? 0x00 : 0x03;
+    // ADV_IND 0x00, ADV_DIRECT_IND 0x01, ADV_NONCONN_IND 0x03, SCAN_RSP 0x04 (Core Vol 4, Part E, 7.7.65.2).
+    const eventType = adv.kind === 'scanRsp' ? 0x04 : adv.directed === true ? 0x01 : adv.connectable ? 0x00 : 0x03;
     if (this.#filterDuplicates) {
       const key = `${adv.address.value}/${eventType}`;
       if (this.#seen.has(key)) return;

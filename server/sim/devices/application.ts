@@ -18,7 +18,7 @@ import { ATT_ERROR } from '../../host/att/errors.js';
 import type { AdvertisingParams } from '../peripheral.js';
 import type { InstalledImage } from './chip.js';
 import type { Firmware, LinkSession } from './firmware.js';
-import { GattDatabase, type MtuPolicy, type WriteContext } from './gattServer.js';
+import { GattDatabase, type MtuPolicy, type ServiceDef, type WriteContext } from './gattServer.js';
 
 /** The identity string of an application image: "app v<fw_version> <first 8 hex of its SHA-256>". */
 export function firmwareRevisionOf(image: InstalledImage): string {
@@ -83,6 +83,49 @@ export interface ApplicationHooks {
 
 const textBytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 
+/**
+ * What the simulated applications share, whatever DFU service they add: the advertising data
+ * (flags, DIS, name; only a bootloader advertises its DFU service) and GAP, GATT and Device
+ * Information (manufacturer, model, a serial number per board, hardware and software revisions,
+ * and the Firmware Revision String that identifies the running image).
+ */
+export function applicationAdvertisingData(name: string): Uint8Array {
+  return encodeAdStructures([
+    { type: AD_TYPES.flags, data: Uint8Array.of(AD_FLAGS.leGeneralDiscoverable | AD_FLAGS.brEdrNotSupported) },
+    { type: AD_TYPES.completeUuid16, data: uuidToBytes(UUIDS.deviceInformationService) },
+    { type: AD_TYPES.completeLocalName, data: textBytes(name) },
+  ]);
+}
+
+export function applicationServices(o: {
+  readonly name: string;
+  readonly address: DeviceAddress;
+  readonly firmwareRevision: string;
+  readonly softDeviceFwid: number | undefined;
+}): ServiceDef[] {
+  return [
+    {
+      uuid: UUIDS.genericAccessService,
+      characteristics: [
+        { uuid: UUIDS.deviceName, properties: CharProps.read, read: () => textBytes(o.name) },
+        { uuid: '2A01', properties: CharProps.read, read: () => Uint8Array.of(0, 0) },
+      ],
+    },
+    { uuid: UUIDS.genericAttributeService, characteristics: [{ uuid: UUIDS.serviceChanged, properties: CharProps.indicate }] },
+    {
+      uuid: UUIDS.deviceInformationService,
+      characteristics: [
+        { uuid: UUIDS.manufacturerName, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.manufacturer) },
+        { uuid: UUIDS.modelNumber, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.model) },
+        { uuid: UUIDS.serialNumber, properties: CharProps.read, read: () => textBytes(serialNumberOf(o.address)) },
+        { uuid: UUIDS.hardwareRevision, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.hardwareRevision) },
+        { uuid: UUIDS.firmwareRevision, properties: CharProps.read, read: () => textBytes(o.firmwareRevision) },
+        { uuid: UUIDS.softwareRevision, properties: CharProps.read, read: () => textBytes(softwareRevisionOf(o.softDeviceFwid)) },
+      ],
+    },
+  ];
+}
+
 export class Application implements Firmware {
   readonly mode = 'application' as const;
   readonly database: GattDatabase;
@@ -98,11 +141,7 @@ export class Application implements Firmware {
   constructor(hooks: ApplicationHooks) {
     this.#hooks = hooks;
     this.firmwareRevision = firmwareRevisionOf(hooks.image);
-    this.#advData = encodeAdStructures([
-      { type: AD_TYPES.flags, data: Uint8Array.of(AD_FLAGS.leGeneralDiscoverable | AD_FLAGS.brEdrNotSupported) },
-      { type: AD_TYPES.completeUuid16, data: uuidToBytes(UUIDS.deviceInformationService) },
-      { type: AD_TYPES.completeLocalName, data: textBytes(hooks.name) },
-    ]);
+    this.#advData = applicationAdvertisingData(hooks.name);
     this.#scanResponse = encodeAdStructures([{ type: AD_TYPES.txPowerLevel, data: Uint8Array.of(0) }]);
     let session: LinkSession | undefined;
     const bind = (s: LinkSession): void => {
@@ -111,25 +150,7 @@ export class Application implements Firmware {
     this.#bindSession = bind;
     const dfu = hooks.dfu ?? 'buttonless';
     this.database = new GattDatabase([
-      {
-        uuid: UUIDS.genericAccessService,
-        characteristics: [
-          { uuid: UUIDS.deviceName, properties: CharProps.read, read: () => textBytes(hooks.name) },
-          { uuid: '2A01', properties: CharProps.read, read: () => Uint8Array.of(0, 0) },
-        ],
-      },
-      { uuid: UUIDS.genericAttributeService, characteristics: [{ uuid: UUIDS.serviceChanged, properties: CharProps.indicate }] },
-      {
-        uuid: UUIDS.deviceInformationService,
-        characteristics: [
-          { uuid: UUIDS.manufacturerName, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.manufacturer) },
-          { uuid: UUIDS.modelNumber, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.model) },
-          { uuid: UUIDS.serialNumber, properties: CharProps.read, read: () => textBytes(serialNumberOf(hooks.address)) },
-          { uuid: UUIDS.hardwareRevision, properties: CharProps.read, read: () => textBytes(SIM_DEVICE_INFO.hardwareRevision) },
-          { uuid: UUIDS.firmwareRevision, properties: CharProps.read, read: () => textBytes(this.firmwareRevision) },
-          { uuid: UUIDS.softwareRevision, properties: CharProps.read, read: () => textBytes(softwareRevisionOf(hooks.softDeviceFwid)) },
-        ],
-      },
+      ...applicationServices({ name: hooks.name, address: hooks.address, firmwareRevision: this.firmwareRevision, softDeviceFwid: hooks.softDeviceFwid }),
       ...(dfu === 'none'
         ? []
         : [

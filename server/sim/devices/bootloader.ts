@@ -29,6 +29,8 @@ export interface DfuFaultHooks {
   packet(value: Uint8Array): Uint8Array;
   /** After storing data: whether to break the link now (`total` = firmware bytes received). */
   afterPacket(total: number): boolean;
+  /** Legacy DFU: after a successful response (10 OP 01) went out, whether to break the link now. */
+  afterLegacyResponse(op: number): boolean;
 }
 
 /** A data packet the bootloader stored: where in which image (for observers that look for resent bytes). */

@@ -10,6 +10,7 @@
  * byte for byte.
  */
 import { createHash } from 'node:crypto';
+import type { DeviceAddress } from '../../ble/address.js';
 import { crc32 } from '../../common/crc32.js';
 import { Flash } from './flash.js';
 
@@ -76,11 +77,29 @@ export interface BootloaderSettings {
   advName: string | undefined;
 }
 
+/**
+ * The peer a legacy (SDK 11) application hands to its bootloader when it jumps into it on behalf
+ * of a bonded central (dfu_app_handler.c dfu_app_peer_data_set → the bootloader's SVC,
+ * dfu_ble_svc.c): the bootloader keeps the application's address and advertises only for that
+ * central. `directed`: the central distributed no IRK, so the bootloader uses directed
+ * advertising toward its address (dfu_transport_ble.c advertising_start); otherwise undirected
+ * advertising with a whitelist of that central.
+ */
+export interface LegacyPeer {
+  readonly address: DeviceAddress;
+  readonly directed: boolean;
+}
+
 /** GPREGRET-like state: survives a soft reset, not a power cycle (we never power-cycle). */
 export interface RetainedRegisters {
   enterBootloader: boolean;
   /** After an SD (+BL) update with a still valid app: wait only this long in DFU mode. */
   continuation: boolean;
+  /**
+   * Legacy peer data in the bootloader's no-init RAM (CRC-protected there): it survives the
+   * bootloader's own resets until an application runs again and reuses that RAM.
+   */
+  legacyPeer: LegacyPeer | undefined;
 }
 
 export function imageIdentity(bytes: Uint8Array, fwVersion: number | undefined): InstalledImage {
@@ -155,7 +174,7 @@ export const DK_IMAGE: InitialImageFacts = {
 export class NrfChip {
   readonly flash: Flash;
   readonly settings: BootloaderSettings;
-  readonly retained: RetainedRegisters = { enterBootloader: false, continuation: false };
+  readonly retained: RetainedRegisters = { enterBootloader: false, continuation: false, legacyPeer: undefined };
 
   constructor(facts: InitialImageFacts = DK_IMAGE) {
     this.flash = new Flash();

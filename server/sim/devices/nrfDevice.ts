@@ -26,6 +26,9 @@ import { DK_IMAGE, imageIdentity, LAYOUT, NrfChip, softDeviceMajorVersion, type 
 import type { DfuTargetConfig } from './dfuTarget.js';
 import type { Firmware, LinkSession } from './firmware.js';
 import { GattServer } from './gattServer.js';
+import { LegacyApplication, type LegacyEntry } from './legacy/application.js';
+import { LegacyBootloader, type LegacyBootloaderVariant } from './legacy/bootloader.js';
+import type { LegacyDataWrite, LegacyTargetConfig } from './legacy/target.js';
 
 export interface NrfDeviceOptions {
   readonly label: string;
@@ -43,6 +46,15 @@ export interface NrfDeviceOptions {
   readonly logger?: Logger;
   /** How the board comes out of the factory (default: the DK image, running its application). */
   readonly initial?: InitialDeviceState;
+  /** A legacy DFU board (SDK 11 or Adafruit bootloader, legacy buttonless application) instead of the SDK 17 one. */
+  readonly legacy?: LegacyDeviceOptions;
+}
+
+export interface LegacyDeviceOptions {
+  readonly variant: LegacyBootloaderVariant;
+  /** How its application enters the bootloader (legacy/application.ts). */
+  readonly entry: LegacyEntry;
+  readonly target: LegacyTargetConfig;
 }
 
 /** A board's state at power-on, where it differs from the DK image. */
@@ -79,6 +91,7 @@ export class NrfDevice implements SimPeripheral {
   #radio: PeripheralRadio | undefined;
   readonly #links = new Set<PeripheralLink>();
   readonly #dataWriteListeners = new Set<(write: DataWrite) => void>();
+  readonly #legacyWriteListeners = new Set<(write: LegacyDataWrite) => void>();
   readonly #activationListeners = new Set<(activated: ActivatedImage) => void>();
   #resets = 0;
 
@@ -114,6 +127,14 @@ export class NrfDevice implements SimPeripheral {
       this.#dataWriteListeners.delete(listener);
     };
   }
+  /** Like onDataWrite, for the firmware bytes a legacy bootloader stores. */
+  onLegacyDataWrite(listener: (write: LegacyDataWrite) => void): () => void {
+    this.#legacyWriteListeners.add(listener);
+    return () => {
+      this.#legacyWriteListeners.delete(listener);
+    };
+  }
+
   /**
    * Calls `listener` each time its bootloader installs a received image at a reset (white-box
    * evidence: the station counts how often a board really got a new application, whatever the
@@ -126,12 +147,22 @@ export class NrfDevice implements SimPeripheral {
     };
   }
 
-  /** The address the device currently advertises (address + 1 in the bootloader). */
+  /** The address the device currently advertises (address + 1 in the bootloader, unless a legacy one kept the application's). */
   get currentAddress(): DeviceAddress {
-    return this.#firmware instanceof Bootloader ? this.#firmware.address : this.#o.address;
+    const fw = this.#firmware;
+    return fw instanceof Bootloader || fw instanceof LegacyBootloader ? fw.address : this.#o.address;
   }
   get currentName(): string {
-    return this.#firmware instanceof Bootloader ? this.#firmware.name : this.#o.name;
+    const fw = this.#firmware;
+    return fw instanceof Bootloader || fw instanceof LegacyBootloader ? fw.name : this.#o.name;
+  }
+  /** The running legacy bootloader, if that is what runs. */
+  get legacyBootloader(): LegacyBootloader | undefined {
+    return this.#firmware instanceof LegacyBootloader ? this.#firmware : undefined;
+  }
+  /** 'secure' (SDK 17 bootloader) or the legacy variant this board carries. */
+  get dfuKind(): 'secure' | LegacyBootloaderVariant {
+    return this.#o.legacy?.variant ?? 'secure';
   }
   get firmwareRevision(): string | undefined {
     const app = this.chip.settings.app;
@@ -308,6 +339,8 @@ export class NrfDevice implements SimPeripheral {
     const r = this.chip.retained;
     const s = this.chip.settings;
     const app = s.app;
+    const legacy = this.#o.legacy;
+    if (legacy !== undefined) return this.#startLegacy(legacy);
     if (r.enterBootloader || !s.appValid || app === undefined) {
       const bootloader = new Bootloader({
         chip: this.chip,
@@ -342,6 +375,48 @@ export class NrfDevice implements SimPeripheral {
       },
       defer: (fn) => this.#o.scheduler.after(0, fn, `${this.label}: buttonless`),
       enterBootloader: () => this.reset({ enterBootloader: true }),
+    });
+  }
+
+  /** The legacy board's firmware: its bootloader when asked for or without a valid application, else the application. */
+  #startLegacy(legacy: LegacyDeviceOptions): Firmware {
+    const r = this.chip.retained;
+    const s = this.chip.settings;
+    const app = s.app;
+    if (r.enterBootloader || !s.appValid || app === undefined) {
+      r.enterBootloader = false;
+      r.continuation = false;
+      const bootloader = new LegacyBootloader({
+        variant: legacy.variant,
+        chip: this.chip,
+        scheduler: this.#o.scheduler,
+        appAddress: this.#o.address,
+        target: legacy.target,
+        inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
+        faults: this.#o.faults,
+        reset: () => this.reset(),
+        onDataWrite: (w) => {
+          for (const l of this.#legacyWriteListeners) l(w);
+        },
+      });
+      this.#o.logger?.debug({ device: this.label, address: bootloader.address.value, variant: legacy.variant }, 'sim: legacy bootloader started');
+      return bootloader;
+    }
+    // The application reuses the RAM where the bootloader kept the peer data.
+    r.legacyPeer = undefined;
+    this.#o.logger?.debug({ device: this.label }, 'sim: legacy application started');
+    return new LegacyApplication({
+      address: this.#o.address,
+      name: this.#o.name,
+      advertisingIntervalMs: this.#o.appAdvertisingIntervalMs,
+      image: app,
+      softDeviceFwid: this.chip.softDeviceFwid(),
+      entry: legacy.entry,
+      after: (ms, fn) => this.#o.scheduler.after(ms, fn, `${this.label}: legacy buttonless`),
+      enterBootloader: (peer) => {
+        r.legacyPeer = peer;
+        this.reset({ enterBootloader: true });
+      },
     });
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AuditResult } from '../../../proto/gen/bledfu/v1/audit.js';
-import { DeviceState } from '../../../proto/gen/bledfu/v1/dfu.js';
+import { DeviceState, DfuProtocol } from '../../../proto/gen/bledfu/v1/dfu.js';
 import { parseAddress } from '../../../server/ble/address.js';
 import { BledfuError } from '../../../server/common/errors.js';
 import { silentLogger } from '../../../server/common/logger.js';
@@ -17,6 +17,7 @@ import { listAuditRecords } from '../../../server/rpc/audit.js';
 import type { JobRequester, JobSnapshot } from '../../../server/jobs/types.js';
 import { FakeAdapter } from '../../helpers/fake-adapter.js';
 import { ControlledRunner, fakePackage, progress } from '../../helpers/fake-adapter-runner.js';
+import { fakeLegacyPackage } from '../../helpers/fake-legacy-package.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bledfu-audit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -128,6 +129,7 @@ describe('JobManager with an audit log', () => {
       images: [{ kind: 'application', size: 1000, fwVersion: 1, hwVersion: 52, sdReq: [0x100], sha256: '00'.repeat(32) }],
       requester: 'alice',
       peer: 'ipv4:127.0.0.1:5555',
+      protocol: 'secure',
     });
     let linesWhenFinished = 0;
     const watch = manager.watch(job.id, new AbortController().signal);
@@ -141,8 +143,8 @@ describe('JobManager with an audit log', () => {
     assert.equal(linesWhenFinished, 2, 'the end record was on disk when watchers heard of the end');
     const end = lines(path)[1] as Record<string, unknown>;
     assert.deepEqual(
-      [end['result'], end['errorCode'], end['dfuResult'], end['dfuExtendedError'], end['bytesSent'], end['bytesTotal'], typeof end['durationMs']],
-      ['failed', 'DFU_REMOTE_ERROR', 'EXTENDED_ERROR', 'FW_VERSION_FAILURE', 400, 1000, 'number'],
+      [end['result'], end['errorCode'], end['dfuResult'], end['dfuExtendedError'], end['bytesSent'], end['bytesTotal'], typeof end['durationMs'], end['protocol']],
+      ['failed', 'DFU_REMOTE_ERROR', 'EXTENDED_ERROR', 'FW_VERSION_FAILURE', 400, 1000, 'number', 'secure'],
     );
     log.close();
   });
@@ -161,6 +163,36 @@ describe('JobManager with an audit log', () => {
     assert.deepEqual([end['result'], end['deviceState'], end['firmwareRevision']], ['succeeded', 'dfu-mode', undefined]);
     const page = await listAuditRecords(log, { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '', campaignId: '' });
     assert.equal(page.records[0]?.deviceState, DeviceState.DEVICE_STATE_DFU_MODE);
+    log.close();
+  });
+
+  it("a legacy package's job is recorded as protocol legacy in both records; a record without the field (an older server) reads as unspecified", async () => {
+    const path = freshPath();
+    // A job of an older server: no protocol in either record (a minute ago: the log keeps recent records).
+    AuditLog.open(path).log.close();
+    const before = new Date(Date.now() - 60_000).toISOString();
+    writeFileSync(
+      path,
+      `${JSON.stringify({ v: 1, type: 'start', time: before, jobId: 'old', adapterId: 'fake0', packageSha256: 'cd'.repeat(32), packageBytes: 10, images: [] })}\n` +
+        `${JSON.stringify({ v: 1, type: 'end', time: before, jobId: 'old', result: 'succeeded', bytesTotal: 10 })}\n`,
+    );
+    const { log } = AuditLog.open(path);
+    const runner = new ControlledRunner();
+    const manager = new JobManager({ runner: runner.run, logger: silentLogger(), maxConcurrentPerAdapter: 1, retainFinished: 10, audit: createJobAudit(log) });
+    const pkg = fakeLegacyPackage();
+    const job = manager.create({ pkg, target: { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') }, options: DEFAULT_DFU_OPTIONS, adapter: new FakeAdapter() });
+    (await runner.call(0)).succeed();
+    await manager.whenDone(job.id);
+    const [start, end] = lines(path).slice(2) as Record<string, unknown>[];
+    assert.deepEqual([start?.['protocol'], end?.['protocol']], ['legacy', 'legacy']);
+    const page = await listAuditRecords(log, { deviceAddress: '', since: undefined, result: AuditResult.AUDIT_RESULT_UNSPECIFIED, pageSize: 0, pageToken: '', labels: {}, targetName: '', campaignId: '' });
+    assert.deepEqual(
+      page.records.map((r) => [r.jobId, r.protocol]),
+      [
+        ['old', DfuProtocol.DFU_PROTOCOL_UNSPECIFIED],
+        [job.id, DfuProtocol.DFU_PROTOCOL_LEGACY],
+      ],
+    );
     log.close();
   });
 

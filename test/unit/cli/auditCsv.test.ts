@@ -1,7 +1,7 @@
 /** `bledfu audit --csv` and `--label`: the CSV's columns and quoting, and the parsing of key=value flags. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AuditRecord, AuditResult, ImageType } from '../../../clients/ts/index.js';
+import { AuditRecord, AuditResult, DfuProtocol, ImageType } from '../../../clients/ts/index.js';
 import { AUDIT_CSV_COLUMNS, auditCsv } from '../../../clients/cli/commands/auditCsv.js';
 import { csvField } from '../../../clients/cli/csv.js';
 import { formatLabels, parseLabels } from '../../../clients/cli/labels.js';
@@ -37,15 +37,15 @@ describe('bledfu audit --csv', () => {
   it('writes the fixed columns, then one column per label key of any listed job (sorted); with several servers a server column first', () => {
     const lines = auditCsv(
       [
-        { server: 'a:1', record: record({ labels: { serial: 'SN-1', work_order: 'WO,7' } }) },
+        { server: 'a:1', record: record({ labels: { serial: 'SN-1', work_order: 'WO,7' }, protocol: DfuProtocol.DFU_PROTOCOL_LEGACY }) },
         { server: 'b:2', record: record({ jobId: 'j2', result: AuditResult.AUDIT_RESULT_RUNNING, endedAt: undefined, duration: undefined, errorCode: '', labels: { operator: 'ana' } }) },
       ],
       true,
     );
     assert.deepEqual(lines, [
       ['server', ...AUDIT_CSV_COLUMNS, 'label.operator', 'label.serial', 'label.work_order'].join(','),
-      'a:1,j1,2026-01-01T00:00:00.000Z,2026-01-01T00:00:12.500Z,12.500,failed,DFU_REMOTE_ERROR,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,,,SN-1,"WO,7"',
-      'b:2,j2,2026-01-01T00:00:00.000Z,,,running,,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,,ana,,',
+      'a:1,j1,2026-01-01T00:00:00.000Z,2026-01-01T00:00:12.500Z,12.500,failed,DFU_REMOTE_ERROR,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,,legacy,,SN-1,"WO,7"',
+      'b:2,j2,2026-01-01T00:00:00.000Z,,,running,,F0:00:00:00:00:01,,sim0,application v7,ab,,,,,,,,,,,ana,,',
     ]);
     assert.deepEqual(auditCsv([], false), [AUDIT_CSV_COLUMNS.join(',')], 'no records: the header alone');
   });
@@ -55,7 +55,24 @@ describe('bledfu audit --csv', () => {
     const [header, line] = auditCsv([{ record: record({ firmwareRevision: 'app v2', deviceInfo }) }], false);
     const columns = header?.split(',') ?? [];
     assert.deepEqual(columns.slice(columns.indexOf('serial_number'), columns.indexOf('manufacturer') + 1), ['serial_number', 'model', 'hardware_revision', 'firmware_revision_before', 'software_revision', 'manufacturer']);
-    assert.ok(line?.endsWith(',app v2,,SN-42,M1,hw 3,app v1,s140,"ACME, Inc.",'), line);
+    assert.ok(line?.endsWith(',app v2,,SN-42,M1,hw 3,app v1,s140,"ACME, Inc.",,'), line);
+  });
+
+  it("names each job's DFU protocol in the protocol column: secure, legacy, empty for a record of an older server", () => {
+    const [header, ...lines] = auditCsv(
+      [
+        { record: record({ protocol: DfuProtocol.DFU_PROTOCOL_SECURE }) },
+        { record: record({ jobId: 'j2', protocol: DfuProtocol.DFU_PROTOCOL_LEGACY }) },
+        { record: record({ jobId: 'j3' }) },
+      ],
+      false,
+    );
+    const at = header?.split(',').indexOf('protocol') ?? -1;
+    assert.ok(at >= 0, header);
+    assert.deepEqual(
+      lines.map((l) => l.split(',')[at]),
+      ['secure', 'legacy', ''],
+    );
   });
 
   it('names the campaign that started each job in campaign_id (empty for a job of its own)', () => {

@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { firmwareSource, parseIdList } from '../../../clients/cli/commands/pkg.js';
 import { decodeInitPacket, encodeIntelHex, readPackage, verifyInitPacketSignature } from '../../../clients/ts/index.js';
 import { VALIDATION_TYPE } from '../../../server/dfu/package/initPacket.js';
+import { makeLegacyPackage } from '../../../server/dfu/package/legacyGenerate.js';
+import { ADAFRUIT } from '../../../server/dfu/package/legacyInitPacket.js';
 import { cliInProcess as cli } from '../../helpers/cli-in-process.js';
 
 /** Deterministic filler standing in for firmware (what the package tools see is bytes at an address). */
@@ -278,7 +280,24 @@ describe('bledfu keys and bledfu pkg (no server)', () => {
       assert.match(text.stdout, /softdevice_bootloader/);
     });
 
-    it('refuses what is not a package (exit 2, PACKAGE_INVALID) and a missing file', async () => {
+    it('names a legacy package (adafruit-nrfutil style) as such: protocol, dfu_version, init layout, the Adafruit device type; --json says DFU_PROTOCOL_LEGACY', async () => {
+      const zip = path('legacy.zip');
+      await writeFile(zip, await makeLegacyPackage({ application: appBytes, deviceType: ADAFRUIT.DEVICE_TYPE, applicationVersion: 3 }));
+      const text = await cli(['pkg', 'display', zip]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^protocol: legacy DFU \(SDK ≤ 11 \/ Adafruit\), manifest dfu_version 0\.5$/m);
+      assert.match(text.stdout, /^ {2}init layout {6}DFU revision 0\.5: header \+ CRC-16 /m);
+      assert.match(text.stdout, /^ {2}device_type {6}0x0052 \(Adafruit nRF52 bootloader\)$/m);
+      assert.match(text.stdout, /^ {2}app_version {6}0x00000003 \(3\)$/m);
+      const json = await cli(['--json', 'pkg', 'display', zip]);
+      assert.equal(json.code, 0);
+      const record = json.records[0] as Record<string, unknown>;
+      assert.deepEqual([record['protocol'], record['legacyDfuVersion']], ['DFU_PROTOCOL_LEGACY', '0.5']);
+      const [img] = record['images'] as Record<string, unknown>[];
+      assert.deepEqual([img?.['kind'], img?.['size'], img?.['initLayout'], img?.['deviceType'], img?.['applicationVersion']], ['application', appBytes.length, '0.5', 0x52, 3]);
+    });
+
+        it('refuses what is not a package (exit 2, PACKAGE_INVALID) and a missing file', async () => {
       const junk = path('junk.zip');
       await writeFile(junk, 'not a zip');
       const r = await cli(['--json', 'pkg', 'display', junk]);

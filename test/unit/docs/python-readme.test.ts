@@ -76,6 +76,7 @@ describe('clients/python/README.md function table', () => {
       'start_dfu',
       'inventory',
       'device_kind_name',
+      'dfu_protocol_name',
       'upload_package',
       'start_campaign',
       'watch_campaign',

@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { NRF52840_FLASH } from '../../../server/sim/devices/flash.js';
+import { LEGACY_JUMP_DELAY_MS } from '../../../server/sim/devices/legacy/application.js';
+import { LEGACY_BOOTLOADERS } from '../../../server/sim/devices/legacy/bootloader.js';
+import { LEGACY_CRC_BYTES_PER_MS } from '../../../server/sim/devices/legacy/target.js';
 import { DEFAULT_RADIO } from '../../../server/sim/radio.js';
 import { DEFAULT_SIM_CONFIG } from '../../../server/sim/world.js';
 import { tableRows } from '../../helpers/markdown-tables.js';
@@ -31,6 +34,9 @@ const CODE: Record<string, { readonly value: number; readonly unit: string }> = 
   'DEFAULT_SIM_CONFIG.bootMs': { value: DEFAULT_SIM_CONFIG.bootMs, unit: 'ms' },
   'DEFAULT_SIM_CONFIG.inactivityTimeoutMs': { value: DEFAULT_SIM_CONFIG.inactivityTimeoutMs, unit: 'ms' },
   'DEFAULT_SIM_CONFIG.continuationTimeoutMs': { value: DEFAULT_SIM_CONFIG.continuationTimeoutMs, unit: 'ms' },
+  LEGACY_CRC_BYTES_PER_MS: { value: LEGACY_CRC_BYTES_PER_MS, unit: 'bytes/ms' },
+  LEGACY_JUMP_DELAY_MS: { value: LEGACY_JUMP_DELAY_MS, unit: 'ms' },
+  'LEGACY_BOOTLOADERS.adafruit.dfuTimeoutMs': { value: LEGACY_BOOTLOADERS.adafruit.dfuTimeoutMs, unit: 'ms' },
 };
 
 describe('docs/sim-model.md', () => {

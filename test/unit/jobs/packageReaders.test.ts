@@ -7,6 +7,9 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { hasCode, isBledfuError } from '../../../server/common/errors.js';
 import { readPackage } from '../../../server/dfu/package/package.js';
+import { readAnyPackage } from '../../../server/dfu/package/anyPackage.js';
+import { isLegacyPackage } from '../../../server/dfu/package/images.js';
+import { makeLegacyPackage } from '../../../server/dfu/package/legacyGenerate.js';
 import { Worker } from 'node:worker_threads';
 import { spawnPackageWorker, startPackageReaders, type PackageReaders } from '../../../server/jobs/packageReaders.js';
 import { projectZip } from '../../helpers/project-packages.js';
@@ -37,6 +40,16 @@ describe('package readers (worker threads)', () => {
     assert.deepEqual(onThread, await readPackage(zip));
     assert.deepEqual(copy, zip, 'the caller\'s bytes are untouched (the thread got a copy)');
     assert.equal(r.pending, 0);
+  });
+
+  it('reads a legacy package on a thread to exactly what readAnyPackage reads in-process (the job layer then runs the legacy engine)', async () => {
+    const r = readers(1, 4);
+    const application = new Uint8Array(4096).map((_, i) => (i * 7) & 0xff);
+    const legacy = await makeLegacyPackage({ application, deviceType: 0x0052 });
+    const onThread = await r.read(legacy);
+    assert.ok(isLegacyPackage(onThread));
+    assert.deepEqual(onThread, await readAnyPackage(legacy));
+    assert.deepEqual(onThread.images[0]?.bin, application);
   });
 
   it('gives the in-process error codes, messages and remedies', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { BledfuError, hasCode } from '../../../server/common/errors.js';
-import type { DfuPackage } from '../../../server/dfu/types.js';
+import type { AnyDfuPackage, DfuPackage } from '../../../server/dfu/types.js';
 import { PackageStore } from '../../../server/jobs/packageStore.js';
 import { fakeImage } from '../../helpers/fake-adapter-runner.js';
 
@@ -16,7 +16,7 @@ async function readPackage(bytes: Uint8Array): Promise<DfuPackage> {
   return { images: [image], sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
 }
 
-const held = (pkg: DfuPackage): number => pkg.images.reduce((n, i) => n + i.bin.length + i.dat.length, 0);
+const held = (pkg: AnyDfuPackage): number => pkg.images.reduce((n, i) => n + i.bin.length + i.dat.length, 0);
 
 describe('PackageStore', () => {
   it('accounts for the memory a stored package holds (its unpacked images), not the size of its .zip', async () => {

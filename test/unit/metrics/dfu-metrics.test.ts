@@ -13,6 +13,7 @@ import { JobManager } from '../../../server/jobs/manager.js';
 import { createServerMetrics } from '../../../server/metrics/registry.js';
 import { FakeAdapter, FakeAdapterDirectory } from '../../helpers/fake-adapter.js';
 import { ControlledRunner, fakePackage, progress } from '../../helpers/fake-adapter-runner.js';
+import { fakeLegacyPackage } from '../../helpers/fake-legacy-package.js';
 import { parseExposition, type Exposition } from '../../helpers/prom-text.js';
 
 const TARGET: DfuTarget = { kind: 'address', address: parseAddress('F0:12:34:56:78:9A') };
@@ -28,10 +29,12 @@ function setup(maxConcurrentPerAdapter = 1) {
   const create = (sizes?: readonly [ImageKind, number][]) =>
     jobs.create({ pkg: fakePackage(sizes), target: device++ === 0 ? TARGET : { kind: 'address', address: parseAddress(`F0:12:34:56:79:${device.toString(16).padStart(2, '0')}`) }, options: DEFAULT_DFU_OPTIONS, adapter });
   const read = async (): Promise<Exposition> => parseExposition(await metrics.registry.metrics());
-  return { runner, clock, jobs, metrics, create, read };
+  return { runner, clock, jobs, metrics, create, read, adapter };
 }
 
 const A = { adapter: 'fake0' };
+/** The job counters' and duration's labels for a Secure DFU package (what fakePackage makes). */
+const S = { ...A, protocol: 'secure' };
 const phase = (p: 'connecting' | 'transferring' | 'resuming'): DfuEvent => ({ kind: 'phase', phase: p, detail: p });
 
 /** Progress of a one-image job that resumed where the device held `atStart` bytes. */
@@ -44,10 +47,12 @@ function imageProgress(imageIndex: number, imageCount: number, imageKind: ImageK
 }
 
 describe('DFU metrics', () => {
-  it('start with a zero series per adapter and result, and no process metrics unless asked', async () => {
+  it('start with a zero series per adapter, result and protocol, and no process metrics unless asked', async () => {
     const { read } = setup();
     const m = await read();
-    for (const result of ['succeeded', 'failed', 'cancelled']) assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result }), 0);
+    for (const protocol of ['secure', 'legacy']) {
+      for (const result of ['succeeded', 'up-to-date', 'failed', 'cancelled']) assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result, protocol }), 0);
+    }
     assert.equal(m.types.get('bledfu_dfu_jobs_total'), 'counter');
     assert.equal(m.types.get('bledfu_dfu_duration_seconds'), 'histogram');
     assert.equal(m.types.get('bledfu_dfu_bytes_total'), 'counter');
@@ -72,14 +77,14 @@ describe('DFU metrics', () => {
     await jobs.whenDone(job.id);
 
     const m = await read();
-    assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result: 'succeeded' }), 1);
-    assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result: 'failed' }), 0);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { ...S, result: 'succeeded' }), 1);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { ...S, result: 'failed' }), 0);
     assert.equal(m.value('bledfu_dfu_bytes_total', { ...A, image_type: 'softdevice_bootloader' }), 3000);
     assert.equal(m.value('bledfu_dfu_bytes_total', { ...A, image_type: 'application' }), 1000);
-    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...A, result: 'succeeded' }), 1);
-    assert.equal(m.value('bledfu_dfu_duration_seconds_sum', { ...A, result: 'succeeded' }), 42);
-    assert.equal(m.value('bledfu_dfu_duration_seconds_bucket', { ...A, result: 'succeeded', le: '30' }), 0);
-    assert.equal(m.value('bledfu_dfu_duration_seconds_bucket', { ...A, result: 'succeeded', le: '45' }), 1);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...S, result: 'succeeded' }), 1);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_sum', { ...S, result: 'succeeded' }), 42);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_bucket', { ...S, result: 'succeeded', le: '30' }), 0);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_bucket', { ...S, result: 'succeeded', le: '45' }), 1);
     assert.equal(m.sum('bledfu_dfu_jobs'), 0, 'nothing queued or running any more');
     assert.equal(m.sum('bledfu_dfu_failures_total'), 0);
   });
@@ -123,13 +128,13 @@ describe('DFU metrics', () => {
     await Promise.all([jobs.whenDone(failing.id), jobs.whenDone(cancelled.id)]);
 
     const m = await read();
-    assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result: 'failed' }), 1);
-    assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result: 'cancelled' }), 1);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { ...S, result: 'failed' }), 1);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { ...S, result: 'cancelled' }), 1);
     assert.equal(m.value('bledfu_dfu_failures_total', { ...A, reason: 'DFU_REMOTE_ERROR', dfu_result: 'SIGNATURE_MISSING' }), 1);
     assert.equal(m.sum('bledfu_dfu_failures_total'), 1, 'a cancel is not a failure');
     assert.equal(m.value('bledfu_dfu_bytes_total', { ...A, image_type: 'application' }), 350);
-    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...A, result: 'failed' }), 1);
-    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...A, result: 'cancelled' }), 1);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...S, result: 'failed' }), 1);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...S, result: 'cancelled' }), 1);
   });
 
   it('a failure without a device result has an empty dfu_result; a job cancelled while queued has no duration', async () => {
@@ -145,9 +150,38 @@ describe('DFU metrics', () => {
     await jobs.whenDone(running.id);
     m = await read();
     assert.equal(m.value('bledfu_dfu_failures_total', { ...A, reason: 'LINK_LOST', dfu_result: '' }), 1);
-    assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result: 'cancelled' }), 1);
-    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...A, result: 'cancelled' }), undefined, 'never started: no duration');
-    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...A, result: 'failed' }), 1);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { ...S, result: 'cancelled' }), 1);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...S, result: 'cancelled' }), undefined, 'never started: no duration');
+    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...S, result: 'failed' }), 1);
+  });
+
+  it('a legacy package\'s job is counted and timed under protocol="legacy", a Secure one under "secure"', async () => {
+    const { runner, clock, jobs, read, create, adapter } = setup(2);
+    const secure = create();
+    // The job layer reads the protocol from the package (packageProtocol).
+    const legacy = jobs.create({
+      pkg: fakeLegacyPackage(),
+      target: { kind: 'address', address: parseAddress('F0:12:34:56:7A:01') },
+      options: DEFAULT_DFU_OPTIONS,
+      adapter,
+    });
+    assert.equal(legacy.protocol, 'legacy');
+    assert.equal(secure.protocol, 'secure');
+    const r0 = await runner.call(0);
+    const r1 = await runner.call(1);
+    r0.emit(phase('transferring'));
+    r1.emit(phase('transferring'));
+    clock.ms += 7_000;
+    r0.succeed();
+    r1.fail(new BledfuError('LINK_LOST', 'link lost', { layer: 'hci' }));
+    await Promise.all([jobs.whenDone(secure.id), jobs.whenDone(legacy.id)]);
+    const m = await read();
+    assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result: 'succeeded', protocol: 'secure' }), 1);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result: 'failed', protocol: 'legacy' }), 1);
+    assert.equal(m.value('bledfu_dfu_jobs_total', { ...A, result: 'failed', protocol: 'secure' }), 0);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...A, result: 'failed', protocol: 'legacy' }), 1);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_sum', { ...A, result: 'failed', protocol: 'legacy' }), 7);
+    assert.equal(m.value('bledfu_dfu_duration_seconds_count', { ...A, result: 'succeeded', protocol: 'legacy' }), undefined);
   });
 
   it('stops counting once closed', async () => {
@@ -156,6 +190,6 @@ describe('DFU metrics', () => {
     const job = create();
     (await runner.call(0)).succeed();
     await jobs.whenDone(job.id);
-    assert.equal((await read()).value('bledfu_dfu_jobs_total', { ...A, result: 'succeeded' }), 0);
+    assert.equal((await read()).value('bledfu_dfu_jobs_total', { ...S, result: 'succeeded' }), 0);
   });
 });

@@ -20,6 +20,7 @@ const NO_FAULTS: DfuFaultHooks = {
   afterControlPoint: () => false,
   packet: (value) => value,
   afterPacket: () => false,
+  afterLegacyResponse: () => false,
 };
 
 /** A bootloader on a bare scheduler, its notifications recorded with the modelled time they leave at. */

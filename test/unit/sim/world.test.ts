@@ -190,6 +190,14 @@ describe('parseSimSpec', () => {
     assert.deepEqual(parseSimSpec('sim:'), { devices: [{}] });
     assert.equal(parseSimSpec('sim:?progress=reload').devices?.[0]?.progressOnDisconnect, 'reload');
   });
+  it('reads the devices\' DFU kind and legacy entry, and refuses other values', () => {
+    assert.equal(parseSimSpec('sim:').devices?.[0]?.kind, undefined);
+    const c = parseSimSpec('sim:?devices=2&kind=legacy-adafruit&entry=directed');
+    assert.deepEqual(c.devices?.map((d) => [d.kind, d.legacyEntry]), [['legacy-adafruit', 'directed'], ['legacy-adafruit', 'directed']]);
+    assert.equal(parseSimSpec('sim:?kind=legacy-sdk11').devices?.[0]?.kind, 'legacy-sdk11');
+    assert.throws(() => parseSimSpec('sim:?kind=legacy'), /bad value "legacy" for kind/);
+    assert.throws(() => parseSimSpec('sim:?entry=address%2B2'), /bad value "address\+2" for entry/);
+  });
   it('reads which dongle: the HCI controller by default, a connectivity dongle with its API (v6 unless api=5)', () => {
     assert.equal(parseSimSpec('sim:').dongle, undefined);
     assert.deepEqual(parseSimSpec('sim:?dongle=hci').dongle, { kind: 'hci' });

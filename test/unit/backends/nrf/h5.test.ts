@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fromHex, toHex } from '../../../../server/common/bytes.js';
 import { hasCode } from '../../../../server/common/errors.js';
-import { crc16 } from '../../../../server/backends/nrf/crc16.js';
+import { crc16 } from '../../../../server/common/crc16.js';
 import {
   ackPacket,
   decodeH5,

@@ -265,11 +265,11 @@ describe('runSecureDfu against a fake SDK 17 device', NEEDS_NORDIC_PACKAGES, () 
     );
   });
 
-  it('buttonless required against a legacy DFU application (service 1530) → named as legacy DFU, not supported yet', async () => {
+  it('buttonless required against a legacy DFU application (service 1530) → named as legacy DFU, the remedy a legacy package', async () => {
     const { adapter } = world({ buttonless: 'legacy' });
     const p = await pkg('nrfutil_blinky_mbr_sdk160.zip');
     await assert.rejects(run(adapter, p, { buttonless: 'required' }), (e: unknown) =>
-      hasCode(e, 'GATT_SERVICE_MISSING') && /found: 00001530-1212-EFDE-1523-785FEABCD123 \(legacy DFU \(nRF5 SDK ≤ 11\), not supported yet\), 180A/.test(e.message) && /legacy DFU tool/.test(e.remedy ?? ''),
+      hasCode(e, 'GATT_SERVICE_MISSING') && /found: 00001530-1212-EFDE-1523-785FEABCD123 \(legacy DFU \(nRF5 SDK ≤ 11, Adafruit nRF52\)\), 180A/.test(e.message) && /speaks legacy DFU/.test(e.message) && /legacy DFU package/.test(e.remedy ?? ''),
     );
   });
 });
