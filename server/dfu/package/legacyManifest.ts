@@ -16,7 +16,7 @@
  * .dat against the image and ignores these values.
  */
 import type { ImageKind } from './images.js';
-import { COMBINED_KEYS, isRecord, manifestObject, type ManifestEntry } from './manifest.js';
+import { manifestImageFiles, manifestObject, type ManifestEntry } from './manifest.js';
 import { packageInvalid } from '../errors.js';
 
 /** dfu_version values the nrfutil generations write (package.py: 0.5 CRC-16, 0.6 ext CRC-16, 0.7 SHA-256, 0.8 signed). */
@@ -54,32 +54,15 @@ export function parseLegacyManifest(text: string): LegacyManifest {
       'regenerate the package with nrfutil 0.5.x (nrfutil dfu genpkg) or adafruit-nrfutil',
     );
   }
-  const combined = COMBINED_KEYS.filter((k) => k in manifest);
-  if (combined.length > 0) {
-    throw packageInvalid(`manifest uses ${combined.join(', ')}: combined images for custom bootloaders are not supported`);
-  }
-  const entries: LegacyManifestEntry[] = [];
-  for (const kind of LEGACY_IMAGE_ORDER) {
-    const entry = manifest[kind];
-    if (entry === undefined) continue;
-    if (!isRecord(entry)) throw packageInvalid(`manifest entry "${kind}" is not an object`);
-    const binFile = entry['bin_file'];
-    const datFile = entry['dat_file'];
-    if (typeof binFile !== 'string' || binFile === '') throw packageInvalid(`manifest entry "${kind}" has no bin_file`);
-    // Every legacy bootloader from SDK 7 on refuses a transfer without an init packet, and nrfutil
-    // always writes one; a package without it could only serve SDK ≤ 6 bootloaders.
-    if (typeof datFile !== 'string' || datFile === '') throw packageInvalid(`manifest entry "${kind}" has no dat_file`);
+  const entries: LegacyManifestEntry[] = manifestImageFiles(manifest, LEGACY_IMAGE_ORDER).map(({ kind, binFile, datFile, entry }) => {
     const combinedImage = kind === 'softdevice_bootloader';
-    entries.push({
+    return {
       kind,
       binFile,
       datFile,
       sdSize: combinedImage ? size(entry, 'sd_size', kind) : undefined,
       blSize: combinedImage ? size(entry, 'bl_size', kind) : undefined,
-    });
-  }
-  if (entries.length === 0) {
-    throw packageInvalid(`manifest names no image (expected one of ${LEGACY_IMAGE_ORDER.join(', ')})`);
-  }
+    };
+  });
   return { dfuVersion: typeof version === 'number' ? version : undefined, entries };
 }

@@ -40,6 +40,38 @@ export function isLegacyManifest(manifest: Record<string, unknown>): boolean {
   return 'dfu_version' in manifest || Object.values(manifest).some((entry) => isRecord(entry) && 'init_packet_data' in entry);
 }
 
+/**
+ * The image entries of a manifest (either protocol's), in the order of `kinds`: each with its
+ * bin_file and dat_file, refusing the combined-image keys of custom bootloaders, entries that are
+ * not objects or lack a file, and a manifest that names no image. Every image of both protocols
+ * comes with an init packet (legacy bootloaders from SDK 7 on refuse a transfer without one, and
+ * nrfutil always writes it).
+ */
+export function manifestImageFiles<K extends string>(
+  manifest: Readonly<Record<string, unknown>>,
+  kinds: readonly K[],
+): { readonly kind: K; readonly binFile: string; readonly datFile: string; readonly entry: Readonly<Record<string, unknown>> }[] {
+  const combined = COMBINED_KEYS.filter((k) => k in manifest);
+  if (combined.length > 0) {
+    throw packageInvalid(`manifest uses ${combined.join(', ')}: combined images for custom bootloaders are not supported`);
+  }
+  const entries: { kind: K; binFile: string; datFile: string; entry: Readonly<Record<string, unknown>> }[] = [];
+  for (const kind of kinds) {
+    const entry = manifest[kind];
+    if (entry === undefined) continue;
+    if (!isRecord(entry)) throw packageInvalid(`manifest entry "${kind}" is not an object`);
+    const binFile = entry['bin_file'];
+    const datFile = entry['dat_file'];
+    if (typeof binFile !== 'string' || binFile === '') throw packageInvalid(`manifest entry "${kind}" has no bin_file`);
+    if (typeof datFile !== 'string' || datFile === '') throw packageInvalid(`manifest entry "${kind}" has no dat_file`);
+    entries.push({ kind, binFile, datFile, entry });
+  }
+  if (entries.length === 0) {
+    throw packageInvalid(`manifest names no image (expected one of ${kinds.join(', ')})`);
+  }
+  return entries;
+}
+
 /** Parses manifest.json text into its entries, in sending order (spec §7.3). */
 export function parseManifest(text: string): readonly ManifestEntry[] {
   const manifest = manifestObject(text);
@@ -49,23 +81,5 @@ export function parseManifest(text: string): readonly ManifestEntry[] {
         'this reader takes Secure DFU packages only (readAnyPackage reads both)',
     );
   }
-  const combined = COMBINED_KEYS.filter((k) => k in manifest);
-  if (combined.length > 0) {
-    throw packageInvalid(`manifest uses ${combined.join(', ')}: combined images for custom bootloaders are not supported`);
-  }
-  const entries: ManifestEntry[] = [];
-  for (const kind of IMAGE_KINDS) {
-    const entry = manifest[kind];
-    if (entry === undefined) continue;
-    if (!isRecord(entry)) throw packageInvalid(`manifest entry "${kind}" is not an object`);
-    const binFile = entry['bin_file'];
-    const datFile = entry['dat_file'];
-    if (typeof binFile !== 'string' || binFile === '') throw packageInvalid(`manifest entry "${kind}" has no bin_file`);
-    if (typeof datFile !== 'string' || datFile === '') throw packageInvalid(`manifest entry "${kind}" has no dat_file`);
-    entries.push({ kind, binFile, datFile });
-  }
-  if (entries.length === 0) {
-    throw packageInvalid(`manifest names no image (expected one of ${IMAGE_KINDS.join(', ')})`);
-  }
-  return entries;
+  return manifestImageFiles(manifest, IMAGE_KINDS).map(({ kind, binFile, datFile }) => ({ kind, binFile, datFile }));
 }
