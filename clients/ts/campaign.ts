@@ -19,7 +19,7 @@ import {
 import type { DfuOptions } from '../../proto/gen/bledfu/v1/dfu.js';
 import type { Duration } from '../../proto/gen/google/protobuf/duration.js';
 import { callOptions, type BledfuClient, type CallControl } from './client.js';
-import type { PackageSource } from './dfu.js';
+import { dfuOptionsMessage, type PackageSource } from './dfu.js';
 
 /** One event of WatchCampaign; every one carries the counts after it. */
 export type CampaignWatchEvent =
@@ -93,18 +93,7 @@ export async function startCampaign(client: BledfuClient, params: StartCampaignP
       maxDevices: params.maxDevices ?? 0,
       duration: params.duration,
       includeBootloaders: params.includeBootloaders ?? false,
-      options: {
-        prn: 0,
-        mtu: 0,
-        // Unset: the server's default (3); 0 would mean no retries.
-        retries: undefined,
-        buttonless: 0,
-        scanTimeout: undefined,
-        requestTimeout: undefined,
-        disableResume: false,
-        skipIfFirmwareRevision: '',
-        ...params.options,
-      },
+      options: dfuOptionsMessage(params.options),
       labels: { ...params.labels },
       name: params.name ?? '',
     },

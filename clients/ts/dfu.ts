@@ -161,18 +161,7 @@ export async function* startDfu(client: BledfuClient, params: StartDfuParams, ca
           : { $case: 'packageId', packageId: params.package.packageId },
       target: params.target,
       adapterId: params.adapterId ?? '',
-      options: {
-        prn: 0,
-        mtu: 0,
-        // Unset: the server's default (3); 0 would mean no retries.
-        retries: undefined,
-        buttonless: 0,
-        scanTimeout: undefined,
-        requestTimeout: undefined,
-        disableResume: false,
-        skipIfFirmwareRevision: '',
-        ...params.options,
-      },
+      options: dfuOptionsMessage(params.options),
       captureHci: params.captureHci ?? false,
       labels: { ...params.labels },
     },
@@ -197,4 +186,23 @@ export async function uploadPackage(
     for (let at = 0; at < data.length; at += chunkSize) yield { chunk: Buffer.from(data.subarray(at, at + chunkSize)) };
   }
   return client.uploadPackage(chunks(), callOptions(options));
+}
+
+/**
+ * A DfuOptions message from the fields a caller set; every other field is its "server's default"
+ * value (retries unset: the default 3, since 0 means no retries). StartDfu and StartCampaign both
+ * send it.
+ */
+export function dfuOptionsMessage(options: Partial<DfuOptions> | undefined): DfuOptions {
+  return {
+    prn: 0,
+    mtu: 0,
+    retries: undefined,
+    buttonless: 0,
+    scanTimeout: undefined,
+    requestTimeout: undefined,
+    disableResume: false,
+    skipIfFirmwareRevision: '',
+    ...options,
+  };
 }
