@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../common/logger.js';
-import { createSimWorld, type SimWorld } from '../sim/world.js';
+import type { SimWorld } from '../sim/world.js';
 import { FW_TYPE } from '../dfu/package/initPacket.js';
 import { auditResultToJSON, decodeError, jobStateToJSON, type BledfuClient } from '../../clients/ts/index.js';
 import {
@@ -50,9 +50,8 @@ import { DEFAULT_CAMPAIGN_FAULT_RATES, NO_CAMPAIGN_FAULTS, planCampaign, type Ca
 import { checkPackageLeases, checkResources, checkStationAddress, DEFAULT_RESOURCE_BOUNDS, formatClock, formatInvariantTable, type DayEvidence, type InvariantResult, type ResourceBounds } from './invariants.js';
 import type { StationDevice, StationPackages } from './population.js';
 import { Rng } from './random.js';
-import { adapterSpec, sampleResources, stationWorldConfig, type DongleChoice } from './run.js';
+import { sampleResources, stationWorlds, type DongleChoice } from './run.js';
 import { StationServer } from './server.js';
-import { stationClock } from './time.js';
 
 export interface CampaignStationOptions {
   readonly seed: number;
@@ -230,20 +229,7 @@ export async function runCampaignStation(options: CampaignStationOptions): Promi
     rates,
   });
   const devices = plan.devices;
-  const adapters = Array.from({ length: options.adapters }, (_, i) => adapterSpec(options.dongle, i));
-  const clock = stationClock(options.seed, logger);
-  const worlds: SimWorld[] = adapters.map((a, i) =>
-    createSimWorld(
-      stationWorldConfig(a.spec, devices.filter((d) => d.adapter === i).map((d) => d.config)),
-      logger.child({ adapter: `sim${i}`, component: 'sim' }),
-      clock.scheduler,
-    ),
-  );
-  const viewOf = (d: StationDevice) => {
-    const view = worlds[d.adapter]?.devices.find((v) => v.label === d.label);
-    if (view === undefined) throw new Error(`station: no board ${d.label}`);
-    return view;
-  };
+  const { adapters, clock, worlds, boardOf: viewOf } = stationWorlds(options, devices, logger);
   // What each board's bootloader installed, whatever the campaigns say (the white-box count).
   const activations = new Map<number, { atMs: number; sha256: string }[]>(devices.map((d) => [d.index, []]));
   const unsubscribe = devices.map((d) =>

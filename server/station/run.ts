@@ -16,7 +16,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Timer } from '../common/clock.js';
-import { createSimWorld, parseSimSpec, type SimConfig, type SimDeviceConfig, type SimWorld } from '../sim/world.js';
+import { createSimWorld, parseSimSpec, type SimConfig, type SimDeviceConfig, type SimDeviceView, type SimWorld } from '../sim/world.js';
 import type { FaultHandle } from '../sim/faults.js';
 import { AdapterState, AddressType, type Adapter, decodeError, dfuProtocolName, jobStateName, startDfu, watchJob, type BledfuClient, type DfuEvent, type Target } from '../../clients/ts/index.js';
 import { DEFAULT_FAULT_RATES, describeFault, NO_FAULTS, planFaults, type DeviceFault, type FaultPlan, type FaultRates } from './faults.js';
@@ -40,7 +40,7 @@ import { StationServer } from './server.js';
 import { AddressRecord } from './addresses.js';
 import { readAuditLines } from './auditLines.js';
 import { summarize, type StationReport } from './summary.js';
-import { stationClock } from './time.js';
+import { stationClock, type StationClock } from './time.js';
 
 export { formatReport, formatSummary, type StationReport, type StationSummary } from './summary.js';
 
@@ -109,6 +109,38 @@ export function adapterSpec(dongle: DongleChoice, index: number): { readonly spe
 export function stationWorldConfig(spec: string, devices: readonly Partial<SimDeviceConfig>[]): Partial<SimConfig> {
   const { devices: _specDevices, ...dongle } = parseSimSpec(spec);
   return { ...dongle, devices };
+}
+
+/**
+ * The station's clock and one simulated world per adapter with its boards: the station makes
+ * them itself, since they outlive every server instance (restarts), in a day and in campaign mode.
+ */
+export function stationWorlds(
+  o: { readonly seed: number; readonly adapters: number; readonly dongle: DongleChoice },
+  devices: readonly StationDevice[],
+  logger: Logger,
+): {
+  readonly adapters: ReturnType<typeof adapterSpec>[];
+  readonly clock: StationClock;
+  readonly worlds: SimWorld[];
+  /** The simulated board of a station device. */
+  readonly boardOf: (d: StationDevice) => SimDeviceView;
+} {
+  const adapters = Array.from({ length: o.adapters }, (_, i) => adapterSpec(o.dongle, i));
+  const clock = stationClock(o.seed, logger);
+  const worlds: SimWorld[] = adapters.map((a, i) =>
+    createSimWorld(
+      stationWorldConfig(a.spec, devices.filter((d) => d.adapter === i).map((d) => d.config)),
+      logger.child({ adapter: `sim${i}`, component: 'sim' }),
+      clock.scheduler,
+    ),
+  );
+  const boardOf = (d: StationDevice): SimDeviceView => {
+    const view = worlds[d.adapter]?.devices.find((v) => v.label === d.label);
+    if (view === undefined) throw new Error(`station: no board ${d.label}`);
+    return view;
+  };
+  return { adapters, clock, worlds, boardOf };
 }
 
 export function rerunCommand(
@@ -246,22 +278,8 @@ export async function runStation(options: StationOptions): Promise<StationReport
     if (h.kind === 'many-entries') padded.set(h, paddedPackage(options.packages.app.bytes, h.emptyEntries));
   }
   const retry = options.retry ?? DEFAULT_RETRY_POLICY;
-  const adapters = Array.from({ length: options.adapters }, (_, i) => adapterSpec(options.dongle, i));
-
   // The clock and the worlds are the station's: they outlive every server instance.
-  const clock = stationClock(options.seed, logger);
-  const worlds: SimWorld[] = adapters.map((a, i) =>
-    createSimWorld(
-      stationWorldConfig(a.spec, devices.filter((d) => d.adapter === i).map((d) => d.config)),
-      logger.child({ adapter: `sim${i}`, component: 'sim' }),
-      clock.scheduler,
-    ),
-  );
-  const boardOf = (d: StationDevice) => {
-    const view = worlds[d.adapter]?.devices.find((v) => v.label === d.label);
-    if (view === undefined) throw new Error(`station: no board ${d.label}`);
-    return view;
-  };
+  const { adapters, clock, worlds, boardOf } = stationWorlds(options, devices, logger);
 
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bledfu-station-'));
