@@ -10,7 +10,7 @@
  * here depends on the clock or chance, except the signatures (ECDSA signs with a random nonce).
  */
 import type { KeyObject } from 'node:crypto';
-import { generatePackage, type GeneratedImage, type GeneratePackageOptions } from '../dfu/package/generate.js';
+import { combinePackages, generatePackage, type GeneratedImage, type GeneratePackageOptions } from '../dfu/package/generate.js';
 import { demoApplication, demoBootloader, demoSoftDevice, type DemoImage } from './demoFirmware.js';
 
 /** The FWID of the SoftDevice the simulated chip has installed (S140 7.2.0). */
@@ -38,12 +38,13 @@ export const DEMO_PACKAGE_IMAGES = {
 } as const;
 
 /**
- * The packages the writer makes in one call. A bootloader + application package (which
- * `generatePackage` refuses) is put together by the tests from 'bootloader' and 'app'.
+ * The project's packages. All but 'bl-app' come from one call of the writer; the bootloader +
+ * application package (which `generatePackage` refuses, as nrfutil does) is 'bootloader' and
+ * 'app' put together with `combinePackages`, each image keeping its own init packet.
  */
-export type DemoPackageName = 'app' | 'app-small' | 'bootloader' | 'softdevice' | 'sd-bl' | 'sd-bl-app';
+export type DemoPackageName = 'app' | 'app-small' | 'bootloader' | 'softdevice' | 'sd-bl' | 'sd-bl-app' | 'bl-app';
 
-export const DEMO_PACKAGE_NAMES: readonly DemoPackageName[] = ['app', 'app-small', 'bootloader', 'softdevice', 'sd-bl', 'sd-bl-app'];
+export const DEMO_PACKAGE_NAMES: readonly DemoPackageName[] = ['app', 'app-small', 'bootloader', 'softdevice', 'sd-bl', 'sd-bl-app', 'bl-app'];
 
 export interface DemoPackage {
   readonly name: DemoPackageName;
@@ -104,6 +105,12 @@ export async function makeDemoPackage(name: DemoPackageName, key: KeyObject): Pr
         sdId: [SDBL_SD_FWID],
       };
       return generated(name, o, key);
+    }
+    case 'bl-app': {
+      const parts = [await makeDemoPackage('bootloader', key), await makeDemoPackage('app', key)];
+      const pkg = await combinePackages(parts);
+      const versions = new Map(parts.flatMap((p) => p.images.map((img) => [img.kind, img.fwVersion] as const)));
+      return { name, zip: pkg.zip, images: pkg.images.map((img) => ({ ...img, fwVersion: versions.get(img.kind) ?? 0xffffffff })), debugMode: true };
     }
   }
 }

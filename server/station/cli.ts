@@ -39,8 +39,10 @@ const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] 
               nrf: a simulated Nordic connectivity dongle; mixed: zephyr, nrf, hci, … by adapter
   --packages  directory with real nrfutil packages laid out like ../shared/fixtures/dfu (default: the
               project's own packages, made from its demo firmware and signed with demo/bledfu-demo-key.pem)
-  --bl-app    a bootloader + application package: brings bl-app boards into the day (signed with the
-              key of the other packages: the demo key, or with --packages the SDK 17.0.2 debug key)
+  --bl-app    the bootloader + application package of the bl-app boards (default: the project's own,
+              its bootloader and application packages put together; with --packages, none unless
+              given). Signed with the key of the other packages: the demo key, or with --packages
+              the SDK 17.0.2 debug key
   --no-faults a day without faults (no drops, damaged objects, cancels, unplugs, kills, hostile
               calls or technician's Connect calls; some first jobs still ask for retries 0)
 `;

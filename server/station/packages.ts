@@ -79,24 +79,27 @@ export async function loadStationPackages(dir: string, blApp?: BlAppPackage): Pr
     app,
     legacy: await legacyStationPackages(app),
     sdBlApp: await stationPackage('sd-bl-app', PACKAGE_FILES['sd-bl-app'], read(PACKAGE_FILES['sd-bl-app']), PACKAGE_DIR_KEYS['sd-bl-app']),
-    ...(blApp === undefined ? {} : { blApp: await stationPackage('bl-app', blApp.file, blApp.bytes, PACKAGE_DIR_KEYS['bl-app']) }),
+    ...(blApp === undefined ? {} : { blApp: await stationPackage('bl-app', blApp.file, blApp.bytes, PACKAGE_DIR_KEYS['bl-app']), blAppFromFile: true }),
     dir,
   };
 }
 
 /**
- * The project's application and SoftDevice + bootloader + application packages, signed with
- * `key`, which must be the private half of the simulator's default key (the demo key,
- * demo/bledfu-demo-key.pem). `blApp`, when given, must be signed with it too.
+ * The project's application, SoftDevice + bootloader + application and bootloader + application
+ * packages, signed with `key`, which must be the private half of the simulator's default key (the
+ * demo key, demo/bledfu-demo-key.pem). `blApp`, when given, replaces the project's own bootloader
+ * + application package and must be signed with that key too.
  */
 export async function projectStationPackages(key: KeyObject, blApp?: BlAppPackage): Promise<StationPackages> {
   const app = await makeDemoPackage('app', key);
   const sdBlApp = await makeDemoPackage('sd-bl-app', key);
   const appPackage = await stationPackage('app', 'app.zip', app.zip, DEFAULT_SIM_KEY);
+  const blAppFile = blApp ?? { file: 'bl_app.zip', bytes: (await makeDemoPackage('bl-app', key)).zip };
   return {
     app: appPackage,
     legacy: await legacyStationPackages(appPackage),
     sdBlApp: await stationPackage('sd-bl-app', 'sd_bl_app.zip', sdBlApp.zip, DEFAULT_SIM_KEY),
-    ...(blApp === undefined ? {} : { blApp: await stationPackage('bl-app', blApp.file, blApp.bytes, DEFAULT_SIM_KEY) }),
+    blApp: await stationPackage('bl-app', blAppFile.file, blAppFile.bytes, DEFAULT_SIM_KEY),
+    ...(blApp === undefined ? {} : { blAppFromFile: true }),
   };
 }

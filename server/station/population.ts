@@ -76,13 +76,17 @@ export interface StationPackage {
 }
 
 /**
- * The packages of a day. `blApp` is optional until a bootloader + application package exists
- * (issue 10 item 3): without it no `bl-app` boards come to the station.
+ * The packages of a day. `blApp` is the bootloader + application package (issue 10 item 3): the
+ * project's own by default, the `--bl-app` file when one is given; real nrfutil packages read
+ * with `--packages` have none unless `--bl-app` brings one, and then no `bl-app` boards come to
+ * the station.
  */
 export interface StationPackages {
   readonly app: StationPackage;
   readonly sdBlApp: StationPackage;
   readonly blApp?: StationPackage;
+  /** `blApp` came from a file the user named (`--bl-app`), so a rerun command must name it too. */
+  readonly blAppFromFile?: boolean;
   /**
    * The legacy application packages (nrfutil 0.5 style for SDK 11 boards, adafruit-nrfutil style
    * with device type 0x0052 for Adafruit boards), made from the `app` package's application

@@ -146,7 +146,7 @@ export function stationWorlds(
 export function rerunCommand(
   o: Pick<StationOptions, 'seed' | 'devices' | 'hours' | 'dongle' | 'adapters' | 'maxConcurrentDfus' | 'faultRates'> & { readonly packages?: StationPackages },
 ): string {
-  const blApp = o.packages?.blApp;
+  const blApp = o.packages?.blAppFromFile === true ? o.packages.blApp : undefined;
   const extra =
     (o.maxConcurrentDfus === undefined || o.maxConcurrentDfus === DEFAULT_MAX_CONCURRENT ? '' : ` --max-concurrent ${o.maxConcurrentDfus}`) +
     (o.faultRates === NO_FAULTS ? ' --no-faults' : '') +

@@ -12,7 +12,7 @@
 import { projectStationPackages } from '../../server/station/packages.js';
 import { formatClock } from '../../server/station/invariants.js';
 import { runStation, type DongleChoice } from '../../server/station/run.js';
-import { demoKey, projectZip } from '../helpers/project-packages.js';
+import { demoKey } from '../helpers/project-packages.js';
 
 const env = (name: string, fallback: string): string => process.env[name] ?? fallback;
 const seed = Number(env('BENCH_STATION_SEED', '1'));
@@ -21,7 +21,7 @@ const hours = Number(env('BENCH_STATION_HOURS', '8'));
 const dongle = env('BENCH_STATION_DONGLE', 'mixed') as DongleChoice;
 const adapters = Number(env('BENCH_STATION_ADAPTERS', '2'));
 
-const packages = await projectStationPackages(demoKey(), { file: 'bl_app.zip', bytes: await projectZip('bl-app') });
+const packages = await projectStationPackages(demoKey());
 const report = await runStation({ seed, devices, hours, dongle, adapters, packages });
 const s = report.summary;
 const kv = (r: Readonly<Record<string, number>>): string => Object.entries(r).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';

@@ -12,7 +12,6 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import JSZip from 'jszip';
 import { crc32 } from '../../server/common/crc32.js';
 import { loadSigningKey } from '../../server/dfu/package/signingKey.js';
 import type { ImageKind } from '../../server/dfu/types.js';
@@ -34,10 +33,10 @@ export { SDBL_SD_FWID, SIM_SD_FWID, TEST_SD_FWID } from '../../server/sim/demoPa
 /** The demo images the packages are made of (server/sim/demoPackages.ts). */
 export const PROJECT_IMAGES = DEMO_PACKAGE_IMAGES;
 
-/** The writer's packages, and a bootloader + application package put together from two of them. */
-export type ProjectPackageName = DemoPackageName | 'bl-app';
+/** The project's packages (server/sim/demoPackages.ts), 'bl-app' among them. */
+export type ProjectPackageName = DemoPackageName;
 
-export const PROJECT_PACKAGE_NAMES: readonly ProjectPackageName[] = [...DEMO_PACKAGE_NAMES, 'bl-app'];
+export const PROJECT_PACKAGE_NAMES: readonly ProjectPackageName[] = DEMO_PACKAGE_NAMES;
 
 /** What a test may assert about one image of a project package. */
 export interface ProjectImage {
@@ -102,28 +101,7 @@ function facts(img: DemoPackage['images'][number], debug: boolean): ProjectImage
   }
 }
 
-/**
- * A bootloader + application package, as `nrfutil pkg generate --bootloader … --application …`
- * lays it out. The package writer refuses that pair in one call, so it is put together here from
- * the two single-image packages, each image keeping its own signed init packet; the manifest lists
- * both (sorted keys, 4-space indent, as nrfutil writes it) and the package reader sends the
- * bootloader first (spec §3.7).
- */
-async function bootloaderAndApplication(): Promise<ProjectPackage> {
-  const images = [...(await projectPackage('bootloader')).images, ...(await projectPackage('app')).images];
-  const manifest: Record<string, { bin_file: string; dat_file: string }> = {};
-  for (const img of [...images].sort((a, b) => (a.kind < b.kind ? -1 : 1))) manifest[img.kind] = { bin_file: img.binFile, dat_file: img.datFile };
-  const zip = new JSZip();
-  zip.file('manifest.json', JSON.stringify({ manifest }, null, 4));
-  for (const img of images) {
-    zip.file(img.binFile, img.bin);
-    zip.file(img.datFile, img.dat);
-  }
-  return { name: 'bl-app', zip: await zip.generateAsync({ type: 'uint8array', compression: 'STORE' }), images };
-}
-
 async function build(name: ProjectPackageName): Promise<ProjectPackage> {
-  if (name === 'bl-app') return bootloaderAndApplication();
   const pkg = await makeDemoPackage(name, demoKey());
   return { name, zip: pkg.zip, images: pkg.images.map((img) => facts(img, pkg.debugMode)) };
 }

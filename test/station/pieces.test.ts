@@ -37,7 +37,7 @@ import { EXPECTED_CODE, MAX_EMPTY_ENTRIES, paddedPackage, planHostile, type Host
 import { countsAsTry, DEFAULT_RETRY_POLICY, nextStep, type AttemptRecord } from '../../server/station/operator.js';
 import { planNoRetries, ResentBytes } from '../../server/station/noRetries.js';
 import { planTechnician, type TechnicianOutcome } from '../../server/station/technician.js';
-import { loadStationPackages, projectStationPackages, stationPackage } from '../../server/station/packages.js';
+import { loadStationPackages, projectStationPackages } from '../../server/station/packages.js';
 import { FACTORY_APPLICATION_SHA256, planPopulation, type StationPackages } from '../../server/station/population.js';
 import { Rng } from '../../server/station/random.js';
 import { adapterSpec, formatReport, rerunCommand, stationWorldConfig } from '../../server/station/run.js';
@@ -104,7 +104,10 @@ describe('station population and fault plan', () => {
     assert.equal(packages.sdBlApp.facts.bytes, sdBl.size + (await projectImage('sd-bl-app', 'application')).size);
     assert.equal(packages.sdBlApp.facts.releaseBootloaderVersion, undefined, 'a debug package leaves the bootloader version');
     assert.equal(packages.sdBlApp.key, 'bledfu-demo');
-    assert.equal(packages.blApp, undefined);
+    const bl = await projectImage('bl-app', 'bootloader');
+    assert.deepEqual([packages.blApp?.facts.application, packages.blApp?.facts.bootloader, packages.blApp?.facts.bytes], [APP_SHA, bl.sha256, bl.size + (await projectImage('bl-app', 'application')).size]);
+    assert.equal(packages.blApp?.key, 'bledfu-demo');
+    assert.equal(packages.blAppFromFile, undefined, "the project's own: a rerun command does not name it");
     assert.equal(packages.dir, undefined);
   });
 
@@ -133,7 +136,9 @@ describe('station population and fault plan', () => {
     assert.ok(a.every((d, i) => i === 0 || d.arrivalMs >= (a[i - 1]?.arrivalMs ?? 0)), 'arrivals in order');
     assert.ok(a.every((d) => d.arrivalMs <= 0.8 * 3_600_000));
     assert.deepEqual(new Set(a.map((d) => d.adapter)), new Set([0, 1, 2]));
-    assert.ok(!a.some((d) => d.kind === 'bl-app'), 'no bl-app boards without a bootloader + application package');
+    assert.ok(a.some((d) => d.kind === 'bl-app' && d.packageKind === 'bl-app'), "the project's bootloader + application package brings bl-app boards");
+    const { blApp: _, ...withoutBlApp } = packages;
+    assert.ok(!planPopulation(new Rng(5), { devices: 60, adapters: 3, dayMs: 3_600_000, packages: withoutBlApp }).some((d) => d.kind === 'bl-app'), 'no bl-app boards without a bootloader + application package');
     for (const d of a) {
       switch (d.kind) {
         case 'wrong-key':
@@ -199,10 +204,11 @@ describe('station population and fault plan', () => {
     }
   });
 
-  it('brings bl-app boards in once a bootloader + application package is given', async () => {
-    const blApp = await stationPackage('bl-app', 'bl_app.zip', await projectZip('bl-app'), 'bledfu-demo');
-    const devices = planPopulation(new Rng(5), { devices: 60, adapters: 1, dayMs: 3_600_000, packages: { ...packages, blApp } });
-    assert.ok(devices.some((d) => d.kind === 'bl-app' && d.packageKind === 'bl-app'));
+  it('a --bl-app file replaces the project\'s bootloader + application package, and the rerun command names it', async () => {
+    const given = await projectStationPackages(demoKey(), { file: 'their_bl_app.zip', bytes: await projectZip('bl-app') });
+    assert.equal(given.blApp?.file, 'their_bl_app.zip');
+    assert.match(rerunCommand({ seed: 5, devices: 60, hours: 1, dongle: 'hci', adapters: 1, packages: given }), / --bl-app their_bl_app\.zip$/);
+    assert.doesNotMatch(rerunCommand({ seed: 5, devices: 60, hours: 1, dongle: 'hci', adapters: 1, packages }), /--bl-app/);
   });
 
   it('plans the same faults for the same seed, on first and second attempts, with unplugs and kills inside the day', () => {
@@ -299,7 +305,8 @@ describe('station operators', () => {
       'npm run station -- --seed 17 --devices 24 --hours 1 --dongle nrf --adapters 2 --max-concurrent 3',
     );
     const blApp = { kind: 'bl-app' as const, file: 'bl_app.zip', bytes: new Uint8Array(), key: 'bledfu-demo', facts: { application: undefined, bootloader: undefined, dataObjects: 0, bytes: 0, releaseBootloaderVersion: undefined } };
-    assert.match(rerunCommand({ seed: 1, devices: 2, hours: 1, dongle: 'hci', adapters: 1, packages: { app: blApp, sdBlApp: blApp, blApp } }), / --bl-app bl_app\.zip$/);
+    assert.match(rerunCommand({ seed: 1, devices: 2, hours: 1, dongle: 'hci', adapters: 1, packages: { app: blApp, sdBlApp: blApp, blApp, blAppFromFile: true } }), / --bl-app bl_app\.zip$/);
+    assert.doesNotMatch(rerunCommand({ seed: 1, devices: 2, hours: 1, dongle: 'hci', adapters: 1, packages: { app: blApp, sdBlApp: blApp, blApp } }), /--bl-app/, "the project's own is made again");
     assert.match(rerunCommand({ seed: 13, devices: 40, hours: 1, dongle: 'zephyr', adapters: 2 }), / --dongle zephyr --adapters 2$/);
   });
 

@@ -13,7 +13,7 @@ import { INVARIANT_NAMES } from '../../server/station/invariants.js';
 import { projectStationPackages } from '../../server/station/packages.js';
 import type { StationPackages } from '../../server/station/population.js';
 import { formatReport, runStation, type DongleChoice, type StationOptions, type StationReport } from '../../server/station/run.js';
-import { demoKey, projectZip } from '../helpers/project-packages.js';
+import { demoKey } from '../helpers/project-packages.js';
 
 const DAYS: readonly { readonly seed: number; readonly dongle: DongleChoice }[] = [
   { seed: 101, dongle: 'hci' },
@@ -26,7 +26,7 @@ const ADAPTERS = 2;
 
 let packages: StationPackages;
 before(async () => {
-  packages = await projectStationPackages(demoKey(), { file: 'bl_app.zip', bytes: await projectZip('bl-app') });
+  packages = await projectStationPackages(demoKey());
 });
 
 const options = (seed: number, dongle: DongleChoice, devices = DEVICES, hours = HOURS): StationOptions => ({

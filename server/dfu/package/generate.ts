@@ -496,13 +496,44 @@ export async function generatePackage(o: GeneratePackageOptions): Promise<Genera
     );
     return { kind: p.kind, bin: p.bin, dat, binFile: `${p.stem}.bin`, datFile: `${p.stem}.dat` };
   });
-  const zip = new JSZip();
   const files = plans.map((p, i) => ({ ...p, binFile: (images[i] as GeneratedImage).binFile, datFile: (images[i] as GeneratedImage).datFile }));
-  zip.file('manifest.json', manifestJson(files), { date: DATE });
+  return { zip: await writeZip(manifestJson(files), images), images };
+}
+
+async function writeZip(manifest: string, images: readonly GeneratedImage[]): Promise<Uint8Array> {
+  const zip = new JSZip();
+  zip.file('manifest.json', manifest, { date: DATE });
   for (const img of images) {
     zip.file(img.binFile, img.bin, { date: DATE });
     zip.file(img.datFile, img.dat, { date: DATE });
   }
-  const bytes = await zip.generateAsync({ type: 'uint8array', compression: 'STORE' });
-  return { zip: bytes, images };
+  return zip.generateAsync({ type: 'uint8array', compression: 'STORE' });
+}
+
+/** Sending order (spec §7.3): what a package reader hands the engine first. */
+const SENDING_ORDER: readonly ImageKind[] = ['softdevice_bootloader', 'softdevice', 'bootloader', 'application'];
+
+/**
+ * Puts images of packages already made into one package, each image keeping its own signed init
+ * packet. This is how a bootloader + application package is made: `generatePackage`, like
+ * `nrfutil pkg generate`, refuses that pair in one call, yet such packages exist in the field
+ * (made in two calls and zipped together) and an SDK 15–17 bootloader takes them, one image after
+ * the other. SoftDevice + bootloader images are
+ * refused here (their manifest entry needs sizes a generated image does not keep: generate them
+ * together instead), as are two images of one kind or two with the same file name.
+ */
+export async function combinePackages(parts: readonly GeneratedPackage[]): Promise<GeneratedPackage> {
+  const all = parts.flatMap((p) => p.images);
+  if (all.length === 0) throw invalid('no image to put in the package', 'give at least one package with an image');
+  const kinds = all.map((img) => img.kind);
+  const twice = kinds.find((k, i) => kinds.indexOf(k) !== i);
+  if (twice !== undefined) throw invalid(`two ${twice} images`, 'a package carries at most one image of each kind');
+  if (kinds.includes('softdevice_bootloader')) {
+    throw invalid('a SoftDevice + bootloader image cannot be combined with other packages', 'generate the SoftDevice, bootloader and application in one call');
+  }
+  const names = all.flatMap((img) => [img.binFile, img.datFile]);
+  const clash = names.find((n, i) => names.indexOf(n) !== i);
+  if (clash !== undefined) throw invalid(`two images would both be stored as ${clash}`, 'generate one of the packages from a file with another name');
+  const images = [...all].sort((a, b) => SENDING_ORDER.indexOf(a.kind) - SENDING_ORDER.indexOf(b.kind));
+  return { zip: await writeZip(manifestJson(images.map((img) => ({ ...img, sdSize: 0, blSize: 0 }))), images), images };
 }
