@@ -4,6 +4,7 @@
  * a day at the station on the accelerated simulator (run.ts); with `--campaign [--parallel P]`,
  * the station in campaign mode (campaignRun.ts). Prints the invariants table and the summary (or
  * JSON); exits 1 when an invariant fails, printing the seed and the command that reruns the same run.
+ * With `--seeds 1-20 [--jobs J] [--twice]`, one day per seed (seeds.ts), a line each and a verdict.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -16,6 +17,7 @@ import { loadStationPackages, projectStationPackages } from './packages.js';
 import { DONGLE_CHOICES, formatReport, runStation, type DongleChoice } from './run.js';
 import { formatCampaignReport, runCampaignStation } from './campaignRun.js';
 import { NO_CAMPAIGN_FAULTS } from './campaignPlan.js';
+import { parseSeedList, runSeeds } from './seeds.js';
 
 function isDongleChoice(value: string): value is DongleChoice {
   return (DONGLE_CHOICES as readonly string[]).includes(value);
@@ -24,7 +26,7 @@ function isDongleChoice(value: string): value is DongleChoice {
 /** The project's published demo key (this file is server/station/ of the repository, run from source). */
 const DEMO_KEY_FILE = new URL('../../demo/bledfu-demo-key.pem', import.meta.url);
 
-const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] [--dongle hci|zephyr|nrf|mixed] [--adapters 2]
+const USAGE = `usage: npm run station -- [--seed N | --seeds 1-20 [--jobs 2] [--twice]] [--devices 200] [--hours 8] [--dongle hci|zephyr|nrf|mixed] [--adapters 2]
                            [--max-concurrent 4] [--packages DIR] [--bl-app FILE] [--json] [--verbose] [--log LEVEL]
        npm run station -- --campaign [--seed N] [--devices 60] [--dongle …] [--adapters 2] [--parallel 4] [--rack 0.5] [--no-faults] …
   --campaign  campaign mode: the operator starts campaigns (StartCampaign, name prefix "st-",
@@ -43,6 +45,9 @@ const USAGE = `usage: npm run station -- [--seed N] [--devices 200] [--hours 8] 
               its bootloader and application packages put together; with --packages, none unless
               given). Signed with the key of the other packages: the demo key, or with --packages
               the SDK 17.0.2 debug key
+  --seeds     many days, one per seed ("1-20", "1,3,7"), each in its own process, a line each and a
+              verdict; exits 1 if a day failed. --jobs J: J days at once (default 1); --twice: each
+              seed twice, and its two summaries must be the same line for line
   --no-faults a day without faults (no drops, damaged objects, cancels, unplugs, kills, hostile
               calls or technician's Connect calls; some first jobs still ask for retries 0)
 `;
@@ -85,11 +90,26 @@ async function main(): Promise<number> {
       verbose: { type: 'boolean' },
       log: { type: 'string' },
       help: { type: 'boolean' },
+      seeds: { type: 'string' },
+      jobs: { type: 'string' },
+      twice: { type: 'boolean' },
     },
   });
   if (values.help === true) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  if (values.seeds !== undefined) {
+    const seeds = parseSeedList(values.seeds);
+    if (typeof seeds === 'string' || values.seed !== undefined || values.json === true) {
+      const why = typeof seeds === 'string' ? seeds : 'it runs one day per seed and prints a line for each (no --seed, no --json)';
+      process.stderr.write(`station: --seeds: ${why}\n${USAGE}`);
+      return 2;
+    }
+    // Each day gets this command's own options again, but one seed.
+    const perDay = ['seeds', 'jobs', 'twice', 'seed', 'json', 'help'];
+    const args = Object.entries(values).flatMap(([k, v]) => (perDay.includes(k) || v === undefined || v === false ? [] : v === true ? [`--${k}`] : [`--${k}`, String(v)]));
+    return runSeeds({ seeds, args, jobs: int('jobs', values.jobs, 1, 1), twice: values.twice === true, write: (t) => process.stdout.write(t) });
   }
   const dongle = values.dongle ?? 'hci';
   if (!isDongleChoice(dongle)) {
