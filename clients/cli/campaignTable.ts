@@ -90,11 +90,16 @@ const NAME_MAX = 24;
 const JOB_MAX = 8 + 1 + 12;
 const GAP = '  ';
 
-/** The header's first line: which campaign, where it stands, for how long. */
+/**
+ * The header's first line: which campaign, where it stands, for how long, and whether it has
+ * stopped taking devices at the server's per-campaign limit (an operator must start another
+ * campaign for the devices still coming, so it must not be left to --json alone).
+ */
 export function campaignTitle(c: Campaign, elapsedMs: number): string {
   const name = c.name === '' ? '' : ` "${c.name}"`;
   const reason = campaignStopReasonName(c.stopReason);
-  return `campaign ${c.campaignId}${name}  ${campaignStateName(c.state)}${reason === '' ? '' : ` (${reason})`}  ${formatElapsed(elapsedMs)}`;
+  const limit = c.deviceLimitReached ? '  device limit reached: no new devices taken (start another campaign)' : '';
+  return `campaign ${c.campaignId}${name}  ${campaignStateName(c.state)}${reason === '' ? '' : ` (${reason})`}  ${formatElapsed(elapsedMs)}${limit}`;
 }
 
 /**

@@ -117,6 +117,13 @@ describe('the campaign live table', () => {
     assert.equal(lines.at(-1), '(no device found yet)');
     assert.equal(formatElapsed(59_999), '00:59');
   });
+
+  it('says when the campaign reached its device limit and takes no new devices', () => {
+    const full = Campaign.fromPartial({ ...campaign, deviceLimitReached: true });
+    assert.equal(renderCampaignTable(view({ campaign: full }), 200)[0], 'campaign c0ffee00-1111-2222-3333-444455556666 "line 3"  RUNNING  01:15  device limit reached: no new devices taken (start another campaign)');
+    assert.doesNotMatch(renderCampaignTable(view(), 200)[0] ?? '', /limit/);
+    assert.match(deviceEventLine(devices[0] as CampaignDevice, counts), /^AA:BB:CC:DD:EE:01 SENSOR-1 SUCCEEDED/);
+  });
 });
 
 describe('the campaign without a terminal', () => {
