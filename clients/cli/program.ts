@@ -311,7 +311,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     .option('--retry-delay <duration>', 'pause before a failed device\'s next job, e.g. 5s (default 5s; at most 1h)')
     .option('--max-devices <n>', 'stop taking devices after this many')
     .option('--for <duration>', 'stop taking devices after this long, e.g. 2h (at most 7d)')
-    .option('--include-bootloaders', 'also take devices found waiting in a Secure DFU bootloader (e.g. stranded by a failed update)')
+    .option('--include-bootloaders', "also take devices found waiting in a bootloader of the package's protocol (e.g. stranded by a failed update)")
     .option('--label <key=value>', 'a label of every job, kept in its audit records, e.g. work_order=WO-7 (repeatable)', collect)
     .option('--name <text>', 'a name for people, e.g. "line 3, WO-7"')
     .option('--skip-if-firmware-revision <revision>', 'leave devices whose Device Information firmware revision is exactly this alone (up to date)')

@@ -9,6 +9,7 @@ import type { Clock, Timer } from '../common/clock.js';
 import { BledfuError, isBledfuError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DeviceMemory } from '../dfu/types.js';
+import { packageProtocol } from '../dfu/package/images.js';
 import { imageSummaries } from '../dfu/package/summaries.js';
 import type { CreateJobRequest } from '../jobs/manager.js';
 import type { AdapterDirectory, JobId, JobRequester, JobResult, JobSnapshot } from '../jobs/types.js';
@@ -118,7 +119,7 @@ export class Campaign {
     this.#requester = requester;
     this.#ctx = ctx;
     this.createdAt = ctx.clock.now();
-    this.#filter = compileFilter(spec.filter);
+    this.#filter = compileFilter(spec.filter, packageProtocol(pkg.pkg));
     this.#identities = new DeviceIdentities(ctx.devices);
     this.#log = ctx.logger.child({ campaignId: id });
     for (const a of spec.adapterIds) this.#active.set(a, 0);

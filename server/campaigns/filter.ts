@@ -1,29 +1,38 @@
 /**
  * A campaign's filter, compiled once: which advertisements are devices for the campaign
- * (campaign.proto CampaignFilter). A Secure DFU bootloader (advertising FE59) passes as a
- * bootloader when the campaign includes bootloaders: its name ("DfuTarg") says nothing about the
- * device, so only min_rssi and the address list still apply to it.
+ * (campaign.proto CampaignFilter). A bootloader of the protocol the campaign's package speaks —
+ * Secure DFU (advertising FE59) or legacy DFU (advertising the 0x1530 DFU service, as the nRF5
+ * SDK ≤ 11 and Adafruit bootloaders do) — passes as a bootloader when the campaign includes
+ * bootloaders: its name ("DfuTarg", "AdaDFU") says nothing about the device, so only min_rssi and
+ * the address list still apply to it. A bootloader of the other protocol could not take the
+ * package (its job would fail GATT_SERVICE_MISSING), so it is no bootloader for this campaign.
  */
 import { offsetLastOctet } from '../ble/address.js';
 import type { Advertisement } from '../ble/types.js';
 import { normalizeUuid, UUIDS } from '../ble/uuid.js';
+import type { DfuProtocol } from '../dfu/types.js';
 import type { CampaignFilter } from './types.js';
 
-const FE59 = normalizeUuid(UUIDS.secureDfuService);
+const BOOTLOADER_SERVICE: Readonly<Record<DfuProtocol, string>> = {
+  secure: normalizeUuid(UUIDS.secureDfuService),
+  legacy: normalizeUuid(UUIDS.legacyDfuService),
+};
 /** What an advertisement reports when the controller did not measure its RSSI. */
 export const RSSI_UNKNOWN = 127;
 
 /**
- * 'device': it matches every field of the filter. 'bootloader': a Secure DFU bootloader taken by
- * include_bootloaders (or, without it, one that may only be a known device's). undefined: not for
- * the campaign.
+ * 'device': it matches every field of the filter. 'bootloader': a bootloader of the campaign's
+ * protocol, taken by include_bootloaders (or, without it, one that may only be a known device's).
+ * undefined: not for the campaign.
  */
 export type FilterMatch = 'device' | 'bootloader' | undefined;
 
 export type CompiledFilter = (adv: Advertisement) => FilterMatch;
 
-export function advertisesSecureDfu(adv: Advertisement): boolean {
-  return adv.serviceUuids.some((u) => normalizeUuid(u) === FE59);
+/** The advertisement lists the DFU service of a `protocol` bootloader. */
+export function advertisesDfuBootloader(adv: Advertisement, protocol: DfuProtocol): boolean {
+  const service = BOOTLOADER_SERVICE[protocol];
+  return adv.serviceUuids.some((u) => normalizeUuid(u) === service);
 }
 
 /** True when no field of the filter is set (the RPC layer refuses such a campaign). */
@@ -38,7 +47,8 @@ export function isEmptyFilter(f: CampaignFilter): boolean {
   );
 }
 
-export function compileFilter(filter: CampaignFilter): CompiledFilter {
+/** `protocol`: the campaign's package's, which decides which bootloaders are its own. */
+export function compileFilter(filter: CampaignFilter, protocol: DfuProtocol = 'secure'): CompiledFilter {
   const name = nonEmpty(filter.name);
   const prefix = nonEmpty(filter.namePrefix);
   const uuid = filter.serviceUuid === undefined || filter.serviceUuid === '' ? undefined : normalizeUuid(filter.serviceUuid);
@@ -60,7 +70,7 @@ export function compileFilter(filter: CampaignFilter): CompiledFilter {
 
   return (adv) => {
     if (!strongEnough(adv)) return undefined;
-    const bootloader = advertisesSecureDfu(adv);
+    const bootloader = advertisesDfuBootloader(adv, protocol);
     if (!listed(adv, bootloader)) return undefined;
     // A bootloader's advertisement describes no device (every one may be "DfuTarg"): whether it is
     // taken is the campaign's call (a known device's, or include_bootloaders).

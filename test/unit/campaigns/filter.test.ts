@@ -74,6 +74,18 @@ describe('campaign filter', () => {
     assert.equal(f(adv({ address: 'F0:00:00:00:00:11' })), undefined);
   });
 
+  it("takes only bootloaders of the package's protocol: a legacy campaign the 0x1530 service (\"DfuTarg\", \"AdaDFU\"), a Secure one FE59", () => {
+    const LEGACY = { name: 'AdaDFU', serviceUuids: ['00001530-1212-efde-1523-785feabcd123'], manufacturerData: [] };
+    const legacy = compileFilter({ namePrefix: 'SENSOR-' }, 'legacy');
+    const secure = compileFilter({ namePrefix: 'SENSOR-' }, 'secure');
+    assert.equal(legacy(adv({ ...LEGACY, address: 'F0:00:00:00:00:11' })), 'bootloader');
+    assert.equal(legacy(adv({ ...BOOTLOADER, address: 'F0:00:00:00:00:11' })), undefined, 'a Secure DFU bootloader could not take a legacy package');
+    assert.equal(secure(adv({ ...LEGACY, address: 'F0:00:00:00:00:11' })), undefined, 'a legacy bootloader could not take a Secure DFU package');
+    assert.equal(secure(adv({ ...BOOTLOADER, address: 'F0:00:00:00:00:11' })), 'bootloader');
+    assert.equal(legacy(adv()), 'device', 'applications match by the filter whatever the protocol');
+    assert.equal(compileFilter({ namePrefix: 'SENSOR-' })(adv({ ...BOOTLOADER, address: 'F0:00:00:00:00:11' })), 'bootloader', 'Secure DFU unless told');
+  });
+
   it('knows an empty filter', () => {
     assert.equal(isEmptyFilter({}), true);
     assert.equal(isEmptyFilter({ name: '', addresses: [] }), true);
