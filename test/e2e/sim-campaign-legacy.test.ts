@@ -28,20 +28,30 @@ async function watchToEnd(client: BledfuClient, campaignId: string): Promise<Cam
   throw new Error('the watch ended without the campaign ending');
 }
 
-const CASES = [
+interface Case {
+  readonly kind: 'legacy-sdk11' | 'legacy-adafruit';
+  readonly deviceType: number | undefined;
+  /** How the applications enter their bootloader (default: it advertises at address + 1). */
+  readonly entry?: SimDeviceConfig['legacyEntry'];
+}
+
+const CASES: readonly Case[] = [
   { kind: 'legacy-sdk11', deviceType: undefined },
   { kind: 'legacy-adafruit', deviceType: ADAFRUIT.DEVICE_TYPE },
-] as const;
+  // The bootloader keeps the application's address: its face must be known as the same device.
+  { kind: 'legacy-adafruit', deviceType: ADAFRUIT.DEVICE_TYPE, entry: 'same-address' },
+];
 
-for (const { kind, deviceType } of CASES) {
-  describe(`a campaign with a legacy package over ${kind} boards (HCI controller and connectivity dongle on one air)`, () => {
+for (const { kind, deviceType, entry } of CASES) {
+  describe(`a campaign with a legacy package over ${kind} boards${entry === undefined ? '' : ` (${entry} entry)`} (HCI controller and connectivity dongle on one air)`, () => {
     it('updates each legacy board once, takes the one stranded in its legacy bootloader, fails the Secure DFU one before writing, leaves a Secure DFU bootloader alone', { timeout: 300_000 }, async () => {
       const logger = testLogger();
       const scheduler = new SimScheduler({ speed: Number.POSITIVE_INFINITY });
       // 0–3 legacy applications (1 loses its link mid-image), 4 a legacy board stranded in its
       // bootloader with no valid application, 5 a Secure DFU application with a matching name,
       // 6 a Secure DFU board stranded in its bootloader.
-      const devices: Partial<SimDeviceConfig>[] = [{ kind }, { kind }, { kind }, { kind }, { kind, startInBootloader: true, validApp: false }, {}, { startInBootloader: true, validApp: false }];
+      const legacy: Partial<SimDeviceConfig> = entry === undefined ? { kind } : { kind, legacyEntry: entry };
+      const devices: Partial<SimDeviceConfig>[] = [legacy, legacy, legacy, legacy, { ...legacy, startInBootloader: true, validApp: false }, {}, { startInBootloader: true, validApp: false }];
       const world = createSimWorld({ devices }, logger.child({ component: 'sim' }), scheduler);
       const registry = await openAdapters(['sim:', 'sim:?dongle=nrf&api=6'], logger.child({ component: 'adapters' }), { simScheduler: scheduler, simWorld: () => world });
       const served = await serveRegistry(registry, logger, { maxConcurrentDfus: 4, jobRetention: 500 });
