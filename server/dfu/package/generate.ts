@@ -518,9 +518,9 @@ const SENDING_ORDER: readonly ImageKind[] = ['softdevice_bootloader', 'softdevic
  * packet. This is how a bootloader + application package is made: `generatePackage`, like
  * `nrfutil pkg generate`, refuses that pair in one call, yet such packages exist in the field
  * (made in two calls and zipped together) and an SDK 15–17 bootloader takes them, one image after
- * the other. SoftDevice + bootloader images are
- * refused here (their manifest entry needs sizes a generated image does not keep: generate them
- * together instead), as are two images of one kind or two with the same file name.
+ * the other. SoftDevice + bootloader images are refused here (their manifest entry needs sizes a
+ * generated image does not keep: generate them together instead), as are two images of one kind
+ * or two with the same file name.
  */
 export async function combinePackages(parts: readonly GeneratedPackage[]): Promise<GeneratedPackage> {
   const all = parts.flatMap((p) => p.images);
