@@ -187,7 +187,7 @@ function short(sha: string | undefined): string {
  */
 function refusedOnceApplied(d: DeviceOutcome): boolean {
   const x = d.expected;
-  const last = d.attempts.at(-1);
+  const last = lastVerdict(d);
   return (
     x.kind === 'updated' &&
     x.bootloaderVersion !== undefined &&
@@ -198,6 +198,21 @@ function refusedOnceApplied(d: DeviceOutcome): boolean {
     last.dfuResultName === 'EXT_ERROR' &&
     last.dfuExtendedName === 'FW_VERSION_FAILURE'
   );
+}
+
+/**
+ * The device's last attempt that could judge it: the attempts after it ended ADAPTER_UNAVAILABLE
+ * or lost their server, i.e. an unplug or a kill cut them (checkAdapterUnavailable holds every such
+ * attempt to one), and say nothing of the device. An operator out of retries after such an
+ * attempt leaves the device with what the attempt before said: a wrong-key board whose fourth
+ * try met an unplug has still ended with its own error, reported by its third.
+ */
+function lastVerdict(d: DeviceOutcome): AttemptRecord | undefined {
+  for (let i = d.attempts.length - 1; i >= 0; i--) {
+    const a = d.attempts[i] as AttemptRecord;
+    if (a.result !== 'LOST' && a.errorCode !== 'ADAPTER_UNAVAILABLE') return a;
+  }
+  return undefined;
 }
 
 /**
@@ -216,10 +231,12 @@ export function firmwareOutcome(d: DeviceOutcome): { readonly kind: 'updated' | 
 export function firmwareViolation(d: DeviceOutcome): string | undefined {
   const f = d.final;
   const x = d.expected;
-  const last = d.attempts.at(-1);
+  const last = lastVerdict(d);
   const lastSaid =
     last === undefined
-      ? 'no attempt'
+      ? d.attempts.length === 0
+        ? 'no attempt'
+        : 'no attempt with a verdict (each cut by an unplug or a kill)'
       : `last job ${last.result}${last.errorCode === undefined ? '' : ` ${last.errorCode}`}${last.dfuResultName === undefined ? '' : ` ${last.dfuResultName}`}${last.dfuExtendedName === undefined ? '' : ` ${last.dfuExtendedName}`} (attempt ${last.attempt})`;
   if (x.kind === 'updated') {
     const appOk = f.application === x.application && f.applicationValid && f.mode === 'application';

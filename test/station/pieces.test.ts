@@ -421,6 +421,28 @@ describe('station invariant checker (synthetic days)', () => {
     assert.match(r.examples[2] ?? '', /wants DFU_REMOTE_ERROR INVALID_OBJECT .*last job FAILED DEVICE_NOT_FOUND/);
   });
 
+  it("firmware: attempts an unplug or a kill cut after the device's own error say nothing of it; with no other attempt the device has no verdict", () => {
+    const own = refusing.attempts[0] as AttemptRecord;
+    const cut = [
+      attempt({ device: 'st-002', attempt: 2, jobId: 'job-5', result: 'FAILED', errorCode: 'ADAPTER_UNAVAILABLE' }),
+      attempt({ device: 'st-002', attempt: 3, jobId: undefined, result: 'LOST' }),
+    ];
+    // Mixed seed 1: a wrong-key board's last try met an unplug after its third had failed INVALID_OBJECT.
+    const outOfRetries: DeviceOutcome = { ...refusing, attempts: [own, ...cut] };
+    assert.equal(checkFirmware({ ...clean, devices: [outOfRetries] }).ok, true);
+    assert.deepEqual(firmwareOutcome(outOfRetries), { kind: 'deviceError' });
+    const onlyCut: DeviceOutcome = { ...refusing, attempts: cut };
+    const another: DeviceOutcome = { ...refusing, attempts: [attempt({ device: 'st-002', result: 'FAILED', errorCode: 'DEVICE_NOT_FOUND' }), ...cut] };
+    const r = checkFirmware({ ...clean, devices: [onlyCut, another] });
+    assert.equal(r.violations, 2);
+    assert.match(r.examples[0] ?? '', /no attempt with a verdict \(each cut by an unplug or a kill\)/);
+    assert.match(r.examples[1] ?? '', /last job FAILED DEVICE_NOT_FOUND \(attempt 1\)/);
+    // An up-to-date board still needs its UP_TO_DATE answer, whatever came after.
+    const upToDate: DeviceOutcome = { ...refusing, expected: { kind: 'upToDate', application: FACTORY_APPLICATION_SHA256 }, final: { ...refusing.final, mode: 'application' }, attempts: [attempt({ device: 'st-002', result: 'UP_TO_DATE' }), ...cut] };
+    assert.equal(checkFirmware({ ...clean, devices: [upToDate] }).ok, true);
+    assert.equal(checkFirmware({ ...clean, devices: [{ ...upToDate, attempts: cut }] }).ok, false);
+  });
+
   it('firmware: a release-bootloader package retried once its bootloader is applied may end refused by version (FW_VERSION_FAILURE), and only then', () => {
     const expected = { kind: 'updated' as const, application: IOS_APP_SHA, bootloaderVersion: 34 };
     const versionRefusal = attempt({ attempt: 2, jobId: 'job-3', result: 'FAILED', errorCode: 'DFU_REMOTE_ERROR', dfuResultName: 'EXT_ERROR', dfuExtendedName: 'FW_VERSION_FAILURE' });
