@@ -110,6 +110,11 @@ function invalid(message: string, remedy: string): BledfuError {
   return new BledfuError('INVALID_ARGUMENT', message, { layer: 'package', remedy });
 }
 
+/** The first value that occurs twice in `values`, or undefined. */
+function firstRepeated<T>(values: readonly T[]): T | undefined {
+  return values.find((v, i) => values.indexOf(v) !== i);
+}
+
 function hex32(n: number): string {
   return `0x${n.toString(16).toUpperCase().padStart(8, '0')}`;
 }
@@ -436,8 +441,7 @@ function plan(o: GeneratePackageOptions): ImagePlan[] {
       validated: app.bin,
     });
   }
-  const names = plans.map((p) => p.stem.toLowerCase());
-  const clash = names.find((n, i) => names.indexOf(n) !== i);
+  const clash = firstRepeated(plans.map((p) => p.stem.toLowerCase()));
   if (clash !== undefined) {
     throw invalid(
       `two images would both be stored as ${clash}.bin/.dat in the package`,
@@ -526,13 +530,12 @@ export async function combinePackages(parts: readonly GeneratedPackage[]): Promi
   const all = parts.flatMap((p) => p.images);
   if (all.length === 0) throw invalid('no image to put in the package', 'give at least one package with an image');
   const kinds = all.map((img) => img.kind);
-  const twice = kinds.find((k, i) => kinds.indexOf(k) !== i);
+  const twice = firstRepeated(kinds);
   if (twice !== undefined) throw invalid(`two ${twice} images`, 'a package carries at most one image of each kind');
   if (kinds.includes('softdevice_bootloader')) {
     throw invalid('a SoftDevice + bootloader image cannot be combined with other packages', 'generate the SoftDevice, bootloader and application in one call');
   }
-  const names = all.flatMap((img) => [img.binFile, img.datFile]);
-  const clash = names.find((n, i) => names.indexOf(n) !== i);
+  const clash = firstRepeated(all.flatMap((img) => [img.binFile, img.datFile]));
   if (clash !== undefined) throw invalid(`two images would both be stored as ${clash}`, 'generate one of the packages from a file with another name');
   const images = [...all].sort((a, b) => SENDING_ORDER.indexOf(a.kind) - SENDING_ORDER.indexOf(b.kind));
   return { zip: await writeZip(manifestJson(images.map((img) => ({ ...img, sdSize: 0, blSize: 0 }))), images), images };
