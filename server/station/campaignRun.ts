@@ -52,6 +52,7 @@ import type { StationDevice, StationPackages } from './population.js';
 import { Rng } from './random.js';
 import { sampleResources, stationWorlds, type DongleChoice } from './run.js';
 import { StationServer } from './server.js';
+import { CAMPAIGN_REAL_TIME_PREFIX } from './summary.js';
 
 export interface CampaignStationOptions {
   readonly seed: number;
@@ -654,7 +655,7 @@ export function formatCampaignReport(r: CampaignStationReport): string {
     '',
     formatCampaignSummary(r.summary),
     '',
-    `diagnostics (not part of the run): real time ${(r.diagnostics.realMs / 1000).toFixed(1)} s`,
+    `${CAMPAIGN_REAL_TIME_PREFIX} ${(r.diagnostics.realMs / 1000).toFixed(1)} s`,
     r.ok ? `PASS (seed ${r.summary.seed}, campaign mode)` : `FAIL (seed ${r.summary.seed}, campaign mode) — rerun with: ${r.rerun}`,
   ].join('\n');
 }

@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { CAMPAIGN_REAL_TIME_PREFIX, REAL_TIME_PREFIX } from './summary.js';
 
 /** Parses "1-20", "1,3,7" or "1-5,9": the seeds in the order given, each once. */
 export function parseSeedList(text: string): number[] | string {
@@ -41,7 +42,14 @@ export interface DayOutcome {
   readonly output: string;
 }
 
-const REAL_TIME = /^diagnostics \(not part of the (?:day|run)\): real time ([\d.]+) s$/;
+/** The line of a report that depends on the machine: "<prefix> 12.3 s". */
+function realTimeOf(line: string): number | undefined {
+  for (const prefix of [REAL_TIME_PREFIX, CAMPAIGN_REAL_TIME_PREFIX]) {
+    const m = line.startsWith(`${prefix} `) ? /^([\d.]+) s$/.exec(line.slice(prefix.length + 1)) : null;
+    if (m !== null) return Number(m[1]);
+  }
+  return undefined;
+}
 
 /** Reads a day's text report (summary.ts formatReport, campaignRun.ts formatCampaignReport). */
 export function readDayOutput(seed: number, exitCode: number, output: string): DayOutcome {
@@ -49,9 +57,9 @@ export function readDayOutput(seed: number, exitCode: number, output: string): D
   let realSeconds: number | undefined;
   const kept: string[] = [];
   for (const line of lines) {
-    const m = REAL_TIME.exec(line);
-    if (m === null) kept.push(line);
-    else realSeconds = Number(m[1]);
+    const seconds = realTimeOf(line);
+    if (seconds === undefined) kept.push(line);
+    else realSeconds = seconds;
   }
   return {
     seed,

@@ -163,6 +163,8 @@ export function formatSummary(s: StationSummary): string {
 
 /** Starts the one line of a report that depends on the machine (compare reports without it). */
 export const REAL_TIME_PREFIX = 'diagnostics (not part of the day): real time';
+/** The same line of a campaign-mode report (campaignRun.ts formatCampaignReport). */
+export const CAMPAIGN_REAL_TIME_PREFIX = 'diagnostics (not part of the run): real time';
 
 export function formatReport(r: StationReport): string {
   const lines = [formatInvariantTable(r.invariants), '', formatSummary(r.summary), ''];

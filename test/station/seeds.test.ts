@@ -27,6 +27,9 @@ describe('station --seeds', () => {
     assert.equal(a.digest, b.digest);
     assert.notEqual(a.digest, readDayOutput(1, 0, report(5, 10.9)).digest);
     assert.equal(readDayOutput(1, 0, 'station: crashed').updated, '?');
+    const campaign = (s: number): string => `jobs 8, devices needing a retry 0\ndiagnostics (not part of the run): real time ${s} s\nPASS (seed 1, campaign mode)`;
+    assert.equal(readDayOutput(1, 0, campaign(9)).realSeconds, 9, 'a campaign-mode report');
+    assert.equal(readDayOutput(1, 0, campaign(9)).digest, readDayOutput(1, 0, campaign(12.5)).digest);
   });
 
   it('passes only when every day held and, with --twice, every seed printed the same summary', async () => {
