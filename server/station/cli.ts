@@ -153,20 +153,23 @@ async function main(): Promise<number> {
       logger: options.logger,
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
     });
-    if (values.json === true) {
-      process.stdout.write(`${JSON.stringify({ ok: report.ok, summary: report.summary, invariants: report.invariants, rerun: report.rerun, diagnostics: report.diagnostics }, null, 2)}\n`);
-      if (!report.ok) process.stderr.write(`FAIL (seed ${report.summary.seed}) — rerun with: ${report.rerun}\n`);
-    } else {
-      process.stdout.write(`${formatCampaignReport(report)}\n`);
-    }
-    return report.ok ? 0 : 1;
+    return printReport(report, values.json === true, formatCampaignReport(report));
   }
   const report = await runStation(options);
-  if (values.json === true) {
+  return printReport(report, values.json === true, formatReport(report));
+}
+
+/** Prints a day's (or campaign run's) report as text or JSON; the exit code says whether it held. */
+function printReport(
+  report: { readonly ok: boolean; readonly summary: { readonly seed: number }; readonly invariants: unknown; readonly rerun: string; readonly diagnostics: unknown },
+  json: boolean,
+  text: string,
+): number {
+  if (json) {
     process.stdout.write(`${JSON.stringify({ ok: report.ok, summary: report.summary, invariants: report.invariants, rerun: report.rerun, diagnostics: report.diagnostics }, null, 2)}\n`);
     if (!report.ok) process.stderr.write(`FAIL (seed ${report.summary.seed}) — rerun with: ${report.rerun}\n`);
   } else {
-    process.stdout.write(`${formatReport(report)}\n`);
+    process.stdout.write(`${text}\n`);
   }
   return report.ok ? 0 : 1;
 }
