@@ -158,12 +158,8 @@ export class StationServer {
    * station event holds out; the others are plugged back in for the next server.
    */
   async kill(keepUnplugged: ReadonlySet<number>): Promise<void> {
-    const live = this.#live;
+    const live = this.#retire();
     if (live === undefined) return;
-    this.#killing = true;
-    this.#live = undefined;
-    this.#generation++;
-    this.#up = this.#pendingUp();
     this.#lifetime.abort();
     this.#lifetime = StationServer.#newLifetime();
     live.client.close();
@@ -175,6 +171,25 @@ export class StationServer {
     } finally {
       await live.registry.close();
     }
+    this.#powerBack(keepUnplugged);
+  }
+
+  /**
+   * Takes the running server out of service (kill and shutdown alike): a new generation begins and
+   * the next session waits for the next start. Undefined when none runs.
+   */
+  #retire(): Live | undefined {
+    const live = this.#live;
+    if (live === undefined) return undefined;
+    this.#killing = true;
+    this.#live = undefined;
+    this.#generation++;
+    this.#up = this.#pendingUp();
+    return live;
+  }
+
+  /** Plugs the dongles back in for the next server, but those a station event holds out. */
+  #powerBack(keepUnplugged: ReadonlySet<number>): void {
     this.#o.worlds.forEach((w, i) => {
       if (!keepUnplugged.has(i)) w.replugDongle();
     });
@@ -187,12 +202,8 @@ export class StationServer {
    * connections, adapters and audit log close and the dongles lose power, as in kill().
    */
   async shutdown(keepUnplugged: ReadonlySet<number>): Promise<void> {
-    const live = this.#live;
+    const live = this.#retire();
     if (live === undefined) return;
-    this.#killing = true;
-    this.#live = undefined;
-    this.#generation++;
-    this.#up = this.#pendingUp();
     try {
       await live.app.stop();
     } finally {
@@ -204,10 +215,7 @@ export class StationServer {
       await live.registry.close();
       live.audit.close();
     }
-    this.#o.worlds.forEach((w, i) => {
-      if (!keepUnplugged.has(i)) w.replugDongle();
-    });
-    this.#killing = false;
+    this.#powerBack(keepUnplugged);
   }
 
   /** The package store of the server that is up now (leases held by jobs, bytes). */
